@@ -1,0 +1,89 @@
+//! `Authenticated`: an axum extractor that verifies the caller's token from
+//! `Authorization: Bearer …` or, for browsers opening WebSockets (which
+//! cannot set headers), from the `token` query parameter.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use crate::reply::error_response;
+use crate::tokens::{AuthError, Principal, Tokens};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Authenticated(pub Principal);
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        error_response(StatusCode::UNAUTHORIZED, self.code(), &self.to_string())
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Tokens: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let tokens = Tokens::from_ref(state);
+        let token = bearer_token(parts).ok_or(AuthError::Missing)?;
+        tokens.verify(&token).map(Authenticated)
+    }
+}
+
+/// The token from the `Authorization` header, else from `?token=`.
+pub fn bearer_token(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+    }
+    let query = parts.uri.query()?;
+    query.split('&').find_map(|pair| pair.strip_prefix("token=")).map(percent_decode)
+}
+
+/// Minimal percent-decoding for the token parameter (JWTs are URL-safe, but
+/// clients may still encode).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(uri: &str, auth: Option<&str>) -> Parts {
+        let mut b = Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn token_sources() {
+        assert_eq!(bearer_token(&parts("/x", Some("Bearer abc"))), Some("abc".into()));
+        assert_eq!(bearer_token(&parts("/x", Some("bearer  abc "))), Some("abc".into()));
+        assert_eq!(bearer_token(&parts("/x", Some("Basic abc"))), None);
+        assert_eq!(bearer_token(&parts("/x?a=1&token=t%2Ek", None)), Some("t.k".into()));
+        assert_eq!(bearer_token(&parts("/x?a=1", None)), None);
+        assert_eq!(bearer_token(&parts("/x", None)), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! JWT access tokens and the ban list.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use engine::UserId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::role::Role;
+
+/// A verified caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: UserId,
+    role: Role,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error("account is banned")]
+    Banned,
+}
+
+impl AuthError {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Invalid => "invalid_token",
+            AuthError::Expired => "token_expired",
+            AuthError::Banned => "banned",
+        }
+    }
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in_s: u64,
+}
+
+/// Cloneable; all clones share keys and the ban list.
+#[derive(Clone)]
+pub struct Tokens {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    access_ttl_s: u64,
+    banned: RwLock<HashSet<UserId>>,
+}
+
+impl Tokens {
+    /// `secret` signs and verifies tokens (HS256); `access_ttl_s` is how long
+    /// an access token lives.
+    pub fn new(secret: &[u8], access_ttl_s: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            inner: Arc::new(Inner {
+                encoding: EncodingKey::from_secret(secret),
+                decoding: DecodingKey::from_secret(secret),
+                validation,
+                access_ttl_s,
+                banned: RwLock::new(HashSet::new()),
+            }),
+        }
+    }
+
+    pub fn access_ttl_s(&self) -> u64 {
+        self.inner.access_ttl_s
+    }
+
+    /// A signed access token for `principal`, valid from `now_s` (Unix seconds).
+    pub fn issue(&self, principal: Principal, now_s: u64) -> IssuedToken {
+        let claims = Claims {
+            sub: principal.user_id,
+            role: principal.role,
+            iat: now_s,
+            exp: now_s + self.inner.access_ttl_s,
+        };
+        let token = match jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding) {
+            Ok(t) => t,
+            // HS256 over serialisable claims has no failure mode.
+            Err(e) => unreachable!("HS256 signing cannot fail: {e}"),
+        };
+        IssuedToken { token, expires_in_s: self.inner.access_ttl_s }
+    }
+
+    /// Checks signature, expiry and the ban list.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            }
+        })?;
+        let principal = Principal { user_id: data.claims.sub, role: data.claims.role };
+        if self.is_banned(principal.user_id) {
+            return Err(AuthError::Banned);
+        }
+        Ok(principal)
+    }
+
+    pub fn ban(&self, user: UserId) {
+        self.inner.banned.write().insert(user);
+    }
+
+    pub fn unban(&self, user: UserId) {
+        self.inner.banned.write().remove(&user);
+    }
+
+    pub fn is_banned(&self, user: UserId) -> bool {
+        self.inner.banned.read().contains(&user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now_s() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn issue_then_verify() {
+        let tokens = Tokens::new(b"secret", 60);
+        let p = Principal { user_id: UserId::new(), role: Role::Driver };
+        let t = tokens.issue(p, now_s());
+        assert_eq!(tokens.verify(&t.token), Ok(p));
+    }
+
+    #[test]
+    fn rejects_other_key_garbage_expired_and_banned() {
+        let tokens = Tokens::new(b"secret", 60);
+        let p = Principal { user_id: UserId::new(), role: Role::Customer };
+        let other = Tokens::new(b"other", 60).issue(p, now_s());
+        assert_eq!(tokens.verify(&other.token), Err(AuthError::Invalid));
+        assert_eq!(tokens.verify("not-a-jwt"), Err(AuthError::Invalid));
+        let old = tokens.issue(p, now_s() - 3600);
+        assert_eq!(tokens.verify(&old.token), Err(AuthError::Expired));
+        let t = tokens.issue(p, now_s());
+        tokens.ban(p.user_id);
+        assert_eq!(tokens.verify(&t.token), Err(AuthError::Banned));
+        tokens.unban(p.user_id);
+        assert_eq!(tokens.verify(&t.token), Ok(p));
+    }
+}

@@ -1,0 +1,32 @@
+//! Engine settings. Every bound here exists to keep memory and latency finite.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// A driver with no ping for this long becomes offline.
+    pub presence_timeout_s: u64,
+    /// Delivered, cancelled or rejected orders stay watchable this long.
+    pub closed_order_retention_s: u64,
+    /// Capacity of the `Moved` stream: about half a second of pings at
+    /// 100k/s. A receiver further behind loses the oldest (see `event`).
+    pub moves_capacity: usize,
+    /// Capacity of the `Change` stream; changes are rare next to moves.
+    pub changes_capacity: usize,
+    /// Grid cell size in degrees (lat, lng): about 280 × 240 m at 58°N, so a
+    /// city cell holds a handful of drivers and a 3 km search needs few rings.
+    pub grid_cell_deg: (f64, f64),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            presence_timeout_s: 30,
+            closed_order_retention_s: 3600,
+            moves_capacity: 65_536,
+            changes_capacity: 65_536,
+            grid_cell_deg: (0.0025, 0.004),
+        }
+    }
+}

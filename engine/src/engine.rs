@@ -1,0 +1,506 @@
+//! The driver table and the live order board, with every index kept current.
+//!
+//! `Engine` is plain single-threaded state: every method takes `now_ms` from
+//! the caller, so tests and benchmarks are deterministic. `Handle` adds the
+//! lock and the shared ownership.
+
+use std::sync::Arc;
+
+use async_broadcast::{InactiveReceiver, Sender};
+use rustc_hash::FxHashMap;
+
+use crate::cells::{self, Cell, CellMembers};
+use crate::config::Config;
+use crate::event::{Change, Moved, Offer, OfferEnd};
+use crate::geo::{BBox, LatLng, haversine_m};
+use crate::grid::{Entry, Grid, GridPos};
+use crate::ids::{DriverId, OfferId, OrderId};
+use crate::orders::{OrderBoard, OrderTrack};
+use crate::ping::{MAX_PLAUSIBLE_SPEED_MPS, Ping};
+use crate::status::{Availability, DriverStatus, OrderStatus};
+
+/// Jumps within this distance are GPS noise, never implausible.
+const JUMP_SLACK_M: f64 = 250.0;
+/// After this many refused jumps in a row the driver really is elsewhere (the
+/// earlier fix was the glitch): accept and re-anchor.
+const JUMPS_BEFORE_REANCHOR: u8 = 3;
+
+/// What happened to a ping. Expected situations, not errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Moved,
+    /// Older than the driver's last applied ping: ignored.
+    Stale,
+    /// Same time and place as the last applied ping: ignored.
+    Duplicate,
+    /// Farther from the last fix than a vehicle could travel: refused.
+    ImplausibleJump,
+}
+
+/// A caller mistake or a lost race, reported to whoever asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("unknown driver")]
+    UnknownDriver,
+    #[error("unknown order")]
+    UnknownOrder,
+    #[error("the order already has a driver")]
+    OrderTaken(DriverId),
+    #[error("the driver already holds an order")]
+    DriverBusy(OrderId),
+    #[error("the order is closed")]
+    OrderClosed(OrderStatus),
+}
+
+/// The last applied fix of a driver.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fix {
+    pub position: LatLng,
+    pub recorded_at_ms: i64,
+    pub heading_deg: Option<f32>,
+    pub speed_mps: Option<f32>,
+    pub accuracy_m: Option<f32>,
+    pub cell: Cell,
+}
+
+/// A driver as queries return it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DriverView {
+    pub driver_id: DriverId,
+    pub fix: Option<Fix>,
+    /// Server time of the last applied ping (presence), Unix ms.
+    pub seen_at_ms: Option<i64>,
+    pub status: DriverStatus,
+    pub availability: Availability,
+    pub current_order: Option<OrderId>,
+}
+
+/// One result of a nearest query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NearbyDriver {
+    pub driver_id: DriverId,
+    pub position: LatLng,
+    pub distance_m: f64,
+    pub status: DriverStatus,
+    pub recorded_at_ms: i64,
+}
+
+/// Which statuses a query keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    Any,
+    Only(DriverStatus),
+}
+
+impl StatusFilter {
+    #[inline]
+    pub fn keeps(self, s: DriverStatus) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(want) => want == s,
+        }
+    }
+}
+
+struct DriverRecord {
+    id: DriverId,
+    fix: Option<Fix>,
+    seen_at_ms: Option<i64>,
+    present: bool,
+    availability: Availability,
+    current_order: Option<OrderId>,
+    status: DriverStatus,
+    refused_jumps: u8,
+    grid_pos: Option<GridPos>,
+    cell_index: u32,
+}
+
+impl DriverRecord {
+    fn derive_status(&self) -> DriverStatus {
+        if !self.present {
+            DriverStatus::Offline
+        } else if self.current_order.is_some() {
+            DriverStatus::Busy
+        } else {
+            match self.availability {
+                Availability::Available => DriverStatus::Available,
+                Availability::Offline => DriverStatus::Offline,
+            }
+        }
+    }
+
+    fn view(&self) -> DriverView {
+        DriverView {
+            driver_id: self.id,
+            fix: self.fix,
+            seen_at_ms: self.seen_at_ms,
+            status: self.status,
+            availability: self.availability,
+            current_order: self.current_order,
+        }
+    }
+}
+
+pub struct Engine {
+    config: Config,
+    slots: FxHashMap<DriverId, u32>,
+    drivers: Vec<DriverRecord>,
+    grid: Grid,
+    cells: CellMembers,
+    orders: OrderBoard,
+    moves: Sender<Moved>,
+    changes: Sender<Change>,
+    // Kept so the streams stay open while nobody listens; inactive receivers
+    // hold no messages.
+    moves_idle: InactiveReceiver<Moved>,
+    changes_idle: InactiveReceiver<Change>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        let (mut moves, moves_rx) = async_broadcast::broadcast(config.moves_capacity);
+        moves.set_overflow(true);
+        moves.set_await_active(false);
+        let (mut changes, changes_rx) = async_broadcast::broadcast(config.changes_capacity);
+        changes.set_overflow(true);
+        changes.set_await_active(false);
+        Self {
+            grid: Grid::new(config.grid_cell_deg),
+            config,
+            slots: FxHashMap::default(),
+            drivers: Vec::new(),
+            cells: CellMembers::default(),
+            orders: OrderBoard::default(),
+            moves,
+            changes,
+            moves_idle: moves_rx.deactivate(),
+            changes_idle: changes_rx.deactivate(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new receiver of `Moved` events, starting with the next one.
+    pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {
+        self.moves_idle.activate_cloned()
+    }
+
+    /// A new receiver of `Change` events, starting with the next one.
+    pub fn subscribe_changes(&self) -> async_broadcast::Receiver<Change> {
+        self.changes_idle.activate_cloned()
+    }
+
+    /// Events waiting in each stream for the slowest receiver: (moves, changes).
+    pub fn queue_depths(&self) -> (usize, usize) {
+        (self.moves.len(), self.changes.len())
+    }
+
+    pub fn driver_count(&self) -> usize {
+        self.drivers.len()
+    }
+
+    pub fn active_order_count(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Applies a ping, computing its H3 cell here.
+    pub fn apply_ping(&mut self, ping: &Ping, now_ms: i64) -> Applied {
+        self.apply_located(ping, cells::cell_of(ping.position), now_ms)
+    }
+
+    /// Applies a ping whose driver-resolution cell the caller computed
+    /// (outside any lock: the cell lookup is the most expensive step).
+    pub fn apply_located(&mut self, ping: &Ping, cell: Cell, now_ms: i64) -> Applied {
+        let slot = self.slot_or_insert(ping.driver_id);
+        let rec = &mut self.drivers[slot as usize];
+        let previous = rec.fix;
+        if let Some(last) = previous {
+            if ping.recorded_at_ms < last.recorded_at_ms {
+                return Applied::Stale;
+            }
+            if ping.recorded_at_ms == last.recorded_at_ms {
+                return if ping.position == last.position { Applied::Duplicate } else { Applied::Stale };
+            }
+            let elapsed_s = (ping.recorded_at_ms - last.recorded_at_ms) as f64 / 1000.0;
+            let reach_m = f64::from(MAX_PLAUSIBLE_SPEED_MPS) * elapsed_s + JUMP_SLACK_M;
+            if rec.present
+                && haversine_m(last.position, ping.position) > reach_m
+                && rec.refused_jumps < JUMPS_BEFORE_REANCHOR
+            {
+                rec.refused_jumps += 1;
+                return Applied::ImplausibleJump;
+            }
+        }
+        rec.refused_jumps = 0;
+        let fix = Fix {
+            position: ping.position,
+            recorded_at_ms: ping.recorded_at_ms,
+            heading_deg: ping.heading_deg,
+            speed_mps: ping.speed_mps,
+            accuracy_m: ping.accuracy_m,
+            cell,
+        };
+        rec.fix = Some(fix);
+        rec.seen_at_ms = Some(now_ms);
+        rec.present = true;
+
+        self.place_in_grid(slot, ping.position);
+        let previous_cell = previous.map(|f| f.cell);
+        if previous_cell != Some(cell) {
+            self.move_cell(slot, previous_cell, cell);
+        }
+        self.refresh_status(slot, now_ms);
+        let rec = &self.drivers[slot as usize];
+        let _ = self.moves.try_broadcast(Moved {
+            driver_id: rec.id,
+            position: fix.position,
+            previous: previous.map(|f| f.position),
+            cell,
+            previous_cell,
+            recorded_at_ms: fix.recorded_at_ms,
+            heading_deg: fix.heading_deg,
+            speed_mps: fix.speed_mps,
+            status: rec.status,
+            order_id: rec.current_order,
+        });
+        Applied::Moved
+    }
+
+    /// Records what a driver declared. Returns the resulting status.
+    pub fn set_availability(&mut self, driver_id: DriverId, availability: Availability, now_ms: i64) -> DriverStatus {
+        let slot = self.slot_or_insert(driver_id);
+        self.drivers[slot as usize].availability = availability;
+        self.refresh_status(slot, now_ms);
+        self.drivers[slot as usize].status
+    }
+
+    /// Marks drivers whose last ping is older than the presence timeout as
+    /// offline, and forgets closed orders past their retention. Returns how
+    /// many drivers went offline.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        let cutoff = now_ms - (self.config.presence_timeout_s as i64) * 1000;
+        let mut expired = 0;
+        for slot in 0..self.drivers.len() {
+            let rec = &mut self.drivers[slot];
+            if rec.present && rec.seen_at_ms.is_none_or(|t| t <= cutoff) {
+                rec.present = false;
+                expired += 1;
+                self.refresh_status(slot as u32, now_ms);
+            }
+        }
+        self.orders.prune_closed(now_ms - (self.config.closed_order_retention_s as i64) * 1000);
+        expired
+    }
+
+    pub fn driver(&self, driver_id: DriverId) -> Option<DriverView> {
+        self.slots.get(&driver_id).map(|&s| self.drivers[s as usize].view())
+    }
+
+    /// The `limit` drivers nearest to `center` within `radius_m` whose status
+    /// passes `filter`, nearest first, ties broken by driver id. Exact.
+    pub fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, filter: StatusFilter) -> Vec<NearbyDriver> {
+        self.grid
+            .nearest(center, radius_m, limit, |e| filter.keeps(e.status))
+            .into_iter()
+            .map(|hit| {
+                let rec = &self.drivers[hit.slot as usize];
+                let fix = rec.fix.as_ref();
+                NearbyDriver {
+                    driver_id: hit.driver_id,
+                    position: fix.map_or(center, |f| f.position),
+                    distance_m: hit.distance_m,
+                    status: rec.status,
+                    recorded_at_ms: fix.map_or(0, |f| f.recorded_at_ms),
+                }
+            })
+            .collect()
+    }
+
+    /// Drivers inside `bbox` whose status passes `filter`, at most `limit`.
+    pub fn within(&self, bbox: BBox, limit: usize, filter: StatusFilter) -> Vec<DriverView> {
+        self.grid
+            .within(bbox, limit, |e: &Entry| filter.keeps(e.status))
+            .into_iter()
+            .map(|e| self.drivers[e.slot as usize].view())
+            .collect()
+    }
+
+    /// Drivers whose current cell is `cell` (driver resolution).
+    pub fn drivers_in_cell(&self, cell: Cell) -> Vec<DriverId> {
+        self.cells.slots(cell).iter().map(|&s| self.drivers[s as usize].id).collect()
+    }
+
+    pub fn occupied_cells(&self) -> usize {
+        self.cells.occupied()
+    }
+
+    // ---- orders ----
+
+    /// Starts or replaces the tracking record of an order.
+    pub fn track_order(&mut self, track: OrderTrack) {
+        self.orders.put(track.clone());
+        let _ = self.changes.try_broadcast(Change::Order(track));
+    }
+
+    pub fn order(&self, order_id: OrderId) -> Option<OrderTrack> {
+        self.orders.get(order_id).cloned()
+    }
+
+    /// Moves an order to `status`. A closing status frees its driver.
+    pub fn set_order_status(&mut self, order_id: OrderId, status: OrderStatus, now_ms: i64) -> Result<OrderTrack, Error> {
+        let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
+        track.status = status;
+        track.updated_at_ms = now_ms;
+        let track = track.clone();
+        if status.is_terminal() {
+            if let Some(driver_id) = track.driver_id {
+                self.release_driver(driver_id, order_id, now_ms);
+            }
+        }
+        let _ = self.changes.try_broadcast(Change::Order(track.clone()));
+        Ok(track)
+    }
+
+    /// Gives `order_id` to `driver_id`, atomically: the order must have no
+    /// driver and the driver no order.
+    pub fn assign(&mut self, order_id: OrderId, driver_id: DriverId, now_ms: i64) -> Result<OrderTrack, Error> {
+        let slot = *self.slots.get(&driver_id).ok_or(Error::UnknownDriver)?;
+        let track = self.orders.get(order_id).ok_or(Error::UnknownOrder)?;
+        if track.status.is_terminal() {
+            return Err(Error::OrderClosed(track.status));
+        }
+        if let Some(holder) = track.driver_id {
+            return Err(Error::OrderTaken(holder));
+        }
+        if let Some(held) = self.drivers[slot as usize].current_order {
+            return Err(Error::DriverBusy(held));
+        }
+        self.drivers[slot as usize].current_order = Some(order_id);
+        self.refresh_status(slot, now_ms);
+        let track = match self.orders.get_mut(order_id) {
+            Some(t) => {
+                t.driver_id = Some(driver_id);
+                t.updated_at_ms = now_ms;
+                t.clone()
+            }
+            None => unreachable!("checked above under the same &mut self"),
+        };
+        let _ = self.changes.try_broadcast(Change::Order(track.clone()));
+        Ok(track)
+    }
+
+    /// Takes an order back from its driver (reassignment or cancellation).
+    pub fn unassign(&mut self, order_id: OrderId, now_ms: i64) -> Result<OrderTrack, Error> {
+        let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
+        let Some(driver_id) = track.driver_id.take() else { return Ok(track.clone()) };
+        track.updated_at_ms = now_ms;
+        let track = track.clone();
+        self.release_driver(driver_id, order_id, now_ms);
+        let _ = self.changes.try_broadcast(Change::Order(track.clone()));
+        Ok(track)
+    }
+
+    // ---- offers (the matcher decides; the engine carries the news) ----
+
+    pub fn publish_offer(&self, offer: Arc<Offer>) {
+        let _ = self.changes.try_broadcast(Change::Offer(offer));
+    }
+
+    pub fn publish_offer_end(&self, offer_id: OfferId, driver_id: DriverId, end: OfferEnd) {
+        let _ = self.changes.try_broadcast(Change::OfferEnded { offer_id, driver_id, end });
+    }
+
+    // ---- internals ----
+
+    fn slot_or_insert(&mut self, driver_id: DriverId) -> u32 {
+        if let Some(&slot) = self.slots.get(&driver_id) {
+            return slot;
+        }
+        let slot = self.drivers.len() as u32;
+        self.drivers.push(DriverRecord {
+            id: driver_id,
+            fix: None,
+            seen_at_ms: None,
+            present: false,
+            // A driver app sends pings only while its driver is on duty, so a
+            // pinging driver is available until it says otherwise.
+            availability: Availability::Available,
+            current_order: None,
+            status: DriverStatus::Offline,
+            refused_jumps: 0,
+            grid_pos: None,
+            cell_index: 0,
+        });
+        self.slots.insert(driver_id, slot);
+        slot
+    }
+
+    fn place_in_grid(&mut self, slot: u32, position: LatLng) {
+        let rec = &self.drivers[slot as usize];
+        match rec.grid_pos {
+            Some(pos) => {
+                let (new_pos, moved) = self.grid.relocate(pos, position);
+                self.drivers[slot as usize].grid_pos = Some(new_pos);
+                if let Some(moved) = moved {
+                    self.fix_grid_index(moved, pos);
+                }
+            }
+            None => {
+                let entry = Entry { position, driver_id: rec.id, slot, status: rec.status };
+                self.drivers[slot as usize].grid_pos = Some(self.grid.insert(entry));
+            }
+        }
+    }
+
+    /// The entry of `slot` now sits where a removed entry at `freed` was.
+    fn fix_grid_index(&mut self, slot: u32, freed: GridPos) {
+        if let Some(pos) = self.drivers[slot as usize].grid_pos.as_mut() {
+            *pos = freed;
+        }
+    }
+
+    fn move_cell(&mut self, slot: u32, from: Option<Cell>, to: Cell) {
+        if let Some(from) = from {
+            let index = self.drivers[slot as usize].cell_index;
+            if let Some(moved) = self.cells.remove(from, index) {
+                self.drivers[moved as usize].cell_index = index;
+            }
+        }
+        self.drivers[slot as usize].cell_index = self.cells.insert(to, slot);
+    }
+
+    fn release_driver(&mut self, driver_id: DriverId, order_id: OrderId, now_ms: i64) {
+        if let Some(&slot) = self.slots.get(&driver_id) {
+            let rec = &mut self.drivers[slot as usize];
+            if rec.current_order == Some(order_id) {
+                rec.current_order = None;
+                self.refresh_status(slot, now_ms);
+            }
+        }
+    }
+
+    /// Re-derives the status of `slot`; on a change, updates the grid entry
+    /// and announces it.
+    fn refresh_status(&mut self, slot: u32, now_ms: i64) {
+        let rec = &mut self.drivers[slot as usize];
+        let status = rec.derive_status();
+        if status == rec.status {
+            return;
+        }
+        rec.status = status;
+        if let Some(pos) = rec.grid_pos {
+            self.grid.set_status(pos, status);
+        }
+        let _ = self.changes.try_broadcast(Change::DriverStatus {
+            driver_id: rec.id,
+            status,
+            order_id: rec.current_order,
+            at_ms: now_ms,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Shared access to one `Engine`: a mutex around single-threaded state.
+//!
+//! Why a mutex and not a writer task: the critical sections are a few hundred
+//! nanoseconds (the expensive H3 lookup happens before the lock is taken), so
+//! callers on any thread apply directly instead of paying a channel hop and a
+//! wake-up per ping. The lock is never held across an `.await` (there are
+//! none in this crate) and never while calling out.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::cells;
+use crate::config::Config;
+use crate::engine::{Applied, DriverView, Engine, Error, NearbyDriver, StatusFilter};
+use crate::event::{Change, Moved, Offer, OfferEnd};
+use crate::geo::{BBox, LatLng};
+use crate::ids::{DriverId, OfferId, OrderId};
+use crate::orders::OrderTrack;
+use crate::ping::Ping;
+use crate::status::{Availability, DriverStatus, OrderStatus};
+
+#[derive(Clone)]
+pub struct Handle {
+    engine: Arc<Mutex<Engine>>,
+}
+
+impl Handle {
+    pub fn new(config: Config) -> Self {
+        Self { engine: Arc::new(Mutex::new(Engine::new(config))) }
+    }
+
+    pub fn apply_ping(&self, ping: &Ping, now_ms: i64) -> Applied {
+        let cell = cells::cell_of(ping.position);
+        self.engine.lock().apply_located(ping, cell, now_ms)
+    }
+
+    /// Applies pings in order under one lock; outcomes in the same order.
+    pub fn apply_pings(&self, pings: &[Ping], now_ms: i64) -> Vec<Applied> {
+        let located: Vec<_> = pings.iter().map(|p| (p, cells::cell_of(p.position))).collect();
+        let mut engine = self.engine.lock();
+        located.into_iter().map(|(p, cell)| engine.apply_located(p, cell, now_ms)).collect()
+    }
+
+    pub fn set_availability(&self, driver_id: DriverId, availability: Availability, now_ms: i64) -> DriverStatus {
+        self.engine.lock().set_availability(driver_id, availability, now_ms)
+    }
+
+    pub fn expire(&self, now_ms: i64) -> usize {
+        self.engine.lock().expire(now_ms)
+    }
+
+    pub fn driver(&self, driver_id: DriverId) -> Option<DriverView> {
+        self.engine.lock().driver(driver_id)
+    }
+
+    pub fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, filter: StatusFilter) -> Vec<NearbyDriver> {
+        self.engine.lock().nearest(center, radius_m, limit, filter)
+    }
+
+    pub fn within(&self, bbox: BBox, limit: usize, filter: StatusFilter) -> Vec<DriverView> {
+        self.engine.lock().within(bbox, limit, filter)
+    }
+
+    pub fn track_order(&self, track: OrderTrack) {
+        self.engine.lock().track_order(track)
+    }
+
+    pub fn order(&self, order_id: OrderId) -> Option<OrderTrack> {
+        self.engine.lock().order(order_id)
+    }
+
+    pub fn set_order_status(&self, order_id: OrderId, status: OrderStatus, now_ms: i64) -> Result<OrderTrack, Error> {
+        self.engine.lock().set_order_status(order_id, status, now_ms)
+    }
+
+    pub fn assign(&self, order_id: OrderId, driver_id: DriverId, now_ms: i64) -> Result<OrderTrack, Error> {
+        self.engine.lock().assign(order_id, driver_id, now_ms)
+    }
+
+    pub fn unassign(&self, order_id: OrderId, now_ms: i64) -> Result<OrderTrack, Error> {
+        self.engine.lock().unassign(order_id, now_ms)
+    }
+
+    pub fn publish_offer(&self, offer: Arc<Offer>) {
+        self.engine.lock().publish_offer(offer)
+    }
+
+    pub fn publish_offer_end(&self, offer_id: OfferId, driver_id: DriverId, end: OfferEnd) {
+        self.engine.lock().publish_offer_end(offer_id, driver_id, end)
+    }
+
+    pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {
+        self.engine.lock().subscribe_moves()
+    }
+
+    pub fn subscribe_changes(&self) -> async_broadcast::Receiver<Change> {
+        self.engine.lock().subscribe_changes()
+    }
+
+    /// Numbers for `/metrics`.
+    pub fn stats(&self) -> Stats {
+        let engine = self.engine.lock();
+        let (moves_queued, changes_queued) = engine.queue_depths();
+        Stats {
+            drivers: engine.driver_count(),
+            tracked_orders: engine.active_order_count(),
+            occupied_cells: engine.occupied_cells(),
+            moves_queued,
+            changes_queued,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub drivers: usize,
+    pub tracked_orders: usize,
+    pub occupied_cells: usize,
+    pub moves_queued: usize,
+    pub changes_queued: usize,
+}

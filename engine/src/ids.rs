@@ -1,0 +1,86 @@
+//! Typed identifiers. Every id is a UUID on the wire and a distinct type in
+//! code, so a driver id can never be passed where an order id is expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id (UUID v7), so new rows sort by creation.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(u: Uuid) -> Self {
+                Self(u)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Any account: customer, restaurant owner, driver or admin.
+    UserId
+);
+id_type!(
+    /// A driver is a user with the driver role; its id is that user's id.
+    DriverId
+);
+id_type!(OrderId);
+id_type!(RestaurantId);
+id_type!(
+    /// One offer of one order to one driver.
+    OfferId
+);
+
+impl From<UserId> for DriverId {
+    fn from(u: UserId) -> Self {
+        DriverId(u.0)
+    }
+}
+
+impl From<DriverId> for UserId {
+    fn from(d: DriverId) -> Self {
+        UserId(d.0)
+    }
+}

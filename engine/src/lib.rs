@@ -1,0 +1,41 @@
+//! The core of hexdash: live driver state and the spatial index.
+//!
+//! - [`Engine`]: the driver table (position, heading, speed, last ping,
+//!   status, current order), an exact lat/lng grid for nearest and bbox
+//!   queries ([`grid`]), each driver's H3 cell ([`cells`]), presence expiry,
+//!   and the live order board ([`orders`]) the tracking side authorises by.
+//! - [`Handle`]: the cloneable, locked access every other crate uses.
+//! - Events out ([`event`]): `Moved` per applied ping and `Change` for
+//!   status, orders and offers, on bounded broadcast streams whose overflow
+//!   policy is written in [`event`].
+//! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
+//!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]).
+//!
+//! The engine does no I/O and never reads the clock: every mutation takes
+//! `now_ms` (Unix milliseconds) from the caller.
+
+pub mod cells;
+pub mod config;
+mod engine;
+pub mod event;
+pub mod geo;
+mod grid;
+mod handle;
+pub mod ids;
+pub mod orders;
+pub mod ping;
+pub mod status;
+
+pub use config::Config;
+pub use engine::{Applied, DriverView, Engine, Error, Fix, NearbyDriver, StatusFilter};
+pub use event::{Change, Moved, Offer, OfferEnd};
+pub use geo::{BBox, LatLng, haversine_m};
+pub use handle::{Handle, Stats};
+pub use ids::{DriverId, OfferId, OrderId, RestaurantId, UserId};
+pub use orders::OrderTrack;
+pub use ping::{Ping, PingRejection, RawPing};
+pub use status::{Availability, DriverStatus, OrderStatus};
+
+/// The event streams' receiver type, re-exported so callers need not depend
+/// on the channel crate.
+pub use async_broadcast::{Receiver, RecvError};

@@ -1,0 +1,64 @@
+//! The live order board: what the tracking side needs to know about each
+//! active order (who may watch it, who carries it, where it goes). The store
+//! in `api` is the source of truth; this is its in-memory projection, kept by
+//! the api on every change and reloaded by it at start-up.
+
+use rustc_hash::FxHashMap;
+
+use crate::geo::LatLng;
+use crate::ids::{DriverId, OrderId, RestaurantId, UserId};
+use crate::status::OrderStatus;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderTrack {
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    pub restaurant_id: RestaurantId,
+    /// The restaurant's owning user, who may watch the order too.
+    pub restaurant_owner_id: UserId,
+    pub status: OrderStatus,
+    pub driver_id: Option<DriverId>,
+    pub pickup: LatLng,
+    pub dropoff: LatLng,
+    pub updated_at_ms: i64,
+}
+
+impl OrderTrack {
+    /// Whether `user` may watch this order: its customer, its restaurant's
+    /// owner, or its driver. Dispatchers are checked by role, not here.
+    pub fn is_party(&self, user: UserId) -> bool {
+        self.customer_id == user
+            || self.restaurant_owner_id == user
+            || self.driver_id.map(UserId::from) == Some(user)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct OrderBoard {
+    orders: FxHashMap<OrderId, OrderTrack>,
+}
+
+impl OrderBoard {
+    pub fn get(&self, id: OrderId) -> Option<&OrderTrack> {
+        self.orders.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: OrderId) -> Option<&mut OrderTrack> {
+        self.orders.get_mut(&id)
+    }
+
+    pub fn put(&mut self, track: OrderTrack) {
+        self.orders.insert(track.order_id, track);
+    }
+
+    /// Drops terminal orders last changed before `cutoff_ms`.
+    pub fn prune_closed(&mut self, cutoff_ms: i64) -> usize {
+        let before = self.orders.len();
+        self.orders.retain(|_, t| !(t.status.is_terminal() && t.updated_at_ms < cutoff_ms));
+        before - self.orders.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+}
