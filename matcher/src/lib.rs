@@ -1,1 +1,23 @@
-//! placeholder
+//! Dispatch: who gets offered which order, and what happens to the offer.
+//!
+//! First version, sequential offers: an order ready to dispatch is offered
+//! to the nearest available driver (exact, from the engine), widening the
+//! search radius when nobody is near. The driver accepts, declines, or stays
+//! silent until the offer expires; a decline or an expiry moves the order to
+//! the next nearest driver who has not had it yet.
+//!
+//! - [`Matcher`]: the shared handle (`dispatch`, `accept`, `decline`,
+//!   `withdraw`) plus [`Matcher::run`], the one async loop at the edge that
+//!   fires offer timeouts and retries orders nobody could take.
+//! - [`book`]: the offer book, pure state with no clock and no I/O.
+//!
+//! Guarantees: a driver holds at most one pending offer; an order has at most
+//! one pending offer; assignment happens inside the engine's lock, so an order
+//! is assigned at most once and a driver holds at most one order, also under
+//! concurrent accepts.
+
+mod book;
+mod matcher;
+
+pub use book::{OfferError, OfferState};
+pub use matcher::{Config, DispatchError, Matcher};

@@ -1,0 +1,170 @@
+//! The offer book: pending and recently ended offers, and the orders being
+//! dispatched. Pure state: deadlines are plain values passed in by the caller.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use engine::{DriverId, LatLng, Offer, OfferId, OrderId};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Where an offer is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferState {
+    Pending,
+    Accepted,
+    Declined,
+    Expired,
+    Withdrawn,
+}
+
+impl OfferState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+            Self::Expired => "expired",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OfferError {
+    #[error("no such offer")]
+    NotFound,
+    #[error("the offer was made to another driver")]
+    NotYours,
+    #[error("the offer is no longer pending")]
+    NotPending(OfferState),
+    #[error("the order cannot be assigned: {0}")]
+    Assign(engine::Error),
+}
+
+pub(crate) struct OfferRecord<T> {
+    pub offer: Arc<Offer>,
+    pub state: OfferState,
+    /// When a pending offer expires, or when an ended one is forgotten.
+    pub until: T,
+}
+
+/// An order being dispatched.
+pub(crate) struct Dispatch<T> {
+    pub pickup: LatLng,
+    pub dropoff: LatLng,
+    /// Drivers who declined or let the offer expire: never asked again.
+    pub excluded: FxHashSet<DriverId>,
+    pub pending_offer: Option<OfferId>,
+    /// Set while nobody could be found: when to search again.
+    pub retry_at: Option<T>,
+}
+
+/// `T` is the caller's instant type (tokio's in the matcher, integers in tests).
+pub(crate) struct Book<T: Ord + Copy> {
+    pub offers: FxHashMap<OfferId, OfferRecord<T>>,
+    pub held_by: FxHashMap<DriverId, OfferId>,
+    pub dispatches: FxHashMap<OrderId, Dispatch<T>>,
+    /// Timers in deadline order; stale entries are skipped when they fire.
+    pub timers: BTreeSet<(T, Timer)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    OfferDeadline(OfferId),
+    Retry(OrderId),
+    Forget(OfferId),
+}
+
+impl<T: Ord + Copy> Book<T> {
+    pub fn new() -> Self {
+        Self {
+            offers: FxHashMap::default(),
+            held_by: FxHashMap::default(),
+            dispatches: FxHashMap::default(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<T> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Removes and returns every timer due at `now`.
+    pub fn take_due(&mut self, now: T) -> Vec<Timer> {
+        let mut due = Vec::new();
+        while let Some(&(t, timer)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            due.push(timer);
+        }
+        due
+    }
+
+    pub fn open_offer(&mut self, offer: Arc<Offer>, deadline: T) {
+        let id = offer.offer_id;
+        self.held_by.insert(offer.driver_id, id);
+        if let Some(d) = self.dispatches.get_mut(&offer.order_id) {
+            d.pending_offer = Some(id);
+            d.retry_at = None;
+        }
+        self.timers.insert((deadline, Timer::OfferDeadline(id)));
+        self.offers.insert(id, OfferRecord { offer, state: OfferState::Pending, until: deadline });
+    }
+
+    /// Checks that `offer_id` is pending and was made to `driver_id`.
+    pub fn pending_for(&self, offer_id: OfferId, driver_id: DriverId) -> Result<&Arc<Offer>, OfferError> {
+        let rec = self.offers.get(&offer_id).ok_or(OfferError::NotFound)?;
+        if rec.offer.driver_id != driver_id {
+            return Err(OfferError::NotYours);
+        }
+        if rec.state != OfferState::Pending {
+            return Err(OfferError::NotPending(rec.state));
+        }
+        Ok(&rec.offer)
+    }
+
+    /// Ends a pending offer. Declined and expired drivers are excluded from
+    /// the order; `forget_at` is when the ended record is dropped.
+    pub fn close_offer(&mut self, offer_id: OfferId, state: OfferState, forget_at: T) -> Option<Arc<Offer>> {
+        let rec = self.offers.get_mut(&offer_id)?;
+        if rec.state != OfferState::Pending {
+            return None;
+        }
+        rec.state = state;
+        rec.until = forget_at;
+        let offer = rec.offer.clone();
+        if self.held_by.get(&offer.driver_id) == Some(&offer_id) {
+            self.held_by.remove(&offer.driver_id);
+        }
+        if let Some(d) = self.dispatches.get_mut(&offer.order_id) {
+            if d.pending_offer == Some(offer_id) {
+                d.pending_offer = None;
+            }
+            if matches!(state, OfferState::Declined | OfferState::Expired) {
+                d.excluded.insert(offer.driver_id);
+            }
+        }
+        self.timers.insert((forget_at, Timer::Forget(offer_id)));
+        Some(offer)
+    }
+
+    pub fn forget(&mut self, offer_id: OfferId) {
+        if self.offers.get(&offer_id).is_some_and(|r| r.state != OfferState::Pending) {
+            self.offers.remove(&offer_id);
+        }
+    }
+
+    pub fn schedule_retry(&mut self, order_id: OrderId, at: T) {
+        if let Some(d) = self.dispatches.get_mut(&order_id) {
+            d.retry_at = Some(at);
+            self.timers.insert((at, Timer::Retry(order_id)));
+        }
+    }
+
+    /// Orders with no pending offer that are waiting for a driver.
+    pub fn waiting_orders(&self) -> Vec<OrderId> {
+        self.dispatches.iter().filter(|(_, d)| d.pending_offer.is_none()).map(|(id, _)| *id).collect()
+    }
+}
