@@ -1,1 +1,12 @@
-//! placeholder
+//! The `hexdash` binary's library half: configuration, telemetry, operator
+//! endpoints and [`App`], which builds and wires every subsystem (engine,
+//! matcher, ingest, ws-gateway, api). Integration tests start an `App` on
+//! port 0 exactly as `hexdash serve` does.
+
+pub mod app;
+pub mod config;
+mod ops;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

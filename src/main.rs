@@ -1,1 +1,85 @@
-fn main() {}
+//! `hexdash serve`: parse configuration, start everything, stop on SIGINT or
+//! SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hexdash::config::{Config, Overrides};
+use hexdash::{App, telemetry};
+
+#[derive(Parser)]
+#[command(name = "hexdash", version, about = "Real-time tracking and dispatch engine for food delivery")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine, the MQTT broker, the REST API and the WebSocket gateway.
+    Serve {
+        /// TOML configuration file (overridden by HEXDASH_* variables and flags).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Command::Serve { config, overrides } = Cli::parse().command;
+    let config = match Config::load(config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hexdash: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.log, config.log_format);
+    telemetry::prometheus();
+    tracing::debug!(config = ?config.redacted(), "configuration");
+
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("hexdash: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(http = %app.http_addr(), mqtt = %app.mqtt_addr(), "hexdash is listening");
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.cancel();
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,187 @@
+//! The process configuration: defaults, then a TOML file (`--config`), then
+//! `HEXDASH_*` environment variables, then flags, each overriding the last.
+//!
+//! Top-level keys map to the contract's variables (`HEXDASH_HTTP_ADDR` →
+//! `http_addr`); per-subsystem keys nest with a double underscore
+//! (`HEXDASH_ENGINE__PRESENCE_TIMEOUT_S` → `engine.presence_timeout_s`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// REST and WebSocket listener.
+    pub http_addr: SocketAddr,
+    /// Embedded MQTT broker listener.
+    pub mqtt_addr: SocketAddr,
+    /// `sqlite://…` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// Optional Redis for scale-out (not used by a single node yet).
+    pub redis_url: Option<String>,
+    /// Signs access tokens. When unset, a random per-process secret is used
+    /// and tokens do not survive a restart.
+    pub jwt_secret: Option<String>,
+    /// Bootstrap admin, created on first start when both are set.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `hexdash=debug,info`. rumqttd's
+    /// per-connection chatter stays at warn unless named here.
+    pub log: String,
+    /// How long shutdown waits for subsystems to drain.
+    pub shutdown_grace_ms: u64,
+    pub engine: engine::Config,
+    pub matcher: matcher::Config,
+    pub ingest: ingest::Config,
+    pub gateway: ws_gateway::Config,
+    pub api: api::Config,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            mqtt_addr: SocketAddr::from(([0, 0, 0, 0], 1883)),
+            database_url: "sqlite://./data/hexdash.db".into(),
+            redis_url: None,
+            jwt_secret: None,
+            admin_email: None,
+            admin_password: None,
+            log_format: LogFormat::Text,
+            log: "info".into(),
+            shutdown_grace_ms: 10_000,
+            engine: engine::Config::default(),
+            matcher: matcher::Config::default(),
+            ingest: ingest::Config::default(),
+            gateway: ws_gateway::Config::default(),
+            api: api::Config::default(),
+        }
+    }
+}
+
+/// Flags that override every other layer; `None` leaves the value alone.
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct Overrides {
+    /// REST + WebSocket listen address [env: HEXDASH_HTTP_ADDR] (default 0.0.0.0:8080)
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+    /// MQTT listen address [env: HEXDASH_MQTT_ADDR] (default 0.0.0.0:1883)
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_addr: Option<SocketAddr>,
+    /// sqlite://… or postgres://… [env: HEXDASH_DATABASE_URL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// redis://… [env: HEXDASH_REDIS_URL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// Log format [env: HEXDASH_LOG_FORMAT]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Tracing filter [env: HEXDASH_LOG]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl Config {
+    /// Layers defaults, `file`, `HEXDASH_*` variables and `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("HEXDASH_").split("__").ignore(&["test_database_url", "test_redis_url"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The configuration as it may be logged: secrets replaced.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        let hide = |s: &mut Option<String>| {
+            if s.is_some() {
+                *s = Some("<redacted>".into());
+            }
+        };
+        hide(&mut c.jwt_secret);
+        hide(&mut c.admin_password);
+        c.database_url = redact_url_password(&c.database_url);
+        c.redis_url = c.redis_url.as_deref().map(redact_url_password);
+        c
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_in_rising_precedence() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hexdash.toml", "http_addr = \"127.0.0.1:9000\"\nmqtt_addr = \"127.0.0.1:9001\"\n[engine]\npresence_timeout_s = 5\n")?;
+            jail.set_env("HEXDASH_MQTT_ADDR", "127.0.0.1:9002");
+            jail.set_env("HEXDASH_ENGINE__PRESENCE_TIMEOUT_S", "7");
+            jail.set_env("HEXDASH_TEST_DATABASE_URL", "postgres://ignored");
+            let flags = Overrides { database_url: Some("sqlite://flag.db".into()), ..Overrides::default() };
+            let c = Config::load(Some(Path::new("hexdash.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.http_addr.port(), 9000, "file");
+            assert_eq!(c.mqtt_addr.port(), 9002, "env beats file");
+            assert_eq!(c.engine.presence_timeout_s, 7, "nested env");
+            assert_eq!(c.database_url, "sqlite://flag.db", "flag beats all");
+            assert_eq!(c.matcher.offer_timeout_s, 30, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_HTTP_ADDR", "not-an-address");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            jwt_secret: Some("s3cret".into()),
+            admin_password: Some("pw".into()),
+            database_url: "postgres://app:hunter2@db:5432/x".into(),
+            ..Config::default()
+        };
+        let shown = format!("{:?}", c.redacted());
+        assert!(!shown.contains("s3cret") && !shown.contains("hunter2") && !shown.contains("\"pw\""), "{shown}");
+        assert!(shown.contains("postgres://app:<redacted>@db:5432/x"));
+    }
+}

@@ -1,0 +1,59 @@
+//! Operator endpoints: `/healthz` (the process is alive), `/readyz` (the
+//! database answers and the broker is up), `/metrics` (Prometheus text).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::telemetry;
+
+/// What readiness and the scrape-time gauges look at.
+#[derive(Clone)]
+pub struct OpsState {
+    pub engine: engine::Handle,
+    pub store: Arc<dyn api::Store>,
+    pub broker: ingest::BrokerHandle,
+    pub gateway: ws_gateway::Gateway,
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/healthz", get(get_health))
+        .route("/readyz", get(get_readiness))
+        .route("/metrics", get(get_metrics))
+        .with_state(state)
+}
+
+async fn get_health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn get_readiness(State(state): State<OpsState>) -> Response {
+    let database = state.store.ping().await.is_ok();
+    let broker = state.broker.is_up();
+    let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "checks": {"database": database, "mqtt_broker": broker},
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn get_metrics(State(state): State<OpsState>) -> Response {
+    let stats = state.engine.stats();
+    metrics::gauge!("hexdash_drivers").set(stats.drivers as f64);
+    metrics::gauge!("hexdash_tracked_orders").set(stats.tracked_orders as f64);
+    metrics::gauge!("hexdash_occupied_cells").set(stats.occupied_cells as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_moves").set(stats.moves_queued as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_changes").set(stats.changes_queued as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        telemetry::prometheus().render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,256 @@
+//! Starting a real hexdash and talking to it with real clients.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hexdash::{App, Config};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// Overall limit for anything a test waits for.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub const ADMIN_EMAIL: &str = "admin@hexdash.test";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+pub struct TestApp {
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    pub client: reqwest::Client,
+    pub engine: engine::Handle,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _db_dir: TempDir,
+}
+
+/// A folder removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port that was free a moment ago (the embedded broker binds its own
+/// listener and cannot report a port chosen by the OS).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn test_config(db_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    config.database_url = format!("sqlite://{}/hexdash.db", db_dir.display());
+    config.jwt_secret = Some("end-to-end-secret".into());
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config.shutdown_grace_ms = 5_000;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("hexdash-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = test_config(&dir);
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let (http, mqtt, engine) = (app.http_addr(), app.mqtt_addr(), app.engine().clone());
+    let shutdown = app.shutdown_token();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp { http, mqtt, client: reqwest::Client::new(), engine, shutdown, task: Some(task), _db_dir: TempDir(dir) }
+}
+
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.http, path)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let resp = self.client.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self.post("/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn signup(&self, name: &str, role: &str) -> User {
+        let email = format!("{name}-{}@hexdash.test", uuid::Uuid::new_v4().simple());
+        let password = "a-long-password";
+        let (status, body) = self
+            .post("/v1/auth/signup", None, json!({"email": email, "password": password, "name": name, "role": role}))
+            .await;
+        assert_eq!(status, 201, "signup {name}: {body}");
+        let id = body["user_id"].as_str().unwrap().to_owned();
+        User { id, token: self.login(&email, password).await }
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Stops the app as SIGTERM would and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task).await.expect("stops in time").unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A driver's MQTT connection: publishes pings, collects its offers.
+pub struct MqttDriver {
+    pub client: AsyncClient,
+    pub offers: mpsc::Receiver<Value>,
+    pub id: String,
+}
+
+impl MqttDriver {
+    pub async fn connect(app: &TestApp, user: &User) -> MqttDriver {
+        let mut opts = MqttOptions::new(format!("app-{}", &user.id[..8]), app.mqtt.ip().to_string(), app.mqtt.port());
+        opts.set_credentials(user.id.clone(), user.token.clone());
+        opts.set_keep_alive(Duration::from_secs(30));
+        let (client, eventloop) = AsyncClient::new(opts, 64);
+        let (tx, offers) = mpsc::channel(16);
+        let (connected_tx, connected) = tokio::sync::oneshot::channel();
+        tokio::spawn(pump(eventloop, tx, connected_tx));
+        tokio::time::timeout(WAIT, connected).await.expect("MQTT connects in time").expect("MQTT connected");
+        let topic = format!("drivers/{}/offers", user.id);
+        client.subscribe(&topic, QoS::AtMostOnce).await.unwrap();
+        MqttDriver { client, offers, id: user.id.clone() }
+    }
+
+    pub async fn ping(&self, lat: f64, lng: f64, ts: i64) {
+        let payload = json!({"lat": lat, "lng": lng, "ts": ts, "speed": 6.0}).to_string();
+        self.client
+            .publish(format!("drivers/{}/location", self.id), QoS::AtMostOnce, false, payload)
+            .await
+            .unwrap();
+    }
+
+    pub async fn next_offer(&mut self) -> Value {
+        tokio::time::timeout(WAIT, self.offers.recv()).await.expect("an offer arrives in time").expect("offer")
+    }
+}
+
+async fn pump(mut eventloop: EventLoop, offers: mpsc::Sender<Value>, connected: tokio::sync::oneshot::Sender<()>) {
+    let mut connected = Some(connected);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                if let Some(c) = connected.take() {
+                    let _ = c.send(());
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Ok(v) = serde_json::from_slice(&p.payload) {
+                    let _ = offers.send(v).await;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A WebSocket watcher of `/v1/ws`.
+pub struct Watcher {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Watcher {
+    pub async fn connect(app: &TestApp, token: &str) -> Watcher {
+        let (ws, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/v1/ws?token={token}"))).await.unwrap();
+        Watcher { ws }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    /// The next JSON message, skipping pings.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a message in time").unwrap().unwrap();
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+
+    /// The next message whose `type` is `kind`.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, up to `WAIT`.
+pub async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
