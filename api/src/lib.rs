@@ -1,1 +1,152 @@
-//! placeholder
+//! The REST layer: accounts, restaurants, orders, driver availability and
+//! queries, and answers to offers, over the store that is the source of
+//! truth, mirrored into the engine for the live side.
+//!
+//! - [`router`]: the pure `axum::Router` of every `/v1` REST route, built
+//!   from one [`AppState`]; [`routes`] has one module per resource.
+//! - [`store`]: the [`Store`] trait (accounts, restaurants, orders and
+//!   their history), [`store::SqliteStore`], and [`store::connect`] which
+//!   picks the database by URL and runs the migrations.
+//! - [`lifecycle`]: the order steps, who may take them, and when an order
+//!   waits for a driver — pure rules in one place.
+//! - [`live`]: after the store commits, the engine's order board and the
+//!   matcher are told; [`restore_live_state`] rebuilds them at start-up.
+//! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
+//!   JSON error body; [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
+//!   rejections use that body too.
+//!
+//! Time: handlers read the wall clock once, at the edge ([`now_ms`]), and
+//! pass it down; the engine and the matcher's pure parts never read it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+pub mod error;
+pub mod extract;
+pub mod lifecycle;
+pub mod live;
+pub mod routes;
+pub mod store;
+
+pub use error::{ApiError, ApiResult, method_not_allowed_fallback, not_found_fallback};
+pub use live::Restored;
+pub use routes::auth::{AdminBootstrap, bootstrap_admin};
+pub use store::{Store, StoreError, connect};
+
+/// Settings of the REST layer. The access-token lifetime belongs to
+/// `auth::Tokens`, shared with the other edges.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// How long a refresh token stays usable. Each use rotates it (the old
+    /// one is revoked, a new one issued), so an active client never expires.
+    pub refresh_ttl_s: u64,
+    /// Largest request body accepted (413 above it). Our bodies are small
+    /// JSON documents; the limit bounds memory per request.
+    pub body_limit_bytes: usize,
+    /// argon2id memory cost per password hash, KiB (OWASP: 19 MiB).
+    pub password_memory_kib: u32,
+    /// argon2id passes (OWASP: 2 at 19 MiB).
+    pub password_passes: u32,
+    /// Password hashes computed at once; more wait. Each takes
+    /// `password_memory_kib` of memory and a core for tens of milliseconds,
+    /// so a burst of logins must queue rather than exhaust memory.
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            refresh_ttl_s: 30 * 24 * 3600,
+            body_limit_bytes: 64 * 1024,
+            password_memory_kib: 19 * 1024,
+            password_passes: 2,
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+impl Config {
+    /// The password hasher these settings describe.
+    pub fn hasher(&self) -> Result<auth::password::Hasher, auth::password::HashError> {
+        auth::password::Hasher::new(self.password_memory_kib, self.password_passes)
+    }
+}
+
+/// Everything a handler needs. Cheap to clone (handles and `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub engine: engine::Handle,
+    pub matcher: matcher::Matcher,
+    pub tokens: auth::Tokens,
+    pub hasher: auth::password::Hasher,
+    pub config: Config,
+    /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
+    hashing: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: engine::Handle,
+        matcher: matcher::Matcher,
+        tokens: auth::Tokens,
+        hasher: auth::password::Hasher,
+        config: Config,
+    ) -> Self {
+        let hashing = Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1)));
+        Self {
+            store,
+            engine,
+            matcher,
+            tokens,
+            hasher,
+            config,
+            hashing,
+        }
+    }
+}
+
+impl FromRef<AppState> for auth::Tokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+/// Every REST route under `/v1`, with our body limit and a JSON 405. No
+/// catch-all fallback, so the binary can merge this with the other edges'
+/// routers and install [`not_found_fallback`] once on the result.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .merge(routes::auth::router())
+        .merge(routes::restaurants::router())
+        .merge(routes::orders::router())
+        .merge(routes::drivers::router())
+        .merge(routes::offers::router())
+        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Rebuilds the live state from the store at start-up: every order that is
+/// not closed goes back on the engine's order board (bound to its driver),
+/// and those still without a driver go back to the matcher. Call before
+/// serving.
+pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError> {
+    live::restore(state, now_ms()).await
+}
+
+/// Wall-clock Unix milliseconds, read at the edge.
+pub fn now_ms() -> i64 {
+    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -38,10 +38,15 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
     }
     let query = parts.uri.query()?;
-    query.split('&').find_map(|pair| pair.strip_prefix("token=")).map(percent_decode)
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(percent_decode)
 }
 
 /// Minimal percent-decoding for the token parameter (JWTs are URL-safe, but
@@ -79,10 +84,19 @@ mod tests {
 
     #[test]
     fn token_sources() {
-        assert_eq!(bearer_token(&parts("/x", Some("Bearer abc"))), Some("abc".into()));
-        assert_eq!(bearer_token(&parts("/x", Some("bearer  abc "))), Some("abc".into()));
+        assert_eq!(
+            bearer_token(&parts("/x", Some("Bearer abc"))),
+            Some("abc".into())
+        );
+        assert_eq!(
+            bearer_token(&parts("/x", Some("bearer  abc "))),
+            Some("abc".into())
+        );
         assert_eq!(bearer_token(&parts("/x", Some("Basic abc"))), None);
-        assert_eq!(bearer_token(&parts("/x?a=1&token=t%2Ek", None)), Some("t.k".into()));
+        assert_eq!(
+            bearer_token(&parts("/x?a=1&token=t%2Ek", None)),
+            Some("t.k".into())
+        );
         assert_eq!(bearer_token(&parts("/x?a=1", None)), None);
         assert_eq!(bearer_token(&parts("/x", None)), None);
     }

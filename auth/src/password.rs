@@ -15,7 +15,8 @@ pub struct HashError(String);
 impl Hasher {
     /// `memory_kib` and `passes` are argon2's m and t costs (parallelism 1).
     pub fn new(memory_kib: u32, passes: u32) -> Result<Self, HashError> {
-        let params = Params::new(memory_kib, passes, 1, None).map_err(|e| HashError(e.to_string()))?;
+        let params =
+            Params::new(memory_kib, passes, 1, None).map_err(|e| HashError(e.to_string()))?;
         Ok(Self { params })
     }
 
@@ -25,18 +26,25 @@ impl Hasher {
 
     /// A PHC string (`$argon2id$v=19$m=…`) with a fresh random salt.
     pub fn hash(&self, password: &str) -> Result<String, HashError> {
-        self.argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
+        self.argon2()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
     }
 
     /// Whether `password` matches `phc`; a malformed `phc` never matches.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
-        self.argon2().verify_password(password.as_bytes(), phc).is_ok()
+        self.argon2()
+            .verify_password(password.as_bytes(), phc)
+            .is_ok()
     }
 }
 
 impl Default for Hasher {
     fn default() -> Self {
-        Self { params: Params::default() }
+        Self {
+            params: Params::default(),
+        }
     }
 }
 

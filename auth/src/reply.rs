@@ -19,5 +19,11 @@ pub struct ErrorDetail<'a> {
 
 /// A response with `status` and the standard error body.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response()
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail { code, message },
+        }),
+    )
+        .into_response()
 }

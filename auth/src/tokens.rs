@@ -97,23 +97,33 @@ impl Tokens {
             iat: now_s,
             exp: now_s + self.inner.access_ttl_s,
         };
-        let token = match jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding) {
+        let token = match jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.encoding,
+        ) {
             Ok(t) => t,
             // HS256 over serialisable claims has no failure mode.
             Err(e) => unreachable!("HS256 signing cannot fail: {e}"),
         };
-        IssuedToken { token, expires_in_s: self.inner.access_ttl_s }
+        IssuedToken {
+            token,
+            expires_in_s: self.inner.access_ttl_s,
+        }
     }
 
     /// Checks signature, expiry and the ban list.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            }
-        })?;
-        let principal = Principal { user_id: data.claims.sub, role: data.claims.role };
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                })?;
+        let principal = Principal {
+            user_id: data.claims.sub,
+            role: data.claims.role,
+        };
         if self.is_banned(principal.user_id) {
             return Err(AuthError::Banned);
         }
@@ -138,13 +148,19 @@ mod tests {
     use super::*;
 
     fn now_s() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]
     fn issue_then_verify() {
         let tokens = Tokens::new(b"secret", 60);
-        let p = Principal { user_id: UserId::new(), role: Role::Driver };
+        let p = Principal {
+            user_id: UserId::new(),
+            role: Role::Driver,
+        };
         let t = tokens.issue(p, now_s());
         assert_eq!(tokens.verify(&t.token), Ok(p));
     }
@@ -152,7 +168,10 @@ mod tests {
     #[test]
     fn rejects_other_key_garbage_expired_and_banned() {
         let tokens = Tokens::new(b"secret", 60);
-        let p = Principal { user_id: UserId::new(), role: Role::Customer };
+        let p = Principal {
+            user_id: UserId::new(),
+            role: Role::Customer,
+        };
         let other = Tokens::new(b"other", 60).issue(p, now_s());
         assert_eq!(tokens.verify(&other.token), Err(AuthError::Invalid));
         assert_eq!(tokens.verify("not-a-jwt"), Err(AuthError::Invalid));

@@ -46,7 +46,10 @@ fn nearby(c: &mut Criterion) {
     let city = City::gothenburg_30km();
     let scenarios = [
         ("city_30km", Fleet::uniform(SEED, FLEET, city)),
-        ("dense_downtown", Fleet::with_downtown(SEED, FLEET, city, 0.5, 2_000.0)),
+        (
+            "dense_downtown",
+            Fleet::with_downtown(SEED, FLEET, city, 0.5, 2_000.0),
+        ),
     ];
     for (name, mut fleet) in scenarios {
         let engine = loaded_engine(&fleet);
@@ -57,7 +60,12 @@ fn nearby(c: &mut Criterion) {
             group.bench_function(id, |b| {
                 b.iter(|| {
                     i = (i + 1) % centres.len();
-                    black_box(engine.nearest(centres[i], radius_m, k, StatusFilter::Only(DriverStatus::Available)))
+                    black_box(engine.nearest(
+                        centres[i],
+                        radius_m,
+                        k,
+                        StatusFilter::Only(DriverStatus::Available),
+                    ))
                 })
             });
         }
@@ -81,9 +89,10 @@ fn bbox(c: &mut Criterion) {
         let h = side_m / 2.0;
         let (sw, ne) = (city.offset(-h, -h), city.offset(h, h));
         let bbox = engine::BBox::new(sw.lng, sw.lat, ne.lng, ne.lat).expect("valid box");
-        group.bench_function(BenchmarkId::new("city_30km", format!("side={side_m}m")), |b| {
-            b.iter(|| black_box(engine.within(bbox, usize::MAX, StatusFilter::Any)))
-        });
+        group.bench_function(
+            BenchmarkId::new("city_30km", format!("side={side_m}m")),
+            |b| b.iter(|| black_box(engine.within(bbox, usize::MAX, StatusFilter::Any))),
+        );
     }
     group.finish();
 }

@@ -23,13 +23,20 @@ pub struct City {
 impl City {
     /// Gothenburg, 30 × 30 km: the design's reference city.
     pub fn gothenburg_30km() -> City {
-        City { centre: LatLng { lat: 57.7089, lng: 11.9746 }, size_m: 30_000.0 }
+        City {
+            centre: LatLng {
+                lat: 57.7089,
+                lng: 11.9746,
+            },
+            size_m: 30_000.0,
+        }
     }
 
     /// The point `north_m`, `east_m` from the centre.
     pub fn offset(&self, north_m: f64, east_m: f64) -> LatLng {
         let lat = self.centre.lat + north_m / METRES_PER_DEG_LAT;
-        let lng = self.centre.lng + east_m / (METRES_PER_DEG_LAT * self.centre.lat.to_radians().cos());
+        let lng =
+            self.centre.lng + east_m / (METRES_PER_DEG_LAT * self.centre.lat.to_radians().cos());
         LatLng { lat, lng }
     }
 
@@ -56,15 +63,32 @@ impl Fleet {
     /// `n` drivers placed uniformly in `city`.
     pub fn uniform(seed: u64, n: usize, city: City) -> Fleet {
         let mut rng = StdRng::seed_from_u64(seed);
-        let drivers = (0..n).map(|_| DriverId::from(uuid_from(&mut rng))).collect();
+        let drivers = (0..n)
+            .map(|_| DriverId::from(uuid_from(&mut rng)))
+            .collect();
         let positions = (0..n).map(|_| city.random_point(&mut rng)).collect();
-        Fleet { city, drivers, positions, clock_ms: EPOCH_MS, rng }
+        Fleet {
+            city,
+            drivers,
+            positions,
+            clock_ms: EPOCH_MS,
+            rng,
+        }
     }
 
     /// `n` drivers, `downtown_share` of them within `downtown_m` of the centre.
-    pub fn with_downtown(seed: u64, n: usize, city: City, downtown_share: f64, downtown_m: f64) -> Fleet {
+    pub fn with_downtown(
+        seed: u64,
+        n: usize,
+        city: City,
+        downtown_share: f64,
+        downtown_m: f64,
+    ) -> Fleet {
         let mut fleet = Fleet::uniform(seed, n, city);
-        let dense = City { centre: city.centre, size_m: downtown_m };
+        let dense = City {
+            centre: city.centre,
+            size_m: downtown_m,
+        };
         for i in 0..n {
             if fleet.rng.random_bool(downtown_share) {
                 fleet.positions[i] = dense.random_point(&mut fleet.rng);
@@ -86,7 +110,11 @@ impl Fleet {
             .map(|_| {
                 let i = self.rng.random_range(0..self.drivers.len());
                 let p = self.positions[i];
-                let moved = City { centre: p, size_m: 20.0 }.random_point(&mut self.rng);
+                let moved = City {
+                    centre: p,
+                    size_m: 20.0,
+                }
+                .random_point(&mut self.rng);
                 self.positions[i] = moved;
                 self.ping(i)
             })

@@ -54,7 +54,9 @@ pub fn fanout_cells_covering(bbox: BBox, max_cells: usize) -> Option<Vec<CellInd
         let lat = (bbox.min.lat + i as f64 * lat_step).min(bbox.max.lat);
         for j in 0..cols {
             let lng = (bbox.min.lng + j as f64 * lng_step).min(bbox.max.lng);
-            let Ok(ll) = h3o::LatLng::new(lat, lng) else { continue };
+            let Ok(ll) = h3o::LatLng::new(lat, lng) else {
+                continue;
+            };
             let cell = ll.to_cell(FANOUT_RESOLUTION);
             if cells.insert(cell) {
                 cells.extend(cell.grid_disk::<Vec<_>>(1));
@@ -109,15 +111,25 @@ mod tests {
     #[test]
     fn covering_contains_every_point_of_the_box() {
         let bbox = BBox::new(11.90, 57.66, 12.05, 57.75).unwrap();
-        let cover: rustc_hash::FxHashSet<_> = fanout_cells_covering(bbox, 10_000).unwrap().into_iter().collect();
+        let cover: rustc_hash::FxHashSet<_> = fanout_cells_covering(bbox, 10_000)
+            .unwrap()
+            .into_iter()
+            .collect();
         let mut seed = 7u64;
         for _ in 0..5_000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = (seed >> 11) as f64 / (1u64 << 53) as f64;
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = (seed >> 11) as f64 / (1u64 << 53) as f64;
             let p = LatLng::new(57.66 + u * 0.09, 11.90 + v * 0.15).unwrap();
-            assert!(cover.contains(&fanout_cell(cell_of(p))), "{p:?} not covered (seed 7)");
+            assert!(
+                cover.contains(&fanout_cell(cell_of(p))),
+                "{p:?} not covered (seed 7)"
+            );
         }
     }
 

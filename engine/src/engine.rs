@@ -221,7 +221,11 @@ impl Engine {
                 return Applied::Stale;
             }
             if ping.recorded_at_ms == last.recorded_at_ms {
-                return if ping.position == last.position { Applied::Duplicate } else { Applied::Stale };
+                return if ping.position == last.position {
+                    Applied::Duplicate
+                } else {
+                    Applied::Stale
+                };
             }
             let elapsed_s = (ping.recorded_at_ms - last.recorded_at_ms) as f64 / 1000.0;
             let reach_m = f64::from(MAX_PLAUSIBLE_SPEED_MPS) * elapsed_s + JUMP_SLACK_M;
@@ -269,7 +273,12 @@ impl Engine {
     }
 
     /// Records what a driver declared. Returns the resulting status.
-    pub fn set_availability(&mut self, driver_id: DriverId, availability: Availability, now_ms: i64) -> DriverStatus {
+    pub fn set_availability(
+        &mut self,
+        driver_id: DriverId,
+        availability: Availability,
+        now_ms: i64,
+    ) -> DriverStatus {
         let slot = self.slot_or_insert(driver_id);
         self.drivers[slot as usize].availability = availability;
         self.refresh_status(slot, now_ms);
@@ -290,17 +299,26 @@ impl Engine {
                 self.refresh_status(slot as u32, now_ms);
             }
         }
-        self.orders.prune_closed(now_ms - (self.config.closed_order_retention_s as i64) * 1000);
+        self.orders
+            .prune_closed(now_ms - (self.config.closed_order_retention_s as i64) * 1000);
         expired
     }
 
     pub fn driver(&self, driver_id: DriverId) -> Option<DriverView> {
-        self.slots.get(&driver_id).map(|&s| self.drivers[s as usize].view())
+        self.slots
+            .get(&driver_id)
+            .map(|&s| self.drivers[s as usize].view())
     }
 
     /// The `limit` drivers nearest to `center` within `radius_m` whose status
     /// passes `filter`, nearest first, ties broken by driver id. Exact.
-    pub fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, filter: StatusFilter) -> Vec<NearbyDriver> {
+    pub fn nearest(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+        filter: StatusFilter,
+    ) -> Vec<NearbyDriver> {
         self.grid
             .nearest(center, radius_m, limit, |e| filter.keeps(e.status))
             .into_iter()
@@ -329,7 +347,11 @@ impl Engine {
 
     /// Drivers whose current cell is `cell` (driver resolution).
     pub fn drivers_in_cell(&self, cell: Cell) -> Vec<DriverId> {
-        self.cells.slots(cell).iter().map(|&s| self.drivers[s as usize].id).collect()
+        self.cells
+            .slots(cell)
+            .iter()
+            .map(|&s| self.drivers[s as usize].id)
+            .collect()
     }
 
     pub fn occupied_cells(&self) -> usize {
@@ -338,8 +360,20 @@ impl Engine {
 
     // ---- orders ----
 
-    /// Starts or replaces the tracking record of an order.
+    /// Starts or replaces the tracking record of an order. An open order
+    /// with a driver binds that driver to it (as after a restart), unless the
+    /// driver already holds another order.
     pub fn track_order(&mut self, track: OrderTrack) {
+        if let Some(driver_id) = track.driver_id
+            && !track.status.is_terminal()
+        {
+            let slot = self.slot_or_insert(driver_id);
+            let rec = &mut self.drivers[slot as usize];
+            if rec.current_order.is_none() {
+                rec.current_order = Some(track.order_id);
+                self.refresh_status(slot, track.updated_at_ms);
+            }
+        }
         self.orders.put(track.clone());
         let _ = self.changes.try_broadcast(Change::Order(track));
     }
@@ -349,15 +383,20 @@ impl Engine {
     }
 
     /// Moves an order to `status`. A closing status frees its driver.
-    pub fn set_order_status(&mut self, order_id: OrderId, status: OrderStatus, now_ms: i64) -> Result<OrderTrack, Error> {
+    pub fn set_order_status(
+        &mut self,
+        order_id: OrderId,
+        status: OrderStatus,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
         let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
         track.status = status;
         track.updated_at_ms = now_ms;
         let track = track.clone();
-        if status.is_terminal() {
-            if let Some(driver_id) = track.driver_id {
-                self.release_driver(driver_id, order_id, now_ms);
-            }
+        if status.is_terminal()
+            && let Some(driver_id) = track.driver_id
+        {
+            self.release_driver(driver_id, order_id, now_ms);
         }
         let _ = self.changes.try_broadcast(Change::Order(track.clone()));
         Ok(track)
@@ -365,7 +404,12 @@ impl Engine {
 
     /// Gives `order_id` to `driver_id`, atomically: the order must have no
     /// driver and the driver no order.
-    pub fn assign(&mut self, order_id: OrderId, driver_id: DriverId, now_ms: i64) -> Result<OrderTrack, Error> {
+    pub fn assign(
+        &mut self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
         let slot = *self.slots.get(&driver_id).ok_or(Error::UnknownDriver)?;
         let track = self.orders.get(order_id).ok_or(Error::UnknownOrder)?;
         if track.status.is_terminal() {
@@ -394,7 +438,9 @@ impl Engine {
     /// Takes an order back from its driver (reassignment or cancellation).
     pub fn unassign(&mut self, order_id: OrderId, now_ms: i64) -> Result<OrderTrack, Error> {
         let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
-        let Some(driver_id) = track.driver_id.take() else { return Ok(track.clone()) };
+        let Some(driver_id) = track.driver_id.take() else {
+            return Ok(track.clone());
+        };
         track.updated_at_ms = now_ms;
         let track = track.clone();
         self.release_driver(driver_id, order_id, now_ms);
@@ -409,7 +455,11 @@ impl Engine {
     }
 
     pub fn publish_offer_end(&self, offer_id: OfferId, driver_id: DriverId, end: OfferEnd) {
-        let _ = self.changes.try_broadcast(Change::OfferEnded { offer_id, driver_id, end });
+        let _ = self.changes.try_broadcast(Change::OfferEnded {
+            offer_id,
+            driver_id,
+            end,
+        });
     }
 
     // ---- internals ----
@@ -448,7 +498,12 @@ impl Engine {
                 }
             }
             None => {
-                let entry = Entry { position, driver_id: rec.id, slot, status: rec.status };
+                let entry = Entry {
+                    position,
+                    driver_id: rec.id,
+                    slot,
+                    status: rec.status,
+                };
                 self.drivers[slot as usize].grid_pos = Some(self.grid.insert(entry));
             }
         }

@@ -52,9 +52,18 @@ pub enum OfferEnd {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    DriverStatus { driver_id: DriverId, status: DriverStatus, order_id: Option<OrderId>, at_ms: i64 },
+    DriverStatus {
+        driver_id: DriverId,
+        status: DriverStatus,
+        order_id: Option<OrderId>,
+        at_ms: i64,
+    },
     /// The order's tracking record after a change (status or driver).
     Order(OrderTrack),
     Offer(Arc<Offer>),
-    OfferEnded { offer_id: OfferId, driver_id: DriverId, end: OfferEnd },
+    OfferEnded {
+        offer_id: OfferId,
+        driver_id: DriverId,
+        end: OfferEnd,
+    },
 }

@@ -61,7 +61,9 @@ pub struct BBox {
 pub enum BBoxError {
     #[error(transparent)]
     Coord(#[from] CoordError),
-    #[error("bbox minimum must not exceed its maximum (antimeridian-crossing boxes are not supported)")]
+    #[error(
+        "bbox minimum must not exceed its maximum (antimeridian-crossing boxes are not supported)"
+    )]
     Inverted,
 }
 
@@ -77,7 +79,10 @@ impl BBox {
 
     #[inline]
     pub fn contains(&self, p: LatLng) -> bool {
-        p.lat >= self.min.lat && p.lat <= self.max.lat && p.lng >= self.min.lng && p.lng <= self.max.lng
+        p.lat >= self.min.lat
+            && p.lat <= self.max.lat
+            && p.lng >= self.min.lng
+            && p.lng <= self.max.lng
     }
 }
 
@@ -96,7 +101,10 @@ pub(crate) fn distance_to_parallel_m(p: LatLng, lat_deg: f64) -> f64 {
 #[inline]
 pub(crate) fn distance_to_meridian_m(p: LatLng, lng_deg: f64) -> f64 {
     let dlng = (p.lng - lng_deg).abs().min(90.0).to_radians();
-    (p.lat.to_radians().cos() * dlng.sin()).clamp(0.0, 1.0).asin() * EARTH_RADIUS_M
+    (p.lat.to_radians().cos() * dlng.sin())
+        .clamp(0.0, 1.0)
+        .asin()
+        * EARTH_RADIUS_M
 }
 
 #[cfg(test)]
@@ -146,6 +154,10 @@ mod tests {
     #[test]
     fn bbox_rejects_inverted() {
         assert_eq!(BBox::new(12.0, 57.0, 11.0, 58.0), Err(BBoxError::Inverted));
-        assert!(BBox::new(11.0, 57.0, 12.0, 58.0).unwrap().contains(ll(57.5, 11.5)));
+        assert!(
+            BBox::new(11.0, 57.0, 12.0, 58.0)
+                .unwrap()
+                .contains(ll(57.5, 11.5))
+        );
     }
 }

@@ -14,7 +14,9 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::geo::{BBox, EARTH_RADIUS_M, LatLng, distance_to_meridian_m, distance_to_parallel_m, haversine_m};
+use crate::geo::{
+    BBox, EARTH_RADIUS_M, LatLng, distance_to_meridian_m, distance_to_parallel_m, haversine_m,
+};
 use crate::ids::DriverId;
 use crate::status::DriverStatus;
 
@@ -62,7 +64,10 @@ struct TopK {
 
 impl TopK {
     fn new(limit: usize) -> Self {
-        Self { best: Vec::with_capacity(limit.min(1024) + 1), limit }
+        Self {
+            best: Vec::with_capacity(limit.min(1024) + 1),
+            limit,
+        }
     }
 
     fn offer(&mut self, hit: Hit) {
@@ -80,7 +85,8 @@ impl TopK {
 
     /// The distance of the last kept hit once the set is full.
     fn worst_distance_m(&self) -> Option<f64> {
-        (self.best.len() == self.limit).then(|| self.best.last().map_or(f64::INFINITY, |h| h.distance_m))
+        (self.best.len() == self.limit)
+            .then(|| self.best.last().map_or(f64::INFINITY, |h| h.distance_m))
     }
 }
 
@@ -92,12 +98,19 @@ pub(crate) struct Grid {
 
 impl Grid {
     pub fn new(cell_size_deg: (f64, f64)) -> Self {
-        Self { lat_step_deg: cell_size_deg.0, lng_step_deg: cell_size_deg.1, cells: FxHashMap::default() }
+        Self {
+            lat_step_deg: cell_size_deg.0,
+            lng_step_deg: cell_size_deg.1,
+            cells: FxHashMap::default(),
+        }
     }
 
     #[inline]
     fn row_col(&self, p: LatLng) -> (i64, i64) {
-        (((p.lat + 90.0) / self.lat_step_deg).floor() as i64, ((p.lng + 180.0) / self.lng_step_deg).floor() as i64)
+        (
+            ((p.lat + 90.0) / self.lat_step_deg).floor() as i64,
+            ((p.lng + 180.0) / self.lng_step_deg).floor() as i64,
+        )
     }
 
     #[inline]
@@ -115,7 +128,10 @@ impl Grid {
         let key = Self::key(row, col);
         let cell = self.cells.entry(key).or_default();
         cell.push(entry);
-        GridPos { key, index: (cell.len() - 1) as u32 }
+        GridPos {
+            key,
+            index: (cell.len() - 1) as u32,
+        }
     }
 
     /// Removes the entry at `pos`. Returns the slot of the entry that moved
@@ -134,15 +150,17 @@ impl Grid {
     /// changed cells, the slot of the entry that took its old place.
     pub fn relocate(&mut self, pos: GridPos, position: LatLng) -> (GridPos, Option<u32>) {
         let (row, col) = self.row_col(position);
-        if Self::key(row, col) == pos.key {
-            if let Some(e) = self.entry_mut(pos) {
-                e.position = position;
-                return (pos, None);
-            }
+        if Self::key(row, col) == pos.key
+            && let Some(e) = self.entry_mut(pos)
+        {
+            e.position = position;
+            return (pos, None);
         }
         let mut entry = match self.entry_mut(pos) {
             Some(e) => *e,
-            None => unreachable!("GridPos always points at a live entry: the driver table keeps it current"),
+            None => unreachable!(
+                "GridPos always points at a live entry: the driver table keeps it current"
+            ),
         };
         let moved = self.remove(pos);
         entry.position = position;
@@ -166,7 +184,13 @@ impl Grid {
 
     /// The `limit` entries nearest to `center` within `radius_m` that pass
     /// `keep`, nearest first (ties by driver id). Exact.
-    pub fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, keep: impl Fn(&Entry) -> bool) -> Vec<Hit> {
+    pub fn nearest(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> Vec<Hit> {
         let mut top = TopK::new(limit);
         if limit == 0 || self.cells.is_empty() {
             return top.best;
@@ -178,7 +202,11 @@ impl Grid {
                 }
                 let d = haversine_m(center, e.position);
                 if d <= radius_m {
-                    top.offer(Hit { distance_m: d, driver_id: e.driver_id, slot: e.slot });
+                    top.offer(Hit {
+                        distance_m: d,
+                        driver_id: e.driver_id,
+                        slot: e.slot,
+                    });
                 }
             }
         };
@@ -204,7 +232,10 @@ impl Grid {
             if outside_m > radius_m + BOUND_SLACK_M {
                 break;
             }
-            if top.worst_distance_m().is_some_and(|worst| worst + BOUND_SLACK_M < outside_m) {
+            if top
+                .worst_distance_m()
+                .is_some_and(|worst| worst + BOUND_SLACK_M < outside_m)
+            {
                 break;
             }
             ring += 1;
@@ -324,7 +355,11 @@ impl Grid {
         let cell_h = self.lat_step_deg * metres_per_deg;
         let cell_w = self.lng_step_deg * metres_per_deg * worst_lat.to_radians().cos();
         let rings = radius_m / cell_h.min(cell_w);
-        if rings.is_finite() { rings.ceil() as u64 + 1 } else { u64::MAX / 4 }
+        if rings.is_finite() {
+            rings.ceil() as u64 + 1
+        } else {
+            u64::MAX / 4
+        }
     }
 }
 
@@ -333,7 +368,12 @@ mod tests {
     use super::*;
 
     fn entry(lat: f64, lng: f64, slot: u32) -> Entry {
-        Entry { position: LatLng::new(lat, lng).unwrap(), driver_id: DriverId::new(), slot, status: DriverStatus::Available }
+        Entry {
+            position: LatLng::new(lat, lng).unwrap(),
+            driver_id: DriverId::new(),
+            slot,
+            status: DriverStatus::Available,
+        }
     }
 
     #[test]

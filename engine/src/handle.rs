@@ -27,7 +27,9 @@ pub struct Handle {
 
 impl Handle {
     pub fn new(config: Config) -> Self {
-        Self { engine: Arc::new(Mutex::new(Engine::new(config))) }
+        Self {
+            engine: Arc::new(Mutex::new(Engine::new(config))),
+        }
     }
 
     pub fn apply_ping(&self, ping: &Ping, now_ms: i64) -> Applied {
@@ -37,13 +39,26 @@ impl Handle {
 
     /// Applies pings in order under one lock; outcomes in the same order.
     pub fn apply_pings(&self, pings: &[Ping], now_ms: i64) -> Vec<Applied> {
-        let located: Vec<_> = pings.iter().map(|p| (p, cells::cell_of(p.position))).collect();
+        let located: Vec<_> = pings
+            .iter()
+            .map(|p| (p, cells::cell_of(p.position)))
+            .collect();
         let mut engine = self.engine.lock();
-        located.into_iter().map(|(p, cell)| engine.apply_located(p, cell, now_ms)).collect()
+        located
+            .into_iter()
+            .map(|(p, cell)| engine.apply_located(p, cell, now_ms))
+            .collect()
     }
 
-    pub fn set_availability(&self, driver_id: DriverId, availability: Availability, now_ms: i64) -> DriverStatus {
-        self.engine.lock().set_availability(driver_id, availability, now_ms)
+    pub fn set_availability(
+        &self,
+        driver_id: DriverId,
+        availability: Availability,
+        now_ms: i64,
+    ) -> DriverStatus {
+        self.engine
+            .lock()
+            .set_availability(driver_id, availability, now_ms)
     }
 
     pub fn expire(&self, now_ms: i64) -> usize {
@@ -54,7 +69,13 @@ impl Handle {
         self.engine.lock().driver(driver_id)
     }
 
-    pub fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, filter: StatusFilter) -> Vec<NearbyDriver> {
+    pub fn nearest(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+        filter: StatusFilter,
+    ) -> Vec<NearbyDriver> {
         self.engine.lock().nearest(center, radius_m, limit, filter)
     }
 
@@ -70,11 +91,23 @@ impl Handle {
         self.engine.lock().order(order_id)
     }
 
-    pub fn set_order_status(&self, order_id: OrderId, status: OrderStatus, now_ms: i64) -> Result<OrderTrack, Error> {
-        self.engine.lock().set_order_status(order_id, status, now_ms)
+    pub fn set_order_status(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
+        self.engine
+            .lock()
+            .set_order_status(order_id, status, now_ms)
     }
 
-    pub fn assign(&self, order_id: OrderId, driver_id: DriverId, now_ms: i64) -> Result<OrderTrack, Error> {
+    pub fn assign(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
         self.engine.lock().assign(order_id, driver_id, now_ms)
     }
 
@@ -87,7 +120,9 @@ impl Handle {
     }
 
     pub fn publish_offer_end(&self, offer_id: OfferId, driver_id: DriverId, end: OfferEnd) {
-        self.engine.lock().publish_offer_end(offer_id, driver_id, end)
+        self.engine
+            .lock()
+            .publish_offer_end(offer_id, driver_id, end)
     }
 
     pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {

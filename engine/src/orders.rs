@@ -54,7 +54,8 @@ impl OrderBoard {
     /// Drops terminal orders last changed before `cutoff_ms`.
     pub fn prune_closed(&mut self, cutoff_ms: i64) -> usize {
         let before = self.orders.len();
-        self.orders.retain(|_, t| !(t.status.is_terminal() && t.updated_at_ms < cutoff_ms));
+        self.orders
+            .retain(|_, t| !(t.status.is_terminal() && t.updated_at_ms < cutoff_ms));
         before - self.orders.len()
     }
 

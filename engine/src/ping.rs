@@ -126,10 +126,18 @@ impl RawPing {
             Some(ts) => ts,
         };
         let heading_deg = optional(self.heading, |h| (0.0..360.0).contains(&h))?;
-        let speed_mps =
-            optional(self.speed, |s| (0.0..=f64::from(MAX_PLAUSIBLE_SPEED_MPS)).contains(&s))?;
+        let speed_mps = optional(self.speed, |s| {
+            (0.0..=f64::from(MAX_PLAUSIBLE_SPEED_MPS)).contains(&s)
+        })?;
         let accuracy_m = optional(self.accuracy, |a| a >= 0.0)?;
-        Ok(Ping { driver_id, position, recorded_at_ms, heading_deg, speed_mps, accuracy_m })
+        Ok(Ping {
+            driver_id,
+            position,
+            recorded_at_ms,
+            heading_deg,
+            speed_mps,
+            accuracy_m,
+        })
     }
 }
 
@@ -148,7 +156,11 @@ mod tests {
     const NOW: i64 = 1_763_700_000_000;
 
     fn raw(lat: f64, lng: f64) -> RawPing {
-        RawPing { lat: Some(lat), lng: Some(lng), ..RawPing::default() }
+        RawPing {
+            lat: Some(lat),
+            lng: Some(lng),
+            ..RawPing::default()
+        }
     }
 
     fn check(input: RawPing, expected: Result<(), PingRejection>) {
@@ -159,19 +171,79 @@ mod tests {
     #[test]
     fn validation_table() {
         check(raw(57.7, 11.97), Ok(()));
-        check(RawPing { lat: None, ..raw(0.0, 0.0) }, Err(PingRejection::MissingCoordinates));
-        check(RawPing { lng: None, ..raw(0.0, 0.0) }, Err(PingRejection::MissingCoordinates));
+        check(
+            RawPing {
+                lat: None,
+                ..raw(0.0, 0.0)
+            },
+            Err(PingRejection::MissingCoordinates),
+        );
+        check(
+            RawPing {
+                lng: None,
+                ..raw(0.0, 0.0)
+            },
+            Err(PingRejection::MissingCoordinates),
+        );
         check(raw(f64::NAN, 1.0), Err(PingRejection::NonFinite));
         check(raw(91.0, 1.0), Err(PingRejection::OutOfRange));
         check(raw(1.0, 181.0), Err(PingRejection::OutOfRange));
-        check(RawPing { ts: Some(NOW + 61_000), ..raw(1.0, 1.0) }, Err(PingRejection::BadTimestamp));
-        check(RawPing { ts: Some(NOW - MAX_PING_AGE_MS - 1), ..raw(1.0, 1.0) }, Err(PingRejection::BadTimestamp));
-        check(RawPing { ts: Some(NOW - 5_000), ..raw(1.0, 1.0) }, Ok(()));
-        check(RawPing { heading: Some(360.0), ..raw(1.0, 1.0) }, Err(PingRejection::BadMotion));
-        check(RawPing { heading: Some(359.9), ..raw(1.0, 1.0) }, Ok(()));
-        check(RawPing { speed: Some(-1.0), ..raw(1.0, 1.0) }, Err(PingRejection::BadMotion));
-        check(RawPing { speed: Some(61.0), ..raw(1.0, 1.0) }, Err(PingRejection::BadMotion));
-        check(RawPing { accuracy: Some(f64::INFINITY), ..raw(1.0, 1.0) }, Err(PingRejection::BadMotion));
+        check(
+            RawPing {
+                ts: Some(NOW + 61_000),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadTimestamp),
+        );
+        check(
+            RawPing {
+                ts: Some(NOW - MAX_PING_AGE_MS - 1),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadTimestamp),
+        );
+        check(
+            RawPing {
+                ts: Some(NOW - 5_000),
+                ..raw(1.0, 1.0)
+            },
+            Ok(()),
+        );
+        check(
+            RawPing {
+                heading: Some(360.0),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadMotion),
+        );
+        check(
+            RawPing {
+                heading: Some(359.9),
+                ..raw(1.0, 1.0)
+            },
+            Ok(()),
+        );
+        check(
+            RawPing {
+                speed: Some(-1.0),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadMotion),
+        );
+        check(
+            RawPing {
+                speed: Some(61.0),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadMotion),
+        );
+        check(
+            RawPing {
+                accuracy: Some(f64::INFINITY),
+                ..raw(1.0, 1.0)
+            },
+            Err(PingRejection::BadMotion),
+        );
     }
 
     #[test]

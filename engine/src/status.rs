@@ -84,7 +84,10 @@ impl OrderStatus {
 
     /// No further step is possible from a terminal status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Delivered | Self::Cancelled | Self::Rejected | Self::PaymentFailed)
+        matches!(
+            self,
+            Self::Delivered | Self::Cancelled | Self::Rejected | Self::PaymentFailed
+        )
     }
 }
 

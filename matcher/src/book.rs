@@ -110,11 +110,22 @@ impl<T: Ord + Copy> Book<T> {
             d.retry_at = None;
         }
         self.timers.insert((deadline, Timer::OfferDeadline(id)));
-        self.offers.insert(id, OfferRecord { offer, state: OfferState::Pending, until: deadline });
+        self.offers.insert(
+            id,
+            OfferRecord {
+                offer,
+                state: OfferState::Pending,
+                until: deadline,
+            },
+        );
     }
 
     /// Checks that `offer_id` is pending and was made to `driver_id`.
-    pub fn pending_for(&self, offer_id: OfferId, driver_id: DriverId) -> Result<&Arc<Offer>, OfferError> {
+    pub fn pending_for(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+    ) -> Result<&Arc<Offer>, OfferError> {
         let rec = self.offers.get(&offer_id).ok_or(OfferError::NotFound)?;
         if rec.offer.driver_id != driver_id {
             return Err(OfferError::NotYours);
@@ -127,7 +138,12 @@ impl<T: Ord + Copy> Book<T> {
 
     /// Ends a pending offer. Declined and expired drivers are excluded from
     /// the order; `forget_at` is when the ended record is dropped.
-    pub fn close_offer(&mut self, offer_id: OfferId, state: OfferState, forget_at: T) -> Option<Arc<Offer>> {
+    pub fn close_offer(
+        &mut self,
+        offer_id: OfferId,
+        state: OfferState,
+        forget_at: T,
+    ) -> Option<Arc<Offer>> {
         let rec = self.offers.get_mut(&offer_id)?;
         if rec.state != OfferState::Pending {
             return None;
@@ -151,7 +167,11 @@ impl<T: Ord + Copy> Book<T> {
     }
 
     pub fn forget(&mut self, offer_id: OfferId) {
-        if self.offers.get(&offer_id).is_some_and(|r| r.state != OfferState::Pending) {
+        if self
+            .offers
+            .get(&offer_id)
+            .is_some_and(|r| r.state != OfferState::Pending)
+        {
             self.offers.remove(&offer_id);
         }
     }
@@ -165,6 +185,10 @@ impl<T: Ord + Copy> Book<T> {
 
     /// Orders with no pending offer that are waiting for a driver.
     pub fn waiting_orders(&self) -> Vec<OrderId> {
-        self.dispatches.iter().filter(|(_, d)| d.pending_offer.is_none()).map(|(id, _)| *id).collect()
+        self.dispatches
+            .iter()
+            .filter(|(_, d)| d.pending_offer.is_none())
+            .map(|(id, _)| *id)
+            .collect()
     }
 }

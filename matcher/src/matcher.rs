@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use engine::{DriverId, DriverStatus, Handle, Offer, OfferEnd, OfferId, OrderId, OrderTrack, StatusFilter};
+use engine::{
+    DriverId, DriverStatus, Handle, Offer, OfferEnd, OfferId, OrderId, OrderTrack, StatusFilter,
+};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -28,7 +30,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { offer_timeout_s: 30, initial_radius_m: 3_000.0, max_radius_m: 24_000.0, retry_interval_ms: 2_000 }
+        Self {
+            offer_timeout_s: 30,
+            initial_radius_m: 3_000.0,
+            max_radius_m: 24_000.0,
+            retry_interval_ms: 2_000,
+        }
     }
 }
 
@@ -66,7 +73,14 @@ struct Inner {
 
 impl Matcher {
     pub fn new(engine: Handle, config: Config) -> Self {
-        Self { inner: Arc::new(Inner { engine, config, book: Mutex::new(Book::new()), wake: Notify::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                book: Mutex::new(Book::new()),
+                wake: Notify::new(),
+            }),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -76,7 +90,11 @@ impl Matcher {
     /// Starts offering a tracked order to drivers. Idempotent: an order
     /// already being dispatched, already assigned or closed is left alone.
     pub fn dispatch(&self, order_id: OrderId, now_ms: i64) -> Result<(), DispatchError> {
-        let track = self.inner.engine.order(order_id).ok_or(DispatchError::UnknownOrder)?;
+        let track = self
+            .inner
+            .engine
+            .order(order_id)
+            .ok_or(DispatchError::UnknownOrder)?;
         if track.driver_id.is_some() || track.status.is_terminal() {
             return Ok(());
         }
@@ -102,7 +120,12 @@ impl Matcher {
 
     /// Accepts a pending offer: the order is assigned to the driver in the
     /// engine, atomically with the checks.
-    pub fn accept(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<OrderTrack, OfferError> {
+    pub fn accept(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<OrderTrack, OfferError> {
         let mut book = self.inner.book.lock();
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
@@ -129,7 +152,12 @@ impl Matcher {
     }
 
     /// Declines a pending offer; the order moves on to the next driver.
-    pub fn decline(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<(), OfferError> {
+    pub fn decline(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<(), OfferError> {
         let mut book = self.inner.book.lock();
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
@@ -145,17 +173,30 @@ impl Matcher {
     /// pending offer is withdrawn and its driver told.
     pub fn withdraw(&self, order_id: OrderId) {
         let mut book = self.inner.book.lock();
-        let Some(dispatch) = book.dispatches.remove(&order_id) else { return };
-        if let Some(offer_id) = dispatch.pending_offer {
-            if let Some(offer) = book.close_offer(offer_id, OfferState::Withdrawn, Instant::now() + ENDED_OFFER_MEMORY) {
-                self.inner.engine.publish_offer_end(offer_id, offer.driver_id, OfferEnd::Withdrawn);
-            }
+        let Some(dispatch) = book.dispatches.remove(&order_id) else {
+            return;
+        };
+        if let Some(offer_id) = dispatch.pending_offer
+            && let Some(offer) = book.close_offer(
+                offer_id,
+                OfferState::Withdrawn,
+                Instant::now() + ENDED_OFFER_MEMORY,
+            )
+        {
+            self.inner
+                .engine
+                .publish_offer_end(offer_id, offer.driver_id, OfferEnd::Withdrawn);
         }
     }
 
     /// The state of an offer, while it is remembered.
     pub fn offer_state(&self, offer_id: OfferId) -> Option<(Arc<Offer>, OfferState)> {
-        self.inner.book.lock().offers.get(&offer_id).map(|r| (r.offer.clone(), r.state))
+        self.inner
+            .book
+            .lock()
+            .offers
+            .get(&offer_id)
+            .map(|r| (r.offer.clone(), r.state))
     }
 
     /// The pending offer of an order, if any.
@@ -208,15 +249,25 @@ impl Matcher {
         for timer in book.take_due(now) {
             match timer {
                 Timer::OfferDeadline(offer_id) => {
-                    let Some(offer) = book.close_offer(offer_id, OfferState::Expired, now + ENDED_OFFER_MEMORY) else {
+                    let Some(offer) =
+                        book.close_offer(offer_id, OfferState::Expired, now + ENDED_OFFER_MEMORY)
+                    else {
                         continue; // answered before the deadline
                     };
                     metrics::counter!("hexdash_offers_total", "outcome" => "expired").increment(1);
-                    self.inner.engine.publish_offer_end(offer_id, offer.driver_id, OfferEnd::Expired);
+                    self.inner.engine.publish_offer_end(
+                        offer_id,
+                        offer.driver_id,
+                        OfferEnd::Expired,
+                    );
                     self.offer_next(&mut book, offer.order_id, now_ms, now);
                 }
                 Timer::Retry(order_id) => {
-                    let due = book.dispatches.get(&order_id).and_then(|d| d.retry_at).is_some_and(|at| at <= now);
+                    let due = book
+                        .dispatches
+                        .get(&order_id)
+                        .and_then(|d| d.retry_at)
+                        .is_some_and(|at| at <= now);
                     if due {
                         self.offer_next(&mut book, order_id, now_ms, now);
                     }
@@ -238,13 +289,18 @@ impl Matcher {
     /// and holds no other offer, widening the radius; if there is none,
     /// schedules a retry.
     fn offer_next(&self, book: &mut Book<Instant>, order_id: OrderId, now_ms: i64, now: Instant) {
-        let Some(dispatch) = book.dispatches.get(&order_id) else { return };
+        let Some(dispatch) = book.dispatches.get(&order_id) else {
+            return;
+        };
         if dispatch.pending_offer.is_some() {
             return;
         }
         let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let Some(driver_id) = self.find_driver(book, order_id) else {
-            book.schedule_retry(order_id, now + Duration::from_millis(self.inner.config.retry_interval_ms));
+            book.schedule_retry(
+                order_id,
+                now + Duration::from_millis(self.inner.config.retry_interval_ms),
+            );
             return;
         };
         let timeout = Duration::from_secs(self.inner.config.offer_timeout_s);
@@ -296,7 +352,9 @@ impl Matcher {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -14,7 +14,14 @@ fn ll(lat: f64, lng: f64) -> LatLng {
 }
 
 fn ping(driver_id: DriverId, lat: f64, lng: f64, ts: i64) -> Ping {
-    Ping { driver_id, position: ll(lat, lng), recorded_at_ms: ts, heading_deg: None, speed_mps: None, accuracy_m: None }
+    Ping {
+        driver_id,
+        position: ll(lat, lng),
+        recorded_at_ms: ts,
+        heading_deg: None,
+        speed_mps: None,
+        accuracy_m: None,
+    }
 }
 
 fn order(engine: &mut Engine) -> OrderId {
@@ -37,16 +44,24 @@ fn order(engine: &mut Engine) -> OrderId {
 fn ping_outcomes() {
     let mut e = Engine::new(Config::default());
     let d = DriverId::new();
-    let check = |e: &mut Engine, p: Ping, want: Applied| assert_eq!(e.apply_ping(&p, T0), want, "{p:?}");
+    let check =
+        |e: &mut Engine, p: Ping, want: Applied| assert_eq!(e.apply_ping(&p, T0), want, "{p:?}");
     check(&mut e, ping(d, 57.70, 11.97, T0), Applied::Moved);
     check(&mut e, ping(d, 57.70, 11.97, T0), Applied::Duplicate);
     check(&mut e, ping(d, 57.7001, 11.97, T0), Applied::Stale);
     check(&mut e, ping(d, 57.7001, 11.97, T0 - 1), Applied::Stale);
     check(&mut e, ping(d, 57.7002, 11.97, T0 + 1000), Applied::Moved);
     // 11 km in one second.
-    check(&mut e, ping(d, 57.80, 11.97, T0 + 2000), Applied::ImplausibleJump);
+    check(
+        &mut e,
+        ping(d, 57.80, 11.97, T0 + 2000),
+        Applied::ImplausibleJump,
+    );
     // The refused jump left the last fix in place.
-    assert_eq!(e.driver(d).unwrap().fix.unwrap().position, ll(57.7002, 11.97));
+    assert_eq!(
+        e.driver(d).unwrap().fix.unwrap().position,
+        ll(57.7002, 11.97)
+    );
     // 11 km in ten minutes is fine.
     check(&mut e, ping(d, 57.80, 11.97, T0 + 600_000), Applied::Moved);
 }
@@ -57,14 +72,23 @@ fn repeated_jumps_reanchor() {
     let d = DriverId::new();
     e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
     for i in 1..=JUMPS_BEFORE_REANCHOR as i64 {
-        assert_eq!(e.apply_ping(&ping(d, 59.0, 18.0, T0 + i * 1000), T0), Applied::ImplausibleJump);
+        assert_eq!(
+            e.apply_ping(&ping(d, 59.0, 18.0, T0 + i * 1000), T0),
+            Applied::ImplausibleJump
+        );
     }
-    assert_eq!(e.apply_ping(&ping(d, 59.0, 18.0, T0 + 10_000), T0), Applied::Moved);
+    assert_eq!(
+        e.apply_ping(&ping(d, 59.0, 18.0, T0 + 10_000), T0),
+        Applied::Moved
+    );
 }
 
 #[test]
 fn presence_expires_after_the_timeout() {
-    let mut e = Engine::new(Config { presence_timeout_s: 30, ..Config::default() });
+    let mut e = Engine::new(Config {
+        presence_timeout_s: 30,
+        ..Config::default()
+    });
     let mut changes = e.subscribe_changes();
     let d = DriverId::new();
     e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
@@ -73,7 +97,15 @@ fn presence_expires_after_the_timeout() {
     assert_eq!(e.driver(d).unwrap().status, DriverStatus::Available);
     assert_eq!(e.expire(T0 + 30_000), 1);
     assert_eq!(e.driver(d).unwrap().status, DriverStatus::Offline);
-    assert!(e.nearest(ll(57.70, 11.97), 1000.0, 10, StatusFilter::Only(DriverStatus::Available)).is_empty());
+    assert!(
+        e.nearest(
+            ll(57.70, 11.97),
+            1000.0,
+            10,
+            StatusFilter::Only(DriverStatus::Available)
+        )
+        .is_empty()
+    );
     // The next ping brings the driver back.
     e.apply_ping(&ping(d, 57.70, 11.97, T0 + 40_000), T0 + 40_000);
     assert_eq!(e.driver(d).unwrap().status, DriverStatus::Available);
@@ -84,17 +116,30 @@ fn presence_expires_after_the_timeout() {
             _ => None,
         })
         .collect();
-    assert_eq!(statuses, [DriverStatus::Available, DriverStatus::Offline, DriverStatus::Available]);
+    assert_eq!(
+        statuses,
+        [
+            DriverStatus::Available,
+            DriverStatus::Offline,
+            DriverStatus::Available
+        ]
+    );
 }
 
 #[test]
 fn declared_availability_wins_over_pings() {
     let mut e = Engine::new(Config::default());
     let d = DriverId::new();
-    assert_eq!(e.set_availability(d, Availability::Offline, T0), DriverStatus::Offline);
+    assert_eq!(
+        e.set_availability(d, Availability::Offline, T0),
+        DriverStatus::Offline
+    );
     e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
     assert_eq!(e.driver(d).unwrap().status, DriverStatus::Offline);
-    assert_eq!(e.set_availability(d, Availability::Available, T0), DriverStatus::Available);
+    assert_eq!(
+        e.set_availability(d, Availability::Available, T0),
+        DriverStatus::Available
+    );
 }
 
 #[test]
@@ -122,7 +167,10 @@ fn assignment_is_exclusive_and_released_on_close() {
     e.set_order_status(o1, OrderStatus::Delivered, T0).unwrap();
     assert_eq!(e.driver(a).unwrap().status, DriverStatus::Available);
     assert_eq!(e.driver(a).unwrap().current_order, None);
-    assert_eq!(e.assign(o1, b, T0), Err(Error::OrderClosed(OrderStatus::Delivered)));
+    assert_eq!(
+        e.assign(o1, b, T0),
+        Err(Error::OrderClosed(OrderStatus::Delivered))
+    );
 
     e.assign(o2, b, T0).unwrap();
     e.unassign(o2, T0).unwrap();
@@ -131,8 +179,40 @@ fn assignment_is_exclusive_and_released_on_close() {
 }
 
 #[test]
+fn tracking_an_assigned_order_binds_its_driver() {
+    let mut e = Engine::new(Config::default());
+    let d = DriverId::new();
+    let o = OrderId::new();
+    let track = OrderTrack {
+        order_id: o,
+        customer_id: UserId::new(),
+        restaurant_id: RestaurantId::new(),
+        restaurant_owner_id: UserId::new(),
+        status: OrderStatus::PickedUp,
+        driver_id: Some(d),
+        pickup: ll(57.70, 11.97),
+        dropoff: ll(57.71, 11.98),
+        updated_at_ms: T0,
+    };
+    e.track_order(track.clone());
+    assert_eq!(e.driver(d).unwrap().current_order, Some(o));
+    e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
+    assert_eq!(e.driver(d).unwrap().status, DriverStatus::Busy);
+    // A second open order naming the same driver does not displace the first.
+    let other = OrderTrack {
+        order_id: OrderId::new(),
+        ..track
+    };
+    e.track_order(other);
+    assert_eq!(e.driver(d).unwrap().current_order, Some(o));
+}
+
+#[test]
 fn closed_orders_are_forgotten_after_retention() {
-    let mut e = Engine::new(Config { closed_order_retention_s: 60, ..Config::default() });
+    let mut e = Engine::new(Config {
+        closed_order_retention_s: 60,
+        ..Config::default()
+    });
     let o = order(&mut e);
     e.set_order_status(o, OrderStatus::Cancelled, T0).unwrap();
     e.expire(T0 + 59_000);
@@ -143,14 +223,22 @@ fn closed_orders_are_forgotten_after_retention() {
 
 #[test]
 fn moves_stream_overflow_drops_oldest() {
-    let mut e = Engine::new(Config { moves_capacity: 4, ..Config::default() });
+    let mut e = Engine::new(Config {
+        moves_capacity: 4,
+        ..Config::default()
+    });
     let mut rx = e.subscribe_moves();
     let d = DriverId::new();
     for i in 0..10 {
         e.apply_ping(&ping(d, 57.70 + i as f64 * 1e-4, 11.97, T0 + i * 1000), T0);
     }
-    assert!(matches!(rx.try_recv(), Err(async_broadcast::TryRecvError::Overflowed(6))));
-    let last: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).map(|m| m.recorded_at_ms).collect();
+    assert!(matches!(
+        rx.try_recv(),
+        Err(async_broadcast::TryRecvError::Overflowed(6))
+    ));
+    let last: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|m| m.recorded_at_ms)
+        .collect();
     assert_eq!(last, [T0 + 6000, T0 + 7000, T0 + 8000, T0 + 9000]);
 }
 
@@ -177,7 +265,13 @@ struct Model {
 }
 
 impl Model {
-    fn nearest(&self, center: LatLng, radius_m: f64, limit: usize, filter: StatusFilter) -> Vec<(DriverId, f64)> {
+    fn nearest(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+        filter: StatusFilter,
+    ) -> Vec<(DriverId, f64)> {
         let mut all: Vec<_> = self
             .drivers
             .iter()
@@ -207,7 +301,9 @@ impl Model {
 fn fleet(seed: u64, size: usize, spread_deg: f64) -> (Engine, Model, StdRng) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut e = Engine::new(Config::default());
-    let mut model = Model { drivers: HashMap::new() };
+    let mut model = Model {
+        drivers: HashMap::new(),
+    };
     let centre = (57.70, 11.97);
     let ids: Vec<DriverId> = (0..size).map(|_| DriverId::new()).collect();
     for round in 0..3 {
@@ -239,27 +335,62 @@ fn fleet(seed: u64, size: usize, spread_deg: f64) -> (Engine, Model, StdRng) {
     }
     for id in &ids {
         let v = e.driver(*id).unwrap();
-        model.drivers.insert(*id, (v.fix.unwrap().position, v.status));
+        model
+            .drivers
+            .insert(*id, (v.fix.unwrap().position, v.status));
     }
     (e, model, rng)
 }
 
 fn assert_nearest_matches(e: &Engine, model: &Model, rng: &mut StdRng, spread_deg: f64, seed: u64) {
-    let center = ll(57.70 + rng.random_range(-spread_deg..spread_deg), 11.97 + rng.random_range(-spread_deg..spread_deg));
+    let center = ll(
+        57.70 + rng.random_range(-spread_deg..spread_deg),
+        11.97 + rng.random_range(-spread_deg..spread_deg),
+    );
     let radius_m = [50.0, 300.0, 1_000.0, 3_000.0, 50_000.0, 1e8][rng.random_range(0..6)];
     let limit = [1, 3, 10, 50][rng.random_range(0..4)];
-    let filter = [StatusFilter::Any, StatusFilter::Only(DriverStatus::Available), StatusFilter::Only(DriverStatus::Busy)]
-        [rng.random_range(0..3)];
-    let got: Vec<_> = e.nearest(center, radius_m, limit, filter).iter().map(|n| (n.driver_id, n.distance_m)).collect();
+    let filter = [
+        StatusFilter::Any,
+        StatusFilter::Only(DriverStatus::Available),
+        StatusFilter::Only(DriverStatus::Busy),
+    ][rng.random_range(0..3)];
+    let got: Vec<_> = e
+        .nearest(center, radius_m, limit, filter)
+        .iter()
+        .map(|n| (n.driver_id, n.distance_m))
+        .collect();
     let want = model.nearest(center, radius_m, limit, filter);
-    assert_eq!(got, want, "seed {seed}: nearest({center:?}, {radius_m}, {limit}, {filter:?})");
+    assert_eq!(
+        got, want,
+        "seed {seed}: nearest({center:?}, {radius_m}, {limit}, {filter:?})"
+    );
 
-    let (a, b) = (rng.random_range(-spread_deg..spread_deg), rng.random_range(-spread_deg..spread_deg));
-    let (c, d) = (rng.random_range(-spread_deg..spread_deg), rng.random_range(-spread_deg..spread_deg));
-    let bbox = BBox::new(11.97 + a.min(b), 57.70 + c.min(d), 11.97 + a.max(b), 57.70 + c.max(d)).unwrap();
-    let mut got: Vec<_> = e.within(bbox, usize::MAX, filter).iter().map(|v| v.driver_id).collect();
+    let (a, b) = (
+        rng.random_range(-spread_deg..spread_deg),
+        rng.random_range(-spread_deg..spread_deg),
+    );
+    let (c, d) = (
+        rng.random_range(-spread_deg..spread_deg),
+        rng.random_range(-spread_deg..spread_deg),
+    );
+    let bbox = BBox::new(
+        11.97 + a.min(b),
+        57.70 + c.min(d),
+        11.97 + a.max(b),
+        57.70 + c.max(d),
+    )
+    .unwrap();
+    let mut got: Vec<_> = e
+        .within(bbox, usize::MAX, filter)
+        .iter()
+        .map(|v| v.driver_id)
+        .collect();
     got.sort();
-    assert_eq!(got, model.within(bbox, filter), "seed {seed}: within({bbox:?}, {filter:?})");
+    assert_eq!(
+        got,
+        model.within(bbox, filter),
+        "seed {seed}: within({bbox:?}, {filter:?})"
+    );
 }
 
 proptest! {

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use engine::{
-    Availability, Change, Config as EngineConfig, DriverId, Handle, LatLng, OfferEnd, OrderId, OrderStatus, OrderTrack,
-    Ping, RestaurantId, UserId,
+    Availability, Change, Config as EngineConfig, DriverId, Handle, LatLng, OfferEnd, OrderId,
+    OrderStatus, OrderTrack, Ping, RestaurantId, UserId,
 };
 
 use super::*;
@@ -122,11 +122,20 @@ fn accept_assigns_once_and_answers_are_checked() {
     matcher.dispatch(order, NOW_MS).unwrap();
     let offer = matcher.pending_offer(order).unwrap();
 
-    assert_eq!(matcher.accept(offer.offer_id, other, NOW_MS), Err(OfferError::NotYours));
-    assert_eq!(matcher.accept(engine::OfferId::new(), driver, NOW_MS), Err(OfferError::NotFound));
+    assert_eq!(
+        matcher.accept(offer.offer_id, other, NOW_MS),
+        Err(OfferError::NotYours)
+    );
+    assert_eq!(
+        matcher.accept(engine::OfferId::new(), driver, NOW_MS),
+        Err(OfferError::NotFound)
+    );
     let track = matcher.accept(offer.offer_id, driver, NOW_MS).unwrap();
     assert_eq!(track.driver_id, Some(driver));
-    assert_eq!(engine.driver(driver).unwrap().status, engine::DriverStatus::Busy);
+    assert_eq!(
+        engine.driver(driver).unwrap().status,
+        engine::DriverStatus::Busy
+    );
     assert_eq!(
         matcher.accept(offer.offer_id, driver, NOW_MS),
         Err(OfferError::NotPending(OfferState::Accepted))
@@ -146,8 +155,9 @@ fn concurrent_accepts_assign_exactly_once() {
     matcher.dispatch(order, NOW_MS).unwrap();
     let offer_id = matcher.pending_offer(order).unwrap().offer_id;
     let wins: usize = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            (0..20).map(|_| s.spawn(|| matcher.accept(offer_id, driver, NOW_MS).is_ok() as usize)).collect();
+        let handles: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| matcher.accept(offer_id, driver, NOW_MS).is_ok() as usize))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
     assert_eq!(wins, 1);
@@ -172,7 +182,10 @@ fn accept_after_assignment_elsewhere_withdraws() {
 
 #[tokio::test(start_paused = true)]
 async fn silence_until_the_deadline_moves_the_order_on() {
-    let (engine, matcher) = setup(Config { offer_timeout_s: 30, ..Config::default() });
+    let (engine, matcher) = setup(Config {
+        offer_timeout_s: 30,
+        ..Config::default()
+    });
     let near = driver_at(&engine, 100.0);
     let next = driver_at(&engine, 300.0);
     let order = tracked_order(&engine);
@@ -188,7 +201,11 @@ async fn silence_until_the_deadline_moves_the_order_on() {
     let mut saw_expiry = false;
     loop {
         match changes.recv_direct().await.unwrap() {
-            Change::OfferEnded { driver_id, end: OfferEnd::Expired, .. } => {
+            Change::OfferEnded {
+                driver_id,
+                end: OfferEnd::Expired,
+                ..
+            } => {
                 assert_eq!(driver_id, near);
                 saw_expiry = true;
             }
@@ -198,9 +215,15 @@ async fn silence_until_the_deadline_moves_the_order_on() {
     }
     assert!(saw_expiry);
     let waited = Instant::now().duration_since(started);
-    assert!(waited >= Duration::from_secs(30) && waited < Duration::from_secs(31), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "{waited:?}"
+    );
     let offer = matcher.pending_offer(order).unwrap();
-    assert_eq!(matcher.offer_state(offer.offer_id).unwrap().1, OfferState::Pending);
+    assert_eq!(
+        matcher.offer_state(offer.offer_id).unwrap().1,
+        OfferState::Pending
+    );
 
     shutdown.cancel();
     loop_task.await.unwrap();
@@ -243,12 +266,22 @@ fn withdraw_tells_the_driver() {
         got.push(c);
     }
     assert!(got.contains(&Change::Offer(Arc::clone(&offer))));
-    assert!(got.contains(&Change::OfferEnded { offer_id: offer.offer_id, driver_id: driver, end: OfferEnd::Withdrawn }));
-    assert_eq!(matcher.decline(offer.offer_id, driver, NOW_MS), Err(OfferError::NotPending(OfferState::Withdrawn)));
+    assert!(got.contains(&Change::OfferEnded {
+        offer_id: offer.offer_id,
+        driver_id: driver,
+        end: OfferEnd::Withdrawn
+    }));
+    assert_eq!(
+        matcher.decline(offer.offer_id, driver, NOW_MS),
+        Err(OfferError::NotPending(OfferState::Withdrawn))
+    );
 }
 
 #[test]
 fn dispatch_needs_a_tracked_order() {
     let (_engine, matcher) = setup(Config::default());
-    assert_eq!(matcher.dispatch(OrderId::new(), NOW_MS), Err(DispatchError::UnknownOrder));
+    assert_eq!(
+        matcher.dispatch(OrderId::new(), NOW_MS),
+        Err(DispatchError::UnknownOrder)
+    );
 }

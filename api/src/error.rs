@@ -1,0 +1,263 @@
+//! [`ApiError`]: every way a request can fail, one HTTP status per variant,
+//! rendered as the contract's error body
+//! `{"error": {"code": "snake_case", "message": "..."}}` (the body
+//! `auth::reply` uses), sometimes with one more field inside `error`
+//! (`current_status` on an illegal transition, `offer_state` on a stale
+//! offer).
+//!
+//! Client errors carry messages written for clients. Failures of ours
+//! ([`ApiError::Internal`]) are logged once here, with their source, and
+//! answered with a generic 500 that reveals nothing.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::OrderStatus;
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a value is invalid.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: credentials or tokens are missing, wrong or expired.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// 403: the caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing, or the caller may not know it exists.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with the current state. `detail` adds one
+    /// field to the error body (name, value).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        detail: Option<(&'static str, String)>,
+    },
+    /// 409 `illegal_transition`: the order cannot take this step from where
+    /// it is; the body carries `current_status`.
+    #[error("cannot move an order from {current:?} to {target:?}")]
+    IllegalTransition {
+        current: OrderStatus,
+        target: OrderStatus,
+        reason: Option<&'static str>,
+    },
+    /// 413: the body is larger than the limit.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// 415: the body is not declared as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 500: our failure. The source is logged, never sent.
+    #[error("internal error: {0:#}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(source.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } | Self::IllegalTransition { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::IllegalTransition { .. } => "illegal_transition",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: &'a str,
+    /// Extra fields beside `code` and `message`, usually none.
+    #[serde(flatten)]
+    extra: BTreeMap<&'static str, String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            Self::Internal(source) => {
+                tracing::error!(
+                    error = format!("{source:#}"),
+                    "request failed with an internal error"
+                );
+                "internal error".to_owned()
+            }
+            Self::IllegalTransition {
+                current,
+                target,
+                reason,
+            } => match reason {
+                Some(reason) => format!(
+                    "cannot move the order from {} to {}: {reason}",
+                    current.as_str(),
+                    target.as_str()
+                ),
+                None => format!(
+                    "cannot move the order from {} to {}",
+                    current.as_str(),
+                    target.as_str()
+                ),
+            },
+            other => other.to_string(),
+        };
+        let mut extra = BTreeMap::new();
+        match &self {
+            Self::IllegalTransition { current, .. } => {
+                extra.insert("current_status", current.as_str().to_owned());
+            }
+            Self::Conflict {
+                detail: Some((name, value)),
+                ..
+            } => {
+                extra.insert(*name, value.clone());
+            }
+            _ => {}
+        }
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                message: &message,
+                extra,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The answer for paths no route matches, in our error body. The binary
+/// installs it as the fallback of the merged router (a router can have only
+/// one fallback, so `router()` leaves it unset).
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+/// The answer for a known path with an unsupported method.
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies() {
+        let (s, b) = body_of(ApiError::bad_request("invalid_email", "bad email")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            b,
+            serde_json::json!({"error": {"code": "invalid_email", "message": "bad email"}})
+        );
+
+        let (s, b) = body_of(ApiError::IllegalTransition {
+            current: OrderStatus::Delivered,
+            target: OrderStatus::Accepted,
+            reason: None,
+        })
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(b["error"]["code"], "illegal_transition");
+        assert_eq!(b["error"]["current_status"], "delivered");
+
+        let (s, b) = body_of(ApiError::Conflict {
+            code: "offer_not_pending",
+            message: "gone".into(),
+            detail: Some(("offer_state", "expired".into())),
+        })
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(b["error"]["offer_state"], "expired");
+
+        let (s, b) = body_of(ApiError::internal(anyhow::anyhow!("disk on fire"))).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            b,
+            serde_json::json!({"error": {"code": "internal", "message": "internal error"}})
+        );
+    }
+}

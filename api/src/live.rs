@@ -1,0 +1,156 @@
+//! The bridge from the store (the source of truth) to the live side: the
+//! engine's order board, which the WebSocket gateway authorises and tracks
+//! by, and the matcher, which finds drivers.
+//!
+//! Order of operations: the store commits first, then the engine and the
+//! matcher hear about it. The engine is a projection that [`restore`]
+//! rebuilds from the store on start-up, so a crash between the two loses
+//! nothing.
+
+use engine::{Availability, LatLng, OrderStatus, OrderTrack, haversine_m};
+
+use crate::AppState;
+use crate::lifecycle::awaits_driver;
+use crate::store::{Order, StoreError};
+
+/// Speed assumed for the ETA (m/s, about 22 km/h: a courier in town).
+const ETA_SPEED_MPS: f64 = 6.0;
+/// Roads are longer than the straight line by about this factor.
+const ETA_DETOUR_FACTOR: f64 = 1.3;
+/// Orders read per page while restoring.
+const RESTORE_PAGE: u32 = 1_000;
+
+/// The engine's view of an order (its driver is bound separately, see
+/// [`track`]).
+pub(crate) fn order_track(order: &Order) -> OrderTrack {
+    OrderTrack {
+        order_id: order.id,
+        customer_id: order.customer_id,
+        restaurant_id: order.restaurant_id,
+        restaurant_owner_id: order.restaurant_owner_id,
+        status: order.status,
+        driver_id: order.driver_id,
+        pickup: order.pickup,
+        dropoff: order.dropoff,
+        updated_at_ms: order.updated_at_ms,
+    }
+}
+
+/// Puts `order` on the engine's board as the store has it. An order that
+/// has a driver is bound to it through `engine.assign`, so the driver is
+/// busy with it (`track_order` alone records the driver on the order but
+/// not the order on the driver, and the matcher would offer them more).
+pub(crate) fn track(state: &AppState, order: &Order, now_ms: i64) {
+    let engine = &state.engine;
+    let Some(driver_id) = order.driver_id.filter(|_| !order.status.is_terminal()) else {
+        engine.track_order(order_track(order));
+        return;
+    };
+    if engine.order(order.id).and_then(|t| t.driver_id) == Some(driver_id) {
+        // Already bound; refresh the rest.
+        engine.track_order(order_track(order));
+        return;
+    }
+    if engine.driver(driver_id).is_none() {
+        // A driver the engine has not seen since it started: create its
+        // record (offline until it pings), as declared on duty since it
+        // holds an order.
+        engine.set_availability(driver_id, Availability::Available, now_ms);
+    }
+    engine.track_order(OrderTrack {
+        driver_id: None,
+        ..order_track(order)
+    });
+    if let Err(e) = engine.assign(order.id, driver_id, now_ms) {
+        tracing::warn!(order_id = %order.id, %driver_id, error = %e, "could not bind the stored driver in the engine");
+        engine.track_order(order_track(order));
+    }
+}
+
+/// Starts the matcher on `order` if it wants a driver. Idempotent.
+pub(crate) fn dispatch_if_waiting(state: &AppState, order: &Order, now_ms: i64) {
+    if awaits_driver(order)
+        && let Err(e) = state.matcher.dispatch(order.id, now_ms)
+    {
+        tracing::warn!(order_id = %order.id, error = %e, "dispatch refused");
+    }
+}
+
+/// A new order was stored: show it to the live side and, when it is ready
+/// for a driver (in the foundation: at once), start dispatching it.
+pub(crate) fn on_order_placed(state: &AppState, order: &Order, now_ms: i64) {
+    track(state, order, now_ms);
+    dispatch_if_waiting(state, order, now_ms);
+}
+
+/// An order's status changed in the store: tell the engine (which tells its
+/// watchers and, on a closing status, frees the driver) and the matcher.
+pub(crate) fn on_status_changed(state: &AppState, order: &Order, now_ms: i64) {
+    match state
+        .engine
+        .set_order_status(order.id, order.status, now_ms)
+    {
+        Ok(_) => {}
+        // Not on the board (pruned, or lost): put it back as stored.
+        Err(engine::Error::UnknownOrder) => track(state, order, now_ms),
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "engine refused a status change")
+        }
+    }
+    if order.status.is_terminal() {
+        state.matcher.withdraw(order.id);
+    } else {
+        dispatch_if_waiting(state, order, now_ms);
+    }
+}
+
+/// How many orders [`restore`] put back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub tracked: usize,
+    pub dispatched: usize,
+}
+
+/// Rebuilds the live side from the store: every open order back on the
+/// engine's board (bound to its driver, if any) and every one still waiting
+/// for a driver back with the matcher. Call once at start-up, before
+/// serving.
+pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreError> {
+    let mut restored = Restored::default();
+    let mut after = None;
+    loop {
+        let page = state.store.open_orders(after, RESTORE_PAGE).await?;
+        for order in &page {
+            track(state, order, now_ms);
+            restored.tracked += 1;
+            if awaits_driver(order) {
+                dispatch_if_waiting(state, order, now_ms);
+                restored.dispatched += 1;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == RESTORE_PAGE as usize => after = Some(last.id),
+            _ => break,
+        }
+    }
+    Ok(restored)
+}
+
+/// Seconds until the driver reaches the order's next stop (the restaurant,
+/// or the customer once picked up): straight line at [`ETA_SPEED_MPS`]
+/// times [`ETA_DETOUR_FACTOR`]. `None` without a driver, a known position,
+/// or an open order.
+pub(crate) fn eta_s(state: &AppState, order: &Order) -> Option<u64> {
+    if order.status.is_terminal() {
+        return None;
+    }
+    let fix = state.engine.driver(order.driver_id?)?.fix?;
+    let next_stop: LatLng = if order.status == OrderStatus::PickedUp {
+        order.dropoff
+    } else {
+        order.pickup
+    };
+    let seconds = haversine_m(fix.position, next_stop) / ETA_SPEED_MPS * ETA_DETOUR_FACTOR;
+    // Finite and non-negative: haversine of validated points is bounded.
+    Some(seconds.ceil() as u64)
+}

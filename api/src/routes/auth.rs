@@ -1,0 +1,420 @@
+//! Accounts and sessions: `POST /v1/auth/signup`, `/login`, `/refresh`,
+//! and the start-up [`bootstrap_admin`].
+//!
+//! Access tokens are short-lived JWTs from `auth::Tokens`. Refresh tokens
+//! are 64 random hex characters (two v4 UUIDs: 244 random bits), stored only
+//! as their SHA-256, valid for `Config::refresh_ttl_s`, and single-use: each
+//! refresh revokes the old one and issues a new one in one transaction.
+//! Password hashing (argon2id) runs on the blocking pool, at most
+//! `Config::max_concurrent_hashes` at once.
+
+use ::auth::{Principal, Role};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use engine::UserId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{MAX_NAME_CHARS, required_text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::store::{Inserted, RefreshToken, User};
+use crate::{AppState, now_ms};
+
+/// Shortest accepted password, in characters.
+const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in characters: hashing cost grows with the
+/// input, and nobody types more.
+const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest email address (RFC 5321 path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+/// Longer "refresh tokens" are not ours: refused without a lookup.
+const MAX_REFRESH_TOKEN_BYTES: usize = 256;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/signup", post(create_account))
+        .route("/v1/auth/login", post(create_session))
+        .route("/v1/auth/refresh", post(refresh_session))
+}
+
+// ---- wire types ----
+
+#[derive(Debug, Deserialize)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignupResponse {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `"Bearer"`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+// ---- handlers ----
+
+async fn create_account(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+    let email = normalise_email(&req.email)?;
+    check_password(&req.password)?;
+    let name = required_text("invalid_name", "name", &req.name, MAX_NAME_CHARS)?;
+    let role = match Role::parse(&req.role) {
+        Some(role @ (Role::Customer | Role::Restaurant | Role::Driver)) => role,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                "role must be one of customer, restaurant, driver",
+            ));
+        }
+    };
+    let password_hash = hash_password(&state, req.password).await?;
+    let user = User {
+        id: UserId::new(),
+        email,
+        password_hash,
+        name,
+        role,
+        created_at_ms: now_ms(),
+    };
+    match state.store.insert_user(&user).await? {
+        Inserted::Created => {
+            metrics::counter!("hexdash_signups_total", "role" => role.as_str()).increment(1);
+            Ok((
+                StatusCode::CREATED,
+                Json(SignupResponse {
+                    user_id: user.id,
+                    email: user.email,
+                    role,
+                }),
+            ))
+        }
+        Inserted::Duplicate => Err(ApiError::conflict(
+            "email_taken",
+            "an account with this email already exists",
+        )),
+    }
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let email = req.email.trim().to_lowercase();
+    let user = if email.len() <= MAX_EMAIL_BYTES {
+        state.store.user_by_email(&email).await?
+    } else {
+        None
+    };
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = verify_password(&state, req.password, phc).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        // One answer for an unknown email and a wrong password, after the
+        // same amount of hashing work.
+        _ => {
+            metrics::counter!("hexdash_logins_total", "outcome" => "refused").increment(1);
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "email or password is incorrect",
+            ));
+        }
+    };
+    if state.tokens.is_banned(user.id) {
+        return Err(banned());
+    }
+    metrics::counter!("hexdash_logins_total", "outcome" => "ok").increment(1);
+    let now = now_ms();
+    let (refresh_token, hash) = new_refresh_token();
+    state
+        .store
+        .insert_refresh_token(&RefreshToken {
+            hash,
+            user_id: user.id,
+            expires_at_ms: now + refresh_ttl_ms(&state),
+            created_at_ms: now,
+        })
+        .await?;
+    Ok(Json(token_response(&state, &user, refresh_token, now)))
+}
+
+async fn refresh_session(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let invalid = || {
+        ApiError::unauthorized(
+            "invalid_refresh_token",
+            "refresh token is invalid, expired or already used",
+        )
+    };
+    if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+        return Err(invalid());
+    }
+    let now = now_ms();
+    let (refresh_token, new_hash) = new_refresh_token();
+    let user_id = state
+        .store
+        .rotate_refresh_token(
+            &sha256_hex(&req.refresh_token),
+            &new_hash,
+            now + refresh_ttl_ms(&state),
+            now,
+        )
+        .await?
+        .ok_or_else(invalid)?;
+    let user = state.store.user(user_id).await?.ok_or_else(invalid)?;
+    if state.tokens.is_banned(user.id) {
+        return Err(banned());
+    }
+    Ok(Json(token_response(&state, &user, refresh_token, now)))
+}
+
+// ---- bootstrap ----
+
+/// What [`bootstrap_admin`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    Created(UserId),
+    /// An admin with this email exists; left as it is (its password is not
+    /// changed).
+    AlreadyExists(UserId),
+}
+
+/// Makes sure an admin account with `email` exists, creating it with
+/// `password` if not. An existing account with that email and another role
+/// is an error, never silently promoted (whoever signed up with the admin
+/// email first must not become admin).
+pub async fn bootstrap_admin(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> ApiResult<AdminBootstrap> {
+    let email = normalise_email(email)?;
+    check_password(password)?;
+    let existing = |user: User| match user.role {
+        Role::Admin => Ok(AdminBootstrap::AlreadyExists(user.id)),
+        other => Err(ApiError::conflict(
+            "email_taken",
+            format!(
+                "the admin email belongs to an existing {} account; refusing to promote it",
+                other.as_str()
+            ),
+        )),
+    };
+    if let Some(user) = state.store.user_by_email(&email).await? {
+        return existing(user);
+    }
+    let password_hash = hash_password(state, password.to_owned()).await?;
+    let user = User {
+        id: UserId::new(),
+        email: email.clone(),
+        password_hash,
+        name: "Administrator".to_owned(),
+        role: Role::Admin,
+        created_at_ms: now_ms(),
+    };
+    match state.store.insert_user(&user).await? {
+        Inserted::Created => Ok(AdminBootstrap::Created(user.id)),
+        // Another node created it meanwhile.
+        Inserted::Duplicate => match state.store.user_by_email(&email).await? {
+            Some(user) => existing(user),
+            None => Err(ApiError::internal(anyhow::anyhow!(
+                "admin email reported taken but not found"
+            ))),
+        },
+    }
+}
+
+// ---- helpers ----
+
+/// Trims and lower-cases an email address and checks its shape: one `@`, a
+/// non-empty local part, a dotted domain, no spaces.
+pub(crate) fn normalise_email(raw: &str) -> ApiResult<String> {
+    let email = raw.trim().to_lowercase();
+    let well_formed = email.len() <= MAX_EMAIL_BYTES
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+            }
+            None => false,
+        };
+    if well_formed {
+        Ok(email)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_email",
+            "email address is not valid",
+        ))
+    }
+}
+
+pub(crate) fn check_password(password: &str) -> ApiResult<()> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("password must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_password",
+            format!("password must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
+    let _permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
+    let hasher = state.hasher.clone();
+    tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches `phc`. Without a `phc` (unknown account) the
+/// same work is done and the answer is no, so timing does not reveal which
+/// emails have accounts.
+async fn verify_password(
+    state: &AppState,
+    password: String,
+    phc: Option<String>,
+) -> ApiResult<bool> {
+    let _permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
+    let hasher = state.hasher.clone();
+    tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => hasher.verify(&password, &phc),
+        None => {
+            let _ = hasher.hash(&password);
+            false
+        }
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+fn refresh_ttl_ms(state: &AppState) -> i64 {
+    i64::try_from(state.config.refresh_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX / 2)
+}
+
+/// A fresh refresh token and the hash we store for it.
+fn new_refresh_token() -> (String, String) {
+    let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let hash = sha256_hex(&token);
+    (token, hash)
+}
+
+fn sha256_hex(s: &str) -> String {
+    format!("{:x}", Sha256::digest(s.as_bytes()))
+}
+
+fn token_response(
+    state: &AppState,
+    user: &User,
+    refresh_token: String,
+    now_ms: i64,
+) -> TokenResponse {
+    let now_s = u64::try_from(now_ms / 1000).unwrap_or(0);
+    let access = state.tokens.issue(
+        Principal {
+            user_id: user.id,
+            role: user.role,
+        },
+        now_s,
+    );
+    TokenResponse {
+        access_token: access.token,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: access.expires_in_s,
+    }
+}
+
+fn banned() -> ApiError {
+    ApiError::unauthorized("banned", "account is banned")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        let check = |raw: &str, expected: Option<&str>| {
+            assert_eq!(normalise_email(raw).ok().as_deref(), expected, "{raw:?}");
+        };
+        check("Ann@Example.COM ", Some("ann@example.com"));
+        check("a.b+c@mail.example.org", Some("a.b+c@mail.example.org"));
+        check("", None);
+        check("ann", None);
+        check("@example.com", None);
+        check("ann@", None);
+        check("ann@localhost", None);
+        check("ann@@example.com", None);
+        check("a nn@example.com", None);
+        check("ann@example..com", None);
+        check("ann@.example.com", None);
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("").is_err());
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let (a, ha) = new_refresh_token();
+        let (b, _) = new_refresh_token();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(ha, sha256_hex(&a));
+        assert_eq!(ha.len(), 64);
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

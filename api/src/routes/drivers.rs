@@ -1,0 +1,217 @@
+//! Drivers, as the engine sees them live:
+//!
+//! | route                                        | who                  |
+//! |----------------------------------------------|----------------------|
+//! | `PUT /v1/drivers/{driver_id}/availability`   | that driver, admin   |
+//! | `GET /v1/drivers/nearby?lat=&lng=&radius_m=&limit=&status=` | admin |
+//! | `GET /v1/drivers/{driver_id}`                | that driver, admin   |
+//!
+//! Positions arrive through `ingest`, not here. Times (`updated_at`) are the
+//! device's Unix milliseconds of the last applied fix.
+
+use ::auth::{Authenticated, Principal, Role};
+use axum::extract::State;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use engine::{Availability, DriverId, DriverStatus, OrderId, StatusFilter};
+use serde::{Deserialize, Serialize};
+
+use super::{Point, require_role};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{AppState, now_ms};
+
+/// Search radius when none is given, metres.
+const DEFAULT_RADIUS_M: f64 = 3_000.0;
+/// Largest search radius, metres: bounds the cells one query may scan.
+const MAX_RADIUS_M: f64 = 50_000.0;
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/drivers/nearby", get(list_nearby_drivers))
+        .route("/v1/drivers/{driver_id}", get(get_driver))
+        .route(
+            "/v1/drivers/{driver_id}/availability",
+            put(set_availability),
+        )
+}
+
+// ---- wire types ----
+
+#[derive(Debug, Deserialize)]
+pub struct AvailabilityRequest {
+    pub status: Availability,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AvailabilityResponse {
+    pub driver_id: DriverId,
+    /// The driver's resulting status: `available`, `offline`, or `busy`
+    /// while it holds an order (an `offline` driver that has not pinged
+    /// recently stays `offline` after declaring `available`).
+    pub status: DriverStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NearbyQuery {
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub radius_m: Option<f64>,
+    pub limit: Option<usize>,
+    /// `available`, `busy`, `offline` or `any` (the default).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NearbyResponse {
+    pub drivers: Vec<NearbyDriverResponse>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NearbyDriverResponse {
+    pub driver_id: DriverId,
+    pub lat: f64,
+    pub lng: f64,
+    pub distance_m: f64,
+    pub status: DriverStatus,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DriverResponse {
+    pub driver_id: DriverId,
+    pub status: DriverStatus,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    /// Degrees clockwise from north.
+    pub heading: Option<f32>,
+    /// Metres per second.
+    pub speed: Option<f32>,
+    pub updated_at: Option<i64>,
+    pub current_order: Option<OrderId>,
+}
+
+// ---- handlers ----
+
+async fn set_availability(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(driver_id): ApiPath<DriverId>,
+    ApiJson(req): ApiJson<AvailabilityRequest>,
+) -> ApiResult<Json<AvailabilityResponse>> {
+    authorize_driver_access(&state, &principal, driver_id).await?;
+    let status = state
+        .engine
+        .set_availability(driver_id, req.status, now_ms());
+    Ok(Json(AvailabilityResponse { driver_id, status }))
+}
+
+async fn get_driver(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(driver_id): ApiPath<DriverId>,
+) -> ApiResult<Json<DriverResponse>> {
+    authorize_driver_access(&state, &principal, driver_id).await?;
+    let response = match state.engine.driver(driver_id) {
+        Some(view) => DriverResponse {
+            driver_id,
+            status: view.status,
+            lat: view.fix.map(|f| f.position.lat),
+            lng: view.fix.map(|f| f.position.lng),
+            heading: view.fix.and_then(|f| f.heading_deg),
+            speed: view.fix.and_then(|f| f.speed_mps),
+            updated_at: view.fix.map(|f| f.recorded_at_ms),
+            current_order: view.current_order,
+        },
+        // A driver account the engine has not heard from since it started.
+        None => DriverResponse {
+            driver_id,
+            status: DriverStatus::Offline,
+            lat: None,
+            lng: None,
+            heading: None,
+            speed: None,
+            updated_at: None,
+            current_order: None,
+        },
+    };
+    Ok(Json(response))
+}
+
+async fn list_nearby_drivers(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiQuery(query): ApiQuery<NearbyQuery>,
+) -> ApiResult<Json<NearbyResponse>> {
+    require_role(&principal, &[Role::Admin])?;
+    let (Some(lat), Some(lng)) = (query.lat, query.lng) else {
+        return Err(ApiError::bad_request(
+            "missing_coordinates",
+            "lat and lng are required",
+        ));
+    };
+    let center = Point { lat, lng }.to_lat_lng("lat/lng")?;
+    let radius_m = query.radius_m.unwrap_or(DEFAULT_RADIUS_M);
+    if !(radius_m.is_finite() && radius_m > 0.0 && radius_m <= MAX_RADIUS_M) {
+        return Err(ApiError::bad_request(
+            "invalid_radius",
+            format!("radius_m must be a number above 0 and at most {MAX_RADIUS_M}"),
+        ));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let filter = match query.status.as_deref().unwrap_or("any") {
+        "any" => StatusFilter::Any,
+        "available" => StatusFilter::Only(DriverStatus::Available),
+        "busy" => StatusFilter::Only(DriverStatus::Busy),
+        "offline" => StatusFilter::Only(DriverStatus::Offline),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                "status must be one of available, busy, offline, any",
+            ));
+        }
+    };
+    let drivers = state
+        .engine
+        .nearest(center, radius_m, limit, filter)
+        .into_iter()
+        .map(|d| NearbyDriverResponse {
+            driver_id: d.driver_id,
+            lat: d.position.lat,
+            lng: d.position.lng,
+            distance_m: d.distance_m,
+            status: d.status,
+            updated_at: d.recorded_at_ms,
+        })
+        .collect();
+    Ok(Json(NearbyResponse { drivers }))
+}
+
+// ---- helpers ----
+
+/// The driver itself may; an admin may for any driver account (404 if
+/// `driver_id` is not one); anyone else is forbidden.
+async fn authorize_driver_access(
+    state: &AppState,
+    principal: &Principal,
+    driver_id: DriverId,
+) -> ApiResult<()> {
+    match principal.role {
+        Role::Driver if principal.user_id == driver_id.into() => Ok(()),
+        Role::Admin => match state.store.user(driver_id.into()).await? {
+            Some(user) if user.role == Role::Driver => Ok(()),
+            _ => Err(ApiError::NotFound("driver")),
+        },
+        _ => Err(ApiError::forbidden(
+            "only the driver itself or an admin may do this",
+        )),
+    }
+}

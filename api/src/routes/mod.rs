@@ -1,0 +1,84 @@
+//! One module per resource, each with its `router()`; wire types live in
+//! the module that speaks them. Shared here: the `{lat, lng}` wire point and
+//! the small checks every module uses.
+//!
+//! Path parameter names are fixed per resource (`{driver_id}`, `{order_id}`,
+//! `{offer_id}`, `{restaurant_id}`): routers merged into the same tree must
+//! name a segment alike.
+
+use ::auth::{Principal, Role};
+use engine::LatLng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+
+pub mod auth;
+pub mod drivers;
+pub mod offers;
+pub mod orders;
+pub mod restaurants;
+
+/// Longest name (restaurant, person) we store, in characters.
+pub(crate) const MAX_NAME_CHARS: usize = 200;
+/// Longest street address we store, in characters.
+pub(crate) const MAX_ADDRESS_CHARS: usize = 500;
+
+/// A position on the wire: `{"lat": 57.7, "lng": 11.97}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+impl Point {
+    /// Validates the point; `what` names it in the error message.
+    pub fn to_lat_lng(self, what: &str) -> ApiResult<LatLng> {
+        LatLng::new(self.lat, self.lng)
+            .map_err(|e| ApiError::bad_request("invalid_location", format!("{what}: {e}")))
+    }
+}
+
+impl From<LatLng> for Point {
+    fn from(p: LatLng) -> Self {
+        Self {
+            lat: p.lat,
+            lng: p.lng,
+        }
+    }
+}
+
+/// `value` trimmed, if it is non-empty and at most `max_chars` long.
+pub(crate) fn required_text(
+    code: &'static str,
+    field: &str,
+    value: &str,
+    max_chars: usize,
+) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::bad_request(
+            code,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max_chars {
+        return Err(ApiError::bad_request(
+            code,
+            format!("{field} must be at most {max_chars} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Forbidden unless the caller has one of `roles`.
+pub(crate) fn require_role(principal: &Principal, roles: &[Role]) -> ApiResult<()> {
+    if roles.contains(&principal.role) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::forbidden(format!(
+            "this requires the {} role",
+            names.join(" or ")
+        )))
+    }
+}

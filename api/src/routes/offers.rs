@@ -1,0 +1,143 @@
+//! A driver's answer to an offer the matcher made:
+//! `POST /v1/offers/{offer_id}/accept` and `/decline` (driver role, the
+//! driver the offer was made to).
+//!
+//! Accepting assigns the order in the engine first (atomic there, so of
+//! many concurrent accepts exactly one wins), then records the assignment
+//! in the store with a compare-and-set (`driver_id IS NULL`). If the store
+//! refuses or fails, the engine assignment is undone and the order goes
+//! back to the matcher if it still wants a driver.
+//!
+//! | matcher says                    | status | code               |
+//! |---------------------------------|--------|--------------------|
+//! | no such offer                   | 404    | `not_found`        |
+//! | made to another driver          | 403    | `forbidden`        |
+//! | no longer pending               | 409    | `offer_not_pending` (+ `offer_state`) |
+//! | driver already holds an order   | 409    | `driver_busy`      |
+//! | order taken or closed meanwhile | 409    | `order_unavailable`|
+
+use ::auth::{Authenticated, Role};
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use engine::{OfferId, OrderId};
+use matcher::OfferError;
+use serde::{Deserialize, Serialize};
+
+use super::require_role;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
+use crate::store::AssignOutcome;
+use crate::{AppState, live, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/offers/{offer_id}/accept", post(accept_offer))
+        .route("/v1/offers/{offer_id}/decline", post(decline_offer))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AcceptResponse {
+    pub offer_id: OfferId,
+    pub order_id: OrderId,
+    /// `"accepted"`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeclineResponse {
+    pub offer_id: OfferId,
+    /// `"declined"`.
+    pub status: String,
+}
+
+async fn accept_offer(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(offer_id): ApiPath<OfferId>,
+) -> ApiResult<Json<AcceptResponse>> {
+    require_role(&principal, &[Role::Driver])?;
+    let driver_id = principal.user_id.into();
+    let now = now_ms();
+    let track = state
+        .matcher
+        .accept(offer_id, driver_id, now)
+        .map_err(offer_error)?;
+    let order_id = track.order_id;
+    let outcome = state.store.assign_driver(order_id, driver_id, now).await;
+    match outcome {
+        Ok(AssignOutcome::Applied(_)) => {
+            metrics::counter!("hexdash_offer_answers_total", "answer" => "accept", "outcome" => "assigned").increment(1);
+            Ok(Json(AcceptResponse {
+                offer_id,
+                order_id,
+                status: "accepted".to_owned(),
+            }))
+        }
+        Ok(AssignOutcome::Refused(current)) => {
+            // The store knows better (closed, or another driver): undo the
+            // engine's assignment and mirror what the store has.
+            undo_assignment(&state, order_id, now);
+            if let Some(order) = current {
+                live::track(&state, &order, now);
+                live::dispatch_if_waiting(&state, &order, now);
+            }
+            metrics::counter!("hexdash_offer_answers_total", "answer" => "accept", "outcome" => "refused").increment(1);
+            Err(ApiError::conflict(
+                "order_unavailable",
+                "the order is no longer available",
+            ))
+        }
+        Err(e) => {
+            undo_assignment(&state, order_id, now);
+            if let Err(e) = state.matcher.dispatch(order_id, now) {
+                tracing::warn!(%order_id, error = %e, "could not re-dispatch after a failed assignment");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn decline_offer(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(offer_id): ApiPath<OfferId>,
+) -> ApiResult<Json<DeclineResponse>> {
+    require_role(&principal, &[Role::Driver])?;
+    state
+        .matcher
+        .decline(offer_id, principal.user_id.into(), now_ms())
+        .map_err(offer_error)?;
+    metrics::counter!("hexdash_offer_answers_total", "answer" => "decline", "outcome" => "declined").increment(1);
+    Ok(Json(DeclineResponse {
+        offer_id,
+        status: "declined".to_owned(),
+    }))
+}
+
+fn undo_assignment(state: &AppState, order_id: OrderId, now_ms: i64) {
+    if let Err(e) = state.engine.unassign(order_id, now_ms) {
+        tracing::warn!(%order_id, error = %e, "could not undo an engine assignment");
+    }
+}
+
+fn offer_error(e: OfferError) -> ApiError {
+    match e {
+        OfferError::NotFound => ApiError::NotFound("offer"),
+        OfferError::NotYours => ApiError::forbidden("this offer was made to another driver"),
+        OfferError::NotPending(offer_state) => ApiError::Conflict {
+            code: "offer_not_pending",
+            message: format!(
+                "the offer is no longer pending (it is {})",
+                offer_state.as_str()
+            ),
+            detail: Some(("offer_state", offer_state.as_str().to_owned())),
+        },
+        OfferError::Assign(engine::Error::DriverBusy(_)) => {
+            ApiError::conflict("driver_busy", "you already hold an order")
+        }
+        OfferError::Assign(_) => {
+            ApiError::conflict("order_unavailable", "the order is no longer available")
+        }
+    }
+}
