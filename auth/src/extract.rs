@@ -50,21 +50,29 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
 }
 
 /// Minimal percent-decoding for the token parameter (JWTs are URL-safe, but
-/// clients may still encode).
+/// clients may still encode). Works on bytes: untrusted input may put a `%`
+/// before a multi-byte character.
 fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(b) => {
                 out.push(b);
                 i += 3;
-                continue;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -98,6 +106,9 @@ mod tests {
             Some("t.k".into())
         );
         assert_eq!(bearer_token(&parts("/x?a=1", None)), None);
+        // A '%' before a multi-byte character or at the end is kept as is.
+        assert_eq!(percent_decode("%aé%"), "%aé%");
+        assert_eq!(percent_decode("%41%4a"), "AJ");
         assert_eq!(bearer_token(&parts("/x", None)), None);
     }
 }

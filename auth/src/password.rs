@@ -3,7 +3,8 @@
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
-#[derive(Clone, Debug)]
+/// The default is argon2's recommended cost (19 MiB, 2 passes).
+#[derive(Clone, Debug, Default)]
 pub struct Hasher {
     params: Params,
 }
@@ -37,14 +38,6 @@ impl Hasher {
         self.argon2()
             .verify_password(password.as_bytes(), phc)
             .is_ok()
-    }
-}
-
-impl Default for Hasher {
-    fn default() -> Self {
-        Self {
-            params: Params::default(),
-        }
     }
 }
 
