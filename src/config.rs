@@ -26,6 +26,8 @@ pub struct Config {
     /// Signs access tokens. When unset, a random per-process secret is used
     /// and tokens do not survive a restart.
     pub jwt_secret: Option<String>,
+    /// How long an access token lives (refresh tokens renew it).
+    pub access_token_ttl_s: u64,
     /// Bootstrap admin, created on first start when both are set.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
@@ -58,6 +60,7 @@ impl Default for Config {
             database_url: "sqlite://./data/hexdash.db".into(),
             redis_url: None,
             jwt_secret: None,
+            access_token_ttl_s: 3600,
             admin_email: None,
             admin_password: None,
             log_format: LogFormat::Text,
@@ -109,7 +112,11 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("HEXDASH_").split("__").ignore(&["test_database_url", "test_redis_url"]))
+            .merge(
+                Env::prefixed("HEXDASH_")
+                    .split("__")
+                    .ignore(&["test_database_url", "test_redis_url"]),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)
@@ -133,8 +140,12 @@ impl Config {
 
 /// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
 fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
         None => url.to_owned(),
@@ -152,8 +163,12 @@ mod tests {
             jail.set_env("HEXDASH_MQTT_ADDR", "127.0.0.1:9002");
             jail.set_env("HEXDASH_ENGINE__PRESENCE_TIMEOUT_S", "7");
             jail.set_env("HEXDASH_TEST_DATABASE_URL", "postgres://ignored");
-            let flags = Overrides { database_url: Some("sqlite://flag.db".into()), ..Overrides::default() };
-            let c = Config::load(Some(Path::new("hexdash.toml")), &flags).map_err(|e| e.to_string())?;
+            let flags = Overrides {
+                database_url: Some("sqlite://flag.db".into()),
+                ..Overrides::default()
+            };
+            let c =
+                Config::load(Some(Path::new("hexdash.toml")), &flags).map_err(|e| e.to_string())?;
             assert_eq!(c.http_addr.port(), 9000, "file");
             assert_eq!(c.mqtt_addr.port(), 9002, "env beats file");
             assert_eq!(c.engine.presence_timeout_s, 7, "nested env");
@@ -181,7 +196,10 @@ mod tests {
             ..Config::default()
         };
         let shown = format!("{:?}", c.redacted());
-        assert!(!shown.contains("s3cret") && !shown.contains("hunter2") && !shown.contains("\"pw\""), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2") && !shown.contains("\"pw\""),
+            "{shown}"
+        );
         assert!(shown.contains("postgres://app:<redacted>@db:5432/x"));
     }
 }

@@ -9,7 +9,11 @@ use hexdash::config::{Config, Overrides};
 use hexdash::{App, telemetry};
 
 #[derive(Parser)]
-#[command(name = "hexdash", version, about = "Real-time tracking and dispatch engine for food delivery")]
+#[command(
+    name = "hexdash",
+    version,
+    about = "Real-time tracking and dispatch engine for food delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,13 +72,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

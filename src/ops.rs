@@ -36,7 +36,11 @@ async fn get_health() -> Json<serde_json::Value> {
 async fn get_readiness(State(state): State<OpsState>) -> Response {
     let database = state.store.ping().await.is_ok();
     let broker = state.broker.is_up();
-    let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "checks": {"database": database, "mqtt_broker": broker},
@@ -49,8 +53,15 @@ async fn get_metrics(State(state): State<OpsState>) -> Response {
     metrics::gauge!("hexdash_drivers").set(stats.drivers as f64);
     metrics::gauge!("hexdash_tracked_orders").set(stats.tracked_orders as f64);
     metrics::gauge!("hexdash_occupied_cells").set(stats.occupied_cells as f64);
-    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_moves").set(stats.moves_queued as f64);
-    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_changes").set(stats.changes_queued as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_moves")
+        .set(stats.moves_queued as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "engine_changes")
+        .set(stats.changes_queued as f64);
+    let backlog = state.gateway.backlog();
+    metrics::gauge!("hexdash_queue_depth", "queue" => "ws_control").set(backlog.control as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "ws_locations").set(backlog.locations as f64);
+    metrics::gauge!("hexdash_queue_depth", "queue" => "ws_area").set(backlog.area_drivers as f64);
+    metrics::gauge!("hexdash_ws_mailbox_max").set(backlog.max_per_client as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         telemetry::prometheus().render(),

@@ -15,7 +15,9 @@ const QUIET_DEPENDENCIES: &str = "rumqttd=warn,sqlx=warn,hyper=warn,tower_http=w
 pub fn init_logging(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(format!("{QUIET_DEPENDENCIES},{filter}"))
         .unwrap_or_else(|_| EnvFilter::new(format!("{QUIET_DEPENDENCIES},info")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -22,7 +22,11 @@ async fn ping_to_screen_with_decline_and_delivery() {
     let admin = app.admin_token().await;
     let customer = app.signup("customer", "customer").await;
     let owner = app.signup("owner", "restaurant").await;
-    let users = [app.signup("near", "driver").await, app.signup("mid", "driver").await, app.signup("far", "driver").await];
+    let users = [
+        app.signup("near", "driver").await,
+        app.signup("mid", "driver").await,
+        app.signup("far", "driver").await,
+    ];
 
     let (status, restaurant) = app
         .post(
@@ -42,16 +46,27 @@ async fn ping_to_screen_with_decline_and_delivery() {
         driver.ping(lat, lng, now_ms()).await;
         drivers.push(driver);
     }
-    let nearby = format!("/v1/drivers/nearby?lat={}&lng={}&radius_m=5000&status=available", RESTAURANT.0, RESTAURANT.1);
+    let nearby = format!(
+        "/v1/drivers/nearby?lat={}&lng={}&radius_m=5000&status=available",
+        RESTAURANT.0, RESTAURANT.1
+    );
     let listed = eventually(async || {
         let (status, body) = app.get(&nearby, Some(&admin)).await;
         assert_eq!(status, 200, "{body}");
-        let ids: Vec<String> =
-            body["drivers"].as_array().unwrap().iter().map(|d| d["driver_id"].as_str().unwrap().to_owned()).collect();
+        let ids: Vec<String> = body["drivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["driver_id"].as_str().unwrap().to_owned())
+            .collect();
         (ids.len() == 3).then_some(ids)
     })
     .await;
-    assert_eq!(listed, users.iter().map(|u| u.id.clone()).collect::<Vec<_>>(), "sorted by distance");
+    assert_eq!(
+        listed,
+        users.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        "sorted by distance"
+    );
 
     // The customer orders and watches the order.
     let delivery = north_of_restaurant(-2_000.0);
@@ -66,48 +81,86 @@ async fn ping_to_screen_with_decline_and_delivery() {
     assert_eq!(status, 201, "{order}");
     let order_id = order["order_id"].as_str().unwrap().to_owned();
     let mut watcher = Watcher::connect(&app, &customer.token).await;
-    watcher.send(json!({"op": "subscribe", "channel": format!("order:{order_id}")})).await;
+    watcher
+        .send(json!({"op": "subscribe", "channel": format!("order:{order_id}")}))
+        .await;
     let first = watcher.next_of("status").await;
     assert_eq!(first["order_id"], order_id.as_str());
     assert_eq!(first["status"], "placed");
 
     // The nearest driver is offered the order first, and declines.
-    let [near, mid, far] = &mut drivers[..] else { unreachable!() };
+    let [near, mid, far] = &mut drivers[..] else {
+        unreachable!()
+    };
     let offer = near.next_offer().await;
     assert_eq!(offer["type"], "offer");
     assert_eq!(offer["order_id"], order_id.as_str());
     assert!((offer["pickup"]["lat"].as_f64().unwrap() - RESTAURANT.0).abs() < 1e-9);
     let offer_id = offer["offer_id"].as_str().unwrap();
-    let (status, body) = app.post(&format!("/v1/offers/{offer_id}/decline"), Some(&users[0].token), json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/offers/{offer_id}/decline"),
+            Some(&users[0].token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 
     // The next nearest gets it and accepts; the farthest never hears of it.
     let offer = mid.next_offer().await;
     assert_eq!(offer["order_id"], order_id.as_str());
     let offer_id = offer["offer_id"].as_str().unwrap();
-    let (status, body) = app.post(&format!("/v1/offers/{offer_id}/accept"), Some(&users[1].token), json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/offers/{offer_id}/accept"),
+            Some(&users[1].token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let assigned = watcher.next_of("status").await;
     assert_eq!(assigned["driver_id"], users[1].id.as_str(), "{assigned}");
-    let (_, fetched) = app.get(&format!("/v1/orders/{order_id}"), Some(&customer.token)).await;
+    let (_, fetched) = app
+        .get(&format!("/v1/orders/{order_id}"), Some(&customer.token))
+        .await;
     assert_eq!(fetched["driver_id"], users[1].id.as_str());
 
-    // The courier drives to the restaurant; the customer sees each position in order.
+    // The courier drives to the restaurant; the customer sees each position in
+    // order (after the position it had when assigned, sent at once).
     let start = now_ms();
     let legs = [450.0, 300.0, 150.0, 0.0];
     for (i, metres) in legs.iter().enumerate() {
         let (lat, lng) = north_of_restaurant(*metres);
-        mid.ping(lat, lng, start + 1_000 * (i as i64 + 1)).await;
-        let location = watcher.next_of("location").await;
+        let ts = start + 1_000 * (i as i64 + 1);
+        mid.ping(lat, lng, ts).await;
+        let location = loop {
+            let location = watcher.next_of("location").await;
+            if location["ts"].as_i64().unwrap() >= start {
+                break location;
+            }
+        };
         assert_eq!(location["driver_id"], users[1].id.as_str());
         assert_eq!(location["order_id"], order_id.as_str());
-        assert!((location["lat"].as_f64().unwrap() - lat).abs() < 1e-9, "{location}");
-        assert_eq!(location["ts"], start + 1_000 * (i as i64 + 1));
+        assert_eq!(
+            location["ts"], ts,
+            "positions arrive in order, none skipped"
+        );
+        assert!(
+            (location["lat"].as_f64().unwrap() - lat).abs() < 1e-9,
+            "{location}"
+        );
+        assert!(location["eta_s"].as_i64().is_some(), "{location}");
     }
 
     // Status steps by the restaurant and the driver reach the customer in order.
     let step = async |token: &str, status: &str| {
-        let (code, body) = app.post(&format!("/v1/orders/{order_id}/status"), Some(token), json!({"status": status})).await;
+        let (code, body) = app
+            .post(
+                &format!("/v1/orders/{order_id}/status"),
+                Some(token),
+                json!({"status": status}),
+            )
+            .await;
         assert_eq!(code, 200, "{status}: {body}");
     };
     step(&owner.token, "ready_for_pickup").await;
@@ -119,8 +172,13 @@ async fn ping_to_screen_with_decline_and_delivery() {
     }
 
     // The driver is free again and the far driver was never offered anything.
-    let (_, me) = app.get(&format!("/v1/drivers/{}", users[1].id), Some(&admin)).await;
+    let (_, me) = app
+        .get(&format!("/v1/drivers/{}", users[1].id), Some(&admin))
+        .await;
     assert_eq!(me["status"], "available", "{me}");
-    assert!(far.offers.try_recv().is_err(), "the farthest driver got no offer");
+    assert!(
+        far.offers.try_recv().is_err(),
+        "the farthest driver got no offer"
+    );
     app.stop().await;
 }

@@ -8,14 +8,30 @@ use common::*;
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/healthz", None).await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        app.get("/healthz", None).await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
     let (status, body) = app.get("/readyz", None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["database"], true);
     assert_eq!(body["checks"]["mqtt_broker"], true);
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for name in ["hexdash_drivers", "hexdash_queue_depth"] {
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "hexdash_drivers",
+        "hexdash_queue_depth",
+        "hexdash_pings_total",
+        "hexdash_connections",
+    ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
     app.stop().await;
@@ -29,11 +45,20 @@ async fn a_taken_port_is_a_clear_error() {
 
     let mut config = test_config(&dir.0);
     config.http_addr = taken.local_addr().unwrap();
-    let err = hexdash::App::build(config).await.err().expect("HTTP port taken");
-    assert!(format!("{err:#}").contains("cannot listen for HTTP"), "{err:#}");
+    let err = hexdash::App::build(config)
+        .await
+        .err()
+        .expect("HTTP port taken");
+    assert!(
+        format!("{err:#}").contains("cannot listen for HTTP"),
+        "{err:#}"
+    );
 
     let mut config = test_config(&dir.0);
     config.mqtt_addr = taken.local_addr().unwrap();
-    let err = hexdash::App::build(config).await.err().expect("MQTT port taken");
+    let err = hexdash::App::build(config)
+        .await
+        .err()
+        .expect("MQTT port taken");
     assert!(format!("{err:#}").contains("MQTT"), "{err:#}");
 }

@@ -7,14 +7,14 @@ use engine::{
     DriverId, DriverStatus, Handle, Offer, OfferEnd, OfferId, OrderId, OrderTrack, StatusFilter,
 };
 use parking_lot::Mutex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// Silence for this long counts as a decline.

@@ -41,7 +41,11 @@ impl Drop for TempDir {
 /// A port that was free a moment ago (the embedded broker binds its own
 /// listener and cannot report a port chosen by the OS).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn test_config(db_dir: &std::path::Path) -> Config {
@@ -69,7 +73,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (http, mqtt, engine) = (app.http_addr(), app.mqtt_addr(), app.engine().clone());
     let shutdown = app.shutdown_token();
     let task = tokio::spawn(app.run_until_stopped());
-    TestApp { http, mqtt, client: reqwest::Client::new(), engine, shutdown, task: Some(task), _db_dir: TempDir(dir) }
+    TestApp {
+        http,
+        mqtt,
+        client: reqwest::Client::new(),
+        engine,
+        shutdown,
+        task: Some(task),
+        _db_dir: TempDir(dir),
+    }
 }
 
 pub struct User {
@@ -97,7 +109,14 @@ impl TestApp {
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let resp = self.client.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        let resp = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -113,7 +132,13 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let (status, body) = self.post("/v1/auth/login", None, json!({"email": email, "password": password})).await;
+        let (status, body) = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
         assert_eq!(status, 200, "login {email}: {body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -122,11 +147,18 @@ impl TestApp {
         let email = format!("{name}-{}@hexdash.test", uuid::Uuid::new_v4().simple());
         let password = "a-long-password";
         let (status, body) = self
-            .post("/v1/auth/signup", None, json!({"email": email, "password": password, "name": name, "role": role}))
+            .post(
+                "/v1/auth/signup",
+                None,
+                json!({"email": email, "password": password, "name": name, "role": role}),
+            )
             .await;
         assert_eq!(status, 201, "signup {name}: {body}");
         let id = body["user_id"].as_str().unwrap().to_owned();
-        User { id, token: self.login(&email, password).await }
+        User {
+            id,
+            token: self.login(&email, password).await,
+        }
     }
 
     pub async fn admin_token(&self) -> String {
@@ -137,7 +169,11 @@ impl TestApp {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task).await.expect("stops in time").unwrap().unwrap();
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("stops in time")
+                .unwrap()
+                .unwrap();
         }
     }
 }
@@ -157,33 +193,56 @@ pub struct MqttDriver {
 
 impl MqttDriver {
     pub async fn connect(app: &TestApp, user: &User) -> MqttDriver {
-        let mut opts = MqttOptions::new(format!("app-{}", &user.id[..8]), app.mqtt.ip().to_string(), app.mqtt.port());
+        let mut opts = MqttOptions::new(
+            format!("app-{}", &user.id[..8]),
+            app.mqtt.ip().to_string(),
+            app.mqtt.port(),
+        );
         opts.set_credentials(user.id.clone(), user.token.clone());
         opts.set_keep_alive(Duration::from_secs(30));
         let (client, eventloop) = AsyncClient::new(opts, 64);
         let (tx, offers) = mpsc::channel(16);
         let (connected_tx, connected) = tokio::sync::oneshot::channel();
         tokio::spawn(pump(eventloop, tx, connected_tx));
-        tokio::time::timeout(WAIT, connected).await.expect("MQTT connects in time").expect("MQTT connected");
+        tokio::time::timeout(WAIT, connected)
+            .await
+            .expect("MQTT connects in time")
+            .expect("MQTT connected");
         let topic = format!("drivers/{}/offers", user.id);
         client.subscribe(&topic, QoS::AtMostOnce).await.unwrap();
-        MqttDriver { client, offers, id: user.id.clone() }
+        MqttDriver {
+            client,
+            offers,
+            id: user.id.clone(),
+        }
     }
 
     pub async fn ping(&self, lat: f64, lng: f64, ts: i64) {
         let payload = json!({"lat": lat, "lng": lng, "ts": ts, "speed": 6.0}).to_string();
         self.client
-            .publish(format!("drivers/{}/location", self.id), QoS::AtMostOnce, false, payload)
+            .publish(
+                format!("drivers/{}/location", self.id),
+                QoS::AtMostOnce,
+                false,
+                payload,
+            )
             .await
             .unwrap();
     }
 
     pub async fn next_offer(&mut self) -> Value {
-        tokio::time::timeout(WAIT, self.offers.recv()).await.expect("an offer arrives in time").expect("offer")
+        tokio::time::timeout(WAIT, self.offers.recv())
+            .await
+            .expect("an offer arrives in time")
+            .expect("offer")
     }
 }
 
-async fn pump(mut eventloop: EventLoop, offers: mpsc::Sender<Value>, connected: tokio::sync::oneshot::Sender<()>) {
+async fn pump(
+    mut eventloop: EventLoop,
+    offers: mpsc::Sender<Value>,
+    connected: tokio::sync::oneshot::Sender<()>,
+) {
     let mut connected = Some(connected);
     loop {
         match eventloop.poll().await {
@@ -205,12 +264,17 @@ async fn pump(mut eventloop: EventLoop, offers: mpsc::Sender<Value>, connected: 
 
 /// A WebSocket watcher of `/v1/ws`.
 pub struct Watcher {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Watcher {
     pub async fn connect(app: &TestApp, token: &str) -> Watcher {
-        let (ws, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/v1/ws?token={token}"))).await.unwrap();
+        let (ws, _) =
+            tokio_tungstenite::connect_async(app.ws_url(&format!("/v1/ws?token={token}")))
+                .await
+                .unwrap();
         Watcher { ws }
     }
 
@@ -221,7 +285,11 @@ impl Watcher {
     /// The next JSON message, skipping pings.
     pub async fn next(&mut self) -> Value {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a message in time").unwrap().unwrap();
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a message in time")
+                .unwrap()
+                .unwrap();
             if let Message::Text(t) = msg {
                 return serde_json::from_str(&t).unwrap();
             }
@@ -246,11 +314,17 @@ pub async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in time"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
