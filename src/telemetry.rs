@@ -7,9 +7,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Noisy dependencies held at warn unless the filter names them: rumqttd logs
-/// every connection and every disconnect at info/error.
-const QUIET_DEPENDENCIES: &str = "rumqttd=warn,sqlx=warn,hyper=warn,tower_http=warn";
+/// Noisy dependencies held down unless the filter names them. rumqttd logs
+/// every accepted connection at info and every ordinary disconnect or refused
+/// login at ERROR, from its per-connection link (`server`) and the router's
+/// connection bookkeeping (`router::routing`); ingest logs refusals itself,
+/// rate-limited, so those two modules are off and the rest of rumqttd stays
+/// at error.
+const QUIET_DEPENDENCIES: &str =
+    "rumqttd=error,rumqttd::server=off,rumqttd::router::routing=off,sqlx=warn,hyper=warn,tower_http=warn";
 
 /// Installs the global tracing subscriber (once; later calls are no-ops).
 pub fn init_logging(filter: &str, format: LogFormat) {

@@ -1,1 +1,171 @@
-//! placeholder
+//! Driver pings in, offers out: the ingest edge of hexdash.
+//!
+//! - [`mqtt`]: the embedded rumqttd broker. Its ACL codec
+//!   ([`mqtt::acl`]) authenticates drivers (username = user id, password =
+//!   access token) and confines each to `drivers/{id}/location` (publish)
+//!   and `drivers/{id}/offers` (subscribe); an in-process consumer applies
+//!   pings to the engine in batches; an in-process publisher sends offers.
+//! - [`ws`]: `GET /v1/drivers/stream`, one JSON ping per text message, with
+//!   error messages for bad pings and the driver's offers on the same socket.
+//! - [`http`]: `POST /v1/drivers/{driver_id}/locations`, a batch of pings.
+//! - [`wire`] and [`topics`]: the JSON formats and the MQTT topic names.
+//! - [`presence`]: the sweep that marks silent drivers offline.
+//! - `metrics`: counters and gauges, registered once per [`Ingest`].
+//!
+//! Every path decodes with [`wire`], validates with `engine::RawPing::validate`
+//! and reports refusals with `engine::PingRejection` codes, so a ping is
+//! refused for the same reason whichever way it came. A bad ping never ends
+//! its connection, and one connection's errors never reach another.
+//!
+//! Use: [`Ingest::new`], then [`Ingest::start_broker`], merge
+//! [`Ingest::router`] into the HTTP server, and run [`Ingest::run`] (offer
+//! delivery to WebSockets, presence, and closing the streams at shutdown).
+//! Install the metrics recorder before [`Ingest::new`]: handles registered
+//! earlier stay no-ops.
+
+mod config;
+pub mod http;
+mod metrics;
+pub mod mqtt;
+pub mod presence;
+pub mod topics;
+pub mod wire;
+pub mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use mqtt::BrokerHandle;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "MQTT address {addr} is already in use (is another MQTT broker, e.g. Mosquitto, listening there?)"
+    )]
+    AddrInUse { addr: SocketAddr },
+    #[error("cannot listen for MQTT on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the embedded MQTT broker failed to start: {0}")]
+    Broker(String),
+}
+
+/// The ingest subsystem. Cheap to clone (one shared state).
+#[derive(Clone)]
+pub struct Ingest {
+    shared: Arc<Shared>,
+}
+
+/// What every path and task shares.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) engine: engine::Handle,
+    pub(crate) tokens: auth::Tokens,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) streams: ws::Registry,
+    /// Cancelled when [`Ingest::run`] stops: open WebSocket streams send a
+    /// Close frame and end.
+    pub(crate) closing: CancellationToken,
+    /// The WebSocket stream tasks, so shutdown can wait for their Close.
+    pub(crate) stream_tasks: TaskTracker,
+}
+
+/// The axum state of the ingest routes.
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Shared>);
+
+impl FromRef<AppState> for auth::Tokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.tokens.clone()
+    }
+}
+
+impl Ingest {
+    /// Builds the subsystem; nothing runs yet. Registers the metric handles
+    /// with the recorder installed at this point.
+    pub fn new(config: Config, engine: engine::Handle, tokens: auth::Tokens) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                engine,
+                tokens,
+                metrics: metrics::Metrics::new(),
+                streams: ws::Registry::default(),
+                closing: CancellationToken::new(),
+                stream_tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// Starts the embedded MQTT broker on `config.mqtt_addr` and returns once
+    /// it accepts connections and its pings reach the engine. A taken
+    /// address is [`Error::AddrInUse`]. The broker stops accepting, closes
+    /// its connections (at their next packet) and stops its tasks when
+    /// `shutdown` is cancelled; the rumqttd router thread itself lives until
+    /// the process exits.
+    pub async fn start_broker(&self, shutdown: CancellationToken) -> Result<BrokerHandle, Error> {
+        mqtt::start(self.shared.clone(), shutdown).await
+    }
+
+    /// The routes `GET /v1/drivers/stream` and
+    /// `POST /v1/drivers/{driver_id}/locations`, state applied.
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/v1/drivers/stream", get(ws::stream_driver))
+            .route(
+                "/v1/drivers/{driver_id}/locations",
+                post(http::post_locations),
+            )
+            .with_state(AppState(self.shared.clone()))
+    }
+
+    /// Offer delivery to WebSocket streams and the presence sweep, until
+    /// `shutdown`; then closes the open streams (Close frame) and waits for
+    /// them. Subscribes to the engine's changes when called (not when first
+    /// polled), so no offer published after this call is missed.
+    pub fn run(&self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let changes = self.shared.engine.subscribe_changes();
+        let shared = self.shared.clone();
+        async move {
+            tokio::join!(
+                ws::deliver_offers(shared.clone(), changes, shutdown.clone()),
+                presence::run(
+                    shared.engine.clone(),
+                    shared.config.presence_sweep_ms,
+                    shutdown.clone()
+                ),
+            );
+            shared.closing.cancel();
+            shared.stream_tasks.close();
+            shared.stream_tasks.wait().await;
+        }
+    }
+}
+
+/// Server time, Unix ms: the receive time of pings. The engine never reads
+/// the clock; this edge does.
+pub(crate) fn now_ms() -> i64 {
+    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Server time, Unix s (log rate limiting, token checks).
+pub(crate) fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,685 @@
+//! The topic ACL of the embedded broker.
+//!
+//! rumqttd cannot restrict topics per user by itself (its tenant prefixes
+//! come only from TLS client certificates, and its connection handling is
+//! private). But its `Server` clones one `Protocol` value per accepted
+//! connection and decodes every packet that connection sends through it,
+//! starting with CONNECT. [`AclProtocol`] wraps the MQTT 3.1.1 codec and
+//! enforces, per connection:
+//!
+//! - **CONNECT**: username = the driver's user id, password = its access
+//!   token, verified here (the identity the checks below use) and again by
+//!   rumqttd's `external_auth` hook ([`auth_handler`]). A failure closes the
+//!   connection. The client id becomes `{driver_id}.{client_id}` so one
+//!   driver cannot take over another's session (rumqttd closes the older
+//!   connection of a duplicate client id), nor the broker's in-process links.
+//!   Last-will messages are dropped: the router would publish them to any
+//!   topic on the driver's behalf, past this check.
+//! - **PUBLISH**: only to `drivers/{own id}/location`. Anything else is
+//!   counted (`wrong_driver`), logged, and neutralised; the connection stays
+//!   up so its next valid ping applies. QoS 0 becomes a PINGREQ (the router
+//!   answers a PINGRESP, which clients ignore); QoS 1/2 are readdressed to
+//!   a `$` topic no filter can match, so the router still acknowledges them.
+//!   After [`MAX_WRONG_TOPIC_PUBLISHES`] the connection is closed.
+//! - **SUBSCRIBE**: only `drivers/{own id}/offers`; anything else (other
+//!   drivers' pings or offers, wildcards) closes the connection.
+//! - A second CONNECT on the same connection closes it (no identity change).
+
+use std::sync::Arc;
+
+use auth::{AuthError, Role, Tokens};
+use bytes::{Bytes, BytesMut};
+use engine::{DriverId, PingRejection};
+use metrics::Gauge;
+use rumqttd::protocol::v4::V4;
+use rumqttd::protocol::{self, Connect, Login, Packet, PingReq, Protocol, Publish, Subscribe};
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::metrics::{Path, Refusal};
+use crate::topics;
+
+/// Publishes to foreign topics tolerated on one connection before it is
+/// closed: a buggy app gets its pings through, a prober gets cut off (each
+/// neutralised QoS 1/2 publish still costs the router a filter scan).
+pub const MAX_WRONG_TOPIC_PUBLISHES: u32 = 16;
+
+/// Where foreign QoS 1/2 publishes are readdressed: topics starting with `$`
+/// never match a subscription filter in rumqttd, so nothing is stored or
+/// delivered, yet the router acknowledges the packet.
+const DROPPED_TOPIC: &str = "$hexdash/dropped";
+
+/// Longest topic or filter quoted in a log line.
+const LOGGED_TOPIC_CHARS: usize = 96;
+
+/// What every connection's ACL shares.
+pub(crate) struct AclContext {
+    pub(crate) shared: Arc<Shared>,
+    /// Cancelled at shutdown: connections are closed at their next packet.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Why a CONNECT's credentials were refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    /// The username is not a user id (a UUID).
+    BadUsername,
+    /// The password is not a valid, unexpired token of an unbanned user.
+    Token(AuthError),
+    /// The token belongs to another user than the username.
+    NotThisUser,
+    /// The token is not a driver's.
+    NotADriver,
+}
+
+impl AuthFailure {
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            AuthFailure::BadUsername => "bad_username",
+            AuthFailure::Token(e) => e.code(),
+            AuthFailure::NotThisUser => "token_of_another_user",
+            AuthFailure::NotADriver => "not_a_driver",
+        }
+    }
+}
+
+/// The driver a username/password pair authenticates, if any.
+pub(crate) fn authorize(
+    tokens: &Tokens,
+    username: &str,
+    password: &str,
+) -> Result<DriverId, AuthFailure> {
+    let driver_id: DriverId = username.parse().map_err(|_| AuthFailure::BadUsername)?;
+    let principal = tokens.verify(password).map_err(AuthFailure::Token)?;
+    if principal.user_id.as_uuid() != driver_id.as_uuid() {
+        return Err(AuthFailure::NotThisUser);
+    }
+    if principal.role != Role::Driver {
+        return Err(AuthFailure::NotADriver);
+    }
+    Ok(driver_id)
+}
+
+/// rumqttd's own authentication hook: the same check as the ACL's, so the
+/// broker's gate is closed even where the wrapper would not be consulted.
+pub(crate) fn auth_handler(tokens: Tokens) -> rumqttd::AuthHandler {
+    Arc::new(move |_client_id, username, password| {
+        let ok = authorize(&tokens, &username, &password).is_ok();
+        Box::pin(async move { ok })
+    })
+}
+
+/// The per-connection protocol wrapper. `Clone` hands out a fresh,
+/// unauthenticated connection state (that is how rumqttd uses it: one clone
+/// per accepted socket).
+pub(crate) struct AclProtocol {
+    inner: V4,
+    ctx: Arc<AclContext>,
+    saw_connect: bool,
+    session: Option<Session>,
+}
+
+/// An authenticated connection.
+struct Session {
+    driver_id: DriverId,
+    location_topic: String,
+    offers_topic: String,
+    wrong_topic_publishes: u32,
+    _open: OpenConnection,
+}
+
+/// Counts an authenticated connection in `hexdash_connections{kind="mqtt"}`
+/// while it lives: the protocol value is dropped when rumqttd drops the
+/// connection, so the gauge follows closes of every kind.
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+impl AclProtocol {
+    pub(crate) fn new(ctx: Arc<AclContext>) -> Self {
+        Self {
+            inner: V4,
+            ctx,
+            saw_connect: false,
+            session: None,
+        }
+    }
+
+    /// Closes the connection: rumqttd drops a connection whose codec fails.
+    fn refuse(&self, refusal: Refusal) -> protocol::Error {
+        self.ctx.shared.metrics.refused(refusal);
+        protocol::Error::MalformedPacket
+    }
+
+    fn on_connect(
+        &mut self,
+        mut connect: Connect,
+        props: Option<protocol::ConnectProperties>,
+        login: Option<Login>,
+    ) -> Result<Packet, protocol::Error> {
+        if self.saw_connect {
+            if let Some(suppressed) = self.log_budget() {
+                let driver_id = self.session.as_ref().map(|s| s.driver_id);
+                tracing::warn!(
+                    ?driver_id,
+                    suppressed,
+                    "MQTT: second CONNECT on a connection; closing it"
+                );
+            }
+            return Err(self.refuse(Refusal::SecondConnect));
+        }
+        self.saw_connect = true;
+        let Some(login) = login else {
+            self.log_auth_failure(None, "missing_credentials");
+            return Err(self.refuse(Refusal::Credentials));
+        };
+        let driver_id = match authorize(&self.ctx.shared.tokens, &login.username, &login.password) {
+            Ok(id) => id,
+            Err(failure) => {
+                self.log_auth_failure(Some(&login.username), failure.code());
+                return Err(self.refuse(Refusal::Credentials));
+            }
+        };
+        if !connect.client_id.is_empty() {
+            connect.client_id = format!("{driver_id}.{}", connect.client_id);
+        }
+        self.session = Some(Session {
+            driver_id,
+            location_topic: topics::location(driver_id),
+            offers_topic: topics::offers(driver_id),
+            wrong_topic_publishes: 0,
+            _open: OpenConnection::new(&self.ctx.shared.metrics.mqtt_connections),
+        });
+        Ok(Packet::Connect(connect, props, None, None, Some(login)))
+    }
+
+    fn on_publish(
+        &mut self,
+        mut publish: Publish,
+        props: Option<protocol::PublishProperties>,
+        qos: u8,
+    ) -> Result<Packet, protocol::Error> {
+        let Some(session) = self.session.as_mut() else {
+            // rumqttd reads CONNECT first and closes connections that start
+            // otherwise; kept closed here too rather than trusted.
+            return Err(self.refuse(Refusal::Credentials));
+        };
+        if publish.topic == session.location_topic.as_bytes() {
+            // Retained pings would only pile up in the broker.
+            publish.retain = false;
+            return Ok(Packet::Publish(publish, props));
+        }
+        session.wrong_topic_publishes += 1;
+        let (driver_id, count) = (session.driver_id, session.wrong_topic_publishes);
+        let shared = &self.ctx.shared;
+        shared
+            .metrics
+            .path(Path::Mqtt)
+            .rejected(PingRejection::WrongDriver);
+        if let Some(suppressed) = shared.metrics.reject_log.allow(crate::now_s()) {
+            tracing::warn!(
+                %driver_id,
+                topic = %loggable(&publish.topic),
+                count,
+                suppressed,
+                "MQTT: publish to a topic that is not the driver's own location; dropped"
+            );
+        }
+        if count > MAX_WRONG_TOPIC_PUBLISHES {
+            if let Some(suppressed) = self.log_budget() {
+                tracing::warn!(
+                    %driver_id,
+                    count,
+                    suppressed,
+                    "MQTT: too many publishes to foreign topics; closing the connection"
+                );
+            }
+            return Err(self.refuse(Refusal::RepeatedWrongDriver));
+        }
+        if qos == 0 {
+            return Ok(Packet::PingReq(PingReq));
+        }
+        publish.topic = Bytes::from_static(DROPPED_TOPIC.as_bytes());
+        publish.payload = Bytes::new();
+        publish.retain = false;
+        Ok(Packet::Publish(publish, props))
+    }
+
+    fn on_subscribe(
+        &mut self,
+        subscribe: Subscribe,
+        props: Option<protocol::SubscribeProperties>,
+    ) -> Result<Packet, protocol::Error> {
+        let Some(session) = self.session.as_ref() else {
+            return Err(self.refuse(Refusal::Credentials));
+        };
+        if let Some(bad) = subscribe
+            .filters
+            .iter()
+            .find(|f| f.path != session.offers_topic)
+        {
+            if let Some(suppressed) = self.log_budget() {
+                tracing::warn!(
+                    driver_id = %session.driver_id,
+                    filter = %loggable(bad.path.as_bytes()),
+                    suppressed,
+                    "MQTT: subscription outside the driver's own offers topic; closing the connection"
+                );
+            }
+            return Err(self.refuse(Refusal::ForbiddenSubscription));
+        }
+        Ok(Packet::Subscribe(subscribe, props))
+    }
+
+    /// Clients control how often these lines happen, so they share the
+    /// rejection log budget; `Some(n)` = log, `n` lines were suppressed.
+    fn log_budget(&self) -> Option<u64> {
+        self.ctx.shared.metrics.reject_log.allow(crate::now_s())
+    }
+
+    fn log_auth_failure(&self, username: Option<&str>, reason: &'static str) {
+        if let Some(suppressed) = self.log_budget() {
+            tracing::warn!(
+                username = %loggable(username.unwrap_or_default().as_bytes()),
+                reason,
+                suppressed,
+                "MQTT: connection refused"
+            );
+        }
+    }
+}
+
+impl Clone for AclProtocol {
+    fn clone(&self) -> Self {
+        Self::new(self.ctx.clone())
+    }
+}
+
+impl Protocol for AclProtocol {
+    fn read_mut(
+        &mut self,
+        stream: &mut BytesMut,
+        max_size: usize,
+    ) -> Result<Packet, protocol::Error> {
+        // The frame starts at the front of the buffer: its first byte holds
+        // a PUBLISH's QoS, which rumqttd's decoded `Publish` keeps private.
+        let qos = stream.first().map_or(0, |b| (b >> 1) & 0b11);
+        let packet = self.inner.read_mut(stream, max_size)?;
+        if self.ctx.shutdown.is_cancelled() {
+            return Err(self.refuse(Refusal::ShuttingDown));
+        }
+        match packet {
+            // The will (and its properties) are dropped: see the module doc.
+            Packet::Connect(connect, props, _will, _will_props, login) => {
+                self.on_connect(connect, props, login)
+            }
+            Packet::Publish(publish, props) => self.on_publish(publish, props, qos),
+            Packet::Subscribe(subscribe, props) => self.on_subscribe(subscribe, props),
+            other => Ok(other),
+        }
+    }
+
+    fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, protocol::Error> {
+        self.inner.write(packet, write)
+    }
+}
+
+/// A client-supplied topic, shortened and made printable for a log line.
+fn loggable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .take(LOGGED_TOPIC_CHARS)
+        .flat_map(char::escape_default)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth::Principal;
+    use engine::UserId;
+
+    fn now_s() -> u64 {
+        crate::now_s()
+    }
+
+    #[test]
+    fn authorize_table() {
+        let tokens = Tokens::new(b"secret", 60);
+        let driver = UserId::new();
+        let token = |user_id, role| tokens.issue(Principal { user_id, role }, now_s()).token;
+        let check = |username: &str, password: &str, expected: Result<(), AuthFailure>| {
+            assert_eq!(
+                authorize(&tokens, username, password).map(|_| ()),
+                expected,
+                "{username}"
+            );
+        };
+        let d = driver.to_string();
+        check(&d, &token(driver, Role::Driver), Ok(()));
+        check(&d.to_uppercase(), &token(driver, Role::Driver), Ok(()));
+        check(
+            "driver-7",
+            &token(driver, Role::Driver),
+            Err(AuthFailure::BadUsername),
+        );
+        check(
+            &d,
+            "not-a-token",
+            Err(AuthFailure::Token(AuthError::Invalid)),
+        );
+        check(
+            &d,
+            &token(UserId::new(), Role::Driver),
+            Err(AuthFailure::NotThisUser),
+        );
+        check(
+            &d,
+            &token(driver, Role::Customer),
+            Err(AuthFailure::NotADriver),
+        );
+        check(
+            &d,
+            &token(driver, Role::Admin),
+            Err(AuthFailure::NotADriver),
+        );
+        let expired = tokens
+            .issue(
+                Principal {
+                    user_id: driver,
+                    role: Role::Driver,
+                },
+                now_s() - 3600,
+            )
+            .token;
+        check(&d, &expired, Err(AuthFailure::Token(AuthError::Expired)));
+        let valid = token(driver, Role::Driver);
+        tokens.ban(driver);
+        check(&d, &valid, Err(AuthFailure::Token(AuthError::Banned)));
+    }
+
+    struct Conn {
+        acl: AclProtocol,
+        tokens: Tokens,
+        driver: UserId,
+        shutdown: CancellationToken,
+    }
+
+    impl Conn {
+        fn new() -> Self {
+            let tokens = Tokens::new(b"secret", 60);
+            let ingest = crate::Ingest::new(
+                crate::Config::default(),
+                engine::Handle::new(engine::Config::default()),
+                tokens.clone(),
+            );
+            let shutdown = CancellationToken::new();
+            let ctx = Arc::new(AclContext {
+                shared: ingest.shared.clone(),
+                shutdown: shutdown.clone(),
+            });
+            // As rumqttd does: clone the template per connection.
+            let acl = AclProtocol::new(ctx).clone();
+            Self {
+                acl,
+                tokens,
+                driver: UserId::new(),
+                shutdown,
+            }
+        }
+
+        fn token(&self, role: Role) -> String {
+            self.tokens
+                .issue(
+                    Principal {
+                        user_id: self.driver,
+                        role,
+                    },
+                    now_s(),
+                )
+                .token
+        }
+
+        fn read(&mut self, packet: Packet) -> Result<Packet, protocol::Error> {
+            let mut buf = BytesMut::new();
+            V4.write(packet, &mut buf).unwrap();
+            self.read_raw(buf)
+        }
+
+        fn read_raw(&mut self, mut buf: BytesMut) -> Result<Packet, protocol::Error> {
+            let packet = self.acl.read_mut(&mut buf, 16 * 1024);
+            if packet.is_ok() {
+                assert!(buf.is_empty(), "one whole packet consumed");
+            }
+            packet
+        }
+
+        fn connect(
+            &mut self,
+            client_id: &str,
+            password: String,
+        ) -> Result<Packet, protocol::Error> {
+            let will = rumqttd::protocol::LastWill {
+                topic: Bytes::from_static(b"drivers/someone-else/location"),
+                message: Bytes::from_static(b"{}"),
+                qos: rumqttd::protocol::QoS::AtMostOnce,
+                retain: false,
+            };
+            let connect = Connect {
+                keep_alive: 30,
+                client_id: client_id.to_owned(),
+                clean_session: true,
+            };
+            let login = Login {
+                username: self.driver.to_string(),
+                password,
+            };
+            self.read(Packet::Connect(
+                connect,
+                None,
+                Some(will),
+                None,
+                Some(login),
+            ))
+        }
+
+        fn connected() -> Self {
+            let mut c = Self::new();
+            let token = c.token(Role::Driver);
+            c.connect("phone", token).unwrap();
+            c
+        }
+
+        fn own_location(&self) -> String {
+            format!("drivers/{}/location", self.driver)
+        }
+    }
+
+    /// A PUBLISH frame with any QoS (rumqttd's `Publish` keeps QoS private).
+    fn publish_frame(topic: &str, payload: &[u8], qos: u8, retain: bool) -> BytesMut {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+        body.extend_from_slice(topic.as_bytes());
+        if qos > 0 {
+            body.extend_from_slice(&7u16.to_be_bytes());
+        }
+        body.extend_from_slice(payload);
+        assert!(body.len() < 128, "one-byte remaining length");
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&[0x30 | (qos << 1) | u8::from(retain), body.len() as u8]);
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    fn subscribe(filter: &str) -> Packet {
+        let filter = rumqttd::protocol::Filter {
+            path: filter.to_owned(),
+            qos: rumqttd::protocol::QoS::AtMostOnce,
+            nolocal: false,
+            preserve_retain: false,
+            retain_forward_rule: rumqttd::protocol::RetainForwardRule::Never,
+        };
+        Packet::Subscribe(
+            Subscribe {
+                pkid: 1,
+                filters: vec![filter],
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn connect_rewrites_client_id_and_drops_the_will() {
+        let mut c = Conn::new();
+        let token = c.token(Role::Driver);
+        let Ok(Packet::Connect(connect, _, will, _, login)) = c.connect("phone", token.clone())
+        else {
+            panic!("connect refused");
+        };
+        assert_eq!(connect.client_id, format!("{}.phone", c.driver));
+        assert!(will.is_none());
+        assert_eq!(login.map(|l| l.password), Some(token));
+        // An empty client id stays empty: rumqttd assigns a random one.
+        let mut c = Conn::new();
+        let token = c.token(Role::Driver);
+        let Ok(Packet::Connect(connect, ..)) = c.connect("", token) else {
+            panic!("connect refused")
+        };
+        assert_eq!(connect.client_id, "");
+    }
+
+    #[test]
+    fn connect_refuses_bad_credentials_and_a_second_connect() {
+        let mut c = Conn::new();
+        assert!(c.connect("phone", "garbage".into()).is_err());
+        let mut c = Conn::new();
+        let token = c.token(Role::Customer);
+        assert!(c.connect("phone", token).is_err());
+        let mut c = Conn::new();
+        let connect = Connect {
+            keep_alive: 30,
+            client_id: "x".into(),
+            clean_session: true,
+        };
+        assert!(
+            c.read(Packet::Connect(connect, None, None, None, None))
+                .is_err()
+        );
+        let mut c = Conn::connected();
+        let token = c.token(Role::Driver);
+        assert!(c.connect("again", token).is_err());
+    }
+
+    #[test]
+    fn publish_acl() {
+        let mut c = Conn::connected();
+        let own = c.own_location();
+        // Own topic: through, retain cleared.
+        match c.read_raw(publish_frame(&own, b"{}", 0, true)) {
+            Ok(Packet::Publish(p, _)) => {
+                assert_eq!(p.topic, own.as_bytes());
+                assert!(!p.retain);
+            }
+            other => panic!("{other:?}"),
+        }
+        let other = format!("drivers/{}/location", UserId::new());
+        // QoS 0 to a foreign topic: a harmless PINGREQ.
+        assert!(matches!(
+            c.read_raw(publish_frame(&other, b"{}", 0, false)),
+            Ok(Packet::PingReq(_))
+        ));
+        // QoS 1: readdressed to the sink so the router still acks it.
+        match c.read_raw(publish_frame(&other, b"{}", 1, false)) {
+            Ok(Packet::Publish(p, _)) => {
+                assert_eq!(p.topic, DROPPED_TOPIC.as_bytes());
+                assert!(p.payload.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Still usable after mistakes...
+        assert!(matches!(
+            c.read_raw(publish_frame(&own, b"{}", 0, false)),
+            Ok(Packet::Publish(..))
+        ));
+        // ...until the limit.
+        for _ in 2..MAX_WRONG_TOPIC_PUBLISHES {
+            assert!(c.read_raw(publish_frame("x", b"", 0, false)).is_ok());
+        }
+        assert!(c.read_raw(publish_frame("x", b"", 0, false)).is_err());
+    }
+
+    #[test]
+    fn subscribe_acl() {
+        let mut c = Conn::connected();
+        let own = format!("drivers/{}/offers", c.driver);
+        assert!(matches!(c.read(subscribe(&own)), Ok(Packet::Subscribe(..))));
+        for filter in [
+            format!("drivers/{}/offers", UserId::new()),
+            "drivers/+/offers".to_owned(),
+            "drivers/+/location".to_owned(),
+            "#".to_owned(),
+            format!("$share/g/{own}"),
+            c.own_location(),
+        ] {
+            let mut c2 = Conn::connected();
+            assert!(c2.read(subscribe(&filter)).is_err(), "{filter}");
+            // A forbidden filter next to an allowed one still closes.
+            let mut c3 = Conn::connected();
+            let mut both = subscribe(&format!("drivers/{}/offers", c3.driver));
+            if let (Packet::Subscribe(s, _), Packet::Subscribe(bad, _)) =
+                (&mut both, subscribe(&filter))
+            {
+                s.filters.extend(bad.filters);
+            }
+            assert!(c3.read(both).is_err(), "{filter}");
+        }
+    }
+
+    #[test]
+    fn nothing_before_connect_and_nothing_after_shutdown() {
+        let mut c = Conn::new();
+        let own = c.own_location();
+        assert!(c.read_raw(publish_frame(&own, b"{}", 0, false)).is_err());
+        let mut c = Conn::connected();
+        assert!(matches!(
+            c.read(Packet::PingReq(PingReq)),
+            Ok(Packet::PingReq(_))
+        ));
+        c.shutdown.cancel();
+        assert!(c.read(Packet::PingReq(PingReq)).is_err());
+    }
+
+    #[test]
+    fn partial_frames_wait_for_more_bytes() {
+        let mut c = Conn::connected();
+        let own = c.own_location();
+        let mut frame = publish_frame(&own, b"{}", 0, false);
+        let mut head = frame.split_to(5);
+        assert!(matches!(
+            c.acl.read_mut(&mut head, 16 * 1024),
+            Err(protocol::Error::InsufficientBytes(_))
+        ));
+        head.unsplit(frame);
+        assert!(matches!(
+            c.acl.read_mut(&mut head, 16 * 1024),
+            Ok(Packet::Publish(..))
+        ));
+    }
+
+    #[test]
+    fn loggable_escapes_and_truncates() {
+        assert_eq!(loggable(b"drivers/x\n"), "drivers/x\\n");
+        assert_eq!(loggable(&[b'a'; 500]).len(), LOGGED_TOPIC_CHARS);
+    }
+}

@@ -1,0 +1,330 @@
+//! Wire formats of the driver side, in one place: the JSON ping every path
+//! accepts, and the JSON messages drivers receive (offers, offer ends, and
+//! the WebSocket error message).
+//!
+//! Decoding only turns bytes into [`RawPing`]; the field rules (required
+//! coordinates, ranges, timestamps) live in `engine::ping` so every path
+//! refuses the same pings for the same reasons.
+
+use std::fmt;
+
+use engine::{Offer, OfferEnd, OfferId, PingRejection, RawPing};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Decodes one JSON ping. Unknown fields are ignored (newer apps may send
+/// more); a field of the wrong type, a non-object document or trailing
+/// garbage is `InvalidJson`. Missing coordinates are left to `validate`.
+pub fn decode_ping(bytes: &[u8]) -> Result<RawPing, PingRejection> {
+    serde_json::from_slice::<WirePing>(bytes)
+        .map(|w| w.0)
+        .map_err(|_| PingRejection::InvalidJson)
+}
+
+/// Decodes one ping from an already parsed JSON value (an element of an HTTP
+/// batch), with the same rules as [`decode_ping`].
+pub fn decode_ping_value(value: &serde_json::Value) -> Result<RawPing, PingRejection> {
+    WirePing::deserialize(value)
+        .map(|w| w.0)
+        .map_err(|_| PingRejection::InvalidJson)
+}
+
+/// A ping as it appears on the wire. Deserialises only from a JSON object
+/// (a derived struct would also accept a positional array).
+struct WirePing(RawPing);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Lat,
+    Lng,
+    Ts,
+    Heading,
+    Speed,
+    Accuracy,
+    #[serde(other)]
+    Unknown,
+}
+
+impl<'de> Deserialize<'de> for WirePing {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PingVisitor)
+    }
+}
+
+struct PingVisitor;
+
+impl<'de> Visitor<'de> for PingVisitor {
+    type Value = WirePing;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with lat and lng")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WirePing, A::Error> {
+        let mut raw = RawPing::default();
+        let mut ts: Option<f64> = None;
+        while let Some(field) = map.next_key::<Field>()? {
+            let slot = match field {
+                Field::Lat => &mut raw.lat,
+                Field::Lng => &mut raw.lng,
+                Field::Ts => &mut ts,
+                Field::Heading => &mut raw.heading,
+                Field::Speed => &mut raw.speed,
+                Field::Accuracy => &mut raw.accuracy,
+                Field::Unknown => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom("duplicate field"));
+            }
+            *slot = map.next_value::<Option<f64>>()?;
+        }
+        // Unix ms; a fractional millisecond is floored. `as` saturates, so an
+        // absurd value stays absurd and `validate` refuses it as a bad
+        // timestamp (JSON has no NaN).
+        raw.ts = ts.map(|t| t.floor() as i64);
+        Ok(WirePing(raw))
+    }
+}
+
+/// `{"lat", "lng"}` as drivers receive positions.
+#[derive(Serialize)]
+struct WireLatLng {
+    lat: f64,
+    lng: f64,
+}
+
+impl From<engine::LatLng> for WireLatLng {
+    fn from(p: engine::LatLng) -> Self {
+        Self {
+            lat: p.lat,
+            lng: p.lng,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OfferMessage {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    offer_id: OfferId,
+    order_id: engine::OrderId,
+    pickup: WireLatLng,
+    dropoff: WireLatLng,
+    /// Unix ms.
+    expires_at: i64,
+}
+
+/// The offer as a driver receives it, on MQTT and on its WebSocket stream:
+/// `{"type":"offer","offer_id","order_id","pickup":{lat,lng},"dropoff":{lat,lng},"expires_at"}`.
+pub fn offer_json(offer: &Offer) -> String {
+    to_json(&OfferMessage {
+        kind: "offer",
+        offer_id: offer.offer_id,
+        order_id: offer.order_id,
+        pickup: offer.pickup.into(),
+        dropoff: offer.dropoff.into(),
+        expires_at: offer.expires_at_ms,
+    })
+}
+
+#[derive(Serialize)]
+struct OfferEndedMessage {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    offer_id: OfferId,
+    reason: &'static str,
+}
+
+/// An offer that can no longer be answered (an extension of the contract, on
+/// the same channels): `{"type":"offer_ended","offer_id","reason":"expired"|"withdrawn"}`.
+pub fn offer_ended_json(offer_id: OfferId, end: OfferEnd) -> String {
+    let reason = match end {
+        OfferEnd::Expired => "expired",
+        OfferEnd::Withdrawn => "withdrawn",
+    };
+    to_json(&OfferEndedMessage {
+        kind: "offer_ended",
+        offer_id,
+        reason,
+    })
+}
+
+#[derive(Serialize)]
+struct ErrorMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The WebSocket error message: `{"type":"error","code","message"}`.
+pub fn error_json(code: &str, message: &str) -> String {
+    to_json(&ErrorMessage {
+        kind: "error",
+        code,
+        message,
+    })
+}
+
+/// The error message for a refused ping.
+pub fn rejection_json(rejection: PingRejection) -> String {
+    error_json(rejection.code(), &rejection.to_string())
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    match serde_json::to_string(value) {
+        Ok(s) => s,
+        // Only plain structs of strings, numbers and ids are serialised here:
+        // serde_json fails only on non-string map keys or failing Serialize
+        // impls, neither of which exists in these types.
+        Err(e) => unreachable!("serialising a wire message cannot fail: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{DriverId, LatLng, OrderId};
+
+    fn check(input: &str, expected: Result<RawPing, PingRejection>) {
+        assert_eq!(decode_ping(input.as_bytes()), expected, "input {input}");
+    }
+
+    fn raw(lat: f64, lng: f64) -> RawPing {
+        RawPing {
+            lat: Some(lat),
+            lng: Some(lng),
+            ..RawPing::default()
+        }
+    }
+
+    #[test]
+    fn decode_table() {
+        check(
+            r#"{"lat":57.70,"lng":11.97,"ts":1763700000000,"heading":90,"speed":8.3,"accuracy":5}"#,
+            Ok(RawPing {
+                lat: Some(57.70),
+                lng: Some(11.97),
+                ts: Some(1_763_700_000_000),
+                heading: Some(90.0),
+                speed: Some(8.3),
+                accuracy: Some(5.0),
+            }),
+        );
+        check(r#"{"lat":1,"lng":2}"#, Ok(raw(1.0, 2.0)));
+        check(
+            r#" {"lat":1,"lng":2,"battery":0.5,"extra":{"a":[1]}} "#,
+            Ok(raw(1.0, 2.0)),
+        );
+        check(
+            r#"{"lat":1,"lng":2,"ts":1763700000000.7}"#,
+            Ok(RawPing {
+                ts: Some(1_763_700_000_000),
+                ..raw(1.0, 2.0)
+            }),
+        );
+        check(r#"{"lat":1,"lng":2,"heading":null}"#, Ok(raw(1.0, 2.0)));
+        // Missing coordinates decode; `validate` refuses them.
+        check(
+            r#"{"lng":2}"#,
+            Ok(RawPing {
+                lng: Some(2.0),
+                ..RawPing::default()
+            }),
+        );
+        check(r#"{}"#, Ok(RawPing::default()));
+        check(r#"{"lat":"57.7","lng":2}"#, Err(PingRejection::InvalidJson));
+        check(
+            r#"{"lat":1,"lng":2,"ts":"now"}"#,
+            Err(PingRejection::InvalidJson),
+        );
+        check(
+            r#"{"lat":1,"lat":2,"lng":2}"#,
+            Err(PingRejection::InvalidJson),
+        );
+        check(r#"{"lat":1e999,"lng":2}"#, Err(PingRejection::InvalidJson));
+        check(
+            r#"[57.7,11.97,null,null,null,null]"#,
+            Err(PingRejection::InvalidJson),
+        );
+        check(r#"{"lat":1,"lng":2} x"#, Err(PingRejection::InvalidJson));
+        check("57.7", Err(PingRejection::InvalidJson));
+        check("not json", Err(PingRejection::InvalidJson));
+        check("", Err(PingRejection::InvalidJson));
+    }
+
+    #[test]
+    fn decode_then_validate_gives_the_shared_reasons() {
+        let now = 1_763_700_000_000;
+        let v = |s: &str| {
+            decode_ping(s.as_bytes()).and_then(|r| r.validate(DriverId::new(), now).map(|_| ()))
+        };
+        assert_eq!(v(r#"{"lng":2}"#), Err(PingRejection::MissingCoordinates));
+        assert_eq!(v(r#"{"lat":91,"lng":2}"#), Err(PingRejection::OutOfRange));
+        assert_eq!(
+            v(r#"{"lat":1,"lng":2,"ts":1e300}"#),
+            Err(PingRejection::BadTimestamp)
+        );
+        assert_eq!(
+            v(r#"{"lat":1,"lng":2,"ts":-1e300}"#),
+            Err(PingRejection::BadTimestamp)
+        );
+        assert_eq!(v(r#"{"lat":1,"lng":2}"#), Ok(()));
+    }
+
+    #[test]
+    fn value_decoding_matches_bytes_decoding() {
+        for s in [
+            r#"{"lat":1,"lng":2,"x":true}"#,
+            r#"[1,2]"#,
+            r#"{"lat":"1"}"#,
+            "3",
+        ] {
+            let value: serde_json::Value = serde_json::from_str(s).unwrap();
+            assert_eq!(decode_ping_value(&value), decode_ping(s.as_bytes()), "{s}");
+        }
+    }
+
+    #[test]
+    fn offer_shape() {
+        let offer = Offer {
+            offer_id: OfferId::new(),
+            order_id: OrderId::new(),
+            driver_id: DriverId::new(),
+            pickup: LatLng::new(57.7, 11.97).unwrap(),
+            dropoff: LatLng::new(57.71, 11.98).unwrap(),
+            expires_at_ms: 1_763_700_030_000,
+        };
+        let v: serde_json::Value = serde_json::from_str(&offer_json(&offer)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "type": "offer",
+                "offer_id": offer.offer_id.to_string(),
+                "order_id": offer.order_id.to_string(),
+                "pickup": {"lat": 57.7, "lng": 11.97},
+                "dropoff": {"lat": 57.71, "lng": 11.98},
+                "expires_at": 1_763_700_030_000_i64,
+            })
+        );
+        let ended: serde_json::Value =
+            serde_json::from_str(&offer_ended_json(offer.offer_id, OfferEnd::Withdrawn)).unwrap();
+        assert_eq!(
+            ended,
+            serde_json::json!({"type": "offer_ended", "offer_id": offer.offer_id.to_string(), "reason": "withdrawn"})
+        );
+    }
+
+    #[test]
+    fn error_shape() {
+        let v: serde_json::Value =
+            serde_json::from_str(&rejection_json(PingRejection::OutOfRange)).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "out_of_range");
+        assert!(v["message"].as_str().unwrap().contains("lat"));
+    }
+}
