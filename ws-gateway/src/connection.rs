@@ -1,0 +1,473 @@
+//! One tracking socket: the upgrade handler (auth, connection limit,
+//! shutdown) and, per connection, a reader (client requests → hub and
+//! mailbox) and a writer (mailbox → socket, keepalive, write timeout, Close
+//! frames), polled together in the connection's task. Whatever goes wrong
+//! in a connection ends that connection only and is logged here.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use auth::reply::error_response;
+use auth::{AuthError, Authenticated, Principal, Role};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::cells::fanout_cells_covering;
+use engine::{BBox, OrderId, StatusFilter};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use crate::hub::{ClientId, MAX_AREA_CELLS, WatchError};
+use crate::mailbox::{Batch, CloseReason, Mailbox};
+use crate::protocol::{
+    self, AreaDriver, Location, Outgoing, ProtocolError, Request, close_code, code,
+};
+use crate::{Gateway, Shared, eta};
+
+/// Transport cap on one client frame or message. Above
+/// `Config::max_message_bytes` (which gets a polite error and keeps the
+/// socket) so that only abusive frames cost the connection.
+const MAX_TRANSPORT_MESSAGE_BYTES: usize = 64 * 1024;
+/// After our Close frame, how long to wait for the client's Close reply
+/// before dropping the socket.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// `GET /v1/ws`: authenticate, admit, upgrade. Every refusal happens here,
+/// before the upgrade, with the standard JSON error body.
+pub(crate) async fn upgrade(
+    State(gateway): State<Gateway>,
+    auth: Result<Authenticated, AuthError>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let principal = match auth {
+        Ok(Authenticated(p)) => p,
+        Err(e) => return e.into_response(),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return error_response(
+                rejection.status(),
+                code::WEBSOCKET_REQUIRED,
+                &rejection.body_text(),
+            );
+        }
+    };
+    let shared = gateway.shared;
+    if shared.hub.lock().is_closing() {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::SHUTTING_DOWN,
+            "the server is shutting down",
+        );
+    }
+    let Some(permit) = Permit::acquire(&shared) else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::TOO_MANY_CONNECTIONS,
+            "too many tracking connections; retry later",
+        );
+    };
+    ws.max_message_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .max_frame_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve(shared, principal, socket, permit))
+}
+
+/// One admitted connection: counted, gauged, and tracked for shutdown until
+/// dropped (also when the upgrade itself fails).
+struct Permit {
+    shared: Arc<Shared>,
+    _task: TaskTrackerToken,
+}
+
+impl Permit {
+    fn acquire(shared: &Arc<Shared>) -> Option<Self> {
+        let before = shared.connections.fetch_add(1, Ordering::AcqRel);
+        if before >= shared.config.max_connections {
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        shared.metrics.connections.increment(1.0);
+        Some(Self {
+            shared: shared.clone(),
+            _task: shared.tracker.token(),
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
+        self.shared.metrics.connections.decrement(1.0);
+    }
+}
+
+/// Removes the client from the hub however the connection ends.
+struct Registration<'a> {
+    shared: &'a Shared,
+    id: ClientId,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.shared.hub.lock().remove_client(self.id);
+    }
+}
+
+/// Why a connection ended (for the log line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    ClientClosed,
+    ReadError,
+    WriteError,
+    WriteTimeout,
+    IdleTimeout,
+    SlowConsumer,
+    ShuttingDown,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+async fn serve(shared: Arc<Shared>, principal: Principal, socket: WebSocket, _permit: Permit) {
+    let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+    let mailbox = Arc::new(Mailbox::new(shared.config.mailbox_limits()));
+    let (mut sink, mut stream) = socket.split();
+    if shared
+        .hub
+        .lock()
+        .add_client(id, principal, mailbox.clone())
+        .is_err()
+    {
+        let _ = timeout(
+            shared.config.write_timeout(),
+            sink.send(close(close_code::GOING_AWAY, "server shutting down")),
+        )
+        .await;
+        return;
+    }
+    let _registration = Registration {
+        shared: &shared,
+        id,
+    };
+    tracing::debug!(client = id, user = %principal.user_id, role = principal.role.as_str(), "tracking socket open");
+    let conn = Connection {
+        shared: &shared,
+        id,
+        principal,
+        mailbox: &mailbox,
+        started: Instant::now(),
+        last_seen_ms: AtomicU64::new(0),
+    };
+    let mut reader = pin!(conn.read_loop(&mut stream));
+    let mut writer = pin!(conn.write_loop(&mut sink));
+    let ending = tokio::select! {
+        ending = &mut reader => ending,
+        ending = &mut writer => {
+            // Our Close frame is out (or the socket is dead): give the
+            // client a moment to answer it, then drop the socket.
+            let _ = timeout(CLOSE_LINGER, &mut reader).await;
+            ending
+        }
+    };
+    match ending {
+        Ending::SlowConsumer | Ending::WriteTimeout => {
+            tracing::info!(client = id, user = %principal.user_id, ?ending, "tracking client dropped for falling behind");
+        }
+        _ => tracing::debug!(client = id, ?ending, "tracking socket closed"),
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    id: ClientId,
+    principal: Principal,
+    mailbox: &'a Mailbox,
+    started: Instant,
+    /// When the client last sent any frame, ms after `started`.
+    last_seen_ms: AtomicU64,
+}
+
+impl Connection<'_> {
+    // ------------------------------------------------------------ reader
+
+    async fn read_loop(&self, stream: &mut Stream) -> Ending {
+        while let Some(msg) = stream.next().await {
+            self.last_seen_ms
+                .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            match msg {
+                Ok(Message::Text(text)) => self.on_text(&text).await,
+                Ok(Message::Binary(_)) => self.reply_error(ProtocolError::new(
+                    code::UNSUPPORTED_MESSAGE,
+                    "messages are JSON text frames",
+                )),
+                // Pongs only refresh `last_seen`; pings are answered by the
+                // WebSocket layer; after a Close the stream ends by itself.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => {}
+                Err(e) => {
+                    tracing::debug!(client = self.id, error = %e, "tracking socket read failed");
+                    return Ending::ReadError;
+                }
+            }
+        }
+        Ending::ClientClosed
+    }
+
+    async fn on_text(&self, text: &str) {
+        let limit = self.shared.config.max_message_bytes;
+        if text.len() > limit {
+            let message = format!("client messages are limited to {limit} bytes");
+            return self.reply_error(ProtocolError::new(code::MESSAGE_TOO_LARGE, message));
+        }
+        match protocol::parse_request(text) {
+            Err(e) => self.reply_error(e),
+            Ok(Request::SubscribeOrder(order_id)) => self.subscribe_order(order_id),
+            Ok(Request::UnsubscribeOrder(order_id)) => self.unsubscribe_order(order_id),
+            Ok(Request::SubscribeArea(bbox)) => self.subscribe_area(bbox).await,
+            Ok(Request::UnsubscribeArea) => self.unsubscribe_area(),
+        }
+    }
+
+    fn reply(&self, msg: Outgoing) {
+        self.shared.push_control(self.mailbox, msg);
+    }
+
+    fn reply_error(&self, e: ProtocolError) {
+        self.reply(protocol::error(&e));
+    }
+
+    /// Registration, ack, current status and current position happen under
+    /// the hub lock, so no fan-out message can come before the ack or fall
+    /// between the board read and the registration.
+    fn subscribe_order(&self, order_id: OrderId) {
+        let shared = self.shared;
+        let channel = protocol::order_channel(order_id);
+        let mut hub = shared.hub.lock();
+        let visible = |t: &engine::OrderTrack| {
+            self.principal.role == Role::Admin || t.is_party(self.principal.user_id)
+        };
+        let Some(track) = shared.engine.order(order_id).filter(visible) else {
+            drop(hub);
+            // Non-admins are not told whether the order exists.
+            return self.reply_error(
+                ProtocolError::new(
+                    code::NOT_FOUND,
+                    "no such order on the live board, or not yours",
+                )
+                .on(channel),
+            );
+        };
+        match hub.watch_order(self.id, &track) {
+            Ok(_) => {}
+            Err(WatchError::TooMany) => {
+                drop(hub);
+                let limit = shared.config.max_order_subscriptions;
+                let message = format!("at most {limit} order subscriptions per connection");
+                return self.reply_error(
+                    ProtocolError::new(code::TOO_MANY_SUBSCRIPTIONS, message).on(channel),
+                );
+            }
+            Err(WatchError::UnknownClient) => return,
+        }
+        self.reply(protocol::subscribed(&channel, None));
+        self.reply(protocol::status(&track));
+        let Some(driver_id) = track.driver_id else {
+            return;
+        };
+        let Some(fix) = shared.engine.driver(driver_id).and_then(|v| v.fix) else {
+            return;
+        };
+        let eta_s = eta::order_eta_s(&track, fix.position);
+        let msg = Location::from_fix(driver_id, &fix, Some(order_id), eta_s).encode();
+        self.mailbox
+            .push_location((order_id, driver_id), fix.recorded_at_ms, msg);
+        drop(hub);
+    }
+
+    fn unsubscribe_order(&self, order_id: OrderId) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_order(self.id, order_id);
+        self.mailbox.clear_order(order_id);
+        self.reply(protocol::unsubscribed(
+            &protocol::order_channel(order_id),
+            None,
+        ));
+        drop(hub);
+    }
+
+    async fn subscribe_area(&self, bbox: BBox) {
+        let shared = self.shared;
+        if self.principal.role != Role::Admin {
+            return self.reply_error(
+                ProtocolError::new(
+                    code::FORBIDDEN,
+                    "area subscriptions are for dispatchers and admins",
+                )
+                .on(protocol::AREA_CHANNEL),
+            );
+        }
+        // Up to tens of thousands of cell lookups for a big box: off the
+        // async workers. A failed task only makes the box global.
+        let cover =
+            tokio::task::spawn_blocking(move || fanout_cells_covering(bbox, MAX_AREA_CELLS))
+                .await
+                .unwrap_or(None);
+        let mut hub = shared.hub.lock();
+        if hub.watch_area(self.id, bbox, cover).is_err() {
+            return;
+        }
+        // Snapshot under the hub lock: no move can slip between it and the
+        // registration; later moves of the same drivers supersede it.
+        let snapshot = shared
+            .engine
+            .within(bbox, shared.config.snapshot_limit, StatusFilter::Any);
+        let drivers = snapshot.iter().filter_map(|v| {
+            v.fix
+                .map(|f| AreaDriver::new(v.driver_id, f.position, v.status, f.recorded_at_ms))
+        });
+        let pushed = self.mailbox.reset_area(
+            protocol::subscribed(protocol::AREA_CHANNEL, Some(bbox)),
+            drivers,
+        );
+        shared.note_control(pushed);
+        drop(hub);
+    }
+
+    fn unsubscribe_area(&self) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_area(self.id);
+        self.mailbox.clear_area();
+        self.reply(protocol::unsubscribed(protocol::AREA_CHANNEL, None));
+        drop(hub);
+    }
+
+    // ------------------------------------------------------------ writer
+
+    async fn write_loop(&self, sink: &mut Sink) -> Ending {
+        let config = &self.shared.config;
+        let every = config.ping_interval();
+        let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut batch = Batch::default();
+        loop {
+            let closing = self.mailbox.take(&mut batch);
+            match closing {
+                Some(CloseReason::SlowConsumer) => {
+                    // The backlog was discarded; say why, then close.
+                    let e = ProtocolError::new(
+                        code::SLOW_CONSUMER,
+                        "too far behind on status messages; reconnect",
+                    );
+                    let goodbye = async {
+                        sink.feed(Message::Text(protocol::error(&e).text)).await?;
+                        sink.send(close(close_code::POLICY, "slow consumer")).await
+                    };
+                    let _ = timeout(config.write_timeout(), goodbye).await;
+                    return Ending::SlowConsumer;
+                }
+                Some(CloseReason::GoingAway) => {
+                    // Flush what is pending, then say goodbye.
+                    if let Err(ending) = self.send_batch(sink, &mut batch).await {
+                        return ending;
+                    }
+                    let _ = timeout(
+                        config.write_timeout(),
+                        sink.send(close(close_code::GOING_AWAY, "server shutting down")),
+                    )
+                    .await;
+                    return Ending::ShuttingDown;
+                }
+                None => {
+                    if let Err(ending) = self.send_batch(sink, &mut batch).await {
+                        return ending;
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.mailbox.notified() => {}
+                _ = keepalive.tick() => {
+                    if self.idle_for() >= config.idle_timeout() {
+                        self.shared.metrics.idle_timeout.increment(1);
+                        let _ = timeout(config.write_timeout(), sink.send(close(close_code::NORMAL, "idle timeout"))).await;
+                        return Ending::IdleTimeout;
+                    }
+                    if let Err(ending) = self.write(sink, Message::Ping(Bytes::new()), None).await {
+                        return ending;
+                    }
+                    if let Err(ending) = self.flush(sink).await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(seen)
+    }
+
+    /// Control first, then positions, then one `drivers` frame with every
+    /// pending driver.
+    async fn send_batch(&self, sink: &mut Sink, batch: &mut Batch) -> Result<(), Ending> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for msg in batch.control.drain(..).chain(batch.locations.drain(..)) {
+            self.write(sink, Message::Text(msg.text), Some(msg.kind))
+                .await?;
+        }
+        if batch.area_due {
+            let frame = protocol::drivers(&batch.area);
+            self.write(sink, Message::Text(frame.text), Some(frame.kind))
+                .await?;
+        }
+        batch.clear();
+        self.flush(sink).await
+    }
+
+    async fn write(
+        &self,
+        sink: &mut Sink,
+        msg: Message,
+        kind: Option<protocol::MsgType>,
+    ) -> Result<(), Ending> {
+        self.timed(sink.feed(msg)).await?;
+        if let Some(kind) = kind {
+            self.shared.metrics.sent(kind).increment(1);
+        }
+        Ok(())
+    }
+
+    async fn flush(&self, sink: &mut Sink) -> Result<(), Ending> {
+        self.timed(sink.flush()).await
+    }
+
+    async fn timed(&self, op: impl Future<Output = Result<(), axum::Error>>) -> Result<(), Ending> {
+        match timeout(self.shared.config.write_timeout(), op).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(client = self.id, error = %e, "tracking socket write failed");
+                Err(Ending::WriteError)
+            }
+            Err(_) => {
+                self.shared.metrics.write_timeout.increment(1);
+                Err(Ending::WriteTimeout)
+            }
+        }
+    }
+}

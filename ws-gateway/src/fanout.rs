@@ -1,0 +1,274 @@
+//! The fan-out: one task reads the engine's `Moved` and `Change` streams and
+//! leaves messages in the mailboxes of the clients that care. It never awaits
+//! a client: every delivery is a short, non-blocking mailbox push, so a slow
+//! client costs the others nothing.
+//!
+//! Lagging (the engine's overflow policy, see `engine::event`):
+//! - moves: count the lost events and carry on; the next ping supersedes
+//!   every lost position.
+//! - changes: a lost status cannot be recovered from later events, so
+//!   resynchronise: every watched order gets its current board status (sent
+//!   only where it differs from what the watcher has), every area gets a
+//!   fresh snapshot.
+
+use engine::cells::fanout_cell;
+use engine::{Change, DriverId, Moved, OrderTrack, Receiver, RecvError, StatusFilter};
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::eta;
+use crate::hub::OrderNews;
+use crate::mailbox::Pushed;
+use crate::protocol::{self, AreaDriver, Location};
+
+/// Moves handled under one hub lock: amortises the lock at 100k pings/s
+/// while bounding how long a subscribing client waits for it (a few hundred
+/// microseconds).
+const MOVE_BATCH: usize = 256;
+
+/// The engine streams the fan-out reads, subscribed when the gateway is
+/// built so nothing between `Gateway::new` and `run` is missed.
+pub(crate) struct Streams {
+    pub moves: Receiver<Moved>,
+    pub changes: Receiver<Change>,
+}
+
+/// Runs until `shutdown` is cancelled.
+pub(crate) async fn run(shared: &Shared, mut streams: Streams, shutdown: &CancellationToken) {
+    let mut batch: Vec<Moved> = Vec::with_capacity(MOVE_BATCH);
+    loop {
+        tokio::select! {
+            // Shutdown first, then the rare status changes ahead of the
+            // flood of moves.
+            biased;
+            () = shutdown.cancelled() => return,
+            change = streams.changes.recv_direct() => match change {
+                Ok(change) => on_change(shared, &change),
+                Err(RecvError::Overflowed(n)) => {
+                    shared.metrics.lagged_changes.increment(n);
+                    tracing::warn!(lost = n, "tracking fan-out lagged on changes; resynchronising");
+                    resync(shared);
+                }
+                Err(RecvError::Closed) => return closed(shutdown).await,
+            },
+            first = streams.moves.recv_direct() => match first {
+                Ok(m) => {
+                    batch.push(m);
+                    fill_batch(shared, &mut streams.moves, &mut batch);
+                    on_moves(shared, &batch);
+                    batch.clear();
+                }
+                Err(RecvError::Overflowed(n)) => shared.metrics.lagged_moves.increment(n),
+                Err(RecvError::Closed) => return closed(shutdown).await,
+            },
+        }
+        // The streams are not tokio-aware: give other tasks on this worker
+        // their turn under sustained load.
+        tokio::task::coop::consume_budget().await;
+    }
+}
+
+/// The engine dropped its senders: impossible while we hold a handle, but if
+/// it happens, keep serving what the sockets have until shutdown.
+async fn closed(shutdown: &CancellationToken) {
+    tracing::error!("engine event streams closed; tracking fan-out idle until shutdown");
+    shutdown.cancelled().await;
+}
+
+/// Adds moves that are already waiting, without awaiting.
+fn fill_batch(shared: &Shared, moves: &mut Receiver<Moved>, batch: &mut Vec<Moved>) {
+    while batch.len() < MOVE_BATCH {
+        match moves.recv_direct().now_or_never() {
+            Some(Ok(m)) => batch.push(m),
+            Some(Err(RecvError::Overflowed(n))) => shared.metrics.lagged_moves.increment(n),
+            Some(Err(RecvError::Closed)) | None => break,
+        }
+    }
+}
+
+/// Drop counts of one delivery round, added to the metrics once.
+#[derive(Default)]
+struct Tally {
+    coalesced: u64,
+    location_full: u64,
+    area_full: u64,
+}
+
+impl Tally {
+    fn location(&mut self, pushed: Pushed) {
+        match pushed {
+            Pushed::Coalesced => self.coalesced += 1,
+            Pushed::Full => self.location_full += 1,
+            _ => {}
+        }
+    }
+
+    fn area(&mut self, pushed: Pushed) {
+        match pushed {
+            Pushed::Coalesced => self.coalesced += 1,
+            Pushed::Full => self.area_full += 1,
+            _ => {}
+        }
+    }
+
+    fn record(self, shared: &Shared) {
+        let m = &shared.metrics;
+        for (counter, n) in [
+            (&m.coalesced, self.coalesced),
+            (&m.location_full, self.location_full),
+            (&m.area_full, self.area_full),
+        ] {
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+    }
+}
+
+pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
+    let mut tally = Tally::default();
+    let hub = shared.hub.lock();
+    let areas = hub.has_areas();
+    for m in batch {
+        if let Some(order_id) = m.order_id
+            && let Some(watch) = hub.order(order_id)
+        {
+            let eta_s = eta::order_eta_s(&watch.track, m.position);
+            let msg = Location::from_move(m, Some(order_id), eta_s).encode();
+            for w in &watch.watchers {
+                tally.location(w.mailbox.push_location(
+                    (order_id, m.driver_id),
+                    m.recorded_at_ms,
+                    msg.clone(),
+                ));
+            }
+        }
+        if areas {
+            let update = AreaDriver::new(m.driver_id, m.position, m.status, m.recorded_at_ms);
+            hub.for_area_watchers(fanout_cell(m.cell), m.previous_cell.map(fanout_cell), |w| {
+                // Inside now, or just left (sent once more, outside, so the
+                // console can drop it).
+                if w.bbox.contains(m.position) || m.previous.is_some_and(|p| w.bbox.contains(p)) {
+                    tally.area(w.mailbox.push_area(update));
+                }
+            });
+        }
+    }
+    drop(hub);
+    tally.record(shared);
+}
+
+pub(crate) fn on_change(shared: &Shared, change: &Change) {
+    match change {
+        Change::Order(track) => on_order(shared, track),
+        Change::DriverStatus { driver_id, .. } => on_driver_status(shared, *driver_id),
+        // Offers are for drivers (ingest's stream), not for watchers.
+        _ => {}
+    }
+}
+
+fn on_order(shared: &Shared, track: &OrderTrack) {
+    let mut hub = shared.hub.lock();
+    if hub.order(track.order_id).is_none() {
+        return;
+    }
+    // The board decides who is still a party, and which events are history
+    // (events lag it).
+    let board = shared.engine.order(track.order_id);
+    let change = hub.order_changed(track, board.as_ref());
+    if change.news.is_empty() {
+        return;
+    }
+    let status = protocol::status(track);
+    let mut new_driver_watchers = Vec::new();
+    for (mailbox, news) in change.news {
+        match news {
+            OrderNews::Status { new_driver } => {
+                shared.note_control(mailbox.push_control(status.clone()));
+                if let Some(driver_id) = new_driver {
+                    new_driver_watchers.push((mailbox, driver_id));
+                }
+            }
+            OrderNews::Revoked => {
+                mailbox.clear_order(track.order_id);
+                let channel = protocol::order_channel(track.order_id);
+                let bye = protocol::unsubscribed(&channel, Some(protocol::REASON_REVOKED));
+                shared.note_control(mailbox.push_control(bye));
+            }
+        }
+    }
+    // A newly assigned driver: show where it is now rather than at its next
+    // ping. (Every entry names the event's driver.)
+    let Some(&(_, driver_id)) = new_driver_watchers.first() else {
+        return;
+    };
+    let (Some(fix), Some(watch)) = (
+        shared.engine.driver(driver_id).and_then(|v| v.fix),
+        hub.order(track.order_id),
+    ) else {
+        return;
+    };
+    let eta_s = eta::order_eta_s(&watch.track, fix.position);
+    let msg = Location::from_fix(driver_id, &fix, Some(track.order_id), eta_s).encode();
+    let mut tally = Tally::default();
+    for (mailbox, _) in new_driver_watchers {
+        tally.location(mailbox.push_location(
+            (track.order_id, driver_id),
+            fix.recorded_at_ms,
+            msg.clone(),
+        ));
+    }
+    drop(hub);
+    tally.record(shared);
+}
+
+fn on_driver_status(shared: &Shared, driver_id: DriverId) {
+    if !shared.hub.lock().has_areas() {
+        return;
+    }
+    // Engine first, then the hub: never both locks at once here.
+    let Some(view) = shared.engine.driver(driver_id) else {
+        return;
+    };
+    let Some(fix) = view.fix else { return };
+    let update = AreaDriver::new(driver_id, fix.position, view.status, fix.recorded_at_ms);
+    let mut tally = Tally::default();
+    let hub = shared.hub.lock();
+    hub.for_area_watchers(fanout_cell(fix.cell), None, |w| {
+        if w.bbox.contains(fix.position) {
+            tally.area(w.mailbox.push_area(update));
+        }
+    });
+    drop(hub);
+    tally.record(shared);
+}
+
+/// After lost changes: current status of every watched order, fresh
+/// snapshot for every area.
+pub(crate) fn resync(shared: &Shared) {
+    let order_ids = shared.hub.lock().order_ids();
+    for order_id in order_ids {
+        if let Some(track) = shared.engine.order(order_id) {
+            on_order(shared, &track);
+        }
+    }
+    let areas = shared.hub.lock().area_watches();
+    let mut tally = Tally::default();
+    for w in areas {
+        for v in shared
+            .engine
+            .within(w.bbox, shared.config.snapshot_limit, StatusFilter::Any)
+        {
+            if let Some(fix) = v.fix {
+                tally.area(w.mailbox.push_area(AreaDriver::new(
+                    v.driver_id,
+                    fix.position,
+                    v.status,
+                    fix.recorded_at_ms,
+                )));
+            }
+        }
+    }
+    tally.record(shared);
+}

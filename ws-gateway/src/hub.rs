@@ -1,0 +1,677 @@
+//! The subscription index: which clients watch which order and which area,
+//! organised so that one engine event costs O(clients who might care), not
+//! O(all clients).
+//!
+//! - Orders: `OrderId → OrderWatch` (the order's latest known track, for the
+//!   ETA, and its watchers with the last status each was sent).
+//! - Areas: each area subscription is listed under every res-7 fan-out cell
+//!   its box touches (`engine::cells::fanout_cells_covering`); a box too big
+//!   for [`MAX_AREA_CELLS`] goes on the global list, checked for every move.
+//! - Per client: its subscriptions, so a disconnect cleans up in
+//!   O(its subscriptions).
+//!
+//! Plain data behind one `parking_lot::Mutex` in the gateway: the fan-out
+//! task and the connections' readers take it for short, non-async sections.
+//! Lock order: hub → engine → mailbox (never the reverse).
+
+use std::sync::Arc;
+
+use auth::{Principal, Role};
+use engine::cells::Cell;
+use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack};
+use rustc_hash::FxHashMap;
+
+use crate::mailbox::{Depth, Mailbox};
+
+pub(crate) type ClientId = u64;
+
+/// The most fan-out cells (res 7, ≈ 5 km² each) one area subscription is
+/// listed under: ≈ 2,500 km², a whole metro area. Bigger boxes (a country
+/// view) go on the global list, which every move checks; this caps both the
+/// index memory per subscription and the cost of computing the cover.
+pub(crate) const MAX_AREA_CELLS: usize = 500;
+
+/// What a watcher was last told about an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StatusKey {
+    status: OrderStatus,
+    driver_id: Option<DriverId>,
+    at_ms: i64,
+}
+
+impl StatusKey {
+    fn of(track: &OrderTrack) -> Self {
+        Self {
+            status: track.status,
+            driver_id: track.driver_id,
+            at_ms: track.updated_at_ms,
+        }
+    }
+}
+
+pub(crate) struct OrderWatcher {
+    pub client: ClientId,
+    pub mailbox: Arc<Mailbox>,
+    principal: Principal,
+    last: StatusKey,
+}
+
+pub(crate) struct OrderWatch {
+    /// The newest track seen (board at subscribe time or a change event):
+    /// pickup, dropoff and status for the ETA without asking the engine.
+    pub track: OrderTrack,
+    pub watchers: Vec<OrderWatcher>,
+}
+
+/// One area subscription, as listed under each of its cells.
+#[derive(Clone)]
+pub(crate) struct AreaWatch {
+    pub client: ClientId,
+    pub bbox: BBox,
+    pub mailbox: Arc<Mailbox>,
+    /// The fan-out cells it is listed under, sorted; `None` = global.
+    cover: Option<Arc<[Cell]>>,
+}
+
+impl AreaWatch {
+    fn listed_under(&self, cell: Cell) -> bool {
+        self.cover
+            .as_ref()
+            .is_some_and(|c| c.binary_search(&cell).is_ok())
+    }
+}
+
+struct ClientSubs {
+    principal: Principal,
+    mailbox: Arc<Mailbox>,
+    /// At most `max_orders_per_client`; a Vec beats a set at this size.
+    orders: Vec<OrderId>,
+    /// At most one area per connection: a console shows one map; a new box
+    /// replaces the old one.
+    area: Option<AreaWatch>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WatchError {
+    /// The per-connection order subscription limit is reached.
+    TooMany,
+    /// The client is not registered (it is disconnecting).
+    UnknownClient,
+}
+
+/// The gateway is shutting down: no new clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Closing;
+
+/// What one watcher should be told after an order change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OrderNews {
+    /// Send the event's status; with `new_driver`, also that driver's
+    /// current position (the watcher has not seen it carry the order yet).
+    Status { new_driver: Option<DriverId> },
+    /// The watcher is no longer a party to the order: its subscription was
+    /// removed; tell it.
+    Revoked,
+}
+
+/// The outcome of [`Hub::order_changed`].
+#[derive(Default)]
+pub(crate) struct OrderChange {
+    pub news: Vec<(Arc<Mailbox>, OrderNews)>,
+}
+
+pub(crate) struct Hub {
+    max_orders_per_client: usize,
+    closing: bool,
+    clients: FxHashMap<ClientId, ClientSubs>,
+    orders: FxHashMap<OrderId, OrderWatch>,
+    area_cells: FxHashMap<Cell, Vec<AreaWatch>>,
+    area_global: Vec<AreaWatch>,
+}
+
+impl Hub {
+    pub fn new(max_orders_per_client: usize) -> Self {
+        Self {
+            max_orders_per_client,
+            closing: false,
+            clients: FxHashMap::default(),
+            orders: FxHashMap::default(),
+            area_cells: FxHashMap::default(),
+            area_global: Vec::new(),
+        }
+    }
+
+    pub fn add_client(
+        &mut self,
+        id: ClientId,
+        principal: Principal,
+        mailbox: Arc<Mailbox>,
+    ) -> Result<(), Closing> {
+        if self.closing {
+            return Err(Closing);
+        }
+        self.clients.insert(
+            id,
+            ClientSubs {
+                principal,
+                mailbox,
+                orders: Vec::new(),
+                area: None,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn remove_client(&mut self, id: ClientId) {
+        let Some(subs) = self.clients.remove(&id) else {
+            return;
+        };
+        for order_id in subs.orders {
+            self.drop_watcher(order_id, id);
+        }
+        if let Some(area) = subs.area {
+            self.unlist_area(&area);
+        }
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Refuses new clients from now on and returns every client's mailbox.
+    pub fn begin_close(&mut self) -> Vec<Arc<Mailbox>> {
+        self.closing = true;
+        self.clients.values().map(|c| c.mailbox.clone()).collect()
+    }
+
+    // ---- orders ----
+
+    /// Adds `client` as a watcher of `track`'s order (the caller has checked
+    /// it may). Watching an order twice is one subscription. Returns whether
+    /// it is new.
+    pub fn watch_order(
+        &mut self,
+        client: ClientId,
+        track: &OrderTrack,
+    ) -> Result<bool, WatchError> {
+        let subs = self
+            .clients
+            .get_mut(&client)
+            .ok_or(WatchError::UnknownClient)?;
+        let order_id = track.order_id;
+        let watch = self.orders.entry(order_id).or_insert_with(|| OrderWatch {
+            track: track.clone(),
+            watchers: Vec::new(),
+        });
+        if track.updated_at_ms >= watch.track.updated_at_ms {
+            watch.track = track.clone();
+        }
+        if let Some(w) = watch.watchers.iter_mut().find(|w| w.client == client) {
+            w.last = StatusKey::of(track);
+            return Ok(false);
+        }
+        if subs.orders.len() >= self.max_orders_per_client {
+            if watch.watchers.is_empty() {
+                self.orders.remove(&order_id);
+            }
+            return Err(WatchError::TooMany);
+        }
+        subs.orders.push(order_id);
+        watch.watchers.push(OrderWatcher {
+            client,
+            mailbox: subs.mailbox.clone(),
+            principal: subs.principal,
+            last: StatusKey::of(track),
+        });
+        Ok(true)
+    }
+
+    /// Returns whether `client` was watching the order.
+    pub fn unwatch_order(&mut self, client: ClientId, order_id: OrderId) -> bool {
+        let Some(subs) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        let before = subs.orders.len();
+        subs.orders.retain(|&o| o != order_id);
+        if subs.orders.len() == before {
+            return false;
+        }
+        self.drop_watcher(order_id, client);
+        true
+    }
+
+    pub fn order(&self, order_id: OrderId) -> Option<&OrderWatch> {
+        self.orders.get(&order_id)
+    }
+
+    pub fn order_ids(&self) -> Vec<OrderId> {
+        self.orders.keys().copied().collect()
+    }
+
+    /// Applies an order change event. A watcher is sent the event's status
+    /// when its status or driver differs from what the watcher was last told,
+    /// unless the event is history for it: older than what it has, or (for
+    /// events in the same millisecond) the watcher already shows the board's
+    /// state. `board` is the engine's current track, the authority (events
+    /// lag it); non-admin watchers who are no longer parties to the order
+    /// according to it are unsubscribed.
+    pub fn order_changed(&mut self, event: &OrderTrack, board: Option<&OrderTrack>) -> OrderChange {
+        let Some(watch) = self.orders.get_mut(&event.order_id) else {
+            return OrderChange::default();
+        };
+        match board {
+            Some(b) => watch.track = b.clone(),
+            None if event.updated_at_ms >= watch.track.updated_at_ms => watch.track = event.clone(),
+            None => {}
+        }
+        let key = StatusKey::of(event);
+        let board_state = board.map(|b| (b.status, b.driver_id));
+        let mut change = OrderChange::default();
+        let mut revoked = Vec::new();
+        watch.watchers.retain_mut(|w| {
+            let party = w.principal.role == Role::Admin
+                || board.is_none_or(|b| b.is_party(w.principal.user_id));
+            if !party {
+                change.news.push((w.mailbox.clone(), OrderNews::Revoked));
+                revoked.push(w.client);
+                return false;
+            }
+            let told = (w.last.status, w.last.driver_id);
+            let history = key.at_ms < w.last.at_ms || board_state == Some(told);
+            if (key.status, key.driver_id) == told {
+                w.last.at_ms = w.last.at_ms.max(key.at_ms);
+            } else if !history {
+                let new_driver = key.driver_id.filter(|_| key.driver_id != w.last.driver_id);
+                change
+                    .news
+                    .push((w.mailbox.clone(), OrderNews::Status { new_driver }));
+                w.last = key;
+            }
+            true
+        });
+        if watch.watchers.is_empty() {
+            self.orders.remove(&event.order_id);
+        }
+        for client in revoked {
+            if let Some(subs) = self.clients.get_mut(&client) {
+                subs.orders.retain(|&o| o != event.order_id);
+            }
+        }
+        change
+    }
+
+    fn drop_watcher(&mut self, order_id: OrderId, client: ClientId) {
+        if let Some(watch) = self.orders.get_mut(&order_id) {
+            watch.watchers.retain(|w| w.client != client);
+            if watch.watchers.is_empty() {
+                self.orders.remove(&order_id);
+            }
+        }
+    }
+
+    // ---- areas ----
+
+    /// Sets `client`'s area (replacing any previous one). `cover` is the
+    /// fan-out cells the box touches, `None` when too many (global).
+    pub fn watch_area(
+        &mut self,
+        client: ClientId,
+        bbox: BBox,
+        cover: Option<Vec<Cell>>,
+    ) -> Result<(), WatchError> {
+        let subs = self
+            .clients
+            .get_mut(&client)
+            .ok_or(WatchError::UnknownClient)?;
+        let cover: Option<Arc<[Cell]>> = cover.map(|mut c| {
+            c.sort_unstable();
+            c.dedup();
+            c.into()
+        });
+        let watch = AreaWatch {
+            client,
+            bbox,
+            mailbox: subs.mailbox.clone(),
+            cover,
+        };
+        if let Some(old) = subs.area.replace(watch.clone()) {
+            self.unlist_area(&old);
+        }
+        match &watch.cover {
+            Some(cells) => {
+                for cell in cells.iter() {
+                    self.area_cells
+                        .entry(*cell)
+                        .or_default()
+                        .push(watch.clone());
+                }
+            }
+            None => self.area_global.push(watch),
+        }
+        Ok(())
+    }
+
+    /// Returns whether `client` had an area.
+    pub fn unwatch_area(&mut self, client: ClientId) -> bool {
+        let Some(old) = self.clients.get_mut(&client).and_then(|s| s.area.take()) else {
+            return false;
+        };
+        self.unlist_area(&old);
+        true
+    }
+
+    /// Calls `f` once for every area subscription that may care about a
+    /// driver now in fan-out cell `cell` and previously in `previous`: those
+    /// listed under either cell, and the global ones. The caller checks the
+    /// box itself.
+    pub fn for_area_watchers(
+        &self,
+        cell: Cell,
+        previous: Option<Cell>,
+        mut f: impl FnMut(&AreaWatch),
+    ) {
+        if let Some(list) = self.area_cells.get(&cell) {
+            list.iter().for_each(&mut f);
+        }
+        if let Some(prev) = previous.filter(|&p| p != cell)
+            && let Some(list) = self.area_cells.get(&prev)
+        {
+            // Those also listed under `cell` were visited above.
+            list.iter()
+                .filter(|w| !w.listed_under(cell))
+                .for_each(&mut f);
+        }
+        self.area_global.iter().for_each(f);
+    }
+
+    /// Every area subscription (for a resync).
+    pub fn area_watches(&self) -> Vec<AreaWatch> {
+        self.clients
+            .values()
+            .filter_map(|c| c.area.clone())
+            .collect()
+    }
+
+    pub fn has_areas(&self) -> bool {
+        !self.area_cells.is_empty() || !self.area_global.is_empty()
+    }
+
+    fn unlist_area(&mut self, watch: &AreaWatch) {
+        match &watch.cover {
+            Some(cells) => {
+                for cell in cells.iter() {
+                    if let Some(list) = self.area_cells.get_mut(cell) {
+                        list.retain(|w| w.client != watch.client);
+                        if list.is_empty() {
+                            self.area_cells.remove(cell);
+                        }
+                    }
+                }
+            }
+            None => self.area_global.retain(|w| w.client != watch.client),
+        }
+    }
+
+    // ---- reporting ----
+
+    /// Per-client mailbox depths.
+    pub fn depths(&self) -> Vec<Depth> {
+        self.clients.values().map(|c| c.mailbox.depth()).collect()
+    }
+
+    #[cfg(test)]
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::cells::{cell_of, fanout_cell, fanout_cells_covering};
+    use engine::{LatLng, RestaurantId, UserId};
+
+    use super::*;
+    use crate::mailbox::MailboxLimits;
+
+    const LIMITS: MailboxLimits = MailboxLimits {
+        control: 16,
+        locations: 16,
+        area: 16,
+    };
+
+    fn mailbox() -> Arc<Mailbox> {
+        Arc::new(Mailbox::new(LIMITS))
+    }
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: UserId::new(),
+            role,
+        }
+    }
+
+    fn track(customer: UserId) -> OrderTrack {
+        OrderTrack {
+            order_id: OrderId::new(),
+            customer_id: customer,
+            restaurant_id: RestaurantId::new(),
+            restaurant_owner_id: UserId::new(),
+            status: OrderStatus::Placed,
+            driver_id: None,
+            pickup: LatLng::new(57.70, 11.97).unwrap(),
+            dropoff: LatLng::new(57.71, 11.99).unwrap(),
+            updated_at_ms: 100,
+        }
+    }
+
+    fn hub_with(clients: &[(ClientId, Principal)]) -> Hub {
+        let mut hub = Hub::new(2);
+        for &(id, p) in clients {
+            hub.add_client(id, p, mailbox()).unwrap();
+        }
+        hub
+    }
+
+    fn cell(lat: f64, lng: f64) -> Cell {
+        fanout_cell(cell_of(LatLng::new(lat, lng).unwrap()))
+    }
+
+    fn visited(hub: &Hub, cell: Cell, previous: Option<Cell>) -> Vec<ClientId> {
+        let mut seen = Vec::new();
+        hub.for_area_watchers(cell, previous, |w| seen.push(w.client));
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn order_watch_lifecycle_and_limit() {
+        let p = principal(Role::Customer);
+        let mut hub = hub_with(&[(1, p), (2, principal(Role::Admin))]);
+        let (a, b, c) = (track(p.user_id), track(p.user_id), track(p.user_id));
+        assert_eq!(hub.watch_order(1, &a), Ok(true));
+        assert_eq!(hub.watch_order(1, &a), Ok(false), "idempotent");
+        assert_eq!(hub.watch_order(1, &b), Ok(true));
+        assert_eq!(hub.watch_order(1, &c), Err(WatchError::TooMany));
+        assert!(
+            hub.order(c.order_id).is_none(),
+            "a refused watch leaves nothing behind"
+        );
+        assert_eq!(hub.watch_order(2, &a), Ok(true));
+        assert_eq!(hub.order(a.order_id).unwrap().watchers.len(), 2);
+        assert_eq!(hub.watch_order(9, &a), Err(WatchError::UnknownClient));
+
+        assert!(hub.unwatch_order(1, b.order_id));
+        assert!(!hub.unwatch_order(1, b.order_id));
+        assert!(hub.order(b.order_id).is_none());
+        assert_eq!(
+            hub.watch_order(1, &c),
+            Ok(true),
+            "room again after unsubscribing"
+        );
+
+        hub.remove_client(1);
+        assert_eq!(hub.order(a.order_id).unwrap().watchers.len(), 1);
+        assert!(hub.order(c.order_id).is_none());
+        hub.remove_client(2);
+        assert!(hub.order_ids().is_empty());
+        assert_eq!(hub.client_count(), 0);
+    }
+
+    #[test]
+    fn order_changes_dedupe_skip_history_and_revoke_by_the_board() {
+        use OrderNews::{Revoked, Status};
+        let customer = principal(Role::Customer);
+        let driver = principal(Role::Driver);
+        let d: DriverId = driver.user_id.into();
+        let mut hub = hub_with(&[(1, customer), (2, driver), (3, principal(Role::Admin))]);
+        let placed = track(customer.user_id);
+        let at = |t: &OrderTrack, status: OrderStatus, driver_id: Option<DriverId>, ms: i64| {
+            OrderTrack {
+                status,
+                driver_id,
+                updated_at_ms: ms,
+                ..t.clone()
+            }
+        };
+        let assigned = at(&placed, OrderStatus::Placed, Some(d), 100);
+        for id in [1, 2, 3] {
+            hub.watch_order(id, &assigned).unwrap();
+        }
+        let news = |c: &OrderChange| c.news.iter().map(|(_, n)| *n).collect::<Vec<_>>();
+
+        // Events the watchers' board snapshot already covers: the same state
+        // again, an older one, and an older one in the same millisecond (the
+        // order was tracked and assigned within 1 ms).
+        assert!(
+            hub.order_changed(&assigned, Some(&assigned))
+                .news
+                .is_empty()
+        );
+        assert!(
+            hub.order_changed(&at(&placed, OrderStatus::Placed, None, 50), Some(&assigned))
+                .news
+                .is_empty()
+        );
+        assert!(hub.order_changed(&placed, Some(&assigned)).news.is_empty());
+
+        // A real change goes to everyone, once.
+        let accepted = at(&placed, OrderStatus::Accepted, Some(d), 200);
+        assert_eq!(
+            news(&hub.order_changed(&accepted, Some(&accepted))),
+            vec![Status { new_driver: None }; 3]
+        );
+        assert!(
+            hub.order_changed(&accepted, Some(&accepted))
+                .news
+                .is_empty()
+        );
+        assert_eq!(
+            hub.order(placed.order_id).unwrap().track.status,
+            OrderStatus::Accepted
+        );
+
+        // Several changes handled after the board moved on: each is still
+        // told, in order (the watchers do not show the board's state yet).
+        let preparing = at(&placed, OrderStatus::Preparing, Some(d), 300);
+        let ready = at(&placed, OrderStatus::ReadyForPickup, Some(d), 300);
+        assert_eq!(
+            news(&hub.order_changed(&preparing, Some(&ready))),
+            vec![Status { new_driver: None }; 3]
+        );
+        assert_eq!(
+            news(&hub.order_changed(&ready, Some(&ready))),
+            vec![Status { new_driver: None }; 3]
+        );
+
+        // Unassigned: by the board the driver is no longer a party.
+        let unassigned = at(&placed, OrderStatus::ReadyForPickup, None, 400);
+        let change = hub.order_changed(&unassigned, Some(&unassigned));
+        assert_eq!(
+            news(&change),
+            vec![
+                Status { new_driver: None },
+                Revoked,
+                Status { new_driver: None }
+            ]
+        );
+        let watch = hub.order(placed.order_id).unwrap();
+        assert_eq!(
+            watch.watchers.iter().map(|w| w.client).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+
+        // Reassigned: the watchers learn the new driver.
+        let other = DriverId::new();
+        let reassigned = at(&placed, OrderStatus::ReadyForPickup, Some(other), 500);
+        let change = hub.order_changed(&reassigned, Some(&reassigned));
+        assert_eq!(
+            news(&change),
+            vec![
+                Status {
+                    new_driver: Some(other)
+                };
+                2
+            ]
+        );
+
+        // The revoked client may subscribe to something else up to its limit.
+        assert_eq!(hub.watch_order(2, &track(customer.user_id)), Ok(true));
+        assert_eq!(hub.watch_order(2, &track(customer.user_id)), Ok(true));
+    }
+
+    #[test]
+    fn areas_are_found_through_their_cells_only() {
+        let admin = principal(Role::Admin);
+        let mut hub = hub_with(&[(1, admin), (2, admin), (3, admin)]);
+        // Client 1 watches central Gothenburg, client 2 a box in Stockholm,
+        // client 3 the whole world (global).
+        let gbg = BBox::new(11.95, 57.69, 12.00, 57.72).unwrap();
+        let sthlm = BBox::new(18.03, 59.31, 18.10, 59.35).unwrap();
+        let world = BBox::new(-180.0, -85.0, 180.0, 85.0).unwrap();
+        hub.watch_area(1, gbg, fanout_cells_covering(gbg, MAX_AREA_CELLS))
+            .unwrap();
+        hub.watch_area(2, sthlm, fanout_cells_covering(sthlm, MAX_AREA_CELLS))
+            .unwrap();
+        hub.watch_area(3, world, fanout_cells_covering(world, MAX_AREA_CELLS))
+            .unwrap();
+        assert!(hub.has_areas());
+
+        let in_gbg = cell(57.70, 11.97);
+        let in_sthlm = cell(59.33, 18.06);
+        let in_oslo = cell(59.91, 10.75);
+        assert_eq!(visited(&hub, in_gbg, None), vec![1, 3]);
+        assert_eq!(visited(&hub, in_sthlm, None), vec![2, 3]);
+        assert_eq!(visited(&hub, in_oslo, None), vec![3]);
+        // Leaving Gothenburg: found through the previous cell.
+        assert_eq!(visited(&hub, in_oslo, Some(in_gbg)), vec![1, 3]);
+        // Moving between two cells of the same box: visited once.
+        let next_door = cell(57.715, 11.995);
+        assert_ne!(next_door, in_gbg);
+        assert_eq!(visited(&hub, next_door, Some(in_gbg)), vec![1, 3]);
+
+        // Replacing the box moves the listing.
+        hub.watch_area(1, sthlm, fanout_cells_covering(sthlm, MAX_AREA_CELLS))
+            .unwrap();
+        assert_eq!(visited(&hub, in_gbg, None), vec![3]);
+        assert_eq!(visited(&hub, in_sthlm, None), vec![1, 2, 3]);
+
+        assert!(hub.unwatch_area(2));
+        assert!(!hub.unwatch_area(2));
+        hub.remove_client(1);
+        hub.remove_client(3);
+        assert_eq!(visited(&hub, in_sthlm, None), Vec::<ClientId>::new());
+        assert!(!hub.has_areas(), "no empty cell lists are left behind");
+        assert_eq!(hub.area_watches().len(), 0);
+    }
+
+    #[test]
+    fn closing_refuses_new_clients_and_returns_mailboxes() {
+        let mut hub = hub_with(&[(1, principal(Role::Customer))]);
+        assert_eq!(hub.begin_close().len(), 1);
+        assert!(hub.is_closing());
+        assert_eq!(
+            hub.add_client(2, principal(Role::Customer), mailbox()),
+            Err(Closing)
+        );
+    }
+}
