@@ -13,8 +13,7 @@ use crate::config::LogFormat;
 /// connection bookkeeping (`router::routing`); ingest logs refusals itself,
 /// rate-limited, so those two modules are off and the rest of rumqttd stays
 /// at error.
-const QUIET_DEPENDENCIES: &str =
-    "rumqttd=error,rumqttd::server=off,rumqttd::router::routing=off,sqlx=warn,hyper=warn,tower_http=warn";
+const QUIET_DEPENDENCIES: &str = "rumqttd=error,rumqttd::server=off,rumqttd::router::routing=off,sqlx=warn,hyper=warn,tower_http=warn";
 
 /// Installs the global tracing subscriber (once; later calls are no-ops).
 pub fn init_logging(filter: &str, format: LogFormat) {
