@@ -153,6 +153,8 @@ fn redact_url_password(url: &str) -> String {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its (large) `figment::Error`.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

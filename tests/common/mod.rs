@@ -49,15 +49,16 @@ pub fn free_port() -> u16 {
 }
 
 pub fn test_config(db_dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.http_addr = "127.0.0.1:0".parse().unwrap();
-    config.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    config.database_url = format!("sqlite://{}/hexdash.db", db_dir.display());
-    config.jwt_secret = Some("end-to-end-secret".into());
-    config.admin_email = Some(ADMIN_EMAIL.into());
-    config.admin_password = Some(ADMIN_PASSWORD.into());
-    config.shutdown_grace_ms = 5_000;
-    config
+    Config {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        database_url: format!("sqlite://{}/hexdash.db", db_dir.display()),
+        jwt_secret: Some("end-to-end-secret".into()),
+        admin_email: Some(ADMIN_EMAIL.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        shutdown_grace_ms: 5_000,
+        ..Config::default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
