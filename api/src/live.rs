@@ -7,21 +7,16 @@
 //! rebuilds from the store on start-up, so a crash between the two loses
 //! nothing.
 
-use engine::{Availability, LatLng, OrderStatus, OrderTrack, haversine_m};
+use engine::OrderTrack;
 
 use crate::AppState;
 use crate::lifecycle::awaits_driver;
 use crate::store::{Order, StoreError};
 
-/// Speed assumed for the ETA (m/s, about 22 km/h: a courier in town).
-const ETA_SPEED_MPS: f64 = 6.0;
-/// Roads are longer than the straight line by about this factor.
-const ETA_DETOUR_FACTOR: f64 = 1.3;
 /// Orders read per page while restoring.
 const RESTORE_PAGE: u32 = 1_000;
 
-/// The engine's view of an order (its driver is bound separately, see
-/// [`track`]).
+/// The engine's view of an order.
 pub(crate) fn order_track(order: &Order) -> OrderTrack {
     OrderTrack {
         order_id: order.id,
@@ -36,35 +31,11 @@ pub(crate) fn order_track(order: &Order) -> OrderTrack {
     }
 }
 
-/// Puts `order` on the engine's board as the store has it. An order that
-/// has a driver is bound to it through `engine.assign`, so the driver is
-/// busy with it (`track_order` alone records the driver on the order but
-/// not the order on the driver, and the matcher would offer them more).
-pub(crate) fn track(state: &AppState, order: &Order, now_ms: i64) {
-    let engine = &state.engine;
-    let Some(driver_id) = order.driver_id.filter(|_| !order.status.is_terminal()) else {
-        engine.track_order(order_track(order));
-        return;
-    };
-    if engine.order(order.id).and_then(|t| t.driver_id) == Some(driver_id) {
-        // Already bound; refresh the rest.
-        engine.track_order(order_track(order));
-        return;
-    }
-    if engine.driver(driver_id).is_none() {
-        // A driver the engine has not seen since it started: create its
-        // record (offline until it pings), as declared on duty since it
-        // holds an order.
-        engine.set_availability(driver_id, Availability::Available, now_ms);
-    }
-    engine.track_order(OrderTrack {
-        driver_id: None,
-        ..order_track(order)
-    });
-    if let Err(e) = engine.assign(order.id, driver_id, now_ms) {
-        tracing::warn!(order_id = %order.id, %driver_id, error = %e, "could not bind the stored driver in the engine");
-        engine.track_order(order_track(order));
-    }
+/// Puts `order` on the engine's board as the store has it; an open order
+/// with a driver binds that driver to it (`Engine::track_order`), so the
+/// driver is busy and the matcher offers it nothing more.
+pub(crate) fn track(state: &AppState, order: &Order) {
+    state.engine.track_order(order_track(order));
 }
 
 /// Starts the matcher on `order` if it wants a driver. Idempotent.
@@ -79,7 +50,7 @@ pub(crate) fn dispatch_if_waiting(state: &AppState, order: &Order, now_ms: i64) 
 /// A new order was stored: show it to the live side and, when it is ready
 /// for a driver (in the foundation: at once), start dispatching it.
 pub(crate) fn on_order_placed(state: &AppState, order: &Order, now_ms: i64) {
-    track(state, order, now_ms);
+    track(state, order);
     dispatch_if_waiting(state, order, now_ms);
 }
 
@@ -92,7 +63,7 @@ pub(crate) fn on_status_changed(state: &AppState, order: &Order, now_ms: i64) {
     {
         Ok(_) => {}
         // Not on the board (pruned, or lost): put it back as stored.
-        Err(engine::Error::UnknownOrder) => track(state, order, now_ms),
+        Err(engine::Error::UnknownOrder) => track(state, order),
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = %e, "engine refused a status change")
         }
@@ -121,7 +92,7 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
     loop {
         let page = state.store.open_orders(after, RESTORE_PAGE).await?;
         for order in &page {
-            track(state, order, now_ms);
+            track(state, order);
             restored.tracked += 1;
             if awaits_driver(order) {
                 dispatch_if_waiting(state, order, now_ms);
@@ -136,21 +107,11 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
     Ok(restored)
 }
 
-/// Seconds until the driver reaches the order's next stop (the restaurant,
-/// or the customer once picked up): straight line at [`ETA_SPEED_MPS`]
-/// times [`ETA_DETOUR_FACTOR`]. `None` without a driver, a known position,
-/// or an open order.
+/// Seconds until the driver reaches the order's next stop, by the same
+/// formula the WebSocket gateway uses (`engine::eta`). `None` without a
+/// driver, a known position, or an open order.
 pub(crate) fn eta_s(state: &AppState, order: &Order) -> Option<u64> {
-    if order.status.is_terminal() {
-        return None;
-    }
+    let stop = engine::eta::next_stop_of(order.status, order.pickup, order.dropoff)?;
     let fix = state.engine.driver(order.driver_id?)?.fix?;
-    let next_stop: LatLng = if order.status == OrderStatus::PickedUp {
-        order.dropoff
-    } else {
-        order.pickup
-    };
-    let seconds = haversine_m(fix.position, next_stop) / ETA_SPEED_MPS * ETA_DETOUR_FACTOR;
-    // Finite and non-negative: haversine of validated points is bounded.
-    Some(seconds.ceil() as u64)
+    Some(u64::from(engine::eta::eta_s(fix.position, stop)))
 }

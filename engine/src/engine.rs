@@ -362,8 +362,16 @@ impl Engine {
 
     /// Starts or replaces the tracking record of an order. An open order
     /// with a driver binds that driver to it (as after a restart), unless the
-    /// driver already holds another order.
+    /// driver already holds another order; a driver the replaced record named
+    /// instead is released.
     pub fn track_order(&mut self, track: OrderTrack) {
+        let now_ms = track.updated_at_ms;
+        let previous_driver = self.orders.get(track.order_id).and_then(|t| t.driver_id);
+        if let Some(old) = previous_driver
+            && Some(old) != track.driver_id
+        {
+            self.release_driver(old, track.order_id, now_ms);
+        }
         if let Some(driver_id) = track.driver_id
             && !track.status.is_terminal()
         {
@@ -371,7 +379,7 @@ impl Engine {
             let rec = &mut self.drivers[slot as usize];
             if rec.current_order.is_none() {
                 rec.current_order = Some(track.order_id);
-                self.refresh_status(slot, track.updated_at_ms);
+                self.refresh_status(slot, now_ms);
             }
         }
         self.orders.put(track.clone());

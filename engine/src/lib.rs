@@ -8,6 +8,7 @@
 //! - Events out ([`event`]): `Moved` per applied ping and `Change` for
 //!   status, orders and offers, on bounded broadcast streams whose overflow
 //!   policy is written in [`event`].
+//! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
 //!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]).
 //!
@@ -17,6 +18,7 @@
 pub mod cells;
 pub mod config;
 mod engine;
+pub mod eta;
 pub mod event;
 pub mod geo;
 mod grid;

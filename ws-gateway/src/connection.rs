@@ -29,7 +29,9 @@ use crate::mailbox::{Batch, CloseReason, Mailbox};
 use crate::protocol::{
     self, AreaDriver, Location, Outgoing, ProtocolError, Request, close_code, code,
 };
-use crate::{Gateway, Shared, eta};
+use engine::eta;
+
+use crate::{Gateway, Shared};
 
 /// Transport cap on one client frame or message. Above
 /// `Config::max_message_bytes` (which gets a polite error and keeps the

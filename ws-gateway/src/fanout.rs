@@ -17,10 +17,10 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::eta;
 use crate::hub::OrderNews;
 use crate::mailbox::Pushed;
 use crate::protocol::{self, AreaDriver, Location};
+use engine::eta;
 
 /// Moves handled under one hub lock: amortises the lock at 100k pings/s
 /// while bounding how long a subscribing client waits for it (a few hundred

@@ -30,7 +30,6 @@
 //! `connection_count`, `backlog`) and the wire names in [`protocol`].
 
 mod connection;
-pub mod eta;
 mod fanout;
 mod hub;
 mod mailbox;

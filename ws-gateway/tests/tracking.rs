@@ -5,12 +5,12 @@ mod common;
 
 use auth::Role;
 use common::*;
+use engine::eta::eta_s;
 use engine::{DriverId, LatLng, OrderId, OrderStatus, UserId};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use ws_gateway::Config;
-use ws_gateway::eta::eta_s;
 
 const PICKUP: (f64, f64) = (57.700, 11.970);
 const DROPOFF: (f64, f64) = (57.720, 11.990);

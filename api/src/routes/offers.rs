@@ -79,7 +79,7 @@ async fn accept_offer(
             // engine's assignment and mirror what the store has.
             undo_assignment(&state, order_id, now);
             if let Some(order) = current {
-                live::track(&state, &order, now);
+                live::track(&state, &order);
                 live::dispatch_if_waiting(&state, &order, now);
             }
             metrics::counter!("hexdash_offer_answers_total", "answer" => "accept", "outcome" => "refused").increment(1);

@@ -1,6 +1,9 @@
-//! The ETA shown to customers: a placeholder until a road-network ETA exists.
+//! The ETA shown to customers (REST and WebSocket alike, so they agree): a
+//! placeholder until a road-network ETA exists.
 
-use engine::{LatLng, OrderStatus, OrderTrack, haversine_m};
+use crate::geo::{LatLng, haversine_m};
+use crate::orders::OrderTrack;
+use crate::status::OrderStatus;
 
 /// Average courier speed in city traffic, about 21.6 km/h.
 pub const AVERAGE_SPEED_MPS: f64 = 6.0;
@@ -23,13 +26,18 @@ pub fn eta_s(from: LatLng, to: LatLng) -> u32 {
 /// Where the driver of `track` heads next: the restaurant until the food is
 /// picked up, then the customer; nowhere once the order is closed.
 pub fn next_stop(track: &OrderTrack) -> Option<LatLng> {
-    match track.status {
+    next_stop_of(track.status, track.pickup, track.dropoff)
+}
+
+/// [`next_stop`] for an order known by its parts.
+pub fn next_stop_of(status: OrderStatus, pickup: LatLng, dropoff: LatLng) -> Option<LatLng> {
+    match status {
         OrderStatus::Placed
         | OrderStatus::Paid
         | OrderStatus::Accepted
         | OrderStatus::Preparing
-        | OrderStatus::ReadyForPickup => Some(track.pickup),
-        OrderStatus::PickedUp => Some(track.dropoff),
+        | OrderStatus::ReadyForPickup => Some(pickup),
+        OrderStatus::PickedUp => Some(dropoff),
         OrderStatus::Delivered
         | OrderStatus::Cancelled
         | OrderStatus::Rejected
@@ -45,7 +53,7 @@ pub fn order_eta_s(track: &OrderTrack, position: LatLng) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::{OrderId, RestaurantId, UserId};
+    use crate::ids::{OrderId, RestaurantId, UserId};
 
     fn ll(lat: f64, lng: f64) -> LatLng {
         LatLng::new(lat, lng).unwrap()
