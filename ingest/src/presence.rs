@@ -61,16 +61,23 @@ mod tests {
         let status = |id| engine.driver(id).map(|d| d.status);
         assert_eq!(status(silent), Some(DriverStatus::Available));
 
+        let mut changes = engine.subscribe_changes();
         let shutdown = CancellationToken::new();
         let sweep = tokio::spawn(run(engine.clone(), 10, shutdown.clone()));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while status(silent) != Some(DriverStatus::Offline) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the silent driver never went offline"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let went_offline = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let engine::Change::DriverStatus {
+                    driver_id, status, ..
+                } = changes.recv_direct().await.unwrap()
+                {
+                    return (driver_id, status);
+                }
+            }
+        })
+        .await
+        .expect("the silent driver never went offline");
+        assert_eq!(went_offline, (silent, DriverStatus::Offline));
+        assert_eq!(status(silent), Some(DriverStatus::Offline));
         assert_eq!(status(fresh), Some(DriverStatus::Available));
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), sweep)

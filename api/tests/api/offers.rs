@@ -269,6 +269,7 @@ async fn a_busy_driver_is_not_offered_and_the_status_steps_free_it() {
         "busy drivers get no offers"
     );
     let admin = app.admin().await;
+    let mut changes = app.state.engine.subscribe_changes();
     for status in ["ready_for_pickup", "picked_up", "delivered"] {
         let by = if status == "ready_for_pickup" {
             &admin
@@ -286,13 +287,19 @@ async fn a_busy_driver_is_not_offered_and_the_status_steps_free_it() {
     // Delivered: the driver is free, and the waiting order reaches it.
     let view = app.state.engine.driver(driver.driver_id()).unwrap();
     assert_eq!(view.current_order, None);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.state.matcher.pending_offer(second).is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the waiting order was never offered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The freed driver's status change wakes the matcher, which offers it the
+    // waiting order: wait for that offer on the engine's change stream.
+    let offer = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let engine::Change::Offer(o) = changes.recv_direct().await.unwrap()
+                && o.order_id == second
+            {
+                return o;
+            }
+        }
+    })
+    .await
+    .expect("the waiting order was never offered");
+    assert_eq!(offer.driver_id, driver.driver_id());
     assert_eq!(app.offer_of(second).driver_id, driver.driver_id());
 }
