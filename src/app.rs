@@ -159,7 +159,10 @@ impl App {
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
                 let stop = shutdown.clone();
-                let result = axum::serve(http_listener, router)
+                let result = axum::serve(
+                    http_listener,
+                    router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
                     .with_graceful_shutdown(async move { stop.cancelled().await })
                     .await;
                 if let Err(e) = &result {

@@ -54,6 +54,18 @@ pub enum ApiError {
         target: OrderStatus,
         reason: Option<&'static str>,
     },
+    /// 422: well-formed, but cannot be done as asked (an item out of
+    /// stock, an `Idempotency-Key` reused for another request). `detail`
+    /// adds one field to the error body.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        detail: Option<(&'static str, String)>,
+    },
+    /// 429: too many attempts; try again after `retry_after_s`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     /// 413: the body is larger than the limit.
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -92,6 +104,14 @@ impl ApiError {
         }
     }
 
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         Self::Internal(source.into())
     }
@@ -104,6 +124,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::IllegalTransition { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,7 +137,9 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -184,8 +208,15 @@ impl IntoResponse for ApiError {
             Self::Conflict {
                 detail: Some((name, value)),
                 ..
+            }
+            | Self::Unprocessable {
+                detail: Some((name, value)),
+                ..
             } => {
                 extra.insert(*name, value.clone());
+            }
+            Self::TooManyRequests { retry_after_s, .. } => {
+                extra.insert("retry_after_s", retry_after_s.to_string());
             }
             _ => {}
         }
@@ -196,7 +227,14 @@ impl IntoResponse for ApiError {
                 extra,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyRequests { retry_after_s, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_s),
+            );
+        }
+        response
     }
 }
 

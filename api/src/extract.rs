@@ -98,3 +98,56 @@ where
 fn from_query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::bad_request("invalid_query", rejection.body_text())
 }
+
+/// The client's address, when the server was started with connect info
+/// (the binary does; in-process tests do not). Only the socket peer is
+/// used: `X-Forwarded-For` is whatever the client says it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+/// The `Idempotency-Key` request header, if any: 1–255 visible ASCII
+/// characters (a UUID is typical), else 400.
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyHeader(pub Option<String>);
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let bad = || {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters"
+                ),
+            )
+        };
+        let key = value.to_str().map_err(|_| bad())?;
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY_BYTES
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(bad());
+        }
+        Ok(Self(Some(key.to_owned())))
+    }
+}

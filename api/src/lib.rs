@@ -1,16 +1,24 @@
-//! The REST layer: accounts, restaurants, orders, driver availability and
-//! queries, and answers to offers, over the store that is the source of
-//! truth, mirrored into the engine for the live side.
+//! The REST layer: accounts, restaurants, menus, search, carts, orders,
+//! payments, driver availability and queries, and answers to offers, over
+//! the store that is the source of truth, mirrored into the engine for the
+//! live side.
 //!
 //! - [`router`]: the pure `axum::Router` of every `/v1` REST route, built
-//!   from one [`AppState`]; [`routes`] has one module per resource.
-//! - [`store`]: the [`Store`] trait (accounts, restaurants, orders and
-//!   their history), [`store::SqliteStore`], and [`store::connect`] which
-//!   picks the database by URL and runs the migrations.
+//!   from one [`AppState`]; [`routes`] has one module per resource, and
+//!   [`openapi`] the OpenAPI document of them all.
+//! - [`store`]: the [`Store`] trait (one sub-trait per area),
+//!   [`store::SqlStore`] for SQLite and PostgreSQL, and [`store::connect`]
+//!   which picks the database by URL and runs the migrations.
 //! - [`lifecycle`]: the order steps, who may take them, and when an order
 //!   waits for a driver — pure rules in one place.
+//! - [`payments`]: the gateway interface, the simulated gateway, and the
+//!   saga that charges, fails and refunds.
+//! - [`search`]: the in-memory restaurant and dish catalog behind search,
+//!   kept in step with the store.
 //! - [`live`]: after the store commits, the engine's order board and the
-//!   matcher are told; [`restore_live_state`] rebuilds them at start-up.
+//!   matcher are told; [`restore_live_state`] rebuilds them (and the
+//!   catalog) at start-up.
+//! - [`limiter`]: login rate limits.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
 //!   JSON error body; [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
 //!   rejections use that body too.
@@ -29,8 +37,11 @@ use tokio::sync::Semaphore;
 pub mod error;
 pub mod extract;
 pub mod lifecycle;
+pub mod limiter;
 pub mod live;
+pub mod payments;
 pub mod routes;
+pub mod search;
 pub mod store;
 
 pub use error::{ApiError, ApiResult, method_not_allowed_fallback, not_found_fallback};
@@ -57,6 +68,19 @@ pub struct Config {
     /// `password_memory_kib` of memory and a core for tens of milliseconds,
     /// so a burst of logins must queue rather than exhaust memory.
     pub max_concurrent_hashes: usize,
+    /// Gateway calls per payment before a transient failure is final.
+    pub payment_attempts: u32,
+    /// Wait before the first payment retry; doubles each time.
+    pub payment_backoff_ms: u64,
+    /// Delivery fee: a base plus a rate per started kilometre of the
+    /// straight line from restaurant to door.
+    pub delivery_fee_base_cents: i64,
+    pub delivery_fee_per_km_cents: i64,
+    /// Failed logins per account per window before 429 (0: no limit).
+    pub login_failures_per_account: u32,
+    /// Login attempts per client address per window before 429 (0: none).
+    pub login_attempts_per_address: u32,
+    pub login_window_s: u64,
 }
 
 impl Default for Config {
@@ -67,6 +91,13 @@ impl Default for Config {
             password_memory_kib: 19 * 1024,
             password_passes: 2,
             max_concurrent_hashes: 4,
+            payment_attempts: 4,
+            payment_backoff_ms: 50,
+            delivery_fee_base_cents: 290,
+            delivery_fee_per_km_cents: 100,
+            login_failures_per_account: 10,
+            login_attempts_per_address: 60,
+            login_window_s: 300,
         }
     }
 }
@@ -87,8 +118,17 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     pub hasher: auth::password::Hasher,
     pub config: Config,
+    pub gateway: Arc<dyn payments::PaymentGateway>,
+    pub catalog: search::SharedCatalog,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
+    login_limits: Arc<LoginLimits>,
+}
+
+/// Failed logins per account, attempts per client address.
+struct LoginLimits {
+    per_account: limiter::RateLimiter<String>,
+    per_address: limiter::RateLimiter<std::net::IpAddr>,
 }
 
 impl AppState {
@@ -101,6 +141,16 @@ impl AppState {
         config: Config,
     ) -> Self {
         let hashing = Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1)));
+        let login_limits = Arc::new(LoginLimits {
+            per_account: limiter::RateLimiter::new(
+                config.login_failures_per_account,
+                config.login_window_s,
+            ),
+            per_address: limiter::RateLimiter::new(
+                config.login_attempts_per_address,
+                config.login_window_s,
+            ),
+        });
         Self {
             store,
             engine,
@@ -108,8 +158,18 @@ impl AppState {
             tokens,
             hasher,
             config,
+            gateway: Arc::new(payments::SimulatedGateway::new()),
+            catalog: search::SharedCatalog::default(),
             hashing,
+            login_limits,
         }
+    }
+
+    /// The same state with another payment gateway (the simulated one is
+    /// the default).
+    pub fn with_gateway(mut self, gateway: Arc<dyn payments::PaymentGateway>) -> Self {
+        self.gateway = gateway;
+        self
     }
 }
 
@@ -126,8 +186,13 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     Router::new()
         .merge(routes::auth::router())
+        .merge(routes::profile::router())
+        .merge(routes::admin::router())
         .merge(routes::restaurants::router())
+        .merge(routes::menu::router())
+        .merge(routes::cart::router())
         .merge(routes::orders::router())
+        .merge(routes::payments::router())
         .merge(routes::drivers::router())
         .merge(routes::offers::router())
         .method_not_allowed_fallback(method_not_allowed_fallback)
@@ -137,10 +202,17 @@ pub fn router(state: AppState) -> Router {
 
 /// Rebuilds the live state from the store at start-up: every order that is
 /// not closed goes back on the engine's order board (bound to its driver),
-/// and those still without a driver go back to the matcher. Call before
-/// serving.
+/// and those still without a driver go back to the matcher; the search
+/// catalog is loaded; bans are loaded into the token checker; payments a
+/// crash left pending are resumed. Call before serving.
 pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError> {
-    live::restore(state, now_ms()).await
+    for user in state.store.banned_users().await? {
+        state.tokens.ban(user);
+    }
+    search::load(state).await?;
+    let mut restored = live::restore(state, now_ms()).await?;
+    restored.payments_resumed = payments::resume_pending(state).await?;
+    Ok(restored)
 }
 
 /// Wall-clock Unix milliseconds, read at the edge.

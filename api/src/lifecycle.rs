@@ -1,34 +1,34 @@
 //! The order lifecycle rules, in one place and free of I/O: which steps
-//! exist ([`STEPS`]), who may ask for which ([`Party`], [`may_set`],
-//! [`may_cancel`]), their preconditions ([`check_step`]), and when an order
-//! wants a driver ([`awaits_driver`]).
-//!
-//! The steps:
+//! exist ([`STEPS`]), who may ask for which ([`Party`], [`decide`]), and
+//! when an order wants a driver ([`awaits_driver`]).
 //!
 //! ```text
-//! placed ──► accepted ──► preparing ──► ready_for_pickup ──► picked_up ──► delivered
-//!   │  │        │                          ▲   (needs a driver)
-//!   │  │        └──────────────────────────┘
-//!   │  └─► ready_for_pickup   (foundation shortcut, see below)
-//!   └────► rejected
-//! any open status ──► cancelled   (customer: only from placed; admin: any)
+//! placed ─► paid ─► accepted ─► preparing ─► ready_for_pickup ─► picked_up ─► delivered
+//!   │        │          └───────────────────────►┘   (needs a driver)
+//!   │        └─► rejected            (restaurant; refunded)
+//!   └─► payment_failed               (system, on a declined charge)
+//! placed, paid ─► cancelled          (customer or admin; refunded)
+//! any open status ─► cancelled       (admin; refunded)
 //! ```
 //!
-//! Foundation shortcut: `placed → ready_for_pickup` is allowed, because
-//! restaurants in the walk-through skip acceptance and preparation. The
-//! Commerce issue (payments, `placed → paid`) revisits it.
+//! `paid` and `payment_failed` are set by the payments saga only; the
+//! restaurant accepts or rejects, marks preparing and ready; the assigned
+//! driver picks up and delivers; the customer cancels before acceptance; an
+//! admin may take any step a party could, and cancel anything still open.
 
 use auth::{Principal, Role};
 use engine::OrderStatus::{self, *};
 
 use crate::store::Order;
 
-/// Every legal step (from, to).
+/// Every legal step (from, to), whoever takes it.
 pub const STEPS: &[(OrderStatus, OrderStatus)] = &[
-    (Placed, Accepted),
-    (Placed, Rejected),
-    (Placed, ReadyForPickup), // foundation shortcut
+    (Placed, Paid),
+    (Placed, PaymentFailed),
     (Placed, Cancelled),
+    (Paid, Accepted),
+    (Paid, Rejected),
+    (Paid, Cancelled),
     (Accepted, Preparing),
     (Accepted, ReadyForPickup),
     (Accepted, Cancelled),
@@ -63,6 +63,13 @@ pub enum Party {
 }
 
 impl Party {
+    pub const ALL: [Party; 4] = [
+        Party::Admin,
+        Party::Customer,
+        Party::RestaurantOwner,
+        Party::Driver,
+    ];
+
     pub fn of(principal: &Principal, order: &Order) -> Option<Self> {
         let me = principal.user_id;
         match principal.role {
@@ -74,71 +81,91 @@ impl Party {
     }
 }
 
-/// Whether `party` may ask for `to` through the status endpoint (whatever
-/// the order's current status).
-pub fn may_set(party: Party, to: OrderStatus) -> bool {
-    match party {
-        Party::Admin => SETTABLE.contains(&to),
-        Party::RestaurantOwner => matches!(to, Accepted | Rejected | Preparing | ReadyForPickup),
-        Party::Driver => matches!(to, PickedUp | Delivered),
-        Party::Customer => false,
-    }
-}
-
-/// Whether `party` may cancel at all (the customer only while placed, see
-/// [`check_cancel`]).
-pub fn may_cancel(party: Party) -> bool {
-    matches!(party, Party::Admin | Party::Customer)
-}
-
-/// Why a step that exists in principle cannot be taken now.
+/// What a party asks of an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// (current, to) is not in [`STEPS`].
-    NoSuchStep,
-    /// A pickup needs an assigned driver.
-    NoDriver,
-    /// A customer may cancel only before the restaurant accepts.
-    TooLateToCancel,
+pub enum Action {
+    /// `POST /v1/orders/{id}/status` with one of [`SETTABLE`].
+    Set(OrderStatus),
+    /// `POST /v1/orders/{id}/cancel`.
+    Cancel,
 }
 
-impl Refusal {
-    pub fn reason(self) -> Option<&'static str> {
+impl Action {
+    /// The status the action leads to.
+    pub fn target(self) -> OrderStatus {
         match self {
-            Self::NoSuchStep => None,
-            Self::NoDriver => Some("no driver is assigned yet"),
-            Self::TooLateToCancel => Some("a customer can cancel only while the order is placed"),
+            Self::Set(to) => to,
+            Self::Cancel => Cancelled,
         }
     }
 }
 
-/// Whether `order` can move to `to` now.
-pub fn check_step(order: &Order, to: OrderStatus) -> Result<(), Refusal> {
+/// Why an action is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not this party's step, whatever the status (403).
+    NotYours,
+    /// (current, to) is not in [`STEPS`] (409).
+    NoSuchStep,
+    /// A pickup needs an assigned driver (409).
+    NoDriver,
+    /// A customer may cancel only before the restaurant accepts (409).
+    TooLateToCancel,
+}
+
+impl Refusal {
+    /// The explanation that goes with a 409, if there is more to say than
+    /// "not from this status".
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Self::NotYours | Self::NoSuchStep => None,
+            Self::NoDriver => Some("no driver is assigned yet"),
+            Self::TooLateToCancel => {
+                Some("a customer can cancel only before the restaurant accepts")
+            }
+        }
+    }
+}
+
+/// Whether `party` may ever ask for `action` (the 403 check, independent of
+/// the order's status).
+pub fn may_ask(party: Party, action: Action) -> bool {
+    match (party, action) {
+        (Party::Admin, Action::Set(to)) => SETTABLE.contains(&to),
+        (Party::Admin | Party::Customer, Action::Cancel) => true,
+        (Party::RestaurantOwner, Action::Set(to)) => {
+            matches!(to, Accepted | Rejected | Preparing | ReadyForPickup)
+        }
+        (Party::Driver, Action::Set(to)) => matches!(to, PickedUp | Delivered),
+        _ => false,
+    }
+}
+
+/// The whole decision: the status `action` by `party` moves `order` to, or
+/// why not.
+pub fn decide(party: Party, order: &Order, action: Action) -> Result<OrderStatus, Refusal> {
+    if !may_ask(party, action) {
+        return Err(Refusal::NotYours);
+    }
+    let to = action.target();
     if !STEPS.contains(&(order.status, to)) {
         return Err(Refusal::NoSuchStep);
     }
     if to == PickedUp && order.driver_id.is_none() {
         return Err(Refusal::NoDriver);
     }
-    Ok(())
-}
-
-/// Whether `party` (already allowed by [`may_cancel`]) can cancel `order` now.
-pub fn check_cancel(party: Party, order: &Order) -> Result<(), Refusal> {
-    check_step(order, Cancelled)?;
-    if party == Party::Customer && order.status != Placed {
+    if action == Action::Cancel && party == Party::Customer && !matches!(order.status, Placed | Paid)
+    {
         return Err(Refusal::TooLateToCancel);
     }
-    Ok(())
+    Ok(to)
 }
 
-/// Whether the matcher should be looking for a driver for `order`.
-///
-/// Foundation: every open order without a driver, from the moment it is
-/// placed. This is the one place the Commerce issue changes to "once the
-/// restaurant accepted (and payment cleared)".
+/// Whether the matcher should be looking for a driver for `order`: once the
+/// restaurant accepted (which needs the payment through), until a driver
+/// has it or it closes.
 pub fn awaits_driver(order: &Order) -> bool {
-    order.driver_id.is_none() && !order.status.is_terminal()
+    order.driver_id.is_none() && matches!(order.status, Accepted | Preparing | ReadyForPickup)
 }
 
 #[cfg(test)]
@@ -159,9 +186,77 @@ mod tests {
             pickup: here,
             dropoff: here,
             delivery_address: "x".into(),
+            subtotal_cents: 0,
+            delivery_fee_cents: 0,
             total_cents: 0,
+            lines: Vec::new(),
             created_at_ms: 0,
             updated_at_ms: 0,
+        }
+    }
+
+    fn actions() -> Vec<Action> {
+        let mut all: Vec<Action> = SETTABLE.iter().map(|&s| Action::Set(s)).collect();
+        all.push(Action::Cancel);
+        all
+    }
+
+    fn party_code(p: Party) -> &'static str {
+        match p {
+            Party::Admin => "A",
+            Party::Customer => "C",
+            Party::RestaurantOwner => "R",
+            Party::Driver => "D",
+        }
+    }
+
+    /// The expected outcome of every (status, party, action) pair, as a
+    /// table: one row per status, one column per action (in [`actions`]
+    /// order: accepted, rejected, preparing, ready_for_pickup, picked_up,
+    /// delivered, cancel), each cell the parties it succeeds for. Every
+    /// other pair is refused: 403 if [`may_ask`] says no, else 409. Orders
+    /// here have a driver once ready for pickup (`with_driver` below).
+    const EXPECTED: &[(OrderStatus, [&str; 7])] = &[
+        //                 acc    rej   prep   ready  pick   deliv  cancel
+        (Placed, ["", "", "", "", "", "", "AC"]),
+        (Paid, ["AR", "AR", "", "", "", "", "AC"]),
+        (Accepted, ["", "", "AR", "AR", "", "", "A"]),
+        (Preparing, ["", "", "", "AR", "", "", "A"]),
+        (ReadyForPickup, ["", "", "", "", "AD", "", "A"]),
+        (PickedUp, ["", "", "", "", "", "AD", "A"]),
+        (Delivered, ["", "", "", "", "", "", ""]),
+        (Cancelled, ["", "", "", "", "", "", ""]),
+        (Rejected, ["", "", "", "", "", "", ""]),
+        (PaymentFailed, ["", "", "", "", "", "", ""]),
+    ];
+
+    #[test]
+    fn every_status_party_action_pair() {
+        assert_eq!(EXPECTED.len(), OrderStatus::ALL.len());
+        for &(status, row) in EXPECTED {
+            let with_driver = matches!(status, ReadyForPickup | PickedUp | Delivered);
+            let o = order(status, with_driver);
+            for (action, allowed) in actions().into_iter().zip(row) {
+                for party in Party::ALL {
+                    let got = decide(party, &o, action);
+                    let want_ok = allowed.contains(party_code(party));
+                    match got {
+                        Ok(to) => {
+                            assert!(want_ok, "{status:?} {party:?} {action:?}: allowed");
+                            assert_eq!(to, action.target());
+                        }
+                        Err(refusal) => {
+                            assert!(!want_ok, "{status:?} {party:?} {action:?}: {refusal:?}");
+                            let expected_kind = if may_ask(party, action) {
+                                refusal != Refusal::NotYours
+                            } else {
+                                refusal == Refusal::NotYours
+                            };
+                            assert!(expected_kind, "{status:?} {party:?} {action:?}: {refusal:?}");
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -173,53 +268,33 @@ mod tests {
     }
 
     #[test]
-    fn step_table() {
-        let check =
-            |from: OrderStatus, to: OrderStatus, driver: bool, expected: Result<(), Refusal>| {
-                assert_eq!(
-                    check_step(&order(from, driver), to),
-                    expected,
-                    "{from:?} -> {to:?} (driver: {driver})"
-                );
-            };
-        check(Placed, Accepted, false, Ok(()));
-        check(Placed, ReadyForPickup, false, Ok(()));
-        check(Placed, Preparing, false, Err(Refusal::NoSuchStep));
-        check(Placed, PickedUp, true, Err(Refusal::NoSuchStep));
-        check(Accepted, Accepted, false, Err(Refusal::NoSuchStep));
-        check(Preparing, Accepted, false, Err(Refusal::NoSuchStep));
-        check(ReadyForPickup, PickedUp, false, Err(Refusal::NoDriver));
-        check(ReadyForPickup, PickedUp, true, Ok(()));
-        check(PickedUp, Delivered, true, Ok(()));
-        check(Delivered, Cancelled, true, Err(Refusal::NoSuchStep));
-        check(Rejected, Accepted, false, Err(Refusal::NoSuchStep));
-    }
-
-    #[test]
-    fn who_may_set_what() {
-        for to in OrderStatus::ALL {
-            assert_eq!(may_set(Party::Admin, to), SETTABLE.contains(&to));
-            assert!(!may_set(Party::Customer, to));
-        }
-        assert!(may_set(Party::RestaurantOwner, Accepted));
-        assert!(!may_set(Party::RestaurantOwner, PickedUp));
-        assert!(may_set(Party::Driver, Delivered));
-        assert!(!may_set(Party::Driver, ReadyForPickup));
-    }
-
-    #[test]
-    fn cancellation() {
-        assert_eq!(check_cancel(Party::Customer, &order(Placed, false)), Ok(()));
+    fn pickup_needs_a_driver() {
         assert_eq!(
-            check_cancel(Party::Customer, &order(Accepted, false)),
+            decide(
+                Party::Admin,
+                &order(ReadyForPickup, false),
+                Action::Set(PickedUp)
+            ),
+            Err(Refusal::NoDriver)
+        );
+    }
+
+    #[test]
+    fn customer_cancels_only_before_acceptance() {
+        let o = order(Accepted, false);
+        assert_eq!(
+            decide(Party::Customer, &o, Action::Cancel),
             Err(Refusal::TooLateToCancel)
         );
-        assert_eq!(check_cancel(Party::Admin, &order(PickedUp, true)), Ok(()));
-        assert_eq!(
-            check_cancel(Party::Admin, &order(Delivered, true)),
-            Err(Refusal::NoSuchStep)
-        );
-        assert!(!may_cancel(Party::Driver));
-        assert!(!may_cancel(Party::RestaurantOwner));
+        assert_eq!(decide(Party::Admin, &o, Action::Cancel), Ok(Cancelled));
+    }
+
+    #[test]
+    fn drivers_are_wanted_from_acceptance_until_assigned() {
+        for status in OrderStatus::ALL {
+            let wanted = matches!(status, Accepted | Preparing | ReadyForPickup);
+            assert_eq!(awaits_driver(&order(status, false)), wanted, "{status:?}");
+            assert!(!awaits_driver(&order(status, true)), "{status:?}");
+        }
     }
 }

@@ -47,8 +47,8 @@ pub(crate) fn dispatch_if_waiting(state: &AppState, order: &Order, now_ms: i64) 
     }
 }
 
-/// A new order was stored: show it to the live side and, when it is ready
-/// for a driver (in the foundation: at once), start dispatching it.
+/// A new order was stored: show it to the live side (its customer can
+/// follow it from now on); it waits for a driver only once accepted.
 pub(crate) fn on_order_placed(state: &AppState, order: &Order, now_ms: i64) {
     track(state, order);
     dispatch_if_waiting(state, order, now_ms);
@@ -80,6 +80,8 @@ pub(crate) fn on_status_changed(state: &AppState, order: &Order, now_ms: i64) {
 pub struct Restored {
     pub tracked: usize,
     pub dispatched: usize,
+    /// Payments a crash left pending, resumed in the background.
+    pub payments_resumed: usize,
 }
 
 /// Rebuilds the live side from the store: every open order back on the

@@ -6,6 +6,10 @@
 //!   downtown.
 //! - [`Fleet`]: drivers placed in a city, with a random walk that produces
 //!   plausible successive pings.
+//! - [`menus`]: restaurants with names, cuisines, hours and dishes from word
+//!   lists, for search.
+
+pub mod menus;
 
 use engine::{DriverId, LatLng, Ping};
 use rand::rngs::StdRng;
@@ -140,3 +144,7 @@ impl Fleet {
 fn uuid_from(rng: &mut StdRng) -> uuid::Uuid {
     uuid::Uuid::from_u128(rng.random::<u128>())
 }
+
+/// The seed of the published benchmark figures; `loadtest` uses it as its
+/// default so a network run and the criterion run describe the same fleet.
+pub const SEED: u64 = 20_261_121;

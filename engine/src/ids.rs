@@ -72,6 +72,18 @@ id_type!(
     /// One offer of one order to one driver.
     OfferId
 );
+id_type!(
+    /// A dish (or drink) on a restaurant's menu.
+    MenuItemId
+);
+id_type!(
+    /// One charge or refund of one order.
+    PaymentId
+);
+id_type!(
+    /// A delivery address a customer saved.
+    AddressId
+);
 
 impl From<UserId> for DriverId {
     fn from(u: UserId) -> Self {

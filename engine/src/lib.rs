@@ -33,7 +33,7 @@ pub use engine::{Applied, DriverView, Engine, Error, Fix, NearbyDriver, StatusFi
 pub use event::{Change, Moved, Offer, OfferEnd};
 pub use geo::{BBox, LatLng, haversine_m};
 pub use handle::{Handle, Stats};
-pub use ids::{DriverId, OfferId, OrderId, RestaurantId, UserId};
+pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
 pub use status::{Availability, DriverStatus, OrderStatus};

@@ -1,5 +1,9 @@
 //! Accounts and sessions: `POST /v1/auth/signup`, `/login`, `/refresh`,
-//! and the start-up [`bootstrap_admin`].
+//! `/logout`, and the start-up [`bootstrap_admin`].
+//!
+//! Logins are rate-limited: failed attempts per account and all attempts
+//! per client address, in a window (`Config::login_*`); over the limit the
+//! answer is 429 with `Retry-After`, before any password is hashed.
 //!
 //! Access tokens are short-lived JWTs from `auth::Tokens`. Refresh tokens
 //! are 64 random hex characters (two v4 UUIDs: 244 random bits), stored only
@@ -8,7 +12,7 @@
 //! Password hashing (argon2id) runs on the blocking pool, at most
 //! `Config::max_concurrent_hashes` at once.
 
-use ::auth::{Principal, Role};
+use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -21,7 +25,7 @@ use uuid::Uuid;
 
 use super::{MAX_NAME_CHARS, required_text};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientAddr};
 use crate::store::{Inserted, RefreshToken, User};
 use crate::{AppState, now_ms};
 
@@ -40,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/signup", post(create_account))
         .route("/v1/auth/login", post(create_session))
         .route("/v1/auth/refresh", post(refresh_session))
+        .route("/v1/auth/logout", post(end_session))
 }
 
 // ---- wire types ----
@@ -68,6 +73,22 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutRequest {
+    /// The refresh token to revoke.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Revoke every refresh token of the account (log out everywhere).
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogoutResponse {
+    /// Refresh tokens revoked.
+    pub revoked: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,7 +125,9 @@ async fn create_account(
         email,
         password_hash,
         name,
+        phone: None,
         role,
+        banned_at_ms: None,
         created_at_ms: now_ms(),
     };
     match state.store.insert_user(&user).await? {
@@ -128,9 +151,24 @@ async fn create_account(
 
 async fn create_session(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let email = req.email.trim().to_lowercase();
+    let now = now_ms();
+    let limits = &state.login_limits;
+    let limited = |retry_after_s| {
+        metrics::counter!("hexdash_logins_total", "outcome" => "rate_limited").increment(1);
+        ApiError::TooManyRequests {
+            message: "too many login attempts; try again later".to_owned(),
+            retry_after_s,
+        }
+    };
+    if let Some(addr) = addr {
+        limits.per_address.check(&addr, now).map_err(limited)?;
+        limits.per_address.hit(addr, now);
+    }
+    limits.per_account.check(&email, now).map_err(limited)?;
     let user = if email.len() <= MAX_EMAIL_BYTES {
         state.store.user_by_email(&email).await?
     } else {
@@ -144,17 +182,20 @@ async fn create_session(
         // same amount of hashing work.
         _ => {
             metrics::counter!("hexdash_logins_total", "outcome" => "refused").increment(1);
+            if email.len() <= MAX_EMAIL_BYTES {
+                limits.per_account.hit(email, now);
+            }
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "email or password is incorrect",
             ));
         }
     };
-    if state.tokens.is_banned(user.id) {
+    limits.per_account.reset(&email);
+    if user.banned_at_ms.is_some() || state.tokens.is_banned(user.id) {
         return Err(banned());
     }
     metrics::counter!("hexdash_logins_total", "outcome" => "ok").increment(1);
-    let now = now_ms();
     let (refresh_token, hash) = new_refresh_token();
     state
         .store
@@ -194,10 +235,45 @@ async fn refresh_session(
         .await?
         .ok_or_else(invalid)?;
     let user = state.store.user(user_id).await?.ok_or_else(invalid)?;
-    if state.tokens.is_banned(user.id) {
+    if user.banned_at_ms.is_some() || state.tokens.is_banned(user.id) {
         return Err(banned());
     }
     Ok(Json(token_response(&state, &user, refresh_token, now)))
+}
+
+/// Revokes the given refresh token (it must be the caller's), or all of
+/// them with `all: true`. The access token in hand stays valid until it
+/// expires (it is short-lived and not stored); clients drop it.
+async fn end_session(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(req): ApiJson<LogoutRequest>,
+) -> ApiResult<Json<LogoutResponse>> {
+    let now = now_ms();
+    let revoked = match (req.all, req.refresh_token.as_deref()) {
+        (true, _) => {
+            state
+                .store
+                .revoke_all_refresh_tokens(principal.user_id, now)
+                .await?
+        }
+        (false, Some(token)) if !token.is_empty() && token.len() <= MAX_REFRESH_TOKEN_BYTES => {
+            u64::from(
+                state
+                    .store
+                    .revoke_refresh_token(principal.user_id, &sha256_hex(token), now)
+                    .await?,
+            )
+        }
+        (false, Some(_)) => 0,
+        (false, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give the refresh_token to revoke, or all: true",
+            ));
+        }
+    };
+    Ok(Json(LogoutResponse { revoked }))
 }
 
 // ---- bootstrap ----
@@ -241,7 +317,9 @@ pub async fn bootstrap_admin(
         email: email.clone(),
         password_hash,
         name: "Administrator".to_owned(),
+        phone: None,
         role: Role::Admin,
+        banned_at_ms: None,
         created_at_ms: now_ms(),
     };
     match state.store.insert_user(&user).await? {

@@ -8,14 +8,19 @@
 
 use ::auth::{Principal, Role};
 use engine::LatLng;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{ApiError, ApiResult};
 
+pub mod admin;
 pub mod auth;
+pub mod cart;
 pub mod drivers;
+pub mod menu;
 pub mod offers;
 pub mod orders;
+pub mod payments;
+pub mod profile;
 pub mod restaurants;
 
 /// Longest name (restaurant, person) we store, in characters.
@@ -81,4 +86,15 @@ pub(crate) fn require_role(principal: &Principal, roles: &[Role]) -> ApiResult<(
             names.join(" or ")
         )))
     }
+}
+
+/// For `Option<Option<T>>` fields of PATCH bodies with `#[serde(default)]`:
+/// absent stays `None` (keep), `null` becomes `Some(None)` (clear), a value
+/// `Some(Some(v))` (set).
+pub(crate) fn explicit_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -1,40 +1,61 @@
-//! Orders: placing, reading, listing, status steps and cancellation.
+//! Orders: placing (priced on the server, paid at placement, idempotent),
+//! reading, listing, history, status steps and cancellation.
 //!
 //! | route                                   | who                                   |
 //! |-----------------------------------------|---------------------------------------|
 //! | `POST /v1/orders`                       | customer                              |
 //! | `GET /v1/orders/{order_id}`             | its customer, restaurant owner, driver; admin |
+//! | `GET /v1/orders/{order_id}/history`     | the same                              |
 //! | `GET /v1/orders?limit=&cursor=`         | anyone: their own orders (admin: all) |
 //! | `POST /v1/orders/{order_id}/status`     | restaurant owner, assigned driver, admin (see `lifecycle`) |
-//! | `POST /v1/orders/{order_id}/cancel`     | customer while placed; admin until closed |
+//! | `POST /v1/orders/{order_id}/cancel`     | customer before acceptance; admin until closed |
 //!
 //! An order the caller is not a party to answers 404, not 403, so ids do
 //! not reveal which orders exist. A party asking for a step that is not
 //! theirs gets 403; a step the order cannot take now gets 409
 //! `illegal_transition` with `current_status`.
 //!
-//! Times on the wire (`created_at`, `updated_at`) are Unix milliseconds.
+//! Placing: the restaurant must be open, accepting, and deliver to the
+//! point; items must be on its menu, available and in stock (taken
+//! atomically); the charge runs before the answer, so a new order comes
+//! back `paid` or `payment_failed`. With an `Idempotency-Key`, the same
+//! request again answers with the same order (header `Idempotent-Replayed:
+//! true`), never a second order or charge; the key with a different
+//! request is 422.
+//!
+//! Times on the wire (`created_at`, `updated_at`, `at`) are Unix
+//! milliseconds.
+
+use std::collections::BTreeMap;
 
 use ::auth::{Authenticated, Principal, Role};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{DriverId, OrderId, OrderStatus, RestaurantId, UserId};
+use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use sha2::{Digest, Sha256};
 
 use super::{MAX_ADDRESS_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::lifecycle::{self, Party, Refusal};
-use crate::store::{Order, OrderCursor, OrderScope, Transition, TransitionOutcome};
-use crate::{AppState, live, now_ms};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
+use crate::lifecycle::{self, Action, Party, Refusal};
+use crate::payments::{self, run_detached};
+use crate::store::{
+    IdempotencyKey, NewOrder, Order, OrderCursor, OrderScope, Payment, PaymentKind, PlaceOutcome,
+    SettleOutcome, Transition, TransitionOutcome,
+};
+use crate::{AppState, live, now_ms, search};
 
-/// Most line items in one order.
-const MAX_ITEMS: usize = 100;
+/// Most distinct items in one order.
+pub(crate) const MAX_ITEMS: usize = 100;
 /// Most of one item in one order.
-const MAX_QUANTITY: u32 = 99;
+pub(crate) const MAX_QUANTITY: i64 = 99;
+/// Longest payment token.
+const MAX_TOKEN_BYTES: usize = 255;
+/// Payment methods the gateway takes.
+const METHODS: &[&str] = &["card"];
 /// Page size of `GET /v1/orders` when none is asked for, and the largest.
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
@@ -43,42 +64,62 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/orders", post(create_order).get(list_orders))
         .route("/v1/orders/{order_id}", get(get_order))
+        .route("/v1/orders/{order_id}/history", get(order_history))
         .route("/v1/orders/{order_id}/status", post(update_order_status))
         .route("/v1/orders/{order_id}/cancel", post(cancel_order))
 }
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     pub restaurant_id: RestaurantId,
-    /// Checked for shape and accepted, but not priced or stored until menus
-    /// exist (Commerce issue); the total is 0 meanwhile.
-    #[serde(default)]
     pub items: Vec<OrderItemRequest>,
     pub delivery: DeliveryRequest,
-    /// Accepted and ignored until payments exist (Commerce issue).
-    #[serde(default)]
-    pub payment: Option<serde_json::Value>,
+    pub payment: PaymentRequest,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
-    pub menu_item_id: Uuid,
-    pub quantity: u32,
+    pub menu_item_id: MenuItemId,
+    pub quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
     pub lat: f64,
     pub lng: f64,
     pub address: String,
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// `card`.
+    pub method: String,
+    /// The gateway's token for the card (simulated gateway: `tok_ok`,
+    /// `tok_declined`, `tok_error`, `tok_flaky`).
+    pub token: String,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
-pub struct OrderItemResponse {
-    pub menu_item_id: Uuid,
-    pub quantity: u32,
+pub struct OrderLineResponse {
+    pub menu_item_id: MenuItemId,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentSummary {
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub amount_cents: i64,
+    /// Why it failed.
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,9 +135,13 @@ pub struct OrderResponse {
     /// Seconds until the driver reaches the next stop; null without a
     /// driver position.
     pub eta_s: Option<u64>,
-    /// Empty until menus exist.
-    pub items: Vec<OrderItemResponse>,
+    /// The lines as priced at placement (empty in listings).
+    pub items: Vec<OrderLineResponse>,
+    pub subtotal_cents: i64,
+    pub delivery_fee_cents: i64,
     pub total_cents: i64,
+    /// The charge (in single-order answers; absent in listings).
+    pub payment: Option<PaymentSummary>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -119,65 +164,52 @@ pub struct StatusRequest {
     pub status: String,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// `status` (the order moved to `status`) or `assigned` (a driver
+    /// took it).
+    pub kind: String,
+    pub status: OrderStatus,
+    pub driver_id: Option<DriverId>,
+    /// Who caused it; null for the system (payments, timeouts).
+    pub actor_id: Option<UserId>,
+    pub at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OrderHistory {
+    pub order_id: OrderId,
+    pub events: Vec<HistoryEntry>,
+}
+
 // ---- handlers ----
 
 async fn create_order(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    IdempotencyHeader(key): IdempotencyHeader,
     ApiJson(req): ApiJson<CreateOrderRequest>,
-) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
     require_role(&principal, &[Role::Customer])?;
-    if req.items.len() > MAX_ITEMS {
-        return Err(ApiError::bad_request(
-            "invalid_items",
-            format!("at most {MAX_ITEMS} items per order"),
-        ));
-    }
-    if req
+    let request_hash = digest(&req)?;
+    let items = req
         .items
         .iter()
-        .any(|i| i.quantity == 0 || i.quantity > MAX_QUANTITY)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_items",
-            format!("quantity must be between 1 and {MAX_QUANTITY}"),
-        ));
-    }
-    let dropoff = Point {
-        lat: req.delivery.lat,
-        lng: req.delivery.lng,
-    }
-    .to_lat_lng("delivery")?;
-    let delivery_address = required_text(
-        "invalid_address",
-        "delivery.address",
-        &req.delivery.address,
-        MAX_ADDRESS_CHARS,
-    )?;
-    let restaurant = state
-        .store
-        .restaurant(req.restaurant_id)
-        .await?
-        .ok_or(ApiError::NotFound("restaurant"))?;
-    let now = now_ms();
-    let order = Order {
-        id: OrderId::new(),
-        customer_id: principal.user_id,
-        restaurant_id: restaurant.id,
-        restaurant_owner_id: restaurant.owner_id,
-        status: OrderStatus::Placed,
-        driver_id: None,
-        pickup: restaurant.location,
-        dropoff,
-        delivery_address,
-        total_cents: 0,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
-    state.store.create_order(&order, principal.user_id).await?;
-    metrics::counter!("hexdash_orders_placed_total").increment(1);
-    live::on_order_placed(&state, &order, now);
-    Ok((StatusCode::CREATED, Json(order_response(&state, order))))
+        .map(|i| (i.menu_item_id, i.quantity))
+        .collect();
+    place(
+        &state,
+        &principal,
+        Placement {
+            restaurant_id: req.restaurant_id,
+            items,
+            delivery: req.delivery,
+            payment: req.payment,
+            idempotency: key.map(|key| IdempotencyKey { key, request_hash }),
+            from_cart: false,
+        },
+    )
+    .await
 }
 
 async fn get_order(
@@ -186,7 +218,30 @@ async fn get_order(
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderResponse>> {
     let (order, _) = visible_order(&state, &principal, order_id).await?;
-    Ok(Json(order_response(&state, order)))
+    let charge = charge_of(&state, order.id).await?;
+    Ok(Json(order_response(&state, order, charge.as_ref())))
+}
+
+async fn order_history(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(order_id): ApiPath<OrderId>,
+) -> ApiResult<Json<OrderHistory>> {
+    visible_order(&state, &principal, order_id).await?;
+    let events = state
+        .store
+        .order_events(order_id)
+        .await?
+        .into_iter()
+        .map(|e| HistoryEntry {
+            kind: e.kind.as_str().to_owned(),
+            status: e.status,
+            driver_id: e.driver_id,
+            actor_id: e.actor_id,
+            at: e.at_ms,
+        })
+        .collect();
+    Ok(Json(OrderHistory { order_id, events }))
 }
 
 async fn list_orders(
@@ -218,7 +273,7 @@ async fn list_orders(
     };
     let orders = orders
         .into_iter()
-        .map(|o| order_response(&state, o))
+        .map(|o| order_response(&state, o, None))
         .collect();
     Ok(Json(OrderList {
         orders,
@@ -249,15 +304,7 @@ async fn update_order_status(
             ));
         }
     };
-    if !lifecycle::may_set(party, target) {
-        return Err(ApiError::forbidden(format!(
-            "you may not set an order to {}",
-            target.as_str()
-        )));
-    }
-    lifecycle::check_step(&order, target).map_err(|r| illegal(order.status, target, r))?;
-    let order = apply(&state, &principal, &order, target).await?;
-    Ok(Json(order_response(&state, order)))
+    step(&state, &principal, order, party, Action::Set(target)).await
 }
 
 async fn cancel_order(
@@ -266,21 +313,336 @@ async fn cancel_order(
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderResponse>> {
     let (order, party) = visible_order(&state, &principal, order_id).await?;
-    if !lifecycle::may_cancel(party) {
-        return Err(ApiError::forbidden(
-            "only the customer or an admin may cancel an order",
+    step(&state, &principal, order, party, Action::Cancel).await
+}
+
+// ---- placing ----
+
+/// An order to place, from `POST /v1/orders` or a cart checkout.
+pub(crate) struct Placement {
+    pub restaurant_id: RestaurantId,
+    pub items: Vec<(MenuItemId, i64)>,
+    pub delivery: DeliveryRequest,
+    pub payment: PaymentRequest,
+    pub idempotency: Option<IdempotencyKey>,
+    /// Empty the customer's cart with the order.
+    pub from_cart: bool,
+}
+
+/// Places an order and collects its payment: the whole of `POST
+/// /v1/orders` after parsing.
+pub(crate) async fn place(
+    state: &AppState,
+    principal: &Principal,
+    p: Placement,
+) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
+    // A key seen before answers before anything else is checked, so a
+    // retry gets its order even if the menu or hours changed since.
+    if let Some(key) = &p.idempotency
+        && let Some((hash, order_id)) = state
+            .store
+            .idempotent_order(principal.user_id, &key.key)
+            .await?
+    {
+        return replay(state, key, &hash, order_id).await;
+    }
+    let items = check_items(&p.items)?;
+    let dropoff = Point {
+        lat: p.delivery.lat,
+        lng: p.delivery.lng,
+    }
+    .to_lat_lng("delivery")?;
+    let delivery_address = required_text(
+        "invalid_address",
+        "delivery.address",
+        &p.delivery.address,
+        MAX_ADDRESS_CHARS,
+    )?;
+    check_payment(&p.payment)?;
+    let restaurant = state
+        .store
+        .restaurant(p.restaurant_id)
+        .await?
+        .ok_or(ApiError::NotFound("restaurant"))?;
+    let now = now_ms();
+    if !restaurant.accepting_orders {
+        return Err(ApiError::unprocessable(
+            "not_accepting_orders",
+            "the restaurant is not taking orders right now",
         ));
     }
-    lifecycle::check_cancel(party, &order)
-        .map_err(|r| illegal(order.status, OrderStatus::Cancelled, r))?;
-    let order = apply(&state, &principal, &order, OrderStatus::Cancelled).await?;
-    Ok(Json(order_response(&state, order)))
+    if search::hours_of(&restaurant).is_some_and(|h| !h.is_open(now)) {
+        return Err(ApiError::unprocessable(
+            "restaurant_closed",
+            "the restaurant is closed now",
+        ));
+    }
+    let distance_m = engine::haversine_m(restaurant.location, dropoff);
+    if distance_m > f64::from(restaurant.delivery_radius_m) {
+        return Err(ApiError::unprocessable(
+            "outside_delivery_area",
+            format!(
+                "the restaurant delivers within {} m; this address is {:.0} m away",
+                restaurant.delivery_radius_m, distance_m
+            ),
+        ));
+    }
+    let new = NewOrder {
+        order: Order {
+            id: OrderId::new(),
+            customer_id: principal.user_id,
+            restaurant_id: restaurant.id,
+            restaurant_owner_id: restaurant.owner_id,
+            status: OrderStatus::Placed,
+            driver_id: None,
+            pickup: restaurant.location,
+            dropoff,
+            delivery_address,
+            subtotal_cents: 0,
+            delivery_fee_cents: delivery_fee_cents(state, distance_m),
+            total_cents: 0,
+            lines: Vec::new(),
+            created_at_ms: now,
+            updated_at_ms: now,
+        },
+        items,
+        idempotency: p.idempotency.clone(),
+        payment_id: PaymentId::new(),
+        payment_method: p.payment.method.clone(),
+        payment_token: p.payment.token.clone(),
+        clear_cart: p.from_cart,
+    };
+    let (order, charge) = match state.store.place_order(&new, principal.user_id).await? {
+        PlaceOutcome::Placed(order, charge) => (order, charge),
+        PlaceOutcome::Replayed(order_id) => {
+            // Lost the race to a concurrent request with the same key.
+            let key = p.idempotency.as_ref().ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("replay reported without a key"))
+            })?;
+            return replay(state, key, &key.request_hash, order_id).await;
+        }
+        PlaceOutcome::KeyReused => return Err(key_reused()),
+        PlaceOutcome::UnknownItem(item) => {
+            return Err(item_error(
+                "unknown_item",
+                format!("menu item {item} is not on this restaurant's menu"),
+                item,
+            ));
+        }
+        PlaceOutcome::Unavailable(item) => {
+            return Err(item_error(
+                "item_unavailable",
+                format!("menu item {item} is not available now"),
+                item,
+            ));
+        }
+        PlaceOutcome::OutOfStock { item, left } => {
+            metrics::counter!("hexdash_orders_out_of_stock_total").increment(1);
+            return Err(ApiError::Conflict {
+                code: "out_of_stock",
+                message: format!("out of stock: menu item {item} has {left} left"),
+                detail: Some(("menu_item_id", item.to_string())),
+            });
+        }
+    };
+    metrics::counter!("hexdash_orders_placed_total").increment(1);
+    live::on_order_placed(state, &order, now);
+    // The charge runs in its own task: a client hanging up must not
+    // abandon a payment halfway.
+    let outcome = run_detached(payments::collect(state.clone(), charge.clone())).await?;
+    let (order, charge) = match outcome {
+        SettleOutcome::Settled { payment, order: settled, .. } => {
+            // The settled order lacks lines; the placed one has them.
+            (
+                Order {
+                    lines: order.lines,
+                    ..settled
+                },
+                payment,
+            )
+        }
+        // Settled by someone else (start-up recovery): read it back.
+        SettleOutcome::NotPending(_) => {
+            let order = state
+                .store
+                .order(order.id)
+                .await?
+                .ok_or(ApiError::NotFound("order"))?;
+            let stored = charge_of(state, order.id).await?;
+            (order, stored.unwrap_or(charge))
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        HeaderMap::new(),
+        Json(order_response(state, order, Some(&charge))),
+    ))
+}
+
+/// The answer to a request whose idempotency key was used before.
+async fn replay(
+    state: &AppState,
+    key: &IdempotencyKey,
+    stored_hash: &str,
+    order_id: OrderId,
+) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
+    if stored_hash != key.request_hash {
+        return Err(key_reused());
+    }
+    metrics::counter!("hexdash_orders_replayed_total").increment(1);
+    let order = state
+        .store
+        .order(order_id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let charge = charge_of(state, order_id).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(order_response(state, order, charge.as_ref())),
+    ))
+}
+
+fn key_reused() -> ApiError {
+    ApiError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request",
+    )
+}
+
+fn item_error(code: &'static str, message: String, item: MenuItemId) -> ApiError {
+    ApiError::Unprocessable {
+        code,
+        message,
+        detail: Some(("menu_item_id", item.to_string())),
+    }
+}
+
+/// Merges repeated items and checks counts and quantities.
+pub(crate) fn check_items(raw: &[(MenuItemId, i64)]) -> ApiResult<Vec<(MenuItemId, i64)>> {
+    if raw.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_items",
+            "an order needs at least one item",
+        ));
+    }
+    let mut merged: BTreeMap<MenuItemId, i64> = BTreeMap::new();
+    for &(item, quantity) in raw {
+        if quantity < 1 {
+            return Err(ApiError::bad_request(
+                "invalid_items",
+                format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        let total = merged.entry(item).or_default();
+        *total = total.saturating_add(quantity);
+    }
+    if merged.len() > MAX_ITEMS {
+        return Err(ApiError::bad_request(
+            "invalid_items",
+            format!("at most {MAX_ITEMS} different items per order"),
+        ));
+    }
+    if merged.values().any(|&q| q > MAX_QUANTITY) {
+        return Err(ApiError::bad_request(
+            "invalid_items",
+            format!("quantity must be between 1 and {MAX_QUANTITY}"),
+        ));
+    }
+    Ok(merged.into_iter().collect())
+}
+
+fn check_payment(payment: &PaymentRequest) -> ApiResult<()> {
+    if !METHODS.contains(&payment.method.as_str()) {
+        return Err(ApiError::bad_request(
+            "invalid_payment",
+            format!("payment.method must be one of {}", METHODS.join(", ")),
+        ));
+    }
+    if payment.token.is_empty() || payment.token.len() > MAX_TOKEN_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_payment",
+            format!("payment.token must be 1 to {MAX_TOKEN_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Base fee plus the per-kilometre rate for every started kilometre.
+fn delivery_fee_cents(state: &AppState, distance_m: f64) -> i64 {
+    // Distances are at most the 50 km radius cap: the cast cannot overflow.
+    let km = (distance_m / 1000.0).ceil().max(0.0) as i64;
+    let c = &state.config;
+    c.delivery_fee_base_cents
+        .saturating_add(c.delivery_fee_per_km_cents.saturating_mul(km))
+        .max(0)
+}
+
+/// Hex SHA-256 of a request's JSON: what an idempotency key is bound to.
+pub(crate) fn digest(request: &impl Serialize) -> ApiResult<String> {
+    let json = serde_json::to_vec(request).map_err(ApiError::internal)?;
+    Ok(format!("{:x}", Sha256::digest(&json)))
+}
+
+// ---- steps ----
+
+/// Checks and stores `action` on `order` (compare-and-set: a racing step
+/// makes this one 409), then tells the live side and sends any refund the
+/// step made owed.
+async fn step(
+    state: &AppState,
+    principal: &Principal,
+    order: Order,
+    party: Party,
+    action: Action,
+) -> ApiResult<Json<OrderResponse>> {
+    let to = match lifecycle::decide(party, &order, action) {
+        Ok(to) => to,
+        Err(Refusal::NotYours) => {
+            return Err(match action {
+                Action::Cancel => {
+                    ApiError::forbidden("only the customer or an admin may cancel an order")
+                }
+                Action::Set(to) => {
+                    ApiError::forbidden(format!("you may not set an order to {}", to.as_str()))
+                }
+            });
+        }
+        Err(refusal) => return Err(illegal(order.status, action.target(), refusal)),
+    };
+    let now = now_ms();
+    let transition = Transition {
+        order_id: order.id,
+        from: order.status,
+        to,
+        actor_id: Some(principal.user_id),
+        at_ms: now,
+    };
+    match state.store.transition_order(&transition).await? {
+        TransitionOutcome::Applied(updated, refund) => {
+            metrics::counter!("hexdash_order_steps_total", "status" => to.as_str()).increment(1);
+            live::on_status_changed(state, &updated, now);
+            if let Some(refund) = refund {
+                payments::spawn_refund(state.clone(), refund);
+            }
+            let charge = charge_of(state, updated.id).await?;
+            let updated = Order {
+                lines: order.lines,
+                ..updated
+            };
+            Ok(Json(order_response(state, updated, charge.as_ref())))
+        }
+        TransitionOutcome::Stale(Some(current)) => Err(illegal(current, to, Refusal::NoSuchStep)),
+        TransitionOutcome::Stale(None) => Err(ApiError::NotFound("order")),
+    }
 }
 
 // ---- helpers ----
 
 /// The order, if the caller is a party to it; otherwise 404 either way.
-async fn visible_order(
+pub(crate) async fn visible_order(
     state: &AppState,
     principal: &Principal,
     order_id: OrderId,
@@ -294,31 +656,13 @@ async fn visible_order(
     Ok((order, party))
 }
 
-/// Stores the checked step `order.status → to` (compare-and-set: a racing
-/// step makes this one 409), then tells the live side.
-async fn apply(
-    state: &AppState,
-    principal: &Principal,
-    order: &Order,
-    to: OrderStatus,
-) -> ApiResult<Order> {
-    let now = now_ms();
-    let transition = Transition {
-        order_id: order.id,
-        from: order.status,
-        to,
-        actor_id: Some(principal.user_id),
-        at_ms: now,
-    };
-    match state.store.transition_order(&transition).await? {
-        TransitionOutcome::Applied(order) => {
-            metrics::counter!("hexdash_order_steps_total", "status" => to.as_str()).increment(1);
-            live::on_status_changed(state, &order, now);
-            Ok(order)
-        }
-        TransitionOutcome::Stale(Some(current)) => Err(illegal(current, to, Refusal::NoSuchStep)),
-        TransitionOutcome::Stale(None) => Err(ApiError::NotFound("order")),
-    }
+async fn charge_of(state: &AppState, order_id: OrderId) -> ApiResult<Option<Payment>> {
+    Ok(state
+        .store
+        .payments(order_id)
+        .await?
+        .into_iter()
+        .find(|p| p.kind == PaymentKind::Charge))
 }
 
 fn illegal(current: OrderStatus, target: OrderStatus, refusal: Refusal) -> ApiError {
@@ -329,7 +673,11 @@ fn illegal(current: OrderStatus, target: OrderStatus, refusal: Refusal) -> ApiEr
     }
 }
 
-fn order_response(state: &AppState, order: Order) -> OrderResponse {
+pub(crate) fn order_response(
+    state: &AppState,
+    order: Order,
+    charge: Option<&Payment>,
+) -> OrderResponse {
     let eta_s = live::eta_s(state, &order);
     OrderResponse {
         order_id: order.id,
@@ -341,8 +689,24 @@ fn order_response(state: &AppState, order: Order) -> OrderResponse {
         dropoff: order.dropoff.into(),
         delivery_address: order.delivery_address,
         eta_s,
-        items: Vec::new(),
+        items: order
+            .lines
+            .into_iter()
+            .map(|l| OrderLineResponse {
+                menu_item_id: l.menu_item_id,
+                name: l.name,
+                unit_price_cents: l.unit_price_cents,
+                quantity: l.quantity,
+            })
+            .collect(),
+        subtotal_cents: order.subtotal_cents,
+        delivery_fee_cents: order.delivery_fee_cents,
         total_cents: order.total_cents,
+        payment: charge.map(|c| PaymentSummary {
+            status: c.status.as_str().to_owned(),
+            amount_cents: c.amount_cents,
+            failure: c.failure.clone(),
+        }),
         created_at: order.created_at_ms,
         updated_at: order.updated_at_ms,
     }
@@ -381,5 +745,18 @@ mod tests {
         assert!(decode_cursor("nope").is_err());
         assert!(decode_cursor("12_not-a-uuid").is_err());
         assert!(decode_cursor(&format!("x_{id}")).is_err());
+    }
+
+    #[test]
+    fn items_are_merged_and_bounded() {
+        let a = MenuItemId::new();
+        let b = MenuItemId::new();
+        let merged = check_items(&[(a, 2), (b, 1), (a, 3)]).unwrap();
+        assert_eq!(merged.len(), 2);
+        assert!(merged.contains(&(a, 5)));
+        assert!(check_items(&[]).is_err());
+        assert!(check_items(&[(a, 0)]).is_err());
+        assert!(check_items(&[(a, -1)]).is_err());
+        assert!(check_items(&[(a, 60), (a, 40)]).is_err());
     }
 }

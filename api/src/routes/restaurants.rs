@@ -1,32 +1,89 @@
-//! Restaurants: `POST /v1/restaurants` (restaurant or admin role; the caller
-//! becomes the owner) and `GET /v1/restaurants/{restaurant_id}` (anyone
-//! signed in). Search, editing and menus come with the Commerce issue.
+//! Restaurants: profile, opening hours, the accepting switch, and search.
+//!
+//! | route                                        | who                           |
+//! |----------------------------------------------|-------------------------------|
+//! | `POST /v1/restaurants`                       | restaurant (becomes owner), admin |
+//! | `GET /v1/restaurants?lat=&lng=&q=&cuisine=&open_now=&limit=&offset=` | anyone, no token needed |
+//! | `GET /v1/restaurants/{restaurant_id}`        | anyone, no token needed       |
+//! | `PATCH /v1/restaurants/{restaurant_id}`      | its owner, admin              |
+//!
+//! Search answers from the in-memory catalog ([`crate::search`]): only
+//! restaurants whose delivery radius covers the point, matched on names,
+//! cuisines and dish names, ranked by relevance then distance.
 
-use ::auth::{Authenticated, Role};
+use ::auth::{Authenticated, Principal, Role};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{RestaurantId, UserId};
+use catalog::WeeklyHours;
+use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::store::Restaurant;
-use crate::{AppState, now_ms};
+use crate::{AppState, now_ms, search};
+
+/// Widest delivery radius a restaurant may set, metres. Bounds how far the
+/// search catalog looks around a point.
+pub const MAX_DELIVERY_RADIUS_M: u32 = 50_000;
+const DEFAULT_DELIVERY_RADIUS_M: u32 = 5_000;
+/// Longest average preparation time, seconds (two hours).
+const MAX_PREP_TIME_S: u32 = 7_200;
+const DEFAULT_PREP_TIME_S: u32 = 900;
+const MAX_CUISINES: usize = 10;
+const MAX_CUISINE_CHARS: usize = 40;
+/// Search page size when none is asked for.
+const DEFAULT_SEARCH_LIMIT: usize = 20;
+/// Longest search text, in characters.
+const MAX_QUERY_CHARS: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/restaurants", post(create_restaurant))
-        .route("/v1/restaurants/{restaurant_id}", get(get_restaurant))
+        .route(
+            "/v1/restaurants",
+            post(create_restaurant).get(search_restaurants),
+        )
+        .route(
+            "/v1/restaurants/{restaurant_id}",
+            get(get_restaurant).patch(update_restaurant),
+        )
 }
 
+// ---- wire types ----
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRestaurantRequest {
     pub name: String,
     pub location: Point,
     pub address: String,
+    #[serde(default)]
+    pub cuisines: Vec<String>,
+    /// Weekly opening hours in a time zone; absent: always open.
+    #[serde(default)]
+    pub opening_hours: Option<WeeklyHours>,
+    pub delivery_radius_m: Option<u32>,
+    pub avg_prep_time_s: Option<u32>,
+    pub accepting_orders: Option<bool>,
+}
+
+/// Fields to change; absent fields stay. `opening_hours: null` means
+/// always open.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRestaurantRequest {
+    pub name: Option<String>,
+    pub location: Option<Point>,
+    pub address: Option<String>,
+    pub cuisines: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::explicit_null")]
+    pub opening_hours: Option<Option<WeeklyHours>>,
+    pub delivery_radius_m: Option<u32>,
+    pub avg_prep_time_s: Option<u32>,
+    pub accepting_orders: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,22 +93,87 @@ pub struct RestaurantResponse {
     pub name: String,
     pub location: Point,
     pub address: String,
+    pub cuisines: Vec<String>,
+    /// `null`: always open.
+    pub opening_hours: Option<serde_json::Value>,
+    pub delivery_radius_m: u32,
+    pub avg_prep_time_s: u32,
+    pub accepting_orders: bool,
+    /// Whether the opening hours say open now.
+    pub open_now: bool,
     /// Unix ms.
     pub created_at: i64,
+    pub updated_at: i64,
 }
 
-impl From<Restaurant> for RestaurantResponse {
-    fn from(r: Restaurant) -> Self {
-        Self {
-            restaurant_id: r.id,
-            owner_id: r.owner_id,
-            name: r.name,
-            location: r.location.into(),
-            address: r.address,
-            created_at: r.created_at_ms,
-        }
+fn restaurant_response(r: Restaurant, now_ms: i64) -> RestaurantResponse {
+    let open_now = search::hours_of(&r).is_none_or(|h| h.is_open(now_ms));
+    RestaurantResponse {
+        restaurant_id: r.id,
+        owner_id: r.owner_id,
+        name: r.name,
+        location: r.location.into(),
+        address: r.address,
+        cuisines: r.cuisines,
+        opening_hours: r
+            .hours_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok()),
+        delivery_radius_m: r.delivery_radius_m,
+        avg_prep_time_s: r.prep_time_s,
+        accepting_orders: r.accepting_orders,
+        open_now,
+        created_at: r.created_at_ms,
+        updated_at: r.updated_at_ms,
     }
 }
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    /// Free text over restaurant names, cuisines and dish names.
+    pub q: Option<String>,
+    pub cuisine: Option<String>,
+    #[serde(default)]
+    pub open_now: bool,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub results: Vec<SearchHit>,
+    /// Matches in all pages.
+    pub total: usize,
+    /// Pass as `offset` for the next page; absent on the last page.
+    pub next_offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub restaurant_id: RestaurantId,
+    pub name: String,
+    pub location: Point,
+    pub cuisines: Vec<String>,
+    pub distance_m: f64,
+    pub open_now: bool,
+    pub accepting_orders: bool,
+    pub delivery_radius_m: u32,
+    /// Relevance to `q` (higher is better; 0 without `q`).
+    pub score: f64,
+    /// Dishes whose name matched `q`, best first.
+    pub matched_dishes: Vec<MatchedDish>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MatchedDish {
+    pub menu_item_id: MenuItemId,
+    pub name: String,
+    pub price_cents: i64,
+}
+
+// ---- handlers ----
 
 async fn create_restaurant(
     State(state): State<AppState>,
@@ -59,6 +181,7 @@ async fn create_restaurant(
     ApiJson(req): ApiJson<CreateRestaurantRequest>,
 ) -> ApiResult<(StatusCode, Json<RestaurantResponse>)> {
     require_role(&principal, &[Role::Restaurant, Role::Admin])?;
+    let now = now_ms();
     let restaurant = Restaurant {
         id: RestaurantId::new(),
         owner_id: principal.user_id,
@@ -70,15 +193,24 @@ async fn create_restaurant(
             &req.address,
             MAX_ADDRESS_CHARS,
         )?,
-        created_at_ms: now_ms(),
+        cuisines: check_cuisines(req.cuisines)?,
+        hours_json: req.opening_hours.as_ref().map(hours_json).transpose()?,
+        delivery_radius_m: check_radius(req.delivery_radius_m.unwrap_or(DEFAULT_DELIVERY_RADIUS_M))?,
+        prep_time_s: check_prep_time(req.avg_prep_time_s.unwrap_or(DEFAULT_PREP_TIME_S))?,
+        accepting_orders: req.accepting_orders.unwrap_or(true),
+        created_at_ms: now,
+        updated_at_ms: now,
     };
     state.store.insert_restaurant(&restaurant).await?;
-    Ok((StatusCode::CREATED, Json(restaurant.into())))
+    search::restaurant_changed(&state, &restaurant);
+    Ok((
+        StatusCode::CREATED,
+        Json(restaurant_response(restaurant, now)),
+    ))
 }
 
 async fn get_restaurant(
     State(state): State<AppState>,
-    Authenticated(_): Authenticated,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
 ) -> ApiResult<Json<RestaurantResponse>> {
     let restaurant = state
@@ -86,5 +218,186 @@ async fn get_restaurant(
         .restaurant(restaurant_id)
         .await?
         .ok_or(ApiError::NotFound("restaurant"))?;
-    Ok(Json(restaurant.into()))
+    Ok(Json(restaurant_response(restaurant, now_ms())))
+}
+
+async fn update_restaurant(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(restaurant_id): ApiPath<RestaurantId>,
+    ApiJson(req): ApiJson<UpdateRestaurantRequest>,
+) -> ApiResult<Json<RestaurantResponse>> {
+    let mut r = owned_restaurant(&state, &principal, restaurant_id).await?;
+    if let Some(name) = req.name {
+        r.name = required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?;
+    }
+    if let Some(location) = req.location {
+        r.location = location.to_lat_lng("location")?;
+    }
+    if let Some(address) = req.address {
+        r.address = required_text("invalid_address", "address", &address, MAX_ADDRESS_CHARS)?;
+    }
+    if let Some(cuisines) = req.cuisines {
+        r.cuisines = check_cuisines(cuisines)?;
+    }
+    if let Some(hours) = req.opening_hours {
+        r.hours_json = hours.as_ref().map(hours_json).transpose()?;
+    }
+    if let Some(radius) = req.delivery_radius_m {
+        r.delivery_radius_m = check_radius(radius)?;
+    }
+    if let Some(prep) = req.avg_prep_time_s {
+        r.prep_time_s = check_prep_time(prep)?;
+    }
+    if let Some(accepting) = req.accepting_orders {
+        r.accepting_orders = accepting;
+    }
+    let now = now_ms();
+    r.updated_at_ms = now;
+    if !state.store.update_restaurant(&r).await? {
+        return Err(ApiError::NotFound("restaurant"));
+    }
+    search::restaurant_changed(&state, &r);
+    Ok(Json(restaurant_response(r, now)))
+}
+
+async fn search_restaurants(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<SearchResponse>> {
+    let (Some(lat), Some(lng)) = (query.lat, query.lng) else {
+        return Err(ApiError::bad_request(
+            "invalid_location",
+            "lat and lng are required: search finds restaurants that deliver to a point",
+        ));
+    };
+    let near = LatLng::new(lat, lng)
+        .map_err(|e| ApiError::bad_request("invalid_location", e.to_string()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+    if !(1..=catalog::MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {}", catalog::MAX_PAGE_LIMIT),
+        ));
+    }
+    if query
+        .q
+        .as_deref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("q must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let q = catalog::Query {
+        near,
+        text: query.q.filter(|q| !q.trim().is_empty()),
+        cuisine: query.cuisine.filter(|c| !c.trim().is_empty()),
+        open_now: query.open_now,
+        offset,
+        limit,
+    };
+    let catalog = state.catalog.read();
+    let page = catalog.search(&q, now_ms());
+    let results: Vec<SearchHit> = page
+        .hits
+        .iter()
+        .filter_map(|hit| {
+            let r = catalog.restaurant(hit.restaurant_id)?;
+            Some(SearchHit {
+                restaurant_id: r.id,
+                name: r.name.clone(),
+                location: r.location.into(),
+                cuisines: r.cuisines.clone(),
+                distance_m: (hit.distance_m * 10.0).round() / 10.0,
+                open_now: hit.open_now,
+                accepting_orders: r.accepting_orders,
+                delivery_radius_m: r.delivery_radius_m,
+                score: hit.score,
+                matched_dishes: hit
+                    .matched_dishes
+                    .iter()
+                    .filter_map(|&id| catalog.dish(id))
+                    .map(|d| MatchedDish {
+                        menu_item_id: d.id.into(),
+                        name: d.name.clone(),
+                        price_cents: d.price_cents,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let next_offset = (offset + results.len() < page.total).then_some(offset + results.len());
+    Ok(Json(SearchResponse {
+        results,
+        total: page.total,
+        next_offset,
+    }))
+}
+
+// ---- helpers ----
+
+/// The restaurant, if the caller owns it or is an admin (403 otherwise).
+pub(crate) async fn owned_restaurant(
+    state: &AppState,
+    principal: &Principal,
+    restaurant_id: RestaurantId,
+) -> ApiResult<Restaurant> {
+    let r = state
+        .store
+        .restaurant(restaurant_id)
+        .await?
+        .ok_or(ApiError::NotFound("restaurant"))?;
+    if principal.role == Role::Admin || r.owner_id == principal.user_id {
+        Ok(r)
+    } else {
+        Err(ApiError::forbidden(
+            "only the restaurant's owner or an admin may change it",
+        ))
+    }
+}
+
+fn hours_json(hours: &WeeklyHours) -> ApiResult<String> {
+    serde_json::to_string(hours).map_err(ApiError::internal)
+}
+
+fn check_cuisines(raw: Vec<String>) -> ApiResult<Vec<String>> {
+    if raw.len() > MAX_CUISINES {
+        return Err(ApiError::bad_request(
+            "invalid_cuisines",
+            format!("at most {MAX_CUISINES} cuisines"),
+        ));
+    }
+    let mut cuisines: Vec<String> = Vec::with_capacity(raw.len());
+    for c in raw {
+        let c = required_text("invalid_cuisines", "cuisine", &c, MAX_CUISINE_CHARS)?.to_lowercase();
+        if !cuisines.contains(&c) {
+            cuisines.push(c);
+        }
+    }
+    Ok(cuisines)
+}
+
+fn check_radius(radius_m: u32) -> ApiResult<u32> {
+    if (100..=MAX_DELIVERY_RADIUS_M).contains(&radius_m) {
+        Ok(radius_m)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_radius",
+            format!("delivery_radius_m must be between 100 and {MAX_DELIVERY_RADIUS_M}"),
+        ))
+    }
+}
+
+fn check_prep_time(s: u32) -> ApiResult<u32> {
+    if s <= MAX_PREP_TIME_S {
+        Ok(s)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_prep_time",
+            format!("avg_prep_time_s must be at most {MAX_PREP_TIME_S}"),
+        ))
+    }
 }

@@ -1,23 +1,31 @@
-//! Storage: the source of truth for accounts, restaurants and orders.
+//! Storage: the source of truth for accounts, restaurants, menus, carts,
+//! orders and payments.
 //!
-//! One [`Store`] trait, written in terms of the records below, with one
-//! implementation per database: [`SqliteStore`] (the embedded default) now,
-//! PostgreSQL next, both to pass the same test suite. Every state change that
-//! must leave a trace (an order step, an assignment) is one method and one
-//! transaction, so the event row can never be lost from its change.
+//! One [`Store`] (the sum of one trait per area: [`AccountStore`],
+//! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`]),
+//! written in terms of the records below, and one implementation,
+//! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
+//! (see `sql`). Every state change that must leave a trace (an order step,
+//! an assignment, a payment) is one method and one transaction, so the
+//! history row, the stock given back and the refund owed can never be lost
+//! from the change that caused them; the transactional outbox will be one
+//! more insert in those same transactions.
 //!
-//! Expected situations (a duplicate email, a lost compare-and-set race) are
-//! outcomes in the return value; [`StoreError`] is only for failures.
+//! Expected situations (a duplicate email, a lost compare-and-set race, an
+//! item out of stock) are outcomes in the return value; [`StoreError`] is
+//! only for failures.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth::Role;
-use engine::{DriverId, LatLng, OrderId, OrderStatus, RestaurantId, UserId};
+use engine::{
+    AddressId, DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId,
+};
 
-mod sqlite;
+mod sql;
 
-pub use sqlite::SqliteStore;
+pub use sql::{Backend, SqlStore};
 
 /// A storage failure. Never shown to clients: the REST layer turns it into a
 /// generic 500 and logs it once.
@@ -37,23 +45,13 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Opens the database named by `database_url` and brings its schema up to
-/// date: `sqlite://path` (created if missing) or `sqlite::memory:`.
-/// `postgres://` is recognised but answered with an error until the
-/// PostgreSQL store lands.
+/// date: `sqlite://path` (created if missing, WAL), `sqlite::memory:`, or
+/// `postgres://…` / `postgresql://…`.
 pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>> {
-    if database_url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(database_url).await?;
-        Ok(Arc::new(store))
-    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Err(StoreError::Unsupported(
-            "PostgreSQL is not yet supported by this build; use a sqlite:// url".to_owned(),
-        ))
-    } else {
-        Err(StoreError::Unsupported(
-            "expected a sqlite:// or postgres:// url".to_owned(),
-        ))
-    }
+    Ok(Arc::new(SqlStore::connect(database_url).await?))
 }
+
+// ---------------------------------------------------------------- accounts
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
@@ -63,7 +61,10 @@ pub struct User {
     /// An argon2id PHC string.
     pub password_hash: String,
     pub name: String,
+    pub phone: Option<String>,
     pub role: Role,
+    /// When an admin banned the user; `None` while not banned.
+    pub banned_at_ms: Option<i64>,
     pub created_at_ms: i64,
 }
 
@@ -77,6 +78,72 @@ pub struct RefreshToken {
     pub created_at_ms: i64,
 }
 
+/// A saved delivery address.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Address {
+    pub id: AddressId,
+    pub user_id: UserId,
+    /// "Home", "Work": the customer's own name for it.
+    pub label: String,
+    pub address: String,
+    pub location: LatLng,
+    pub created_at_ms: i64,
+}
+
+/// Whether a row was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// A row with the same unique key (for users: the email) exists.
+    Duplicate,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn insert_user(&self, user: &User) -> Result<Inserted>;
+    /// `email` must already be normalised (trimmed, lower-case).
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// Sets name and phone; the user as it is now, `None` if unknown.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        name: &str,
+        phone: Option<&str>,
+    ) -> Result<Option<User>>;
+    /// Bans (`Some(at)`) or unbans (`None`) the user. A ban also revokes
+    /// every refresh token the user holds, in the same transaction. The
+    /// user as it is now, `None` if unknown.
+    async fn set_banned(&self, id: UserId, banned_at_ms: Option<i64>) -> Result<Option<User>>;
+    /// Every banned user (loaded into the token checker at start-up).
+    async fn banned_users(&self) -> Result<Vec<UserId>>;
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// In one transaction: revokes the live (unrevoked, unexpired at
+    /// `now_ms`, of a user not banned) token `old_hash` and stores
+    /// `new_hash` for the same user, whose id is returned. `None` if
+    /// `old_hash` was not live, in which case nothing changes.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<UserId>>;
+    /// Revokes the token `hash` if it is `user_id`'s and live. Whether it was.
+    async fn revoke_refresh_token(&self, user_id: UserId, hash: &str, now_ms: i64) -> Result<bool>;
+    /// Revokes every live refresh token of the user; how many there were.
+    async fn revoke_all_refresh_tokens(&self, user_id: UserId, now_ms: i64) -> Result<u64>;
+
+    async fn insert_address(&self, address: &Address) -> Result<()>;
+    /// The user's addresses, oldest first.
+    async fn addresses(&self, user_id: UserId) -> Result<Vec<Address>>;
+    /// Deletes the address if it is the user's. Whether it was.
+    async fn delete_address(&self, user_id: UserId, id: AddressId) -> Result<bool>;
+}
+
+// ------------------------------------------------------------- restaurants
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Restaurant {
     pub id: RestaurantId,
@@ -84,7 +151,131 @@ pub struct Restaurant {
     pub name: String,
     pub location: LatLng,
     pub address: String,
+    /// Lower-case cuisine names ("pizza", "thai").
+    pub cuisines: Vec<String>,
+    /// The weekly opening hours as the api validated them (JSON of
+    /// `catalog::WeeklyHours`); `None`: always open.
+    pub hours_json: Option<String>,
+    pub delivery_radius_m: u32,
+    /// Average preparation time.
+    pub prep_time_s: u32,
+    /// The owner's switch: off, no orders are taken (even while open).
+    pub accepting_orders: bool,
     pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MenuItem {
+    pub id: MenuItemId,
+    pub restaurant_id: RestaurantId,
+    pub category: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub available: bool,
+    /// Units left; `None`: not counted.
+    pub stock: Option<i64>,
+    /// Order on the menu (ascending).
+    pub position: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[async_trait]
+pub trait RestaurantStore: Send + Sync {
+    async fn insert_restaurant(&self, restaurant: &Restaurant) -> Result<()>;
+    async fn restaurant(&self, id: RestaurantId) -> Result<Option<Restaurant>>;
+    /// Writes every mutable field of `restaurant` (all but id, owner and
+    /// creation time). Whether the restaurant exists.
+    async fn update_restaurant(&self, restaurant: &Restaurant) -> Result<bool>;
+    /// By id, strictly after `after`, at most `limit` (start-up load of the
+    /// search catalog).
+    async fn restaurants_page(
+        &self,
+        after: Option<RestaurantId>,
+        limit: u32,
+    ) -> Result<Vec<Restaurant>>;
+
+    /// Adds the items (all of one restaurant) in one transaction.
+    async fn insert_menu_items(&self, items: &[MenuItem]) -> Result<()>;
+    async fn menu_item(&self, id: MenuItemId) -> Result<Option<MenuItem>>;
+    /// The restaurant's menu, by position.
+    async fn menu(&self, restaurant_id: RestaurantId) -> Result<Vec<MenuItem>>;
+    /// Writes every mutable field of `item`. Whether it exists.
+    async fn update_menu_item(&self, item: &MenuItem) -> Result<bool>;
+    /// Every menu item by id, strictly after `after`, at most `limit`.
+    async fn menu_items_page(&self, after: Option<MenuItemId>, limit: u32)
+    -> Result<Vec<MenuItem>>;
+}
+
+// -------------------------------------------------------------------- cart
+
+/// One line of a cart, with the item as the menu has it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CartLine {
+    pub item: MenuItem,
+    pub quantity: i64,
+}
+
+/// A customer's cart: lines of one restaurant, oldest first.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Cart {
+    pub restaurant_id: Option<RestaurantId>,
+    pub lines: Vec<CartLine>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CartChange {
+    /// Added `quantity` to the line of `item` (creating it).
+    Add {
+        item: MenuItemId,
+        restaurant_id: RestaurantId,
+        quantity: i64,
+    },
+    /// Sets the line's quantity; 0 removes the line.
+    Set {
+        item: MenuItemId,
+        restaurant_id: RestaurantId,
+        quantity: i64,
+    },
+    Remove(MenuItemId),
+    Clear,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CartOutcome {
+    /// The cart after the change.
+    Changed(Cart),
+    /// The cart holds items of another restaurant.
+    OtherRestaurant(RestaurantId),
+    /// The line would exceed the most of one item an order may have.
+    TooMany,
+}
+
+#[async_trait]
+pub trait CartStore: Send + Sync {
+    async fn cart(&self, customer_id: UserId) -> Result<Cart>;
+    /// Applies `change` in one transaction; a line never exceeds
+    /// `max_quantity`.
+    async fn change_cart(
+        &self,
+        customer_id: UserId,
+        change: CartChange,
+        max_quantity: i64,
+        now_ms: i64,
+    ) -> Result<CartOutcome>;
+}
+
+// ------------------------------------------------------------------ orders
+
+/// One priced line of an order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderLine {
+    pub menu_item_id: MenuItemId,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,7 +291,12 @@ pub struct Order {
     pub pickup: LatLng,
     pub dropoff: LatLng,
     pub delivery_address: String,
+    pub subtotal_cents: i64,
+    pub delivery_fee_cents: i64,
     pub total_cents: i64,
+    /// Filled by [`OrderStore::order`] and [`OrderStore::place_order`];
+    /// listings leave it empty.
+    pub lines: Vec<OrderLine>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -177,8 +373,9 @@ pub struct Transition {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TransitionOutcome {
-    /// Done; the order as it is now.
-    Applied(Order),
+    /// Done; the order as it is now, and the refund the step made owed
+    /// (written pending, for the payments saga to send to the gateway).
+    Applied(Order, Option<Payment>),
     /// The order was no longer in `from`: its current status, or `None` if
     /// the order does not exist.
     Stale(Option<OrderStatus>),
@@ -193,49 +390,65 @@ pub enum AssignOutcome {
     Refused(Option<Order>),
 }
 
-/// Whether a row was created.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Inserted {
-    Created,
-    /// A row with the same unique key (for users: the email) exists.
-    Duplicate,
+/// A customer's `Idempotency-Key` with a digest of the request it came with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// Hex SHA-256 of the request's canonical form.
+    pub request_hash: String,
+}
+
+/// Everything [`OrderStore::place_order`] needs. The order's money fields
+/// and lines are filled in by the store from the menu as it takes stock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOrder {
+    /// `status` must be `placed`; `subtotal_cents`, `total_cents` and
+    /// `lines` are ignored (the store prices the order).
+    pub order: Order,
+    /// Wanted items; each id at most once.
+    pub items: Vec<(MenuItemId, i64)>,
+    pub idempotency: Option<IdempotencyKey>,
+    /// The charge to create (pending) for the order's total.
+    pub payment_id: PaymentId,
+    pub payment_method: String,
+    pub payment_token: String,
+    /// Empty the customer's cart in the same transaction (checkout).
+    pub clear_cart: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlaceOutcome {
+    /// Stored with its lines and its pending charge.
+    Placed(Order, Payment),
+    /// The key was used before for the same request: that order.
+    Replayed(OrderId),
+    /// The key was used before for a different request.
+    KeyReused,
+    /// Not on this restaurant's menu.
+    UnknownItem(MenuItemId),
+    /// On the menu but switched off.
+    Unavailable(MenuItemId),
+    /// Fewer left than asked for.
+    OutOfStock { item: MenuItemId, left: i64 },
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Cheap round trip for readiness checks.
-    async fn ping(&self) -> Result<()>;
-
-    // ---- accounts ----
-    async fn insert_user(&self, user: &User) -> Result<Inserted>;
-    /// `email` must already be normalised (trimmed, lower-case).
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
-    async fn user(&self, id: UserId) -> Result<Option<User>>;
-
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
-    /// In one transaction: revokes the live (unrevoked, unexpired at
-    /// `now_ms`) token `old_hash` and stores `new_hash` for the same user,
-    /// whose id is returned. `None` if `old_hash` was not live (unknown,
-    /// expired, or already used), in which case nothing changes.
-    async fn rotate_refresh_token(
+pub trait OrderStore: Send + Sync {
+    /// In one transaction: claims the idempotency key, takes stock of every
+    /// item (never below zero, whatever runs concurrently), prices the
+    /// order, inserts it with its lines, first history row and pending
+    /// charge, and empties the cart if asked. Nothing is written unless
+    /// all of it is.
+    async fn place_order(&self, new: &NewOrder, actor_id: UserId) -> Result<PlaceOutcome>;
+    /// The request digest and order a customer's idempotency key names.
+    async fn idempotent_order(
         &self,
-        old_hash: &str,
-        new_hash: &str,
-        new_expires_at_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<UserId>>;
-
-    // ---- restaurants ----
-    async fn insert_restaurant(&self, restaurant: &Restaurant) -> Result<()>;
-    async fn restaurant(&self, id: RestaurantId) -> Result<Option<Restaurant>>;
-
-    // ---- orders ----
-    /// Inserts the order and its first history row (its initial status,
-    /// by `actor_id`) in one transaction. `order.restaurant_owner_id` is not
-    /// stored (it is read through the restaurant).
-    async fn create_order(&self, order: &Order, actor_id: UserId) -> Result<()>;
+        customer_id: UserId,
+        key: &str,
+    ) -> Result<Option<(String, OrderId)>>;
+    /// The order with its lines.
     async fn order(&self, id: OrderId) -> Result<Option<Order>>;
-    /// Newest first, strictly after `cursor`, at most `limit`.
+    /// Newest first, strictly after `cursor`, at most `limit`; without lines.
     async fn list_orders(
         &self,
         scope: OrderScope,
@@ -243,9 +456,11 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Order>>;
     /// Orders not in a terminal status, by id, strictly after `after`, at
-    /// most `limit` (start-up reload of the live board).
+    /// most `limit` (start-up reload of the live board); without lines.
     async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
-    /// Applies `t` and appends its history row in one transaction.
+    /// Applies `t` and appends its history row in one transaction. A step to
+    /// `cancelled` or `rejected` also gives the stock back and records (as
+    /// pending) the refund of whatever was charged and not yet refunded.
     async fn transition_order(&self, t: &Transition) -> Result<TransitionOutcome>;
     /// Gives an open, driverless order to `driver_id` and appends the
     /// history row, in one transaction.
@@ -257,4 +472,166 @@ pub trait Store: Send + Sync {
     ) -> Result<AssignOutcome>;
     /// The order's history, oldest first.
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>>;
+}
+
+// ---------------------------------------------------------------- payments
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentKind {
+    Charge,
+    Refund,
+}
+
+impl PaymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Charge => "charge",
+            Self::Refund => "refund",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "charge" => Some(Self::Charge),
+            "refund" => Some(Self::Refund),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Written, gateway not (yet) answered.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub kind: PaymentKind,
+    pub amount_cents: i64,
+    pub status: PaymentStatus,
+    pub method: String,
+    /// The gateway token charged (charges only).
+    pub token: Option<String>,
+    /// The gateway's reference once it succeeded.
+    pub gateway_ref: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// Why it was made (refunds).
+    pub reason: Option<String>,
+    /// Gateway calls made.
+    pub attempts: i64,
+    /// Who asked for it; `None`: the system (a compensation).
+    pub actor_id: Option<UserId>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What the gateway finally said about a pending payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Succeeded { gateway_ref: String },
+    Failed { failure: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettleOutcome {
+    /// The payment was settled; the order as it is now, and a refund the
+    /// settlement made owed (a charge that succeeded for an order cancelled
+    /// meanwhile), written pending.
+    Settled {
+        payment: Payment,
+        order: Order,
+        refund: Option<Payment>,
+    },
+    /// The payment was not pending (settled before): nothing changed.
+    NotPending(Option<Payment>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefundOutcome {
+    /// Written pending, for the gateway.
+    Created(Payment),
+    /// More than what was charged and not yet refunded (or being refunded).
+    Exceeds { refundable_cents: i64 },
+    UnknownOrder,
+}
+
+/// A refund someone asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefundRequest {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub actor_id: Option<UserId>,
+    pub at_ms: i64,
+}
+
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
+    /// The order's charges and refunds, oldest first.
+    async fn payments(&self, order_id: OrderId) -> Result<Vec<Payment>>;
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>>;
+    /// Counts one more gateway call on a pending payment.
+    async fn note_payment_attempt(&self, id: PaymentId, at_ms: i64) -> Result<()>;
+    /// Settles a pending charge and, in the same transaction, moves its
+    /// order: `placed → paid` on success, `placed → payment_failed` (stock
+    /// given back) on failure. If the order left `placed` meanwhile (it was
+    /// cancelled), a successful charge is owed back: a pending refund is
+    /// written.
+    async fn settle_charge(
+        &self,
+        id: PaymentId,
+        settlement: &Settlement,
+        at_ms: i64,
+    ) -> Result<SettleOutcome>;
+    /// Records a refund (pending) if the order's succeeded charges minus its
+    /// pending and succeeded refunds cover it; serialised per order.
+    async fn request_refund(&self, refund: &RefundRequest) -> Result<RefundOutcome>;
+    /// Settles a pending refund.
+    async fn settle_refund(
+        &self,
+        id: PaymentId,
+        settlement: &Settlement,
+        at_ms: i64,
+    ) -> Result<Option<Payment>>;
+    /// Payments still pending (crash recovery at start-up), oldest first.
+    async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>>;
+}
+
+// ------------------------------------------------------------------- store
+
+/// Everything the api stores.
+#[async_trait]
+pub trait Store:
+    AccountStore + RestaurantStore + CartStore + OrderStore + PaymentStore + Send + Sync
+{
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<()>;
+    /// Which database this is.
+    fn backend(&self) -> Backend;
 }

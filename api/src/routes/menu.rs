@@ -1,0 +1,304 @@
+//! Menus: items in named categories, with prices, an available flag and an
+//! optional stock count.
+//!
+//! | route                                                      | who              |
+//! |------------------------------------------------------------|------------------|
+//! | `POST /v1/restaurants/{restaurant_id}/menu`                | its owner, admin |
+//! | `GET /v1/restaurants/{restaurant_id}/menu`                 | anyone, no token needed |
+//! | `PATCH /v1/restaurants/{restaurant_id}/menu/{menu_item_id}` | its owner, admin |
+//!
+//! Stock is taken when an order is placed and given back when it is
+//! cancelled, rejected or its payment fails (see the store); `PATCH` with
+//! `stock` sets the count outright (a restock), `stock: null` stops
+//! counting.
+
+use ::auth::Authenticated;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use engine::{MenuItemId, RestaurantId};
+use serde::{Deserialize, Serialize};
+
+use super::restaurants::owned_restaurant;
+use super::{MAX_NAME_CHARS, required_text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::store::MenuItem;
+use crate::{AppState, now_ms, search};
+
+/// Most items one request adds, and most on one menu.
+const MAX_ITEMS_PER_REQUEST: usize = 200;
+const MAX_ITEMS_PER_MENU: usize = 1_000;
+const MAX_DESCRIPTION_CHARS: usize = 1_000;
+const MAX_CATEGORY_CHARS: usize = 100;
+/// Highest price, cents (100,000.00 in the currency's major unit).
+const MAX_PRICE_CENTS: i64 = 10_000_000;
+/// Highest stock count.
+const MAX_STOCK: i64 = 1_000_000;
+const DEFAULT_CATEGORY: &str = "Menu";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/restaurants/{restaurant_id}/menu",
+            get(get_menu).post(add_items),
+        )
+        .route(
+            "/v1/restaurants/{restaurant_id}/menu/{menu_item_id}",
+            patch(update_item),
+        )
+}
+
+// ---- wire types ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddItemsRequest {
+    pub items: Vec<NewItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewItem {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_cents: i64,
+    /// Category name; items of one category are listed together. Default
+    /// "Menu".
+    pub category: Option<String>,
+    #[serde(default = "yes")]
+    pub available: bool,
+    /// Units in stock; absent or null: not counted.
+    pub stock: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Fields to change; absent fields stay. `stock: null` stops counting.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price_cents: Option<i64>,
+    pub category: Option<String>,
+    pub available: Option<bool>,
+    #[serde(default, deserialize_with = "super::explicit_null")]
+    pub stock: Option<Option<i64>>,
+    /// Position on the menu (ascending).
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MenuItemResponse {
+    pub menu_item_id: MenuItemId,
+    pub restaurant_id: RestaurantId,
+    pub category: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub available: bool,
+    /// `null`: not counted.
+    pub stock: Option<i64>,
+    pub position: i64,
+}
+
+impl From<MenuItem> for MenuItemResponse {
+    fn from(i: MenuItem) -> Self {
+        Self {
+            menu_item_id: i.id,
+            restaurant_id: i.restaurant_id,
+            category: i.category,
+            name: i.name,
+            description: i.description,
+            price_cents: i.price_cents,
+            available: i.available,
+            stock: i.stock,
+            position: i.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddItemsResponse {
+    pub items: Vec<MenuItemResponse>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MenuResponse {
+    pub restaurant_id: RestaurantId,
+    /// Categories in the order of their first item.
+    pub categories: Vec<MenuCategory>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MenuCategory {
+    pub name: String,
+    pub items: Vec<MenuItemResponse>,
+}
+
+// ---- handlers ----
+
+async fn add_items(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(restaurant_id): ApiPath<RestaurantId>,
+    ApiJson(req): ApiJson<AddItemsRequest>,
+) -> ApiResult<(StatusCode, Json<AddItemsResponse>)> {
+    owned_restaurant(&state, &principal, restaurant_id).await?;
+    if req.items.is_empty() || req.items.len() > MAX_ITEMS_PER_REQUEST {
+        return Err(ApiError::bad_request(
+            "invalid_items",
+            format!("give 1 to {MAX_ITEMS_PER_REQUEST} items"),
+        ));
+    }
+    let existing = state.store.menu(restaurant_id).await?;
+    if existing.len() + req.items.len() > MAX_ITEMS_PER_MENU {
+        return Err(ApiError::conflict(
+            "menu_full",
+            format!("a menu holds at most {MAX_ITEMS_PER_MENU} items"),
+        ));
+    }
+    let mut position = existing.iter().map(|i| i.position).max().unwrap_or(0);
+    let now = now_ms();
+    let mut items = Vec::with_capacity(req.items.len());
+    for new in req.items {
+        position += 1;
+        items.push(MenuItem {
+            id: MenuItemId::new(),
+            restaurant_id,
+            category: check_category(new.category.as_deref().unwrap_or(DEFAULT_CATEGORY))?,
+            name: required_text("invalid_name", "name", &new.name, MAX_NAME_CHARS)?,
+            description: check_description(&new.description)?,
+            price_cents: check_price(new.price_cents)?,
+            available: new.available,
+            stock: new.stock.map(check_stock).transpose()?,
+            position,
+            created_at_ms: now,
+            updated_at_ms: now,
+        });
+    }
+    state.store.insert_menu_items(&items).await?;
+    for item in &items {
+        search::item_changed(&state, item);
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(AddItemsResponse {
+            items: items.into_iter().map(Into::into).collect(),
+        }),
+    ))
+}
+
+async fn get_menu(
+    State(state): State<AppState>,
+    ApiPath(restaurant_id): ApiPath<RestaurantId>,
+) -> ApiResult<Json<MenuResponse>> {
+    if state.store.restaurant(restaurant_id).await?.is_none() {
+        return Err(ApiError::NotFound("restaurant"));
+    }
+    let mut categories: Vec<MenuCategory> = Vec::new();
+    for item in state.store.menu(restaurant_id).await? {
+        match categories.iter_mut().find(|c| c.name == item.category) {
+            Some(category) => category.items.push(item.into()),
+            None => categories.push(MenuCategory {
+                name: item.category.clone(),
+                items: vec![item.into()],
+            }),
+        }
+    }
+    Ok(Json(MenuResponse {
+        restaurant_id,
+        categories,
+    }))
+}
+
+async fn update_item(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((restaurant_id, menu_item_id)): ApiPath<(RestaurantId, MenuItemId)>,
+    ApiJson(req): ApiJson<UpdateItemRequest>,
+) -> ApiResult<Json<MenuItemResponse>> {
+    owned_restaurant(&state, &principal, restaurant_id).await?;
+    let mut item = state
+        .store
+        .menu_item(menu_item_id)
+        .await?
+        .filter(|i| i.restaurant_id == restaurant_id)
+        .ok_or(ApiError::NotFound("menu item"))?;
+    if let Some(name) = req.name {
+        item.name = required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?;
+    }
+    if let Some(description) = req.description {
+        item.description = check_description(&description)?;
+    }
+    if let Some(price) = req.price_cents {
+        item.price_cents = check_price(price)?;
+    }
+    if let Some(category) = req.category {
+        item.category = check_category(&category)?;
+    }
+    if let Some(available) = req.available {
+        item.available = available;
+    }
+    if let Some(stock) = req.stock {
+        item.stock = stock.map(check_stock).transpose()?;
+    }
+    if let Some(position) = req.position {
+        item.position = position;
+    }
+    item.updated_at_ms = now_ms();
+    if !state.store.update_menu_item(&item).await? {
+        return Err(ApiError::NotFound("menu item"));
+    }
+    search::item_changed(&state, &item);
+    Ok(Json(item.into()))
+}
+
+// ---- checks ----
+
+fn check_price(cents: i64) -> ApiResult<i64> {
+    if (0..=MAX_PRICE_CENTS).contains(&cents) {
+        Ok(cents)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_price",
+            format!("price_cents must be between 0 and {MAX_PRICE_CENTS}"),
+        ))
+    }
+}
+
+fn check_stock(stock: i64) -> ApiResult<i64> {
+    if (0..=MAX_STOCK).contains(&stock) {
+        Ok(stock)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_stock",
+            format!("stock must be between 0 and {MAX_STOCK}, or null"),
+        ))
+    }
+}
+
+fn check_category(category: &str) -> ApiResult<String> {
+    required_text(
+        "invalid_category",
+        "category",
+        category,
+        MAX_CATEGORY_CHARS,
+    )
+}
+
+fn check_description(description: &str) -> ApiResult<String> {
+    let description = description.trim();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_description",
+            format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    Ok(description.to_owned())
+}

@@ -1,0 +1,159 @@
+//! An order's payments: `GET /v1/orders/{order_id}/payments` (its parties)
+//! and `POST /v1/orders/{order_id}/refund` (admin: a full or partial
+//! refund).
+//!
+//! A refund never exceeds what was charged minus what was refunded or is
+//! being refunded: the store checks it with the order locked, so concurrent
+//! refunds cannot overdraw. The gateway is called before the answer; a
+//! refund it refuses (or cannot be reached for) comes back `failed` and its
+//! amount is refundable again.
+
+use ::auth::{Authenticated, Role};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::{OrderId, PaymentId, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::orders::visible_order;
+use super::{require_role, required_text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::payments::{self, run_detached};
+use crate::store::{Payment, RefundOutcome, RefundRequest};
+use crate::{AppState, now_ms};
+
+const MAX_REASON_CHARS: usize = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orders/{order_id}/payments", get(list_payments))
+        .route("/v1/orders/{order_id}/refund", post(refund))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Absent: everything still refundable.
+    pub amount_cents: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentResponse {
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    /// `charge` or `refund`.
+    pub kind: String,
+    pub amount_cents: i64,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub method: String,
+    pub gateway_ref: Option<String>,
+    pub failure: Option<String>,
+    pub reason: Option<String>,
+    pub attempts: i64,
+    /// Who asked for it; null for the system (compensations).
+    pub actor_id: Option<UserId>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Payment> for PaymentResponse {
+    fn from(p: Payment) -> Self {
+        Self {
+            payment_id: p.id,
+            order_id: p.order_id,
+            kind: p.kind.as_str().to_owned(),
+            amount_cents: p.amount_cents,
+            status: p.status.as_str().to_owned(),
+            method: p.method,
+            gateway_ref: p.gateway_ref,
+            failure: p.failure,
+            reason: p.reason,
+            attempts: p.attempts,
+            actor_id: p.actor_id,
+            created_at: p.created_at_ms,
+            updated_at: p.updated_at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaymentList {
+    pub payments: Vec<PaymentResponse>,
+}
+
+async fn list_payments(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(order_id): ApiPath<OrderId>,
+) -> ApiResult<Json<PaymentList>> {
+    visible_order(&state, &principal, order_id).await?;
+    let payments = state.store.payments(order_id).await?;
+    Ok(Json(PaymentList {
+        payments: payments.into_iter().map(Into::into).collect(),
+    }))
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(order_id): ApiPath<OrderId>,
+    ApiJson(req): ApiJson<RefundBody>,
+) -> ApiResult<(StatusCode, Json<PaymentResponse>)> {
+    require_role(&principal, &[Role::Admin])?;
+    let reason = required_text("invalid_reason", "reason", &req.reason, MAX_REASON_CHARS)?;
+    let amount_cents = match req.amount_cents {
+        Some(a) if a > 0 => a,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_amount",
+                "amount_cents must be positive",
+            ));
+        }
+        None => i64::MAX,
+    };
+    let request = |amount_cents| RefundRequest {
+        id: PaymentId::new(),
+        order_id,
+        amount_cents,
+        reason: reason.clone(),
+        actor_id: Some(principal.user_id),
+        at_ms: now_ms(),
+    };
+    let mut outcome = state.store.request_refund(&request(amount_cents)).await?;
+    // "Everything left": ask again for exactly what the store said is left.
+    if req.amount_cents.is_none()
+        && let RefundOutcome::Exceeds { refundable_cents } = outcome
+        && refundable_cents > 0
+    {
+        outcome = state
+            .store
+            .request_refund(&request(refundable_cents))
+            .await?;
+    }
+    let pending = match outcome {
+        RefundOutcome::Created(refund) => refund,
+        RefundOutcome::Exceeds { refundable_cents } => {
+            return Err(ApiError::Unprocessable {
+                code: "refund_exceeds_paid",
+                message: format!("at most {refundable_cents} cents can be refunded"),
+                detail: Some(("refundable_cents", refundable_cents.to_string())),
+            });
+        }
+        RefundOutcome::UnknownOrder => return Err(ApiError::NotFound("order")),
+    };
+    let id = pending.id;
+    let settled = run_detached(payments::refund(state.clone(), pending)).await?;
+    let refund = match settled {
+        Some(refund) => refund,
+        None => state
+            .store
+            .payment(id)
+            .await?
+            .ok_or(ApiError::NotFound("payment"))?,
+    };
+    Ok((StatusCode::CREATED, Json(refund.into())))
+}

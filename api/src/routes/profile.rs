@@ -1,0 +1,231 @@
+//! The caller's own account: profile and saved delivery addresses.
+//!
+//! | route                                   | who            |
+//! |-----------------------------------------|----------------|
+//! | `GET /v1/me`, `PATCH /v1/me`            | anyone signed in |
+//! | `GET /v1/me/addresses`, `POST …`        | anyone signed in |
+//! | `DELETE /v1/me/addresses/{address_id}`  | its owner      |
+
+use ::auth::{Authenticated, Role};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use engine::{AddressId, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, required_text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::store::{Address, User};
+use crate::{AppState, now_ms};
+
+/// Longest phone number, in characters (E.164 is 15 digits and a `+`;
+/// room for spaces and dashes as people write them).
+const MAX_PHONE_CHARS: usize = 32;
+/// Most saved addresses per account.
+const MAX_ADDRESSES: usize = 20;
+/// Longest address label ("Home").
+const MAX_LABEL_CHARS: usize = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/me", get(get_profile).patch(update_profile))
+        .route("/v1/me/addresses", get(list_addresses).post(add_address))
+        .route("/v1/me/addresses/{address_id}", delete(delete_address))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileResponse {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: Role,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl From<User> for ProfileResponse {
+    fn from(u: User) -> Self {
+        Self {
+            user_id: u.id,
+            email: u.email,
+            name: u.name,
+            phone: u.phone,
+            role: u.role,
+            created_at: u.created_at_ms,
+        }
+    }
+}
+
+/// Fields to change; absent fields stay. `phone: null` removes the phone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "super::explicit_null")]
+    pub phone: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAddress {
+    pub label: String,
+    pub address: String,
+    pub location: Point,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddressResponse {
+    pub address_id: AddressId,
+    pub label: String,
+    pub address: String,
+    pub location: Point,
+    pub created_at: i64,
+}
+
+impl From<Address> for AddressResponse {
+    fn from(a: Address) -> Self {
+        Self {
+            address_id: a.id,
+            label: a.label,
+            address: a.address,
+            location: a.location.into(),
+            created_at: a.created_at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddressList {
+    pub addresses: Vec<AddressResponse>,
+}
+
+async fn get_profile(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Json<ProfileResponse>> {
+    let user = state
+        .store
+        .user(principal.user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(Json(user.into()))
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(req): ApiJson<ProfileUpdate>,
+) -> ApiResult<Json<ProfileResponse>> {
+    let user = state
+        .store
+        .user(principal.user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let name = match req.name {
+        Some(name) => required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?,
+        None => user.name,
+    };
+    let phone = match req.phone {
+        Some(Some(phone)) => Some(check_phone(&phone)?),
+        Some(None) => None,
+        None => user.phone,
+    };
+    let user = state
+        .store
+        .update_profile(principal.user_id, &name, phone.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(Json(user.into()))
+}
+
+/// Digits with an optional leading `+` and spaces, dashes, dots or
+/// parentheses between them; 5 to 15 digits.
+fn check_phone(raw: &str) -> ApiResult<String> {
+    let phone = raw.trim();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let shaped = phone.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
+    });
+    if shaped && (5..=15).contains(&digits) && phone.chars().count() <= MAX_PHONE_CHARS {
+        Ok(phone.to_owned())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_phone",
+            "phone must be 5 to 15 digits, optionally with a leading + and separators",
+        ))
+    }
+}
+
+async fn list_addresses(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Json<AddressList>> {
+    let addresses = state.store.addresses(principal.user_id).await?;
+    Ok(Json(AddressList {
+        addresses: addresses.into_iter().map(Into::into).collect(),
+    }))
+}
+
+async fn add_address(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(req): ApiJson<NewAddress>,
+) -> ApiResult<(StatusCode, Json<AddressResponse>)> {
+    let address = Address {
+        id: AddressId::new(),
+        user_id: principal.user_id,
+        label: required_text("invalid_label", "label", &req.label, MAX_LABEL_CHARS)?,
+        address: required_text(
+            "invalid_address",
+            "address",
+            &req.address,
+            MAX_ADDRESS_CHARS,
+        )?,
+        location: req.location.to_lat_lng("location")?,
+        created_at_ms: now_ms(),
+    };
+    // Checked before the insert: two concurrent adds may end one over the
+    // cap, which bounds growth all the same.
+    if state.store.addresses(principal.user_id).await?.len() >= MAX_ADDRESSES {
+        return Err(ApiError::conflict(
+            "too_many_addresses",
+            format!("at most {MAX_ADDRESSES} saved addresses; delete one first"),
+        ));
+    }
+    state.store.insert_address(&address).await?;
+    Ok((StatusCode::CREATED, Json(address.into())))
+}
+
+async fn delete_address(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(address_id): ApiPath<AddressId>,
+) -> ApiResult<StatusCode> {
+    if state
+        .store
+        .delete_address(principal.user_id, address_id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("address"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        assert!(check_phone("+46 70-123 45 67").is_ok());
+        assert!(check_phone("(031) 123.456").is_ok());
+        assert!(check_phone("123").is_err());
+        assert!(check_phone("+46 70 12+3").is_err());
+        assert!(check_phone("call me").is_err());
+        assert!(check_phone("1234567890123456").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! The search catalog as the api keeps it: the `catalog` crate's in-memory
+//! index of restaurants and dishes, loaded from the store at start-up
+//! ([`load`]) and updated after every committed write to a restaurant or a
+//! menu item ([`restaurant_changed`], [`item_changed`]).
+//!
+//! Searches never touch the database. On one node the catalog is exact
+//! after each write returns; with several nodes, each sees only its own
+//! writes until it restarts (the scale-out work carries changes between
+//! nodes over Redis). Stock counts are not in the catalog: a sold-out dish
+//! can still be found; ordering it answers `out_of_stock`.
+
+use std::sync::Arc;
+
+use catalog::{Catalog, DishEntry, RestaurantEntry, WeeklyHours};
+use parking_lot::RwLock;
+
+use crate::AppState;
+use crate::store::{MenuItem, Restaurant, StoreError};
+
+/// Rows read per page while loading.
+const LOAD_PAGE: u32 = 1_000;
+
+/// The catalog shared by every handler: searches under the read lock.
+#[derive(Clone, Default)]
+pub struct SharedCatalog(Arc<RwLock<Catalog>>);
+
+impl SharedCatalog {
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Catalog> {
+        self.0.read()
+    }
+
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Catalog> {
+        self.0.write()
+    }
+}
+
+/// The restaurant's opening hours, parsed; `None` (always open) also for
+/// stored hours that no longer parse (logged: the api validated them on
+/// the way in, so only a tz database change could cause it).
+pub fn hours_of(restaurant: &Restaurant) -> Option<WeeklyHours> {
+    let json = restaurant.hours_json.as_deref()?;
+    match serde_json::from_str::<WeeklyHours>(json) {
+        Ok(hours) => Some(hours),
+        Err(e) => {
+            tracing::warn!(restaurant_id = %restaurant.id, error = %e, "stored opening hours do not parse");
+            None
+        }
+    }
+}
+
+fn restaurant_entry(r: &Restaurant) -> RestaurantEntry {
+    RestaurantEntry {
+        id: r.id,
+        name: r.name.clone(),
+        location: r.location,
+        cuisines: r.cuisines.clone(),
+        hours: hours_of(r),
+        delivery_radius_m: r.delivery_radius_m,
+        accepting_orders: r.accepting_orders,
+    }
+}
+
+fn dish_entry(item: &MenuItem) -> DishEntry {
+    DishEntry {
+        id: item.id.as_uuid(),
+        restaurant_id: item.restaurant_id,
+        name: item.name.clone(),
+        category: item.category.clone(),
+        price_cents: item.price_cents,
+        available: item.available,
+    }
+}
+
+/// A restaurant was created or changed in the store.
+pub fn restaurant_changed(state: &AppState, restaurant: &Restaurant) {
+    state
+        .catalog
+        .write()
+        .upsert_restaurant(restaurant_entry(restaurant));
+}
+
+/// A menu item was created or changed in the store.
+pub fn item_changed(state: &AppState, item: &MenuItem) {
+    if !state.catalog.write().upsert_dish(dish_entry(item)) {
+        tracing::warn!(menu_item_id = %item.id, "menu item of a restaurant the catalog does not hold");
+    }
+}
+
+/// Loads every restaurant and menu item from the store. Call once at
+/// start-up, before serving.
+pub async fn load(state: &AppState) -> Result<(), StoreError> {
+    let mut after = None;
+    loop {
+        let page = state.store.restaurants_page(after, LOAD_PAGE).await?;
+        {
+            let mut catalog = state.catalog.write();
+            for r in &page {
+                catalog.upsert_restaurant(restaurant_entry(r));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == LOAD_PAGE as usize => after = Some(last.id),
+            _ => break,
+        }
+    }
+    let mut after = None;
+    loop {
+        let page = state.store.menu_items_page(after, LOAD_PAGE).await?;
+        {
+            let mut catalog = state.catalog.write();
+            for item in &page {
+                catalog.upsert_dish(dish_entry(item));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == LOAD_PAGE as usize => after = Some(last.id),
+            _ => break,
+        }
+    }
+    let catalog = state.catalog.read();
+    tracing::info!(
+        restaurants = catalog.restaurant_count(),
+        dishes = catalog.dish_count(),
+        "search catalog loaded"
+    );
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! [`Store`] on SQLite or PostgreSQL, with one set of statements.
+//!
+//! The pool is sqlx's `Any` pool, so one statement text runs on both
+//! databases: `$n` placeholders (SQLite accepts them, PostgreSQL requires
+//! them), TEXT ids, BIGINT/INTEGER times, cents and 0/1 flags, and
+//! `CAST(… AS BIGINT)` where an aggregate would otherwise be NUMERIC on
+//! PostgreSQL (the Any driver reads only integers, floats, text and blobs).
+//! The schema differs only in type names, so each database has its own
+//! migration files under `api/migrations/`, applied by sqlx's migrator.
+//!
+//! Write transactions start with [`SqlStore::begin_write`]: `BEGIN
+//! IMMEDIATE` on SQLite, so a transaction that reads before it writes takes
+//! the write lock up front instead of failing to upgrade when another
+//! writer got in first; on PostgreSQL row locks (a conditional `UPDATE`
+//! first, rows in id order) serialise what must be serialised.
+//!
+//! One module per area: [`accounts`], [`restaurants`], [`cart`],
+//! [`orders`], [`payments`]; [`rows`] turns rows into records.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, SqlSafeStr, Transaction};
+
+use super::{Result, Store, StoreError};
+
+mod accounts;
+mod cart;
+mod orders;
+mod payments;
+mod restaurants;
+mod rows;
+
+/// Which database a [`SqlStore`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connections in a file-backed SQLite pool. SQLite serialises writers (WAL
+/// lets readers run beside the one writer); a few connections cover two
+/// cores' worth of requests waiting on I/O without piling up writers.
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// Connections to PostgreSQL: enough to keep both cores busy while
+/// requests wait on the network, far under the server's default 100.
+const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+/// How long a SQLite writer waits for the write lock before failing.
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// How long a request waits for a free connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Migrations per database, in order. Never edit an applied one.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "commerce",
+        include_str!("../../../migrations/sqlite/0002_commerce.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "commerce",
+        include_str!("../../../migrations/postgres/0002_commerce.sql"),
+    ),
+];
+
+/// The statuses `OrderStatus::is_terminal` calls terminal, as an SQL list
+/// (a macro so it can be spliced into `concat!`; checked by a unit test).
+macro_rules! terminal_statuses {
+    () => {
+        "('delivered', 'cancelled', 'rejected', 'payment_failed')"
+    };
+}
+pub(crate) use terminal_statuses;
+
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Opens and migrates the database at `url`: `sqlite://path` (created,
+    /// with its directory, if missing), `sqlite::memory:`, or
+    /// `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Unsupported(
+                "expected a sqlite:// or postgres:// url".to_owned(),
+            ));
+        };
+        let pool = match backend {
+            Backend::Sqlite => connect_sqlite(url).await?,
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?;
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let migrations = match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        migrator(migrations).run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The pool, for tests and tools that need raw SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A transaction that will write (see the module docs).
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+async fn connect_sqlite(url: &str) -> Result<AnyPool> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if in_memory {
+        // Every connection to a private memory database is a new, empty
+        // database: one connection, kept forever.
+        let options = AnyConnectOptions::from_str(url)?;
+        return Ok(AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
+            .connect_with(options)
+            .await?);
+    }
+    // `sqlite://dir/file.db[?…]`: create the directory, and the file
+    // (`mode=rwc`) unless the url says otherwise.
+    let rest = url_path(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    }
+    let url = match query {
+        Some(q) if q.contains("mode=") => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    };
+    let options = AnyConnectOptions::from_str(&url)?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(SQLITE_MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+        .connect_with(options)
+        .await?)
+}
+
+/// The path part of a `sqlite:` url without a query.
+fn url_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+}
+
+/// Per-connection settings the Any options cannot carry: foreign keys on, a
+/// busy timeout, and for files WAL (readers beside the writer) with
+/// `synchronous = NORMAL` (durable at checkpoints; WAL keeps it consistent).
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, file: bool) -> sqlx::Result<()> {
+    let busy = format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}");
+    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(busy)).execute(&mut *conn).await?;
+    if file {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations = migrations
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> super::Backend {
+        self.backend
+    }
+}
+
+/// A database error that is a unique-key violation.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::OrderStatus;
+
+    #[test]
+    fn terminal_list_matches_the_engine() {
+        let listed: Vec<&str> = terminal_statuses!()
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(", ")
+            .map(|s| s.trim_matches('\''))
+            .collect();
+        for status in OrderStatus::ALL {
+            assert_eq!(
+                listed.contains(&status.as_str()),
+                status.is_terminal(),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn migrations_come_in_pairs() {
+        let versions = |m: &[(i64, &str, &str)]| -> Vec<(i64, String)> {
+            m.iter().map(|&(v, d, _)| (v, d.to_owned())).collect()
+        };
+        assert_eq!(
+            versions(super::SQLITE_MIGRATIONS),
+            versions(super::POSTGRES_MIGRATIONS)
+        );
+    }
+}

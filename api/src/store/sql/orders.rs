@@ -1,0 +1,550 @@
+//! Orders: placement (idempotency key, stock, pricing, pending charge in
+//! one transaction), reading, listing, steps with their compensations, and
+//! driver assignment.
+
+use async_trait::async_trait;
+use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, UserId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::rows::{self, parse_col, select_order, status_col};
+use super::{SqlStore, is_unique_violation, terminal_statuses};
+use crate::store::{
+    AssignOutcome, EventKind, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope,
+    OrderStore, Payment, PaymentKind, PaymentStatus, PlaceOutcome, Result, Transition,
+    TransitionOutcome,
+};
+
+/// Keyset pagination, newest first: `$2`/`$3` are the cursor, `$4` the limit.
+macro_rules! page_newest_first {
+    () => {
+        " AND (o.created_at_ms < $2 OR (o.created_at_ms = $2 AND o.id < $3)) \
+         ORDER BY o.created_at_ms DESC, o.id DESC LIMIT $4"
+    };
+}
+
+pub(super) type Tx = Transaction<'static, Any>;
+
+#[async_trait]
+impl OrderStore for SqlStore {
+    async fn place_order(&self, new: &NewOrder, actor_id: UserId) -> Result<PlaceOutcome> {
+        let order = &new.order;
+        let mut tx = self.begin_write().await?;
+
+        // The order row goes in first (its totals filled in below), so the
+        // idempotency key can name it; on PostgreSQL a second request with
+        // the same key waits on the key's unique index until this one
+        // commits or rolls back.
+        insert_order_row(&mut tx, order).await?;
+        if let Some(key) = &new.idempotency {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, key) DO NOTHING",
+            )
+            .bind(order.customer_id.to_string())
+            .bind(&key.key)
+            .bind(&key.request_hash)
+            .bind(order.id.to_string())
+            .bind(order.created_at_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                let row = sqlx::query(
+                    "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
+                )
+                .bind(order.customer_id.to_string())
+                .bind(&key.key)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                let hash: String = row.try_get("request_hash")?;
+                return Ok(if hash == key.request_hash {
+                    PlaceOutcome::Replayed(parse_col(&row, "order_id")?)
+                } else {
+                    PlaceOutcome::KeyReused
+                });
+            }
+        }
+
+        // Take stock in item-id order, so two orders for the same items
+        // lock the rows in the same order and cannot deadlock (PostgreSQL).
+        let mut wanted = new.items.clone();
+        wanted.sort_by_key(|&(id, _)| id);
+        let mut lines = Vec::with_capacity(wanted.len());
+        let mut subtotal: i64 = 0;
+        for &(item, quantity) in &wanted {
+            match take_stock(&mut tx, order, item, quantity).await? {
+                Ok(line) => {
+                    subtotal = subtotal.saturating_add(line.0.unit_price_cents * quantity);
+                    lines.push(line);
+                }
+                Err(refusal) => {
+                    tx.rollback().await?;
+                    return Ok(refusal);
+                }
+            }
+        }
+        let total = subtotal.saturating_add(order.delivery_fee_cents);
+        sqlx::query("UPDATE orders SET subtotal_cents = $1, total_cents = $2 WHERE id = $3")
+            .bind(subtotal)
+            .bind(total)
+            .bind(order.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (line, took_stock) in &lines {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, menu_item_id, name, unit_price_cents, quantity, took_stock) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(order.id.to_string())
+            .bind(line.menu_item_id.to_string())
+            .bind(&line.name)
+            .bind(line.unit_price_cents)
+            .bind(line.quantity)
+            .bind(i64::from(*took_stock))
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_event(
+            &mut tx,
+            &OrderEvent {
+                order_id: order.id,
+                kind: EventKind::Status,
+                status: order.status,
+                driver_id: None,
+                actor_id: Some(actor_id),
+                at_ms: order.created_at_ms,
+            },
+        )
+        .await?;
+        let payment = Payment {
+            id: new.payment_id,
+            order_id: order.id,
+            kind: PaymentKind::Charge,
+            amount_cents: total,
+            status: PaymentStatus::Pending,
+            method: new.payment_method.clone(),
+            token: Some(new.payment_token.clone()),
+            gateway_ref: None,
+            failure: None,
+            reason: None,
+            attempts: 0,
+            actor_id: Some(actor_id),
+            created_at_ms: order.created_at_ms,
+            updated_at_ms: order.created_at_ms,
+        };
+        insert_payment(&mut tx, &payment).await?;
+        if new.clear_cart {
+            sqlx::query("DELETE FROM cart_items WHERE customer_id = $1")
+                .bind(order.customer_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+
+        let mut placed = order.clone();
+        placed.subtotal_cents = subtotal;
+        placed.total_cents = total;
+        placed.lines = lines.into_iter().map(|(line, _)| line).collect();
+        Ok(PlaceOutcome::Placed(placed, payment))
+    }
+
+    async fn idempotent_order(
+        &self,
+        customer_id: UserId,
+        key: &str,
+    ) -> Result<Option<(String, OrderId)>> {
+        let row = sqlx::query(
+            "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
+        )
+        .bind(customer_id.to_string())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|row| Ok((row.try_get("request_hash")?, parse_col(row, "order_id")?)))
+            .transpose()
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>> {
+        let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut order = rows::order(&row)?;
+        let lines = sqlx::query(
+            "SELECT menu_item_id, name, unit_price_cents, quantity FROM order_lines \
+             WHERE order_id = $1 ORDER BY menu_item_id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        order.lines = lines.iter().map(line_from_row).collect::<Result<_>>()?;
+        Ok(Some(order))
+    }
+
+    async fn list_orders(
+        &self,
+        scope: OrderScope,
+        cursor: Option<OrderCursor>,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        // Without a cursor, start above every row: any real created_at_ms is
+        // below i64::MAX.
+        let (before_ms, before_id) = match cursor {
+            Some(c) => (c.created_at_ms, c.order_id.to_string()),
+            None => (i64::MAX, String::new()),
+        };
+        let (sql, party) = match scope {
+            OrderScope::Customer(u) => (
+                concat!(
+                    select_order!(),
+                    "WHERE o.customer_id = $1",
+                    page_newest_first!()
+                ),
+                u.to_string(),
+            ),
+            OrderScope::RestaurantOwner(u) => (
+                concat!(
+                    select_order!(),
+                    "WHERE r.owner_id = $1",
+                    page_newest_first!()
+                ),
+                u.to_string(),
+            ),
+            OrderScope::Driver(d) => (
+                concat!(
+                    select_order!(),
+                    "WHERE o.driver_id = $1",
+                    page_newest_first!()
+                ),
+                d.to_string(),
+            ),
+            // `$1` is bound but unused, so every scope binds alike.
+            OrderScope::All => (
+                concat!(select_order!(), "WHERE $1 = $1", page_newest_first!()),
+                String::new(),
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(party)
+            .bind(before_ms)
+            .bind(before_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::order).collect()
+    }
+
+    async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
+        let rows = sqlx::query(concat!(
+            select_order!(),
+            "WHERE o.status NOT IN ",
+            terminal_statuses!(),
+            " AND o.id > $1 ORDER BY o.id LIMIT $2"
+        ))
+        .bind(after.map(|id| id.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::order).collect()
+    }
+
+    async fn transition_order(&self, t: &Transition) -> Result<TransitionOutcome> {
+        let mut tx = self.begin_write().await?;
+        if !set_status(&mut tx, t.order_id, t.from, t.to, t.at_ms).await? {
+            tx.rollback().await?;
+            let current = sqlx::query("SELECT status FROM orders WHERE id = $1")
+                .bind(t.order_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            let current = current
+                .as_ref()
+                .map(|row| status_col(row, "status"))
+                .transpose()?;
+            return Ok(TransitionOutcome::Stale(current));
+        }
+        insert_event(
+            &mut tx,
+            &OrderEvent {
+                order_id: t.order_id,
+                kind: EventKind::Status,
+                status: t.to,
+                driver_id: None,
+                actor_id: t.actor_id,
+                at_ms: t.at_ms,
+            },
+        )
+        .await?;
+        let mut refund = None;
+        if matches!(t.to, OrderStatus::Cancelled | OrderStatus::Rejected) {
+            give_back_stock(&mut tx, t.order_id, t.at_ms).await?;
+            let owed = super::payments::refundable_cents(&mut tx, t.order_id).await?;
+            if owed > 0 {
+                let reason = format!("order {}", t.to.as_str());
+                refund = Some(
+                    super::payments::insert_refund(
+                        &mut tx,
+                        PaymentId::new(),
+                        t.order_id,
+                        owed,
+                        &reason,
+                        None,
+                        t.at_ms,
+                    )
+                    .await?,
+                );
+            }
+        }
+        let order = order_in(&mut tx, t.order_id).await?;
+        tx.commit().await?;
+        Ok(TransitionOutcome::Applied(order, refund))
+    }
+
+    async fn assign_driver(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+    ) -> Result<AssignOutcome> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(concat!(
+            "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
+            "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
+            terminal_statuses!()
+        ))
+        .bind(driver_id.to_string())
+        .bind(at_ms)
+        .bind(order_id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
+        }
+        let order = order_in(&mut tx, order_id).await?;
+        insert_event(
+            &mut tx,
+            &OrderEvent {
+                order_id,
+                kind: EventKind::Assigned,
+                status: order.status,
+                driver_id: Some(driver_id),
+                actor_id: Some(driver_id.into()),
+                at_ms,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AssignOutcome::Applied(order))
+    }
+
+    async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>> {
+        let rows = sqlx::query(
+            "SELECT order_id, kind, status, driver_id, actor_id, at_ms FROM order_events \
+             WHERE order_id = $1 ORDER BY id",
+        )
+        .bind(order_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(OrderEvent {
+                    order_id: parse_col(row, "order_id")?,
+                    kind: EventKind::parse(&kind).ok_or_else(|| rows::corrupt("kind", &kind))?,
+                    status: status_col(row, "status")?,
+                    driver_id: rows::parse_opt_col(row, "driver_id")?,
+                    actor_id: rows::parse_opt_col(row, "actor_id")?,
+                    at_ms: row.try_get("at_ms")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_order_row(tx: &mut Tx, order: &Order) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO orders (id, customer_id, restaurant_id, status, driver_id, pickup_lat, pickup_lng, \
+         dropoff_lat, dropoff_lng, delivery_address, subtotal_cents, delivery_fee_cents, total_cents, \
+         created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(order.id.to_string())
+    .bind(order.customer_id.to_string())
+    .bind(order.restaurant_id.to_string())
+    .bind(order.status.as_str())
+    .bind(order.driver_id.map(|d| d.to_string()))
+    .bind(order.pickup.lat)
+    .bind(order.pickup.lng)
+    .bind(order.dropoff.lat)
+    .bind(order.dropoff.lng)
+    .bind(&order.delivery_address)
+    .bind(0_i64)
+    .bind(order.delivery_fee_cents)
+    .bind(order.delivery_fee_cents)
+    .bind(order.created_at_ms)
+    .bind(order.updated_at_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        // A v7 id collision is as good as impossible; report it plainly.
+        if is_unique_violation(&e) {
+            tracing::error!(order_id = %order.id, "order id collision");
+        }
+        e
+    })?;
+    Ok(())
+}
+
+/// Takes `quantity` of `item` for `order` (price read in the same
+/// statement): the line and whether it counted stock, or why not.
+async fn take_stock(
+    tx: &mut Tx,
+    order: &Order,
+    item: MenuItemId,
+    quantity: i64,
+) -> Result<Result<(OrderLine, bool), PlaceOutcome>> {
+    // One conditional UPDATE: it only matches while enough is left, so
+    // concurrent orders can never take stock below zero.
+    let row = sqlx::query(
+        "UPDATE menu_items SET stock = CASE WHEN stock IS NULL THEN NULL ELSE stock - $1 END \
+         WHERE id = $2 AND restaurant_id = $3 AND available = 1 AND (stock IS NULL OR stock >= $1) \
+         RETURNING name, price_cents, stock",
+    )
+    .bind(quantity)
+    .bind(item.to_string())
+    .bind(order.restaurant_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = row {
+        let stock: Option<i64> = row.try_get("stock")?;
+        return Ok(Ok((
+            OrderLine {
+                menu_item_id: item,
+                name: row.try_get("name")?,
+                unit_price_cents: row.try_get("price_cents")?,
+                quantity,
+            },
+            stock.is_some(),
+        )));
+    }
+    // Why not: read the row as it is (under this transaction's lock).
+    let row = sqlx::query(
+        "SELECT available, stock FROM menu_items WHERE id = $1 AND restaurant_id = $2",
+    )
+    .bind(item.to_string())
+    .bind(order.restaurant_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(PlaceOutcome::UnknownItem(item)));
+    };
+    let available: i64 = row.try_get("available")?;
+    if available == 0 {
+        return Ok(Err(PlaceOutcome::Unavailable(item)));
+    }
+    let left: Option<i64> = row.try_get("stock")?;
+    Ok(Err(PlaceOutcome::OutOfStock {
+        item,
+        left: left.unwrap_or(0),
+    }))
+}
+
+/// Compare-and-set of the order's status. Whether it applied.
+pub(super) async fn set_status(
+    tx: &mut Tx,
+    order_id: OrderId,
+    from: OrderStatus,
+    to: OrderStatus,
+    at_ms: i64,
+) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(at_ms)
+            .bind(order_id.to_string())
+            .bind(from.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    Ok(done > 0)
+}
+
+/// Puts back the stock the order's lines took. Called once per order: only
+/// from the step into a closed status that ends it unfulfilled.
+pub(super) async fn give_back_stock(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE menu_items SET stock = stock + (SELECT l.quantity FROM order_lines l \
+             WHERE l.order_id = $1 AND l.menu_item_id = menu_items.id), updated_at_ms = $2 \
+         WHERE stock IS NOT NULL AND id IN \
+             (SELECT menu_item_id FROM order_lines WHERE order_id = $1 AND took_stock = 1)",
+    )
+    .bind(order_id.to_string())
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_event(tx: &mut Tx, e: &OrderEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO order_events (order_id, kind, status, driver_id, actor_id, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.order_id.to_string())
+    .bind(e.kind.as_str())
+    .bind(e.status.as_str())
+    .bind(e.driver_id.map(|d| d.to_string()))
+    .bind(e.actor_id.map(|a| a.to_string()))
+    .bind(e.at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_payment(tx: &mut Tx, p: &Payment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, kind, amount_cents, status, method, token, gateway_ref, \
+         failure, reason, attempts, actor_id, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.order_id.to_string())
+    .bind(p.kind.as_str())
+    .bind(p.amount_cents)
+    .bind(p.status.as_str())
+    .bind(&p.method)
+    .bind(p.token.as_deref())
+    .bind(p.gateway_ref.as_deref())
+    .bind(p.failure.as_deref())
+    .bind(p.reason.as_deref())
+    .bind(p.attempts)
+    .bind(p.actor_id.map(|a| a.to_string()))
+    .bind(p.created_at_ms)
+    .bind(p.updated_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The order as this transaction sees it (without lines).
+pub(super) async fn order_in(tx: &mut Tx, order_id: OrderId) -> Result<Order> {
+    let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
+        .bind(order_id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    rows::order(&row)
+}
+
+fn line_from_row(row: &AnyRow) -> Result<OrderLine> {
+    Ok(OrderLine {
+        menu_item_id: parse_col(row, "menu_item_id")?,
+        name: row.try_get("name")?,
+        unit_price_cents: row.try_get("unit_price_cents")?,
+        quantity: row.try_get("quantity")?,
+    })
+}

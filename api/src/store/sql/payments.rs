@@ -1,0 +1,293 @@
+//! Charges and refunds: settling what the gateway answered, and refunds
+//! that can never exceed what was paid.
+//!
+//! Every write that depends on an order's money first locks the order row
+//! (`touch_order`), so refunds of one order are serialised on PostgreSQL as
+//! they are by the write lock on SQLite: two concurrent refunds cannot both
+//! see the same refundable amount.
+
+use async_trait::async_trait;
+use engine::{OrderId, OrderStatus, PaymentId, UserId};
+use sqlx::Row;
+
+use super::SqlStore;
+use super::orders::{Tx, give_back_stock, insert_event, insert_payment, order_in, set_status};
+use super::rows::{self, select_payment};
+use crate::store::{
+    EventKind, OrderEvent, Payment, PaymentKind, PaymentStatus, PaymentStore, RefundOutcome,
+    RefundRequest, Result, SettleOutcome, Settlement,
+};
+
+#[async_trait]
+impl PaymentStore for SqlStore {
+    async fn payments(&self, order_id: OrderId) -> Result<Vec<Payment>> {
+        let rows = sqlx::query(concat!(
+            select_payment!(),
+            "WHERE order_id = $1 ORDER BY created_at_ms, id"
+        ))
+        .bind(order_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::payment).collect()
+    }
+
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>> {
+        let row = sqlx::query(concat!(select_payment!(), "WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::payment).transpose()
+    }
+
+    async fn note_payment_attempt(&self, id: PaymentId, at_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE payments SET attempts = attempts + 1, updated_at_ms = $1 \
+             WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(at_ms)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn settle_charge(
+        &self,
+        id: PaymentId,
+        settlement: &Settlement,
+        at_ms: i64,
+    ) -> Result<SettleOutcome> {
+        let mut tx = self.begin_write().await?;
+        let Some(payment) = settle(&mut tx, id, PaymentKind::Charge, settlement, at_ms).await?
+        else {
+            tx.rollback().await?;
+            return Ok(SettleOutcome::NotPending(self.payment(id).await?));
+        };
+        let order_id = payment.order_id;
+        touch_order(&mut tx, order_id, at_ms).await?;
+        let mut refund = None;
+        match settlement {
+            Settlement::Succeeded { .. } => {
+                if set_status(&mut tx, order_id, OrderStatus::Placed, OrderStatus::Paid, at_ms)
+                    .await?
+                {
+                    insert_status_event(&mut tx, order_id, OrderStatus::Paid, at_ms).await?;
+                } else {
+                    // The order left `placed` while the gateway worked (it
+                    // was cancelled): what was just taken is owed back.
+                    let owed = refundable_cents(&mut tx, order_id).await?;
+                    if owed > 0 {
+                        refund = Some(
+                            insert_refund(
+                                &mut tx,
+                                PaymentId::new(),
+                                order_id,
+                                owed,
+                                "order closed before the charge went through",
+                                None,
+                                at_ms,
+                            )
+                            .await?,
+                        );
+                    }
+                }
+            }
+            Settlement::Failed { .. } => {
+                if set_status(
+                    &mut tx,
+                    order_id,
+                    OrderStatus::Placed,
+                    OrderStatus::PaymentFailed,
+                    at_ms,
+                )
+                .await?
+                {
+                    insert_status_event(&mut tx, order_id, OrderStatus::PaymentFailed, at_ms)
+                        .await?;
+                    give_back_stock(&mut tx, order_id, at_ms).await?;
+                }
+            }
+        }
+        let order = order_in(&mut tx, order_id).await?;
+        tx.commit().await?;
+        Ok(SettleOutcome::Settled {
+            payment,
+            order,
+            refund,
+        })
+    }
+
+    async fn request_refund(&self, r: &RefundRequest) -> Result<RefundOutcome> {
+        let mut tx = self.begin_write().await?;
+        if !touch_order(&mut tx, r.order_id, r.at_ms).await? {
+            tx.rollback().await?;
+            return Ok(RefundOutcome::UnknownOrder);
+        }
+        let refundable = refundable_cents(&mut tx, r.order_id).await?;
+        if r.amount_cents > refundable {
+            tx.rollback().await?;
+            return Ok(RefundOutcome::Exceeds {
+                refundable_cents: refundable,
+            });
+        }
+        let refund = insert_refund(
+            &mut tx,
+            r.id,
+            r.order_id,
+            r.amount_cents,
+            &r.reason,
+            r.actor_id,
+            r.at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RefundOutcome::Created(refund))
+    }
+
+    async fn settle_refund(
+        &self,
+        id: PaymentId,
+        settlement: &Settlement,
+        at_ms: i64,
+    ) -> Result<Option<Payment>> {
+        let mut tx = self.begin_write().await?;
+        let settled = settle(&mut tx, id, PaymentKind::Refund, settlement, at_ms).await?;
+        tx.commit().await?;
+        Ok(settled)
+    }
+
+    async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>> {
+        let rows = sqlx::query(concat!(
+            select_payment!(),
+            "WHERE status = 'pending' ORDER BY created_at_ms, id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::payment).collect()
+    }
+}
+
+/// Moves a pending payment of `kind` to its settled status; the payment as
+/// it is now, `None` if it was not pending.
+async fn settle(
+    tx: &mut Tx,
+    id: PaymentId,
+    kind: PaymentKind,
+    settlement: &Settlement,
+    at_ms: i64,
+) -> Result<Option<Payment>> {
+    let (status, gateway_ref, failure) = match settlement {
+        Settlement::Succeeded { gateway_ref } => {
+            (PaymentStatus::Succeeded, Some(gateway_ref.as_str()), None)
+        }
+        Settlement::Failed { failure } => (PaymentStatus::Failed, None, Some(failure.as_str())),
+    };
+    let done = sqlx::query(
+        "UPDATE payments SET status = $1, gateway_ref = $2, failure = $3, updated_at_ms = $4 \
+         WHERE id = $5 AND kind = $6 AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(gateway_ref)
+    .bind(failure)
+    .bind(at_ms)
+    .bind(id.to_string())
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query(concat!(select_payment!(), "WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    rows::payment(&row).map(Some)
+}
+
+/// Locks the order row for the rest of the transaction (a no-op write).
+/// Whether the order exists.
+async fn touch_order(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE orders SET updated_at_ms = $1 WHERE id = $2")
+        .bind(at_ms)
+        .bind(order_id.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(done > 0)
+}
+
+/// Succeeded charges minus refunds that succeeded or are still pending.
+pub(super) async fn refundable_cents(tx: &mut Tx, order_id: OrderId) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT \
+           CAST(COALESCE(SUM(CASE WHEN kind = 'charge' AND status = 'succeeded' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS paid, \
+           CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status <> 'failed' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS refunded \
+         FROM payments WHERE order_id = $1",
+    )
+    .bind(order_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let paid: i64 = row.try_get("paid")?;
+    let refunded: i64 = row.try_get("refunded")?;
+    Ok((paid - refunded).max(0))
+}
+
+pub(super) async fn insert_refund(
+    tx: &mut Tx,
+    id: PaymentId,
+    order_id: OrderId,
+    amount_cents: i64,
+    reason: &str,
+    actor_id: Option<UserId>,
+    at_ms: i64,
+) -> Result<Payment> {
+    // A refund goes back the way the charge came.
+    let method: Option<String> = sqlx::query(
+        "SELECT method FROM payments WHERE order_id = $1 AND kind = 'charge'",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|row| row.try_get("method"))
+    .transpose()?;
+    let refund = Payment {
+        id,
+        order_id,
+        kind: PaymentKind::Refund,
+        amount_cents,
+        status: PaymentStatus::Pending,
+        method: method.unwrap_or_else(|| "card".to_owned()),
+        token: None,
+        gateway_ref: None,
+        failure: None,
+        reason: Some(reason.to_owned()),
+        attempts: 0,
+        actor_id,
+        created_at_ms: at_ms,
+        updated_at_ms: at_ms,
+    };
+    insert_payment(tx, &refund).await?;
+    Ok(refund)
+}
+
+async fn insert_status_event(
+    tx: &mut Tx,
+    order_id: OrderId,
+    status: OrderStatus,
+    at_ms: i64,
+) -> Result<()> {
+    insert_event(
+        tx,
+        &OrderEvent {
+            order_id,
+            kind: EventKind::Status,
+            status,
+            driver_id: None,
+            actor_id: None,
+            at_ms,
+        },
+    )
+    .await
+}

@@ -1,0 +1,316 @@
+//! Command-line flags (clap). One flat set of flags; each scenario uses the
+//! ones that concern it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Drives a running hexdash (or the do-it-yourself peer stack) over real
+/// sockets and reports throughput, loss, latency percentiles and the
+/// server's CPU and memory. Exits 1 when an SLO flag is missed, 2 on error.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "loadtest", version)]
+pub struct Cli {
+    /// What to run.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+
+    /// The system under test.
+    #[arg(long, value_enum, default_value_t = Target::Hexdash)]
+    pub target: Target,
+
+    /// How drivers send pings (hexdash only; the peer takes MQTT).
+    #[arg(long, value_enum, default_value_t = Transport::Mqtt)]
+    pub transport: Transport,
+
+    /// hexdash's HTTP base URL (REST, WebSocket, /metrics).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub http_url: String,
+
+    /// MQTT broker `host:port` [default: 127.0.0.1:1884 for hexdash (Mosquitto
+    /// holds 1883 on the development machines), 127.0.0.1:1883 for the peer].
+    #[arg(long)]
+    pub mqtt_addr: Option<String>,
+
+    /// Redis of the peer stack.
+    #[arg(long, default_value = "redis://127.0.0.1:6379/")]
+    pub redis_url: String,
+
+    /// The peer's GEO key (deleted at start unless --keep-index).
+    #[arg(long, default_value = "loadtest:drivers")]
+    pub redis_key: String,
+
+    /// Keep the peer's GEO key from earlier runs.
+    #[arg(long)]
+    pub keep_index: bool,
+
+    /// How the peer bridge writes to Redis: a pipeline of one GEOADD per
+    /// ping, or one GEOADD with many members per batch.
+    #[arg(long, value_enum, default_value_t = GeoAdd::Pipeline)]
+    pub bridge_geoadd: GeoAdd,
+
+    /// Connected drivers.
+    #[arg(long, default_value_t = 1_000)]
+    pub drivers: usize,
+
+    /// Pings per second per driver (open loop: the schedule never waits
+    /// for the server).
+    #[arg(long, default_value_t = 1.0)]
+    pub ping_hz: f64,
+
+    /// Pings per packet: 1, or e.g. 16 to send like an app flushing its
+    /// offline buffer (16 MQTT PUBLISH packets, or 16 WebSocket messages, in
+    /// one TCP write). The per-driver rate stays --ping-hz.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+
+    /// WebSocket watchers (dispatchers on `/v1/ws` with an `area` box).
+    #[arg(long, default_value_t = 0)]
+    pub watchers: usize,
+
+    /// Side of each watcher's area box, metres.
+    #[arg(long, default_value_t = 2_000.0)]
+    pub watch_box_m: f64,
+
+    /// Length of the measurement window.
+    #[arg(long, default_value_t = 10)]
+    pub duration_s: u64,
+
+    /// Load applied before the window opens (fills the index, warms caches).
+    #[arg(long, default_value_t = 3)]
+    pub warmup_s: u64,
+
+    /// Seed of every random choice (start positions, turns, query points).
+    #[arg(long, default_value_t = bench::SEED)]
+    pub seed: u64,
+
+    /// Slowest driver speed, m/s.
+    #[arg(long, default_value_t = 5.0)]
+    pub min_speed_mps: f64,
+
+    /// Fastest driver speed, m/s.
+    #[arg(long, default_value_t = 15.0)]
+    pub max_speed_mps: f64,
+
+    /// Road network (OpenStreetMap, ODbL) drivers move on.
+    #[arg(
+        long,
+        default_value = "../shared/data/gothenburg_roads_2016.geojson.gz"
+    )]
+    pub roads: PathBuf,
+
+    /// Concurrent connections issuing nearest-driver queries.
+    #[arg(long, default_value_t = 32)]
+    pub nearby_conns: usize,
+
+    /// Nearest-driver queries per second in total, open loop; 0 runs closed
+    /// loop (each connection sends its next query when the last answered).
+    #[arg(long, default_value_t = 0.0)]
+    pub nearby_rate: f64,
+
+    /// Search radius of nearest-driver queries, metres.
+    #[arg(long, default_value_t = 3_000.0)]
+    pub radius_m: f64,
+
+    /// Drivers returned per nearest-driver query.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+
+    /// `status` filter of hexdash's nearby query (`available`, `any`, …).
+    #[arg(long, default_value = "available")]
+    pub status: String,
+
+    /// Orders per second (orders scenario, open loop).
+    #[arg(long, default_value_t = 50.0)]
+    pub order_rate: f64,
+
+    /// Orders in flight at most; beyond it a due order is dropped and counted.
+    #[arg(long, default_value_t = 64)]
+    pub order_conns: usize,
+
+    /// Restaurants (with menus) the orders scenario creates.
+    #[arg(long, default_value_t = 20)]
+    pub restaurants: usize,
+
+    /// Customers the orders scenario signs up and orders with.
+    #[arg(long, default_value_t = 50)]
+    pub customers: usize,
+
+    /// Where created accounts and tokens are cached between runs.
+    #[arg(long, default_value = "loadtest-accounts.json")]
+    pub accounts_file: PathBuf,
+
+    /// Signups and logins in flight (the server hashes passwords with
+    /// argon2 and queues beyond its own limit).
+    #[arg(long, default_value_t = 8)]
+    pub signup_concurrency: usize,
+
+    /// The bootstrap admin (dispatcher) hexdash was started with.
+    #[arg(long, env = "HEXDASH_ADMIN_EMAIL", default_value = "admin@example.com")]
+    pub admin_email: String,
+
+    #[arg(long, env = "HEXDASH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Connection attempts in flight while connecting drivers and watchers.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+
+    /// Sender tasks the MQTT drivers are spread over [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    pub shards: usize,
+
+    /// Pid of the server process(es) to measure [default: found by name:
+    /// `hexdash`, or `mosquitto` and `redis-server` for the peer].
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+
+    /// Fail (exit 1) when the scenario's p99 latency exceeds this.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+
+    /// Fail (exit 1) when the scenario's rate (pings received/s, queries/s,
+    /// orders/s) is below this.
+    #[arg(long)]
+    pub min_rate: Option<f64>,
+
+    /// Print the report as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Drivers stream pings; throughput and loss at the server.
+    Ingest,
+    /// Drivers stream pings; dispatchers ask for the nearest drivers.
+    Nearby,
+    /// Drivers stream pings; watchers measure ping-to-screen latency.
+    Track,
+    /// Order placement over REST.
+    Orders,
+    /// Drivers, watchers and nearest-driver queries at once.
+    Mixed,
+    /// Only create (or refresh) the cached driver accounts.
+    Accounts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    Hexdash,
+    /// Mosquitto + a bridge (in this process) writing GEOADD into Redis,
+    /// GEOSEARCH for nearest drivers.
+    PeerBridge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Mqtt,
+    Ws,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeoAdd {
+    Pipeline,
+    Multi,
+}
+
+impl Cli {
+    pub fn mqtt_addr(&self) -> String {
+        self.mqtt_addr.clone().unwrap_or_else(|| match self.target {
+            Target::Hexdash => "127.0.0.1:1884".to_owned(),
+            Target::PeerBridge => "127.0.0.1:1883".to_owned(),
+        })
+    }
+
+    /// `ws://…` form of the HTTP base URL.
+    pub fn ws_url(&self) -> String {
+        let base = self.http_url.trim_end_matches('/');
+        if let Some(rest) = base.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = base.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    pub fn http_base(&self) -> &str {
+        self.http_url.trim_end_matches('/')
+    }
+
+    /// Flag combinations that cannot work, refused before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        if !(self.ping_hz > 0.0 && self.ping_hz.is_finite()) {
+            bail!("--ping-hz must be positive");
+        }
+        if self.batch == 0 || self.batch > 1024 {
+            bail!("--batch must be in 1..=1024");
+        }
+        if self.min_speed_mps > self.max_speed_mps || self.min_speed_mps < 0.0 {
+            bail!("need 0 <= --min-speed-mps <= --max-speed-mps");
+        }
+        if self.duration_s == 0 {
+            bail!("--duration-s must be at least 1");
+        }
+        if self.target == Target::PeerBridge {
+            if self.transport == Transport::Ws {
+                bail!("the peer stack takes pings over MQTT only (--transport mqtt)");
+            }
+            match self.scenario {
+                Scenario::Ingest | Scenario::Nearby => {}
+                Scenario::Track | Scenario::Mixed => bail!(
+                    "the peer stack has no area fan-out to watch (pending: a Mosquitto \
+                     subscriber per watcher); run track/mixed against hexdash"
+                ),
+                Scenario::Orders | Scenario::Accounts => {
+                    bail!("the peer stack has no accounts or orders")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied()))
+            .expect("parses")
+    }
+
+    #[test]
+    fn defaults_and_targets() {
+        let cli = parse(&["ingest"]);
+        assert_eq!(cli.mqtt_addr(), "127.0.0.1:1884");
+        assert_eq!(cli.ws_url(), "ws://127.0.0.1:8080");
+        assert!(cli.validate().is_ok());
+        let peer = parse(&["ingest", "--target", "peer-bridge"]);
+        assert_eq!(peer.mqtt_addr(), "127.0.0.1:1883");
+        assert!(peer.validate().is_ok());
+    }
+
+    #[test]
+    fn refuses_impossible_combinations() {
+        for args in [
+            &["track", "--target", "peer-bridge"][..],
+            &["ingest", "--target", "peer-bridge", "--transport", "ws"],
+            &["ingest", "--ping-hz", "0"],
+            &["ingest", "--batch", "0"],
+            &["ingest", "--min-speed-mps", "9", "--max-speed-mps", "3"],
+        ] {
+            assert!(parse(args).validate().is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The MQTT drivers: connect them (bounded concurrency), then drive them
+//! from a few sender tasks ("shards") on an open-loop schedule.
+//!
+//! Every driver owns a fixed slot in the ping period (its phase), so the
+//! offered load is smooth and does not depend on how fast the server
+//! answers. A shard visits its drivers in phase order, writes each one's
+//! pings with a non-blocking `try_write`, and never waits for a socket:
+//! - a socket whose buffer is full (the server is not reading) loses that
+//!   tick's pings, counted as `blocked`;
+//! - a shard running late by a whole period skips the lost ticks, counted
+//!   as `missed` (the generator, not the server, was too slow; the report
+//!   shows it so such a run can be discarded);
+//! - the delay between a ping's scheduled and actual send is the
+//!   generator's `lag` histogram.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+use crate::mqtt;
+use crate::ping;
+use crate::roads::RoadNetwork;
+use crate::stats::{Counter, Latency, SharedLatency, Window};
+use crate::walker::Walker;
+
+/// Every this many visits a shard reads (and discards) what the broker sent
+/// a driver (PINGRESPs, offers), so receive buffers never fill and a
+/// closed connection is noticed.
+const READ_EVERY_VISITS: u32 = 16;
+
+/// Scratch space for those reads.
+const READ_CHUNK: usize = 4096;
+
+/// One driver as the generator knows it before connecting.
+#[derive(Clone, Debug)]
+pub struct DriverSpec {
+    /// Stable index: seeds the driver's walker.
+    pub index: usize,
+    pub client_id: String,
+    /// `(username, password)`; `None` connects anonymously (the peer).
+    pub credentials: Option<(String, String)>,
+    pub topic: String,
+}
+
+/// What the senders share with the report.
+#[derive(Default)]
+pub struct FleetStats {
+    pub connected: Counter,
+    pub connect_failed: Counter,
+    pub disconnected: Counter,
+    /// Pings fully handed to the kernel.
+    pub sent: Counter,
+    /// Pings not sent because the socket was full (server backpressure).
+    pub blocked: Counter,
+    /// Pings not sent because the generator fell a period behind.
+    pub missed: Counter,
+    /// Scheduled-to-sent delay.
+    pub lag: SharedLatency,
+}
+
+/// How the drivers ping.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub ping_hz: f64,
+    /// Pings per write.
+    pub batch: usize,
+    pub seed: u64,
+    pub min_speed_mps: f64,
+    pub max_speed_mps: f64,
+}
+
+impl Schedule {
+    /// Time between two writes of one driver.
+    pub fn period(&self) -> Duration {
+        Duration::from_secs_f64(self.batch as f64 / self.ping_hz)
+    }
+
+    /// MQTT keep-alive: at least three writes fit in it, at least a minute.
+    pub fn keep_alive_s(&self) -> u16 {
+        (self.period().as_secs_f64() * 3.0)
+            .ceil()
+            .clamp(60.0, 65_535.0) as u16
+    }
+
+    /// The walker of driver `index`: its path depends on the seed and the
+    /// index only.
+    pub fn walker(&self, net: &RoadNetwork, index: usize) -> Walker {
+        let seed = self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Walker::new(net, seed, self.min_speed_mps..=self.max_speed_mps)
+    }
+}
+
+/// A connected driver.
+pub struct Conn {
+    index: usize,
+    stream: TcpStream,
+    topic: Vec<u8>,
+    walker: Walker,
+    next_due: Instant,
+    /// The unsent tail of a partial write; a tick with a tail left is
+    /// `blocked`.
+    pending: Vec<u8>,
+    visits: u32,
+    dead: bool,
+}
+
+/// Connects every driver, `concurrency` at a time. Failures are counted
+/// (and the first few printed); the connected drivers are returned in
+/// index order.
+pub async fn connect_all(
+    specs: Vec<DriverSpec>,
+    addr: &str,
+    schedule: &Schedule,
+    net: &RoadNetwork,
+    concurrency: usize,
+    stats: &FleetStats,
+) -> Vec<Conn> {
+    let keep_alive_s = schedule.keep_alive_s();
+    let mut results = futures_util::stream::iter(specs.into_iter().map(|spec| async move {
+        let creds = spec
+            .credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()));
+        let r = mqtt::connect(addr, &spec.client_id, creds, keep_alive_s).await;
+        (spec, r)
+    }))
+    .buffer_unordered(concurrency.max(1));
+    let mut conns = Vec::new();
+    let mut errors_printed = 0;
+    while let Some((spec, r)) = results.next().await {
+        match r {
+            Ok(stream) => {
+                stats.connected.add(1);
+                conns.push(Conn {
+                    index: spec.index,
+                    stream,
+                    topic: spec.topic.into_bytes(),
+                    walker: schedule.walker(net, spec.index),
+                    next_due: Instant::now(),
+                    pending: Vec::new(),
+                    visits: 0,
+                    dead: false,
+                });
+            }
+            Err(e) => {
+                stats.connect_failed.add(1);
+                if errors_printed < 3 {
+                    eprintln!("driver {} failed to connect: {e:#}", spec.client_id);
+                    errors_printed += 1;
+                }
+            }
+        }
+    }
+    conns.sort_by_key(|c| c.index);
+    conns
+}
+
+/// Spreads `conns` over `shards` sender tasks and starts them; they run
+/// until `stop` is cancelled, then send DISCONNECT and close.
+pub fn start(
+    conns: Vec<Conn>,
+    shards: usize,
+    schedule: Schedule,
+    net: Arc<RoadNetwork>,
+    stats: Arc<FleetStats>,
+    window: Window,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let shards = shards.max(1);
+    let total = conns.len();
+    let period = schedule.period();
+    // A small head start so every shard begins on the same schedule.
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut per_shard: Vec<Vec<Conn>> = (0..shards).map(|_| Vec::new()).collect();
+    for (k, mut c) in conns.into_iter().enumerate() {
+        // Phases spread evenly over the period, interleaved across shards.
+        c.next_due = start + period.mul_f64(k as f64 / total.max(1) as f64);
+        per_shard[k % shards].push(c);
+    }
+    per_shard
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|conns| {
+            let sender = Shard {
+                conns,
+                schedule: schedule.clone(),
+                net: net.clone(),
+                stats: stats.clone(),
+                window: window.clone(),
+            };
+            tokio::spawn(sender.run(stop.clone()))
+        })
+        .collect()
+}
+
+struct Shard {
+    conns: Vec<Conn>,
+    schedule: Schedule,
+    net: Arc<RoadNetwork>,
+    stats: Arc<FleetStats>,
+    window: Window,
+}
+
+/// Counts kept locally and added to the shared counters when the shard
+/// sleeps (one atomic add per counter per wake-up, not per ping).
+#[derive(Default)]
+struct Local {
+    sent: u64,
+    blocked: u64,
+    missed: u64,
+    disconnected: u64,
+    lag: Latency,
+    lag_dirty: bool,
+}
+
+impl Shard {
+    async fn run(mut self, stop: CancellationToken) {
+        let period = self.schedule.period();
+        let batch = self.schedule.batch;
+        let sub_dt_s = 1.0 / self.schedule.ping_hz;
+        let mut buf = Vec::with_capacity(batch * 192);
+        let mut payload = Vec::with_capacity(160);
+        let mut scratch = vec![0u8; READ_CHUNK];
+        let mut local = Local::default();
+        let n = self.conns.len();
+        let mut idx = 0;
+        loop {
+            let due = self.conns[idx].next_due;
+            let now = Instant::now();
+            if due > now {
+                self.flush(&mut local);
+                tokio::select! {
+                    () = tokio::time::sleep_until(due) => {}
+                    () = stop.cancelled() => break,
+                }
+                continue;
+            }
+            let conn = &mut self.conns[idx];
+            idx = (idx + 1) % n;
+            if conn.dead {
+                conn.next_due += period * 1000;
+                continue;
+            }
+            let mut late = now - due;
+            if late >= period {
+                let skipped = (late.as_nanos() / period.as_nanos()) as u32;
+                local.missed += u64::from(skipped) * batch as u64;
+                conn.next_due += period * skipped;
+                late -= period * skipped;
+            }
+            conn.next_due += period;
+            if self.window.is_open() {
+                local.lag.record_us(late.as_micros() as i64);
+                local.lag_dirty = true;
+            }
+
+            buf.clear();
+            let ts_now = now_ms();
+            for b in 0..batch {
+                conn.walker.advance(&self.net, sub_dt_s);
+                let fix = conn.walker.fix(&self.net);
+                let back_ms = ((batch - 1 - b) as f64 * sub_dt_s * 1000.0) as i64;
+                payload.clear();
+                ping::write_json(&mut payload, &fix, ts_now - back_ms);
+                mqtt::encode_publish(&mut buf, &conn.topic, &payload);
+            }
+            match write(conn, &buf) {
+                Write::Sent => local.sent += batch as u64,
+                Write::Blocked => local.blocked += batch as u64,
+                Write::Closed => {
+                    conn.dead = true;
+                    local.disconnected += 1;
+                }
+            }
+            conn.visits = conn.visits.wrapping_add(1);
+            if conn.visits.is_multiple_of(READ_EVERY_VISITS) && !drain(conn, &mut scratch) {
+                conn.dead = true;
+                local.disconnected += 1;
+            }
+        }
+        self.flush(&mut local);
+        for conn in &mut self.conns {
+            if !conn.dead {
+                let _ = conn.stream.try_write(&mqtt::DISCONNECT);
+            }
+        }
+    }
+
+    fn flush(&self, local: &mut Local) {
+        self.stats.sent.add(std::mem::take(&mut local.sent));
+        self.stats.blocked.add(std::mem::take(&mut local.blocked));
+        self.stats.missed.add(std::mem::take(&mut local.missed));
+        self.stats
+            .disconnected
+            .add(std::mem::take(&mut local.disconnected));
+        if local.lag_dirty {
+            self.stats.lag.merge(&local.lag);
+            local.lag.reset();
+            local.lag_dirty = false;
+        }
+    }
+}
+
+enum Write {
+    Sent,
+    Blocked,
+    Closed,
+}
+
+/// Writes `buf` without waiting: first any unsent tail of the last write,
+/// then the new packets (or none if the tail is still stuck).
+fn write(conn: &mut Conn, buf: &[u8]) -> Write {
+    if !conn.pending.is_empty() {
+        match conn.stream.try_write(&conn.pending) {
+            Ok(w) => {
+                conn.pending.drain(..w);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return Write::Closed,
+        }
+        if !conn.pending.is_empty() {
+            return Write::Blocked;
+        }
+    }
+    match conn.stream.try_write(buf) {
+        Ok(w) => {
+            if w < buf.len() {
+                conn.pending.extend_from_slice(&buf[w..]);
+            }
+            Write::Sent
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Write::Blocked,
+        Err(_) => Write::Closed,
+    }
+}
+
+/// Reads whatever is waiting; `false` when the broker closed the
+/// connection.
+fn drain(conn: &mut Conn, scratch: &mut [u8]) -> bool {
+    loop {
+        match conn.stream.try_read(scratch) {
+            Ok(0) => return false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_period_and_keep_alive() {
+        let s = Schedule {
+            ping_hz: 2.0,
+            batch: 16,
+            seed: 1,
+            min_speed_mps: 5.0,
+            max_speed_mps: 15.0,
+        };
+        assert_eq!(s.period(), Duration::from_secs(8));
+        assert_eq!(s.keep_alive_s(), 60);
+        let slow = Schedule {
+            ping_hz: 0.01,
+            batch: 1,
+            ..s
+        };
+        assert_eq!(slow.keep_alive_s(), 300);
+    }
+}

@@ -1,0 +1,152 @@
+//! CPU and memory of the server processes under test, from `/proc`
+//! (Linux only): `/proc/<pid>/stat` for CPU time, `/proc/<pid>/status` for
+//! the resident set.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+/// `/proc` reports CPU time in clock ticks of `USER_HZ`, which the kernel
+/// fixes at 100 for user space on every architecture Linux exports it on.
+const TICKS_PER_S: f64 = 100.0;
+
+/// One reading of a process.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// User plus system CPU time, seconds.
+    pub cpu_s: f64,
+    pub rss_kib: u64,
+}
+
+/// CPU time from the text of `/proc/<pid>/stat`: fields 14 (utime) and 15
+/// (stime), counted after the parenthesised command name (which may itself
+/// contain spaces and parentheses).
+pub fn parse_stat_cpu_s(stat: &str) -> Option<f64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state), so field n is at index n - 3.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / TICKS_PER_S)
+}
+
+/// `VmRSS` from the text of `/proc/<pid>/status`, KiB.
+pub fn parse_status_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn sample(pid: u32) -> anyhow::Result<Sample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    Ok(Sample {
+        cpu_s: parse_stat_cpu_s(&stat).context("unexpected /proc/<pid>/stat format")?,
+        rss_kib: parse_status_rss_kib(&status).context("no VmRSS in /proc/<pid>/status")?,
+    })
+}
+
+/// The pid of the one running process whose command name is `name`
+/// (`/proc/<pid>/comm`, which the kernel truncates to 15 bytes).
+pub fn find_by_name(name: &str) -> anyhow::Result<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("listing /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let comm = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("comm"));
+        if comm.is_ok_and(|c| c.trim_end() == name) {
+            found.push(pid);
+        }
+    }
+    match found.as_slice() {
+        [pid] => Ok(*pid),
+        [] => bail!("no running process named {name:?}; pass its pid with --server-pid"),
+        many => bail!("several processes named {name:?} ({many:?}); pass one with --server-pid"),
+    }
+}
+
+/// A watched process over the measurement window.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessReport {
+    pub name: String,
+    pub pid: u32,
+    /// CPU used during the window, % of one core (200% = both cores here).
+    pub cpu_pct: f64,
+    pub rss_mib_start: f64,
+    pub rss_mib_end: f64,
+}
+
+impl ProcessReport {
+    pub fn new(name: &str, pid: u32, start: Sample, end: Sample, window_s: f64) -> Self {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        Self {
+            name: name.to_owned(),
+            pid,
+            cpu_pct: if window_s > 0.0 {
+                (end.cpu_s - start.cpu_s) / window_s * 100.0
+            } else {
+                0.0
+            },
+            rss_mib_start: mib(start.rss_kib),
+            rss_mib_end: mib(end.rss_kib),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_name() {
+        let stat =
+            "1234 (we ird) (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
+        assert_eq!(parse_stat_cpu_s(stat), Some(3.25));
+        assert_eq!(parse_stat_cpu_s("garbage"), None);
+    }
+
+    #[test]
+    fn parses_status_rss() {
+        let status = "Name:\thexdash\nVmPeak:\t 10 kB\nVmRSS:\t  123456 kB\nThreads:\t4\n";
+        assert_eq!(parse_status_rss_kib(status), Some(123_456));
+        assert_eq!(parse_status_rss_kib("Name: x\n"), None);
+    }
+
+    #[test]
+    fn samples_itself() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kib > 0);
+    }
+
+    #[test]
+    fn cpu_percent_over_window() {
+        let a = Sample {
+            cpu_s: 1.0,
+            rss_kib: 1024,
+        };
+        let b = Sample {
+            cpu_s: 4.0,
+            rss_kib: 2048,
+        };
+        let r = ProcessReport::new("x", 1, a, b, 2.0);
+        assert!((r.cpu_pct - 150.0).abs() < 1e-9);
+        assert!((r.rss_mib_end - 2.0).abs() < 1e-9);
+    }
+}
