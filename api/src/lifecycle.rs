@@ -154,7 +154,9 @@ pub fn decide(party: Party, order: &Order, action: Action) -> Result<OrderStatus
     if to == PickedUp && order.driver_id.is_none() {
         return Err(Refusal::NoDriver);
     }
-    if action == Action::Cancel && party == Party::Customer && !matches!(order.status, Placed | Paid)
+    if action == Action::Cancel
+        && party == Party::Customer
+        && !matches!(order.status, Placed | Paid)
     {
         return Err(Refusal::TooLateToCancel);
     }
@@ -252,7 +254,10 @@ mod tests {
                             } else {
                                 refusal == Refusal::NotYours
                             };
-                            assert!(expected_kind, "{status:?} {party:?} {action:?}: {refusal:?}");
+                            assert!(
+                                expected_kind,
+                                "{status:?} {party:?} {action:?}: {refusal:?}"
+                            );
                         }
                     }
                 }

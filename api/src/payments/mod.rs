@@ -24,9 +24,7 @@ use std::time::Duration;
 
 use engine::OrderStatus;
 
-use crate::store::{
-    Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
-};
+use crate::store::{Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError};
 use crate::{AppState, live, now_ms};
 
 pub mod gateway;
@@ -68,7 +66,10 @@ where
     let attempts = state.config.payment_attempts.max(1);
     let mut backoff = Duration::from_millis(state.config.payment_backoff_ms);
     for n in 1..=attempts {
-        state.store.note_payment_attempt(payment.id, now_ms()).await?;
+        state
+            .store
+            .note_payment_attempt(payment.id, now_ms())
+            .await?;
         match attempt().await {
             Ok(gateway_ref) => return Ok(Settlement::Succeeded { gateway_ref }),
             Err(GatewayError::Declined(why)) => return Ok(Settlement::Failed { failure: why }),
@@ -100,7 +101,10 @@ pub async fn collect(state: AppState, charge: Payment) -> Result<SettleOutcome, 
     let gateway = state.gateway.clone();
     let settlement = with_retries(&state, &charge, || gateway.charge(&call)).await?;
     let now = now_ms();
-    let outcome = state.store.settle_charge(charge.id, &settlement, now).await?;
+    let outcome = state
+        .store
+        .settle_charge(charge.id, &settlement, now)
+        .await?;
     if let SettleOutcome::Settled { order, refund, .. } = &outcome {
         let label = match settlement {
             Settlement::Succeeded { .. } => "succeeded",

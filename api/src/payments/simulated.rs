@@ -167,7 +167,8 @@ mod tests {
         }
         assert!(g.charge(&charge("tok_flaky", key)).await.is_ok());
         assert!(matches!(
-            g.charge(&charge("4242424242424242", PaymentId::new())).await,
+            g.charge(&charge("4242424242424242", PaymentId::new()))
+                .await,
             Err(GatewayError::Declined(_))
         ));
         assert_eq!(g.totals().charges, 2);

@@ -188,11 +188,8 @@ async fn checkout(
     let Some(restaurant_id) = cart.restaurant_id else {
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
     };
-    let items: Vec<(MenuItemId, i64)> = cart
-        .lines
-        .iter()
-        .map(|l| (l.item.id, l.quantity))
-        .collect();
+    let items: Vec<(MenuItemId, i64)> =
+        cart.lines.iter().map(|l| (l.item.id, l.quantity)).collect();
     // The key is bound to the request and the cart it checked out, so a
     // retry replays while another checkout after changing the cart is new.
     let request_hash = digest(&(&req, restaurant_id, &items))?;

@@ -284,12 +284,7 @@ fn check_stock(stock: i64) -> ApiResult<i64> {
 }
 
 fn check_category(category: &str) -> ApiResult<String> {
-    required_text(
-        "invalid_category",
-        "category",
-        category,
-        MAX_CATEGORY_CHARS,
-    )
+    required_text("invalid_category", "category", category, MAX_CATEGORY_CHARS)
 }
 
 fn check_description(description: &str) -> ApiResult<String> {

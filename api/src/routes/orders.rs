@@ -451,7 +451,11 @@ pub(crate) async fn place(
     // abandon a payment halfway.
     let outcome = run_detached(payments::collect(state.clone(), charge.clone())).await?;
     let (order, charge) = match outcome {
-        SettleOutcome::Settled { payment, order: settled, .. } => {
+        SettleOutcome::Settled {
+            payment,
+            order: settled,
+            ..
+        } => {
             // The settled order lacks lines; the placed one has them.
             (
                 Order {

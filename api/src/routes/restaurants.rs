@@ -195,7 +195,9 @@ async fn create_restaurant(
         )?,
         cuisines: check_cuisines(req.cuisines)?,
         hours_json: req.opening_hours.as_ref().map(hours_json).transpose()?,
-        delivery_radius_m: check_radius(req.delivery_radius_m.unwrap_or(DEFAULT_DELIVERY_RADIUS_M))?,
+        delivery_radius_m: check_radius(
+            req.delivery_radius_m.unwrap_or(DEFAULT_DELIVERY_RADIUS_M),
+        )?,
         prep_time_s: check_prep_time(req.avg_prep_time_s.unwrap_or(DEFAULT_PREP_TIME_S))?,
         accepting_orders: req.accepting_orders.unwrap_or(true),
         created_at_ms: now,

@@ -576,7 +576,9 @@ pub enum RefundOutcome {
     /// Written pending, for the gateway.
     Created(Payment),
     /// More than what was charged and not yet refunded (or being refunded).
-    Exceeds { refundable_cents: i64 },
+    Exceeds {
+        refundable_cents: i64,
+    },
     UnknownOrder,
 }
 

@@ -59,309 +59,314 @@ const JSON: Option<&str> = Some("application/json");
 const POST: Method = Method::POST;
 const GET: Method = Method::GET;
 
-#[tokio::test]
-async fn malformed_bodies() {
-    let app = TestApp::new().await;
-    let owner = app.user(Role::Restaurant).await;
-    let restaurant = app.restaurant(&owner).await;
-    let customer = app.user(Role::Customer).await;
-    let signup = "/v1/auth/signup";
-    check(
-        &app,
-        None,
-        vec![
-            // Syntax, types, missing fields, content type.
-            case(POST, signup, JSON, "{", 400, "invalid_json"),
-            case(POST, signup, JSON, "", 400, "invalid_json"),
-            case(POST, signup, JSON, "[]", 400, "invalid_body"),
-            case(POST, signup, JSON, "null", 400, "invalid_body"),
-            case(
-                POST,
-                signup,
-                JSON,
-                r#"{"email": 1, "password": "x", "name": "n", "role": "customer"}"#,
-                400,
-                "invalid_body",
-            ),
-            case(
-                POST,
-                signup,
-                JSON,
-                r#"{"email": "a@b.co"}"#,
-                400,
-                "invalid_body",
-            ),
-            case(
-                POST,
-                signup,
-                None,
-                r#"{"email": "a@b.co"}"#,
-                415,
-                "unsupported_media_type",
-            ),
-            case(
-                POST,
-                signup,
-                Some("text/plain"),
-                "{}",
-                415,
-                "unsupported_media_type",
-            ),
-            case(
-                POST,
-                "/v1/auth/login",
-                JSON,
-                r#"{"email": "a@b.co", "password": null}"#,
-                400,
-                "invalid_body",
-            ),
-            case(
-                POST,
-                "/v1/auth/refresh",
-                JSON,
-                r#"{"refresh_token": 42}"#,
-                400,
-                "invalid_body",
-            ),
-        ],
-    )
-    .await;
-    // Orders: coordinates that JSON cannot carry or that are out of range,
-    // ids of the wrong shape.
-    let order = |lat: &str| {
-        format!(
-            r#"{{"restaurant_id": "{restaurant}", "delivery": {{"lat": {lat}, "lng": 11.9, "address": "x"}}}}"#
-        )
-    };
-    let bad_id =
-        r#"{"restaurant_id": "not-a-uuid", "delivery": {"lat": 1, "lng": 1, "address": "x"}}"#;
-    check(
-        &app,
-        customer.token(),
-        vec![
-            case(POST, "/v1/orders", JSON, &order("NaN"), 400, "invalid_json"),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                &order("\"NaN\""),
-                400,
-                "invalid_body",
-            ),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                &order("1e999"),
-                400,
-                "invalid_json",
-            ),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                &order("-91"),
-                400,
-                "invalid_location",
-            ),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                &order("null"),
-                400,
-                "invalid_body",
-            ),
-            case(POST, "/v1/orders", JSON, bad_id, 400, "invalid_body"),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                r#"{"restaurant_id": 7}"#,
-                400,
-                "invalid_body",
-            ),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                r#"{"restaurant_id": "#,
-                400,
-                "invalid_json",
-            ),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn oversized_bodies() {
-    let app = TestApp::new().await;
-    let customer = app.user(Role::Customer).await;
-    let pad = |n: usize| "x".repeat(n * 1024);
-    let huge = format!(
-        r#"{{"email": "a@b.co", "password": "{}", "name": "n", "role": "customer"}}"#,
-        pad(100)
-    );
-    let huge_order = format!(
-        r#"{{"restaurant_id": "{}", "pad": "{}"}}"#,
-        uuid::Uuid::new_v4(),
-        pad(70)
-    );
-    // Just under the limit is read, and then judged on its content.
-    let padded = format!(
-        r#"{{"email": "a@b.co", "password": "x", "name": "n", "role": "customer", "pad": "{}"}}"#,
-        pad(60)
-    );
-    check(
-        &app,
-        customer.token(),
-        vec![
-            case(
-                POST,
-                "/v1/auth/signup",
-                JSON,
-                &huge,
-                413,
-                "payload_too_large",
-            ),
-            case(
-                POST,
-                "/v1/orders",
-                JSON,
-                &huge_order,
-                413,
-                "payload_too_large",
-            ),
-            case(POST, "/v1/auth/signup", JSON, &padded, 400, "weak_password"),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn bad_paths_and_unknown_ids() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
-    let status = r#"{"status": "accepted"}"#;
-    let unknown = uuid::Uuid::new_v4();
-    let (order, cancel, step) = (
-        format!("/v1/orders/{unknown}"),
-        format!("/v1/orders/{unknown}/cancel"),
-        format!("/v1/orders/{unknown}/status"),
-    );
-    let restaurant = format!("/v1/restaurants/{unknown}");
-    check(
-        &app,
-        admin.token(),
-        vec![
-            // Path segments that are not UUIDs.
-            case(GET, "/v1/orders/not-a-uuid", None, "", 400, "invalid_path"),
-            case(GET, "/v1/orders/123", None, "", 400, "invalid_path"),
-            case(GET, "/v1/restaurants/zzz", None, "", 400, "invalid_path"),
-            case(GET, "/v1/drivers/%20", None, "", 400, "invalid_path"),
-            case(
-                POST,
-                "/v1/orders/nope/cancel",
-                None,
-                "",
-                400,
-                "invalid_path",
-            ),
-            case(
-                POST,
-                "/v1/orders/nope/status",
-                JSON,
-                status,
-                400,
-                "invalid_path",
-            ),
-            case(
-                Method::PUT,
-                "/v1/drivers/nope/availability",
-                JSON,
-                r#"{"status": "offline"}"#,
-                400,
-                "invalid_path",
-            ),
-            // Well-formed ids of nothing.
-            case(GET, &order, None, "", 404, "not_found"),
-            case(POST, &cancel, None, "", 404, "not_found"),
-            case(POST, &step, JSON, status, 404, "not_found"),
-            case(GET, &restaurant, None, "", 404, "not_found"),
-            // Unknown routes (with the fallback the binary installs) and methods.
-            case(GET, "/v1/nothing-here", None, "", 404, "not_found"),
-            case(
-                Method::DELETE,
-                "/v1/orders",
-                None,
-                "",
-                405,
-                "method_not_allowed",
-            ),
-            case(GET, "/v1/auth/login", None, "", 405, "method_not_allowed"),
-            // Query strings of the wrong shape.
-            case(GET, "/v1/orders?limit=lots", None, "", 400, "invalid_query"),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn missing_bad_and_expired_tokens() {
-    let app = TestApp::new().await;
-    let customer = app.user(Role::Customer).await;
-    let principal = Principal {
-        user_id: customer.id,
-        role: Role::Customer,
-    };
-    let expired = app.token_issued_ago(principal, ACCESS_TTL_S + 60);
-    let foreign = auth::Tokens::new(b"some other secret", 900)
-        .issue(principal, (now_ms() / 1000) as u64)
-        .token;
-    let routes: &[(Method, &str, Option<&str>)] = &[
-        (Method::GET, "/v1/orders", None),
-        (Method::POST, "/v1/orders", Some("{}")),
-        (Method::GET, "/v1/drivers/nearby?lat=1&lng=1", None),
-        (Method::POST, "/v1/restaurants", Some("{}")),
-        (
-            Method::POST,
-            "/v1/offers/0190a0b0-0000-7000-8000-000000000000/accept",
+dual_test! {
+    async fn malformed_bodies() {
+        let app = TestApp::new().await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let item = app.item_of(restaurant);
+        let customer = app.user(Role::Customer).await;
+        let signup = "/v1/auth/signup";
+        check(
+            &app,
             None,
-        ),
-    ];
-    for (method, uri, body) in routes {
-        let send = |auth: Option<String>| {
-            let mut b = Request::builder().method(method.clone()).uri(*uri);
-            if let Some(a) = auth {
-                b = b.header(header::AUTHORIZATION, a);
-            }
-            if body.is_some() {
-                b = b.header(header::CONTENT_TYPE, "application/json");
-            }
-            app.send(b.body(Body::from(body.unwrap_or("").to_owned())).unwrap())
-        };
-        send(None).await.assert_error(401, "missing_token");
-        send(Some("Basic abc".into()))
-            .await
-            .assert_error(401, "missing_token");
-        send(Some("Bearer not.a.jwt".into()))
-            .await
-            .assert_error(401, "invalid_token");
-        send(Some(format!("Bearer {foreign}")))
-            .await
-            .assert_error(401, "invalid_token");
-        send(Some(format!("Bearer {expired}")))
-            .await
-            .assert_error(401, "token_expired");
-    }
-    // A valid token for a role that may not: still our body.
-    let r = app
-        .post(
-            "/v1/restaurants",
-            customer.token(),
-            json!({"name": "x", "location": {"lat": 1, "lng": 1}, "address": "y"}),
+            vec![
+                // Syntax, types, missing fields, content type.
+                case(POST, signup, JSON, "{", 400, "invalid_json"),
+                case(POST, signup, JSON, "", 400, "invalid_json"),
+                case(POST, signup, JSON, "[]", 400, "invalid_body"),
+                case(POST, signup, JSON, "null", 400, "invalid_body"),
+                case(
+                    POST,
+                    signup,
+                    JSON,
+                    r#"{"email": 1, "password": "x", "name": "n", "role": "customer"}"#,
+                    400,
+                    "invalid_body",
+                ),
+                case(
+                    POST,
+                    signup,
+                    JSON,
+                    r#"{"email": "a@b.co"}"#,
+                    400,
+                    "invalid_body",
+                ),
+                case(
+                    POST,
+                    signup,
+                    None,
+                    r#"{"email": "a@b.co"}"#,
+                    415,
+                    "unsupported_media_type",
+                ),
+                case(
+                    POST,
+                    signup,
+                    Some("text/plain"),
+                    "{}",
+                    415,
+                    "unsupported_media_type",
+                ),
+                case(
+                    POST,
+                    "/v1/auth/login",
+                    JSON,
+                    r#"{"email": "a@b.co", "password": null}"#,
+                    400,
+                    "invalid_body",
+                ),
+                case(
+                    POST,
+                    "/v1/auth/refresh",
+                    JSON,
+                    r#"{"refresh_token": 42}"#,
+                    400,
+                    "invalid_body",
+                ),
+            ],
         )
         .await;
-    r.assert_error(403, "forbidden");
+        // Orders: coordinates that JSON cannot carry or that are out of range,
+        // ids of the wrong shape.
+        let order = |lat: &str| {
+            format!(
+                r#"{{"restaurant_id": "{restaurant}", "items": [{{"menu_item_id": "{item}", "quantity": 1}}], "delivery": {{"lat": {lat}, "lng": 11.9, "address": "x"}}, "payment": {{"method": "card", "token": "tok_ok"}}}}"#
+            )
+        };
+        let bad_id =
+            r#"{"restaurant_id": "not-a-uuid", "delivery": {"lat": 1, "lng": 1, "address": "x"}}"#;
+        check(
+            &app,
+            customer.token(),
+            vec![
+                case(POST, "/v1/orders", JSON, &order("NaN"), 400, "invalid_json"),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    &order("\"NaN\""),
+                    400,
+                    "invalid_body",
+                ),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    &order("1e999"),
+                    400,
+                    "invalid_json",
+                ),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    &order("-91"),
+                    400,
+                    "invalid_location",
+                ),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    &order("null"),
+                    400,
+                    "invalid_body",
+                ),
+                case(POST, "/v1/orders", JSON, bad_id, 400, "invalid_body"),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    r#"{"restaurant_id": 7}"#,
+                    400,
+                    "invalid_body",
+                ),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    r#"{"restaurant_id": "#,
+                    400,
+                    "invalid_json",
+                ),
+            ],
+        )
+        .await;
+    }
+}
+
+dual_test! {
+    async fn oversized_bodies() {
+        let app = TestApp::new().await;
+        let customer = app.user(Role::Customer).await;
+        let pad = |n: usize| "x".repeat(n * 1024);
+        let huge = format!(
+            r#"{{"email": "a@b.co", "password": "{}", "name": "n", "role": "customer"}}"#,
+            pad(100)
+        );
+        let huge_order = format!(
+            r#"{{"restaurant_id": "{}", "pad": "{}"}}"#,
+            uuid::Uuid::new_v4(),
+            pad(70)
+        );
+        // Just under the limit is read, and then judged on its content.
+        let padded = format!(
+            r#"{{"email": "a@b.co", "password": "x", "name": "n", "role": "customer", "pad": "{}"}}"#,
+            pad(60)
+        );
+        check(
+            &app,
+            customer.token(),
+            vec![
+                case(
+                    POST,
+                    "/v1/auth/signup",
+                    JSON,
+                    &huge,
+                    413,
+                    "payload_too_large",
+                ),
+                case(
+                    POST,
+                    "/v1/orders",
+                    JSON,
+                    &huge_order,
+                    413,
+                    "payload_too_large",
+                ),
+                case(POST, "/v1/auth/signup", JSON, &padded, 400, "weak_password"),
+            ],
+        )
+        .await;
+    }
+}
+
+dual_test! {
+    async fn bad_paths_and_unknown_ids() {
+        let app = TestApp::new().await;
+        let admin = app.admin().await;
+        let status = r#"{"status": "accepted"}"#;
+        let unknown = uuid::Uuid::new_v4();
+        let (order, cancel, step) = (
+            format!("/v1/orders/{unknown}"),
+            format!("/v1/orders/{unknown}/cancel"),
+            format!("/v1/orders/{unknown}/status"),
+        );
+        let restaurant = format!("/v1/restaurants/{unknown}");
+        check(
+            &app,
+            admin.token(),
+            vec![
+                // Path segments that are not UUIDs.
+                case(GET, "/v1/orders/not-a-uuid", None, "", 400, "invalid_path"),
+                case(GET, "/v1/orders/123", None, "", 400, "invalid_path"),
+                case(GET, "/v1/restaurants/zzz", None, "", 400, "invalid_path"),
+                case(GET, "/v1/drivers/%20", None, "", 400, "invalid_path"),
+                case(
+                    POST,
+                    "/v1/orders/nope/cancel",
+                    None,
+                    "",
+                    400,
+                    "invalid_path",
+                ),
+                case(
+                    POST,
+                    "/v1/orders/nope/status",
+                    JSON,
+                    status,
+                    400,
+                    "invalid_path",
+                ),
+                case(
+                    Method::PUT,
+                    "/v1/drivers/nope/availability",
+                    JSON,
+                    r#"{"status": "offline"}"#,
+                    400,
+                    "invalid_path",
+                ),
+                // Well-formed ids of nothing.
+                case(GET, &order, None, "", 404, "not_found"),
+                case(POST, &cancel, None, "", 404, "not_found"),
+                case(POST, &step, JSON, status, 404, "not_found"),
+                case(GET, &restaurant, None, "", 404, "not_found"),
+                // Unknown routes (with the fallback the binary installs) and methods.
+                case(GET, "/v1/nothing-here", None, "", 404, "not_found"),
+                case(
+                    Method::DELETE,
+                    "/v1/orders",
+                    None,
+                    "",
+                    405,
+                    "method_not_allowed",
+                ),
+                case(GET, "/v1/auth/login", None, "", 405, "method_not_allowed"),
+                // Query strings of the wrong shape.
+                case(GET, "/v1/orders?limit=lots", None, "", 400, "invalid_query"),
+            ],
+        )
+        .await;
+    }
+}
+
+dual_test! {
+    async fn missing_bad_and_expired_tokens() {
+        let app = TestApp::new().await;
+        let customer = app.user(Role::Customer).await;
+        let principal = Principal {
+            user_id: customer.id,
+            role: Role::Customer,
+        };
+        let expired = app.token_issued_ago(principal, ACCESS_TTL_S + 60);
+        let foreign = auth::Tokens::new(b"some other secret", 900)
+            .issue(principal, (now_ms() / 1000) as u64)
+            .token;
+        let routes: &[(Method, &str, Option<&str>)] = &[
+            (Method::GET, "/v1/orders", None),
+            (Method::POST, "/v1/orders", Some("{}")),
+            (Method::GET, "/v1/drivers/nearby?lat=1&lng=1", None),
+            (Method::POST, "/v1/restaurants", Some("{}")),
+            (
+                Method::POST,
+                "/v1/offers/0190a0b0-0000-7000-8000-000000000000/accept",
+                None,
+            ),
+        ];
+        for (method, uri, body) in routes {
+            let send = |auth: Option<String>| {
+                let mut b = Request::builder().method(method.clone()).uri(*uri);
+                if let Some(a) = auth {
+                    b = b.header(header::AUTHORIZATION, a);
+                }
+                if body.is_some() {
+                    b = b.header(header::CONTENT_TYPE, "application/json");
+                }
+                app.send(b.body(Body::from(body.unwrap_or("").to_owned())).unwrap())
+            };
+            send(None).await.assert_error(401, "missing_token");
+            send(Some("Basic abc".into()))
+                .await
+                .assert_error(401, "missing_token");
+            send(Some("Bearer not.a.jwt".into()))
+                .await
+                .assert_error(401, "invalid_token");
+            send(Some(format!("Bearer {foreign}")))
+                .await
+                .assert_error(401, "invalid_token");
+            send(Some(format!("Bearer {expired}")))
+                .await
+                .assert_error(401, "token_expired");
+        }
+        // A valid token for a role that may not: still our body.
+        let r = app
+            .post(
+                "/v1/restaurants",
+                customer.token(),
+                json!({"name": "x", "location": {"lat": 1, "lng": 1}, "address": "y"}),
+            )
+            .await;
+        r.assert_error(403, "forbidden");
+    }
 }

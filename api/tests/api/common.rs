@@ -1,18 +1,18 @@
 //! The harness: a real store, a real engine and a real matcher (with its
 //! loop running) behind `api::router`, driven with `oneshot`.
 //!
-//! Tests never assume an empty database (unique emails, ids looked up, no
-//! global counts), so the same tests can run against a shared PostgreSQL
-//! database once that store exists.
+//! Every test gets a database of its own: SQLite in memory, or a fresh
+//! PostgreSQL schema ([`dual_test!`] runs each test on both).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use api::{AppState, Config, Store};
 use auth::{Principal, Role, Tokens};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use engine::{DriverId, LatLng, OrderId, Ping, RestaurantId, UserId};
+use engine::{DriverId, LatLng, MenuItemId, OrderId, Ping, RestaurantId, UserId};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -22,21 +22,111 @@ pub const ACCESS_TTL_S: u64 = 900;
 /// Gothenburg, where every scene happens.
 pub const HERE: (f64, f64) = (57.7089, 11.9746);
 
-/// The store the tests run against. SQLite in memory for now; the
-/// PostgreSQL store (next issue) will be picked here from
-/// `HEXDASH_TEST_DATABASE_URL`.
+/// Which database a test runs on; set per test by [`dual_test!`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    pub static BACKEND: Backend;
+}
+
+/// Declares one test that runs twice, as `<name>::sqlite` and
+/// `<name>::postgres`: the same body, each on its own fresh database
+/// (SQLite in memory; a PostgreSQL schema of its own). The PostgreSQL run
+/// needs `HEXDASH_TEST_DATABASE_URL=postgres://…` (CI sets it); without it
+/// the run says so and passes, with it an unreachable server fails.
+macro_rules! dual_test {
+    ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::BACKEND
+                    .scope($crate::common::Backend::Sqlite, async $body)
+                    .await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::common::postgres_url().is_none() {
+                    eprintln!("HEXDASH_TEST_DATABASE_URL is not a postgres:// url: skipped");
+                    return;
+                }
+                $crate::common::BACKEND
+                    .scope($crate::common::Backend::Postgres, async $body)
+                    .await
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server the tests may use.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("HEXDASH_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+}
+
+/// A fresh, empty, migrated store on the current test's backend (SQLite
+/// outside [`dual_test!`]).
 pub async fn test_store() -> Arc<dyn Store> {
-    // postgres:// is not supported by the store yet: it falls through.
-    if let Ok(url) = std::env::var("HEXDASH_TEST_DATABASE_URL")
-        && url.starts_with("sqlite:")
-    {
-        return api::connect(&url)
+    match BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite) {
+        Backend::Sqlite => api::connect("sqlite::memory:")
             .await
-            .expect("connect to HEXDASH_TEST_DATABASE_URL");
+            .expect("in-memory sqlite"),
+        Backend::Postgres => {
+            let base = postgres_url().expect("dual_test! checked the url");
+            postgres_store(&base).await
+        }
     }
-    api::connect("sqlite::memory:")
+}
+
+/// Schemas older than this are left over from earlier runs: dropped.
+const STALE_SCHEMA_S: u64 = 3_600;
+
+/// A store in a new schema of its own (`t_<unix s>_<random>`), so tests
+/// never see each other's rows. The first call of a run drops schemas of
+/// runs more than an hour old.
+async fn postgres_store(base: &str) -> Arc<dyn Store> {
+    use sqlx::Connection;
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let now_s = (now_ms() / 1000) as u64;
+    let mut conn = sqlx::postgres::PgConnection::connect(base)
         .await
-        .expect("in-memory sqlite")
+        .expect("connect to HEXDASH_TEST_DATABASE_URL");
+    SWEPT
+        .get_or_init(|| async {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%\\_%'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("list test schemas");
+            for (name,) in rows {
+                let created = name.split('_').nth(1).and_then(|s| s.parse::<u64>().ok());
+                if created.is_some_and(|c| c + STALE_SCHEMA_S < now_s) {
+                    let drop = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+        })
+        .await;
+    let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
+    let create = format!("CREATE SCHEMA \"{schema}\"");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+        .expect("create test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    api::connect(&url).await.expect("connect the test schema")
 }
 
 /// Cheap password hashing: tests create many accounts.
@@ -55,6 +145,9 @@ pub fn now_ms() -> i64 {
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,
+    /// Per restaurant made by [`TestApp::restaurant_at`]: its owner's
+    /// token and its one menu item.
+    restaurants: Mutex<HashMap<RestaurantId, (String, MenuItemId)>>,
     shutdown: CancellationToken,
 }
 
@@ -134,6 +227,7 @@ impl TestApp {
         Self {
             state,
             router,
+            restaurants: Mutex::new(HashMap::new()),
             shutdown,
         }
     }
@@ -223,42 +317,109 @@ impl TestApp {
         self.state.tokens.issue(principal, now_s - age_s).token
     }
 
+    /// A restaurant at (lat, lng), always open, delivering within 10 km,
+    /// with one menu item (uncounted stock, 125.00).
     pub async fn restaurant_at(&self, owner: &User, lat: f64, lng: f64) -> RestaurantId {
         let r = self
             .post(
                 "/v1/restaurants",
                 owner.token(),
-                json!({"name": "Fiskekrogen", "location": {"lat": lat, "lng": lng}, "address": "Lilla Torget 1"}),
+                json!({
+                    "name": "Fiskekrogen",
+                    "location": {"lat": lat, "lng": lng},
+                    "address": "Lilla Torget 1",
+                    "cuisines": ["seafood"],
+                    "delivery_radius_m": 10_000
+                }),
             )
             .await;
-        r.assert_ok(201)["restaurant_id"]
+        let id: RestaurantId = r.assert_ok(201)["restaurant_id"]
             .as_str()
             .unwrap()
             .parse()
+            .unwrap();
+        let item = self
+            .menu_item(
+                owner,
+                id,
+                json!({"name": "Fish soup", "price_cents": 12_500}),
+            )
+            .await;
+        self.restaurants
+            .lock()
             .unwrap()
+            .insert(id, (owner.token.clone(), item));
+        id
     }
 
     pub async fn restaurant(&self, owner: &User) -> RestaurantId {
         self.restaurant_at(owner, HERE.0, HERE.1).await
     }
 
-    pub async fn place_order(&self, customer: &User, restaurant: RestaurantId) -> OrderId {
+    /// Adds one item to a restaurant's menu; its id.
+    pub async fn menu_item(
+        &self,
+        owner: &User,
+        restaurant: RestaurantId,
+        item: Value,
+    ) -> MenuItemId {
         let r = self
             .post(
-                "/v1/orders",
-                customer.token(),
-                json!({
-                    "restaurant_id": restaurant,
-                    "items": [],
-                    "delivery": {"lat": HERE.0 + 0.01, "lng": HERE.1 + 0.01, "address": "Vasagatan 2"}
-                }),
+                &format!("/v1/restaurants/{restaurant}/menu"),
+                owner.token(),
+                json!({"items": [item]}),
             )
             .await;
-        r.assert_ok(201)["order_id"]
+        r.assert_ok(201)["items"][0]["menu_item_id"]
             .as_str()
             .unwrap()
             .parse()
             .unwrap()
+    }
+
+    /// The menu item [`TestApp::restaurant_at`] created.
+    pub fn item_of(&self, restaurant: RestaurantId) -> MenuItemId {
+        self.restaurants.lock().unwrap()[&restaurant].1
+    }
+
+    /// A valid order body: one of the restaurant's item, paid with `token`,
+    /// delivered 1.3 km away.
+    pub fn order_body(&self, restaurant: RestaurantId, payment_token: &str) -> Value {
+        json!({
+            "restaurant_id": restaurant,
+            "items": [{"menu_item_id": self.item_of(restaurant), "quantity": 1}],
+            "delivery": {"lat": HERE.0 + 0.01, "lng": HERE.1 + 0.01, "address": "Vasagatan 2"},
+            "payment": {"method": "card", "token": payment_token}
+        })
+    }
+
+    /// Places and pays an order (status `paid`).
+    pub async fn place_paid_order(&self, customer: &User, restaurant: RestaurantId) -> OrderId {
+        let r = self
+            .post(
+                "/v1/orders",
+                customer.token(),
+                self.order_body(restaurant, "tok_ok"),
+            )
+            .await;
+        let body = r.assert_ok(201);
+        assert_eq!(body["status"], "paid", "{body}");
+        body["order_id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Places and pays an order, and has the restaurant accept it: the
+    /// order is `accepted` and waits for a driver (the matcher has it).
+    pub async fn place_order(&self, customer: &User, restaurant: RestaurantId) -> OrderId {
+        let order = self.place_paid_order(customer, restaurant).await;
+        let owner_token = self.restaurants.lock().unwrap()[&restaurant].0.clone();
+        self.post(
+            &format!("/v1/orders/{order}/status"),
+            Some(&owner_token),
+            json!({"status": "accepted"}),
+        )
+        .await
+        .assert_ok(200);
+        order
     }
 
     /// Applies a ping for `driver` at (lat, lng), now.
@@ -338,4 +499,22 @@ pub async fn reply(resp: axum::response::Response) -> Reply {
         })
     };
     Reply { status, body }
+}
+
+/// Waits (up to 5 s) until `check` holds: for effects that happen in a
+/// background task (refunds after a cancel), where no event is exposed to
+/// await.
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

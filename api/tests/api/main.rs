@@ -1,9 +1,10 @@
 //! Integration tests of the REST layer: one binary (one link step), one
 //! module per area. Every test builds its own app on its own database.
 
+#[macro_use]
+mod common;
 mod auth_flows;
 mod bad_input;
-mod common;
 mod drivers;
 mod offers;
 mod orders;

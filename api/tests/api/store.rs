@@ -11,7 +11,9 @@ fn user(email: &str) -> User {
         email: email.to_owned(),
         password_hash: "$argon2id$fake".to_owned(),
         name: "N".to_owned(),
+        phone: None,
         role: Role::Customer,
+        banned_at_ms: None,
         created_at_ms: 1,
     }
 }
@@ -48,12 +50,7 @@ async fn file_database_survives_a_reopen() {
 
 #[tokio::test]
 async fn urls_it_does_not_serve() {
-    for url in [
-        "postgres://localhost/hexdash",
-        "postgresql://u@h/db",
-        "mysql://h/db",
-        "nonsense",
-    ] {
+    for url in ["mysql://h/db", "nonsense", ""] {
         match api::connect(url).await {
             Err(api::StoreError::Unsupported(msg)) => assert!(!msg.is_empty()),
             Err(other) => panic!("{url}: {other}"),

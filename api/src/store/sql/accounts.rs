@@ -224,4 +224,3 @@ impl AccountStore for SqlStore {
         Ok(done > 0)
     }
 }
-

@@ -200,11 +200,19 @@ fn url_path(url: &str) -> &str {
 /// `synchronous = NORMAL` (durable at checkpoints; WAL keeps it consistent).
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, file: bool) -> sqlx::Result<()> {
     let busy = format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}");
-    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-    sqlx::query(sqlx::AssertSqlSafe(busy)).execute(&mut *conn).await?;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(busy))
+        .execute(&mut *conn)
+        .await?;
     if file {
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

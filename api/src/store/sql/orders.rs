@@ -433,13 +433,12 @@ async fn take_stock(
         )));
     }
     // Why not: read the row as it is (under this transaction's lock).
-    let row = sqlx::query(
-        "SELECT available, stock FROM menu_items WHERE id = $1 AND restaurant_id = $2",
-    )
-    .bind(item.to_string())
-    .bind(order.restaurant_id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row =
+        sqlx::query("SELECT available, stock FROM menu_items WHERE id = $1 AND restaurant_id = $2")
+            .bind(item.to_string())
+            .bind(order.restaurant_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
     let Some(row) = row else {
         return Ok(Err(PlaceOutcome::UnknownItem(item)));
     };
@@ -462,15 +461,16 @@ pub(super) async fn set_status(
     to: OrderStatus,
     at_ms: i64,
 ) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4")
-            .bind(to.as_str())
-            .bind(at_ms)
-            .bind(order_id.to_string())
-            .bind(from.as_str())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    let done = sqlx::query(
+        "UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(to.as_str())
+    .bind(at_ms)
+    .bind(order_id.to_string())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     Ok(done > 0)
 }
 

@@ -68,8 +68,14 @@ impl PaymentStore for SqlStore {
         let mut refund = None;
         match settlement {
             Settlement::Succeeded { .. } => {
-                if set_status(&mut tx, order_id, OrderStatus::Placed, OrderStatus::Paid, at_ms)
-                    .await?
+                if set_status(
+                    &mut tx,
+                    order_id,
+                    OrderStatus::Placed,
+                    OrderStatus::Paid,
+                    at_ms,
+                )
+                .await?
                 {
                     insert_status_event(&mut tx, order_id, OrderStatus::Paid, at_ms).await?;
                 } else {
@@ -244,14 +250,13 @@ pub(super) async fn insert_refund(
     at_ms: i64,
 ) -> Result<Payment> {
     // A refund goes back the way the charge came.
-    let method: Option<String> = sqlx::query(
-        "SELECT method FROM payments WHERE order_id = $1 AND kind = 'charge'",
-    )
-    .bind(order_id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|row| row.try_get("method"))
-    .transpose()?;
+    let method: Option<String> =
+        sqlx::query("SELECT method FROM payments WHERE order_id = $1 AND kind = 'charge'")
+            .bind(order_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| row.try_get("method"))
+            .transpose()?;
     let refund = Payment {
         id,
         order_id,
