@@ -37,6 +37,18 @@ async fn ping_to_screen_with_decline_and_delivery() {
         .await;
     assert_eq!(status, 201, "{restaurant}");
     let restaurant_id = restaurant["restaurant_id"].as_str().unwrap().to_owned();
+    let (status, menu) = app
+        .post(
+            &format!("/v1/restaurants/{restaurant_id}/menu"),
+            Some(&owner.token),
+            json!({"items": [{"name": "Margherita", "price_cents": 11_000, "category": "Pizza"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{menu}");
+    let pizza = menu["items"][0]["menu_item_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Three drivers at known distances from the restaurant: 200 m, 600 m, 1.5 km.
     let mut drivers = Vec::new();
@@ -68,17 +80,20 @@ async fn ping_to_screen_with_decline_and_delivery() {
         "sorted by distance"
     );
 
-    // The customer orders and watches the order.
+    // The customer orders (paid at placement) and watches the order.
     let delivery = north_of_restaurant(-2_000.0);
     let (status, order) = app
         .post(
             "/v1/orders",
             Some(&customer.token),
-            json!({"restaurant_id": restaurant_id, "items": [],
-                   "delivery": {"lat": delivery.0, "lng": delivery.1, "address": "Avenyn 10"}}),
+            json!({"restaurant_id": restaurant_id,
+                   "items": [{"menu_item_id": pizza, "quantity": 2}],
+                   "delivery": {"lat": delivery.0, "lng": delivery.1, "address": "Avenyn 10"},
+                   "payment": {"method": "card", "token": "tok_ok"}}),
         )
         .await;
     assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "paid", "{order}");
     let order_id = order["order_id"].as_str().unwrap().to_owned();
     let mut watcher = Watcher::connect(&app, &customer.token).await;
     watcher
@@ -86,7 +101,18 @@ async fn ping_to_screen_with_decline_and_delivery() {
         .await;
     let first = watcher.next_of("status").await;
     assert_eq!(first["order_id"], order_id.as_str());
-    assert_eq!(first["status"], "placed");
+    assert_eq!(first["status"], "paid");
+
+    // The restaurant accepts: from now on a driver is sought.
+    let (status, body) = app
+        .post(
+            &format!("/v1/orders/{order_id}/status"),
+            Some(&owner.token),
+            json!({"status": "accepted"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(watcher.next_of("status").await["status"], "accepted");
 
     // The nearest driver is offered the order first, and declines.
     let [near, mid, far] = &mut drivers[..] else {

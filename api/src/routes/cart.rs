@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::orders::{
     DeliveryRequest, MAX_QUANTITY, OrderResponse, PaymentRequest, Placement, digest, place,
+    replay_if_known,
 };
 use super::require_role;
 use crate::error::{ApiError, ApiResult};
@@ -184,15 +185,19 @@ async fn checkout(
     ApiJson(req): ApiJson<CheckoutRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
     require_role(&principal, &[Role::Customer])?;
+    // The key is bound to the checkout request; a retry replays even
+    // though the first attempt emptied the cart.
+    let request_hash = digest(&("checkout", &req))?;
+    let idempotency = key.map(|key| IdempotencyKey { key, request_hash });
+    if let Some(replayed) = replay_if_known(&state, &principal, idempotency.as_ref()).await? {
+        return Ok(replayed);
+    }
     let cart = state.store.cart(principal.user_id).await?;
     let Some(restaurant_id) = cart.restaurant_id else {
         return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
     };
     let items: Vec<(MenuItemId, i64)> =
         cart.lines.iter().map(|l| (l.item.id, l.quantity)).collect();
-    // The key is bound to the request and the cart it checked out, so a
-    // retry replays while another checkout after changing the cart is new.
-    let request_hash = digest(&(&req, restaurant_id, &items))?;
     place(
         &state,
         &principal,
@@ -201,7 +206,7 @@ async fn checkout(
             items,
             delivery: req.delivery,
             payment: req.payment,
-            idempotency: key.map(|key| IdempotencyKey { key, request_hash }),
+            idempotency,
             from_cart: true,
         },
     )

@@ -336,15 +336,8 @@ pub(crate) async fn place(
     principal: &Principal,
     p: Placement,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
-    // A key seen before answers before anything else is checked, so a
-    // retry gets its order even if the menu or hours changed since.
-    if let Some(key) = &p.idempotency
-        && let Some((hash, order_id)) = state
-            .store
-            .idempotent_order(principal.user_id, &key.key)
-            .await?
-    {
-        return replay(state, key, &hash, order_id).await;
+    if let Some(replayed) = replay_if_known(state, principal, p.idempotency.as_ref()).await? {
+        return Ok(replayed);
     }
     let items = check_items(&p.items)?;
     let dropoff = Point {
@@ -481,6 +474,25 @@ pub(crate) async fn place(
         HeaderMap::new(),
         Json(order_response(state, order, Some(&charge))),
     ))
+}
+
+/// The answer for a key seen before, before anything else is checked, so
+/// a retry gets its order even if the menu, the hours or the cart changed
+/// since; `None` for a new key (or none).
+pub(crate) async fn replay_if_known(
+    state: &AppState,
+    principal: &Principal,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Option<(StatusCode, HeaderMap, Json<OrderResponse>)>> {
+    let Some(key) = key else { return Ok(None) };
+    match state
+        .store
+        .idempotent_order(principal.user_id, &key.key)
+        .await?
+    {
+        Some((hash, order_id)) => replay(state, key, &hash, order_id).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The answer to a request whose idempotency key was used before.

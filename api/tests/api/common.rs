@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use api::payments::SimulatedGateway;
 use api::{AppState, Config, Store};
 use auth::{Principal, Role, Tokens};
 use axum::Router;
@@ -134,6 +135,8 @@ pub fn test_config() -> Config {
     Config {
         password_memory_kib: 1024,
         password_passes: 1,
+        // Payment retries without the production backoff.
+        payment_backoff_ms: 1,
         ..Config::default()
     }
 }
@@ -148,6 +151,8 @@ pub struct TestApp {
     /// Per restaurant made by [`TestApp::restaurant_at`]: its owner's
     /// token and its one menu item.
     restaurants: Mutex<HashMap<RestaurantId, (String, MenuItemId)>>,
+    /// The payment gateway behind the app, to count what it charged.
+    pub gateway: Arc<SimulatedGateway>,
     shutdown: CancellationToken,
 }
 
@@ -222,12 +227,15 @@ impl TestApp {
         tokio::spawn(matcher.clone().run(shutdown.clone()));
         let tokens = Tokens::new(SECRET, ACCESS_TTL_S);
         let hasher = config.hasher().unwrap();
-        let state = AppState::new(store, engine, matcher, tokens, hasher, config);
+        let gateway = Arc::new(SimulatedGateway::new());
+        let state = AppState::new(store, engine, matcher, tokens, hasher, config)
+            .with_gateway(gateway.clone());
         let router = api::router(state.clone()).fallback(api::not_found_fallback);
         Self {
             state,
             router,
             restaurants: Mutex::new(HashMap::new()),
+            gateway,
             shutdown,
         }
     }

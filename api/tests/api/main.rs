@@ -5,6 +5,7 @@
 mod common;
 mod auth_flows;
 mod bad_input;
+mod commerce;
 mod drivers;
 mod offers;
 mod orders;
