@@ -163,8 +163,8 @@ impl App {
                     http_listener,
                     router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
                 )
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "HTTP server failed; shutting down");
                     shutdown.cancel();
