@@ -81,6 +81,9 @@ fn customer_points(city: City, n: usize) -> Vec<LatLng> {
         .collect()
 }
 
+/// Builds the query for a customer point and its index in the sequence.
+type MakeQuery = fn(LatLng, usize) -> Query;
+
 fn search(c: &mut Criterion) {
     let city = City::gothenburg_30km();
     let catalog = loaded_catalog(city);
@@ -97,7 +100,7 @@ fn search(c: &mut Criterion) {
         covering as f64 / points.len() as f64
     );
 
-    let scenarios: [(&str, fn(LatLng, usize) -> Query); 5] = [
+    let scenarios: [(&str, MakeQuery); 5] = [
         ("nearby_only", |p, _| Query::near(p)),
         ("text", |p, i| Query {
             text: Some(menus::POPULAR_QUERIES[i % menus::POPULAR_QUERIES.len()].to_owned()),

@@ -1,10 +1,12 @@
 //! The restaurant table and the write path.
 //!
 //! Restaurants live in slots (a `Vec` with a free list) indexed by id; each
-//! slot keeps the entry as given, its tokens, its dishes and its [`Terms`],
-//! and the [`Grid`] holds the slot under its location and radius. Every
-//! write keeps the three in step, incrementally: a dish change touches one
-//! restaurant's terms, a move touches two grid cells.
+//! slot keeps the entry as given, its tokens, its dishes and its [`Terms`].
+//! The catalog-wide indexes refer to slots: the [`Grid`] (location, radius,
+//! schedule), the [`TextIndex`] (token → slots), the [`CuisineIndex`] and
+//! the interned [`Schedules`]. Every write keeps them in step,
+//! incrementally: a dish change touches one restaurant's tokens, a
+//! restaurant change re-indexes that restaurant only.
 
 use engine::{LatLng, RestaurantId};
 use rustc_hash::FxHashMap;
@@ -12,7 +14,8 @@ use uuid::Uuid;
 
 use crate::grid::Grid;
 use crate::hours::WeeklyHours;
-use crate::terms::{Field, Terms};
+use crate::index::{CuisineIndex, Schedules, TextIndex};
+use crate::terms::{DishWords, Field, Terms};
 use crate::text;
 
 /// A restaurant as the catalog needs it. Validated by the api (radius capped,
@@ -47,7 +50,7 @@ pub struct DishEntry {
 #[derive(Clone, Debug)]
 pub(crate) struct Dish {
     pub entry: DishEntry,
-    pub name_tokens: Vec<String>,
+    name_tokens: Vec<String>,
     category_tokens: Vec<String>,
 }
 
@@ -60,22 +63,12 @@ impl Dish {
         }
     }
 
-    fn index(&self, terms: &mut Terms) {
-        if self.entry.available {
-            terms.add(self.tokens(), Field::Dish);
-        }
-    }
-
-    fn unindex(&self, terms: &mut Terms) {
-        if self.entry.available {
-            terms.remove(self.tokens(), Field::Dish);
-        }
-    }
-
-    fn tokens(&self) -> impl Iterator<Item = &str> {
+    /// The tokens this dish contributes: none while unavailable.
+    fn indexed_tokens(&self) -> impl Iterator<Item = &str> {
         self.name_tokens
             .iter()
             .chain(&self.category_tokens)
+            .filter(|_| self.entry.available)
             .map(String::as_str)
     }
 }
@@ -86,50 +79,55 @@ pub(crate) struct Listing {
     name_tokens: Vec<String>,
     cuisine_tokens: Vec<String>,
     /// Each cuisine as [`text::phrase`], for the exact cuisine filter.
-    pub cuisine_phrases: Vec<String>,
+    cuisine_phrases: Vec<String>,
+    /// The interned id of `entry.hours` ([`Schedules`]).
+    pub schedule: u32,
     pub dishes: Vec<Dish>,
-    pub terms: Terms,
+    terms: Terms,
+    /// Name tokens of the available dishes, for a hit's matched dishes.
+    pub dish_words: DishWords,
 }
 
 impl Listing {
-    fn new(entry: RestaurantEntry) -> Self {
-        let mut listing = Self {
-            entry,
-            name_tokens: Vec::new(),
-            cuisine_tokens: Vec::new(),
-            cuisine_phrases: Vec::new(),
-            dishes: Vec::new(),
-            terms: Terms::default(),
-        };
-        listing.index_entry();
-        listing
-    }
-
-    /// Indexes the name and cuisines of `self.entry`.
-    fn index_entry(&mut self) {
-        let e = &self.entry;
-        self.name_tokens = text::tokens(&e.name);
-        self.cuisine_tokens = e.cuisines.iter().flat_map(|c| text::tokens(c)).collect();
-        self.cuisine_phrases = e.cuisines.iter().map(|c| text::phrase(c)).collect();
-        self.terms
-            .add(self.name_tokens.iter().map(String::as_str), Field::Name);
-        self.terms.add(
-            self.cuisine_tokens.iter().map(String::as_str),
-            Field::Cuisine,
-        );
-    }
-
-    fn unindex_entry(&mut self) {
-        self.terms
-            .remove(self.name_tokens.iter().map(String::as_str), Field::Name);
-        self.terms.remove(
-            self.cuisine_tokens.iter().map(String::as_str),
-            Field::Cuisine,
-        );
-    }
-
     fn dish_index(&self, id: Uuid) -> Option<usize> {
         self.dishes.iter().position(|d| d.entry.id == id)
+    }
+}
+
+/// Counts `tokens` in `terms` and tells `index` where a token's best field
+/// for restaurant `slot` changed.
+fn add_tokens<'a>(
+    terms: &mut Terms,
+    index: &mut TextIndex,
+    slot: u32,
+    tokens: impl IntoIterator<Item = &'a str>,
+    field: Field,
+) {
+    for token in tokens {
+        let before = terms.best(token);
+        terms.add(token, field);
+        let after = terms.best(token);
+        if before != after {
+            index.set(token, slot, after);
+        }
+    }
+}
+
+/// Undoes [`add_tokens`].
+fn remove_tokens<'a>(
+    terms: &mut Terms,
+    index: &mut TextIndex,
+    slot: u32,
+    tokens: impl IntoIterator<Item = &'a str>,
+    field: Field,
+) {
+    for token in tokens {
+        let before = terms.best(token);
+        terms.remove(token, field);
+        let after = terms.best(token);
+        if before != after {
+            index.set(token, slot, after);
+        }
     }
 }
 
@@ -144,6 +142,9 @@ pub struct Catalog {
     /// Dish id → slot of the restaurant that holds it.
     dish_home: FxHashMap<Uuid, u32>,
     pub(crate) grid: Grid,
+    pub(crate) text: TextIndex,
+    pub(crate) cuisines: CuisineIndex,
+    pub(crate) schedules: Schedules,
 }
 
 impl Catalog {
@@ -154,54 +155,116 @@ impl Catalog {
     /// Adds a restaurant or replaces one with the same id, keeping its
     /// dishes.
     pub fn upsert_restaurant(&mut self, r: RestaurantEntry) {
-        if let Some(&slot) = self.by_id.get(&r.id) {
-            let Some(listing) = self.slots[slot as usize].as_mut() else {
-                unreachable!("by_id only names occupied slots");
-            };
-            let old = &listing.entry;
-            if old.location != r.location || old.delivery_radius_m != r.delivery_radius_m {
-                self.grid.remove(slot, old.location, old.delivery_radius_m);
-                self.grid.insert(slot, r.location, r.delivery_radius_m);
+        let slot = match self.by_id.get(&r.id) {
+            Some(&slot) => {
+                self.unindex_entry(slot);
+                slot
             }
-            listing.unindex_entry();
-            listing.entry = r;
-            listing.index_entry();
-            return;
-        }
-        let listing = Listing::new(r);
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
             None => {
-                self.slots.push(None);
-                // Slot numbers fit u32: four billion restaurants would not
-                // fit in memory first.
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.slots.push(None);
+                        // Slot numbers fit u32: four billion restaurants
+                        // would not fit in memory first.
+                        u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+                    }
+                };
+                self.by_id.insert(r.id, slot);
+                slot
             }
         };
-        self.by_id.insert(listing.entry.id, slot);
+        let old = self.slots[slot as usize].take();
+        let mut listing = Listing {
+            name_tokens: text::tokens(&r.name),
+            cuisine_tokens: r.cuisines.iter().flat_map(|c| text::tokens(c)).collect(),
+            cuisine_phrases: r.cuisines.iter().map(|c| text::phrase(c)).collect(),
+            schedule: self.schedules.acquire(r.hours.as_ref()),
+            dishes: Vec::new(),
+            terms: Terms::default(),
+            dish_words: DishWords::default(),
+            entry: r,
+        };
+        if let Some(old) = old {
+            listing.dishes = old.dishes;
+            listing.terms = old.terms;
+            listing.dish_words = old.dish_words;
+        }
+        let tokens = listing.name_tokens.iter().map(String::as_str);
+        add_tokens(
+            &mut listing.terms,
+            &mut self.text,
+            slot,
+            tokens,
+            Field::Name,
+        );
+        let tokens = listing.cuisine_tokens.iter().map(String::as_str);
+        add_tokens(
+            &mut listing.terms,
+            &mut self.text,
+            slot,
+            tokens,
+            Field::Cuisine,
+        );
+        for phrase in &listing.cuisine_phrases {
+            self.cuisines.add(phrase, slot);
+        }
+        let e = &listing.entry;
         self.grid.insert(
             slot,
-            listing.entry.location,
-            listing.entry.delivery_radius_m,
+            e.id,
+            listing.schedule,
+            e.location,
+            e.delivery_radius_m,
         );
         self.slots[slot as usize] = Some(listing);
     }
 
+    /// Takes the restaurant part of `slot` (not its dishes) out of every
+    /// index: the grid, name and cuisine tokens, cuisines, its schedule.
+    fn unindex_entry(&mut self, slot: u32) {
+        let Some(listing) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        let e = &listing.entry;
+        self.grid.remove(slot, e.location, e.delivery_radius_m);
+        let tokens = listing.name_tokens.iter().map(String::as_str);
+        remove_tokens(
+            &mut listing.terms,
+            &mut self.text,
+            slot,
+            tokens,
+            Field::Name,
+        );
+        let tokens = listing.cuisine_tokens.iter().map(String::as_str);
+        remove_tokens(
+            &mut listing.terms,
+            &mut self.text,
+            slot,
+            tokens,
+            Field::Cuisine,
+        );
+        for phrase in &listing.cuisine_phrases {
+            self.cuisines.remove(phrase, slot);
+        }
+        self.schedules.release(listing.schedule);
+    }
+
     /// Removes a restaurant and its dishes. Returns whether it was there.
     pub fn remove_restaurant(&mut self, id: RestaurantId) -> bool {
-        let Some(slot) = self.by_id.remove(&id) else {
+        let Some(&slot) = self.by_id.get(&id) else {
             return false;
         };
-        if let Some(listing) = self.slots[slot as usize].take() {
-            self.grid.remove(
-                slot,
-                listing.entry.location,
-                listing.entry.delivery_radius_m,
-            );
-            for dish in &listing.dishes {
-                self.dish_home.remove(&dish.entry.id);
-            }
+        let dish_ids: Vec<Uuid> = self
+            .listing(slot)
+            .map(|l| l.dishes.iter().map(|d| d.entry.id).collect())
+            .unwrap_or_default();
+        for dish in dish_ids {
+            self.remove_dish(dish);
         }
+        self.unindex_entry(slot);
+        self.slots[slot as usize] = None;
+        self.by_id.remove(&id);
         self.free.push(slot);
         true
     }
@@ -216,7 +279,20 @@ impl Catalog {
         self.remove_dish(d.id);
         let dish = Dish::new(d);
         if let Some(listing) = self.slots[slot as usize].as_mut() {
-            dish.index(&mut listing.terms);
+            let tokens = dish.indexed_tokens();
+            add_tokens(
+                &mut listing.terms,
+                &mut self.text,
+                slot,
+                tokens,
+                Field::Dish,
+            );
+            if dish.entry.available {
+                let tokens = dish.name_tokens.iter().map(String::as_str);
+                listing
+                    .dish_words
+                    .add(dish.entry.id, dish.entry.name.len(), tokens);
+            }
             self.dish_home.insert(dish.entry.id, slot);
             listing.dishes.push(dish);
         }
@@ -232,7 +308,17 @@ impl Catalog {
             && let Some(i) = listing.dish_index(id)
         {
             let dish = listing.dishes.swap_remove(i);
-            dish.unindex(&mut listing.terms);
+            let tokens = dish.indexed_tokens();
+            remove_tokens(
+                &mut listing.terms,
+                &mut self.text,
+                slot,
+                tokens,
+                Field::Dish,
+            );
+            if dish.entry.available {
+                listing.dish_words.remove(id);
+            }
         }
         true
     }
@@ -268,6 +354,11 @@ impl Catalog {
 
     pub(crate) fn listing(&self, slot: u32) -> Option<&Listing> {
         self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// Slot numbers are below this.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 }
 
@@ -350,6 +441,7 @@ mod tests {
         assert_eq!(c.restaurant_count(), 1);
         assert_eq!(c.dish_count(), 0);
         assert_eq!(c.grid.len(), 1);
+        assert_eq!(c.schedules.live(), 0);
         // The freed slot is reused.
         c.upsert_restaurant(restaurant("Nuovo"));
         assert_eq!(c.slots.len(), 2);

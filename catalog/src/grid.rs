@@ -16,9 +16,8 @@
 //! Longitudes wrap at ±180° and windows reaching a pole take every column,
 //! so results always equal a brute-force scan (the property tests check it).
 
-use engine::LatLng;
 use engine::geo::EARTH_RADIUS_M;
-use engine::haversine_m;
+use engine::{LatLng, RestaurantId};
 use rustc_hash::FxHashMap;
 
 /// Radius bands: band `b` holds radii up to `BASE_CELL_M · 2^b`, the last
@@ -35,12 +34,62 @@ const WINDOW_SLACK_DEG: f64 = 1e-7;
 /// haversine distance: only skips entries clearly out of reach.
 const PRECHECK_SLACK_M: f64 = 1e-3;
 
-/// One restaurant as a cell holds it.
+/// One restaurant as a cell holds it: everything a search needs before
+/// the page is known, inline, so a scan reads contiguous memory. Latitude is
+/// kept in radians with its cosine, the parts of [`engine::haversine_m`]
+/// that depend on this end only.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    location: LatLng,
+    lat_rad: f64,
+    cos_lat: f64,
+    lng: f64,
     radius_m: f64,
     slot: u32,
+    schedule: u32,
+    id: RestaurantId,
+}
+
+/// What the grid stores about a restaurant and reports when it covers a
+/// point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Covered {
+    pub slot: u32,
+    pub id: RestaurantId,
+    /// The restaurant's interned schedule ([`crate::index::Schedules`]).
+    pub schedule: u32,
+    pub distance_m: f64,
+}
+
+/// The query point, pre-computed like [`Entry`].
+struct Probe {
+    lat: f64,
+    lat_rad: f64,
+    cos_lat: f64,
+    lng: f64,
+}
+
+impl Probe {
+    fn new(p: LatLng) -> Self {
+        let lat_rad = p.lat.to_radians();
+        Self {
+            lat: p.lat,
+            lat_rad,
+            cos_lat: lat_rad.cos(),
+            lng: p.lng,
+        }
+    }
+
+    /// [`engine::haversine_m`]`(point, entry)`, bit for bit: the same
+    /// operations in the same order, with the cosines computed once.
+    #[inline]
+    fn distance_m(&self, e: &Entry) -> f64 {
+        let dlat = e.lat_rad - self.lat_rad;
+        let dlng = (e.lng - self.lng).to_radians();
+        let s_lat = (dlat * 0.5).sin();
+        let s_lng = (dlng * 0.5).sin();
+        let h = s_lat * s_lat + self.cos_lat * e.cos_lat * s_lng * s_lng;
+        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    }
 }
 
 /// An inclusive range of rows or columns.
@@ -101,7 +150,7 @@ impl Band {
 
     /// The cells within `max_radius_m` of `p`; `None` when that is every
     /// cell (a radius of a quarter of the globe or more).
-    fn window(&self, p: LatLng) -> Option<Window> {
+    fn window(&self, p: &Probe) -> Option<Window> {
         let delta = self.max_radius_m / EARTH_RADIUS_M; // angular radius
         if delta >= std::f64::consts::FRAC_PI_2 {
             return None;
@@ -114,7 +163,7 @@ impl Band {
             return Some(self.all_columns(rows));
         }
         // Widest longitude offset of a spherical cap centred at latitude φ.
-        let ratio = delta.sin() / p.lat.to_radians().cos();
+        let ratio = delta.sin() / p.cos_lat;
         if ratio >= 1.0 {
             return Some(self.all_columns(rows));
         }
@@ -150,7 +199,7 @@ impl Band {
         }
     }
 
-    fn scan(&self, p: LatLng, out: &mut impl FnMut(u32, f64)) {
+    fn scan(&self, p: &Probe, out: &mut impl FnMut(&Covered)) {
         if self.len == 0 {
             return;
         }
@@ -180,15 +229,20 @@ impl Band {
 }
 
 /// Reports the entries whose radius covers `p`.
-fn check(p: LatLng, entries: &[Entry], out: &mut impl FnMut(u32, f64)) {
+fn check(p: &Probe, entries: &[Entry], out: &mut impl FnMut(&Covered)) {
     for e in entries {
         // Latitude alone is a lower bound on the distance.
-        if (e.location.lat - p.lat).abs() * M_PER_DEG > e.radius_m + PRECHECK_SLACK_M {
+        if (e.lat_rad - p.lat_rad).abs() * EARTH_RADIUS_M > e.radius_m + PRECHECK_SLACK_M {
             continue;
         }
-        let d = haversine_m(p, e.location);
-        if d <= e.radius_m {
-            out(e.slot, d);
+        let distance_m = p.distance_m(e);
+        if distance_m <= e.radius_m {
+            out(&Covered {
+                slot: e.slot,
+                id: e.id,
+                schedule: e.schedule,
+                distance_m,
+            });
         }
     }
 }
@@ -219,13 +273,25 @@ impl Grid {
         band
     }
 
-    pub fn insert(&mut self, slot: u32, location: LatLng, radius_m: u32) {
+    pub fn insert(
+        &mut self,
+        slot: u32,
+        id: RestaurantId,
+        schedule: u32,
+        location: LatLng,
+        radius_m: u32,
+    ) {
         let band = &mut self.bands[Self::band_of(radius_m)];
         let key = band.key_of(location);
+        let lat_rad = location.lat.to_radians();
         band.cells.entry(key).or_default().push(Entry {
-            location,
+            lat_rad,
+            cos_lat: lat_rad.cos(),
+            lng: location.lng,
             radius_m: f64::from(radius_m),
             slot,
+            schedule,
+            id,
         });
         band.len += 1;
         band.max_radius_m = band.max_radius_m.max(f64::from(radius_m));
@@ -246,11 +312,12 @@ impl Grid {
         }
     }
 
-    /// Calls `out(slot, distance_m)` for every restaurant whose radius
-    /// covers `p` (haversine distance ≤ radius), in no particular order.
-    pub fn covering(&self, p: LatLng, mut out: impl FnMut(u32, f64)) {
+    /// Calls `out` for every restaurant whose radius covers `p` (haversine
+    /// distance ≤ radius), in no particular order.
+    pub fn covering(&self, p: LatLng, mut out: impl FnMut(&Covered)) {
+        let probe = Probe::new(p);
         for band in &self.bands {
-            band.scan(p, &mut out);
+            band.scan(&probe, &mut out);
         }
     }
 
@@ -263,7 +330,13 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::haversine_m;
     use proptest::prelude::*;
+
+    fn put(grid: &mut Grid, slot: u32, location: LatLng, radius_m: u32) {
+        let id = RestaurantId(uuid::Uuid::from_u128(u128::from(slot)));
+        grid.insert(slot, id, slot + 1_000, location, radius_m);
+    }
 
     #[test]
     fn bands() {
@@ -295,7 +368,11 @@ mod tests {
 
     fn found(grid: &Grid, p: LatLng) -> Vec<(u32, f64)> {
         let mut out = Vec::new();
-        grid.covering(p, |slot, d| out.push((slot, d)));
+        grid.covering(p, |c| {
+            assert_eq!(c.id.as_uuid().as_u128(), u128::from(c.slot));
+            assert_eq!(c.schedule, c.slot + 1_000);
+            out.push((c.slot, c.distance_m));
+        });
         out.sort_by_key(|h| h.0);
         out
     }
@@ -321,7 +398,7 @@ mod tests {
         ) {
             let mut grid = Grid::default();
             for (i, &(loc, r)) in entries.iter().enumerate() {
-                grid.insert(i as u32, loc, r);
+                put(&mut grid, i as u32, loc, r);
             }
             for &p in &queries {
                 prop_assert_eq!(found(&grid, p), brute(&entries, p));
@@ -341,7 +418,7 @@ mod tests {
                 .collect();
             let mut grid = Grid::default();
             for (i, &(loc, r)) in entries.iter().enumerate() {
-                grid.insert(i as u32, loc, r);
+                put(&mut grid, i as u32, loc, r);
             }
             // Removing puts an entry out of every answer.
             let mut live = entries.clone();
@@ -368,8 +445,8 @@ mod tests {
             lat: 57.7,
             lng: 11.97,
         };
-        grid.insert(1, p, 3_000);
-        grid.insert(2, p, 40_000);
+        put(&mut grid, 1, p, 3_000);
+        put(&mut grid, 2, p, 40_000);
         assert_eq!(grid.len(), 2);
         assert_eq!(found(&grid, p).len(), 2);
         grid.remove(1, p, 3_000);

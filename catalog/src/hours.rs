@@ -83,7 +83,7 @@ pub type DayHours = Vec<(String, String)>;
 
 /// Opening hours as written: what the api stores and returns. Parse it into
 /// [`WeeklyHours`] to use it (deserialising `WeeklyHours` does both).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HoursSpec {
     /// An IANA time zone name, e.g. `Europe/Stockholm`.

@@ -11,8 +11,11 @@
 //! - [`hours`]: [`WeeklyHours`], opening hours in a time zone (DST-correct,
 //!   bundled tz database), with its wire shape [`HoursSpec`].
 //! - [`text`]: tokenising and folding (case, diacritics) for matching.
-//! - `grid`: radius-banded spatial buckets, "who delivers here".
-//! - `terms`: one restaurant's sorted tokens for prefix matching.
+//! - `grid`: radius-banded spatial buckets, "who delivers here", holding
+//!   inline what a scan needs (id, schedule, radius, trigonometry).
+//! - `index`: catalog-wide tables: token → restaurants (prefix ranges of a
+//!   sorted map), cuisine → restaurants, interned opening schedules.
+//! - `terms`: one restaurant's token counts per field, and the weights.
 //!
 //! **Invariant:** no I/O and no clock: the time a search is judged at comes in
 //! as `now_utc_ms`, so tests and benchmarks are deterministic.
@@ -20,6 +23,7 @@
 pub mod catalog;
 mod grid;
 pub mod hours;
+mod index;
 pub mod search;
 mod terms;
 pub mod text;

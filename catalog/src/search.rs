@@ -1,14 +1,17 @@
 //! The read path: filter, rank and page.
 //!
 //! 1. The grid yields the restaurants whose own delivery radius covers the
-//!    query point, with their haversine distance.
+//!    query point, with their haversine distance. Text and cuisine are
+//!    resolved first, catalog-wide, into per-slot arrays, so each covering
+//!    restaurant is filtered by array lookups.
 //! 2. Filters: the cuisine (a restaurant cuisine equal to it as a
 //!    [`text::phrase`]: case, diacritics, punctuation and spacing ignored),
 //!    the text (every query token a prefix of some token of the name,
 //!    a cuisine, or an available dish's name or category), and `open_now`.
 //! 3. Ranking: relevance (the sum over query tokens of each one's best
-//!    match, see [`crate::terms::weight`]) descending, then distance
-//!    ascending, then restaurant id; without text, distance then id.
+//!    match: name exact 6, name prefix 5, cuisine 4/3, dish name or
+//!    category 2/1) descending, then distance ascending, then restaurant
+//!    id; without text, distance then id.
 //! 4. Paging: `offset`/`limit` over the ranked list; only the page is fully
 //!    sorted, and only its hits get their opening state and matched dishes.
 
@@ -18,7 +21,7 @@ use engine::{LatLng, RestaurantId};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, Listing};
-use crate::hours::WeeklyHours;
+use crate::index::{ALWAYS_OPEN, Schedules};
 use crate::text;
 
 /// Query tokens used; the rest are ignored. Bounds a query's cost (each
@@ -73,57 +76,73 @@ pub struct Hit {
     pub score: f64,
     pub open_now: bool,
     /// Available dishes whose name matched a query token, best first (most
-    /// relevant, then name, then id), at most [`MAX_MATCHED_DISHES`].
+    /// relevant, then shorter name, then id), at most [`MAX_MATCHED_DISHES`].
     pub matched_dishes: Vec<Uuid>,
 }
 
 /// A match before paging.
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
-    score: f64,
+    score: u8,
     distance_m: f64,
     id: RestaurantId,
     slot: u32,
+    schedule: u32,
 }
 
 /// Relevance descending, then distance ascending, then id: a total order,
 /// so equal inputs always page the same way.
 fn rank(a: &Candidate, b: &Candidate) -> Ordering {
     b.score
-        .total_cmp(&a.score)
+        .cmp(&a.score)
         .then(a.distance_m.total_cmp(&b.distance_m))
         .then(a.id.cmp(&b.id))
 }
 
-/// Local minute-of-week per time zone, computed once per zone per search:
-/// converting an instant to local time is the expensive part of `is_open`.
-struct OpenAt<'a> {
+/// Whether each schedule is open at one instant, computed at most once per
+/// schedule, and the local minute-of-week at most once per time zone (the
+/// conversion is the expensive part).
+struct OpenNow<'a> {
+    schedules: &'a Schedules,
     now_utc_ms: i64,
+    /// Per schedule id: 0 not yet known, 1 open, 2 closed.
+    known: Vec<u8>,
     zones: Vec<(&'a str, Option<u32>)>,
 }
 
-impl<'a> OpenAt<'a> {
-    fn new(now_utc_ms: i64) -> Self {
+impl<'a> OpenNow<'a> {
+    fn new(schedules: &'a Schedules, now_utc_ms: i64) -> Self {
         Self {
+            schedules,
             now_utc_ms,
+            known: vec![0; schedules.capacity()],
             zones: Vec::new(),
         }
     }
 
-    fn is_open(&mut self, hours: Option<&'a WeeklyHours>) -> bool {
-        let Some(h) = hours else {
+    fn is_open(&mut self, schedule: u32) -> bool {
+        if schedule == ALWAYS_OPEN {
+            return true;
+        }
+        let Some(known) = self.known.get_mut(schedule as usize) else {
             return true;
         };
-        let zone = h.time_zone();
-        let minute = match self.zones.iter().find(|(z, _)| *z == zone) {
-            Some(&(_, m)) => m,
-            None => {
-                let m = h.minute_of_week(self.now_utc_ms);
-                self.zones.push((zone, m));
-                m
-            }
-        };
-        minute.is_some_and(|m| h.is_open_at_minute(m))
+        if *known == 0 {
+            let open = self.schedules.get(schedule).is_none_or(|h| {
+                let zone = h.time_zone();
+                let minute = match self.zones.iter().find(|(z, _)| *z == zone) {
+                    Some(&(_, m)) => m,
+                    None => {
+                        let m = h.minute_of_week(self.now_utc_ms);
+                        self.zones.push((zone, m));
+                        m
+                    }
+                };
+                minute.is_some_and(|m| h.is_open_at_minute(m))
+            });
+            *known = if open { 1 } else { 2 };
+        }
+        *known == 1
     }
 }
 
@@ -141,47 +160,33 @@ fn query_tokens(text: Option<&str>) -> Vec<String> {
     out
 }
 
-/// Relevance of `listing` to the tokens; `None` if one of them matches
-/// nothing.
-fn relevance(listing: &Listing, tokens: &[String]) -> Option<f64> {
-    tokens
-        .iter()
-        .try_fold(0.0, |sum, t| Some(sum + listing.terms.best_match(t)?))
-}
-
-/// How well a dish name matches: per query token, 2 for an exact token, 1
-/// for a prefix, 0 for none; summed.
-fn dish_score(name_tokens: &[String], query: &[String]) -> u32 {
-    query
-        .iter()
-        .map(|q| {
-            name_tokens
-                .iter()
-                .map(|t| match t.strip_prefix(q.as_str()) {
-                    Some("") => 2,
-                    Some(_) => 1,
-                    None => 0,
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
+/// The available dishes whose name matches a query token, best first.
+/// A dish scores, per query token, 2 if one of its name tokens equals it, 1
+/// if one starts with it; summed over the tokens. Ties: shorter name first
+/// (the query covers more of it), then id.
 fn matched_dishes(listing: &Listing, query: &[String]) -> Vec<Uuid> {
-    if query.is_empty() {
+    // (dish, query token, weight, name length), then best per dish and
+    // token, then summed per dish: sorting keeps it O(n log n).
+    let mut found: Vec<(Uuid, usize, u32, u32)> = Vec::new();
+    for (i, q) in query.iter().enumerate() {
+        for m in listing.dish_words.matching(q) {
+            found.push((m.dish, i, if m.exact { 2 } else { 1 }, m.name_len));
+        }
+    }
+    if found.is_empty() {
         return Vec::new();
     }
-    let mut scored: Vec<(u32, &str, Uuid)> = listing
-        .dishes
-        .iter()
-        .filter(|d| d.entry.available)
-        .filter_map(|d| {
-            let s = dish_score(&d.name_tokens, query);
-            (s > 0).then_some((s, d.entry.name.as_str(), d.entry.id))
-        })
-        .collect();
-    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+    // Within one (dish, token), the best weight comes first.
+    found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(b.2.cmp(&a.2)));
+    found.dedup_by(|later, first| (later.0, later.1) == (first.0, first.1));
+    let mut scored: Vec<(u32, u32, Uuid)> = Vec::new();
+    for (dish, _, w, name_len) in found {
+        match scored.last_mut() {
+            Some(last) if last.2 == dish => last.0 += w,
+            _ => scored.push((w, name_len, dish)),
+        }
+    }
+    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     scored
         .into_iter()
         .take(MAX_MATCHED_DISHES)
@@ -193,34 +198,45 @@ impl Catalog {
     /// Restaurants delivering to `q.near` that match `q`, ranked and paged,
     /// judged open or closed at `now_utc_ms` (Unix milliseconds, UTC).
     pub fn search(&self, q: &Query, now_utc_ms: i64) -> Page {
+        let slots = self.slot_count();
         let tokens = query_tokens(q.text.as_deref());
+        let scores = (!tokens.is_empty()).then(|| self.text.score(&tokens, slots));
         let cuisine = q
             .cuisine
             .as_deref()
             .map(text::phrase)
             .filter(|c| !c.is_empty());
-        let mut open_at = OpenAt::new(now_utc_ms);
+        let allowed = cuisine.map(|c| {
+            let mut allowed = vec![false; slots];
+            for &slot in self.cuisines.get(&c) {
+                allowed[slot as usize] = true;
+            }
+            allowed
+        });
+        let mut open_now = OpenNow::new(&self.schedules, now_utc_ms);
         let mut matches: Vec<Candidate> = Vec::new();
-        self.grid.covering(q.near, |slot, distance_m| {
-            let Some(listing) = self.listing(slot) else {
-                return;
-            };
-            if let Some(c) = &cuisine
-                && !listing.cuisine_phrases.contains(c)
+        self.grid.covering(q.near, |c| {
+            if let Some(allowed) = &allowed
+                && !allowed.get(c.slot as usize).copied().unwrap_or(false)
             {
                 return;
             }
-            let Some(score) = relevance(listing, &tokens) else {
-                return;
+            let score = match &scores {
+                Some(scores) => match scores.get(c.slot) {
+                    Some(score) => score,
+                    None => return,
+                },
+                None => 0,
             };
-            if q.open_now && !open_at.is_open(listing.entry.hours.as_ref()) {
+            if q.open_now && !open_now.is_open(c.schedule) {
                 return;
             }
             matches.push(Candidate {
                 score,
-                distance_m,
-                id: listing.entry.id,
-                slot,
+                distance_m: c.distance_m,
+                id: c.id,
+                slot: c.slot,
+                schedule: c.schedule,
             });
         });
 
@@ -247,8 +263,8 @@ impl Catalog {
                 Some(Hit {
                     restaurant_id: c.id,
                     distance_m: c.distance_m,
-                    score: c.score,
-                    open_now: open_at.is_open(listing.entry.hours.as_ref()),
+                    score: f64::from(c.score),
+                    open_now: open_now.is_open(c.schedule),
                     matched_dishes: matched_dishes(listing, &tokens),
                 })
             })

@@ -1,10 +1,17 @@
-//! One restaurant's searchable words and how a query token scores on them.
+//! One restaurant's searchable words.
 //!
-//! Every token of the restaurant's name, its cuisines and its available
+//! [`Terms`]: every token of the restaurant's name, its cuisines and its available
 //! dishes' names and categories is kept once, sorted, with a count per
 //! field. Counts make writes incremental (a dish added or removed adds or
-//! subtracts its tokens) and sorting makes a prefix lookup a binary search:
-//! the tokens starting with a query token are one contiguous run.
+//! subtracts its tokens) and tell the catalog-wide [`crate::index::TextIndex`]
+//! when a token's best field for this restaurant changes.
+//!
+//! [`DishWords`]: the available dishes' name tokens, sorted, packed in one
+//! buffer, so finding the dishes that match a query token (for a page's
+//! hits) is a binary search in a few contiguous kilobytes rather than a walk
+//! over every dish's separately allocated strings.
+
+use uuid::Uuid;
 
 /// Where a token occurs, best first: a name match outranks a cuisine match,
 /// which outranks a dish match.
@@ -19,17 +26,14 @@ pub(crate) enum Field {
 /// token) or as a prefix. Field first, then exactness: name exact 6, name
 /// prefix 5, cuisine 4/3, dish 2/1. A restaurant's score is the sum over the
 /// query tokens of each token's best match.
-pub(crate) fn weight(field: Field, exact: bool) -> f64 {
+pub(crate) fn weight(field: Field, exact: bool) -> u8 {
     let field_base = match field {
-        Field::Name => 5.0,
-        Field::Cuisine => 3.0,
-        Field::Dish => 1.0,
+        Field::Name => 5,
+        Field::Cuisine => 3,
+        Field::Dish => 1,
     };
-    if exact { field_base + 1.0 } else { field_base }
+    field_base + u8::from(exact)
 }
-
-/// The highest possible [`weight`]: a lookup can stop once it finds it.
-const BEST_WEIGHT: f64 = 6.0;
 
 #[derive(Clone, Debug)]
 struct Term {
@@ -53,63 +57,43 @@ pub(crate) struct Terms {
 }
 
 impl Terms {
-    pub fn add<'a>(&mut self, tokens: impl IntoIterator<Item = &'a str>, field: Field) {
-        for token in tokens {
-            match self.find(token) {
-                Ok(i) => self.terms[i].counts[field as usize] += 1,
-                Err(i) => {
-                    let mut counts = [0; 3];
-                    counts[field as usize] = 1;
-                    self.terms.insert(
-                        i,
-                        Term {
-                            token: token.into(),
-                            counts,
-                        },
-                    );
-                }
+    /// Counts one more occurrence of `token` in `field`.
+    pub fn add(&mut self, token: &str, field: Field) {
+        match self.find(token) {
+            Ok(i) => self.terms[i].counts[field as usize] += 1,
+            Err(i) => {
+                let mut counts = [0; 3];
+                counts[field as usize] = 1;
+                self.terms.insert(
+                    i,
+                    Term {
+                        token: token.into(),
+                        counts,
+                    },
+                );
             }
         }
     }
 
-    /// Undoes an [`Self::add`] of the same tokens and field.
-    pub fn remove<'a>(&mut self, tokens: impl IntoIterator<Item = &'a str>, field: Field) {
-        for token in tokens {
-            if let Ok(i) = self.find(token) {
-                let count = &mut self.terms[i].counts[field as usize];
-                *count = count.saturating_sub(1);
-                if self.terms[i].counts == [0; 3] {
-                    self.terms.remove(i);
-                }
+    /// Undoes one [`Self::add`] of the same token and field.
+    pub fn remove(&mut self, token: &str, field: Field) {
+        if let Ok(i) = self.find(token) {
+            let count = &mut self.terms[i].counts[field as usize];
+            *count = count.saturating_sub(1);
+            if self.terms[i].counts == [0; 3] {
+                self.terms.remove(i);
             }
         }
+    }
+
+    /// The best field `token` occurs in, if any.
+    pub fn best(&self, token: &str) -> Option<Field> {
+        let i = self.find(token).ok()?;
+        self.terms[i].best_field()
     }
 
     fn find(&self, token: &str) -> Result<usize, usize> {
         self.terms.binary_search_by(|t| (*t.token).cmp(token))
-    }
-
-    /// The best [`weight`] of `query` (a folded token) among the terms it
-    /// equals or is a prefix of; `None` when it matches nothing.
-    pub fn best_match(&self, query: &str) -> Option<f64> {
-        let start = self.terms.partition_point(|t| *t.token < *query);
-        let mut best: Option<f64> = None;
-        for term in self.terms[start..]
-            .iter()
-            .take_while(|t| t.token.starts_with(query))
-        {
-            let Some(field) = term.best_field() else {
-                continue;
-            };
-            let w = weight(field, *term.token == *query);
-            if best.is_none_or(|b| w > b) {
-                best = Some(w);
-                if w >= BEST_WEIGHT {
-                    break;
-                }
-            }
-        }
-        best
     }
 
     #[cfg(test)]
@@ -118,43 +102,173 @@ impl Terms {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Word {
+    start: u32,
+    len: u32,
+    dish: Uuid,
+    /// The dish name's length in bytes: the tie-break between dishes that
+    /// match equally well (shorter first: the query covers more of it).
+    name_len: u32,
+}
+
+/// A dish name token matching a query token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DishMatch {
+    pub dish: Uuid,
+    pub name_len: u32,
+    /// The token equals the query token (not only starts with it).
+    pub exact: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DishWords {
+    /// Tokens back to back, including `garbage` bytes no word refers to.
+    text: String,
+    /// Sorted by token.
+    words: Vec<Word>,
+    garbage: usize,
+}
+
+impl DishWords {
+    fn token(&self, w: &Word) -> &str {
+        let start = w.start as usize;
+        self.text
+            .get(start..start + w.len as usize)
+            .unwrap_or_default()
+    }
+
+    pub fn add<'a>(
+        &mut self,
+        dish: Uuid,
+        name_len: usize,
+        tokens: impl IntoIterator<Item = &'a str>,
+    ) {
+        let name_len = u32::try_from(name_len).unwrap_or(u32::MAX);
+        for token in tokens {
+            // A restaurant's dish names stay far below 4 GiB of text.
+            let (Ok(start), Ok(len)) = (u32::try_from(self.text.len()), u32::try_from(token.len()))
+            else {
+                return;
+            };
+            let at = self.words.partition_point(|w| self.token(w) < token);
+            self.text.push_str(token);
+            self.words.insert(
+                at,
+                Word {
+                    start,
+                    len,
+                    dish,
+                    name_len,
+                },
+            );
+        }
+    }
+
+    pub fn remove(&mut self, dish: Uuid) {
+        let mut freed = 0;
+        self.words.retain(|w| {
+            let keep = w.dish != dish;
+            if !keep {
+                freed += w.len as usize;
+            }
+            keep
+        });
+        self.garbage += freed;
+        if self.garbage > self.text.len() / 2 {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let mut text = String::with_capacity(self.text.len() - self.garbage);
+        let mut words = Vec::with_capacity(self.words.len());
+        for w in &self.words {
+            let token = self.token(w);
+            words.push(Word {
+                // Smaller than before compaction, so it fits.
+                start: u32::try_from(text.len()).unwrap_or(u32::MAX),
+                ..*w
+            });
+            text.push_str(token);
+        }
+        self.text = text;
+        self.words = words;
+        self.garbage = 0;
+    }
+
+    /// The dishes with a name token that `query` is a prefix of; a dish
+    /// appears once per such token.
+    pub fn matching<'a>(&'a self, query: &'a str) -> impl Iterator<Item = DishMatch> + 'a {
+        let start = self.words.partition_point(|w| self.token(w) < query);
+        self.words[start..]
+            .iter()
+            .map(|w| (w, self.token(w)))
+            .take_while(move |(_, t)| t.starts_with(query))
+            .map(move |(w, t)| DishMatch {
+                dish: w.dish,
+                name_len: w.name_len,
+                exact: t == query,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn prefix_and_exact_scores() {
-        let mut t = Terms::default();
-        t.add(["pizzeria", "napoli"], Field::Name);
-        t.add(["italian"], Field::Cuisine);
-        t.add(["pizza", "margherita", "pizza", "diavola"], Field::Dish);
-        let check = |q: &str, expected: Option<f64>| assert_eq!(t.best_match(q), expected, "{q}");
-        check("pizzeria", Some(6.0)); // name exact
-        check("piz", Some(5.0)); // name prefix beats dish "pizza"
-        check("pizz", Some(5.0)); // name prefix (5) beats dish prefix (1)
-        check("pizza", Some(2.0)); // not a prefix of "pizzeria": exact dish
-        check("ital", Some(3.0));
-        check("italian", Some(4.0));
-        check("marg", Some(1.0));
-        check("margherita", Some(2.0));
-        check("sushi", None);
-        check("pizzerias", None);
-        check("", Some(5.0)); // the empty prefix matches anything, never exactly
+    fn dish_words_find_prefixes_and_survive_compaction() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut w = DishWords::default();
+        w.add(a, 16, ["pizza", "margherita"]);
+        w.add(b, 13, ["pizza", "diavola"]);
+        let found = |w: &DishWords, q: &str| {
+            let mut v: Vec<_> = w.matching(q).map(|m| (m.dish, m.exact)).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(found(&w, "piz"), vec![(a, false), (b, false)]);
+        assert_eq!(found(&w, "pizza"), vec![(a, true), (b, true)]);
+        assert_eq!(found(&w, "dia"), vec![(b, false)]);
+        assert_eq!(found(&w, "x"), vec![]);
+        for _ in 0..20 {
+            w.remove(a);
+            w.add(a, 16, ["pizza", "margherita"]);
+        }
+        assert!(w.text.len() < 100, "compacted: {}", w.text.len());
+        assert_eq!(found(&w, "marg"), vec![(a, false)]);
+        assert_eq!(found(&w, "pizza"), vec![(a, true), (b, true)]);
+    }
+
+    #[test]
+    fn weights_rank_field_before_exactness() {
+        let all = [
+            weight(Field::Name, true),
+            weight(Field::Name, false),
+            weight(Field::Cuisine, true),
+            weight(Field::Cuisine, false),
+            weight(Field::Dish, true),
+            weight(Field::Dish, false),
+        ];
+        assert_eq!(all, [6, 5, 4, 3, 2, 1]);
     }
 
     #[test]
     fn counts_make_removal_exact() {
         let mut t = Terms::default();
-        t.add(["pizza", "pizza"], Field::Dish);
-        t.add(["pizza"], Field::Name);
-        t.remove(["pizza"], Field::Name);
-        assert_eq!(t.best_match("pizza"), Some(2.0));
-        t.remove(["pizza"], Field::Dish);
-        assert_eq!(t.best_match("pizza"), Some(2.0));
-        t.remove(["pizza"], Field::Dish);
-        assert_eq!(t.best_match("pizza"), None);
+        t.add("pizza", Field::Dish);
+        t.add("pizza", Field::Dish);
+        t.add("pizza", Field::Name);
+        assert_eq!(t.best("pizza"), Some(Field::Name));
+        t.remove("pizza", Field::Name);
+        assert_eq!(t.best("pizza"), Some(Field::Dish));
+        t.remove("pizza", Field::Dish);
+        assert_eq!(t.best("pizza"), Some(Field::Dish));
+        t.remove("pizza", Field::Dish);
+        assert_eq!(t.best("pizza"), None);
         assert_eq!(t.len(), 0);
-        t.remove(["never-added"], Field::Dish);
+        t.remove("never-added", Field::Dish);
         assert_eq!(t.len(), 0);
     }
 }

@@ -281,29 +281,36 @@ pub async fn ensure(
         .drain(..)
         .partition(|a| all_invalid || a.expires_at_ms < deadline);
     let mut ready = fresh;
-    let revived = run_bounded(stale, concurrency, quiet, "refreshing", |a| {
+    let (revived, mut failure) = run_bounded(stale, concurrency, quiet, "refreshing", |a| {
         let api = api.clone();
         async move { api.revive(a, role).await }
     })
     .await;
-    ready.extend(revived?);
+    ready.extend(revived);
 
     let missing: Vec<usize> = (ready.len()..n).collect();
-    if !missing.is_empty() {
+    if failure.is_none() && !missing.is_empty() {
         let prefix = cache.prefix.clone();
-        let created = run_bounded(missing, concurrency, quiet, "signing up", |i| {
+        let (created, e) = run_bounded(missing, concurrency, quiet, "signing up", |i| {
             let api = api.clone();
             let email = format!("lt-{prefix}-{role}-{i}@loadtest.example.com");
             let password = format!("lt-pass-{prefix}-{i}");
             async move { api.create(&email, &password, role).await }
         })
         .await;
-        // Save what was created even if some failed: the next run reuses it.
-        let created = created?;
         ready.extend(created);
+        failure = e;
     }
+    // Cache what exists even after a failure: the next run reuses it.
     cache.accounts.insert(role.to_owned(), ready.clone());
     save(file, &cache)?;
+    if let Some(e) = failure {
+        return Err(e.context(format!(
+            "preparing {role} accounts ({} of {n} ready and cached); if logins are rate \
+             limited (429), start hexdash with HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0",
+            ready.len()
+        )));
+    }
     if !quiet && started.elapsed() > Duration::from_secs(1) {
         eprintln!(
             "accounts: {} {role} accounts ready in {:.1}s (cached in {})",
@@ -317,31 +324,35 @@ pub async fn ensure(
 }
 
 /// Runs `f` over `items` with at most `concurrency` in flight, printing a
-/// progress line; fails on the first error.
+/// progress line. Stops at the first error and returns it with the accounts
+/// made so far (which the caller still caches).
 async fn run_bounded<I, F, Fut>(
     items: Vec<I>,
     concurrency: usize,
     quiet: bool,
     what: &str,
     f: F,
-) -> anyhow::Result<Vec<Account>>
+) -> (Vec<Account>, Option<anyhow::Error>)
 where
     F: Fn(I) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Account>>,
 {
     let total = items.len();
     let mut out = Vec::with_capacity(total);
-    let mut stream =
-        futures_util::stream::iter(items.into_iter().map(f)).buffer_unordered(concurrency.max(1));
+    let mut stream = futures_util::stream::iter(items.into_iter().map(f))
+        .buffer_unordered(concurrency.max(1));
     let mut last_print = Instant::now();
     while let Some(r) = stream.next().await {
-        out.push(r?);
+        match r {
+            Ok(a) => out.push(a),
+            Err(e) => return (out, Some(e)),
+        }
         if !quiet && last_print.elapsed() >= Duration::from_secs(2) {
             eprintln!("accounts: {what} {}/{total}", out.len());
             last_print = Instant::now();
         }
     }
-    Ok(out)
+    (out, None)
 }
 
 fn load(file: &Path, server: &str) -> anyhow::Result<Cache> {

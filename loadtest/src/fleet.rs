@@ -26,7 +26,7 @@ use crate::clock::now_ms;
 use crate::mqtt;
 use crate::ping;
 use crate::roads::RoadNetwork;
-use crate::stats::{Counter, Latency, SharedLatency, Window};
+use crate::stats::{Counter, SharedLatency, Window};
 use crate::walker::Walker;
 
 /// Every this many visits a shard reads (and discards) what the broker sent
@@ -215,8 +215,8 @@ struct Local {
     blocked: u64,
     missed: u64,
     disconnected: u64,
-    lag: Latency,
-    lag_dirty: bool,
+    /// Lag samples (µs) not yet in the shared histogram.
+    lag_us: Vec<i64>,
 }
 
 impl Shard {
@@ -256,8 +256,7 @@ impl Shard {
             }
             conn.next_due += period;
             if self.window.is_open() {
-                local.lag.record_us(late.as_micros() as i64);
-                local.lag_dirty = true;
+                local.lag_us.push(late.as_micros() as i64);
             }
 
             buf.clear();
@@ -299,11 +298,8 @@ impl Shard {
         self.stats
             .disconnected
             .add(std::mem::take(&mut local.disconnected));
-        if local.lag_dirty {
-            self.stats.lag.merge(&local.lag);
-            local.lag.reset();
-            local.lag_dirty = false;
-        }
+        self.stats.lag.record_all(&local.lag_us);
+        local.lag_us.clear();
     }
 }
 

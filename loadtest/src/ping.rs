@@ -12,11 +12,13 @@ use crate::walker::Fix;
 /// Appends the JSON ping for `fix` recorded at `ts_ms` (Unix ms). Six
 /// decimals of a degree are about 0.1 m, finer than any phone's GPS.
 pub fn write_json(out: &mut Vec<u8>, fix: &Fix, ts_ms: i64) {
+    // Whole degrees in [0, 360): 359.6 must become 0, not 360 (refused).
+    let heading = fix.heading_deg.round().rem_euclid(360.0);
     // Writing into a Vec cannot fail.
     let _ = write!(
         out,
-        r#"{{"lat":{:.6},"lng":{:.6},"ts":{},"heading":{:.0},"speed":{:.1},"accuracy":5}}"#,
-        fix.position.lat, fix.position.lng, ts_ms, fix.heading_deg, fix.speed_mps
+        r#"{{"lat":{:.6},"lng":{:.6},"ts":{},"heading":{heading:.0},"speed":{:.1},"accuracy":5}}"#,
+        fix.position.lat, fix.position.lng, ts_ms, fix.speed_mps
     );
 }
 
@@ -65,5 +67,11 @@ mod tests {
             })
         );
         assert_eq!(decode(b"nope"), None);
+        for (heading, expected) in [(359.6, "0"), (0.4, "0"), (359.4, "359"), (180.5, "181")] {
+            out.clear();
+            write_json(&mut out, &Fix { heading_deg: heading, ..fix }, 1);
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+            assert_eq!(v["heading"].to_string(), expected, "{heading}");
+        }
     }
 }

@@ -53,8 +53,14 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
     })
 }
 
-/// The pid of the one running process whose command name is `name`
-/// (`/proc/<pid>/comm`, which the kernel truncates to 15 bytes).
+/// Whether a command name (`/proc/<pid>/comm`) is `name` or a copy of it
+/// named `name-…` (e.g. `hexdash-lt`, a binary copied aside for a run).
+pub fn comm_matches(comm: &str, name: &str) -> bool {
+    comm == name || comm.strip_prefix(name).is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// The pid of the one running process whose command name matches `name`
+/// (see [`comm_matches`]; the kernel truncates names to 15 bytes).
 pub fn find_by_name(name: &str) -> anyhow::Result<u32> {
     let me = std::process::id();
     let mut found = Vec::new();
@@ -71,7 +77,7 @@ pub fn find_by_name(name: &str) -> anyhow::Result<u32> {
             continue;
         }
         let comm = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("comm"));
-        if comm.is_ok_and(|c| c.trim_end() == name) {
+        if comm.is_ok_and(|c| comm_matches(c.trim_end(), name)) {
             found.push(pid);
         }
     }
@@ -127,6 +133,14 @@ mod tests {
         let status = "Name:\thexdash\nVmPeak:\t 10 kB\nVmRSS:\t  123456 kB\nThreads:\t4\n";
         assert_eq!(parse_status_rss_kib(status), Some(123_456));
         assert_eq!(parse_status_rss_kib("Name: x\n"), None);
+    }
+
+    #[test]
+    fn names_match() {
+        assert!(comm_matches("hexdash", "hexdash"));
+        assert!(comm_matches("hexdash-lt", "hexdash"));
+        assert!(!comm_matches("hexdashx", "hexdash"));
+        assert!(!comm_matches("hex", "hexdash"));
     }
 
     #[test]

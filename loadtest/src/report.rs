@@ -149,12 +149,7 @@ pub fn slo_checks(
 
 impl Report {
     /// The latencies and rates the SLO flags apply to in this scenario.
-    pub fn slo_subjects(
-        &self,
-    ) -> (
-        Vec<(&'static str, Option<f64>)>,
-        Vec<(&'static str, Option<f64>)>,
-    ) {
+    pub fn slo_subjects(&self) -> (Subjects, Subjects) {
         let p99 = |s: &LatencySummary| (s.count > 0).then_some(s.p99_ms);
         let ingest_rate = (
             "pings received/s",

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::catalog::{DishEntry, RestaurantEntry};
-use crate::hours::{Day, HoursSpec};
+use crate::hours::{Day, HoursSpec, WeeklyHours};
 
 const CENTRE: LatLng = LatLng {
     lat: 57.7089,
@@ -208,7 +208,7 @@ fn scores_and_matched_dishes() {
     let page = c.search(&q, MONDAY_MORNING_MS);
     let scores: Vec<f64> = page.hits.iter().map(|h| h.score).collect();
     assert_eq!(scores, vec![5.0, 1.0]);
-    // Same score (prefix of "pizza" in both) sorts by name.
+    // Same score (a prefix of "pizza" in both): the shorter name first.
     assert_eq!(
         page.hits[0].matched_dishes,
         vec![Uuid::from_u128(12), Uuid::from_u128(11)]
@@ -619,7 +619,7 @@ impl Model {
             if q.open_now && !open {
                 continue;
             }
-            let mut matched: Vec<(u32, &str, Uuid)> = Vec::new();
+            let mut matched: Vec<(u32, usize, Uuid)> = Vec::new();
             if !tokens.is_empty() {
                 for d in &dishes {
                     let name = text::tokens(&d.name);
@@ -636,7 +636,7 @@ impl Model {
                         })
                         .sum();
                     if s > 0 {
-                        matched.push((s, &d.name, d.id));
+                        matched.push((s, d.name.len(), d.id));
                     }
                 }
             }

@@ -32,7 +32,7 @@ use crate::walker::SplitMix64;
 const MENU_ITEMS: usize = 8;
 /// Delivery radius given to load-test restaurants: every point of the
 /// road network is deliverable, so orders fail only for real reasons.
-const DELIVERY_RADIUS_M: f64 = 50_000.0;
+const DELIVERY_RADIUS_M: u32 = 50_000;
 /// How often the scheduler wakes (tokio timers have ms resolution).
 const SCHEDULER_TICK: Duration = Duration::from_millis(1);
 /// Seed tweak for order choices.
