@@ -4,8 +4,10 @@
 //! live side.
 //!
 //! - [`router`]: the pure `axum::Router` of every `/v1` REST route, built
-//!   from one [`AppState`]; [`routes`] has one module per resource, and
-//!   [`openapi`] the OpenAPI document of them all.
+//!   from one [`AppState`], plus `GET /openapi.json` and the docs UI at
+//!   `/docs`; [`routes`] has one module per resource, and [`openapi`] the
+//!   OpenAPI document of them all (and of the routes the other crates serve
+//!   in the binary).
 //! - [`store`]: the [`Store`] trait (one sub-trait per area),
 //!   [`store::SqlStore`] for SQLite and PostgreSQL, and [`store::connect`]
 //!   which picks the database by URL and runs the migrations.
@@ -39,6 +41,7 @@ pub mod extract;
 pub mod lifecycle;
 pub mod limiter;
 pub mod live;
+pub mod openapi;
 pub mod payments;
 pub mod routes;
 pub mod search;
@@ -179,7 +182,8 @@ impl FromRef<AppState> for auth::Tokens {
     }
 }
 
-/// Every REST route under `/v1`, with our body limit and a JSON 405. No
+/// Every REST route under `/v1` and the OpenAPI document with its UI
+/// ([`openapi::router`]), with our body limit and a JSON 405. No
 /// catch-all fallback, so the binary can merge this with the other edges'
 /// routers and install [`not_found_fallback`] once on the result.
 pub fn router(state: AppState) -> Router {
@@ -195,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::payments::router())
         .merge(routes::drivers::router())
         .merge(routes::offers::router())
+        .merge(openapi::router())
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

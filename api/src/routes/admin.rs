@@ -13,10 +13,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use engine::UserId;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::require_role;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::openapi::ErrorBody;
 use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
@@ -25,14 +27,30 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/users/{user_id}/unban", post(unban))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BanResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
     pub banned: bool,
     /// Unix ms of the ban; absent when not banned.
     pub banned_at: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{user_id}/ban",
+    tag = "admin",
+    summary = "Ban a user",
+    params(("user_id" = uuid::Uuid, Path, description = "The user to ban.")),
+    responses(
+        (status = 200, description = "Banned (banning again keeps the first ban time). Every token of the user stops working at once, on REST, WebSocket and MQTT; refresh tokens are revoked.", body = BanResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is not an admin, or the target is an admin (admins cannot be banned).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn ban(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -64,6 +82,21 @@ async fn ban(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{user_id}/unban",
+    tag = "admin",
+    summary = "Unban a user",
+    params(("user_id" = uuid::Uuid, Path, description = "The user to unban.")),
+    responses(
+        (status = 200, description = "Not banned (any more).", body = BanResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn unban(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -21,11 +21,13 @@ use axum::routing::post;
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{MAX_NAME_CHARS, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientAddr};
+use crate::openapi::ErrorBody;
 use crate::store::{Inserted, RefreshToken, User};
 use crate::{AppState, now_ms};
 
@@ -49,33 +51,37 @@ pub fn router() -> Router<AppState> {
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
     pub email: String,
     pub password: String,
     pub name: String,
+    /// `customer`, `restaurant` or `driver`.
+    #[schema(example = "customer")]
     pub role: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SignupResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
     pub email: String,
+    #[schema(value_type = crate::openapi::Role)]
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LogoutRequest {
     /// The refresh token to revoke.
     #[serde(default)]
@@ -85,13 +91,13 @@ pub struct LogoutRequest {
     pub all: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogoutResponse {
     /// Refresh tokens revoked.
     pub revoked: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
@@ -103,6 +109,20 @@ pub struct TokenResponse {
 
 // ---- handlers ----
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "auth",
+    summary = "Sign up",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Account created.", body = SignupResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_email`, `weak_password` (under 8 characters), `invalid_password` (over 256), `invalid_name`, `invalid_role` (not customer, restaurant or driver).", body = ErrorBody),
+        (status = 409, description = "`email_taken`: an account with this email exists.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    )
+)]
 async fn create_account(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SignupRequest>,
@@ -149,6 +169,21 @@ async fn create_account(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Log in",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = TokenResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields).", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials` (unknown email or wrong password: one answer for both) or `banned`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failed logins for this account, or attempts from this address; `retry_after_s` in the body.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    )
+)]
 async fn create_session(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -209,6 +244,20 @@ async fn create_session(
     Ok(Json(token_response(&state, &user, refresh_token, now)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Refresh the tokens",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and a new refresh token; the old refresh token is revoked.", body = TokenResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields).", body = ErrorBody),
+        (status = 401, description = "`invalid_refresh_token` (unknown, expired or already used) or `banned`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    )
+)]
 async fn refresh_session(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -244,6 +293,21 @@ async fn refresh_session(
 /// Revokes the given refresh token (it must be the caller's), or all of
 /// them with `all: true`. The access token in hand stays valid until it
 /// expires (it is short-lived and not stored); clients drop it.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "Log out (revoke refresh tokens)",
+    request_body = LogoutRequest,
+    responses(
+        (status = 200, description = "The number of refresh tokens revoked. The access token stays valid until it expires.", body = LogoutResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), or `invalid_body` when neither `refresh_token` nor `all: true` is given.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn end_session(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

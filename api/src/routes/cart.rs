@@ -22,6 +22,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::orders::{
     DeliveryRequest, MAX_QUANTITY, OrderResponse, PaymentRequest, Placement, digest, place,
@@ -30,6 +31,7 @@ use super::orders::{
 use super::require_role;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, IdempotencyHeader};
+use crate::openapi::ErrorBody;
 use crate::store::{Cart, CartChange, CartOutcome, IdempotencyKey};
 use crate::{AppState, now_ms};
 
@@ -44,9 +46,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cart/checkout", post(checkout))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItemRequest {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
     #[serde(default = "one")]
     pub quantity: i64,
@@ -56,21 +59,22 @@ fn one() -> i64 {
     1
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantityRequest {
     pub quantity: i64,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     pub delivery: DeliveryRequest,
     pub payment: PaymentRequest,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CartResponse {
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub restaurant_id: Option<RestaurantId>,
     pub items: Vec<CartLineResponse>,
     /// Sum of the lines at today's menu prices (the order is priced again
@@ -78,8 +82,9 @@ pub struct CartResponse {
     pub subtotal_cents: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CartLineResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
     pub name: String,
     pub unit_price_cents: i64,
@@ -112,6 +117,18 @@ impl From<Cart> for CartResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/cart",
+    tag = "cart",
+    summary = "Get my cart",
+    responses(
+        (status = 200, description = "The caller's cart (empty if none).", body = CartResponse),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_cart(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -120,6 +137,24 @@ async fn get_cart(
     Ok(Json(state.store.cart(principal.user_id).await?.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cart/items",
+    tag = "cart",
+    summary = "Add an item to my cart",
+    request_body = AddItemRequest,
+    responses(
+        (status = 200, description = "The cart, with the quantity added to the item's line.", body = CartResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99, and at most 99 of one item in the cart).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
+        (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_item(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -140,6 +175,25 @@ async fn add_item(
     .await
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/cart/items/{menu_item_id}",
+    tag = "cart",
+    summary = "Set an item's quantity in my cart",
+    params(("menu_item_id" = uuid::Uuid, Path, description = "The menu item.")),
+    request_body = SetQuantityRequest,
+    responses(
+        (status = 200, description = "The cart; quantity 0 removes the line.", body = CartResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (0 to 99).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
+        (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn set_quantity(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -161,6 +215,20 @@ async fn set_quantity(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/cart/items/{menu_item_id}",
+    tag = "cart",
+    summary = "Remove an item from my cart",
+    params(("menu_item_id" = uuid::Uuid, Path, description = "The menu item.")),
+    responses(
+        (status = 200, description = "The cart without that line (unchanged if it had none).", body = CartResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn remove_item(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -170,6 +238,18 @@ async fn remove_item(
     change(&state, &principal, CartChange::Remove(menu_item_id)).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/cart",
+    tag = "cart",
+    summary = "Clear my cart",
+    responses(
+        (status = 200, description = "The emptied cart.", body = CartResponse),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn clear_cart(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -178,6 +258,26 @@ async fn clear_cart(
     change(&state, &principal, CartChange::Clear).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cart/checkout",
+    tag = "cart",
+    summary = "Check out my cart into an order",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
+    request_body = CheckoutRequest,
+    responses(
+        (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 100 distinct items, quantities 1 to 99), `invalid_location` (delivery point), `invalid_address`, `invalid_payment` (method `card`, token 1 to 255 bytes), `invalid_idempotency_key`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the cart's restaurant no longer exists.", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`cart_empty`, `not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn checkout(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

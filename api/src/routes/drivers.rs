@@ -15,10 +15,12 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use engine::{Availability, DriverId, DriverStatus, OrderId, StatusFilter};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{Point, require_role};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::ErrorBody;
 use crate::{AppState, now_ms};
 
 /// Search radius when none is given, metres.
@@ -40,23 +42,29 @@ pub fn router() -> Router<AppState> {
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AvailabilityRequest {
+    #[schema(value_type = crate::openapi::Availability)]
     pub status: Availability,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AvailabilityResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub driver_id: DriverId,
     /// The driver's resulting status: `available`, `offline`, or `busy`
     /// while it holds an order (an `offline` driver that has not pinged
     /// recently stays `offline` after declaring `available`).
+    #[schema(value_type = crate::openapi::DriverStatus)]
     pub status: DriverStatus,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NearbyQuery {
+    #[param(required = true)]
     pub lat: Option<f64>,
+    #[param(required = true)]
     pub lng: Option<f64>,
     pub radius_m: Option<f64>,
     pub limit: Option<usize>,
@@ -64,24 +72,28 @@ pub struct NearbyQuery {
     pub status: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NearbyResponse {
     pub drivers: Vec<NearbyDriverResponse>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NearbyDriverResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub driver_id: DriverId,
     pub lat: f64,
     pub lng: f64,
     pub distance_m: f64,
+    #[schema(value_type = crate::openapi::DriverStatus)]
     pub status: DriverStatus,
     pub updated_at: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DriverResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub driver_id: DriverId,
+    #[schema(value_type = crate::openapi::DriverStatus)]
     pub status: DriverStatus,
     pub lat: Option<f64>,
     pub lng: Option<f64>,
@@ -90,11 +102,30 @@ pub struct DriverResponse {
     /// Metres per second.
     pub speed: Option<f32>,
     pub updated_at: Option<i64>,
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub current_order: Option<OrderId>,
 }
 
 // ---- handlers ----
 
+#[utoipa::path(
+    put,
+    path = "/v1/drivers/{driver_id}/availability",
+    tag = "drivers",
+    summary = "Declare a driver available or offline",
+    params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
+    request_body = AvailabilityRequest,
+    responses(
+        (status = 200, description = "The driver's resulting status.", body = AvailabilityResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields) (status must be `available` or `offline`).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn set_availability(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -108,6 +139,21 @@ async fn set_availability(
     Ok(Json(AvailabilityResponse { driver_id, status }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/drivers/{driver_id}",
+    tag = "drivers",
+    summary = "Get a driver",
+    params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
+    responses(
+        (status = 200, description = "Last known position, status and current order (`offline` with no position if the engine has not heard from the driver).", body = DriverResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_driver(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -140,6 +186,20 @@ async fn get_driver(
     Ok(Json(response))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/drivers/nearby",
+    tag = "drivers",
+    summary = "Find drivers near a point",
+    params(NearbyQuery),
+    responses(
+        (status = 200, description = "Drivers within the radius, nearest first, exact distances.", body = NearbyResponse),
+        (status = 400, description = "`missing_coordinates`, `invalid_location` (out of range), `invalid_radius` (above 0, at most 50000), `invalid_limit` (1 to 100), `invalid_status`, `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: admins (dispatchers) only.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_nearby_drivers(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -19,11 +19,13 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::restaurants::owned_restaurant;
 use super::{MAX_NAME_CHARS, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::ErrorBody;
 use crate::store::MenuItem;
 use crate::{AppState, now_ms, search};
 
@@ -52,13 +54,13 @@ pub fn router() -> Router<AppState> {
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItemsRequest {
     pub items: Vec<NewItem>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewItem {
     pub name: String,
@@ -79,7 +81,7 @@ fn yes() -> bool {
 }
 
 /// Fields to change; absent fields stay. `stock: null` stops counting.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateItemRequest {
     pub name: Option<String>,
@@ -93,9 +95,11 @@ pub struct UpdateItemRequest {
     pub position: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MenuItemResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
     pub category: String,
     pub name: String,
@@ -123,19 +127,20 @@ impl From<MenuItem> for MenuItemResponse {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddItemsResponse {
     pub items: Vec<MenuItemResponse>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MenuResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
     /// Categories in the order of their first item.
     pub categories: Vec<MenuCategory>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MenuCategory {
     pub name: String,
     pub items: Vec<MenuItemResponse>,
@@ -143,6 +148,25 @@ pub struct MenuCategory {
 
 // ---- handlers ----
 
+#[utoipa::path(
+    post,
+    path = "/v1/restaurants/{restaurant_id}/menu",
+    tag = "menu",
+    summary = "Add menu items",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant.")),
+    request_body = AddItemsRequest,
+    responses(
+        (status = 201, description = "The items as stored.", body = AddItemsResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 200 per request), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+        (status = 409, description = "`menu_full`: a menu holds at most 1000 items.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_items(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -194,6 +218,18 @@ async fn add_items(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/restaurants/{restaurant_id}/menu",
+    tag = "menu",
+    summary = "Get a menu",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant.")),
+    responses(
+        (status = 200, description = "The menu by category. No token needed.", body = MenuResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+    )
+)]
 async fn get_menu(
     State(state): State<AppState>,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
@@ -217,6 +253,24 @@ async fn get_menu(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/restaurants/{restaurant_id}/menu/{menu_item_id}",
+    tag = "menu",
+    summary = "Update a menu item",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant."), ("menu_item_id" = uuid::Uuid, Path, description = "The menu item.")),
+    request_body = UpdateItemRequest,
+    responses(
+        (status = 200, description = "The updated item.", body = MenuItemResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant, or no such item on its menu.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update_item(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -9,6 +9,7 @@
 use ::auth::{Principal, Role};
 use engine::LatLng;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -29,7 +30,7 @@ pub(crate) const MAX_NAME_CHARS: usize = 200;
 pub(crate) const MAX_ADDRESS_CHARS: usize = 500;
 
 /// A position on the wire: `{"lat": 57.7, "lng": 11.97}`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Point {
     pub lat: f64,
     pub lng: f64,

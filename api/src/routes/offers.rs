@@ -23,10 +23,12 @@ use axum::{Json, Router};
 use engine::{OfferId, OrderId};
 use matcher::OfferError;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::require_role;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::openapi::ErrorBody;
 use crate::store::AssignOutcome;
 use crate::{AppState, live, now_ms};
 
@@ -36,21 +38,40 @@ pub fn router() -> Router<AppState> {
         .route("/v1/offers/{offer_id}/decline", post(decline_offer))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AcceptResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub offer_id: OfferId,
+    #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
     /// `"accepted"`.
     pub status: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeclineResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub offer_id: OfferId,
     /// `"declined"`.
     pub status: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/offers/{offer_id}/accept",
+    tag = "offers",
+    summary = "Accept an offer",
+    params(("offer_id" = uuid::Uuid, Path, description = "The offer.")),
+    responses(
+        (status = 200, description = "Accepted: the order is the driver's (its `driver_id` is set).", body = AcceptResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
+        (status = 409, description = "`offer_not_pending` (with `offer_state`), `driver_busy` (the driver already holds an order), `order_unavailable` (taken or closed meanwhile).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn accept_offer(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -98,6 +119,22 @@ async fn accept_offer(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/offers/{offer_id}/decline",
+    tag = "offers",
+    summary = "Decline an offer",
+    params(("offer_id" = uuid::Uuid, Path, description = "The offer.")),
+    responses(
+        (status = 200, description = "Declined; the order goes to another driver.", body = DeclineResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
+        (status = 409, description = "`offer_not_pending` (with `offer_state`).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn decline_offer(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

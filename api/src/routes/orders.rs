@@ -36,11 +36,13 @@ use axum::{Json, Router};
 use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{MAX_ADDRESS_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
 use crate::lifecycle::{self, Action, Party, Refusal};
+use crate::openapi::ErrorBody;
 use crate::payments::{self, run_detached};
 use crate::store::{
     IdempotencyKey, NewOrder, Order, OrderCursor, OrderScope, Payment, PaymentKind, PlaceOutcome,
@@ -71,23 +73,25 @@ pub fn router() -> Router<AppState> {
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
     pub items: Vec<OrderItemRequest>,
     pub delivery: DeliveryRequest,
     pub payment: PaymentRequest,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
     pub quantity: i64,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
     pub lat: f64,
@@ -95,7 +99,7 @@ pub struct DeliveryRequest {
     pub address: String,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// `card`.
@@ -105,15 +109,16 @@ pub struct PaymentRequest {
     pub token: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderLineResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
     pub name: String,
     pub unit_price_cents: i64,
     pub quantity: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentSummary {
     /// `pending`, `succeeded` or `failed`.
     pub status: String,
@@ -122,12 +127,17 @@ pub struct PaymentSummary {
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
+    #[schema(value_type = crate::openapi::OrderStatus)]
     pub status: OrderStatus,
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub driver_id: Option<DriverId>,
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
+    #[schema(value_type = String, format = Uuid)]
     pub customer_id: UserId,
     pub pickup: Point,
     pub dropoff: Point,
@@ -146,44 +156,72 @@ pub struct OrderResponse {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderList {
     pub orders: Vec<OrderResponse>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusRequest {
+    /// `accepted`, `rejected`, `preparing`, `ready_for_pickup` (the
+    /// restaurant), `picked_up`, `delivered` (the assigned driver).
+    #[schema(example = "accepted")]
     pub status: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {
     /// `status` (the order moved to `status`) or `assigned` (a driver
     /// took it).
     pub kind: String,
+    #[schema(value_type = crate::openapi::OrderStatus)]
     pub status: OrderStatus,
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub driver_id: Option<DriverId>,
     /// Who caused it; null for the system (payments, timeouts).
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub actor_id: Option<UserId>,
     pub at: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderHistory {
+    #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
     pub events: Vec<HistoryEntry>,
 }
 
 // ---- handlers ----
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    summary = "Place an order",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 100 distinct items, quantities 1 to 99), `invalid_location` (delivery point), `invalid_address`, `invalid_payment` (method `card`, token 1 to 255 bytes), `invalid_idempotency_key`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only customers place orders.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create_order(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -212,6 +250,20 @@ async fn create_order(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{order_id}",
+    tag = "orders",
+    summary = "Get an order",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order, with its lines and charge.", body = OrderResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_order(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -222,6 +274,20 @@ async fn get_order(
     Ok(Json(order_response(&state, order, charge.as_ref())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{order_id}/history",
+    tag = "orders",
+    summary = "Get an order's history",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    responses(
+        (status = 200, description = "Every transition and assignment, oldest first, timestamped.", body = OrderHistory),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn order_history(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -244,6 +310,19 @@ async fn order_history(
     Ok(Json(OrderHistory { order_id, events }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    summary = "List my orders",
+    params(ListOrdersQuery),
+    responses(
+        (status = 200, description = "The caller's orders, newest first (an admin sees all; a restaurant its restaurants' orders; a driver those it carried). `items` is empty and `payment` absent in listings.", body = OrderList),
+        (status = 400, description = "`invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_orders(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -281,6 +360,25 @@ async fn list_orders(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/status",
+    tag = "orders",
+    summary = "Take a status step",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "The order after the step.", body = OrderResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_status` (not a settable status; to cancel use `/cancel`).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a party to the order, but this step is not theirs (restaurant: `accepted`, `rejected`, `preparing`, `ready_for_pickup`; assigned driver: `picked_up`, `delivered`).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: the order cannot take this step from where it is (with `current_status`).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update_order_status(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -307,6 +405,22 @@ async fn update_order_status(
     step(&state, &principal, order, party, Action::Set(target)).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/cancel",
+    tag = "orders",
+    summary = "Cancel an order",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The cancelled order; a paid charge is refunded automatically and stock given back.", body = OrderResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the customer (before acceptance) or an admin may cancel.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: too late to cancel (with `current_status`).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn cancel_order(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

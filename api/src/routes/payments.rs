@@ -15,11 +15,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::{OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::orders::visible_order;
 use super::{require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::ErrorBody;
 use crate::payments::{self, run_detached};
 use crate::store::{Payment, RefundOutcome, RefundRequest};
 use crate::{AppState, now_ms};
@@ -32,7 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders/{order_id}/refund", post(refund))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// Absent: everything still refundable.
@@ -40,9 +42,11 @@ pub struct RefundBody {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub payment_id: PaymentId,
+    #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
     /// `charge` or `refund`.
     pub kind: String,
@@ -55,6 +59,7 @@ pub struct PaymentResponse {
     pub reason: Option<String>,
     pub attempts: i64,
     /// Who asked for it; null for the system (compensations).
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub actor_id: Option<UserId>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -80,11 +85,25 @@ impl From<Payment> for PaymentResponse {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentList {
     pub payments: Vec<PaymentResponse>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{order_id}/payments",
+    tag = "payments",
+    summary = "List an order's payments",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order's charge and refunds, oldest first.", body = PaymentList),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_payments(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -97,6 +116,25 @@ async fn list_payments(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/refund",
+    tag = "payments",
+    summary = "Refund an order (in full or in part)",
+    params(("order_id" = uuid::Uuid, Path, description = "The order.")),
+    request_body = RefundBody,
+    responses(
+        (status = 201, description = "The refund, after the gateway answered: `succeeded`, or `failed` (its amount is refundable again).", body = PaymentResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters), `invalid_amount` (must be positive).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`refund_exceeds_paid`: more than is still refundable (with `refundable_cents`).", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn refund(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -13,10 +13,12 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use engine::{AddressId, UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::ErrorBody;
 use crate::store::{Address, User};
 use crate::{AppState, now_ms};
 
@@ -35,12 +37,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/addresses/{address_id}", delete(delete_address))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProfileResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub phone: Option<String>,
+    #[schema(value_type = crate::openapi::Role)]
     pub role: Role,
     /// Unix ms.
     pub created_at: i64,
@@ -60,7 +64,7 @@ impl From<User> for ProfileResponse {
 }
 
 /// Fields to change; absent fields stay. `phone: null` removes the phone.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     pub name: Option<String>,
@@ -68,7 +72,7 @@ pub struct ProfileUpdate {
     pub phone: Option<Option<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
     pub label: String,
@@ -76,8 +80,9 @@ pub struct NewAddress {
     pub location: Point,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddressResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub address_id: AddressId,
     pub label: String,
     pub address: String,
@@ -97,11 +102,23 @@ impl From<Address> for AddressResponse {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddressList {
     pub addresses: Vec<AddressResponse>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "profile",
+    summary = "Get my profile",
+    responses(
+        (status = 200, description = "The caller's profile.", body = ProfileResponse),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_profile(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -114,6 +131,22 @@ async fn get_profile(
     Ok(Json(user.into()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/me",
+    tag = "profile",
+    summary = "Update my profile",
+    request_body = ProfileUpdate,
+    responses(
+        (status = 200, description = "The updated profile.", body = ProfileResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_phone` (5 to 15 digits, optional leading `+` and separators).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update_profile(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -159,6 +192,17 @@ fn check_phone(raw: &str) -> ApiResult<String> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me/addresses",
+    tag = "profile",
+    summary = "List my saved addresses",
+    responses(
+        (status = 200, description = "The caller's saved addresses.", body = AddressList),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_addresses(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -169,6 +213,22 @@ async fn list_addresses(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/me/addresses",
+    tag = "profile",
+    summary = "Save an address",
+    request_body = NewAddress,
+    responses(
+        (status = 201, description = "Address saved.", body = AddressResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_label`, `invalid_address`, `invalid_location`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 409, description = "`too_many_addresses`: at most 20; delete one first.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn add_address(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -199,6 +259,20 @@ async fn add_address(
     Ok((StatusCode::CREATED, Json(address.into())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/me/addresses/{address_id}",
+    tag = "profile",
+    summary = "Delete a saved address",
+    params(("address_id" = uuid::Uuid, Path, description = "The saved address.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such address of the caller's.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn delete_address(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -19,10 +19,12 @@ use axum::{Json, Router};
 use catalog::WeeklyHours;
 use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::ErrorBody;
 use crate::store::Restaurant;
 use crate::{AppState, now_ms, search};
 
@@ -54,7 +56,7 @@ pub fn router() -> Router<AppState> {
 
 // ---- wire types ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRestaurantRequest {
     pub name: String,
@@ -64,6 +66,7 @@ pub struct CreateRestaurantRequest {
     pub cuisines: Vec<String>,
     /// Weekly opening hours in a time zone; absent: always open.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::OpeningHours>)]
     pub opening_hours: Option<WeeklyHours>,
     pub delivery_radius_m: Option<u32>,
     pub avg_prep_time_s: Option<u32>,
@@ -72,7 +75,7 @@ pub struct CreateRestaurantRequest {
 
 /// Fields to change; absent fields stay. `opening_hours: null` means
 /// always open.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRestaurantRequest {
     pub name: Option<String>,
@@ -80,21 +83,25 @@ pub struct UpdateRestaurantRequest {
     pub address: Option<String>,
     pub cuisines: Option<Vec<String>>,
     #[serde(default, deserialize_with = "super::explicit_null")]
+    #[schema(value_type = Option<crate::openapi::OpeningHours>)]
     pub opening_hours: Option<Option<WeeklyHours>>,
     pub delivery_radius_m: Option<u32>,
     pub avg_prep_time_s: Option<u32>,
     pub accepting_orders: Option<bool>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RestaurantResponse {
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
+    #[schema(value_type = String, format = Uuid)]
     pub owner_id: UserId,
     pub name: String,
     pub location: Point,
     pub address: String,
     pub cuisines: Vec<String>,
     /// `null`: always open.
+    #[schema(value_type = Option<crate::openapi::OpeningHours>)]
     pub opening_hours: Option<serde_json::Value>,
     pub delivery_radius_m: u32,
     pub avg_prep_time_s: u32,
@@ -128,9 +135,12 @@ fn restaurant_response(r: Restaurant, now_ms: i64) -> RestaurantResponse {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    #[param(required = true)]
     pub lat: Option<f64>,
+    #[param(required = true)]
     pub lng: Option<f64>,
     /// Free text over restaurant names, cuisines and dish names.
     pub q: Option<String>,
@@ -141,7 +151,7 @@ pub struct SearchQuery {
     pub offset: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
     pub results: Vec<SearchHit>,
     /// Matches in all pages.
@@ -150,8 +160,9 @@ pub struct SearchResponse {
     pub next_offset: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
+    #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
     pub name: String,
     pub location: Point,
@@ -166,8 +177,9 @@ pub struct SearchHit {
     pub matched_dishes: Vec<MatchedDish>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchedDish {
+    #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
     pub name: String,
     pub price_cents: i64,
@@ -175,6 +187,22 @@ pub struct MatchedDish {
 
 // ---- handlers ----
 
+#[utoipa::path(
+    post,
+    path = "/v1/restaurants",
+    tag = "restaurants",
+    summary = "Create a restaurant",
+    request_body = CreateRestaurantRequest,
+    responses(
+        (status = 201, description = "Created; the caller owns it.", body = RestaurantResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s); invalid `opening_hours` are `invalid_body`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the restaurant and admin roles create restaurants.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create_restaurant(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -211,6 +239,18 @@ async fn create_restaurant(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/restaurants/{restaurant_id}",
+    tag = "restaurants",
+    summary = "Get a restaurant",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant.")),
+    responses(
+        (status = 200, description = "The restaurant. No token needed.", body = RestaurantResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+    )
+)]
 async fn get_restaurant(
     State(state): State<AppState>,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
@@ -223,6 +263,24 @@ async fn get_restaurant(
     Ok(Json(restaurant_response(restaurant, now_ms())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/restaurants/{restaurant_id}",
+    tag = "restaurants",
+    summary = "Update a restaurant",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant.")),
+    request_body = UpdateRestaurantRequest,
+    responses(
+        (status = 200, description = "The updated restaurant.", body = RestaurantResponse),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s); invalid `opening_hours` are `invalid_body`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update_restaurant(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -263,6 +321,17 @@ async fn update_restaurant(
     Ok(Json(restaurant_response(r, now)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/restaurants",
+    tag = "restaurants",
+    summary = "Search restaurants near a point",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Restaurants whose delivery radius covers the point, matched on names, cuisines and dish names, ranked by relevance then distance. No token needed.", body = SearchResponse),
+        (status = 400, description = "`invalid_location` (`lat`/`lng` missing or out of range), `invalid_limit` (1 to 100), `invalid_query` (a parameter of the wrong type, or `q` over 200 characters).", body = ErrorBody),
+    )
+)]
 async fn search_restaurants(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SearchQuery>,

@@ -1,0 +1,843 @@
+//! The OpenAPI 3.1 document of the whole public HTTP surface, served as
+//! `GET /openapi.json` with a Swagger UI at `/docs` ([`router`]).
+//!
+//! - [`document`]: built at run time from `#[utoipa::path]` on every handler
+//!   in [`crate::routes`] and `ToSchema` on their wire types.
+//! - The routes other crates serve in the same binary (`/healthz`,
+//!   `/readyz`, `/metrics`, `GET /v1/ws`, `GET /v1/drivers/stream`,
+//!   `POST /v1/drivers/{driver_id}/locations`) are described here, on
+//!   private functions that are never routed, so those crates need no
+//!   utoipa. Their shapes are copied from their source; keep them in step.
+//! - Schema-only mirrors of the types other crates put on the wire
+//!   ([`OrderStatus`], [`DriverStatus`], [`Availability`], [`Role`],
+//!   [`OpeningHours`]) and of the error body ([`ErrorBody`]), which
+//!   [`crate::ApiError`] builds from a map.
+//!
+//! **Architecture Invariant:** only `api` depends on utoipa; ids of other
+//! crates are `{"type": "string", "format": "uuid"}` through
+//! `#[schema(value_type = String, format = Uuid)]` on the fields.
+
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes;
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+/// Where the Swagger UI is served (`/docs` redirects to `/docs/`).
+pub const UI_PATH: &str = "/docs";
+
+/// The document, built anew on each call (the router builds it once).
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `GET /openapi.json` and the Swagger UI under `/docs`. Generic over the
+/// state so [`crate::router`] can merge it before applying its own.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().merge(SwaggerUi::new(UI_PATH).url(DOCUMENT_PATH, document()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hexdash",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Real-time food delivery: accounts, restaurants, menus, search, carts, \
+orders, payments, driver locations, offers and live tracking.\n\n\
+The public contract is `DESIGN.md` (section \"Public contract\"); the README's \
+\"Interfaces\" section summarises it. MQTT (`drivers/{driver_id}/location`, \
+`drivers/{driver_id}/offers`) is outside this document.\n\n\
+Errors: every 4xx and 5xx answer has the body `ErrorBody`, \
+`{\"error\": {\"code\", \"message\"}}`, sometimes with one more field inside `error`. \
+Any operation may also answer 405 `method_not_allowed` (a known path with another \
+method) and 500 `internal` (our failure; nothing about it is revealed). Unknown \
+paths answer 404 `not_found`.\n\n\
+Authentication: `Authorization: Bearer <access_token>` from `POST /v1/auth/login`; \
+the `token` query parameter is accepted instead (for WebSocket clients, which \
+cannot set headers). Times are Unix milliseconds, money integer cents."
+    ),
+    paths(
+        routes::auth::create_account,
+        routes::auth::create_session,
+        routes::auth::refresh_session,
+        routes::auth::end_session,
+        routes::profile::get_profile,
+        routes::profile::update_profile,
+        routes::profile::list_addresses,
+        routes::profile::add_address,
+        routes::profile::delete_address,
+        routes::admin::ban,
+        routes::admin::unban,
+        routes::restaurants::create_restaurant,
+        routes::restaurants::search_restaurants,
+        routes::restaurants::get_restaurant,
+        routes::restaurants::update_restaurant,
+        routes::menu::add_items,
+        routes::menu::get_menu,
+        routes::menu::update_item,
+        routes::cart::get_cart,
+        routes::cart::clear_cart,
+        routes::cart::add_item,
+        routes::cart::set_quantity,
+        routes::cart::remove_item,
+        routes::cart::checkout,
+        routes::orders::create_order,
+        routes::orders::list_orders,
+        routes::orders::get_order,
+        routes::orders::order_history,
+        routes::orders::update_order_status,
+        routes::orders::cancel_order,
+        routes::payments::list_payments,
+        routes::payments::refund,
+        routes::drivers::list_nearby_drivers,
+        routes::drivers::get_driver,
+        routes::drivers::set_availability,
+        routes::offers::accept_offer,
+        routes::offers::decline_offer,
+        post_locations,
+        stream_driver,
+        track,
+        get_health,
+        get_readiness,
+        get_metrics,
+        get_document,
+        get_docs,
+    ),
+    components(schemas(ErrorBody, Ping, OfferMessage)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
+        (name = "profile", description = "The caller's profile and saved delivery addresses."),
+        (name = "admin", description = "Bans (admin role)."),
+        (name = "restaurants", description = "Restaurants and search (search and reads need no token)."),
+        (name = "menu", description = "Menus, items, prices and stock."),
+        (name = "cart", description = "One server-side cart per customer, checked out into an order."),
+        (name = "orders", description = "Placing, reading, listing and stepping orders through their lifecycle."),
+        (name = "payments", description = "An order's charges and refunds."),
+        (name = "drivers", description = "Driver availability, positions, and locations in (HTTP batch and WebSocket)."),
+        (name = "offers", description = "A driver's answer to an offer (offers arrive on MQTT `drivers/{driver_id}/offers` and the driver's WebSocket stream as `OfferMessage`)."),
+        (name = "tracking", description = "Live tracking out over WebSocket."),
+        (name = "ops", description = "Health, readiness, metrics and this document."),
+    )
+)]
+struct ApiDoc;
+
+/// Names of the security schemes operations refer to.
+pub const BEARER: &str = "bearer";
+pub const QUERY_TOKEN: &str = "query_token";
+
+/// Adds the bearer JWT scheme (and the `?token=` alternative), which the
+/// derive cannot declare.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The `access_token` of `POST /v1/auth/login` or `/v1/auth/refresh`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            QUERY_TOKEN,
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The access token as a query parameter, for WebSocket clients that cannot \
+                 set headers. Accepted wherever a bearer token is.",
+            ))),
+        );
+    }
+}
+
+// ---- shared schemas ----
+
+/// The error body of every 4xx and 5xx answer.
+#[derive(ToSchema)]
+#[schema(example = json!({"error": {"code": "illegal_transition",
+    "message": "cannot move the order from delivered to accepted",
+    "current_status": "delivered"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// `code` and `message`, and at most one of the optional fields (which
+/// error carries which is said on each operation).
+#[derive(ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable, snake_case (`invalid_json`, `not_found`,
+    /// `illegal_transition`, ...).
+    pub code: String,
+    /// For people; wording may change.
+    pub message: String,
+    /// 409 `illegal_transition`: the order's status now.
+    #[schema(nullable = false)]
+    pub current_status: Option<OrderStatus>,
+    /// 429 `rate_limited`: seconds to wait, as a decimal string (also in
+    /// the `Retry-After` header).
+    #[schema(nullable = false, example = "120")]
+    pub retry_after_s: Option<String>,
+    /// 409 `out_of_stock`, 422 `unknown_item` and `item_unavailable`: the
+    /// menu item concerned.
+    #[schema(nullable = false, format = Uuid)]
+    pub menu_item_id: Option<String>,
+    /// 409 `cart_has_other_restaurant`: the restaurant the cart holds.
+    #[schema(nullable = false, format = Uuid)]
+    pub restaurant_id: Option<String>,
+    /// 409 `offer_not_pending`: `accepted`, `declined`, `expired` or
+    /// `withdrawn`.
+    #[schema(nullable = false)]
+    pub offer_state: Option<String>,
+    /// 422 `refund_exceeds_paid`: cents still refundable, as a decimal
+    /// string.
+    #[schema(nullable = false)]
+    pub refundable_cents: Option<String>,
+}
+
+/// The order lifecycle (`engine::OrderStatus`).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Paid,
+    Accepted,
+    Preparing,
+    ReadyForPickup,
+    PickedUp,
+    Delivered,
+    Cancelled,
+    Rejected,
+    PaymentFailed,
+}
+
+/// What a driver is doing (`engine::DriverStatus`): `busy` while it holds
+/// an order, `offline` when it has not pinged for the presence timeout or
+/// declared itself off duty.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverStatus {
+    Offline,
+    Available,
+    Busy,
+}
+
+/// What a driver declares (`engine::Availability`).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    Available,
+    Offline,
+}
+
+/// An account's role (`auth::Role`); `admin` is the dispatcher.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Restaurant,
+    Driver,
+    Admin,
+}
+
+/// Weekly opening hours in the restaurant's time zone
+/// (`catalog::WeeklyHours`). Each interval is `[open, close]` as `"HH:MM"`;
+/// a close at or before the open crosses midnight; `"24:00"` only as a
+/// close; a missing day or empty list is closed all day; intervals must not
+/// overlap; at most 8 per day.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"time_zone": "Europe/Stockholm",
+    "weekly": {"mon": [["11:00", "22:00"]], "fri": [["11:00", "02:00"]]}}))]
+pub struct OpeningHours {
+    /// An IANA time zone name.
+    #[schema(example = "Europe/Stockholm")]
+    pub time_zone: String,
+    #[serde(default)]
+    pub weekly: WeeklyIntervals,
+}
+
+/// Intervals per day (`mon` … `sun`).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyIntervals {
+    #[serde(default)]
+    pub mon: Vec<Interval>,
+    #[serde(default)]
+    pub tue: Vec<Interval>,
+    #[serde(default)]
+    pub wed: Vec<Interval>,
+    #[serde(default)]
+    pub thu: Vec<Interval>,
+    #[serde(default)]
+    pub fri: Vec<Interval>,
+    #[serde(default)]
+    pub sat: Vec<Interval>,
+    #[serde(default)]
+    pub sun: Vec<Interval>,
+}
+
+/// `[open, close]`, each `"HH:MM"`.
+#[derive(ToSchema)]
+#[schema(value_type = Vec<String>, example = json!(["11:00", "22:00"]))]
+pub struct Interval(pub [String; 2]);
+
+// ---- the routes other crates serve ----
+
+/// One driver position, as MQTT, the WebSocket stream and the HTTP batch
+/// take it (`ingest::wire`). Unknown fields are ignored. Rejected: missing
+/// or non-finite coordinates, out of range, bad motion values, a `ts` over
+/// 60 s ahead or 24 h old, an implausible jump.
+#[derive(ToSchema)]
+#[schema(example = json!({"lat": 57.70, "lng": 11.97, "ts": 1763700000000_i64,
+    "heading": 90, "speed": 8.3, "accuracy": 5}))]
+pub struct Ping {
+    /// Degrees, -90 to 90.
+    pub lat: f64,
+    /// Degrees, -180 to 180.
+    pub lng: f64,
+    /// When the fix was taken, Unix ms; absent: when it arrives.
+    #[schema(nullable = false)]
+    pub ts: Option<i64>,
+    /// Degrees clockwise from north, [0, 360).
+    #[schema(nullable = false)]
+    pub heading: Option<f64>,
+    /// Metres per second, 0 to 60.
+    #[schema(nullable = false)]
+    pub speed: Option<f64>,
+    /// Metres, non-negative.
+    #[schema(nullable = false)]
+    pub accuracy: Option<f64>,
+}
+
+/// The outcome of an HTTP batch of pings (`ingest::http`).
+#[derive(ToSchema)]
+pub struct BatchResult {
+    /// Pings that moved the driver.
+    pub applied: u64,
+    /// Pings older than the driver's last applied one.
+    pub stale: u64,
+    /// Pings identical to one already applied.
+    pub duplicate: u64,
+    /// Pings refused, by position in the array.
+    pub rejected: Vec<RejectedPing>,
+}
+
+#[derive(ToSchema)]
+pub struct RejectedPing {
+    /// Position in the submitted array.
+    pub index: u64,
+    /// `invalid_json`, `missing_coordinates`, `non_finite`, `out_of_range`,
+    /// `bad_motion`, `bad_timestamp`, `implausible_jump`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// An offer to a driver, on MQTT `drivers/{driver_id}/offers` and on its
+/// WebSocket stream; answered with `POST /v1/offers/{offer_id}/accept` or
+/// `/decline`; silence until `expires_at` is a decline.
+#[derive(ToSchema)]
+pub struct OfferMessage {
+    /// `"offer"`.
+    #[serde(rename = "type")]
+    #[schema(example = "offer")]
+    pub kind: String,
+    #[schema(format = Uuid)]
+    pub offer_id: String,
+    #[schema(format = Uuid)]
+    pub order_id: String,
+    pub pickup: routes::Point,
+    pub dropoff: routes::Point,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+#[derive(ToSchema)]
+pub struct Health {
+    /// `"ok"`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(ToSchema)]
+pub struct ReadinessChecks {
+    /// The database answers.
+    pub database: bool,
+    /// The embedded MQTT broker is up.
+    pub mqtt_broker: bool,
+}
+
+// The functions below are never called or routed: each carries the
+// `#[utoipa::path]` of a route another crate serves.
+
+/// Upload buffered pings
+///
+/// A JSON array of pings, typically buffered by the app during a
+/// connectivity gap. Each is validated on its own and the valid ones are
+/// applied in `ts` order; the answer counts the outcomes and lists the
+/// rejected pings with their reasons. The caller must be that driver or an
+/// admin. Served by `ingest`.
+#[utoipa::path(
+    post,
+    path = "/v1/drivers/{driver_id}/locations",
+    tag = "drivers",
+    params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
+    request_body(content = Vec<Ping>, description = "Pings, oldest or newest first (they are sorted)."),
+    responses(
+        (status = 200, description = "Outcome per ping.", body = BatchResult),
+        (status = 400, description = "`invalid_driver_id` (not a UUID), `invalid_json` (not a JSON array), `body_read_error`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not that driver, nor an admin.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large` (bytes) or `too_many_pings` (pings per batch).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("query_token" = []))
+)]
+#[allow(dead_code)]
+fn post_locations() {}
+
+/// Stream pings (WebSocket)
+///
+/// Upgrades to a WebSocket. The driver sends one JSON `Ping` per text
+/// message; good pings get no answer, a bad one gets
+/// `{"type": "error", "code", "message"}` and the stream goes on. The same
+/// socket carries the driver's offers (`OfferMessage`) and
+/// `{"type": "offer_ended", "offer_id", "reason": "expired" | "withdrawn"}`.
+/// Drivers only. Served by `ingest`.
+#[utoipa::path(
+    get,
+    path = "/v1/drivers/stream",
+    tag = "drivers",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol."),
+        (status = 400, description = "`websocket_upgrade_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only drivers stream pings.", body = ErrorBody),
+        (status = 426, description = "`websocket_upgrade_required`: the connection cannot be upgraded.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("query_token" = []))
+)]
+#[allow(dead_code)]
+fn stream_driver() {}
+
+/// Live tracking (WebSocket)
+///
+/// Upgrades to a WebSocket carrying JSON text messages. Client messages:
+/// `{"op": "subscribe", "channel": "order:{order_id}"}`,
+/// `{"op": "subscribe", "channel": "area", "bbox": [min_lng, min_lat,
+/// max_lng, max_lat]}` (dispatchers and admins),
+/// `{"op": "unsubscribe", "channel": ...}`. Server messages have a `type`:
+/// `subscribed`, `unsubscribed`, `location` (`{order_id?, driver_id, lat,
+/// lng, ts, heading?, eta_s?}`), `status` (`{order_id, status, ...}`),
+/// `drivers` (an area frame: `{drivers: [{driver_id, lat, lng, status}]}`)
+/// and `error` (`{code, message}`). A customer may follow only its own
+/// orders, a restaurant its orders. Served by `ws-gateway`.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    tag = "tracking",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol."),
+        (status = 400, description = "`websocket_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 426, description = "`websocket_required`: the connection cannot be upgraded.", body = ErrorBody),
+        (status = 503, description = "`too_many_connections` (retry later) or `shutting_down`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("query_token" = []))
+)]
+#[allow(dead_code)]
+fn track() {}
+
+/// Liveness
+///
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses((status = 200, description = "Alive.", body = Health))
+)]
+#[allow(dead_code)]
+fn get_health() {}
+
+/// Readiness
+///
+/// Ready to serve: the database answers and the MQTT broker is up.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "Not ready; `checks` says what is down.", body = Readiness),
+    )
+)]
+#[allow(dead_code)]
+fn get_readiness() {}
+
+/// Metrics
+///
+/// Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Every `hexdash_*` metric.", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+#[allow(dead_code)]
+fn get_metrics() {}
+
+/// This document
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"))
+)]
+#[allow(dead_code)]
+fn get_document() {}
+
+/// The Swagger UI
+///
+/// `/docs` redirects to `/docs/`, which serves the UI for this document.
+#[utoipa::path(
+    get,
+    path = "/docs/",
+    tag = "ops",
+    responses((status = 200, description = "The UI's HTML page.", body = String, content_type = "text/html"))
+)]
+#[allow(dead_code)]
+fn get_docs() {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Every (method, path) `crate::router` serves, from its `.route(` calls
+    /// ([`routed_in_source`] checks this list against them).
+    const API_ROUTES: &[(&str, &str)] = &[
+        ("post", "/v1/auth/signup"),
+        ("post", "/v1/auth/login"),
+        ("post", "/v1/auth/refresh"),
+        ("post", "/v1/auth/logout"),
+        ("get", "/v1/me"),
+        ("patch", "/v1/me"),
+        ("get", "/v1/me/addresses"),
+        ("post", "/v1/me/addresses"),
+        ("delete", "/v1/me/addresses/{address_id}"),
+        ("post", "/v1/admin/users/{user_id}/ban"),
+        ("post", "/v1/admin/users/{user_id}/unban"),
+        ("post", "/v1/restaurants"),
+        ("get", "/v1/restaurants"),
+        ("get", "/v1/restaurants/{restaurant_id}"),
+        ("patch", "/v1/restaurants/{restaurant_id}"),
+        ("get", "/v1/restaurants/{restaurant_id}/menu"),
+        ("post", "/v1/restaurants/{restaurant_id}/menu"),
+        (
+            "patch",
+            "/v1/restaurants/{restaurant_id}/menu/{menu_item_id}",
+        ),
+        ("get", "/v1/cart"),
+        ("delete", "/v1/cart"),
+        ("post", "/v1/cart/items"),
+        ("put", "/v1/cart/items/{menu_item_id}"),
+        ("delete", "/v1/cart/items/{menu_item_id}"),
+        ("post", "/v1/cart/checkout"),
+        ("post", "/v1/orders"),
+        ("get", "/v1/orders"),
+        ("get", "/v1/orders/{order_id}"),
+        ("get", "/v1/orders/{order_id}/history"),
+        ("post", "/v1/orders/{order_id}/status"),
+        ("post", "/v1/orders/{order_id}/cancel"),
+        ("get", "/v1/orders/{order_id}/payments"),
+        ("post", "/v1/orders/{order_id}/refund"),
+        ("get", "/v1/drivers/nearby"),
+        ("get", "/v1/drivers/{driver_id}"),
+        ("put", "/v1/drivers/{driver_id}/availability"),
+        ("post", "/v1/offers/{offer_id}/accept"),
+        ("post", "/v1/offers/{offer_id}/decline"),
+    ];
+
+    /// The routes the other crates add in the binary (ingest, ws-gateway,
+    /// the operator endpoints) and this module's own.
+    const OTHER_ROUTES: &[(&str, &str)] = &[
+        ("post", "/v1/drivers/{driver_id}/locations"),
+        ("get", "/v1/drivers/stream"),
+        ("get", "/v1/ws"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("get", "/docs/"),
+    ];
+
+    /// Operations that need no token.
+    const PUBLIC: &[(&str, &str)] = &[
+        ("post", "/v1/auth/signup"),
+        ("post", "/v1/auth/login"),
+        ("post", "/v1/auth/refresh"),
+        ("get", "/v1/restaurants"),
+        ("get", "/v1/restaurants/{restaurant_id}"),
+        ("get", "/v1/restaurants/{restaurant_id}/menu"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+        ("get", "/docs/"),
+    ];
+
+    /// Operations that answer no error body.
+    const NO_ERRORS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/"];
+
+    const ROUTE_SOURCES: &[&str] = &[
+        include_str!("routes/auth.rs"),
+        include_str!("routes/profile.rs"),
+        include_str!("routes/admin.rs"),
+        include_str!("routes/restaurants.rs"),
+        include_str!("routes/menu.rs"),
+        include_str!("routes/cart.rs"),
+        include_str!("routes/orders.rs"),
+        include_str!("routes/payments.rs"),
+        include_str!("routes/drivers.rs"),
+        include_str!("routes/offers.rs"),
+    ];
+
+    fn json() -> Value {
+        serde_json::to_value(document()).expect("the document serialises")
+    }
+
+    /// (method, path) of every `.route("path", get(h).post(h))` call in
+    /// `source`.
+    fn routes_in(source: &str) -> Vec<(String, String)> {
+        const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+        let mut found = Vec::new();
+        for call in source.split(".route(").skip(1) {
+            let mut quoted = call.splitn(3, '"');
+            let (Some(_), Some(path), Some(rest)) = (quoted.next(), quoted.next(), quoted.next())
+            else {
+                panic!("a .route( call without a path literal: {call}");
+            };
+            // The method router ends where the route call does.
+            let rest = rest.split("\n}").next().unwrap_or(rest);
+            for method in METHODS {
+                let needle = format!("{method}(");
+                let mut from = 0;
+                while let Some(at) = rest[from..].find(&needle) {
+                    let start = from + at;
+                    let before = rest[..start].chars().next_back();
+                    if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        found.push((method.to_owned(), path.to_owned()));
+                    }
+                    from = start + needle.len();
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn routed_in_source() {
+        let in_source: BTreeSet<(String, String)> =
+            ROUTE_SOURCES.iter().flat_map(|s| routes_in(s)).collect();
+        let listed: BTreeSet<(String, String)> = API_ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(
+            in_source, listed,
+            "API_ROUTES is out of step with routes/*.rs"
+        );
+    }
+
+    #[test]
+    fn is_openapi_3() {
+        let doc = json();
+        let version = doc["openapi"].as_str().unwrap();
+        assert!(version.starts_with("3."), "openapi {version}");
+        assert_eq!(doc["info"]["title"], "hexdash");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes[BEARER]["scheme"], "bearer");
+        assert_eq!(schemes[BEARER]["bearerFormat"], "JWT");
+        assert_eq!(schemes[QUERY_TOKEN]["in"], "query");
+    }
+
+    /// Every route is documented; every operation but the operator ones
+    /// has a 4xx answer with the error body; operations need a token
+    /// exactly when they are not public, and then document the 401.
+    #[test]
+    fn every_route_is_documented() {
+        let doc = json();
+        let paths = doc["paths"].as_object().unwrap();
+        let error_ref = "#/components/schemas/ErrorBody";
+        let mut documented = 0;
+        let mut operation_ids = BTreeSet::new();
+        for &(method, path) in API_ROUTES.iter().chain(OTHER_ROUTES) {
+            let op = &paths
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} is not in the document"))[method];
+            assert!(op.is_object(), "{method} {path} is not in the document");
+            assert!(op["tags"][0].is_string(), "{method} {path} has no tag");
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            let id = op["operationId"].as_str().unwrap();
+            assert!(operation_ids.insert(id), "operationId {id} twice");
+            let responses = op["responses"].as_object().unwrap();
+            let errors: Vec<&String> = responses
+                .iter()
+                .filter(|(status, r)| {
+                    status.starts_with('4')
+                        && r["content"]["application/json"]["schema"]["$ref"] == error_ref
+                })
+                .map(|(status, _)| status)
+                .collect();
+            if !NO_ERRORS.contains(&path) {
+                assert!(!errors.is_empty(), "{method} {path}: no 4xx with ErrorBody");
+            }
+            for (status, r) in responses {
+                if status.starts_with('4') || (status.starts_with('5') && path != "/readyz") {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"], error_ref,
+                        "{method} {path} {status} has another body"
+                    );
+                }
+            }
+            let public = PUBLIC.contains(&(method, path));
+            let secured = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get(BEARER).is_some()));
+            assert_eq!(secured, !public, "{method} {path}: security");
+            if secured {
+                assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            }
+            documented += 1;
+        }
+        let operations: usize = paths
+            .values()
+            .map(|item| item.as_object().unwrap().len())
+            .sum();
+        assert_eq!(
+            operations, documented,
+            "the document has operations no list has"
+        );
+    }
+
+    /// Every `$ref` points at a schema the document defines.
+    #[test]
+    fn references_resolve() {
+        fn walk(value: &Value, refs: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(r)) = map.get("$ref") {
+                        refs.push(r.clone());
+                    }
+                    map.values().for_each(|v| walk(v, refs));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
+                _ => {}
+            }
+        }
+        let doc = json();
+        let mut refs = Vec::new();
+        walk(&doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} is not defined"
+            );
+        }
+    }
+
+    async fn test_router() -> Router {
+        let config = crate::Config {
+            password_memory_kib: 1024,
+            password_passes: 1,
+            ..crate::Config::default()
+        };
+        let store = crate::connect("sqlite::memory:").await.unwrap();
+        let engine = engine::Handle::new(engine::Config::default());
+        let matcher = matcher::Matcher::new(engine.clone(), matcher::Config::default());
+        let tokens = auth::Tokens::new(b"test-secret-test-secret-test-secret", 900);
+        let hasher = config.hasher().unwrap();
+        crate::router(crate::AppState::new(
+            store, engine, matcher, tokens, hasher, config,
+        ))
+    }
+
+    async fn get(router: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = router
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        (status, headers, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn serves_the_document() {
+        let router = test_router().await;
+        let (status, headers, body) = get(&router, DOCUMENT_PATH).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let served: Value = serde_json::from_slice(&body).unwrap();
+        assert!(served["openapi"].as_str().unwrap().starts_with("3."));
+        assert_eq!(served, json());
+    }
+
+    #[tokio::test]
+    async fn serves_the_ui() {
+        let router = test_router().await;
+        let (status, headers, _) = get(&router, UI_PATH).await;
+        assert!(status.is_redirection(), "{UI_PATH}: {status}");
+        assert_eq!(headers[header::LOCATION], "/docs/");
+        let (status, headers, body) = get(&router, "/docs/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = String::from_utf8(body).unwrap();
+        assert!(html.contains("swagger"), "{html}");
+        // The page's script asks for the document at its path.
+        let (status, _, body) = get(&router, "/docs/swagger-initializer.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(String::from_utf8(body).unwrap().contains(DOCUMENT_PATH));
+    }
+}
