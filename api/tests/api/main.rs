@@ -3,12 +3,14 @@
 
 #[macro_use]
 mod common;
+mod accounts;
 mod auth_flows;
 mod bad_input;
 mod commerce;
 mod drivers;
 mod offers;
 mod orders;
+mod search;
 mod server;
 mod store;
 mod transitions;
