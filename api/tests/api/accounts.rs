@@ -151,7 +151,9 @@ fn login_from(addr: [u8; 4], email: &str, password: &str) -> Request<Body> {
         .method(Method::POST)
         .uri("/v1/auth/login")
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(json!({"email": email, "password": password}).to_string()))
+        .body(Body::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
         .unwrap();
     req.extensions_mut()
         .insert(ConnectInfo(std::net::SocketAddr::from((addr, 40_000))));

@@ -27,21 +27,33 @@ async fn place(
                    "cuisines": cuisines, "delivery_radius_m": radius_m}),
         )
         .await;
-    let id = r.assert_ok(201)["restaurant_id"].as_str().unwrap().to_owned();
+    let id = r.assert_ok(201)["restaurant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     if !dishes.is_empty() {
         let items: Vec<Value> = dishes
             .iter()
             .map(|d| json!({"name": d, "price_cents": 10_000}))
             .collect();
-        app.post(&format!("/v1/restaurants/{id}/menu"), owner.token(), json!({"items": items}))
-            .await
-            .assert_ok(201);
+        app.post(
+            &format!("/v1/restaurants/{id}/menu"),
+            owner.token(),
+            json!({"items": items}),
+        )
+        .await
+        .assert_ok(201);
     }
     id
 }
 
 async fn names(app: &TestApp, query: &str) -> Vec<String> {
-    let r = app.get(&format!("/v1/restaurants?lat={}&lng={}&{query}", HERE.0, HERE.1), None).await;
+    let r = app
+        .get(
+            &format!("/v1/restaurants?lat={}&lng={}&{query}", HERE.0, HERE.1),
+            None,
+        )
+        .await;
     r.assert_ok(200)["results"]
         .as_array()
         .unwrap()

@@ -1,0 +1,607 @@
+//! Every REST endpoint × every kind of caller: the order's customer, the
+//! restaurant's owner, the order's driver, an admin, no token, an expired
+//! token and a banned user's token, against the expected allow or deny.
+//!
+//! "Allowed" means the request got past authentication and authorisation
+//! (any answer but 401, 403 and 404 — the last is how the api denies a
+//! non-party, so ids do not leak; a 409 or 422 is an allowed caller asking
+//! for something the state does not permit). "Unauthenticated" is 401;
+//! "denied" is 403 or 404. Nothing may answer 5xx.
+
+use auth::{Principal, Role};
+use axum::http::Method;
+use engine::{OfferId, OrderId, RestaurantId};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Customer,
+    Restaurant,
+    Driver,
+    Admin,
+    NoToken,
+    Expired,
+    Banned,
+}
+
+const CALLERS: [Caller; 7] = [
+    Caller::Customer,
+    Caller::Restaurant,
+    Caller::Driver,
+    Caller::Admin,
+    Caller::NoToken,
+    Caller::Expired,
+    Caller::Banned,
+];
+
+struct World {
+    app: TestApp,
+    customer: User,
+    owner: User,
+    driver: User,
+    admin: User,
+    expired: String,
+    banned: User,
+    /// A user the admin bans and unbans.
+    victim: User,
+    restaurant: RestaurantId,
+    item: engine::MenuItemId,
+    /// Paid, assigned to `driver`: every party endpoint uses it.
+    order: OrderId,
+    /// Accepted by the restaurant and offered to `driver`.
+    offer: OfferId,
+    /// A live refresh token per caller (logins of a spare account), for
+    /// the public refresh endpoint.
+    spare_refresh: Vec<String>,
+    /// A saved address per caller with an account (the customer's for
+    /// the others).
+    addresses: Vec<String>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = TestApp::new().await;
+        let customer = app.user(Role::Customer).await;
+        let owner = app.user(Role::Restaurant).await;
+        let driver = app.user(Role::Driver).await;
+        let admin = app.admin().await;
+        let banned = app.user(Role::Customer).await;
+        let victim = app.user(Role::Customer).await;
+        let restaurant = app.restaurant(&owner).await;
+        let item = app.item_of(restaurant);
+        let order = app.place_paid_order(&customer, restaurant).await;
+        app.state
+            .store
+            .assign_driver(order, driver.driver_id(), now_ms())
+            .await
+            .unwrap();
+        app.ping(driver.driver_id(), HERE.0, HERE.1);
+        let offered = app.place_order(&customer, restaurant).await;
+        let offer = app.offer_of(offered).offer_id;
+        let expired = app.token_issued_ago(
+            Principal {
+                user_id: customer.id,
+                role: Role::Customer,
+            },
+            ACCESS_TTL_S + 60,
+        );
+        app.post(
+            &format!("/v1/admin/users/{}/ban", banned.id),
+            admin.token(),
+            json!({}),
+        )
+        .await
+        .assert_ok(200);
+        let spare = app.user(Role::Customer).await;
+        let mut spare_refresh = Vec::new();
+        for _ in CALLERS {
+            let r = app
+                .post(
+                    "/v1/auth/login",
+                    None,
+                    json!({"email": spare.email, "password": spare.password}),
+                )
+                .await;
+            spare_refresh.push(
+                r.assert_ok(200)["refresh_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let mut addresses = Vec::new();
+        for user in [&customer, &owner, &driver, &admin] {
+            let r = app
+                .post("/v1/me/addresses", user.token(), json!({"label": "Home", "address": "Gatan 1", "location": {"lat": 57.7, "lng": 11.9}}))
+                .await;
+            addresses.push(r.assert_ok(201)["address_id"].as_str().unwrap().to_owned());
+        }
+        Self {
+            app,
+            customer,
+            owner,
+            driver,
+            admin,
+            expired,
+            banned,
+            victim,
+            restaurant,
+            item,
+            order,
+            offer,
+            spare_refresh,
+            addresses,
+        }
+    }
+
+    fn user(&self, caller: Caller) -> Option<&User> {
+        match caller {
+            Caller::Customer => Some(&self.customer),
+            Caller::Restaurant => Some(&self.owner),
+            Caller::Driver => Some(&self.driver),
+            Caller::Admin => Some(&self.admin),
+            Caller::Banned => Some(&self.banned),
+            Caller::NoToken | Caller::Expired => None,
+        }
+    }
+
+    fn token(&self, caller: Caller) -> Option<&str> {
+        match caller {
+            Caller::Expired => Some(&self.expired),
+            other => self.user(other).map(|u| u.token.as_str()),
+        }
+    }
+}
+
+/// One endpoint: how to call it, and who is allowed (`Y`/`N` for
+/// customer, restaurant, driver, admin). Public endpoints allow everyone,
+/// whatever token comes along; the others answer 401 to no token, an
+/// expired one and a banned user's.
+struct Endpoint {
+    name: &'static str,
+    allowed: &'static str,
+    public: bool,
+    call: fn(&World, Caller) -> (Method, String, Option<Value>),
+}
+
+fn index(caller: Caller) -> usize {
+    CALLERS.iter().position(|&c| c == caller).unwrap()
+}
+
+fn unique_email() -> String {
+    format!("m-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn order_body(w: &World) -> Value {
+    w.app.order_body(w.restaurant, "tok_ok")
+}
+
+fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    vec![
+        Endpoint {
+            name: "signup",
+            allowed: "YYYY",
+            public: true,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/auth/signup".into(),
+                    Some(
+                        json!({"email": unique_email(), "password": "password123", "name": "N", "role": "customer"}),
+                    ),
+                )
+            },
+        },
+        Endpoint {
+            name: "login",
+            allowed: "YYYY",
+            public: true,
+            call: |w, _| {
+                (
+                    M::POST,
+                    "/v1/auth/login".into(),
+                    Some(json!({"email": w.victim.email, "password": w.victim.password})),
+                )
+            },
+        },
+        Endpoint {
+            name: "refresh",
+            allowed: "YYYY",
+            public: true,
+            call: |w, c| {
+                let token = &w.spare_refresh[index(c)];
+                (
+                    M::POST,
+                    "/v1/auth/refresh".into(),
+                    Some(json!({"refresh_token": token})),
+                )
+            },
+        },
+        Endpoint {
+            name: "logout",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/auth/logout".into(),
+                    Some(json!({"refresh_token": "not-a-live-token"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "get me",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/me".into(), None),
+        },
+        Endpoint {
+            name: "patch me",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::PATCH, "/v1/me".into(), Some(json!({"name": "Renamed"}))),
+        },
+        Endpoint {
+            name: "list addresses",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/me/addresses".into(), None),
+        },
+        Endpoint {
+            name: "add address",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/me/addresses".into(),
+                    Some(
+                        json!({"label": "Home", "address": "Gatan 1", "location": {"lat": 57.7, "lng": 11.9}}),
+                    ),
+                )
+            },
+        },
+        Endpoint {
+            name: "delete address",
+            allowed: "YYYY",
+            public: false,
+            call: |w, c| {
+                let id = w.addresses.get(index(c)).unwrap_or(&w.addresses[0]);
+                (M::DELETE, format!("/v1/me/addresses/{id}"), None)
+            },
+        },
+        Endpoint {
+            name: "ban",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/users/{}/ban", w.victim.id),
+                    Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "unban",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/users/{}/unban", w.victim.id),
+                    Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "create restaurant",
+            allowed: "NYNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/restaurants".into(),
+                    Some(
+                        json!({"name": "R", "location": {"lat": 57.7, "lng": 11.9}, "address": "A"}),
+                    ),
+                )
+            },
+        },
+        Endpoint {
+            name: "search",
+            allowed: "YYYY",
+            public: true,
+            call: |_, _| {
+                (
+                    M::GET,
+                    format!("/v1/restaurants?lat={}&lng={}&q=fish", HERE.0, HERE.1),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "get restaurant",
+            allowed: "YYYY",
+            public: true,
+            call: |w, _| (M::GET, format!("/v1/restaurants/{}", w.restaurant), None),
+        },
+        Endpoint {
+            name: "patch restaurant",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PATCH,
+                    format!("/v1/restaurants/{}", w.restaurant),
+                    Some(json!({"avg_prep_time_s": 600})),
+                )
+            },
+        },
+        Endpoint {
+            name: "get menu",
+            allowed: "YYYY",
+            public: true,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/restaurants/{}/menu", w.restaurant),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "add menu items",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/restaurants/{}/menu", w.restaurant),
+                    Some(json!({"items": [{"name": "Tea", "price_cents": 2_000}]})),
+                )
+            },
+        },
+        Endpoint {
+            name: "patch menu item",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PATCH,
+                    format!("/v1/restaurants/{}/menu/{}", w.restaurant, w.item),
+                    Some(json!({"available": true})),
+                )
+            },
+        },
+        Endpoint {
+            name: "get cart",
+            allowed: "YNNN",
+            public: false,
+            call: |_, _| (M::GET, "/v1/cart".into(), None),
+        },
+        Endpoint {
+            name: "add to cart",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    "/v1/cart/items".into(),
+                    Some(json!({"menu_item_id": w.item})),
+                )
+            },
+        },
+        Endpoint {
+            name: "set cart quantity",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PUT,
+                    format!("/v1/cart/items/{}", w.item),
+                    Some(json!({"quantity": 2})),
+                )
+            },
+        },
+        Endpoint {
+            name: "remove from cart",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| (M::DELETE, format!("/v1/cart/items/{}", w.item), None),
+        },
+        Endpoint {
+            name: "clear cart",
+            allowed: "YNNN",
+            public: false,
+            call: |_, _| (M::DELETE, "/v1/cart".into(), None),
+        },
+        Endpoint {
+            name: "checkout",
+            allowed: "YNNN",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/cart/checkout".into(),
+                    Some(
+                        json!({"delivery": {"lat": 57.71, "lng": 11.98, "address": "A"}, "payment": {"method": "card", "token": "tok_ok"}}),
+                    ),
+                )
+            },
+        },
+        Endpoint {
+            name: "place order",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| (M::POST, "/v1/orders".into(), Some(order_body(w))),
+        },
+        Endpoint {
+            name: "list orders",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/orders".into(), None),
+        },
+        Endpoint {
+            name: "get order",
+            allowed: "YYYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/orders/{}", w.order), None),
+        },
+        Endpoint {
+            name: "order history",
+            allowed: "YYYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/orders/{}/history", w.order), None),
+        },
+        Endpoint {
+            name: "order payments",
+            allowed: "YYYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/orders/{}/payments", w.order), None),
+        },
+        Endpoint {
+            name: "accept order (restaurant step)",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/orders/{}/status", w.order),
+                    Some(json!({"status": "accepted"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "pick up (driver step)",
+            allowed: "NNYY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/orders/{}/status", w.order),
+                    Some(json!({"status": "picked_up"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "cancel order",
+            allowed: "YNNY",
+            public: false,
+            call: |w, _| (M::POST, format!("/v1/orders/{}/cancel", w.order), None),
+        },
+        Endpoint {
+            name: "refund",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/orders/{}/refund", w.order),
+                    Some(json!({"amount_cents": 100, "reason": "r"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "driver availability",
+            allowed: "NNYY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PUT,
+                    format!("/v1/drivers/{}/availability", w.driver.id),
+                    Some(json!({"status": "available"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "nearby drivers",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::GET,
+                    format!("/v1/drivers/nearby?lat={}&lng={}", HERE.0, HERE.1),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "get driver",
+            allowed: "NNYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/drivers/{}", w.driver.id), None),
+        },
+        Endpoint {
+            name: "decline offer",
+            allowed: "NNYN",
+            public: false,
+            call: |w, _| (M::POST, format!("/v1/offers/{}/decline", w.offer), None),
+        },
+        Endpoint {
+            name: "accept offer",
+            allowed: "NNYN",
+            public: false,
+            call: |w, _| (M::POST, format!("/v1/offers/{}/accept", w.offer), None),
+        },
+    ]
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Denied,
+    Unauthenticated,
+}
+
+fn expected(e: &Endpoint, caller: Caller) -> Outcome {
+    if e.public {
+        return Outcome::Allowed;
+    }
+    let column = match caller {
+        Caller::Customer => 0,
+        Caller::Restaurant => 1,
+        Caller::Driver => 2,
+        Caller::Admin => 3,
+        Caller::NoToken | Caller::Expired | Caller::Banned => return Outcome::Unauthenticated,
+    };
+    match e.allowed.as_bytes()[column] {
+        b'Y' => Outcome::Allowed,
+        _ => Outcome::Denied,
+    }
+}
+
+dual_test! {
+    async fn every_endpoint_for_every_caller() {
+        let w = World::new().await;
+        let all = endpoints();
+        let mut failures = Vec::new();
+        for e in &all {
+            for caller in CALLERS {
+                let (method, uri, body) = (e.call)(&w, caller);
+                let r = w.app.call(method, &uri, w.token(caller), body).await;
+                let status = r.status.as_u16();
+                assert!(status < 500, "{} as {caller:?}: {status} {}", e.name, r.body);
+                let got = match status {
+                    401 => Outcome::Unauthenticated,
+                    403 | 404 => Outcome::Denied,
+                    _ => Outcome::Allowed,
+                };
+                let want = expected(e, caller);
+                if got != want {
+                    failures.push(format!("{} as {caller:?}: expected {want:?}, got {status} {}", e.name, r.body));
+                }
+                if status >= 400 {
+                    assert_error_body(&r.body);
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} of {} cells wrong:\n{}", failures.len(), all.len() * CALLERS.len(), failures.join("\n"));
+        // The 37 REST routes the api serves (see `openapi::tests`), the
+        // status route twice: a restaurant's step and a driver's.
+        assert_eq!(all.len(), 38);
+    }
+}
