@@ -25,7 +25,8 @@ use crate::index::{ALWAYS_OPEN, Schedules};
 use crate::text;
 
 /// Query tokens used; the rest are ignored. Bounds a query's cost (each
-/// token is a binary search per candidate restaurant).
+/// token walks its prefix range of the token index) and keeps a score
+/// (at most 6 per token) within a byte.
 pub const MAX_QUERY_TOKENS: usize = 8;
 /// Largest page; a larger `limit` is treated as this one.
 pub const MAX_PAGE_LIMIT: usize = 100;

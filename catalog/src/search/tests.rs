@@ -640,7 +640,7 @@ impl Model {
                     }
                 }
             }
-            matched.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+            matched.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             ranked.push(Hit {
                 restaurant_id: r.id,
                 distance_m,
