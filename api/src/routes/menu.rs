@@ -187,11 +187,10 @@ async fn add_items(
             format!("a menu holds at most {MAX_ITEMS_PER_MENU} items"),
         ));
     }
-    let mut position = existing.iter().map(|i| i.position).max().unwrap_or(0);
+    let first_position = existing.iter().map(|i| i.position).max().unwrap_or(0) + 1;
     let now = now_ms();
     let mut items = Vec::with_capacity(req.items.len());
-    for new in req.items {
-        position += 1;
+    for (position, new) in (first_position..).zip(req.items) {
         items.push(MenuItem {
             id: MenuItemId::new(),
             restaurant_id,

@@ -371,6 +371,9 @@ pub struct Transition {
     pub at_ms: i64,
 }
 
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TransitionOutcome {
     /// Done; the order as it is now, and the refund the step made owed
@@ -416,6 +419,9 @@ pub struct NewOrder {
     pub clear_cart: bool,
 }
 
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlaceOutcome {
     /// Stored with its lines and its pending charge.
@@ -557,6 +563,9 @@ pub enum Settlement {
     Failed { failure: String },
 }
 
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SettleOutcome {
     /// The payment was settled; the order as it is now, and a refund the

@@ -390,12 +390,11 @@ async fn insert_order_row(tx: &mut Tx, order: &Order) -> Result<()> {
     .bind(order.updated_at_ms)
     .execute(&mut **tx)
     .await
-    .map_err(|e| {
+    .inspect_err(|e| {
         // A v7 id collision is as good as impossible; report it plainly.
-        if is_unique_violation(&e) {
+        if is_unique_violation(e) {
             tracing::error!(order_id = %order.id, "order id collision");
         }
-        e
     })?;
     Ok(())
 }
