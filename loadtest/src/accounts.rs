@@ -339,8 +339,8 @@ where
 {
     let total = items.len();
     let mut out = Vec::with_capacity(total);
-    let mut stream = futures_util::stream::iter(items.into_iter().map(f))
-        .buffer_unordered(concurrency.max(1));
+    let mut stream =
+        futures_util::stream::iter(items.into_iter().map(f)).buffer_unordered(concurrency.max(1));
     let mut last_print = Instant::now();
     while let Some(r) = stream.next().await {
         match r {

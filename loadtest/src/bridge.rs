@@ -59,6 +59,18 @@ fn driver_of(topic: &[u8]) -> Option<&str> {
     topic.strip_prefix("drivers/")?.strip_suffix("/location")
 }
 
+/// A Redis connection without the client's default 500 ms response
+/// timeout: a load generator measures slow answers, it does not abandon
+/// them (a GEOSEARCH over 100,000 drivers can take longer under load).
+pub async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url).context("bad --redis-url")?;
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .with_context(|| format!("connecting to Redis at {url}"))
+}
+
 /// Connects to the broker and Redis and starts the bridge's two tasks.
 pub async fn start(
     mqtt_addr: &str,
@@ -69,11 +81,7 @@ pub async fn start(
     window: Window,
     stop: CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let client = redis::Client::open(redis_url).context("bad --redis-url")?;
-    let redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("connecting to Redis at {redis_url}"))?;
+    let redis = redis_connection(redis_url).await?;
     let mut stream = mqtt::connect(mqtt_addr, "loadtest-bridge", None, 60).await?;
     mqtt::subscribe(&mut stream, "drivers/+/location").await?;
     let (tx, rx) = mpsc::channel::<Vec<Position>>(QUEUE_BATCHES);
@@ -203,11 +211,7 @@ async fn write_loop(
 
 /// Empties the peer's index before a run.
 pub async fn clear_index(redis_url: &str, key: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(redis_url).context("bad --redis-url")?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("connecting to Redis at {redis_url}"))?;
+    let mut conn = redis_connection(redis_url).await?;
     redis::cmd("DEL")
         .arg(key)
         .query_async::<()>(&mut conn)

@@ -53,6 +53,14 @@ pub struct Cli {
     #[arg(long, default_value_t = 1_000)]
     pub drivers: usize,
 
+    /// Drivers that ping once (connect, ping, disconnect) before the run,
+    /// so queries search a large fleet without holding its connections
+    /// (the index must keep them: start hexdash with a long
+    /// HEXDASH_ENGINE__PRESENCE_TIMEOUT_S). The first --drivers of them
+    /// then stay connected and keep pinging.
+    #[arg(long, default_value_t = 0)]
+    pub preload: usize,
+
     /// Pings per second per driver (open loop: the schedule never waits
     /// for the server).
     #[arg(long, default_value_t = 1.0)]

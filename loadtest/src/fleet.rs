@@ -161,6 +161,61 @@ pub async fn connect_all(
     conns
 }
 
+/// How long a preloaded driver waits for the broker to close after its
+/// DISCONNECT (the broker closing first keeps TIME_WAIT sockets, and so
+/// ephemeral ports, on the broker's side). Brief: on loopback Linux reuses
+/// TIME_WAIT ports anyway (`tcp_tw_reuse` = 2, the default).
+const PRELOAD_CLOSE_WAIT: Duration = Duration::from_millis(200);
+
+/// Fills the index without holding connections: every driver connects,
+/// sends one ping from its walker's start, disconnects. Returns how many
+/// pinged.
+pub async fn preload(
+    specs: Vec<DriverSpec>,
+    addr: &str,
+    schedule: &Schedule,
+    net: &RoadNetwork,
+    concurrency: usize,
+    stats: &FleetStats,
+) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keep_alive_s = schedule.keep_alive_s();
+    let mut results = futures_util::stream::iter(specs.into_iter().map(|spec| async move {
+        let creds = spec
+            .credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()));
+        let mut stream = mqtt::connect(addr, &spec.client_id, creds, keep_alive_s).await?;
+        let mut packet = Vec::with_capacity(256);
+        let mut payload = Vec::with_capacity(160);
+        let fix = schedule.walker(net, spec.index).fix(net);
+        ping::write_json(&mut payload, &fix, now_ms());
+        mqtt::encode_publish(&mut packet, spec.topic.as_bytes(), &payload);
+        packet.extend_from_slice(&mqtt::DISCONNECT);
+        stream.write_all(&packet).await?;
+        let mut sink = [0u8; 64];
+        let _ = tokio::time::timeout(PRELOAD_CLOSE_WAIT, async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        anyhow::Ok(())
+    }))
+    .buffer_unordered(concurrency.max(1));
+    let mut ok = 0;
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                if stats.connect_failed.get() < 3 {
+                    eprintln!("preloading a driver failed: {e:#}");
+                }
+                stats.connect_failed.add(1);
+            }
+        }
+    }
+    ok
+}
+
 /// Spreads `conns` over `shards` sender tasks and starts them; they run
 /// until `stop` is cancelled, then send DISCONNECT and close.
 pub fn start(

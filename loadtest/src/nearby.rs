@@ -68,15 +68,9 @@ struct NearbyResponse {
 impl Backend {
     /// A Redis backend with `n` connections (queries are spread over them).
     pub async fn redis(url: &str, key: &str, n: usize) -> anyhow::Result<Backend> {
-        let client = redis::Client::open(url).context("bad --redis-url")?;
         let mut conns = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
-            conns.push(
-                client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .with_context(|| format!("connecting to Redis at {url}"))?,
-            );
+            conns.push(crate::bridge::redis_connection(url).await?);
         }
         Ok(Backend::Redis {
             conns,

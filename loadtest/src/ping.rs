@@ -69,7 +69,14 @@ mod tests {
         assert_eq!(decode(b"nope"), None);
         for (heading, expected) in [(359.6, "0"), (0.4, "0"), (359.4, "359"), (180.5, "181")] {
             out.clear();
-            write_json(&mut out, &Fix { heading_deg: heading, ..fix }, 1);
+            write_json(
+                &mut out,
+                &Fix {
+                    heading_deg: heading,
+                    ..fix
+                },
+                1,
+            );
             let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
             assert_eq!(v["heading"].to_string(), expected, "{heading}");
         }

@@ -56,7 +56,10 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
 /// Whether a command name (`/proc/<pid>/comm`) is `name` or a copy of it
 /// named `name-…` (e.g. `hexdash-lt`, a binary copied aside for a run).
 pub fn comm_matches(comm: &str, name: &str) -> bool {
-    comm == name || comm.strip_prefix(name).is_some_and(|rest| rest.starts_with('-'))
+    comm == name
+        || comm
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// The pid of the one running process whose command name matches `name`

@@ -42,11 +42,12 @@ pub fn schedule(cli: &Cli) -> Schedule {
 }
 
 /// MQTT identities: hexdash accounts (username = user id, password =
-/// access token), or anonymous seeded ids for the peer broker.
-fn specs(cli: &Cli, accounts: &[Account]) -> Vec<DriverSpec> {
+/// access token), or anonymous seeded ids for the peer broker; `n` of them.
+fn specs(cli: &Cli, accounts: &[Account], n: usize) -> Vec<DriverSpec> {
     match cli.target {
         Target::Hexdash => accounts
             .iter()
+            .take(n)
             .enumerate()
             .map(|(i, a)| DriverSpec {
                 index: i,
@@ -56,8 +57,7 @@ fn specs(cli: &Cli, accounts: &[Account]) -> Vec<DriverSpec> {
             })
             .collect(),
         Target::PeerBridge => {
-            let fleet =
-                bench::Fleet::uniform(cli.seed, cli.drivers, bench::City::gothenburg_30km());
+            let fleet = bench::Fleet::uniform(cli.seed, n, bench::City::gothenburg_30km());
             fleet
                 .drivers
                 .iter()
@@ -73,6 +73,24 @@ fn specs(cli: &Cli, accounts: &[Account]) -> Vec<DriverSpec> {
     }
 }
 
+/// Pings once from each of `--preload` drivers (see the flag).
+pub async fn preload(
+    cli: &Cli,
+    accounts: &[Account],
+    net: &RoadNetwork,
+    stats: &FleetStats,
+) -> u64 {
+    fleet::preload(
+        specs(cli, accounts, cli.preload),
+        &cli.mqtt_addr(),
+        &schedule(cli),
+        net,
+        cli.connect_concurrency,
+        stats,
+    )
+    .await
+}
+
 pub async fn connect(
     cli: &Cli,
     accounts: &[Account],
@@ -82,7 +100,7 @@ pub async fn connect(
     let connected = match cli.transport {
         Transport::Mqtt => {
             let conns = fleet::connect_all(
-                specs(cli, accounts),
+                specs(cli, accounts, cli.drivers),
                 &cli.mqtt_addr(),
                 &schedule(cli),
                 net,

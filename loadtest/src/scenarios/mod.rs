@@ -212,7 +212,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             &auth,
             &cli.accounts_file,
             "driver",
-            cli.drivers,
+            cli.drivers.max(cli.preload),
             cli.signup_concurrency,
             cli.quiet,
         )
@@ -298,6 +298,20 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             window.clone(),
             since_ms.clone(),
             stop_all.clone(),
+        ));
+    }
+
+    if plan.drivers && cli.preload > 0 {
+        let t0 = Instant::now();
+        let ok = drivers::preload(cli, &driver_accounts, &net, &c.fleet).await;
+        if !cli.quiet {
+            eprintln!(
+                "preload: {ok} drivers pinged once in {:.1}s",
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        notes.push(format!(
+            "{ok} drivers preloaded (one ping each) before the run"
         ));
     }
 
