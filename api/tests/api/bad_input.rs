@@ -370,3 +370,74 @@ dual_test! {
         r.assert_error(403, "forbidden");
     }
 }
+
+dual_test! {
+    async fn every_body_endpoint_refuses_garbage_with_our_body() {
+        // Each endpoint that reads a JSON body, called by a caller allowed
+        // to use it, with: broken JSON, JSON of the wrong shape, the wrong
+        // types inside, no content type, and a body over the limit. None of
+        // them may change anything or answer anything but our 4xx.
+        let app = TestApp::new().await;
+        let customer = app.user(Role::Customer).await;
+        let owner = app.user(Role::Restaurant).await;
+        let admin = app.admin().await;
+        let restaurant = app.restaurant(&owner).await;
+        let item = app.item_of(restaurant);
+        let order = app.place_paid_order(&customer, restaurant).await;
+        let driver = app.user(Role::Driver).await;
+        let endpoints: Vec<(Method, String, &User)> = vec![
+            (POST, "/v1/auth/signup".into(), &customer),
+            (POST, "/v1/auth/login".into(), &customer),
+            (POST, "/v1/auth/refresh".into(), &customer),
+            (POST, "/v1/auth/logout".into(), &customer),
+            (Method::PATCH, "/v1/me".into(), &customer),
+            (POST, "/v1/me/addresses".into(), &customer),
+            (POST, "/v1/restaurants".into(), &owner),
+            (Method::PATCH, format!("/v1/restaurants/{restaurant}"), &owner),
+            (POST, format!("/v1/restaurants/{restaurant}/menu"), &owner),
+            (Method::PATCH, format!("/v1/restaurants/{restaurant}/menu/{item}"), &owner),
+            (POST, "/v1/cart/items".into(), &customer),
+            (Method::PUT, format!("/v1/cart/items/{item}"), &customer),
+            (POST, "/v1/cart/checkout".into(), &customer),
+            (POST, "/v1/orders".into(), &customer),
+            (POST, format!("/v1/orders/{order}/status"), &owner),
+            (POST, format!("/v1/orders/{order}/refund"), &admin),
+            (Method::PUT, format!("/v1/drivers/{}/availability", driver.id), &driver),
+        ];
+        let huge = format!(r#"{{"pad": "{}"}}"#, "x".repeat(70 * 1024));
+        for (method, uri, who) in &endpoints {
+            let token = who.token();
+            let cases = vec![
+                case(method.clone(), uri, JSON, "{", 400, "invalid_json"),
+                case(method.clone(), uri, JSON, "not json at all", 400, "invalid_json"),
+                case(method.clone(), uri, JSON, "\"a string\"", 400, "invalid_body"),
+                case(method.clone(), uri, JSON, "null", 400, "invalid_body"),
+                case(method.clone(), uri, Some("text/plain"), "{}", 415, "unsupported_media_type"),
+                case(method.clone(), uri, JSON, &huge, 413, "payload_too_large"),
+            ];
+            check(&app, token, cases).await;
+            // Wrong types inside: 400 with our body (serde reports some
+            // of these as data errors, some as syntax errors).
+            let wrong = r#"{"quantity": "seven", "price_cents": [], "status": 5, "name": {}}"#;
+            let r = app
+                .send(
+                    Request::builder()
+                        .method(method.clone())
+                        .uri(uri)
+                        .header(header::AUTHORIZATION, format!("Bearer {}", who.token))
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(wrong))
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(r.status.as_u16(), 400, "{method} {uri}: {}", r.body);
+            let code = r.body["error"]["code"].as_str().unwrap_or_default();
+            assert!(["invalid_body", "invalid_json"].contains(&code), "{method} {uri}: {}", r.body);
+        }
+        // Nothing moved.
+        assert_eq!(app.order_status(order).await, engine::OrderStatus::Paid);
+        let stored = app.state.store.menu_item(item).await.unwrap().unwrap();
+        assert_eq!((stored.price_cents, stored.available), (12_500, true));
+        assert_eq!(app.state.store.payments(order).await.unwrap().len(), 1);
+    }
+}
