@@ -65,7 +65,9 @@ where
 {
     let attempts = state.config.payment_attempts.max(1);
     let mut backoff = Duration::from_millis(state.config.payment_backoff_ms);
-    for n in 1..=attempts {
+    let mut made = 0;
+    loop {
+        made += 1;
         state
             .store
             .note_payment_attempt(payment.id, now_ms())
@@ -73,20 +75,19 @@ where
         match attempt().await {
             Ok(gateway_ref) => return Ok(Settlement::Succeeded { gateway_ref }),
             Err(GatewayError::Declined(why)) => return Ok(Settlement::Failed { failure: why }),
-            Err(GatewayError::Transient(why)) if n == attempts => {
+            Err(GatewayError::Transient(why)) if made >= attempts => {
                 return Ok(Settlement::Failed {
                     failure: format!("gateway unavailable after {attempts} attempts: {why}"),
                 });
             }
             Err(GatewayError::Transient(why)) => {
                 metrics::counter!("hexdash_payment_retries_total").increment(1);
-                tracing::debug!(payment_id = %payment.id, attempt = n, %why, "retrying payment");
+                tracing::debug!(payment_id = %payment.id, attempt = made, %why, "retrying payment");
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// Step 2 of the saga for one pending charge: charge, settle, tell the live
@@ -170,20 +171,28 @@ pub(crate) fn spawn_refund(state: AppState, payment: Payment) {
 /// (settling their orders), refunds sent. Call once at start-up; the
 /// payments run in the background. How many were resumed.
 pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
-    let pending = state.store.pending_payments(RESUME_PAGE).await?;
-    let count = pending.len();
-    for payment in pending {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let id = payment.id;
-            let result = match payment.kind {
-                PaymentKind::Charge => collect(state, payment).await.map(|_| ()),
-                PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
-            };
-            if let Err(e) = result {
-                tracing::error!(payment_id = %id, error = %e, "resumed payment failed");
-            }
-        });
+    let mut count = 0;
+    let mut after = None;
+    loop {
+        let page = state.store.pending_payments(after, RESUME_PAGE).await?;
+        count += page.len();
+        after = page.last().map(|p| p.id);
+        let full = page.len() == RESUME_PAGE as usize;
+        for payment in page {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let id = payment.id;
+                let result = match payment.kind {
+                    PaymentKind::Charge => collect(state, payment).await.map(|_| ()),
+                    PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
+                };
+                if let Err(e) = result {
+                    tracing::error!(payment_id = %id, error = %e, "resumed payment failed");
+                }
+            });
+        }
+        if !full {
+            return Ok(count);
+        }
     }
-    Ok(count)
 }

@@ -630,8 +630,9 @@ pub trait PaymentStore: Send + Sync {
         settlement: &Settlement,
         at_ms: i64,
     ) -> Result<Option<Payment>>;
-    /// Payments still pending (crash recovery at start-up), oldest first.
-    async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>>;
+    /// Payments still pending (crash recovery at start-up), by id (so
+    /// oldest first), strictly after `after`, at most `limit`.
+    async fn pending_payments(&self, after: Option<PaymentId>, limit: u32) -> Result<Vec<Payment>>;
 }
 
 // ------------------------------------------------------------------- store

@@ -516,3 +516,51 @@ dual_test! {
             .assert_error(403, "forbidden");
     }
 }
+
+dual_test! {
+    async fn payments_left_pending_by_a_crash_are_resumed_at_start_up() {
+        let app = TestApp::new().await;
+        let (restaurant, item, _) = shop_with_stock(&app, 10).await;
+        let customer = app.user(Role::Customer).await;
+        let owner_id = app.state.store.restaurant(restaurant).await.unwrap().unwrap().owner_id;
+        // What a crash right after the placement transaction leaves: the
+        // order `placed`, its charge pending, the gateway never called.
+        let here = engine::LatLng::new(HERE.0, HERE.1).unwrap();
+        let new = api::store::NewOrder {
+            order: api::store::Order {
+                id: OrderId::new(),
+                customer_id: customer.id,
+                restaurant_id: restaurant,
+                restaurant_owner_id: owner_id,
+                status: engine::OrderStatus::Placed,
+                driver_id: None,
+                pickup: here,
+                dropoff: here,
+                delivery_address: "Vasagatan 2".into(),
+                subtotal_cents: 0,
+                delivery_fee_cents: 290,
+                total_cents: 0,
+                lines: Vec::new(),
+                created_at_ms: now_ms(),
+                updated_at_ms: now_ms(),
+            },
+            items: vec![(item, 2)],
+            idempotency: None,
+            payment_id: engine::PaymentId::new(),
+            payment_method: "card".into(),
+            payment_token: "tok_ok".into(),
+            clear_cart: false,
+        };
+        let placed = app.state.store.place_order(&new, customer.id).await.unwrap();
+        let api::store::PlaceOutcome::Placed(order, charge) = placed else { panic!("{placed:?}") };
+        assert_eq!(charge.amount_cents, 2 * 3_500 + 290);
+
+        let restarted = TestApp::with_store(app.state.store.clone()).await;
+        let restored = api::restore_live_state(&restarted.state).await.unwrap();
+        assert_eq!(restored.payments_resumed, 1);
+        eventually(|| async { restarted.order_status(order.id).await == engine::OrderStatus::Paid }).await;
+        assert_eq!(restarted.gateway.totals().charges, 1);
+        let payments = restarted.state.store.payments(order.id).await.unwrap();
+        assert_eq!((payments[0].status, payments[0].attempts), (PaymentStatus::Succeeded, 1));
+    }
+}

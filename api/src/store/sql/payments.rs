@@ -162,11 +162,12 @@ impl PaymentStore for SqlStore {
         Ok(settled)
     }
 
-    async fn pending_payments(&self, limit: u32) -> Result<Vec<Payment>> {
+    async fn pending_payments(&self, after: Option<PaymentId>, limit: u32) -> Result<Vec<Payment>> {
         let rows = sqlx::query(concat!(
             select_payment!(),
-            "WHERE status = 'pending' ORDER BY created_at_ms, id LIMIT $1"
+            "WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2"
         ))
+        .bind(after.map(|id| id.to_string()).unwrap_or_default())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
