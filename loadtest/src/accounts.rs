@@ -377,6 +377,9 @@ fn load(file: &Path, server: &str) -> anyhow::Result<Cache> {
 
 /// Writes the cache atomically (temporary file, then rename).
 fn save(file: &Path, cache: &Cache) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(cache)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -417,7 +420,7 @@ mod tests {
     fn cache_round_trip_and_other_server() {
         let dir = std::env::temp_dir().join(format!("lt-accounts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tmp dir");
-        let file = dir.join("a.json");
+        let file = dir.join("sub").join("a.json");
         let mut cache = load(&file, "http://a").expect("fresh");
         cache.accounts.insert(
             "driver".into(),

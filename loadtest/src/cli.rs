@@ -145,7 +145,7 @@ pub struct Cli {
     pub customers: usize,
 
     /// Where created accounts and tokens are cached between runs.
-    #[arg(long, default_value = "loadtest-accounts.json")]
+    #[arg(long, default_value = "target/loadtest-accounts.json")]
     pub accounts_file: PathBuf,
 
     /// Signups and logins in flight (the server hashes passwords with

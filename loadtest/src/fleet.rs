@@ -110,6 +110,34 @@ pub struct Conn {
     dead: bool,
 }
 
+/// Connection attempts per driver: a burst of thousands of connects can
+/// overflow a broker's accept queue (the kernel then resets some), and a
+/// real app reconnects too.
+const CONNECT_ATTEMPTS: u32 = 5;
+/// Pause before the first retry; doubled for each further one.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+async fn connect_with_retry(
+    addr: &str,
+    client_id: &str,
+    creds: Option<(&str, &str)>,
+    keep_alive_s: u16,
+) -> anyhow::Result<TcpStream> {
+    let mut backoff = CONNECT_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match mqtt::connect(addr, client_id, creds, keep_alive_s).await {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt >= CONNECT_ATTEMPTS => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
 /// Connects every driver, `concurrency` at a time. Failures are counted
 /// (and the first few printed); the connected drivers are returned in
 /// index order.
@@ -127,7 +155,7 @@ pub async fn connect_all(
             .credentials
             .as_ref()
             .map(|(u, p)| (u.as_str(), p.as_str()));
-        let r = mqtt::connect(addr, &spec.client_id, creds, keep_alive_s).await;
+        let r = connect_with_retry(addr, &spec.client_id, creds, keep_alive_s).await;
         (spec, r)
     }))
     .buffer_unordered(concurrency.max(1));
@@ -185,7 +213,7 @@ pub async fn preload(
             .credentials
             .as_ref()
             .map(|(u, p)| (u.as_str(), p.as_str()));
-        let mut stream = mqtt::connect(addr, &spec.client_id, creds, keep_alive_s).await?;
+        let mut stream = connect_with_retry(addr, &spec.client_id, creds, keep_alive_s).await?;
         let mut packet = Vec::with_capacity(256);
         let mut payload = Vec::with_capacity(160);
         let fix = schedule.walker(net, spec.index).fix(net);

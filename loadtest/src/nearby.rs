@@ -5,12 +5,12 @@
 //! answered (measures capacity). Open loop: queries scheduled at a fixed
 //! rate, each timed from its scheduled instant, so a stalled server shows
 //! as latency (no coordinated omission); a query finding all `conns` slots
-//! busy is dropped and counted.
+//! busy is dropped and counted. The scheduler wakes every millisecond, so
+//! open-loop latencies include up to about a millisecond of its own delay.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use tokio::sync::Semaphore;

@@ -37,6 +37,8 @@ pub struct Report {
 #[derive(Debug, Default, Serialize)]
 pub struct IngestReport {
     pub connected: u64,
+    /// Time to connect every driver, seconds.
+    pub connect_s: f64,
     pub connect_failed: u64,
     pub disconnected: u64,
     /// drivers × ping_hz.
@@ -68,6 +70,8 @@ pub struct IngestReport {
 #[derive(Debug, Default, Serialize)]
 pub struct TrackReport {
     pub connected: u64,
+    /// Time to connect and subscribe every watcher, seconds.
+    pub connect_s: f64,
     pub connect_failed: u64,
     pub disconnected: u64,
     pub frames: u64,
@@ -224,8 +228,9 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "        connected {} (failed {}, dropped later {}), blocked {}, missed {}, rejected {}, stale/dup {}",
+                "        connected {} in {:.1}s (failed {}, dropped later {}), blocked {}, missed {}, rejected {}, stale/dup {}",
                 i.connected,
+                i.connect_s,
                 i.connect_failed,
                 i.disconnected,
                 i.blocked,
@@ -241,8 +246,9 @@ impl Report {
         if let Some(t) = &self.track {
             let _ = writeln!(
                 s,
-                "track:  {} watchers (failed {}, dropped {}), {} frames, {} positions ({:.0}/s), errors {}",
+                "track:  {} watchers connected in {:.1}s (failed {}, dropped {}), {} frames, {} positions ({:.0}/s), errors {}",
                 t.connected,
+                t.connect_s,
                 t.connect_failed,
                 t.disconnected,
                 t.frames,

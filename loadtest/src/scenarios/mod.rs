@@ -38,7 +38,7 @@ use crate::ws::{DriverStreamStats, WatcherStats};
 
 /// After the load stops, receivers listen this long for late positions.
 const DRAIN: Duration = Duration::from_secs(1);
-/// Tasks get this long to finish after being stopped.
+/// Tasks get this long, together, to finish after being stopped.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP request timeout of the REST client.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -280,10 +280,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         );
     }
 
+    let mut watchers_connect_s = 0.0;
     if plan.watchers && cli.watchers > 0 {
         let token = admin.as_deref().context("watchers need the admin token")?;
         let t0 = Instant::now();
         let sockets = watchers::connect(cli, token, &net, &c.watchers).await;
+        watchers_connect_s = t0.elapsed().as_secs_f64();
         if !cli.quiet {
             eprintln!(
                 "watchers: {} connected, {} failed, in {:.1}s",
@@ -315,9 +317,11 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         ));
     }
 
+    let mut drivers_connect_s = 0.0;
     let connected = if plan.drivers {
         let t0 = Instant::now();
         let connected = drivers::connect(cli, &driver_accounts, &net, &c.fleet).await?;
+        drivers_connect_s = t0.elapsed().as_secs_f64();
         if !cli.quiet {
             eprintln!(
                 "drivers: {} connected over {:?}, {} failed, in {:.1}s",
@@ -454,8 +458,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let after = c.snapshot(server_end);
     stop_all.cancel();
     stop_progress.cancel();
-    for task in load_tasks.into_iter().chain(listen_tasks).chain(progress) {
-        let _ = tokio::time::timeout(JOIN_TIMEOUT, task).await;
+    let all = load_tasks.into_iter().chain(listen_tasks).chain(progress);
+    if tokio::time::timeout(JOIN_TIMEOUT, futures_util::future::join_all(all))
+        .await
+        .is_err()
+    {
+        notes.push("some connection tasks did not end within 10 s of the stop".to_owned());
     }
 
     // ---- report
@@ -489,6 +497,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         let latency = (!hexdash).then(|| c.bridge.latency.snapshot().summary());
         IngestReport {
             connected: c.fleet.connected.get(),
+            connect_s: drivers_connect_s,
             connect_failed: c.fleet.connect_failed.get(),
             disconnected: c.fleet.disconnected.get(),
             offered_per_s: cli.drivers as f64 * cli.ping_hz,
@@ -514,6 +523,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     });
     let track = (plan.watchers && cli.watchers > 0).then(|| TrackReport {
         connected: c.watchers.connected.get(),
+        connect_s: watchers_connect_s,
         connect_failed: c.watchers.connect_failed.get(),
         disconnected: c.watchers.disconnected.get(),
         frames: after.frames - before.frames,
