@@ -53,12 +53,12 @@ where
 
 /// Calls `attempt` until it succeeds, declines, or `attempts` transient
 /// failures have happened, sleeping `backoff`, 2×, 4×… in between. The
-/// store counts each call on the payment.
+/// settlement and the number of calls made.
 async fn with_retries<F, Fut>(
     state: &AppState,
     payment: &Payment,
     mut attempt: F,
-) -> Result<Settlement, StoreError>
+) -> (Settlement, i64)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<String, GatewayError>>,
@@ -68,17 +68,12 @@ where
     let mut made = 0;
     loop {
         made += 1;
-        state
-            .store
-            .note_payment_attempt(payment.id, now_ms())
-            .await?;
         match attempt().await {
-            Ok(gateway_ref) => return Ok(Settlement::Succeeded { gateway_ref }),
-            Err(GatewayError::Declined(why)) => return Ok(Settlement::Failed { failure: why }),
-            Err(GatewayError::Transient(why)) if made >= attempts => {
-                return Ok(Settlement::Failed {
-                    failure: format!("gateway unavailable after {attempts} attempts: {why}"),
-                });
+            Ok(gateway_ref) => return (Settlement::Succeeded { gateway_ref }, made),
+            Err(GatewayError::Declined(why)) => return (Settlement::Failed { failure: why }, made),
+            Err(GatewayError::Transient(why)) if made >= i64::from(attempts) => {
+                let failure = format!("gateway unavailable after {attempts} attempts: {why}");
+                return (Settlement::Failed { failure }, made);
             }
             Err(GatewayError::Transient(why)) => {
                 metrics::counter!("hexdash_payment_retries_total").increment(1);
@@ -100,11 +95,11 @@ pub async fn collect(state: AppState, charge: Payment) -> Result<SettleOutcome, 
         token: charge.token.clone().unwrap_or_default(),
     };
     let gateway = state.gateway.clone();
-    let settlement = with_retries(&state, &charge, || gateway.charge(&call)).await?;
+    let (settlement, attempts) = with_retries(&state, &charge, || gateway.charge(&call)).await;
     let now = now_ms();
     let outcome = state
         .store
-        .settle_charge(charge.id, &settlement, now)
+        .settle_charge(charge.id, &settlement, attempts, now)
         .await?;
     if let SettleOutcome::Settled { order, refund, .. } = &outcome {
         let label = match settlement {
@@ -131,7 +126,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
         .into_iter()
         .find(|p| p.kind == PaymentKind::Charge && p.status == PaymentStatus::Succeeded)
         .and_then(|p| p.gateway_ref);
-    let settlement = match charge_ref {
+    let (settlement, attempts) = match charge_ref {
         Some(charge_ref) => {
             let call = RefundCall {
                 idempotency_key: refund.id,
@@ -139,12 +134,13 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
                 amount_cents: refund.amount_cents,
             };
             let gateway = state.gateway.clone();
-            with_retries(&state, &refund, || gateway.refund(&call)).await?
+            with_retries(&state, &refund, || gateway.refund(&call)).await
         }
         // The store only writes refunds against succeeded charges.
-        None => Settlement::Failed {
-            failure: "no succeeded charge to refund".to_owned(),
-        },
+        None => {
+            let failure = "no succeeded charge to refund".to_owned();
+            (Settlement::Failed { failure }, 0)
+        }
     };
     let label = match settlement {
         Settlement::Succeeded { .. } => "succeeded",
@@ -153,7 +149,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
     metrics::counter!("hexdash_refunds_total", "outcome" => label).increment(1);
     state
         .store
-        .settle_refund(refund.id, &settlement, now_ms())
+        .settle_refund(refund.id, &settlement, attempts, now_ms())
         .await
 }
 

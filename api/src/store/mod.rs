@@ -548,7 +548,7 @@ pub struct Payment {
     pub failure: Option<String>,
     /// Why it was made (refunds).
     pub reason: Option<String>,
-    /// Gateway calls made.
+    /// Gateway calls made (recorded when the payment is settled).
     pub attempts: i64,
     /// Who asked for it; `None`: the system (a compensation).
     pub actor_id: Option<UserId>,
@@ -607,17 +607,17 @@ pub trait PaymentStore: Send + Sync {
     /// The order's charges and refunds, oldest first.
     async fn payments(&self, order_id: OrderId) -> Result<Vec<Payment>>;
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>>;
-    /// Counts one more gateway call on a pending payment.
-    async fn note_payment_attempt(&self, id: PaymentId, at_ms: i64) -> Result<()>;
     /// Settles a pending charge and, in the same transaction, moves its
     /// order: `placed → paid` on success, `placed → payment_failed` (stock
     /// given back) on failure. If the order left `placed` meanwhile (it was
     /// cancelled), a successful charge is owed back: a pending refund is
     /// written.
+    /// `attempts`: the gateway calls it took.
     async fn settle_charge(
         &self,
         id: PaymentId,
         settlement: &Settlement,
+        attempts: i64,
         at_ms: i64,
     ) -> Result<SettleOutcome>;
     /// Records a refund (pending) if the order's succeeded charges minus its
@@ -628,6 +628,7 @@ pub trait PaymentStore: Send + Sync {
         &self,
         id: PaymentId,
         settlement: &Settlement,
+        attempts: i64,
         at_ms: i64,
     ) -> Result<Option<Payment>>;
     /// Payments still pending (crash recovery at start-up), by id (so

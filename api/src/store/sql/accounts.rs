@@ -69,7 +69,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_banned(&self, id: UserId, banned_at_ms: Option<i64>) -> Result<Option<User>> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET banned_at_ms = $1 WHERE id = $2")
             .bind(banned_at_ms)
             .bind(id.to_string())
@@ -127,7 +127,7 @@ impl AccountStore for SqlStore {
         new_expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<UserId>> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         // The user must not be banned (a ban revokes tokens too; this also
         // covers a token issued in a race with the ban).
         let row = sqlx::query(

@@ -49,7 +49,7 @@ impl CartStore for SqlStore {
         now_ms: i64,
     ) -> Result<CartOutcome> {
         let customer = customer_id.to_string();
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         // Writing the cart row first locks this customer's cart (a row lock
         // on PostgreSQL, the write lock on SQLite), so two changes to one
         // cart cannot both pass the one-restaurant check below.

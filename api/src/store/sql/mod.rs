@@ -8,18 +8,19 @@
 //! The schema differs only in type names, so each database has its own
 //! migration files under `api/migrations/`, applied by sqlx's migrator.
 //!
-//! Write transactions start with [`SqlStore::begin_write`]: `BEGIN
-//! IMMEDIATE` on SQLite, so a transaction that reads before it writes takes
-//! the write lock up front instead of failing to upgrade when another
-//! writer got in first; on PostgreSQL row locks (a conditional `UPDATE`
-//! first, rows in id order) serialise what must be serialised.
+//! Write transactions start with [`SqlStore::begin_write`]: on SQLite they
+//! queue on an in-process gate (one writer at a time, as SQLite allows
+//! anyway, without its sleeping busy handler) and begin `IMMEDIATE`, so a
+//! transaction that reads before it writes holds the write lock from the
+//! start; on PostgreSQL row locks (a conditional `UPDATE` first, rows in id
+//! order) serialise what must be serialised.
 //!
 //! One module per area: [`accounts`], [`restaurants`], [`cart`],
 //! [`orders`], [`payments`]; [`rows`] turns rows into records.
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,7 +95,14 @@ pub(crate) use terminal_statuses;
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: write transactions queue here, in process, instead of
+    /// in SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) between
+    /// tries and turns contention into latency spikes.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// Held for the length of a write transaction (see [`SqlStore::write_gate`]).
+pub(super) type WriteGate = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 impl SqlStore {
     /// Opens and migrates the database at `url`: `sqlite://path` (created,
@@ -129,7 +137,13 @@ impl SqlStore {
             Backend::Postgres => POSTGRES_MIGRATIONS,
         };
         migrator(migrations).run(&pool).await?;
-        Ok(Self { pool, backend })
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     /// The pool, for tests and tools that need raw SQL.
@@ -137,12 +151,18 @@ impl SqlStore {
         &self.pool
     }
 
-    /// A transaction that will write (see the module docs).
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        Ok(match self.backend {
+    /// A transaction that will write (see the module docs), with the
+    /// write gate it holds: keep the gate until the transaction ends.
+    async fn begin_write(&self) -> Result<(WriteGate, Transaction<'static, Any>)> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok((gate, tx))
     }
 }
 

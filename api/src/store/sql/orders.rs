@@ -29,7 +29,7 @@ pub(super) type Tx = Transaction<'static, Any>;
 impl OrderStore for SqlStore {
     async fn place_order(&self, new: &NewOrder, actor_id: UserId) -> Result<PlaceOutcome> {
         let order = &new.order;
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
 
         // The order row goes in first (its totals filled in below), so the
         // idempotency key can name it; on PostgreSQL a second request with
@@ -253,7 +253,7 @@ impl OrderStore for SqlStore {
     }
 
     async fn transition_order(&self, t: &Transition) -> Result<TransitionOutcome> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         if !set_status(&mut tx, t.order_id, t.from, t.to, t.at_ms).await? {
             tx.rollback().await?;
             let current = sqlx::query("SELECT status FROM orders WHERE id = $1")
@@ -309,7 +309,7 @@ impl OrderStore for SqlStore {
         driver_id: DriverId,
         at_ms: i64,
     ) -> Result<AssignOutcome> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query(concat!(
             "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
             "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",

@@ -39,27 +39,24 @@ impl PaymentStore for SqlStore {
         row.as_ref().map(rows::payment).transpose()
     }
 
-    async fn note_payment_attempt(&self, id: PaymentId, at_ms: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE payments SET attempts = attempts + 1, updated_at_ms = $1 \
-             WHERE id = $2 AND status = 'pending'",
-        )
-        .bind(at_ms)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn settle_charge(
         &self,
         id: PaymentId,
         settlement: &Settlement,
+        attempts: i64,
         at_ms: i64,
     ) -> Result<SettleOutcome> {
-        let mut tx = self.begin_write().await?;
-        let Some(payment) = settle(&mut tx, id, PaymentKind::Charge, settlement, at_ms).await?
-        else {
+        let (_gate, mut tx) = self.begin_write().await?;
+        let settled = settle(
+            &mut tx,
+            id,
+            PaymentKind::Charge,
+            settlement,
+            attempts,
+            at_ms,
+        )
+        .await?;
+        let Some(payment) = settled else {
             tx.rollback().await?;
             return Ok(SettleOutcome::NotPending(self.payment(id).await?));
         };
@@ -124,7 +121,7 @@ impl PaymentStore for SqlStore {
     }
 
     async fn request_refund(&self, r: &RefundRequest) -> Result<RefundOutcome> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         if !touch_order(&mut tx, r.order_id, r.at_ms).await? {
             tx.rollback().await?;
             return Ok(RefundOutcome::UnknownOrder);
@@ -154,10 +151,19 @@ impl PaymentStore for SqlStore {
         &self,
         id: PaymentId,
         settlement: &Settlement,
+        attempts: i64,
         at_ms: i64,
     ) -> Result<Option<Payment>> {
-        let mut tx = self.begin_write().await?;
-        let settled = settle(&mut tx, id, PaymentKind::Refund, settlement, at_ms).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
+        let settled = settle(
+            &mut tx,
+            id,
+            PaymentKind::Refund,
+            settlement,
+            attempts,
+            at_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(settled)
     }
@@ -182,6 +188,7 @@ async fn settle(
     id: PaymentId,
     kind: PaymentKind,
     settlement: &Settlement,
+    attempts: i64,
     at_ms: i64,
 ) -> Result<Option<Payment>> {
     let (status, gateway_ref, failure) = match settlement {
@@ -191,8 +198,8 @@ async fn settle(
         Settlement::Failed { failure } => (PaymentStatus::Failed, None, Some(failure.as_str())),
     };
     let done = sqlx::query(
-        "UPDATE payments SET status = $1, gateway_ref = $2, failure = $3, updated_at_ms = $4 \
-         WHERE id = $5 AND kind = $6 AND status = 'pending'",
+        "UPDATE payments SET status = $1, gateway_ref = $2, failure = $3, updated_at_ms = $4, \
+         attempts = attempts + $7 WHERE id = $5 AND kind = $6 AND status = 'pending'",
     )
     .bind(status.as_str())
     .bind(gateway_ref)
@@ -200,6 +207,7 @@ async fn settle(
     .bind(at_ms)
     .bind(id.to_string())
     .bind(kind.as_str())
+    .bind(attempts)
     .execute(&mut **tx)
     .await?
     .rows_affected();

@@ -85,7 +85,7 @@ impl RestaurantStore for SqlStore {
     }
 
     async fn insert_menu_items(&self, items: &[MenuItem]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         for item in items {
             sqlx::query(
                 "INSERT INTO menu_items (id, restaurant_id, category, name, description, price_cents, \
