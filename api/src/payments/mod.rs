@@ -22,9 +22,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use engine::OrderStatus;
-
-use crate::store::{Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError};
+use crate::store::{
+    Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
+};
 use crate::{AppState, live, now_ms};
 
 pub mod gateway;
@@ -85,9 +85,14 @@ where
     }
 }
 
-/// Step 2 of the saga for one pending charge: charge, settle, tell the live
-/// side, and send any refund the settlement made owed.
-pub async fn collect(state: AppState, charge: Payment) -> Result<SettleOutcome, StoreError> {
+/// Step 2 of the saga for one pending charge of `order` (as placed):
+/// charge, settle, tell the live side, and send any refund the settlement
+/// made owed. The settlement, and the order as it is after it.
+pub async fn collect(
+    state: AppState,
+    charge: Payment,
+    mut order: Order,
+) -> Result<(SettleOutcome, Order), StoreError> {
     let call = ChargeCall {
         idempotency_key: charge.id,
         amount_cents: charge.amount_cents,
@@ -101,20 +106,35 @@ pub async fn collect(state: AppState, charge: Payment) -> Result<SettleOutcome, 
         .store
         .settle_charge(charge.id, &settlement, attempts, now)
         .await?;
-    if let SettleOutcome::Settled { order, refund, .. } = &outcome {
-        let label = match settlement {
-            Settlement::Succeeded { .. } => "succeeded",
-            Settlement::Failed { .. } => "failed",
-        };
-        metrics::counter!("hexdash_charges_total", "outcome" => label).increment(1);
-        if matches!(order.status, OrderStatus::Paid | OrderStatus::PaymentFailed) {
-            live::on_status_changed(&state, order, now);
+    match &outcome {
+        SettleOutcome::Settled {
+            order_status,
+            moved,
+            refund,
+            ..
+        } => {
+            let label = match settlement {
+                Settlement::Succeeded { .. } => "succeeded",
+                Settlement::Failed { .. } => "failed",
+            };
+            metrics::counter!("hexdash_charges_total", "outcome" => label).increment(1);
+            order.status = *order_status;
+            if *moved {
+                order.updated_at_ms = now;
+                live::on_status_changed(&state, &order, now);
+            }
+            if let Some(refund) = refund.clone() {
+                spawn_refund(state.clone(), refund);
+            }
         }
-        if let Some(refund) = refund.clone() {
-            spawn_refund(state.clone(), refund);
+        // Settled by someone else: the order as stored.
+        SettleOutcome::NotPending(_) => {
+            if let Some(stored) = state.store.order(order.id).await? {
+                order = stored;
+            }
         }
     }
-    Ok(outcome)
+    Ok((outcome, order))
 }
 
 /// Step 3: sends a pending refund to the gateway and settles it.
@@ -179,7 +199,11 @@ pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
             tokio::spawn(async move {
                 let id = payment.id;
                 let result = match payment.kind {
-                    PaymentKind::Charge => collect(state, payment).await.map(|_| ()),
+                    PaymentKind::Charge => match state.store.order(payment.order_id).await {
+                        Ok(Some(order)) => collect(state, payment, order).await.map(|_| ()),
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    },
                     PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
                 };
                 if let Err(e) = result {

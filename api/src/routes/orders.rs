@@ -556,32 +556,12 @@ pub(crate) async fn place(
     live::on_order_placed(state, &order, now);
     // The charge runs in its own task: a client hanging up must not
     // abandon a payment halfway.
-    let outcome = run_detached(payments::collect(state.clone(), charge.clone())).await?;
-    let (order, charge) = match outcome {
-        SettleOutcome::Settled {
-            payment,
-            order: settled,
-            ..
-        } => {
-            // The settled order lacks lines; the placed one has them.
-            (
-                Order {
-                    lines: order.lines,
-                    ..settled
-                },
-                payment,
-            )
-        }
+    let (outcome, order) =
+        run_detached(payments::collect(state.clone(), charge.clone(), order)).await?;
+    let charge = match outcome {
+        SettleOutcome::Settled { payment, .. } => payment,
         // Settled by someone else (start-up recovery): read it back.
-        SettleOutcome::NotPending(_) => {
-            let order = state
-                .store
-                .order(order.id)
-                .await?
-                .ok_or(ApiError::NotFound("order"))?;
-            let stored = charge_of(state, order.id).await?;
-            (order, stored.unwrap_or(charge))
-        }
+        SettleOutcome::NotPending(_) => charge_of(state, order.id).await?.unwrap_or(charge),
     };
     Ok((
         StatusCode::CREATED,

@@ -568,12 +568,15 @@ pub enum Settlement {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SettleOutcome {
-    /// The payment was settled; the order as it is now, and a refund the
-    /// settlement made owed (a charge that succeeded for an order cancelled
-    /// meanwhile), written pending.
+    /// The payment was settled. `order_status` is the order's status now;
+    /// `moved` says whether the settlement moved it (`placed → paid` or
+    /// `→ payment_failed`). `refund`: what the settlement made owed (a
+    /// charge that succeeded for an order cancelled meanwhile), written
+    /// pending.
     Settled {
         payment: Payment,
-        order: Order,
+        order_status: OrderStatus,
+        moved: bool,
         refund: Option<Payment>,
     },
     /// The payment was not pending (settled before): nothing changed.

@@ -28,14 +28,35 @@ pub(super) type Tx = Transaction<'static, Any>;
 #[async_trait]
 impl OrderStore for SqlStore {
     async fn place_order(&self, new: &NewOrder, actor_id: UserId) -> Result<PlaceOutcome> {
-        let order = &new.order;
         let (_gate, mut tx) = self.begin_write().await?;
 
-        // The order row goes in first (its totals filled in below), so the
-        // idempotency key can name it; on PostgreSQL a second request with
-        // the same key waits on the key's unique index until this one
-        // commits or rolls back.
-        insert_order_row(&mut tx, order).await?;
+        // Stock first, in item-id order, so two orders for the same items
+        // lock the rows in the same order and cannot deadlock (PostgreSQL);
+        // the prices come back from the same statements.
+        let mut wanted = new.items.clone();
+        wanted.sort_by_key(|&(id, _)| id);
+        let mut lines = Vec::with_capacity(wanted.len());
+        let mut subtotal: i64 = 0;
+        for &(item, quantity) in &wanted {
+            match take_stock(&mut tx, &new.order, item, quantity).await? {
+                Ok(line) => {
+                    subtotal = subtotal.saturating_add(line.0.unit_price_cents * quantity);
+                    lines.push(line);
+                }
+                Err(refusal) => {
+                    tx.rollback().await?;
+                    return Ok(refusal);
+                }
+            }
+        }
+        let mut order = new.order.clone();
+        order.subtotal_cents = subtotal;
+        order.total_cents = subtotal.saturating_add(order.delivery_fee_cents);
+        insert_order_row(&mut tx, &order).await?;
+
+        // Then the key. On PostgreSQL a second request with the same key
+        // waits here on the key's unique index until this one commits (it
+        // then finds the key and rolls back, stock included) or rolls back.
         if let Some(key) = &new.idempotency {
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at_ms) \
@@ -66,46 +87,7 @@ impl OrderStore for SqlStore {
                 });
             }
         }
-
-        // Take stock in item-id order, so two orders for the same items
-        // lock the rows in the same order and cannot deadlock (PostgreSQL).
-        let mut wanted = new.items.clone();
-        wanted.sort_by_key(|&(id, _)| id);
-        let mut lines = Vec::with_capacity(wanted.len());
-        let mut subtotal: i64 = 0;
-        for &(item, quantity) in &wanted {
-            match take_stock(&mut tx, order, item, quantity).await? {
-                Ok(line) => {
-                    subtotal = subtotal.saturating_add(line.0.unit_price_cents * quantity);
-                    lines.push(line);
-                }
-                Err(refusal) => {
-                    tx.rollback().await?;
-                    return Ok(refusal);
-                }
-            }
-        }
-        let total = subtotal.saturating_add(order.delivery_fee_cents);
-        sqlx::query("UPDATE orders SET subtotal_cents = $1, total_cents = $2 WHERE id = $3")
-            .bind(subtotal)
-            .bind(total)
-            .bind(order.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        for (line, took_stock) in &lines {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, menu_item_id, name, unit_price_cents, quantity, took_stock) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(order.id.to_string())
-            .bind(line.menu_item_id.to_string())
-            .bind(&line.name)
-            .bind(line.unit_price_cents)
-            .bind(line.quantity)
-            .bind(i64::from(*took_stock))
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_lines(&mut tx, order.id, &lines).await?;
         insert_event(
             &mut tx,
             &OrderEvent {
@@ -122,7 +104,7 @@ impl OrderStore for SqlStore {
             id: new.payment_id,
             order_id: order.id,
             kind: PaymentKind::Charge,
-            amount_cents: total,
+            amount_cents: order.total_cents,
             status: PaymentStatus::Pending,
             method: new.payment_method.clone(),
             token: Some(new.payment_token.clone()),
@@ -143,11 +125,8 @@ impl OrderStore for SqlStore {
         }
         tx.commit().await?;
 
-        let mut placed = order.clone();
-        placed.subtotal_cents = subtotal;
-        placed.total_cents = total;
-        placed.lines = lines.into_iter().map(|(line, _)| line).collect();
-        Ok(PlaceOutcome::Placed(placed, payment))
+        order.lines = lines.into_iter().map(|(line, _)| line).collect();
+        Ok(PlaceOutcome::Placed(order, payment))
     }
 
     async fn idempotent_order(
@@ -383,9 +362,9 @@ async fn insert_order_row(tx: &mut Tx, order: &Order) -> Result<()> {
     .bind(order.dropoff.lat)
     .bind(order.dropoff.lng)
     .bind(&order.delivery_address)
-    .bind(0_i64)
+    .bind(order.subtotal_cents)
     .bind(order.delivery_fee_cents)
-    .bind(order.delivery_fee_cents)
+    .bind(order.total_cents)
     .bind(order.created_at_ms)
     .bind(order.updated_at_ms)
     .execute(&mut **tx)
@@ -396,6 +375,44 @@ async fn insert_order_row(tx: &mut Tx, order: &Order) -> Result<()> {
             tracing::error!(order_id = %order.id, "order id collision");
         }
     })?;
+    Ok(())
+}
+
+/// Inserts the order's lines in one statement (orders have few lines; the
+/// statement text is cached per line count).
+async fn insert_lines(tx: &mut Tx, order_id: OrderId, lines: &[(OrderLine, bool)]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO order_lines (order_id, menu_item_id, name, unit_price_cents, quantity, took_stock) VALUES ",
+    );
+    for i in 0..lines.len() {
+        let p = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6
+        ));
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (line, took_stock) in lines {
+        query = query
+            .bind(order_id.to_string())
+            .bind(line.menu_item_id.to_string())
+            .bind(line.name.clone())
+            .bind(line.unit_price_cents)
+            .bind(line.quantity)
+            .bind(i64::from(*took_stock));
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

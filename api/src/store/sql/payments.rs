@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::SqlStore;
 use super::orders::{Tx, give_back_stock, insert_event, insert_payment, order_in, set_status};
-use super::rows::{self, select_payment};
+use super::rows::{self, payment_columns, select_payment};
 use crate::store::{
     EventKind, OrderEvent, Payment, PaymentKind, PaymentStatus, PaymentStore, RefundOutcome,
     RefundRequest, Result, SettleOutcome, Settlement,
@@ -61,61 +61,52 @@ impl PaymentStore for SqlStore {
             return Ok(SettleOutcome::NotPending(self.payment(id).await?));
         };
         let order_id = payment.order_id;
+        let (from, to) = match settlement {
+            Settlement::Succeeded { .. } => (OrderStatus::Placed, OrderStatus::Paid),
+            Settlement::Failed { .. } => (OrderStatus::Placed, OrderStatus::PaymentFailed),
+        };
+        // The usual case: the order still waits in `placed` and moves.
+        if set_status(&mut tx, order_id, from, to, at_ms).await? {
+            insert_status_event(&mut tx, order_id, to, at_ms).await?;
+            if to == OrderStatus::PaymentFailed {
+                give_back_stock(&mut tx, order_id, at_ms).await?;
+            }
+            tx.commit().await?;
+            return Ok(SettleOutcome::Settled {
+                payment,
+                order_status: to,
+                moved: true,
+                refund: None,
+            });
+        }
+        // The order left `placed` while the gateway worked (it was
+        // cancelled, its stock given back then). A charge that went through
+        // is owed back: lock the order to compute what is refundable.
         touch_order(&mut tx, order_id, at_ms).await?;
         let mut refund = None;
-        match settlement {
-            Settlement::Succeeded { .. } => {
-                if set_status(
-                    &mut tx,
-                    order_id,
-                    OrderStatus::Placed,
-                    OrderStatus::Paid,
-                    at_ms,
-                )
-                .await?
-                {
-                    insert_status_event(&mut tx, order_id, OrderStatus::Paid, at_ms).await?;
-                } else {
-                    // The order left `placed` while the gateway worked (it
-                    // was cancelled): what was just taken is owed back.
-                    let owed = refundable_cents(&mut tx, order_id).await?;
-                    if owed > 0 {
-                        refund = Some(
-                            insert_refund(
-                                &mut tx,
-                                PaymentId::new(),
-                                order_id,
-                                owed,
-                                "order closed before the charge went through",
-                                None,
-                                at_ms,
-                            )
-                            .await?,
-                        );
-                    }
-                }
-            }
-            Settlement::Failed { .. } => {
-                if set_status(
-                    &mut tx,
-                    order_id,
-                    OrderStatus::Placed,
-                    OrderStatus::PaymentFailed,
-                    at_ms,
-                )
-                .await?
-                {
-                    insert_status_event(&mut tx, order_id, OrderStatus::PaymentFailed, at_ms)
-                        .await?;
-                    give_back_stock(&mut tx, order_id, at_ms).await?;
-                }
+        if to == OrderStatus::Paid {
+            let owed = refundable_cents(&mut tx, order_id).await?;
+            if owed > 0 {
+                refund = Some(
+                    insert_refund(
+                        &mut tx,
+                        PaymentId::new(),
+                        order_id,
+                        owed,
+                        "order closed before the charge went through",
+                        None,
+                        at_ms,
+                    )
+                    .await?,
+                );
             }
         }
-        let order = order_in(&mut tx, order_id).await?;
+        let order_status = order_in(&mut tx, order_id).await?.status;
         tx.commit().await?;
         Ok(SettleOutcome::Settled {
             payment,
-            order,
+            order_status,
+            moved: false,
             refund,
         })
     }
@@ -197,10 +188,11 @@ async fn settle(
         }
         Settlement::Failed { failure } => (PaymentStatus::Failed, None, Some(failure.as_str())),
     };
-    let done = sqlx::query(
+    let row = sqlx::query(concat!(
         "UPDATE payments SET status = $1, gateway_ref = $2, failure = $3, updated_at_ms = $4, \
-         attempts = attempts + $7 WHERE id = $5 AND kind = $6 AND status = 'pending'",
-    )
+         attempts = attempts + $7 WHERE id = $5 AND kind = $6 AND status = 'pending' RETURNING ",
+        payment_columns!()
+    ))
     .bind(status.as_str())
     .bind(gateway_ref)
     .bind(failure)
@@ -208,17 +200,9 @@ async fn settle(
     .bind(id.to_string())
     .bind(kind.as_str())
     .bind(attempts)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if done == 0 {
-        return Ok(None);
-    }
-    let row = sqlx::query(concat!(select_payment!(), "WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    rows::payment(&row).map(Some)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(rows::payment).transpose()
 }
 
 /// Locks the order row for the rest of the transaction (a no-op write).

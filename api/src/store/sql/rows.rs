@@ -51,11 +51,18 @@ macro_rules! select_order {
 }
 pub(crate) use select_order;
 
-/// The columns of a [`Payment`].
+/// The columns of a [`Payment`], for `SELECT` and `RETURNING`.
+macro_rules! payment_columns {
+    () => {
+        "id, order_id, kind, amount_cents, status, method, token, gateway_ref, failure, \
+         reason, attempts, actor_id, created_at_ms, updated_at_ms"
+    };
+}
+pub(crate) use payment_columns;
+
 macro_rules! select_payment {
     () => {
-        "SELECT id, order_id, kind, amount_cents, status, method, token, gateway_ref, failure, \
-         reason, attempts, actor_id, created_at_ms, updated_at_ms FROM payments "
+        concat!("SELECT ", payment_columns!(), " FROM payments ")
     };
 }
 pub(crate) use select_payment;
