@@ -50,7 +50,7 @@ pub enum Backend {
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 /// Connections to PostgreSQL: enough to keep both cores busy while
 /// requests wait on the network, far under the server's default 100.
-const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+const POSTGRES_MAX_CONNECTIONS: u32 = 32;
 /// How long a SQLite writer waits for the write lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How long a request waits for a free connection before failing.
