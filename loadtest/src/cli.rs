@@ -140,6 +140,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 20)]
     pub restaurants: usize,
 
+    /// Dishes per restaurant the search scenario creates.
+    #[arg(long, default_value_t = 50)]
+    pub dishes_per_restaurant: usize,
+
     /// Customers the orders scenario signs up and orders with.
     #[arg(long, default_value_t = 50)]
     pub customers: usize,
@@ -202,6 +206,8 @@ pub enum Scenario {
     Track,
     /// Order placement over REST.
     Orders,
+    /// Restaurant and dish search over REST (seeds `--restaurants`).
+    Search,
     /// Drivers, watchers and nearest-driver queries at once.
     Mixed,
     /// Only create (or refresh) the cached driver accounts.
@@ -280,8 +286,8 @@ impl Cli {
                     "the peer stack has no area fan-out to watch (pending: a Mosquitto \
                      subscriber per watcher); run track/mixed against hexdash"
                 ),
-                Scenario::Orders | Scenario::Accounts => {
-                    bail!("the peer stack has no accounts or orders")
+                Scenario::Orders | Scenario::Search | Scenario::Accounts => {
+                    bail!("the peer stack has no accounts, restaurants or orders")
                 }
             }
         }

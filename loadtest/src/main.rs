@@ -35,6 +35,7 @@ mod progress;
 mod report;
 mod roads;
 mod scenarios;
+mod search;
 mod server_metrics;
 mod stats;
 mod walker;

@@ -58,6 +58,18 @@ pub enum Backend {
         conns: Vec<redis::aio::MultiplexedConnection>,
         key: String,
     },
+    /// Restaurant search (`GET /v1/restaurants`), no token needed; each
+    /// query asks for one of `terms` ("" = no text), picked by the point.
+    Search {
+        http: reqwest::Client,
+        base: String,
+        terms: Arc<Vec<String>>,
+    },
+}
+
+#[derive(Deserialize)]
+struct SearchResponse {
+    results: Vec<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +107,21 @@ impl Backend {
                     .error_for_status()?;
                 Ok(resp.json::<NearbyResponse>().await?.drivers.len())
             }
+            Backend::Search { http, base, terms } => {
+                // The point's digits pick the term, so a seeded run asks
+                // the same questions.
+                let pick = (at.lat * 1e6 + at.lng * 1e6).abs() as usize % terms.len().max(1);
+                let term = terms.get(pick).map_or("", String::as_str);
+                let url = format!(
+                    "{base}/v1/restaurants?lat={}&lng={}&limit={}&q={}",
+                    at.lat,
+                    at.lng,
+                    q.limit,
+                    percent_encode(term)
+                );
+                let resp = http.get(url).send().await?.error_for_status()?;
+                Ok(resp.json::<SearchResponse>().await?.results.len())
+            }
             Backend::Redis { conns, key } => {
                 let mut conn = conns[slot % conns.len()].clone();
                 let found: Vec<String> = redis::cmd("GEOSEARCH")
@@ -114,6 +141,20 @@ impl Backend {
             }
         }
     }
+}
+
+/// `s` for a query string: unreserved ASCII as is, every other byte as
+/// `%XX` (UTF-8).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A seeded query point on the road network (where customers and
@@ -250,5 +291,17 @@ async fn open_loop(
                 drop(permit);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("pad thai"), "pad%20thai");
+        assert_eq!(percent_encode("köttbullar"), "k%C3%B6ttbullar");
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
     }
 }

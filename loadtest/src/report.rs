@@ -183,7 +183,7 @@ impl Report {
         match self.scenario {
             Scenario::Ingest => (vec![ingest_p99], vec![ingest_rate]),
             Scenario::Track => (vec![track_p99], vec![ingest_rate]),
-            Scenario::Nearby => (vec![nearby_p99], vec![nearby_rate]),
+            Scenario::Nearby | Scenario::Search => (vec![nearby_p99], vec![nearby_rate]),
             Scenario::Orders => (vec![orders_p99], vec![orders_rate]),
             Scenario::Mixed => {
                 let mut p99s = vec![track_p99, nearby_p99];

@@ -80,6 +80,11 @@ impl Plan {
                 orders: true,
                 ..none
             },
+            // Search queries run through the nearby machinery.
+            Scenario::Search => Plan {
+                nearby: true,
+                ..none
+            },
             Scenario::Mixed => Plan {
                 drivers: true,
                 watchers: true,
@@ -336,7 +341,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         None
     };
 
-    let nearby_backend = if plan.nearby {
+    let nearby_backend = if plan.nearby && cli.scenario == Scenario::Search {
+        let t0 = Instant::now();
+        let seeded = crate::search::seed(cli, &http, &auth)
+            .await
+            .context("seeding restaurants for search")?;
+        if !cli.quiet {
+            eprintln!(
+                "search: {seeded} restaurants × {} dishes created in {:.1}s",
+                cli.dishes_per_restaurant,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        Some(Backend::Search {
+            http: http.clone(),
+            base: cli.http_base().to_owned(),
+            terms: crate::search::terms(),
+        })
+    } else if plan.nearby {
         Some(match cli.target {
             Target::Hexdash => Backend::Hexdash {
                 http: http.clone(),
