@@ -267,7 +267,7 @@ async fn open_loop(
             () = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let due = (start.elapsed().as_secs_f64() * rate_per_s) as u64;
+        let due = crate::clock::due_count(start.elapsed().as_secs_f64(), rate_per_s);
         while issued < due {
             let scheduled = start + interval.mul_f64(issued as f64);
             issued += 1;

@@ -210,7 +210,7 @@ pub fn start(
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            let due = crate::clock::due_count(start.elapsed().as_secs_f64(), rate);
             while issued < due {
                 let scheduled = start + interval.mul_f64(issued as f64);
                 let customer = &catalog.customers[issued as usize % catalog.customers.len()];
