@@ -33,9 +33,11 @@ start() {
   HEXDASH_API__MAX_CONCURRENT_HASHES=8 HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0 \
   HEXDASH_ACCESS_TOKEN_TTL_S=86400 HEXDASH_ENGINE__PRESENCE_TIMEOUT_S=600 HEXDASH_LOG=warn \
   HEXDASH_DATABASE_URL=${HEXDASH_DATABASE_URL:-sqlite://$LT_DIR/hexdash.db} \
-    setsid "$HEXDASH_BIN" serve --http-addr "$HTTP_ADDR" --mqtt-addr "$MQTT_ADDR" \
+    setsid sh -c 'echo $$ > "$0"; exec "$@"' "$pidfile" \
+      "$HEXDASH_BIN" serve --http-addr "$HTTP_ADDR" --mqtt-addr "$MQTT_ADDR" \
     > "$LT_DIR/hexdash.log" 2>&1 &
-  echo $! > "$pidfile"
+  # The pid is hexdash's own (the shell above execs it): setsid may fork,
+  # so $! would be a setsid that has already exited.
   for _ in $(seq 50); do curl -sf "http://$HTTP_ADDR/readyz" > /dev/null && return 0; sleep 0.2; done
   echo "hexdash did not become ready; see $LT_DIR/hexdash.log" >&2
   return 1
