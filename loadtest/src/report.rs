@@ -259,9 +259,15 @@ impl Report {
             let _ = writeln!(s, "        ping-to-screen {}", fmt_latency(&t.latency));
         }
         if let Some(n) = &self.nearby {
+            // Search runs through the same query machinery.
+            let (label, found) = if self.scenario == Scenario::Search {
+                ("search", "restaurants")
+            } else {
+                ("nearby", "drivers")
+            };
             let _ = writeln!(
                 s,
-                "nearby: {} loop, {} conns, {} ok ({:.0}/s), errors {}, dropped {}, {:.1} drivers per answer",
+                "{label}: {} loop, {} conns, {} ok ({:.0}/s), errors {}, dropped {}, {:.1} {found} per answer",
                 n.mode, n.conns, n.ok, n.rate_per_s, n.errors, n.dropped, n.mean_results
             );
             let _ = writeln!(s, "        latency {}", fmt_latency(&n.latency));
