@@ -27,6 +27,9 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Read buffer per driver socket (tungstenite allocates it up front).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 use crate::metrics::Path;
 use crate::{AppState, Shared, now_ms, wire};
 
@@ -63,6 +66,9 @@ pub(crate) async fn stream_driver(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite allocates its read buffer up front (128 KiB by
+        // default); pings are ~100-byte messages, larger ones still arrive.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let tasks = shared.stream_tasks.clone();
             tasks.track_future(run_stream(shared, driver_id, socket))

@@ -37,6 +37,10 @@ use crate::{Gateway, Shared};
 /// `Config::max_message_bytes` (which gets a polite error and keeps the
 /// socket) so that only abusive frames cost the connection.
 const MAX_TRANSPORT_MESSAGE_BYTES: usize = 64 * 1024;
+/// Read buffer per socket. tungstenite allocates it up front (128 KiB by
+/// default, measured ≈ 125 KiB of RSS per watcher); clients send a few
+/// small subscribe messages, and a larger one still arrives, in pieces.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// After our Close frame, how long to wait for the client's Close reply
 /// before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -79,6 +83,7 @@ pub(crate) async fn upgrade(
     };
     ws.max_message_size(MAX_TRANSPORT_MESSAGE_BYTES)
         .max_frame_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(shared, principal, socket, permit))
 }
 
