@@ -15,6 +15,15 @@
 //!   connection of a duplicate client id), nor the broker's in-process links.
 //!   Last-will messages are dropped: the router would publish them to any
 //!   topic on the driver's behalf, past this check.
+//! - **PUBLISH** of a QoS 0 ping to `drivers/{own id}/location` is applied
+//!   to the engine right here, in the connection's task, and not handed to
+//!   the router: every ping decoded from one read of the socket goes in one
+//!   batch under one engine lock. rumqttd's router is one thread for all
+//!   connections and queues without bound when it falls behind (measured:
+//!   150,000 pings/s offered collapsed to 26,600/s with RSS growing), while
+//!   connection tasks run on every core. The keep-alive is unaffected:
+//!   rumqttd times it on bytes read from the socket. QoS 1/2 pings still go
+//!   through the router, which acknowledges them, to the consumer.
 //! - **PUBLISH**: only to `drivers/{own id}/location`. Anything else is
 //!   counted (`wrong_driver`), logged, and neutralised; the connection stays
 //!   up so its next valid ping applies. QoS 0 becomes a PINGREQ (the router
@@ -35,9 +44,9 @@ use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{self, Connect, Login, Packet, PingReq, Protocol, Publish, Subscribe};
 use tokio_util::sync::CancellationToken;
 
-use crate::Shared;
+use super::consumer::Batch;
 use crate::metrics::{Path, Refusal};
-use crate::topics;
+use crate::{Shared, now_ms, topics};
 
 /// Publishes to foreign topics tolerated on one connection before it is
 /// closed: a buggy app gets its pings through, a prober gets cut off (each
@@ -209,16 +218,27 @@ impl AclProtocol {
         mut publish: Publish,
         props: Option<protocol::PublishProperties>,
         qos: u8,
-    ) -> Result<Packet, protocol::Error> {
+        batch: &mut Batch,
+        now_ms: i64,
+    ) -> Result<Option<Packet>, protocol::Error> {
         let Some(session) = self.session.as_mut() else {
             // rumqttd reads CONNECT first and closes connections that start
             // otherwise; kept closed here too rather than trusted.
             return Err(self.refuse(Refusal::Credentials));
         };
+        if publish.topic == session.location_topic.as_bytes() && qos == 0 {
+            batch.add_payload(
+                &self.ctx.shared,
+                session.driver_id,
+                &publish.payload,
+                now_ms,
+            );
+            return Ok(None);
+        }
         if publish.topic == session.location_topic.as_bytes() {
             // Retained pings would only pile up in the broker.
             publish.retain = false;
-            return Ok(Packet::Publish(publish, props));
+            return Ok(Some(Packet::Publish(publish, props)));
         }
         session.wrong_topic_publishes += 1;
         let (driver_id, count) = (session.driver_id, session.wrong_topic_publishes);
@@ -248,12 +268,12 @@ impl AclProtocol {
             return Err(self.refuse(Refusal::RepeatedWrongDriver));
         }
         if qos == 0 {
-            return Ok(Packet::PingReq(PingReq));
+            return Ok(Some(Packet::PingReq(PingReq)));
         }
         publish.topic = Bytes::from_static(DROPPED_TOPIC.as_bytes());
         publish.payload = Bytes::new();
         publish.retain = false;
-        Ok(Packet::Publish(publish, props))
+        Ok(Some(Packet::Publish(publish, props)))
     }
 
     fn on_subscribe(
@@ -312,22 +332,44 @@ impl Protocol for AclProtocol {
         stream: &mut BytesMut,
         max_size: usize,
     ) -> Result<Packet, protocol::Error> {
-        // The frame starts at the front of the buffer: its first byte holds
-        // a PUBLISH's QoS, which rumqttd's decoded `Publish` keeps private.
-        let qos = stream.first().map_or(0, |b| (b >> 1) & 0b11);
-        let packet = self.inner.read_mut(stream, max_size)?;
-        if self.ctx.shutdown.is_cancelled() {
-            return Err(self.refuse(Refusal::ShuttingDown));
-        }
-        match packet {
-            // The will (and its properties) are dropped: see the module doc.
-            Packet::Connect(connect, props, _will, _will_props, login) => {
-                self.on_connect(connect, props, login)
+        // Pings applied here are consumed from the buffer; the call ends
+        // with the first packet for the router, or with "need more bytes"
+        // (which makes rumqttd read the socket again), or with an error —
+        // the batch is applied in every case.
+        let mut batch = Batch::default();
+        let now = now_ms();
+        let result = loop {
+            // The frame starts at the front of the buffer: its first byte
+            // holds a PUBLISH's QoS, which rumqttd's `Publish` keeps private.
+            let qos = stream.first().map_or(0, |b| (b >> 1) & 0b11);
+            let packet = match self.inner.read_mut(stream, max_size) {
+                Ok(packet) => packet,
+                Err(e) => break Err(e),
+            };
+            if self.ctx.shutdown.is_cancelled() {
+                break Err(self.refuse(Refusal::ShuttingDown));
             }
-            Packet::Publish(publish, props) => self.on_publish(publish, props, qos),
-            Packet::Subscribe(subscribe, props) => self.on_subscribe(subscribe, props),
-            other => Ok(other),
-        }
+            let routed = match packet {
+                // The will (and its properties) are dropped: see the module doc.
+                Packet::Connect(connect, props, _will, _will_props, login) => {
+                    self.on_connect(connect, props, login).map(Some)
+                }
+                Packet::Publish(publish, props) => {
+                    self.on_publish(publish, props, qos, &mut batch, now)
+                }
+                Packet::Subscribe(subscribe, props) => {
+                    self.on_subscribe(subscribe, props).map(Some)
+                }
+                other => Ok(Some(other)),
+            };
+            match routed {
+                Ok(None) => continue,
+                Ok(Some(packet)) => break Ok(packet),
+                Err(e) => break Err(e),
+            }
+        };
+        batch.apply(&self.ctx.shared, now);
+        result
     }
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, protocol::Error> {
@@ -412,6 +454,7 @@ mod tests {
     struct Conn {
         acl: AclProtocol,
         tokens: Tokens,
+        engine: engine::Handle,
         driver: UserId,
         shutdown: CancellationToken,
     }
@@ -419,11 +462,9 @@ mod tests {
     impl Conn {
         fn new() -> Self {
             let tokens = Tokens::new(b"secret", 60);
-            let ingest = crate::Ingest::new(
-                crate::Config::default(),
-                engine::Handle::new(engine::Config::default()),
-                tokens.clone(),
-            );
+            let engine = engine::Handle::new(engine::Config::default());
+            let ingest =
+                crate::Ingest::new(crate::Config::default(), engine.clone(), tokens.clone());
             let shutdown = CancellationToken::new();
             let ctx = Arc::new(AclContext {
                 shared: ingest.shared.clone(),
@@ -434,6 +475,7 @@ mod tests {
             Self {
                 acl,
                 tokens,
+                engine,
                 driver: UserId::new(),
                 shutdown,
             }
@@ -581,12 +623,24 @@ mod tests {
         assert!(c.connect("again", token).is_err());
     }
 
+    const PING: &[u8] = br#"{"lat":57.7,"lng":11.97}"#;
+
     #[test]
     fn publish_acl() {
         let mut c = Conn::connected();
         let own = c.own_location();
-        // Own topic: through, retain cleared.
-        match c.read_raw(publish_frame(&own, b"{}", 0, true)) {
+        // Own topic, QoS 0: applied here and consumed; the router gets
+        // nothing and rumqttd reads on.
+        let mut buf = publish_frame(&own, PING, 0, true);
+        assert!(matches!(
+            c.acl.read_mut(&mut buf, 16 * 1024),
+            Err(protocol::Error::InsufficientBytes(_))
+        ));
+        assert!(buf.is_empty());
+        assert!(c.engine.driver(c.driver.into()).is_some(), "applied");
+        // Own topic, QoS 1: through to the router (which acks it), retain
+        // cleared.
+        match c.read_raw(publish_frame(&own, PING, 1, true)) {
             Ok(Packet::Publish(p, _)) => {
                 assert_eq!(p.topic, own.as_bytes());
                 assert!(!p.retain);
@@ -609,7 +663,7 @@ mod tests {
         }
         // Still usable after mistakes...
         assert!(matches!(
-            c.read_raw(publish_frame(&own, b"{}", 0, false)),
+            c.read_raw(publish_frame(&own, PING, 1, false)),
             Ok(Packet::Publish(..))
         ));
         // ...until the limit.
@@ -664,7 +718,7 @@ mod tests {
     fn partial_frames_wait_for_more_bytes() {
         let mut c = Conn::connected();
         let own = c.own_location();
-        let mut frame = publish_frame(&own, b"{}", 0, false);
+        let mut frame = publish_frame(&own, PING, 1, false);
         let mut head = frame.split_to(5);
         assert!(matches!(
             c.acl.read_mut(&mut head, 16 * 1024),
@@ -675,6 +729,50 @@ mod tests {
             c.acl.read_mut(&mut head, 16 * 1024),
             Ok(Packet::Publish(..))
         ));
+    }
+
+    #[test]
+    fn one_read_of_pings_is_one_batch_up_to_the_next_routed_packet() {
+        let mut c = Conn::connected();
+        let own = c.own_location();
+        // Three pings (one bad), a PINGREQ, and half of another ping.
+        let now = now_ms();
+        let at = |lat: f64, ts: i64| format!(r#"{{"lat":{lat},"lng":11.97,"ts":{ts}}}"#);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&publish_frame(
+            &own,
+            at(57.70, now - 2_000).as_bytes(),
+            0,
+            false,
+        ));
+        buf.extend_from_slice(&publish_frame(&own, b"{", 0, false));
+        buf.extend_from_slice(&publish_frame(
+            &own,
+            at(57.7001, now - 1_000).as_bytes(),
+            0,
+            false,
+        ));
+        V4.write(Packet::PingReq(PingReq), &mut buf).unwrap();
+        let tail = publish_frame(&own, PING, 0, false);
+        buf.extend_from_slice(&tail[..4]);
+        // The pings are applied (the bad one is counted and dropped) and
+        // the PINGREQ goes on to the router...
+        assert!(matches!(
+            c.acl.read_mut(&mut buf, 16 * 1024),
+            Ok(Packet::PingReq(_))
+        ));
+        let view = c.engine.driver(c.driver.into()).expect("applied");
+        let fix = view.fix.expect("a position");
+        assert!(
+            (fix.position.lat - 57.7001).abs() < 1e-9,
+            "the later ping won"
+        );
+        // ...and the half ping waits for its bytes.
+        assert!(matches!(
+            c.acl.read_mut(&mut buf, 16 * 1024),
+            Err(protocol::Error::InsufficientBytes(_))
+        ));
+        assert_eq!(buf.len(), 4);
     }
 
     #[test]

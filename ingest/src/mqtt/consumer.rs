@@ -1,5 +1,7 @@
 //! The in-process consumer of `drivers/+/location`: decodes, validates and
-//! applies MQTT pings to the engine.
+//! applies MQTT pings to the engine — the QoS 1/2 ones. QoS 0 pings (what
+//! the contract asks of apps) never reach the router: the connection's ACL
+//! applies them with the same [`Batch`] as it decodes them (see `acl`).
 //!
 //! It drains whatever the router has ready (up to [`MAX_BATCH`]
 //! notifications) and applies the valid pings under one engine lock. The
@@ -82,11 +84,26 @@ fn report_router_gone(e: &LinkError) {
 
 /// Valid pings waiting to be applied together.
 #[derive(Default)]
-struct Batch {
+pub(super) struct Batch {
     pings: Vec<Ping>,
 }
 
 impl Batch {
+    /// Decodes and checks one ping of `driver_id` (the connection's
+    /// authenticated driver); a bad one is counted and logged.
+    pub(super) fn add_payload(
+        &mut self,
+        shared: &Shared,
+        driver_id: DriverId,
+        payload: &[u8],
+        now_ms: i64,
+    ) {
+        match decode(payload, driver_id, shared.config.max_ping_bytes, now_ms) {
+            Ok(ping) => self.pings.push(ping),
+            Err(reason) => reject(shared, Some(driver_id), reason),
+        }
+    }
+
     fn add(&mut self, shared: &Shared, forward: Forward, now_ms: i64) {
         let publish = forward.publish;
         // The ACL lets a driver publish only to its own location topic, so
@@ -97,18 +114,11 @@ impl Batch {
             reject(shared, None, PingRejection::WrongDriver);
             return;
         };
-        match decode(
-            &publish.payload,
-            driver_id,
-            shared.config.max_ping_bytes,
-            now_ms,
-        ) {
-            Ok(ping) => self.pings.push(ping),
-            Err(reason) => reject(shared, Some(driver_id), reason),
-        }
+        self.add_payload(shared, driver_id, &publish.payload, now_ms);
     }
 
-    fn apply(&mut self, shared: &Shared, now_ms: i64) {
+    /// Applies the waiting pings under one engine lock and counts them.
+    pub(super) fn apply(&mut self, shared: &Shared, now_ms: i64) {
         if self.pings.is_empty() {
             return;
         }
