@@ -246,23 +246,16 @@ dual_test! {
     async fn concurrent_refreshes_of_one_token_win_once() {
         let app = TestApp::new().await;
         let user = app.user(Role::Customer).await;
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let router = app.router.clone();
-            let req = request(
+        let refresh = || {
+            request(
                 Method::POST,
                 "/v1/auth/refresh",
                 None,
                 Some(json!({"refresh_token": user.refresh_token})),
-            );
-            tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
-                reply(router.oneshot(req).await.unwrap()).await
-            }));
-        }
+            )
+        };
         let mut ok = 0;
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in app.concurrently((0..8).map(|_| refresh()).collect()).await {
             match r.status.as_u16() {
                 200 => ok += 1,
                 _ => r.assert_error(401, "invalid_refresh_token"),

@@ -152,20 +152,18 @@ dual_test! {
         for _ in 0..5 {
             customers.push(app.user(Role::Customer).await);
         }
-        let mut tasks = Vec::new();
-        for i in 0..50 {
-            let req = request(
-                Method::POST,
-                "/v1/orders",
-                customers[i % 5].token(),
-                Some(order_of(restaurant, item, 1, "tok_ok")),
-            );
-            let router = app.router.clone();
-            tasks.push(tokio::spawn(async move { reply(router.oneshot(req).await.unwrap()).await }));
-        }
+        let orders = (0..50)
+            .map(|i| {
+                request(
+                    Method::POST,
+                    "/v1/orders",
+                    customers[i % 5].token(),
+                    Some(order_of(restaurant, item, 1, "tok_ok")),
+                )
+            })
+            .collect();
         let (mut placed, mut sold_out) = (Vec::new(), 0);
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in app.concurrently(orders).await {
             match r.status.as_u16() {
                 201 => {
                     assert_eq!(r.body["status"], "paid", "{}", r.body);
@@ -204,15 +202,11 @@ dual_test! {
         let customer = app.user(Role::Customer).await;
         let body = order_of(restaurant, item, 2, "tok_ok");
         let key = uuid::Uuid::new_v4().to_string();
-        let mut tasks = Vec::new();
-        for _ in 0..20 {
-            let req = post_with_key("/v1/orders", &customer.token, &key, &body);
-            let router = app.router.clone();
-            tasks.push(tokio::spawn(async move { reply(router.oneshot(req).await.unwrap()).await }));
-        }
+        let retries = (0..20)
+            .map(|_| post_with_key("/v1/orders", &customer.token, &key, &body))
+            .collect();
         let mut ids = Vec::new();
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in app.concurrently(retries).await {
             ids.push(order_id(r.assert_ok(201)));
         }
         ids.dedup();
@@ -327,15 +321,11 @@ dual_test! {
         // Ten concurrent refunds of 40% of what is left: at most two fit.
         let left = total - 1_000;
         let slice = left * 2 / 5;
-        let mut tasks = Vec::new();
-        for _ in 0..10 {
-            let req = request(Method::POST, &refund_uri, admin.token(), Some(json!({"amount_cents": slice, "reason": "race"})));
-            let router = app.router.clone();
-            tasks.push(tokio::spawn(async move { reply(router.oneshot(req).await.unwrap()).await }));
-        }
+        let refunds = (0..10)
+            .map(|_| request(Method::POST, &refund_uri, admin.token(), Some(json!({"amount_cents": slice, "reason": "race"}))))
+            .collect();
         let mut granted = 0;
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in app.concurrently(refunds).await {
             match r.status.as_u16() {
                 201 => granted += 1,
                 _ => r.assert_error(422, "refund_exceeds_paid"),

@@ -240,6 +240,23 @@ impl TestApp {
         }
     }
 
+    /// Sends every request at once, each on its own task so they race
+    /// through the multi-threaded runtime; the replies in request order.
+    pub async fn concurrently(&self, requests: Vec<Request<Body>>) -> Vec<Reply> {
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|req| {
+                let router = self.router.clone();
+                tokio::spawn(async move { reply(router.oneshot(req).await.unwrap()).await })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            replies.push(task.await.unwrap());
+        }
+        replies
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Reply {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         reply(resp).await

@@ -175,23 +175,16 @@ dual_test! {
         } = setup().await;
         let order = app.place_order(&customer, restaurant).await;
         let offer = app.offer_of(order);
-        let mut tasks = Vec::new();
-        for _ in 0..20 {
-            let router = app.router.clone();
-            let req = request(
+        let accept = || {
+            request(
                 Method::POST,
                 &format!("/v1/offers/{}/accept", offer.offer_id),
                 driver.token(),
                 None,
-            );
-            tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
-                reply(router.oneshot(req).await.unwrap()).await
-            }));
-        }
+            )
+        };
         let mut ok = 0;
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in app.concurrently((0..20).map(|_| accept()).collect()).await {
             match r.status.as_u16() {
                 200 => ok += 1,
                 _ => r.assert_error(409, "offer_not_pending"),

@@ -248,26 +248,22 @@ dual_test! {
     async fn racing_steps_win_once() {
         let world = World::new().await;
         let order = world.order_in(Paid, false).await;
-        let mut tasks = Vec::new();
         // From `paid` both are legal; after either, neither is.
-        for target in [
+        let steps = [
             "accepted", "rejected", "accepted", "rejected", "accepted", "rejected",
-        ] {
-            let router = world.app.router.clone();
-            let req = request(
+        ]
+        .into_iter()
+        .map(|target| {
+            request(
                 Method::POST,
                 &format!("/v1/orders/{order}/status"),
                 world.users[&Actor::Owner].token(),
                 Some(json!({"status": target})),
-            );
-            tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
-                reply(router.oneshot(req).await.unwrap()).await
-            }));
-        }
+            )
+        })
+        .collect();
         let mut ok = 0;
-        for t in tasks {
-            let r = t.await.unwrap();
+        for r in world.app.concurrently(steps).await {
             match r.status.as_u16() {
                 200 => ok += 1,
                 _ => r.assert_error(409, "illegal_transition"),
