@@ -126,6 +126,9 @@ pub(crate) struct AclProtocol {
     ctx: Arc<AclContext>,
     saw_connect: bool,
     session: Option<Session>,
+    /// Pings of the current read; kept (empty) between reads so its buffer
+    /// is allocated once per connection, not once per read.
+    batch: Batch,
 }
 
 /// An authenticated connection.
@@ -162,6 +165,7 @@ impl AclProtocol {
             ctx,
             saw_connect: false,
             session: None,
+            batch: Batch::default(),
         }
     }
 
@@ -226,16 +230,12 @@ impl AclProtocol {
             // otherwise; kept closed here too rather than trusted.
             return Err(self.refuse(Refusal::Credentials));
         };
-        if publish.topic == session.location_topic.as_bytes() && qos == 0 {
-            batch.add_payload(
-                &self.ctx.shared,
-                session.driver_id,
-                &publish.payload,
-                now_ms,
-            );
-            return Ok(None);
-        }
         if publish.topic == session.location_topic.as_bytes() {
+            if qos == 0 {
+                let driver_id = session.driver_id;
+                batch.add_payload(&self.ctx.shared, driver_id, &publish.payload, now_ms);
+                return Ok(None);
+            }
             // Retained pings would only pile up in the broker.
             publish.retain = false;
             return Ok(Some(Packet::Publish(publish, props)));
@@ -336,7 +336,7 @@ impl Protocol for AclProtocol {
         // with the first packet for the router, or with "need more bytes"
         // (which makes rumqttd read the socket again), or with an error —
         // the batch is applied in every case.
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut self.batch);
         let now = now_ms();
         let result = loop {
             // The frame starts at the front of the buffer: its first byte
@@ -369,6 +369,7 @@ impl Protocol for AclProtocol {
             }
         };
         batch.apply(&self.ctx.shared, now);
+        self.batch = batch;
         result
     }
 
