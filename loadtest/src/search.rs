@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bench::menus::{self, GenRestaurant};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::accounts::{self, AuthApi};
 use crate::cli::Cli;
+use crate::scenarios::orders::post_json;
 
 /// Seed tweak for the generated restaurants.
 const SEARCH_SEED: u64 = 0x7365_6172_6368;
@@ -70,21 +71,6 @@ fn menu_body(r: &GenRestaurant) -> Value {
     json!({ "items": items })
 }
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let resp = http.post(url).bearer_auth(token).json(body).send().await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        bail!("POST {url}: {status}: {text}");
-    }
-    Ok(resp.json().await?)
-}
-
 /// Creates `cli.restaurants` generated restaurants with
 /// `cli.dishes_per_restaurant` dishes each, owned by one restaurant account.
 pub async fn seed(cli: &Cli, http: &reqwest::Client, auth: &AuthApi) -> anyhow::Result<usize> {
@@ -118,17 +104,11 @@ pub async fn seed(cli: &Cli, http: &reqwest::Client, auth: &AuthApi) -> anyhow::
         );
         tasks.push(tokio::spawn(async move {
             let _slot = slots.acquire_owned().await?;
-            let created = post(
-                &http,
-                &format!("{base}/v1/restaurants"),
-                &token,
-                &restaurant_body(&r),
-            )
-            .await?;
-            let created: Created = serde_json::from_value(created)?;
+            let url = format!("{base}/v1/restaurants");
+            let created: Created = post_json(&http, &url, &token, &restaurant_body(&r)).await?;
             if !r.dishes.is_empty() {
                 let url = format!("{base}/v1/restaurants/{}/menu", created.restaurant_id);
-                post(&http, &url, &token, &menu_body(&r)).await?;
+                post_json::<serde::de::IgnoredAny>(&http, &url, &token, &menu_body(&r)).await?;
             }
             anyhow::Ok(())
         }));

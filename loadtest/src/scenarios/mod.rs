@@ -11,7 +11,7 @@
 //! 5. the report.
 
 mod drivers;
-mod orders;
+pub(crate) mod orders;
 mod watchers;
 
 use std::sync::Arc;

@@ -72,7 +72,8 @@ struct CreatedItem {
     menu_item_id: String,
 }
 
-async fn post_json<T: for<'de> Deserialize<'de>>(
+/// POSTs `body` with `token`; the answer's JSON, or the status and text.
+pub(crate) async fn post_json<T: for<'de> Deserialize<'de>>(
     http: &reqwest::Client,
     url: &str,
     token: &str,
