@@ -11,7 +11,7 @@ use engine::OrderTrack;
 
 use crate::AppState;
 use crate::lifecycle::awaits_driver;
-use crate::store::{Order, StoreError};
+use crate::store::{self, Order, StoreError};
 
 /// Orders read per page while restoring.
 const RESTORE_PAGE: u32 = 1_000;
@@ -90,22 +90,22 @@ pub struct Restored {
 /// serving.
 pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreError> {
     let mut restored = Restored::default();
-    let mut after = None;
-    loop {
-        let page = state.store.open_orders(after, RESTORE_PAGE).await?;
-        for order in &page {
-            track(state, order);
-            restored.tracked += 1;
-            if awaits_driver(order) {
-                dispatch_if_waiting(state, order, now_ms);
-                restored.dispatched += 1;
+    store::for_each_page(
+        RESTORE_PAGE,
+        |after, limit| state.store.open_orders(after, limit),
+        |order| order.id,
+        |page| {
+            for order in &page {
+                track(state, order);
+                restored.tracked += 1;
+                if awaits_driver(order) {
+                    dispatch_if_waiting(state, order, now_ms);
+                    restored.dispatched += 1;
+                }
             }
-        }
-        match page.last() {
-            Some(last) if page.len() == RESTORE_PAGE as usize => after = Some(last.id),
-            _ => break,
-        }
-    }
+        },
+    )
+    .await?;
     Ok(restored)
 }
 

@@ -15,7 +15,7 @@ use catalog::{Catalog, DishEntry, RestaurantEntry, WeeklyHours};
 use parking_lot::RwLock;
 
 use crate::AppState;
-use crate::store::{MenuItem, Restaurant, StoreError};
+use crate::store::{self, MenuItem, Restaurant, StoreError};
 
 /// Rows read per page while loading.
 const LOAD_PAGE: u32 = 1_000;
@@ -89,39 +89,30 @@ pub fn item_changed(state: &AppState, item: &MenuItem) {
 /// Loads every restaurant and menu item from the store. Call once at
 /// start-up, before serving.
 pub async fn load(state: &AppState) -> Result<(), StoreError> {
-    let mut after = None;
-    loop {
-        let page = state.store.restaurants_page(after, LOAD_PAGE).await?;
-        {
+    let restaurants = store::for_each_page(
+        LOAD_PAGE,
+        |after, limit| state.store.restaurants_page(after, limit),
+        |r| r.id,
+        |page| {
             let mut catalog = state.catalog.write();
             for r in &page {
                 catalog.upsert_restaurant(restaurant_entry(r));
             }
-        }
-        match page.last() {
-            Some(last) if page.len() == LOAD_PAGE as usize => after = Some(last.id),
-            _ => break,
-        }
-    }
-    let mut after = None;
-    loop {
-        let page = state.store.menu_items_page(after, LOAD_PAGE).await?;
-        {
+        },
+    )
+    .await?;
+    let dishes = store::for_each_page(
+        LOAD_PAGE,
+        |after, limit| state.store.menu_items_page(after, limit),
+        |item| item.id,
+        |page| {
             let mut catalog = state.catalog.write();
             for item in &page {
                 catalog.upsert_dish(dish_entry(item));
             }
-        }
-        match page.last() {
-            Some(last) if page.len() == LOAD_PAGE as usize => after = Some(last.id),
-            _ => break,
-        }
-    }
-    let catalog = state.catalog.read();
-    tracing::info!(
-        restaurants = catalog.restaurant_count(),
-        dishes = catalog.dish_count(),
-        "search catalog loaded"
-    );
+        },
+    )
+    .await?;
+    tracing::info!(restaurants, dishes, "search catalog loaded");
     Ok(())
 }

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::store::{
-    Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
+    self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
 };
 use crate::{AppState, live, now_ms};
 
@@ -187,32 +187,31 @@ pub(crate) fn spawn_refund(state: AppState, payment: Payment) {
 /// (settling their orders), refunds sent. Call once at start-up; the
 /// payments run in the background. How many were resumed.
 pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
-    let mut count = 0;
-    let mut after = None;
-    loop {
-        let page = state.store.pending_payments(after, RESUME_PAGE).await?;
-        count += page.len();
-        after = page.last().map(|p| p.id);
-        let full = page.len() == RESUME_PAGE as usize;
-        for payment in page {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let id = payment.id;
-                let result = match payment.kind {
-                    PaymentKind::Charge => match state.store.order(payment.order_id).await {
-                        Ok(Some(order)) => collect(state, payment, order).await.map(|_| ()),
-                        Ok(None) => Ok(()),
-                        Err(e) => Err(e),
-                    },
-                    PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
-                };
-                if let Err(e) = result {
-                    tracing::error!(payment_id = %id, error = %e, "resumed payment failed");
-                }
-            });
-        }
-        if !full {
-            return Ok(count);
-        }
+    store::for_each_page(
+        RESUME_PAGE,
+        |after, limit| state.store.pending_payments(after, limit),
+        |p| p.id,
+        |page| {
+            for payment in page {
+                tokio::spawn(resume(state.clone(), payment));
+            }
+        },
+    )
+    .await
+}
+
+/// Resumes one payment in the background.
+async fn resume(state: AppState, payment: Payment) {
+    let id = payment.id;
+    let result = match payment.kind {
+        PaymentKind::Charge => match state.store.order(payment.order_id).await {
+            Ok(Some(order)) => collect(state, payment, order).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
+        PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
+    };
+    if let Err(e) = result {
+        tracing::error!(payment_id = %id, error = %e, "resumed payment failed");
     }
 }

@@ -51,6 +51,34 @@ pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqlStore::connect(database_url).await?))
 }
 
+/// Walks a keyset-paged listing to its end: `fetch(after, limit)` returns
+/// rows strictly after `after`, `key` names a row's position, and each full
+/// page is handed to `each` before the next is asked for. How many rows
+/// there were. (Start-up loads: the live board, the catalog, payments.)
+pub async fn for_each_page<T, K, F, Fut>(
+    limit: u32,
+    mut fetch: F,
+    key: impl Fn(&T) -> K,
+    mut each: impl FnMut(Vec<T>),
+) -> Result<usize>
+where
+    F: FnMut(Option<K>, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>>>,
+{
+    let mut after = None;
+    let mut count = 0;
+    loop {
+        let page = fetch(after.take(), limit).await?;
+        count += page.len();
+        let full = page.len() == limit as usize;
+        after = page.last().map(&key);
+        each(page);
+        if !full {
+            return Ok(count);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- accounts
 
 #[derive(Clone, Debug, PartialEq)]
@@ -650,4 +678,51 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Which database this is.
     fn backend(&self) -> Backend;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_are_walked_to_the_end() {
+        let rows: Vec<u32> = (1..=7).collect();
+        let mut seen = Vec::new();
+        let mut asked = Vec::new();
+        let count = for_each_page(
+            3,
+            |after: Option<u32>, limit| {
+                asked.push(after);
+                let page: Vec<u32> = rows
+                    .iter()
+                    .copied()
+                    .filter(|&r| after.is_none_or(|a| r > a))
+                    .take(limit as usize)
+                    .collect();
+                async move { Ok(page) }
+            },
+            |&r| r,
+            |page| seen.extend(page),
+        )
+        .await
+        .unwrap();
+        assert_eq!(count, 7);
+        assert_eq!(seen, rows);
+        assert_eq!(asked, [None, Some(3), Some(6)]);
+        // A last page that is exactly full costs one more (empty) call.
+        let mut calls = 0;
+        let count = for_each_page(
+            2,
+            |after: Option<u32>, _| {
+                calls += 1;
+                let page = if after.is_none() { vec![1, 2] } else { vec![] };
+                async move { Ok(page) }
+            },
+            |&r| r,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!((count, calls), (2, 2));
+    }
 }
