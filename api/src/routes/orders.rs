@@ -230,6 +230,10 @@ async fn create_order(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
     require_role(&principal, &[Role::Customer])?;
     let request_hash = digest(&req)?;
+    let idempotency = key.map(|key| IdempotencyKey { key, request_hash });
+    if let Some(replayed) = replay_if_known(&state, &principal, idempotency.as_ref()).await? {
+        return Ok(replayed);
+    }
     let items = req
         .items
         .iter()
@@ -243,7 +247,7 @@ async fn create_order(
             items,
             delivery: req.delivery,
             payment: req.payment,
-            idempotency: key.map(|key| IdempotencyKey { key, request_hash }),
+            idempotency,
             from_cart: false,
         },
     )
@@ -444,15 +448,14 @@ pub(crate) struct Placement {
 }
 
 /// Places an order and collects its payment: the whole of `POST
-/// /v1/orders` after parsing.
+/// /v1/orders` after parsing and after [`replay_if_known`] (which callers
+/// run first: checkout must, before it reads the cart the first attempt
+/// emptied).
 pub(crate) async fn place(
     state: &AppState,
     principal: &Principal,
     p: Placement,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
-    if let Some(replayed) = replay_if_known(state, principal, p.idempotency.as_ref()).await? {
-        return Ok(replayed);
-    }
     let items = check_items(&p.items)?;
     let dropoff = Point {
         lat: p.delivery.lat,
