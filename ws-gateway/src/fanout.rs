@@ -17,8 +17,8 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::hub::OrderNews;
-use crate::mailbox::Pushed;
+use crate::hub::{ClientId, OrderNews};
+use crate::mailbox::{Mailbox, Pushed};
 use crate::protocol::{self, AreaDriver, Location};
 use engine::eta;
 
@@ -130,6 +130,11 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
     let mut tally = Tally::default();
     let hub = shared.hub.lock();
     let areas = hub.has_areas();
+    // Area updates are gathered per client and pushed once per client per
+    // batch: one mailbox lock and at most one wake-up each, instead of one
+    // per move (at 330,000 positions/s to 1,000 dispatchers the per-move
+    // lock was the gateway's largest cost).
+    let mut area_pushes: Vec<(ClientId, &Mailbox, AreaDriver)> = Vec::new();
     for m in batch {
         if let Some(order_id) = m.order_id
             && let Some(watch) = hub.order(order_id)
@@ -150,10 +155,16 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
                 // Inside now, or just left (sent once more, outside, so the
                 // console can drop it).
                 if w.bbox.contains(m.position) || m.previous.is_some_and(|p| w.bbox.contains(p)) {
-                    tally.area(w.mailbox.push_area(update));
+                    area_pushes.push((w.client, &w.mailbox, update));
                 }
             });
         }
+    }
+    // Stable: a client's updates keep the order of the moves.
+    area_pushes.sort_by_key(|&(client, ..)| client);
+    for run in area_pushes.chunk_by(|a, b| a.0 == b.0) {
+        let mailbox = run[0].1;
+        mailbox.push_areas(run.iter().map(|&(_, _, d)| d), |o| tally.area(o));
     }
     drop(hub);
     tally.record(shared);

@@ -364,11 +364,11 @@ impl Hub {
     /// driver now in fan-out cell `cell` and previously in `previous`: those
     /// listed under either cell, and the global ones. The caller checks the
     /// box itself.
-    pub fn for_area_watchers(
-        &self,
+    pub fn for_area_watchers<'a>(
+        &'a self,
         cell: Cell,
         previous: Option<Cell>,
-        mut f: impl FnMut(&AreaWatch),
+        mut f: impl FnMut(&'a AreaWatch),
     ) {
         if let Some(list) = self.area_cells.get(&cell) {
             list.iter().for_each(&mut f);

@@ -201,15 +201,33 @@ impl Mailbox {
 
     /// Leaves the newest state of a driver for the next `drivers` frame.
     pub fn push_area(&self, driver: AreaDriver) -> Pushed {
+        let mut outcome = Pushed::Closed;
+        self.push_areas([driver], |o| outcome = o);
+        outcome
+    }
+
+    /// [`push_area`](Self::push_area) for several drivers under one lock
+    /// and at most one wake-up (the fan-out's batch for this client);
+    /// `outcome` hears each push's result.
+    pub fn push_areas(
+        &self,
+        drivers: impl IntoIterator<Item = AreaDriver>,
+        mut outcome: impl FnMut(Pushed),
+    ) {
         let mut inner = self.inner.lock();
         if inner.close.is_some() {
-            return Pushed::Closed;
+            drivers.into_iter().for_each(|_| outcome(Pushed::Closed));
+            return;
         }
-        let wake = inner.is_empty();
-        let outcome = upsert_area(&mut inner.area, driver, self.limits.area);
+        let was_empty = inner.is_empty();
+        let mut queued = false;
+        for driver in drivers {
+            let pushed = upsert_area(&mut inner.area, driver, self.limits.area);
+            queued |= pushed == Pushed::Queued;
+            outcome(pushed);
+        }
         drop(inner);
-        self.wake_if(wake && outcome == Pushed::Queued);
-        outcome
+        self.wake_if(was_empty && queued);
     }
 
     /// A (re)subscription to an area: forgets pending drivers of the old box,
@@ -420,6 +438,36 @@ mod tests {
         let (batch, _) = take(&mb);
         assert_eq!(batch.area.len(), 2);
         assert!(batch.area.contains(&area(d1, 2)));
+    }
+
+    #[test]
+    fn a_batch_of_area_pushes_wakes_the_writer_once() {
+        let mb = Mailbox::new(LIMITS);
+        let (d1, d2, d3) = (DriverId::new(), DriverId::new(), DriverId::new());
+        let mut outcomes = Vec::new();
+        mb.push_areas([area(d1, 1), area(d1, 2), area(d2, 1), area(d3, 1)], |o| {
+            outcomes.push(o)
+        });
+        assert_eq!(
+            outcomes,
+            [
+                Pushed::Queued,
+                Pushed::Coalesced,
+                Pushed::Queued,
+                Pushed::Full
+            ]
+        );
+        // One stored permit: the first wait is ready at once, the second
+        // is not.
+        use futures_util::FutureExt;
+        assert!(mb.notified().now_or_never().is_some(), "woken");
+        assert!(mb.notified().now_or_never().is_none(), "woken once");
+        let (batch, _) = take(&mb);
+        assert!(batch.area.contains(&area(d1, 2)) && batch.area.len() == 2);
+        mb.close(CloseReason::SlowConsumer);
+        let mut closed = Vec::new();
+        mb.push_areas([area(d1, 3), area(d2, 3)], |o| closed.push(o));
+        assert_eq!(closed, [Pushed::Closed, Pushed::Closed]);
     }
 
     #[test]
