@@ -76,6 +76,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 0)]
     pub watchers: usize,
 
+    /// Deliveries (track, mixed): the first N drivers each carry an order
+    /// whose customer watches it on `order:{id}` over WebSocket, measuring
+    /// the customer's ping-to-screen latency. Set up through the public API
+    /// (restaurant, order, offer over MQTT, accept); hexdash over MQTT.
+    #[arg(long, default_value_t = 0)]
+    pub deliveries: usize,
+
     /// Side of each watcher's area box, metres.
     #[arg(long, default_value_t = 2_000.0)]
     pub watch_box_m: f64,
@@ -276,6 +283,19 @@ impl Cli {
         if self.duration_s == 0 {
             bail!("--duration-s must be at least 1");
         }
+        if self.deliveries > 0 {
+            if !matches!(self.scenario, Scenario::Track | Scenario::Mixed) {
+                bail!("--deliveries belongs to the track and mixed scenarios");
+            }
+            if self.target != Target::Hexdash || self.transport != Transport::Mqtt {
+                bail!(
+                    "--deliveries needs hexdash with MQTT drivers (couriers take offers over MQTT)"
+                );
+            }
+            if self.deliveries > self.drivers {
+                bail!("--deliveries cannot exceed --drivers (each courier is one of them)");
+            }
+        }
         if self.target == Target::PeerBridge {
             if self.transport == Transport::Ws {
                 bail!("the peer stack takes pings over MQTT only (--transport mqtt)");
@@ -313,6 +333,7 @@ mod tests {
         let peer = parse(&["ingest", "--target", "peer-bridge"]);
         assert_eq!(peer.mqtt_addr(), "127.0.0.1:1883");
         assert!(peer.validate().is_ok());
+        assert!(parse(&["track", "--deliveries", "100"]).validate().is_ok());
     }
 
     #[test]
@@ -323,6 +344,9 @@ mod tests {
             &["ingest", "--ping-hz", "0"],
             &["ingest", "--batch", "0"],
             &["ingest", "--min-speed-mps", "9", "--max-speed-mps", "3"],
+            &["ingest", "--deliveries", "10"],
+            &["track", "--deliveries", "10", "--transport", "ws"],
+            &["track", "--deliveries", "2000", "--drivers", "1000"],
         ] {
             assert!(parse(args).validate().is_err(), "{args:?}");
         }

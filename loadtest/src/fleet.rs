@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
+use crate::geo::LatLng;
 use crate::mqtt;
 use crate::ping;
 use crate::roads::RoadNetwork;
@@ -108,6 +109,35 @@ pub struct Conn {
     pending: Vec<u8>,
     visits: u32,
     dead: bool,
+}
+
+impl Conn {
+    /// The driver's index (its account, and the seed of its walker).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The driver's socket, for exchanges before its senders start (a
+    /// courier subscribes to its offers and takes one on it).
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Where the driver is now.
+    pub fn position(&self, net: &RoadNetwork) -> LatLng {
+        self.walker.fix(net).position
+    }
+
+    /// Sends one ping from where the driver is, stamped now, and waits until
+    /// it is written.
+    pub async fn ping_once(&mut self, net: &RoadNetwork) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut payload = Vec::with_capacity(160);
+        ping::write_json(&mut payload, &self.walker.fix(net), now_ms());
+        let mut packet = Vec::with_capacity(256);
+        mqtt::encode_publish(&mut packet, &self.topic, &payload);
+        self.stream.write_all(&packet).await
+    }
 }
 
 /// Connection attempts per driver: a burst of thousands of connects can
@@ -323,6 +353,13 @@ impl Shard {
                     () = stop.cancelled() => break,
                 }
                 continue;
+            }
+            // Behind schedule this loop never sleeps: let the runtime's
+            // other tasks (watchers, the progress line) run now and then,
+            // and notice the stop.
+            tokio::task::coop::consume_budget().await;
+            if stop.is_cancelled() {
+                break;
             }
             let conn = &mut self.conns[idx];
             idx = (idx + 1) % n;

@@ -25,7 +25,10 @@ pub struct Report {
     pub batch: usize,
     pub watchers: usize,
     pub ingest: Option<IngestReport>,
+    /// Dispatchers' area boxes.
     pub track: Option<TrackReport>,
+    /// Customers watching their own order (`--deliveries`).
+    pub deliveries: Option<TrackReport>,
     pub nearby: Option<NearbyReport>,
     pub orders: Option<OrdersReport>,
     /// The servers under test, and the generator itself.
@@ -170,6 +173,10 @@ impl Report {
             "ping-to-screen",
             self.track.as_ref().and_then(|t| p99(&t.latency)),
         );
+        let deliveries_p99 = (
+            "customer ping-to-screen",
+            self.deliveries.as_ref().and_then(|t| p99(&t.latency)),
+        );
         let nearby_p99 = ("nearby", self.nearby.as_ref().and_then(|n| p99(&n.latency)));
         let nearby_rate = (
             "nearby queries/s",
@@ -182,11 +189,23 @@ impl Report {
         let orders_rate = ("orders/s", self.orders.as_ref().map(|o| o.rate_per_s));
         match self.scenario {
             Scenario::Ingest => (vec![ingest_p99], vec![ingest_rate]),
-            Scenario::Track => (vec![track_p99], vec![ingest_rate]),
+            Scenario::Track => {
+                let mut p99s = Vec::new();
+                if self.track.is_some() || self.deliveries.is_none() {
+                    p99s.push(track_p99);
+                }
+                if self.deliveries.is_some() {
+                    p99s.push(deliveries_p99);
+                }
+                (p99s, vec![ingest_rate])
+            }
             Scenario::Nearby | Scenario::Search => (vec![nearby_p99], vec![nearby_rate]),
             Scenario::Orders => (vec![orders_p99], vec![orders_rate]),
             Scenario::Mixed => {
                 let mut p99s = vec![track_p99, nearby_p99];
+                if self.deliveries.is_some() {
+                    p99s.push(deliveries_p99);
+                }
                 if self.orders.is_some() {
                     p99s.push(orders_p99);
                 }
@@ -243,10 +262,14 @@ impl Report {
                 let _ = writeln!(s, "        latency ({of}) {}", fmt_latency(l));
             }
         }
-        if let Some(t) = &self.track {
+        for (label, who, t) in [
+            ("track:  ", "watchers", &self.track),
+            ("deliver:", "customers", &self.deliveries),
+        ] {
+            let Some(t) = t else { continue };
             let _ = writeln!(
                 s,
-                "track:  {} watchers connected in {:.1}s (failed {}, dropped {}), {} frames, {} positions ({:.0}/s), errors {}",
+                "{label} {} {who} connected in {:.1}s (failed {}, dropped {}), {} frames, {} positions ({:.0}/s), errors {}",
                 t.connected,
                 t.connect_s,
                 t.connect_failed,
@@ -256,7 +279,7 @@ impl Report {
                 t.positions_per_s,
                 t.error_messages
             );
-            let _ = writeln!(s, "        ping-to-screen {}", fmt_latency(&t.latency));
+            let _ = writeln!(s, "         ping-to-screen {}", fmt_latency(&t.latency));
         }
         if let Some(n) = &self.nearby {
             // Search runs through the same query machinery.
@@ -383,6 +406,7 @@ mod tests {
                 },
                 ..Default::default()
             }),
+            deliveries: None,
             nearby: None,
             orders: None,
             processes: Vec::new(),
@@ -392,6 +416,11 @@ mod tests {
         let (p99s, rates) = r.slo_subjects();
         assert_eq!(p99s, vec![("ping-to-screen", Some(12.0))]);
         assert_eq!(rates, vec![("pings received/s", Some(500.0))]);
+        // Customers only: their latency is the subject.
+        r.deliveries = r.track.take();
+        let (p99s, _) = r.slo_subjects();
+        assert_eq!(p99s, vec![("customer ping-to-screen", Some(12.0))]);
+        assert!(r.to_text().contains("customers connected"));
         r.scenario = Scenario::Nearby;
         let (p99s, _) = r.slo_subjects();
         assert_eq!(p99s, vec![("nearby", None)]);

@@ -10,6 +10,7 @@
 //!    late positions count (as latency, not as loss);
 //! 5. the report.
 
+mod deliveries;
 mod drivers;
 pub(crate) mod orders;
 mod watchers;
@@ -140,6 +141,8 @@ struct Snapshot {
     bridge_written: u64,
     positions: u64,
     frames: u64,
+    delivered: u64,
+    delivery_frames: u64,
     nearby_ok: u64,
     nearby_errors: u64,
     nearby_dropped: u64,
@@ -154,6 +157,8 @@ struct Components {
     ws_errors: Arc<DriverStreamStats>,
     bridge: Arc<BridgeStats>,
     watchers: Arc<WatcherStats>,
+    /// Customers watching their orders (`--deliveries`).
+    customers: Arc<WatcherStats>,
     nearby: Arc<NearbyStats>,
     orders: Arc<orders::OrderStats>,
 }
@@ -169,6 +174,8 @@ impl Components {
             bridge_written: self.bridge.written.get(),
             positions: self.watchers.positions.get(),
             frames: self.watchers.frames.get(),
+            delivered: self.customers.positions.get(),
+            delivery_frames: self.customers.frames.get(),
             nearby_ok: self.nearby.ok.get(),
             nearby_errors: self.nearby.errors.get(),
             nearby_dropped: self.nearby.dropped.get(),
@@ -246,7 +253,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             net.length_km()
         );
     }
-    let admin = if hexdash && (plan.watchers || plan.nearby) {
+    let admin = if hexdash && ((plan.watchers && cli.watchers > 0) || plan.nearby) {
         Some(accounts::admin_token(&auth, &cli.admin_email, cli.admin_password.as_deref()).await?)
     } else {
         None
@@ -257,6 +264,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         ws_errors: Arc::default(),
         bridge: Arc::default(),
         watchers: Arc::default(),
+        customers: Arc::default(),
         nearby: Arc::default(),
         orders: Arc::default(),
     };
@@ -323,7 +331,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     }
 
     let mut drivers_connect_s = 0.0;
-    let connected = if plan.drivers {
+    let mut connected = if plan.drivers {
         let t0 = Instant::now();
         let connected = drivers::connect(cli, &driver_accounts, &net, &c.fleet).await?;
         drivers_connect_s = t0.elapsed().as_secs_f64();
@@ -340,6 +348,44 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     } else {
         None
     };
+
+    let mut deliveries_connect_s = 0.0;
+    let mut under_way = Vec::new();
+    if let Some(drivers::Connected::Mqtt(conns)) = connected.as_mut()
+        && cli.deliveries > 0
+    {
+        let t0 = Instant::now();
+        let prepared = deliveries::prepare(
+            cli,
+            &http,
+            &auth,
+            &net,
+            &driver_accounts,
+            conns,
+            &c.customers,
+        )
+        .await?;
+        deliveries_connect_s = t0.elapsed().as_secs_f64();
+        if prepared.sockets.is_empty() {
+            anyhow::bail!("no delivery could be set up (the first errors are above)");
+        }
+        if !cli.quiet {
+            eprintln!(
+                "deliveries: {} customers watching their courier, {} failed, set up in {:.1}s",
+                prepared.sockets.len(),
+                c.customers.connect_failed.get(),
+                deliveries_connect_s
+            );
+        }
+        under_way = prepared.deliveries;
+        listen_tasks.extend(watchers::start(
+            prepared.sockets,
+            c.customers.clone(),
+            window.clone(),
+            since_ms.clone(),
+            stop_all.clone(),
+        ));
+    }
 
     let nearby_backend = if plan.nearby && cli.scenario == Scenario::Search {
         let t0 = Instant::now();
@@ -431,15 +477,16 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
 
     let stop_progress = CancellationToken::new();
     let progress = progress::start(cli.quiet, stop_progress.clone(), {
-        let (fleet, bridge, watchers, nearby, orders) = (
+        let (fleet, bridge, watchers, customers, nearby, orders) = (
             c.fleet.clone(),
             c.bridge.clone(),
             c.watchers.clone(),
+            c.customers.clone(),
             c.nearby.clone(),
             c.orders.clone(),
         );
         let (warmup, duration) = (cli.warmup_s as f64, cli.duration_s as f64);
-        let mut rates: Vec<Rate> = (0..5).map(|_| Rate::new(0)).collect();
+        let mut rates: Vec<Rate> = (0..6).map(|_| Rate::new(0)).collect();
         move |t, dt| {
             let phase = if t < warmup {
                 format!("warm-up {t:>4.0}/{warmup:.0}s")
@@ -447,14 +494,15 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
                 format!("measuring {:>4.0}/{duration:.0}s", t - warmup)
             };
             format!(
-                "{phase} | sent {:>8.0}/s blocked {} missed {} | bridge {:>8.0}/s | watch {:>8.0} pos/s | nearby {:>6.0}/s | orders {:>5.0}/s",
+                "{phase} | sent {:>8.0}/s blocked {} missed {} | bridge {:>8.0}/s | watch {:>8.0} pos/s | customers {:>6.0} pos/s | nearby {:>6.0}/s | orders {:>5.0}/s",
                 rates[0].per_s(fleet.sent.get(), dt),
                 fleet.blocked.get(),
                 fleet.missed.get(),
                 rates[1].per_s(bridge.received.get(), dt),
                 rates[2].per_s(watchers.positions.get(), dt),
-                rates[3].per_s(nearby.ok.get(), dt),
-                rates[4].per_s(orders.ok.get(), dt),
+                rates[3].per_s(customers.positions.get(), dt),
+                rates[4].per_s(nearby.ok.get(), dt),
+                rates[5].per_s(orders.ok.get(), dt),
             )
         }
     });
@@ -486,6 +534,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         .is_err()
     {
         notes.push("some connection tasks did not end within 10 s of the stop".to_owned());
+    }
+    let unfinished = deliveries::finish(&http, cli.http_base(), &under_way).await;
+    if unfinished > 0 {
+        notes.push(format!(
+            "{unfinished} of {} deliveries could not be taken to delivered after the run",
+            under_way.len()
+        ));
     }
 
     // ---- report
@@ -554,6 +609,17 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         error_messages: c.watchers.error_messages.get(),
         latency: c.watchers.latency.snapshot().summary(),
     });
+    let deliveries = (cli.deliveries > 0).then(|| TrackReport {
+        connected: c.customers.connected.get(),
+        connect_s: deliveries_connect_s,
+        connect_failed: c.customers.connect_failed.get(),
+        disconnected: c.customers.disconnected.get(),
+        frames: after.delivery_frames - before.delivery_frames,
+        positions: after.delivered - before.delivered,
+        positions_per_s: per_s(after.delivered - before.delivered),
+        error_messages: c.customers.error_messages.get(),
+        latency: c.customers.latency.snapshot().summary(),
+    });
     let nearby = plan.nearby.then(|| {
         let ok = sent_end.nearby_ok - before.nearby_ok;
         NearbyReport {
@@ -610,6 +676,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         watchers: cli.watchers,
         ingest,
         track,
+        deliveries,
         nearby,
         orders,
         processes,
@@ -635,6 +702,7 @@ fn empty_report(cli: &Cli, notes: Vec<String>) -> Report {
         watchers: cli.watchers,
         ingest: None,
         track: None,
+        deliveries: None,
         nearby: None,
         orders: None,
         processes: Vec::new(),

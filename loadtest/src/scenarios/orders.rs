@@ -46,9 +46,9 @@ pub struct OrderStats {
     pub latency: SharedLatency,
 }
 
-struct Restaurant {
-    id: String,
-    items: Vec<String>,
+pub(crate) struct Restaurant {
+    pub id: String,
+    pub items: Vec<String>,
 }
 
 /// What orders are placed with.
@@ -119,42 +119,7 @@ pub async fn prepare(
     let mut restaurants = Vec::with_capacity(owners.len());
     for (i, owner) in owners.iter().enumerate() {
         let at = net.position(rng.below(net.node_count()) as u32);
-        let body = serde_json::json!({
-            "name": format!("Loadtest kitchen {i}"),
-            "location": {"lat": at.lat, "lng": at.lng},
-            "address": format!("Loadtest street {i}, Göteborg"),
-            "cuisines": ["pizza"],
-            "delivery_radius_m": DELIVERY_RADIUS_M,
-        });
-        let created: CreatedRestaurant = post_json(
-            http,
-            &format!("{base}/v1/restaurants"),
-            &owner.access_token,
-            &body,
-        )
-        .await
-        .context("creating a restaurant")?;
-        let items: Vec<serde_json::Value> = (0..MENU_ITEMS)
-            .map(|k| {
-                serde_json::json!({
-                    "name": format!("Dish {k}"),
-                    "price_cents": 9_900 + 500 * k as i64,
-                    "category": if k % 2 == 0 { "mains" } else { "sides" },
-                })
-            })
-            .collect();
-        let menu: CreatedMenu = post_json(
-            http,
-            &format!("{base}/v1/restaurants/{}/menu", created.restaurant_id),
-            &owner.access_token,
-            &serde_json::json!({ "items": items }),
-        )
-        .await
-        .context("creating a menu")?;
-        restaurants.push(Restaurant {
-            id: created.restaurant_id,
-            items: menu.items.into_iter().map(|i| i.menu_item_id).collect(),
-        });
+        restaurants.push(create_restaurant(http, base, &owner.access_token, i, at).await?);
     }
     if restaurants.is_empty() || customers.is_empty() {
         bail!("the orders scenario needs --restaurants and --customers above 0");
@@ -165,8 +130,51 @@ pub async fn prepare(
     })
 }
 
+/// Creates restaurant number `i` at `at`, owned by `owner_token`, with its
+/// menu.
+pub(crate) async fn create_restaurant(
+    http: &reqwest::Client,
+    base: &str,
+    owner_token: &str,
+    i: usize,
+    at: LatLng,
+) -> anyhow::Result<Restaurant> {
+    let body = serde_json::json!({
+        "name": format!("Loadtest kitchen {i}"),
+        "location": {"lat": at.lat, "lng": at.lng},
+        "address": format!("Loadtest street {i}, Göteborg"),
+        "cuisines": ["pizza"],
+        "delivery_radius_m": DELIVERY_RADIUS_M,
+    });
+    let created: CreatedRestaurant =
+        post_json(http, &format!("{base}/v1/restaurants"), owner_token, &body)
+            .await
+            .context("creating a restaurant")?;
+    let items: Vec<serde_json::Value> = (0..MENU_ITEMS)
+        .map(|k| {
+            serde_json::json!({
+                "name": format!("Dish {k}"),
+                "price_cents": 9_900 + 500 * k as i64,
+                "category": if k % 2 == 0 { "mains" } else { "sides" },
+            })
+        })
+        .collect();
+    let menu: CreatedMenu = post_json(
+        http,
+        &format!("{base}/v1/restaurants/{}/menu", created.restaurant_id),
+        owner_token,
+        &serde_json::json!({ "items": items }),
+    )
+    .await
+    .context("creating a menu")?;
+    Ok(Restaurant {
+        id: created.restaurant_id,
+        items: menu.items.into_iter().map(|i| i.menu_item_id).collect(),
+    })
+}
+
 /// The body of one order.
-fn order_body(
+pub(crate) fn order_body(
     restaurant: &Restaurant,
     rng: &mut SplitMix64,
     delivery: LatLng,
