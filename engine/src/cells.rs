@@ -11,9 +11,19 @@ pub use h3o::{CellIndex as Cell, Resolution as CellResolution};
 /// Resolution of each driver's cell: about 0.1 km² (edge ≈ 174 m), the
 /// bucket size delivery platforms use for supply and demand.
 pub const DRIVER_CELL_RESOLUTION: Resolution = Resolution::Nine;
-/// Resolution of fan-out buckets for area subscriptions: about 5 km²
-/// (edge ≈ 1.2 km), so a city map view spans tens of buckets, not thousands.
-pub const FANOUT_RESOLUTION: Resolution = Resolution::Seven;
+/// Resolutions an area subscription may be indexed at, finest first:
+/// from about 0.1 km² (edge ≈ 174 m) to 252 km² (edge ≈ 8.5 km). A
+/// subscription is listed under its cells at the finest resolution that
+/// keeps its cover within budget ([`fanout_cover`]), so a street-level box
+/// is only checked against moves within a few hundred metres of it, and a
+/// city view still spans tens of cells, not thousands.
+pub const FANOUT_RESOLUTIONS: [Resolution; 5] = [
+    Resolution::Nine,
+    Resolution::Eight,
+    Resolution::Seven,
+    Resolution::Six,
+    Resolution::Five,
+];
 
 /// The driver-resolution cell containing `p`.
 #[inline]
@@ -25,21 +35,38 @@ pub fn cell_of(p: LatLng) -> CellIndex {
     }
 }
 
-/// The fan-out bucket of a driver-resolution cell.
-#[inline]
-pub fn fanout_cell(cell: CellIndex) -> CellIndex {
-    cell.parent(FANOUT_RESOLUTION).unwrap_or(cell)
+/// The cover of `bbox` at the finest of [`FANOUT_RESOLUTIONS`] that needs
+/// at most `max_cells` cells (see [`cells_covering`]), or `None` when even
+/// the coarsest needs more (the caller then treats the box as global).
+pub fn fanout_cover(bbox: BBox, max_cells: usize) -> Option<Vec<CellIndex>> {
+    let metres_per_deg = EARTH_RADIUS_M.to_radians();
+    let mid_lat = ((bbox.min.lat + bbox.max.lat) / 2.0).to_radians();
+    let area_m2 = (bbox.max.lat - bbox.min.lat)
+        * metres_per_deg
+        * (bbox.max.lng - bbox.min.lng)
+        * metres_per_deg
+        * mid_lat.cos();
+    FANOUT_RESOLUTIONS
+        .into_iter()
+        // The box's own area in cells is a lower bound of its cover: skip
+        // resolutions that cannot fit without sampling them.
+        .filter(|r| area_m2 / r.area_m2() <= max_cells as f64)
+        .find_map(|r| cells_covering(bbox, r, max_cells))
 }
 
-/// A superset of the fan-out cells that intersect `bbox`, or `None` when it
-/// would exceed `max_cells` (the caller then treats the box as global).
+/// A superset of the cells at `resolution` that intersect `bbox`, or `None`
+/// when it would exceed `max_cells`.
 ///
 /// Samples the box on a lattice finer than a third of the cell edge and adds
 /// each sample cell's neighbours: any point of the box lies within a third of
 /// an edge of some sample, and a segment that short can only end in the
 /// sample's cell or a neighbour of it.
-pub fn fanout_cells_covering(bbox: BBox, max_cells: usize) -> Option<Vec<CellIndex>> {
-    let step_m = FANOUT_RESOLUTION.edge_length_m() / 3.0;
+pub fn cells_covering(
+    bbox: BBox,
+    resolution: Resolution,
+    max_cells: usize,
+) -> Option<Vec<CellIndex>> {
+    let step_m = resolution.edge_length_m() / 3.0;
     let metres_per_deg = EARTH_RADIUS_M.to_radians();
     let lat_step = step_m / metres_per_deg;
     let widest_lat = bbox.min.lat.abs().max(bbox.max.lat.abs()).min(89.0);
@@ -57,7 +84,7 @@ pub fn fanout_cells_covering(bbox: BBox, max_cells: usize) -> Option<Vec<CellInd
             let Ok(ll) = h3o::LatLng::new(lat, lng) else {
                 continue;
             };
-            let cell = ll.to_cell(FANOUT_RESOLUTION);
+            let cell = ll.to_cell(resolution);
             if cells.insert(cell) {
                 cells.extend(cell.grid_disk::<Vec<_>>(1));
                 if cells.len() > max_cells {
@@ -110,11 +137,30 @@ mod tests {
 
     #[test]
     fn covering_contains_every_point_of_the_box() {
-        let bbox = BBox::new(11.90, 57.66, 12.05, 57.75).unwrap();
-        let cover: rustc_hash::FxHashSet<_> = fanout_cells_covering(bbox, 10_000)
-            .unwrap()
-            .into_iter()
-            .collect();
+        // A city view at resolution 7, a street-level box at 9.
+        for (bbox, res) in [
+            (
+                BBox::new(11.90, 57.66, 12.05, 57.75).unwrap(),
+                Resolution::Seven,
+            ),
+            (
+                BBox::new(11.96, 57.70, 11.975, 57.708).unwrap(),
+                Resolution::Nine,
+            ),
+        ] {
+            let cover: rustc_hash::FxHashSet<_> = cells_covering(bbox, res, 10_000)
+                .unwrap()
+                .into_iter()
+                .collect();
+            assert_points_covered(bbox, res, &cover);
+        }
+    }
+
+    fn assert_points_covered(
+        bbox: BBox,
+        res: Resolution,
+        cover: &rustc_hash::FxHashSet<CellIndex>,
+    ) {
         let mut seed = 7u64;
         for _ in 0..5_000 {
             seed = seed
@@ -125,17 +171,38 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let v = (seed >> 11) as f64 / (1u64 << 53) as f64;
-            let p = LatLng::new(57.66 + u * 0.09, 11.90 + v * 0.15).unwrap();
-            assert!(
-                cover.contains(&fanout_cell(cell_of(p))),
-                "{p:?} not covered (seed 7)"
-            );
+            let p = LatLng::new(
+                bbox.min.lat + u * (bbox.max.lat - bbox.min.lat),
+                bbox.min.lng + v * (bbox.max.lng - bbox.min.lng),
+            )
+            .unwrap();
+            let cell = cell_of(p).parent(res).unwrap();
+            assert!(cover.contains(&cell), "{p:?} not covered (seed 7)");
         }
     }
 
     #[test]
     fn covering_gives_up_on_huge_boxes() {
         let world = BBox::new(-180.0, -85.0, 180.0, 85.0).unwrap();
-        assert!(fanout_cells_covering(world, 1000).is_none());
+        assert!(cells_covering(world, Resolution::Five, 1000).is_none());
+        assert!(fanout_cover(world, 1000).is_none());
+    }
+
+    #[test]
+    fn fanout_cover_picks_the_finest_resolution_within_budget() {
+        let resolution = |b: BBox| {
+            let cover = fanout_cover(b, 128).unwrap();
+            let r = cover[0].resolution();
+            assert!(cover.iter().all(|c| c.resolution() == r));
+            assert!(cover.len() <= 128);
+            r
+        };
+        // About 1 km, 5 km and 50 km across in Gothenburg.
+        let street = BBox::new(11.962, 57.703, 11.978, 57.712).unwrap();
+        let district = BBox::new(11.93, 57.68, 12.01, 57.725).unwrap();
+        let region = BBox::new(11.5, 57.5, 12.3, 57.95).unwrap();
+        assert_eq!(resolution(street), Resolution::Nine);
+        let (d, r) = (resolution(district), resolution(region));
+        assert!(d < Resolution::Nine && d > r, "{d:?} {r:?}");
     }
 }

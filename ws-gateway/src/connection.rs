@@ -17,7 +17,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use engine::cells::fanout_cells_covering;
+use engine::cells::fanout_cover;
 use engine::{BBox, OrderId, StatusFilter};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -329,10 +329,9 @@ impl Connection<'_> {
         }
         // Up to tens of thousands of cell lookups for a big box: off the
         // async workers. A failed task only makes the box global.
-        let cover =
-            tokio::task::spawn_blocking(move || fanout_cells_covering(bbox, MAX_AREA_CELLS))
-                .await
-                .unwrap_or(None);
+        let cover = tokio::task::spawn_blocking(move || fanout_cover(bbox, MAX_AREA_CELLS))
+            .await
+            .unwrap_or(None);
         let mut hub = shared.hub.lock();
         if hub.watch_area(self.id, bbox, cover).is_err() {
             return;

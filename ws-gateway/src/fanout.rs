@@ -11,7 +11,6 @@
 //!   only where it differs from what the watcher has), every area gets a
 //!   fresh snapshot.
 
-use engine::cells::fanout_cell;
 use engine::{Change, DriverId, Moved, OrderTrack, Receiver, RecvError, StatusFilter};
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
@@ -151,7 +150,7 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
         }
         if areas {
             let update = AreaDriver::new(m.driver_id, m.position, m.status, m.recorded_at_ms);
-            hub.for_area_watchers(fanout_cell(m.cell), m.previous_cell.map(fanout_cell), |w| {
+            hub.for_area_watchers(m.cell, m.previous_cell, |w| {
                 // Inside now, or just left (sent once more, outside, so the
                 // console can drop it).
                 if w.bbox.contains(m.position) || m.previous.is_some_and(|p| w.bbox.contains(p)) {
@@ -246,7 +245,7 @@ fn on_driver_status(shared: &Shared, driver_id: DriverId) {
     let update = AreaDriver::new(driver_id, fix.position, view.status, fix.recorded_at_ms);
     let mut tally = Tally::default();
     let hub = shared.hub.lock();
-    hub.for_area_watchers(fanout_cell(fix.cell), None, |w| {
+    hub.for_area_watchers(fix.cell, None, |w| {
         if w.bbox.contains(fix.position) {
             tally.area(w.mailbox.push_area(update));
         }

@@ -4,9 +4,13 @@
 //!
 //! - Orders: `OrderId → OrderWatch` (the order's latest known track, for the
 //!   ETA, and its watchers with the last status each was sent).
-//! - Areas: each area subscription is listed under every res-7 fan-out cell
-//!   its box touches (`engine::cells::fanout_cells_covering`); a box too big
-//!   for [`MAX_AREA_CELLS`] goes on the global list, checked for every move.
+//! - Areas: each area subscription has a slot and is listed under every
+//!   cell its box touches, at the finest H3 resolution whose cover fits
+//!   [`MAX_AREA_CELLS`] (`engine::cells::fanout_cover`: resolution 9 for a
+//!   street-level box, coarser for a city view); a box too big even at the
+//!   coarsest goes on the global list, checked for every move. A move looks
+//!   up its cell's parent at each resolution in use: a few hash lookups,
+//!   then only the boxes near it.
 //! - Per client: its subscriptions, so a disconnect cleans up in
 //!   O(its subscriptions).
 //!
@@ -17,7 +21,7 @@
 use std::sync::Arc;
 
 use auth::{Principal, Role};
-use engine::cells::Cell;
+use engine::cells::{Cell, CellResolution, FANOUT_RESOLUTIONS};
 use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack};
 use rustc_hash::FxHashMap;
 
@@ -25,11 +29,12 @@ use crate::mailbox::{Depth, Mailbox};
 
 pub(crate) type ClientId = u64;
 
-/// The most fan-out cells (res 7, ≈ 5 km² each) one area subscription is
-/// listed under: ≈ 2,500 km², a whole metro area. Bigger boxes (a country
-/// view) go on the global list, which every move checks; this caps both the
-/// index memory per subscription and the cost of computing the cover.
-pub(crate) const MAX_AREA_CELLS: usize = 500;
+/// The most cells one area subscription is listed under. A 1 km box fits at
+/// resolution 9 (≈ 0.1 km² cells), a 10 km city view at 7, a 100 km
+/// region at 5; bigger boxes (a country view) go on the global list, which
+/// every move checks. This caps the index memory per subscription (4 bytes
+/// a cell) and the cost of computing the cover.
+pub(crate) const MAX_AREA_CELLS: usize = 128;
 
 /// What a watcher was last told about an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +68,22 @@ pub(crate) struct OrderWatch {
     pub watchers: Vec<OrderWatcher>,
 }
 
-/// One area subscription, as listed under each of its cells.
+fn res_index(r: CellResolution) -> usize {
+    usize::from(u8::from(r))
+}
+
+/// Where an area subscription lives in the hub's slot table; the cell
+/// lists hold slots, not copies.
+type AreaSlot = u32;
+
+/// One area subscription.
 #[derive(Clone)]
 pub(crate) struct AreaWatch {
     pub client: ClientId,
     pub bbox: BBox,
     pub mailbox: Arc<Mailbox>,
-    /// The fan-out cells it is listed under, sorted; `None` = global.
+    /// The cells it is listed under (all of one resolution), sorted;
+    /// `None` = global.
     cover: Option<Arc<[Cell]>>,
 }
 
@@ -78,6 +92,10 @@ impl AreaWatch {
         self.cover
             .as_ref()
             .is_some_and(|c| c.binary_search(&cell).is_ok())
+    }
+
+    fn resolution(&self) -> Option<CellResolution> {
+        self.cover.as_ref()?.first().map(|c| c.resolution())
     }
 }
 
@@ -88,7 +106,7 @@ struct ClientSubs {
     orders: Vec<OrderId>,
     /// At most one area per connection: a console shows one map; a new box
     /// replaces the old one.
-    area: Option<AreaWatch>,
+    area: Option<AreaSlot>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,8 +143,14 @@ pub(crate) struct Hub {
     closing: bool,
     clients: FxHashMap<ClientId, ClientSubs>,
     orders: FxHashMap<OrderId, OrderWatch>,
-    area_cells: FxHashMap<Cell, Vec<AreaWatch>>,
-    area_global: Vec<AreaWatch>,
+    /// Area subscriptions by slot; `None` = free (listed in `free_areas`).
+    areas: Vec<Option<AreaWatch>>,
+    free_areas: Vec<AreaSlot>,
+    area_cells: FxHashMap<Cell, Vec<AreaSlot>>,
+    area_global: Vec<AreaSlot>,
+    /// Subscriptions listed at each resolution (indexed by its number), so
+    /// a move looks up only the resolutions in use.
+    areas_at: [u32; 16],
 }
 
 impl Hub {
@@ -136,8 +160,11 @@ impl Hub {
             closing: false,
             clients: FxHashMap::default(),
             orders: FxHashMap::default(),
+            areas: Vec::new(),
+            free_areas: Vec::new(),
             area_cells: FxHashMap::default(),
             area_global: Vec::new(),
+            areas_at: [0; 16],
         }
     }
 
@@ -169,8 +196,8 @@ impl Hub {
         for order_id in subs.orders {
             self.drop_watcher(order_id, id);
         }
-        if let Some(area) = subs.area {
-            self.unlist_area(&area);
+        if let Some(slot) = subs.area {
+            self.unlist_area(slot);
         }
     }
 
@@ -312,7 +339,8 @@ impl Hub {
     // ---- areas ----
 
     /// Sets `client`'s area (replacing any previous one). `cover` is the
-    /// fan-out cells the box touches, `None` when too many (global).
+    /// cells the box touches, all of one resolution
+    /// (`engine::cells::fanout_cover`); `None` when too many (global).
     pub fn watch_area(
         &mut self,
         client: ClientId,
@@ -323,7 +351,7 @@ impl Hub {
             .clients
             .get_mut(&client)
             .ok_or(WatchError::UnknownClient)?;
-        let cover: Option<Arc<[Cell]>> = cover.map(|mut c| {
+        let cover: Option<Arc<[Cell]>> = cover.filter(|c| !c.is_empty()).map(|mut c| {
             c.sort_unstable();
             c.dedup();
             c.into()
@@ -334,19 +362,29 @@ impl Hub {
             mailbox: subs.mailbox.clone(),
             cover,
         };
-        if let Some(old) = subs.area.replace(watch.clone()) {
-            self.unlist_area(&old);
+        let old = subs.area.take();
+        if let Some(old) = old {
+            self.unlist_area(old);
         }
+        let slot = match self.free_areas.pop() {
+            Some(slot) => slot,
+            None => {
+                self.areas.push(None);
+                (self.areas.len() - 1) as AreaSlot
+            }
+        };
         match &watch.cover {
             Some(cells) => {
                 for cell in cells.iter() {
-                    self.area_cells
-                        .entry(*cell)
-                        .or_default()
-                        .push(watch.clone());
+                    self.area_cells.entry(*cell).or_default().push(slot);
                 }
+                self.areas_at[res_index(cells[0].resolution())] += 1;
             }
-            None => self.area_global.push(watch),
+            None => self.area_global.push(slot),
+        }
+        self.areas[slot as usize] = Some(watch);
+        if let Some(subs) = self.clients.get_mut(&client) {
+            subs.area = Some(slot);
         }
         Ok(())
     }
@@ -356,59 +394,77 @@ impl Hub {
         let Some(old) = self.clients.get_mut(&client).and_then(|s| s.area.take()) else {
             return false;
         };
-        self.unlist_area(&old);
+        self.unlist_area(old);
         true
     }
 
+    fn area(&self, slot: AreaSlot) -> Option<&AreaWatch> {
+        self.areas.get(slot as usize)?.as_ref()
+    }
+
     /// Calls `f` once for every area subscription that may care about a
-    /// driver now in fan-out cell `cell` and previously in `previous`: those
-    /// listed under either cell, and the global ones. The caller checks the
-    /// box itself.
+    /// driver now in driver cell `cell` and previously in `previous`: those
+    /// listed under either cell's parent at their resolution, and the
+    /// global ones. The caller checks the box itself.
     pub fn for_area_watchers<'a>(
         &'a self,
         cell: Cell,
         previous: Option<Cell>,
         mut f: impl FnMut(&'a AreaWatch),
     ) {
-        if let Some(list) = self.area_cells.get(&cell) {
-            list.iter().for_each(&mut f);
+        for res in FANOUT_RESOLUTIONS {
+            if self.areas_at[res_index(res)] == 0 {
+                continue;
+            }
+            let Some(here) = cell.parent(res) else {
+                continue;
+            };
+            if let Some(list) = self.area_cells.get(&here) {
+                list.iter().filter_map(|&s| self.area(s)).for_each(&mut f);
+            }
+            if let Some(before) = previous.and_then(|p| p.parent(res)).filter(|&p| p != here)
+                && let Some(list) = self.area_cells.get(&before)
+            {
+                // Those also listed under `here` were visited above.
+                list.iter()
+                    .filter_map(|&s| self.area(s))
+                    .filter(|w| !w.listed_under(here))
+                    .for_each(&mut f);
+            }
         }
-        if let Some(prev) = previous.filter(|&p| p != cell)
-            && let Some(list) = self.area_cells.get(&prev)
-        {
-            // Those also listed under `cell` were visited above.
-            list.iter()
-                .filter(|w| !w.listed_under(cell))
-                .for_each(&mut f);
-        }
-        self.area_global.iter().for_each(f);
+        self.area_global
+            .iter()
+            .filter_map(|&s| self.area(s))
+            .for_each(f);
     }
 
     /// Every area subscription (for a resync).
     pub fn area_watches(&self) -> Vec<AreaWatch> {
-        self.clients
-            .values()
-            .filter_map(|c| c.area.clone())
-            .collect()
+        self.areas.iter().flatten().cloned().collect()
     }
 
     pub fn has_areas(&self) -> bool {
-        !self.area_cells.is_empty() || !self.area_global.is_empty()
+        self.areas.len() > self.free_areas.len()
     }
 
-    fn unlist_area(&mut self, watch: &AreaWatch) {
-        match &watch.cover {
-            Some(cells) => {
+    fn unlist_area(&mut self, slot: AreaSlot) {
+        let Some(watch) = self.areas.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free_areas.push(slot);
+        match (&watch.cover, watch.resolution()) {
+            (Some(cells), Some(res)) => {
                 for cell in cells.iter() {
                     if let Some(list) = self.area_cells.get_mut(cell) {
-                        list.retain(|w| w.client != watch.client);
+                        list.retain(|&s| s != slot);
                         if list.is_empty() {
                             self.area_cells.remove(cell);
                         }
                     }
                 }
+                self.areas_at[res_index(res)] -= 1;
             }
-            None => self.area_global.retain(|w| w.client != watch.client),
+            _ => self.area_global.retain(|&s| s != slot),
         }
     }
 
@@ -427,7 +483,7 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use engine::cells::{cell_of, fanout_cell, fanout_cells_covering};
+    use engine::cells::{cell_of, fanout_cover};
     use engine::{LatLng, RestaurantId, UserId};
 
     use super::*;
@@ -473,7 +529,7 @@ mod tests {
     }
 
     fn cell(lat: f64, lng: f64) -> Cell {
-        fanout_cell(cell_of(LatLng::new(lat, lng).unwrap()))
+        cell_of(LatLng::new(lat, lng).unwrap())
     }
 
     fn visited(hub: &Hub, cell: Cell, previous: Option<Cell>) -> Vec<ClientId> {
@@ -628,11 +684,11 @@ mod tests {
         let gbg = BBox::new(11.95, 57.69, 12.00, 57.72).unwrap();
         let sthlm = BBox::new(18.03, 59.31, 18.10, 59.35).unwrap();
         let world = BBox::new(-180.0, -85.0, 180.0, 85.0).unwrap();
-        hub.watch_area(1, gbg, fanout_cells_covering(gbg, MAX_AREA_CELLS))
+        hub.watch_area(1, gbg, fanout_cover(gbg, MAX_AREA_CELLS))
             .unwrap();
-        hub.watch_area(2, sthlm, fanout_cells_covering(sthlm, MAX_AREA_CELLS))
+        hub.watch_area(2, sthlm, fanout_cover(sthlm, MAX_AREA_CELLS))
             .unwrap();
-        hub.watch_area(3, world, fanout_cells_covering(world, MAX_AREA_CELLS))
+        hub.watch_area(3, world, fanout_cover(world, MAX_AREA_CELLS))
             .unwrap();
         assert!(hub.has_areas());
 
@@ -650,7 +706,7 @@ mod tests {
         assert_eq!(visited(&hub, next_door, Some(in_gbg)), vec![1, 3]);
 
         // Replacing the box moves the listing.
-        hub.watch_area(1, sthlm, fanout_cells_covering(sthlm, MAX_AREA_CELLS))
+        hub.watch_area(1, sthlm, fanout_cover(sthlm, MAX_AREA_CELLS))
             .unwrap();
         assert_eq!(visited(&hub, in_gbg, None), vec![3]);
         assert_eq!(visited(&hub, in_sthlm, None), vec![1, 2, 3]);
@@ -662,6 +718,67 @@ mod tests {
         assert_eq!(visited(&hub, in_sthlm, None), Vec::<ClientId>::new());
         assert!(!hub.has_areas(), "no empty cell lists are left behind");
         assert_eq!(hub.area_watches().len(), 0);
+    }
+
+    /// The index may visit more boxes than contain the driver, never fewer:
+    /// random boxes from 200 m to 300 km across (every fan-out resolution
+    /// and the global list), random moves, brute force as the reference.
+    #[test]
+    fn area_index_finds_every_box_that_holds_or_held_the_driver() {
+        let mut seed = 11u64;
+        let mut unit = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let admin = principal(Role::Admin);
+        let mut hub = Hub::new(2);
+        let mut boxes = Vec::new();
+        for id in 0..300u64 {
+            hub.add_client(id, admin, mailbox()).unwrap();
+            let side_deg = 0.002 * 1_500f64.powf(unit());
+            let (lat, lng) = (57.70 + (unit() - 0.5) * 0.3, 11.97 + (unit() - 0.5) * 0.5);
+            let bbox = BBox::new(
+                lng - side_deg,
+                lat - side_deg / 2.0,
+                lng + side_deg,
+                lat + side_deg / 2.0,
+            )
+            .unwrap();
+            hub.watch_area(id, bbox, fanout_cover(bbox, MAX_AREA_CELLS))
+                .unwrap();
+            boxes.push((id, bbox));
+        }
+        let mut resolutions: Vec<_> = hub
+            .area_watches()
+            .iter()
+            .map(AreaWatch::resolution)
+            .collect();
+        resolutions.sort();
+        resolutions.dedup();
+        assert!(
+            resolutions.len() >= 4,
+            "boxes span resolutions: {resolutions:?}"
+        );
+        for _ in 0..2_000 {
+            let before =
+                LatLng::new(57.70 + (unit() - 0.5) * 0.4, 11.97 + (unit() - 0.5) * 0.6).unwrap();
+            let step = 0.01 * unit();
+            let after = LatLng::new(before.lat + step, before.lng - step).unwrap();
+            let seen = visited(&hub, cell_of(after), Some(cell_of(before)));
+            for &(id, bbox) in &boxes {
+                if bbox.contains(after) || bbox.contains(before) {
+                    assert!(
+                        seen.contains(&id),
+                        "box {id} {bbox:?} missed {before:?} → {after:?}"
+                    );
+                }
+            }
+            let mut unique = seen.clone();
+            unique.dedup();
+            assert_eq!(unique, seen, "each box is visited once");
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! - `mailbox`: one per client: a bounded control queue (status, acks,
 //!   errors; overflow disconnects as `slow_consumer`) and latest-wins maps
 //!   for positions and the area frame.
-//! - `hub`: the subscription index: orders by id, areas by res-7 fan-out
-//!   cell plus a global list for huge boxes.
+//! - `hub`: the subscription index: orders by id, areas by H3 cell at the
+//!   finest resolution their box fits (9 for a street, 7 for a city view)
+//!   plus a global list for huge boxes.
 //! - `fanout`: the loop over the engine streams; never awaits a client.
 //! - `connection`: the upgrade handler (auth, connection limit) and each
 //!   socket's reader and writer (keepalive, write timeout, Close frames).
@@ -29,6 +30,8 @@
 //! **API boundary:** [`Config`], [`Gateway`] (`new`, `router`, `run`,
 //! `connection_count`, `backlog`) and the wire names in [`protocol`].
 
+#[doc(hidden)]
+pub mod bench_support;
 mod connection;
 mod fanout;
 mod hub;
