@@ -15,11 +15,11 @@
 # inherits the state or backlog of the one before.
 #
 # Usage: loadtest/scripts/session.sh [OUT] [ONLY...]
-#   ONLY: any of limit ingest batched nearby track conns orders ws
+#   ONLY: any of limit ingest batched nearby track deliveries conns orders ws
 set -u
 OUT=${1:-/tmp/lt/session}
 shift || true
-ONLY=${*:-limit ingest batched nearby track conns orders ws}
+ONLY=${*:-limit ingest batched nearby track deliveries conns orders ws}
 HTTP=${HTTP:-http://127.0.0.1:8088}
 HEXDASH_MQTT=${HEXDASH_MQTT:-127.0.0.1:1884}
 PEER_MQTT=${PEER_MQTT:-127.0.0.1:1883}
@@ -80,6 +80,14 @@ fi
 
 if want track; then
   hex track_hexdash_10k_10hz_w1000 track --drivers 10000 --ping-hz 10 --watchers 1000 --watch-box-m 1000
+fi
+
+if want deliveries; then
+  # Customers watching their own courier (the design's ping-to-screen
+  # target): 2,000 of the 10,000 drivers carry an order.
+  for hz in 2 5 10; do
+    hex "track_deliveries_10k_${hz}hz_c2000" track --drivers 10000 --ping-hz $hz --deliveries 2000
+  done
 fi
 
 if want conns; then
