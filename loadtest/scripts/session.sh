@@ -6,16 +6,19 @@
 #
 # Needs, already running: hexdash (HTTP on $HTTP, MQTT on $HEXDASH_MQTT,
 # started as in README "Load testing"), Mosquitto on $PEER_MQTT, Redis on
-# $REDIS; the loopback ceiling tool built from ../shared/peers/limit in
-# $LIMIT (a writable copy: cp -r ../shared/peers/limit /tmp/limit && cd
-# /tmp/limit && cargo build --release). Run from the workspace root.
+# $REDIS, for `postgis` PostgreSQL with PostGIS at $POSTGIS (its database
+# created: createdb -h 127.0.0.1 -U postgres loadtest_postgis); the loopback
+# ceiling tool built from ../shared/peers/limit in $LIMIT (a writable copy:
+# cp -r ../shared/peers/limit /tmp/limit && cd /tmp/limit && cargo build
+# --release). Run from the workspace root.
 #
 # RESTART_HEXDASH, if set, is a command run before every hexdash run (e.g. a
 # script that stops the previous hexdash and starts a fresh one), so no run
 # inherits the state or backlog of the one before.
 #
 # Usage: loadtest/scripts/session.sh [OUT] [ONLY...]
-#   ONLY: any of limit ingest batched nearby track deliveries conns orders ws
+#   ONLY: any of limit ingest batched nearby postgis track deliveries conns orders ws
+#   (postgis, not in the default list: the nearby pair against the PostGIS peer)
 set -u
 OUT=${1:-/tmp/lt/session}
 shift || true
@@ -24,6 +27,7 @@ HTTP=${HTTP:-http://127.0.0.1:8088}
 HEXDASH_MQTT=${HEXDASH_MQTT:-127.0.0.1:1884}
 PEER_MQTT=${PEER_MQTT:-127.0.0.1:1883}
 REDIS=${REDIS:-redis://127.0.0.1:6379/}
+POSTGIS=${POSTGIS:-postgres://postgres@127.0.0.1:5432/loadtest_postgis}
 LIMIT=${LIMIT:-/tmp/limit}
 ACCOUNTS=${ACCOUNTS:-/tmp/lt/accounts.json}
 DUR=${DUR:-10}
@@ -50,6 +54,7 @@ hex() {
   fi
   run "$1" "${@:2}" --target hexdash --http-url "$HTTP" --mqtt-addr "$HEXDASH_MQTT" --accounts-file "$ACCOUNTS"; }
 peer() { run "$1" "${@:2}" --target peer-bridge --mqtt-addr "$PEER_MQTT" --redis-url "$REDIS"; }
+pgis() { run "$1" "${@:2}" --target peer-postgis --mqtt-addr "$PEER_MQTT" --postgis-url "$POSTGIS"; }
 
 if want limit; then
   # The raw loopback-TCP ceiling: 10,000 connections, one 56-byte ping per write.
@@ -75,6 +80,13 @@ if want nearby; then
   for conns in 1 32; do
     hex  "nearby_hexdash_100k_c$conns" nearby --preload 100000 --drivers 1000 --ping-hz 1 --nearby-conns $conns
     peer "nearby_peer_100k_c$conns"    nearby --preload 100000 --drivers 1000 --ping-hz 1 --nearby-conns $conns
+  done
+fi
+
+if want postgis; then
+  for conns in 1 32; do
+    hex  "nearby_hexdash_pgsession_100k_c$conns" nearby --preload 100000 --drivers 1000 --ping-hz 1 --nearby-conns $conns
+    pgis "nearby_postgis_100k_c$conns"           nearby --preload 100000 --drivers 1000 --ping-hz 1 --nearby-conns $conns
   done
 fi
 

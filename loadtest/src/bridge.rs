@@ -1,7 +1,9 @@
-//! The peer stack's bridge, as a team without hexdash would write it: one
+//! The peer stacks' bridge, as a team without hexdash would write it: one
 //! MQTT subscriber on `drivers/+/location` at the broker (Mosquitto), and a
-//! writer that puts every position into Redis with `GEOADD`, pipelined.
-//! Nearest-driver queries then go to Redis (`GEOSEARCH`, see `nearby`).
+//! writer that puts every position into the peer's index: Redis with
+//! `GEOADD`, pipelined (`--target peer-bridge`), or a PostGIS table with one
+//! batched UPSERT per batch (`--target peer-postgis`, see `postgis`).
+//! Nearest-driver queries then go to that index (see `nearby`).
 //!
 //! It runs inside the load generator, so its CPU shows under the
 //! generator's process, not the peer servers'; the report says so.
@@ -14,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::GeoAdd;
-use crate::clock::now_us;
+use crate::clock::{now_ms, now_us};
 use crate::mqtt::{self, Packet};
 use crate::ping;
+use crate::postgis;
 use crate::stats::{Counter, SharedLatency, Window};
 
 /// Positions sent to the writer in one message: the reader drains whatever
@@ -38,19 +41,90 @@ const READ_BUF: usize = 256 * 1024;
 pub struct BridgeStats {
     /// Pings the bridge received from the broker.
     pub received: Counter,
-    /// Pings written to Redis.
+    /// Pings written to the index.
     pub written: Counter,
+    /// Pings in batches the index refused (the error is printed).
+    pub failed: Counter,
     /// Payloads or topics that were not a ping.
     pub bad: Counter,
-    /// Ping `ts` to GEOADD acknowledged.
+    /// Ping `ts` to the write acknowledged (GEOADD, or UPSERT committed).
     pub latency: SharedLatency,
 }
 
-struct Position {
-    member: String,
-    lat: f64,
-    lng: f64,
-    ts_ms: Option<i64>,
+impl BridgeStats {
+    /// Every received ping has been written, refused or rejected.
+    fn caught_up(&self) -> bool {
+        self.written.get() + self.failed.get() + self.bad.get() >= self.received.get()
+    }
+}
+
+/// One driver's position as the bridge read it.
+pub struct Position {
+    /// The driver id from the topic.
+    pub member: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub ts_ms: Option<i64>,
+}
+
+/// Where the bridge writes.
+pub enum Store {
+    Redis {
+        conn: redis::aio::MultiplexedConnection,
+        key: String,
+        mode: GeoAdd,
+    },
+    Postgis(postgis::Writer),
+}
+
+impl Store {
+    /// A Redis GEO key, written with GEOADD in `mode`.
+    pub async fn redis(url: &str, key: String, mode: GeoAdd) -> anyhow::Result<Store> {
+        Ok(Store::Redis {
+            conn: redis_connection(url).await?,
+            key,
+            mode,
+        })
+    }
+
+    /// What the writes are, for messages.
+    pub fn write_name(&self) -> &'static str {
+        match self {
+            Store::Redis { .. } => "GEOADD",
+            Store::Postgis(_) => "UPSERT",
+        }
+    }
+
+    async fn write(&mut self, batch: &[Position]) -> anyhow::Result<()> {
+        match self {
+            Store::Redis { conn, key, mode } => {
+                match mode {
+                    GeoAdd::Pipeline => {
+                        let mut pipe = redis::pipe();
+                        for p in batch {
+                            pipe.cmd("GEOADD")
+                                .arg(key.as_str())
+                                .arg(p.lng)
+                                .arg(p.lat)
+                                .arg(&p.member)
+                                .ignore();
+                        }
+                        pipe.query_async::<()>(conn).await?;
+                    }
+                    GeoAdd::Multi => {
+                        let mut cmd = redis::cmd("GEOADD");
+                        cmd.arg(key.as_str());
+                        for p in batch {
+                            cmd.arg(p.lng).arg(p.lat).arg(&p.member);
+                        }
+                        cmd.query_async::<()>(conn).await?;
+                    }
+                }
+                Ok(())
+            }
+            Store::Postgis(writer) => writer.write(batch, now_ms()).await,
+        }
+    }
 }
 
 /// The driver id of `drivers/{id}/location`.
@@ -71,22 +145,20 @@ pub async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::Multiplex
         .with_context(|| format!("connecting to Redis at {url}"))
 }
 
-/// Connects to the broker and Redis and starts the bridge's two tasks.
+/// Connects to the broker and starts the bridge's two tasks, writing into
+/// `store`.
 pub async fn start(
     mqtt_addr: &str,
-    redis_url: &str,
-    key: String,
-    mode: GeoAdd,
+    store: Store,
     stats: std::sync::Arc<BridgeStats>,
     window: Window,
     stop: CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let redis = redis_connection(redis_url).await?;
     let mut stream = mqtt::connect(mqtt_addr, "loadtest-bridge", None, 60).await?;
     mqtt::subscribe(&mut stream, "drivers/+/location").await?;
     let (tx, rx) = mpsc::channel::<Vec<Position>>(QUEUE_BATCHES);
     let reader = tokio::spawn(read_loop(stream, tx, stats.clone(), stop.clone()));
-    let writer = tokio::spawn(write_loop(redis, key, mode, rx, stats, window));
+    let writer = tokio::spawn(write_loop(store, rx, stats, window));
     Ok(vec![reader, writer])
 }
 
@@ -152,9 +224,7 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    mut redis: redis::aio::MultiplexedConnection,
-    key: String,
-    mode: GeoAdd,
+    mut store: Store,
     mut rx: mpsc::Receiver<Vec<Position>>,
     stats: std::sync::Arc<BridgeStats>,
     window: Window,
@@ -168,30 +238,9 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let result = match mode {
-            GeoAdd::Pipeline => {
-                let mut pipe = redis::pipe();
-                for p in &batch {
-                    pipe.cmd("GEOADD")
-                        .arg(&key)
-                        .arg(p.lng)
-                        .arg(p.lat)
-                        .arg(&p.member)
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut redis).await
-            }
-            GeoAdd::Multi => {
-                let mut cmd = redis::cmd("GEOADD");
-                cmd.arg(&key);
-                for p in &batch {
-                    cmd.arg(p.lng).arg(p.lat).arg(&p.member);
-                }
-                cmd.query_async::<()>(&mut redis).await
-            }
-        };
-        if let Err(e) = result {
-            eprintln!("bridge: GEOADD failed: {e}");
+        if let Err(e) = store.write(&batch).await {
+            eprintln!("bridge: {} failed: {e:#}", store.write_name());
+            stats.failed.add(batch.len() as u64);
             continue;
         }
         stats.written.add(batch.len() as u64);
@@ -206,6 +255,35 @@ async fn write_loop(
             );
             stats.latency.record_all(&samples);
         }
+    }
+}
+
+/// How often [`wait_caught_up`] looks.
+const CATCH_UP_POLL: Duration = Duration::from_millis(50);
+/// The bridge counts as caught up once nothing new arrived for this long.
+const CATCH_UP_QUIET: Duration = Duration::from_millis(500);
+
+/// Waits, at most `limit`, until every ping the bridge received has been
+/// written and none arrived for [`CATCH_UP_QUIET`] (pings still in the
+/// broker arrive meanwhile). Returns whether it caught up.
+pub async fn wait_caught_up(stats: &BridgeStats, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = stats.received.get();
+    let mut quiet_since = tokio::time::Instant::now();
+    loop {
+        let now = tokio::time::Instant::now();
+        let received = stats.received.get();
+        if received != last {
+            last = received;
+            quiet_since = now;
+        }
+        if stats.caught_up() && now - quiet_since >= CATCH_UP_QUIET {
+            return true;
+        }
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(CATCH_UP_POLL).await;
     }
 }
 
@@ -228,5 +306,22 @@ mod tests {
         assert_eq!(driver_of(b"drivers/abc/location"), Some("abc"));
         assert_eq!(driver_of(b"drivers/abc/offers"), None);
         assert_eq!(driver_of(b"x/abc/location"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_until_written_and_quiet() {
+        let stats = std::sync::Arc::new(BridgeStats::default());
+        stats.received.add(10);
+        stats.written.add(9);
+        // One ping short: never caught up within the limit.
+        assert!(!wait_caught_up(&stats, Duration::from_secs(2)).await);
+        stats.bad.add(1);
+        let t0 = tokio::time::Instant::now();
+        assert!(wait_caught_up(&stats, Duration::from_secs(2)).await);
+        assert!(t0.elapsed() >= CATCH_UP_QUIET);
+        // Refused writes count as handled.
+        stats.received.add(5);
+        stats.failed.add(5);
+        assert!(wait_caught_up(&stats, Duration::from_secs(2)).await);
     }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::postgis::Table;
+
 /// Drives a running hexdash (or the do-it-yourself peer stack) over real
 /// sockets and reports throughput, loss, latency percentiles and the
 /// server's CPU and memory. Exits 1 when an SLO flag is missed, 2 on error.
@@ -28,7 +30,7 @@ pub struct Cli {
     pub http_url: String,
 
     /// MQTT broker `host:port` [default: 127.0.0.1:1884 for hexdash (Mosquitto
-    /// holds 1883 on the development machines), 127.0.0.1:1883 for the peer].
+    /// holds 1883 on the development machines), 127.0.0.1:1883 for the peers].
     #[arg(long)]
     pub mqtt_addr: Option<String>,
 
@@ -40,9 +42,24 @@ pub struct Cli {
     #[arg(long, default_value = "loadtest:drivers")]
     pub redis_key: String,
 
-    /// Keep the peer's GEO key from earlier runs.
+    /// Keep the peer's index (the Redis GEO key, or the PostGIS table's
+    /// rows) from earlier runs.
     #[arg(long)]
     pub keep_index: bool,
+
+    /// PostgreSQL (with PostGIS) of the peer-postgis stack; the database
+    /// must exist (`createdb loadtest_postgis`), the tool creates the
+    /// extension, table and index.
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/loadtest_postgis"
+    )]
+    pub postgis_url: String,
+
+    /// The peer-postgis drivers' table (emptied at start unless
+    /// --keep-index).
+    #[arg(long, default_value = "loadtest_drivers", value_parser = Table::parse)]
+    pub postgis_table: Table,
 
     /// How the peer bridge writes to Redis: a pipeline of one GEOADD per
     /// ping, or one GEOADD with many members per batch.
@@ -114,7 +131,8 @@ pub struct Cli {
     )]
     pub roads: PathBuf,
 
-    /// Concurrent connections issuing nearest-driver queries.
+    /// Concurrent connections issuing nearest-driver queries (for
+    /// peer-postgis the size of the query pool).
     #[arg(long, default_value_t = 32)]
     pub nearby_conns: usize,
 
@@ -179,8 +197,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 0)]
     pub shards: usize,
 
-    /// Pid of the server process(es) to measure [default: found by name:
-    /// `hexdash`, or `mosquitto` and `redis-server` for the peer].
+    /// Pid of the server process(es) to measure, each alone [default: found
+    /// by name: `hexdash`, or `mosquitto` and `redis-server` for
+    /// peer-bridge; for peer-postgis `mosquitto` and the PostgreSQL server
+    /// (its postmaster with every child process) found through a connection].
     #[arg(long, value_delimiter = ',')]
     pub server_pid: Vec<u32>,
 
@@ -228,6 +248,9 @@ pub enum Target {
     /// Mosquitto + a bridge (in this process) writing GEOADD into Redis,
     /// GEOSEARCH for nearest drivers.
     PeerBridge,
+    /// Mosquitto + the same bridge writing batched UPSERTs into a PostGIS
+    /// table, a KNN scan of its GiST index for nearest drivers.
+    PeerPostgis,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -248,7 +271,7 @@ impl Cli {
     pub fn mqtt_addr(&self) -> String {
         self.mqtt_addr.clone().unwrap_or_else(|| match self.target {
             Target::Hexdash => "127.0.0.1:1884".to_owned(),
-            Target::PeerBridge => "127.0.0.1:1883".to_owned(),
+            Target::PeerBridge | Target::PeerPostgis => "127.0.0.1:1883".to_owned(),
         })
     }
 
@@ -296,18 +319,18 @@ impl Cli {
                 bail!("--deliveries cannot exceed --drivers (each courier is one of them)");
             }
         }
-        if self.target == Target::PeerBridge {
+        if self.target != Target::Hexdash {
             if self.transport == Transport::Ws {
-                bail!("the peer stack takes pings over MQTT only (--transport mqtt)");
+                bail!("the peer stacks take pings over MQTT only (--transport mqtt)");
             }
             match self.scenario {
                 Scenario::Ingest | Scenario::Nearby => {}
                 Scenario::Track | Scenario::Mixed => bail!(
-                    "the peer stack has no area fan-out to watch (pending: a Mosquitto \
+                    "the peer stacks have no area fan-out to watch (pending: a Mosquitto \
                      subscriber per watcher); run track/mixed against hexdash"
                 ),
                 Scenario::Orders | Scenario::Search | Scenario::Accounts => {
-                    bail!("the peer stack has no accounts, restaurants or orders")
+                    bail!("the peer stacks have no accounts, restaurants or orders")
                 }
             }
         }
@@ -334,6 +357,25 @@ mod tests {
         assert_eq!(peer.mqtt_addr(), "127.0.0.1:1883");
         assert!(peer.validate().is_ok());
         assert!(parse(&["track", "--deliveries", "100"]).validate().is_ok());
+        let pg = parse(&["nearby", "--target", "peer-postgis"]);
+        assert_eq!(pg.mqtt_addr(), "127.0.0.1:1883");
+        assert_eq!(
+            pg.postgis_url,
+            "postgres://postgres@127.0.0.1:5432/loadtest_postgis"
+        );
+        assert_eq!(pg.postgis_table.name(), "loadtest_drivers");
+        assert!(pg.validate().is_ok());
+        assert!(
+            parse(&["ingest", "--target", "peer-postgis"])
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn refuses_a_bad_table_name() {
+        let args = ["loadtest", "nearby", "--postgis-table", "drivers; drop"];
+        assert!(Cli::try_parse_from(args).is_err());
     }
 
     #[test]
@@ -341,6 +383,12 @@ mod tests {
         for args in [
             &["track", "--target", "peer-bridge"][..],
             &["ingest", "--target", "peer-bridge", "--transport", "ws"],
+            &["nearby", "--target", "peer-postgis", "--transport", "ws"],
+            &["track", "--target", "peer-postgis"],
+            &["mixed", "--target", "peer-postgis"],
+            &["orders", "--target", "peer-postgis"],
+            &["search", "--target", "peer-postgis"],
+            &["accounts", "--target", "peer-postgis"],
             &["ingest", "--ping-hz", "0"],
             &["ingest", "--batch", "0"],
             &["ingest", "--min-speed-mps", "9", "--max-speed-mps", "3"],

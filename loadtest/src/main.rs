@@ -1,6 +1,7 @@
 //! `loadtest`: the network load generator. It drives a running hexdash, or
-//! the "do it yourself" peer stack of `../shared/peers/` (Mosquitto, a
-//! bridge writing `GEOADD` into Redis, `GEOSEARCH`), over real sockets with
+//! a "do it yourself" peer stack of `../shared/peers/` (Mosquitto and a
+//! bridge writing `GEOADD` into Redis, `GEOSEARCH`; or the same bridge
+//! writing UPSERTs into PostGIS, a KNN `SELECT`), over real sockets with
 //! the same scenarios, so every figure in `docs/BENCHMARKS.md` is a ratio
 //! measured in one session.
 //!
@@ -11,9 +12,10 @@
 //!   client) and [`ws`] (WebSocket drivers and watchers); their pings
 //!   ([`ping`]) follow [`walker`]s on the OpenStreetMap road network of
 //!   Gothenburg ([`roads`], [`geo`]);
-//! - [`nearby`]: nearest-driver queries (REST or `GEOSEARCH`); [`bridge`]:
-//!   the peer's MQTT → Redis bridge; [`accounts`]: signup/login and the
-//!   credentials cache;
+//! - [`nearby`]: nearest-driver queries (REST, `GEOSEARCH` or PostGIS KNN);
+//!   [`bridge`]: the peers' MQTT → Redis or PostGIS bridge; [`postgis`]: the
+//!   PostGIS peer's table, UPSERTs and KNN query; [`accounts`]:
+//!   signup/login and the credentials cache;
 //! - measurement: [`stats`] (HDR histograms, counters), [`server_metrics`]
 //!   (hexdash's `/metrics`), [`proc_stats`] (server CPU and RSS),
 //!   [`progress`], [`report`] (text/JSON report and SLO checks).
@@ -30,6 +32,7 @@ mod geo;
 mod mqtt;
 mod nearby;
 mod ping;
+mod postgis;
 mod proc_stats;
 mod progress;
 mod report;

@@ -1,5 +1,6 @@
-//! Nearest-driver queries: hexdash's `GET /v1/drivers/nearby` (admin token)
-//! or the peer's `GEOSEARCH key FROMLONLAT lng lat BYRADIUS r m ASC COUNT k`.
+//! Nearest-driver queries: hexdash's `GET /v1/drivers/nearby` (admin token),
+//! the Redis peer's `GEOSEARCH key FROMLONLAT lng lat BYRADIUS r m ASC COUNT
+//! k`, or the PostGIS peer's KNN `SELECT` (see `postgis`).
 //!
 //! Closed loop: `conns` workers, each sending its next query when the last
 //! answered (measures capacity). Open loop: queries scheduled at a fixed
@@ -58,6 +59,8 @@ pub enum Backend {
         conns: Vec<redis::aio::MultiplexedConnection>,
         key: String,
     },
+    /// A pool of `--nearby-conns` PostgreSQL connections.
+    Postgis(crate::postgis::Queries),
     /// Restaurant search (`GET /v1/restaurants`), no token needed; each
     /// query asks for one of `terms` ("" = no text), picked by the point.
     Search {
@@ -138,6 +141,9 @@ impl Backend {
                     .query_async(&mut conn)
                     .await?;
                 Ok(found.len())
+            }
+            Backend::Postgis(queries) => {
+                crate::postgis::nearest(queries, at, q.radius_m, q.limit).await
             }
         }
     }

@@ -1,6 +1,8 @@
 //! CPU and memory of the server processes under test, from `/proc`
-//! (Linux only): `/proc/<pid>/stat` for CPU time, `/proc/<pid>/status` for
-//! the resident set.
+//! (Linux only): `/proc/<pid>/stat` for CPU time (and the parent pid),
+//! `/proc/<pid>/status` for the resident set. A process is watched alone,
+//! or with its children as one server (PostgreSQL: the postmaster and its
+//! backends, one per connection).
 
 use std::path::Path;
 
@@ -31,6 +33,19 @@ pub fn parse_stat_cpu_s(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / TICKS_PER_S)
 }
 
+/// The parent pid (field 4) from the text of `/proc/<pid>/stat`.
+pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The parent of `pid`.
+pub fn parent_of(pid: u32) -> anyhow::Result<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    parse_stat_ppid(&stat).context("unexpected /proc/<pid>/stat format")
+}
+
 /// `VmRSS` from the text of `/proc/<pid>/status`, KiB.
 pub fn parse_status_rss_kib(status: &str) -> Option<u64> {
     status
@@ -51,6 +66,35 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
         cpu_s: parse_stat_cpu_s(&stat).context("unexpected /proc/<pid>/stat format")?,
         rss_kib: parse_status_rss_kib(&status).context("no VmRSS in /proc/<pid>/status")?,
     })
+}
+
+/// The processes whose parent is `root`.
+fn children_of(root: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| parent_of(pid).is_ok_and(|parent| parent == root))
+        .collect()
+}
+
+/// One reading of a watched process, or of a process and its children:
+/// `(pid, sample)` per member.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reading(pub Vec<(u32, Sample)>);
+
+/// Reads `pid` (which must exist) and, with `children`, every child of it
+/// (one that exits while being read is left out).
+pub fn read(pid: u32, children: bool) -> anyhow::Result<Reading> {
+    let mut members = vec![(pid, sample(pid)?)];
+    if children {
+        members.extend(
+            children_of(pid)
+                .into_iter()
+                .filter_map(|child| Some((child, sample(child).ok()?))),
+        );
+    }
+    Ok(Reading(members))
 }
 
 /// Whether a command name (`/proc/<pid>/comm`) is `name` or a copy of it
@@ -91,30 +135,50 @@ pub fn find_by_name(name: &str) -> anyhow::Result<u32> {
     }
 }
 
-/// A watched process over the measurement window.
+/// A watched process (or process tree) over the measurement window.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessReport {
     pub name: String,
     pub pid: u32,
+    /// Processes summed at the window's end (1 unless children are
+    /// watched too).
+    pub processes: usize,
     /// CPU used during the window, % of one core (200% = both cores here).
+    /// For a tree: every member at the end, minus what it had used at the
+    /// start (a member started during the window counts whole); a member
+    /// that exited during the window is missing.
     pub cpu_pct: f64,
+    /// Summed over the members (shared memory counts once per member).
     pub rss_mib_start: f64,
     pub rss_mib_end: f64,
 }
 
 impl ProcessReport {
-    pub fn new(name: &str, pid: u32, start: Sample, end: Sample, window_s: f64) -> Self {
-        let mib = |kib: u64| kib as f64 / 1024.0;
+    pub fn new(name: &str, pid: u32, start: &Reading, end: &Reading, window_s: f64) -> Self {
+        let mib = |r: &Reading| r.0.iter().map(|(_, s)| s.rss_kib).sum::<u64>() as f64 / 1024.0;
+        let used_s: f64 = end
+            .0
+            .iter()
+            .map(|(pid, e)| {
+                let before = start
+                    .0
+                    .iter()
+                    .find(|(p, _)| p == pid)
+                    .map_or(0.0, |(_, s)| s.cpu_s);
+                e.cpu_s - before
+            })
+            .sum();
         Self {
             name: name.to_owned(),
             pid,
+            processes: end.0.len(),
             cpu_pct: if window_s > 0.0 {
-                (end.cpu_s - start.cpu_s) / window_s * 100.0
+                used_s / window_s * 100.0
             } else {
                 0.0
             },
-            rss_mib_start: mib(start.rss_kib),
-            rss_mib_end: mib(end.rss_kib),
+            rss_mib_start: mib(start),
+            rss_mib_end: mib(end),
         }
     }
 }
@@ -152,18 +216,47 @@ mod tests {
         assert!(s.rss_kib > 0);
     }
 
+    fn s(cpu_s: f64, rss_kib: u64) -> Sample {
+        Sample { cpu_s, rss_kib }
+    }
+
     #[test]
     fn cpu_percent_over_window() {
-        let a = Sample {
-            cpu_s: 1.0,
-            rss_kib: 1024,
-        };
-        let b = Sample {
-            cpu_s: 4.0,
-            rss_kib: 2048,
-        };
-        let r = ProcessReport::new("x", 1, a, b, 2.0);
+        let a = Reading(vec![(1, s(1.0, 1024))]);
+        let b = Reading(vec![(1, s(4.0, 2048))]);
+        let r = ProcessReport::new("x", 1, &a, &b, 2.0);
         assert!((r.cpu_pct - 150.0).abs() < 1e-9);
         assert!((r.rss_mib_end - 2.0).abs() < 1e-9);
+        assert_eq!(r.processes, 1);
+    }
+
+    #[test]
+    fn a_tree_sums_its_members() {
+        // 1 is the root; 2 runs throughout; 3 exits during the window (its
+        // CPU is lost); 4 starts during it (all of its CPU counts).
+        let a = Reading(vec![(1, s(10.0, 100)), (2, s(5.0, 200)), (3, s(7.0, 300))]);
+        let b = Reading(vec![(1, s(10.5, 100)), (2, s(6.0, 200)), (4, s(0.5, 400))]);
+        let r = ProcessReport::new("postgres", 1, &a, &b, 1.0);
+        assert!((r.cpu_pct - 200.0).abs() < 1e-9, "{r:?}");
+        assert_eq!(r.processes, 3);
+        assert!((r.rss_mib_start - 600.0 / 1024.0).abs() < 1e-9);
+        assert!((r.rss_mib_end - 700.0 / 1024.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn parses_the_parent() {
+        let stat = "1234 (we ird) (x)) S 77 1234 1234 0 -1";
+        assert_eq!(parse_stat_ppid(stat), Some(77));
+        assert_eq!(parse_stat_ppid("garbage"), None);
+        assert_eq!(
+            parent_of(std::process::id()).ok(),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
+
+    #[test]
+    fn reads_itself_with_children() {
+        let r = read(std::process::id(), true).expect("own /proc entry");
+        assert_eq!(r.0[0].0, std::process::id());
     }
 }

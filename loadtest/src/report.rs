@@ -304,9 +304,14 @@ impl Report {
             let _ = writeln!(s, "        latency {}", fmt_latency(&o.latency));
         }
         for p in &self.processes {
+            let members = if p.processes > 1 {
+                format!(" and children, {} processes", p.processes)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "process {} (pid {}): CPU {:.0}% of a core, RSS {:.1} -> {:.1} MiB",
+                "process {} (pid {}{members}): CPU {:.0}% of a core, RSS {:.1} -> {:.1} MiB",
                 p.name, p.pid, p.cpu_pct, p.rss_mib_start, p.rss_mib_end
             );
         }

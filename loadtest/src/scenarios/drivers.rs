@@ -42,7 +42,9 @@ pub fn schedule(cli: &Cli) -> Schedule {
 }
 
 /// MQTT identities: hexdash accounts (username = user id, password =
-/// access token), or anonymous seeded ids for the peer broker; `n` of them.
+/// access token), or anonymous seeded ids for the peers' broker; `n` of
+/// them. Either way driver `i`'s walker, so its positions, depend on the
+/// seed and `i` only: every target sees the same points.
 fn specs(cli: &Cli, accounts: &[Account], n: usize) -> Vec<DriverSpec> {
     match cli.target {
         Target::Hexdash => accounts
@@ -56,7 +58,7 @@ fn specs(cli: &Cli, accounts: &[Account], n: usize) -> Vec<DriverSpec> {
                 topic: format!("drivers/{}/location", a.user_id),
             })
             .collect(),
-        Target::PeerBridge => {
+        Target::PeerBridge | Target::PeerPostgis => {
             let fleet = bench::Fleet::uniform(cli.seed, n, bench::City::gothenburg_30km());
             fleet
                 .drivers

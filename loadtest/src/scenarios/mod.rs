@@ -24,12 +24,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{self, AuthApi};
-use crate::bridge::{self, BridgeStats};
+use crate::bridge::{self, BridgeStats, Store};
 use crate::cli::{Cli, Scenario, Target, Transport};
 use crate::clock::now_ms;
 use crate::fleet::FleetStats;
 use crate::nearby::{self, Backend, NearbyStats, Query};
-use crate::proc_stats::{self, ProcessReport, Sample};
+use crate::postgis;
+use crate::proc_stats::{self, ProcessReport, Reading};
 use crate::progress::{self, Rate};
 use crate::report::{self, IngestReport, NearbyReport, OrdersReport, Report, TrackReport};
 use crate::roads::RoadNetwork;
@@ -43,6 +44,9 @@ const DRAIN: Duration = Duration::from_secs(1);
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP request timeout of the REST client.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the preload, the peers' bridge gets this long to write what it
+/// received before the run goes on regardless (and says so).
+const BRIDGE_CATCH_UP: Duration = Duration::from_secs(120);
 
 /// Which components a scenario runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,37 +101,90 @@ impl Plan {
     }
 }
 
-/// The processes measured: given pids, or found by name.
-fn servers(cli: &Cli, notes: &mut Vec<String>) -> Vec<(String, u32)> {
+/// A measured server: one process, or a process with its children
+/// (PostgreSQL's postmaster and its backends).
+struct Watched {
+    name: String,
+    pid: u32,
+    children: bool,
+}
+
+impl Watched {
+    fn one(name: &str, pid: u32) -> Watched {
+        Watched {
+            name: name.to_owned(),
+            pid,
+            children: false,
+        }
+    }
+}
+
+/// The processes measured: given pids, or found by name (and, for
+/// peer-postgis, `postgres_pid`: the postmaster found through a
+/// connection).
+fn servers(cli: &Cli, postgres_pid: Option<u32>, notes: &mut Vec<String>) -> Vec<Watched> {
     let mut out = Vec::new();
     if !cli.server_pid.is_empty() {
         for &pid in &cli.server_pid {
             let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .map(|s| s.trim_end().to_owned())
                 .unwrap_or_else(|_| format!("pid {pid}"));
-            out.push((name, pid));
+            out.push(Watched::one(&name, pid));
         }
     } else {
         let names: &[&str] = match cli.target {
             Target::Hexdash => &["hexdash"],
             Target::PeerBridge => &["mosquitto", "redis-server"],
+            Target::PeerPostgis => &["mosquitto"],
         };
         for name in names {
             match proc_stats::find_by_name(name) {
-                Ok(pid) => out.push(((*name).to_owned(), pid)),
+                Ok(pid) => out.push(Watched::one(name, pid)),
                 Err(e) => notes.push(format!("server CPU/RSS not measured: {e:#}")),
             }
         }
+        if let Some(pid) = postgres_pid {
+            out.push(Watched {
+                name: "postgres".to_owned(),
+                pid,
+                children: true,
+            });
+            notes.push(
+                "postgres: the PostgreSQL server's postmaster and all its child processes \
+                 (this run's backends, and any other sessions, autovacuum, checkpointer and \
+                 WAL writer of the whole server), summed; RSS counts shared buffers once \
+                 per process"
+                    .to_owned(),
+            );
+        }
     }
-    out.push(("loadtest".to_owned(), std::process::id()));
+    out.push(Watched::one("loadtest", std::process::id()));
     out
 }
 
-fn sample_all(procs: &[(String, u32)]) -> Vec<Option<Sample>> {
+fn sample_all(procs: &[Watched]) -> Vec<Option<Reading>> {
     procs
         .iter()
-        .map(|(_, pid)| proc_stats::sample(*pid).ok())
+        .map(|w| proc_stats::read(w.pid, w.children).ok())
         .collect()
+}
+
+/// The peers' bridge store, ready and (unless --keep-index) empty; `None`
+/// for hexdash.
+async fn bridge_store(cli: &Cli) -> anyhow::Result<Option<Store>> {
+    Ok(Some(match cli.target {
+        Target::Hexdash => return Ok(None),
+        Target::PeerBridge => {
+            if !cli.keep_index {
+                bridge::clear_index(&cli.redis_url, &cli.redis_key).await?;
+            }
+            Store::redis(&cli.redis_url, cli.redis_key.clone(), cli.bridge_geoadd).await?
+        }
+        Target::PeerPostgis => {
+            postgis::prepare(&cli.postgis_url, &cli.postgis_table, cli.keep_index).await?;
+            Store::Postgis(postgis::Writer::connect(&cli.postgis_url, &cli.postgis_table).await?)
+        }
+    }))
 }
 
 /// Counter readings at one instant.
@@ -275,16 +332,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let mut load_tasks = Vec::new();
     let mut listen_tasks = Vec::new();
 
-    if !hexdash {
-        if !cli.keep_index {
-            bridge::clear_index(&cli.redis_url, &cli.redis_key).await?;
-        }
+    let mut write_name = "";
+    if let Some(store) = bridge_store(cli).await? {
+        write_name = store.write_name();
         listen_tasks.extend(
             bridge::start(
                 &cli.mqtt_addr(),
-                &cli.redis_url,
-                cli.redis_key.clone(),
-                cli.bridge_geoadd,
+                store,
                 c.bridge.clone(),
                 window.clone(),
                 stop_all.clone(),
@@ -292,6 +346,17 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             .await?,
         );
     }
+    let postgres_pid = if cli.target == Target::PeerPostgis {
+        match postgis::server_pid(&cli.postgis_url).await {
+            Ok(pid) => Some(pid),
+            Err(e) => {
+                notes.push(format!("PostgreSQL CPU/RSS not measured: {e:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let mut watchers_connect_s = 0.0;
     if plan.watchers && cli.watchers > 0 {
@@ -328,6 +393,30 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         notes.push(format!(
             "{ok} drivers preloaded (one ping each) before the run"
         ));
+        if !hexdash {
+            // Queries should find the preloaded fleet, not a half-written one.
+            let t0 = Instant::now();
+            let caught_up = bridge::wait_caught_up(&c.bridge, BRIDGE_CATCH_UP).await;
+            let (received, written) = (c.bridge.received.get(), c.bridge.written.get());
+            if !cli.quiet {
+                eprintln!(
+                    "preload: the bridge wrote {written} of {received} pings received, \
+                     {:.1}s after the preload",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            if !caught_up {
+                notes.push(format!(
+                    "the bridge had not caught up {} s after the preload ({written} of {received} \
+                     pings written); the run went on",
+                    BRIDGE_CATCH_UP.as_secs()
+                ));
+            }
+        }
+    }
+    if cli.target == Target::PeerPostgis {
+        // Planner statistics for the filled table, as a long-lived one has.
+        postgis::analyze(&cli.postgis_url, &cli.postgis_table).await?;
     }
 
     let mut drivers_connect_s = 0.0;
@@ -414,6 +503,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             Target::PeerBridge => {
                 Backend::redis(&cli.redis_url, &cli.redis_key, cli.nearby_conns).await?
             }
+            Target::PeerPostgis => Backend::Postgis(
+                postgis::query_pool(&cli.postgis_url, &cli.postgis_table, cli.nearby_conns).await?,
+            ),
         })
     } else {
         None
@@ -432,7 +524,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         None
     };
 
-    let procs = servers(cli, &mut notes);
+    let procs = servers(cli, postgres_pid, &mut notes);
 
     // ---- load: drivers first (they fill the index), then queries/orders
     if let Some(connected) = connected {
@@ -545,16 +637,15 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
 
     // ---- report
     let mut processes = Vec::new();
-    for (i, (name, pid)) in procs.iter().enumerate() {
-        if let (Some(a), Some(b)) = (cpu_start[i], cpu_end[i]) {
-            processes.push(ProcessReport::new(name, *pid, a, b, window_s));
+    for (w, (a, b)) in procs.iter().zip(cpu_start.iter().zip(&cpu_end)) {
+        if let (Some(a), Some(b)) = (a, b) {
+            processes.push(ProcessReport::new(&w.name, w.pid, a, b, window_s));
         }
     }
     if !hexdash {
-        notes.push(
-            "the peer bridge (MQTT subscriber + GEOADD writer) runs inside loadtest: its CPU is in the loadtest line"
-                .to_owned(),
-        );
+        notes.push(format!(
+            "the peer bridge (MQTT subscriber + {write_name} writer) runs inside loadtest: its CPU is in the loadtest line"
+        ));
     }
     let per_s = |n: u64| n as f64 / window_s;
     let ingest = plan.drivers.then(|| {
@@ -595,7 +686,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             },
             generator_lag: c.fleet.lag.snapshot().summary(),
             latency,
-            latency_of: (!hexdash).then(|| "ping ts to GEOADD acknowledged by Redis".to_owned()),
+            latency_of: match cli.target {
+                Target::Hexdash => None,
+                Target::PeerBridge => Some("ping ts to GEOADD acknowledged by Redis".to_owned()),
+                Target::PeerPostgis => {
+                    Some("ping ts to the batch's UPSERT committed by PostgreSQL".to_owned())
+                }
+            },
         }
     });
     let track = (plan.watchers && cli.watchers > 0).then(|| TrackReport {
