@@ -65,7 +65,7 @@ if want limit; then
 fi
 
 if want ingest; then
-  for hz in 5 7 10 15; do
+  for hz in 5 7 10 15 20; do
     hex  "ingest_hexdash_10k_${hz}hz" ingest --drivers 10000 --ping-hz $hz
     peer "ingest_peer_10k_${hz}hz"    ingest --drivers 10000 --ping-hz $hz
   done

@@ -35,6 +35,10 @@ use crate::walker::Walker;
 /// closed connection is noticed.
 const READ_EVERY_VISITS: u32 = 16;
 
+/// A shard that never sleeps (behind schedule) still publishes its counts
+/// this often, so the measurement window sees them.
+const FLUSH_EVERY_VISITS: u32 = 256;
+
 /// Scratch space for those reads.
 const READ_CHUNK: usize = 4096;
 
@@ -343,6 +347,7 @@ impl Shard {
         let mut local = Local::default();
         let n = self.conns.len();
         let mut idx = 0;
+        let mut visits_since_flush = 0u32;
         loop {
             let due = self.conns[idx].next_due;
             let now = Instant::now();
@@ -356,8 +361,13 @@ impl Shard {
             }
             // Behind schedule this loop never sleeps: let the runtime's
             // other tasks (watchers, the progress line) run now and then,
-            // and notice the stop.
+            // publish the counts, and notice the stop.
             tokio::task::coop::consume_budget().await;
+            visits_since_flush += 1;
+            if visits_since_flush >= FLUSH_EVERY_VISITS {
+                visits_since_flush = 0;
+                self.flush(&mut local);
+            }
             if stop.is_cancelled() {
                 break;
             }
