@@ -695,27 +695,21 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             },
         }
     });
-    let track = (plan.watchers && cli.watchers > 0).then(|| TrackReport {
-        connected: c.watchers.connected.get(),
-        connect_s: watchers_connect_s,
-        connect_failed: c.watchers.connect_failed.get(),
-        disconnected: c.watchers.disconnected.get(),
-        frames: after.frames - before.frames,
-        positions: after.positions - before.positions,
-        positions_per_s: per_s(after.positions - before.positions),
-        error_messages: c.watchers.error_messages.get(),
-        latency: c.watchers.latency.snapshot().summary(),
+    let track = (plan.watchers && cli.watchers > 0).then(|| {
+        let frames = after.frames - before.frames;
+        let positions = after.positions - before.positions;
+        watchers_report(&c.watchers, watchers_connect_s, frames, positions, window_s)
     });
-    let deliveries = (cli.deliveries > 0).then(|| TrackReport {
-        connected: c.customers.connected.get(),
-        connect_s: deliveries_connect_s,
-        connect_failed: c.customers.connect_failed.get(),
-        disconnected: c.customers.disconnected.get(),
-        frames: after.delivery_frames - before.delivery_frames,
-        positions: after.delivered - before.delivered,
-        positions_per_s: per_s(after.delivered - before.delivered),
-        error_messages: c.customers.error_messages.get(),
-        latency: c.customers.latency.snapshot().summary(),
+    let deliveries = (cli.deliveries > 0).then(|| {
+        let frames = after.delivery_frames - before.delivery_frames;
+        let positions = after.delivered - before.delivered;
+        watchers_report(
+            &c.customers,
+            deliveries_connect_s,
+            frames,
+            positions,
+            window_s,
+        )
     });
     let nearby = plan.nearby.then(|| {
         let ok = sent_end.nearby_ok - before.nearby_ok;
@@ -783,6 +777,27 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let (p99s, rates) = report.slo_subjects();
     report.slo = report::slo_checks(&p99s, &rates, cli.max_p99_ms, cli.min_rate);
     Ok(report)
+}
+
+/// One group of watchers (dispatchers, or customers) over the window.
+fn watchers_report(
+    stats: &WatcherStats,
+    connect_s: f64,
+    frames: u64,
+    positions: u64,
+    window_s: f64,
+) -> TrackReport {
+    TrackReport {
+        connected: stats.connected.get(),
+        connect_s,
+        connect_failed: stats.connect_failed.get(),
+        disconnected: stats.disconnected.get(),
+        frames,
+        positions,
+        positions_per_s: positions as f64 / window_s,
+        error_messages: stats.error_messages.get(),
+        latency: stats.latency.snapshot().summary(),
+    }
 }
 
 fn empty_report(cli: &Cli, notes: Vec<String>) -> Report {
