@@ -120,7 +120,8 @@ impl<P: Protocol> RemoteLink<P> {
             network,
             link_tx,
             link_rx,
-            notifications: VecDeque::with_capacity(100),
+            // hexdash patch: grown on demand, not 100 slots per connection.
+            notifications: VecDeque::new(),
             will_delay_interval,
         })
     }
