@@ -23,10 +23,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::orders::{self, post_json};
+use super::orders::{self, get_json, post_json};
 use crate::accounts::{self, Account, AuthApi};
 use crate::cli::Cli;
 use crate::fleet::Conn;
@@ -255,24 +254,9 @@ async fn set_up_one(
     Ok((socket, delivery))
 }
 
-/// GETs `url` with `token`; the answer's JSON, or the status and text.
-async fn get_json<T: for<'de> Deserialize<'de>>(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-) -> anyhow::Result<T> {
-    let resp = http.get(url).bearer_auth(token).send().await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        bail!("GET {url}: {status}: {text}");
-    }
-    Ok(resp.json().await?)
-}
-
 /// Reads the courier's socket until an offer arrives; other packets
 /// (PINGRESP, other messages) are skipped.
-async fn next_offer(stream: &mut TcpStream) -> anyhow::Result<OfferMsg> {
+async fn next_offer(stream: &mut (impl AsyncRead + Unpin)) -> anyhow::Result<OfferMsg> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -325,35 +309,26 @@ mod tests {
 
     #[tokio::test]
     async fn next_offer_skips_other_packets_and_reassembles_split_reads() {
-        use tokio::io::AsyncWriteExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.expect("accept");
-            let mut bytes = vec![0xD0, 0x00]; // PINGRESP
-            mqtt::encode_publish(
-                &mut bytes,
-                b"drivers/d/offers",
-                br#"{"type":"offer_ended","offer_id":"o0","reason":"expired"}"#,
-            );
-            mqtt::encode_publish(
-                &mut bytes,
-                b"drivers/d/offers",
-                br#"{"type":"offer","offer_id":"o1","order_id":"r1"}"#,
-            );
-            // In two pieces, split inside the offer.
-            let cut = bytes.len() - 10;
-            s.write_all(&bytes[..cut]).await.expect("write");
-            s.flush().await.expect("flush");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            s.write_all(&bytes[cut..]).await.expect("write");
-        });
-        let mut client = TcpStream::connect(addr).await.expect("connect");
-        let offer = next_offer(&mut client).await.expect("offer");
+        let mut bytes = vec![0xD0, 0x00]; // PINGRESP
+        mqtt::encode_publish(
+            &mut bytes,
+            b"drivers/d/offers",
+            br#"{"type":"offer_ended","offer_id":"o0","reason":"expired"}"#,
+        );
+        mqtt::encode_publish(
+            &mut bytes,
+            b"drivers/d/offers",
+            br#"{"type":"offer","offer_id":"o1","order_id":"r1"}"#,
+        );
+        // Two reads, split inside the offer: a chain yields the first part
+        // until it is used up, then the second.
+        let (first, second) = bytes.split_at(bytes.len() - 10);
+        let mut stream = first.chain(second);
+        let offer = next_offer(&mut stream).await.expect("offer");
         assert_eq!(offer.offer_id, "o1");
         assert_eq!(offer.order_id, "r1");
-        server.await.expect("server");
+        // Nothing after it: a closed stream is an error, not a hang.
+        let mut rest: &[u8] = &[];
+        assert!(next_offer(&mut rest).await.is_err());
     }
 }

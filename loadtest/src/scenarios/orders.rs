@@ -79,11 +79,28 @@ pub(crate) async fn post_json<T: for<'de> Deserialize<'de>>(
     token: &str,
     body: &serde_json::Value,
 ) -> anyhow::Result<T> {
-    let resp = http.post(url).bearer_auth(token).json(body).send().await?;
+    json_answer(http.post(url).bearer_auth(token).json(body), "POST", url).await
+}
+
+/// GETs `url` with `token`; the answer's JSON, or the status and text.
+pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<T> {
+    json_answer(http.get(url).bearer_auth(token), "GET", url).await
+}
+
+async fn json_answer<T: for<'de> Deserialize<'de>>(
+    request: reqwest::RequestBuilder,
+    method: &str,
+    url: &str,
+) -> anyhow::Result<T> {
+    let resp = request.send().await?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
-        bail!("POST {url}: {status}: {text}");
+        bail!("{method} {url}: {status}: {text}");
     }
     Ok(resp.json().await?)
 }
