@@ -189,6 +189,88 @@ mod tests {
         });
     }
 
+    /// Every setting as its dotted path (`api.payment_attempts`), from the
+    /// serialised defaults: the `Config` structs are the one list of
+    /// settings, and the documentation is checked against them.
+    fn setting_paths() -> Vec<String> {
+        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    for (key, value) in fields {
+                        let path = if prefix.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{prefix}.{key}")
+                        };
+                        walk(&path, value, out);
+                    }
+                }
+                _ => out.push(prefix.to_owned()),
+            }
+        }
+        let defaults = serde_json::to_value(Config::default()).expect("Config serialises");
+        let mut paths = Vec::new();
+        walk("", &defaults, &mut paths);
+        paths
+    }
+
+    /// `api.payment_attempts` → `HEXDASH_API__PAYMENT_ATTEMPTS`.
+    fn env_name(path: &str) -> String {
+        format!("HEXDASH_{}", path.replace('.', "__").to_uppercase())
+    }
+
+    const README: &str = include_str!("../README.md");
+    const EXAMPLE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/hexdash.example.toml");
+
+    #[test]
+    fn readme_table_names_every_setting() {
+        let missing: Vec<String> = setting_paths()
+            .iter()
+            .map(|p| env_name(p))
+            .filter(|name| !README.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README's configuration table lacks {missing:?}"
+        );
+    }
+
+    #[test]
+    fn example_file_lists_every_setting_at_its_default() {
+        let text = std::fs::read_to_string(EXAMPLE_PATH).expect("hexdash.example.toml exists");
+        // Settings without a default (secrets, optional URLs) appear
+        // commented out, `# key = …`, so the file runs as it is.
+        let mut listed = Vec::new();
+        let mut section = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = format!("{name}.");
+            } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ") {
+                if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    listed.push(format!("{section}{key}"));
+                }
+            }
+        }
+        let mut expected = setting_paths();
+        expected.sort();
+        listed.sort();
+        assert_eq!(listed, expected, "hexdash.example.toml's settings");
+
+        figment::Jail::expect_with(|jail| {
+            // Only the file: a HEXDASH_* variable of the caller's shell
+            // must not count as the file's value.
+            jail.clear_env();
+            let loaded = Config::load(Some(Path::new(EXAMPLE_PATH)), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                serde_json::to_value(loaded).map_err(|e| e.to_string())?,
+                serde_json::to_value(Config::default()).map_err(|e| e.to_string())?,
+                "hexdash.example.toml sets every setting to its default"
+            );
+            Ok(())
+        });
+    }
+
     #[test]
     fn secrets_are_redacted() {
         let c = Config {

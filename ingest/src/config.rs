@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct Config {
     /// Embedded MQTT broker listener. Port 0 picks a free port (read it back
-    /// from `BrokerHandle::local_addr`).
+    /// from `BrokerHandle::local_addr`). Not a setting of its own: the
+    /// binary copies the top-level `mqtt_addr` (`HEXDASH_MQTT_ADDR`) here,
+    /// so there is one way to set it.
+    #[serde(skip)]
     pub mqtt_addr: SocketAddr,
     /// Broker connection slots (drivers plus the two in-process links). The
     /// router preallocates tables of this size (virtual memory, touched as

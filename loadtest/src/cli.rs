@@ -124,10 +124,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 15.0)]
     pub max_speed_mps: f64,
 
-    /// Road network (OpenStreetMap, ODbL) drivers move on.
+    /// Road network (OpenStreetMap, ODbL) drivers move on. The default is
+    /// the extract the repository ships in `data/`, found from wherever
+    /// `loadtest` is started.
     #[arg(
         long,
-        default_value = "../shared/data/gothenburg_roads_2016.geojson.gz"
+        default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/gothenburg_roads_2016.geojson.gz")
     )]
     pub roads: PathBuf,
 

@@ -1,5 +1,5 @@
 //! The road network drivers move on, loaded once at start-up from the
-//! Gothenburg OpenStreetMap extract in `../shared/data/`
+//! Gothenburg OpenStreetMap extract the repository ships in `data/`
 //! (`gothenburg_roads_2016.geojson.gz`: map data © OpenStreetMap
 //! contributors, available under the Open Database License, ODbL 1.0).
 //!

@@ -300,7 +300,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         ));
     }
     let net = Arc::new(RoadNetwork::load_geojson_gz(&cli.roads).context(
-        "loading the road network (pass --roads ../shared/data/gothenburg_roads_2016.geojson.gz)",
+        "loading the road network (--roads; the repository ships data/gothenburg_roads_2016.geojson.gz)",
     )?);
     if !cli.quiet {
         eprintln!(
