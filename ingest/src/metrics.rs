@@ -60,12 +60,14 @@ pub(crate) enum ConnectRefusal {
     Banned,
     /// A protocol name or level other than MQTT 3.1.1's.
     UnsupportedProtocol,
+    /// Keep-alive 0: rumqttd needs it to notice dead connections.
+    ZeroKeepAlive,
     /// The process is shutting down.
     ShuttingDown,
 }
 
 impl ConnectRefusal {
-    pub(crate) const ALL: [ConnectRefusal; 9] = [
+    pub(crate) const ALL: [ConnectRefusal; 10] = [
         ConnectRefusal::MissingCredentials,
         ConnectRefusal::BadUsername,
         ConnectRefusal::InvalidToken,
@@ -74,6 +76,7 @@ impl ConnectRefusal {
         ConnectRefusal::NotADriver,
         ConnectRefusal::Banned,
         ConnectRefusal::UnsupportedProtocol,
+        ConnectRefusal::ZeroKeepAlive,
         ConnectRefusal::ShuttingDown,
     ];
 
@@ -87,6 +90,7 @@ impl ConnectRefusal {
             ConnectRefusal::NotADriver => "not_a_driver",
             ConnectRefusal::Banned => "banned",
             ConnectRefusal::UnsupportedProtocol => "unsupported_protocol",
+            ConnectRefusal::ZeroKeepAlive => "zero_keep_alive",
             ConnectRefusal::ShuttingDown => "shutting_down",
         }
     }

@@ -283,18 +283,27 @@ async fn repeated_foreign_publishes_close_the_connection() {
     );
 }
 
-/// Connects with rumqttc (MQTT 3.1.1) and returns the broker's answer: `Ok`
-/// for an accepting CONNACK, otherwise the error rumqttc reports (a refusing
-/// CONNACK is `ConnectionRefused(code)`, a silent close an I/O error).
+/// Connects with rumqttc (MQTT 3.1.1, keep-alive 5 s) and returns the
+/// broker's answer: `Ok` for an accepting CONNACK, otherwise the error
+/// rumqttc reports (a refusing CONNACK is `ConnectionRefused(code)`, a
+/// silent close an I/O error).
 async fn connect_answer(
     app: &TestApp,
     credentials: Option<(&str, &str)>,
+) -> Result<(), ConnectionError> {
+    connect_answer_with(app, credentials, Duration::from_secs(5)).await
+}
+
+async fn connect_answer_with(
+    app: &TestApp,
+    credentials: Option<(&str, &str)>,
+    keep_alive: Duration,
 ) -> Result<(), ConnectionError> {
     let mut options = MqttOptions::new("phone", "127.0.0.1", app.mqtt_port());
     if let Some((username, password)) = credentials {
         options.set_credentials(username, password);
     }
-    options.set_keep_alive(Duration::from_secs(5));
+    options.set_keep_alive(keep_alive);
     let (_client, mut eventloop) = AsyncClient::new(options, 10);
     loop {
         match within("the broker's answer to CONNECT", eventloop.poll()).await {
@@ -336,7 +345,14 @@ async fn refused_connects_get_a_connack_with_the_reason() {
     // Issued two lifetimes ago: past its expiry and any leeway.
     let expired = issue(&app.tokens, driver_user, common::now_s() - 2 * 3600);
     let d = driver_id.to_string();
-    let cases: Vec<(&str, Option<(String, String)>, ConnectReturnCode, &str)> = vec![
+    /// What is tried, the credentials, the CONNACK code, the counter's reason.
+    type Case = (
+        &'static str,
+        Option<(String, String)>,
+        ConnectReturnCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "no credentials",
             None,
@@ -429,6 +445,21 @@ async fn refused_connects_get_a_connack_with_the_reason() {
         app.metrics
             .gauge("hexdash_connections", &[("kind", "mqtt")]),
         0.0
+    );
+    // Keep-alive 0 (which rumqttd does not serve) is refused with code 2,
+    // as Mosquitto does.
+    match connect_answer_with(&app, Some((&d, &token)), Duration::ZERO).await {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, ConnectReturnCode::BadClientId);
+        }
+        other => panic!("keep-alive 0: expected CONNACK 2, got {other:?}"),
+    }
+    assert_eq!(
+        app.counter(
+            "hexdash_mqtt_connects_refused_total",
+            &[("reason", "zero_keep_alive")]
+        ),
+        1
     );
     // The rightful owner still gets in.
     connect_answer(&app, Some((&d, &token)))

@@ -15,9 +15,10 @@
 //!   the connection is closed. Only MQTT 3.1.1 is spoken: an MQTT 5 client
 //!   gets an MQTT 5 CONNACK with reason code 0x84 (unsupported protocol
 //!   version) and a reason string, MQTT 3.1 and other levels a 3.1.1
-//!   CONNACK with return code 1. The client id becomes `{driver_id}.{client_id}` so one
-//!   driver cannot take over another's session (rumqttd closes the older
-//!   connection of a duplicate client id), nor the broker's in-process links.
+//!   CONNACK with return code 1 (keep-alive 0, which rumqttd does not serve,
+//!   gets 2). The client id becomes `{driver_id}.{client_id}` so one driver
+//!   cannot take over another's session (rumqttd closes the older connection
+//!   of a duplicate client id), nor the broker's in-process links.
 //!   Last-will messages are dropped: the router would publish them to any
 //!   topic on the driver's behalf, past this check.
 //! - **PUBLISH** of a QoS 0 ping to `drivers/{own id}/location` is applied
@@ -87,8 +88,10 @@ const MQTT5_LEVEL: u8 = 5;
 /// in MQTT 3.1.1's terms (rumqttd writes it in the client's version):
 /// 4 (bad user name or password) when the credentials do not authenticate
 /// anyone, 5 (not authorised) when they do but that user may not publish
-/// locations, 1 (unacceptable protocol version), 3 (server unavailable).
-pub(crate) fn return_code(refusal: ConnectRefusal) -> ConnectReturnCode {
+/// locations, 1 (unacceptable protocol version), 3 (server unavailable),
+/// and 2 (identifier rejected) for keep-alive 0: 3.1.1 has no code for it,
+/// and 2 is what Mosquitto answers to a keep-alive it does not accept.
+fn return_code(refusal: ConnectRefusal) -> ConnectReturnCode {
     match refusal {
         ConnectRefusal::MissingCredentials
         | ConnectRefusal::BadUsername
@@ -97,6 +100,7 @@ pub(crate) fn return_code(refusal: ConnectRefusal) -> ConnectReturnCode {
         | ConnectRefusal::TokenOfAnotherUser => ConnectReturnCode::BadUserNamePassword,
         ConnectRefusal::NotADriver | ConnectRefusal::Banned => ConnectReturnCode::NotAuthorized,
         ConnectRefusal::UnsupportedProtocol => ConnectReturnCode::RefusedProtocolVersion,
+        ConnectRefusal::ZeroKeepAlive => ConnectReturnCode::ClientIdentifierNotValid,
         ConnectRefusal::ShuttingDown => ConnectReturnCode::ServiceUnavailable,
     }
 }
@@ -256,20 +260,13 @@ impl AclProtocol {
         peeked: Option<ConnectProtocol>,
         error: protocol::Error,
     ) -> protocol::Error {
-        match peeked {
-            Some(ConnectProtocol { mqtt: true, level }) => {
-                self.answer_v5 = level == MQTT5_LEVEL;
-                self.refuse_connect(ConnectRefusal::UnsupportedProtocol, None)
-            }
-            Some(ConnectProtocol { mqtt: false, .. }) => {
-                self.ctx
-                    .shared
-                    .metrics
-                    .connect_refused(ConnectRefusal::UnsupportedProtocol);
-                error
-            }
-            None => error,
-        }
+        let Some(ConnectProtocol { mqtt, level }) = peeked else {
+            return error;
+        };
+        self.answer_v5 = mqtt && level == MQTT5_LEVEL;
+        let refused = self.refuse_connect(ConnectRefusal::UnsupportedProtocol, None);
+        // Not MQTT at all: counted and logged, closed without a CONNACK.
+        if mqtt { refused } else { error }
     }
 
     fn on_connect(
@@ -299,6 +296,10 @@ impl AclProtocol {
                 return Err(self.refuse_connect(failure.into(), Some(&login.username)));
             }
         };
+        // rumqttd would close it without a CONNACK.
+        if connect.keep_alive == 0 {
+            return Err(self.refuse_connect(ConnectRefusal::ZeroKeepAlive, Some(&login.username)));
+        }
         if !connect.client_id.is_empty() {
             connect.client_id = format!("{driver_id}.{}", connect.client_id);
         }
@@ -787,6 +788,21 @@ mod tests {
         assert_eq!(
             refused(c.read(Packet::Connect(connect, None, None, None, None))),
             BadUserNamePassword
+        );
+        let mut c = Conn::new();
+        let token = c.token(Role::Driver);
+        let connect = Connect {
+            keep_alive: 0,
+            client_id: "x".into(),
+            clean_session: true,
+        };
+        let login = Login {
+            username: c.driver.to_string(),
+            password: token,
+        };
+        assert_eq!(
+            refused(c.read(Packet::Connect(connect, None, None, None, Some(login)))),
+            ConnectReturnCode::ClientIdentifierNotValid
         );
         // A second CONNECT is no refused login: the connection just closes.
         let mut c = Conn::connected();
