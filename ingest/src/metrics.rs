@@ -8,7 +8,10 @@
 //! - `hexdash_connections{kind}`: open `mqtt` (authenticated) and `driver_ws` connections
 //! - `hexdash_offers_delivered_total{path}`: offers handed to `mqtt` (the broker) or a `ws` stream
 //! - `hexdash_offers_dropped_total{path="ws"}`: offers dropped because a stream's queue was full
+//! - `hexdash_mqtt_connects_refused_total{reason}`: MQTT CONNECTs answered
+//!   with a refusing CONNACK, reason is `ConnectRefusal::as_str()`
 //! - `hexdash_mqtt_refused_total{reason}`: MQTT connections closed by the ACL
+//!   after their CONNECT
 //!
 //! `path` is `mqtt`, `ws` or `http`.
 
@@ -35,12 +38,71 @@ impl Path {
     }
 }
 
-/// Why the MQTT ACL closed a connection; the `reason` label of
-/// `hexdash_mqtt_refused_total`.
+/// Why the MQTT ACL refused a CONNECT (the client gets a CONNACK with the
+/// matching return code); the `reason` label of
+/// `hexdash_mqtt_connects_refused_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectRefusal {
+    /// No username and password.
+    MissingCredentials,
+    /// The username is not a user id.
+    BadUsername,
+    /// The password is not a token hexdash issued.
+    InvalidToken,
+    /// The token has expired.
+    TokenExpired,
+    /// The token is another user's than the username.
+    TokenOfAnotherUser,
+    /// A valid token of a customer, restaurant or admin: only drivers publish
+    /// locations.
+    NotADriver,
+    /// A valid token of a banned user.
+    Banned,
+    /// A protocol name or level other than MQTT 3.1.1's.
+    UnsupportedProtocol,
+    /// Keep-alive 0: rumqttd needs it to notice dead connections.
+    ZeroKeepAlive,
+    /// The process is shutting down.
+    ShuttingDown,
+}
+
+impl ConnectRefusal {
+    pub(crate) const ALL: [ConnectRefusal; 10] = [
+        ConnectRefusal::MissingCredentials,
+        ConnectRefusal::BadUsername,
+        ConnectRefusal::InvalidToken,
+        ConnectRefusal::TokenExpired,
+        ConnectRefusal::TokenOfAnotherUser,
+        ConnectRefusal::NotADriver,
+        ConnectRefusal::Banned,
+        ConnectRefusal::UnsupportedProtocol,
+        ConnectRefusal::ZeroKeepAlive,
+        ConnectRefusal::ShuttingDown,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConnectRefusal::MissingCredentials => "missing_credentials",
+            ConnectRefusal::BadUsername => "bad_username",
+            ConnectRefusal::InvalidToken => "invalid_token",
+            ConnectRefusal::TokenExpired => "token_expired",
+            ConnectRefusal::TokenOfAnotherUser => "token_of_another_user",
+            ConnectRefusal::NotADriver => "not_a_driver",
+            ConnectRefusal::Banned => "banned",
+            ConnectRefusal::UnsupportedProtocol => "unsupported_protocol",
+            ConnectRefusal::ZeroKeepAlive => "zero_keep_alive",
+            ConnectRefusal::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// Why the MQTT ACL closed a connection after its CONNECT; the `reason`
+/// label of `hexdash_mqtt_refused_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// Bad username/token, or a token that is not this driver's.
-    Credentials,
+    /// A packet other than CONNECT before the CONNECT (rumqttd closes such
+    /// connections itself; the ACL does not trust that).
+    NotConnected,
     /// A SUBSCRIBE to anything but the driver's own offers topic.
     ForbiddenSubscription,
     /// Too many publishes to topics that are not the driver's own.
@@ -53,7 +115,7 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     const ALL: [Refusal; 5] = [
-        Refusal::Credentials,
+        Refusal::NotConnected,
         Refusal::ForbiddenSubscription,
         Refusal::RepeatedWrongDriver,
         Refusal::SecondConnect,
@@ -62,7 +124,7 @@ impl Refusal {
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Refusal::Credentials => "credentials",
+            Refusal::NotConnected => "not_connected",
             Refusal::ForbiddenSubscription => "forbidden_subscription",
             Refusal::RepeatedWrongDriver => "repeated_wrong_driver",
             Refusal::SecondConnect => "second_connect",
@@ -129,6 +191,8 @@ pub(crate) struct Metrics {
     pub(crate) offers_ws_dropped: Counter,
     /// Indexed like `Refusal::ALL`.
     refused: Vec<Counter>,
+    /// Indexed like `ConnectRefusal::ALL`.
+    connects_refused: Vec<Counter>,
     /// One limiter for all rejection logs of all paths.
     pub(crate) reject_log: LogLimiter,
 }
@@ -152,6 +216,10 @@ impl Metrics {
                 .iter()
                 .map(|r| counter!("hexdash_mqtt_refused_total", "reason" => r.as_str()))
                 .collect(),
+            connects_refused: ConnectRefusal::ALL
+                .iter()
+                .map(|r| counter!("hexdash_mqtt_connects_refused_total", "reason" => r.as_str()))
+                .collect(),
             reject_log: LogLimiter::new(),
         }
     }
@@ -167,6 +235,12 @@ impl Metrics {
     pub(crate) fn refused(&self, refusal: Refusal) {
         if let Some(i) = Refusal::ALL.iter().position(|r| *r == refusal) {
             self.refused[i].increment(1);
+        }
+    }
+
+    pub(crate) fn connect_refused(&self, refusal: ConnectRefusal) {
+        if let Some(i) = ConnectRefusal::ALL.iter().position(|r| *r == refusal) {
+            self.connects_refused[i].increment(1);
         }
     }
 }
@@ -191,7 +265,11 @@ fn describe() {
     );
     describe_counter!(
         "hexdash_mqtt_refused_total",
-        "MQTT connections closed by the ACL, by reason"
+        "MQTT connections closed by the ACL after their CONNECT, by reason"
+    );
+    describe_counter!(
+        "hexdash_mqtt_connects_refused_total",
+        "MQTT CONNECTs refused with a CONNACK return code, by reason"
     );
 }
 

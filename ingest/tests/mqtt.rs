@@ -10,7 +10,9 @@ use std::time::Duration;
 use auth::Role;
 use common::{TestApp, WAIT, Walk, wait_until, within};
 use engine::{DriverId, LatLng, Offer, OfferId, OrderId, UserId};
-use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+};
 use tokio::sync::mpsc;
 
 /// A connected MQTT client whose event loop runs in a task; what it
@@ -281,67 +283,259 @@ async fn repeated_foreign_publishes_close_the_connection() {
     );
 }
 
+/// Connects with rumqttc (MQTT 3.1.1, keep-alive 5 s) and returns the
+/// broker's answer: `Ok` for an accepting CONNACK, otherwise the error
+/// rumqttc reports (a refusing CONNACK is `ConnectionRefused(code)`, a
+/// silent close an I/O error).
+async fn connect_answer(
+    app: &TestApp,
+    credentials: Option<(&str, &str)>,
+) -> Result<(), ConnectionError> {
+    connect_answer_with(app, credentials, Duration::from_secs(5)).await
+}
+
+async fn connect_answer_with(
+    app: &TestApp,
+    credentials: Option<(&str, &str)>,
+    keep_alive: Duration,
+) -> Result<(), ConnectionError> {
+    let mut options = MqttOptions::new("phone", "127.0.0.1", app.mqtt_port());
+    if let Some((username, password)) = credentials {
+        options.set_credentials(username, password);
+    }
+    options.set_keep_alive(keep_alive);
+    let (_client, mut eventloop) = AsyncClient::new(options, 10);
+    loop {
+        match within("the broker's answer to CONNECT", eventloop.poll()).await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_credentials_are_refused() {
+async fn refused_connects_get_a_connack_with_the_reason() {
+    use ConnectReturnCode::{BadUserNamePassword, NotAuthorized};
     let app = TestApp::start().await;
     let (driver_id, token) = app.driver();
-    let (other_id, other_token) = app.driver();
+    let (other_id, _) = app.driver();
+    let (banned_id, banned_token) = app.driver();
+    app.tokens.ban(UserId::from(banned_id.as_uuid()));
     let customer = UserId::new();
-    let customer_token = app.token(customer, Role::Customer);
+    let restaurant = UserId::new();
     let admin = UserId::new();
-    let admin_token = app.token(admin, Role::Admin);
-    let foreign = auth::Tokens::new(b"another-secret", 3600)
-        .issue(
-            auth::Principal {
-                user_id: UserId::from(driver_id.as_uuid()),
-                role: Role::Driver,
-            },
-            common::now_s(),
-        )
-        .token;
-    let cases = [
+    let issue = |tokens: &auth::Tokens, user_id: UserId, issued_at_s: u64| {
+        tokens
+            .issue(
+                auth::Principal {
+                    user_id,
+                    role: Role::Driver,
+                },
+                issued_at_s,
+            )
+            .token
+    };
+    let driver_user = UserId::from(driver_id.as_uuid());
+    let foreign = issue(
+        &auth::Tokens::new(b"another-secret", 3600),
+        driver_user,
+        common::now_s(),
+    );
+    // Issued two lifetimes ago: past its expiry and any leeway.
+    let expired = issue(&app.tokens, driver_user, common::now_s() - 2 * 3600);
+    let d = driver_id.to_string();
+    /// What is tried, the credentials, the CONNACK code, the counter's reason.
+    type Case = (
+        &'static str,
+        Option<(String, String)>,
+        ConnectReturnCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "no credentials",
+            None,
+            BadUserNamePassword,
+            "missing_credentials",
+        ),
         (
             "wrong password",
-            driver_id.to_string(),
-            "not-a-token".to_owned(),
+            Some((d.clone(), "not-a-token".into())),
+            BadUserNamePassword,
+            "invalid_token",
+        ),
+        (
+            "empty password",
+            Some((d.clone(), String::new())),
+            BadUserNamePassword,
+            "invalid_token",
         ),
         (
             "token signed with another key",
-            driver_id.to_string(),
-            foreign,
+            Some((d.clone(), foreign)),
+            BadUserNamePassword,
+            "invalid_token",
+        ),
+        (
+            "expired token",
+            Some((d.clone(), expired)),
+            BadUserNamePassword,
+            "token_expired",
         ),
         (
             "username is another driver",
-            other_id.to_string(),
-            token.clone(),
+            Some((other_id.to_string(), token.clone())),
+            BadUserNamePassword,
+            "token_of_another_user",
         ),
         (
             "username is not a user id",
-            "driver-7".to_owned(),
-            token.clone(),
+            Some(("driver-7".into(), token.clone())),
+            BadUserNamePassword,
+            "bad_username",
         ),
-        ("customer token", customer.to_string(), customer_token),
-        ("admin token", admin.to_string(), admin_token),
-        ("empty password", driver_id.to_string(), String::new()),
+        (
+            "customer token",
+            Some((customer.to_string(), app.token(customer, Role::Customer))),
+            NotAuthorized,
+            "not_a_driver",
+        ),
+        (
+            "restaurant token",
+            Some((
+                restaurant.to_string(),
+                app.token(restaurant, Role::Restaurant),
+            )),
+            NotAuthorized,
+            "not_a_driver",
+        ),
+        (
+            "admin token",
+            Some((admin.to_string(), app.token(admin, Role::Admin))),
+            NotAuthorized,
+            "not_a_driver",
+        ),
+        (
+            "banned driver",
+            Some((banned_id.to_string(), banned_token)),
+            NotAuthorized,
+            "banned",
+        ),
     ];
-    for (what, username, password) in &cases {
-        let result = Client::connect(&app, "phone", username, password).await;
-        assert!(result.is_err(), "{what}: connection accepted");
+    for (what, credentials, code, _) in &cases {
+        let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+        match connect_answer(&app, credentials).await {
+            Err(ConnectionError::ConnectionRefused(got)) => assert_eq!(got, *code, "{what}"),
+            other => panic!("{what}: expected CONNACK {code:?}, got {other:?}"),
+        }
+    }
+    let mut expected = std::collections::HashMap::<&str, u64>::new();
+    for (_, _, _, reason) in &cases {
+        *expected.entry(reason).or_default() += 1;
+    }
+    for (reason, count) in expected {
+        assert_eq!(
+            app.counter("hexdash_mqtt_connects_refused_total", &[("reason", reason)]),
+            count,
+            "{reason}"
+        );
     }
     assert_eq!(
-        app.counter("hexdash_mqtt_refused_total", &[("reason", "credentials")]),
-        cases.len() as u64
+        app.metrics
+            .gauge("hexdash_connections", &[("kind", "mqtt")]),
+        0.0
     );
-
-    // A banned driver's valid token stops working too.
-    app.tokens.ban(UserId::from(other_id.as_uuid()));
-    assert!(
-        Client::connect(&app, "phone", &other_id.to_string(), &other_token)
-            .await
-            .is_err()
+    // Keep-alive 0 (which rumqttd does not serve) is refused with code 2,
+    // as Mosquitto does.
+    match connect_answer_with(&app, Some((&d, &token)), Duration::ZERO).await {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, ConnectReturnCode::BadClientId);
+        }
+        other => panic!("keep-alive 0: expected CONNACK 2, got {other:?}"),
+    }
+    assert_eq!(
+        app.counter(
+            "hexdash_mqtt_connects_refused_total",
+            &[("reason", "zero_keep_alive")]
+        ),
+        1
     );
-    // And the rightful owner still gets in.
+    // The rightful owner still gets in.
+    connect_answer(&app, Some((&d, &token)))
+        .await
+        .expect("the driver connects");
     Client::driver(&app, driver_id, &token).await;
+}
+
+/// Sends one raw CONNECT frame and returns every byte the broker sends
+/// before it closes the connection.
+async fn raw_connect(app: &TestApp, frame: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.mqtt_port()))
+        .await
+        .unwrap();
+    stream.write_all(frame).await.unwrap();
+    let mut answer = Vec::new();
+    within(
+        "the broker to answer and close",
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    answer
+}
+
+/// A CONNECT frame with the given protocol name and level, clean session,
+/// keep-alive 60 s, client id "x", no credentials (MQTT 5 adds an empty
+/// property list).
+fn connect_frame(name: &[u8], level: u8) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    body.extend_from_slice(name);
+    body.extend_from_slice(&[level, 0x02, 0, 60]);
+    if level == 5 {
+        body.push(0);
+    }
+    body.extend_from_slice(&[0, 1, b'x']);
+    let mut frame = vec![0x10, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_protocol_levels_get_a_connack_in_their_own_version() {
+    let app = TestApp::start().await;
+    // MQTT 5: a v5 CONNACK (flags, reason code 0x84 "unsupported protocol
+    // version", then properties), then the close.
+    let answer = raw_connect(&app, &connect_frame(b"MQTT", 5)).await;
+    assert!(answer.len() >= 5, "no v5 CONNACK: {answer:?}");
+    assert_eq!(answer[0], 0x20, "a CONNACK: {answer:?}");
+    assert_eq!(
+        answer[1] as usize,
+        answer.len() - 2,
+        "one packet: {answer:?}"
+    );
+    assert_eq!(&answer[2..4], &[0x00, 0x84], "{answer:?}");
+    // Its properties: a length, then one reason string (0x1F) naming the
+    // version hexdash speaks.
+    assert_eq!(answer[4] as usize, answer.len() - 5, "{answer:?}");
+    assert_eq!(answer[5], 0x1F, "{answer:?}");
+    let reason = String::from_utf8_lossy(&answer[8..]);
+    assert!(reason.contains("3.1.1"), "{reason}");
+    // MQTT 3.1 ("MQIsdp", level 3) and unknown levels: a 3.1.1 CONNACK with
+    // return code 1, unacceptable protocol version.
+    for (name, level) in [(&b"MQIsdp"[..], 3), (b"MQTT", 3), (b"MQTT", 6)] {
+        let answer = raw_connect(&app, &connect_frame(name, level)).await;
+        assert_eq!(answer, [0x20, 0x02, 0x00, 0x01], "level {level}");
+    }
+    assert_eq!(
+        app.counter(
+            "hexdash_mqtt_connects_refused_total",
+            &[("reason", "unsupported_protocol")]
+        ),
+        4
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

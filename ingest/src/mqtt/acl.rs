@@ -9,10 +9,16 @@
 //!
 //! - **CONNECT**: username = the driver's user id, password = its access
 //!   token, verified here (the identity the checks below use) and again by
-//!   rumqttd's `external_auth` hook ([`auth_handler`]). A failure closes the
-//!   connection. The client id becomes `{driver_id}.{client_id}` so one
-//!   driver cannot take over another's session (rumqttd closes the older
-//!   connection of a duplicate client id), nor the broker's in-process links.
+//!   rumqttd's `external_auth` hook ([`auth_handler`]). A refusal is answered
+//!   with a CONNACK whose return code says why (see [`return_code`]; sent by
+//!   rumqttd's connect handler, patched for it, see `vendor/README.md`), then
+//!   the connection is closed. Only MQTT 3.1.1 is spoken: an MQTT 5 client
+//!   gets an MQTT 5 CONNACK with reason code 0x84 (unsupported protocol
+//!   version) and a reason string, MQTT 3.1 and other levels a 3.1.1
+//!   CONNACK with return code 1 (keep-alive 0, which rumqttd does not serve,
+//!   gets 2). The client id becomes `{driver_id}.{client_id}` so one driver
+//!   cannot take over another's session (rumqttd closes the older connection
+//!   of a duplicate client id), nor the broker's in-process links.
 //!   Last-will messages are dropped: the router would publish them to any
 //!   topic on the driver's behalf, past this check.
 //! - **PUBLISH** of a QoS 0 ping to `drivers/{own id}/location` is applied
@@ -41,11 +47,15 @@ use bytes::{Bytes, BytesMut};
 use engine::{DriverId, PingRejection};
 use metrics::Gauge;
 use rumqttd::protocol::v4::V4;
-use rumqttd::protocol::{self, Connect, Login, Packet, PingReq, Protocol, Publish, Subscribe};
+use rumqttd::protocol::v5::V5;
+use rumqttd::protocol::{
+    self, ConnAckProperties, Connect, ConnectReturnCode, Login, Packet, PingReq, Protocol, Publish,
+    Subscribe,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::Batch;
-use crate::metrics::{Path, Refusal};
+use crate::metrics::{ConnectRefusal, Path, Refusal};
 use crate::{Shared, now_ms, topics};
 
 /// Publishes to foreign topics tolerated on one connection before it is
@@ -60,6 +70,40 @@ const DROPPED_TOPIC: &str = "$hexdash/dropped";
 
 /// Longest topic or filter quoted in a log line.
 const LOGGED_TOPIC_CHARS: usize = 96;
+
+/// The reason string of the MQTT 5 CONNACK that refuses an MQTT 5 client:
+/// paho and others show it next to the reason code.
+const V5_REFUSAL_REASON: &str = "hexdash speaks MQTT 3.1.1 only; connect with protocol level 4";
+
+/// Protocol names of MQTT 3.1.1 and 5 (`MQTT`) and of MQTT 3.1 (`MQIsdp`):
+/// a CONNECT naming one of these gets an answer even at a level we do not
+/// speak; any other name is not MQTT and is closed without one (as the
+/// 3.1.1 specification allows, [MQTT-3.1.2-1]).
+const MQTT_PROTOCOL_NAMES: [&[u8]; 2] = [b"MQTT", b"MQIsdp"];
+
+/// MQTT 5's protocol level.
+const MQTT5_LEVEL: u8 = 5;
+
+/// The CONNACK return code that tells a client why its CONNECT was refused,
+/// in MQTT 3.1.1's terms (rumqttd writes it in the client's version):
+/// 4 (bad user name or password) when the credentials do not authenticate
+/// anyone, 5 (not authorised) when they do but that user may not publish
+/// locations, 1 (unacceptable protocol version), 3 (server unavailable),
+/// and 2 (identifier rejected) for keep-alive 0: 3.1.1 has no code for it,
+/// and 2 is what Mosquitto answers to a keep-alive it does not accept.
+fn return_code(refusal: ConnectRefusal) -> ConnectReturnCode {
+    match refusal {
+        ConnectRefusal::MissingCredentials
+        | ConnectRefusal::BadUsername
+        | ConnectRefusal::InvalidToken
+        | ConnectRefusal::TokenExpired
+        | ConnectRefusal::TokenOfAnotherUser => ConnectReturnCode::BadUserNamePassword,
+        ConnectRefusal::NotADriver | ConnectRefusal::Banned => ConnectReturnCode::NotAuthorized,
+        ConnectRefusal::UnsupportedProtocol => ConnectReturnCode::RefusedProtocolVersion,
+        ConnectRefusal::ZeroKeepAlive => ConnectReturnCode::ClientIdentifierNotValid,
+        ConnectRefusal::ShuttingDown => ConnectReturnCode::ServiceUnavailable,
+    }
+}
 
 /// What every connection's ACL shares.
 pub(crate) struct AclContext {
@@ -81,13 +125,19 @@ pub(crate) enum AuthFailure {
     NotADriver,
 }
 
-impl AuthFailure {
-    pub(crate) fn code(self) -> &'static str {
-        match self {
-            AuthFailure::BadUsername => "bad_username",
-            AuthFailure::Token(e) => e.code(),
-            AuthFailure::NotThisUser => "token_of_another_user",
-            AuthFailure::NotADriver => "not_a_driver",
+impl From<AuthFailure> for ConnectRefusal {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::BadUsername => ConnectRefusal::BadUsername,
+            // `Missing` is the REST layer's (no bearer header); a CONNECT
+            // with a login always carries a password, possibly empty.
+            AuthFailure::Token(AuthError::Invalid | AuthError::Missing) => {
+                ConnectRefusal::InvalidToken
+            }
+            AuthFailure::Token(AuthError::Expired) => ConnectRefusal::TokenExpired,
+            AuthFailure::Token(AuthError::Banned) => ConnectRefusal::Banned,
+            AuthFailure::NotThisUser => ConnectRefusal::TokenOfAnotherUser,
+            AuthFailure::NotADriver => ConnectRefusal::NotADriver,
         }
     }
 }
@@ -125,6 +175,9 @@ pub(crate) struct AclProtocol {
     inner: V4,
     ctx: Arc<AclContext>,
     saw_connect: bool,
+    /// Set when the CONNECT was MQTT 5's: the refusing CONNACK is then
+    /// written in MQTT 5's format (the only packet such a connection gets).
+    answer_v5: bool,
     session: Option<Session>,
     /// Pings of the current read; kept (empty) between reads so its buffer
     /// is allocated once per connection, not once per read.
@@ -164,6 +217,7 @@ impl AclProtocol {
             inner: V4,
             ctx,
             saw_connect: false,
+            answer_v5: false,
             session: None,
             batch: Batch::default(),
         }
@@ -173,6 +227,46 @@ impl AclProtocol {
     fn refuse(&self, refusal: Refusal) -> protocol::Error {
         self.ctx.shared.metrics.refused(refusal);
         protocol::Error::MalformedPacket
+    }
+
+    /// Refuses the CONNECT: counted, logged (rate-limited, no password), and
+    /// answered by rumqttd with a CONNACK carrying the return code before it
+    /// closes the connection.
+    fn refuse_connect(&self, refusal: ConnectRefusal, username: Option<&str>) -> protocol::Error {
+        self.ctx.shared.metrics.connect_refused(refusal);
+        if let Some(suppressed) = self.log_budget() {
+            tracing::info!(
+                username = %loggable(username.unwrap_or_default().as_bytes()),
+                reason = refusal.as_str(),
+                mqtt5 = self.answer_v5,
+                suppressed,
+                "MQTT: CONNECT refused"
+            );
+        }
+        let code = match return_code(refusal) {
+            ConnectReturnCode::RefusedProtocolVersion if self.answer_v5 => {
+                ConnectReturnCode::UnsupportedProtocolVersion
+            }
+            code => code,
+        };
+        protocol::Error::ConnectRefused(code)
+    }
+
+    /// The codec refused a CONNECT's protocol name or level: an MQTT client
+    /// of another version is told so in its own version's CONNACK; anything
+    /// else is not MQTT and is closed without an answer.
+    fn refuse_protocol(
+        &mut self,
+        peeked: Option<ConnectProtocol>,
+        error: protocol::Error,
+    ) -> protocol::Error {
+        let Some(ConnectProtocol { mqtt, level }) = peeked else {
+            return error;
+        };
+        self.answer_v5 = mqtt && level == MQTT5_LEVEL;
+        let refused = self.refuse_connect(ConnectRefusal::UnsupportedProtocol, None);
+        // Not MQTT at all: counted and logged, closed without a CONNACK.
+        if mqtt { refused } else { error }
     }
 
     fn on_connect(
@@ -194,16 +288,18 @@ impl AclProtocol {
         }
         self.saw_connect = true;
         let Some(login) = login else {
-            self.log_auth_failure(None, "missing_credentials");
-            return Err(self.refuse(Refusal::Credentials));
+            return Err(self.refuse_connect(ConnectRefusal::MissingCredentials, None));
         };
         let driver_id = match authorize(&self.ctx.shared.tokens, &login.username, &login.password) {
             Ok(id) => id,
             Err(failure) => {
-                self.log_auth_failure(Some(&login.username), failure.code());
-                return Err(self.refuse(Refusal::Credentials));
+                return Err(self.refuse_connect(failure.into(), Some(&login.username)));
             }
         };
+        // rumqttd would close it without a CONNACK.
+        if connect.keep_alive == 0 {
+            return Err(self.refuse_connect(ConnectRefusal::ZeroKeepAlive, Some(&login.username)));
+        }
         if !connect.client_id.is_empty() {
             connect.client_id = format!("{driver_id}.{}", connect.client_id);
         }
@@ -228,7 +324,7 @@ impl AclProtocol {
         let Some(session) = self.session.as_mut() else {
             // rumqttd reads CONNECT first and closes connections that start
             // otherwise; kept closed here too rather than trusted.
-            return Err(self.refuse(Refusal::Credentials));
+            return Err(self.refuse(Refusal::NotConnected));
         };
         if publish.topic == session.location_topic.as_bytes() {
             if qos == 0 {
@@ -282,7 +378,7 @@ impl AclProtocol {
         props: Option<protocol::SubscribeProperties>,
     ) -> Result<Packet, protocol::Error> {
         let Some(session) = self.session.as_ref() else {
-            return Err(self.refuse(Refusal::Credentials));
+            return Err(self.refuse(Refusal::NotConnected));
         };
         if let Some(bad) = subscribe
             .filters
@@ -306,17 +402,6 @@ impl AclProtocol {
     /// rejection log budget; `Some(n)` = log, `n` lines were suppressed.
     fn log_budget(&self) -> Option<u64> {
         self.ctx.shared.metrics.reject_log.allow(crate::now_s())
-    }
-
-    fn log_auth_failure(&self, username: Option<&str>, reason: &'static str) {
-        if let Some(suppressed) = self.log_budget() {
-            tracing::warn!(
-                username = %loggable(username.unwrap_or_default().as_bytes()),
-                reason,
-                suppressed,
-                "MQTT: connection refused"
-            );
-        }
     }
 }
 
@@ -342,12 +427,29 @@ impl Protocol for AclProtocol {
             // The frame starts at the front of the buffer: its first byte
             // holds a PUBLISH's QoS, which rumqttd's `Publish` keeps private.
             let qos = stream.first().map_or(0, |b| (b >> 1) & 0b11);
+            // The codec's errors do not say which protocol a refused CONNECT
+            // named (and consume the frame), so look first; only the first
+            // packet of a connection can be its CONNECT.
+            let peeked = if self.saw_connect {
+                None
+            } else {
+                connect_protocol(stream)
+            };
             let packet = match self.inner.read_mut(stream, max_size) {
                 Ok(packet) => packet,
+                Err(
+                    e @ (protocol::Error::InvalidProtocol
+                    | protocol::Error::InvalidProtocolLevel(_)),
+                ) => break Err(self.refuse_protocol(peeked, e)),
                 Err(e) => break Err(e),
             };
             if self.ctx.shutdown.is_cancelled() {
-                break Err(self.refuse(Refusal::ShuttingDown));
+                break Err(match packet {
+                    Packet::Connect(..) if !self.saw_connect => {
+                        self.refuse_connect(ConnectRefusal::ShuttingDown, None)
+                    }
+                    _ => self.refuse(Refusal::ShuttingDown),
+                });
             }
             let routed = match packet {
                 // The will (and its properties) are dropped: see the module doc.
@@ -374,8 +476,50 @@ impl Protocol for AclProtocol {
     }
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, protocol::Error> {
+        if self.answer_v5 {
+            // The refusing CONNACK, the one packet an MQTT 5 connection gets.
+            let packet = match packet {
+                Packet::ConnAck(ack, None) => Packet::ConnAck(
+                    ack,
+                    Some(ConnAckProperties {
+                        reason_string: Some(V5_REFUSAL_REASON.to_owned()),
+                        ..ConnAckProperties::default()
+                    }),
+                ),
+                other => other,
+            };
+            return V5.write(packet, write);
+        }
         self.inner.write(packet, write)
     }
+}
+
+/// The protocol a CONNECT frame names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ConnectProtocol {
+    /// The name is one of [`MQTT_PROTOCOL_NAMES`].
+    mqtt: bool,
+    /// The protocol level (4 = 3.1.1, 5 = 5, 3 = 3.1).
+    level: u8,
+}
+
+/// The protocol of the CONNECT frame at the front of `stream`; `None` if
+/// the frame is not a CONNECT or its header has not fully arrived.
+fn connect_protocol(stream: &[u8]) -> Option<ConnectProtocol> {
+    let (&first, rest) = stream.split_first()?;
+    if first >> 4 != 1 {
+        return None;
+    }
+    // The remaining length: 1-4 bytes, the high bit of each says "more".
+    let length_bytes = rest.iter().take(4).position(|b| b & 0x80 == 0)? + 1;
+    let header = rest.get(length_bytes..)?;
+    let name_len = usize::from(u16::from_be_bytes([*header.first()?, *header.get(1)?]));
+    let name = header.get(2..2 + name_len)?;
+    let level = *header.get(2 + name_len)?;
+    Some(ConnectProtocol {
+        mqtt: MQTT_PROTOCOL_NAMES.contains(&name),
+        level,
+    })
 }
 
 /// A client-supplied topic, shortened and made printable for a log line.
@@ -602,26 +746,149 @@ mod tests {
         assert_eq!(connect.client_id, "");
     }
 
+    fn refused(result: Result<Packet, protocol::Error>) -> ConnectReturnCode {
+        match result {
+            Err(protocol::Error::ConnectRefused(code)) => code,
+            other => panic!("expected a refused CONNECT, got {other:?}"),
+        }
+    }
+
+    /// The bytes the broker writes for a refusing CONNACK on this connection.
+    fn connack_bytes(acl: &AclProtocol, code: ConnectReturnCode) -> Vec<u8> {
+        let ack = protocol::ConnAck {
+            session_present: false,
+            code,
+        };
+        let mut buf = BytesMut::new();
+        acl.write(Packet::ConnAck(ack, None), &mut buf).unwrap();
+        buf.to_vec()
+    }
+
     #[test]
-    fn connect_refuses_bad_credentials_and_a_second_connect() {
+    fn connect_refusals_carry_their_return_code() {
+        use ConnectReturnCode::{BadUserNamePassword, NotAuthorized};
         let mut c = Conn::new();
-        assert!(c.connect("phone", "garbage".into()).is_err());
+        assert_eq!(
+            refused(c.connect("phone", "garbage".into())),
+            BadUserNamePassword
+        );
+        assert_eq!(
+            connack_bytes(&c.acl, BadUserNamePassword),
+            [0x20, 0x02, 0x00, 0x04]
+        );
         let mut c = Conn::new();
         let token = c.token(Role::Customer);
-        assert!(c.connect("phone", token).is_err());
+        assert_eq!(refused(c.connect("phone", token)), NotAuthorized);
         let mut c = Conn::new();
         let connect = Connect {
             keep_alive: 30,
             client_id: "x".into(),
             clean_session: true,
         };
-        assert!(
-            c.read(Packet::Connect(connect, None, None, None, None))
-                .is_err()
+        assert_eq!(
+            refused(c.read(Packet::Connect(connect, None, None, None, None))),
+            BadUserNamePassword
         );
+        let mut c = Conn::new();
+        let token = c.token(Role::Driver);
+        let connect = Connect {
+            keep_alive: 0,
+            client_id: "x".into(),
+            clean_session: true,
+        };
+        let login = Login {
+            username: c.driver.to_string(),
+            password: token,
+        };
+        assert_eq!(
+            refused(c.read(Packet::Connect(connect, None, None, None, Some(login)))),
+            ConnectReturnCode::ClientIdentifierNotValid
+        );
+        // A second CONNECT is no refused login: the connection just closes.
         let mut c = Conn::connected();
         let token = c.token(Role::Driver);
-        assert!(c.connect("again", token).is_err());
+        assert!(matches!(
+            c.connect("again", token),
+            Err(protocol::Error::MalformedPacket)
+        ));
+    }
+
+    #[test]
+    fn every_return_code_has_a_mqtt_3_1_1_encoding() {
+        // rumqttd's 3.1.1 encoder panics on MQTT-5-only codes.
+        for refusal in ConnectRefusal::ALL {
+            let bytes = connack_bytes(&Conn::new().acl, return_code(refusal));
+            assert_eq!(bytes.len(), 4, "{refusal:?}");
+        }
+    }
+
+    /// A CONNECT frame with the given protocol name and level (the rest
+    /// as MQTT 5 would send it: flags, keep-alive, no properties, id "x").
+    fn connect_frame(name: &[u8], level: u8) -> BytesMut {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        body.extend_from_slice(name);
+        body.extend_from_slice(&[level, 0x02, 0, 60, 0, 0, 1, b'x']);
+        let mut frame = BytesMut::from(&[0x10, body.len() as u8][..]);
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    #[test]
+    fn other_protocol_versions_are_answered_in_their_own_version() {
+        let mut c = Conn::new();
+        assert_eq!(
+            refused(c.read_raw(connect_frame(b"MQTT", 5))),
+            ConnectReturnCode::UnsupportedProtocolVersion
+        );
+        let bytes = connack_bytes(&c.acl, ConnectReturnCode::UnsupportedProtocolVersion);
+        let reason = V5_REFUSAL_REASON.as_bytes();
+        let mut expected = vec![0x20, (2 + 1 + 3 + reason.len()) as u8, 0x00, 0x84];
+        expected.extend_from_slice(&[(3 + reason.len()) as u8, 0x1F, 0, reason.len() as u8]);
+        expected.extend_from_slice(reason);
+        assert_eq!(bytes, expected);
+        for (name, level) in [(&b"MQIsdp"[..], 3), (b"MQTT", 3), (b"MQTT", 6)] {
+            let mut c = Conn::new();
+            assert_eq!(
+                refused(c.read_raw(connect_frame(name, level))),
+                ConnectReturnCode::RefusedProtocolVersion,
+                "level {level}"
+            );
+        }
+        // Not MQTT at all: closed without an answer.
+        let mut c = Conn::new();
+        assert!(matches!(
+            c.read_raw(connect_frame(b"HTTP", 4)),
+            Err(protocol::Error::InvalidProtocol)
+        ));
+    }
+
+    #[test]
+    fn connect_protocol_reads_the_header_once_it_is_there() {
+        let frame = connect_frame(b"MQTT", 5);
+        let expected = Some(ConnectProtocol {
+            mqtt: true,
+            level: 5,
+        });
+        assert_eq!(connect_protocol(&frame), expected);
+        // Up to the level byte, every prefix is "not yet".
+        for end in 0..9 {
+            assert_eq!(connect_protocol(&frame[..end]), None, "{end}");
+        }
+        assert_eq!(connect_protocol(&frame[..9]), expected);
+        // A multi-byte remaining length.
+        let mut long = BytesMut::from(&[0x10, 0x80, 0x01][..]);
+        long.extend_from_slice(&frame[2..]);
+        assert_eq!(connect_protocol(&long), expected);
+        // Not a CONNECT.
+        assert_eq!(connect_protocol(&publish_frame("t", b"", 0, false)), None);
+        assert_eq!(
+            connect_protocol(&connect_frame(b"MQIsdp", 3)),
+            Some(ConnectProtocol {
+                mqtt: true,
+                level: 3
+            })
+        );
     }
 
     const PING: &[u8] = br#"{"lat":57.7,"lng":11.97}"#;
@@ -713,6 +980,14 @@ mod tests {
         ));
         c.shutdown.cancel();
         assert!(c.read(Packet::PingReq(PingReq)).is_err());
+        // A CONNECT during shutdown is told the server is unavailable.
+        let mut c = Conn::new();
+        c.shutdown.cancel();
+        let token = c.token(Role::Driver);
+        assert_eq!(
+            refused(c.connect("phone", token)),
+            ConnectReturnCode::ServiceUnavailable
+        );
     }
 
     #[test]

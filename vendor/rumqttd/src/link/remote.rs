@@ -2,7 +2,7 @@ use crate::link::local::{LinkError, LinkRx, LinkTx};
 use crate::link::network;
 use crate::link::network::Network;
 use crate::local::LinkBuilder;
-use crate::protocol::{ConnAck, Connect, ConnectReturnCode, Login, Packet, Protocol};
+use crate::protocol::{self, ConnAck, Connect, ConnectReturnCode, Login, Packet, Protocol};
 use crate::router::{Event, Notification};
 use crate::{ConnectionId, ConnectionSettings};
 
@@ -184,8 +184,20 @@ where
     // connections which results in server rejecting new connections
     let connection_timeout_ms = config.connection_timeout_ms.into();
     let packet = time::timeout(Duration::from_millis(connection_timeout_ms), async {
-        let packet = network.read().await?;
-        Ok::<_, network::Error>(packet)
+        match network.read().await {
+            // hexdash patch: the protocol refused the CONNECT; tell the client
+            // why (the CONNACK's code) before the connection is closed,
+            // instead of closing it without a word.
+            Err(network::Error::Protocol(protocol::Error::ConnectRefused(code))) => {
+                let ack = ConnAck {
+                    session_present: false,
+                    code,
+                };
+                network.write(Packet::ConnAck(ack, None)).await?;
+                Err(protocol::Error::ConnectRefused(code).into())
+            }
+            other => other,
+        }
     })
     .await??;
 

@@ -743,6 +743,11 @@ pub enum Error {
     /// proceed further
     #[error("Insufficient number of bytes to frame packet, {0} more bytes required")]
     InsufficientBytes(usize),
+    /// hexdash patch: a `Protocol` refused the CONNECT it decoded (bad
+    /// credentials, an unsupported protocol level). `mqtt_connect` answers
+    /// with a CONNACK carrying this code, then closes the connection.
+    #[error("Connection refused: {0:?}")]
+    ConnectRefused(ConnectReturnCode),
 }
 
 pub trait Protocol {
