@@ -16,7 +16,8 @@
 //! order) serialise what must be serialised.
 //!
 //! One module per area: [`accounts`], [`restaurants`], [`cart`],
-//! [`orders`], [`payments`]; [`rows`] turns rows into records.
+//! [`orders`], [`payments`], [`gateway_ledger`] (the simulated gateway's
+//! own tables); [`rows`] turns rows into records.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -32,6 +33,7 @@ use super::{Result, Store, StoreError};
 
 mod accounts;
 mod cart;
+mod gateway_ledger;
 mod orders;
 mod payments;
 mod restaurants;
@@ -68,6 +70,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "commerce",
         include_str!("../../../migrations/sqlite/0002_commerce.sql"),
     ),
+    (
+        3,
+        "simulated gateway",
+        include_str!("../../../migrations/sqlite/0003_simulated_gateway.sql"),
+    ),
+    (
+        4,
+        "refund retries",
+        include_str!("../../../migrations/sqlite/0004_refund_retries.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -79,6 +91,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "commerce",
         include_str!("../../../migrations/postgres/0002_commerce.sql"),
+    ),
+    (
+        3,
+        "simulated gateway",
+        include_str!("../../../migrations/postgres/0003_simulated_gateway.sql"),
+    ),
+    (
+        4,
+        "refund retries",
+        include_str!("../../../migrations/postgres/0004_refund_retries.sql"),
     ),
 ];
 
