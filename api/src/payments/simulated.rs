@@ -148,14 +148,21 @@ impl PaymentGateway for SimulatedGateway {
             .ledger_charge_by_reference(&call.charge_ref)
             .await
             .map_err(unreachable_ledger)?;
-        match charge.as_ref().map(|c| c.token.as_str()) {
-            Some("tok_refund_error") => {
-                return Err(GatewayError::Transient("refunds unavailable".to_owned()));
-            }
-            Some("tok_refund_flaky") if self.flaky(key, REFUND_FLAKY_FAILURES) => {
-                return Err(GatewayError::Transient("processor timed out".to_owned()));
-            }
-            _ => {}
+        let token = charge.as_ref().map(|c| c.token.as_str());
+        if token == Some("tok_refund_error") {
+            return Err(GatewayError::Transient("refunds unavailable".to_owned()));
+        }
+        // Flaky until answered; a replay of an answered key is answered.
+        if token == Some("tok_refund_flaky")
+            && self
+                .ledger
+                .ledger_refund(key)
+                .await
+                .map_err(unreachable_ledger)?
+                .is_none()
+            && self.flaky(key, REFUND_FLAKY_FAILURES)
+        {
+            return Err(GatewayError::Transient("processor timed out".to_owned()));
         }
         let verdict = self
             .ledger

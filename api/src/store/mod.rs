@@ -767,6 +767,8 @@ pub trait GatewayLedger: Send + Sync {
     async fn ledger_charge(&self, key: PaymentId) -> Result<Option<LedgerCharge>>;
     /// The charge that went through as `reference`.
     async fn ledger_charge_by_reference(&self, reference: &str) -> Result<Option<LedgerCharge>>;
+    /// The verdict recorded for the refund key `key`.
+    async fn ledger_refund(&self, key: PaymentId) -> Result<Option<RefundVerdict>>;
     /// Records `charge` unless its key has an answer already; the charge
     /// as recorded (the first answer wins, whatever races).
     async fn record_charge(&self, charge: &LedgerCharge) -> Result<LedgerCharge>;

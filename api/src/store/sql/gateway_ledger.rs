@@ -51,21 +51,6 @@ fn charge(row: &AnyRow) -> Result<LedgerCharge> {
     })
 }
 
-impl SqlStore {
-    async fn recorded_verdict(&self, key: PaymentId) -> Result<Option<RefundVerdict>> {
-        let row =
-            sqlx::query("SELECT outcome FROM simulated_gateway_refunds WHERE idempotency_key = $1")
-                .bind(key.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| {
-            let outcome: String = row.try_get("outcome")?;
-            RefundVerdict::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))
-        })
-        .transpose()
-    }
-}
-
 #[async_trait]
 impl GatewayLedger for SqlStore {
     async fn ledger_charge(&self, key: PaymentId) -> Result<Option<LedgerCharge>> {
@@ -82,6 +67,19 @@ impl GatewayLedger for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(charge).transpose()
+    }
+
+    async fn ledger_refund(&self, key: PaymentId) -> Result<Option<RefundVerdict>> {
+        let row =
+            sqlx::query("SELECT outcome FROM simulated_gateway_refunds WHERE idempotency_key = $1")
+                .bind(key.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            let outcome: String = row.try_get("outcome")?;
+            RefundVerdict::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))
+        })
+        .transpose()
     }
 
     async fn record_charge(&self, c: &LedgerCharge) -> Result<LedgerCharge> {
@@ -138,7 +136,7 @@ impl GatewayLedger for SqlStore {
             // committed): that answer again, and no money moves.
             tx.rollback().await?;
             drop(gate);
-            return self.recorded_verdict(key).await?.ok_or_else(|| {
+            return self.ledger_refund(key).await?.ok_or_else(|| {
                 corrupt("idempotency_key", "a refund key claimed but not recorded")
             });
         }
