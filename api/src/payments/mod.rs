@@ -31,8 +31,11 @@
 //!   (`outcome="retried"`). Rounds wait `refund_retry_backoff_ms`, doubling,
 //!   at most `refund_retry_max_backoff_ms`; after `refund_retry_rounds`
 //!   rounds the refund fails for good as above. The round's timer lives in
-//!   memory; the row is durable, so after a restart [`resume_pending`]
-//!   waits out what is left of it.
+//!   memory (one sleeping task per refund owed, no more: a round settles
+//!   the refund or starts the next timer); the row is durable, so after a
+//!   restart [`resume_pending`] waits out what is left of it.
+//! - A refund that cannot be settled because the store failed stays
+//!   `pending` and is sent again (same key) after the longest backoff.
 //!
 //! [`PaymentStore::defer_refund`]: crate::store::PaymentStore::defer_refund
 
@@ -237,20 +240,24 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
     let now = now_ms();
     let failure = match answer {
         Ok(gateway_ref) => {
-            metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::SUCCEEDED).increment(1);
-            if refund.retries > 0 {
-                tracing::info!(
-                    order_id = %refund.order_id,
-                    payment_id = %refund.id,
-                    retries = refund.retries,
-                    "refund went through on a background retry"
-                );
-            }
             let settlement = Settlement::Succeeded { gateway_ref };
-            return state
+            let settled = state
                 .store
                 .settle_refund(refund.id, &settlement, attempts, now)
-                .await;
+                .await?;
+            // Counted once: `None` means someone else settled it.
+            if settled.is_some() {
+                metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::SUCCEEDED).increment(1);
+                if refund.retries > 0 {
+                    tracing::info!(
+                        order_id = %refund.order_id,
+                        payment_id = %refund.id,
+                        retries = refund.retries,
+                        "refund went through on a background retry"
+                    );
+                }
+            }
+            return Ok(settled);
         }
         Err(GatewayError::Declined(why)) => why,
         Err(GatewayError::Transient(why)) => {
@@ -263,19 +270,24 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
             }
         }
     };
-    metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::FAILED).increment(1);
-    tracing::error!(
-        order_id = %refund.order_id,
-        payment_id = %refund.id,
-        amount_cents = refund.amount_cents,
-        reason = %failure,
-        "refund failed for good; its amount is refundable again"
-    );
-    let settlement = Settlement::Failed { failure };
-    state
+    let settlement = Settlement::Failed {
+        failure: failure.clone(),
+    };
+    let settled = state
         .store
         .settle_refund(refund.id, &settlement, attempts, now)
-        .await
+        .await?;
+    if settled.is_some() {
+        metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::FAILED).increment(1);
+        tracing::error!(
+            order_id = %refund.order_id,
+            payment_id = %refund.id,
+            amount_cents = refund.amount_cents,
+            reason = %failure,
+            "refund failed for good; its amount is refundable again"
+        );
+    }
+    Ok(settled)
 }
 
 /// Puts a refund the gateway could not be reached for off until its next
