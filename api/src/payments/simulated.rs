@@ -98,24 +98,31 @@ fn answer(charge: LedgerCharge) -> Result<String, GatewayError> {
 impl PaymentGateway for SimulatedGateway {
     async fn charge(&self, call: &ChargeCall) -> Result<String, GatewayError> {
         let key = call.idempotency_key;
-        if let Some(recorded) = self
-            .ledger
-            .ledger_charge(key)
-            .await
-            .map_err(unreachable_ledger)?
-        {
-            return answer(recorded);
-        }
+        // Tokens that always answer the same way need no lookup first:
+        // recording is insert-or-read, so a replay gets the first answer.
         let declined = match call.token.as_str() {
             "tok_ok" | "tok_refund_flaky" | "tok_refund_error" => None,
             "tok_declined" => Some("card declined"),
+            // Never answered, so never recorded.
             "tok_error" => {
                 return Err(GatewayError::Transient("processor unavailable".to_owned()));
             }
-            "tok_flaky" if self.flaky(key, FLAKY_FAILURES) => {
-                return Err(GatewayError::Transient("processor timed out".to_owned()));
+            "tok_flaky" => {
+                // Flaky until answered; a replay of an answered key is
+                // answered.
+                let recorded = self
+                    .ledger
+                    .ledger_charge(key)
+                    .await
+                    .map_err(unreachable_ledger)?;
+                if let Some(recorded) = recorded {
+                    return answer(recorded);
+                }
+                if self.flaky(key, FLAKY_FAILURES) {
+                    return Err(GatewayError::Transient("processor timed out".to_owned()));
+                }
+                None
             }
-            "tok_flaky" => None,
             _ => Some("unknown payment token"),
         };
         let answer_given = match declined {

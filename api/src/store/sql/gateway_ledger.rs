@@ -88,10 +88,12 @@ impl GatewayLedger for SqlStore {
             ChargeAnswer::Declined { reason } => (None, Some(reason.as_str())),
         };
         let (gate, mut tx) = self.begin_write().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO simulated_gateway_charges (idempotency_key, reference, declined, \
              amount_cents, token, refunded_cents, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING idempotency_key, reference, declined, amount_cents, token, \
+             refunded_cents, created_at_ms",
         )
         .bind(c.key.to_string())
         .bind(reference)
@@ -99,10 +101,14 @@ impl GatewayLedger for SqlStore {
         .bind(c.amount_cents)
         .bind(&c.token)
         .bind(c.created_at_ms)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
         drop(gate);
+        if let Some(row) = inserted {
+            return charge(&row);
+        }
+        // Answered before (or just now, by a racing call that committed).
         self.ledger_charge(c.key).await?.ok_or_else(|| {
             corrupt(
                 "idempotency_key",
