@@ -158,3 +158,40 @@ dual_test! {
         assert_eq!(app.gateway.totals().await.unwrap().refunds, 0);
     }
 }
+
+/// SQLite only: the test moves the retry's due time with raw SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
+    let sql = api::store::SqlStore::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let store: std::sync::Arc<dyn api::Store> = std::sync::Arc::new(sql.clone());
+    let config = api::Config {
+        refund_retry_backoff_ms: 3_600_000,
+        ..test_config()
+    };
+    let before = TestApp::with_store_and_config(store.clone(), config).await;
+    let owner = before.user(Role::Restaurant).await;
+    let restaurant = before.restaurant(&owner).await;
+    let customer = before.user(Role::Customer).await;
+    let (order, total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
+    cancel(&before, &customer, order).await;
+    eventually(|| async {
+        let r = refunds(&before, order).await;
+        r.len() == 1 && r[0].retries == 1
+    })
+    .await;
+    drop(before);
+
+    // Stopped while the refund waited; its round fell due meanwhile.
+    sqlx::query("UPDATE payments SET retry_at_ms = 0 WHERE kind = 'refund'")
+        .execute(sql.pool())
+        .await
+        .unwrap();
+    let after = TestApp::with_store(store).await;
+    let restored = api::restore_live_state(&after.state).await.unwrap();
+    assert_eq!(restored.payments_resumed, 1);
+    let refund = settled_refund(&after, order).await;
+    assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
+    assert_eq!(after.gateway.totals().await.unwrap().refunded_cents, total);
+}
