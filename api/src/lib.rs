@@ -79,8 +79,8 @@ pub struct Config {
     /// the gateway could not be reached for, before it fails for good and
     /// its amount becomes refundable again. Money owed back should not wait
     /// for an admin: ten rounds with the default backoff (30 s doubling,
-    /// at most 30 min) span about two and a half hours of gateway outage. 0: fail after the first round, as charges
-    /// do.
+    /// at most 30 min) span about two and a half hours of gateway outage.
+    /// 0: fail after the first round, as charges do.
     pub refund_retry_rounds: u32,
     /// Wait before a refund's first background round; doubles each round.
     pub refund_retry_backoff_ms: u64,
