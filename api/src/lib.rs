@@ -75,6 +75,17 @@ pub struct Config {
     pub payment_attempts: u32,
     /// Wait before the first payment retry; doubles each time.
     pub payment_backoff_ms: u64,
+    /// Background rounds (of `payment_attempts` calls each) for a refund
+    /// the gateway could not be reached for, before it fails for good and
+    /// its amount becomes refundable again. Money owed back should not wait
+    /// for an admin: ten rounds with the default backoff (30 s doubling,
+    /// at most 30 min) span about two and a half hours of gateway outage.
+    /// 0: fail after the first round, as charges do.
+    pub refund_retry_rounds: u32,
+    /// Wait before a refund's first background round; doubles each round.
+    pub refund_retry_backoff_ms: u64,
+    /// Longest wait between two background rounds of a refund.
+    pub refund_retry_max_backoff_ms: u64,
     /// Delivery fee: a base plus a rate per started kilometre of the
     /// straight line from restaurant to door.
     pub delivery_fee_base_cents: i64,
@@ -96,6 +107,9 @@ impl Default for Config {
             max_concurrent_hashes: 4,
             payment_attempts: 4,
             payment_backoff_ms: 50,
+            refund_retry_rounds: 10,
+            refund_retry_backoff_ms: 30_000,
+            refund_retry_max_backoff_ms: 30 * 60_000,
             delivery_fee_base_cents: 290,
             delivery_fee_per_km_cents: 100,
             login_failures_per_account: 10,
@@ -143,6 +157,11 @@ impl AppState {
         hasher: auth::password::Hasher,
         config: Config,
     ) -> Self {
+        payments::describe_metrics();
+        // The simulated gateway keeps its ledger in the app's database
+        // (tables of its own), so it remembers charges across restarts.
+        let gateway: Arc<dyn payments::PaymentGateway> =
+            Arc::new(payments::SimulatedGateway::new(store.clone()));
         let hashing = Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1)));
         let login_limits = Arc::new(LoginLimits {
             per_account: limiter::RateLimiter::new(
@@ -161,7 +180,7 @@ impl AppState {
             tokens,
             hasher,
             config,
-            gateway: Arc::new(payments::SimulatedGateway::new()),
+            gateway,
             catalog: search::SharedCatalog::default(),
             hashing,
             login_limits,

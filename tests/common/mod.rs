@@ -26,7 +26,9 @@ pub struct TestApp {
     pub engine: engine::Handle,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _db_dir: TempDir,
+    /// The database's folder, removed with the app; `None` when the caller
+    /// owns it ([`spawn_app_in`], for restarts).
+    _db_dir: Option<TempDir>,
 }
 
 /// A folder removed when dropped.
@@ -66,9 +68,25 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("hexdash-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = test_config(&dir);
+    let dir = TempDir::create();
+    let mut app = spawn_app_in(&dir.0, adjust).await;
+    app._db_dir = Some(dir);
+    app
+}
+
+impl TempDir {
+    /// A new, empty folder under the system's temporary folder.
+    pub fn create() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hexdash-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+/// Starts an app on the database in `dir`, which the caller keeps: stop it
+/// and start another on the same folder to test a restart.
+pub async fn spawn_app_in(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(dir);
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
     let (http, mqtt, engine) = (app.http_addr(), app.mqtt_addr(), app.engine().clone());
@@ -81,7 +99,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         engine,
         shutdown,
         task: Some(task),
-        _db_dir: TempDir(dir),
+        _db_dir: None,
     }
 }
 

@@ -16,11 +16,33 @@
 //! hangs up cannot abandon a payment halfway; a crash can, and
 //! [`resume_pending`] picks those up at start-up (safe because every call
 //! repeats its idempotency key). A charge whose retries run out fails the
-//! order; a refund whose retries run out is marked failed, and its amount
-//! becomes refundable again for an admin to retry.
+//! order.
+//!
+//! Refunds that fail, and which failures are retried:
+//! - A decline (the gateway's final no: unknown charge, refund exceeds the
+//!   charge) is final: the refund is marked `failed`, its amount becomes
+//!   refundable again, and it is logged at ERROR and counted
+//!   (`hexdash_refunds_total{outcome="failed"}`).
+//! - A transient failure (no answer: timeout, processor unavailable) that
+//!   outlasts one round of `payment_attempts` calls is retried in the
+//!   background: the refund stays `pending` (its amount still owed), with
+//!   the failure, the rounds so far and the next round's time on its row
+//!   ([`PaymentStore::defer_refund`]); it is logged at WARN and counted
+//!   (`outcome="retried"`). Rounds wait `refund_retry_backoff_ms`, doubling,
+//!   at most `refund_retry_max_backoff_ms`; after `refund_retry_rounds`
+//!   rounds the refund fails for good as above. The round's timer lives in
+//!   memory (one sleeping task per refund owed, no more: a round settles
+//!   the refund or starts the next timer); the row is durable, so after a
+//!   restart [`resume_pending`] waits out what is left of it.
+//! - A refund that cannot be settled because the store failed stays
+//!   `pending` and is sent again (same key) after the longest backoff.
+//!
+//! [`PaymentStore::defer_refund`]: crate::store::PaymentStore::defer_refund
 
 use std::future::Future;
 use std::time::Duration;
+
+use engine::PaymentId;
 
 use crate::store::{
     self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
@@ -35,6 +57,49 @@ pub use simulated::{GatewayTotals, SimulatedGateway};
 
 /// Pending payments resumed per page at start-up.
 const RESUME_PAGE: u32 = 500;
+
+/// Charges settled, by `outcome`.
+pub const CHARGES_TOTAL: &str = "hexdash_charges_total";
+/// Refund outcomes, by `outcome` (see [`outcome`]).
+pub const REFUNDS_TOTAL: &str = "hexdash_refunds_total";
+/// Gateway calls repeated within one round after a transient failure.
+pub const PAYMENT_RETRIES_TOTAL: &str = "hexdash_payment_retries_total";
+
+/// The `outcome` label values of [`CHARGES_TOTAL`] and [`REFUNDS_TOTAL`].
+pub mod outcome {
+    /// The money moved.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// For good: declined, or (refunds) out of background retries.
+    pub const FAILED: &str = "failed";
+    /// Refunds only: the gateway could not be reached; a background retry
+    /// is scheduled.
+    pub const RETRIED: &str = "retried";
+}
+
+/// HELP text for the payment metrics, and their series at zero so that a
+/// rate of failures can be graphed before the first one. Call once the
+/// metrics recorder is installed ([`crate::AppState::new`] does).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        CHARGES_TOTAL,
+        "Charges settled, by outcome (succeeded, failed)"
+    );
+    metrics::describe_counter!(
+        REFUNDS_TOTAL,
+        "Refund outcomes: succeeded; failed (declined, or out of background retries; the amount is refundable again); retried (gateway unreachable, a background retry is scheduled)"
+    );
+    metrics::describe_counter!(
+        PAYMENT_RETRIES_TOTAL,
+        "Gateway calls repeated after a transient failure, within one round of a payment"
+    );
+    for label in [outcome::SUCCEEDED, outcome::FAILED] {
+        metrics::counter!(CHARGES_TOTAL, "outcome" => label).increment(0);
+    }
+    for label in [outcome::SUCCEEDED, outcome::FAILED, outcome::RETRIED] {
+        metrics::counter!(REFUNDS_TOTAL, "outcome" => label).increment(0);
+    }
+    metrics::counter!(PAYMENT_RETRIES_TOTAL).increment(0);
+}
 
 /// Runs `work` in its own task and waits for it, so that dropping the
 /// caller (a client hanging up mid-request) does not cancel it.
@@ -52,13 +117,14 @@ where
 }
 
 /// Calls `attempt` until it succeeds, declines, or `attempts` transient
-/// failures have happened, sleeping `backoff`, 2×, 4×… in between. The
-/// settlement and the number of calls made.
+/// failures have happened, sleeping `backoff`, 2×, 4×… in between: one
+/// round. The last answer (a transient failure only once they ran out) and
+/// the number of calls made.
 async fn with_retries<F, Fut>(
     state: &AppState,
     payment: &Payment,
     mut attempt: F,
-) -> (Settlement, i64)
+) -> (Result<String, GatewayError>, i64)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<String, GatewayError>>,
@@ -69,20 +135,20 @@ where
     loop {
         made += 1;
         match attempt().await {
-            Ok(gateway_ref) => return (Settlement::Succeeded { gateway_ref }, made),
-            Err(GatewayError::Declined(why)) => return (Settlement::Failed { failure: why }, made),
-            Err(GatewayError::Transient(why)) if made >= i64::from(attempts) => {
-                let failure = format!("gateway unavailable after {attempts} attempts: {why}");
-                return (Settlement::Failed { failure }, made);
-            }
-            Err(GatewayError::Transient(why)) => {
-                metrics::counter!("hexdash_payment_retries_total").increment(1);
+            Err(GatewayError::Transient(why)) if made < i64::from(attempts) => {
+                metrics::counter!(PAYMENT_RETRIES_TOTAL).increment(1);
                 tracing::debug!(payment_id = %payment.id, attempt = made, %why, "retrying payment");
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
             }
+            answer => return (answer, made),
         }
     }
+}
+
+/// Why a round of `attempts` calls that only failed transiently failed.
+fn unreachable_failure(attempts: i64, why: &str) -> String {
+    format!("gateway unavailable after {attempts} attempts: {why}")
 }
 
 /// Step 2 of the saga for one pending charge of `order` (as placed):
@@ -100,7 +166,14 @@ pub async fn collect(
         token: charge.token.clone().unwrap_or_default(),
     };
     let gateway = state.gateway.clone();
-    let (settlement, attempts) = with_retries(&state, &charge, || gateway.charge(&call)).await;
+    let (answer, attempts) = with_retries(&state, &charge, || gateway.charge(&call)).await;
+    let settlement = match answer {
+        Ok(gateway_ref) => Settlement::Succeeded { gateway_ref },
+        Err(GatewayError::Declined(failure)) => Settlement::Failed { failure },
+        Err(GatewayError::Transient(why)) => Settlement::Failed {
+            failure: unreachable_failure(attempts, &why),
+        },
+    };
     let now = now_ms();
     let outcome = state
         .store
@@ -114,10 +187,10 @@ pub async fn collect(
             ..
         } => {
             let label = match settlement {
-                Settlement::Succeeded { .. } => "succeeded",
-                Settlement::Failed { .. } => "failed",
+                Settlement::Succeeded { .. } => outcome::SUCCEEDED,
+                Settlement::Failed { .. } => outcome::FAILED,
             };
-            metrics::counter!("hexdash_charges_total", "outcome" => label).increment(1);
+            metrics::counter!(CHARGES_TOTAL, "outcome" => label).increment(1);
             order.status = *order_status;
             if *moved {
                 order.updated_at_ms = now;
@@ -137,7 +210,9 @@ pub async fn collect(
     Ok((outcome, order))
 }
 
-/// Step 3: sends a pending refund to the gateway and settles it.
+/// Step 3: sends a pending refund to the gateway (one round of calls) and
+/// settles it, or puts it off for a background retry (see the module
+/// docs). The refund as it is now, `None` if it was no longer pending.
 pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>, StoreError> {
     let charge_ref = state
         .store
@@ -146,7 +221,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
         .into_iter()
         .find(|p| p.kind == PaymentKind::Charge && p.status == PaymentStatus::Succeeded)
         .and_then(|p| p.gateway_ref);
-    let (settlement, attempts) = match charge_ref {
+    let (answer, attempts) = match charge_ref {
         Some(charge_ref) => {
             let call = RefundCall {
                 idempotency_key: refund.id,
@@ -158,60 +233,223 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
         }
         // The store only writes refunds against succeeded charges.
         None => {
-            let failure = "no succeeded charge to refund".to_owned();
-            (Settlement::Failed { failure }, 0)
+            let why = "no succeeded charge to refund".to_owned();
+            (Err(GatewayError::Declined(why)), 0)
         }
     };
-    let label = match settlement {
-        Settlement::Succeeded { .. } => "succeeded",
-        Settlement::Failed { .. } => "failed",
+    let now = now_ms();
+    let failure = match answer {
+        Ok(gateway_ref) => {
+            let settlement = Settlement::Succeeded { gateway_ref };
+            let settled = state
+                .store
+                .settle_refund(refund.id, &settlement, attempts, now)
+                .await?;
+            // Counted once: `None` means someone else settled it.
+            if settled.is_some() {
+                metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::SUCCEEDED).increment(1);
+                if refund.retries > 0 {
+                    tracing::info!(
+                        order_id = %refund.order_id,
+                        payment_id = %refund.id,
+                        retries = refund.retries,
+                        "refund went through on a background retry"
+                    );
+                }
+            }
+            return Ok(settled);
+        }
+        Err(GatewayError::Declined(why)) => why,
+        Err(GatewayError::Transient(why)) => {
+            let failure = unreachable_failure(attempts, &why);
+            let rounds = u32::try_from(refund.retries).unwrap_or(u32::MAX);
+            if rounds >= state.config.refund_retry_rounds {
+                format!("{failure} (and {rounds} background retries)")
+            } else {
+                return defer(state, refund, &failure, attempts, now).await;
+            }
+        }
     };
-    metrics::counter!("hexdash_refunds_total", "outcome" => label).increment(1);
-    state
+    let settlement = Settlement::Failed {
+        failure: failure.clone(),
+    };
+    let settled = state
         .store
-        .settle_refund(refund.id, &settlement, attempts, now_ms())
-        .await
+        .settle_refund(refund.id, &settlement, attempts, now)
+        .await?;
+    if settled.is_some() {
+        metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::FAILED).increment(1);
+        tracing::error!(
+            order_id = %refund.order_id,
+            payment_id = %refund.id,
+            amount_cents = refund.amount_cents,
+            reason = %failure,
+            "refund failed for good; its amount is refundable again"
+        );
+    }
+    Ok(settled)
+}
+
+/// Puts a refund the gateway could not be reached for off until its next
+/// background round, and starts that round's timer.
+async fn defer(
+    state: AppState,
+    refund: Payment,
+    failure: &str,
+    attempts: i64,
+    now: i64,
+) -> Result<Option<Payment>, StoreError> {
+    let rounds = u32::try_from(refund.retries).unwrap_or(u32::MAX);
+    let delay = retry_delay(&state.config, rounds);
+    let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    let deferred = state
+        .store
+        .defer_refund(
+            refund.id,
+            failure,
+            attempts,
+            now.saturating_add(delay_ms),
+            now,
+        )
+        .await?;
+    if deferred.is_some() {
+        metrics::counter!(REFUNDS_TOTAL, "outcome" => outcome::RETRIED).increment(1);
+        tracing::warn!(
+            order_id = %refund.order_id,
+            payment_id = %refund.id,
+            reason = %failure,
+            round = rounds + 1,
+            of = state.config.refund_retry_rounds,
+            retry_in_ms = delay_ms,
+            "refund failed; retrying in the background"
+        );
+        retry_later(state, refund.id, delay);
+    }
+    Ok(deferred)
+}
+
+/// The wait before background round `rounds + 1` of a refund:
+/// `refund_retry_backoff_ms` doubled per round already made, at most
+/// `refund_retry_max_backoff_ms`.
+fn retry_delay(config: &crate::Config, rounds: u32) -> Duration {
+    let factor = 1u64.checked_shl(rounds).unwrap_or(u64::MAX);
+    let ms = config
+        .refund_retry_backoff_ms
+        .saturating_mul(factor)
+        .min(config.refund_retry_max_backoff_ms);
+    Duration::from_millis(ms)
+}
+
+/// Sends the refund `id` again after `delay`, if it is still pending. If
+/// the store cannot be reached for it, tries again after the longest
+/// backoff (the gateway call repeats its key, so a refund that went
+/// through but was not recorded is answered, not paid, again).
+fn retry_later(state: AppState, id: PaymentId, delay: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let result = match state.store.payment(id).await {
+            Ok(Some(p)) if p.status == PaymentStatus::Pending => {
+                refund(state.clone(), p).await.map(drop)
+            }
+            // Settled meanwhile, or gone with its order.
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            let delay = Duration::from_millis(state.config.refund_retry_max_backoff_ms);
+            tracing::error!(
+                payment_id = %id,
+                error = %e,
+                retry_in_ms = delay.as_millis() as u64,
+                "refund could not be settled; trying again later"
+            );
+            retry_later(state, id, delay);
+        }
+    });
 }
 
 /// Sends a refund in the background (compensations nobody waits for).
 pub(crate) fn spawn_refund(state: AppState, payment: Payment) {
     tokio::spawn(async move {
         let id = payment.id;
-        if let Err(e) = refund(state, payment).await {
-            tracing::error!(payment_id = %id, error = %e, "refund could not be settled");
+        if let Err(e) = refund(state.clone(), payment).await {
+            let delay = Duration::from_millis(state.config.refund_retry_max_backoff_ms);
+            tracing::error!(
+                payment_id = %id,
+                error = %e,
+                retry_in_ms = delay.as_millis() as u64,
+                "refund could not be settled; trying again later"
+            );
+            retry_later(state, id, delay);
         }
     });
 }
 
-/// Resumes every payment a crash left pending: charges are collected
-/// (settling their orders), refunds sent. Call once at start-up; the
-/// payments run in the background. How many were resumed.
+/// Resumes every payment a crash (or a stop) left pending: charges are
+/// collected (settling their orders), refunds sent, or, for refunds waiting
+/// for a background round, sent when that round is due. Call once at
+/// start-up; the payments run in the background. How many were resumed.
 pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
+    let now = now_ms();
     store::for_each_page(
         RESUME_PAGE,
         |after, limit| state.store.pending_payments(after, limit),
         |p| p.id,
         |page| {
             for payment in page {
-                tokio::spawn(resume(state.clone(), payment));
+                match (payment.kind, payment.retry_at_ms) {
+                    (PaymentKind::Charge, _) => {
+                        tokio::spawn(resume_charge(state.clone(), payment));
+                    }
+                    (PaymentKind::Refund, None) => spawn_refund(state.clone(), payment),
+                    (PaymentKind::Refund, Some(at_ms)) => {
+                        let wait_ms = u64::try_from(at_ms.saturating_sub(now)).unwrap_or(0);
+                        retry_later(state.clone(), payment.id, Duration::from_millis(wait_ms));
+                    }
+                }
             }
         },
     )
     .await
 }
 
-/// Resumes one payment in the background.
-async fn resume(state: AppState, payment: Payment) {
-    let id = payment.id;
-    let result = match payment.kind {
-        PaymentKind::Charge => match state.store.order(payment.order_id).await {
-            Ok(Some(order)) => collect(state, payment, order).await.map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        },
-        PaymentKind::Refund => refund(state, payment).await.map(|_| ()),
+/// Collects one charge a crash left pending, in the background.
+async fn resume_charge(state: AppState, charge: Payment) {
+    let id = charge.id;
+    let result = match state.store.order(charge.order_id).await {
+        Ok(Some(order)) => collect(state, charge, order).await.map(|_| ()),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
     };
     if let Err(e) = result {
         tracing::error!(payment_id = %id, error = %e, "resumed payment failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_rounds_back_off_to_the_cap() {
+        let config = crate::Config {
+            refund_retry_backoff_ms: 1_000,
+            refund_retry_max_backoff_ms: 10_000,
+            ..crate::Config::default()
+        };
+        let check = |rounds, expected_ms| {
+            assert_eq!(
+                retry_delay(&config, rounds),
+                Duration::from_millis(expected_ms),
+                "round {rounds}"
+            );
+        };
+        check(0, 1_000);
+        check(1, 2_000);
+        check(3, 8_000);
+        check(4, 10_000);
+        check(63, 10_000);
+        check(64, 10_000);
+        check(u32::MAX, 10_000);
     }
 }

@@ -105,7 +105,8 @@ pub struct PaymentRequest {
     /// `card`.
     pub method: String,
     /// The gateway's token for the card (simulated gateway: `tok_ok`,
-    /// `tok_declined`, `tok_error`, `tok_flaky`).
+    /// `tok_declined`, `tok_error`, `tok_flaky`, `tok_refund_flaky`,
+    /// `tok_refund_error`).
     pub token: String,
 }
 

@@ -5,8 +5,9 @@
 //! A refund never exceeds what was charged minus what was refunded or is
 //! being refunded: the store checks it with the order locked, so concurrent
 //! refunds cannot overdraw. The gateway is called before the answer; a
-//! refund it refuses (or cannot be reached for) comes back `failed` and its
-//! amount is refundable again.
+//! refund it refuses comes back `failed` and its amount is refundable
+//! again; one it cannot be reached for comes back `pending` and is retried
+//! in the background (see `payments`).
 
 use ::auth::{Authenticated, Role};
 use axum::extract::State;
@@ -58,6 +59,12 @@ pub struct PaymentResponse {
     pub failure: Option<String>,
     pub reason: Option<String>,
     pub attempts: i64,
+    /// Background retry rounds so far (a refund the gateway could not be
+    /// reached for is retried by itself, with backoff).
+    pub retries: i64,
+    /// When the next background retry is due (Unix ms); set only while a
+    /// pending refund waits for one.
+    pub retry_at: Option<i64>,
     /// Who asked for it; null for the system (compensations).
     #[schema(value_type = Option<String>, format = Uuid)]
     pub actor_id: Option<UserId>,
@@ -78,6 +85,8 @@ impl From<Payment> for PaymentResponse {
             failure: p.failure,
             reason: p.reason,
             attempts: p.attempts,
+            retries: p.retries,
+            retry_at: p.retry_at_ms,
             actor_id: p.actor_id,
             created_at: p.created_at_ms,
             updated_at: p.updated_at_ms,
@@ -124,7 +133,7 @@ async fn list_payments(
     params(("order_id" = uuid::Uuid, Path, description = "The order.")),
     request_body = RefundBody,
     responses(
-        (status = 201, description = "The refund, after the gateway answered: `succeeded`, or `failed` (its amount is refundable again).", body = PaymentResponse),
+        (status = 201, description = "The refund, after the gateway answered: `succeeded`; `failed` (declined: its amount is refundable again); or `pending` (the gateway could not be reached: retried in the background until it goes through or the retries run out, `retry_at` says when next; its amount stays owed).", body = PaymentResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters), `invalid_amount` (must be positive).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),

@@ -2,7 +2,8 @@
 //! orders and payments.
 //!
 //! One [`Store`] (the sum of one trait per area: [`AccountStore`],
-//! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`]),
+//! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
+//! and [`GatewayLedger`], the simulated payment gateway's own tables),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -576,8 +577,15 @@ pub struct Payment {
     pub failure: Option<String>,
     /// Why it was made (refunds).
     pub reason: Option<String>,
-    /// Gateway calls made (recorded when the payment is settled).
+    /// Gateway calls made (recorded when the payment is settled, or when
+    /// a refund is put off for a background retry).
     pub attempts: i64,
+    /// Background retry rounds so far (refunds the gateway could not be
+    /// reached for; see `payments::refund`).
+    pub retries: i64,
+    /// When the next background retry is due; set only while a pending
+    /// refund waits for one.
+    pub retry_at_ms: Option<i64>,
     /// Who asked for it; `None`: the system (a compensation).
     pub actor_id: Option<UserId>,
     pub created_at_ms: i64,
@@ -611,6 +619,9 @@ pub enum SettleOutcome {
     NotPending(Option<Payment>),
 }
 
+// Returned once per call and matched at once, never stored: boxing the
+// payment would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum RefundOutcome {
     /// Written pending, for the gateway.
@@ -662,9 +673,116 @@ pub trait PaymentStore: Send + Sync {
         attempts: i64,
         at_ms: i64,
     ) -> Result<Option<Payment>>;
+    /// Puts a pending refund off for a background retry: it stays pending
+    /// (its amount still owed), `failure` says why, `attempts` more calls
+    /// are recorded, `retries` goes up by one and the next round is due at
+    /// `retry_at_ms`. The refund as it is now, `None` if it was not pending.
+    async fn defer_refund(
+        &self,
+        id: PaymentId,
+        failure: &str,
+        attempts: i64,
+        retry_at_ms: i64,
+        at_ms: i64,
+    ) -> Result<Option<Payment>>;
     /// Payments still pending (crash recovery at start-up), by id (so
     /// oldest first), strictly after `after`, at most `limit`.
     async fn pending_payments(&self, after: Option<PaymentId>, limit: u32) -> Result<Vec<Payment>>;
+}
+
+// ------------------------------------------------------- simulated gateway
+
+/// What the simulated gateway answered to a charge key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargeAnswer {
+    /// The money moved; the gateway's reference for the charge.
+    Charged { reference: String },
+    /// A final no, and why.
+    Declined { reason: String },
+}
+
+/// One charge key in the simulated gateway's ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerCharge {
+    /// The idempotency key the charge was asked with.
+    pub key: PaymentId,
+    pub answer: ChargeAnswer,
+    pub amount_cents: i64,
+    /// The test token charged (it also decides how refunds of it behave).
+    pub token: String,
+    /// Refunded so far; never more than `amount_cents`.
+    pub refunded_cents: i64,
+    pub created_at_ms: i64,
+}
+
+/// What the simulated gateway answered to a refund key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundVerdict {
+    /// The money went back.
+    Refunded,
+    /// No charge went through with that reference.
+    UnknownCharge,
+    /// More than what is left of the charge.
+    ExceedsCharge,
+}
+
+impl RefundVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refunded => "refunded",
+            Self::UnknownCharge => "unknown_charge",
+            Self::ExceedsCharge => "exceeds_charge",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refunded" => Some(Self::Refunded),
+            "unknown_charge" => Some(Self::UnknownCharge),
+            "exceeds_charge" => Some(Self::ExceedsCharge),
+            _ => None,
+        }
+    }
+}
+
+/// The money the simulated gateway moved, for tests: proof that nothing
+/// was charged or refunded twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    /// Charges that went through.
+    pub charges: u64,
+    pub charged_cents: i64,
+    /// Refunds that went through.
+    pub refunds: u64,
+    pub refunded_cents: i64,
+}
+
+/// The simulated gateway's durable ledger: its own tables, which the rest
+/// of the api never reads (a real gateway keeps this on its side). Keyed by
+/// the idempotency keys the saga sends, so a repeated call gets the answer
+/// the first one got, across restarts.
+#[async_trait]
+pub trait GatewayLedger: Send + Sync {
+    /// The charge recorded under `key`.
+    async fn ledger_charge(&self, key: PaymentId) -> Result<Option<LedgerCharge>>;
+    /// The charge that went through as `reference`.
+    async fn ledger_charge_by_reference(&self, reference: &str) -> Result<Option<LedgerCharge>>;
+    /// The verdict recorded for the refund key `key`.
+    async fn ledger_refund(&self, key: PaymentId) -> Result<Option<RefundVerdict>>;
+    /// Records `charge` unless its key has an answer already; the charge
+    /// as recorded (the first answer wins, whatever races).
+    async fn record_charge(&self, charge: &LedgerCharge) -> Result<LedgerCharge>;
+    /// In one transaction: the verdict recorded for `key` if there is one;
+    /// else refunds `amount_cents` of the charge `reference` if what is
+    /// left of it covers them, and records the verdict.
+    async fn record_refund(
+        &self,
+        key: PaymentId,
+        reference: &str,
+        amount_cents: i64,
+        at_ms: i64,
+    ) -> Result<RefundVerdict>;
+    async fn ledger_totals(&self) -> Result<LedgerTotals>;
 }
 
 // ------------------------------------------------------------------- store
@@ -672,7 +790,7 @@ pub trait PaymentStore: Send + Sync {
 /// Everything the api stores.
 #[async_trait]
 pub trait Store:
-    AccountStore + RestaurantStore + CartStore + OrderStore + PaymentStore + Send + Sync
+    AccountStore + RestaurantStore + CartStore + OrderStore + PaymentStore + GatewayLedger + Send + Sync
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;

@@ -178,7 +178,7 @@ dual_test! {
         }
         assert_eq!((placed.len(), sold_out), (10, 40));
         assert_eq!(stock_of(&app, item).await, Some(0));
-        assert_eq!(app.gateway.totals().charges, 10);
+        assert_eq!(app.gateway.totals().await.unwrap().charges, 10);
 
         // A cancelled order gives its unit back; the next order gets it.
         let admin = app.admin().await;
@@ -212,7 +212,7 @@ dual_test! {
         ids.dedup();
         assert_eq!(ids.len(), 1, "one order for every retry");
         let order = ids[0];
-        assert_eq!(app.gateway.totals().charges, 1);
+        assert_eq!(app.gateway.totals().await.unwrap().charges, 1);
         let payments = app.state.store.payments(order).await.unwrap();
         assert_eq!(payments.len(), 1);
         assert_eq!(payments[0].status, PaymentStatus::Succeeded);
@@ -270,7 +270,7 @@ dual_test! {
         assert_eq!(body["status"], "paid");
         let payments = app.state.store.payments(order_id(&body)).await.unwrap();
         assert_eq!(payments[0].attempts, 3);
-        assert_eq!(app.gateway.totals().charges, 1);
+        assert_eq!(app.gateway.totals().await.unwrap().charges, 1);
         assert_eq!(stock_of(&app, item).await, Some(9));
 
         // A failed order cannot be accepted.
@@ -347,7 +347,7 @@ dual_test! {
             .sum();
         assert_eq!(refunded, total);
         // The gateway agrees: nothing refunded beyond what it charged.
-        let totals = app.gateway.totals();
+        let totals = app.gateway.totals().await.unwrap();
         assert_eq!(totals.refunded_cents, totals.charged_cents);
 
         // Who may see payments and refund.
@@ -549,7 +549,7 @@ dual_test! {
         let restored = api::restore_live_state(&restarted.state).await.unwrap();
         assert_eq!(restored.payments_resumed, 1);
         eventually(|| async { restarted.order_status(order.id).await == engine::OrderStatus::Paid }).await;
-        assert_eq!(restarted.gateway.totals().charges, 1);
+        assert_eq!(restarted.gateway.totals().await.unwrap().charges, 1);
         let payments = restarted.state.store.payments(order.id).await.unwrap();
         assert_eq!((payments[0].status, payments[0].attempts), (PaymentStatus::Succeeded, 1));
     }

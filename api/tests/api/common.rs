@@ -137,6 +137,8 @@ pub fn test_config() -> Config {
         password_passes: 1,
         // Payment retries without the production backoff.
         payment_backoff_ms: 1,
+        refund_retry_backoff_ms: 1,
+        refund_retry_rounds: 3,
         ..Config::default()
     }
 }
@@ -220,14 +222,18 @@ impl TestApp {
     }
 
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
-        let config = test_config();
+        Self::with_store_and_config(store, test_config()).await
+    }
+
+    pub async fn with_store_and_config(store: Arc<dyn Store>, config: Config) -> Self {
         let engine = engine::Handle::new(engine::Config::default());
         let matcher = matcher::Matcher::new(engine.clone(), matcher::Config::default());
         let shutdown = CancellationToken::new();
         tokio::spawn(matcher.clone().run(shutdown.clone()));
         let tokens = Tokens::new(SECRET, ACCESS_TTL_S);
         let hasher = config.hasher().unwrap();
-        let gateway = Arc::new(SimulatedGateway::new());
+        // A new gateway over the store's ledger: what a restart builds.
+        let gateway = Arc::new(SimulatedGateway::new(store.clone()));
         let state = AppState::new(store, engine, matcher, tokens, hasher, config)
             .with_gateway(gateway.clone());
         let router = api::router(state.clone()).fallback(api::not_found_fallback);

@@ -10,6 +10,7 @@ mod commerce;
 mod drivers;
 mod offers;
 mod orders;
+mod payments;
 mod role_matrix;
 mod search;
 mod server;

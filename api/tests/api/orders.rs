@@ -508,6 +508,13 @@ dual_test! {
         )
         .await
         .assert_ok(200);
+        // Its refund is sent in the background: let it settle, so that no
+        // payment is left for the restart to resume.
+        eventually(|| async {
+            let payments = app.state.store.payments(closed).await.unwrap();
+            payments.len() == 2 && payments[1].status == api::store::PaymentStatus::Succeeded
+        })
+        .await;
 
         // A restart: same store, new engine and matcher.
         let restarted = TestApp::with_store(store).await;

@@ -16,7 +16,8 @@
 //! order) serialise what must be serialised.
 //!
 //! One module per area: [`accounts`], [`restaurants`], [`cart`],
-//! [`orders`], [`payments`]; [`rows`] turns rows into records.
+//! [`orders`], [`payments`], [`gateway_ledger`] (the simulated gateway's
+//! own tables); [`rows`] turns rows into records.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -32,6 +33,7 @@ use super::{Result, Store, StoreError};
 
 mod accounts;
 mod cart;
+mod gateway_ledger;
 mod orders;
 mod payments;
 mod restaurants;
@@ -68,6 +70,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "commerce",
         include_str!("../../../migrations/sqlite/0002_commerce.sql"),
     ),
+    (
+        3,
+        "simulated gateway",
+        include_str!("../../../migrations/sqlite/0003_simulated_gateway.sql"),
+    ),
+    (
+        4,
+        "refund retries",
+        include_str!("../../../migrations/sqlite/0004_refund_retries.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -79,6 +91,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "commerce",
         include_str!("../../../migrations/postgres/0002_commerce.sql"),
+    ),
+    (
+        3,
+        "simulated gateway",
+        include_str!("../../../migrations/postgres/0003_simulated_gateway.sql"),
+    ),
+    (
+        4,
+        "refund retries",
+        include_str!("../../../migrations/postgres/0004_refund_retries.sql"),
     ),
 ];
 
@@ -289,6 +311,132 @@ mod tests {
             );
         }
     }
+
+    /// Charges and refunds made while the simulated gateway's ledger was
+    /// in memory are copied into it by its migration, so an order paid
+    /// before the upgrade can be refunded after it.
+    #[tokio::test]
+    async fn the_ledger_migration_remembers_earlier_charges() {
+        use super::*;
+        use crate::store::{ChargeAnswer, GatewayLedger, RefundVerdict};
+
+        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
+        // One connection: every connection to `:memory:` is a new database.
+        // Foreign keys off on it, so payments can be written without their
+        // orders.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (before_ledger, _) = SQLITE_MIGRATIONS.split_at(2);
+        migrator(before_ledger).run(&pool).await.unwrap();
+        let (charge, refunded, failed) = (
+            engine::PaymentId::new(),
+            engine::PaymentId::new(),
+            engine::PaymentId::new(),
+        );
+        let rows = [
+            (
+                charge,
+                "o1",
+                "charge",
+                1_000,
+                "succeeded",
+                Some("ch_1"),
+                Some("tok_ok"),
+            ),
+            (
+                refunded,
+                "o1",
+                "refund",
+                300,
+                "succeeded",
+                Some("re_1"),
+                None,
+            ),
+            (failed, "o1", "refund", 500, "failed", None, None),
+            (
+                engine::PaymentId::new(),
+                "o2",
+                "charge",
+                700,
+                "failed",
+                None,
+                Some("tok_declined"),
+            ),
+        ];
+        for (id, order, kind, amount, status, gateway_ref, token) in rows {
+            sqlx::query(
+                "INSERT INTO payments (id, order_id, kind, amount_cents, status, method, token, \
+                 gateway_ref, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, 'card', $6, $7, 1, 1)",
+            )
+            .bind(id.to_string())
+            .bind(order)
+            .bind(kind)
+            .bind(amount)
+            .bind(status)
+            .bind(token)
+            .bind(gateway_ref)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        migrator(SQLITE_MIGRATIONS).run(&pool).await.unwrap();
+
+        let store = SqlStore {
+            pool,
+            backend: Backend::Sqlite,
+            write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
+        };
+        let recorded = store.ledger_charge(charge).await.unwrap().unwrap();
+        assert_eq!(
+            recorded.answer,
+            ChargeAnswer::Charged {
+                reference: "ch_1".to_owned()
+            }
+        );
+        assert_eq!(
+            (
+                recorded.amount_cents,
+                recorded.refunded_cents,
+                recorded.token.as_str()
+            ),
+            (1_000, 300, "tok_ok")
+        );
+        assert_eq!(
+            store.ledger_refund(refunded).await.unwrap(),
+            Some(RefundVerdict::Refunded)
+        );
+        assert_eq!(store.ledger_refund(failed).await.unwrap(), None);
+        let totals = store.ledger_totals().await.unwrap();
+        assert_eq!(
+            (totals.charges, totals.refunds, totals.refunded_cents),
+            (1, 1, 300)
+        );
+        // What is left of the charge can still be refunded, and no more.
+        let more = engine::PaymentId::new();
+        assert_eq!(
+            store.record_refund(more, "ch_1", 701, 2).await.unwrap(),
+            RefundVerdict::ExceedsCharge
+        );
+        assert_eq!(
+            store
+                .record_refund(engine::PaymentId::new(), "ch_1", 700, 2)
+                .await
+                .unwrap(),
+            RefundVerdict::Refunded
+        );
+    }
+
+    static DRIVERS_FOR_TESTS: std::sync::Once = std::sync::Once::new();
 
     #[test]
     fn migrations_come_in_pairs() {

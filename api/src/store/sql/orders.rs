@@ -112,6 +112,8 @@ impl OrderStore for SqlStore {
             failure: None,
             reason: None,
             attempts: 0,
+            retries: 0,
+            retry_at_ms: None,
             actor_id: Some(actor_id),
             created_at_ms: order.created_at_ms,
             updated_at_ms: order.created_at_ms,
@@ -525,8 +527,8 @@ pub(super) async fn insert_event(tx: &mut Tx, e: &OrderEvent) -> Result<()> {
 pub(super) async fn insert_payment(tx: &mut Tx, p: &Payment) -> Result<()> {
     sqlx::query(
         "INSERT INTO payments (id, order_id, kind, amount_cents, status, method, token, gateway_ref, \
-         failure, reason, attempts, actor_id, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         failure, reason, attempts, retries, retry_at_ms, actor_id, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(p.id.to_string())
     .bind(p.order_id.to_string())
@@ -539,6 +541,8 @@ pub(super) async fn insert_payment(tx: &mut Tx, p: &Payment) -> Result<()> {
     .bind(p.failure.as_deref())
     .bind(p.reason.as_deref())
     .bind(p.attempts)
+    .bind(p.retries)
+    .bind(p.retry_at_ms)
     .bind(p.actor_id.map(|a| a.to_string()))
     .bind(p.created_at_ms)
     .bind(p.updated_at_ms)

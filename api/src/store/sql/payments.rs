@@ -169,6 +169,32 @@ impl PaymentStore for SqlStore {
         Ok(settled)
     }
 
+    async fn defer_refund(
+        &self,
+        id: PaymentId,
+        failure: &str,
+        attempts: i64,
+        retry_at_ms: i64,
+        at_ms: i64,
+    ) -> Result<Option<Payment>> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "UPDATE payments SET failure = $1, attempts = attempts + $2, retries = retries + 1, \
+             retry_at_ms = $3, updated_at_ms = $4 \
+             WHERE id = $5 AND kind = 'refund' AND status = 'pending' RETURNING ",
+            payment_columns!()
+        ))
+        .bind(failure)
+        .bind(attempts)
+        .bind(retry_at_ms)
+        .bind(at_ms)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(rows::payment).transpose()
+    }
+
     async fn pending_payments(&self, after: Option<PaymentId>, limit: u32) -> Result<Vec<Payment>> {
         let rows = sqlx::query(concat!(
             select_payment!(),
@@ -200,7 +226,8 @@ async fn settle(
     };
     let row = sqlx::query(concat!(
         "UPDATE payments SET status = $1, gateway_ref = $2, failure = $3, updated_at_ms = $4, \
-         attempts = attempts + $7 WHERE id = $5 AND kind = $6 AND status = 'pending' RETURNING ",
+         attempts = attempts + $7, retry_at_ms = NULL \
+         WHERE id = $5 AND kind = $6 AND status = 'pending' RETURNING ",
         payment_columns!()
     ))
     .bind(status.as_str())
@@ -272,6 +299,8 @@ pub(super) async fn insert_refund(
         failure: None,
         reason: Some(reason.to_owned()),
         attempts: 0,
+        retries: 0,
+        retry_at_ms: None,
         actor_id,
         created_at_ms: at_ms,
         updated_at_ms: at_ms,

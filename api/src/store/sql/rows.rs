@@ -55,7 +55,7 @@ pub(crate) use select_order;
 macro_rules! payment_columns {
     () => {
         "id, order_id, kind, amount_cents, status, method, token, gateway_ref, failure, \
-         reason, attempts, actor_id, created_at_ms, updated_at_ms"
+         reason, attempts, retries, retry_at_ms, actor_id, created_at_ms, updated_at_ms"
     };
 }
 pub(crate) use payment_columns;
@@ -205,6 +205,8 @@ pub(crate) fn payment(row: &AnyRow) -> Result<Payment> {
         failure: row.try_get("failure")?,
         reason: row.try_get("reason")?,
         attempts: row.try_get("attempts")?,
+        retries: row.try_get("retries")?,
+        retry_at_ms: row.try_get("retry_at_ms")?,
         actor_id: parse_opt_col(row, "actor_id")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
