@@ -312,9 +312,20 @@ impl Matcher {
         })
     }
 
-    /// Fires offer timeouts and retries until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut changes = self.inner.engine.subscribe_changes();
+    /// Fires offer timeouts and retries until `shutdown`. Subscribes to the
+    /// engine's changes when called, not at the first poll, so a driver
+    /// becoming available between spawning the loop and its first turn is
+    /// not missed.
+    pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let changes = self.inner.engine.subscribe_changes();
+        self.run_with(changes, shutdown)
+    }
+
+    async fn run_with(
+        self,
+        mut changes: engine::Receiver<engine::Change>,
+        shutdown: CancellationToken,
+    ) {
         let mut last_supply_retry = Instant::now() - SUPPLY_RETRY_MIN_GAP;
         loop {
             let next = self.inner.book.lock().next_deadline();

@@ -390,9 +390,6 @@ async fn a_driver_back_from_silence_gets_the_waiting_order() {
     let mut changes = engine.subscribe_changes();
     let shutdown = CancellationToken::new();
     let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
-    // Let the loop subscribe to the change stream, as it has long done in a
-    // running server.
-    tokio::task::yield_now().await;
     matcher.dispatch(order, NOW_MS + presence_ms).unwrap();
     assert_eq!(offered_to(&matcher, order), None);
     assert_eq!(
