@@ -175,7 +175,7 @@ mod tests {
             assert_eq!(c.mqtt_addr.port(), 9002, "env beats file");
             assert_eq!(c.engine.presence_timeout_s, 7, "nested env");
             assert_eq!(c.database_url, "sqlite://flag.db", "flag beats all");
-            assert_eq!(c.matcher.offer_timeout_s, 30, "default");
+            assert_eq!(c.matcher.offer_timeout_s, 60, "default");
             Ok(())
         });
     }

@@ -444,7 +444,9 @@ fn stream_driver() {}
 /// `{"op": "unsubscribe", "channel": ...}`. Server messages have a `type`:
 /// `subscribed`, `unsubscribed`, `location` (`{order_id?, driver_id, lat,
 /// lng, ts, heading?, eta_s?}`), `status` (`{order_id, status, ...}`),
-/// `drivers` (an area frame: `{drivers: [{driver_id, lat, lng, status}]}`)
+/// `drivers` (an area frame: `{drivers: [{driver_id, lat, lng, status}]}`),
+/// `unassigned` (area watchers: an order no driver took, at its pickup:
+/// `{order_id, lat, lng, attempts, since, at, resolved}`)
 /// and `error` (`{code, message}`). A customer may follow only its own
 /// orders, a restaurant its orders. Served by `ws-gateway`.
 #[utoipa::path(

@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// A driver with no ping for this long becomes offline.
+    /// A driver with no ping for this long becomes offline. Default 120 s:
+    /// courier phones go quiet for a minute and more in tunnels, lifts and
+    /// basements and when the OS throttles a backgrounded app, and a driver
+    /// flapping offline loses offers; a courier who really left is caught by
+    /// the offer timeout instead (the order moves on and comes back later).
     pub presence_timeout_s: u64,
     /// Delivered, cancelled or rejected orders stay watchable this long.
     pub closed_order_retention_s: u64,
@@ -22,7 +26,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            presence_timeout_s: 30,
+            presence_timeout_s: 120,
             closed_order_retention_s: 3600,
             moves_capacity: 65_536,
             changes_capacity: 65_536,

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cells::{self, Cell, CellMembers};
 use crate::config::Config;
-use crate::event::{Change, Moved, Offer, OfferEnd};
+use crate::event::{Change, Moved, Offer, OfferEnd, Unassigned};
 use crate::geo::{BBox, LatLng, haversine_m};
 use crate::grid::{Entry, Grid, GridPos};
 use crate::ids::{DriverId, OfferId, OrderId};
@@ -468,6 +468,10 @@ impl Engine {
             driver_id,
             end,
         });
+    }
+
+    pub fn publish_unassigned(&self, news: Unassigned) {
+        let _ = self.changes.try_broadcast(Change::Unassigned(news));
     }
 
     // ---- internals ----

@@ -50,6 +50,26 @@ pub enum OfferEnd {
     Withdrawn,
 }
 
+/// An order waiting for a driver that nobody took, as dispatchers are told
+/// (the matcher decides; see its `Config`): once when it is raised (so many
+/// offers ended without an accept, or so long without a driver), once more
+/// when it is resolved. The matcher keeps offering it in between.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unassigned {
+    pub order_id: OrderId,
+    /// Where the driver is needed, so dispatchers watching that area hear.
+    pub pickup: LatLng,
+    /// Offers of the order that ended without an accept (declined, lapsed).
+    pub attempts: u32,
+    /// When the matcher started looking for a driver, Unix ms.
+    pub since_ms: i64,
+    /// When this was raised, or resolved, Unix ms.
+    pub at_ms: i64,
+    /// False when raised; true once the order has a driver or needs none
+    /// (cancelled, or assigned another way).
+    pub resolved: bool,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     DriverStatus {
@@ -66,4 +86,6 @@ pub enum Change {
         driver_id: DriverId,
         end: OfferEnd,
     },
+    /// An order nobody took was raised to dispatchers, or resolved.
+    Unassigned(Unassigned),
 }

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::cells;
 use crate::config::Config;
 use crate::engine::{Applied, DriverView, Engine, Error, NearbyDriver, StatusFilter};
-use crate::event::{Change, Moved, Offer, OfferEnd};
+use crate::event::{Change, Moved, Offer, OfferEnd, Unassigned};
 use crate::geo::{BBox, LatLng};
 use crate::ids::{DriverId, OfferId, OrderId};
 use crate::orders::OrderTrack;
@@ -123,6 +123,11 @@ impl Handle {
         self.engine
             .lock()
             .publish_offer_end(offer_id, driver_id, end)
+    }
+
+    /// Tells dispatchers an order nobody took was raised, or resolved.
+    pub fn publish_unassigned(&self, news: Unassigned) {
+        self.engine.lock().publish_unassigned(news)
     }
 
     pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {

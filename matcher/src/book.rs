@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use engine::{DriverId, LatLng, Offer, OfferId, OrderId};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// Where an offer is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,11 +52,49 @@ pub(crate) struct OfferRecord<T> {
 pub(crate) struct Dispatch<T> {
     pub pickup: LatLng,
     pub dropoff: LatLng,
-    /// Drivers who declined or let the offer expire: never asked again.
-    pub excluded: FxHashSet<DriverId>,
+    /// Drivers who declined or let the offer lapse, each until when: not
+    /// asked again before then (a cooldown, so a lone driver gets the order
+    /// back later rather than never).
+    pub excluded: FxHashMap<DriverId, T>,
     pub pending_offer: Option<OfferId>,
     /// Set while nobody could be found: when to search again.
     pub retry_at: Option<T>,
+    /// Offers of this order that ended without an accept.
+    pub attempts: u32,
+    /// When the search started (the caller's clock; for "so long without a
+    /// driver") and the same instant in Unix ms (for people).
+    pub started: T,
+    pub since_ms: i64,
+    /// Set once the order was raised to dispatchers (Unix ms).
+    pub raised_at_ms: Option<i64>,
+}
+
+impl<T: Ord + Copy> Dispatch<T> {
+    pub fn new(pickup: LatLng, dropoff: LatLng, started: T, since_ms: i64) -> Self {
+        Self {
+            pickup,
+            dropoff,
+            excluded: FxHashMap::default(),
+            pending_offer: None,
+            retry_at: None,
+            attempts: 0,
+            started,
+            since_ms,
+            raised_at_ms: None,
+        }
+    }
+
+    /// Whether `driver_id` may be offered this order at `now`.
+    pub fn may_offer(&self, driver_id: DriverId, now: T) -> bool {
+        self.excluded
+            .get(&driver_id)
+            .is_none_or(|&until| until <= now)
+    }
+
+    /// The earliest end of a cooldown still running at `now`.
+    pub fn next_cooldown_end(&self, now: T) -> Option<T> {
+        self.excluded.values().copied().filter(|&t| t > now).min()
+    }
 }
 
 /// `T` is the caller's instant type (tokio's in the matcher, integers in tests).
@@ -73,6 +111,8 @@ pub(crate) enum Timer {
     OfferDeadline(OfferId),
     Retry(OrderId),
     Forget(OfferId),
+    /// The order has waited long enough to be raised to dispatchers.
+    Raise(OrderId),
 }
 
 impl<T: Ord + Copy> Book<T> {
@@ -136,13 +176,16 @@ impl<T: Ord + Copy> Book<T> {
         Ok(&rec.offer)
     }
 
-    /// Ends a pending offer. Declined and expired drivers are excluded from
-    /// the order; `forget_at` is when the ended record is dropped.
+    /// Ends a pending offer. A declined or expired offer counts as an
+    /// attempt, and its driver is excluded from the order until
+    /// `excluded_until` (ignored for other ends); `forget_at` is when the
+    /// ended record is dropped.
     pub fn close_offer(
         &mut self,
         offer_id: OfferId,
         state: OfferState,
         forget_at: T,
+        excluded_until: T,
     ) -> Option<Arc<Offer>> {
         let rec = self.offers.get_mut(&offer_id)?;
         if rec.state != OfferState::Pending {
@@ -159,7 +202,8 @@ impl<T: Ord + Copy> Book<T> {
                 d.pending_offer = None;
             }
             if matches!(state, OfferState::Declined | OfferState::Expired) {
-                d.excluded.insert(offer.driver_id);
+                d.excluded.insert(offer.driver_id, excluded_until);
+                d.attempts = d.attempts.saturating_add(1);
             }
         }
         self.timers.insert((forget_at, Timer::Forget(offer_id)));
@@ -181,6 +225,10 @@ impl<T: Ord + Copy> Book<T> {
             d.retry_at = Some(at);
             self.timers.insert((at, Timer::Retry(order_id)));
         }
+    }
+
+    pub fn schedule_raise(&mut self, order_id: OrderId, at: T) {
+        self.timers.insert((at, Timer::Raise(order_id)));
     }
 
     /// Orders with no pending offer that are waiting for a driver.

@@ -4,11 +4,19 @@
 //! to the nearest available driver (exact, from the engine), widening the
 //! search radius when nobody is near. The driver accepts, declines, or stays
 //! silent until the offer expires; a decline or an expiry moves the order to
-//! the next nearest driver who has not had it yet.
+//! the next nearest driver, and puts the driver who let it go on a cooldown
+//! for that order (`Config::reoffer_cooldown_s`), after which they may get it
+//! again once available: an order is never left without a way forward.
+//! An order no driver has taken after so many offers or so long
+//! (`Config::unassigned_after_offers`, `unassigned_after_s`) is raised to
+//! dispatchers: a WARN line, `hexdash_orders_unassigned{,_total}`, its
+//! [`DispatchView`], and `engine::Change::Unassigned` news (raised, then
+//! resolved), while the offers go on.
 //!
 //! - [`Matcher`]: the shared handle (`dispatch`, `accept`, `decline`,
-//!   `withdraw`) plus [`Matcher::run`], the one async loop at the edge that
-//!   fires offer timeouts and retries orders nobody could take.
+//!   `withdraw`, `dispatch_state`) plus [`Matcher::run`], the one async loop
+//!   at the edge that fires offer timeouts, retries orders nobody could take
+//!   and raises stranded ones.
 //! - [`book`]: the offer book, pure state with no clock and no I/O.
 //!
 //! Guarantees: a driver holds at most one pending offer; an order has at most
@@ -20,4 +28,4 @@ mod book;
 mod matcher;
 
 pub use book::{OfferError, OfferState};
-pub use matcher::{Config, DispatchError, Matcher};
+pub use matcher::{Config, DispatchError, DispatchState, DispatchView, Matcher};

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::{
     DriverId, DriverStatus, Handle, Offer, OfferEnd, OfferId, OrderId, OrderTrack, StatusFilter,
+    Unassigned,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,10 @@ use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Silence for this long counts as a decline.
+    /// Silence for this long counts as a decline. Default 60 s: a courier
+    /// on a bike or scooter has to stop safely before touching the phone,
+    /// and courier apps give 30 to 60 s; a lapse costs little now that the
+    /// order comes back after `reoffer_cooldown_s`.
     pub offer_timeout_s: u64,
     /// First search radius around the pickup.
     pub initial_radius_m: f64,
@@ -26,17 +30,64 @@ pub struct Config {
     /// How often an order nobody could take searches again (sooner when a
     /// driver becomes available).
     pub retry_interval_ms: u64,
+    /// A driver who declined an order or let its offer lapse is not offered
+    /// that order again for this long; after it, once available (pinging,
+    /// on duty, free), they are, so an order with one driver near is never
+    /// stranded. Long enough for the order to try everyone else first.
+    pub reoffer_cooldown_s: u64,
+    /// Raise an order to dispatchers once this many offers of it ended
+    /// without an accept (0: never by count). The matcher keeps offering it.
+    pub unassigned_after_offers: u32,
+    /// Raise an order to dispatchers once it has waited this long for a
+    /// driver (0: never by time). Three minutes: well inside a restaurant's
+    /// preparation time, so a dispatcher can still find someone.
+    pub unassigned_after_s: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            offer_timeout_s: 30,
+            offer_timeout_s: 60,
             initial_radius_m: 3_000.0,
             max_radius_m: 24_000.0,
             retry_interval_ms: 2_000,
+            reoffer_cooldown_s: 60,
+            unassigned_after_offers: 3,
+            unassigned_after_s: 180,
         }
     }
+}
+
+/// Where the search for a driver stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchState {
+    /// No offer is out: nobody free is near, or everyone near is cooling
+    /// down after declining it.
+    Searching,
+    /// An offer is out and waits for its driver's answer.
+    Offered,
+}
+
+impl DispatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Searching => "searching",
+            Self::Offered => "offered",
+        }
+    }
+}
+
+/// An order the matcher is finding a driver for, as people see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchView {
+    pub state: DispatchState,
+    /// Offers of the order that ended without an accept.
+    pub attempts: u32,
+    /// When the search started (this process's), Unix ms.
+    pub since_ms: i64,
+    /// When the order was raised to dispatchers, Unix ms; `None` while it
+    /// has not been.
+    pub unassigned_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +109,27 @@ const ENDED_OFFER_MEMORY: Duration = Duration::from_secs(600);
 /// at fleet scale availability changes constantly.
 const SUPPLY_RETRY_MIN_GAP: Duration = Duration::from_millis(250);
 
+/// Offers made and how they ended, by `outcome`.
+const OFFERS_TOTAL: &str = "hexdash_offers_total";
+/// Orders raised to dispatchers (counter) and raised now (gauge).
+const UNASSIGNED_TOTAL: &str = "hexdash_orders_unassigned_total";
+const UNASSIGNED: &str = "hexdash_orders_unassigned";
+
+fn describe() {
+    metrics::describe_counter!(
+        OFFERS_TOTAL,
+        "Offers of orders to drivers, by outcome (made, accepted, declined, expired)"
+    );
+    metrics::describe_counter!(
+        UNASSIGNED_TOTAL,
+        "Orders raised to dispatchers because no driver took them in time"
+    );
+    metrics::describe_gauge!(
+        UNASSIGNED,
+        "Orders raised to dispatchers that still have no driver"
+    );
+}
+
 #[derive(Clone)]
 pub struct Matcher {
     inner: Arc<Inner>,
@@ -73,6 +145,7 @@ struct Inner {
 
 impl Matcher {
     pub fn new(engine: Handle, config: Config) -> Self {
+        describe();
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -102,17 +175,16 @@ impl Matcher {
         if book.dispatches.contains_key(&order_id) {
             return Ok(());
         }
+        let now = Instant::now();
         book.dispatches.insert(
             order_id,
-            Dispatch {
-                pickup: track.pickup,
-                dropoff: track.dropoff,
-                excluded: Default::default(),
-                pending_offer: None,
-                retry_at: None,
-            },
+            Dispatch::new(track.pickup, track.dropoff, now, now_ms),
         );
-        self.offer_next(&mut book, order_id, now_ms, Instant::now());
+        if self.inner.config.unassigned_after_s > 0 {
+            let after = Duration::from_secs(self.inner.config.unassigned_after_s);
+            book.schedule_raise(order_id, now + after);
+        }
+        self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
         Ok(())
@@ -131,21 +203,31 @@ impl Matcher {
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
-                book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
-                book.dispatches.remove(&order_id);
-                metrics::counter!("hexdash_offers_total", "outcome" => "accepted").increment(1);
+                book.close_offer(
+                    offer_id,
+                    OfferState::Accepted,
+                    now + ENDED_OFFER_MEMORY,
+                    now,
+                );
+                self.end_dispatch(&mut book, order_id, now_ms, "assigned");
+                metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
                 Ok(track)
             }
             Err(e @ engine::Error::DriverBusy(_)) => {
                 // The driver took another order meanwhile: as a decline.
-                book.close_offer(offer_id, OfferState::Declined, now + ENDED_OFFER_MEMORY);
+                self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
                 self.offer_next(&mut book, order_id, now_ms, now);
                 Err(OfferError::Assign(e))
             }
             Err(e) => {
                 // The order was assigned another way or closed: stop.
-                book.close_offer(offer_id, OfferState::Withdrawn, now + ENDED_OFFER_MEMORY);
-                book.dispatches.remove(&order_id);
+                book.close_offer(
+                    offer_id,
+                    OfferState::Withdrawn,
+                    now + ENDED_OFFER_MEMORY,
+                    now,
+                );
+                self.end_dispatch(&mut book, order_id, now_ms, "no longer needs a driver");
                 Err(OfferError::Assign(e))
             }
         }
@@ -161,8 +243,8 @@ impl Matcher {
         let mut book = self.inner.book.lock();
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
-        book.close_offer(offer_id, OfferState::Declined, now + ENDED_OFFER_MEMORY);
-        metrics::counter!("hexdash_offers_total", "outcome" => "declined").increment(1);
+        self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
+        metrics::counter!(OFFERS_TOTAL, "outcome" => "declined").increment(1);
         self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
@@ -173,14 +255,16 @@ impl Matcher {
     /// pending offer is withdrawn and its driver told.
     pub fn withdraw(&self, order_id: OrderId) {
         let mut book = self.inner.book.lock();
-        let Some(dispatch) = book.dispatches.remove(&order_id) else {
+        let Some(dispatch) = self.end_dispatch(&mut book, order_id, now_ms(), "withdrawn") else {
             return;
         };
+        let now = Instant::now();
         if let Some(offer_id) = dispatch.pending_offer
             && let Some(offer) = book.close_offer(
                 offer_id,
                 OfferState::Withdrawn,
-                Instant::now() + ENDED_OFFER_MEMORY,
+                now + ENDED_OFFER_MEMORY,
+                now,
             )
         {
             self.inner
@@ -211,9 +295,37 @@ impl Matcher {
         self.inner.book.lock().dispatches.len()
     }
 
-    /// Fires offer timeouts and retries until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut changes = self.inner.engine.subscribe_changes();
+    /// Where the search for a driver for `order_id` stands; `None` when the
+    /// matcher is not looking (not yet accepted, assigned, or closed).
+    pub fn dispatch_state(&self, order_id: OrderId) -> Option<DispatchView> {
+        let book = self.inner.book.lock();
+        let d = book.dispatches.get(&order_id)?;
+        Some(DispatchView {
+            state: if d.pending_offer.is_some() {
+                DispatchState::Offered
+            } else {
+                DispatchState::Searching
+            },
+            attempts: d.attempts,
+            since_ms: d.since_ms,
+            unassigned_at_ms: d.raised_at_ms,
+        })
+    }
+
+    /// Fires offer timeouts and retries until `shutdown`. Subscribes to the
+    /// engine's changes when called, not at the first poll, so a driver
+    /// becoming available between spawning the loop and its first turn is
+    /// not missed.
+    pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let changes = self.inner.engine.subscribe_changes();
+        self.run_with(changes, shutdown)
+    }
+
+    async fn run_with(
+        self,
+        mut changes: engine::Receiver<engine::Change>,
+        shutdown: CancellationToken,
+    ) {
         let mut last_supply_retry = Instant::now() - SUPPLY_RETRY_MIN_GAP;
         loop {
             let next = self.inner.book.lock().next_deadline();
@@ -250,11 +362,11 @@ impl Matcher {
             match timer {
                 Timer::OfferDeadline(offer_id) => {
                     let Some(offer) =
-                        book.close_offer(offer_id, OfferState::Expired, now + ENDED_OFFER_MEMORY)
+                        self.end_unanswered(&mut book, offer_id, OfferState::Expired, now, now_ms)
                     else {
                         continue; // answered before the deadline
                     };
-                    metrics::counter!("hexdash_offers_total", "outcome" => "expired").increment(1);
+                    metrics::counter!(OFFERS_TOTAL, "outcome" => "expired").increment(1);
                     self.inner.engine.publish_offer_end(
                         offer_id,
                         offer.driver_id,
@@ -273,6 +385,9 @@ impl Matcher {
                     }
                 }
                 Timer::Forget(offer_id) => book.forget(offer_id),
+                // Checks the time itself: a timer left by an earlier
+                // dispatch of the same order does not raise a newer one.
+                Timer::Raise(order_id) => self.raise_if_stranded(&mut book, order_id, now, now_ms),
             }
         }
     }
@@ -285,9 +400,97 @@ impl Matcher {
         }
     }
 
-    /// Offers `order_id` to the nearest available driver who has not had it
-    /// and holds no other offer, widening the radius; if there is none,
-    /// schedules a retry.
+    /// Ends a pending offer its driver declined or let lapse: the attempt
+    /// counts, the driver cools down for this order, and the order may now
+    /// be raised to dispatchers.
+    fn end_unanswered(
+        &self,
+        book: &mut Book<Instant>,
+        offer_id: OfferId,
+        state: OfferState,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<Arc<Offer>> {
+        let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
+        let offer = book.close_offer(offer_id, state, now + ENDED_OFFER_MEMORY, now + cooldown)?;
+        self.raise_if_stranded(book, offer.order_id, now, now_ms);
+        Some(offer)
+    }
+
+    /// Raises `order_id` to dispatchers (once) when so many offers of it
+    /// ended without an accept, or it has waited so long: a WARN line, the
+    /// metrics, and the news on the engine's change stream (the gateway
+    /// shows it to dispatchers watching the pickup's area).
+    fn raise_if_stranded(
+        &self,
+        book: &mut Book<Instant>,
+        order_id: OrderId,
+        now: Instant,
+        now_ms: i64,
+    ) {
+        let config = &self.inner.config;
+        let Some(d) = book.dispatches.get_mut(&order_id) else {
+            return;
+        };
+        if d.raised_at_ms.is_some() {
+            return;
+        }
+        let waited = now.duration_since(d.started);
+        let by_count =
+            config.unassigned_after_offers > 0 && d.attempts >= config.unassigned_after_offers;
+        let by_time = config.unassigned_after_s > 0
+            && waited >= Duration::from_secs(config.unassigned_after_s);
+        if !by_count && !by_time {
+            return;
+        }
+        d.raised_at_ms = Some(now_ms);
+        tracing::warn!(
+            %order_id,
+            attempts = d.attempts,
+            waited_s = waited.as_secs(),
+            "no driver has taken the order: raised to dispatchers (offers continue)"
+        );
+        metrics::counter!(UNASSIGNED_TOTAL).increment(1);
+        metrics::gauge!(UNASSIGNED).increment(1.0);
+        self.inner.engine.publish_unassigned(Unassigned {
+            order_id,
+            pickup: d.pickup,
+            attempts: d.attempts,
+            since_ms: d.since_ms,
+            at_ms: now_ms,
+            resolved: false,
+        });
+    }
+
+    /// Stops dispatching `order_id`; a raised order is lowered again and
+    /// dispatchers are told. Returns what the dispatch held.
+    fn end_dispatch(
+        &self,
+        book: &mut Book<Instant>,
+        order_id: OrderId,
+        now_ms: i64,
+        why: &'static str,
+    ) -> Option<Dispatch<Instant>> {
+        let d = book.dispatches.remove(&order_id)?;
+        if d.raised_at_ms.is_some() {
+            tracing::info!(%order_id, attempts = d.attempts, outcome = why, "unassigned order resolved");
+            metrics::gauge!(UNASSIGNED).decrement(1.0);
+            self.inner.engine.publish_unassigned(Unassigned {
+                order_id,
+                pickup: d.pickup,
+                attempts: d.attempts,
+                since_ms: d.since_ms,
+                at_ms: now_ms,
+                resolved: true,
+            });
+        }
+        Some(d)
+    }
+
+    /// Offers `order_id` to the nearest available driver who is not cooling
+    /// down after declining it and holds no other offer, widening the
+    /// radius; if there is none, schedules a retry (at the latest when the
+    /// first cooldown ends).
     fn offer_next(&self, book: &mut Book<Instant>, order_id: OrderId, now_ms: i64, now: Instant) {
         let Some(dispatch) = book.dispatches.get(&order_id) else {
             return;
@@ -296,11 +499,13 @@ impl Matcher {
             return;
         }
         let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
-        let Some(driver_id) = self.find_driver(book, order_id) else {
-            book.schedule_retry(
-                order_id,
-                now + Duration::from_millis(self.inner.config.retry_interval_ms),
-            );
+        let cooled = dispatch.next_cooldown_end(now);
+        let Some(driver_id) = self.find_driver(book, order_id, now) else {
+            let mut at = now + Duration::from_millis(self.inner.config.retry_interval_ms);
+            if let Some(cooled) = cooled {
+                at = at.min(cooled);
+            }
+            book.schedule_retry(order_id, at);
             return;
         };
         let timeout = Duration::from_secs(self.inner.config.offer_timeout_s);
@@ -313,11 +518,16 @@ impl Matcher {
             expires_at_ms: now_ms + timeout.as_millis() as i64,
         });
         book.open_offer(offer.clone(), now + timeout);
-        metrics::counter!("hexdash_offers_total", "outcome" => "made").increment(1);
+        metrics::counter!(OFFERS_TOTAL, "outcome" => "made").increment(1);
         self.inner.engine.publish_offer(offer);
     }
 
-    fn find_driver(&self, book: &Book<Instant>, order_id: OrderId) -> Option<DriverId> {
+    fn find_driver(
+        &self,
+        book: &Book<Instant>,
+        order_id: OrderId,
+        now: Instant,
+    ) -> Option<DriverId> {
         let dispatch = book.dispatches.get(&order_id)?;
         let config = &self.inner.config;
         let mut radius_m = config.initial_radius_m.min(config.max_radius_m);
@@ -334,7 +544,7 @@ impl Matcher {
                 let usable = found
                     .into_iter()
                     .map(|n| n.driver_id)
-                    .find(|d| !dispatch.excluded.contains(d) && !book.held_by.contains_key(d));
+                    .find(|&d| dispatch.may_offer(d, now) && !book.held_by.contains_key(&d));
                 if usable.is_some() {
                     return usable;
                 }

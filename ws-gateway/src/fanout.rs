@@ -173,6 +173,7 @@ pub(crate) fn on_change(shared: &Shared, change: &Change) {
     match change {
         Change::Order(track) => on_order(shared, track),
         Change::DriverStatus { driver_id, .. } => on_driver_status(shared, *driver_id),
+        Change::Unassigned(news) => on_unassigned(shared, news),
         // Offers are for drivers (ingest's stream), not for watchers.
         _ => {}
     }
@@ -252,6 +253,25 @@ fn on_driver_status(shared: &Shared, driver_id: DriverId) {
     });
     drop(hub);
     tally.record(shared);
+}
+
+/// An order no driver took (or its resolution): told to the dispatchers
+/// whose area holds its pickup, as a control message (never coalesced away).
+/// A dispatcher who subscribes later finds it in the order's `dispatch`
+/// over REST.
+fn on_unassigned(shared: &Shared, news: &engine::Unassigned) {
+    if !shared.hub.lock().has_areas() {
+        return;
+    }
+    // The H3 lookup outside the hub lock.
+    let cell = engine::cells::cell_of(news.pickup);
+    let msg = protocol::unassigned(news);
+    let hub = shared.hub.lock();
+    hub.for_area_watchers(cell, None, |w| {
+        if w.bbox.contains(news.pickup) {
+            shared.push_control(&w.mailbox, msg.clone());
+        }
+    });
 }
 
 /// After lost changes: current status of every watched order, fresh

@@ -1,6 +1,7 @@
 //! Live tracking out: `GET /v1/ws` streams driver positions, ETAs and order
 //! statuses to customers, restaurants and drivers (`order:{id}` channels),
-//! and whole areas of the fleet to dispatchers (`area` channel).
+//! and whole areas of the fleet to dispatchers (`area` channel), with the
+//! orders no driver took whose pickup is in their area (`unassigned`).
 //!
 //! Data flow: engine `Moved`/`Change` broadcast → `fanout` (one task) →
 //! `hub` lookup → each interested client's `mailbox` → that client's writer

@@ -9,10 +9,13 @@
 //! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area"}`
 //!
 //! Server → client (JSON text, always with a `type`): `subscribed`,
-//! `unsubscribed`, `status`, `location`, `drivers`, `error`.
+//! `unsubscribed`, `status`, `location`, `drivers`, `unassigned` (area
+//! watchers: an order no driver took), `error`.
 
 use axum::extract::ws::Utf8Bytes;
-use engine::{BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderStatus, OrderTrack};
+use engine::{
+    BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderStatus, OrderTrack, Unassigned,
+};
 use serde::{Deserialize, Serialize};
 
 /// The one route of the gateway.
@@ -38,16 +41,18 @@ pub enum MsgType {
     Error,
     Subscribed,
     Unsubscribed,
+    Unassigned,
 }
 
 impl MsgType {
-    pub const ALL: [MsgType; 6] = [
+    pub const ALL: [MsgType; 7] = [
         Self::Location,
         Self::Status,
         Self::Drivers,
         Self::Error,
         Self::Subscribed,
         Self::Unsubscribed,
+        Self::Unassigned,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -58,6 +63,7 @@ impl MsgType {
             Self::Error => "error",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
+            Self::Unassigned => "unassigned",
         }
     }
 
@@ -363,6 +369,42 @@ pub(crate) fn drivers(drivers: &[AreaDriver]) -> Outgoing {
         &DriversMsg {
             kind: MsgType::Drivers.as_str(),
             drivers,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct UnassignedMsg {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    order_id: OrderId,
+    /// The pickup, where a driver is needed.
+    lat: f64,
+    lng: f64,
+    /// Offers that ended without an accept.
+    attempts: u32,
+    /// When the search for a driver started, Unix ms.
+    since: i64,
+    /// When it was raised (or resolved), Unix ms.
+    at: i64,
+    /// False when raised; true once the order has a driver or needs none.
+    resolved: bool,
+}
+
+/// `{"type":"unassigned","order_id","lat","lng","attempts","since","at","resolved"}`:
+/// an order no driver took, for the dispatchers whose area holds its pickup.
+pub(crate) fn unassigned(news: &Unassigned) -> Outgoing {
+    encode(
+        MsgType::Unassigned,
+        &UnassignedMsg {
+            kind: MsgType::Unassigned.as_str(),
+            order_id: news.order_id,
+            lat: news.pickup.lat,
+            lng: news.pickup.lng,
+            attempts: news.attempts,
+            since: news.since_ms,
+            at: news.at_ms,
+            resolved: news.resolved,
         },
     )
 }

@@ -108,6 +108,43 @@ async fn dispatcher_area_gets_a_snapshot_then_moves_and_exits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatchers_hear_of_orders_nobody_took_in_their_area() {
+    let app = spawn_app(Config::default()).await;
+    let mut here = app.connect(UserId::new(), Role::Admin).await;
+    here.subscribe_area(BOX).await;
+    here.expect("subscribed").await;
+    next_frame(&mut here).await;
+    let mut elsewhere = app.connect(UserId::new(), Role::Admin).await;
+    elsewhere.subscribe_area([12.10, 57.75, 12.30, 57.85]).await;
+    elsewhere.expect("subscribed").await;
+    next_frame(&mut elsewhere).await;
+
+    let news = |pickup: (f64, f64), resolved| engine::Unassigned {
+        order_id: engine::OrderId::new(),
+        pickup: engine::LatLng::new(pickup.0, pickup.1).unwrap(),
+        attempts: 3,
+        since_ms: T0,
+        at_ms: T0 + 180_000,
+        resolved,
+    };
+    let inside = news((57.700, 11.970), false);
+    app.engine.publish_unassigned(inside);
+    assert_eq!(
+        here.expect("unassigned").await,
+        json!({
+            "type": "unassigned", "order_id": inside.order_id, "lat": 57.700, "lng": 11.970,
+            "attempts": 3, "since": T0, "at": T0 + 180_000, "resolved": false
+        })
+    );
+    // The other dispatcher's next message is about its own area only.
+    let theirs = news((57.800, 12.200), true);
+    app.engine.publish_unassigned(theirs);
+    let got = elsewhere.expect("unassigned").await;
+    assert_eq!(got["order_id"], json!(theirs.order_id));
+    assert_eq!(got["resolved"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn areas_are_for_dispatchers_only() {
     let app = spawn_app(Config::default()).await;
     for role in [Role::Customer, Role::Restaurant, Role::Driver] {

@@ -153,8 +153,50 @@ pub struct OrderResponse {
     pub total_cents: i64,
     /// The charge (in single-order answers; absent in listings).
     pub payment: Option<PaymentSummary>,
+    /// The search for a driver while there is one (accepted, no driver
+    /// yet); null otherwise.
+    pub dispatch: Option<OrderDispatch>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Where the search for an order's driver stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderDispatchState {
+    /// No offer is out: no free driver is near, or every driver near is
+    /// cooling down after declining it (they get it again after
+    /// `matcher.reoffer_cooldown_s`).
+    Searching,
+    /// An offer waits for its driver's answer.
+    Offered,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderDispatch {
+    pub state: OrderDispatchState,
+    /// Offers of the order that ended without an accept (declined, lapsed).
+    pub attempts: u32,
+    /// When the search started (or the server restarted), Unix ms.
+    pub since: i64,
+    /// When the order was raised to dispatchers because no driver took it
+    /// (after `matcher.unassigned_after_offers` offers or
+    /// `matcher.unassigned_after_s`), Unix ms; null until then. Offers go on.
+    pub unassigned_at: Option<i64>,
+}
+
+impl From<matcher::DispatchView> for OrderDispatch {
+    fn from(v: matcher::DispatchView) -> Self {
+        Self {
+            state: match v.state {
+                matcher::DispatchState::Searching => OrderDispatchState::Searching,
+                matcher::DispatchState::Offered => OrderDispatchState::Offered,
+            },
+            attempts: v.attempts,
+            since: v.since_ms,
+            unassigned_at: v.unassigned_at_ms,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -793,6 +835,7 @@ pub(crate) fn order_response(
     charge: Option<&Payment>,
 ) -> OrderResponse {
     let eta_s = live::eta_s(state, &order);
+    let dispatch = state.matcher.dispatch_state(order.id).map(Into::into);
     OrderResponse {
         order_id: order.id,
         status: order.status,
@@ -821,6 +864,7 @@ pub(crate) fn order_response(
             amount_cents: c.amount_cents,
             failure: c.failure.clone(),
         }),
+        dispatch,
         created_at: order.created_at_ms,
         updated_at: order.updated_at_ms,
     }

@@ -226,8 +226,17 @@ impl TestApp {
     }
 
     pub async fn with_store_and_config(store: Arc<dyn Store>, config: Config) -> Self {
+        Self::build(store, config, matcher::Config::default()).await
+    }
+
+    /// An app whose matcher has `config` (on a fresh store).
+    pub async fn with_matcher(config: matcher::Config) -> Self {
+        Self::build(test_store().await, test_config(), config).await
+    }
+
+    async fn build(store: Arc<dyn Store>, config: Config, matcher_config: matcher::Config) -> Self {
         let engine = engine::Handle::new(engine::Config::default());
-        let matcher = matcher::Matcher::new(engine.clone(), matcher::Config::default());
+        let matcher = matcher::Matcher::new(engine.clone(), matcher_config);
         let shutdown = CancellationToken::new();
         tokio::spawn(matcher.clone().run(shutdown.clone()));
         let tokens = Tokens::new(SECRET, ACCESS_TTL_S);
@@ -478,6 +487,18 @@ impl TestApp {
             .pending_offer(order)
             .unwrap_or_else(|| panic!("no pending offer for {order}"));
         (*offer).clone()
+    }
+
+    /// The pending offer of an order, once the matcher's loop has made it
+    /// (after supply news, which it handles in the background).
+    pub async fn offer_of_eventually(&self, order: OrderId) -> engine::Offer {
+        eventually(|| async { self.state.matcher.pending_offer(order).is_some() }).await;
+        self.offer_of(order)
+    }
+
+    /// The token of the owner of a restaurant made by [`TestApp::restaurant_at`].
+    pub fn owner_token(&self, restaurant: RestaurantId) -> String {
+        self.restaurants.lock().unwrap()[&restaurant].0.clone()
     }
 
     pub async fn accept(&self, driver: &User, offer: &engine::Offer) -> Reply {

@@ -15,7 +15,10 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let app = TestApp::new().await;
+    setup_with(TestApp::new().await).await
+}
+
+async fn setup_with(app: TestApp) -> Setup {
     let owner = app.user(Role::Restaurant).await;
     let restaurant = app.restaurant(&owner).await;
     let customer = app.user(Role::Customer).await;
@@ -302,5 +305,73 @@ dual_test! {
         .expect("the waiting order was never offered");
         assert_eq!(offer.driver_id, driver.driver_id());
         assert_eq!(app.offer_of(second).driver_id, driver.driver_id());
+    }
+}
+
+dual_test! {
+    async fn the_order_shows_its_dispatch_and_is_raised_when_nobody_takes_it() {
+        let Setup {
+            app,
+            customer,
+            restaurant,
+            driver,
+        } = setup_with(
+            TestApp::with_matcher(matcher::Config {
+                unassigned_after_offers: 1,
+                ..matcher::Config::default()
+            })
+            .await,
+        )
+        .await;
+        let admin = app.admin().await;
+        let order = app.place_paid_order(&customer, restaurant).await;
+        let uri = format!("/v1/orders/{order}");
+        let r = app.get(&uri, customer.token()).await;
+        assert_eq!(r.assert_ok(200)["dispatch"], json!(null), "not sought before acceptance");
+
+        let owner_token = app.owner_token(restaurant);
+        let r = app
+            .post(&format!("{uri}/status"), Some(&owner_token), json!({"status": "accepted"}))
+            .await;
+        let dispatch = &r.assert_ok(200)["dispatch"];
+        assert_eq!(dispatch["state"], "offered", "{dispatch}");
+        assert_eq!(dispatch["attempts"], 0);
+        assert!(dispatch["since"].is_i64());
+        assert_eq!(dispatch["unassigned_at"], json!(null));
+
+        // The only driver declines: raised to dispatchers, still sought.
+        let offer = app.offer_of(order);
+        app.call(
+            Method::POST,
+            &format!("/v1/offers/{}/decline", offer.offer_id),
+            driver.token(),
+            None,
+        )
+        .await
+        .assert_ok(200);
+        let r = app.get(&uri, admin.token()).await;
+        let dispatch = &r.assert_ok(200)["dispatch"];
+        assert_eq!(dispatch["state"], "searching", "{dispatch}");
+        assert_eq!(dispatch["attempts"], 1);
+        assert!(dispatch["unassigned_at"].is_i64(), "{dispatch}");
+        // The admin's listing shows it too.
+        let r = app.get("/v1/orders", admin.token()).await;
+        let listed = r.assert_ok(200)["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["order_id"] == json!(order))
+            .cloned()
+            .unwrap();
+        assert!(listed["dispatch"]["unassigned_at"].is_i64(), "{listed}");
+
+        // A second driver takes it: the search is over.
+        let second = app.user(Role::Driver).await;
+        app.ping(second.driver_id(), HERE.0 + 0.002, HERE.1);
+        let next = app.offer_of_eventually(order).await;
+        assert_eq!(next.driver_id, second.driver_id());
+        app.accept(&second, &next).await.assert_ok(200);
+        let r = app.get(&uri, admin.token()).await;
+        assert_eq!(r.assert_ok(200)["dispatch"], json!(null));
     }
 }

@@ -70,12 +70,16 @@ fn offers_nearest_then_next_on_decline() {
     while let Some(want) = expected.pop() {
         let offer = matcher.pending_offer(order).expect("an offer is pending");
         assert_eq!(offer.driver_id, want);
-        assert_eq!(offer.expires_at_ms, NOW_MS + 30_000);
+        let timeout_ms = Config::default().offer_timeout_s as i64 * 1000;
+        assert_eq!(offer.expires_at_ms, NOW_MS + timeout_ms);
         matcher.decline(offer.offer_id, want, NOW_MS).unwrap();
     }
-    // Everyone declined: the order waits for new supply.
+    // Everyone declined: the order waits for new supply, or for the first
+    // decliner's cooldown to end.
     assert_eq!(offered_to(&matcher, order), None);
     assert_eq!(matcher.dispatching(), 1);
+    let view = matcher.dispatch_state(order).unwrap();
+    assert_eq!((view.state, view.attempts), (DispatchState::Searching, 3));
 }
 
 #[test]
@@ -284,4 +288,231 @@ fn dispatch_needs_a_tracked_order() {
         matcher.dispatch(OrderId::new(), NOW_MS),
         Err(DispatchError::UnknownOrder)
     );
+}
+
+/// Waits for the next offer of `order` on the change stream, noting offer
+/// ends on the way. Bounded in (paused) tokio time, so a missing offer fails
+/// instead of hanging.
+async fn next_offer_of(
+    changes: &mut engine::Receiver<Change>,
+    order: OrderId,
+    within: Duration,
+) -> Option<Arc<engine::Offer>> {
+    tokio::time::timeout(within, async {
+        loop {
+            if let Change::Offer(o) = changes.recv_direct().await.unwrap()
+                && o.order_id == order
+            {
+                return o;
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lapsed_offer_is_made_again_after_the_cooldown() {
+    let (engine, matcher) = setup(Config::default());
+    let driver = driver_at(&engine, 100.0);
+    let order = tracked_order(&engine);
+    let mut changes = engine.subscribe_changes();
+    let shutdown = CancellationToken::new();
+    let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
+
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let first = next_offer_of(&mut changes, order, Duration::ZERO)
+        .await
+        .expect("offered at once");
+    assert_eq!(first.driver_id, driver);
+    // The driver stays silent: the offer lapses, nobody else is near.
+    loop {
+        if let Change::OfferEnded { offer_id, end, .. } = changes.recv_direct().await.unwrap() {
+            assert_eq!((offer_id, end), (first.offer_id, OfferEnd::Expired));
+            break;
+        }
+    }
+    let lapsed_at = Instant::now();
+    // The driver's app keeps pinging: it is available again.
+    let ping = Ping {
+        driver_id: driver,
+        position: ll(PICKUP.0 + 0.001, PICKUP.1),
+        recorded_at_ms: NOW_MS + 40_000,
+        heading_deg: None,
+        speed_mps: None,
+        accuracy_m: None,
+    };
+    engine.apply_ping(&ping, NOW_MS + 40_000);
+
+    let again = next_offer_of(&mut changes, order, Duration::from_secs(600))
+        .await
+        .expect("the stranded order is offered again");
+    assert_eq!(again.driver_id, driver);
+    assert_ne!(again.offer_id, first.offer_id);
+    assert_eq!(offered_to(&matcher, order), Some(driver));
+    // Not before the cooldown: the retry timer aims at its end.
+    let cooldown = Duration::from_secs(Config::default().reoffer_cooldown_s);
+    assert_eq!(Instant::now().duration_since(lapsed_at), cooldown);
+    // And the driver can take it this time.
+    let track = matcher.accept(again.offer_id, driver, NOW_MS).unwrap();
+    assert_eq!(track.driver_id, Some(driver));
+    shutdown.cancel();
+    loop_task.await.unwrap();
+}
+
+#[test]
+fn a_decliner_is_not_asked_again_during_the_cooldown() {
+    let (engine, matcher) = setup(Config::default());
+    let driver = driver_at(&engine, 100.0);
+    let order = tracked_order(&engine);
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let offer = matcher.pending_offer(order).unwrap();
+    matcher.decline(offer.offer_id, driver, NOW_MS).unwrap();
+    // Supply news (the driver pings, turns available) does not bring it
+    // back before the cooldown ends.
+    matcher.retry_waiting(Instant::now());
+    assert_eq!(offered_to(&matcher, order), None);
+    let later = Instant::now() + Duration::from_secs(Config::default().reoffer_cooldown_s);
+    matcher.retry_waiting(later);
+    assert_eq!(offered_to(&matcher, order), Some(driver));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_driver_back_from_silence_gets_the_waiting_order() {
+    // The README walk-through typed slowly: the driver pinged, went quiet
+    // past the presence timeout, the restaurant accepted, the driver pings
+    // again.
+    let (engine, matcher) = setup(Config::default());
+    let driver = driver_at(&engine, 100.0);
+    let presence_ms = EngineConfig::default().presence_timeout_s as i64 * 1000;
+    assert_eq!(engine.expire(NOW_MS + presence_ms), 1);
+    let order = tracked_order(&engine);
+    let mut changes = engine.subscribe_changes();
+    let shutdown = CancellationToken::new();
+    let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
+    matcher.dispatch(order, NOW_MS + presence_ms).unwrap();
+    assert_eq!(offered_to(&matcher, order), None);
+    assert_eq!(
+        matcher.dispatch_state(order).map(|v| v.state),
+        Some(DispatchState::Searching)
+    );
+
+    let back_ms = NOW_MS + presence_ms + 5_000;
+    let ping = Ping {
+        driver_id: driver,
+        position: ll(PICKUP.0 + 0.001, PICKUP.1),
+        recorded_at_ms: back_ms,
+        heading_deg: None,
+        speed_mps: None,
+        accuracy_m: None,
+    };
+    engine.apply_ping(&ping, back_ms);
+    // Well before the next periodic retry: the supply news brought it.
+    let offer = next_offer_of(&mut changes, order, Duration::from_millis(100))
+        .await
+        .expect("offered as soon as the driver is back");
+    assert_eq!(offer.driver_id, driver);
+    shutdown.cancel();
+    loop_task.await.unwrap();
+}
+
+/// The next `Unassigned` news on the change stream, bounded in tokio time.
+async fn next_unassigned(
+    changes: &mut engine::Receiver<Change>,
+    within: Duration,
+) -> Option<engine::Unassigned> {
+    tokio::time::timeout(within, async {
+        loop {
+            if let Change::Unassigned(u) = changes.recv_direct().await.unwrap() {
+                return u;
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_nobody_takes_is_raised_after_so_many_offers() {
+    let (engine, matcher) = setup(Config {
+        unassigned_after_offers: 2,
+        unassigned_after_s: 0,
+        ..Config::default()
+    });
+    let near = driver_at(&engine, 100.0);
+    let far = driver_at(&engine, 600.0);
+    let order = tracked_order(&engine);
+    let mut changes = engine.subscribe_changes();
+    let shutdown = CancellationToken::new();
+    let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
+    matcher.dispatch(order, NOW_MS).unwrap();
+
+    // The near driver declines, the far one lets the offer lapse.
+    let first = matcher.pending_offer(order).unwrap();
+    matcher.decline(first.offer_id, near, NOW_MS).unwrap();
+    assert_eq!(
+        matcher.dispatch_state(order).unwrap().unassigned_at_ms,
+        None
+    );
+    assert_eq!(offered_to(&matcher, order), Some(far));
+    let raised = next_unassigned(&mut changes, Duration::from_secs(600))
+        .await
+        .expect("raised to dispatchers");
+    assert_eq!(raised.order_id, order);
+    assert_eq!(raised.attempts, 2);
+    assert!(!raised.resolved);
+    assert_eq!(raised.pickup, ll(PICKUP.0, PICKUP.1));
+    let view = matcher.dispatch_state(order).unwrap();
+    assert_eq!(view.attempts, 2);
+    assert_eq!(view.since_ms, NOW_MS);
+    assert!(view.unassigned_at_ms.is_some());
+
+    // Raised, the order still has a way forward: the near driver gets it
+    // back after the cooldown, takes it, and dispatchers hear it resolved.
+    let again = next_offer_of(&mut changes, order, Duration::from_secs(600))
+        .await
+        .expect("offered again");
+    assert_eq!(again.driver_id, near);
+    matcher.accept(again.offer_id, near, NOW_MS).unwrap();
+    let resolved = next_unassigned(&mut changes, Duration::ZERO)
+        .await
+        .expect("resolved news");
+    assert_eq!((resolved.order_id, resolved.resolved), (order, true));
+    assert_eq!(matcher.dispatch_state(order), None);
+    shutdown.cancel();
+    loop_task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_with_nobody_near_is_raised_after_so_long_and_only_once() {
+    let (engine, matcher) = setup(Config {
+        unassigned_after_s: 180,
+        ..Config::default()
+    });
+    let order = tracked_order(&engine);
+    let mut changes = engine.subscribe_changes();
+    let shutdown = CancellationToken::new();
+    let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
+    let started = Instant::now();
+    matcher.dispatch(order, NOW_MS).unwrap();
+
+    let raised = next_unassigned(&mut changes, Duration::from_secs(600))
+        .await
+        .expect("raised to dispatchers");
+    assert_eq!((raised.order_id, raised.attempts), (order, 0));
+    assert_eq!(
+        Instant::now().duration_since(started),
+        Duration::from_secs(180)
+    );
+    // Nothing more while it keeps waiting; cancelling it resolves it.
+    assert_eq!(
+        next_unassigned(&mut changes, Duration::from_secs(3_600)).await,
+        None
+    );
+    matcher.withdraw(order);
+    let resolved = next_unassigned(&mut changes, Duration::ZERO).await.unwrap();
+    assert!(resolved.resolved);
+    assert_eq!(matcher.dispatching(), 0);
+    shutdown.cancel();
+    loop_task.await.unwrap();
 }
