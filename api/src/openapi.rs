@@ -18,8 +18,12 @@
 //! `#[schema(value_type = String, format = Uuid)]` on the fields.
 
 use axum::Router;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes;
@@ -47,8 +51,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         version = env!("CARGO_PKG_VERSION"),
         description = "Real-time food delivery: accounts, restaurants, menus, search, carts, \
 orders, payments, driver locations, offers and live tracking.\n\n\
-The public contract is `DESIGN.md` (section \"Public contract\"); the README's \
-\"Interfaces\" section summarises it. MQTT (`drivers/{driver_id}/location`, \
+The README's \"Interfaces\" section summarises the contract. This document \
+describes exactly what the server accepts: a request that fits its schemas is \
+never refused with 400 (422 says that values that fit make no sense together, such \
+as overlapping opening hours), and one that does not fit is refused. Integer \
+fields accept integral numbers written as floats (`2.0`). MQTT (`drivers/{driver_id}/location`, \
 `drivers/{driver_id}/offers`) is outside this document.\n\n\
 Errors: every 4xx and 5xx answer has the body `ErrorBody`, \
 `{\"error\": {\"code\", \"message\"}}`, sometimes with one more field inside `error`. \
@@ -107,7 +114,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         get_docs,
     ),
     components(schemas(ErrorBody, Ping, OfferMessage)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &OneOfBodies),
     tags(
         (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
         (name = "profile", description = "The caller's profile and saved delivery addresses."),
@@ -155,6 +162,41 @@ impl Modify for SecuritySchemes {
                 "The access token as a query parameter, for WebSocket clients that cannot \
                  set headers. Accepted wherever a bearer token is.",
             ))),
+        );
+    }
+}
+
+/// What the derive cannot say about request bodies: a logout names a
+/// `refresh_token` or says `all: true` (the server refuses neither).
+struct OneOfBodies;
+
+impl Modify for OneOfBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(logout) = components.schemas.remove("LogoutRequest") else {
+            return;
+        };
+        let token = ObjectBuilder::new()
+            .property("refresh_token", ObjectBuilder::new().schema_type(Type::String))
+            .required("refresh_token");
+        let all = ObjectBuilder::new()
+            .property(
+                "all",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("all");
+        let either = AnyOfBuilder::new().item(token).item(all);
+        components.schemas.insert(
+            "LogoutRequest".to_owned(),
+            AllOfBuilder::new()
+                .item(logout)
+                .item(either)
+                .description(Some(
+                    "Give the `refresh_token` to revoke, or `all: true` for every session.",
+                ))
+                .into(),
         );
     }
 }
@@ -219,9 +261,13 @@ pub enum OrderStatus {
     PaymentFailed,
 }
 
-/// What a driver is doing (`engine::DriverStatus`): `busy` while it holds
-/// an order, `offline` when it has not pinged for the presence timeout or
-/// declared itself off duty.
+/// A driver's live status (`engine::DriverStatus`), what dispatch goes by:
+///
+/// - `available`: declared available and pinging; offers go to it.
+/// - `busy`: holds an order (until it is delivered or cancelled); no offers.
+/// - `offline`: declared offline, or silent for the presence timeout (30 s
+///   by default), or never pinged since the server started; no offers. A
+///   driver declared available becomes `available` with its next ping.
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverStatus {
@@ -230,7 +276,8 @@ pub enum DriverStatus {
     Busy,
 }
 
-/// What a driver declares (`engine::Availability`).
+/// What a driver declares (`engine::Availability`): `available` (ready
+/// for offers whenever it pings) or `offline` (off duty).
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
@@ -246,6 +293,79 @@ pub enum Role {
     Restaurant,
     Driver,
     Admin,
+}
+
+/// The roles one may sign up for (`routes::auth::SIGNUP_ROLES`).
+pub struct SignupRole;
+
+impl PartialSchema for SignupRole {
+    fn schema() -> RefOr<Schema> {
+        string_enum(routes::auth::SIGNUP_ROLES.iter().map(|r| r.as_str()))
+    }
+}
+
+impl ToSchema for SignupRole {}
+
+/// The statuses `POST /v1/orders/{order_id}/status` sets
+/// (`lifecycle::SETTABLE`); cancelling has its own operation.
+pub struct SettableStatus;
+
+impl PartialSchema for SettableStatus {
+    fn schema() -> RefOr<Schema> {
+        string_enum(crate::lifecycle::SETTABLE.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for SettableStatus {}
+
+/// The payment methods the gateway takes (`routes::orders::METHODS`).
+pub struct PaymentMethod;
+
+impl PartialSchema for PaymentMethod {
+    fn schema() -> RefOr<Schema> {
+        string_enum(routes::orders::METHODS.iter().copied())
+    }
+}
+
+impl ToSchema for PaymentMethod {}
+
+/// The `status` filter of `GET /v1/drivers/nearby`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    Available,
+    Busy,
+    Offline,
+    Any,
+}
+
+/// A cuisine, stored lower-cased and trimmed.
+pub struct Cuisine;
+
+impl PartialSchema for Cuisine {
+    fn schema() -> RefOr<Schema> {
+        text(routes::restaurants::MAX_CUISINE_CHARS)
+    }
+}
+
+impl ToSchema for Cuisine {}
+
+/// A string schema with one of `values`.
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// The schema of text [`routes::required_text`] checks.
+fn text(max_chars: usize) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(routes::NOT_BLANK_PATTERN))
+        .into()
 }
 
 /// Weekly opening hours in the restaurant's time zone
@@ -265,30 +385,56 @@ pub struct OpeningHours {
     pub weekly: WeeklyIntervals,
 }
 
-/// Intervals per day (`mon` … `sun`).
+/// Intervals per day (`mon` … `sun`), at most 8 a day.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyIntervals {
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub mon: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub tue: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub wed: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub thu: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub fri: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub sat: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub sun: Vec<Interval>,
 }
 
-/// `[open, close]`, each `"HH:MM"`.
-#[derive(ToSchema)]
-#[schema(value_type = Vec<String>, example = json!(["11:00", "22:00"]))]
-pub struct Interval(pub [String; 2]);
+/// `[open, close]`: exactly two times, each `"HH:MM"` from `00:00` to
+/// `23:59`, or `24:00` (as a close only).
+pub struct Interval;
+
+/// The document's pattern for a time of day in opening hours.
+pub const TIME_OF_DAY_PATTERN: &str = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
+
+impl PartialSchema for Interval {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(TIME_OF_DAY_PATTERN)),
+            )
+            .min_items(Some(2))
+            .max_items(Some(2))
+            .examples([serde_json::json!(["11:00", "22:00"])])
+            .into()
+    }
+}
+
+impl ToSchema for Interval {}
 
 // ---- the routes other crates serve ----
 

@@ -51,7 +51,9 @@ pub fn router() -> Router<AppState> {
 pub struct AddItemRequest {
     #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
+    /// Added to the line's quantity (default 1); a line holds at most 99.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -62,6 +64,8 @@ fn one() -> i64 {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantityRequest {
+    /// 0 removes the line.
+    #[schema(minimum = 0, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -263,7 +267,7 @@ async fn clear_cart(
     path = "/v1/cart/checkout",
     tag = "cart",
     summary = "Check out my cart into an order",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
