@@ -544,7 +544,7 @@ pub struct ReadinessChecks {
     path = "/v1/drivers/{driver_id}/locations",
     tag = "drivers",
     params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
-    request_body(content = Vec<Ping>, description = "Pings, oldest or newest first (they are sorted)."),
+    request_body(content = Vec<serde_json::Value>, description = "A JSON array of `Ping`s, oldest or newest first (they are sorted). Each item is judged on its own: one that is not a valid `Ping` (of any JSON type) is listed in `rejected` and the batch is still answered 200."),
     responses(
         (status = 200, description = "Outcome per ping.", body = BatchResult),
         (status = 400, description = "`invalid_driver_id` (not a UUID), `invalid_json` (not a JSON array), `body_read_error`.", body = ErrorBody),

@@ -149,13 +149,14 @@ async fn get_cart(
     request_body = AddItemRequest,
     responses(
         (status = 200, description = "The cart, with the quantity added to the item's line.", body = CartResponse),
-        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99, and at most 99 of one item in the cart).", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_quantity`: with what the cart holds, the line would pass 99.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -195,6 +196,7 @@ async fn add_item(
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_quantity`: with what the cart holds, the line would pass 99.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -333,9 +335,11 @@ async fn change(
             message: "the cart holds items of another restaurant; clear it first".to_owned(),
             detail: Some(("restaurant_id", other.to_string())),
         }),
-        CartOutcome::TooMany => Err(ApiError::bad_request(
+        // The request fits the document; with what the cart holds it
+        // would pass the limit: 422.
+        CartOutcome::TooMany => Err(ApiError::unprocessable(
             "invalid_quantity",
-            format!("at most {MAX_QUANTITY} of one item"),
+            format!("at most {MAX_QUANTITY} of one item in the cart"),
         )),
     }
 }

@@ -235,7 +235,7 @@ pub struct OrderHistory {
         (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
-        (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
+        (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `invalid_items` (lines of one item add up to more than 99), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -666,7 +666,7 @@ pub(crate) fn check_items(raw: &[(MenuItemId, i64)]) -> ApiResult<Vec<(MenuItemI
     }
     let mut merged: BTreeMap<MenuItemId, i64> = BTreeMap::new();
     for &(item, quantity) in raw {
-        if quantity < 1 {
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(ApiError::bad_request(
                 "invalid_items",
                 format!("quantity must be between 1 and {MAX_QUANTITY}"),
@@ -681,10 +681,12 @@ pub(crate) fn check_items(raw: &[(MenuItemId, i64)]) -> ApiResult<Vec<(MenuItemI
             format!("at most {MAX_ITEMS} different items per order"),
         ));
     }
+    // Each line fits the document; lines of one item that add up past the
+    // limit are a request that makes no sense as a whole: 422.
     if merged.values().any(|&q| q > MAX_QUANTITY) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "invalid_items",
-            format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            format!("at most {MAX_QUANTITY} of one item per order (its lines add up to more)"),
         ));
     }
     Ok(merged.into_iter().collect())

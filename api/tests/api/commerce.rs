@@ -399,7 +399,7 @@ dual_test! {
             .assert_error(400, "invalid_quantity");
         app.post("/v1/cart/items", customer.token(), json!({"menu_item_id": bun, "quantity": 97}))
             .await
-            .assert_error(400, "invalid_quantity");
+            .assert_error(422, "invalid_quantity");
         app.post("/v1/cart/items", customer.token(), json!({"menu_item_id": bun, "quantity": -1}))
             .await
             .assert_error(400, "invalid_quantity");
