@@ -919,6 +919,238 @@ mod tests {
         }
     }
 
+    /// A property of a component schema.
+    fn prop(doc: &Value, schema: &str, name: &str) -> Value {
+        let found = doc["components"]["schemas"][schema]["properties"][name].clone();
+        assert!(found.is_object(), "{schema}.{name} is not documented");
+        found
+    }
+
+    /// A query or header parameter of an operation.
+    fn param(doc: &Value, method: &str, path: &str, name: &str) -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))["schema"]
+            .clone()
+    }
+
+    fn num(schema: &Value, keyword: &str) -> f64 {
+        schema[keyword]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {keyword} in {schema}"))
+    }
+
+    /// `minimum`/`maximum` of a schema are these server limits.
+    fn check_range(schema: &Value, min: f64, max: f64, what: &str) {
+        assert_eq!(
+            (num(schema, "minimum"), num(schema, "maximum")),
+            (min, max),
+            "{what}"
+        );
+    }
+
+    /// Text [`routes::required_text`] checks with `max_chars`.
+    fn check_text(schema: &Value, max_chars: usize, what: &str) {
+        assert_eq!(num(schema, "minLength"), 1.0, "{what}");
+        assert_eq!(num(schema, "maxLength"), max_chars as f64, "{what}");
+        assert_eq!(schema["pattern"], routes::NOT_BLANK_PATTERN, "{what}");
+    }
+
+    fn enum_of(doc: &Value, schema: &str) -> Vec<String> {
+        doc["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is not an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every bound the document states is the constant the server checks
+    /// (utoipa's attributes take literals only, so this is what keeps the
+    /// two in step).
+    #[test]
+    fn document_bounds_are_the_server_limits() {
+        use routes::{auth, drivers, menu, orders, payments, profile, restaurants};
+        let doc = json();
+        let text_fields: &[(&str, &str, usize)] = &[
+            ("SignupRequest", "name", routes::MAX_NAME_CHARS),
+            ("ProfileUpdate", "name", routes::MAX_NAME_CHARS),
+            ("NewAddress", "label", profile::MAX_LABEL_CHARS),
+            ("NewAddress", "address", routes::MAX_ADDRESS_CHARS),
+            ("CreateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
+            ("CreateRestaurantRequest", "address", routes::MAX_ADDRESS_CHARS),
+            ("UpdateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
+            ("UpdateRestaurantRequest", "address", routes::MAX_ADDRESS_CHARS),
+            ("NewItem", "name", routes::MAX_NAME_CHARS),
+            ("NewItem", "category", menu::MAX_CATEGORY_CHARS),
+            ("UpdateItemRequest", "name", routes::MAX_NAME_CHARS),
+            ("UpdateItemRequest", "category", menu::MAX_CATEGORY_CHARS),
+            ("DeliveryRequest", "address", routes::MAX_ADDRESS_CHARS),
+            ("RefundBody", "reason", payments::MAX_REASON_CHARS),
+        ];
+        for &(schema, name, max) in text_fields {
+            check_text(&prop(&doc, schema, name), max, &format!("{schema}.{name}"));
+        }
+        check_text(
+            &doc["components"]["schemas"]["Cuisine"],
+            restaurants::MAX_CUISINE_CHARS,
+            "Cuisine",
+        );
+
+        let email = prop(&doc, "SignupRequest", "email");
+        assert_eq!(num(&email, "maxLength"), auth::MAX_EMAIL_CHARS as f64);
+        assert_eq!(email["pattern"], auth::EMAIL_PATTERN);
+        let password = prop(&doc, "SignupRequest", "password");
+        assert_eq!(
+            (num(&password, "minLength"), num(&password, "maxLength")),
+            (
+                auth::MIN_PASSWORD_CHARS as f64,
+                auth::MAX_PASSWORD_CHARS as f64
+            )
+        );
+        let phone = prop(&doc, "ProfileUpdate", "phone");
+        assert_eq!(phone["pattern"], profile::PHONE_PATTERN);
+        assert!(profile::PHONE_PATTERN.contains(&format!(
+            "{{{},{}}}",
+            profile::MIN_PHONE_DIGITS,
+            profile::MAX_PHONE_DIGITS
+        )));
+        assert_eq!(num(&phone, "maxLength"), profile::MAX_PHONE_CHARS as f64);
+
+        for (schema, lat, lng) in [("Point", "lat", "lng"), ("DeliveryRequest", "lat", "lng")] {
+            check_range(&prop(&doc, schema, lat), -90.0, 90.0, schema);
+            check_range(&prop(&doc, schema, lng), -180.0, 180.0, schema);
+        }
+        // The engine's range, at its edges.
+        assert!(engine::LatLng::new(-90.0, -180.0).is_ok() && engine::LatLng::new(90.0, 180.0).is_ok());
+        assert!(engine::LatLng::new(90.000_001, 0.0).is_err());
+        assert!(engine::LatLng::new(0.0, -180.000_001).is_err());
+
+        for schema in ["CreateRestaurantRequest", "UpdateRestaurantRequest"] {
+            check_range(
+                &prop(&doc, schema, "delivery_radius_m"),
+                f64::from(restaurants::MIN_DELIVERY_RADIUS_M),
+                f64::from(restaurants::MAX_DELIVERY_RADIUS_M),
+                schema,
+            );
+            check_range(
+                &prop(&doc, schema, "avg_prep_time_s"),
+                0.0,
+                f64::from(restaurants::MAX_PREP_TIME_S),
+                schema,
+            );
+            assert_eq!(
+                num(&prop(&doc, schema, "cuisines"), "maxItems"),
+                restaurants::MAX_CUISINES as f64
+            );
+        }
+        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+            assert_eq!(
+                num(&prop(&doc, "WeeklyIntervals", day), "maxItems"),
+                catalog::hours::MAX_INTERVALS_PER_DAY as f64
+            );
+        }
+
+        assert_eq!(
+            num(&prop(&doc, "AddItemsRequest", "items"), "maxItems"),
+            menu::MAX_ITEMS_PER_REQUEST as f64
+        );
+        for schema in ["NewItem", "UpdateItemRequest"] {
+            let price = prop(&doc, schema, "price_cents");
+            check_range(&price, 0.0, menu::MAX_PRICE_CENTS as f64, schema);
+            check_range(&prop(&doc, schema, "stock"), 0.0, menu::MAX_STOCK as f64, schema);
+            assert_eq!(
+                num(&prop(&doc, schema, "description"), "maxLength"),
+                menu::MAX_DESCRIPTION_CHARS as f64
+            );
+        }
+        check_range(
+            &prop(&doc, "UpdateItemRequest", "position"),
+            0.0,
+            menu::MAX_POSITION as f64,
+            "position",
+        );
+
+        let most = orders::MAX_QUANTITY as f64;
+        check_range(&prop(&doc, "AddItemRequest", "quantity"), 1.0, most, "add");
+        check_range(&prop(&doc, "SetQuantityRequest", "quantity"), 0.0, most, "set");
+        check_range(&prop(&doc, "OrderItemRequest", "quantity"), 1.0, most, "order");
+        let lines = prop(&doc, "CreateOrderRequest", "items");
+        assert_eq!(
+            (num(&lines, "minItems"), num(&lines, "maxItems")),
+            (1.0, orders::MAX_ITEMS as f64)
+        );
+        assert_eq!(
+            num(&prop(&doc, "PaymentRequest", "token"), "maxLength"),
+            orders::MAX_TOKEN_CHARS as f64
+        );
+        check_range(
+            &prop(&doc, "RefundBody", "amount_cents"),
+            1.0,
+            payments::MAX_REFUND_CENTS as f64,
+            "refund",
+        );
+
+        // Enums.
+        let names = |items: Vec<&str>| items.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            enum_of(&doc, "SignupRole"),
+            names(auth::SIGNUP_ROLES.iter().map(|r| r.as_str()).collect())
+        );
+        assert_eq!(
+            enum_of(&doc, "SettableStatus"),
+            names(crate::lifecycle::SETTABLE.iter().map(|s| s.as_str()).collect())
+        );
+        assert!(!enum_of(&doc, "SettableStatus").contains(&"cancelled".to_owned()));
+        assert_eq!(enum_of(&doc, "PaymentMethod"), names(orders::METHODS.to_vec()));
+
+        // Query and header parameters.
+        check_range(
+            &param(&doc, "get", "/v1/orders", "limit"),
+            1.0,
+            f64::from(orders::MAX_PAGE),
+            "orders limit",
+        );
+        assert_eq!(
+            param(&doc, "get", "/v1/orders", "cursor")["pattern"],
+            orders::CURSOR_PATTERN
+        );
+        check_range(
+            &param(&doc, "get", "/v1/restaurants", "limit"),
+            1.0,
+            catalog::MAX_PAGE_LIMIT as f64,
+            "search limit",
+        );
+        check_range(
+            &param(&doc, "get", "/v1/restaurants", "offset"),
+            0.0,
+            restaurants::MAX_SEARCH_OFFSET as f64,
+            "search offset",
+        );
+        assert_eq!(
+            num(&param(&doc, "get", "/v1/restaurants", "q"), "maxLength"),
+            restaurants::MAX_QUERY_CHARS as f64
+        );
+        let radius = param(&doc, "get", "/v1/drivers/nearby", "radius_m");
+        assert_eq!(
+            (num(&radius, "exclusiveMinimum"), num(&radius, "maximum")),
+            (0.0, drivers::MAX_RADIUS_M)
+        );
+        check_range(
+            &param(&doc, "get", "/v1/drivers/nearby", "limit"),
+            1.0,
+            drivers::MAX_LIMIT as f64,
+            "nearby limit",
+        );
+        for path in ["/v1/orders", "/v1/cart/checkout"] {
+            let key = param(&doc, "post", path, "Idempotency-Key");
+            let max = crate::extract::MAX_IDEMPOTENCY_KEY_BYTES;
+            assert_eq!(num(&key, "maxLength"), max as f64);
+            assert_eq!(key["pattern"], format!("^[!-~]{{1,{max}}}$"));
+        }
+    }
+
     async fn test_router() -> Router {
         let config = crate::Config {
             password_memory_kib: 1024,

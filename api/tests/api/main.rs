@@ -13,5 +13,6 @@ mod orders;
 mod role_matrix;
 mod search;
 mod server;
+mod shapes;
 mod store;
 mod transitions;
