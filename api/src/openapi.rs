@@ -993,9 +993,9 @@ mod tests {
             check_text(&prop(&doc, schema, name), max, &format!("{schema}.{name}"));
         }
         check_text(
-            &doc["components"]["schemas"]["Cuisine"],
+            &prop(&doc, "CreateRestaurantRequest", "cuisines")["items"],
             restaurants::MAX_CUISINE_CHARS,
-            "Cuisine",
+            "cuisines",
         );
 
         let email = prop(&doc, "SignupRequest", "email");
