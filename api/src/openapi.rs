@@ -18,11 +18,11 @@
 //! `#[schema(value_type = String, format = Uuid)]` on the fields.
 
 use axum::Router;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
     AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -177,7 +177,10 @@ impl Modify for OneOfBodies {
             return;
         };
         let token = ObjectBuilder::new()
-            .property("refresh_token", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "refresh_token",
+                ObjectBuilder::new().schema_type(Type::String),
+            )
             .required("refresh_token");
         let all = ObjectBuilder::new()
             .property(
@@ -979,9 +982,17 @@ mod tests {
             ("NewAddress", "label", profile::MAX_LABEL_CHARS),
             ("NewAddress", "address", routes::MAX_ADDRESS_CHARS),
             ("CreateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
-            ("CreateRestaurantRequest", "address", routes::MAX_ADDRESS_CHARS),
+            (
+                "CreateRestaurantRequest",
+                "address",
+                routes::MAX_ADDRESS_CHARS,
+            ),
             ("UpdateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
-            ("UpdateRestaurantRequest", "address", routes::MAX_ADDRESS_CHARS),
+            (
+                "UpdateRestaurantRequest",
+                "address",
+                routes::MAX_ADDRESS_CHARS,
+            ),
             ("NewItem", "name", routes::MAX_NAME_CHARS),
             ("NewItem", "category", menu::MAX_CATEGORY_CHARS),
             ("UpdateItemRequest", "name", routes::MAX_NAME_CHARS),
@@ -1023,7 +1034,9 @@ mod tests {
             check_range(&prop(&doc, schema, lng), -180.0, 180.0, schema);
         }
         // The engine's range, at its edges.
-        assert!(engine::LatLng::new(-90.0, -180.0).is_ok() && engine::LatLng::new(90.0, 180.0).is_ok());
+        assert!(
+            engine::LatLng::new(-90.0, -180.0).is_ok() && engine::LatLng::new(90.0, 180.0).is_ok()
+        );
         assert!(engine::LatLng::new(90.000_001, 0.0).is_err());
         assert!(engine::LatLng::new(0.0, -180.000_001).is_err());
 
@@ -1059,7 +1072,12 @@ mod tests {
         for schema in ["NewItem", "UpdateItemRequest"] {
             let price = prop(&doc, schema, "price_cents");
             check_range(&price, 0.0, menu::MAX_PRICE_CENTS as f64, schema);
-            check_range(&prop(&doc, schema, "stock"), 0.0, menu::MAX_STOCK as f64, schema);
+            check_range(
+                &prop(&doc, schema, "stock"),
+                0.0,
+                menu::MAX_STOCK as f64,
+                schema,
+            );
             assert_eq!(
                 num(&prop(&doc, schema, "description"), "maxLength"),
                 menu::MAX_DESCRIPTION_CHARS as f64
@@ -1074,8 +1092,18 @@ mod tests {
 
         let most = orders::MAX_QUANTITY as f64;
         check_range(&prop(&doc, "AddItemRequest", "quantity"), 1.0, most, "add");
-        check_range(&prop(&doc, "SetQuantityRequest", "quantity"), 0.0, most, "set");
-        check_range(&prop(&doc, "OrderItemRequest", "quantity"), 1.0, most, "order");
+        check_range(
+            &prop(&doc, "SetQuantityRequest", "quantity"),
+            0.0,
+            most,
+            "set",
+        );
+        check_range(
+            &prop(&doc, "OrderItemRequest", "quantity"),
+            1.0,
+            most,
+            "order",
+        );
         let lines = prop(&doc, "CreateOrderRequest", "items");
         assert_eq!(
             (num(&lines, "minItems"), num(&lines, "maxItems")),
@@ -1100,10 +1128,18 @@ mod tests {
         );
         assert_eq!(
             enum_of(&doc, "SettableStatus"),
-            names(crate::lifecycle::SETTABLE.iter().map(|s| s.as_str()).collect())
+            names(
+                crate::lifecycle::SETTABLE
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect()
+            )
         );
         assert!(!enum_of(&doc, "SettableStatus").contains(&"cancelled".to_owned()));
-        assert_eq!(enum_of(&doc, "PaymentMethod"), names(orders::METHODS.to_vec()));
+        assert_eq!(
+            enum_of(&doc, "PaymentMethod"),
+            names(orders::METHODS.to_vec())
+        );
 
         // Query and header parameters.
         check_range(

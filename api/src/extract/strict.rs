@@ -166,10 +166,10 @@ fn integral(n: &Number) -> Option<Value> {
     if n.is_f64() && x.fract() == 0.0 {
         // The casts saturate; the range checks keep only exact values
         // (2^63 itself is the first float past i64::MAX).
-        if x >= 0.0 && x < 18_446_744_073_709_551_616.0 {
+        if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
             return Some(Value::from(x as u64));
         }
-        if x < 0.0 && x >= -9_223_372_036_854_775_808.0 {
+        if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
             return Some(Value::from(x as i64));
         }
     }
@@ -264,7 +264,11 @@ impl<'de> de::Deserializer<'de> for Strict {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -344,7 +348,10 @@ struct Object {
 impl<'de> MapAccess<'de> for Object {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -429,7 +436,10 @@ mod tests {
             json!(["a", 1, null]),
             Err("expected a JSON object, found an array"),
         );
-        check::<Item>(json!("x"), Err(r#"expected a JSON object, found the string "x""#));
+        check::<Item>(
+            json!("x"),
+            Err(r#"expected a JSON object, found the string "x""#),
+        );
         check::<Item>(
             json!({"name": "a", "price_cents": 1.5}),
             Err("price_cents: expected an integer, found 1.5"),

@@ -71,7 +71,10 @@ pub struct AvailabilityResponse {
     /// Why `status` is not what was declared, and what changes it; absent
     /// when they agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "no position yet: the driver becomes available with its first ping (MQTT drivers/{driver_id}/location, the WebSocket stream or POST /v1/drivers/{driver_id}/locations)")]
+    #[schema(
+        nullable = false,
+        example = "no position yet: the driver becomes available with its first ping (MQTT drivers/{driver_id}/location, the WebSocket stream or POST /v1/drivers/{driver_id}/locations)"
+    )]
     pub reason: Option<String>,
 }
 

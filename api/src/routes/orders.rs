@@ -106,7 +106,11 @@ pub struct DeliveryRequest {
     #[schema(minimum = -180, maximum = 180)]
     pub lng: f64,
     /// Trimmed.
-    #[schema(min_length = 1, max_length = 500, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: String,
 }
 
@@ -175,7 +179,9 @@ pub struct ListOrdersQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -860,8 +866,7 @@ fn decode_cursor(s: &str) -> ApiResult<OrderCursor> {
     let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
     let (ms, id) = s.split_once('_').ok_or_else(bad)?;
     // Exactly CURSOR_PATTERN: plain digits (no sign), a hyphenated UUID.
-    if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 36
-    {
+    if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 36 {
         return Err(bad());
     }
     Ok(OrderCursor {

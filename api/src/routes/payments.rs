@@ -45,7 +45,11 @@ pub struct RefundBody {
     #[schema(minimum = 1, maximum = 100000000000.0)]
     pub amount_cents: Option<i64>,
     /// Trimmed.
-    #[schema(min_length = 1, max_length = 500, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub reason: String,
 }
 

@@ -74,12 +74,20 @@ impl From<User> for ProfileResponse {
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// Leading and trailing whitespace is dropped; `null` keeps the name.
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
     /// Digits with an optional leading `+`; spaces, dashes, dots and
     /// parentheses between them.
     #[serde(default, deserialize_with = "super::explicit_null")]
-    #[schema(max_length = 32, pattern = "^\\+?[-. ()]*([0-9][-. ()]*){5,15}$", example = "+46 70-123 45 67")]
+    #[schema(
+        max_length = 32,
+        pattern = "^\\+?[-. ()]*([0-9][-. ()]*){5,15}$",
+        example = "+46 70-123 45 67"
+    )]
     pub phone: Option<Option<String>>,
 }
 
@@ -87,10 +95,18 @@ pub struct ProfileUpdate {
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
     /// "Home", "Work"; trimmed.
-    #[schema(min_length = 1, max_length = 50, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub label: String,
     /// Trimmed.
-    #[schema(min_length = 1, max_length = 500, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: String,
     pub location: Point,
 }

@@ -444,8 +444,20 @@ dual_test! {
 
 /// Words of serde's Rust-side messages that must never reach a client.
 const RUST_WORDS: &[&str] = &[
-    "struct ", "i64", "u32", "u64", "usize", "f64", "tuple", "sequence", "Failed to deserialize",
-    "target type", "at line", "ProfileUpdate", "NewItem", "NewAddress",
+    "struct ",
+    "i64",
+    "u32",
+    "u64",
+    "usize",
+    "f64",
+    "tuple",
+    "sequence",
+    "Failed to deserialize",
+    "target type",
+    "at line",
+    "ProfileUpdate",
+    "NewItem",
+    "NewAddress",
 ];
 
 fn assert_client_words(body: &serde_json::Value) {
