@@ -29,7 +29,8 @@ const DEFAULT_RADIUS_M: f64 = 3_000.0;
 pub(crate) const MAX_RADIUS_M: f64 = 50_000.0;
 const DEFAULT_LIMIT: usize = 10;
 pub(crate) const MAX_LIMIT: usize = 100;
-/// Why a driver declared `available` is still `offline`.
+/// Why a driver declared `available` is still `offline`: it never pinged
+/// since the server started, or not within the presence timeout.
 const NO_POSITION_YET: &str = "no position yet: the driver becomes available with its first ping \
 (MQTT drivers/{driver_id}/location, the WebSocket stream or POST /v1/drivers/{driver_id}/locations)";
 const NO_RECENT_PING: &str = "no recent ping: the driver went offline after the presence timeout \
