@@ -6,10 +6,15 @@
 //! | rejection                                   | status | code                     |
 //! |---------------------------------------------|--------|--------------------------|
 //! | body not JSON / wrong types / missing field | 400    | `invalid_json`, `invalid_body` |
+//! | body not a JSON object                      | 400    | `invalid_body`           |
 //! | no `Content-Type: application/json`         | 415    | `unsupported_media_type` |
 //! | body over the limit                         | 413    | `payload_too_large`      |
 //! | path segment of the wrong type (bad UUID)   | 400    | `invalid_path`           |
 //! | query string of the wrong shape             | 400    | `invalid_query`          |
+//!
+//! Bodies are read by [`strict::from_value`]: structs only from JSON
+//! objects, integral floats (`2.0`) as integers, errors in JSON words with
+//! the path to the bad value.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -19,6 +24,8 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+
+pub mod strict;
 
 /// A JSON request body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,10 +39,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(from_json_rejection(rejection)),
-        }
+        // Any JSON text is a `Value`: this step refuses only what is not
+        // JSON at all (or not declared as such, or too large).
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(from_json_rejection)?;
+        strict::from_value(value)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
     }
 }
 

@@ -18,8 +18,12 @@
 //! `#[schema(value_type = String, format = Uuid)]` on the fields.
 
 use axum::Router;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes;
@@ -47,8 +51,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         version = env!("CARGO_PKG_VERSION"),
         description = "Real-time food delivery: accounts, restaurants, menus, search, carts, \
 orders, payments, driver locations, offers and live tracking.\n\n\
-The public contract is `DESIGN.md` (section \"Public contract\"); the README's \
-\"Interfaces\" section summarises it. MQTT (`drivers/{driver_id}/location`, \
+The README's \"Interfaces\" section summarises the contract. This document \
+describes exactly what the server accepts: a request that fits its schemas is \
+never refused with 400 (422 says that values that fit make no sense together, such \
+as overlapping opening hours), and one that does not fit is refused. Integer \
+fields accept integral numbers written as floats (`2.0`). MQTT (`drivers/{driver_id}/location`, \
 `drivers/{driver_id}/offers`) is outside this document.\n\n\
 Errors: every 4xx and 5xx answer has the body `ErrorBody`, \
 `{\"error\": {\"code\", \"message\"}}`, sometimes with one more field inside `error`. \
@@ -107,7 +114,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         get_docs,
     ),
     components(schemas(ErrorBody, Ping, OfferMessage)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &OneOfBodies),
     tags(
         (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
         (name = "profile", description = "The caller's profile and saved delivery addresses."),
@@ -155,6 +162,44 @@ impl Modify for SecuritySchemes {
                 "The access token as a query parameter, for WebSocket clients that cannot \
                  set headers. Accepted wherever a bearer token is.",
             ))),
+        );
+    }
+}
+
+/// What the derive cannot say about request bodies: a logout names a
+/// `refresh_token` or says `all: true` (the server refuses neither).
+struct OneOfBodies;
+
+impl Modify for OneOfBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(logout) = components.schemas.remove("LogoutRequest") else {
+            return;
+        };
+        let token = ObjectBuilder::new()
+            .property(
+                "refresh_token",
+                ObjectBuilder::new().schema_type(Type::String),
+            )
+            .required("refresh_token");
+        let all = ObjectBuilder::new()
+            .property(
+                "all",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("all");
+        let either = AnyOfBuilder::new().item(token).item(all);
+        components.schemas.insert(
+            "LogoutRequest".to_owned(),
+            AllOfBuilder::new()
+                .item(logout)
+                .item(either)
+                .description(Some(
+                    "Give the `refresh_token` to revoke, or `all: true` for every session.",
+                ))
+                .into(),
         );
     }
 }
@@ -219,9 +264,13 @@ pub enum OrderStatus {
     PaymentFailed,
 }
 
-/// What a driver is doing (`engine::DriverStatus`): `busy` while it holds
-/// an order, `offline` when it has not pinged for the presence timeout or
-/// declared itself off duty.
+/// A driver's live status (`engine::DriverStatus`), what dispatch goes by:
+///
+/// - `available`: declared available and pinging; offers go to it.
+/// - `busy`: holds an order (until it is delivered or cancelled); no offers.
+/// - `offline`: declared offline, or silent for the presence timeout (30 s
+///   by default), or never pinged since the server started; no offers. A
+///   driver declared available becomes `available` with its next ping.
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverStatus {
@@ -230,7 +279,8 @@ pub enum DriverStatus {
     Busy,
 }
 
-/// What a driver declares (`engine::Availability`).
+/// What a driver declares (`engine::Availability`): `available` (ready
+/// for offers whenever it pings) or `offline` (off duty).
 #[derive(ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
@@ -246,6 +296,79 @@ pub enum Role {
     Restaurant,
     Driver,
     Admin,
+}
+
+/// The roles one may sign up for (`routes::auth::SIGNUP_ROLES`).
+pub struct SignupRole;
+
+impl PartialSchema for SignupRole {
+    fn schema() -> RefOr<Schema> {
+        string_enum(routes::auth::SIGNUP_ROLES.iter().map(|r| r.as_str()))
+    }
+}
+
+impl ToSchema for SignupRole {}
+
+/// The statuses `POST /v1/orders/{order_id}/status` sets
+/// (`lifecycle::SETTABLE`); cancelling has its own operation.
+pub struct SettableStatus;
+
+impl PartialSchema for SettableStatus {
+    fn schema() -> RefOr<Schema> {
+        string_enum(crate::lifecycle::SETTABLE.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for SettableStatus {}
+
+/// The payment methods the gateway takes (`routes::orders::METHODS`).
+pub struct PaymentMethod;
+
+impl PartialSchema for PaymentMethod {
+    fn schema() -> RefOr<Schema> {
+        string_enum(routes::orders::METHODS.iter().copied())
+    }
+}
+
+impl ToSchema for PaymentMethod {}
+
+/// The `status` filter of `GET /v1/drivers/nearby`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    Available,
+    Busy,
+    Offline,
+    Any,
+}
+
+/// A cuisine, stored lower-cased and trimmed.
+pub struct Cuisine;
+
+impl PartialSchema for Cuisine {
+    fn schema() -> RefOr<Schema> {
+        text(routes::restaurants::MAX_CUISINE_CHARS)
+    }
+}
+
+impl ToSchema for Cuisine {}
+
+/// A string schema with one of `values`.
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// The schema of text [`routes::required_text`] checks.
+fn text(max_chars: usize) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(routes::NOT_BLANK_PATTERN))
+        .into()
 }
 
 /// Weekly opening hours in the restaurant's time zone
@@ -265,30 +388,56 @@ pub struct OpeningHours {
     pub weekly: WeeklyIntervals,
 }
 
-/// Intervals per day (`mon` … `sun`).
+/// Intervals per day (`mon` … `sun`), at most 8 a day.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyIntervals {
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub mon: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub tue: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub wed: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub thu: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub fri: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub sat: Vec<Interval>,
     #[serde(default)]
+    #[schema(max_items = 8)]
     pub sun: Vec<Interval>,
 }
 
-/// `[open, close]`, each `"HH:MM"`.
-#[derive(ToSchema)]
-#[schema(value_type = Vec<String>, example = json!(["11:00", "22:00"]))]
-pub struct Interval(pub [String; 2]);
+/// `[open, close]`: exactly two times, each `"HH:MM"` from `00:00` to
+/// `23:59`, or `24:00` (as a close only).
+pub struct Interval;
+
+/// The document's pattern for a time of day in opening hours.
+pub const TIME_OF_DAY_PATTERN: &str = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
+
+impl PartialSchema for Interval {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(TIME_OF_DAY_PATTERN)),
+            )
+            .min_items(Some(2))
+            .max_items(Some(2))
+            .examples([serde_json::json!(["11:00", "22:00"])])
+            .into()
+    }
+}
+
+impl ToSchema for Interval {}
 
 // ---- the routes other crates serve ----
 
@@ -398,7 +547,7 @@ pub struct ReadinessChecks {
     path = "/v1/drivers/{driver_id}/locations",
     tag = "drivers",
     params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
-    request_body(content = Vec<Ping>, description = "Pings, oldest or newest first (they are sorted)."),
+    request_body(content = Vec<serde_json::Value>, description = "A JSON array of `Ping`s, oldest or newest first (they are sorted). Each item is judged on its own: one that is not a valid `Ping` (of any JSON type) is listed in `rejected` and the batch is still answered 200."),
     responses(
         (status = 200, description = "Outcome per ping.", body = BatchResult),
         (status = 400, description = "`invalid_driver_id` (not a UUID), `invalid_json` (not a JSON array), `body_read_error`.", body = ErrorBody),
@@ -772,6 +921,271 @@ mod tests {
                 doc["components"]["schemas"][name].is_object(),
                 "{r} is not defined"
             );
+        }
+    }
+
+    /// A property of a component schema.
+    fn prop(doc: &Value, schema: &str, name: &str) -> Value {
+        let found = doc["components"]["schemas"][schema]["properties"][name].clone();
+        assert!(found.is_object(), "{schema}.{name} is not documented");
+        found
+    }
+
+    /// A query or header parameter of an operation.
+    fn param(doc: &Value, method: &str, path: &str, name: &str) -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))["schema"]
+            .clone()
+    }
+
+    fn num(schema: &Value, keyword: &str) -> f64 {
+        schema[keyword]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {keyword} in {schema}"))
+    }
+
+    /// `minimum`/`maximum` of a schema are these server limits.
+    fn check_range(schema: &Value, min: f64, max: f64, what: &str) {
+        assert_eq!(
+            (num(schema, "minimum"), num(schema, "maximum")),
+            (min, max),
+            "{what}"
+        );
+    }
+
+    /// Text [`routes::required_text`] checks with `max_chars`.
+    fn check_text(schema: &Value, max_chars: usize, what: &str) {
+        assert_eq!(num(schema, "minLength"), 1.0, "{what}");
+        assert_eq!(num(schema, "maxLength"), max_chars as f64, "{what}");
+        assert_eq!(schema["pattern"], routes::NOT_BLANK_PATTERN, "{what}");
+    }
+
+    fn enum_of(doc: &Value, schema: &str) -> Vec<String> {
+        doc["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is not an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every bound the document states is the constant the server checks
+    /// (utoipa's attributes take literals only, so this is what keeps the
+    /// two in step).
+    #[test]
+    fn document_bounds_are_the_server_limits() {
+        use routes::{auth, drivers, menu, orders, payments, profile, restaurants};
+        let doc = json();
+        let text_fields: &[(&str, &str, usize)] = &[
+            ("SignupRequest", "name", routes::MAX_NAME_CHARS),
+            ("ProfileUpdate", "name", routes::MAX_NAME_CHARS),
+            ("NewAddress", "label", profile::MAX_LABEL_CHARS),
+            ("NewAddress", "address", routes::MAX_ADDRESS_CHARS),
+            ("CreateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
+            (
+                "CreateRestaurantRequest",
+                "address",
+                routes::MAX_ADDRESS_CHARS,
+            ),
+            ("UpdateRestaurantRequest", "name", routes::MAX_NAME_CHARS),
+            (
+                "UpdateRestaurantRequest",
+                "address",
+                routes::MAX_ADDRESS_CHARS,
+            ),
+            ("NewItem", "name", routes::MAX_NAME_CHARS),
+            ("NewItem", "category", menu::MAX_CATEGORY_CHARS),
+            ("UpdateItemRequest", "name", routes::MAX_NAME_CHARS),
+            ("UpdateItemRequest", "category", menu::MAX_CATEGORY_CHARS),
+            ("DeliveryRequest", "address", routes::MAX_ADDRESS_CHARS),
+            ("RefundBody", "reason", payments::MAX_REASON_CHARS),
+        ];
+        for &(schema, name, max) in text_fields {
+            check_text(&prop(&doc, schema, name), max, &format!("{schema}.{name}"));
+        }
+        check_text(
+            &prop(&doc, "CreateRestaurantRequest", "cuisines")["items"],
+            restaurants::MAX_CUISINE_CHARS,
+            "cuisines",
+        );
+
+        let email = prop(&doc, "SignupRequest", "email");
+        assert_eq!(num(&email, "maxLength"), auth::MAX_EMAIL_CHARS as f64);
+        assert_eq!(email["pattern"], auth::EMAIL_PATTERN);
+        let password = prop(&doc, "SignupRequest", "password");
+        assert_eq!(
+            (num(&password, "minLength"), num(&password, "maxLength")),
+            (
+                auth::MIN_PASSWORD_CHARS as f64,
+                auth::MAX_PASSWORD_CHARS as f64
+            )
+        );
+        let phone = prop(&doc, "ProfileUpdate", "phone");
+        assert_eq!(phone["pattern"], profile::PHONE_PATTERN);
+        assert!(profile::PHONE_PATTERN.contains(&format!(
+            "{{{},{}}}",
+            profile::MIN_PHONE_DIGITS,
+            profile::MAX_PHONE_DIGITS
+        )));
+        assert_eq!(num(&phone, "maxLength"), profile::MAX_PHONE_CHARS as f64);
+
+        for (schema, lat, lng) in [("Point", "lat", "lng"), ("DeliveryRequest", "lat", "lng")] {
+            check_range(&prop(&doc, schema, lat), -90.0, 90.0, schema);
+            check_range(&prop(&doc, schema, lng), -180.0, 180.0, schema);
+        }
+        // The engine's range, at its edges.
+        assert!(
+            engine::LatLng::new(-90.0, -180.0).is_ok() && engine::LatLng::new(90.0, 180.0).is_ok()
+        );
+        assert!(engine::LatLng::new(90.000_001, 0.0).is_err());
+        assert!(engine::LatLng::new(0.0, -180.000_001).is_err());
+
+        for schema in ["CreateRestaurantRequest", "UpdateRestaurantRequest"] {
+            check_range(
+                &prop(&doc, schema, "delivery_radius_m"),
+                f64::from(restaurants::MIN_DELIVERY_RADIUS_M),
+                f64::from(restaurants::MAX_DELIVERY_RADIUS_M),
+                schema,
+            );
+            check_range(
+                &prop(&doc, schema, "avg_prep_time_s"),
+                0.0,
+                f64::from(restaurants::MAX_PREP_TIME_S),
+                schema,
+            );
+            assert_eq!(
+                num(&prop(&doc, schema, "cuisines"), "maxItems"),
+                restaurants::MAX_CUISINES as f64
+            );
+        }
+        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+            assert_eq!(
+                num(&prop(&doc, "WeeklyIntervals", day), "maxItems"),
+                catalog::hours::MAX_INTERVALS_PER_DAY as f64
+            );
+        }
+
+        assert_eq!(
+            num(&prop(&doc, "AddItemsRequest", "items"), "maxItems"),
+            menu::MAX_ITEMS_PER_REQUEST as f64
+        );
+        for schema in ["NewItem", "UpdateItemRequest"] {
+            let price = prop(&doc, schema, "price_cents");
+            check_range(&price, 0.0, menu::MAX_PRICE_CENTS as f64, schema);
+            check_range(
+                &prop(&doc, schema, "stock"),
+                0.0,
+                menu::MAX_STOCK as f64,
+                schema,
+            );
+            assert_eq!(
+                num(&prop(&doc, schema, "description"), "maxLength"),
+                menu::MAX_DESCRIPTION_CHARS as f64
+            );
+        }
+        check_range(
+            &prop(&doc, "UpdateItemRequest", "position"),
+            0.0,
+            menu::MAX_POSITION as f64,
+            "position",
+        );
+
+        let most = orders::MAX_QUANTITY as f64;
+        check_range(&prop(&doc, "AddItemRequest", "quantity"), 1.0, most, "add");
+        check_range(
+            &prop(&doc, "SetQuantityRequest", "quantity"),
+            0.0,
+            most,
+            "set",
+        );
+        check_range(
+            &prop(&doc, "OrderItemRequest", "quantity"),
+            1.0,
+            most,
+            "order",
+        );
+        let lines = prop(&doc, "CreateOrderRequest", "items");
+        assert_eq!(
+            (num(&lines, "minItems"), num(&lines, "maxItems")),
+            (1.0, orders::MAX_ITEMS as f64)
+        );
+        assert_eq!(
+            num(&prop(&doc, "PaymentRequest", "token"), "maxLength"),
+            orders::MAX_TOKEN_CHARS as f64
+        );
+        check_range(
+            &prop(&doc, "RefundBody", "amount_cents"),
+            1.0,
+            payments::MAX_REFUND_CENTS as f64,
+            "refund",
+        );
+
+        // Enums.
+        let names = |items: Vec<&str>| items.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            enum_of(&doc, "SignupRole"),
+            names(auth::SIGNUP_ROLES.iter().map(|r| r.as_str()).collect())
+        );
+        assert_eq!(
+            enum_of(&doc, "SettableStatus"),
+            names(
+                crate::lifecycle::SETTABLE
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect()
+            )
+        );
+        assert!(!enum_of(&doc, "SettableStatus").contains(&"cancelled".to_owned()));
+        assert_eq!(
+            enum_of(&doc, "PaymentMethod"),
+            names(orders::METHODS.to_vec())
+        );
+
+        // Query and header parameters.
+        check_range(
+            &param(&doc, "get", "/v1/orders", "limit"),
+            1.0,
+            f64::from(orders::MAX_PAGE),
+            "orders limit",
+        );
+        assert_eq!(
+            param(&doc, "get", "/v1/orders", "cursor")["pattern"],
+            orders::CURSOR_PATTERN
+        );
+        check_range(
+            &param(&doc, "get", "/v1/restaurants", "limit"),
+            1.0,
+            catalog::MAX_PAGE_LIMIT as f64,
+            "search limit",
+        );
+        check_range(
+            &param(&doc, "get", "/v1/restaurants", "offset"),
+            0.0,
+            restaurants::MAX_SEARCH_OFFSET as f64,
+            "search offset",
+        );
+        assert_eq!(
+            num(&param(&doc, "get", "/v1/restaurants", "q"), "maxLength"),
+            restaurants::MAX_QUERY_CHARS as f64
+        );
+        let radius = param(&doc, "get", "/v1/drivers/nearby", "radius_m");
+        assert_eq!(
+            (num(&radius, "exclusiveMinimum"), num(&radius, "maximum")),
+            (0.0, drivers::MAX_RADIUS_M)
+        );
+        check_range(
+            &param(&doc, "get", "/v1/drivers/nearby", "limit"),
+            1.0,
+            drivers::MAX_LIMIT as f64,
+            "nearby limit",
+        );
+        for path in ["/v1/orders", "/v1/cart/checkout"] {
+            let key = param(&doc, "post", path, "Idempotency-Key");
+            let max = crate::extract::MAX_IDEMPOTENCY_KEY_BYTES;
+            assert_eq!(num(&key, "maxLength"), max as f64);
+            assert_eq!(key["pattern"], format!("^[!-~]{{1,{max}}}$"));
         }
     }
 

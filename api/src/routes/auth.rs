@@ -32,12 +32,21 @@ use crate::store::{Inserted, RefreshToken, User};
 use crate::{AppState, now_ms};
 
 /// Shortest accepted password, in characters.
-const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest accepted password, in characters: hashing cost grows with the
 /// input, and nobody types more.
-const MAX_PASSWORD_CHARS: usize = 256;
-/// Longest email address (RFC 5321 path limit).
-const MAX_EMAIL_BYTES: usize = 254;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest email address, in characters (RFC 5321 path limit).
+pub(crate) const MAX_EMAIL_CHARS: usize = 254;
+/// Longest local part (before the `@`), in characters (RFC 5321).
+const MAX_EMAIL_LOCAL_CHARS: usize = 64;
+/// The document's pattern for a signup email, exactly what
+/// [`normalise_email`] accepts: 1 to 64 characters before one `@`, a
+/// dotted domain without empty labels, no whitespace or control
+/// characters anywhere.
+pub const EMAIL_PATTERN: &str = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]{1,64}@[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+(\\.[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)+$";
+/// The roles one may sign up for (admins are made by the bootstrap only).
+pub(crate) const SIGNUP_ROLES: [Role; 3] = [Role::Customer, Role::Restaurant, Role::Driver];
 /// Longer "refresh tokens" are not ours: refused without a lookup.
 const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 
@@ -53,11 +62,24 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
+    /// Stored lower-cased.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]{1,64}@[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+(\\.[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)+$",
+        example = "ann@example.com"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
+    /// Leading and trailing whitespace is dropped.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
-    /// `customer`, `restaurant` or `driver`.
-    #[schema(example = "customer")]
+    /// Admins are not signed up: the first is the bootstrap admin.
+    #[schema(value_type = crate::openapi::SignupRole, example = "customer")]
     pub role: String,
 }
 
@@ -81,6 +103,8 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// One of: `refresh_token` (a string), or `all: true` (the document says
+/// so with an `anyOf`, added in `openapi`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LogoutRequest {
     /// The refresh token to revoke.
@@ -130,14 +154,12 @@ async fn create_account(
     let email = normalise_email(&req.email)?;
     check_password(&req.password)?;
     let name = required_text("invalid_name", "name", &req.name, MAX_NAME_CHARS)?;
-    let role = match Role::parse(&req.role) {
-        Some(role @ (Role::Customer | Role::Restaurant | Role::Driver)) => role,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_role",
-                "role must be one of customer, restaurant, driver",
-            ));
-        }
+    let Some(role) = Role::parse(&req.role).filter(|r| SIGNUP_ROLES.contains(r)) else {
+        let names: Vec<&str> = SIGNUP_ROLES.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::bad_request(
+            "invalid_role",
+            format!("role must be one of {}", names.join(", ")),
+        ));
     };
     let password_hash = hash_password(&state, req.password).await?;
     let user = User {
@@ -204,7 +226,7 @@ async fn create_session(
         limits.per_address.hit(addr, now);
     }
     limits.per_account.check(&email, now).map_err(limited)?;
-    let user = if email.len() <= MAX_EMAIL_BYTES {
+    let user = if email.chars().count() <= MAX_EMAIL_CHARS {
         state.store.user_by_email(&email).await?
     } else {
         None
@@ -217,7 +239,7 @@ async fn create_session(
         // same amount of hashing work.
         _ => {
             metrics::counter!("hexdash_logins_total", "outcome" => "refused").increment(1);
-            if email.len() <= MAX_EMAIL_BYTES {
+            if email.chars().count() <= MAX_EMAIL_CHARS {
                 limits.per_account.hit(email, now);
             }
             return Err(ApiError::unauthorized(
@@ -400,16 +422,16 @@ pub async fn bootstrap_admin(
 
 // ---- helpers ----
 
-/// Trims and lower-cases an email address and checks its shape: one `@`, a
-/// non-empty local part, a dotted domain, no spaces.
+/// Checks an email address's shape ([`EMAIL_PATTERN`]: one `@`, a local
+/// part of 1 to 64 characters, a dotted domain, no whitespace or control
+/// characters, at most 254 characters) and lower-cases it.
 pub(crate) fn normalise_email(raw: &str) -> ApiResult<String> {
-    let email = raw.trim().to_lowercase();
-    let well_formed = email.len() <= MAX_EMAIL_BYTES
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match email.split_once('@') {
+    let well_formed = raw.chars().count() <= MAX_EMAIL_CHARS
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match raw.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
-                    && local.len() <= 64
+                    && local.chars().count() <= MAX_EMAIL_LOCAL_CHARS
                     && !domain.contains('@')
                     && domain.contains('.')
                     && !domain.starts_with('.')
@@ -419,7 +441,7 @@ pub(crate) fn normalise_email(raw: &str) -> ApiResult<String> {
             None => false,
         };
     if well_formed {
-        Ok(email)
+        Ok(raw.to_lowercase())
     } else {
         Err(ApiError::bad_request(
             "invalid_email",
@@ -525,7 +547,8 @@ mod tests {
         let check = |raw: &str, expected: Option<&str>| {
             assert_eq!(normalise_email(raw).ok().as_deref(), expected, "{raw:?}");
         };
-        check("Ann@Example.COM ", Some("ann@example.com"));
+        check("Ann@Example.COM", Some("ann@example.com"));
+        check(" ann@example.com", None);
         check("a.b+c@mail.example.org", Some("a.b+c@mail.example.org"));
         check("", None);
         check("ann", None);

@@ -51,7 +51,9 @@ pub fn router() -> Router<AppState> {
 pub struct AddItemRequest {
     #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
+    /// Added to the line's quantity (default 1); a line holds at most 99.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -62,6 +64,8 @@ fn one() -> i64 {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantityRequest {
+    /// 0 removes the line.
+    #[schema(minimum = 0, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -145,13 +149,14 @@ async fn get_cart(
     request_body = AddItemRequest,
     responses(
         (status = 200, description = "The cart, with the quantity added to the item's line.", body = CartResponse),
-        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99, and at most 99 of one item in the cart).", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_quantity`: with what the cart holds, the line would pass 99.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -191,6 +196,7 @@ async fn add_item(
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_quantity`: with what the cart holds, the line would pass 99.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -263,7 +269,7 @@ async fn clear_cart(
     path = "/v1/cart/checkout",
     tag = "cart",
     summary = "Check out my cart into an order",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
@@ -329,9 +335,11 @@ async fn change(
             message: "the cart holds items of another restaurant; clear it first".to_owned(),
             detail: Some(("restaurant_id", other.to_string())),
         }),
-        CartOutcome::TooMany => Err(ApiError::bad_request(
+        // The request fits the document; with what the cart holds it
+        // would pass the limit: 422.
+        CartOutcome::TooMany => Err(ApiError::unprocessable(
             "invalid_quantity",
-            format!("at most {MAX_QUANTITY} of one item"),
+            format!("at most {MAX_QUANTITY} of one item in the cart"),
         )),
     }
 }

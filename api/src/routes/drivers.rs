@@ -26,9 +26,18 @@ use crate::{AppState, now_ms};
 /// Search radius when none is given, metres.
 const DEFAULT_RADIUS_M: f64 = 3_000.0;
 /// Largest search radius, metres: bounds the cells one query may scan.
-const MAX_RADIUS_M: f64 = 50_000.0;
+pub(crate) const MAX_RADIUS_M: f64 = 50_000.0;
 const DEFAULT_LIMIT: usize = 10;
-const MAX_LIMIT: usize = 100;
+pub(crate) const MAX_LIMIT: usize = 100;
+/// Why a driver declared `available` is still `offline`: it never pinged
+/// since the server started, or not within the presence timeout.
+const NO_POSITION_YET: &str = "no position yet: the driver becomes available with its first ping \
+(MQTT drivers/{driver_id}/location, the WebSocket stream or POST /v1/drivers/{driver_id}/locations)";
+const NO_RECENT_PING: &str = "no recent ping: the driver went offline after the presence timeout \
+and becomes available with its next ping";
+/// Why a driver declared `offline` is still `busy`.
+const HOLDS_AN_ORDER: &str =
+    "holds an order: the driver is busy until it is delivered or cancelled, then offline";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,23 +61,41 @@ pub struct AvailabilityRequest {
 pub struct AvailabilityResponse {
     #[schema(value_type = String, format = Uuid)]
     pub driver_id: DriverId,
-    /// The driver's resulting status: `available`, `offline`, or `busy`
-    /// while it holds an order (an `offline` driver that has not pinged
-    /// recently stays `offline` after declaring `available`).
+    /// What the driver declared (it stays declared until changed).
+    #[schema(value_type = crate::openapi::Availability)]
+    pub declared: Availability,
+    /// The driver's live status now, which is what dispatch uses (see
+    /// `DriverStatus`). It differs from `declared` while the driver has
+    /// not pinged recently (`offline`) or holds an order (`busy`).
     #[schema(value_type = crate::openapi::DriverStatus)]
     pub status: DriverStatus,
+    /// Why `status` is not what was declared, and what changes it; absent
+    /// when they agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        example = "no position yet: the driver becomes available with its first ping (MQTT drivers/{driver_id}/location, the WebSocket stream or POST /v1/drivers/{driver_id}/locations)"
+    )]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NearbyQuery {
-    #[param(required = true)]
+    /// Degrees north.
+    #[param(required = true, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
-    #[param(required = true)]
+    /// Degrees east.
+    #[param(required = true, minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
+    /// Metres, default 3000.
+    #[param(exclusive_minimum = 0, maximum = 50000)]
     pub radius_m: Option<f64>,
+    /// Most drivers answered, default 10.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-    /// `available`, `busy`, `offline` or `any` (the default).
+    /// Only drivers with this status; default `any`.
+    #[param(inline, value_type = Option<crate::openapi::StatusFilter>)]
     pub status: Option<String>,
 }
 
@@ -116,7 +143,7 @@ pub struct DriverResponse {
     params(("driver_id" = uuid::Uuid, Path, description = "The driver (its user id).")),
     request_body = AvailabilityRequest,
     responses(
-        (status = 200, description = "The driver's resulting status.", body = AvailabilityResponse),
+        (status = 200, description = "What was declared, the driver's live status, and why they differ when they do (a driver is `available` only while it pings).", body = AvailabilityResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields) (status must be `available` or `offline`).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
@@ -136,7 +163,27 @@ async fn set_availability(
     let status = state
         .engine
         .set_availability(driver_id, req.status, now_ms());
-    Ok(Json(AvailabilityResponse { driver_id, status }))
+    let reason = match (req.status, status) {
+        (Availability::Available, DriverStatus::Offline) => {
+            let has_position = state
+                .engine
+                .driver(driver_id)
+                .is_some_and(|v| v.fix.is_some());
+            Some(if has_position {
+                NO_RECENT_PING
+            } else {
+                NO_POSITION_YET
+            })
+        }
+        (Availability::Offline, DriverStatus::Busy) => Some(HOLDS_AN_ORDER),
+        _ => None,
+    };
+    Ok(Json(AvailabilityResponse {
+        driver_id,
+        declared: req.status,
+        status,
+        reason: reason.map(str::to_owned),
+    }))
 }
 
 #[utoipa::path(

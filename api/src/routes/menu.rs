@@ -30,14 +30,17 @@ use crate::store::MenuItem;
 use crate::{AppState, now_ms, search};
 
 /// Most items one request adds, and most on one menu.
-const MAX_ITEMS_PER_REQUEST: usize = 200;
+pub(crate) const MAX_ITEMS_PER_REQUEST: usize = 200;
 const MAX_ITEMS_PER_MENU: usize = 1_000;
-const MAX_DESCRIPTION_CHARS: usize = 1_000;
-const MAX_CATEGORY_CHARS: usize = 100;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1_000;
+pub(crate) const MAX_CATEGORY_CHARS: usize = 100;
 /// Highest price, cents (100,000.00 in the currency's major unit).
-const MAX_PRICE_CENTS: i64 = 10_000_000;
+pub(crate) const MAX_PRICE_CENTS: i64 = 10_000_000;
 /// Highest stock count.
-const MAX_STOCK: i64 = 1_000_000;
+pub(crate) const MAX_STOCK: i64 = 1_000_000;
+/// Highest position an owner may give an item: room to reorder a full
+/// menu many times over, and a bound a client can store in any integer.
+pub(crate) const MAX_POSITION: i64 = 1_000_000_000;
 const DEFAULT_CATEGORY: &str = "Menu";
 
 pub fn router() -> Router<AppState> {
@@ -57,22 +60,38 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItemsRequest {
+    #[schema(min_items = 1, max_items = 200)]
     pub items: Vec<NewItem>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewItem {
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
+    /// Trimmed; default empty.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: String,
+    #[schema(minimum = 0, maximum = 10000000)]
     pub price_cents: i64,
     /// Category name; items of one category are listed together. Default
     /// "Menu".
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub category: Option<String>,
     #[serde(default = "yes")]
     pub available: bool,
     /// Units in stock; absent or null: not counted.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub stock: Option<i64>,
 }
 
@@ -84,14 +103,28 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateItemRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
+    #[schema(minimum = 0, maximum = 10000000)]
     pub price_cents: Option<i64>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub category: Option<String>,
     pub available: Option<bool>,
     #[serde(default, deserialize_with = "super::explicit_null")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub stock: Option<Option<i64>>,
     /// Position on the menu (ascending).
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub position: Option<i64>,
 }
 
@@ -127,17 +160,40 @@ impl From<MenuItem> for MenuItemResponse {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AddItemsResponse {
-    pub items: Vec<MenuItemResponse>,
-}
-
+/// A restaurant's menu, the answer of both `GET` and `POST …/menu`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MenuResponse {
     #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
     /// Categories in the order of their first item.
     pub categories: Vec<MenuCategory>,
+    /// `POST` only: the items this request added, in the order given
+    /// (each is also in its category). Named `items` because that was the
+    /// whole answer of `POST` before it answered the menu.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub items: Option<Vec<MenuItemResponse>>,
+}
+
+impl MenuResponse {
+    /// The menu of `items` (in menu order), by category.
+    fn of(restaurant_id: RestaurantId, items: Vec<MenuItem>) -> Self {
+        let mut categories: Vec<MenuCategory> = Vec::new();
+        for item in items {
+            match categories.iter_mut().find(|c| c.name == item.category) {
+                Some(category) => category.items.push(item.into()),
+                None => categories.push(MenuCategory {
+                    name: item.category.clone(),
+                    items: vec![item.into()],
+                }),
+            }
+        }
+        Self {
+            restaurant_id,
+            categories,
+            items: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -156,7 +212,7 @@ pub struct MenuCategory {
     params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant.")),
     request_body = AddItemsRequest,
     responses(
-        (status = 201, description = "The items as stored.", body = AddItemsResponse),
+        (status = 201, description = "The whole menu after the change, as `GET` answers it, with the items this request added in `items`.", body = MenuResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 200 per request), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
@@ -172,7 +228,7 @@ async fn add_items(
     Authenticated(principal): Authenticated,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
     ApiJson(req): ApiJson<AddItemsRequest>,
-) -> ApiResult<(StatusCode, Json<AddItemsResponse>)> {
+) -> ApiResult<(StatusCode, Json<MenuResponse>)> {
     owned_restaurant(&state, &principal, restaurant_id).await?;
     if req.items.is_empty() || req.items.len() > MAX_ITEMS_PER_REQUEST {
         return Err(ApiError::bad_request(
@@ -209,12 +265,9 @@ async fn add_items(
     for item in &items {
         search::item_changed(&state, item);
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(AddItemsResponse {
-            items: items.into_iter().map(Into::into).collect(),
-        }),
-    ))
+    let mut menu = MenuResponse::of(restaurant_id, state.store.menu(restaurant_id).await?);
+    menu.items = Some(items.into_iter().map(Into::into).collect());
+    Ok((StatusCode::CREATED, Json(menu)))
 }
 
 #[utoipa::path(
@@ -236,20 +289,8 @@ async fn get_menu(
     if state.store.restaurant(restaurant_id).await?.is_none() {
         return Err(ApiError::NotFound("restaurant"));
     }
-    let mut categories: Vec<MenuCategory> = Vec::new();
-    for item in state.store.menu(restaurant_id).await? {
-        match categories.iter_mut().find(|c| c.name == item.category) {
-            Some(category) => category.items.push(item.into()),
-            None => categories.push(MenuCategory {
-                name: item.category.clone(),
-                items: vec![item.into()],
-            }),
-        }
-    }
-    Ok(Json(MenuResponse {
-        restaurant_id,
-        categories,
-    }))
+    let items = state.store.menu(restaurant_id).await?;
+    Ok(Json(MenuResponse::of(restaurant_id, items)))
 }
 
 #[utoipa::path(
@@ -261,7 +302,7 @@ async fn get_menu(
     request_body = UpdateItemRequest,
     responses(
         (status = 200, description = "The updated item.", body = MenuItemResponse),
-        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters).", body = ErrorBody),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters), `invalid_position` (0 to 1000000000).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant, or no such item on its menu.", body = ErrorBody),
@@ -302,6 +343,12 @@ async fn update_item(
         item.stock = stock.map(check_stock).transpose()?;
     }
     if let Some(position) = req.position {
+        if !(0..=MAX_POSITION).contains(&position) {
+            return Err(ApiError::bad_request(
+                "invalid_position",
+                format!("position must be between 0 and {MAX_POSITION}"),
+            ));
+        }
         item.position = position;
     }
     item.updated_at_ms = now_ms();
@@ -341,12 +388,11 @@ fn check_category(category: &str) -> ApiResult<String> {
 }
 
 fn check_description(description: &str) -> ApiResult<String> {
-    let description = description.trim();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ApiError::bad_request(
             "invalid_description",
             format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
-    Ok(description.to_owned())
+    Ok(description.trim().to_owned())
 }

@@ -29,10 +29,20 @@ pub(crate) const MAX_NAME_CHARS: usize = 200;
 /// Longest street address we store, in characters.
 pub(crate) const MAX_ADDRESS_CHARS: usize = 500;
 
+/// The document's pattern for text that must not be blank: at least one
+/// character that is not whitespace, whitespace being exactly what
+/// [`char::is_whitespace`] (and so [`str::trim`]) takes for it, spelled out
+/// because regex dialects disagree on `\s`. [`required_text`] enforces it.
+pub(crate) const NOT_BLANK_PATTERN: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
 /// A position on the wire: `{"lat": 57.7, "lng": 11.97}`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Point {
+    /// Degrees north, -90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    /// Degrees east, -180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
     pub lng: f64,
 }
 
@@ -53,15 +63,17 @@ impl From<LatLng> for Point {
     }
 }
 
-/// `value` trimmed, if it is non-empty and at most `max_chars` long.
+/// `value` trimmed, if it is at most `max_chars` long as sent and not
+/// blank (documented as `minLength: 1`, `maxLength: max_chars`,
+/// `pattern:` [`NOT_BLANK_PATTERN`]).
 pub(crate) fn required_text(
     code: &'static str,
     field: &str,
     value: &str,
     max_chars: usize,
 ) -> ApiResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
         return Err(ApiError::bad_request(
             code,
             format!("{field} must not be empty"),
@@ -73,7 +85,7 @@ pub(crate) fn required_text(
             format!("{field} must be at most {max_chars} characters"),
         ));
     }
-    Ok(value.to_owned())
+    Ok(trimmed.to_owned())
 }
 
 /// Forbidden unless the caller has one of `roles`.

@@ -54,13 +54,17 @@ use crate::{AppState, live, now_ms, search};
 pub(crate) const MAX_ITEMS: usize = 100;
 /// Most of one item in one order.
 pub(crate) const MAX_QUANTITY: i64 = 99;
-/// Longest payment token.
-const MAX_TOKEN_BYTES: usize = 255;
+/// Longest payment token, in characters.
+pub(crate) const MAX_TOKEN_CHARS: usize = 255;
 /// Payment methods the gateway takes.
-const METHODS: &[&str] = &["card"];
+pub(crate) const METHODS: &[&str] = &["card"];
 /// Page size of `GET /v1/orders` when none is asked for, and the largest.
 const DEFAULT_PAGE: u32 = 20;
-const MAX_PAGE: u32 = 100;
+pub(crate) const MAX_PAGE: u32 = 100;
+/// The document's pattern for a page cursor, exactly what
+/// [`decode_cursor`] reads: `{created_at_ms}_{order_id}`.
+pub const CURSOR_PATTERN: &str =
+    "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,6 +82,8 @@ pub fn router() -> Router<AppState> {
 pub struct CreateOrderRequest {
     #[schema(value_type = String, format = Uuid)]
     pub restaurant_id: RestaurantId,
+    /// Repeated items are added up (at most 99 of one item in all).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
     pub delivery: DeliveryRequest,
     pub payment: PaymentRequest,
@@ -88,25 +94,35 @@ pub struct CreateOrderRequest {
 pub struct OrderItemRequest {
     #[schema(value_type = String, format = Uuid)]
     pub menu_item_id: MenuItemId,
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lng: f64,
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: String,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
-    /// `card`.
+    #[schema(value_type = crate::openapi::PaymentMethod)]
     pub method: String,
     /// The gateway's token for the card (simulated gateway: `tok_ok`,
     /// `tok_declined`, `tok_error`, `tok_flaky`, `tok_refund_flaky`,
     /// `tok_refund_error`).
+    #[schema(min_length = 1, max_length = 255, example = "tok_ok")]
     pub token: String,
 }
 
@@ -202,7 +218,13 @@ impl From<matcher::DispatchView> for OrderDispatch {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
+    /// Page size, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -216,8 +238,9 @@ pub struct OrderList {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusRequest {
     /// `accepted`, `rejected`, `preparing`, `ready_for_pickup` (the
-    /// restaurant), `picked_up`, `delivered` (the assigned driver).
-    #[schema(example = "accepted")]
+    /// restaurant), `picked_up`, `delivered` (the assigned driver); to
+    /// cancel, `POST …/cancel`.
+    #[schema(value_type = crate::openapi::SettableStatus, example = "accepted")]
     pub status: String,
 }
 
@@ -250,7 +273,7 @@ pub struct OrderHistory {
     path = "/v1/orders",
     tag = "orders",
     summary = "Place an order",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters (a UUID is typical). The same key with the same request answers with the same order (`Idempotent-Replayed: true`), never a second order or charge; with a different request it is 422 `idempotency_key_reused`.")),
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
@@ -261,7 +284,7 @@ pub struct OrderHistory {
         (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
-        (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
+        (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `invalid_items` (lines of one item add up to more than 99), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -684,9 +707,15 @@ pub(crate) fn check_items(raw: &[(MenuItemId, i64)]) -> ApiResult<Vec<(MenuItemI
             "an order needs at least one item",
         ));
     }
+    if raw.len() > MAX_ITEMS {
+        return Err(ApiError::bad_request(
+            "invalid_items",
+            format!("at most {MAX_ITEMS} lines per order"),
+        ));
+    }
     let mut merged: BTreeMap<MenuItemId, i64> = BTreeMap::new();
     for &(item, quantity) in raw {
-        if quantity < 1 {
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(ApiError::bad_request(
                 "invalid_items",
                 format!("quantity must be between 1 and {MAX_QUANTITY}"),
@@ -701,10 +730,12 @@ pub(crate) fn check_items(raw: &[(MenuItemId, i64)]) -> ApiResult<Vec<(MenuItemI
             format!("at most {MAX_ITEMS} different items per order"),
         ));
     }
+    // Each line fits the document; lines of one item that add up past the
+    // limit are a request that makes no sense as a whole: 422.
     if merged.values().any(|&q| q > MAX_QUANTITY) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "invalid_items",
-            format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            format!("at most {MAX_QUANTITY} of one item per order (its lines add up to more)"),
         ));
     }
     Ok(merged.into_iter().collect())
@@ -717,10 +748,10 @@ fn check_payment(payment: &PaymentRequest) -> ApiResult<()> {
             format!("payment.method must be one of {}", METHODS.join(", ")),
         ));
     }
-    if payment.token.is_empty() || payment.token.len() > MAX_TOKEN_BYTES {
+    if payment.token.is_empty() || payment.token.chars().count() > MAX_TOKEN_CHARS {
         return Err(ApiError::bad_request(
             "invalid_payment",
-            format!("payment.token must be 1 to {MAX_TOKEN_BYTES} bytes"),
+            format!("payment.token must be 1 to {MAX_TOKEN_CHARS} characters"),
         ));
     }
     Ok(())
@@ -879,6 +910,10 @@ fn encode_cursor(order: &Order) -> String {
 fn decode_cursor(s: &str) -> ApiResult<OrderCursor> {
     let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
     let (ms, id) = s.split_once('_').ok_or_else(bad)?;
+    // Exactly CURSOR_PATTERN: plain digits (no sign), a hyphenated UUID.
+    if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 36 {
+        return Err(bad());
+    }
     Ok(OrderCursor {
         created_at_ms: ms.parse().map_err(|_| bad())?,
         order_id: id.parse().map_err(|_| bad())?,
@@ -903,6 +938,8 @@ mod tests {
         assert!(decode_cursor("nope").is_err());
         assert!(decode_cursor("12_not-a-uuid").is_err());
         assert!(decode_cursor(&format!("x_{id}")).is_err());
+        assert!(decode_cursor(&format!("+1_{id}")).is_err());
+        assert!(decode_cursor(&format!("1_{}", id.to_string().replace('-', ""))).is_err());
     }
 
     #[test]

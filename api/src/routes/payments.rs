@@ -27,7 +27,11 @@ use crate::payments::{self, run_detached};
 use crate::store::{Payment, RefundOutcome, RefundRequest};
 use crate::{AppState, now_ms};
 
-const MAX_REASON_CHARS: usize = 500;
+pub(crate) const MAX_REASON_CHARS: usize = 500;
+/// Largest refund one request may ask for, cents: more than any order can
+/// total (100 lines of 99 at the highest price), so only nonsense is
+/// refused here; the store refuses more than was paid.
+pub(crate) const MAX_REFUND_CENTS: i64 = 100_000_000_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,8 +42,15 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
-    /// Absent: everything still refundable.
+    /// Absent or null: everything still refundable.
+    #[schema(minimum = 1, maximum = 100000000000.0)]
     pub amount_cents: Option<i64>,
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub reason: String,
 }
 
@@ -134,7 +145,7 @@ async fn list_payments(
     request_body = RefundBody,
     responses(
         (status = 201, description = "The refund, after the gateway answered: `succeeded`; `failed` (declined: its amount is refundable again); or `pending` (the gateway could not be reached: retried in the background until it goes through or the retries run out, `retry_at` says when next; its amount stays owed).", body = PaymentResponse),
-        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters), `invalid_amount` (must be positive).", body = ErrorBody),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters), `invalid_amount` (1 to 100000000000).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order.", body = ErrorBody),
@@ -153,11 +164,11 @@ async fn refund(
     require_role(&principal, &[Role::Admin])?;
     let reason = required_text("invalid_reason", "reason", &req.reason, MAX_REASON_CHARS)?;
     let amount_cents = match req.amount_cents {
-        Some(a) if a > 0 => a,
+        Some(a) if (1..=MAX_REFUND_CENTS).contains(&a) => a,
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_amount",
-                "amount_cents must be positive",
+                format!("amount_cents must be between 1 and {MAX_REFUND_CENTS}"),
             ));
         }
         None => i64::MAX,

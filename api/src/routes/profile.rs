@@ -24,11 +24,17 @@ use crate::{AppState, now_ms};
 
 /// Longest phone number, in characters (E.164 is 15 digits and a `+`;
 /// room for spaces and dashes as people write them).
-const MAX_PHONE_CHARS: usize = 32;
+pub(crate) const MAX_PHONE_CHARS: usize = 32;
+/// Fewest and most digits in a phone number.
+pub(crate) const MIN_PHONE_DIGITS: usize = 5;
+pub(crate) const MAX_PHONE_DIGITS: usize = 15;
+/// The document's pattern for a phone number, exactly what [`check_phone`]
+/// accepts.
+pub const PHONE_PATTERN: &str = "^\\+?[-. ()]*([0-9][-. ()]*){5,15}$";
 /// Most saved addresses per account.
 const MAX_ADDRESSES: usize = 20;
 /// Longest address label ("Home").
-const MAX_LABEL_CHARS: usize = 50;
+pub(crate) const MAX_LABEL_CHARS: usize = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,15 +73,40 @@ impl From<User> for ProfileResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
+    /// Leading and trailing whitespace is dropped; `null` keeps the name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
+    /// Digits with an optional leading `+`; spaces, dashes, dots and
+    /// parentheses between them.
     #[serde(default, deserialize_with = "super::explicit_null")]
+    #[schema(
+        max_length = 32,
+        pattern = "^\\+?[-. ()]*([0-9][-. ()]*){5,15}$",
+        example = "+46 70-123 45 67"
+    )]
     pub phone: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
+    /// "Home", "Work"; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub label: String,
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: String,
     pub location: Point,
 }
@@ -175,15 +206,18 @@ async fn update_profile(
 }
 
 /// Digits with an optional leading `+` and spaces, dashes, dots or
-/// parentheses between them; 5 to 15 digits.
-fn check_phone(raw: &str) -> ApiResult<String> {
-    let phone = raw.trim();
+/// parentheses between them; 5 to 15 digits ([`PHONE_PATTERN`]). Stored
+/// without surrounding spaces.
+fn check_phone(phone: &str) -> ApiResult<String> {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let shaped = phone.chars().enumerate().all(|(i, c)| {
         c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
     });
-    if shaped && (5..=15).contains(&digits) && phone.chars().count() <= MAX_PHONE_CHARS {
-        Ok(phone.to_owned())
+    if shaped
+        && (MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits)
+        && phone.chars().count() <= MAX_PHONE_CHARS
+    {
+        Ok(phone.trim().to_owned())
     } else {
         Err(ApiError::bad_request(
             "invalid_phone",
@@ -301,5 +335,6 @@ mod tests {
         assert!(check_phone("+46 70 12+3").is_err());
         assert!(check_phone("call me").is_err());
         assert!(check_phone("1234567890123456").is_err());
+        assert!(check_phone("\t+46 70 123").is_err());
     }
 }

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use catalog::WeeklyHours;
+use catalog::{HoursSpec, WeeklyHours};
 use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -31,16 +31,21 @@ use crate::{AppState, now_ms, search};
 /// Widest delivery radius a restaurant may set, metres. Bounds how far the
 /// search catalog looks around a point.
 pub const MAX_DELIVERY_RADIUS_M: u32 = 50_000;
+/// Narrowest delivery radius, metres: less is not a delivery.
+pub(crate) const MIN_DELIVERY_RADIUS_M: u32 = 100;
 const DEFAULT_DELIVERY_RADIUS_M: u32 = 5_000;
 /// Longest average preparation time, seconds (two hours).
-const MAX_PREP_TIME_S: u32 = 7_200;
+pub(crate) const MAX_PREP_TIME_S: u32 = 7_200;
 const DEFAULT_PREP_TIME_S: u32 = 900;
-const MAX_CUISINES: usize = 10;
-const MAX_CUISINE_CHARS: usize = 40;
+pub(crate) const MAX_CUISINES: usize = 10;
+pub(crate) const MAX_CUISINE_CHARS: usize = 40;
 /// Search page size when none is asked for.
 const DEFAULT_SEARCH_LIMIT: usize = 20;
+/// Deepest search offset: nobody pages past ten thousand results, and the
+/// bound keeps the number a plain integer on every client.
+pub(crate) const MAX_SEARCH_OFFSET: usize = 10_000;
 /// Longest search text, in characters.
-const MAX_QUERY_CHARS: usize = 200;
+pub(crate) const MAX_QUERY_CHARS: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,17 +64,36 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRestaurantRequest {
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
     pub location: Point,
+    /// Trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: String,
+    /// Stored lower-cased, without repeats.
     #[serde(default)]
+    #[schema(max_items = 10, inline, value_type = Vec<crate::openapi::Cuisine>)]
     pub cuisines: Vec<String>,
     /// Weekly opening hours in a time zone; absent: always open.
     #[serde(default)]
     #[schema(value_type = Option<crate::openapi::OpeningHours>)]
-    pub opening_hours: Option<WeeklyHours>,
+    pub opening_hours: Option<HoursSpec>,
+    /// Metres; default 5000.
+    #[schema(minimum = 100, maximum = 50000)]
     pub delivery_radius_m: Option<u32>,
+    /// Seconds; default 900.
+    #[schema(minimum = 0, maximum = 7200)]
     pub avg_prep_time_s: Option<u32>,
+    /// Default true.
     pub accepting_orders: Option<bool>,
 }
 
@@ -78,14 +102,27 @@ pub struct CreateRestaurantRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRestaurantRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
     pub location: Option<Point>,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub address: Option<String>,
+    #[schema(max_items = 10, inline, value_type = Option<Vec<crate::openapi::Cuisine>>)]
     pub cuisines: Option<Vec<String>>,
     #[serde(default, deserialize_with = "super::explicit_null")]
     #[schema(value_type = Option<crate::openapi::OpeningHours>)]
-    pub opening_hours: Option<Option<WeeklyHours>>,
+    pub opening_hours: Option<Option<HoursSpec>>,
+    #[schema(minimum = 100, maximum = 50000)]
     pub delivery_radius_m: Option<u32>,
+    #[schema(minimum = 0, maximum = 7200)]
     pub avg_prep_time_s: Option<u32>,
     pub accepting_orders: Option<bool>,
 }
@@ -138,16 +175,23 @@ fn restaurant_response(r: Restaurant, now_ms: i64) -> RestaurantResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    #[param(required = true)]
+    /// Degrees north of the delivery point.
+    #[param(required = true, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
-    #[param(required = true)]
+    /// Degrees east of the delivery point.
+    #[param(required = true, minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// Free text over restaurant names, cuisines and dish names.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     pub cuisine: Option<String>,
     #[serde(default)]
     pub open_now: bool,
+    /// Page size, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
+    /// Results to skip, default 0.
+    #[param(minimum = 0, maximum = 10000)]
     pub offset: Option<usize>,
 }
 
@@ -195,11 +239,12 @@ pub struct MatchedDish {
     request_body = CreateRestaurantRequest,
     responses(
         (status = 201, description = "Created; the caller owns it.", body = RestaurantResponse),
-        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s); invalid `opening_hours` are `invalid_body`.", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: only the restaurant and admin roles create restaurants.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_opening_hours`: opening hours that fit the schema but make no sense (an unknown time zone, overlapping or empty intervals, `24:00` as an opening time).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -222,7 +267,7 @@ async fn create_restaurant(
             MAX_ADDRESS_CHARS,
         )?,
         cuisines: check_cuisines(req.cuisines)?,
-        hours_json: req.opening_hours.as_ref().map(hours_json).transpose()?,
+        hours_json: req.opening_hours.map(hours_json).transpose()?,
         delivery_radius_m: check_radius(
             req.delivery_radius_m.unwrap_or(DEFAULT_DELIVERY_RADIUS_M),
         )?,
@@ -272,12 +317,13 @@ async fn get_restaurant(
     request_body = UpdateRestaurantRequest,
     responses(
         (status = 200, description = "The updated restaurant.", body = RestaurantResponse),
-        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s); invalid `opening_hours` are `invalid_body`.", body = ErrorBody),
+        (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_opening_hours`: opening hours that fit the schema but make no sense (an unknown time zone, overlapping or empty intervals, `24:00` as an opening time).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -301,7 +347,7 @@ async fn update_restaurant(
         r.cuisines = check_cuisines(cuisines)?;
     }
     if let Some(hours) = req.opening_hours {
-        r.hours_json = hours.as_ref().map(hours_json).transpose()?;
+        r.hours_json = hours.map(hours_json).transpose()?;
     }
     if let Some(radius) = req.delivery_radius_m {
         r.delivery_radius_m = check_radius(radius)?;
@@ -329,7 +375,7 @@ async fn update_restaurant(
     params(SearchQuery),
     responses(
         (status = 200, description = "Restaurants whose delivery radius covers the point, matched on names, cuisines and dish names, ranked by relevance then distance. No token needed.", body = SearchResponse),
-        (status = 400, description = "`invalid_location` (`lat`/`lng` missing or out of range), `invalid_limit` (1 to 100), `invalid_query` (a parameter of the wrong type, or `q` over 200 characters).", body = ErrorBody),
+        (status = 400, description = "`invalid_location` (`lat`/`lng` missing or out of range), `invalid_limit` (1 to 100), `invalid_offset` (at most 10000), `invalid_query` (a parameter of the wrong type, or `q` over 200 characters).", body = ErrorBody),
     )
 )]
 async fn search_restaurants(
@@ -362,6 +408,12 @@ async fn search_restaurants(
         ));
     }
     let offset = query.offset.unwrap_or(0);
+    if offset > MAX_SEARCH_OFFSET {
+        return Err(ApiError::bad_request(
+            "invalid_offset",
+            format!("offset must be at most {MAX_SEARCH_OFFSET}"),
+        ));
+    }
     let q = catalog::Query {
         near,
         text: query.q.filter(|q| !q.trim().is_empty()),
@@ -430,8 +482,13 @@ pub(crate) async fn owned_restaurant(
     }
 }
 
-fn hours_json(hours: &WeeklyHours) -> ApiResult<String> {
-    serde_json::to_string(hours).map_err(ApiError::internal)
+/// Checks opening hours (a schedule the document's schema admits may still
+/// not make sense: an unknown time zone, overlapping intervals; 422) and
+/// renders them as stored.
+fn hours_json(spec: HoursSpec) -> ApiResult<String> {
+    let hours = WeeklyHours::parse(spec)
+        .map_err(|e| ApiError::unprocessable("invalid_opening_hours", e.to_string()))?;
+    serde_json::to_string(&hours).map_err(ApiError::internal)
 }
 
 fn check_cuisines(raw: Vec<String>) -> ApiResult<Vec<String>> {
@@ -452,12 +509,14 @@ fn check_cuisines(raw: Vec<String>) -> ApiResult<Vec<String>> {
 }
 
 fn check_radius(radius_m: u32) -> ApiResult<u32> {
-    if (100..=MAX_DELIVERY_RADIUS_M).contains(&radius_m) {
+    if (MIN_DELIVERY_RADIUS_M..=MAX_DELIVERY_RADIUS_M).contains(&radius_m) {
         Ok(radius_m)
     } else {
         Err(ApiError::bad_request(
             "invalid_radius",
-            format!("delivery_radius_m must be between 100 and {MAX_DELIVERY_RADIUS_M}"),
+            format!(
+                "delivery_radius_m must be between {MIN_DELIVERY_RADIUS_M} and {MAX_DELIVERY_RADIUS_M}"
+            ),
         ))
     }
 }

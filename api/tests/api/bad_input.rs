@@ -441,3 +441,128 @@ dual_test! {
         assert_eq!(app.state.store.payments(order).await.unwrap().len(), 1);
     }
 }
+
+/// Words of serde's Rust-side messages that must never reach a client.
+const RUST_WORDS: &[&str] = &[
+    "struct ",
+    "i64",
+    "u32",
+    "u64",
+    "usize",
+    "f64",
+    "tuple",
+    "sequence",
+    "Failed to deserialize",
+    "target type",
+    "at line",
+    "ProfileUpdate",
+    "NewItem",
+    "NewAddress",
+];
+
+fn assert_client_words(body: &serde_json::Value) {
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    for word in RUST_WORDS {
+        assert!(!message.contains(word), "{word:?} in {message:?}");
+    }
+}
+
+dual_test! {
+    async fn an_array_is_not_an_object() {
+        let app = TestApp::new().await;
+        let customer = app.user(Role::Customer).await;
+        let before = app.get("/v1/me", customer.token()).await.assert_ok(200).clone();
+        // The issue's case: serde's derives read a struct from an array of
+        // its fields, so this answered 200.
+        let r = app.call(Method::PATCH, "/v1/me", customer.token(), Some(json!(["a", "b"]))).await;
+        r.assert_error(400, "invalid_body");
+        assert_eq!(r.body["error"]["message"], "expected a JSON object, found an array");
+        // Nested too: a point as [lat, lng].
+        let r = app
+            .post(
+                "/v1/me/addresses",
+                customer.token(),
+                json!({"label": "Home", "address": "Avenyn 1", "location": [57.7, 11.9]}),
+            )
+            .await;
+        r.assert_error(400, "invalid_body");
+        assert_eq!(r.body["error"]["message"], "location: expected a JSON object, found an array");
+        // Nothing changed.
+        let me = app.get("/v1/me", customer.token()).await;
+        assert_eq!(me.assert_ok(200), &before);
+        let addresses = app.get("/v1/me/addresses", customer.token()).await;
+        assert_eq!(addresses.assert_ok(200)["addresses"], json!([]));
+    }
+}
+
+dual_test! {
+    async fn integral_floats_are_integers() {
+        let app = TestApp::new().await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let r = app
+            .post(
+                &format!("/v1/restaurants/{restaurant}/menu"),
+                owner.token(),
+                json!({"items": [{"name": "Bulle", "price_cents": 3500.0, "stock": 2.0}]}),
+            )
+            .await;
+        let item = &r.assert_ok(201)["items"][0];
+        assert_eq!((&item["price_cents"], &item["stock"]), (&json!(3500), &json!(2)));
+        let customer = app.user(Role::Customer).await;
+        let id = item["menu_item_id"].as_str().unwrap().to_owned();
+        let r = app
+            .call(Method::PUT, &format!("/v1/cart/items/{id}"), customer.token(), Some(json!({"quantity": 2.0})))
+            .await;
+        assert_eq!(r.assert_ok(200)["items"][0]["quantity"], 2);
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/restaurants/{restaurant}"),
+                owner.token(),
+                Some(json!({"delivery_radius_m": 4000.0, "avg_prep_time_s": 600.0})),
+            )
+            .await;
+        assert_eq!(r.assert_ok(200)["delivery_radius_m"], 4000);
+        // A fraction is still not an integer.
+        let r = app
+            .call(Method::PUT, &format!("/v1/cart/items/{id}"), customer.token(), Some(json!({"quantity": 1.5})))
+            .await;
+        r.assert_error(400, "invalid_body");
+        assert_eq!(r.body["error"]["message"], "quantity: expected an integer, found 1.5");
+    }
+}
+
+dual_test! {
+    async fn errors_name_json_not_rust_types() {
+        let app = TestApp::new().await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let item = app.item_of(restaurant);
+        let menu = format!("/v1/restaurants/{restaurant}/menu");
+        let place = format!("/v1/restaurants/{restaurant}");
+        let cases: Vec<(Method, String, &User, serde_json::Value, &str)> = vec![
+            (Method::PATCH, "/v1/me".into(), &customer, json!(["a"]), "expected a JSON object, found an array"),
+            (Method::PATCH, "/v1/me".into(), &customer, json!({"name": 5}), "name: expected a string, found 5"),
+            (POST, menu.clone(), &owner, json!({"items": [{"name": "x", "price_cents": 1.5}]}),
+                "items[0].price_cents: expected an integer, found 1.5"),
+            (POST, menu.clone(), &owner, json!({"items": {}}), "items: expected an array, found an object"),
+            (Method::PATCH, place.clone(), &owner, json!({"delivery_radius_m": -1}),
+                "delivery_radius_m: expected an integer from 0 to 4294967295, found -1"),
+            (Method::PATCH, place.clone(), &owner,
+                json!({"opening_hours": {"time_zone": "UTC", "weekly": {"mon": [["10:00"]]}}}),
+                "opening_hours.weekly.mon[0]: expected an array of 2 items, found 1 item"),
+            (Method::PATCH, place, &owner, json!({"accepting_orders": "yes"}),
+                r#"accepting_orders: expected a boolean, found the string "yes""#),
+            (POST, "/v1/cart/items".into(), &customer, json!({"menu_item_id": item, "quantity": "seven"}),
+                r#"quantity: expected an integer, found the string "seven""#),
+        ];
+        for (method, uri, who, body, message) in cases {
+            let r = app.call(method.clone(), &uri, who.token(), Some(body.clone())).await;
+            r.assert_error(400, "invalid_body");
+            assert_client_words(&r.body);
+            assert_eq!(r.body["error"]["message"], message, "{method} {uri} {body}");
+        }
+    }
+}

@@ -399,7 +399,7 @@ dual_test! {
             .assert_error(400, "invalid_quantity");
         app.post("/v1/cart/items", customer.token(), json!({"menu_item_id": bun, "quantity": 97}))
             .await
-            .assert_error(400, "invalid_quantity");
+            .assert_error(422, "invalid_quantity");
         app.post("/v1/cart/items", customer.token(), json!({"menu_item_id": bun, "quantity": -1}))
             .await
             .assert_error(400, "invalid_quantity");
@@ -484,10 +484,19 @@ dual_test! {
         app.post("/v1/orders", customer.token(), app.order_body(restaurant, "tok_ok"))
             .await
             .assert_ok(201);
-        // Bad hours and fields are refused with a reason.
+        // Hours of the documented shape that make no sense are 422; bad
+        // fields are refused with a reason.
+        for body in [
+            json!({"opening_hours": {"time_zone": "Mars/Olympus", "weekly": {}}}),
+            json!({"opening_hours": {"time_zone": "UTC", "weekly": {"mon": [["25:00", "26:00"]]}}}),
+            json!({"opening_hours": {"time_zone": "UTC", "weekly": {"mon": [["10:00", "14:00"], ["12:00", "16:00"]]}}}),
+        ] {
+            app.call(Method::PATCH, &uri, owner.token(), Some(body.clone()))
+                .await
+                .assert_error(422, "invalid_opening_hours");
+        }
         for (body, code) in [
-            (json!({"opening_hours": {"time_zone": "Mars/Olympus", "weekly": {}}}), "invalid_body"),
-            (json!({"opening_hours": {"time_zone": "UTC", "weekly": {"mon": [["25:00", "26:00"]]}}}), "invalid_body"),
+            (json!({"opening_hours": {"time_zone": "UTC", "weekly": {"mon": [["10:00"]]}}}), "invalid_body"),
             (json!({"delivery_radius_m": 0}), "invalid_radius"),
             (json!({"delivery_radius_m": 50_001}), "invalid_radius"),
             (json!({"avg_prep_time_s": 7_201}), "invalid_prep_time"),

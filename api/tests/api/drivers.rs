@@ -27,10 +27,9 @@ dual_test! {
 
         // Not pinging yet: declared available, but offline until a ping.
         let r = put(Some(driver.token.clone()), "available").await;
-        assert_eq!(
-            r.assert_ok(200),
-            &json!({"driver_id": driver.id, "status": "offline"})
-        );
+        let r = r.assert_ok(200);
+        assert_eq!((&r["declared"], &r["status"]), (&json!("available"), &json!("offline")));
+        assert!(r["reason"].is_string(), "{r}");
         app.ping(driver.driver_id(), HERE.0, HERE.1);
         let r = put(Some(driver.token.clone()), "available").await;
         assert_eq!(r.assert_ok(200)["status"], "available");

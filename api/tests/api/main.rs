@@ -14,5 +14,6 @@ mod payments;
 mod role_matrix;
 mod search;
 mod server;
+mod shapes;
 mod store;
 mod transitions;

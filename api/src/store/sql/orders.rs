@@ -247,13 +247,20 @@ impl OrderStore for SqlStore {
                 .transpose()?;
             return Ok(TransitionOutcome::Stale(current));
         }
+        // A step of an order with a driver names the driver in its history
+        // entry (`picked_up`, `delivered`, ...), as the assignment did.
+        let driver_row = sqlx::query("SELECT driver_id FROM orders WHERE id = $1")
+            .bind(t.order_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let driver_id: Option<DriverId> = rows::parse_opt_col(&driver_row, "driver_id")?;
         insert_event(
             &mut tx,
             &OrderEvent {
                 order_id: t.order_id,
                 kind: EventKind::Status,
                 status: t.to,
-                driver_id: None,
+                driver_id,
                 actor_id: t.actor_id,
                 at_ms: t.at_ms,
             },
