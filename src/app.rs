@@ -61,7 +61,7 @@ const MQTT_LISTENER: ListenerName = ListenerName {
     protocol: "MQTT",
     flag: "--mqtt-addr",
     variable: "HEXDASH_MQTT_ADDR",
-    usual_holder: "another MQTT broker, e.g. Mosquitto",
+    usual_holder: "another MQTT broker such as Mosquitto",
 };
 
 /// One message, no nested causes: what failed, why, and how to move it.
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(
             format!("{taken:#}"),
             "cannot listen for MQTT on 0.0.0.0:1883: the address is already in use \
-             (is another MQTT broker, e.g. Mosquitto, listening there?); \
+             (is another MQTT broker such as Mosquitto listening there?); \
              choose another address with --mqtt-addr or HEXDASH_MQTT_ADDR"
         );
         let denied = bind_error(
