@@ -61,7 +61,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         route = %route,
         path = %path,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     response
