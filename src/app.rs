@@ -1,11 +1,12 @@
 //! Builds every subsystem, wires them together and runs them until shutdown.
 //! This is the whole topology in one place; no business logic lives here.
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,24 +27,93 @@ pub struct App {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     grace: Duration,
+    admin: AdminStatus,
+}
+
+/// What start-up did about the bootstrap admin, for the start log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminStatus {
+    /// `admin_email` and `admin_password` are not both set.
+    NotConfigured,
+    /// Created now, with this email.
+    Created(String),
+    /// An admin with this email was already there (an earlier start).
+    AlreadyExisted(String),
+}
+
+/// A listener and the settings that move it, for a bind error.
+struct ListenerName {
+    protocol: &'static str,
+    flag: &'static str,
+    variable: &'static str,
+    /// Who usually holds the port, said when it is taken.
+    usual_holder: &'static str,
+}
+
+const HTTP_LISTENER: ListenerName = ListenerName {
+    protocol: "HTTP",
+    flag: "--http-addr",
+    variable: "HEXDASH_HTTP_ADDR",
+    usual_holder: "another hexdash or web server",
+};
+
+const MQTT_LISTENER: ListenerName = ListenerName {
+    protocol: "MQTT",
+    flag: "--mqtt-addr",
+    variable: "HEXDASH_MQTT_ADDR",
+    usual_holder: "another MQTT broker such as Mosquitto",
+};
+
+/// One message, no nested causes: what failed, why, and how to move it.
+fn bind_error(listener: &ListenerName, addr: SocketAddr, e: &io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "the address is already in use (is {} listening there?)",
+            listener.usual_holder
+        ),
+        _ => e.to_string(),
+    };
+    anyhow!(
+        "cannot listen for {} on {addr}: {why}; choose another address with {} or {}",
+        listener.protocol,
+        listener.flag,
+        listener.variable
+    )
+}
+
+/// Where a person finds the API documentation of a server listening on
+/// `addr` (a wildcard address is shown as the local host).
+pub fn docs_url(addr: SocketAddr) -> String {
+    let port = addr.port();
+    match addr.ip() {
+        ip if !ip.is_unspecified() => format!("http://{addr}{}", api::openapi::UI_PATH),
+        IpAddr::V4(_) => format!("http://localhost:{port}{}", api::openapi::UI_PATH),
+        IpAddr::V6(_) => format!("http://[::1]:{port}{}", api::openapi::UI_PATH),
+    }
 }
 
 impl App {
     /// Binds the listeners and builds every subsystem; nothing runs until
-    /// [`App::run_until_stopped`]. Fails with a clear message when a port is
-    /// taken or the database cannot be opened.
+    /// [`App::run_until_stopped`]. Both listeners are bound before anything
+    /// touches the database, so a taken port leaves no trace (no `./data/`).
+    /// Fails with one clear message when a port is taken (naming the flag
+    /// and variable that move it) or the database cannot be opened.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         // Before any subsystem registers its metric handles: handles taken
         // before a recorder exists stay no-ops forever.
         telemetry::prometheus();
         let shutdown = CancellationToken::new();
-        let http_listener = TcpListener::bind(config.http_addr).await.with_context(|| {
-            format!(
-                "cannot listen for HTTP on {}: is another process using it?",
-                config.http_addr
-            )
-        })?;
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|e| bind_error(&HTTP_LISTENER, config.http_addr, &e))?;
         let http_addr = http_listener.local_addr()?;
+        // rumqttd binds its listener itself, by address, when the broker
+        // starts, and the broker needs the restored state (bans) first. This
+        // socket holds the port meanwhile (and fixes a port 0 to a real one);
+        // it is closed just before the broker binds the same address.
+        let mqtt_reservation = std::net::TcpListener::bind(config.mqtt_addr)
+            .map_err(|e| bind_error(&MQTT_LISTENER, config.mqtt_addr, &e))?;
+        let mqtt_addr = mqtt_reservation.local_addr()?;
 
         let engine = engine::Handle::new(config.engine.clone());
         let tokens = auth::Tokens::new(jwt_secret(&config).as_bytes(), config.access_token_ttl_s);
@@ -68,11 +138,20 @@ impl App {
             hasher,
             config.api.clone(),
         );
-        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            api::bootstrap_admin(&api_state, email, password)
-                .await
-                .context("cannot create the bootstrap admin")?;
-        }
+        let admin = match (&config.admin_email, &config.admin_password) {
+            (Some(email), Some(password)) => {
+                match api::bootstrap_admin(&api_state, email, password)
+                    .await
+                    .context("cannot create the bootstrap admin")?
+                {
+                    api::AdminBootstrap::Created(_) => AdminStatus::Created(email.clone()),
+                    api::AdminBootstrap::AlreadyExists(_) => {
+                        AdminStatus::AlreadyExisted(email.clone())
+                    }
+                }
+            }
+            _ => AdminStatus::NotConfigured,
+        };
         let restored = api::restore_live_state(&api_state)
             .await
             .context("cannot restore live orders from the database")?;
@@ -85,14 +164,24 @@ impl App {
         let gateway =
             ws_gateway::Gateway::new(config.gateway.clone(), engine.clone(), tokens.clone());
         let ingest_config = ingest::Config {
-            mqtt_addr: config.mqtt_addr,
+            mqtt_addr,
             ..config.ingest.clone()
         };
         let ingest = ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone());
+        drop(mqtt_reservation);
         let broker = ingest
             .start_broker(shutdown.clone())
             .await
-            .context("cannot start the MQTT broker")?;
+            .map_err(|e| match e {
+                // Another process took the port in the moment between.
+                ingest::Error::AddrInUse { addr } => bind_error(
+                    &MQTT_LISTENER,
+                    addr,
+                    &io::Error::from(io::ErrorKind::AddrInUse),
+                ),
+                ingest::Error::Bind { addr, source } => bind_error(&MQTT_LISTENER, addr, &source),
+                other => anyhow!("cannot start the MQTT broker: {other}"),
+            })?;
         let mqtt_addr = broker.local_addr();
 
         let router = api::router(api_state)
@@ -104,7 +193,10 @@ impl App {
                 broker,
                 gateway: gateway.clone(),
             }))
-            .fallback(api::not_found_fallback);
+            .fallback(api::not_found_fallback)
+            // Outermost, so it sees every answer (the fallback's 404s and
+            // the body limit's 413s too) with its matched route.
+            .layer(axum::middleware::from_fn(telemetry::http::track));
 
         Ok(App {
             http_listener,
@@ -118,6 +210,7 @@ impl App {
             shutdown,
             tracker: TaskTracker::new(),
             grace: Duration::from_millis(config.shutdown_grace_ms),
+            admin,
         })
     }
 
@@ -127,6 +220,11 @@ impl App {
 
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
+    }
+
+    /// What start-up did about the bootstrap admin.
+    pub fn admin(&self) -> &AdminStatus {
+        &self.admin
     }
 
     pub fn engine(&self) -> &engine::Handle {
@@ -140,8 +238,23 @@ impl App {
 
     /// Runs every subsystem until the shutdown token is cancelled or one of
     /// them fails; then stops accepting, lets the gateway send Close frames,
-    /// and waits for everything under the grace deadline.
+    /// and waits for everything under the grace deadline. Logs one line when
+    /// it starts (addresses, docs, bootstrap admin) and one when it stopped.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let (admin, admin_email) = match &self.admin {
+            AdminStatus::NotConfigured => ("not configured", None),
+            AdminStatus::Created(email) => ("created", Some(email.as_str())),
+            AdminStatus::AlreadyExisted(email) => ("already existed", Some(email.as_str())),
+        };
+        tracing::info!(
+            http = %self.http_addr,
+            mqtt = %self.mqtt_addr,
+            docs = %docs_url(self.http_addr),
+            admin,
+            admin_email,
+            "hexdash started"
+        );
         let App {
             http_listener,
             router,
@@ -156,6 +269,7 @@ impl App {
         tracker.spawn(matcher.run(shutdown.clone()));
         tracker.spawn(gateway.run(shutdown.clone()));
         tracker.spawn(ingest.run(shutdown.clone()));
+        tracker.spawn(telemetry::run_upkeep(shutdown.clone()));
         let http = {
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
@@ -191,6 +305,7 @@ impl App {
                 "subsystems did not stop within the grace period"
             );
         }
+        tracing::info!(uptime_s = started.elapsed().as_secs(), "hexdash stopped");
         match http.await {
             Ok(Err(e)) => bail!("HTTP server failed: {e}"),
             _ => Ok(()),
@@ -237,4 +352,50 @@ fn prepare_sqlite_dir(database_url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_url_shows_a_wildcard_address_as_the_local_host() {
+        let check = |addr: &str, expected: &str| {
+            assert_eq!(docs_url(addr.parse().unwrap()), expected, "{addr}");
+        };
+        check("0.0.0.0:8080", "http://localhost:8080/docs");
+        check("[::]:8080", "http://[::1]:8080/docs");
+        check("127.0.0.1:9000", "http://127.0.0.1:9000/docs");
+        check("[::1]:9000", "http://[::1]:9000/docs");
+    }
+
+    #[test]
+    fn a_bind_error_names_the_flag_and_the_variable_once() {
+        let addr = "0.0.0.0:1883".parse().unwrap();
+        let taken = bind_error(
+            &MQTT_LISTENER,
+            addr,
+            &io::Error::from(io::ErrorKind::AddrInUse),
+        );
+        assert_eq!(
+            format!("{taken:#}"),
+            "cannot listen for MQTT on 0.0.0.0:1883: the address is already in use \
+             (is another MQTT broker such as Mosquitto listening there?); \
+             choose another address with --mqtt-addr or HEXDASH_MQTT_ADDR"
+        );
+        let denied = bind_error(
+            &HTTP_LISTENER,
+            "0.0.0.0:80".parse().unwrap(),
+            &io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        let message = format!("{denied:#}");
+        assert!(
+            message.starts_with("cannot listen for HTTP on 0.0.0.0:80: permission denied"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("--http-addr or HEXDASH_HTTP_ADDR"),
+            "{message}"
+        );
+    }
 }

@@ -48,12 +48,10 @@ async fn main() -> ExitCode {
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("hexdash: {e:#}");
+            report(&e);
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(http = %app.http_addr(), mqtt = %app.mqtt_addr(), "hexdash is listening");
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -62,9 +60,21 @@ async fn main() -> ExitCode {
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            report(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// States a fatal error once: in the log when errors are logged, else on
+/// stderr (a filter of `off` must not make a failed start silent). Causes
+/// that repeat their parent's text (sqlx's do) are left out.
+fn report(e: &anyhow::Error) {
+    let message = api::error_chain(e.as_ref());
+    if tracing::enabled!(tracing::Level::ERROR) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("hexdash: {message}");
     }
 }
 

@@ -1,5 +1,6 @@
-//! Operator endpoints: `/healthz` (the process is alive), `/readyz` (the
-//! database answers and the broker is up), `/metrics` (Prometheus text).
+//! Operator endpoints: `/` (where to go), `/healthz` (the process is
+//! alive), `/readyz` (the database answers and the broker is up), `/metrics`
+//! (Prometheus text).
 
 use std::sync::Arc;
 
@@ -23,10 +24,27 @@ pub struct OpsState {
 
 pub fn router(state: OpsState) -> Router {
     Router::new()
+        .route("/", get(get_index))
         .route("/healthz", get(get_health))
         .route("/readyz", get(get_readiness))
         .route("/metrics", get(get_metrics))
         .with_state(state)
+}
+
+/// The root answers a newcomer (or a browser) with where to go instead of
+/// a bare 404: the links are relative to this server.
+async fn get_index() -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "hexdash",
+        "version": env!("CARGO_PKG_VERSION"),
+        "links": {
+            "docs": api::openapi::UI_PATH,
+            "openapi": api::openapi::DOCUMENT_PATH,
+            "health": "/healthz",
+            "readiness": "/readyz",
+            "metrics": "/metrics",
+        },
+    }))
 }
 
 async fn get_health() -> Json<serde_json::Value> {
@@ -64,7 +82,7 @@ async fn get_metrics(State(state): State<OpsState>) -> Response {
     metrics::gauge!("hexdash_ws_mailbox_max").set(backlog.max_per_client as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        telemetry::prometheus().render(),
+        telemetry::render(),
     )
         .into_response()
 }

@@ -206,5 +206,8 @@ async fn ping_to_screen_with_decline_and_delivery() {
         far.offers.try_recv().is_err(),
         "the farthest driver got no offer"
     );
+    // Every counter this run touched (orders, offers, charges, pings, …)
+    // has its HELP text.
+    prometheus_text::assert_well_formed(&prometheus_text::scrape(&app).await);
     app.stop().await;
 }

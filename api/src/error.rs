@@ -177,7 +177,7 @@ impl IntoResponse for ApiError {
         let message = match &self {
             Self::Internal(source) => {
                 tracing::error!(
-                    error = format!("{source:#}"),
+                    error = %error_chain(source.as_ref()),
                     "request failed with an internal error"
                 );
                 "internal error".to_owned()
@@ -250,9 +250,83 @@ pub async fn method_not_allowed_fallback() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
+/// An error and its causes on one line (`a: b: c`), leaving out each cause
+/// whose text its parent already shows. sqlx (and our `StoreError` around
+/// it) print their source inside their own message *and* return it as the
+/// source, so `{:#}` would state a database error two or three times.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut parent = line.clone();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !parent.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        parent = text;
+        cause = e.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database failure as the stores return it: our `StoreError` around
+    /// sqlx's error around the I/O error, each repeating its source.
+    fn database_failure() -> anyhow::Error {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk is full");
+        anyhow::Error::new(StoreError::Database(sqlx::Error::Io(io))).context("saving the order")
+    }
+
+    #[test]
+    fn error_chain_states_each_cause_once() {
+        let check = |error: &anyhow::Error, expected: &str| {
+            assert_eq!(error_chain(error.as_ref()), expected);
+        };
+        check(
+            &database_failure(),
+            "saving the order: database error: error communicating with database: disk is full",
+        );
+        check(
+            &anyhow::anyhow!("root").context("middle").context("top"),
+            "top: middle: root",
+        );
+        check(&anyhow::anyhow!("alone"), "alone");
+    }
+
+    /// Captures what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_internal_error_is_logged_once_with_its_root_cause_once() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = ApiError::internal(database_failure()).into_response();
+        });
+        let log = String::from_utf8(captured.0.lock().clone()).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert_eq!(log.matches("disk is full").count(), 1, "{log}");
+        assert!(log.contains("saving the order"), "{log}");
+    }
 
     async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
         let resp = e.into_response();

@@ -21,6 +21,7 @@
 //!   matcher are told; [`restore_live_state`] rebuilds them (and the
 //!   catalog) at start-up.
 //! - [`limiter`]: login rate limits.
+//! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
 //!   JSON error body; [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
 //!   rejections use that body too.
@@ -41,13 +42,17 @@ pub mod extract;
 pub mod lifecycle;
 pub mod limiter;
 pub mod live;
+mod metrics;
 pub mod openapi;
 pub mod payments;
 pub mod routes;
 pub mod search;
 pub mod store;
 
-pub use error::{ApiError, ApiResult, method_not_allowed_fallback, not_found_fallback};
+pub use self::metrics::describe_metrics;
+pub use error::{
+    ApiError, ApiResult, error_chain, method_not_allowed_fallback, not_found_fallback,
+};
 pub use live::Restored;
 pub use routes::auth::{AdminBootstrap, bootstrap_admin};
 pub use store::{Store, StoreError, connect};

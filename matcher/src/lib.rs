@@ -26,6 +26,8 @@
 
 mod book;
 mod matcher;
+mod metrics;
 
+pub use self::metrics::describe_metrics;
 pub use book::{OfferError, OfferState};
 pub use matcher::{Config, DispatchError, DispatchState, DispatchView, Matcher};

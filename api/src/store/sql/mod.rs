@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, SqlSafeStr, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, SqlSafeStr, Transaction};
 
 use super::{Result, Store, StoreError};
 
@@ -147,6 +147,11 @@ impl SqlStore {
             Backend::Sqlite => connect_sqlite(url).await?,
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?;
+                // One direct connection first: a refused connection, an
+                // unknown host or a wrong password then fails at once with
+                // its own cause, where the pool retries until its acquire
+                // timeout and reports only that it timed out.
+                AnyConnection::connect_with(&options).await?.close().await?;
                 AnyPoolOptions::new()
                     .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
