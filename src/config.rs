@@ -43,6 +43,8 @@ pub struct Config {
     pub ingest: ingest::Config,
     pub gateway: ws_gateway::Config,
     pub api: api::Config,
+    /// The HTTP listener's limits: header-read timeout, connection caps.
+    pub http: crate::http_server::Config,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -71,6 +73,7 @@ impl Default for Config {
             ingest: ingest::Config::default(),
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),
+            http: crate::http_server::Config::default(),
         }
     }
 }
