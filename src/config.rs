@@ -184,6 +184,21 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_nest_beside_http_addr() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_HTTP_ADDR", "127.0.0.1:9000");
+            jail.set_env("HEXDASH_HTTP__HEADER_READ_TIMEOUT_MS", "250");
+            jail.set_env("HEXDASH_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "0");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.http_addr.port(), 9000);
+            assert_eq!(c.http.header_read_timeout_ms, 250);
+            assert_eq!(c.http.max_connections_per_address, 0);
+            assert_eq!(c.http.max_connections, 100_000, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("HEXDASH_HTTP_ADDR", "not-an-address");
