@@ -18,7 +18,8 @@
 //!   plus a global list for huge boxes.
 //! - `fanout`: the loop over the engine streams; never awaits a client.
 //! - `connection`: the upgrade handler (auth, connection limit) and each
-//!   socket's reader and writer (keepalive, write timeout, Close frames).
+//!   socket's reader (subscribe requests within a per-connection budget)
+//!   and writer (keepalive, write timeout, Close frames).
 //! - [`eta`]: the placeholder ETA.
 //! - [`metrics`]: metric names and handles.
 //!
