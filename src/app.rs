@@ -6,18 +6,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
-use axum::serve::ListenerExt;
+use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::{ops, telemetry};
+use crate::{http_server, ops, telemetry};
 
 pub struct App {
     http_listener: TcpListener,
     http_addr: SocketAddr,
+    /// The HTTP listener's limits (header-read timeout, connection caps).
+    http_config: http_server::Config,
     mqtt_addr: SocketAddr,
     router: axum::Router,
     engine: engine::Handle,
@@ -201,6 +202,7 @@ impl App {
         Ok(App {
             http_listener,
             http_addr,
+            http_config: config.http.clone(),
             mqtt_addr,
             router,
             engine,
@@ -257,6 +259,7 @@ impl App {
         );
         let App {
             http_listener,
+            http_config,
             router,
             matcher,
             gateway,
@@ -270,32 +273,12 @@ impl App {
         tracker.spawn(gateway.run(shutdown.clone()));
         tracker.spawn(ingest.run(shutdown.clone()));
         tracker.spawn(telemetry::run_upkeep(shutdown.clone()));
-        let http = {
-            let shutdown = shutdown.clone();
-            tracker.spawn(async move {
-                let stop = shutdown.clone();
-                // Small JSON answers must leave at once: without
-                // TCP_NODELAY, Nagle holds a response on a kept-alive
-                // connection until the client's next request or delayed
-                // ACK (measured: 50–100 ms per request).
-                let listener = http_listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                let result = axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "HTTP server failed; shutting down");
-                    shutdown.cancel();
-                }
-                result
-            })
-        };
+        tracker.spawn(http_server::serve(
+            http_listener,
+            router,
+            http_config,
+            shutdown.clone(),
+        ));
         tracker.close();
         shutdown.cancelled().await;
         tracing::info!("shutting down");
@@ -306,10 +289,7 @@ impl App {
             );
         }
         tracing::info!(uptime_s = started.elapsed().as_secs(), "hexdash stopped");
-        match http.await {
-            Ok(Err(e)) => bail!("HTTP server failed: {e}"),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 

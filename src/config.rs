@@ -43,6 +43,8 @@ pub struct Config {
     pub ingest: ingest::Config,
     pub gateway: ws_gateway::Config,
     pub api: api::Config,
+    /// The HTTP listener's limits: header-read timeout, connection caps.
+    pub http: crate::http_server::Config,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -71,6 +73,7 @@ impl Default for Config {
             ingest: ingest::Config::default(),
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),
+            http: crate::http_server::Config::default(),
         }
     }
 }
@@ -176,6 +179,21 @@ mod tests {
             assert_eq!(c.engine.presence_timeout_s, 7, "nested env");
             assert_eq!(c.database_url, "sqlite://flag.db", "flag beats all");
             assert_eq!(c.matcher.offer_timeout_s, 60, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_limits_nest_beside_http_addr() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_HTTP_ADDR", "127.0.0.1:9000");
+            jail.set_env("HEXDASH_HTTP__HEADER_READ_TIMEOUT_MS", "250");
+            jail.set_env("HEXDASH_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "0");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.http_addr.port(), 9000);
+            assert_eq!(c.http.header_read_timeout_ms, 250);
+            assert_eq!(c.http.max_connections_per_address, 0);
+            assert_eq!(c.http.max_connections, 100_000, "default");
             Ok(())
         });
     }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod http_server;
 mod ops;
 pub mod telemetry;
 

@@ -8,6 +8,13 @@ use clap::{Parser, Subcommand};
 use hexdash::config::{Config, Overrides};
 use hexdash::{App, telemetry};
 
+/// jemalloc instead of glibc's malloc: after 32 concurrent signups (argon2id,
+/// 19 MiB each) glibc kept ≈ 550 MiB resident for good, jemalloc gives the
+/// hashing memory back at once (docs/BENCHMARKS.md, "Memory after signups").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hexdash",

@@ -20,7 +20,7 @@
 //! - [`live`]: after the store commits, the engine's order board and the
 //!   matcher are told; [`restore_live_state`] rebuilds them (and the
 //!   catalog) at start-up.
-//! - [`limiter`]: login rate limits.
+//! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
 //!   JSON error body; [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
@@ -74,7 +74,8 @@ pub struct Config {
     pub password_passes: u32,
     /// Password hashes computed at once; more wait. Each takes
     /// `password_memory_kib` of memory and a core for tens of milliseconds,
-    /// so a burst of logins must queue rather than exhaust memory.
+    /// so a burst of signups or logins must queue rather than exhaust memory
+    /// and starve the other work of CPU. 0: the number of cores.
     pub max_concurrent_hashes: usize,
     /// Gateway calls per payment before a transient failure is final.
     pub payment_attempts: u32,
@@ -100,6 +101,11 @@ pub struct Config {
     /// Login attempts per client address per window before 429 (0: none).
     pub login_attempts_per_address: u32,
     pub login_window_s: u64,
+    /// Signups per client address per `signup_window_s` before 429 (0: no
+    /// limit). Each signup costs a password hash and a stored account; a
+    /// household or an office behind one address signs up a handful.
+    pub signup_attempts_per_address: u32,
+    pub signup_window_s: u64,
 }
 
 impl Default for Config {
@@ -109,7 +115,7 @@ impl Default for Config {
             body_limit_bytes: 64 * 1024,
             password_memory_kib: 19 * 1024,
             password_passes: 2,
-            max_concurrent_hashes: 4,
+            max_concurrent_hashes: 0,
             payment_attempts: 4,
             payment_backoff_ms: 50,
             refund_retry_rounds: 10,
@@ -120,11 +126,22 @@ impl Default for Config {
             login_failures_per_account: 10,
             login_attempts_per_address: 60,
             login_window_s: 300,
+            signup_attempts_per_address: 20,
+            signup_window_s: 3600,
         }
     }
 }
 
 impl Config {
+    /// [`Config::max_concurrent_hashes`], with 0 resolved to the number of
+    /// cores (1 if unknown).
+    pub fn hash_concurrency(&self) -> usize {
+        match self.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The password hasher these settings describe.
     pub fn hasher(&self) -> Result<auth::password::Hasher, auth::password::HashError> {
         auth::password::Hasher::new(self.password_memory_kib, self.password_passes)
@@ -147,10 +164,12 @@ pub struct AppState {
     login_limits: Arc<LoginLimits>,
 }
 
-/// Failed logins per account, attempts per client address.
+/// Failed logins per account, attempts per client address; signups per
+/// client address.
 struct LoginLimits {
     per_account: limiter::RateLimiter<String>,
     per_address: limiter::RateLimiter<std::net::IpAddr>,
+    signups_per_address: limiter::RateLimiter<std::net::IpAddr>,
 }
 
 impl AppState {
@@ -167,7 +186,11 @@ impl AppState {
         // (tables of its own), so it remembers charges across restarts.
         let gateway: Arc<dyn payments::PaymentGateway> =
             Arc::new(payments::SimulatedGateway::new(store.clone()));
-        let hashing = Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1)));
+        let hashing = Arc::new(Semaphore::new(config.hash_concurrency()));
+        metrics::describe_counter!(
+            routes::auth::SIGNUPS_RATE_LIMITED,
+            "Signups refused with 429: too many from one client address"
+        );
         let login_limits = Arc::new(LoginLimits {
             per_account: limiter::RateLimiter::new(
                 config.login_failures_per_account,
@@ -176,6 +199,10 @@ impl AppState {
             per_address: limiter::RateLimiter::new(
                 config.login_attempts_per_address,
                 config.login_window_s,
+            ),
+            signups_per_address: limiter::RateLimiter::new(
+                config.signup_attempts_per_address,
+                config.signup_window_s,
             ),
         });
         Self {

@@ -1,5 +1,5 @@
-//! Fixed-window attempt counters, for login rate limits (per account and
-//! per client address).
+//! Fixed-window attempt counters, for login and signup rate limits (per
+//! account and per client address).
 //!
 //! In memory, per node: behind a load balancer each node limits on its own,
 //! so the effective limit is at most nodes × `max`; Redis would make it

@@ -5,8 +5,9 @@
 #   loadtest/scripts/hexdash.sh start|restart|stop
 #
 # Load-test settings: a cheap argon2 hash (signing up 10,000+ drivers at
-# the default cost takes minutes), no per-address login limit (every
-# account logs in from 127.0.0.1), day-long tokens, a long presence timeout
+# the default cost takes minutes), no per-address login, signup or
+# connection limit (every account and watcher comes from 127.0.0.1),
+# day-long tokens, a long presence timeout
 # (preloaded drivers stay available), logs at warn, and the open-file
 # limit raised as far as allowed.
 LT_DIR=${LT_DIR:-/tmp/lt}
@@ -31,6 +32,7 @@ start() {
   HEXDASH_JWT_SECRET=${HEXDASH_JWT_SECRET:-loadtest} \
   HEXDASH_API__PASSWORD_MEMORY_KIB=64 HEXDASH_API__PASSWORD_PASSES=1 \
   HEXDASH_API__MAX_CONCURRENT_HASHES=8 HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0 \
+  HEXDASH_API__SIGNUP_ATTEMPTS_PER_ADDRESS=0 HEXDASH_HTTP__MAX_CONNECTIONS_PER_ADDRESS=0 \
   HEXDASH_ACCESS_TOKEN_TTL_S=86400 HEXDASH_ENGINE__PRESENCE_TIMEOUT_S=600 HEXDASH_LOG=warn \
   HEXDASH_DATABASE_URL=${HEXDASH_DATABASE_URL:-sqlite://$LT_DIR/hexdash.db} \
     setsid sh -c 'echo $$ > "$0"; exec "$@"' "$pidfile" \

@@ -306,8 +306,9 @@ pub async fn ensure(
     save(file, &cache)?;
     if let Some(e) = failure {
         return Err(e.context(format!(
-            "preparing {role} accounts ({} of {n} ready and cached); if logins are rate \
-             limited (429), start hexdash with HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0",
+            "preparing {role} accounts ({} of {n} ready and cached); if signups or logins \
+             are rate limited (429), start hexdash with HEXDASH_API__SIGNUP_ATTEMPTS_PER_ADDRESS=0 \
+             HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0",
             ready.len()
         )));
     }

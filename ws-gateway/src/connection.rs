@@ -21,6 +21,7 @@ use engine::cells::fanout_cover;
 use engine::{BBox, OrderId, StatusFilter};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -172,6 +173,10 @@ async fn serve(shared: Arc<Shared>, principal: Principal, socket: WebSocket, _pe
         mailbox: &mailbox,
         started: Instant::now(),
         last_seen_ms: AtomicU64::new(0),
+        subscribes: Mutex::new(SubscribeBudget::new(
+            shared.config.subscribes_per_window,
+            shared.config.subscribe_window_ms,
+        )),
     };
     let mut reader = pin!(conn.read_loop(&mut stream));
     let mut writer = pin!(conn.write_loop(&mut sink));
@@ -207,6 +212,48 @@ struct Connection<'a> {
     started: Instant,
     /// When the client last sent any frame, ms after `started`.
     last_seen_ms: AtomicU64,
+    /// Subscribe requests left in the current window (only the reader
+    /// touches it; a lock because the connection is shared by reference).
+    subscribes: Mutex<SubscribeBudget>,
+}
+
+/// A fixed window of subscribe requests (`Config::subscribes_per_window`
+/// per `Config::subscribe_window_ms`); times are ms since the connection
+/// opened.
+#[derive(Debug)]
+struct SubscribeBudget {
+    max: u32,
+    window_ms: u64,
+    started_ms: u64,
+    used: u32,
+}
+
+impl SubscribeBudget {
+    fn new(max: u32, window_ms: u64) -> Self {
+        Self {
+            max,
+            window_ms: window_ms.max(1),
+            started_ms: 0,
+            used: 0,
+        }
+    }
+
+    /// Takes one request, or `Err(ms until the window ends)`.
+    fn take(&mut self, now_ms: u64) -> Result<(), u64> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        if now_ms.saturating_sub(self.started_ms) >= self.window_ms {
+            self.started_ms = now_ms;
+            self.used = 0;
+        }
+        if self.used >= self.max {
+            let left_ms = self.window_ms - (now_ms - self.started_ms);
+            return Err(left_ms.max(1));
+        }
+        self.used += 1;
+        Ok(())
+    }
 }
 
 impl Connection<'_> {
@@ -242,11 +289,36 @@ impl Connection<'_> {
         }
         match protocol::parse_request(text) {
             Err(e) => self.reply_error(e),
-            Ok(Request::SubscribeOrder(order_id)) => self.subscribe_order(order_id),
+            Ok(Request::SubscribeOrder(order_id)) => {
+                if self.may_subscribe(&protocol::order_channel(order_id)) {
+                    self.subscribe_order(order_id);
+                }
+            }
             Ok(Request::UnsubscribeOrder(order_id)) => self.unsubscribe_order(order_id),
-            Ok(Request::SubscribeArea(bbox)) => self.subscribe_area(bbox).await,
+            Ok(Request::SubscribeArea(bbox)) => {
+                if self.may_subscribe(protocol::AREA_CHANNEL) {
+                    self.subscribe_area(bbox).await;
+                }
+            }
             Ok(Request::UnsubscribeArea) => self.unsubscribe_area(),
         }
+    }
+
+    /// Counts a subscribe request against the connection's budget; over it,
+    /// answers `rate_limited` on `channel` and the request changes nothing.
+    fn may_subscribe(&self, channel: &str) -> bool {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let Err(retry_ms) = self.subscribes.lock().take(now_ms) else {
+            return true;
+        };
+        self.shared.metrics.subscribe_rate_limited.increment(1);
+        let config = &self.shared.config;
+        let message = format!(
+            "at most {} subscribe requests per {} ms; retry in {retry_ms} ms",
+            config.subscribes_per_window, config.subscribe_window_ms
+        );
+        self.reply_error(ProtocolError::new(code::RATE_LIMITED, message).on(channel));
+        false
     }
 
     fn reply(&self, msg: Outgoing) {
@@ -282,6 +354,7 @@ impl Connection<'_> {
             Ok(_) => {}
             Err(WatchError::TooMany) => {
                 drop(hub);
+                shared.metrics.too_many_orders.increment(1);
                 let limit = shared.config.max_order_subscriptions;
                 let message = format!("at most {limit} order subscriptions per connection");
                 return self.reply_error(
@@ -475,5 +548,25 @@ impl Connection<'_> {
                 Err(Ending::WriteTimeout)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SubscribeBudget;
+
+    #[test]
+    fn subscribe_budget_is_a_fixed_window() {
+        let mut budget = SubscribeBudget::new(2, 1_000);
+        assert_eq!(budget.take(0), Ok(()));
+        assert_eq!(budget.take(10), Ok(()));
+        assert_eq!(budget.take(400), Err(600));
+        assert_eq!(budget.take(999), Err(1));
+        assert_eq!(budget.take(1_000), Ok(()), "a new window");
+        assert_eq!(budget.take(1_500), Ok(()));
+        assert_eq!(budget.take(1_600), Err(400));
+
+        let mut unlimited = SubscribeBudget::new(0, 1_000);
+        assert!((0..1_000).all(|_| unlimited.take(0).is_ok()));
     }
 }

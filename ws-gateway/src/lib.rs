@@ -19,7 +19,8 @@
 //!   plus a global list for huge boxes.
 //! - `fanout`: the loop over the engine streams; never awaits a client.
 //! - `connection`: the upgrade handler (auth, connection limit) and each
-//!   socket's reader and writer (keepalive, write timeout, Close frames).
+//!   socket's reader (subscribe requests within a per-connection budget)
+//!   and writer (keepalive, write timeout, Close frames).
 //! - [`eta`]: the placeholder ETA.
 //! - [`metrics`]: metric names and handles.
 //!
@@ -81,6 +82,14 @@ pub struct Config {
     /// `order:` subscriptions per connection: an app watches a handful of
     /// orders; this caps the per-connection index and position slots.
     pub max_order_subscriptions: usize,
+    /// Subscribe requests (order or area) one connection may make per
+    /// `subscribe_window_ms`; more get a `rate_limited` error and change
+    /// nothing, the socket stays open. Each area subscription computes a
+    /// cell cover and a snapshot of up to `snapshot_limit` drivers, so a
+    /// client re-subscribing box after box would cost the server dearly; a
+    /// dispatcher panning the map sends a few a second. 0: no limit.
+    pub subscribes_per_window: u32,
+    pub subscribe_window_ms: u64,
     /// Largest client message answered normally; bigger ones get an
     /// `message_too_large` error (client messages are tiny JSON).
     pub max_message_bytes: usize,
@@ -106,6 +115,8 @@ impl Default for Config {
             area_frame_limit: 10_000,
             snapshot_limit: 5_000,
             max_order_subscriptions: 64,
+            subscribes_per_window: 60,
+            subscribe_window_ms: 10_000,
             max_message_bytes: 4 * 1024,
             write_timeout_ms: 10_000,
             ping_interval_ms: 20_000,

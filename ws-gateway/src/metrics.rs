@@ -15,6 +15,9 @@ pub const DROPPED: &str = "hexdash_ws_dropped_total";
 /// Counter, label `stream="moves"|"changes"`: engine events the fan-out
 /// missed because it fell behind the broadcast.
 pub const FANOUT_LAGGED: &str = "hexdash_ws_fanout_lagged_total";
+/// Counter, label `reason` (`rate_limited`, `too_many_subscriptions`):
+/// subscribe requests refused by a per-connection cap.
+pub const SUBSCRIPTIONS_REFUSED: &str = "hexdash_ws_subscriptions_refused_total";
 
 /// `reason` values of [`DROPPED`].
 pub mod reason {
@@ -43,6 +46,8 @@ pub(crate) struct Metrics {
     pub location_full: Counter,
     pub lagged_moves: Counter,
     pub lagged_changes: Counter,
+    pub subscribe_rate_limited: Counter,
+    pub too_many_orders: Counter,
 }
 
 impl Metrics {
@@ -57,7 +62,12 @@ impl Metrics {
             FANOUT_LAGGED,
             "Engine events the WebSocket fan-out missed by lagging"
         );
+        describe_counter!(
+            SUBSCRIPTIONS_REFUSED,
+            "Tracking WebSocket subscribe requests refused by a per-connection cap, by reason"
+        );
         let dropped = |r: &'static str| counter!(DROPPED, "reason" => r);
+        let refused = |r: &'static str| counter!(SUBSCRIPTIONS_REFUSED, "reason" => r);
         Self {
             connections: gauge!(CONNECTIONS, "kind" => CONNECTIONS_KIND),
             sent: MsgType::ALL.map(|t| counter!(MESSAGES_SENT, "type" => t.as_str())),
@@ -69,6 +79,8 @@ impl Metrics {
             location_full: dropped(reason::LOCATION_FULL),
             lagged_moves: counter!(FANOUT_LAGGED, "stream" => "moves"),
             lagged_changes: counter!(FANOUT_LAGGED, "stream" => "changes"),
+            subscribe_rate_limited: refused(crate::protocol::code::RATE_LIMITED),
+            too_many_orders: refused(crate::protocol::code::TOO_MANY_SUBSCRIPTIONS),
         }
     }
 

@@ -89,7 +89,11 @@ pub mod code {
     pub const NOT_FOUND: &str = "not_found";
     /// The caller's role may not use this channel (area is for dispatchers).
     pub const FORBIDDEN: &str = "forbidden";
+    /// More `order:` subscriptions held than `Config::max_order_subscriptions`.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "too_many_subscriptions";
+    /// More subscribe requests than `Config::subscribes_per_window` in the
+    /// window; the message says when to retry.
+    pub const RATE_LIMITED: &str = "rate_limited";
     pub const MESSAGE_TOO_LARGE: &str = "message_too_large";
     /// Binary frames: the protocol is JSON text.
     pub const UNSUPPORTED_MESSAGE: &str = "unsupported_message";

@@ -166,6 +166,47 @@ async fn areas_are_for_dispatchers_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_requests_over_the_cap_get_an_error_and_the_socket_stays() {
+    let app = spawn_app(Config {
+        subscribes_per_window: 3,
+        subscribe_window_ms: 3_600_000,
+        ..Config::default()
+    })
+    .await;
+    let mut admin = app.connect(UserId::new(), Role::Admin).await;
+    for i in 0..3 {
+        let shift = f64::from(i) * 0.001;
+        admin
+            .subscribe_area([BOX[0] + shift, BOX[1], BOX[2] + shift, BOX[3]])
+            .await;
+        admin.until(|m| m["type"] == "subscribed").await;
+    }
+    // A client re-subscribing box after box, as fast as it can.
+    for _ in 0..20 {
+        admin.subscribe_area(BOX).await;
+    }
+    for _ in 0..20 {
+        let err = admin
+            .until(|m| m["type"] == "error" || m["type"] == "subscribed")
+            .await;
+        assert_eq!(err["code"], "rate_limited", "{err}");
+        assert_eq!(err["channel"], "area");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("at most 3 subscribe requests"),
+            "{err}"
+        );
+    }
+    // Still connected and served: unsubscribing is not limited.
+    admin
+        .send(json!({"op": "unsubscribe", "channel": "area"}))
+        .await;
+    admin.until(|m| m["type"] == "unsubscribed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_delays_nobody_stays_bounded_and_is_dropped() {
     const FLEET: usize = 2_000;
     let config = Config {

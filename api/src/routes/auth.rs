@@ -2,15 +2,19 @@
 //! `/logout`, and the start-up [`bootstrap_admin`].
 //!
 //! Logins are rate-limited: failed attempts per account and all attempts
-//! per client address, in a window (`Config::login_*`); over the limit the
-//! answer is 429 with `Retry-After`, before any password is hashed.
+//! per client address, in a window (`Config::login_*`); so are signups per
+//! client address (`Config::signup_*`). Over a limit the answer is 429 with
+//! `Retry-After`, before any password is hashed.
 //!
 //! Access tokens are short-lived JWTs from `auth::Tokens`. Refresh tokens
 //! are 64 random hex characters (two v4 UUIDs: 244 random bits), stored only
 //! as their SHA-256, valid for `Config::refresh_ttl_s`, and single-use: each
 //! refresh revokes the old one and issues a new one in one transaction.
 //! Password hashing (argon2id) runs on the blocking pool, at most
-//! `Config::max_concurrent_hashes` at once.
+//! `Config::max_concurrent_hashes` at once ([`bounded`]); a request whose
+//! client went away keeps its place until its hash is done.
+
+use std::sync::Arc;
 
 use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
@@ -21,6 +25,7 @@ use axum::routing::post;
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -49,6 +54,8 @@ pub const EMAIL_PATTERN: &str = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u200
 pub(crate) const SIGNUP_ROLES: [Role; 3] = [Role::Customer, Role::Restaurant, Role::Driver];
 /// Longer "refresh tokens" are not ours: refused without a lookup.
 const MAX_REFRESH_TOKEN_BYTES: usize = 256;
+/// Counter: signups answered 429 (`Config::signup_attempts_per_address`).
+pub const SIGNUPS_RATE_LIMITED: &str = "hexdash_signups_rate_limited_total";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -145,12 +152,26 @@ pub struct TokenResponse {
         (status = 409, description = "`email_taken`: an account with this email exists.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many signups from this address; `retry_after_s` in the body.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 async fn create_account(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+    if let Some(addr) = addr {
+        let now = now_ms();
+        let limit = &state.login_limits.signups_per_address;
+        limit.check(&addr, now).map_err(|retry_after_s| {
+            metrics::counter!(SIGNUPS_RATE_LIMITED).increment(1);
+            ApiError::TooManyRequests {
+                message: "too many signups from this address; try again later".to_owned(),
+                retry_after_s,
+            }
+        })?;
+        limit.hit(addr, now);
+    }
     let email = normalise_email(&req.email)?;
     check_password(&req.password)?;
     let name = required_text("invalid_name", "name", &req.name, MAX_NAME_CHARS)?;
@@ -468,11 +489,9 @@ pub(crate) fn check_password(password: &str) -> ApiResult<()> {
 }
 
 async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
-    let _permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
     let hasher = state.hasher.clone();
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
+    bounded(&state.hashing, move || hasher.hash(&password))
+        .await?
         .map_err(ApiError::internal)
 }
 
@@ -484,14 +503,34 @@ async fn verify_password(
     password: String,
     phc: Option<String>,
 ) -> ApiResult<bool> {
-    let _permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
     let hasher = state.hasher.clone();
-    tokio::task::spawn_blocking(move || match phc {
+    bounded(&state.hashing, move || match phc {
         Some(phc) => hasher.verify(&password, &phc),
         None => {
             let _ = hasher.hash(&password);
             false
         }
+    })
+    .await
+}
+
+/// Runs `work` on the blocking pool once one of `permits` is free. The
+/// permit goes with the work, not with the waiting request: a client that
+/// disconnects drops its request, but the hash already started runs to the
+/// end and must go on counting against the bound.
+async fn bounded<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
     })
     .await
     .map_err(ApiError::internal)
@@ -540,7 +579,94 @@ fn banned() -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
     use super::*;
+
+    /// Counts the pieces of work running at once and the most seen.
+    #[derive(Default)]
+    struct InFlight {
+        now: AtomicUsize,
+        max: AtomicUsize,
+    }
+
+    impl InFlight {
+        fn enter(&self) {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+        }
+
+        fn leave(&self) {
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_is_bounded() {
+        let permits = Arc::new(Semaphore::new(2));
+        let seen = Arc::new(InFlight::default());
+        let hasher = ::auth::password::Hasher::new(8 * 1024, 1).unwrap();
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let (permits, seen, hasher) = (permits.clone(), seen.clone(), hasher.clone());
+                tokio::spawn(async move {
+                    bounded(&permits, move || {
+                        seen.enter();
+                        let phc = hasher.hash(&format!("password {i}"));
+                        seen.leave();
+                        phc
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap().is_ok());
+        }
+        let max = seen.max.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&max), "{max} hashes at once");
+    }
+
+    /// A request dropped while its hash runs (the client went away) does not
+    /// free its place early.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_hashes_still_count() {
+        let permits = Arc::new(Semaphore::new(1));
+        let seen = Arc::new(InFlight::default());
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let first = {
+            let (permits, seen) = (permits.clone(), seen.clone());
+            tokio::spawn(async move {
+                bounded(&permits, move || {
+                    seen.enter();
+                    let _ = started.send(());
+                    let _ = wait.recv();
+                    seen.leave();
+                })
+                .await
+            })
+        };
+        has_started.await.unwrap();
+        first.abort();
+        let second = {
+            let (permits, seen) = (permits.clone(), seen.clone());
+            tokio::spawn(async move {
+                bounded(&permits, move || {
+                    seen.enter();
+                    seen.leave();
+                })
+                .await
+            })
+        };
+        // Give the second request every chance to start too early (no
+        // assertion on time: only on how many ran at once).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(seen.max.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn email_shapes() {
