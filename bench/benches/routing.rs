@@ -30,18 +30,26 @@ use rand::{Rng, SeedableRng};
 use routing::{Config, ContractionHierarchy, LatLng, RoadGraph, Router, Seed, Snap, UNREACHABLE};
 
 fn router() -> Router {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/gothenburg_roads_2016.hxroads");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/gothenburg_roads_2016.hxroads");
     let graph = routing::load::read_graph(&path).expect("the shipped Gothenburg graph");
     Router::new(graph, Config::default())
 }
 
 fn snaps(router: &Router, rng: &mut StdRng, count: usize) -> Vec<Snap> {
     let nodes = router.graph().nodes();
-    let lat = nodes.iter().fold((90.0f64, -90.0f64), |(a, b), p| (a.min(p.lat), b.max(p.lat)));
-    let lng = nodes.iter().fold((180.0f64, -180.0f64), |(a, b), p| (a.min(p.lng), b.max(p.lng)));
+    let lat = nodes.iter().fold((90.0f64, -90.0f64), |(a, b), p| {
+        (a.min(p.lat), b.max(p.lat))
+    });
+    let lng = nodes.iter().fold((180.0f64, -180.0f64), |(a, b), p| {
+        (a.min(p.lng), b.max(p.lng))
+    });
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
-        let p = LatLng { lat: rng.random_range(lat.0..=lat.1), lng: rng.random_range(lng.0..=lng.1) };
+        let p = LatLng {
+            lat: rng.random_range(lat.0..=lat.1),
+            lng: rng.random_range(lng.0..=lng.1),
+        };
         if let Some(s) = router.snap(p) {
             out.push(s);
         }
@@ -66,7 +74,14 @@ fn cch_input(graph: &RoadGraph) -> (cch::graph::Graph, Vec<u32>) {
     let lat: Vec<f32> = graph.nodes().iter().map(|p| p.lat as f32).collect();
     let lng: Vec<f32> = graph.nodes().iter().map(|p| p.lng as f32).collect();
     let order = cch::inertial_order(n as u32, &tail, &head, &lat, &lng);
-    (cch::graph::Graph { first_out, head, weight }, order)
+    (
+        cch::graph::Graph {
+            first_out,
+            head,
+            weight,
+        },
+        order,
+    )
 }
 
 fn fast_paths_input(graph: &RoadGraph) -> fast_paths::InputGraph {
@@ -87,8 +102,12 @@ fn queries(c: &mut Criterion) {
     let to = snaps(&router, &mut rng, 1_000);
     let mut g = c.benchmark_group("routing");
     g.measurement_time(Duration::from_secs(3));
-    g.bench_function("one_to_many/1x1000", |b| b.iter(|| black_box(router.one_to_many(&from[0], &to))));
-    g.bench_function("many_to_one/1000x1", |b| b.iter(|| black_box(router.many_to_one(&to, &from[0]))));
+    g.bench_function("one_to_many/1x1000", |b| {
+        b.iter(|| black_box(router.one_to_many(&from[0], &to)))
+    });
+    g.bench_function("many_to_one/1000x1", |b| {
+        b.iter(|| black_box(router.many_to_one(&to, &from[0])))
+    });
     g.bench_function("many_to_many/100x100", |b| {
         b.iter(|| black_box(router.many_to_many(&from, &to[..100])))
     });
@@ -108,7 +127,15 @@ fn compare(c: &mut Criterion) {
     let sources: Vec<u32> = snaps(&router, &mut rng, 100).iter().map(node).collect();
     let targets: Vec<u32> = snaps(&router, &mut rng, 1_000).iter().map(node).collect();
     let seeds = |nodes: &[u32]| -> Vec<Vec<Seed>> {
-        nodes.iter().map(|&v| vec![Seed { node: v, offset_ms: 0 }]).collect()
+        nodes
+            .iter()
+            .map(|&v| {
+                vec![Seed {
+                    node: v,
+                    offset_ms: 0,
+                }]
+            })
+            .collect()
     };
     let (src, dst) = (seeds(&sources), seeds(&targets));
 
@@ -127,17 +154,29 @@ fn compare(c: &mut Criterion) {
         for j in 0..100 {
             let expected = ours_table.row(i)[j];
             let c = cch_table[i * 100 + j];
-            assert_eq!(if c == cch::INF_WEIGHT { UNREACHABLE } else { c }, expected, "cch {i} {j}");
+            assert_eq!(
+                if c == cch::INF_WEIGHT { UNREACHABLE } else { c },
+                expected,
+                "cch {i} {j}"
+            );
             let f = calculator.calc_path(&fast, sources[i] as usize, targets[j] as usize);
-            assert_eq!(f.map_or(UNREACHABLE, |p| p.get_weight() as u32), expected, "fast_paths {i} {j}");
+            assert_eq!(
+                f.map_or(UNREACHABLE, |p| p.get_weight() as u32),
+                expected,
+                "fast_paths {i} {j}"
+            );
         }
     }
     assert_eq!(ours.one_to_many(&src[0], &dst[..100]), ours_table.row(0));
 
     let mut g = c.benchmark_group("routing/compare");
     g.measurement_time(Duration::from_secs(3));
-    g.bench_function("ours_buckets/1x1000", |b| b.iter(|| black_box(ours.many_to_many(&src[..1], &dst))));
-    g.bench_function("ours_phast/1x1000", |b| b.iter(|| black_box(ours.one_to_many(&src[0], &dst))));
+    g.bench_function("ours_buckets/1x1000", |b| {
+        b.iter(|| black_box(ours.many_to_many(&src[..1], &dst)))
+    });
+    g.bench_function("ours_phast/1x1000", |b| {
+        b.iter(|| black_box(ours.one_to_many(&src[0], &dst)))
+    });
     g.bench_function("cch/1x1000", |b| {
         b.iter(|| black_box(cch::distance_matrix(&cv, &mv, &sources[..1], &targets)))
     });
@@ -145,7 +184,11 @@ fn compare(c: &mut Criterion) {
         b.iter(|| {
             targets
                 .iter()
-                .map(|&t| calculator.calc_path(&fast, sources[0] as usize, t as usize).map_or(0, |p| p.get_weight()))
+                .map(|&t| {
+                    calculator
+                        .calc_path(&fast, sources[0] as usize, t as usize)
+                        .map_or(0, |p| p.get_weight())
+                })
                 .sum::<usize>()
         })
     });
@@ -153,7 +196,11 @@ fn compare(c: &mut Criterion) {
         b.iter(|| black_box(ours.many_to_many(&src, &dst[..100])))
     });
     g.bench_function("ours_phast/100x100", |b| {
-        b.iter(|| src.iter().map(|s| ours.one_to_many(s, &dst[..100])).collect::<Vec<_>>())
+        b.iter(|| {
+            src.iter()
+                .map(|s| ours.one_to_many(s, &dst[..100]))
+                .collect::<Vec<_>>()
+        })
     });
     g.bench_function("cch/100x100", |b| {
         b.iter(|| black_box(cch::distance_matrix(&cv, &mv, &sources, &targets[..100])))
@@ -164,7 +211,9 @@ fn compare(c: &mut Criterion) {
             let mut sum = 0;
             for &s in &sources {
                 for &t in &targets[..100] {
-                    sum += calculator.calc_path(&fast, s as usize, t as usize).map_or(0, |p| p.get_weight());
+                    sum += calculator
+                        .calc_path(&fast, s as usize, t as usize)
+                        .map_or(0, |p| p.get_weight());
                 }
             }
             sum
@@ -174,7 +223,9 @@ fn compare(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("routing/prepare");
     g.sample_size(10);
-    g.bench_function("ours", |b| b.iter(|| black_box(ContractionHierarchy::build(graph))));
+    g.bench_function("ours", |b| {
+        b.iter(|| black_box(ContractionHierarchy::build(graph)))
+    });
     g.bench_function("cch_order+build+customize", |b| {
         b.iter(|| {
             let (input, order) = cch_input(graph);
@@ -182,8 +233,12 @@ fn compare(c: &mut Criterion) {
             black_box(structure.customize(&input.weight));
         })
     });
-    g.bench_function("cch_customize", |b| b.iter(|| black_box(cch_structure.customize(&cch_graph.weight))));
-    g.bench_function("fast_paths", |b| b.iter(|| black_box(fast_paths::prepare(&fast_input))));
+    g.bench_function("cch_customize", |b| {
+        b.iter(|| black_box(cch_structure.customize(&cch_graph.weight)))
+    });
+    g.bench_function("fast_paths", |b| {
+        b.iter(|| black_box(fast_paths::prepare(&fast_input)))
+    });
     g.finish();
 }
 

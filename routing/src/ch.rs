@@ -91,7 +91,9 @@ impl ContractionHierarchy {
     fn arcs(&self, direction: Direction, v: u32) -> &[Arc] {
         let v = v as usize;
         match direction {
-            Direction::Forward => &self.up[self.up_first[v] as usize..self.up_first[v + 1] as usize],
+            Direction::Forward => {
+                &self.up[self.up_first[v] as usize..self.up_first[v + 1] as usize]
+            }
             Direction::Backward => {
                 &self.down[self.down_first[v] as usize..self.down_first[v + 1] as usize]
             }
@@ -171,8 +173,10 @@ impl ContractionHierarchy {
             self.upward(&mut search, t.as_ref(), Direction::Backward, true);
             entries.extend(search.settled.iter().map(|&(v, d)| (v, j as u32, d)));
         }
-        let (bucket_first, bucket) =
-            csr(self.node_count(), entries.into_iter().map(|(v, j, d)| (v, (j, d))).collect());
+        let (bucket_first, bucket) = csr(
+            self.node_count(),
+            entries.into_iter().map(|(v, j, d)| (v, (j, d))).collect(),
+        );
         let mut matrix = Matrix::unreachable(sources.len(), targets.len());
         for (i, s) in sources.iter().enumerate() {
             self.upward(&mut search, s.as_ref(), Direction::Forward, true);
@@ -193,13 +197,19 @@ impl ContractionHierarchy {
     /// Travel times from one source to every target (PHAST).
     pub fn one_to_many<T: AsRef<[Seed]>>(&self, source: &[Seed], targets: &[T]) -> Vec<u32> {
         let all = self.sweep(source, Direction::Forward);
-        targets.iter().map(|t| self.pick(&all, t.as_ref())).collect()
+        targets
+            .iter()
+            .map(|t| self.pick(&all, t.as_ref()))
+            .collect()
     }
 
     /// Travel times from every source to one target (PHAST, backwards).
     pub fn many_to_one<S: AsRef<[Seed]>>(&self, sources: &[S], target: &[Seed]) -> Vec<u32> {
         let all = self.sweep(target, Direction::Backward);
-        sources.iter().map(|s| self.pick(&all, s.as_ref())).collect()
+        sources
+            .iter()
+            .map(|s| self.pick(&all, s.as_ref()))
+            .collect()
     }
 
     /// Best time over a seed set, given times to every node (by rank).
@@ -352,8 +362,9 @@ impl Contractor {
 
     fn run(mut self) -> ContractionHierarchy {
         let n = self.n;
-        let mut heap: BinaryHeap<Reverse<(i64, u32)>> =
-            (0..n as u32).map(|v| Reverse((self.priority(v), v))).collect();
+        let mut heap: BinaryHeap<Reverse<(i64, u32)>> = (0..n as u32)
+            .map(|v| Reverse((self.priority(v), v)))
+            .collect();
         let mut rank = vec![0u32; n];
         let mut next_rank = 0u32;
         let mut up: Vec<(u32, u32, u32)> = Vec::new();
@@ -394,12 +405,26 @@ impl Contractor {
             csr(
                 n,
                 arcs.into_iter()
-                    .map(|(v, h, t)| (rank[v as usize], Arc { head: rank[h as usize], time_ms: t }))
+                    .map(|(v, h, t)| {
+                        (
+                            rank[v as usize],
+                            Arc {
+                                head: rank[h as usize],
+                                time_ms: t,
+                            },
+                        )
+                    })
                     .collect(),
             )
         };
         let (up_first, up) = renumber(up);
         let (down_first, down) = renumber(down);
-        ContractionHierarchy { rank, up_first, up, down_first, down }
+        ContractionHierarchy {
+            rank,
+            up_first,
+            up,
+            down_first,
+            down,
+        }
     }
 }

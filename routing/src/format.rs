@@ -70,7 +70,11 @@ pub fn encode(graph: &RoadGraph) -> Vec<u8> {
     }
     body.extend(segments.iter().map(|s| s.speed_kmh));
     body.extend(segments.iter().map(|s| s.class as u8));
-    body.extend(segments.iter().map(|s| u8::from(s.forward) | u8::from(s.backward) << 1));
+    body.extend(
+        segments
+            .iter()
+            .map(|s| u8::from(s.forward) | u8::from(s.backward) << 1),
+    );
     let mut gz = GzEncoder::new(out, Compression::best());
     // Writing into a Vec cannot fail.
     let _ = gz.write_all(&body);
@@ -86,7 +90,10 @@ pub fn decode(bytes: &[u8]) -> Result<RoadGraph, Error> {
     let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let version = word(8);
     if version != VERSION {
-        return Err(Error::Version { found: version, supported: VERSION });
+        return Err(Error::Version {
+            found: version,
+            supported: VERSION,
+        });
     }
     let (n, m) = (word(12) as usize, word(16) as usize);
     let expected = (n as u64) * NODE_BYTES as u64 + (m as u64) * SEGMENT_BYTES as u64;
@@ -108,10 +115,14 @@ pub fn decode(bytes: &[u8]) -> Result<RoadGraph, Error> {
         slice
     };
     let i32s = |s: &[u8]| -> Vec<i32> {
-        s.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        s.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     };
     let u32s = |s: &[u8]| -> Vec<u32> {
-        s.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        s.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     };
     let lats = i32s(column(4, n));
     let lngs = i32s(column(4, n));
@@ -151,7 +162,11 @@ mod tests {
 
     fn sample() -> RoadGraph {
         RoadGraph::from_ways([
-            way(&[(57.70, 11.97), (57.701, 11.97), (57.701, 11.971)], true, true),
+            way(
+                &[(57.70, 11.97), (57.701, 11.97), (57.701, 11.971)],
+                true,
+                true,
+            ),
             way(&[(57.701, 11.971), (57.70, 11.97)], true, false),
         ])
         .unwrap()
@@ -170,7 +185,10 @@ mod tests {
         assert!(matches!(decode(b"hello"), Err(Error::Format(_))));
         let mut wrong_version = bytes.clone();
         wrong_version[8] = 99;
-        assert!(matches!(decode(&wrong_version), Err(Error::Version { found: 99, .. })));
+        assert!(matches!(
+            decode(&wrong_version),
+            Err(Error::Version { found: 99, .. })
+        ));
         let mut wrong_count = bytes.clone();
         wrong_count[12] += 1;
         assert!(matches!(decode(&wrong_count), Err(Error::Format(_))));

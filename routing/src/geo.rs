@@ -30,7 +30,8 @@ impl LatLng {
         let (phi1, phi2) = (self.lat.to_radians(), other.lat.to_radians());
         let dphi = phi2 - phi1;
         let dlambda = (other.lng - self.lng).to_radians();
-        let a = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let a =
+            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
     }
 }
@@ -82,15 +83,27 @@ mod tests {
 
     #[test]
     fn one_degree_of_latitude_is_about_111_km() {
-        let a = LatLng { lat: 57.0, lng: 12.0 };
-        let b = LatLng { lat: 58.0, lng: 12.0 };
+        let a = LatLng {
+            lat: 57.0,
+            lng: 12.0,
+        };
+        let b = LatLng {
+            lat: 58.0,
+            lng: 12.0,
+        };
         assert!((a.distance_m(b) - 111_195.0).abs() < 10.0);
     }
 
     #[test]
     fn crow_fly_time_is_distance_over_speed() {
-        let a = LatLng { lat: 57.70, lng: 11.97 };
-        let b = LatLng { lat: 57.71, lng: 11.97 };
+        let a = LatLng {
+            lat: 57.70,
+            lng: 11.97,
+        };
+        let b = LatLng {
+            lat: 57.71,
+            lng: 11.97,
+        };
         let d = a.distance_m(b);
         assert_eq!(crow_fly_time_ms(a, b, 10.0), (d * 100.0).round() as u32);
         assert_eq!(crow_fly_time_ms(a, a, CROW_FLY_SPEED_MPS), 0);

@@ -4,9 +4,9 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::Error;
 use crate::geo::LatLng;
 use crate::tags::{Directions, RoadClass};
-use crate::Error;
 
 /// Segments shorter than this are duplicate points in the source data;
 /// they would only add nodes.
@@ -133,7 +133,11 @@ impl RoadGraph {
         let segments: Vec<Segment> = segments
             .into_iter()
             .filter(|s| keep[s.a as usize] && keep[s.b as usize])
-            .map(|s| Segment { a: remap[s.a as usize], b: remap[s.b as usize], ..s })
+            .map(|s| Segment {
+                a: remap[s.a as usize],
+                b: remap[s.b as usize],
+                ..s
+            })
             .collect();
         if segments.is_empty() {
             return Err(Error::NoRoads);
@@ -155,7 +159,12 @@ impl RoadGraph {
             }
         }
         let (first_out, arcs) = csr(nodes.len(), directed);
-        RoadGraph { nodes, segments, first_out, arcs }
+        RoadGraph {
+            nodes,
+            segments,
+            first_out,
+            arcs,
+        }
     }
 
     /// Number of nodes.
@@ -191,7 +200,11 @@ impl RoadGraph {
 
     /// Total length of the road segments, kilometres.
     pub fn length_km(&self) -> f64 {
-        self.segments.iter().map(|s| f64::from(s.length_dm)).sum::<f64>() / 10_000.0
+        self.segments
+            .iter()
+            .map(|s| f64::from(s.length_dm))
+            .sum::<f64>()
+            / 10_000.0
     }
 }
 
@@ -212,11 +225,17 @@ pub(crate) fn csr<T: Copy>(n: usize, mut items: Vec<(u32, T)>) -> (Vec<u32>, Vec
 fn quantize(p: LatLng) -> Option<(i32, i32)> {
     LatLng::new(p.lat, p.lng)?;
     // In range after the check above: |lng| * 1e7 <= 1.8e9 < i32::MAX.
-    Some(((p.lat * COORD_SCALE).round() as i32, (p.lng * COORD_SCALE).round() as i32))
+    Some((
+        (p.lat * COORD_SCALE).round() as i32,
+        (p.lng * COORD_SCALE).round() as i32,
+    ))
 }
 
 pub(crate) fn dequantize((lat, lng): (i32, i32)) -> LatLng {
-    LatLng { lat: f64::from(lat) / COORD_SCALE, lng: f64::from(lng) / COORD_SCALE }
+    LatLng {
+        lat: f64::from(lat) / COORD_SCALE,
+        lng: f64::from(lng) / COORD_SCALE,
+    }
 }
 
 /// Marks the nodes of the largest strongly connected component
@@ -300,7 +319,10 @@ pub(crate) mod tests {
             class: RoadClass::Residential,
             speed_kmh: 36, // 10 m/s: 1 m takes 100 ms
             directions: Directions { forward, backward },
-            points: points.iter().map(|&(lat, lng)| LatLng { lat, lng }).collect(),
+            points: points
+                .iter()
+                .map(|&(lat, lng)| LatLng { lat, lng })
+                .collect(),
         }
     }
 
@@ -308,7 +330,11 @@ pub(crate) mod tests {
     fn ways_join_at_equal_coordinates_and_islands_are_dropped() {
         let graph = RoadGraph::from_ways([
             way(&[(57.700, 11.970), (57.701, 11.970)], true, true),
-            way(&[(57.701, 11.970), (57.701, 11.971), (57.701, 11.971)], true, true),
+            way(
+                &[(57.701, 11.970), (57.701, 11.971), (57.701, 11.971)],
+                true,
+                true,
+            ),
             // an island far away
             way(&[(57.800, 11.970), (57.801, 11.970)], true, true),
         ])
@@ -321,7 +347,11 @@ pub(crate) mod tests {
     #[test]
     fn a_one_way_dead_end_is_not_strongly_connected() {
         let graph = RoadGraph::from_ways([
-            way(&[(57.700, 11.970), (57.701, 11.970), (57.702, 11.970)], true, true),
+            way(
+                &[(57.700, 11.970), (57.701, 11.970), (57.702, 11.970)],
+                true,
+                true,
+            ),
             // leads out of the component and never back
             way(&[(57.702, 11.970), (57.703, 11.970)], true, false),
         ])

@@ -49,7 +49,9 @@ pub enum Error {
     #[error("invalid road graph file: {0}")]
     Format(String),
     /// A graph file of another format version.
-    #[error("road graph file version {found}, this build reads version {supported}; rebuild it with hexdash-roads")]
+    #[error(
+        "road graph file version {found}, this build reads version {supported}; rebuild it with hexdash-roads"
+    )]
     Version {
         /// Version in the file.
         found: u32,
@@ -82,6 +84,45 @@ pub struct Seed {
     pub offset_ms: u32,
 }
 
+/// The one or two seeds of a snapped position (one per direction the
+/// segment allows), kept inline: tables build thousands of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeds {
+    seeds: [Seed; 2],
+    len: usize,
+}
+
+impl Seeds {
+    fn new() -> Seeds {
+        Seeds {
+            seeds: [Seed {
+                node: 0,
+                offset_ms: 0,
+            }; 2],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, seed: Seed) {
+        // At most two pushes: one per direction of a segment.
+        self.seeds[self.len] = seed;
+        self.len += 1;
+    }
+}
+
+impl AsRef<[Seed]> for Seeds {
+    fn as_ref(&self) -> &[Seed] {
+        &self.seeds[..self.len]
+    }
+}
+
+impl std::ops::Deref for Seeds {
+    type Target = [Seed];
+    fn deref(&self) -> &[Seed] {
+        self.as_ref()
+    }
+}
+
 /// Travel times from sources (rows) to targets (columns), milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix {
@@ -91,7 +132,10 @@ pub struct Matrix {
 
 impl Matrix {
     pub(crate) fn unreachable(sources: usize, targets: usize) -> Matrix {
-        Matrix { targets, times_ms: vec![UNREACHABLE; sources * targets] }
+        Matrix {
+            targets,
+            times_ms: vec![UNREACHABLE; sources * targets],
+        }
     }
 
     pub(crate) fn row_mut(&mut self, source: usize) -> &mut [u32] {
@@ -124,7 +168,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_snap_distance_m: 200.0, crow_fly_speed_mps: CROW_FLY_SPEED_MPS }
+        Config {
+            max_snap_distance_m: 200.0,
+            crow_fly_speed_mps: CROW_FLY_SPEED_MPS,
+        }
     }
 }
 
@@ -143,7 +190,12 @@ impl Router {
     pub fn new(graph: RoadGraph, config: Config) -> Router {
         let snapper = Snapper::new(&graph);
         let ch = ContractionHierarchy::build(&graph);
-        Router { graph, snapper, ch, config }
+        Router {
+            graph,
+            snapper,
+            ch,
+            config,
+        }
     }
 
     /// The road graph.
@@ -164,30 +216,42 @@ impl Router {
 
     /// Where a trip starting at `snap` enters the graph: the segment's end
     /// nodes it may drive to, with the time for the rest of the segment.
-    pub fn source_seeds(&self, snap: &Snap) -> Vec<Seed> {
+    pub fn source_seeds(&self, snap: &Snap) -> Seeds {
         let s = self.graph.segments()[snap.segment as usize];
         let part = |f: f64| (f * f64::from(s.time_ms())).round() as u32;
-        let mut seeds = Vec::with_capacity(2);
+        let mut seeds = Seeds::new();
         if s.forward {
-            seeds.push(Seed { node: s.b, offset_ms: part(1.0 - snap.fraction) });
+            seeds.push(Seed {
+                node: s.b,
+                offset_ms: part(1.0 - snap.fraction),
+            });
         }
         if s.backward {
-            seeds.push(Seed { node: s.a, offset_ms: part(snap.fraction) });
+            seeds.push(Seed {
+                node: s.a,
+                offset_ms: part(snap.fraction),
+            });
         }
         seeds
     }
 
     /// Where a trip ending at `snap` leaves the graph: the end nodes it may
     /// come from, with the time still to drive along the segment.
-    pub fn target_seeds(&self, snap: &Snap) -> Vec<Seed> {
+    pub fn target_seeds(&self, snap: &Snap) -> Seeds {
         let s = self.graph.segments()[snap.segment as usize];
         let part = |f: f64| (f * f64::from(s.time_ms())).round() as u32;
-        let mut seeds = Vec::with_capacity(2);
+        let mut seeds = Seeds::new();
         if s.forward {
-            seeds.push(Seed { node: s.a, offset_ms: part(snap.fraction) });
+            seeds.push(Seed {
+                node: s.a,
+                offset_ms: part(snap.fraction),
+            });
         }
         if s.backward {
-            seeds.push(Seed { node: s.b, offset_ms: part(1.0 - snap.fraction) });
+            seeds.push(Seed {
+                node: s.b,
+                offset_ms: part(1.0 - snap.fraction),
+            });
         }
         seeds
     }
@@ -210,12 +274,13 @@ impl Router {
     /// Driving time between two road positions, `None` without a path
     /// (impossible inside one strongly connected graph, kept for safety).
     pub fn travel_time_ms(&self, from: &Snap, to: &Snap) -> Option<u32> {
-        self.many_to_many(std::slice::from_ref(from), std::slice::from_ref(to)).get(0, 0)
+        self.many_to_many(std::slice::from_ref(from), std::slice::from_ref(to))
+            .get(0, 0)
     }
 
     /// Driving times from one position to many (PHAST: one sweep).
     pub fn one_to_many(&self, from: &Snap, to: &[Snap]) -> Vec<Option<u32>> {
-        let targets: Vec<Vec<Seed>> = to.iter().map(|t| self.target_seeds(t)).collect();
+        let targets: Vec<Seeds> = to.iter().map(|t| self.target_seeds(t)).collect();
         let times = self.ch.one_to_many(&self.source_seeds(from), &targets);
         times
             .into_iter()
@@ -227,7 +292,7 @@ impl Router {
     /// Driving times from many positions to one (PHAST backwards), e.g.
     /// every candidate courier to a restaurant.
     pub fn many_to_one(&self, from: &[Snap], to: &Snap) -> Vec<Option<u32>> {
-        let sources: Vec<Vec<Seed>> = from.iter().map(|s| self.source_seeds(s)).collect();
+        let sources: Vec<Seeds> = from.iter().map(|s| self.source_seeds(s)).collect();
         let times = self.ch.many_to_one(&sources, &self.target_seeds(to));
         times
             .into_iter()
@@ -238,13 +303,19 @@ impl Router {
 
     /// Driving times from every source to every target (bucket table).
     pub fn many_to_many(&self, from: &[Snap], to: &[Snap]) -> Matrix {
-        let sources: Vec<Vec<Seed>> = from.iter().map(|s| self.source_seeds(s)).collect();
-        let targets: Vec<Vec<Seed>> = to.iter().map(|t| self.target_seeds(t)).collect();
+        let sources: Vec<Seeds> = from.iter().map(|s| self.source_seeds(s)).collect();
+        let targets: Vec<Seeds> = to.iter().map(|t| self.target_seeds(t)).collect();
         let mut matrix = self.ch.many_to_many(&sources, &targets);
+        // Trips within one segment: only pairs sharing a segment, found
+        // through a map rather than comparing all pairs.
+        let mut on_segment: rustc_hash::FxHashMap<u32, Vec<usize>> = Default::default();
+        for (j, t) in to.iter().enumerate() {
+            on_segment.entry(t.segment).or_default().push(j);
+        }
         for (i, f) in from.iter().enumerate() {
             let row = matrix.row_mut(i);
-            for (j, t) in to.iter().enumerate() {
-                row[j] = row[j].min(self.direct_ms(f, t));
+            for &j in on_segment.get(&f.segment).map_or(&[][..], Vec::as_slice) {
+                row[j] = row[j].min(self.direct_ms(f, &to[j]));
             }
         }
         matrix

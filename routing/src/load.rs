@@ -8,14 +8,17 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::Error;
 use crate::format;
 use crate::geo::LatLng;
 use crate::graph::{RoadGraph, Way};
 use crate::tags::way_from_tags;
-use crate::Error;
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.display().to_string(), source }
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Reads a graph file written by [`write_graph`].
@@ -49,8 +52,8 @@ pub fn read_ways(path: &Path) -> Result<Vec<Way>, Error> {
 /// The drivable ways of a GeoJSON FeatureCollection: LineString features
 /// with OSM tags as properties (other geometries are skipped).
 pub fn ways_from_geojson(json: &[u8]) -> Result<Vec<Way>, Error> {
-    let root: Value = serde_json::from_reader(BufReader::new(json))
-        .map_err(|e| Error::GeoJson(e.to_string()))?;
+    let root: Value =
+        serde_json::from_reader(BufReader::new(json)).map_err(|e| Error::GeoJson(e.to_string()))?;
     let features = root
         .get("features")
         .and_then(Value::as_array)
@@ -61,7 +64,9 @@ pub fn ways_from_geojson(json: &[u8]) -> Result<Vec<Way>, Error> {
         if geometry["type"].as_str() != Some("LineString") {
             continue;
         }
-        let Some(coords) = geometry["coordinates"].as_array() else { continue };
+        let Some(coords) = geometry["coordinates"].as_array() else {
+            continue;
+        };
         let points: Option<Vec<LatLng>> = coords
             .iter()
             .map(|c| LatLng::new(c.get(1)?.as_f64()?, c.get(0)?.as_f64()?))
@@ -85,34 +90,44 @@ pub fn read_pbf(path: &Path) -> Result<Vec<Way>, Error> {
 
     let pbf = |e: osmpbf::Error| Error::Pbf(e.to_string());
     let mut raw: Vec<(Way, Vec<i64>)> = Vec::new();
-    ElementReader::from_path(path).map_err(pbf)?.for_each(|element| {
-        if let Element::Way(w) = element {
-            let tags: Vec<(&str, &str)> = w.tags().collect();
-            let tag = |k: &str| tags.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-            if let Some(way) = way_from_tags(tag, Vec::new()) {
-                raw.push((way, w.refs().collect()));
+    ElementReader::from_path(path)
+        .map_err(pbf)?
+        .for_each(|element| {
+            if let Element::Way(w) = element {
+                let tags: Vec<(&str, &str)> = w.tags().collect();
+                let tag = |k: &str| tags.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+                if let Some(way) = way_from_tags(tag, Vec::new()) {
+                    raw.push((way, w.refs().collect()));
+                }
             }
-        }
-    })
-    .map_err(pbf)?;
-    let needed: FxHashSet<i64> = raw.iter().flat_map(|(_, refs)| refs.iter().copied()).collect();
+        })
+        .map_err(pbf)?;
+    let needed: FxHashSet<i64> = raw
+        .iter()
+        .flat_map(|(_, refs)| refs.iter().copied())
+        .collect();
     let mut positions: FxHashMap<i64, LatLng> = FxHashMap::default();
-    ElementReader::from_path(path).map_err(pbf)?.for_each(|element| {
-        let (id, lat, lng) = match element {
-            Element::Node(n) => (n.id(), n.lat(), n.lon()),
-            Element::DenseNode(n) => (n.id(), n.lat(), n.lon()),
-            _ => return,
-        };
-        if needed.contains(&id) {
-            positions.insert(id, LatLng { lat, lng });
-        }
-    })
-    .map_err(pbf)?;
+    ElementReader::from_path(path)
+        .map_err(pbf)?
+        .for_each(|element| {
+            let (id, lat, lng) = match element {
+                Element::Node(n) => (n.id(), n.lat(), n.lon()),
+                Element::DenseNode(n) => (n.id(), n.lat(), n.lon()),
+                _ => return,
+            };
+            if needed.contains(&id) {
+                positions.insert(id, LatLng { lat, lng });
+            }
+        })
+        .map_err(pbf)?;
     Ok(raw
         .into_iter()
         .map(|(mut way, refs)| {
             // A way cut by the extract's boundary keeps its inside part.
-            way.points = refs.iter().filter_map(|id| positions.get(id).copied()).collect();
+            way.points = refs
+                .iter()
+                .filter_map(|id| positions.get(id).copied())
+                .collect();
             way
         })
         .collect())
@@ -121,7 +136,10 @@ pub fn read_pbf(path: &Path) -> Result<Vec<Way>, Error> {
 /// Without the `pbf` feature `.osm.pbf` files are refused.
 #[cfg(not(feature = "pbf"))]
 pub fn read_pbf(path: &Path) -> Result<Vec<Way>, Error> {
-    Err(Error::Pbf(format!("{}: built without the `pbf` feature", path.display())))
+    Err(Error::Pbf(format!(
+        "{}: built without the `pbf` feature",
+        path.display()
+    )))
 }
 
 #[cfg(test)]
@@ -140,9 +158,18 @@ mod tests {
         ]}"#;
         let ways = ways_from_geojson(json).unwrap();
         assert_eq!(ways.len(), 1);
-        assert_eq!(ways[0].points[0], LatLng { lat: 57.70, lng: 11.97 });
+        assert_eq!(
+            ways[0].points[0],
+            LatLng {
+                lat: 57.70,
+                lng: 11.97
+            }
+        );
         assert!(!ways[0].directions.forward && ways[0].directions.backward);
-        assert!(matches!(ways_from_geojson(b"[1, 2]"), Err(Error::GeoJson(_))));
+        assert!(matches!(
+            ways_from_geojson(b"[1, 2]"),
+            Err(Error::GeoJson(_))
+        ));
         assert!(matches!(ways_from_geojson(b"{"), Err(Error::GeoJson(_))));
     }
 }

@@ -45,7 +45,10 @@ impl Snapper {
                 GeomWithData::new(Line::new(a, b), i as u32)
             })
             .collect();
-        Snapper { tree: RTree::bulk_load(lines), projection }
+        Snapper {
+            tree: RTree::bulk_load(lines),
+            projection,
+        }
     }
 
     /// The nearest segment to `p` within `max_distance_m`, `None` when no
@@ -79,8 +82,12 @@ mod tests {
 
     /// An L of two 111 m segments: south–north, then west–east.
     fn graph() -> RoadGraph {
-        RoadGraph::from_ways([way(&[(57.700, 11.970), (57.701, 11.970), (57.701, 11.9719)], true, true)])
-            .unwrap()
+        RoadGraph::from_ways([way(
+            &[(57.700, 11.970), (57.701, 11.970), (57.701, 11.9719)],
+            true,
+            true,
+        )])
+        .unwrap()
     }
 
     #[test]
@@ -88,10 +95,16 @@ mod tests {
         let graph = graph();
         let snapper = Snapper::new(&graph);
         // 10 m east of the middle of the first segment.
-        let p = LatLng { lat: 57.7005, lng: 11.970 + 10.0 / 59_600.0 };
+        let p = LatLng {
+            lat: 57.7005,
+            lng: 11.970 + 10.0 / 59_600.0,
+        };
         let snap = snapper.snap(p, 50.0).unwrap();
         let s = graph.segments()[snap.segment as usize];
-        assert_eq!((graph.position(s.a).lat, graph.position(s.b).lat), (57.700, 57.701));
+        assert_eq!(
+            (graph.position(s.a).lat, graph.position(s.b).lat),
+            (57.700, 57.701)
+        );
         assert!((snap.fraction - 0.5).abs() < 1e-3, "{snap:?}");
         assert!((snap.distance_m - 10.0).abs() < 0.2, "{snap:?}");
         assert!((snap.point.lng - 11.970).abs() < 1e-9);
@@ -102,7 +115,15 @@ mod tests {
     fn beyond_an_end_snaps_to_the_end() {
         let graph = graph();
         let snapper = Snapper::new(&graph);
-        let snap = snapper.snap(LatLng { lat: 57.6999, lng: 11.970 }, 50.0).unwrap();
+        let snap = snapper
+            .snap(
+                LatLng {
+                    lat: 57.6999,
+                    lng: 11.970,
+                },
+                50.0,
+            )
+            .unwrap();
         assert_eq!(snap.fraction, 0.0);
         assert!((snap.distance_m - 11.1).abs() < 0.2, "{snap:?}");
     }
@@ -111,7 +132,10 @@ mod tests {
     fn far_points_are_not_covered() {
         let graph = graph();
         let snapper = Snapper::new(&graph);
-        let p = LatLng { lat: 57.7005, lng: 11.975 }; // ~300 m east
+        let p = LatLng {
+            lat: 57.7005,
+            lng: 11.975,
+        }; // ~300 m east
         assert!(snapper.snap(p, 100.0).is_none());
         assert!(snapper.snap(p, 1000.0).is_some());
     }

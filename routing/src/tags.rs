@@ -134,7 +134,9 @@ pub fn parse_maxspeed(value: &str) -> Option<u8> {
         _ => return None,
     };
     // In range, so the cast is exact after rounding.
-    (kmh >= 1.0 && kmh <= MAX_SPEED_KMH).then(|| kmh.round() as u8)
+    (1.0..=MAX_SPEED_KMH)
+        .contains(&kmh)
+        .then(|| kmh.round() as u8)
 }
 
 /// Which ways along a way's digitised direction traffic may go.
@@ -152,13 +154,25 @@ pub struct Directions {
 /// `oneway=reversible` (direction changes by time of day) is closed to
 /// routing, as OSRM does.
 pub fn directions(class: RoadClass, oneway: Option<&str>, junction: Option<&str>) -> Directions {
-    let both = Directions { forward: true, backward: true };
-    let along = Directions { forward: true, backward: false };
+    let both = Directions {
+        forward: true,
+        backward: true,
+    };
+    let along = Directions {
+        forward: true,
+        backward: false,
+    };
     match oneway.map(str::trim) {
         Some("yes" | "1" | "true") => along,
-        Some("-1" | "reverse") => Directions { forward: false, backward: true },
+        Some("-1" | "reverse") => Directions {
+            forward: false,
+            backward: true,
+        },
         Some("no" | "false" | "0") => both,
-        Some("reversible" | "alternating") => Directions { forward: false, backward: false },
+        Some("reversible" | "alternating") => Directions {
+            forward: false,
+            backward: false,
+        },
         _ if class.implied_oneway() || matches!(junction, Some("roundabout" | "circular")) => along,
         _ => both,
     }
@@ -180,11 +194,15 @@ pub fn way_from_tags<'a>(
     if tag("area") == Some("yes") {
         return None;
     }
-    let access = ["motorcar", "motor_vehicle", "vehicle", "access"].into_iter().find_map(&tag);
+    let access = ["motorcar", "motor_vehicle", "vehicle", "access"]
+        .into_iter()
+        .find_map(&tag);
     if access.is_some_and(|a| CLOSED_ACCESS.contains(&a)) {
         return None;
     }
-    let speed_kmh = tag("maxspeed").and_then(parse_maxspeed).unwrap_or(class.default_speed_kmh());
+    let speed_kmh = tag("maxspeed")
+        .and_then(parse_maxspeed)
+        .unwrap_or(class.default_speed_kmh());
     Some(crate::Way {
         class,
         speed_kmh,
@@ -224,7 +242,11 @@ mod tests {
     fn oneway_tags() {
         let check = |class, oneway, junction, expected: (bool, bool)| {
             let d = directions(class, oneway, junction);
-            assert_eq!((d.forward, d.backward), expected, "{class:?} {oneway:?} {junction:?}");
+            assert_eq!(
+                (d.forward, d.backward),
+                expected,
+                "{class:?} {oneway:?} {junction:?}"
+            );
         };
         use RoadClass::*;
         check(Residential, None, None, (true, true));
@@ -245,15 +267,35 @@ mod tests {
         let tags = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v)
         };
-        let w = way_from_tags(tags(&[("highway", "primary"), ("maxspeed", "70")]), Vec::new()).unwrap();
+        let w = way_from_tags(
+            tags(&[("highway", "primary"), ("maxspeed", "70")]),
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!((w.class, w.speed_kmh), (RoadClass::Primary, 70));
-        let w = way_from_tags(tags(&[("highway", "residential"), ("maxspeed", "x")]), Vec::new()).unwrap();
+        let w = way_from_tags(
+            tags(&[("highway", "residential"), ("maxspeed", "x")]),
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!(w.speed_kmh, 30);
         assert!(way_from_tags(tags(&[("highway", "footway")]), Vec::new()).is_none());
-        assert!(way_from_tags(tags(&[("highway", "service"), ("access", "no")]), Vec::new()).is_none());
-        let open = tags(&[("highway", "service"), ("access", "no"), ("motor_vehicle", "yes")]);
+        assert!(
+            way_from_tags(
+                tags(&[("highway", "service"), ("access", "no")]),
+                Vec::new()
+            )
+            .is_none()
+        );
+        let open = tags(&[
+            ("highway", "service"),
+            ("access", "no"),
+            ("motor_vehicle", "yes"),
+        ]);
         assert!(way_from_tags(open, Vec::new()).is_some());
-        assert!(way_from_tags(tags(&[("highway", "service"), ("area", "yes")]), Vec::new()).is_none());
+        assert!(
+            way_from_tags(tags(&[("highway", "service"), ("area", "yes")]), Vec::new()).is_none()
+        );
     }
 
     #[test]

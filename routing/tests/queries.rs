@@ -14,7 +14,9 @@ use routing::tags::Directions;
 use routing::{Config, LatLng, RoadClass, RoadGraph, Router, Seed, Snap, UNREACHABLE, Way, load};
 
 fn data(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(file)
 }
 
 /// The shipped graph with its hierarchy, built once for all tests.
@@ -33,7 +35,10 @@ fn config(seed: u64, cases: u32) -> ProptestConfig {
 }
 
 fn node(v: u32) -> Vec<Seed> {
-    vec![Seed { node: v, offset_ms: 0 }]
+    vec![Seed {
+        node: v,
+        offset_ms: 0,
+    }]
 }
 
 /// Checks every node-level query of `router` between the given nodes
@@ -48,7 +53,11 @@ fn check_nodes(router: &Router, sources: &[u32], targets: &[u32]) {
         let reference = dijkstra(graph, &node(s));
         let expected: Vec<u32> = targets.iter().map(|&t| reference[t as usize]).collect();
         assert_eq!(table.row(i), expected.as_slice(), "many_to_many from {s}");
-        assert_eq!(ch.one_to_many(&node(s), &dst), expected, "one_to_many from {s}");
+        assert_eq!(
+            ch.one_to_many(&node(s), &dst),
+            expected,
+            "one_to_many from {s}"
+        );
     }
     for (j, &t) in targets.iter().enumerate() {
         let column: Vec<u32> = (0..sources.len()).map(|i| table.row(i)[j]).collect();
@@ -85,7 +94,11 @@ fn check_snaps(router: &Router, from: &[Snap], to: &[Snap]) {
         let expected: Vec<Option<u32>> = to.iter().map(|t| reference(router, f, t)).collect();
         let row: Vec<Option<u32>> = (0..to.len()).map(|j| table.get(i, j)).collect();
         assert_eq!(row, expected, "many_to_many from {f:?}");
-        assert_eq!(router.one_to_many(f, to), expected, "one_to_many from {f:?}");
+        assert_eq!(
+            router.one_to_many(f, to),
+            expected,
+            "one_to_many from {f:?}"
+        );
     }
     for (j, t) in to.iter().enumerate() {
         let column: Vec<Option<u32>> = (0..from.len()).map(|i| table.get(i, j)).collect();
@@ -96,11 +109,18 @@ fn check_snaps(router: &Router, from: &[Snap], to: &[Snap]) {
 /// Random points over the area of the graph, snapped (some are not covered).
 fn random_snaps(router: &Router, rng: &mut StdRng, count: usize) -> Vec<Snap> {
     let nodes = router.graph().nodes();
-    let (lat_min, lat_max) = nodes.iter().fold((90.0f64, -90.0f64), |(a, b), p| (a.min(p.lat), b.max(p.lat)));
-    let (lng_min, lng_max) = nodes.iter().fold((180.0f64, -180.0f64), |(a, b), p| (a.min(p.lng), b.max(p.lng)));
+    let (lat_min, lat_max) = nodes.iter().fold((90.0f64, -90.0f64), |(a, b), p| {
+        (a.min(p.lat), b.max(p.lat))
+    });
+    let (lng_min, lng_max) = nodes.iter().fold((180.0f64, -180.0f64), |(a, b), p| {
+        (a.min(p.lng), b.max(p.lng))
+    });
     let mut snaps = Vec::new();
     while snaps.len() < count {
-        let p = LatLng { lat: rng.random_range(lat_min..=lat_max), lng: rng.random_range(lng_min..=lng_max) };
+        let p = LatLng {
+            lat: rng.random_range(lat_min..=lat_max),
+            lng: rng.random_range(lng_min..=lng_max),
+        };
         if let Some(s) = router.snap(p) {
             snaps.push(s);
         }
@@ -112,7 +132,11 @@ fn random_snaps(router: &Router, rng: &mut StdRng, count: usize) -> Vec<Snap> {
 fn the_shipped_graph_is_what_the_tool_builds_from_the_shipped_geojson() {
     let ways = load::read_ways(&data("gothenburg_roads_2016.geojson.gz")).unwrap();
     let built = RoadGraph::from_ways(ways).unwrap();
-    assert_eq!(&built, GOTHENBURG.graph(), "rebuild data/gothenburg_roads_2016.hxroads with hexdash-roads");
+    assert_eq!(
+        &built,
+        GOTHENBURG.graph(),
+        "rebuild data/gothenburg_roads_2016.hxroads with hexdash-roads"
+    );
     let path = std::env::temp_dir().join(format!("hexdash-routing-{}.hxroads", std::process::id()));
     load::write_graph(&path, &built).unwrap();
     let read = load::read_graph(&path);
@@ -148,7 +172,10 @@ proptest! {
 /// random speed.
 fn random_grid(rng: &mut StdRng) -> Option<Router> {
     let k = rng.random_range(2..7);
-    let origin = LatLng { lat: 57.70, lng: 11.97 };
+    let origin = LatLng {
+        lat: 57.70,
+        lng: 11.97,
+    };
     let at = |i: usize, j: usize| LatLng {
         lat: origin.lat + i as f64 * 0.001,
         lng: origin.lng + j as f64 * 0.0018,
@@ -167,7 +194,10 @@ fn random_grid(rng: &mut StdRng) -> Option<Router> {
                 };
                 // A bend in the middle: snapping has two segments per side.
                 let (a, b) = (at(i, j), at(i + di, j + dj));
-                let mid = LatLng { lat: (a.lat + b.lat) / 2.0 + 0.0001, lng: (a.lng + b.lng) / 2.0 };
+                let mid = LatLng {
+                    lat: (a.lat + b.lat) / 2.0 + 0.0001,
+                    lng: (a.lng + b.lng) / 2.0,
+                };
                 ways.push(Way {
                     class: RoadClass::Residential,
                     speed_kmh: rng.random_range(5..80),
@@ -177,7 +207,9 @@ fn random_grid(rng: &mut StdRng) -> Option<Router> {
             }
         }
     }
-    RoadGraph::from_ways(ways).ok().map(|g| Router::new(g, Config::default()))
+    RoadGraph::from_ways(ways)
+        .ok()
+        .map(|g| Router::new(g, Config::default()))
 }
 
 proptest! {
@@ -197,10 +229,22 @@ proptest! {
 
 /// A block 100 m × ~100 m whose north side is one-way eastwards.
 fn block() -> (Router, [LatLng; 4]) {
-    let sw = LatLng { lat: 57.700, lng: 11.970 };
-    let se = LatLng { lat: 57.700, lng: 11.9717 };
-    let ne = LatLng { lat: 57.701, lng: 11.9717 };
-    let nw = LatLng { lat: 57.701, lng: 11.970 };
+    let sw = LatLng {
+        lat: 57.700,
+        lng: 11.970,
+    };
+    let se = LatLng {
+        lat: 57.700,
+        lng: 11.9717,
+    };
+    let ne = LatLng {
+        lat: 57.701,
+        lng: 11.9717,
+    };
+    let nw = LatLng {
+        lat: 57.701,
+        lng: 11.970,
+    };
     let street = |points: Vec<LatLng>, forward, backward| Way {
         class: RoadClass::Residential,
         speed_kmh: 36,
@@ -227,9 +271,16 @@ fn one_way_streets_are_driven_only_their_way() {
     assert!(time(nw, ne).abs_diff(side) < 500);
     // Against it: round the three other sides.
     let around = time(ne, se) + time(se, sw) + time(sw, nw);
-    assert!(time(ne, nw).abs_diff(around) <= 2, "{} vs {around}", time(ne, nw));
+    assert!(
+        time(ne, nw).abs_diff(around) <= 2,
+        "{} vs {around}",
+        time(ne, nw)
+    );
     // From the middle of the one-way back to its start: on to NE, round.
-    let mid = LatLng { lat: 57.701, lng: 11.97085 };
+    let mid = LatLng {
+        lat: 57.701,
+        lng: 11.97085,
+    };
     let back = time(mid, nw);
     assert!(back > around + side / 3, "{back}");
     // And onwards: half a side.
@@ -239,7 +290,10 @@ fn one_way_streets_are_driven_only_their_way() {
 #[test]
 fn points_off_the_map_fall_back_to_crow_fly() {
     let (router, [sw, ..]) = block();
-    let far = LatLng { lat: 57.72, lng: 11.99 };
+    let far = LatLng {
+        lat: 57.72,
+        lng: 11.99,
+    };
     assert!(router.snap(far).is_none());
     assert_eq!(
         router.travel_time_or_crow_fly_ms(sw, far),

@@ -7,7 +7,7 @@
 //! hexdash-roads info --graph data/city.hxroads
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -20,9 +20,17 @@ const USAGE: &str = "usage:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
     };
-    let result = match (args.first().map(String::as_str), flag("--input"), flag("--output"), flag("--graph")) {
+    let result = match (
+        args.first().map(String::as_str),
+        flag("--input"),
+        flag("--output"),
+        flag("--graph"),
+    ) {
         (Some("build"), Some(input), Some(output), _) => build(&input, &output),
         (Some("info"), _, _, Some(graph)) => info(&graph),
         _ => {
@@ -39,7 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn build(input: &PathBuf, output: &PathBuf) -> Result<(), routing::Error> {
+fn build(input: &Path, output: &Path) -> Result<(), routing::Error> {
     let started = Instant::now();
     let ways = load::read_ways(input)?;
     let way_count = ways.len();
@@ -59,7 +67,7 @@ fn build(input: &PathBuf, output: &PathBuf) -> Result<(), routing::Error> {
     Ok(())
 }
 
-fn info(path: &PathBuf) -> Result<(), routing::Error> {
+fn info(path: &Path) -> Result<(), routing::Error> {
     let started = Instant::now();
     let graph = load::read_graph(path)?;
     let loaded = started.elapsed();
