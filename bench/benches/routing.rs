@@ -9,6 +9,8 @@
 //! - `routing/many_to_many/100x100`: `Router::many_to_many` (OSRM's bucket
 //!   table), 100 × 100 snapped positions.
 //! - `routing/snap/1000`: 1,000 positions snapped to the nearest road.
+//! - `routing/load/gothenburg`: reading and checking the graph file
+//!   (`routing::load::read_graph`, 0.5 MB).
 //! - `routing/compare/<impl>/<shape>`: the same node-level questions
 //!   answered by our CH (`ours_buckets`, `ours_phast`), the `cch` crate
 //!   (customizable CH, inertial-flow order, `distance_matrix`) and the
@@ -29,10 +31,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use routing::{Config, ContractionHierarchy, LatLng, RoadGraph, Router, Seed, Snap, UNREACHABLE};
 
+fn graph_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/gothenburg_roads_2016.hxroads")
+}
+
 fn router() -> Router {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/gothenburg_roads_2016.hxroads");
-    let graph = routing::load::read_graph(&path).expect("the shipped Gothenburg graph");
+    let graph = routing::load::read_graph(&graph_path()).expect("the shipped Gothenburg graph");
     Router::new(graph, Config::default())
 }
 
@@ -114,6 +118,10 @@ fn queries(c: &mut Criterion) {
     let points: Vec<LatLng> = to.iter().map(|s| s.point).collect();
     g.bench_function("snap/1000", |b| {
         b.iter(|| points.iter().filter_map(|&p| router.snap(p)).count())
+    });
+    let path = graph_path();
+    g.bench_function("load/gothenburg", |b| {
+        b.iter(|| routing::load::read_graph(&path).map(|g| g.node_count()))
     });
     g.finish();
 }
