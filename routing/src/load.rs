@@ -120,17 +120,22 @@ pub fn read_pbf(path: &Path) -> Result<Vec<Way>, Error> {
             }
         })
         .map_err(pbf)?;
-    Ok(raw
-        .into_iter()
-        .map(|(mut way, refs)| {
-            // A way cut by the extract's boundary keeps its inside part.
-            way.points = refs
-                .iter()
-                .filter_map(|id| positions.get(id).copied())
-                .collect();
-            way
-        })
-        .collect())
+    // A way cut by the extract's boundary keeps its inside parts, each a
+    // way of its own (joining them would draw a road across the gap).
+    let mut ways = Vec::with_capacity(raw.len());
+    for (way, refs) in raw {
+        let points: Vec<Option<LatLng>> =
+            refs.iter().map(|id| positions.get(id).copied()).collect();
+        for run in points.split(Option::is_none) {
+            if run.len() >= 2 {
+                ways.push(Way {
+                    points: run.iter().flatten().copied().collect(),
+                    ..way.clone()
+                });
+            }
+        }
+    }
+    Ok(ways)
 }
 
 /// Without the `pbf` feature `.osm.pbf` files are refused.
