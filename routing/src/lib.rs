@@ -8,7 +8,7 @@
 //! - [`graph`]: [`RoadGraph`], nodes, [`Segment`]s (class, speed,
 //!   directions) and directed arcs weighted in milliseconds; built from
 //!   [`Way`]s keeping the largest strongly connected component.
-//! - [`format`]: the compact versioned graph file (`data/*.hxroads`).
+//! - [`format`](mod@format): the compact versioned graph file (`data/*.hxroads`).
 //! - [`snap`]: [`Snapper`], an R-tree over segments; a [`Snap`] is a
 //!   position part-way along a segment.
 //! - [`ch`]: [`ContractionHierarchy`], OSRM's bucket table for many-to-many

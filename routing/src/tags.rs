@@ -120,7 +120,7 @@ const KM_PER_MILE: f64 = 1.609_344;
 
 /// Parses an OSM `maxspeed` value to km/h: `"50"`, `"50 km/h"`, `"50kmh"`,
 /// `"30 mph"`. Junk (`"signals"`, `"none"`, `"SE:urban"`, `"0"`, values over
-/// [`MAX_SPEED_KMH`]) gives `None`, and the class default applies.
+/// 150 km/h) gives `None`, and the class default applies.
 pub fn parse_maxspeed(value: &str) -> Option<u8> {
     let value = value.trim();
     let digits_end = value
