@@ -100,7 +100,9 @@ pub fn decode(bytes: &[u8]) -> Result<RoadGraph, Error> {
     if expected > MAX_BODY_BYTES {
         return Err(bad("counts too large"));
     }
-    let mut body = Vec::with_capacity(expected as usize);
+    // Grown as the stream inflates, not sized by the header: a damaged
+    // count must not make us allocate gigabytes up front.
+    let mut body = Vec::new();
     GzDecoder::new(&bytes[HEADER_LEN..])
         .take(expected + 1)
         .read_to_end(&mut body)
