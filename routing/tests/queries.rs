@@ -1,0 +1,302 @@
+//! Travel times of the contraction hierarchy and the router equal plain
+//! Dijkstra on the same graph: on the shipped Gothenburg graph and on small
+//! random graphs with one-way streets, from nodes and from snapped points.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use routing::dijkstra::dijkstra;
+use routing::tags::Directions;
+use routing::{Config, LatLng, RoadClass, RoadGraph, Router, Seed, Snap, UNREACHABLE, Way, load};
+
+fn data(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(file)
+}
+
+/// The shipped graph with its hierarchy, built once for all tests.
+static GOTHENBURG: LazyLock<Router> = LazyLock::new(|| {
+    let graph = load::read_graph(&data("gothenburg_roads_2016.hxroads")).expect("shipped graph");
+    Router::new(graph, Config::default())
+});
+
+fn config(seed: u64, cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn node(v: u32) -> Vec<Seed> {
+    vec![Seed {
+        node: v,
+        offset_ms: 0,
+    }]
+}
+
+/// Checks every node-level query of `router` between the given nodes
+/// against one Dijkstra per source.
+fn check_nodes(router: &Router, sources: &[u32], targets: &[u32]) {
+    let graph = router.graph();
+    let ch = router.hierarchy();
+    let src: Vec<Vec<Seed>> = sources.iter().map(|&v| node(v)).collect();
+    let dst: Vec<Vec<Seed>> = targets.iter().map(|&v| node(v)).collect();
+    let table = ch.many_to_many(&src, &dst);
+    for (i, &s) in sources.iter().enumerate() {
+        let reference = dijkstra(graph, &node(s));
+        let expected: Vec<u32> = targets.iter().map(|&t| reference[t as usize]).collect();
+        assert_eq!(table.row(i), expected.as_slice(), "many_to_many from {s}");
+        assert_eq!(
+            ch.one_to_many(&node(s), &dst),
+            expected,
+            "one_to_many from {s}"
+        );
+    }
+    for (j, &t) in targets.iter().enumerate() {
+        let column: Vec<u32> = (0..sources.len()).map(|i| table.row(i)[j]).collect();
+        assert_eq!(ch.many_to_one(&src, &node(t)), column, "many_to_one to {t}");
+    }
+}
+
+/// The reference time between two snapped points: Dijkstra from the
+/// source's entry nodes, plus the way out to the target, or straight
+/// along a shared segment.
+fn reference(router: &Router, from: &Snap, to: &Snap) -> Option<u32> {
+    let all = dijkstra(router.graph(), &router.source_seeds(from));
+    let via_graph = router
+        .target_seeds(to)
+        .iter()
+        .map(|t| all[t.node as usize].saturating_add(t.offset_ms))
+        .min()
+        .unwrap_or(UNREACHABLE);
+    let s = router.graph().segments()[from.segment as usize];
+    let along = to.fraction - from.fraction;
+    let direct = if from.segment == to.segment
+        && ((along >= 0.0 && s.forward) || (along <= 0.0 && s.backward))
+    {
+        (along.abs() * f64::from(s.time_ms())).round() as u32
+    } else {
+        UNREACHABLE
+    };
+    Some(via_graph.min(direct)).filter(|&t| t != UNREACHABLE)
+}
+
+fn check_snaps(router: &Router, from: &[Snap], to: &[Snap]) {
+    let table = router.many_to_many(from, to);
+    for (i, f) in from.iter().enumerate() {
+        let expected: Vec<Option<u32>> = to.iter().map(|t| reference(router, f, t)).collect();
+        let row: Vec<Option<u32>> = (0..to.len()).map(|j| table.get(i, j)).collect();
+        assert_eq!(row, expected, "many_to_many from {f:?}");
+        assert_eq!(
+            router.one_to_many(f, to),
+            expected,
+            "one_to_many from {f:?}"
+        );
+    }
+    for (j, t) in to.iter().enumerate() {
+        let column: Vec<Option<u32>> = (0..from.len()).map(|i| table.get(i, j)).collect();
+        assert_eq!(router.many_to_one(from, t), column, "many_to_one to {t:?}");
+    }
+}
+
+/// Random points over the area of the graph, snapped (some are not covered).
+fn random_snaps(router: &Router, rng: &mut StdRng, count: usize) -> Vec<Snap> {
+    let nodes = router.graph().nodes();
+    let (lat_min, lat_max) = nodes.iter().fold((90.0f64, -90.0f64), |(a, b), p| {
+        (a.min(p.lat), b.max(p.lat))
+    });
+    let (lng_min, lng_max) = nodes.iter().fold((180.0f64, -180.0f64), |(a, b), p| {
+        (a.min(p.lng), b.max(p.lng))
+    });
+    let mut snaps = Vec::new();
+    while snaps.len() < count {
+        let p = LatLng {
+            lat: rng.random_range(lat_min..=lat_max),
+            lng: rng.random_range(lng_min..=lng_max),
+        };
+        if let Some(s) = router.snap(p) {
+            snaps.push(s);
+        }
+    }
+    snaps
+}
+
+#[test]
+fn the_shipped_graph_is_what_the_tool_builds_from_the_shipped_geojson() {
+    let ways = load::read_ways(&data("gothenburg_roads_2016.geojson.gz")).unwrap();
+    let built = RoadGraph::from_ways(ways).unwrap();
+    assert_eq!(
+        &built,
+        GOTHENBURG.graph(),
+        "rebuild data/gothenburg_roads_2016.hxroads with hexdash-roads"
+    );
+    let path = std::env::temp_dir().join(format!("hexdash-routing-{}.hxroads", std::process::id()));
+    load::write_graph(&path, &built).unwrap();
+    let read = load::read_graph(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(read.unwrap(), built);
+}
+
+proptest! {
+    #![proptest_config(config(0x6074_e4b0, 12))]
+
+    #[test]
+    fn gothenburg_node_times_equal_dijkstra(seed in any::<u64>()) {
+        let router = &*GOTHENBURG;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = router.graph().node_count() as u32;
+        let sources: Vec<u32> = (0..6).map(|_| rng.random_range(0..n)).collect();
+        let targets: Vec<u32> = (0..40).map(|_| rng.random_range(0..n)).collect();
+        check_nodes(router, &sources, &targets);
+    }
+
+    #[test]
+    fn gothenburg_snapped_times_equal_dijkstra(seed in any::<u64>()) {
+        let router = &*GOTHENBURG;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let from = random_snaps(router, &mut rng, 4);
+        let to = random_snaps(router, &mut rng, 30);
+        check_snaps(router, &from, &to);
+    }
+}
+
+/// A random street grid of `k × k` crossings 50–150 m apart, each block
+/// side present with probability 0.8, one-way (either way) with 0.3, at a
+/// random speed.
+fn random_grid(rng: &mut StdRng) -> Option<Router> {
+    let k = rng.random_range(2..7);
+    let origin = LatLng {
+        lat: 57.70,
+        lng: 11.97,
+    };
+    let at = |i: usize, j: usize| LatLng {
+        lat: origin.lat + i as f64 * 0.001,
+        lng: origin.lng + j as f64 * 0.0018,
+    };
+    let mut ways = Vec::new();
+    for i in 0..k {
+        for j in 0..k {
+            for (di, dj) in [(0, 1), (1, 0)] {
+                if i + di >= k || j + dj >= k || !rng.random_bool(0.8) {
+                    continue;
+                }
+                let (forward, backward) = match rng.random_range(0..10) {
+                    0..=1 => (true, false),
+                    2 => (false, true),
+                    _ => (true, true),
+                };
+                // A bend in the middle: snapping has two segments per side.
+                let (a, b) = (at(i, j), at(i + di, j + dj));
+                let mid = LatLng {
+                    lat: (a.lat + b.lat) / 2.0 + 0.0001,
+                    lng: (a.lng + b.lng) / 2.0,
+                };
+                ways.push(Way {
+                    class: RoadClass::Residential,
+                    speed_kmh: rng.random_range(5..80),
+                    directions: Directions { forward, backward },
+                    points: vec![a, mid, b],
+                });
+            }
+        }
+    }
+    RoadGraph::from_ways(ways)
+        .ok()
+        .map(|g| Router::new(g, Config::default()))
+}
+
+proptest! {
+    #![proptest_config(config(0x5ca1_ab1e, 300))]
+
+    #[test]
+    fn random_graph_times_equal_dijkstra(seed in any::<u64>()) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let Some(router) = random_grid(&mut rng) else { return Ok(()) };
+        let all: Vec<u32> = (0..router.graph().node_count() as u32).collect();
+        check_nodes(&router, &all, &all);
+        let from = random_snaps(&router, &mut rng, 5);
+        let to = random_snaps(&router, &mut rng, 5);
+        check_snaps(&router, &from, &to);
+    }
+}
+
+/// A block 100 m × ~100 m whose north side is one-way eastwards.
+fn block() -> (Router, [LatLng; 4]) {
+    let sw = LatLng {
+        lat: 57.700,
+        lng: 11.970,
+    };
+    let se = LatLng {
+        lat: 57.700,
+        lng: 11.9717,
+    };
+    let ne = LatLng {
+        lat: 57.701,
+        lng: 11.9717,
+    };
+    let nw = LatLng {
+        lat: 57.701,
+        lng: 11.970,
+    };
+    let street = |points: Vec<LatLng>, forward, backward| Way {
+        class: RoadClass::Residential,
+        speed_kmh: 36,
+        directions: Directions { forward, backward },
+        points,
+    };
+    let graph = RoadGraph::from_ways([
+        street(vec![sw, se], true, true),
+        street(vec![se, ne], true, true),
+        street(vec![nw, ne], true, false),
+        street(vec![nw, sw], true, true),
+    ])
+    .unwrap();
+    (Router::new(graph, Config::default()), [sw, se, ne, nw])
+}
+
+#[test]
+fn one_way_streets_are_driven_only_their_way() {
+    let (router, [sw, se, ne, nw]) = block();
+    let time = |a: LatLng, b: LatLng| router.travel_time_or_crow_fly_ms(a, b);
+    let side = time(sw, se);
+    assert!((9_000..12_000).contains(&side), "{side}");
+    // With the one-way: straight along the north side.
+    assert!(time(nw, ne).abs_diff(side) < 500);
+    // Against it: round the three other sides.
+    let around = time(ne, se) + time(se, sw) + time(sw, nw);
+    assert!(
+        time(ne, nw).abs_diff(around) <= 2,
+        "{} vs {around}",
+        time(ne, nw)
+    );
+    // From the middle of the one-way back to its start: on to NE, round.
+    let mid = LatLng {
+        lat: 57.701,
+        lng: 11.97085,
+    };
+    let back = time(mid, nw);
+    assert!(back > around + side / 3, "{back}");
+    // And onwards: half a side.
+    assert!(time(mid, ne).abs_diff(side / 2) < 500);
+}
+
+#[test]
+fn points_off_the_map_fall_back_to_crow_fly() {
+    let (router, [sw, ..]) = block();
+    let far = LatLng {
+        lat: 57.72,
+        lng: 11.99,
+    };
+    assert!(router.snap(far).is_none());
+    assert_eq!(
+        router.travel_time_or_crow_fly_ms(sw, far),
+        routing::crow_fly_time_ms(sw, far, routing::CROW_FLY_SPEED_MPS)
+    );
+}
