@@ -181,16 +181,11 @@ impl AppState {
         hasher: auth::password::Hasher,
         config: Config,
     ) -> Self {
-        payments::describe_metrics();
         // The simulated gateway keeps its ledger in the app's database
         // (tables of its own), so it remembers charges across restarts.
         let gateway: Arc<dyn payments::PaymentGateway> =
             Arc::new(payments::SimulatedGateway::new(store.clone()));
         let hashing = Arc::new(Semaphore::new(config.hash_concurrency()));
-        metrics::describe_counter!(
-            routes::auth::SIGNUPS_RATE_LIMITED,
-            "Signups refused with 429: too many from one client address"
-        );
         let login_limits = Arc::new(LoginLimits {
             per_account: limiter::RateLimiter::new(
                 config.login_failures_per_account,

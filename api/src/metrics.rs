@@ -31,15 +31,10 @@ pub fn describe_metrics() {
         "Drivers' answers to offers, by answer and outcome"
     );
     describe_counter!(
-        "hexdash_charges_total",
-        "Charges settled with the payment gateway, by outcome"
+        crate::routes::auth::SIGNUPS_RATE_LIMITED,
+        "Signups refused with 429: too many from one client address"
     );
-    describe_counter!(
-        "hexdash_payment_retries_total",
-        "Payment gateway calls retried after a transient failure"
-    );
-    describe_counter!(
-        "hexdash_refunds_total",
-        "Refunds settled with the payment gateway, by outcome"
-    );
+    // Charges, refunds and payment retries: described next to the saga
+    // that counts them, which also starts their series at zero.
+    crate::payments::describe_metrics();
 }

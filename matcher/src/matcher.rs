@@ -115,7 +115,8 @@ const OFFERS_TOTAL: &str = "hexdash_offers_total";
 const UNASSIGNED_TOTAL: &str = "hexdash_orders_unassigned_total";
 const UNASSIGNED: &str = "hexdash_orders_unassigned";
 
-fn describe() {
+/// HELP text of the matcher's metrics (see [`crate::describe_metrics`]).
+pub(crate) fn describe() {
     metrics::describe_counter!(
         OFFERS_TOTAL,
         "Offers of orders to drivers, by outcome (made, accepted, declined, expired)"

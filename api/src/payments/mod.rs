@@ -78,7 +78,7 @@ pub mod outcome {
 
 /// HELP text for the payment metrics, and their series at zero so that a
 /// rate of failures can be graphed before the first one. Call once the
-/// metrics recorder is installed ([`crate::AppState::new`] does).
+/// metrics recorder is installed ([`crate::describe_metrics`] does).
 pub fn describe_metrics() {
     metrics::describe_counter!(
         CHARGES_TOTAL,
