@@ -17,15 +17,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(body["checks"]["database"], true);
     assert_eq!(body["checks"]["mqtt_broker"], true);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = prometheus_text::scrape(&app).await;
     for name in [
         "hexdash_drivers",
         "hexdash_queue_depth",

@@ -125,15 +125,7 @@ async fn a_refund_the_gateway_cannot_take_is_retried_by_itself() {
     assert_eq!(refund["status"], "succeeded", "{refund}");
     assert_eq!(refund["retries"], 1, "{refund}");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::prometheus_text::scrape(&app).await;
     assert!(
         metrics.contains("# HELP hexdash_refunds_total "),
         "{metrics}"

@@ -107,6 +107,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         post_locations,
         stream_driver,
         track,
+        get_index,
         get_health,
         get_readiness,
         get_metrics,
@@ -509,6 +510,19 @@ pub struct OfferMessage {
     pub expires_at: i64,
 }
 
+/// The root's answer (served by the binary's `ops` module).
+#[derive(ToSchema)]
+pub struct Index {
+    /// `"hexdash"`.
+    #[schema(example = "hexdash")]
+    pub name: String,
+    /// The server's version.
+    pub version: String,
+    /// Paths on this server: `docs`, `openapi`, `health`, `readiness`,
+    /// `metrics`.
+    pub links: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(ToSchema)]
 pub struct Health {
     /// `"ok"`.
@@ -613,6 +627,20 @@ fn stream_driver() {}
 )]
 #[allow(dead_code)]
 fn track() {}
+
+/// Where to go
+///
+/// The server's name and version, and links to this document, its UI, the
+/// health, readiness and metrics endpoints (for a newcomer who opens the
+/// root in a browser).
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "ops",
+    responses((status = 200, description = "Name, version and links.", body = Index))
+)]
+#[allow(dead_code)]
+fn get_index() {}
 
 /// Liveness
 ///
@@ -737,6 +765,7 @@ mod tests {
         ("post", "/v1/drivers/{driver_id}/locations"),
         ("get", "/v1/drivers/stream"),
         ("get", "/v1/ws"),
+        ("get", "/"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -752,6 +781,7 @@ mod tests {
         ("get", "/v1/restaurants"),
         ("get", "/v1/restaurants/{restaurant_id}"),
         ("get", "/v1/restaurants/{restaurant_id}/menu"),
+        ("get", "/"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -760,7 +790,14 @@ mod tests {
     ];
 
     /// Operations that answer no error body.
-    const NO_ERRORS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/"];
+    const NO_ERRORS: &[&str] = &[
+        "/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs/",
+    ];
 
     const ROUTE_SOURCES: &[&str] = &[
         include_str!("routes/auth.rs"),
