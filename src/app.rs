@@ -67,7 +67,8 @@ impl App {
             tokens.clone(),
             hasher,
             config.api.clone(),
-        );
+        )
+        .with_shutdown(shutdown.clone());
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             api::bootstrap_admin(&api_state, email, password)
                 .await

@@ -35,6 +35,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 pub mod error;
 pub mod extract;
@@ -137,6 +138,10 @@ pub struct AppState {
     pub config: Config,
     pub gateway: Arc<dyn payments::PaymentGateway>,
     pub catalog: search::SharedCatalog,
+    /// Cancelled when the app stops: background work (refund retry timers)
+    /// ends with it instead of keeping the state and its pool alive and
+    /// sending rounds for an app that is gone ([`AppState::with_shutdown`]).
+    pub shutdown: CancellationToken,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -182,6 +187,8 @@ impl AppState {
             config,
             gateway,
             catalog: search::SharedCatalog::default(),
+            // Never cancelled unless the owner passes its own.
+            shutdown: CancellationToken::new(),
             hashing,
             login_limits,
         }
@@ -191,6 +198,13 @@ impl AppState {
     /// the default).
     pub fn with_gateway(mut self, gateway: Arc<dyn payments::PaymentGateway>) -> Self {
         self.gateway = gateway;
+        self
+    }
+
+    /// The same state stopped by `shutdown` (the app's token): background
+    /// payment work ends when it is cancelled.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
         self
     }
 }

@@ -676,10 +676,15 @@ pub trait PaymentStore: Send + Sync {
     /// Puts a pending refund off for a background retry: it stays pending
     /// (its amount still owed), `failure` says why, `attempts` more calls
     /// are recorded, `retries` goes up by one and the next round is due at
-    /// `retry_at_ms`. The refund as it is now, `None` if it was not pending.
+    /// `retry_at_ms`; only if it has made exactly `retries` background
+    /// rounds so far, so that of two rounds racing for the same refund
+    /// (two apps after an in-process restart) one defers it and starts the
+    /// next timer. The refund as it is now, `None` if it was not pending or
+    /// another round deferred it first.
     async fn defer_refund(
         &self,
         id: PaymentId,
+        retries: i64,
         failure: &str,
         attempts: i64,
         retry_at_ms: i64,

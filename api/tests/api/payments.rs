@@ -195,3 +195,51 @@ async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
     assert_eq!(after.gateway.totals().await.unwrap().refunded_cents, total);
 }
+
+dual_test! {
+    async fn of_two_rounds_for_one_refund_only_one_defers_it() {
+        // Rounds an hour apart: the refund stays at one background round.
+        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
+        let app = TestApp::with_store_and_config(test_store().await, config).await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
+        cancel(&app, &customer, order).await;
+        eventually(|| async {
+            let r = refunds(&app, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+        let id = refunds(&app, order).await[0].id;
+
+        // A round that started before the first deferral (it saw 0 rounds)
+        // loses: it must not bump the count nor start a second timer.
+        let stale = app.state.store.defer_refund(id, 0, "late", 4, now_ms() + 1_000, now_ms()).await.unwrap();
+        assert!(stale.is_none(), "{stale:?}");
+        let current = app.state.store.defer_refund(id, 1, "next", 4, now_ms() + 1_000, now_ms()).await.unwrap();
+        assert_eq!(current.map(|p| p.retries), Some(2));
+    }
+}
+
+dual_test! {
+    async fn a_stopped_apps_refund_timer_lets_go_of_its_store() {
+        // Rounds an hour apart: without shutdown, the timer would hold the
+        // app's state (and the store) for that hour.
+        let store = test_store().await;
+        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
+        let app = TestApp::with_store_and_config(store.clone(), config).await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
+        cancel(&app, &customer, order).await;
+        eventually(|| async {
+            let r = refunds(&app, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+        drop(app);
+        eventually(|| async { std::sync::Arc::strong_count(&store) == 1 }).await;
+    }
+}
