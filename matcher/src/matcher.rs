@@ -109,6 +109,18 @@ const ENDED_OFFER_MEMORY: Duration = Duration::from_secs(600);
 /// at fleet scale availability changes constantly.
 const SUPPLY_RETRY_MIN_GAP: Duration = Duration::from_millis(250);
 
+/// Deadlines further ahead than this are as good as never; settings
+/// beyond it are cut to it, since adding a huge duration to the clock
+/// panics. About 30 years.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// `now + after`, at most [`NEVER`] ahead.
+fn deadline(now: Instant, after: Duration) -> Instant {
+    // `NEVER` added to a monotonic clock (counting from boot, or at worst
+    // from the epoch) does not overflow, so `now` itself is never returned.
+    now.checked_add(after.min(NEVER)).unwrap_or(now)
+}
+
 /// Offers made and how they ended, by `outcome`.
 const OFFERS_TOTAL: &str = "hexdash_offers_total";
 /// Orders raised to dispatchers (counter) and raised now (gauge).
@@ -182,7 +194,7 @@ impl Matcher {
         );
         if self.inner.config.unassigned_after_s > 0 {
             let after = Duration::from_secs(self.inner.config.unassigned_after_s);
-            book.schedule_raise(order_id, now + after);
+            book.schedule_raise(order_id, deadline(now, after));
         }
         self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
@@ -412,7 +424,12 @@ impl Matcher {
         now_ms: i64,
     ) -> Option<Arc<Offer>> {
         let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
-        let offer = book.close_offer(offer_id, state, now + ENDED_OFFER_MEMORY, now + cooldown)?;
+        let offer = book.close_offer(
+            offer_id,
+            state,
+            now + ENDED_OFFER_MEMORY,
+            deadline(now, cooldown),
+        )?;
         self.raise_if_stranded(book, offer.order_id, now, now_ms);
         Some(offer)
     }
@@ -501,23 +518,27 @@ impl Matcher {
         let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let cooled = dispatch.next_cooldown_end(now);
         let Some(driver_id) = self.find_driver(book, order_id, now) else {
-            let mut at = now + Duration::from_millis(self.inner.config.retry_interval_ms);
+            let mut at = deadline(
+                now,
+                Duration::from_millis(self.inner.config.retry_interval_ms),
+            );
             if let Some(cooled) = cooled {
                 at = at.min(cooled);
             }
             book.schedule_retry(order_id, at);
             return;
         };
-        let timeout = Duration::from_secs(self.inner.config.offer_timeout_s);
+        let timeout = Duration::from_secs(self.inner.config.offer_timeout_s).min(NEVER);
         let offer = Arc::new(Offer {
             offer_id: OfferId::new(),
             order_id,
             driver_id,
             pickup,
             dropoff,
-            expires_at_ms: now_ms + timeout.as_millis() as i64,
+            expires_at_ms: now_ms
+                .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
         });
-        book.open_offer(offer.clone(), now + timeout);
+        book.open_offer(offer.clone(), deadline(now, timeout));
         metrics::counter!(OFFERS_TOTAL, "outcome" => "made").increment(1);
         self.inner.engine.publish_offer(offer);
     }

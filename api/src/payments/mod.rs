@@ -467,4 +467,16 @@ mod tests {
         check(64, 10_000);
         check(u32::MAX, 10_000);
     }
+
+    #[test]
+    fn refund_retries_never_wait_less_than_the_minimum() {
+        let config = crate::Config {
+            refund_retry_backoff_ms: 0,
+            refund_retry_max_backoff_ms: 0,
+            ..crate::Config::default()
+        };
+        assert_eq!(retry_delay(&config, 0), MIN_REFUND_RETRY_WAIT);
+        assert_eq!(retry_delay(&config, 5), MIN_REFUND_RETRY_WAIT);
+        assert_eq!(store_retry_delay(&config), MIN_REFUND_RETRY_WAIT);
+    }
 }

@@ -516,3 +516,24 @@ async fn an_order_with_nobody_near_is_raised_after_so_long_and_only_once() {
     shutdown.cancel();
     loop_task.await.unwrap();
 }
+
+#[test]
+fn huge_timeouts_mean_never_rather_than_a_panic() {
+    let (engine, matcher) = setup(Config {
+        offer_timeout_s: u64::MAX,
+        retry_interval_ms: u64::MAX,
+        reoffer_cooldown_s: u64::MAX,
+        unassigned_after_s: u64::MAX,
+        ..Config::default()
+    });
+    let driver = driver_at(&engine, 100.0);
+    let order = tracked_order(&engine);
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let offer = matcher.pending_offer(order).expect("an offer is pending");
+    assert_eq!(offer.driver_id, driver);
+    assert!(offer.expires_at_ms > NOW_MS);
+    matcher.decline(offer.offer_id, driver, NOW_MS).unwrap();
+    // The decliner cools down for good; the order waits.
+    assert_eq!(offered_to(&matcher, order), None);
+    assert_eq!(matcher.dispatching(), 1);
+}
