@@ -68,15 +68,6 @@ pub enum DispatchState {
     Offered,
 }
 
-impl DispatchState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Searching => "searching",
-            Self::Offered => "offered",
-        }
-    }
-}
-
 /// An order the matcher is finding a driver for, as people see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DispatchView {
@@ -215,12 +206,7 @@ impl Matcher {
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
-                book.close_offer(
-                    offer_id,
-                    OfferState::Accepted,
-                    now + ENDED_OFFER_MEMORY,
-                    now,
-                );
+                book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "assigned");
                 metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
                 Ok(track)
@@ -233,12 +219,7 @@ impl Matcher {
             }
             Err(e) => {
                 // The order was assigned another way or closed: stop.
-                book.close_offer(
-                    offer_id,
-                    OfferState::Withdrawn,
-                    now + ENDED_OFFER_MEMORY,
-                    now,
-                );
+                book.close_offer(offer_id, OfferState::Withdrawn, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "no longer needs a driver");
                 Err(OfferError::Assign(e))
             }
@@ -256,7 +237,6 @@ impl Matcher {
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
         self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
-        metrics::counter!(OFFERS_TOTAL, "outcome" => "declined").increment(1);
         self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
@@ -272,12 +252,8 @@ impl Matcher {
         };
         let now = Instant::now();
         if let Some(offer_id) = dispatch.pending_offer
-            && let Some(offer) = book.close_offer(
-                offer_id,
-                OfferState::Withdrawn,
-                now + ENDED_OFFER_MEMORY,
-                now,
-            )
+            && let Some(offer) =
+                book.close_offer(offer_id, OfferState::Withdrawn, now + ENDED_OFFER_MEMORY)
         {
             self.inner
                 .engine
@@ -378,7 +354,6 @@ impl Matcher {
                     else {
                         continue; // answered before the deadline
                     };
-                    metrics::counter!(OFFERS_TOTAL, "outcome" => "expired").increment(1);
                     self.inner.engine.publish_offer_end(
                         offer_id,
                         offer.driver_id,
@@ -397,8 +372,8 @@ impl Matcher {
                     }
                 }
                 Timer::Forget(offer_id) => book.forget(offer_id),
-                // Checks the time itself: a timer left by an earlier
-                // dispatch of the same order does not raise a newer one.
+                // Checks the time itself: raising is decided there alone
+                // (ending a dispatch removes its timer).
                 Timer::Raise(order_id) => self.raise_if_stranded(&mut book, order_id, now, now_ms),
             }
         }
@@ -413,8 +388,9 @@ impl Matcher {
     }
 
     /// Ends a pending offer its driver declined or let lapse: the attempt
-    /// counts, the driver cools down for this order, and the order may now
-    /// be raised to dispatchers.
+    /// counts (and is counted in `hexdash_offers_total` by `state`), the
+    /// driver cools down for this order, and the order may now be raised to
+    /// dispatchers.
     fn end_unanswered(
         &self,
         book: &mut Book<Instant>,
@@ -424,12 +400,11 @@ impl Matcher {
         now_ms: i64,
     ) -> Option<Arc<Offer>> {
         let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
-        let offer = book.close_offer(
-            offer_id,
-            state,
-            now + ENDED_OFFER_MEMORY,
-            deadline(now, cooldown),
-        )?;
+        let offer = book.close_offer(offer_id, state, now + ENDED_OFFER_MEMORY)?;
+        book.cool_down(&offer, deadline(now, cooldown));
+        // Here, with the attempt, so the metric and the attempts agree
+        // (a decline, a lapse, or an accept that found the driver busy).
+        metrics::counter!(OFFERS_TOTAL, "outcome" => state.as_str()).increment(1);
         self.raise_if_stranded(book, offer.order_id, now, now_ms);
         Some(offer)
     }
@@ -469,14 +444,9 @@ impl Matcher {
         );
         metrics::counter!(UNASSIGNED_TOTAL).increment(1);
         metrics::gauge!(UNASSIGNED).increment(1.0);
-        self.inner.engine.publish_unassigned(Unassigned {
-            order_id,
-            pickup: d.pickup,
-            attempts: d.attempts,
-            since_ms: d.since_ms,
-            at_ms: now_ms,
-            resolved: false,
-        });
+        self.inner
+            .engine
+            .publish_unassigned(unassigned(order_id, d, now_ms, false));
     }
 
     /// Stops dispatching `order_id`; a raised order is lowered again and
@@ -488,18 +458,13 @@ impl Matcher {
         now_ms: i64,
         why: &'static str,
     ) -> Option<Dispatch<Instant>> {
-        let d = book.dispatches.remove(&order_id)?;
+        let d = book.end_dispatch(order_id)?;
         if d.raised_at_ms.is_some() {
             tracing::info!(%order_id, attempts = d.attempts, outcome = why, "unassigned order resolved");
             metrics::gauge!(UNASSIGNED).decrement(1.0);
-            self.inner.engine.publish_unassigned(Unassigned {
-                order_id,
-                pickup: d.pickup,
-                attempts: d.attempts,
-                since_ms: d.since_ms,
-                at_ms: now_ms,
-                resolved: true,
-            });
+            self.inner
+                .engine
+                .publish_unassigned(unassigned(order_id, &d, now_ms, true));
         }
         Some(d)
     }
@@ -579,6 +544,19 @@ impl Matcher {
             }
             radius_m = (radius_m * 2.0).min(config.max_radius_m);
         }
+    }
+}
+
+/// The news that `order_id` (dispatched as `d`) was raised to dispatchers
+/// at `at_ms`, or, `resolved`, that it no longer needs to be.
+fn unassigned(order_id: OrderId, d: &Dispatch<Instant>, at_ms: i64, resolved: bool) -> Unassigned {
+    Unassigned {
+        order_id,
+        pickup: d.pickup,
+        attempts: d.attempts,
+        since_ms: d.since_ms,
+        at_ms,
+        resolved,
     }
 }
 
