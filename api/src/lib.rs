@@ -85,7 +85,9 @@ pub struct Config {
     pub refund_retry_rounds: u32,
     /// Wait before a refund's first background round; doubles each round.
     pub refund_retry_backoff_ms: u64,
-    /// Longest wait between two background rounds of a refund.
+    /// Longest wait between two background rounds of a refund (and before
+    /// a refund the store failed for is tried again). Waits are at least
+    /// 100 ms whatever this and `refund_retry_backoff_ms` say.
     pub refund_retry_max_backoff_ms: u64,
     /// Delivery fee: a base plus a rate per started kilometre of the
     /// straight line from restaurant to door.

@@ -34,6 +34,8 @@ pub struct Config {
     /// that order again for this long; after it, once available (pinging,
     /// on duty, free), they are, so an order with one driver near is never
     /// stranded. Long enough for the order to try everyone else first.
+    /// 0: no cooldown, a driver who declined may be offered the order again
+    /// at once (the nearest one is, if nobody else is free).
     pub reoffer_cooldown_s: u64,
     /// Raise an order to dispatchers once this many offers of it ended
     /// without an accept (0: never by count). The matcher keeps offering it.
@@ -71,6 +73,7 @@ pub enum DispatchState {
 /// An order the matcher is finding a driver for, as people see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DispatchView {
+    /// Whether an offer is out.
     pub state: DispatchState,
     /// Offers of the order that ended without an accept.
     pub attempts: u32,

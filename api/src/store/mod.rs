@@ -711,12 +711,16 @@ pub enum ChargeAnswer {
 pub struct LedgerCharge {
     /// The idempotency key the charge was asked with.
     pub key: PaymentId,
+    /// The final answer given to that key (repeated to every retry).
     pub answer: ChargeAnswer,
+    /// The amount asked for, in cents (charged if the answer is
+    /// `Charged`).
     pub amount_cents: i64,
     /// The test token charged (it also decides how refunds of it behave).
     pub token: String,
     /// Refunded so far; never more than `amount_cents`.
     pub refunded_cents: i64,
+    /// When the gateway first answered the key, Unix ms.
     pub created_at_ms: i64,
 }
 
@@ -732,6 +736,7 @@ pub enum RefundVerdict {
 }
 
 impl RefundVerdict {
+    /// The verdict as stored in the ledger's table.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Refunded => "refunded",
@@ -740,6 +745,8 @@ impl RefundVerdict {
         }
     }
 
+    /// The verdict stored as `s` ([`RefundVerdict::as_str`]); `None` for
+    /// anything else.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "refunded" => Some(Self::Refunded),
@@ -756,9 +763,11 @@ impl RefundVerdict {
 pub struct LedgerTotals {
     /// Charges that went through.
     pub charges: u64,
+    /// Their amounts added up, in cents.
     pub charged_cents: i64,
     /// Refunds that went through.
     pub refunds: u64,
+    /// Their amounts added up, in cents.
     pub refunded_cents: i64,
 }
 
@@ -787,6 +796,8 @@ pub trait GatewayLedger: Send + Sync {
         amount_cents: i64,
         at_ms: i64,
     ) -> Result<RefundVerdict>;
+    /// Everything that went through so far (charges and refunds, counted
+    /// and summed).
     async fn ledger_totals(&self) -> Result<LedgerTotals>;
 }
 
