@@ -159,7 +159,7 @@ dual_test! {
     }
 }
 
-/// SQLite only: the test moves the retry's due time with raw SQL.
+/// SQLite only: the test moves the retries' due times with raw SQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     let sql = api::store::SqlStore::connect("sqlite::memory:")
@@ -174,26 +174,66 @@ async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     let owner = before.user(Role::Restaurant).await;
     let restaurant = before.restaurant(&owner).await;
     let customer = before.user(Role::Customer).await;
-    let (order, total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
-    cancel(&before, &customer, order).await;
-    eventually(|| async {
-        let r = refunds(&before, order).await;
-        r.len() == 1 && r[0].retries == 1
-    })
-    .await;
+    let (due, due_total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
+    let (later, later_total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
+    cancel(&before, &customer, due).await;
+    cancel(&before, &customer, later).await;
+    for order in [due, later] {
+        eventually(|| async {
+            let r = refunds(&before, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+    }
     drop(before);
 
-    // Stopped while the refund waited; its round fell due meanwhile.
-    sqlx::query("UPDATE payments SET retry_at_ms = 0 WHERE kind = 'refund'")
-        .execute(sql.pool())
-        .await
-        .unwrap();
+    // Stopped while both refunds waited; one's round fell due meanwhile,
+    // the other's is a few seconds ahead.
+    let set_retry_at = |order: OrderId, at_ms: i64| {
+        let sql = sql.clone();
+        async move {
+            sqlx::query(
+                "UPDATE payments SET retry_at_ms = $1 WHERE kind = 'refund' AND order_id = $2",
+            )
+            .bind(at_ms)
+            .bind(order.to_string())
+            .execute(sql.pool())
+            .await
+            .unwrap();
+        }
+    };
+    set_retry_at(due, 0).await;
+    let later_at_ms = now_ms() + 3_000;
+    set_retry_at(later, later_at_ms).await;
     let after = TestApp::with_store(store).await;
     let restored = api::restore_live_state(&after.state).await.unwrap();
-    assert_eq!(restored.payments_resumed, 1);
-    let refund = settled_refund(&after, order).await;
+    assert_eq!(restored.payments_resumed, 2);
+
+    // The due one goes through at once (two rounds: the new gateway fails
+    // it transiently again first). Had the other been sent at start-up
+    // too, its first round would be over by then.
+    let refund = settled_refund(&after, due).await;
     assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
-    assert_eq!(after.gateway.totals().await.unwrap().refunded_cents, total);
+    assert_eq!(
+        after.gateway.totals().await.unwrap().refunded_cents,
+        due_total
+    );
+    if now_ms() < later_at_ms {
+        let waiting = refunds(&after, later).await.remove(0);
+        assert_eq!(
+            (waiting.status, waiting.retries),
+            (PaymentStatus::Pending, 1),
+            "{waiting:?}"
+        );
+    }
+    // And the other, once its time came.
+    let refund = settled_refund(&after, later).await;
+    assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
+    assert!(refund.updated_at_ms >= later_at_ms, "{refund:?}");
+    assert_eq!(
+        after.gateway.totals().await.unwrap().refunded_cents,
+        due_total + later_total
+    );
 }
 
 dual_test! {
