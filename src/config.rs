@@ -245,10 +245,10 @@ mod tests {
         for line in text.lines().map(str::trim) {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = format!("{name}.");
-            } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ") {
-                if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                    listed.push(format!("{section}{key}"));
-                }
+            } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ")
+                && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            {
+                listed.push(format!("{section}{key}"));
             }
         }
         let mut expected = setting_paths();

@@ -198,10 +198,10 @@ impl<T: Ord + Copy> Book<T> {
         if self.held_by.get(&offer.driver_id) == Some(&offer_id) {
             self.held_by.remove(&offer.driver_id);
         }
-        if let Some(d) = self.dispatches.get_mut(&offer.order_id) {
-            if d.pending_offer == Some(offer_id) {
-                d.pending_offer = None;
-            }
+        if let Some(d) = self.dispatches.get_mut(&offer.order_id)
+            && d.pending_offer == Some(offer_id)
+        {
+            d.pending_offer = None;
         }
         self.timers.insert((forget_at, Timer::Forget(offer_id)));
         Some(offer)
