@@ -32,8 +32,10 @@
 //!   at most `refund_retry_max_backoff_ms`; after `refund_retry_rounds`
 //!   rounds the refund fails for good as above. The round's timer lives in
 //!   memory (one sleeping task per refund owed, no more: a round settles
-//!   the refund or starts the next timer); the row is durable, so after a
-//!   restart [`resume_pending`] waits out what is left of it.
+//!   the refund or, if it is the one that deferred it, starts the next
+//!   timer) and ends when the app's shutdown token is cancelled; the row is
+//!   durable, so after a restart [`resume_pending`] waits out what is left
+//!   of it. Waits are at least `MIN_REFUND_RETRY_WAIT`.
 //! - A refund that cannot be settled because the store failed stays
 //!   `pending` and is sent again (same key) after the longest backoff.
 //!
