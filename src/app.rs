@@ -138,7 +138,8 @@ impl App {
             tokens.clone(),
             hasher,
             config.api.clone(),
-        );
+        )
+        .with_shutdown(shutdown.clone());
         let admin = match (&config.admin_email, &config.admin_password) {
             (Some(email), Some(password)) => {
                 match api::bootstrap_admin(&api_state, email, password)

@@ -36,6 +36,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 pub mod error;
 pub mod extract;
@@ -90,7 +91,9 @@ pub struct Config {
     pub refund_retry_rounds: u32,
     /// Wait before a refund's first background round; doubles each round.
     pub refund_retry_backoff_ms: u64,
-    /// Longest wait between two background rounds of a refund.
+    /// Longest wait between two background rounds of a refund (and before
+    /// a refund the store failed for is tried again). Waits are at least
+    /// 100 ms whatever this and `refund_retry_backoff_ms` say.
     pub refund_retry_max_backoff_ms: u64,
     /// Delivery fee: a base plus a rate per started kilometre of the
     /// straight line from restaurant to door.
@@ -159,6 +162,10 @@ pub struct AppState {
     pub config: Config,
     pub gateway: Arc<dyn payments::PaymentGateway>,
     pub catalog: search::SharedCatalog,
+    /// Cancelled when the app stops: background work (refund retry timers)
+    /// ends with it instead of keeping the state and its pool alive and
+    /// sending rounds for an app that is gone ([`AppState::with_shutdown`]).
+    pub shutdown: CancellationToken,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -209,6 +216,8 @@ impl AppState {
             config,
             gateway,
             catalog: search::SharedCatalog::default(),
+            // Never cancelled unless the owner passes its own.
+            shutdown: CancellationToken::new(),
             hashing,
             login_limits,
         }
@@ -218,6 +227,13 @@ impl AppState {
     /// the default).
     pub fn with_gateway(mut self, gateway: Arc<dyn payments::PaymentGateway>) -> Self {
         self.gateway = gateway;
+        self
+    }
+
+    /// The same state stopped by `shutdown` (the app's token): background
+    /// payment work ends when it is cancelled.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
         self
     }
 }

@@ -470,6 +470,9 @@ impl Engine {
         });
     }
 
+    /// Puts the news that an order nobody took was raised to dispatchers,
+    /// or resolved, on the change stream (dropped if the stream is full,
+    /// like every other change: a lagging reader resyncs).
     pub fn publish_unassigned(&self, news: Unassigned) {
         let _ = self.changes.try_broadcast(Change::Unassigned(news));
     }

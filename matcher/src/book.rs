@@ -67,6 +67,8 @@ pub(crate) struct Dispatch<T> {
     pub since_ms: i64,
     /// Set once the order was raised to dispatchers (Unix ms).
     pub raised_at_ms: Option<i64>,
+    /// When its [`Timer::Raise`] is due, so ending the dispatch removes it.
+    pub raise_at: Option<T>,
 }
 
 impl<T: Ord + Copy> Dispatch<T> {
@@ -81,6 +83,7 @@ impl<T: Ord + Copy> Dispatch<T> {
             started,
             since_ms,
             raised_at_ms: None,
+            raise_at: None,
         }
     }
 
@@ -176,16 +179,14 @@ impl<T: Ord + Copy> Book<T> {
         Ok(&rec.offer)
     }
 
-    /// Ends a pending offer. A declined or expired offer counts as an
-    /// attempt, and its driver is excluded from the order until
-    /// `excluded_until` (ignored for other ends); `forget_at` is when the
-    /// ended record is dropped.
+    /// Ends a pending offer; `forget_at` is when the ended record is
+    /// dropped. An offer declined or left to expire also needs
+    /// [`Book::cool_down`].
     pub fn close_offer(
         &mut self,
         offer_id: OfferId,
         state: OfferState,
         forget_at: T,
-        excluded_until: T,
     ) -> Option<Arc<Offer>> {
         let rec = self.offers.get_mut(&offer_id)?;
         if rec.state != OfferState::Pending {
@@ -197,17 +198,35 @@ impl<T: Ord + Copy> Book<T> {
         if self.held_by.get(&offer.driver_id) == Some(&offer_id) {
             self.held_by.remove(&offer.driver_id);
         }
-        if let Some(d) = self.dispatches.get_mut(&offer.order_id) {
-            if d.pending_offer == Some(offer_id) {
-                d.pending_offer = None;
-            }
-            if matches!(state, OfferState::Declined | OfferState::Expired) {
-                d.excluded.insert(offer.driver_id, excluded_until);
-                d.attempts = d.attempts.saturating_add(1);
-            }
+        if let Some(d) = self.dispatches.get_mut(&offer.order_id)
+            && d.pending_offer == Some(offer_id)
+        {
+            d.pending_offer = None;
         }
         self.timers.insert((forget_at, Timer::Forget(offer_id)));
         Some(offer)
+    }
+
+    /// Counts an offer of its order that ended without an accept, and
+    /// excludes its driver from that order until `excluded_until`.
+    pub fn cool_down(&mut self, offer: &Offer, excluded_until: T) {
+        if let Some(d) = self.dispatches.get_mut(&offer.order_id) {
+            d.excluded.insert(offer.driver_id, excluded_until);
+            d.attempts = d.attempts.saturating_add(1);
+        }
+    }
+
+    /// Stops dispatching `order_id`, with its pending raise and retry
+    /// timers (so they do not pile up). What the dispatch held.
+    pub fn end_dispatch(&mut self, order_id: OrderId) -> Option<Dispatch<T>> {
+        let d = self.dispatches.remove(&order_id)?;
+        if let Some(at) = d.raise_at {
+            self.timers.remove(&(at, Timer::Raise(order_id)));
+        }
+        if let Some(at) = d.retry_at {
+            self.timers.remove(&(at, Timer::Retry(order_id)));
+        }
+        Some(d)
     }
 
     pub fn forget(&mut self, offer_id: OfferId) {
@@ -228,7 +247,10 @@ impl<T: Ord + Copy> Book<T> {
     }
 
     pub fn schedule_raise(&mut self, order_id: OrderId, at: T) {
-        self.timers.insert((at, Timer::Raise(order_id)));
+        if let Some(d) = self.dispatches.get_mut(&order_id) {
+            d.raise_at = Some(at);
+            self.timers.insert((at, Timer::Raise(order_id)));
+        }
     }
 
     /// Orders with no pending offer that are waiting for a driver.

@@ -34,6 +34,8 @@ pub struct Config {
     /// that order again for this long; after it, once available (pinging,
     /// on duty, free), they are, so an order with one driver near is never
     /// stranded. Long enough for the order to try everyone else first.
+    /// 0: no cooldown, a driver who declined may be offered the order again
+    /// at once (the nearest one is, if nobody else is free).
     pub reoffer_cooldown_s: u64,
     /// Raise an order to dispatchers once this many offers of it ended
     /// without an accept (0: never by count). The matcher keeps offering it.
@@ -68,18 +70,10 @@ pub enum DispatchState {
     Offered,
 }
 
-impl DispatchState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Searching => "searching",
-            Self::Offered => "offered",
-        }
-    }
-}
-
 /// An order the matcher is finding a driver for, as people see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DispatchView {
+    /// Whether an offer is out.
     pub state: DispatchState,
     /// Offers of the order that ended without an accept.
     pub attempts: u32,
@@ -108,6 +102,18 @@ const ENDED_OFFER_MEMORY: Duration = Duration::from_secs(600);
 /// A driver becoming available retries waiting orders at most this often:
 /// at fleet scale availability changes constantly.
 const SUPPLY_RETRY_MIN_GAP: Duration = Duration::from_millis(250);
+
+/// Deadlines further ahead than this are as good as never; settings
+/// beyond it are cut to it, since adding a huge duration to the clock
+/// panics. About 30 years.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// `now + after`, at most [`NEVER`] ahead.
+fn deadline(now: Instant, after: Duration) -> Instant {
+    // `NEVER` added to a monotonic clock (counting from boot, or at worst
+    // from the epoch) does not overflow, so `now` itself is never returned.
+    now.checked_add(after.min(NEVER)).unwrap_or(now)
+}
 
 /// Offers made and how they ended, by `outcome`.
 const OFFERS_TOTAL: &str = "hexdash_offers_total";
@@ -183,7 +189,7 @@ impl Matcher {
         );
         if self.inner.config.unassigned_after_s > 0 {
             let after = Duration::from_secs(self.inner.config.unassigned_after_s);
-            book.schedule_raise(order_id, now + after);
+            book.schedule_raise(order_id, deadline(now, after));
         }
         self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
@@ -204,12 +210,7 @@ impl Matcher {
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
-                book.close_offer(
-                    offer_id,
-                    OfferState::Accepted,
-                    now + ENDED_OFFER_MEMORY,
-                    now,
-                );
+                book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "assigned");
                 metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
                 Ok(track)
@@ -222,12 +223,7 @@ impl Matcher {
             }
             Err(e) => {
                 // The order was assigned another way or closed: stop.
-                book.close_offer(
-                    offer_id,
-                    OfferState::Withdrawn,
-                    now + ENDED_OFFER_MEMORY,
-                    now,
-                );
+                book.close_offer(offer_id, OfferState::Withdrawn, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "no longer needs a driver");
                 Err(OfferError::Assign(e))
             }
@@ -245,7 +241,6 @@ impl Matcher {
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
         self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
-        metrics::counter!(OFFERS_TOTAL, "outcome" => "declined").increment(1);
         self.offer_next(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
@@ -261,12 +256,8 @@ impl Matcher {
         };
         let now = Instant::now();
         if let Some(offer_id) = dispatch.pending_offer
-            && let Some(offer) = book.close_offer(
-                offer_id,
-                OfferState::Withdrawn,
-                now + ENDED_OFFER_MEMORY,
-                now,
-            )
+            && let Some(offer) =
+                book.close_offer(offer_id, OfferState::Withdrawn, now + ENDED_OFFER_MEMORY)
         {
             self.inner
                 .engine
@@ -367,7 +358,6 @@ impl Matcher {
                     else {
                         continue; // answered before the deadline
                     };
-                    metrics::counter!(OFFERS_TOTAL, "outcome" => "expired").increment(1);
                     self.inner.engine.publish_offer_end(
                         offer_id,
                         offer.driver_id,
@@ -386,8 +376,8 @@ impl Matcher {
                     }
                 }
                 Timer::Forget(offer_id) => book.forget(offer_id),
-                // Checks the time itself: a timer left by an earlier
-                // dispatch of the same order does not raise a newer one.
+                // Checks the time itself: raising is decided there alone
+                // (ending a dispatch removes its timer).
                 Timer::Raise(order_id) => self.raise_if_stranded(&mut book, order_id, now, now_ms),
             }
         }
@@ -402,8 +392,9 @@ impl Matcher {
     }
 
     /// Ends a pending offer its driver declined or let lapse: the attempt
-    /// counts, the driver cools down for this order, and the order may now
-    /// be raised to dispatchers.
+    /// counts (and is counted in `hexdash_offers_total` by `state`), the
+    /// driver cools down for this order, and the order may now be raised to
+    /// dispatchers.
     fn end_unanswered(
         &self,
         book: &mut Book<Instant>,
@@ -413,7 +404,11 @@ impl Matcher {
         now_ms: i64,
     ) -> Option<Arc<Offer>> {
         let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
-        let offer = book.close_offer(offer_id, state, now + ENDED_OFFER_MEMORY, now + cooldown)?;
+        let offer = book.close_offer(offer_id, state, now + ENDED_OFFER_MEMORY)?;
+        book.cool_down(&offer, deadline(now, cooldown));
+        // Here, with the attempt, so the metric and the attempts agree
+        // (a decline, a lapse, or an accept that found the driver busy).
+        metrics::counter!(OFFERS_TOTAL, "outcome" => state.as_str()).increment(1);
         self.raise_if_stranded(book, offer.order_id, now, now_ms);
         Some(offer)
     }
@@ -453,14 +448,9 @@ impl Matcher {
         );
         metrics::counter!(UNASSIGNED_TOTAL).increment(1);
         metrics::gauge!(UNASSIGNED).increment(1.0);
-        self.inner.engine.publish_unassigned(Unassigned {
-            order_id,
-            pickup: d.pickup,
-            attempts: d.attempts,
-            since_ms: d.since_ms,
-            at_ms: now_ms,
-            resolved: false,
-        });
+        self.inner
+            .engine
+            .publish_unassigned(unassigned(order_id, d, now_ms, false));
     }
 
     /// Stops dispatching `order_id`; a raised order is lowered again and
@@ -472,18 +462,13 @@ impl Matcher {
         now_ms: i64,
         why: &'static str,
     ) -> Option<Dispatch<Instant>> {
-        let d = book.dispatches.remove(&order_id)?;
+        let d = book.end_dispatch(order_id)?;
         if d.raised_at_ms.is_some() {
             tracing::info!(%order_id, attempts = d.attempts, outcome = why, "unassigned order resolved");
             metrics::gauge!(UNASSIGNED).decrement(1.0);
-            self.inner.engine.publish_unassigned(Unassigned {
-                order_id,
-                pickup: d.pickup,
-                attempts: d.attempts,
-                since_ms: d.since_ms,
-                at_ms: now_ms,
-                resolved: true,
-            });
+            self.inner
+                .engine
+                .publish_unassigned(unassigned(order_id, &d, now_ms, true));
         }
         Some(d)
     }
@@ -502,23 +487,27 @@ impl Matcher {
         let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let cooled = dispatch.next_cooldown_end(now);
         let Some(driver_id) = self.find_driver(book, order_id, now) else {
-            let mut at = now + Duration::from_millis(self.inner.config.retry_interval_ms);
+            let mut at = deadline(
+                now,
+                Duration::from_millis(self.inner.config.retry_interval_ms),
+            );
             if let Some(cooled) = cooled {
                 at = at.min(cooled);
             }
             book.schedule_retry(order_id, at);
             return;
         };
-        let timeout = Duration::from_secs(self.inner.config.offer_timeout_s);
+        let timeout = Duration::from_secs(self.inner.config.offer_timeout_s).min(NEVER);
         let offer = Arc::new(Offer {
             offer_id: OfferId::new(),
             order_id,
             driver_id,
             pickup,
             dropoff,
-            expires_at_ms: now_ms + timeout.as_millis() as i64,
+            expires_at_ms: now_ms
+                .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
         });
-        book.open_offer(offer.clone(), now + timeout);
+        book.open_offer(offer.clone(), deadline(now, timeout));
         metrics::counter!(OFFERS_TOTAL, "outcome" => "made").increment(1);
         self.inner.engine.publish_offer(offer);
     }
@@ -559,6 +548,19 @@ impl Matcher {
             }
             radius_m = (radius_m * 2.0).min(config.max_radius_m);
         }
+    }
+}
+
+/// The news that `order_id` (dispatched as `d`) was raised to dispatchers
+/// at `at_ms`, or, `resolved`, that it no longer needs to be.
+fn unassigned(order_id: OrderId, d: &Dispatch<Instant>, at_ms: i64, resolved: bool) -> Unassigned {
+    Unassigned {
+        order_id,
+        pickup: d.pickup,
+        attempts: d.attempts,
+        since_ms: d.since_ms,
+        at_ms,
+        resolved,
     }
 }
 

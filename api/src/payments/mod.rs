@@ -32,8 +32,10 @@
 //!   at most `refund_retry_max_backoff_ms`; after `refund_retry_rounds`
 //!   rounds the refund fails for good as above. The round's timer lives in
 //!   memory (one sleeping task per refund owed, no more: a round settles
-//!   the refund or starts the next timer); the row is durable, so after a
-//!   restart [`resume_pending`] waits out what is left of it.
+//!   the refund or, if it is the one that deferred it, starts the next
+//!   timer) and ends when the app's shutdown token is cancelled; the row is
+//!   durable, so after a restart [`resume_pending`] waits out what is left
+//!   of it. Waits are at least `MIN_REFUND_RETRY_WAIT`.
 //! - A refund that cannot be settled because the store failed stays
 //!   `pending` and is sent again (same key) after the longest backoff.
 //!
@@ -57,6 +59,10 @@ pub use simulated::{GatewayTotals, SimulatedGateway};
 
 /// Pending payments resumed per page at start-up.
 const RESUME_PAGE: u32 = 500;
+/// The shortest wait before a refund is sent again, whatever the backoff
+/// settings say: with a backoff of 0 and the database down, a retry would
+/// otherwise start the next one at once, forever.
+const MIN_REFUND_RETRY_WAIT: Duration = Duration::from_millis(100);
 
 /// Charges settled, by `outcome`.
 pub const CHARGES_TOTAL: &str = "hexdash_charges_total";
@@ -266,7 +272,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
             if rounds >= state.config.refund_retry_rounds {
                 format!("{failure} (and {rounds} background retries)")
             } else {
-                return defer(state, refund, &failure, attempts, now).await;
+                return defer(state, refund, rounds, &failure, attempts, now).await;
             }
         }
     };
@@ -290,22 +296,27 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
     Ok(settled)
 }
 
-/// Puts a refund the gateway could not be reached for off until its next
-/// background round, and starts that round's timer.
+/// Puts a refund the gateway could not be reached for (after `rounds`
+/// background rounds) off until its next round, and starts that round's
+/// timer; only if this round is the one that deferred it (see
+/// [`PaymentStore::defer_refund`]), so each refund has one timer.
+///
+/// [`PaymentStore::defer_refund`]: crate::store::PaymentStore::defer_refund
 async fn defer(
     state: AppState,
     refund: Payment,
+    rounds: u32,
     failure: &str,
     attempts: i64,
     now: i64,
 ) -> Result<Option<Payment>, StoreError> {
-    let rounds = u32::try_from(refund.retries).unwrap_or(u32::MAX);
     let delay = retry_delay(&state.config, rounds);
     let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
     let deferred = state
         .store
         .defer_refund(
             refund.id,
+            refund.retries,
             failure,
             attempts,
             now.saturating_add(delay_ms),
@@ -330,59 +341,65 @@ async fn defer(
 
 /// The wait before background round `rounds + 1` of a refund:
 /// `refund_retry_backoff_ms` doubled per round already made, at most
-/// `refund_retry_max_backoff_ms`.
+/// `refund_retry_max_backoff_ms`, at least [`MIN_REFUND_RETRY_WAIT`].
 fn retry_delay(config: &crate::Config, rounds: u32) -> Duration {
     let factor = 1u64.checked_shl(rounds).unwrap_or(u64::MAX);
     let ms = config
         .refund_retry_backoff_ms
         .saturating_mul(factor)
         .min(config.refund_retry_max_backoff_ms);
-    Duration::from_millis(ms)
+    Duration::from_millis(ms).max(MIN_REFUND_RETRY_WAIT)
 }
 
-/// Sends the refund `id` again after `delay`, if it is still pending. If
-/// the store cannot be reached for it, tries again after the longest
-/// backoff (the gateway call repeats its key, so a refund that went
-/// through but was not recorded is answered, not paid, again).
+/// The wait before a refund the store failed for is sent again: the
+/// longest backoff, at least [`MIN_REFUND_RETRY_WAIT`].
+fn store_retry_delay(config: &crate::Config) -> Duration {
+    Duration::from_millis(config.refund_retry_max_backoff_ms).max(MIN_REFUND_RETRY_WAIT)
+}
+
+/// Sends the refund `id` again after `delay`, if it is still pending and
+/// the app has not stopped meanwhile (a stopped app's refunds are resumed
+/// by the next start, [`resume_pending`]).
 fn retry_later(state: AppState, id: PaymentId, delay: Duration) {
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let result = match state.store.payment(id).await {
-            Ok(Some(p)) if p.status == PaymentStatus::Pending => {
-                refund(state.clone(), p).await.map(drop)
-            }
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        match state.store.payment(id).await {
+            Ok(Some(p)) if p.status == PaymentStatus::Pending => send_refund(state, p).await,
             // Settled meanwhile, or gone with its order.
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            let delay = Duration::from_millis(state.config.refund_retry_max_backoff_ms);
-            tracing::error!(
-                payment_id = %id,
-                error = %e,
-                retry_in_ms = delay.as_millis() as u64,
-                "refund could not be settled; trying again later"
-            );
-            retry_later(state, id, delay);
+            Ok(_) => {}
+            Err(e) => retry_after_store_error(state, id, &e),
         }
     });
 }
 
 /// Sends a refund in the background (compensations nobody waits for).
 pub(crate) fn spawn_refund(state: AppState, payment: Payment) {
-    tokio::spawn(async move {
-        let id = payment.id;
-        if let Err(e) = refund(state.clone(), payment).await {
-            let delay = Duration::from_millis(state.config.refund_retry_max_backoff_ms);
-            tracing::error!(
-                payment_id = %id,
-                error = %e,
-                retry_in_ms = delay.as_millis() as u64,
-                "refund could not be settled; trying again later"
-            );
-            retry_later(state, id, delay);
-        }
-    });
+    tokio::spawn(send_refund(state, payment));
+}
+
+/// One round of a refund; if the store failed for it, another later.
+async fn send_refund(state: AppState, payment: Payment) {
+    let id = payment.id;
+    if let Err(e) = refund(state.clone(), payment).await {
+        retry_after_store_error(state, id, &e);
+    }
+}
+
+/// Sends the refund `id` again after [`store_retry_delay`], the store having
+/// failed for it (the gateway call repeats its key, so a refund that went
+/// through but was not recorded is answered, not paid, again).
+fn retry_after_store_error(state: AppState, id: PaymentId, error: &StoreError) {
+    let delay = store_retry_delay(&state.config);
+    tracing::error!(
+        payment_id = %id,
+        %error,
+        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        "refund could not be settled; trying again later"
+    );
+    retry_later(state, id, delay);
 }
 
 /// Resumes every payment a crash (or a stop) left pending: charges are
@@ -451,5 +468,17 @@ mod tests {
         check(63, 10_000);
         check(64, 10_000);
         check(u32::MAX, 10_000);
+    }
+
+    #[test]
+    fn refund_retries_never_wait_less_than_the_minimum() {
+        let config = crate::Config {
+            refund_retry_backoff_ms: 0,
+            refund_retry_max_backoff_ms: 0,
+            ..crate::Config::default()
+        };
+        assert_eq!(retry_delay(&config, 0), MIN_REFUND_RETRY_WAIT);
+        assert_eq!(retry_delay(&config, 5), MIN_REFUND_RETRY_WAIT);
+        assert_eq!(store_retry_delay(&config), MIN_REFUND_RETRY_WAIT);
     }
 }

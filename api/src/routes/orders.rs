@@ -188,8 +188,11 @@ pub enum OrderDispatchState {
     Offered,
 }
 
+/// The search for a driver for an accepted order that has none yet.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderDispatch {
+    /// Whether an offer is out (`offered`) or the search goes on
+    /// (`searching`).
     pub state: OrderDispatchState,
     /// Offers of the order that ended without an accept (declined, lapsed).
     pub attempts: u32,

@@ -676,10 +676,15 @@ pub trait PaymentStore: Send + Sync {
     /// Puts a pending refund off for a background retry: it stays pending
     /// (its amount still owed), `failure` says why, `attempts` more calls
     /// are recorded, `retries` goes up by one and the next round is due at
-    /// `retry_at_ms`. The refund as it is now, `None` if it was not pending.
+    /// `retry_at_ms`; only if it has made exactly `retries` background
+    /// rounds so far, so that of two rounds racing for the same refund
+    /// (two apps after an in-process restart) one defers it and starts the
+    /// next timer. The refund as it is now, `None` if it was not pending or
+    /// another round deferred it first.
     async fn defer_refund(
         &self,
         id: PaymentId,
+        retries: i64,
         failure: &str,
         attempts: i64,
         retry_at_ms: i64,
@@ -706,12 +711,16 @@ pub enum ChargeAnswer {
 pub struct LedgerCharge {
     /// The idempotency key the charge was asked with.
     pub key: PaymentId,
+    /// The final answer given to that key (repeated to every retry).
     pub answer: ChargeAnswer,
+    /// The amount asked for, in cents (charged if the answer is
+    /// `Charged`).
     pub amount_cents: i64,
     /// The test token charged (it also decides how refunds of it behave).
     pub token: String,
     /// Refunded so far; never more than `amount_cents`.
     pub refunded_cents: i64,
+    /// When the gateway first answered the key, Unix ms.
     pub created_at_ms: i64,
 }
 
@@ -727,6 +736,7 @@ pub enum RefundVerdict {
 }
 
 impl RefundVerdict {
+    /// The verdict as stored in the ledger's table.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Refunded => "refunded",
@@ -735,6 +745,8 @@ impl RefundVerdict {
         }
     }
 
+    /// The verdict stored as `s` ([`RefundVerdict::as_str`]); `None` for
+    /// anything else.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "refunded" => Some(Self::Refunded),
@@ -751,9 +763,11 @@ impl RefundVerdict {
 pub struct LedgerTotals {
     /// Charges that went through.
     pub charges: u64,
+    /// Their amounts added up, in cents.
     pub charged_cents: i64,
     /// Refunds that went through.
     pub refunds: u64,
+    /// Their amounts added up, in cents.
     pub refunded_cents: i64,
 }
 
@@ -782,6 +796,8 @@ pub trait GatewayLedger: Send + Sync {
         amount_cents: i64,
         at_ms: i64,
     ) -> Result<RefundVerdict>;
+    /// Everything that went through so far (charges and refunds, counted
+    /// and summed).
     async fn ledger_totals(&self) -> Result<LedgerTotals>;
 }
 

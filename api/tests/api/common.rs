@@ -244,7 +244,8 @@ impl TestApp {
         // A new gateway over the store's ledger: what a restart builds.
         let gateway = Arc::new(SimulatedGateway::new(store.clone()));
         let state = AppState::new(store, engine, matcher, tokens, hasher, config)
-            .with_gateway(gateway.clone());
+            .with_gateway(gateway.clone())
+            .with_shutdown(shutdown.clone());
         let router = api::router(state.clone()).fallback(api::not_found_fallback);
         Self {
             state,

@@ -159,7 +159,7 @@ dual_test! {
     }
 }
 
-/// SQLite only: the test moves the retry's due time with raw SQL.
+/// SQLite only: the test moves the retries' due times with raw SQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     let sql = api::store::SqlStore::connect("sqlite::memory:")
@@ -174,24 +174,112 @@ async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     let owner = before.user(Role::Restaurant).await;
     let restaurant = before.restaurant(&owner).await;
     let customer = before.user(Role::Customer).await;
-    let (order, total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
-    cancel(&before, &customer, order).await;
-    eventually(|| async {
-        let r = refunds(&before, order).await;
-        r.len() == 1 && r[0].retries == 1
-    })
-    .await;
+    let (due, due_total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
+    let (later, later_total) = paid_order(&before, &customer, restaurant, "tok_refund_flaky").await;
+    cancel(&before, &customer, due).await;
+    cancel(&before, &customer, later).await;
+    for order in [due, later] {
+        eventually(|| async {
+            let r = refunds(&before, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+    }
     drop(before);
 
-    // Stopped while the refund waited; its round fell due meanwhile.
-    sqlx::query("UPDATE payments SET retry_at_ms = 0 WHERE kind = 'refund'")
-        .execute(sql.pool())
-        .await
-        .unwrap();
+    // Stopped while both refunds waited; one's round fell due meanwhile,
+    // the other's is a few seconds ahead.
+    let set_retry_at = |order: OrderId, at_ms: i64| {
+        let sql = sql.clone();
+        async move {
+            sqlx::query(
+                "UPDATE payments SET retry_at_ms = $1 WHERE kind = 'refund' AND order_id = $2",
+            )
+            .bind(at_ms)
+            .bind(order.to_string())
+            .execute(sql.pool())
+            .await
+            .unwrap();
+        }
+    };
+    set_retry_at(due, 0).await;
+    let later_at_ms = now_ms() + 3_000;
+    set_retry_at(later, later_at_ms).await;
     let after = TestApp::with_store(store).await;
     let restored = api::restore_live_state(&after.state).await.unwrap();
-    assert_eq!(restored.payments_resumed, 1);
-    let refund = settled_refund(&after, order).await;
+    assert_eq!(restored.payments_resumed, 2);
+
+    // The due one goes through at once (two rounds: the new gateway fails
+    // it transiently again first). Had the other been sent at start-up
+    // too, its first round would be over by then.
+    let refund = settled_refund(&after, due).await;
     assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
-    assert_eq!(after.gateway.totals().await.unwrap().refunded_cents, total);
+    assert_eq!(
+        after.gateway.totals().await.unwrap().refunded_cents,
+        due_total
+    );
+    if now_ms() < later_at_ms {
+        let waiting = refunds(&after, later).await.remove(0);
+        assert_eq!(
+            (waiting.status, waiting.retries),
+            (PaymentStatus::Pending, 1),
+            "{waiting:?}"
+        );
+    }
+    // And the other, once its time came.
+    let refund = settled_refund(&after, later).await;
+    assert_eq!(refund.status, PaymentStatus::Succeeded, "{refund:?}");
+    assert!(refund.updated_at_ms >= later_at_ms, "{refund:?}");
+    assert_eq!(
+        after.gateway.totals().await.unwrap().refunded_cents,
+        due_total + later_total
+    );
+}
+
+dual_test! {
+    async fn of_two_rounds_for_one_refund_only_one_defers_it() {
+        // Rounds an hour apart: the refund stays at one background round.
+        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
+        let app = TestApp::with_store_and_config(test_store().await, config).await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
+        cancel(&app, &customer, order).await;
+        eventually(|| async {
+            let r = refunds(&app, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+        let id = refunds(&app, order).await[0].id;
+
+        // A round that started before the first deferral (it saw 0 rounds)
+        // loses: it must not bump the count nor start a second timer.
+        let stale = app.state.store.defer_refund(id, 0, "late", 4, now_ms() + 1_000, now_ms()).await.unwrap();
+        assert!(stale.is_none(), "{stale:?}");
+        let current = app.state.store.defer_refund(id, 1, "next", 4, now_ms() + 1_000, now_ms()).await.unwrap();
+        assert_eq!(current.map(|p| p.retries), Some(2));
+    }
+}
+
+dual_test! {
+    async fn a_stopped_apps_refund_timer_lets_go_of_its_store() {
+        // Rounds an hour apart: without shutdown, the timer would hold the
+        // app's state (and the store) for that hour.
+        let store = test_store().await;
+        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
+        let app = TestApp::with_store_and_config(store.clone(), config).await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
+        cancel(&app, &customer, order).await;
+        eventually(|| async {
+            let r = refunds(&app, order).await;
+            r.len() == 1 && r[0].retries == 1
+        })
+        .await;
+        drop(app);
+        eventually(|| async { std::sync::Arc::strong_count(&store) == 1 }).await;
+    }
 }

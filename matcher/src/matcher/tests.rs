@@ -516,3 +516,133 @@ async fn an_order_with_nobody_near_is_raised_after_so_long_and_only_once() {
     shutdown.cancel();
     loop_task.await.unwrap();
 }
+
+#[test]
+fn huge_timeouts_mean_never_rather_than_a_panic() {
+    let (engine, matcher) = setup(Config {
+        offer_timeout_s: u64::MAX,
+        retry_interval_ms: u64::MAX,
+        reoffer_cooldown_s: u64::MAX,
+        unassigned_after_s: u64::MAX,
+        ..Config::default()
+    });
+    let driver = driver_at(&engine, 100.0);
+    let order = tracked_order(&engine);
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let offer = matcher.pending_offer(order).expect("an offer is pending");
+    assert_eq!(offer.driver_id, driver);
+    assert!(offer.expires_at_ms > NOW_MS);
+    matcher.decline(offer.offer_id, driver, NOW_MS).unwrap();
+    // The decliner cools down for good; the order waits.
+    assert_eq!(offered_to(&matcher, order), None);
+    assert_eq!(matcher.dispatching(), 1);
+}
+
+#[test]
+fn ending_a_dispatch_leaves_no_timers_of_its_order() {
+    let (engine, matcher) = setup(Config::default());
+    let order = tracked_order(&engine);
+    // Nobody near: a raise and a retry timer are pending.
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let of_order = |m: &Matcher| {
+        m.inner
+            .book
+            .lock()
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, Timer::Raise(o) | Timer::Retry(o) if *o == order))
+            .count()
+    };
+    assert_eq!(of_order(&matcher), 2);
+    matcher.withdraw(order);
+    assert_eq!(of_order(&matcher), 0);
+}
+
+/// Counts counters by name and labels, for one test (a local recorder).
+#[derive(Default)]
+struct Counters(
+    parking_lot::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+);
+
+impl Counters {
+    fn cell(&self, key: String) -> Arc<std::sync::atomic::AtomicU64> {
+        self.0.lock().entry(key).or_default().clone()
+    }
+
+    fn get(&self, name: &str, outcome: &str) -> u64 {
+        let cell = self.cell(format!("{name}{{outcome={outcome}}}"));
+        cell.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        let cell = self.cell(format!("{}{{{}}}", key.name(), labels.join(",")));
+        metrics::Counter::from_arc(cell)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[test]
+fn an_accept_that_finds_the_driver_busy_is_counted_as_a_decline() {
+    let counters = Counters::default();
+    metrics::with_local_recorder(&counters, || {
+        let (engine, matcher) = setup(Config::default());
+        let driver = driver_at(&engine, 100.0);
+        let order = tracked_order(&engine);
+        matcher.dispatch(order, NOW_MS).unwrap();
+        let offer = matcher.pending_offer(order).expect("an offer is pending");
+        // The driver took another order meanwhile.
+        let other = tracked_order(&engine);
+        engine.assign(other, driver, NOW_MS).unwrap();
+
+        let answer = matcher.accept(offer.offer_id, driver, NOW_MS);
+        assert!(
+            matches!(
+                answer,
+                Err(OfferError::Assign(engine::Error::DriverBusy(_)))
+            ),
+            "{answer:?}"
+        );
+        let attempts = matcher.dispatch_state(order).map(|v| v.attempts);
+        assert_eq!(attempts, Some(1));
+        assert_eq!(counters.get(OFFERS_TOTAL, "declined"), 1);
+    });
+}

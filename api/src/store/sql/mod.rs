@@ -301,6 +301,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 mod tests {
     use engine::OrderStatus;
 
+    use super::*;
+
     #[test]
     fn terminal_list_matches_the_engine() {
         let listed: Vec<&str> = terminal_statuses!()
@@ -319,12 +321,9 @@ mod tests {
 
     /// Charges and refunds made while the simulated gateway's ledger was
     /// in memory are copied into it by its migration, so an order paid
-    /// before the upgrade can be refunded after it.
+    /// before the upgrade can be refunded after it. On SQLite.
     #[tokio::test]
     async fn the_ledger_migration_remembers_earlier_charges() {
-        use super::*;
-        use crate::store::{ChargeAnswer, GatewayLedger, RefundVerdict};
-
         DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
         // One connection: every connection to `:memory:` is a new database.
         // Foreign keys off on it, so payments can be written without their
@@ -341,7 +340,63 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let (before_ledger, _) = SQLITE_MIGRATIONS.split_at(2);
+        ledger_migration_case(pool, Backend::Sqlite, SQLITE_MIGRATIONS).await;
+    }
+
+    /// The same on PostgreSQL, when HEXDASH_TEST_DATABASE_URL names one: in
+    /// a schema of its own (named like the api test harness's, so its sweep
+    /// drops it if this test does not), with foreign keys not enforced
+    /// (`session_replication_role = replica`; the test user is a superuser).
+    #[tokio::test]
+    async fn the_ledger_migration_remembers_earlier_charges_on_postgres() {
+        let Some(base) = std::env::var("HEXDASH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        else {
+            eprintln!("HEXDASH_TEST_DATABASE_URL is not a postgres:// url: skipped");
+            return;
+        };
+        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
+        let admin = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&base)
+            .await
+            .unwrap();
+        let now_s = crate::now_ms() / 1000;
+        let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{base}{sep}options=-c%20search_path%3D{schema}%20-c%20session_replication_role%3Dreplica"
+        );
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        ledger_migration_case(pool.clone(), Backend::Postgres, POSTGRES_MIGRATIONS).await;
+        pool.close().await;
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
+    /// Runs the migrations before the ledger's on `pool` (foreign keys
+    /// off), writes payments as the in-memory gateway left them, runs the
+    /// rest, and checks the ledger remembers them.
+    async fn ledger_migration_case(
+        pool: AnyPool,
+        backend: Backend,
+        migrations: &'static [(i64, &'static str, &'static str)],
+    ) {
+        use crate::store::{ChargeAnswer, GatewayLedger, RefundVerdict};
+
+        let (before_ledger, _) = migrations.split_at(2);
         migrator(before_ledger).run(&pool).await.unwrap();
         let (charge, refunded, failed) = (
             engine::PaymentId::new(),
@@ -353,7 +408,7 @@ mod tests {
                 charge,
                 "o1",
                 "charge",
-                1_000,
+                1_000i64,
                 "succeeded",
                 Some("ch_1"),
                 Some("tok_ok"),
@@ -394,12 +449,14 @@ mod tests {
             .await
             .unwrap();
         }
-        migrator(SQLITE_MIGRATIONS).run(&pool).await.unwrap();
+        migrator(migrations).run(&pool).await.unwrap();
 
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let store = SqlStore {
             pool,
-            backend: Backend::Sqlite,
-            write_gate: Some(Arc::new(tokio::sync::Mutex::new(()))),
+            backend,
+            write_gate,
         };
         let recorded = store.ledger_charge(charge).await.unwrap().unwrap();
         assert_eq!(

@@ -172,6 +172,7 @@ impl PaymentStore for SqlStore {
     async fn defer_refund(
         &self,
         id: PaymentId,
+        retries: i64,
         failure: &str,
         attempts: i64,
         retry_at_ms: i64,
@@ -181,7 +182,7 @@ impl PaymentStore for SqlStore {
         let row = sqlx::query(concat!(
             "UPDATE payments SET failure = $1, attempts = attempts + $2, retries = retries + 1, \
              retry_at_ms = $3, updated_at_ms = $4 \
-             WHERE id = $5 AND kind = 'refund' AND status = 'pending' RETURNING ",
+             WHERE id = $5 AND kind = 'refund' AND status = 'pending' AND retries = $6 RETURNING ",
             payment_columns!()
         ))
         .bind(failure)
@@ -189,6 +190,7 @@ impl PaymentStore for SqlStore {
         .bind(retry_at_ms)
         .bind(at_ms)
         .bind(id.to_string())
+        .bind(retries)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
