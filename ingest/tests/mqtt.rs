@@ -465,7 +465,11 @@ async fn refused_connects_get_a_connack_with_the_reason() {
     connect_answer(&app, Some((&d, &token)))
         .await
         .expect("the driver connects");
-    Client::driver(&app, driver_id, &token).await;
+    // A client id of its own: the connection above may still be closing,
+    // and a second connection with its client id could be taken for it.
+    Client::connect(&app, "phone-again", &d, &token)
+        .await
+        .expect("the driver connects again");
 }
 
 /// Sends one raw CONNECT frame and returns every byte the broker sends
