@@ -18,12 +18,16 @@
 //!   at the edge that fires offer timeouts, retries orders nobody could take
 //!   and raises stranded ones.
 //! - [`book`]: the offer book, pure state with no clock and no I/O.
+//! - [`assign`]: batched assignment (the exact sparse solver and the
+//!   [`assign::Policy`] seam with greedy and batched policies), pure code
+//!   not yet wired into the live loop.
 //!
 //! Guarantees: a driver holds at most one pending offer; an order has at most
 //! one pending offer; assignment happens inside the engine's lock, so an order
 //! is assigned at most once and a driver holds at most one order, also under
 //! concurrent accepts.
 
+pub mod assign;
 mod book;
 mod matcher;
 mod metrics;
