@@ -162,21 +162,22 @@ impl TravelTimes for RoadTimes<'_> {
         let mut driver_snap: Vec<Option<Option<Snap>>> = vec![None; drivers.len()];
         // Position of a driver in the current block's source list.
         let mut slot: Vec<u32> = vec![u32::MAX; drivers.len()];
-        let mut out = Vec::with_capacity(pickups.len());
-        for (block_start, block) in (0..pickups.len())
-            .step_by(ROAD_BLOCK)
-            .map(|s| (s, &candidates[s..(s + ROAD_BLOCK).min(pickups.len())]))
-        {
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); pickups.len()];
+        // Pickups in Z-order, so a block holds neighbours that share
+        // candidate drivers: fewer forward searches per table.
+        let mut order: Vec<usize> = (0..pickups.len()).collect();
+        order.sort_by_cached_key(|&i| z_order(pickups[i]));
+        for block in order.chunks(ROAD_BLOCK) {
             let mut sources: Vec<Snap> = Vec::new();
             let mut used: Vec<DriverIdx> = Vec::new();
             let mut targets: Vec<Snap> = Vec::new();
             let mut target_of: Vec<Option<usize>> = Vec::with_capacity(block.len());
-            for (k, cs) in block.iter().enumerate() {
-                target_of.push(snapped[block_start + k].map(|s| {
+            for &i in block {
+                target_of.push(snapped[i].map(|s| {
                     targets.push(s);
                     targets.len() - 1
                 }));
-                for &d in cs {
+                for &d in &candidates[i] {
                     let snap = *driver_snap[d].get_or_insert_with(|| self.router.snap(drivers[d]));
                     if let (Some(s), u32::MAX) = (snap, slot[d]) {
                         slot[d] = sources.len() as u32;
@@ -186,16 +187,15 @@ impl TravelTimes for RoadTimes<'_> {
                 }
             }
             let table = self.router.many_to_many(&sources, &targets);
-            for (k, cs) in block.iter().enumerate() {
-                let p = pickups[block_start + k];
-                out.push(
-                    cs.iter()
-                        .map(|&d| match (slot[d], target_of[k]) {
-                            (u32::MAX, _) | (_, None) => crow_fly_time_ms(drivers[d], p, speed),
-                            (i, Some(j)) => table.get(i as usize, j).unwrap_or(UNREACHABLE),
-                        })
-                        .collect(),
-                );
+            for (&i, target) in block.iter().zip(&target_of) {
+                let p = pickups[i];
+                out[i] = candidates[i]
+                    .iter()
+                    .map(|&d| match (slot[d], target) {
+                        (u32::MAX, _) | (_, None) => crow_fly_time_ms(drivers[d], p, speed),
+                        (s, &Some(j)) => table.get(s as usize, j).unwrap_or(UNREACHABLE),
+                    })
+                    .collect();
             }
             for d in used {
                 slot[d] = u32::MAX;
@@ -203,6 +203,21 @@ impl TravelTimes for RoadTimes<'_> {
         }
         out
     }
+}
+
+/// A Z-order (Morton) key of a position: interleaved bits of latitude and
+/// longitude quantised to 16 bits each (cells of about 300 m north-south
+/// and 300–600 m east-west), so positions close in the key are mostly
+/// close on the map.
+fn z_order(p: LatLng) -> u32 {
+    let q = |v: f64, range: f64| (((v + range) / (2.0 * range)).clamp(0.0, 1.0) * 65_535.0) as u32;
+    let spread = |mut x: u32| {
+        x = (x | (x << 8)) & 0x00ff_00ff;
+        x = (x | (x << 4)) & 0x0f0f_0f0f;
+        x = (x | (x << 2)) & 0x3333_3333;
+        (x | (x << 1)) & 0x5555_5555
+    };
+    spread(q(p.lat, 90.0)) | (spread(q(p.lng, 180.0)) << 1)
 }
 
 /// A dispatch policy: which free driver each waiting order gets now.

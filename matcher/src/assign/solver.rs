@@ -14,10 +14,11 @@
 //! dense matrix.
 //!
 //! Invariant kept between augmentations (the duals): with column prices
-//! `v` and, for a placed row `i` on column `x(i)`, `u(i) = cost(i, x(i)) -
-//! v(x(i))`, every edge of a placed row has reduced cost `cost(i, c) - u(i)
-//! - v(c) >= 0`, and placed edges have reduced cost 0. That makes Dijkstra
-//! valid and every augmentation a shortest one, hence the optimum.
+//! `v` and, for a placed row `i` on column `x(i)`,
+//! `u(i) = cost(i, x(i)) - v(x(i))`, every edge of a placed row has a reduced cost
+//! `cost(i, c) - u(i) - v(c)` of at least 0, and placed edges have 0.
+//! That makes Dijkstra valid and every augmentation a shortest one, hence
+//! the optimum.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

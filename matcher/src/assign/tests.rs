@@ -277,3 +277,74 @@ fn batched_never_assigns_twice_and_waits_only_without_a_free_candidate() {
         assert_eq!(greedy.len(), orders.len().min(drivers.len()), "case {case}");
     }
 }
+
+/// A 6 × 6 street lattice 200 m apart around `at(0, 0)`, every other
+/// east-west street one-way eastwards, so road times differ from crow-fly
+/// and depend on direction.
+fn lattice_router() -> Router {
+    use routing::tags::Directions;
+    use routing::{RoadClass, RoadGraph, Way};
+    let mut ways = Vec::new();
+    for i in 0..6 {
+        let line = |f: &dyn Fn(usize) -> LatLng| (0..6).map(f).collect::<Vec<_>>();
+        ways.push(Way {
+            class: RoadClass::Residential,
+            speed_kmh: 30,
+            directions: Directions {
+                forward: true,
+                backward: i % 2 == 0,
+            },
+            points: line(&|j| at(i as f64 * 200.0, j as f64 * 200.0)),
+        });
+        ways.push(Way {
+            class: RoadClass::Residential,
+            speed_kmh: 30,
+            directions: Directions {
+                forward: true,
+                backward: true,
+            },
+            points: line(&|j| at(j as f64 * 200.0, i as f64 * 200.0)),
+        });
+    }
+    Router::new(
+        RoadGraph::from_ways(ways).expect("a connected lattice"),
+        routing::Config::default(),
+    )
+}
+
+#[test]
+fn road_times_equal_the_router_pair_by_pair_across_blocks() {
+    let router = lattice_router();
+    let mut rng = StdRng::seed_from_u64(5);
+    let point = |rng: &mut StdRng| {
+        at(
+            rng.random_range(0.0..1_000.0),
+            rng.random_range(0.0..1_000.0),
+        )
+    };
+    let mut drivers: Vec<LatLng> = (0..40).map(|_| point(&mut rng)).collect();
+    // Off the map (5 km away): the crow-fly fallback.
+    drivers.push(at(5_000.0, 5_000.0));
+    // More pickups than one block, so blocks and their reuse are covered.
+    let mut pickups: Vec<LatLng> = (0..2 * ROAD_BLOCK + 7).map(|_| point(&mut rng)).collect();
+    pickups.push(at(-5_000.0, 0.0));
+    let candidates: Vec<Vec<usize>> = pickups
+        .iter()
+        .map(|_| (0..5).map(|_| rng.random_range(0..drivers.len())).collect())
+        .collect();
+    let times = RoadTimes { router: &router }.times_ms(&drivers, &pickups, &candidates);
+    assert_eq!(times.len(), pickups.len());
+    let mut one_way_seen = false;
+    for (i, cs) in candidates.iter().enumerate() {
+        assert_eq!(times[i].len(), cs.len());
+        for (k, &d) in cs.iter().enumerate() {
+            let expected = router.travel_time_or_crow_fly_ms(drivers[d], pickups[i]);
+            assert_eq!(times[i][k], expected, "pickup {i}, driver {d}");
+            one_way_seen |= expected != router.travel_time_or_crow_fly_ms(pickups[i], drivers[d]);
+        }
+    }
+    assert!(
+        one_way_seen,
+        "the lattice's one-way streets shape some times"
+    );
+}
