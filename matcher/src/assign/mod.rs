@@ -465,10 +465,9 @@ impl Grid {
             }
         };
         for r in first..=last {
-            for gy in (cy - r)..=(cy + r) {
-                if gy < 0 || gy >= self.height {
-                    continue;
-                }
+            // Only the ring's rows inside the grid: a pickup far outside
+            // it costs the grid's height per ring, not the ring's.
+            for gy in (cy - r).max(0)..=(cy + r).min(self.height - 1) {
                 if (gy - cy).abs() == r {
                     for gx in (cx - r).max(0)..=(cx + r).min(self.width - 1) {
                         visit(gx, gy, &mut best);

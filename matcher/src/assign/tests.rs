@@ -348,3 +348,33 @@ fn road_times_equal_the_router_pair_by_pair_across_blocks() {
         "the lattice's one-way streets shape some times"
     );
 }
+
+#[test]
+fn grid_answers_a_pickup_on_the_other_side_of_the_world() {
+    // 1,000 drivers within 3 km make cells of about 100 m; the pickup is
+    // some 200,000 cells away, which must cost rings over the grid only.
+    let mut rng = StdRng::seed_from_u64(3);
+    let drivers: Vec<LatLng> = (0..1_000)
+        .map(|_| {
+            at(
+                rng.random_range(-1_500.0..1_500.0),
+                rng.random_range(-1_500.0..1_500.0),
+            )
+        })
+        .collect();
+    let grid = Grid::new(&drivers);
+    let far = LatLng {
+        lat: -57.7,
+        lng: -168.0,
+    };
+    let mut all: Vec<(f64, usize)> = (0..drivers.len())
+        .map(|i| {
+            let (a, b) = grid.xy[i];
+            let (x, y) = (far.lng * grid.m_per_deg_lng, far.lat * M_PER_DEG_LAT);
+            ((a - x).powi(2) + (b - y).powi(2), i)
+        })
+        .collect();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let expected: Vec<usize> = all.iter().take(3).map(|&(_, i)| i).collect();
+    assert_eq!(grid.nearest(far, 3), expected);
+}
