@@ -272,6 +272,9 @@ impl Policy for Greedy {
             let best = cands
                 .iter()
                 .zip(times.first().map_or(&[][..], Vec::as_slice))
+                // No road to this pickup from any candidate: the order
+                // waits rather than take a driver who cannot reach it.
+                .filter(|&(_, &t)| t != UNREACHABLE)
                 .min_by_key(|&(&d, &t)| (t, d))
                 .map(|(&d, _)| d);
             if let Some(d) = best {
