@@ -236,21 +236,37 @@ async fn a_refund_waiting_for_a_retry_is_resumed_after_a_restart() {
     );
 }
 
+/// Background refund rounds an hour apart, so a deferred refund stays put
+/// for the rest of a test.
+fn hourly_refund_rounds() -> api::Config {
+    api::Config {
+        refund_retry_backoff_ms: 3_600_000,
+        ..test_config()
+    }
+}
+
+/// A paid order cancelled with a gateway that cannot refund it
+/// (`tok_refund_error`), returned once its refund's first background round
+/// has been deferred.
+async fn refund_waiting_for_its_second_round(app: &TestApp) -> OrderId {
+    let owner = app.user(Role::Restaurant).await;
+    let restaurant = app.restaurant(&owner).await;
+    let customer = app.user(Role::Customer).await;
+    let (order, _) = paid_order(app, &customer, restaurant, "tok_refund_error").await;
+    cancel(app, &customer, order).await;
+    eventually(|| async {
+        let r = refunds(app, order).await;
+        r.len() == 1 && r[0].retries == 1
+    })
+    .await;
+    order
+}
+
 dual_test! {
     async fn of_two_rounds_for_one_refund_only_one_defers_it() {
         // Rounds an hour apart: the refund stays at one background round.
-        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
-        let app = TestApp::with_store_and_config(test_store().await, config).await;
-        let owner = app.user(Role::Restaurant).await;
-        let restaurant = app.restaurant(&owner).await;
-        let customer = app.user(Role::Customer).await;
-        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
-        cancel(&app, &customer, order).await;
-        eventually(|| async {
-            let r = refunds(&app, order).await;
-            r.len() == 1 && r[0].retries == 1
-        })
-        .await;
+        let app = TestApp::with_store_and_config(test_store().await, hourly_refund_rounds()).await;
+        let order = refund_waiting_for_its_second_round(&app).await;
         let id = refunds(&app, order).await[0].id;
 
         // A round that started before the first deferral (it saw 0 rounds)
@@ -267,18 +283,8 @@ dual_test! {
         // Rounds an hour apart: without shutdown, the timer would hold the
         // app's state (and the store) for that hour.
         let store = test_store().await;
-        let config = api::Config { refund_retry_backoff_ms: 3_600_000, ..test_config() };
-        let app = TestApp::with_store_and_config(store.clone(), config).await;
-        let owner = app.user(Role::Restaurant).await;
-        let restaurant = app.restaurant(&owner).await;
-        let customer = app.user(Role::Customer).await;
-        let (order, _) = paid_order(&app, &customer, restaurant, "tok_refund_error").await;
-        cancel(&app, &customer, order).await;
-        eventually(|| async {
-            let r = refunds(&app, order).await;
-            r.len() == 1 && r[0].retries == 1
-        })
-        .await;
+        let app = TestApp::with_store_and_config(store.clone(), hourly_refund_rounds()).await;
+        refund_waiting_for_its_second_round(&app).await;
         drop(app);
         eventually(|| async { std::sync::Arc::strong_count(&store) == 1 }).await;
     }
