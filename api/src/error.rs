@@ -157,6 +157,47 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The one place a use-case's refusal becomes HTTP: not found 404,
+/// forbidden 403, a conflict or an illegal step 409, a request that cannot
+/// be done as asked 422, a store failure a logged 500.
+impl From<commerce::Error> for ApiError {
+    fn from(e: commerce::Error) -> Self {
+        use commerce::Error as E;
+        match e {
+            E::NotFound(what) => Self::NotFound(what),
+            E::Forbidden(reason) => Self::Forbidden(reason),
+            E::Conflict {
+                code,
+                reason,
+                detail,
+            } => Self::Conflict {
+                code,
+                message: reason,
+                detail,
+            },
+            E::IllegalTransition {
+                current,
+                target,
+                reason,
+            } => Self::IllegalTransition {
+                current,
+                target,
+                reason,
+            },
+            E::Invalid {
+                code,
+                reason,
+                detail,
+            } => Self::Unprocessable {
+                code,
+                message: reason,
+                detail,
+            },
+            E::Store(e) => Self::internal(e),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Detail<'a>,

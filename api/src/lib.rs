@@ -8,29 +8,25 @@
 //!   `/docs`; [`routes`] has one module per resource, and [`openapi`] the
 //!   OpenAPI document of them all (and of the routes the other crates serve
 //!   in the binary).
-//! - [`store`]: the [`Store`] trait (one sub-trait per area),
-//!   [`store::SqlStore`] for SQLite and PostgreSQL, and [`store::connect`]
-//!   which picks the database by URL and runs the migrations.
-//! - [`lifecycle`]: the order steps, who may take them, and when an order
-//!   waits for a driver — pure rules in one place.
-//! - [`payments`]: the gateway interface, the simulated gateway, and the
-//!   saga that charges, fails and refunds.
+//! - [`store`], [`lifecycle`], [`payments`]: re-exported from the
+//!   `commerce` crate, which holds the order's life (records, store,
+//!   rules, the payments saga and the use-cases the handlers call).
 //! - [`search`]: the in-memory restaurant and dish catalog behind search,
 //!   kept in step with the store.
 //! - [`live`]: after the store commits, the engine's order board and the
-//!   matcher are told; [`restore_live_state`] rebuilds them (and the
-//!   catalog) at start-up.
+//!   matcher are told ([`live::Live`] implements the domain's ports over
+//!   them); [`restore_live_state`] rebuilds them (and the catalog) at
+//!   start-up.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
-//!   JSON error body; [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
+//!   JSON error body (and the one mapping of `commerce::Error` to HTTP); [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
 //!   rejections use that body too.
 //!
 //! Time: handlers read the wall clock once, at the edge ([`now_ms`]), and
 //! pass it down; the engine and the matcher's pure parts never read it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -40,15 +36,14 @@ use tokio_util::sync::CancellationToken;
 
 pub mod error;
 pub mod extract;
-pub mod lifecycle;
 pub mod limiter;
 pub mod live;
 mod metrics;
 pub mod openapi;
-pub mod payments;
 pub mod routes;
 pub mod search;
-pub mod store;
+
+pub use commerce::{lifecycle, now_ms, payments, store};
 
 pub use self::metrics::describe_metrics;
 pub use error::{
@@ -149,6 +144,25 @@ impl Config {
     pub fn hasher(&self) -> Result<auth::password::Hasher, auth::password::HashError> {
         auth::password::Hasher::new(self.password_memory_kib, self.password_passes)
     }
+
+    /// The payments saga's settings among these.
+    pub fn payments(&self) -> payments::Config {
+        payments::Config {
+            attempts: self.payment_attempts,
+            backoff_ms: self.payment_backoff_ms,
+            refund_retry_rounds: self.refund_retry_rounds,
+            refund_retry_backoff_ms: self.refund_retry_backoff_ms,
+            refund_retry_max_backoff_ms: self.refund_retry_max_backoff_ms,
+        }
+    }
+
+    /// The delivery fee these settings describe.
+    pub fn delivery_fee(&self) -> commerce::usecase::place::DeliveryFee {
+        commerce::usecase::place::DeliveryFee {
+            base_cents: self.delivery_fee_base_cents,
+            per_km_cents: self.delivery_fee_per_km_cents,
+        }
+    }
 }
 
 /// Everything a handler needs. Cheap to clone (handles and `Arc`s).
@@ -236,6 +250,25 @@ impl AppState {
         self.shutdown = shutdown;
         self
     }
+
+    /// The live side (engine and matcher) as the use-cases see it.
+    pub fn live(&self) -> live::Live {
+        live::Live {
+            engine: self.engine.clone(),
+            matcher: self.matcher.clone(),
+        }
+    }
+
+    /// The payments saga over this state's store, gateway and live side.
+    pub fn saga(&self) -> payments::Saga {
+        payments::Saga {
+            store: self.store.clone(),
+            gateway: self.gateway.clone(),
+            live: Arc::new(self.live()),
+            config: self.config.payments(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
 }
 
 impl FromRef<AppState> for auth::Tokens {
@@ -278,14 +311,6 @@ pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError
     }
     search::load(state).await?;
     let mut restored = live::restore(state, now_ms()).await?;
-    restored.payments_resumed = payments::resume_pending(state).await?;
+    restored.payments_resumed = payments::resume_pending(&state.saga()).await?;
     Ok(restored)
-}
-
-/// Wall-clock Unix milliseconds, read at the edge.
-pub fn now_ms() -> i64 {
-    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

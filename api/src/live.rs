@@ -2,16 +2,102 @@
 //! engine's order board, which the WebSocket gateway authorises and tracks
 //! by, and the matcher, which finds drivers.
 //!
+//! [`Live`] implements the domain's ports (`commerce::ports::LiveSide` and
+//! `Offers`) over the engine and the matcher, so the use-cases tell the
+//! live side without knowing either.
+//!
 //! Order of operations: the store commits first, then the engine and the
 //! matcher hear about it. The engine is a projection that [`restore`]
 //! rebuilds from the store on start-up, so a crash between the two loses
 //! nothing.
 
-use engine::OrderTrack;
+use commerce::ports::{LiveSide, Offers};
+use engine::{DriverId, OfferId, OrderId, OrderTrack};
+use matcher::OfferError;
 
 use crate::AppState;
 use crate::lifecycle::awaits_driver;
 use crate::store::{self, Order, StoreError};
+
+/// The engine's order board and the matcher, as the use-cases see them.
+/// Cheap to clone (handles).
+#[derive(Clone)]
+pub struct Live {
+    /// The order board (and the drivers' state).
+    pub engine: engine::Handle,
+    /// Finds drivers for orders, and keeps their offers.
+    pub matcher: matcher::Matcher,
+}
+
+impl LiveSide for Live {
+    fn order_placed(&self, order: &Order, now_ms: i64) {
+        on_order_placed(self, order, now_ms);
+    }
+
+    fn status_changed(&self, order: &Order, now_ms: i64) {
+        on_status_changed(self, order, now_ms);
+    }
+
+    fn restore(&self, order: &Order, now_ms: i64) {
+        track(self, order);
+        dispatch_if_waiting(self, order, now_ms);
+    }
+}
+
+impl Offers for Live {
+    fn accept(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> commerce::Result<OrderId> {
+        self.matcher
+            .accept(offer_id, driver_id, now_ms)
+            .map(|track| track.order_id)
+            .map_err(offer_error)
+    }
+
+    fn decline(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> commerce::Result<()> {
+        self.matcher
+            .decline(offer_id, driver_id, now_ms)
+            .map(|_| ())
+            .map_err(offer_error)
+    }
+
+    fn undo_assignment(&self, order_id: OrderId, now_ms: i64) {
+        if let Err(e) = self.engine.unassign(order_id, now_ms) {
+            tracing::warn!(%order_id, error = %e, "could not undo an engine assignment");
+        }
+    }
+
+    fn redispatch(&self, order_id: OrderId, now_ms: i64) {
+        if let Err(e) = self.matcher.dispatch(order_id, now_ms) {
+            tracing::warn!(%order_id, error = %e, "could not re-dispatch after a failed assignment");
+        }
+    }
+}
+
+/// The matcher's refusal of an answer, in the domain's words.
+fn offer_error(e: OfferError) -> commerce::Error {
+    match e {
+        OfferError::NotFound => commerce::Error::NotFound("offer"),
+        OfferError::NotYours => commerce::Error::forbidden("this offer was made to another driver"),
+        OfferError::NotPending(offer_state) => commerce::Error::Conflict {
+            code: "offer_not_pending",
+            reason: format!(
+                "the offer is no longer pending (it is {})",
+                offer_state.as_str()
+            ),
+            detail: Some(("offer_state", offer_state.as_str().to_owned())),
+        },
+        OfferError::Assign(engine::Error::DriverBusy(_)) => {
+            commerce::Error::conflict("driver_busy", "you already hold an order")
+        }
+        OfferError::Assign(_) => {
+            commerce::Error::conflict("order_unavailable", "the order is no longer available")
+        }
+    }
+}
 
 /// Orders read per page while restoring.
 const RESTORE_PAGE: u32 = 1_000;
@@ -34,14 +120,14 @@ pub(crate) fn order_track(order: &Order) -> OrderTrack {
 /// Puts `order` on the engine's board as the store has it; an open order
 /// with a driver binds that driver to it (`Engine::track_order`), so the
 /// driver is busy and the matcher offers it nothing more.
-pub(crate) fn track(state: &AppState, order: &Order) {
-    state.engine.track_order(order_track(order));
+fn track(live: &Live, order: &Order) {
+    live.engine.track_order(order_track(order));
 }
 
 /// Starts the matcher on `order` if it wants a driver. Idempotent.
-pub(crate) fn dispatch_if_waiting(state: &AppState, order: &Order, now_ms: i64) {
+fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
     if awaits_driver(order)
-        && let Err(e) = state.matcher.dispatch(order.id, now_ms)
+        && let Err(e) = live.matcher.dispatch(order.id, now_ms)
     {
         tracing::warn!(order_id = %order.id, error = %e, "dispatch refused");
     }
@@ -49,29 +135,26 @@ pub(crate) fn dispatch_if_waiting(state: &AppState, order: &Order, now_ms: i64) 
 
 /// A new order was stored: show it to the live side (its customer can
 /// follow it from now on); it waits for a driver only once accepted.
-pub(crate) fn on_order_placed(state: &AppState, order: &Order, now_ms: i64) {
-    track(state, order);
-    dispatch_if_waiting(state, order, now_ms);
+fn on_order_placed(live: &Live, order: &Order, now_ms: i64) {
+    track(live, order);
+    dispatch_if_waiting(live, order, now_ms);
 }
 
 /// An order's status changed in the store: tell the engine (which tells its
 /// watchers and, on a closing status, frees the driver) and the matcher.
-pub(crate) fn on_status_changed(state: &AppState, order: &Order, now_ms: i64) {
-    match state
-        .engine
-        .set_order_status(order.id, order.status, now_ms)
-    {
+fn on_status_changed(live: &Live, order: &Order, now_ms: i64) {
+    match live.engine.set_order_status(order.id, order.status, now_ms) {
         Ok(_) => {}
         // Not on the board (pruned, or lost): put it back as stored.
-        Err(engine::Error::UnknownOrder) => track(state, order),
+        Err(engine::Error::UnknownOrder) => track(live, order),
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = %e, "engine refused a status change")
         }
     }
     if order.status.is_terminal() {
-        state.matcher.withdraw(order.id);
+        live.matcher.withdraw(order.id);
     } else {
-        dispatch_if_waiting(state, order, now_ms);
+        dispatch_if_waiting(live, order, now_ms);
     }
 }
 
@@ -90,16 +173,17 @@ pub struct Restored {
 /// serving.
 pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreError> {
     let mut restored = Restored::default();
+    let live = state.live();
     store::for_each_page(
         RESTORE_PAGE,
         |after, limit| state.store.open_orders(after, limit),
         |order| order.id,
         |page| {
             for order in &page {
-                track(state, order);
+                track(&live, order);
                 restored.tracked += 1;
                 if awaits_driver(order) {
-                    dispatch_if_waiting(state, order, now_ms);
+                    dispatch_if_waiting(&live, order, now_ms);
                     restored.dispatched += 1;
                 }
             }

@@ -38,14 +38,7 @@ impl SharedCatalog {
 /// stored hours that no longer parse (logged: the api validated them on
 /// the way in, so only a tz database change could cause it).
 pub fn hours_of(restaurant: &Restaurant) -> Option<WeeklyHours> {
-    let json = restaurant.hours_json.as_deref()?;
-    match serde_json::from_str::<WeeklyHours>(json) {
-        Ok(hours) => Some(hours),
-        Err(e) => {
-            tracing::warn!(restaurant_id = %restaurant.id, error = %e, "stored opening hours do not parse");
-            None
-        }
-    }
+    restaurant.hours()
 }
 
 fn restaurant_entry(r: &Restaurant) -> RestaurantEntry {

@@ -298,12 +298,8 @@ async fn checkout(
     if let Some(replayed) = replay_if_known(&state, &principal, idempotency.as_ref()).await? {
         return Ok(replayed);
     }
-    let cart = state.store.cart(principal.user_id).await?;
-    let Some(restaurant_id) = cart.restaurant_id else {
-        return Err(ApiError::unprocessable("cart_empty", "the cart is empty"));
-    };
-    let items: Vec<(MenuItemId, i64)> =
-        cart.lines.iter().map(|l| (l.item.id, l.quantity)).collect();
+    let (restaurant_id, items) =
+        commerce::usecase::place::cart_items(state.store.as_ref(), principal.user_id).await?;
     place(
         &state,
         &principal,

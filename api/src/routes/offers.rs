@@ -20,17 +20,16 @@ use ::auth::{Authenticated, Role};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use commerce::usecase;
 use engine::{OfferId, OrderId};
-use matcher::OfferError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
-use crate::store::AssignOutcome;
-use crate::{AppState, live, now_ms};
+use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,45 +77,21 @@ async fn accept_offer(
     ApiPath(offer_id): ApiPath<OfferId>,
 ) -> ApiResult<Json<AcceptResponse>> {
     require_role(&principal, &[Role::Driver])?;
-    let driver_id = principal.user_id.into();
-    let now = now_ms();
-    let track = state
-        .matcher
-        .accept(offer_id, driver_id, now)
-        .map_err(offer_error)?;
-    let order_id = track.order_id;
-    let outcome = state.store.assign_driver(order_id, driver_id, now).await;
-    match outcome {
-        Ok(AssignOutcome::Applied(_)) => {
-            metrics::counter!("hexdash_offer_answers_total", "answer" => "accept", "outcome" => "assigned").increment(1);
-            Ok(Json(AcceptResponse {
-                offer_id,
-                order_id,
-                status: "accepted".to_owned(),
-            }))
-        }
-        Ok(AssignOutcome::Refused(current)) => {
-            // The store knows better (closed, or another driver): undo the
-            // engine's assignment and mirror what the store has.
-            undo_assignment(&state, order_id, now);
-            if let Some(order) = current {
-                live::track(&state, &order);
-                live::dispatch_if_waiting(&state, &order, now);
-            }
-            metrics::counter!("hexdash_offer_answers_total", "answer" => "accept", "outcome" => "refused").increment(1);
-            Err(ApiError::conflict(
-                "order_unavailable",
-                "the order is no longer available",
-            ))
-        }
-        Err(e) => {
-            undo_assignment(&state, order_id, now);
-            if let Err(e) = state.matcher.dispatch(order_id, now) {
-                tracing::warn!(%order_id, error = %e, "could not re-dispatch after a failed assignment");
-            }
-            Err(e.into())
-        }
-    }
+    let live = state.live();
+    let order_id = usecase::offer::accept(
+        state.store.as_ref(),
+        &live,
+        &live,
+        offer_id,
+        principal.user_id.into(),
+        now_ms(),
+    )
+    .await?;
+    Ok(Json(AcceptResponse {
+        offer_id,
+        order_id,
+        status: "accepted".to_owned(),
+    }))
 }
 
 #[utoipa::path(
@@ -141,40 +116,9 @@ async fn decline_offer(
     ApiPath(offer_id): ApiPath<OfferId>,
 ) -> ApiResult<Json<DeclineResponse>> {
     require_role(&principal, &[Role::Driver])?;
-    state
-        .matcher
-        .decline(offer_id, principal.user_id.into(), now_ms())
-        .map_err(offer_error)?;
-    metrics::counter!("hexdash_offer_answers_total", "answer" => "decline", "outcome" => "declined").increment(1);
+    usecase::offer::decline(&state.live(), offer_id, principal.user_id.into(), now_ms())?;
     Ok(Json(DeclineResponse {
         offer_id,
         status: "declined".to_owned(),
     }))
-}
-
-fn undo_assignment(state: &AppState, order_id: OrderId, now_ms: i64) {
-    if let Err(e) = state.engine.unassign(order_id, now_ms) {
-        tracing::warn!(%order_id, error = %e, "could not undo an engine assignment");
-    }
-}
-
-fn offer_error(e: OfferError) -> ApiError {
-    match e {
-        OfferError::NotFound => ApiError::NotFound("offer"),
-        OfferError::NotYours => ApiError::forbidden("this offer was made to another driver"),
-        OfferError::NotPending(offer_state) => ApiError::Conflict {
-            code: "offer_not_pending",
-            message: format!(
-                "the offer is no longer pending (it is {})",
-                offer_state.as_str()
-            ),
-            detail: Some(("offer_state", offer_state.as_str().to_owned())),
-        },
-        OfferError::Assign(engine::Error::DriverBusy(_)) => {
-            ApiError::conflict("driver_busy", "you already hold an order")
-        }
-        OfferError::Assign(_) => {
-            ApiError::conflict("order_unavailable", "the order is no longer available")
-        }
-    }
 }

@@ -33,7 +33,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
+use commerce::usecase::{self, place::Placed};
+use engine::{DriverId, MenuItemId, OrderId, OrderStatus, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -41,14 +42,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::{MAX_ADDRESS_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
-use crate::lifecycle::{self, Action, Party, Refusal};
+use crate::lifecycle::{self, Action, Party};
 use crate::openapi::ErrorBody;
-use crate::payments::{self, run_detached};
-use crate::store::{
-    IdempotencyKey, NewOrder, Order, OrderCursor, OrderScope, Payment, PaymentKind, PlaceOutcome,
-    SettleOutcome, Transition, TransitionOutcome,
-};
-use crate::{AppState, live, now_ms, search};
+use crate::store::{IdempotencyKey, Order, OrderCursor, OrderScope, Payment};
+use crate::{AppState, live, now_ms};
 
 /// Most distinct items in one order.
 pub(crate) const MAX_ITEMS: usize = 100;
@@ -475,7 +472,10 @@ async fn update_order_status(
             ));
         }
     };
-    step(&state, &principal, order, party, Action::Set(target)).await
+    let action = Action::Set(target);
+    let (order, charge) =
+        usecase::step::step(&state.saga(), &principal, order, party, action, now_ms()).await?;
+    Ok(Json(order_response(&state, order, charge.as_ref())))
 }
 
 #[utoipa::path(
@@ -500,7 +500,9 @@ async fn cancel_order(
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderResponse>> {
     let (order, party) = visible_order(&state, &principal, order_id).await?;
-    step(&state, &principal, order, party, Action::Cancel).await
+    let (order, charge) =
+        usecase::step::cancel(&state.saga(), &principal, order, party, now_ms()).await?;
+    Ok(Json(order_response(&state, order, charge.as_ref())))
 }
 
 // ---- placing ----
@@ -519,7 +521,8 @@ pub(crate) struct Placement {
 /// Places an order and collects its payment: the whole of `POST
 /// /v1/orders` after parsing and after [`replay_if_known`] (which callers
 /// run first: checkout must, before it reads the cart the first attempt
-/// emptied).
+/// emptied). Checks the request's values here, the rest in the use-case
+/// (`commerce::usecase::place`).
 pub(crate) async fn place(
     state: &AppState,
     principal: &Principal,
@@ -538,108 +541,20 @@ pub(crate) async fn place(
         MAX_ADDRESS_CHARS,
     )?;
     check_payment(&p.payment)?;
-    let restaurant = state
-        .store
-        .restaurant(p.restaurant_id)
-        .await?
-        .ok_or(ApiError::NotFound("restaurant"))?;
-    let now = now_ms();
-    if !restaurant.accepting_orders {
-        return Err(ApiError::unprocessable(
-            "not_accepting_orders",
-            "the restaurant is not taking orders right now",
-        ));
-    }
-    if search::hours_of(&restaurant).is_some_and(|h| !h.is_open(now)) {
-        return Err(ApiError::unprocessable(
-            "restaurant_closed",
-            "the restaurant is closed now",
-        ));
-    }
-    let distance_m = engine::haversine_m(restaurant.location, dropoff);
-    if distance_m > f64::from(restaurant.delivery_radius_m) {
-        return Err(ApiError::unprocessable(
-            "outside_delivery_area",
-            format!(
-                "the restaurant delivers within {} m; this address is {:.0} m away",
-                restaurant.delivery_radius_m, distance_m
-            ),
-        ));
-    }
-    let new = NewOrder {
-        order: Order {
-            id: OrderId::new(),
-            customer_id: principal.user_id,
-            restaurant_id: restaurant.id,
-            restaurant_owner_id: restaurant.owner_id,
-            status: OrderStatus::Placed,
-            driver_id: None,
-            pickup: restaurant.location,
-            dropoff,
-            delivery_address,
-            subtotal_cents: 0,
-            delivery_fee_cents: delivery_fee_cents(state, distance_m),
-            total_cents: 0,
-            lines: Vec::new(),
-            created_at_ms: now,
-            updated_at_ms: now,
-        },
+    let placement = usecase::place::Placement {
+        customer_id: principal.user_id,
+        restaurant_id: p.restaurant_id,
         items,
-        idempotency: p.idempotency.clone(),
-        payment_id: PaymentId::new(),
-        payment_method: p.payment.method.clone(),
-        payment_token: p.payment.token.clone(),
-        clear_cart: p.from_cart,
+        dropoff,
+        delivery_address,
+        payment_method: p.payment.method,
+        payment_token: p.payment.token,
+        idempotency: p.idempotency,
+        from_cart: p.from_cart,
     };
-    let (order, charge) = match state.store.place_order(&new, principal.user_id).await? {
-        PlaceOutcome::Placed(order, charge) => (order, charge),
-        PlaceOutcome::Replayed(order_id) => {
-            // Lost the race to a concurrent request with the same key.
-            let key = p.idempotency.as_ref().ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("replay reported without a key"))
-            })?;
-            return replay(state, key, &key.request_hash, order_id).await;
-        }
-        PlaceOutcome::KeyReused => return Err(key_reused()),
-        PlaceOutcome::UnknownItem(item) => {
-            return Err(item_error(
-                "unknown_item",
-                format!("menu item {item} is not on this restaurant's menu"),
-                item,
-            ));
-        }
-        PlaceOutcome::Unavailable(item) => {
-            return Err(item_error(
-                "item_unavailable",
-                format!("menu item {item} is not available now"),
-                item,
-            ));
-        }
-        PlaceOutcome::OutOfStock { item, left } => {
-            metrics::counter!("hexdash_orders_out_of_stock_total").increment(1);
-            return Err(ApiError::Conflict {
-                code: "out_of_stock",
-                message: format!("out of stock: menu item {item} has {left} left"),
-                detail: Some(("menu_item_id", item.to_string())),
-            });
-        }
-    };
-    metrics::counter!("hexdash_orders_placed_total").increment(1);
-    live::on_order_placed(state, &order, now);
-    // The charge runs in its own task: a client hanging up must not
-    // abandon a payment halfway.
-    let (outcome, order) =
-        run_detached(payments::collect(state.clone(), charge.clone(), order)).await?;
-    let charge = match outcome {
-        SettleOutcome::Settled { payment, .. } => payment,
-        // Settled by someone else (start-up recovery): read it back.
-        SettleOutcome::NotPending(_) => charge_of(state, order.id).await?.unwrap_or(charge),
-    };
-    Ok((
-        StatusCode::CREATED,
-        HeaderMap::new(),
-        Json(order_response(state, order, Some(&charge))),
-    ))
+    let fee = state.config.delivery_fee();
+    let placed = usecase::place::place(&state.saga(), fee, placement, now_ms()).await?;
+    Ok(placed_response(state, placed))
 }
 
 /// The answer for a key seen before, before anything else is checked, so
@@ -650,56 +565,26 @@ pub(crate) async fn replay_if_known(
     principal: &Principal,
     key: Option<&IdempotencyKey>,
 ) -> ApiResult<Option<(StatusCode, HeaderMap, Json<OrderResponse>)>> {
-    let Some(key) = key else { return Ok(None) };
-    match state
-        .store
-        .idempotent_order(principal.user_id, &key.key)
-        .await?
-    {
-        Some((hash, order_id)) => replay(state, key, &hash, order_id).await.map(Some),
-        None => Ok(None),
-    }
+    let placed =
+        usecase::place::replay_if_known(state.store.as_ref(), principal.user_id, key).await?;
+    Ok(placed.map(|placed| placed_response(state, placed)))
 }
 
-/// The answer to a request whose idempotency key was used before.
-async fn replay(
+/// 201 with the order; a replay says so in `Idempotent-Replayed: true`.
+fn placed_response(
     state: &AppState,
-    key: &IdempotencyKey,
-    stored_hash: &str,
-    order_id: OrderId,
-) -> ApiResult<(StatusCode, HeaderMap, Json<OrderResponse>)> {
-    if stored_hash != key.request_hash {
-        return Err(key_reused());
-    }
-    metrics::counter!("hexdash_orders_replayed_total").increment(1);
-    let order = state
-        .store
-        .order(order_id)
-        .await?
-        .ok_or(ApiError::NotFound("order"))?;
-    let charge = charge_of(state, order_id).await?;
+    placed: Placed,
+) -> (StatusCode, HeaderMap, Json<OrderResponse>) {
     let mut headers = HeaderMap::new();
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok((
-        StatusCode::CREATED,
-        headers,
-        Json(order_response(state, order, charge.as_ref())),
-    ))
-}
-
-fn key_reused() -> ApiError {
-    ApiError::unprocessable(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for a different request",
-    )
-}
-
-fn item_error(code: &'static str, message: String, item: MenuItemId) -> ApiError {
-    ApiError::Unprocessable {
-        code,
-        message,
-        detail: Some(("menu_item_id", item.to_string())),
-    }
+    let (order, charge) = match placed {
+        Placed::New { order, charge } => (order, Some(charge)),
+        Placed::Replayed { order, charge } => {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            (order, charge)
+        }
+    };
+    let body = order_response(state, order, charge.as_ref());
+    (StatusCode::CREATED, headers, Json(body))
 }
 
 /// Merges repeated items and checks counts and quantities.
@@ -760,73 +645,10 @@ fn check_payment(payment: &PaymentRequest) -> ApiResult<()> {
     Ok(())
 }
 
-/// Base fee plus the per-kilometre rate for every started kilometre.
-fn delivery_fee_cents(state: &AppState, distance_m: f64) -> i64 {
-    // Distances are at most the 50 km radius cap: the cast cannot overflow.
-    let km = (distance_m / 1000.0).ceil().max(0.0) as i64;
-    let c = &state.config;
-    c.delivery_fee_base_cents
-        .saturating_add(c.delivery_fee_per_km_cents.saturating_mul(km))
-        .max(0)
-}
-
 /// Hex SHA-256 of a request's JSON: what an idempotency key is bound to.
 pub(crate) fn digest(request: &impl Serialize) -> ApiResult<String> {
     let json = serde_json::to_vec(request).map_err(ApiError::internal)?;
     Ok(format!("{:x}", Sha256::digest(&json)))
-}
-
-// ---- steps ----
-
-/// Checks and stores `action` on `order` (compare-and-set: a racing step
-/// makes this one 409), then tells the live side and sends any refund the
-/// step made owed.
-async fn step(
-    state: &AppState,
-    principal: &Principal,
-    order: Order,
-    party: Party,
-    action: Action,
-) -> ApiResult<Json<OrderResponse>> {
-    let to = match lifecycle::decide(party, &order, action) {
-        Ok(to) => to,
-        Err(Refusal::NotYours) => {
-            return Err(match action {
-                Action::Cancel => {
-                    ApiError::forbidden("only the customer or an admin may cancel an order")
-                }
-                Action::Set(to) => {
-                    ApiError::forbidden(format!("you may not set an order to {}", to.as_str()))
-                }
-            });
-        }
-        Err(refusal) => return Err(illegal(order.status, action.target(), refusal)),
-    };
-    let now = now_ms();
-    let transition = Transition {
-        order_id: order.id,
-        from: order.status,
-        to,
-        actor_id: Some(principal.user_id),
-        at_ms: now,
-    };
-    match state.store.transition_order(&transition).await? {
-        TransitionOutcome::Applied(updated, refund) => {
-            metrics::counter!("hexdash_order_steps_total", "status" => to.as_str()).increment(1);
-            live::on_status_changed(state, &updated, now);
-            if let Some(refund) = refund {
-                payments::spawn_refund(state.clone(), refund);
-            }
-            let charge = charge_of(state, updated.id).await?;
-            let updated = Order {
-                lines: order.lines,
-                ..updated
-            };
-            Ok(Json(order_response(state, updated, charge.as_ref())))
-        }
-        TransitionOutcome::Stale(Some(current)) => Err(illegal(current, to, Refusal::NoSuchStep)),
-        TransitionOutcome::Stale(None) => Err(ApiError::NotFound("order")),
-    }
 }
 
 // ---- helpers ----
@@ -837,30 +659,11 @@ pub(crate) async fn visible_order(
     principal: &Principal,
     order_id: OrderId,
 ) -> ApiResult<(Order, Party)> {
-    let order = state
-        .store
-        .order(order_id)
-        .await?
-        .ok_or(ApiError::NotFound("order"))?;
-    let party = Party::of(principal, &order).ok_or(ApiError::NotFound("order"))?;
-    Ok((order, party))
+    Ok(usecase::visible_order(state.store.as_ref(), principal, order_id).await?)
 }
 
 async fn charge_of(state: &AppState, order_id: OrderId) -> ApiResult<Option<Payment>> {
-    Ok(state
-        .store
-        .payments(order_id)
-        .await?
-        .into_iter()
-        .find(|p| p.kind == PaymentKind::Charge))
-}
-
-fn illegal(current: OrderStatus, target: OrderStatus, refusal: Refusal) -> ApiError {
-    ApiError::IllegalTransition {
-        current,
-        target,
-        reason: refusal.reason(),
-    }
+    Ok(usecase::charge_of(state.store.as_ref(), order_id).await?)
 }
 
 pub(crate) fn order_response(

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use commerce::usecase::refund::RefundAsk;
 use engine::{OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,8 +24,7 @@ use super::{require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
-use crate::payments::{self, run_detached};
-use crate::store::{Payment, RefundOutcome, RefundRequest};
+use crate::store::Payment;
 use crate::{AppState, now_ms};
 
 pub(crate) const MAX_REASON_CHARS: usize = 500;
@@ -163,55 +163,21 @@ async fn refund(
 ) -> ApiResult<(StatusCode, Json<PaymentResponse>)> {
     require_role(&principal, &[Role::Admin])?;
     let reason = required_text("invalid_reason", "reason", &req.reason, MAX_REASON_CHARS)?;
-    let amount_cents = match req.amount_cents {
-        Some(a) if (1..=MAX_REFUND_CENTS).contains(&a) => a,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_amount",
-                format!("amount_cents must be between 1 and {MAX_REFUND_CENTS}"),
-            ));
-        }
-        None => i64::MAX,
-    };
-    let request = |amount_cents| RefundRequest {
-        id: PaymentId::new(),
-        order_id,
-        amount_cents,
-        reason: reason.clone(),
-        actor_id: Some(principal.user_id),
-        at_ms: now_ms(),
-    };
-    let mut outcome = state.store.request_refund(&request(amount_cents)).await?;
-    // "Everything left": ask again for exactly what the store said is left.
-    if req.amount_cents.is_none()
-        && let RefundOutcome::Exceeds { refundable_cents } = outcome
-        && refundable_cents > 0
+    if req
+        .amount_cents
+        .is_some_and(|a| !(1..=MAX_REFUND_CENTS).contains(&a))
     {
-        outcome = state
-            .store
-            .request_refund(&request(refundable_cents))
-            .await?;
+        return Err(ApiError::bad_request(
+            "invalid_amount",
+            format!("amount_cents must be between 1 and {MAX_REFUND_CENTS}"),
+        ));
     }
-    let pending = match outcome {
-        RefundOutcome::Created(refund) => refund,
-        RefundOutcome::Exceeds { refundable_cents } => {
-            return Err(ApiError::Unprocessable {
-                code: "refund_exceeds_paid",
-                message: format!("at most {refundable_cents} cents can be refunded"),
-                detail: Some(("refundable_cents", refundable_cents.to_string())),
-            });
-        }
-        RefundOutcome::UnknownOrder => return Err(ApiError::NotFound("order")),
+    let ask = RefundAsk {
+        order_id,
+        amount_cents: req.amount_cents,
+        reason,
+        actor_id: principal.user_id,
     };
-    let id = pending.id;
-    let settled = run_detached(payments::refund(state.clone(), pending)).await?;
-    let refund = match settled {
-        Some(refund) => refund,
-        None => state
-            .store
-            .payment(id)
-            .await?
-            .ok_or(ApiError::NotFound("payment"))?,
-    };
+    let refund = commerce::usecase::refund::refund(&state.saga(), ask, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(refund.into())))
 }

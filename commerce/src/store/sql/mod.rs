@@ -6,7 +6,7 @@
 //! `CAST(… AS BIGINT)` where an aggregate would otherwise be NUMERIC on
 //! PostgreSQL (the Any driver reads only integers, floats, text and blobs).
 //! The schema differs only in type names, so each database has its own
-//! migration files under `api/migrations/`, applied by sqlx's migrator.
+//! migration files under `commerce/migrations/`, applied by sqlx's migrator.
 //!
 //! Write transactions start with [`SqlStore::begin_write`]: on SQLite they
 //! queue on an in-process gate (one writer at a time, as SQLite allows
@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyConnection, AnyPool, Connection, SqlSafeStr, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, SqlSafeStr};
 
 use super::{Result, Store, StoreError};
 
@@ -38,6 +38,7 @@ mod orders;
 mod payments;
 mod restaurants;
 mod rows;
+mod tx;
 
 /// Which database a [`SqlStore`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,9 +124,6 @@ pub struct SqlStore {
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-/// Held for the length of a write transaction (see [`SqlStore::write_gate`]).
-pub(super) type WriteGate = Option<tokio::sync::OwnedMutexGuard<()>>;
-
 impl SqlStore {
     /// Opens and migrates the database at `url`: `sqlite://path` (created,
     /// with its directory, if missing), `sqlite::memory:`, or
@@ -176,20 +174,6 @@ impl SqlStore {
     /// The pool, for tests and tools that need raw SQL.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// A transaction that will write (see the module docs), with the
-    /// write gate it holds: keep the gate until the transaction ends.
-    async fn begin_write(&self) -> Result<(WriteGate, Transaction<'static, Any>)> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        };
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok((gate, tx))
     }
 }
 
@@ -509,5 +493,29 @@ mod tests {
             versions(super::SQLITE_MIGRATIONS),
             versions(super::POSTGRES_MIGRATIONS)
         );
+        // And every file in `commerce/migrations/{sqlite,postgres}` is in
+        // its list (a file added but not listed would never run).
+        for (dir, listed) in [
+            ("sqlite", super::SQLITE_MIGRATIONS),
+            ("postgres", super::POSTGRES_MIGRATIONS),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            assert_eq!(files.len(), listed.len(), "{}: {files:?}", path.display());
+            for (file, &(version, _, sql)) in files.iter().zip(listed) {
+                assert!(file.starts_with(&format!("{version:04}_")), "{dir}/{file}");
+                assert_eq!(
+                    std::fs::read_to_string(path.join(file)).unwrap(),
+                    sql,
+                    "{dir}/{file}"
+                );
+            }
+        }
     }
 }

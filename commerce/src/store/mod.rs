@@ -10,7 +10,7 @@
 //! an assignment, a payment) is one method and one transaction, so the
 //! history row, the stock given back and the refund owed can never be lost
 //! from the change that caused them; the transactional outbox will be one
-//! more insert in those same transactions.
+//! more insert in those same transactions (where it goes: `sql::tx`).
 //!
 //! Expected situations (a duplicate email, a lost compare-and-set race, an
 //! item out of stock) are outcomes in the return value; [`StoreError`] is
@@ -84,16 +84,21 @@ where
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
+    /// The account's id (a driver's is also its `DriverId`).
     pub id: UserId,
     /// Lower-cased and trimmed.
     pub email: String,
     /// An argon2id PHC string.
     pub password_hash: String,
+    /// The name shown to others.
     pub name: String,
+    /// An optional phone number, as given.
     pub phone: Option<String>,
+    /// What the account may do (fixed at signup).
     pub role: Role,
     /// When an admin banned the user; `None` while not banned.
     pub banned_at_ms: Option<i64>,
+    /// When the account was created, Unix ms.
     pub created_at_ms: i64,
 }
 
@@ -102,20 +107,28 @@ pub struct User {
 pub struct RefreshToken {
     /// Hex SHA-256 of the token the client holds.
     pub hash: String,
+    /// Whose token it is.
     pub user_id: UserId,
+    /// When it stops being usable, Unix ms.
     pub expires_at_ms: i64,
+    /// When it was issued, Unix ms.
     pub created_at_ms: i64,
 }
 
 /// A saved delivery address.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Address {
+    /// The address's id.
     pub id: AddressId,
+    /// Whose address it is.
     pub user_id: UserId,
     /// "Home", "Work": the customer's own name for it.
     pub label: String,
+    /// The street address, as written.
     pub address: String,
+    /// Where it is (the delivery point).
     pub location: LatLng,
+    /// When it was saved, Unix ms.
     pub created_at_ms: i64,
 }
 
@@ -175,39 +188,71 @@ pub trait AccountStore: Send + Sync {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Restaurant {
+    /// The restaurant's id.
     pub id: RestaurantId,
+    /// The restaurant account that manages it.
     pub owner_id: UserId,
+    /// Its name, as shown and searched.
     pub name: String,
+    /// Where orders are picked up.
     pub location: LatLng,
+    /// Its street address, as written.
     pub address: String,
     /// Lower-case cuisine names ("pizza", "thai").
     pub cuisines: Vec<String>,
     /// The weekly opening hours as the api validated them (JSON of
     /// `catalog::WeeklyHours`); `None`: always open.
     pub hours_json: Option<String>,
+    /// How far from `location` it delivers, straight line.
     pub delivery_radius_m: u32,
     /// Average preparation time.
     pub prep_time_s: u32,
     /// The owner's switch: off, no orders are taken (even while open).
     pub accepting_orders: bool,
+    /// When it was created, Unix ms.
     pub created_at_ms: i64,
+    /// When it last changed, Unix ms.
     pub updated_at_ms: i64,
+}
+
+impl Restaurant {
+    /// The opening hours, `None`: always open (or stored hours that no
+    /// longer parse, logged, so a bad row never closes a restaurant).
+    pub fn hours(&self) -> Option<catalog::WeeklyHours> {
+        let json = self.hours_json.as_deref()?;
+        match serde_json::from_str::<catalog::WeeklyHours>(json) {
+            Ok(hours) => Some(hours),
+            Err(e) => {
+                tracing::warn!(restaurant_id = %self.id, error = %e, "stored opening hours do not parse");
+                None
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MenuItem {
+    /// The item's id.
     pub id: MenuItemId,
+    /// Whose menu it is on.
     pub restaurant_id: RestaurantId,
+    /// The menu section ("Pizza", "Drinks").
     pub category: String,
+    /// Its name, as shown and searched.
     pub name: String,
+    /// What it is (may be empty).
     pub description: String,
+    /// Its price now; an order keeps the price it was placed at.
     pub price_cents: i64,
+    /// The owner's switch: off, it cannot be ordered.
     pub available: bool,
     /// Units left; `None`: not counted.
     pub stock: Option<i64>,
     /// Order on the menu (ascending).
     pub position: i64,
+    /// When it was added, Unix ms.
     pub created_at_ms: i64,
+    /// When it last changed (stock included), Unix ms.
     pub updated_at_ms: i64,
 }
 
@@ -243,14 +288,18 @@ pub trait RestaurantStore: Send + Sync {
 /// One line of a cart, with the item as the menu has it now.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CartLine {
+    /// The menu item as it is now.
     pub item: MenuItem,
+    /// How many (1 to the most one order may have).
     pub quantity: i64,
 }
 
 /// A customer's cart: lines of one restaurant, oldest first.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Cart {
+    /// The restaurant its lines are from; `None` while empty.
     pub restaurant_id: Option<RestaurantId>,
+    /// Its lines, oldest first.
     pub lines: Vec<CartLine>,
 }
 
@@ -258,14 +307,20 @@ pub struct Cart {
 pub enum CartChange {
     /// Added `quantity` to the line of `item` (creating it).
     Add {
+        /// The menu item.
         item: MenuItemId,
+        /// The item's restaurant.
         restaurant_id: RestaurantId,
+        /// How many to add.
         quantity: i64,
     },
     /// Sets the line's quantity; 0 removes the line.
     Set {
+        /// The menu item.
         item: MenuItemId,
+        /// The item's restaurant.
         restaurant_id: RestaurantId,
+        /// The line's new quantity.
         quantity: i64,
     },
     Remove(MenuItemId),
@@ -301,32 +356,49 @@ pub trait CartStore: Send + Sync {
 /// One priced line of an order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderLine {
+    /// The menu item ordered.
     pub menu_item_id: MenuItemId,
+    /// Its name when ordered.
     pub name: String,
+    /// Its price when ordered.
     pub unit_price_cents: i64,
+    /// How many.
     pub quantity: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Order {
+    /// The order's id.
     pub id: OrderId,
+    /// Who placed it.
     pub customer_id: UserId,
+    /// Where it is from.
     pub restaurant_id: RestaurantId,
     /// Read through the restaurant (not stored on the order), so the owner
     /// a restaurant has now is the one who may see its orders.
     pub restaurant_owner_id: UserId,
+    /// Where it is in its life (see `lifecycle`).
     pub status: OrderStatus,
+    /// The driver who took it; `None` until one accepts.
     pub driver_id: Option<DriverId>,
+    /// Where the driver picks it up (the restaurant when placed).
     pub pickup: LatLng,
+    /// Where it is delivered.
     pub dropoff: LatLng,
+    /// The delivery address as the customer wrote it.
     pub delivery_address: String,
+    /// The lines' prices times quantities.
     pub subtotal_cents: i64,
+    /// The fee for the distance (`usecase::place::DeliveryFee`).
     pub delivery_fee_cents: i64,
+    /// Subtotal plus fee: what is charged.
     pub total_cents: i64,
     /// Filled by [`OrderStore::order`] and [`OrderStore::place_order`];
     /// listings leave it empty.
     pub lines: Vec<OrderLine>,
+    /// When it was placed, Unix ms.
     pub created_at_ms: i64,
+    /// When it last changed, Unix ms.
     pub updated_at_ms: i64,
 }
 
@@ -359,13 +431,17 @@ impl EventKind {
 /// One row of an order's history.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderEvent {
+    /// The order.
     pub order_id: OrderId,
+    /// A step or an assignment.
     pub kind: EventKind,
     /// The order's status after the event.
     pub status: OrderStatus,
+    /// The order's driver at the time, if any.
     pub driver_id: Option<DriverId>,
     /// Who caused it; `None` for the system.
     pub actor_id: Option<UserId>,
+    /// When, Unix ms.
     pub at_ms: i64,
 }
 
@@ -385,7 +461,9 @@ pub enum OrderScope {
 /// A position in the newest-first order listing: strictly older than this.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderCursor {
+    /// The last listed order's creation time.
     pub created_at_ms: i64,
+    /// The last listed order's id (ties on time).
     pub order_id: OrderId,
 }
 
@@ -393,10 +471,15 @@ pub struct OrderCursor {
 /// `from` (compare-and-set), so two racing steps cannot both win.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Transition {
+    /// The order.
     pub order_id: OrderId,
+    /// The status the caller saw.
     pub from: OrderStatus,
+    /// The status to move to.
     pub to: OrderStatus,
+    /// Who asks; `None`: the system.
     pub actor_id: Option<UserId>,
+    /// When, Unix ms.
     pub at_ms: i64,
 }
 
@@ -425,6 +508,7 @@ pub enum AssignOutcome {
 /// A customer's `Idempotency-Key` with a digest of the request it came with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey {
+    /// The key as the client sent it.
     pub key: String,
     /// Hex SHA-256 of the request's canonical form.
     pub request_hash: String,
@@ -439,10 +523,13 @@ pub struct NewOrder {
     pub order: Order,
     /// Wanted items; each id at most once.
     pub items: Vec<(MenuItemId, i64)>,
+    /// The customer's key, if the request had one.
     pub idempotency: Option<IdempotencyKey>,
     /// The charge to create (pending) for the order's total.
     pub payment_id: PaymentId,
+    /// How the charge is paid (`card`).
     pub payment_method: String,
+    /// The gateway token to charge.
     pub payment_token: String,
     /// Empty the customer's cart in the same transaction (checkout).
     pub clear_cart: bool,
@@ -563,11 +650,17 @@ impl PaymentStatus {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Payment {
+    /// The payment's id; also its idempotency key at the gateway.
     pub id: PaymentId,
+    /// The order it is for.
     pub order_id: OrderId,
+    /// A charge or a refund.
     pub kind: PaymentKind,
+    /// How much.
     pub amount_cents: i64,
+    /// Pending until the gateway answered for good.
     pub status: PaymentStatus,
+    /// How it is paid (`card`); a refund goes back the same way.
     pub method: String,
     /// The gateway token charged (charges only).
     pub token: Option<String>,
@@ -588,7 +681,9 @@ pub struct Payment {
     pub retry_at_ms: Option<i64>,
     /// Who asked for it; `None`: the system (a compensation).
     pub actor_id: Option<UserId>,
+    /// When it was written, Unix ms.
     pub created_at_ms: i64,
+    /// When it last changed, Unix ms.
     pub updated_at_ms: i64,
 }
 
@@ -610,9 +705,13 @@ pub enum SettleOutcome {
     /// charge that succeeded for an order cancelled meanwhile), written
     /// pending.
     Settled {
+        /// The payment as settled.
         payment: Payment,
+        /// The order's status now.
         order_status: OrderStatus,
+        /// Whether the settlement moved the order.
         moved: bool,
+        /// The refund it made owed, written pending.
         refund: Option<Payment>,
     },
     /// The payment was not pending (settled before): nothing changed.
@@ -628,6 +727,7 @@ pub enum RefundOutcome {
     Created(Payment),
     /// More than what was charged and not yet refunded (or being refunded).
     Exceeds {
+        /// What can still be refunded.
         refundable_cents: i64,
     },
     UnknownOrder,
@@ -636,11 +736,17 @@ pub enum RefundOutcome {
 /// A refund someone asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RefundRequest {
+    /// The refund's id (its idempotency key).
     pub id: PaymentId,
+    /// The order to refund.
     pub order_id: OrderId,
+    /// How much.
     pub amount_cents: i64,
+    /// Why (kept on the refund).
     pub reason: String,
+    /// Who asks; `None`: the system.
     pub actor_id: Option<UserId>,
+    /// When, Unix ms.
     pub at_ms: i64,
 }
 
@@ -701,7 +807,10 @@ pub trait PaymentStore: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargeAnswer {
     /// The money moved; the gateway's reference for the charge.
-    Charged { reference: String },
+    Charged {
+        /// The gateway's reference for the charge.
+        reference: String,
+    },
     /// A final no, and why.
     Declined { reason: String },
 }

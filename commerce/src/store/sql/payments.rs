@@ -7,15 +7,17 @@
 //! see the same refundable amount.
 
 use async_trait::async_trait;
-use engine::{OrderId, OrderStatus, PaymentId, UserId};
-use sqlx::Row;
+use engine::{OrderId, OrderStatus, PaymentId};
 
 use super::SqlStore;
-use super::orders::{Tx, give_back_stock, insert_event, insert_payment, order_in, set_status};
 use super::rows::{self, payment_columns, select_payment};
+use super::tx::{
+    Tx, give_back_stock, insert_refund, insert_status_event, order_in, refundable_cents,
+    set_status, touch_order,
+};
 use crate::store::{
-    EventKind, OrderEvent, Payment, PaymentKind, PaymentStatus, PaymentStore, RefundOutcome,
-    RefundRequest, Result, SettleOutcome, Settlement,
+    Payment, PaymentKind, PaymentStatus, PaymentStore, RefundOutcome, RefundRequest, Result,
+    SettleOutcome, Settlement,
 };
 
 #[async_trait]
@@ -242,91 +244,4 @@ async fn settle(
     .fetch_optional(&mut **tx)
     .await?;
     row.as_ref().map(rows::payment).transpose()
-}
-
-/// Locks the order row for the rest of the transaction (a no-op write).
-/// Whether the order exists.
-async fn touch_order(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<bool> {
-    let done = sqlx::query("UPDATE orders SET updated_at_ms = $1 WHERE id = $2")
-        .bind(at_ms)
-        .bind(order_id.to_string())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(done > 0)
-}
-
-/// Succeeded charges minus refunds that succeeded or are still pending.
-pub(super) async fn refundable_cents(tx: &mut Tx, order_id: OrderId) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT \
-           CAST(COALESCE(SUM(CASE WHEN kind = 'charge' AND status = 'succeeded' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS paid, \
-           CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status <> 'failed' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS refunded \
-         FROM payments WHERE order_id = $1",
-    )
-    .bind(order_id.to_string())
-    .fetch_one(&mut **tx)
-    .await?;
-    let paid: i64 = row.try_get("paid")?;
-    let refunded: i64 = row.try_get("refunded")?;
-    Ok((paid - refunded).max(0))
-}
-
-pub(super) async fn insert_refund(
-    tx: &mut Tx,
-    id: PaymentId,
-    order_id: OrderId,
-    amount_cents: i64,
-    reason: &str,
-    actor_id: Option<UserId>,
-    at_ms: i64,
-) -> Result<Payment> {
-    // A refund goes back the way the charge came.
-    let method: Option<String> =
-        sqlx::query("SELECT method FROM payments WHERE order_id = $1 AND kind = 'charge'")
-            .bind(order_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|row| row.try_get("method"))
-            .transpose()?;
-    let refund = Payment {
-        id,
-        order_id,
-        kind: PaymentKind::Refund,
-        amount_cents,
-        status: PaymentStatus::Pending,
-        method: method.unwrap_or_else(|| "card".to_owned()),
-        token: None,
-        gateway_ref: None,
-        failure: None,
-        reason: Some(reason.to_owned()),
-        attempts: 0,
-        retries: 0,
-        retry_at_ms: None,
-        actor_id,
-        created_at_ms: at_ms,
-        updated_at_ms: at_ms,
-    };
-    insert_payment(tx, &refund).await?;
-    Ok(refund)
-}
-
-async fn insert_status_event(
-    tx: &mut Tx,
-    order_id: OrderId,
-    status: OrderStatus,
-    at_ms: i64,
-) -> Result<()> {
-    insert_event(
-        tx,
-        &OrderEvent {
-            order_id,
-            kind: EventKind::Status,
-            status,
-            driver_id: None,
-            actor_id: None,
-            at_ms,
-        },
-    )
-    .await
 }

@@ -4,10 +4,14 @@
 
 use async_trait::async_trait;
 use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, UserId};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use super::rows::{self, parse_col, select_order, status_col};
+use super::tx::{
+    Tx, give_back_stock, insert_event, insert_payment, insert_refund, order_in, refundable_cents,
+    set_status,
+};
 use super::{SqlStore, is_unique_violation, terminal_statuses};
 use crate::store::{
     AssignOutcome, EventKind, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope,
@@ -22,8 +26,6 @@ macro_rules! page_newest_first {
          ORDER BY o.created_at_ms DESC, o.id DESC LIMIT $4"
     };
 }
-
-pub(super) type Tx = Transaction<'static, Any>;
 
 #[async_trait]
 impl OrderStore for SqlStore {
@@ -269,11 +271,11 @@ impl OrderStore for SqlStore {
         let mut refund = None;
         if matches!(t.to, OrderStatus::Cancelled | OrderStatus::Rejected) {
             give_back_stock(&mut tx, t.order_id, t.at_ms).await?;
-            let owed = super::payments::refundable_cents(&mut tx, t.order_id).await?;
+            let owed = refundable_cents(&mut tx, t.order_id).await?;
             if owed > 0 {
                 let reason = format!("order {}", t.to.as_str());
                 refund = Some(
-                    super::payments::insert_refund(
+                    insert_refund(
                         &mut tx,
                         PaymentId::new(),
                         t.order_id,
@@ -476,95 +478,6 @@ async fn take_stock(
         item,
         left: left.unwrap_or(0),
     }))
-}
-
-/// Compare-and-set of the order's status. Whether it applied.
-pub(super) async fn set_status(
-    tx: &mut Tx,
-    order_id: OrderId,
-    from: OrderStatus,
-    to: OrderStatus,
-    at_ms: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
-    )
-    .bind(to.as_str())
-    .bind(at_ms)
-    .bind(order_id.to_string())
-    .bind(from.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(done > 0)
-}
-
-/// Puts back the stock the order's lines took. Called once per order: only
-/// from the step into a closed status that ends it unfulfilled.
-pub(super) async fn give_back_stock(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE menu_items SET stock = stock + (SELECT l.quantity FROM order_lines l \
-             WHERE l.order_id = $1 AND l.menu_item_id = menu_items.id), updated_at_ms = $2 \
-         WHERE stock IS NOT NULL AND id IN \
-             (SELECT menu_item_id FROM order_lines WHERE order_id = $1 AND took_stock = 1)",
-    )
-    .bind(order_id.to_string())
-    .bind(at_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn insert_event(tx: &mut Tx, e: &OrderEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO order_events (order_id, kind, status, driver_id, actor_id, at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(e.order_id.to_string())
-    .bind(e.kind.as_str())
-    .bind(e.status.as_str())
-    .bind(e.driver_id.map(|d| d.to_string()))
-    .bind(e.actor_id.map(|a| a.to_string()))
-    .bind(e.at_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn insert_payment(tx: &mut Tx, p: &Payment) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO payments (id, order_id, kind, amount_cents, status, method, token, gateway_ref, \
-         failure, reason, attempts, retries, retry_at_ms, actor_id, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(p.id.to_string())
-    .bind(p.order_id.to_string())
-    .bind(p.kind.as_str())
-    .bind(p.amount_cents)
-    .bind(p.status.as_str())
-    .bind(&p.method)
-    .bind(p.token.as_deref())
-    .bind(p.gateway_ref.as_deref())
-    .bind(p.failure.as_deref())
-    .bind(p.reason.as_deref())
-    .bind(p.attempts)
-    .bind(p.retries)
-    .bind(p.retry_at_ms)
-    .bind(p.actor_id.map(|a| a.to_string()))
-    .bind(p.created_at_ms)
-    .bind(p.updated_at_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// The order as this transaction sees it (without lines).
-pub(super) async fn order_in(tx: &mut Tx, order_id: OrderId) -> Result<Order> {
-    let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
-        .bind(order_id.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    rows::order(&row)
 }
 
 fn line_from_row(row: &AnyRow) -> Result<OrderLine> {

@@ -42,14 +42,17 @@
 //! [`PaymentStore::defer_refund`]: crate::store::PaymentStore::defer_refund
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::PaymentId;
+use tokio_util::sync::CancellationToken;
 
+use crate::now_ms;
+use crate::ports::LiveSide;
 use crate::store::{
-    self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, StoreError,
+    self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, Store, StoreError,
 };
-use crate::{AppState, live, now_ms};
 
 pub mod gateway;
 pub mod simulated;
@@ -63,6 +66,58 @@ const RESUME_PAGE: u32 = 500;
 /// settings say: with a backoff of 0 and the database down, a retry would
 /// otherwise start the next one at once, forever.
 const MIN_REFUND_RETRY_WAIT: Duration = Duration::from_millis(100);
+
+/// How hard the saga tries: gateway calls per round and the waits between
+/// them, and the background rounds of a refund the gateway could not be
+/// reached for. (The REST layer's `Config` carries the same fields, under
+/// the same names with a `payment_` prefix where shown.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Gateway calls per payment before a transient failure is final
+    /// (`payment_attempts`; 0 counts as 1).
+    pub attempts: u32,
+    /// Wait before the first retry within a round; doubles each time
+    /// (`payment_backoff_ms`).
+    pub backoff_ms: u64,
+    /// Background rounds for a refund the gateway could not be reached
+    /// for, before it fails for good.
+    pub refund_retry_rounds: u32,
+    /// Wait before a refund's first background round; doubles each round.
+    pub refund_retry_backoff_ms: u64,
+    /// Longest wait between two background rounds (and before a refund the
+    /// store failed for is tried again).
+    pub refund_retry_max_backoff_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            backoff_ms: 50,
+            refund_retry_rounds: 10,
+            refund_retry_backoff_ms: 30_000,
+            refund_retry_max_backoff_ms: 30 * 60_000,
+        }
+    }
+}
+
+/// What the saga works with: the store, the gateway, the live side to tell
+/// of a settled order, its settings, and the app's shutdown token (refund
+/// retry timers end with it instead of keeping the store alive and sending
+/// rounds for an app that is gone). Cheap to clone (`Arc`s).
+#[derive(Clone)]
+pub struct Saga {
+    /// Orders and payments (the source of truth).
+    pub store: Arc<dyn Store>,
+    /// The card processor.
+    pub gateway: Arc<dyn PaymentGateway>,
+    /// Told when a settlement moves an order.
+    pub live: Arc<dyn LiveSide>,
+    /// Retries and backoff.
+    pub config: Config,
+    /// Cancelled when the app stops.
+    pub shutdown: CancellationToken,
+}
 
 /// Charges settled, by `outcome`.
 pub const CHARGES_TOTAL: &str = "hexdash_charges_total";
@@ -84,7 +139,7 @@ pub mod outcome {
 
 /// HELP text for the payment metrics, and their series at zero so that a
 /// rate of failures can be graphed before the first one. Call once the
-/// metrics recorder is installed ([`crate::describe_metrics`] does).
+/// metrics recorder is installed (the REST layer's `describe_metrics` does).
 pub fn describe_metrics() {
     metrics::describe_counter!(
         CHARGES_TOTAL,
@@ -109,7 +164,7 @@ pub fn describe_metrics() {
 
 /// Runs `work` in its own task and waits for it, so that dropping the
 /// caller (a client hanging up mid-request) does not cancel it.
-pub(crate) async fn run_detached<T, F>(work: F) -> Result<T, StoreError>
+pub async fn run_detached<T, F>(work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -127,7 +182,7 @@ where
 /// round. The last answer (a transient failure only once they ran out) and
 /// the number of calls made.
 async fn with_retries<F, Fut>(
-    state: &AppState,
+    config: &Config,
     payment: &Payment,
     mut attempt: F,
 ) -> (Result<String, GatewayError>, i64)
@@ -135,8 +190,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<String, GatewayError>>,
 {
-    let attempts = state.config.payment_attempts.max(1);
-    let mut backoff = Duration::from_millis(state.config.payment_backoff_ms);
+    let attempts = config.attempts.max(1);
+    let mut backoff = Duration::from_millis(config.backoff_ms);
     let mut made = 0;
     loop {
         made += 1;
@@ -161,7 +216,7 @@ fn unreachable_failure(attempts: i64, why: &str) -> String {
 /// charge, settle, tell the live side, and send any refund the settlement
 /// made owed. The settlement, and the order as it is after it.
 pub async fn collect(
-    state: AppState,
+    state: Saga,
     charge: Payment,
     mut order: Order,
 ) -> Result<(SettleOutcome, Order), StoreError> {
@@ -172,7 +227,7 @@ pub async fn collect(
         token: charge.token.clone().unwrap_or_default(),
     };
     let gateway = state.gateway.clone();
-    let (answer, attempts) = with_retries(&state, &charge, || gateway.charge(&call)).await;
+    let (answer, attempts) = with_retries(&state.config, &charge, || gateway.charge(&call)).await;
     let settlement = match answer {
         Ok(gateway_ref) => Settlement::Succeeded { gateway_ref },
         Err(GatewayError::Declined(failure)) => Settlement::Failed { failure },
@@ -200,7 +255,7 @@ pub async fn collect(
             order.status = *order_status;
             if *moved {
                 order.updated_at_ms = now;
-                live::on_status_changed(&state, &order, now);
+                state.live.status_changed(&order, now);
             }
             if let Some(refund) = refund.clone() {
                 spawn_refund(state.clone(), refund);
@@ -219,7 +274,7 @@ pub async fn collect(
 /// Step 3: sends a pending refund to the gateway (one round of calls) and
 /// settles it, or puts it off for a background retry (see the module
 /// docs). The refund as it is now, `None` if it was no longer pending.
-pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>, StoreError> {
+pub async fn refund(state: Saga, refund: Payment) -> Result<Option<Payment>, StoreError> {
     let charge_ref = state
         .store
         .payments(refund.order_id)
@@ -235,7 +290,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
                 amount_cents: refund.amount_cents,
             };
             let gateway = state.gateway.clone();
-            with_retries(&state, &refund, || gateway.refund(&call)).await
+            with_retries(&state.config, &refund, || gateway.refund(&call)).await
         }
         // The store only writes refunds against succeeded charges.
         None => {
@@ -303,7 +358,7 @@ pub async fn refund(state: AppState, refund: Payment) -> Result<Option<Payment>,
 ///
 /// [`PaymentStore::defer_refund`]: crate::store::PaymentStore::defer_refund
 async fn defer(
-    state: AppState,
+    state: Saga,
     refund: Payment,
     rounds: u32,
     failure: &str,
@@ -342,7 +397,7 @@ async fn defer(
 /// The wait before background round `rounds + 1` of a refund:
 /// `refund_retry_backoff_ms` doubled per round already made, at most
 /// `refund_retry_max_backoff_ms`, at least [`MIN_REFUND_RETRY_WAIT`].
-fn retry_delay(config: &crate::Config, rounds: u32) -> Duration {
+fn retry_delay(config: &Config, rounds: u32) -> Duration {
     let factor = 1u64.checked_shl(rounds).unwrap_or(u64::MAX);
     let ms = config
         .refund_retry_backoff_ms
@@ -353,14 +408,14 @@ fn retry_delay(config: &crate::Config, rounds: u32) -> Duration {
 
 /// The wait before a refund the store failed for is sent again: the
 /// longest backoff, at least [`MIN_REFUND_RETRY_WAIT`].
-fn store_retry_delay(config: &crate::Config) -> Duration {
+fn store_retry_delay(config: &Config) -> Duration {
     Duration::from_millis(config.refund_retry_max_backoff_ms).max(MIN_REFUND_RETRY_WAIT)
 }
 
 /// Sends the refund `id` again after `delay`, if it is still pending and
 /// the app has not stopped meanwhile (a stopped app's refunds are resumed
 /// by the next start, [`resume_pending`]).
-fn retry_later(state: AppState, id: PaymentId, delay: Duration) {
+fn retry_later(state: Saga, id: PaymentId, delay: Duration) {
     tokio::spawn(async move {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
@@ -376,12 +431,12 @@ fn retry_later(state: AppState, id: PaymentId, delay: Duration) {
 }
 
 /// Sends a refund in the background (compensations nobody waits for).
-pub(crate) fn spawn_refund(state: AppState, payment: Payment) {
+pub fn spawn_refund(state: Saga, payment: Payment) {
     tokio::spawn(send_refund(state, payment));
 }
 
 /// One round of a refund; if the store failed for it, another later.
-async fn send_refund(state: AppState, payment: Payment) {
+async fn send_refund(state: Saga, payment: Payment) {
     let id = payment.id;
     if let Err(e) = refund(state.clone(), payment).await {
         retry_after_store_error(state, id, &e);
@@ -391,7 +446,7 @@ async fn send_refund(state: AppState, payment: Payment) {
 /// Sends the refund `id` again after [`store_retry_delay`], the store having
 /// failed for it (the gateway call repeats its key, so a refund that went
 /// through but was not recorded is answered, not paid, again).
-fn retry_after_store_error(state: AppState, id: PaymentId, error: &StoreError) {
+fn retry_after_store_error(state: Saga, id: PaymentId, error: &StoreError) {
     let delay = store_retry_delay(&state.config);
     tracing::error!(
         payment_id = %id,
@@ -406,7 +461,7 @@ fn retry_after_store_error(state: AppState, id: PaymentId, error: &StoreError) {
 /// collected (settling their orders), refunds sent, or, for refunds waiting
 /// for a background round, sent when that round is due. Call once at
 /// start-up; the payments run in the background. How many were resumed.
-pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
+pub async fn resume_pending(state: &Saga) -> Result<usize, StoreError> {
     let now = now_ms();
     store::for_each_page(
         RESUME_PAGE,
@@ -431,7 +486,7 @@ pub async fn resume_pending(state: &AppState) -> Result<usize, StoreError> {
 }
 
 /// Collects one charge a crash left pending, in the background.
-async fn resume_charge(state: AppState, charge: Payment) {
+async fn resume_charge(state: Saga, charge: Payment) {
     let id = charge.id;
     let result = match state.store.order(charge.order_id).await {
         Ok(Some(order)) => collect(state, charge, order).await.map(|_| ()),
@@ -449,10 +504,10 @@ mod tests {
 
     #[test]
     fn refund_rounds_back_off_to_the_cap() {
-        let config = crate::Config {
+        let config = Config {
             refund_retry_backoff_ms: 1_000,
             refund_retry_max_backoff_ms: 10_000,
-            ..crate::Config::default()
+            ..Config::default()
         };
         let check = |rounds, expected_ms| {
             assert_eq!(
@@ -472,10 +527,10 @@ mod tests {
 
     #[test]
     fn refund_retries_never_wait_less_than_the_minimum() {
-        let config = crate::Config {
+        let config = Config {
             refund_retry_backoff_ms: 0,
             refund_retry_max_backoff_ms: 0,
-            ..crate::Config::default()
+            ..Config::default()
         };
         assert_eq!(retry_delay(&config, 0), MIN_REFUND_RETRY_WAIT);
         assert_eq!(retry_delay(&config, 5), MIN_REFUND_RETRY_WAIT);

@@ -1,0 +1,43 @@
+//! The order's life: the domain records, the rules, the use-cases and the
+//! store that is their source of truth. No HTTP here: the REST layer
+//! (`api`) parses requests, calls a use-case and maps its outcome to HTTP.
+//!
+//! - [`store`]: the records (accounts, restaurants, menus, carts, orders,
+//!   payments), the [`Store`] trait (one sub-trait per area) and
+//!   [`store::SqlStore`] for SQLite and PostgreSQL with the migrations
+//!   (`commerce/migrations/{sqlite,postgres}`); [`connect`] picks the
+//!   database by URL and brings its schema up to date.
+//! - [`lifecycle`]: the order steps, who may take them, and when an order
+//!   waits for a driver — pure rules in one place.
+//! - [`payments`]: the gateway interface, the simulated gateway, and the
+//!   saga that charges, fails and refunds ([`payments::Saga`]).
+//! - [`usecase`]: place an order (and check out a cart), step it, cancel
+//!   it, refund it, accept or decline a driver's offer; each takes only
+//!   the dependencies it needs and returns domain outcomes or an
+//!   [`Error`].
+//! - [`ports`]: what the use-cases ask of the live side (the engine's
+//!   order board and the matcher), implemented by `api`, so this crate
+//!   depends on neither the matcher nor the web framework.
+//!
+//! Time: the use-cases take `now_ms` from their caller; the payments saga,
+//! which runs on in the background, reads [`now_ms`] itself.
+
+pub mod error;
+pub mod lifecycle;
+pub mod payments;
+pub mod ports;
+pub mod store;
+pub mod usecase;
+
+pub use error::{Error, Result};
+pub use store::{Store, StoreError, connect};
+
+/// Wall-clock Unix milliseconds. Read at the edges (the REST handlers)
+/// and by the payments saga's background rounds; never by the rules.
+pub fn now_ms() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,47 @@
+//! What the use-cases ask of the world outside the store: the live side
+//! (the engine's order board and the matcher, behind [`LiveSide`]) and the
+//! matcher's offers ([`Offers`]). `api` implements both over the engine and
+//! the matcher; tests can implement them with a few lines.
+//!
+//! Order of operations: the store commits first, then the live side hears
+//! about it. The live side is a projection the REST layer rebuilds from the
+//! store at start-up, so a crash between the two loses nothing.
+
+use engine::{DriverId, OfferId, OrderId};
+
+use crate::Result;
+use crate::store::Order;
+
+/// The live view of orders: told after the store committed a change.
+pub trait LiveSide: Send + Sync {
+    /// A new order was stored: show it (its customer can follow it from
+    /// now on); it waits for a driver only once accepted.
+    fn order_placed(&self, order: &Order, now_ms: i64);
+    /// An order's status changed in the store: update the board (which
+    /// frees the driver on a closing status) and start or stop looking for
+    /// a driver.
+    fn status_changed(&self, order: &Order, now_ms: i64);
+    /// The order (as stored) goes back on the board and, if it waits for a
+    /// driver, back to the matcher: after an assignment was refused or
+    /// undone.
+    fn restore(&self, order: &Order, now_ms: i64);
+}
+
+/// The matcher's side of an offer's answer.
+pub trait Offers: Send + Sync {
+    /// Records that `driver_id` accepts `offer_id` (the live side binds
+    /// the driver to the order); the order it was for. Refusals are
+    /// [`crate::Error::NotFound`] (`"offer"`), [`crate::Error::Forbidden`] (another
+    /// driver's offer) or [`crate::Error::Conflict`] (`offer_not_pending` with
+    /// `offer_state`, `driver_busy`, `order_unavailable`).
+    fn accept(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<OrderId>;
+    /// Records that `driver_id` declines `offer_id`; refusals as
+    /// [`Offers::accept`].
+    fn decline(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<()>;
+    /// Compensation: the store refused the accepted assignment (or failed
+    /// to record it), so the live side forgets it and the driver is free.
+    fn undo_assignment(&self, order_id: OrderId, now_ms: i64);
+    /// Looks for a driver for the order again (after an assignment the
+    /// store failed to record).
+    fn redispatch(&self, order_id: OrderId, now_ms: i64);
+}

@@ -1,0 +1,223 @@
+//! The shared transactional pieces of the SQL store: how a write
+//! transaction begins ([`SqlStore::begin_write`], with SQLite's in-process
+//! write gate) and the statements that more than one area writes inside
+//! one (history rows, status compare-and-set, stock given back, refunds
+//! owed). `orders` and `payments` both use these and never each other.
+//!
+//! Every state-changing store method is one transaction opened with
+//! [`SqlStore::begin_write`] and committed once at its end. The outbox's
+//! event rows go in that same transaction: for orders next to
+//! [`insert_event`] (every order change writes its history row there, so
+//! the event can be appended in the same place), for the other areas
+//! (a ban, a restaurant or menu change) just before the method's commit.
+
+use engine::{OrderId, OrderStatus, PaymentId, UserId};
+use sqlx::{Any, Row, Transaction};
+
+use super::rows::{self, select_order};
+use super::{Backend, SqlStore};
+use crate::store::{EventKind, Order, OrderEvent, Payment, PaymentKind, PaymentStatus, Result};
+
+/// A transaction on the store's pool.
+pub(super) type Tx = Transaction<'static, Any>;
+
+/// Held for the length of a write transaction (see [`SqlStore::begin_write`]):
+/// on SQLite the turn at the in-process write gate, on PostgreSQL nothing.
+pub(super) type WriteGate = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+impl SqlStore {
+    /// A transaction that will write (see the module docs), with the
+    /// write gate it holds: keep the gate until the transaction ends.
+    pub(super) async fn begin_write(&self) -> Result<(WriteGate, Transaction<'static, Any>)> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok((gate, tx))
+    }
+}
+
+/// Compare-and-set of the order's status. Whether it applied.
+pub(super) async fn set_status(
+    tx: &mut Tx,
+    order_id: OrderId,
+    from: OrderStatus,
+    to: OrderStatus,
+    at_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(to.as_str())
+    .bind(at_ms)
+    .bind(order_id.to_string())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(done > 0)
+}
+
+/// Puts back the stock the order's lines took. Called once per order: only
+/// from the step into a closed status that ends it unfulfilled.
+pub(super) async fn give_back_stock(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE menu_items SET stock = stock + (SELECT l.quantity FROM order_lines l \
+             WHERE l.order_id = $1 AND l.menu_item_id = menu_items.id), updated_at_ms = $2 \
+         WHERE stock IS NOT NULL AND id IN \
+             (SELECT menu_item_id FROM order_lines WHERE order_id = $1 AND took_stock = 1)",
+    )
+    .bind(order_id.to_string())
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends one row of the order's history ([`OrderEvent`]). The outbox
+/// event of the same change is appended next to this call, in `tx`.
+pub(super) async fn insert_event(tx: &mut Tx, e: &OrderEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO order_events (order_id, kind, status, driver_id, actor_id, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.order_id.to_string())
+    .bind(e.kind.as_str())
+    .bind(e.status.as_str())
+    .bind(e.driver_id.map(|d| d.to_string()))
+    .bind(e.actor_id.map(|a| a.to_string()))
+    .bind(e.at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a payment row (a pending charge or refund) as given.
+pub(super) async fn insert_payment(tx: &mut Tx, p: &Payment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, kind, amount_cents, status, method, token, gateway_ref, \
+         failure, reason, attempts, retries, retry_at_ms, actor_id, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.order_id.to_string())
+    .bind(p.kind.as_str())
+    .bind(p.amount_cents)
+    .bind(p.status.as_str())
+    .bind(&p.method)
+    .bind(p.token.as_deref())
+    .bind(p.gateway_ref.as_deref())
+    .bind(p.failure.as_deref())
+    .bind(p.reason.as_deref())
+    .bind(p.attempts)
+    .bind(p.retries)
+    .bind(p.retry_at_ms)
+    .bind(p.actor_id.map(|a| a.to_string()))
+    .bind(p.created_at_ms)
+    .bind(p.updated_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The order as this transaction sees it (without lines).
+pub(super) async fn order_in(tx: &mut Tx, order_id: OrderId) -> Result<Order> {
+    let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
+        .bind(order_id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    rows::order(&row)
+}
+
+/// Locks the order row for the rest of the transaction (a no-op write).
+/// Whether the order exists.
+pub(super) async fn touch_order(tx: &mut Tx, order_id: OrderId, at_ms: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE orders SET updated_at_ms = $1 WHERE id = $2")
+        .bind(at_ms)
+        .bind(order_id.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(done > 0)
+}
+
+/// Succeeded charges minus refunds that succeeded or are still pending.
+pub(super) async fn refundable_cents(tx: &mut Tx, order_id: OrderId) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT \
+           CAST(COALESCE(SUM(CASE WHEN kind = 'charge' AND status = 'succeeded' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS paid, \
+           CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status <> 'failed' THEN amount_cents ELSE 0 END), 0) AS BIGINT) AS refunded \
+         FROM payments WHERE order_id = $1",
+    )
+    .bind(order_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let paid: i64 = row.try_get("paid")?;
+    let refunded: i64 = row.try_get("refunded")?;
+    Ok((paid - refunded).max(0))
+}
+
+/// Writes a pending refund of `amount_cents` of the order, by the method
+/// the order was charged with; the refund as written.
+pub(super) async fn insert_refund(
+    tx: &mut Tx,
+    id: PaymentId,
+    order_id: OrderId,
+    amount_cents: i64,
+    reason: &str,
+    actor_id: Option<UserId>,
+    at_ms: i64,
+) -> Result<Payment> {
+    // A refund goes back the way the charge came.
+    let method: Option<String> =
+        sqlx::query("SELECT method FROM payments WHERE order_id = $1 AND kind = 'charge'")
+            .bind(order_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| row.try_get("method"))
+            .transpose()?;
+    let refund = Payment {
+        id,
+        order_id,
+        kind: PaymentKind::Refund,
+        amount_cents,
+        status: PaymentStatus::Pending,
+        method: method.unwrap_or_else(|| "card".to_owned()),
+        token: None,
+        gateway_ref: None,
+        failure: None,
+        reason: Some(reason.to_owned()),
+        attempts: 0,
+        retries: 0,
+        retry_at_ms: None,
+        actor_id,
+        created_at_ms: at_ms,
+        updated_at_ms: at_ms,
+    };
+    insert_payment(tx, &refund).await?;
+    Ok(refund)
+}
+
+pub(super) async fn insert_status_event(
+    tx: &mut Tx,
+    order_id: OrderId,
+    status: OrderStatus,
+    at_ms: i64,
+) -> Result<()> {
+    insert_event(
+        tx,
+        &OrderEvent {
+            order_id,
+            kind: EventKind::Status,
+            status,
+            driver_id: None,
+            actor_id: None,
+            at_ms,
+        },
+    )
+    .await
+}

@@ -1,0 +1,52 @@
+//! The use-cases of the order's life, one module each: [`place`] (an order,
+//! or a cart's checkout, with its charge), [`step`] (a status step, and
+//! cancelling, with their compensations), [`refund`] (an admin's refund),
+//! [`offer`] (a driver's answer to an offer, with the compensation when the
+//! store refuses the assignment).
+//!
+//! A use-case takes only what it needs: a store trait object, the payments
+//! [`Saga`](crate::payments::Saga) where money moves (it carries the
+//! store, the gateway and the live side), the [`ports`](crate::ports) for
+//! the live side and the matcher, and `now_ms` from its caller. It returns
+//! domain outcomes or an [`Error`](crate::Error), never HTTP.
+//!
+//! Input is parsed by the caller (ids, coordinates, text lengths); a
+//! use-case checks what needs the store (the restaurant is open, the item
+//! in stock, the step legal).
+
+pub mod offer;
+pub mod place;
+pub mod refund;
+pub mod step;
+
+use auth::Principal;
+use engine::OrderId;
+
+use crate::lifecycle::Party;
+use crate::store::{Order, Payment, PaymentKind, Store};
+use crate::{Error, Result};
+
+/// The order with its lines, and how `principal` relates to it; not found
+/// either way if the caller is not a party to it (ids do not reveal which
+/// orders exist).
+pub async fn visible_order(
+    store: &dyn Store,
+    principal: &Principal,
+    order_id: OrderId,
+) -> Result<(Order, Party)> {
+    let order = store
+        .order(order_id)
+        .await?
+        .ok_or(Error::NotFound("order"))?;
+    let party = Party::of(principal, &order).ok_or(Error::NotFound("order"))?;
+    Ok((order, party))
+}
+
+/// The order's charge (an order has one), if any.
+pub async fn charge_of(store: &dyn Store, order_id: OrderId) -> Result<Option<Payment>> {
+    Ok(store
+        .payments(order_id)
+        .await?
+        .into_iter()
+        .find(|p| p.kind == PaymentKind::Charge))
+}
