@@ -13,28 +13,11 @@ pub fn describe_metrics() {
         "Login attempts, by outcome (ok, refused, rate_limited)"
     );
     describe_counter!("hexdash_bans_total", "Users banned by an admin");
-    describe_counter!("hexdash_orders_placed_total", "Orders placed");
-    describe_counter!(
-        "hexdash_orders_replayed_total",
-        "Order placements answered from an earlier request with the same Idempotency-Key"
-    );
-    describe_counter!(
-        "hexdash_orders_out_of_stock_total",
-        "Order placements refused because an item was out of stock"
-    );
-    describe_counter!(
-        "hexdash_order_steps_total",
-        "Order status changes applied, by the status reached"
-    );
-    describe_counter!(
-        "hexdash_offer_answers_total",
-        "Drivers' answers to offers, by answer and outcome"
-    );
     describe_counter!(
         crate::routes::auth::SIGNUPS_RATE_LIMITED,
         "Signups refused with 429: too many from one client address"
     );
-    // Charges, refunds and payment retries: described next to the saga
-    // that counts them, which also starts their series at zero.
-    crate::payments::describe_metrics();
+    // Orders, steps, offer answers, charges and refunds: described by the
+    // crate that counts them.
+    commerce::describe_metrics();
 }

@@ -19,6 +19,8 @@
 //!   order board and the matcher), implemented by `api`, so this crate
 //!   depends on neither the matcher nor the web framework.
 //!
+//! - [`describe_metrics`]: the HELP text of every metric this crate records.
+//!
 //! Time: the use-cases take `now_ms` from their caller; the payments saga,
 //! which runs on in the background, reads [`now_ms`] itself.
 
@@ -31,6 +33,34 @@ pub mod usecase;
 
 pub use error::{Error, Result};
 pub use store::{Store, StoreError, connect};
+
+/// Describes every metric family this crate records (orders placed,
+/// replayed, out of stock; steps; offer answers; charges, refunds and
+/// payment retries) to the installed recorder. Call once, after
+/// installing it (the REST layer's `describe_metrics` does).
+pub fn describe_metrics() {
+    use usecase::{offer, place, step};
+    metrics::describe_counter!(place::ORDERS_PLACED_TOTAL, "Orders placed");
+    metrics::describe_counter!(
+        place::ORDERS_REPLAYED_TOTAL,
+        "Order placements answered from an earlier request with the same Idempotency-Key"
+    );
+    metrics::describe_counter!(
+        place::ORDERS_OUT_OF_STOCK_TOTAL,
+        "Order placements refused because an item was out of stock"
+    );
+    metrics::describe_counter!(
+        step::ORDER_STEPS_TOTAL,
+        "Order status changes applied, by the status reached"
+    );
+    metrics::describe_counter!(
+        offer::OFFER_ANSWERS_TOTAL,
+        "Drivers' answers to offers, by answer and outcome"
+    );
+    // Charges, refunds and payment retries: described next to the saga
+    // that counts them, which also starts their series at zero.
+    payments::describe_metrics();
+}
 
 /// Wall-clock Unix milliseconds. Read at the edges (the REST handlers)
 /// and by the payments saga's background rounds; never by the rules.
