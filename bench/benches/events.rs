@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use events::{Actor, Backend, Config, Consumer, Event, EventLog, EventType, HandleError, NewEvent, Payload, WriteGate};
+use events::{
+    Actor, Backend, Config, Consumer, Event, EventLog, EventType, HandleError, NewEvent, Payload,
+    WriteGate,
+};
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use tokio::sync::watch;
@@ -55,7 +58,11 @@ async fn sqlite() -> Setup {
         .max_connections(8)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                for p in ["PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"] {
+                for p in [
+                    "PRAGMA busy_timeout = 5000",
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                ] {
                     sqlx::query(p).execute(&mut *conn).await?;
                 }
                 Ok(())
@@ -64,7 +71,10 @@ async fn sqlite() -> Setup {
         .connect_with(AnyConnectOptions::from_str(&url).expect("url"))
         .await
         .expect("sqlite");
-    sqlx::raw_sql(SQLITE_SCHEMA).execute(&pool).await.expect("schema");
+    sqlx::raw_sql(SQLITE_SCHEMA)
+        .execute(&pool)
+        .await
+        .expect("schema");
     let gate: WriteGate = Arc::new(tokio::sync::Mutex::new(()));
     Setup {
         log: EventLog::new(pool.clone(), Backend::Sqlite).with_write_gate(gate.clone()),
@@ -77,15 +87,26 @@ async fn sqlite() -> Setup {
 
 async fn postgres(base: &str) -> Setup {
     let schema = format!("bench_events_{}", uuid::Uuid::new_v4().simple());
-    let admin = AnyPoolOptions::new().max_connections(1).connect(base).await.expect("postgres");
+    let admin = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(base)
+        .await
+        .expect("postgres");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
         .execute(&admin)
         .await
         .expect("schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let pool = AnyPoolOptions::new().max_connections(16).connect(&url).await.expect("postgres");
-    sqlx::raw_sql(POSTGRES_SCHEMA).execute(&pool).await.expect("schema");
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .connect(&url)
+        .await
+        .expect("postgres");
+    sqlx::raw_sql(POSTGRES_SCHEMA)
+        .execute(&pool)
+        .await
+        .expect("schema");
     Setup {
         log: EventLog::new(pool.clone(), Backend::Postgres).with_listen_url(url),
         pool,
@@ -118,7 +139,9 @@ async fn append_all(setup: &Arc<Setup>, n: usize, round: usize) {
                     actor: Actor::System("bench".to_owned()),
                     payload: Payload::v1(serde_json::json!({"total_cents": 1990, "items": 2})),
                 };
-                events::append(&mut tx, setup.backend, &event).await.expect("append");
+                events::append(&mut tx, setup.backend, &event)
+                    .await
+                    .expect("append");
                 tx.commit().await.expect("commit");
                 setup.log.wake().notify();
             }
@@ -148,7 +171,9 @@ fn bench_backend(c: &mut Criterion, name: &str, make: impl std::future::Future<O
         shutdown.clone(),
     ));
     let mut group = c.benchmark_group("events/append_relay_deliver");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(BATCH as u64));
     let mut round = 0;
     group.bench_function(format!("{name}/batch={BATCH}"), |b| {

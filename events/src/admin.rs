@@ -119,7 +119,11 @@ impl EventLog {
             sql += &format!(" AND event_type = ${}", next());
         }
         if filter.aggregate.is_some() {
-            sql += &format!(" AND aggregate_kind = ${} AND aggregate_id = ${}", next(), next());
+            sql += &format!(
+                " AND aggregate_kind = ${} AND aggregate_id = ${}",
+                next(),
+                next()
+            );
         }
         if filter.from_ms.is_some() {
             sql += &format!(" AND at_ms >= ${}", next());
@@ -148,7 +152,10 @@ impl EventLog {
             query = query.bind(before);
         }
         let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let full = i64::try_from(events.len()).unwrap_or(i64::MAX) == limit;
         let next_before = events.last().filter(|_| full).map(|e| e.id);
         Ok(EventPage {

@@ -83,6 +83,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::metrics::describe_metrics;
 pub use admin::{DeadLetter, EventFilter, EventPage, MAX_PAGE, ReplayOutcome};
 pub use append::{Appended, append};
 pub use config::Config;
@@ -90,7 +91,6 @@ pub use consumer::{Consumer, HandleError};
 pub use error::{Error, Result};
 pub use kind::{AggregateKind, EventType};
 pub use log::{Backend, Clock, EventLog, SystemClock, Wake, WriteGate};
-pub use crate::metrics::describe_metrics;
 pub use model::{Actor, Aggregate, Event, NewEvent, Payload};
 pub use presence::{PresenceChange, PresenceConfig, PresenceRecorder, PresenceWriter, presence};
 

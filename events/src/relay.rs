@@ -95,7 +95,11 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
 
 /// Sequences until nothing committed is left (or another relay holds the
 /// cursor), then publishes the head to this node's runners.
-pub(crate) async fn drain(log: &EventLog, config: &Config, head: &watch::Sender<i64>) -> Result<()> {
+pub(crate) async fn drain(
+    log: &EventLog,
+    config: &Config,
+    head: &watch::Sender<i64>,
+) -> Result<()> {
     loop {
         match sequence_once(log, config.relay_batch).await? {
             Pass::Sequenced { count, head: now } => {
@@ -164,7 +168,10 @@ pub(crate) async fn run(
 
 /// A listener on [`CHANNEL`] (PostgreSQL with a url), or none.
 async fn listen(log: &EventLog) -> Option<PgListener> {
-    let url = log.listen_url.as_deref().filter(|_| log.backend == Backend::Postgres)?;
+    let url = log
+        .listen_url
+        .as_deref()
+        .filter(|_| log.backend == Backend::Postgres)?;
     let connected = async {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;

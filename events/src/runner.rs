@@ -87,17 +87,37 @@ pub(crate) async fn run(
                 // head knowing; read once regardless.
                 match log.read_after(position, config.consumer_batch).await {
                     Ok(batch) if !batch.is_empty() => {
-                        if !deliver_batch(&log, consumer.as_ref(), &config, &shutdown, &mut position, batch).await {
+                        if !deliver_batch(
+                            &log,
+                            consumer.as_ref(),
+                            &config,
+                            &shutdown,
+                            &mut position,
+                            batch,
+                        )
+                        .await
+                        {
                             return;
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying"),
+                    Err(e) => {
+                        tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying")
+                    }
                 }
             }
             continue;
         }
-        if !deliver_batch(&log, consumer.as_ref(), &config, &shutdown, &mut position, batch).await {
+        if !deliver_batch(
+            &log,
+            consumer.as_ref(),
+            &config,
+            &shutdown,
+            &mut position,
+            batch,
+        )
+        .await
+        {
             return;
         }
     }
@@ -223,7 +243,8 @@ async fn record(log: &EventLog, consumer: &str, position: i64) {
     .await;
     match done {
         Ok(_) => {
-            ::metrics::gauge!(metrics::POSITION, "consumer" => consumer.to_owned()).set(position as f64);
+            ::metrics::gauge!(metrics::POSITION, "consumer" => consumer.to_owned())
+                .set(position as f64);
         }
         Err(e) => tracing::warn!(consumer, position, error = %e, "cannot record consumer position"),
     }
@@ -321,7 +342,8 @@ async fn replay_round(
                 .bind(now)
                 .execute(&log.pool)
                 .await?;
-                ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => name.to_owned()).increment(1);
+                ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => name.to_owned())
+                    .increment(1);
             }
             Delivery::Cancelled => return Ok(()),
         }

@@ -27,6 +27,12 @@ dual_test! {
             EventType::OrderAccepted,
             EventType::OrderPreparing,
         ];
+        // The stream runs while they append, so the relay sequences
+        // between commits (on PostgreSQL, past transactions that hold
+        // lower insert ids and commit later).
+        let total = APPENDERS * STEPS * 2;
+        let recorder = Recorder::new("board", Mode::Record);
+        let stream = start(&db, vec![recorder.clone() as Arc<dyn Consumer>], test_config());
         let mut tasks = Vec::new();
         for i in 0..APPENDERS {
             let db = db.clone();
@@ -49,9 +55,6 @@ dual_test! {
         for t in tasks {
             t.await.expect("appender");
         }
-        let total = APPENDERS * STEPS * 2;
-        let recorder = Recorder::new("board", Mode::Record);
-        let stream = start(&db, vec![recorder.clone() as Arc<dyn Consumer>], test_config());
         recorder.wait_handled(total).await;
         stop(stream).await;
 
@@ -92,14 +95,25 @@ async fn a_late_commit_with_a_lower_insert_id_is_still_delivered() {
         return;
     };
     let recorder = Recorder::new("board", Mode::Record);
-    let stream = start(&db, vec![recorder.clone() as Arc<dyn Consumer>], test_config());
+    let stream = start(
+        &db,
+        vec![recorder.clone() as Arc<dyn Consumer>],
+        test_config(),
+    );
 
     let (_g, mut slow) = db.begin().await;
-    let low = events::append(&mut slow, db.backend, &new_event(EventType::OrderPlaced, "slow"))
-        .await
-        .unwrap();
+    let low = events::append(
+        &mut slow,
+        db.backend,
+        &new_event(EventType::OrderPlaced, "slow"),
+    )
+    .await
+    .unwrap();
     let high = db.append_one(EventType::OrderPlaced, "fast").await;
-    assert!(low.insert_id < high, "the slow transaction holds the lower insert id");
+    assert!(
+        low.insert_id < high,
+        "the slow transaction holds the lower insert id"
+    );
     recorder.wait_handled(1).await;
     assert_eq!(recorder.handled()[0].aggregate.id, "fast");
 
@@ -108,7 +122,10 @@ async fn a_late_commit_with_a_lower_insert_id_is_still_delivered() {
     recorder.wait_handled(2).await;
     let handled = recorder.handled();
     assert_eq!(
-        handled.iter().map(|e| (e.id, e.aggregate.id.as_str())).collect::<Vec<_>>(),
+        handled
+            .iter()
+            .map(|e| (e.id, e.aggregate.id.as_str()))
+            .collect::<Vec<_>>(),
         [(1, "fast"), (2, "slow")]
     );
     stop(stream).await;

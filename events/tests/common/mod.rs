@@ -265,7 +265,13 @@ impl Recorder {
         let mut rx = self.count.subscribe();
         tokio::time::timeout(PATIENCE, rx.wait_for(|c| c.0 >= n))
             .await
-            .unwrap_or_else(|_| panic!("{}: {} handled, waited for {n}", self.name, self.count.borrow().0))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: {} handled, waited for {n}",
+                    self.name,
+                    self.count.borrow().0
+                )
+            })
             .expect("recorder alive");
     }
 
@@ -274,7 +280,13 @@ impl Recorder {
         let mut rx = self.count.subscribe();
         tokio::time::timeout(PATIENCE, rx.wait_for(|c| c.1 >= n))
             .await
-            .unwrap_or_else(|_| panic!("{}: {} tries, waited for {n}", self.name, self.count.borrow().1))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: {} tries, waited for {n}",
+                    self.name,
+                    self.count.borrow().1
+                )
+            })
             .expect("recorder alive");
     }
 }
@@ -310,14 +322,27 @@ pub fn start(
     db: &TestDb,
     consumers: Vec<Arc<dyn Consumer>>,
     config: Config,
-) -> (CancellationToken, tokio::task::JoinHandle<events::Result<()>>) {
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<events::Result<()>>,
+) {
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(events::run(db.log.clone(), consumers, config, shutdown.clone()));
+    let task = tokio::spawn(events::run(
+        db.log.clone(),
+        consumers,
+        config,
+        shutdown.clone(),
+    ));
     (shutdown, task)
 }
 
 /// Stops a stream started by [`start`] and waits for it.
-pub async fn stop(stream: (CancellationToken, tokio::task::JoinHandle<events::Result<()>>)) {
+pub async fn stop(
+    stream: (
+        CancellationToken,
+        tokio::task::JoinHandle<events::Result<()>>,
+    ),
+) {
     stream.0.cancel();
     stream.1.await.expect("stream task").expect("stream ran");
 }
@@ -331,7 +356,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
