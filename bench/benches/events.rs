@@ -4,8 +4,12 @@
 //! `HEXDASH_BENCH_DATABASE_URL` names one, PostgreSQL (a schema of its own).
 //!
 //! `events/append_relay_deliver/{sqlite,postgres}/batch=N`: N events
-//! appended by 4 concurrent appenders, the time until the consumer has
-//! handled the last; throughput in events.
+//! appended by 4 concurrent appenders, one transaction each, the time until
+//! the consumer has handled the last; throughput in events (bound by the
+//! databases' commits).
+//! `events/relay_deliver/{sqlite,postgres}/backlog=N`: N events appended in
+//! one transaction (untimed), then the time from its commit until the
+//! consumer has handled the last: the relay's and runner's own throughput.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,6 +30,8 @@ const SQLITE_SCHEMA: &str = include_str!("../../api/migrations/sqlite/0005_event
 const POSTGRES_SCHEMA: &str = include_str!("../../api/migrations/postgres/0005_events.sql");
 /// Events per measured round.
 const BATCH: usize = 2_000;
+/// Events in the relay-only round's one transaction.
+const BACKLOG: usize = 5_000;
 /// Concurrent appenders.
 const APPENDERS: usize = 4;
 
@@ -116,6 +122,17 @@ async fn postgres(base: &str) -> Setup {
     }
 }
 
+/// A typical small event.
+fn order_placed(round: usize, i: usize) -> NewEvent {
+    NewEvent {
+        event_type: EventType::OrderPlaced,
+        aggregate_id: format!("order-{round}-{i}"),
+        at_ms: 0,
+        actor: Actor::System("bench".to_owned()),
+        payload: Payload::v1(serde_json::json!({"total_cents": 1990, "items": 2})),
+    }
+}
+
 /// Appends `n` events from [`APPENDERS`] tasks, one transaction each.
 async fn append_all(setup: &Arc<Setup>, n: usize, round: usize) {
     let mut tasks = Vec::new();
@@ -132,14 +149,7 @@ async fn append_all(setup: &Arc<Setup>, n: usize, round: usize) {
                     Backend::Postgres => setup.pool.begin().await,
                 }
                 .expect("begin");
-                let event = NewEvent {
-                    event_type: EventType::OrderPlaced,
-                    aggregate_id: format!("order-{round}-{i}"),
-                    at_ms: 0,
-                    actor: Actor::System("bench".to_owned()),
-                    payload: Payload::v1(serde_json::json!({"total_cents": 1990, "items": 2})),
-                };
-                events::append(&mut tx, setup.backend, &event)
+                events::append(&mut tx, setup.backend, &order_placed(round, i))
                     .await
                     .expect("append");
                 tx.commit().await.expect("commit");
@@ -186,6 +196,46 @@ fn bench_backend(c: &mut Criterion, name: &str, make: impl std::future::Future<O
                     let mut rx = count.subscribe();
                     let start = Instant::now();
                     append_all(&setup, BATCH, round).await;
+                    rx.wait_for(|n| *n >= target).await.expect("counter");
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("events/relay_deliver");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(BACKLOG as u64));
+    group.bench_function(format!("{name}/backlog={BACKLOG}"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    round += 1;
+                    let target = *count.borrow() + BACKLOG;
+                    let mut rx = count.subscribe();
+                    let _guard = match &setup.gate {
+                        Some(g) => Some(g.clone().lock_owned().await),
+                        None => None,
+                    };
+                    let mut tx = match setup.backend {
+                        Backend::Sqlite => setup.pool.begin_with("BEGIN IMMEDIATE").await,
+                        Backend::Postgres => setup.pool.begin().await,
+                    }
+                    .expect("begin");
+                    for i in 0..BACKLOG {
+                        events::append(&mut tx, setup.backend, &order_placed(round, i))
+                            .await
+                            .expect("append");
+                    }
+                    let start = Instant::now();
+                    tx.commit().await.expect("commit");
+                    drop(_guard);
+                    setup.log.wake().notify();
                     rx.wait_for(|n| *n >= target).await.expect("counter");
                     total += start.elapsed();
                 }
