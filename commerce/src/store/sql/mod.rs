@@ -81,6 +81,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "refund retries",
         include_str!("../../../migrations/sqlite/0004_refund_retries.sql"),
     ),
+    (
+        5,
+        "events",
+        include_str!("../../../migrations/sqlite/0005_events.sql"),
+    ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -102,6 +112,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "refund retries",
         include_str!("../../../migrations/postgres/0004_refund_retries.sql"),
+    ),
+    (
+        5,
+        "events",
+        include_str!("../../../migrations/postgres/0005_events.sql"),
+    ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0006_webhooks.sql"),
     ),
 ];
 

@@ -1,0 +1,72 @@
+//! [`append`]: the outbox write, inside the caller's transaction.
+
+use sqlx::{Any, Transaction};
+
+use crate::error::Result;
+use crate::log::{Backend, CHANNEL};
+use crate::model::NewEvent;
+
+/// What [`append`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The row's insert id: allocation order, not commit order, and not
+    /// the event's global id (the relay gives that after the commit).
+    pub insert_id: i64,
+    /// The aggregate's version this event made.
+    pub version: i64,
+}
+
+/// Bumps the aggregate's version (inserted at 1 the first time); its row
+/// lock, held to the end of the transaction, queues other appends to the
+/// same aggregate behind this one.
+const NEXT_VERSION: &str = "INSERT INTO event_aggregates (aggregate_kind, aggregate_id, version) \
+     VALUES ($1, $2, 1) ON CONFLICT (aggregate_kind, aggregate_id) \
+     DO UPDATE SET version = event_aggregates.version + 1 RETURNING version";
+
+const INSERT_EVENT: &str = "INSERT INTO events (event_type, aggregate_kind, aggregate_id, \
+     aggregate_version, at_ms, actor, schema_version, payload_json) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING insert_id";
+
+/// Appends `event` in `tx`, the transaction of the change it describes: it
+/// is published if and only if `tx` commits. Two statements: the
+/// aggregate's next version, then the row (unsequenced). On PostgreSQL a
+/// `NOTIFY` rides along, delivered at commit; on both, call
+/// [`crate::Wake::notify`] after the commit for the in-process relay.
+///
+/// Appends to one aggregate wait for each other from the version bump to
+/// the commit. A transaction that appends to several aggregates should
+/// take them in a fixed order (e.g. by id) so two such transactions cannot
+/// deadlock on PostgreSQL.
+pub async fn append(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    event: &NewEvent,
+) -> Result<Appended> {
+    let kind = event.event_type.aggregate_kind().as_str();
+    let version: i64 = sqlx::query_scalar(NEXT_VERSION)
+        .bind(kind)
+        .bind(&event.aggregate_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let body = serde_json::to_string(&event.payload.body)?;
+    let insert_id: i64 = sqlx::query_scalar(INSERT_EVENT)
+        .bind(event.event_type.as_str())
+        .bind(kind)
+        .bind(&event.aggregate_id)
+        .bind(version)
+        .bind(event.at_ms)
+        .bind(event.actor.to_stored())
+        .bind(i64::from(event.payload.schema_version))
+        .bind(body)
+        .fetch_one(&mut **tx)
+        .await?;
+    if backend == Backend::Postgres {
+        // Delivered once per transaction at commit (PostgreSQL folds equal
+        // notifications), never if it rolls back.
+        sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
+            .execute(&mut **tx)
+            .await?;
+    }
+    metrics::counter!(crate::metrics::APPENDED).increment(1);
+    Ok(Appended { insert_id, version })
+}

@@ -1,0 +1,135 @@
+//! hexdash's durable domain events: a transactional outbox, a relay that
+//! sequences and publishes it, and consumers that get every event at least
+//! once, in order.
+//!
+//! # Parts
+//! - [`kind`]: [`EventType`] (`order.placed` …, the one list of names) and
+//!   [`AggregateKind`]; [`model`]: [`NewEvent`], [`Event`], [`Actor`],
+//!   [`Payload`] (`schema_version` + JSON body).
+//! - [`append()`]: the outbox write, two statements in the caller's
+//!   transaction (the aggregate's next version, then the row).
+//! - [`EventLog`]: the handle on the tables (pool, backend, SQLite's write
+//!   gate, clock, [`Wake`]); [`admin`] adds its queries (list, history,
+//!   dead letters, replay).
+//! - [`run()`]: the relay (module `relay`) and one runner per [`Consumer`]
+//!   (module `runner`) until shutdown. [`Config`] holds every limit;
+//!   [`describe_metrics`] the metrics' HELP.
+//! - [`presence`]: driver online/offline changes through a bounded queue
+//!   and a batching writer (they have no business transaction).
+//!
+//! # Design
+//! **The relay is the sequencer.** An appended row gets an insert id and
+//! no global id. On PostgreSQL insert ids are handed out at insert, not at
+//! commit, so a reader following "id > last seen" would skip a lower id
+//! that commits late. Nothing reads by insert id but the relay: holding the
+//! one cursor row (`FOR UPDATE SKIP LOCKED`, so relays on several nodes take
+//! turns and never wait on each other; on SQLite a `BEGIN IMMEDIATE`
+//! transaction), it numbers the committed unsequenced rows in insert-id
+//! order with the next `seq` values and commits. `seq` is the event's
+//! global id ([`Event::id`]): gapless, monotonic, and visible in order,
+//! because passes are serial. A late commit is numbered by a later pass.
+//!
+//! **Per-aggregate order.** [`append()`] bumps the aggregate's version in
+//! `event_aggregates` with an upsert whose row lock lasts to the commit, so
+//! a second transaction on the same aggregate waits until the first has
+//! committed before it gets its version and insert id. Versions are 1, 2,
+//! 3 … without gaps, and a later version always has a higher `seq`.
+//!
+//! **At least once.** A consumer's runner reads `seq > position`, delivers
+//! in order, records its position after every `checkpoint_every` events, at
+//! the end of each batch and at shutdown; after a crash it repeats what it
+//! handled but had not recorded. Consumers deduplicate by [`Event::id`]. A
+//! failing event is retried with doubling backoff; after `max_attempts` it
+//! goes to that consumer's dead letters (with the position, in one
+//! transaction) and the runner moves on. Each runner is its own task, and
+//! every `handle` has a timeout, so one consumer never holds up another.
+//! An admin replay delivers a dead letter once more, out of order.
+//!
+//! **Wake-ups.** On PostgreSQL [`append()`] and every relay pass `NOTIFY
+//! hexdash_events` (delivered at commit) and the relay `LISTEN`s; on both,
+//! appenders call [`Wake::notify`] after their commit. A poll
+//! (`poll_interval_ms`) remains for what wake-ups miss (see
+//! `relay::run`): it bounds delay, never delivery.
+//!
+//! **What a crash may lose: nothing committed.** Events are rows in the
+//! business transaction; sequencing and positions are in the database.
+//! Events appended outside business transactions (driver online/offline,
+//! from the engine's presence changes) are as durable as the moment their
+//! own transaction commits: what [`presence`]'s queue still holds (at most
+//! its capacity plus the batch being written) is lost with the process.
+//!
+//! **One runner per consumer name.** Positions are per name; running the
+//! same consumer on two nodes at once would deliver twice (still correct for
+//! a deduplicating consumer, but wasted). A lease per consumer is for the
+//! multi-node step.
+
+pub mod admin;
+mod append;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod kind;
+mod log;
+pub mod metrics;
+pub mod model;
+pub mod presence;
+mod relay;
+mod runner;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::metrics::describe_metrics;
+pub use admin::{DeadLetter, EventFilter, EventPage, MAX_PAGE, ReplayOutcome};
+pub use append::{Appended, append};
+pub use config::Config;
+pub use consumer::{Consumer, HandleError};
+pub use error::{Error, Result};
+pub use kind::{AggregateKind, EventType};
+pub use log::{Backend, Clock, EventLog, SystemClock, Wake, WriteGate};
+pub use model::{Actor, Aggregate, Event, NewEvent, Payload};
+pub use presence::{PresenceChange, PresenceConfig, PresenceRecorder, PresenceWriter, presence};
+
+/// Runs the relay and one runner per consumer until `shutdown`; returns
+/// when all have stopped. Fails at once on a bad [`Config`] or two
+/// consumers with one name.
+pub async fn run(
+    log: EventLog,
+    consumers: Vec<Arc<dyn Consumer>>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    config.validate()?;
+    let mut names = HashSet::new();
+    for c in &consumers {
+        if !names.insert(c.name().to_owned()) {
+            return Err(Error::Config(format!("two consumers named {:?}", c.name())));
+        }
+    }
+    // The runners' start: whatever is published already.
+    // Kept here as well as in the relay, so the runners' receivers never
+    // see it closed (a closed watch would wake them in a busy loop).
+    let head = Arc::new(watch::Sender::new(log.head().await.unwrap_or(0)));
+    let mut tasks = JoinSet::new();
+    for consumer in consumers {
+        tasks.spawn(runner::run(
+            log.clone(),
+            consumer,
+            config.clone(),
+            head.subscribe(),
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(relay::run(log, config, head.clone(), shutdown));
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            // A panicking consumer ends only its own runner; say so loudly.
+            tracing::error!(error = %e, "an event stream task ended abnormally");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The relay: the one sequencer of the event log, and the wake-up of the
+//! consumers on this node.
+//!
+//! Appended rows carry an insert id and no `seq`. A relay pass locks the
+//! single cursor row (`FOR UPDATE SKIP LOCKED` on PostgreSQL: a relay on
+//! another node that holds it makes this pass a no-op instead of a wait),
+//! gives the next numbers to the committed unsequenced rows in insert-id
+//! order, moves the cursor and commits. Consumers read `seq > position`.
+//! A row that commits after a higher insert id was already sequenced is
+//! simply sequenced by a later pass, with a higher `seq`: nothing is
+//! skipped, because nothing reads by insert id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::log::{Backend, CHANNEL, EventLog};
+use crate::metrics;
+
+/// The cursor row, locked for the pass. SQLite has no row locks: there the
+/// pass runs in a `BEGIN IMMEDIATE` transaction, which is the lock.
+const LOCK_CURSOR_POSTGRES: &str =
+    "SELECT last_seq FROM event_relay WHERE id = 1 FOR UPDATE SKIP LOCKED";
+const LOCK_CURSOR_SQLITE: &str = "SELECT last_seq FROM event_relay WHERE id = 1";
+
+/// Numbers up to `$2` committed unsequenced rows after `$1`, in insert-id
+/// order (the same statement on both databases).
+const SEQUENCE: &str = "UPDATE events SET seq = $1 + n.rn FROM ( \
+     SELECT insert_id, ROW_NUMBER() OVER (ORDER BY insert_id) AS rn FROM events \
+     WHERE seq IS NULL ORDER BY insert_id LIMIT $2) AS n \
+     WHERE events.insert_id = n.insert_id";
+
+/// The outcome of one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// This relay held the cursor and numbered `count` events; the last
+    /// global id is now `head`.
+    Sequenced { count: u64, head: i64 },
+    /// Another relay holds the cursor.
+    Busy,
+}
+
+/// One pass: sequences up to `limit` committed events.
+pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
+    let (_gate, mut tx) = log.begin_write().await?;
+    let lock = match log.backend {
+        Backend::Postgres => LOCK_CURSOR_POSTGRES,
+        Backend::Sqlite => LOCK_CURSOR_SQLITE,
+    };
+    let Some(last): Option<i64> = sqlx::query_scalar(lock).fetch_optional(&mut *tx).await? else {
+        tx.rollback().await?;
+        return Ok(Pass::Busy);
+    };
+    let count = sqlx::query(SEQUENCE)
+        .bind(last)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if count == 0 {
+        tx.rollback().await?;
+        return Ok(Pass::Sequenced { count, head: last });
+    }
+    let head = last + i64::try_from(count).unwrap_or(i64::MAX);
+    sqlx::query("UPDATE event_relay SET last_seq = $1 WHERE id = 1")
+        .bind(head)
+        .execute(&mut *tx)
+        .await?;
+    // The oldest event of the pass says how far behind the relay runs.
+    let oldest_ms: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MIN(at_ms) AS BIGINT) FROM events WHERE seq > $1")
+            .bind(last)
+            .fetch_one(&mut *tx)
+            .await?;
+    if log.backend == Backend::Postgres {
+        // Wakes the consumers of relays on other nodes, at commit.
+        sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    ::metrics::counter!(metrics::PUBLISHED).increment(count);
+    ::metrics::gauge!(metrics::HEAD).set(head as f64);
+    if let Some(oldest_ms) = oldest_ms {
+        let lag_ms = log.clock.now_ms().saturating_sub(oldest_ms).max(0);
+        ::metrics::gauge!(metrics::RELAY_LAG).set(lag_ms as f64 / 1000.0);
+    }
+    Ok(Pass::Sequenced { count, head })
+}
+
+/// Sequences until nothing committed is left (or another relay holds the
+/// cursor), then publishes the head to this node's runners.
+pub(crate) async fn drain(
+    log: &EventLog,
+    config: &Config,
+    head: &watch::Sender<i64>,
+) -> Result<()> {
+    loop {
+        match sequence_once(log, config.relay_batch).await? {
+            Pass::Sequenced { count, head: now } => {
+                publish_head(head, now);
+                if count < u64::from(config.relay_batch) {
+                    return Ok(());
+                }
+            }
+            Pass::Busy => {
+                // The other relay numbers them; its NOTIFY or our poll
+                // brings us back. Publish what is committed so far.
+                publish_head(head, log.head().await?);
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn publish_head(head: &watch::Sender<i64>, now: i64) {
+    head.send_if_modified(|h| {
+        let newer = now > *h;
+        if newer {
+            *h = now;
+        }
+        newer
+    });
+}
+
+/// The relay loop: a pass at start, then one after every wake-up: an
+/// in-process [`crate::Wake`], a PostgreSQL notification, or the poll.
+///
+/// The poll stays even with both wake-ups, as the safety net for what they
+/// cannot see: a NOTIFY sent while the listener was reconnecting, an
+/// appender that crashed or forgot between its commit and its wake, a
+/// pass that failed (a lost connection) and left rows unsequenced, writes
+/// by another process on SQLite, and (PostgreSQL) a relay on another node
+/// that stopped while holding work. Its interval bounds the delay any of
+/// those can add, never what is delivered.
+pub(crate) async fn run(
+    log: EventLog,
+    config: Config,
+    head: Arc<watch::Sender<i64>>,
+    shutdown: CancellationToken,
+) {
+    let poll = Duration::from_millis(config.poll_interval_ms);
+    let mut listener = None;
+    loop {
+        if listener.is_none() {
+            listener = listen(&log).await;
+        }
+        if let Err(e) = drain(&log, &config, &head).await {
+            tracing::warn!(error = %e, "event relay pass failed; retrying at the next wake-up");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = log.wake.notified() => {}
+            ok = next_notification(&mut listener) => {
+                if !ok {
+                    listener = None;
+                }
+            }
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// A listener on [`CHANNEL`] (PostgreSQL with a url), or none.
+async fn listen(log: &EventLog) -> Option<PgListener> {
+    let url = log
+        .listen_url
+        .as_deref()
+        .filter(|_| log.backend == Backend::Postgres)?;
+    let connected = async {
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
+    };
+    match connected.await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "event relay cannot LISTEN; polling until it can");
+            None
+        }
+    }
+}
+
+/// The next notification: true when one came, false when the listener
+/// failed; never returns without a listener.
+async fn next_notification(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => match l.recv().await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "event relay listener failed; reconnecting");
+                false
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,352 @@
+//! One consumer's runner: reads after its position, delivers with retries
+//! and backoff, dead-letters what keeps failing, records its position, and
+//! delivers replayed dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::consumer::Consumer;
+use crate::error::Result;
+use crate::log::{EVENT_COLUMNS, EventLog, event_from_row};
+use crate::metrics;
+use crate::model::Event;
+
+/// The longest error text kept in a dead letter.
+const MAX_ERROR_CHARS: usize = 1_000;
+
+/// How one event's delivery ended.
+enum Delivery {
+    /// Handled (or not wanted).
+    Done,
+    /// Every try failed; the last error.
+    Exhausted { attempts: u32, error: String },
+    /// Shutdown came first.
+    Cancelled,
+}
+
+/// Runs `consumer` until `shutdown`. `head` carries the last id the relay
+/// published on this node.
+pub(crate) async fn run(
+    log: EventLog,
+    consumer: Arc<dyn Consumer>,
+    config: Config,
+    mut head: watch::Receiver<i64>,
+    shutdown: CancellationToken,
+) {
+    let name = consumer.name().to_owned();
+    let poll = Duration::from_millis(config.poll_interval_ms);
+    let mut replays = log.replays.subscribe();
+    let mut position = loop {
+        match log.position(&name).await {
+            Ok(p) => break p.unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(consumer = %name, error = %e, "cannot read consumer position; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    };
+    loop {
+        // Marked seen before looking, so a change from here on wakes the
+        // wait below.
+        let known_head = *head.borrow_and_update();
+        replays.mark_unchanged();
+        if let Err(e) = replay_round(&log, consumer.as_ref(), &config, &shutdown).await {
+            tracing::warn!(consumer = %name, error = %e, "dead-letter replay round failed");
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let batch = if known_head > position || known_head == 0 {
+            match log.read_after(position, config.consumer_batch).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if batch.is_empty() {
+            let read_anyway = tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = head.changed() => false,
+                _ = replays.changed() => false,
+                () = tokio::time::sleep(poll) => true,
+            };
+            if read_anyway {
+                // A relay on another node may have published without our
+                // head knowing; read once regardless.
+                match log.read_after(position, config.consumer_batch).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        if !deliver_batch(
+                            &log,
+                            consumer.as_ref(),
+                            &config,
+                            &shutdown,
+                            &mut position,
+                            batch,
+                        )
+                        .await
+                        {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying")
+                    }
+                }
+            }
+            continue;
+        }
+        if !deliver_batch(
+            &log,
+            consumer.as_ref(),
+            &config,
+            &shutdown,
+            &mut position,
+            batch,
+        )
+        .await
+        {
+            return;
+        }
+    }
+}
+
+/// Delivers `batch` in order, recording the position every
+/// `checkpoint_every` events and at the end; false when shutdown stopped it
+/// (after recording what was handled).
+async fn deliver_batch(
+    log: &EventLog,
+    consumer: &dyn Consumer,
+    config: &Config,
+    shutdown: &CancellationToken,
+    position: &mut i64,
+    batch: Vec<Event>,
+) -> bool {
+    let name = consumer.name();
+    let mut unrecorded = 0u32;
+    for event in batch {
+        match deliver(consumer, &event, config, shutdown).await {
+            Delivery::Done => {
+                *position = event.id;
+                unrecorded += 1;
+                if unrecorded >= config.checkpoint_every {
+                    record(log, name, *position).await;
+                    unrecorded = 0;
+                }
+            }
+            Delivery::Exhausted { attempts, error } => {
+                // The dead letter and the position move together, so the
+                // event is neither lost nor retried forever.
+                loop {
+                    match dead_letter(log, name, &event, attempts, &error).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(consumer = %name, event = event.id, error = %e, "cannot write dead letter; retrying");
+                            tokio::select! {
+                                () = shutdown.cancelled() => {
+                                    record(log, name, *position).await;
+                                    return false;
+                                }
+                                () = tokio::time::sleep(Duration::from_millis(config.poll_interval_ms)) => {}
+                            }
+                        }
+                    }
+                }
+                *position = event.id;
+                unrecorded = 0;
+            }
+            Delivery::Cancelled => {
+                if unrecorded > 0 {
+                    record(log, name, *position).await;
+                }
+                return false;
+            }
+        }
+    }
+    if unrecorded > 0 {
+        record(log, name, *position).await;
+    }
+    true
+}
+
+/// Tries `event` up to `max_attempts` times with doubling backoff.
+async fn deliver(
+    consumer: &dyn Consumer,
+    event: &Event,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Delivery {
+    if !consumer.wants(event.event_type) {
+        return Delivery::Done;
+    }
+    let name = consumer.name();
+    let timeout = Duration::from_millis(config.handle_timeout_ms);
+    let mut backoff_ms = config.backoff_initial_ms;
+    let mut error = String::new();
+    for attempt in 1..=config.max_attempts {
+        let tried = tokio::select! {
+            () = shutdown.cancelled() => return Delivery::Cancelled,
+            tried = tokio::time::timeout(timeout, consumer.handle(event)) => tried,
+        };
+        match tried {
+            Ok(Ok(())) => {
+                ::metrics::counter!(metrics::DELIVERED, "consumer" => name.to_owned()).increment(1);
+                return Delivery::Done;
+            }
+            Ok(Err(e)) => error = e.to_string(),
+            Err(_) => error = format!("timed out after {} ms", config.handle_timeout_ms),
+        }
+        ::metrics::counter!(metrics::FAILURES, "consumer" => name.to_owned()).increment(1);
+        tracing::warn!(consumer = %name, event = event.id, attempt, error = %error, "consumer failed an event");
+        if attempt == config.max_attempts {
+            break;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Delivery::Cancelled,
+            () = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
+        }
+        backoff_ms = backoff_ms.saturating_mul(2).min(config.backoff_max_ms);
+    }
+    error.truncate(error.floor_char_boundary(MAX_ERROR_CHARS));
+    Delivery::Exhausted {
+        attempts: config.max_attempts,
+        error,
+    }
+}
+
+/// Records `position` for `consumer` (never moving it back). A failure is
+/// logged: the next record catches up, and meanwhile a restart would only
+/// deliver some events again.
+async fn record(log: &EventLog, consumer: &str, position: i64) {
+    let _gate = log.lock_gate().await;
+    let done = sqlx::query(
+        "INSERT INTO event_consumers (name, position, updated_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+         updated_at_ms = excluded.updated_at_ms WHERE event_consumers.position < excluded.position",
+    )
+    .bind(consumer)
+    .bind(position)
+    .bind(log.clock.now_ms())
+    .execute(&log.pool)
+    .await;
+    match done {
+        Ok(_) => {
+            ::metrics::gauge!(metrics::POSITION, "consumer" => consumer.to_owned())
+                .set(position as f64);
+        }
+        Err(e) => tracing::warn!(consumer, position, error = %e, "cannot record consumer position"),
+    }
+}
+
+/// Writes `event` to `consumer`'s dead letters and moves its position past
+/// it, in one transaction.
+async fn dead_letter(
+    log: &EventLog,
+    consumer: &str,
+    event: &Event,
+    attempts: u32,
+    error: &str,
+) -> Result<()> {
+    let now = log.clock.now_ms();
+    let (_gate, mut tx) = log.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO event_dead_letters (consumer, seq, attempts, last_error, state, failed_at_ms) \
+         VALUES ($1, $2, $3, $4, 'dead', $5) ON CONFLICT (consumer, seq) DO UPDATE SET \
+         attempts = event_dead_letters.attempts + excluded.attempts, last_error = excluded.last_error, \
+         state = 'dead', failed_at_ms = excluded.failed_at_ms",
+    )
+    .bind(consumer)
+    .bind(event.id)
+    .bind(i64::from(attempts))
+    .bind(error)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO event_consumers (name, position, updated_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+         updated_at_ms = excluded.updated_at_ms WHERE event_consumers.position < excluded.position",
+    )
+    .bind(consumer)
+    .bind(event.id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => consumer.to_owned()).increment(1);
+    tracing::error!(consumer, event = event.id, event_type = %event.event_type, attempts, error, "event dead-lettered");
+    Ok(())
+}
+
+/// Delivers the dead letters an admin asked to replay for this consumer
+/// (up to `replay_batch`), marking each `replayed` once handled, or `dead`
+/// again when every try fails.
+async fn replay_round(
+    log: &EventLog,
+    consumer: &dyn Consumer,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let name = consumer.name();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT d.id AS dead_letter_id, {columns} FROM event_dead_letters d \
+         JOIN events e ON e.seq = d.seq \
+         WHERE d.consumer = $1 AND d.state = 'replaying' ORDER BY d.seq LIMIT $2",
+        columns = EVENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+    .bind(name)
+    .bind(i64::from(config.replay_batch))
+    .fetch_all(&log.pool)
+    .await?;
+    for row in rows {
+        let id: i64 = row.try_get("dead_letter_id")?;
+        let event = event_from_row(&row)?;
+        let now = log.clock.now_ms();
+        match deliver(consumer, &event, config, shutdown).await {
+            Delivery::Done => {
+                let _gate = log.lock_gate().await;
+                sqlx::query(
+                    "UPDATE event_dead_letters SET state = 'replayed', replayed_at_ms = $2 \
+                     WHERE id = $1 AND state = 'replaying'",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&log.pool)
+                .await?;
+            }
+            Delivery::Exhausted { attempts, error } => {
+                let _gate = log.lock_gate().await;
+                sqlx::query(
+                    "UPDATE event_dead_letters SET state = 'dead', attempts = attempts + $2, \
+                     last_error = $3, failed_at_ms = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(i64::from(attempts))
+                .bind(error)
+                .bind(now)
+                .execute(&log.pool)
+                .await?;
+                ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => name.to_owned())
+                    .increment(1);
+            }
+            Delivery::Cancelled => return Ok(()),
+        }
+    }
+    Ok(())
+}
