@@ -284,16 +284,7 @@ impl FromRef<AppState> for auth::Tokens {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     Router::new()
-        .merge(routes::auth::router())
-        .merge(routes::profile::router())
-        .merge(routes::admin::router())
-        .merge(routes::restaurants::router())
-        .merge(routes::menu::router())
-        .merge(routes::cart::router())
-        .merge(routes::orders::router())
-        .merge(routes::payments::router())
-        .merge(routes::drivers::router())
-        .merge(routes::offers::router())
+        .merge(routes::router())
         .merge(openapi::router())
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -75,7 +75,7 @@ fn tracked_orders(handle: &Handle, fleet: &mut Fleet) -> Vec<OrderId> {
             let customer_id = UserId::from(id(rng));
             let restaurant_owner_id = UserId::from(id(rng));
             let near = City {
-                centre: r.location,
+                centre: bench::lat_lng(r.location),
                 size_m: 6_000.0,
             };
             let dropoff = near.random_point(rng);
@@ -86,7 +86,7 @@ fn tracked_orders(handle: &Handle, fleet: &mut Fleet) -> Vec<OrderId> {
                 restaurant_owner_id,
                 status: OrderStatus::Accepted,
                 driver_id: None,
-                pickup: r.location,
+                pickup: bench::lat_lng(r.location),
                 dropoff,
                 updated_at_ms: EPOCH_MS,
             });

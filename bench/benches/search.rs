@@ -43,7 +43,7 @@ fn loaded_catalog(city: City) -> Catalog {
         catalog.upsert_restaurant(RestaurantEntry {
             id,
             name: r.name.clone(),
-            location: r.location,
+            location: bench::lat_lng(r.location),
             cuisines: r.cuisines.clone(),
             hours: hours_of(&r),
             delivery_radius_m: r.delivery_radius_m,

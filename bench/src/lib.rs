@@ -1,6 +1,7 @@
-//! Seeded workload generators shared by the criterion benchmarks (and, from
-//! the load-test issue on, by `loadtest`), so every figure is reproducible
-//! from a seed.
+//! The criterion benchmarks' workload, in engine types: the seeded city,
+//! fleet and menus of [`cityseed`] (which `loadtest` shares without
+//! engine types), converted, so every figure is reproducible from a seed
+//! and a network run with the same seed describes the same city.
 //!
 //! - [`City`]: a square city around a centre, uniform or with a dense
 //!   downtown.
@@ -8,76 +9,101 @@
 //!   plausible successive pings.
 //! - [`menus`]: restaurants with names, cuisines, hours and dishes from word
 //!   lists, for search.
-
-pub mod menus;
+//! - [`lat_lng`]: a generated point as an engine [`LatLng`].
 
 use engine::{DriverId, LatLng, Ping};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-const METRES_PER_DEG_LAT: f64 = 111_195.0;
+pub use cityseed::{EPOCH_MS, SEED};
+
+/// Seeded restaurants and menus ([`cityseed::menus`]), taking a [`City`].
+pub mod menus {
+    pub use cityseed::menus::{DailyHours, GenDish, GenRestaurant, POPULAR_QUERIES, TIME_ZONE};
+
+    use crate::City;
+
+    /// `n` restaurants with `dishes_per_restaurant` dishes each
+    /// ([`cityseed::menus::restaurants`]).
+    pub fn restaurants(
+        seed: u64,
+        n: usize,
+        dishes_per_restaurant: usize,
+        city: City,
+    ) -> Vec<GenRestaurant> {
+        cityseed::menus::restaurants(seed, n, dishes_per_restaurant, city.seed())
+    }
+}
+
+/// A generated point as an engine position. Generated points are in range
+/// by construction, so no validation.
+pub fn lat_lng(p: cityseed::Point) -> LatLng {
+    LatLng {
+        lat: p.lat,
+        lng: p.lng,
+    }
+}
 
 /// A square city of `size_m` × `size_m` metres around `centre`.
 #[derive(Clone, Copy, Debug)]
 pub struct City {
+    /// The middle of the square.
     pub centre: LatLng,
+    /// The side, metres.
     pub size_m: f64,
 }
 
 impl City {
     /// Gothenburg, 30 × 30 km: the design's reference city.
     pub fn gothenburg_30km() -> City {
+        City::from_seed(cityseed::City::gothenburg_30km())
+    }
+
+    fn from_seed(c: cityseed::City) -> City {
         City {
-            centre: LatLng {
-                lat: 57.7089,
-                lng: 11.9746,
+            centre: lat_lng(c.centre),
+            size_m: c.size_m,
+        }
+    }
+
+    fn seed(self) -> cityseed::City {
+        cityseed::City {
+            centre: cityseed::Point {
+                lat: self.centre.lat,
+                lng: self.centre.lng,
             },
-            size_m: 30_000.0,
+            size_m: self.size_m,
         }
     }
 
     /// The point `north_m`, `east_m` from the centre.
     pub fn offset(&self, north_m: f64, east_m: f64) -> LatLng {
-        let lat = self.centre.lat + north_m / METRES_PER_DEG_LAT;
-        let lng =
-            self.centre.lng + east_m / (METRES_PER_DEG_LAT * self.centre.lat.to_radians().cos());
-        LatLng { lat, lng }
+        lat_lng(self.seed().offset(north_m, east_m))
     }
 
     /// A uniformly random point in the city.
     pub fn random_point(&self, rng: &mut StdRng) -> LatLng {
-        let h = self.size_m / 2.0;
-        self.offset(rng.random_range(-h..h), rng.random_range(-h..h))
+        lat_lng(self.seed().random_point(rng))
     }
 }
 
-/// Drivers and their current positions, moved by a seeded random walk.
+/// Drivers and their current positions, moved by a seeded random walk
+/// ([`cityseed::Fleet`], mirrored in engine types).
 pub struct Fleet {
+    /// Where the drivers are.
     pub city: City,
+    /// Every driver's id, from the seed.
     pub drivers: Vec<DriverId>,
+    /// Every driver's position, by index.
     pub positions: Vec<LatLng>,
+    /// The simulated clock, Unix ms: [`EPOCH_MS`], then one second per step.
     pub clock_ms: i64,
-    rng: StdRng,
+    inner: cityseed::Fleet,
 }
-
-/// Start of the simulated clock: 2025-11-21T04:40:00Z.
-pub const EPOCH_MS: i64 = 1_763_700_000_000;
 
 impl Fleet {
     /// `n` drivers placed uniformly in `city`.
     pub fn uniform(seed: u64, n: usize, city: City) -> Fleet {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let drivers = (0..n)
-            .map(|_| DriverId::from(uuid_from(&mut rng)))
-            .collect();
-        let positions = (0..n).map(|_| city.random_point(&mut rng)).collect();
-        Fleet {
-            city,
-            drivers,
-            positions,
-            clock_ms: EPOCH_MS,
-            rng,
-        }
+        Fleet::mirror(city, cityseed::Fleet::uniform(seed, n, city.seed()))
     }
 
     /// `n` drivers, `downtown_share` of them within `downtown_m` of the centre.
@@ -88,63 +114,57 @@ impl Fleet {
         downtown_share: f64,
         downtown_m: f64,
     ) -> Fleet {
-        let mut fleet = Fleet::uniform(seed, n, city);
-        let dense = City {
-            centre: city.centre,
-            size_m: downtown_m,
-        };
-        for i in 0..n {
-            if fleet.rng.random_bool(downtown_share) {
-                fleet.positions[i] = dense.random_point(&mut fleet.rng);
-            }
+        let inner =
+            cityseed::Fleet::with_downtown(seed, n, city.seed(), downtown_share, downtown_m);
+        Fleet::mirror(city, inner)
+    }
+
+    fn mirror(city: City, inner: cityseed::Fleet) -> Fleet {
+        Fleet {
+            city,
+            drivers: inner.drivers.iter().map(|&u| DriverId::from(u)).collect(),
+            positions: inner.positions.iter().map(|&p| lat_lng(p)).collect(),
+            clock_ms: inner.clock_ms,
+            inner,
         }
-        fleet
     }
 
     /// The initial ping of every driver.
     pub fn initial_pings(&self) -> Vec<Ping> {
-        (0..self.drivers.len()).map(|i| self.ping(i)).collect()
+        self.inner
+            .initial_fixes()
+            .into_iter()
+            .map(|f| self.ping(f))
+            .collect()
     }
 
     /// One step of the walk for `count` random drivers: each moves up to
     /// 10 m, one second later on the shared clock.
     pub fn next_pings(&mut self, count: usize) -> Vec<Ping> {
-        self.clock_ms += 1_000;
-        (0..count)
-            .map(|_| {
-                let i = self.rng.random_range(0..self.drivers.len());
-                let p = self.positions[i];
-                let moved = City {
-                    centre: p,
-                    size_m: 20.0,
-                }
-                .random_point(&mut self.rng);
-                self.positions[i] = moved;
-                self.ping(i)
+        let fixes = self.inner.next_fixes(count);
+        self.clock_ms = self.inner.clock_ms;
+        fixes
+            .into_iter()
+            .map(|f| {
+                self.positions[f.index] = lat_lng(f.position);
+                self.ping(f)
             })
             .collect()
     }
 
-    fn ping(&self, i: usize) -> Ping {
+    fn ping(&self, f: cityseed::Fix) -> Ping {
         Ping {
-            driver_id: self.drivers[i],
-            position: self.positions[i],
-            recorded_at_ms: self.clock_ms,
+            driver_id: self.drivers[f.index],
+            position: lat_lng(f.position),
+            recorded_at_ms: f.recorded_at_ms,
             heading_deg: None,
-            speed_mps: Some(8.0),
-            accuracy_m: Some(5.0),
+            speed_mps: Some(f.speed_mps),
+            accuracy_m: Some(f.accuracy_m),
         }
     }
 
+    /// The fleet's generator, for benchmarks that draw more from the seed.
     pub fn rng(&mut self) -> &mut StdRng {
-        &mut self.rng
+        self.inner.rng()
     }
 }
-
-fn uuid_from(rng: &mut StdRng) -> uuid::Uuid {
-    uuid::Uuid::from_u128(rng.random::<u128>())
-}
-
-/// The seed of the published benchmark figures; `loadtest` uses it as its
-/// default so a network run and the criterion run describe the same fleet.
-pub const SEED: u64 = 20_261_121;

@@ -17,6 +17,16 @@ pub struct LatLng {
     pub lng: f64,
 }
 
+/// The wire's `{lat, lng}` (offers' pickup and dropoff).
+impl From<LatLng> for contract::Position {
+    fn from(p: LatLng) -> Self {
+        Self {
+            lat: p.lat,
+            lng: p.lng,
+        }
+    }
+}
+
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 pub enum CoordError {
     #[error("coordinates must be finite numbers")]

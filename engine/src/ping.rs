@@ -110,6 +110,21 @@ pub struct RawPing {
     pub accuracy: Option<f64>,
 }
 
+/// The contract's decoded ping, field for field (`contract::Ping` is what
+/// every ingest path decodes into).
+impl From<contract::Ping> for RawPing {
+    fn from(p: contract::Ping) -> Self {
+        Self {
+            lat: p.lat,
+            lng: p.lng,
+            ts: p.ts,
+            heading: p.heading,
+            speed: p.speed,
+            accuracy: p.accuracy,
+        }
+    }
+}
+
 impl RawPing {
     /// Validates the fields for `driver_id`; `now_ms` is the server's receive
     /// time, used when the device sent no `ts` and to bound the ones it did.

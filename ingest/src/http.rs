@@ -16,28 +16,12 @@ use axum::extract::State;
 use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use contract::{BatchResult, RejectedPing};
 use engine::{Applied, DriverId, Ping, PingRejection};
 use futures_util::StreamExt;
-use serde::Serialize;
 
 use crate::metrics::Path;
 use crate::{AppState, Shared, now_ms, wire};
-
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct BatchResult {
-    applied: usize,
-    stale: usize,
-    duplicate: usize,
-    rejected: Vec<RejectedPing>,
-}
-
-#[derive(Debug, PartialEq, Eq, Serialize)]
-struct RejectedPing {
-    /// Position in the submitted array.
-    index: usize,
-    code: &'static str,
-    message: String,
-}
 
 pub(crate) async fn post_locations(
     State(state): State<AppState>,
@@ -167,8 +151,8 @@ fn apply_batch(shared: &Shared, driver_id: DriverId, items: &[serde_json::Value]
 
 fn rejected(index: usize, reason: PingRejection) -> RejectedPing {
     RejectedPing {
-        index,
-        code: reason.code(),
+        index: index as u64,
+        code: reason.code().to_owned(),
         message: reason.to_string(),
     }
 }

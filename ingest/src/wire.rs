@@ -1,173 +1,68 @@
-//! Wire formats of the driver side, in one place: the JSON ping every path
-//! accepts, and the JSON messages drivers receive (offers, offer ends, and
-//! the WebSocket error message).
+//! The driver side of the wire contract ([`contract::driver`]) as ingest
+//! speaks it: decoding the JSON ping every path accepts, and encoding the
+//! messages drivers receive (offers, offer ends, and the WebSocket error
+//! message).
 //!
-//! Decoding only turns bytes into [`RawPing`]; the field rules (required
-//! coordinates, ranges, timestamps) live in `engine::ping` so every path
-//! refuses the same pings for the same reasons.
+//! Decoding only turns bytes into [`RawPing`] (through the contract's
+//! [`contract::Ping`], whose decoder is the hot path benchmarked in
+//! `bench/benches/ingest.rs`); the field rules (required coordinates,
+//! ranges, timestamps) live in `engine::ping` so every path refuses the
+//! same pings for the same reasons.
 
-use std::fmt;
-
+use contract::ws::ErrorMessage;
+use contract::{DriverMessage, OfferEndReason, OfferEndedMessage, OfferMessage};
 use engine::{Offer, OfferEnd, OfferId, PingRejection, RawPing};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// Decodes one JSON ping. Unknown fields are ignored (newer apps may send
 /// more); a field of the wrong type, a non-object document or trailing
 /// garbage is `InvalidJson`. Missing coordinates are left to `validate`.
 pub fn decode_ping(bytes: &[u8]) -> Result<RawPing, PingRejection> {
-    serde_json::from_slice::<WirePing>(bytes)
-        .map(|w| w.0)
+    serde_json::from_slice::<contract::Ping>(bytes)
+        .map(RawPing::from)
         .map_err(|_| PingRejection::InvalidJson)
 }
 
 /// Decodes one ping from an already parsed JSON value (an element of an HTTP
 /// batch), with the same rules as [`decode_ping`].
 pub fn decode_ping_value(value: &serde_json::Value) -> Result<RawPing, PingRejection> {
-    WirePing::deserialize(value)
-        .map(|w| w.0)
+    contract::Ping::deserialize(value)
+        .map(RawPing::from)
         .map_err(|_| PingRejection::InvalidJson)
-}
-
-/// A ping as it appears on the wire. Deserialises only from a JSON object
-/// (a derived struct would also accept a positional array).
-struct WirePing(RawPing);
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "lowercase")]
-enum Field {
-    Lat,
-    Lng,
-    Ts,
-    Heading,
-    Speed,
-    Accuracy,
-    #[serde(other)]
-    Unknown,
-}
-
-impl<'de> Deserialize<'de> for WirePing {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(PingVisitor)
-    }
-}
-
-struct PingVisitor;
-
-impl<'de> Visitor<'de> for PingVisitor {
-    type Value = WirePing;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object with lat and lng")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WirePing, A::Error> {
-        let mut raw = RawPing::default();
-        let mut ts: Option<f64> = None;
-        while let Some(field) = map.next_key::<Field>()? {
-            let slot = match field {
-                Field::Lat => &mut raw.lat,
-                Field::Lng => &mut raw.lng,
-                Field::Ts => &mut ts,
-                Field::Heading => &mut raw.heading,
-                Field::Speed => &mut raw.speed,
-                Field::Accuracy => &mut raw.accuracy,
-                Field::Unknown => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            if slot.is_some() {
-                return Err(de::Error::custom("duplicate field"));
-            }
-            *slot = map.next_value::<Option<f64>>()?;
-        }
-        // Unix ms; a fractional millisecond is floored. `as` saturates, so an
-        // absurd value stays absurd and `validate` refuses it as a bad
-        // timestamp (JSON has no NaN).
-        raw.ts = ts.map(|t| t.floor() as i64);
-        Ok(WirePing(raw))
-    }
-}
-
-/// `{"lat", "lng"}` as drivers receive positions.
-#[derive(Serialize)]
-struct WireLatLng {
-    lat: f64,
-    lng: f64,
-}
-
-impl From<engine::LatLng> for WireLatLng {
-    fn from(p: engine::LatLng) -> Self {
-        Self {
-            lat: p.lat,
-            lng: p.lng,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct OfferMessage {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    offer_id: OfferId,
-    order_id: engine::OrderId,
-    pickup: WireLatLng,
-    dropoff: WireLatLng,
-    /// Unix ms.
-    expires_at: i64,
 }
 
 /// The offer as a driver receives it, on MQTT and on its WebSocket stream:
 /// `{"type":"offer","offer_id","order_id","pickup":{lat,lng},"dropoff":{lat,lng},"expires_at"}`.
 pub fn offer_json(offer: &Offer) -> String {
-    to_json(&OfferMessage {
-        kind: "offer",
-        offer_id: offer.offer_id,
-        order_id: offer.order_id,
+    to_json(&DriverMessage::Offer(OfferMessage {
+        offer_id: offer.offer_id.0,
+        order_id: offer.order_id.0,
         pickup: offer.pickup.into(),
         dropoff: offer.dropoff.into(),
         expires_at: offer.expires_at_ms,
-    })
-}
-
-#[derive(Serialize)]
-struct OfferEndedMessage {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    offer_id: OfferId,
-    reason: &'static str,
+    }))
 }
 
 /// An offer that can no longer be answered (an extension of the contract, on
 /// the same channels): `{"type":"offer_ended","offer_id","reason":"expired"|"withdrawn"}`.
 pub fn offer_ended_json(offer_id: OfferId, end: OfferEnd) -> String {
     let reason = match end {
-        OfferEnd::Expired => "expired",
-        OfferEnd::Withdrawn => "withdrawn",
+        OfferEnd::Expired => OfferEndReason::Expired,
+        OfferEnd::Withdrawn => OfferEndReason::Withdrawn,
     };
-    to_json(&OfferEndedMessage {
-        kind: "offer_ended",
-        offer_id,
+    to_json(&DriverMessage::OfferEnded(OfferEndedMessage {
+        offer_id: offer_id.0,
         reason,
-    })
-}
-
-#[derive(Serialize)]
-struct ErrorMessage<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    code: &'a str,
-    message: &'a str,
+    }))
 }
 
 /// The WebSocket error message: `{"type":"error","code","message"}`.
 pub fn error_json(code: &str, message: &str) -> String {
-    to_json(&ErrorMessage {
-        kind: "error",
-        code,
-        message,
-    })
+    to_json(&DriverMessage::Error(ErrorMessage {
+        code: code.into(),
+        message: message.into(),
+        channel: None,
+    }))
 }
 
 /// The error message for a refused ping.

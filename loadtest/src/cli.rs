@@ -113,7 +113,7 @@ pub struct Cli {
     pub warmup_s: u64,
 
     /// Seed of every random choice (start positions, turns, query points).
-    #[arg(long, default_value_t = bench::SEED)]
+    #[arg(long, default_value_t = cityseed::SEED)]
     pub seed: u64,
 
     /// Slowest driver speed, m/s.

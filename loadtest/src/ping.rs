@@ -1,11 +1,10 @@
-//! The driver ping on the wire (the contract's JSON:
+//! The driver ping on the wire ([`contract::Ping`]:
 //! `{"lat","lng","ts","heading","speed","accuracy"}`), written by hand into a
-//! reused buffer so the generator allocates nothing per ping, and read back
-//! by the peer bridge.
+//! reused buffer so the generator allocates nothing per ping (a test checks
+//! the contract's decoder reads it as meant), and read back by the peer
+//! bridge through the contract's decoder.
 
 use std::io::Write;
-
-use serde::Deserialize;
 
 use crate::walker::Fix;
 
@@ -23,15 +22,25 @@ pub fn write_json(out: &mut Vec<u8>, fix: &Fix, ts_ms: i64) {
 }
 
 /// The fields the bridge needs from a ping.
-#[derive(Debug, Deserialize, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Decoded {
+    /// Degrees north.
     pub lat: f64,
+    /// Degrees east.
     pub lng: f64,
+    /// Device time, Unix ms, when the ping had one.
     pub ts: Option<i64>,
 }
 
+/// The bridge's view of a ping; `None` when it is not a contract ping with
+/// both coordinates.
 pub fn decode(payload: &[u8]) -> Option<Decoded> {
-    serde_json::from_slice(payload).ok()
+    let ping: contract::Ping = serde_json::from_slice(payload).ok()?;
+    Some(Decoded {
+        lat: ping.lat?,
+        lng: ping.lng?,
+        ts: ping.ts,
+    })
 }
 
 #[cfg(test)]
@@ -67,6 +76,20 @@ mod tests {
             })
         );
         assert_eq!(decode(b"nope"), None);
+        // The hand-written encoder and the contract agree: its text is the
+        // contract ping of the rounded values, field for field.
+        let decoded: contract::Ping = serde_json::from_slice(&out).expect("a contract ping");
+        assert_eq!(
+            decoded,
+            contract::Ping {
+                lat: Some(57.708912),
+                lng: Some(11.9746),
+                ts: Some(1_763_700_000_123),
+                heading: Some(90.0),
+                speed: Some(8.3),
+                accuracy: Some(5.0),
+            }
+        );
         for (heading, expected) in [(359.6, "0"), (0.4, "0"), (359.4, "359"), (180.5, "181")] {
             out.clear();
             write_json(

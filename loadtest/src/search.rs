@@ -1,5 +1,5 @@
 //! Restaurant search over REST (`GET /v1/restaurants?lat=&lng=&q=`): the
-//! seeded city of restaurants and menus from `bench::menus` is created
+//! seeded city of restaurants and menus from `cityseed::menus` is created
 //! through the public API, then queries run closed or open loop through the
 //! nearest-driver machinery in [`crate::nearby`] (same scheduling, same
 //! statistics), each asking for one of the popular search terms, or for
@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use bench::menus::{self, GenRestaurant};
+use cityseed::menus::{self, GenRestaurant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -90,7 +90,7 @@ pub async fn seed(cli: &Cli, http: &reqwest::Client, auth: &AuthApi) -> anyhow::
         cli.seed ^ SEARCH_SEED,
         cli.restaurants,
         cli.dishes_per_restaurant,
-        bench::City::gothenburg_30km(),
+        cityseed::City::gothenburg_30km(),
     );
     let base = cli.http_base().to_owned();
     let slots = Arc::new(Semaphore::new(cli.signup_concurrency.max(1) * 2));
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn bodies_follow_the_contract() {
-        let rs = menus::restaurants(1, 20, 5, bench::City::gothenburg_30km());
+        let rs = menus::restaurants(1, 20, 5, cityseed::City::gothenburg_30km());
         for r in &rs {
             let body = restaurant_body(r);
             assert!(body["delivery_radius_m"].is_u64());

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use contract::{ClientMessage, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
@@ -152,20 +152,6 @@ pub struct WatcherStats {
     pub latency: SharedLatency,
 }
 
-#[derive(Deserialize)]
-struct ServerMsg {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    drivers: Vec<AreaDriver>,
-    ts: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct AreaDriver {
-    ts: i64,
-}
-
 /// The `ts` of every position in a server message: the entries of a
 /// `drivers` frame, or a `location` message's own. `Err` for an `error`.
 ///
@@ -202,21 +188,26 @@ fn scan_stamps(text: &str) -> Vec<i64> {
 }
 
 fn parse_stamps(text: &str) -> Result<Vec<i64>, ()> {
-    let Ok(msg) = serde_json::from_str::<ServerMsg>(text) else {
+    let Ok(msg) = serde_json::from_str::<ServerMessage>(text) else {
         return Ok(Vec::new());
     };
-    match msg.kind.as_str() {
-        "drivers" => Ok(msg.drivers.iter().map(|d| d.ts).collect()),
-        "location" => Ok(msg.ts.into_iter().collect()),
-        "error" => Err(()),
+    match msg {
+        ServerMessage::Drivers(d) => Ok(d.drivers.iter().map(|d| d.ts).collect()),
+        ServerMessage::Location(l) => Ok(vec![l.ts]),
+        ServerMessage::Error(_) => Err(()),
         _ => Ok(Vec::new()),
     }
 }
 
 /// The `area` subscription message for a box of `side_m` around `centre`.
 pub fn subscribe_area(centre: LatLng, side_m: f64) -> String {
-    serde_json::json!({"op": "subscribe", "channel": "area", "bbox": centre.bbox(side_m)})
-        .to_string()
+    let message = ClientMessage {
+        op: contract::ws::OP_SUBSCRIBE.to_owned(),
+        channel: contract::ws::AREA_CHANNEL.to_owned(),
+        bbox: Some(serde_json::json!(centre.bbox(side_m))),
+    };
+    // A struct of strings and numbers: serde_json cannot fail on it.
+    serde_json::to_string(&message).unwrap_or_default()
 }
 
 /// Runs one watcher until `stop`. Positions recorded before `since_ms`
@@ -295,22 +286,55 @@ mod tests {
 
     #[test]
     fn timestamps_from_server_messages() {
-        let frame = r#"{"type":"drivers","drivers":[{"driver_id":"a","lat":1,"lng":2,"status":"available","ts":10},{"driver_id":"b","lat":1,"lng":2,"status":"busy","ts":12}]}"#;
-        assert_eq!(position_timestamps(frame), Ok(vec![10, 12]));
-        let loc = r#"{"type":"location","driver_id":"a","lat":1,"lng":2,"ts":99}"#;
-        assert_eq!(position_timestamps(loc), Ok(vec![99]));
-        // The scan and the full parse agree, whatever the field order.
-        assert_eq!(parse_stamps(frame), Ok(vec![10, 12]));
-        let reordered = r#"{"drivers":[{"ts":7,"driver_id":"a"}],"type":"drivers"}"#;
-        assert_eq!(position_timestamps(reordered), Ok(vec![7]));
+        use contract::ws::{AreaDriver, Drivers, Location};
+        use contract::{DriverStatus, ErrorMessage};
+        let driver = |ts| AreaDriver {
+            driver_id: uuid::Uuid::from_u128(ts as u128),
+            lat: 1.0,
+            lng: 2.0,
+            status: DriverStatus::Available,
+            ts,
+        };
+        // What the server writes (the contract's encoder): the scan and the
+        // full parse agree.
+        let frame = serde_json::to_string(&ServerMessage::Drivers(Drivers {
+            drivers: vec![driver(10), driver(12)].into(),
+        }))
+        .expect("json");
+        assert_eq!(position_timestamps(&frame), Ok(vec![10, 12]));
+        assert_eq!(parse_stamps(&frame), Ok(vec![10, 12]));
+        let loc = serde_json::to_string(&ServerMessage::Location(Location {
+            order_id: None,
+            driver_id: uuid::Uuid::from_u128(1),
+            lat: 1.0,
+            lng: 2.0,
+            ts: 99,
+            heading: Some(90.0),
+            speed: None,
+            eta_s: Some(5),
+        }))
+        .expect("json");
+        assert_eq!(position_timestamps(&loc), Ok(vec![99]));
+        assert_eq!(parse_stamps(&loc), Ok(vec![99]));
+        // Another field order takes the full parse.
+        let reordered = format!(
+            r#"{{"drivers":[{}],"type":"drivers"}}"#,
+            serde_json::to_string(&driver(7)).expect("json")
+        );
+        assert_eq!(position_timestamps(&reordered), Ok(vec![7]));
         assert_eq!(
             position_timestamps(r#"{"type":"drivers","drivers":[]}"#),
             Ok(vec![])
         );
         let ack = r#"{"type":"subscribed","channel":"area"}"#;
         assert_eq!(position_timestamps(ack), Ok(vec![]));
-        let err = r#"{"type":"error","code":"x","message":"y"}"#;
-        assert_eq!(position_timestamps(err), Err(()));
+        let err = serde_json::to_string(&ServerMessage::Error(ErrorMessage {
+            code: "x".into(),
+            message: "y".into(),
+            channel: None,
+        }))
+        .expect("json");
+        assert_eq!(position_timestamps(&err), Err(()));
         assert_eq!(position_timestamps("not json"), Ok(vec![]));
     }
 

@@ -27,9 +27,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::hub::{ClientId, MAX_AREA_CELLS, WatchError};
 use crate::mailbox::{Batch, CloseReason, Mailbox};
-use crate::protocol::{
-    self, AreaDriver, Location, Outgoing, ProtocolError, Request, close_code, code,
-};
+use crate::protocol::{self, Outgoing, ProtocolError, Request, close_code, code};
 use engine::eta;
 
 use crate::{Gateway, Shared};
@@ -372,7 +370,7 @@ impl Connection<'_> {
             return;
         };
         let eta_s = eta::order_eta_s(&track, fix.position);
-        let msg = Location::from_fix(driver_id, &fix, Some(order_id), eta_s).encode();
+        let msg = protocol::location_from_fix(driver_id, &fix, Some(order_id), eta_s);
         self.mailbox
             .push_location((order_id, driver_id), fix.recorded_at_ms, msg);
         drop(hub);
@@ -416,7 +414,7 @@ impl Connection<'_> {
             .within(bbox, shared.config.snapshot_limit, StatusFilter::Any);
         let drivers = snapshot.iter().filter_map(|v| {
             v.fix
-                .map(|f| AreaDriver::new(v.driver_id, f.position, v.status, f.recorded_at_ms))
+                .map(|f| protocol::area_driver(v.driver_id, f.position, v.status, f.recorded_at_ms))
         });
         let pushed = self.mailbox.reset_area(
             protocol::subscribed(protocol::AREA_CHANNEL, Some(bbox)),

@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::hub::{ClientId, OrderNews};
 use crate::mailbox::{Mailbox, Pushed};
-use crate::protocol::{self, AreaDriver, Location};
+use contract::ws::AreaDriver;
+
+use crate::protocol;
 use engine::eta;
 
 /// Moves handled under one hub lock: amortises the lock at 100k pings/s
@@ -139,7 +141,7 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
             && let Some(watch) = hub.order(order_id)
         {
             let eta_s = eta::order_eta_s(&watch.track, m.position);
-            let msg = Location::from_move(m, Some(order_id), eta_s).encode();
+            let msg = protocol::location_from_move(m, Some(order_id), eta_s);
             for w in &watch.watchers {
                 tally.location(w.mailbox.push_location(
                     (order_id, m.driver_id),
@@ -149,7 +151,7 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
             }
         }
         if areas {
-            let update = AreaDriver::new(m.driver_id, m.position, m.status, m.recorded_at_ms);
+            let update = protocol::area_driver(m.driver_id, m.position, m.status, m.recorded_at_ms);
             hub.for_area_watchers(m.cell, m.previous_cell, |w| {
                 // Inside now, or just left (sent once more, outside, so the
                 // console can drop it).
@@ -221,7 +223,7 @@ fn on_order(shared: &Shared, track: &OrderTrack) {
         return;
     };
     let eta_s = eta::order_eta_s(&watch.track, fix.position);
-    let msg = Location::from_fix(driver_id, &fix, Some(track.order_id), eta_s).encode();
+    let msg = protocol::location_from_fix(driver_id, &fix, Some(track.order_id), eta_s);
     let mut tally = Tally::default();
     for (mailbox, _) in new_driver_watchers {
         tally.location(mailbox.push_location(
@@ -243,7 +245,7 @@ fn on_driver_status(shared: &Shared, driver_id: DriverId) {
         return;
     };
     let Some(fix) = view.fix else { return };
-    let update = AreaDriver::new(driver_id, fix.position, view.status, fix.recorded_at_ms);
+    let update = protocol::area_driver(driver_id, fix.position, view.status, fix.recorded_at_ms);
     let mut tally = Tally::default();
     let hub = shared.hub.lock();
     hub.for_area_watchers(fix.cell, None, |w| {
@@ -291,7 +293,7 @@ pub(crate) fn resync(shared: &Shared) {
             .within(w.bbox, shared.config.snapshot_limit, StatusFilter::Any)
         {
             if let Some(fix) = v.fix {
-                tally.area(w.mailbox.push_area(AreaDriver::new(
+                tally.area(w.mailbox.push_area(protocol::area_driver(
                     v.driver_id,
                     fix.position,
                     v.status,

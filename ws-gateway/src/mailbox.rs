@@ -25,7 +25,9 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
-use crate::protocol::{AreaDriver, Outgoing};
+use contract::ws::AreaDriver;
+
+use crate::protocol::Outgoing;
 
 /// A pending `location`: one per order and driver.
 pub(crate) type LocationKey = (OrderId, DriverId);
@@ -324,7 +326,7 @@ fn upsert_area(
     limit: usize,
 ) -> Pushed {
     let full = area.len() >= limit;
-    match area.entry(driver.driver_id) {
+    match area.entry(DriverId(driver.driver_id)) {
         Entry::Occupied(mut e) => {
             if e.get().ts > driver.ts {
                 Pushed::Stale
@@ -365,7 +367,7 @@ mod tests {
     }
 
     fn area(driver: DriverId, ts: i64) -> AreaDriver {
-        AreaDriver::new(
+        protocol::area_driver(
             driver,
             LatLng::new(57.7, 11.97).unwrap(),
             DriverStatus::Available,

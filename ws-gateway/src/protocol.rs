@@ -1,7 +1,9 @@
-//! The wire format of `GET /v1/ws`: every name a client sees (path, channel
-//! prefixes, ops, message types, error codes, close codes) is a constant
-//! here, next to the parser for client messages and the encoders for server
-//! messages.
+//! The tracking WebSocket's wire contract ([`contract::ws`]) as the gateway
+//! speaks it: the names (re-exported from the contract, so they are defined
+//! once), the parser that turns a [`contract::ClientMessage`] into a
+//! validated [`Request`], and the encoders that turn engine state into
+//! [`ServerMessage`]s. Encoding is the gateway's hot path
+//! (`bench/benches/gateway.rs`): messages borrow what they send.
 //!
 //! Client → server (JSON text):
 //! - `{"op":"subscribe","channel":"order:{order_id}"}`
@@ -12,25 +14,20 @@
 //! `unsubscribed`, `status`, `location`, `drivers`, `unassigned` (area
 //! watchers: an order no driver took), `error`.
 
+use std::borrow::Cow;
+
 use axum::extract::ws::Utf8Bytes;
-use engine::{
-    BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderStatus, OrderTrack, Unassigned,
+use contract::ws::{
+    AreaDriver, Drivers, ErrorMessage, Location, Status, Subscribed, Unassigned as UnassignedMsg,
+    Unsubscribed,
 };
-use serde::{Deserialize, Serialize};
+use contract::{ClientMessage, ServerMessage};
+use engine::{BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, Unassigned};
 
-/// The one route of the gateway.
-pub const PATH: &str = "/v1/ws";
-/// `order:{order_id}`: one order's status and its driver's position.
-pub const ORDER_CHANNEL_PREFIX: &str = "order:";
-/// `area` with a `bbox`: every driver inside a box (dispatchers and admins).
-pub const AREA_CHANNEL: &str = "area";
-
-pub const OP_SUBSCRIBE: &str = "subscribe";
-pub const OP_UNSUBSCRIBE: &str = "unsubscribe";
-
-/// `reason` of a server-initiated `unsubscribed`: the caller stopped being a
-/// party to the order (for example a driver whose order was reassigned).
-pub const REASON_REVOKED: &str = "revoked";
+pub use contract::ws::{
+    AREA_CHANNEL, OP_SUBSCRIBE, OP_UNSUBSCRIBE, ORDER_CHANNEL_PREFIX, PATH, REASON_REVOKED,
+    close_code, code,
+};
 
 /// The `type` of every server message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,53 +70,9 @@ impl MsgType {
     }
 }
 
-/// `code` values of `error` messages (and of the HTTP error body before the
-/// upgrade).
-pub mod code {
-    /// The text is not JSON.
-    pub const INVALID_JSON: &str = "invalid_json";
-    /// JSON, but not an object with string `op` and `channel`.
-    pub const BAD_REQUEST: &str = "bad_request";
-    pub const UNKNOWN_OP: &str = "unknown_op";
-    pub const UNKNOWN_CHANNEL: &str = "unknown_channel";
-    pub const BAD_ORDER_ID: &str = "bad_order_id";
-    pub const BAD_BBOX: &str = "bad_bbox";
-    /// The order is not on the board, or the caller is not a party to it
-    /// (non-admins are not told which).
-    pub const NOT_FOUND: &str = "not_found";
-    /// The caller's role may not use this channel (area is for dispatchers).
-    pub const FORBIDDEN: &str = "forbidden";
-    /// More `order:` subscriptions held than `Config::max_order_subscriptions`.
-    pub const TOO_MANY_SUBSCRIPTIONS: &str = "too_many_subscriptions";
-    /// More subscribe requests than `Config::subscribes_per_window` in the
-    /// window; the message says when to retry.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    pub const MESSAGE_TOO_LARGE: &str = "message_too_large";
-    /// Binary frames: the protocol is JSON text.
-    pub const UNSUPPORTED_MESSAGE: &str = "unsupported_message";
-    /// Sent just before a disconnect: the client fell too far behind.
-    pub const SLOW_CONSUMER: &str = "slow_consumer";
-    /// HTTP 503 before the upgrade.
-    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
-    /// HTTP 503 before the upgrade.
-    pub const SHUTTING_DOWN: &str = "shutting_down";
-    /// HTTP 4xx: a plain request to the WebSocket route.
-    pub const WEBSOCKET_REQUIRED: &str = "websocket_required";
-}
-
-/// Close codes the server sends (RFC 6455 §7.4.1).
-pub mod close_code {
-    /// Idle timeout: no frame (not even a pong) from the client for too long.
-    pub const NORMAL: u16 = 1000;
-    /// Server shutdown.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Slow consumer: the client did not read its status messages.
-    pub const POLICY: u16 = 1008;
-}
-
 /// `order:{order_id}`.
 pub fn order_channel(order_id: OrderId) -> String {
-    format!("{ORDER_CHANNEL_PREFIX}{order_id}")
+    contract::ws::order_channel(order_id.0)
 }
 
 // ---------------------------------------------------------------- client → server
@@ -157,17 +110,9 @@ impl ProtocolError {
     }
 }
 
-#[derive(Deserialize)]
-struct RawRequest {
-    op: String,
-    channel: String,
-    #[serde(default)]
-    bbox: Option<serde_json::Value>,
-}
-
 /// Parses one text message. The size limit is checked by the caller.
 pub(crate) fn parse_request(text: &str) -> Result<Request, ProtocolError> {
-    let raw: RawRequest = serde_json::from_str(text).map_err(|e| {
+    let raw: ClientMessage = serde_json::from_str(text).map_err(|e| {
         let code = if e.is_data() {
             code::BAD_REQUEST
         } else {
@@ -235,8 +180,9 @@ pub(crate) struct Outgoing {
     pub text: Utf8Bytes,
 }
 
-fn encode(kind: MsgType, body: &impl Serialize) -> Outgoing {
-    let text = match serde_json::to_string(body) {
+fn encode(kind: MsgType, message: &ServerMessage<'_>) -> Outgoing {
+    debug_assert_eq!(kind.as_str(), message.type_name());
+    let text = match serde_json::to_string(message) {
         Ok(t) => t,
         // The message structs hold only strings, numbers, ids and enums
         // with string names: serde_json has no failure mode for them
@@ -249,150 +195,85 @@ fn encode(kind: MsgType, body: &impl Serialize) -> Outgoing {
     }
 }
 
-/// A driver position for one watcher kind: with `order_id` for order
-/// watchers, with `eta_s` when the order has a next stop.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub(crate) struct Location {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<OrderId>,
-    pub driver_id: DriverId,
-    pub lat: f64,
-    pub lng: f64,
-    /// Device time of the fix, Unix ms.
-    pub ts: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub heading: Option<f32>,
-    /// Metres per second, as the device reported it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub speed: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_s: Option<u32>,
+fn location(message: Location) -> Outgoing {
+    encode(MsgType::Location, &ServerMessage::Location(message))
 }
 
-impl Location {
-    pub fn from_move(m: &Moved, order_id: Option<OrderId>, eta_s: Option<u32>) -> Self {
-        Self {
-            kind: MsgType::Location.as_str(),
-            order_id,
-            driver_id: m.driver_id,
-            lat: m.position.lat,
-            lng: m.position.lng,
-            ts: m.recorded_at_ms,
-            heading: m.heading_deg,
-            speed: m.speed_mps,
-            eta_s,
-        }
-    }
-
-    pub fn from_fix(
-        driver_id: DriverId,
-        fix: &Fix,
-        order_id: Option<OrderId>,
-        eta_s: Option<u32>,
-    ) -> Self {
-        Self {
-            kind: MsgType::Location.as_str(),
-            order_id,
-            driver_id,
-            lat: fix.position.lat,
-            lng: fix.position.lng,
-            ts: fix.recorded_at_ms,
-            heading: fix.heading_deg,
-            speed: fix.speed_mps,
-            eta_s,
-        }
-    }
-
-    pub fn encode(&self) -> Outgoing {
-        encode(MsgType::Location, self)
-    }
+/// A driver position for order watchers (`order_id`), with `eta_s` when
+/// the order has a next stop, from an applied ping.
+pub(crate) fn location_from_move(
+    m: &Moved,
+    order_id: Option<OrderId>,
+    eta_s: Option<u32>,
+) -> Outgoing {
+    location(Location {
+        order_id: order_id.map(|o| o.0),
+        driver_id: m.driver_id.0,
+        lat: m.position.lat,
+        lng: m.position.lng,
+        ts: m.recorded_at_ms,
+        heading: m.heading_deg,
+        speed: m.speed_mps,
+        eta_s,
+    })
 }
 
-#[derive(Serialize)]
-struct StatusMsg {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    order_id: OrderId,
-    status: OrderStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    driver_id: Option<DriverId>,
-    /// When the order last changed, Unix ms.
-    at: i64,
+/// As [`location_from_move`], from a driver's last fix.
+pub(crate) fn location_from_fix(
+    driver_id: DriverId,
+    fix: &Fix,
+    order_id: Option<OrderId>,
+    eta_s: Option<u32>,
+) -> Outgoing {
+    location(Location {
+        order_id: order_id.map(|o| o.0),
+        driver_id: driver_id.0,
+        lat: fix.position.lat,
+        lng: fix.position.lng,
+        ts: fix.recorded_at_ms,
+        heading: fix.heading_deg,
+        speed: fix.speed_mps,
+        eta_s,
+    })
 }
 
 /// `{"type":"status","order_id","status","driver_id"?,"at"}`.
 pub(crate) fn status(track: &OrderTrack) -> Outgoing {
     encode(
         MsgType::Status,
-        &StatusMsg {
-            kind: MsgType::Status.as_str(),
-            order_id: track.order_id,
+        &ServerMessage::Status(Status {
+            order_id: track.order_id.0,
             status: track.status,
-            driver_id: track.driver_id,
+            driver_id: track.driver_id.map(|d| d.0),
             at: track.updated_at_ms,
-        },
+        }),
     )
 }
 
 /// One driver in a `drivers` frame: its latest known state.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub(crate) struct AreaDriver {
-    pub driver_id: DriverId,
-    pub lat: f64,
-    pub lng: f64,
-    pub status: DriverStatus,
-    /// Device time of the fix, Unix ms.
-    pub ts: i64,
-}
-
-impl AreaDriver {
-    pub fn new(driver_id: DriverId, position: LatLng, status: DriverStatus, ts: i64) -> Self {
-        Self {
-            driver_id,
-            lat: position.lat,
-            lng: position.lng,
-            status,
-            ts,
-        }
+pub(crate) fn area_driver(
+    driver_id: DriverId,
+    position: LatLng,
+    status: DriverStatus,
+    ts: i64,
+) -> AreaDriver {
+    AreaDriver {
+        driver_id: driver_id.0,
+        lat: position.lat,
+        lng: position.lng,
+        status,
+        ts,
     }
-}
-
-#[derive(Serialize)]
-struct DriversMsg<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    drivers: &'a [AreaDriver],
 }
 
 /// `{"type":"drivers","drivers":[{driver_id,lat,lng,status,ts}]}`.
 pub(crate) fn drivers(drivers: &[AreaDriver]) -> Outgoing {
     encode(
         MsgType::Drivers,
-        &DriversMsg {
-            kind: MsgType::Drivers.as_str(),
-            drivers,
-        },
+        &ServerMessage::Drivers(Drivers {
+            drivers: Cow::Borrowed(drivers),
+        }),
     )
-}
-
-#[derive(Serialize)]
-struct UnassignedMsg {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    order_id: OrderId,
-    /// The pickup, where a driver is needed.
-    lat: f64,
-    lng: f64,
-    /// Offers that ended without an accept.
-    attempts: u32,
-    /// When the search for a driver started, Unix ms.
-    since: i64,
-    /// When it was raised (or resolved), Unix ms.
-    at: i64,
-    /// False when raised; true once the order has a driver or needs none.
-    resolved: bool,
 }
 
 /// `{"type":"unassigned","order_id","lat","lng","attempts","since","at","resolved"}`:
@@ -400,28 +281,16 @@ struct UnassignedMsg {
 pub(crate) fn unassigned(news: &Unassigned) -> Outgoing {
     encode(
         MsgType::Unassigned,
-        &UnassignedMsg {
-            kind: MsgType::Unassigned.as_str(),
-            order_id: news.order_id,
+        &ServerMessage::Unassigned(UnassignedMsg {
+            order_id: news.order_id.0,
             lat: news.pickup.lat,
             lng: news.pickup.lng,
             attempts: news.attempts,
             since: news.since_ms,
             at: news.at_ms,
             resolved: news.resolved,
-        },
+        }),
     )
-}
-
-#[derive(Serialize)]
-struct AckMsg<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    channel: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bbox: Option<[f64; 4]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
 }
 
 /// `{"type":"subscribed","channel"}`, with the `bbox` echoed for areas.
@@ -429,12 +298,10 @@ pub(crate) fn subscribed(channel: &str, bbox: Option<BBox>) -> Outgoing {
     let bbox = bbox.map(|b| [b.min.lng, b.min.lat, b.max.lng, b.max.lat]);
     encode(
         MsgType::Subscribed,
-        &AckMsg {
-            kind: MsgType::Subscribed.as_str(),
-            channel,
+        &ServerMessage::Subscribed(Subscribed {
+            channel: Cow::Borrowed(channel),
             bbox,
-            reason: None,
-        },
+        }),
     )
 }
 
@@ -443,35 +310,22 @@ pub(crate) fn subscribed(channel: &str, bbox: Option<BBox>) -> Outgoing {
 pub(crate) fn unsubscribed(channel: &str, reason: Option<&'static str>) -> Outgoing {
     encode(
         MsgType::Unsubscribed,
-        &AckMsg {
-            kind: MsgType::Unsubscribed.as_str(),
-            channel,
-            bbox: None,
-            reason,
-        },
+        &ServerMessage::Unsubscribed(Unsubscribed {
+            channel: Cow::Borrowed(channel),
+            reason: reason.map(Cow::Borrowed),
+        }),
     )
-}
-
-#[derive(Serialize)]
-struct ErrorMsg<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channel: Option<&'a str>,
 }
 
 /// `{"type":"error","code","message","channel"?}`.
 pub(crate) fn error(e: &ProtocolError) -> Outgoing {
     encode(
         MsgType::Error,
-        &ErrorMsg {
-            kind: MsgType::Error.as_str(),
-            code: e.code,
-            message: &e.message,
-            channel: e.channel.as_deref(),
-        },
+        &ServerMessage::Error(ErrorMessage {
+            code: Cow::Borrowed(e.code),
+            message: Cow::Borrowed(&e.message),
+            channel: e.channel.as_deref().map(Cow::Borrowed),
+        }),
     )
 }
 
@@ -581,7 +435,7 @@ mod tests {
             customer_id: engine::UserId::new(),
             restaurant_id: engine::RestaurantId::new(),
             restaurant_owner_id: engine::UserId::new(),
-            status: OrderStatus::ReadyForPickup,
+            status: engine::OrderStatus::ReadyForPickup,
             driver_id: None,
             pickup: LatLng::new(57.7, 11.97).unwrap(),
             dropoff: LatLng::new(57.71, 11.98).unwrap(),
@@ -602,12 +456,8 @@ mod tests {
             accuracy_m: None,
             cell: engine::cells::cell_of(LatLng::new(57.7, 11.97).unwrap()),
         };
-        let v: serde_json::Value = serde_json::from_str(
-            &Location::from_fix(driver, &fix, None, Some(3))
-                .encode()
-                .text,
-        )
-        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&location_from_fix(driver, &fix, None, Some(3)).text).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"location","driver_id":driver.to_string(),"lat":57.7,"lng":11.97,"ts":9,"heading":90.0,"eta_s":3})

@@ -8,9 +8,8 @@
 //! (an admin locking out every admin would need database surgery).
 
 use ::auth::{Authenticated, Role};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,11 +20,12 @@ use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
 use crate::{AppState, now_ms};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/users/{user_id}/ban", post(ban))
-        .route("/v1/admin/users/{user_id}/unban", post(unban))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Post "/v1/admin/users/{user_id}/ban" => ban),
+    route!(Post "/v1/admin/users/{user_id}/unban" => unban),
+];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BanResponse {

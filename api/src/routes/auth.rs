@@ -18,10 +18,8 @@ use std::sync::Arc;
 
 use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -57,13 +55,14 @@ const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 /// Counter: signups answered 429 (`Config::signup_attempts_per_address`).
 pub const SIGNUPS_RATE_LIMITED: &str = "hexdash_signups_rate_limited_total";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/signup", post(create_account))
-        .route("/v1/auth/login", post(create_session))
-        .route("/v1/auth/refresh", post(refresh_session))
-        .route("/v1/auth/logout", post(end_session))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Post "/v1/auth/signup" => create_account),
+    route!(Post "/v1/auth/login" => create_session),
+    route!(Post "/v1/auth/refresh" => refresh_session),
+    route!(Post "/v1/auth/logout" => end_session),
+];
 
 // ---- wire types ----
 

@@ -16,10 +16,9 @@
 //! transaction.
 
 use ::auth::{Authenticated, Principal, Role};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,16 +34,16 @@ use crate::openapi::ErrorBody;
 use crate::store::{Cart, CartChange, CartOutcome, IdempotencyKey};
 use crate::{AppState, now_ms};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/cart", get(get_cart).delete(clear_cart))
-        .route("/v1/cart/items", post(add_item))
-        .route(
-            "/v1/cart/items/{menu_item_id}",
-            put(set_quantity).delete(remove_item),
-        )
-        .route("/v1/cart/checkout", post(checkout))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Get "/v1/cart" => get_cart),
+    route!(Delete "/v1/cart" => clear_cart),
+    route!(Post "/v1/cart/items" => add_item),
+    route!(Put "/v1/cart/items/{menu_item_id}" => set_quantity),
+    route!(Delete "/v1/cart/items/{menu_item_id}" => remove_item),
+    route!(Post "/v1/cart/checkout" => checkout),
+];
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

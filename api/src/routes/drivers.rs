@@ -10,9 +10,8 @@
 //! device's Unix milliseconds of the last applied fix.
 
 use ::auth::{Authenticated, Principal, Role};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use engine::{Availability, DriverId, DriverStatus, OrderId, StatusFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -39,15 +38,13 @@ and becomes available with its next ping";
 const HOLDS_AN_ORDER: &str =
     "holds an order: the driver is busy until it is delivered or cancelled, then offline";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/drivers/nearby", get(list_nearby_drivers))
-        .route("/v1/drivers/{driver_id}", get(get_driver))
-        .route(
-            "/v1/drivers/{driver_id}/availability",
-            put(set_availability),
-        )
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Get "/v1/drivers/nearby" => list_nearby_drivers),
+    route!(Get "/v1/drivers/{driver_id}" => get_driver),
+    route!(Put "/v1/drivers/{driver_id}/availability" => set_availability),
+];
 
 // ---- wire types ----
 

@@ -13,10 +13,9 @@
 //! counting.
 
 use ::auth::Authenticated;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -43,17 +42,13 @@ pub(crate) const MAX_STOCK: i64 = 1_000_000;
 pub(crate) const MAX_POSITION: i64 = 1_000_000_000;
 const DEFAULT_CATEGORY: &str = "Menu";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/restaurants/{restaurant_id}/menu",
-            get(get_menu).post(add_items),
-        )
-        .route(
-            "/v1/restaurants/{restaurant_id}/menu/{menu_item_id}",
-            patch(update_item),
-        )
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Get "/v1/restaurants/{restaurant_id}/menu" => get_menu),
+    route!(Post "/v1/restaurants/{restaurant_id}/menu" => add_items),
+    route!(Patch "/v1/restaurants/{restaurant_id}/menu/{menu_item_id}" => update_item),
+];
 
 // ---- wire types ----
 

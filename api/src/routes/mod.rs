@@ -1,17 +1,38 @@
-//! One module per resource, each with its `router()`; wire types live in
-//! the module that speaks them. Shared here: the `{lat, lng}` wire point and
-//! the small checks every module uses.
+//! One module per resource, each with its `ROUTES` table; wire types live
+//! in the module that speaks them. Shared here: the route registry
+//! ([`ROUTES`], [`router`]), the `{lat, lng}` wire point and the small
+//! checks every module uses.
+//!
+//! The registry is the one list of what `api` serves: [`router`] is built
+//! from it and nothing else, and the OpenAPI tests compare it with the
+//! document's operations, so a route cannot be served undocumented or
+//! documented unserved.
 //!
 //! Path parameter names are fixed per resource (`{driver_id}`, `{order_id}`,
 //! `{offer_id}`, `{restaurant_id}`): routers merged into the same tree must
 //! name a segment alike.
 
 use ::auth::{Principal, Role};
+use axum::Router;
+use axum::routing::{MethodFilter, MethodRouter};
 use engine::LatLng;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+
+/// `route!(Post "/v1/orders" => create_order)`: one [`Route`] of a module's
+/// `ROUTES` table. Defined before the modules so they can use it.
+macro_rules! route {
+    ($method:ident $path:literal => $handler:path) => {
+        $crate::routes::Route {
+            method: $crate::routes::Method::$method,
+            path: $path,
+            handler: |filter| ::axum::routing::on(filter, $handler),
+        }
+    };
+}
 
 pub mod admin;
 pub mod auth;
@@ -23,6 +44,81 @@ pub mod orders;
 pub mod payments;
 pub mod profile;
 pub mod restaurants;
+
+/// Every operation `api` serves, by module (see the module docs).
+pub(crate) const ROUTES: &[&[Route]] = &[
+    auth::ROUTES,
+    profile::ROUTES,
+    admin::ROUTES,
+    restaurants::ROUTES,
+    menu::ROUTES,
+    cart::ROUTES,
+    orders::ROUTES,
+    payments::ROUTES,
+    drivers::ROUTES,
+    offers::ROUTES,
+];
+
+/// Every route of [`ROUTES`] (axum merges the methods of one path and
+/// panics at start-up on the same method twice).
+pub fn router() -> Router<AppState> {
+    ROUTES
+        .iter()
+        .flat_map(|module| module.iter())
+        .fold(Router::new(), |router, r| {
+            router.route(r.path, (r.handler)(r.method.filter()))
+        })
+}
+
+/// One served operation.
+pub(crate) struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path as axum and the OpenAPI document write it (`{order_id}`).
+    pub path: &'static str,
+    /// The handler, for the method's filter.
+    pub handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+/// The methods `api` serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl Method {
+    /// Lower-case, as the OpenAPI document's operations are keyed (only
+    /// the tests compare the two).
+    #[cfg(test)]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+}
 
 /// Longest name (restaurant, person) we store, in characters.
 pub(crate) const MAX_NAME_CHARS: usize = 200;

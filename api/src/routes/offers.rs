@@ -17,9 +17,8 @@
 //! | order taken or closed meanwhile | 409    | `order_unavailable`|
 
 use ::auth::{Authenticated, Role};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use commerce::usecase;
 use engine::{OfferId, OrderId};
 use serde::{Deserialize, Serialize};
@@ -31,11 +30,12 @@ use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
 use crate::{AppState, now_ms};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/offers/{offer_id}/accept", post(accept_offer))
-        .route("/v1/offers/{offer_id}/decline", post(decline_offer))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Post "/v1/offers/{offer_id}/accept" => accept_offer),
+    route!(Post "/v1/offers/{offer_id}/decline" => decline_offer),
+];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AcceptResponse {

@@ -29,10 +29,9 @@
 use std::collections::BTreeMap;
 
 use ::auth::{Authenticated, Principal, Role};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use commerce::usecase::{self, place::Placed};
 use engine::{DriverId, MenuItemId, OrderId, OrderStatus, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
@@ -63,14 +62,16 @@ pub(crate) const MAX_PAGE: u32 = 100;
 pub const CURSOR_PATTERN: &str =
     "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orders", post(create_order).get(list_orders))
-        .route("/v1/orders/{order_id}", get(get_order))
-        .route("/v1/orders/{order_id}/history", get(order_history))
-        .route("/v1/orders/{order_id}/status", post(update_order_status))
-        .route("/v1/orders/{order_id}/cancel", post(cancel_order))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Post "/v1/orders" => create_order),
+    route!(Get "/v1/orders" => list_orders),
+    route!(Get "/v1/orders/{order_id}" => get_order),
+    route!(Get "/v1/orders/{order_id}/history" => order_history),
+    route!(Post "/v1/orders/{order_id}/status" => update_order_status),
+    route!(Post "/v1/orders/{order_id}/cancel" => cancel_order),
+];
 
 // ---- wire types ----
 

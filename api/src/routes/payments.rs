@@ -10,10 +10,9 @@
 //! in the background (see `payments`).
 
 use ::auth::{Authenticated, Role};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use commerce::usecase::refund::RefundAsk;
 use engine::{OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
@@ -33,11 +32,12 @@ pub(crate) const MAX_REASON_CHARS: usize = 500;
 /// refused here; the store refuses more than was paid.
 pub(crate) const MAX_REFUND_CENTS: i64 = 100_000_000_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orders/{order_id}/payments", get(list_payments))
-        .route("/v1/orders/{order_id}/refund", post(refund))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Get "/v1/orders/{order_id}/payments" => list_payments),
+    route!(Post "/v1/orders/{order_id}/refund" => refund),
+];
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,10 +7,9 @@
 //! | `DELETE /v1/me/addresses/{address_id}`  | its owner      |
 
 use ::auth::{Authenticated, Role};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use engine::{AddressId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -36,12 +35,15 @@ const MAX_ADDRESSES: usize = 20;
 /// Longest address label ("Home").
 pub(crate) const MAX_LABEL_CHARS: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me", get(get_profile).patch(update_profile))
-        .route("/v1/me/addresses", get(list_addresses).post(add_address))
-        .route("/v1/me/addresses/{address_id}", delete(delete_address))
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Get "/v1/me" => get_profile),
+    route!(Patch "/v1/me" => update_profile),
+    route!(Get "/v1/me/addresses" => list_addresses),
+    route!(Post "/v1/me/addresses" => add_address),
+    route!(Delete "/v1/me/addresses/{address_id}" => delete_address),
+];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProfileResponse {

@@ -12,10 +12,9 @@
 //! cuisines and dish names, ranked by relevance then distance.
 
 use ::auth::{Authenticated, Principal, Role};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use catalog::{HoursSpec, WeeklyHours};
 use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
@@ -47,17 +46,14 @@ pub(crate) const MAX_SEARCH_OFFSET: usize = 10_000;
 /// Longest search text, in characters.
 pub(crate) const MAX_QUERY_CHARS: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/restaurants",
-            post(create_restaurant).get(search_restaurants),
-        )
-        .route(
-            "/v1/restaurants/{restaurant_id}",
-            get(get_restaurant).patch(update_restaurant),
-        )
-}
+/// The operations this module serves ([`super::ROUTES`] builds the router
+/// from them and the OpenAPI tests compare them with the document).
+pub(crate) const ROUTES: &[super::Route] = &[
+    route!(Post "/v1/restaurants" => create_restaurant),
+    route!(Get "/v1/restaurants" => search_restaurants),
+    route!(Get "/v1/restaurants/{restaurant_id}" => get_restaurant),
+    route!(Patch "/v1/restaurants/{restaurant_id}" => update_restaurant),
+];
 
 // ---- wire types ----
 

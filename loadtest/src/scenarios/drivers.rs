@@ -1,5 +1,5 @@
 //! Driver set-up for every scenario with drivers: who they are (hexdash
-//! accounts, or the seeded `bench::Fleet` ids for the peer), connecting them
+//! accounts, or the seeded `cityseed::Fleet` ids for the peer), connecting them
 //! over MQTT or WebSocket, and starting their senders.
 
 use std::sync::Arc;
@@ -59,7 +59,7 @@ fn specs(cli: &Cli, accounts: &[Account], n: usize) -> Vec<DriverSpec> {
             })
             .collect(),
         Target::PeerBridge | Target::PeerPostgis => {
-            let fleet = bench::Fleet::uniform(cli.seed, n, bench::City::gothenburg_30km());
+            let fleet = cityseed::Fleet::uniform(cli.seed, n, cityseed::City::gothenburg_30km());
             fleet
                 .drivers
                 .iter()

@@ -6,13 +6,12 @@
 //! Plain data only: each consumer turns it into its own types (catalog
 //! entries, api requests).
 
-use engine::LatLng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::City;
+use crate::{City, Point};
 
 /// The zone every generated schedule is written in.
 pub const TIME_ZONE: &str = "Europe/Stockholm";
@@ -20,29 +19,45 @@ pub const TIME_ZONE: &str = "Europe/Stockholm";
 /// The same local hours every day of the week.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DailyHours {
+    /// Local opening time, `"HH:MM"`.
     pub open: &'static str,
+    /// Local closing time, `"HH:MM"` (at or before `open`: past midnight).
     pub close: &'static str,
 }
 
+/// One generated menu item.
 #[derive(Clone, Debug)]
 pub struct GenDish {
+    /// Its id, from the seed.
     pub id: Uuid,
+    /// A dish of the cuisine, sometimes with a modifier.
     pub name: String,
+    /// The menu section.
     pub category: String,
+    /// 39.00 to 299.00, whole units.
     pub price_cents: i64,
+    /// One in twenty is unavailable.
     pub available: bool,
 }
 
+/// One generated restaurant with its menu.
 #[derive(Clone, Debug)]
 pub struct GenRestaurant {
+    /// Its id, from the seed.
     pub id: Uuid,
+    /// `first second` words of its cuisine, sometimes with a district.
     pub name: String,
-    pub location: LatLng,
+    /// Where it is.
+    pub location: Point,
+    /// One cuisine, sometimes two.
     pub cuisines: Vec<String>,
     /// `None`: always open.
     pub hours: Option<DailyHours>,
+    /// Mostly 2–6 km; one in twenty 10–15 km.
     pub delivery_radius_m: u32,
+    /// Three in a hundred are paused.
     pub accepting_orders: bool,
+    /// Its menu.
     pub dishes: Vec<GenDish>,
 }
 
@@ -384,7 +399,7 @@ fn pick<'a>(rng: &mut StdRng, words: &'a [&'a str]) -> &'a str {
     words.choose(rng).copied().unwrap_or_default()
 }
 
-fn generate_one(rng: &mut StdRng, location: LatLng, dish_count: usize) -> GenRestaurant {
+fn generate_one(rng: &mut StdRng, location: Point, dish_count: usize) -> GenRestaurant {
     let cuisine = &CUISINES[rng.random_range(0..CUISINES.len())];
     let mut name = format!("{} {}", pick(rng, cuisine.first), pick(rng, cuisine.second));
     if rng.random_bool(0.3) {

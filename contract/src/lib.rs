@@ -1,0 +1,52 @@
+//! The wire contract of hexdash: every JSON shape that crosses a process
+//! boundary, in one place, so the servers that speak it (`ingest`,
+//! `ws-gateway`, `api`), the clients that test it (`loadtest`) and the
+//! OpenAPI document all take it from here instead of keeping copies.
+//!
+//! - [`status`]: the order status, driver status and declared availability,
+//!   with their stable names.
+//! - [`role`]: an account's role.
+//! - [`error`]: the HTTP error body `{"error": {"code", "message", …}}`.
+//! - [`driver`]: what drivers send (the ping, single or in an HTTP batch,
+//!   and the batch's result) and receive (offers, offer ends and errors on
+//!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
+//! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
+//!   messages, and every name a client sees (channels, ops, error codes,
+//!   close codes).
+//!
+//! Plain data and names only: validation (ranges, plausibility, who may
+//! see what) belongs to the crates that serve the contract. Ids are plain
+//! [`uuid::Uuid`]s here; the servers wrap them in their typed ids.
+//!
+//! With the `openapi` feature every type derives `utoipa::ToSchema`, so the
+//! document is generated from these definitions.
+//!
+//! **Architecture Invariant:** depends on serde, serde_json and uuid only
+//! (utoipa behind `openapi`); no hexdash crate, no I/O. Changing a type here
+//! changes the wire: the servers' integration tests pin the bytes.
+
+pub mod driver;
+pub mod error;
+pub mod role;
+pub mod status;
+pub mod ws;
+
+pub use driver::{
+    BatchResult, DriverMessage, OfferEndReason, OfferEndedMessage, OfferMessage, Ping, RejectedPing,
+};
+pub use error::{ErrorBody, ErrorDetail};
+pub use role::Role;
+pub use status::{Availability, DriverStatus, OrderStatus};
+pub use ws::{ClientMessage, ErrorMessage, ServerMessage};
+
+/// A position on the wire: `{"lat": 57.7, "lng": 11.97}`, in degrees.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Position {
+    /// Degrees north, -90 to 90.
+    #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
+    pub lat: f64,
+    /// Degrees east, -180 to 180.
+    #[cfg_attr(feature = "openapi", schema(minimum = -180, maximum = 180))]
+    pub lng: f64,
+}
