@@ -8,6 +8,9 @@
 //! - `matcher/geofence/check/10000/at_fence`: a driver pinging inside
 //!   their own restaurant fence (after its arrival fired: the common case
 //!   while a courier waits for the food).
+//! - `matcher/geofence/check/10000/linear_scan`: the peer, the same `away`
+//!   pings checked by a plain scan of all 10,000 circles (the distance
+//!   of each, what a first version without an index would do).
 
 use std::hint::black_box;
 
@@ -51,7 +54,32 @@ fn bench(c: &mut Criterion) {
             black_box(fences.check(drivers[i], black_box(restaurants[i]))).len()
         })
     });
+    // The peer: every circle's distance, no index.
+    let circles: Vec<(engine::LatLng, DriverId)> = restaurants
+        .iter()
+        .zip(&drivers)
+        .chain(doors.iter().zip(&drivers))
+        .map(|(&c, &d)| (c, d))
+        .collect();
+    g.bench_function("linear_scan", |b| {
+        b.iter(|| {
+            i = (i + 1) % PINGS;
+            let (p, me) = (black_box(pings[i]), drivers[i]);
+            circles
+                .iter()
+                .filter(|(c, d)| distance_m(*c, p) <= fences.radius_m && *d == me)
+                .count()
+        })
+    });
     g.finish();
+}
+
+/// Equirectangular distance, metres (what `Fences` computes per candidate).
+fn distance_m(a: engine::LatLng, b: engine::LatLng) -> f64 {
+    const M_PER_DEG: f64 = 111_195.0;
+    let y = (a.lat - b.lat) * M_PER_DEG;
+    let x = (a.lng - b.lng) * M_PER_DEG * ((a.lat + b.lat) / 2.0).to_radians().cos();
+    (x * x + y * y).sqrt()
 }
 
 criterion_group!(benches, bench);

@@ -87,6 +87,10 @@ struct Fence {
 pub struct Fences {
     tree: RTree<Entry>,
     fences: FxHashMap<(OrderId, FenceKind), Fence>,
+    /// The fences each driver is inside, checked on every ping of theirs
+    /// even beyond the R-tree boxes, so a driver who jumps far away (a GPS
+    /// gap) has left too. Few per driver.
+    inside: FxHashMap<DriverId, Vec<(OrderId, FenceKind)>>,
     /// Radius of new fences, metres.
     pub radius_m: f64,
     /// How far beyond the radius a driver must go to have left, metres.
@@ -105,6 +109,7 @@ impl Fences {
         Fences {
             tree: RTree::new(),
             fences: FxHashMap::default(),
+            inside: FxHashMap::default(),
             radius_m,
             margin_m,
         }
@@ -168,27 +173,50 @@ impl Fences {
     /// the arrivals it raises, at most one per (order, fence) ever.
     /// Allocates only when there is an arrival.
     pub fn check(&mut self, driver_id: DriverId, position: LatLng) -> Vec<Arrival> {
+        let Fences {
+            tree,
+            fences,
+            inside,
+            margin_m,
+            ..
+        } = self;
         let mut arrivals = Vec::new();
         let here = AABB::from_point([position.lng, position.lat]);
-        for entry in self.tree.locate_in_envelope_intersecting(&here) {
-            let Some(fence) = self.fences.get_mut(&(entry.order_id, entry.kind)) else {
+        for entry in tree.locate_in_envelope_intersecting(&here) {
+            let key = (entry.order_id, entry.kind);
+            let Some(fence) = fences.get_mut(&key) else {
                 continue;
             };
-            if fence.driver_id != driver_id {
+            if fence.driver_id != driver_id
+                || fence.inside
+                || distance_m(position, fence.center) > fence.radius_m
+            {
                 continue;
             }
-            let d = distance_m(position, fence.center);
-            if d <= fence.radius_m {
-                if !fence.inside && !fence.fired {
-                    fence.fired = true;
-                    arrivals.push(Arrival {
-                        order_id: entry.order_id,
-                        kind: entry.kind,
-                    });
+            fence.inside = true;
+            inside.entry(driver_id).or_default().push(key);
+            if !fence.fired {
+                fence.fired = true;
+                arrivals.push(Arrival {
+                    order_id: entry.order_id,
+                    kind: entry.kind,
+                });
+            }
+        }
+        // Leaving: only beyond radius + margin (hysteresis).
+        if let Some(keys) = inside.get_mut(&driver_id) {
+            keys.retain(|key| {
+                let Some(fence) = fences.get_mut(key).filter(|f| f.driver_id == driver_id) else {
+                    return false; // removed with its order, or given to another driver
+                };
+                if distance_m(position, fence.center) > fence.radius_m + *margin_m {
+                    fence.inside = false;
+                    return false;
                 }
-                fence.inside = true;
-            } else if d > fence.radius_m + self.margin_m {
-                fence.inside = false;
+                true
+            });
+            if keys.is_empty() {
+                inside.remove(&driver_id);
             }
         }
         arrivals

@@ -598,9 +598,11 @@ impl Matcher {
         let mut book = self.inner.book.lock();
         for (o, d) in pairs {
             let (order_id, driver_id) = (order_ids[o], driver_ids[d]);
-            let still_free = book.dispatches.get(&order_id).is_some_and(|x| {
-                x.pending_offer.is_none() && x.may_offer(driver_id, now)
-            }) && !book.held_by.contains_key(&driver_id)
+            let still_free = book
+                .dispatches
+                .get(&order_id)
+                .is_some_and(|x| x.pending_offer.is_none() && x.may_offer(driver_id, now))
+                && !book.held_by.contains_key(&driver_id)
                 && self
                     .inner
                     .engine
@@ -788,7 +790,9 @@ impl Matcher {
         let config = &self.inner.config;
         let mut radius_m = config.initial_radius_m.min(config.max_radius_m);
         loop {
-            let mut limit = FIRST_CANDIDATES.max(k.saturating_mul(2)).min(MAX_CANDIDATES);
+            let mut limit = FIRST_CANDIDATES
+                .max(k.saturating_mul(2))
+                .min(MAX_CANDIDATES);
             let usable: Vec<NearbyDriver> = loop {
                 let found = self.inner.engine.nearest(
                     dispatch.pickup,

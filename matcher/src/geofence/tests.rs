@@ -40,7 +40,11 @@ fn entering_fires_once_and_jitter_at_the_edge_does_not_fire_again() {
     fences.add_order(order, driver, restaurant, door);
     assert_eq!(fences.len(), 2);
 
-    assert!(fences.check(driver, offset(restaurant, 200.0, 0.0)).is_empty());
+    assert!(
+        fences
+            .check(driver, offset(restaurant, 200.0, 0.0))
+            .is_empty()
+    );
     // Another driver at the restaurant is not this order's arrival.
     assert!(fences.check(other, restaurant).is_empty());
     assert_eq!(
@@ -54,7 +58,9 @@ fn entering_fires_once_and_jitter_at_the_edge_does_not_fire_again() {
     // back: never again for this order.
     for north_m in [60.0, 45.0, 75.0, 30.0, 500.0, 10.0, 0.0] {
         assert!(
-            fences.check(driver, offset(restaurant, north_m, 0.0)).is_empty(),
+            fences
+                .check(driver, offset(restaurant, north_m, 0.0))
+                .is_empty(),
             "{north_m}"
         );
     }
@@ -119,7 +125,10 @@ fn road_path(graph: &RoadGraph, min_m: f64) -> Vec<routing::LatLng> {
         let mut path = vec![graph.position(start)];
         let (mut node, mut length_m) = (start, 0.0);
         while length_m < min_m {
-            let Some(arc) = graph.arcs_from(node).iter().find(|a| !seen.contains(&a.head))
+            let Some(arc) = graph
+                .arcs_from(node)
+                .iter()
+                .find(|a| !seen.contains(&a.head))
             else {
                 break;
             };
@@ -146,7 +155,12 @@ fn a_driver_replayed_along_a_real_road_arrives_once() {
     let mut fences = Fences::default();
     fences.add_order(order, driver, restaurant, ll(57.65, 11.90));
     // A decoy order of another driver at the same restaurant.
-    fences.add_order(OrderId::new(), DriverId::new(), restaurant, ll(57.66, 11.91));
+    fences.add_order(
+        OrderId::new(),
+        DriverId::new(),
+        restaurant,
+        ll(57.66, 11.91),
+    );
 
     // Pings every 3 m along the road with ±8 m of GPS noise, to the
     // restaurant, then 150 m back the way we came and in again.

@@ -219,9 +219,19 @@ fn check_book(matcher: &Matcher, seed: u64) {
         if rec.state != OfferState::Pending {
             continue;
         }
-        assert!(orders.insert(rec.offer.order_id), "seed {seed}: order offered twice");
-        assert!(drivers.insert(rec.offer.driver_id), "seed {seed}: driver offered twice");
-        assert_eq!(book.held_by.get(&rec.offer.driver_id), Some(id), "seed {seed}");
+        assert!(
+            orders.insert(rec.offer.order_id),
+            "seed {seed}: order offered twice"
+        );
+        assert!(
+            drivers.insert(rec.offer.driver_id),
+            "seed {seed}: driver offered twice"
+        );
+        assert_eq!(
+            book.held_by.get(&rec.offer.driver_id),
+            Some(id),
+            "seed {seed}"
+        );
         assert_eq!(
             book.dispatches
                 .get(&rec.offer.order_id)
@@ -299,9 +309,16 @@ fn accepts_racing_batches_never_assign_twice() {
         let mut by_driver = std::collections::HashSet::new();
         for &(o, d) in &accepted {
             assert!(by_order.insert(o), "seed {seed}: order {o} accepted twice");
-            assert!(by_driver.insert(d), "seed {seed}: driver {d} accepted twice");
+            assert!(
+                by_driver.insert(d),
+                "seed {seed}: driver {d} accepted twice"
+            );
             assert_eq!(engine.order(o).unwrap().driver_id, Some(d), "seed {seed}");
-            assert_eq!(engine.driver(d).unwrap().current_order, Some(o), "seed {seed}");
+            assert_eq!(
+                engine.driver(d).unwrap().current_order,
+                Some(o),
+                "seed {seed}"
+            );
         }
         let assigned = orders
             .iter()
