@@ -138,7 +138,10 @@ impl Drive {
         if i >= self.nodes.len() {
             return graph.position(self.end());
         }
-        let (a, b) = (graph.position(self.nodes[i - 1]), graph.position(self.nodes[i]));
+        let (a, b) = (
+            graph.position(self.nodes[i - 1]),
+            graph.position(self.nodes[i]),
+        );
         let span = (self.at_ms[i] - self.at_ms[i - 1]).max(1) as f64;
         let f = (elapsed_ms - self.at_ms[i - 1]) as f64 / span;
         LatLng {
@@ -253,11 +256,15 @@ mod tests {
     fn drive_follows_the_road_and_interpolates() {
         let g = line();
         let mut paths = Paths::new(&g, 1.0);
-        let (a, c) = (0..3u32)
-            .map(|n| (g.position(n).lng, n))
-            .fold(((f64::MAX, 0), (f64::MIN, 0)), |(lo, hi), x| {
-                (if x.0 < lo.0 { x } else { lo }, if x.0 > hi.0 { x } else { hi })
-            });
+        let (a, c) = (0..3u32).map(|n| (g.position(n).lng, n)).fold(
+            ((f64::MAX, 0), (f64::MIN, 0)),
+            |(lo, hi), x| {
+                (
+                    if x.0 < lo.0 { x } else { lo },
+                    if x.0 > hi.0 { x } else { hi },
+                )
+            },
+        );
         let d = paths.drive(&g, a.1, c.1);
         assert_eq!(d.end(), c.1);
         let half = d.position(&g, d.duration_ms() / 2);

@@ -75,12 +75,8 @@ impl Demand {
         let mut draw_order = || {
             let restaurant = what.random_range(0..restaurants.len());
             let r = restaurants[restaurant];
-            let door = city.node_in_disk(
-                &mut what,
-                city.position(r),
-                scenario.delivery_radius_m,
-                r,
-            );
+            let door =
+                city.node_in_disk(&mut what, city.position(r), scenario.delivery_radius_m, r);
             let prep_s = what.random_range(scenario.prep_min_s..=scenario.prep_max_s);
             (restaurant, door, prep_s * 1000)
         };

@@ -82,7 +82,8 @@ impl Stat {
             };
         }
         values.sort_by(f64::total_cmp);
-        let rank = |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        let rank =
+            |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
         Stat {
             mean: round(values.iter().sum::<f64>() / values.len() as f64),
             p50: round(rank(0.5)),
@@ -107,40 +108,53 @@ pub struct Report {
     pub policy: String,
     /// The seed.
     pub seed: u64,
-    /// Fleet and restaurants.
+    /// Couriers on duty.
     pub couriers: usize,
+    /// Restaurants.
     pub restaurants: usize,
-    /// Orders arrive during this long, seconds; the first `warmup_s` are
-    /// not measured.
+    /// Orders arrive during this long, seconds.
     pub duration_s: u64,
+    /// Orders of the first this many seconds are not measured.
     pub warmup_s: u64,
-    /// The demand: nominal utilisation when asked for one, the order rate,
-    /// and the policy-free courier time per order it was derived with.
+    /// The nominal utilisation asked for, if the demand was given so.
     pub nominal_utilisation: Option<f64>,
+    /// The order rate.
     pub orders_per_hour: f64,
+    /// The policy-free courier time per order a nominal utilisation is
+    /// turned into a rate with, seconds.
     pub service_estimate_s: f64,
-    /// Orders placed, measured, delivered, and still open when the run
-    /// ended (over the whole run).
+    /// Orders placed over the whole run.
     pub orders_placed: usize,
+    /// Orders the figures are computed over (placed in the measured
+    /// window and delivered).
     pub orders_measured: usize,
+    /// Orders delivered over the whole run.
     pub orders_delivered: usize,
+    /// Orders still open when the run ended.
     pub orders_open_at_end: usize,
     /// Orders placed in the measured window still open at the end (left
     /// out of the figures below: under overload, compare this too).
     pub measured_open_at_end: usize,
-    /// Offers made, declined by couriers, and answers that came too late.
+    /// Offers made.
     pub offers: u64,
+    /// Offers couriers declined.
     pub declines: u64,
+    /// Answers the matcher refused because the offer had ended.
     pub late_answers: u64,
     /// Conservation breaches (a courier offered or given an order while
     /// busy, an order given twice, an order lost): 0.
     pub violations: u64,
-    /// The figures (see the module docs), seconds.
+    /// Pickup time (see the module docs for every figure), seconds.
     pub pickup_s: Stat,
+    /// Ready to dispatch → accepted.
     pub assign_s: Stat,
+    /// Courier at the restaurant before the food is ready.
     pub courier_wait_s: Stat,
+    /// Food ready → picked up.
     pub food_wait_s: Stat,
+    /// Ready to dispatch → delivered.
     pub click_to_door_s: Stat,
+    /// Accepted → delivered.
     pub busy_s: Stat,
     /// Measured fleet utilisation, 0–1.
     pub utilisation: f64,
@@ -150,10 +164,15 @@ pub struct Report {
 
 /// The run's tallies besides the order log.
 pub(crate) struct Tallies {
+    /// Offers made.
     pub offers: u64,
+    /// Offers declined.
     pub declines: u64,
+    /// Answers refused as too late.
     pub late_answers: u64,
+    /// Conservation breaches seen during the run.
     pub violations: u64,
+    /// When the run ended, ms of the run.
     pub ended_ms: u64,
 }
 
@@ -189,11 +208,7 @@ impl Report {
                 let steps = [o.accepted_ms, o.arrived_ms, o.picked_ms];
                 if o.courier.is_none()
                     || steps.iter().any(Option::is_none)
-                    || !steps
-                        .iter()
-                        .flatten()
-                        .chain([&d])
-                        .is_sorted()
+                    || !steps.iter().flatten().chain([&d]).is_sorted()
                 {
                     violations += 1;
                 }
@@ -208,7 +223,10 @@ impl Report {
             })
             .sum();
         let fleet_ms = scenario.couriers as f64 * (to_ms - from_ms) as f64;
-        let placed = log.iter().filter(|o| o.placed_ms <= tallies.ended_ms).count();
+        let placed = log
+            .iter()
+            .filter(|o| o.placed_ms <= tallies.ended_ms)
+            .count();
         let delivered = log.iter().filter(|o| o.delivered_ms.is_some()).count();
         Report {
             scenario: scenario.name.clone(),

@@ -125,8 +125,9 @@ pub(crate) struct World<'a> {
     open: usize,
     /// Orders not yet placed.
     to_place: usize,
-    /// Offers made, and declined by the courier.
+    /// Offers made.
     pub offers: u64,
+    /// Offers the couriers declined.
     pub declines: u64,
     /// Answers the matcher refused (the offer had ended).
     pub late_answers: u64,
@@ -399,7 +400,9 @@ impl<'a> World<'a> {
                     .engine
                     .set_order_status(order_id(i), OrderStatus::PickedUp, now);
                 let from = self.couriers[c].drive.end();
-                let drive = self.paths.drive(self.city.graph(), from, self.demand.orders[i].door);
+                let drive = self
+                    .paths
+                    .drive(self.city.graph(), from, self.demand.orders[i].door);
                 let done = at_ms + drive.duration_ms() + self.scenario.dropoff_handover_s * 1000;
                 let courier = &mut self.couriers[c];
                 courier.leg = Leg::ToDoor;

@@ -33,11 +33,17 @@ fn seeded_run_is_repeatable_conserves_orders_and_batched_beats_greedy() {
     let scenario = busy(seed);
     let greedy = PolicySpec::parse("greedy").unwrap();
     let batched = PolicySpec::parse("batched:2").unwrap();
-    let reports =
-        simulate::compare(&city, std::slice::from_ref(&scenario), &[greedy.clone(), batched])
-            .unwrap();
+    let reports = simulate::compare(
+        &city,
+        std::slice::from_ref(&scenario),
+        &[greedy.clone(), batched],
+    )
+    .unwrap();
     let (g, b) = (&reports[0], &reports[1]);
-    eprintln!("seed {seed}\n{}", serde_json::to_string_pretty(&reports).unwrap());
+    eprintln!(
+        "seed {seed}\n{}",
+        serde_json::to_string_pretty(&reports).unwrap()
+    );
 
     // Same seed, same JSON.
     let again = simulate::run(&city, &scenario, &greedy).unwrap();
@@ -55,7 +61,10 @@ fn seeded_run_is_repeatable_conserves_orders_and_batched_beats_greedy() {
             "seed {seed}, {}: every order delivered or open",
             r.policy
         );
-        assert!(r.orders_measured > 100, "seed {seed}: too few orders to compare");
+        assert!(
+            r.orders_measured > 100,
+            "seed {seed}: too few orders to compare"
+        );
     }
     assert!(
         b.pickup_s.mean < g.pickup_s.mean,
