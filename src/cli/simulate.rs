@@ -34,9 +34,10 @@ pub struct SimulateArgs {
     /// Order rates to run instead, orders per hour, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub orders_per_hour: Vec<f64>,
-    /// Preparation time range, minutes.
+    /// Shortest preparation time, minutes.
     #[arg(long, default_value_t = 8)]
     pub prep_min: u64,
+    /// Longest preparation time, minutes (uniform in between).
     #[arg(long, default_value_t = 15)]
     pub prep_max: u64,
     /// Chance a courier accepts an offer.
