@@ -4,6 +4,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
@@ -126,7 +127,8 @@ impl App {
                 config.redacted().database_url
             )
         })?;
-        let matcher = matcher::Matcher::new(engine.clone(), config.matcher.clone());
+        let router = load_roads(&config.matcher)?;
+        let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router);
         let hasher = config
             .api
             .hasher()
@@ -292,6 +294,27 @@ impl App {
         tracing::info!(uptime_s = started.elapsed().as_secs(), "hexdash stopped");
         Ok(())
     }
+}
+
+/// The road graph named by `matcher.roads`, indexed and contracted (about
+/// a second for a city, once at start), or `None` when unset. A path that
+/// does not load stops the start: an operator who asked for road times
+/// should not silently get crow-fly.
+fn load_roads(config: &matcher::Config) -> anyhow::Result<Option<Arc<routing::Router>>> {
+    let Some(path) = &config.roads else {
+        return Ok(None);
+    };
+    let graph = routing::load::read_graph(path)
+        .with_context(|| format!("cannot load matcher.roads from {}", path.display()))?;
+    tracing::info!(
+        path = %path.display(),
+        nodes = graph.node_count(),
+        "road graph loaded for the matcher's travel times"
+    );
+    Ok(Some(Arc::new(routing::Router::new(
+        graph,
+        routing::Config::default(),
+    ))))
 }
 
 fn jwt_secret(config: &Config) -> String {

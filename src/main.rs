@@ -1,10 +1,12 @@
 //! `hexdash serve`: parse configuration, start everything, stop on SIGINT or
-//! SIGTERM.
+//! SIGTERM. `hexdash simulate`: replay a city in virtual time through the
+//! real matcher (`hexdash::cli::simulate`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hexdash::cli::simulate::SimulateArgs;
 use hexdash::config::{Config, Overrides};
 use hexdash::{App, telemetry};
 
@@ -36,11 +38,28 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Replay a city in fast virtual time through the real matcher and
+    /// engine, per policy and load; writes report.json and PNG charts.
+    Simulate(SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve { config, overrides } => serve(config, overrides),
+        // No tokio runtime here: each run builds its own, single-threaded
+        // on a paused clock.
+        Command::Simulate(args) => match hexdash::cli::simulate::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hexdash simulate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    let Command::Serve { config, overrides } = Cli::parse().command;
+async fn serve(config: Option<PathBuf>, overrides: Overrides) -> ExitCode {
     let config = match Config::load(config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {

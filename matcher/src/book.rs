@@ -107,6 +107,9 @@ pub(crate) struct Book<T: Ord + Copy> {
     pub dispatches: FxHashMap<OrderId, Dispatch<T>>,
     /// Timers in deadline order; stale entries are skipped when they fire.
     pub timers: BTreeSet<(T, Timer)>,
+    /// When the next batch is solved (batched policy); `None` while no
+    /// batch is pending, i.e. the matcher is idle and may offer at once.
+    pub batch_at: Option<T>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +119,8 @@ pub(crate) enum Timer {
     Forget(OfferId),
     /// The order has waited long enough to be raised to dispatchers.
     Raise(OrderId),
+    /// The batch window ended: solve one assignment for every waiting order.
+    Batch,
 }
 
 impl<T: Ord + Copy> Book<T> {
@@ -125,6 +130,7 @@ impl<T: Ord + Copy> Book<T> {
             held_by: FxHashMap::default(),
             dispatches: FxHashMap::default(),
             timers: BTreeSet::new(),
+            batch_at: None,
         }
     }
 
@@ -251,6 +257,35 @@ impl<T: Ord + Copy> Book<T> {
             d.raise_at = Some(at);
             self.timers.insert((at, Timer::Raise(order_id)));
         }
+    }
+
+    /// Schedules the next batch at `at`, unless one is pending already (a
+    /// pending batch is never postponed, so orders wait one window at most).
+    pub fn schedule_batch(&mut self, at: T) {
+        if self.batch_at.is_none() {
+            self.batch_at = Some(at);
+            self.timers.insert((at, Timer::Batch));
+        }
+    }
+
+    /// Takes the pending batch if it is due at `now` (a stale timer, or
+    /// one already taken, gives `false`).
+    pub fn take_batch(&mut self, now: T) -> bool {
+        if self.batch_at.is_some_and(|at| at <= now) {
+            self.batch_at = None;
+            return true;
+        }
+        false
+    }
+
+    /// How many orders wait without a pending offer, counting at most to
+    /// `cap` (the idle check needs only "one or more than one").
+    pub fn waiting_up_to(&self, cap: usize) -> usize {
+        self.dispatches
+            .values()
+            .filter(|d| d.pending_offer.is_none())
+            .take(cap)
+            .count()
     }
 
     /// Orders with no pending offer that are waiting for a driver.

@@ -19,8 +19,13 @@
 //!   and raises stranded ones.
 //! - [`book`]: the offer book, pure state with no clock and no I/O.
 //! - [`assign`]: batched assignment (the exact sparse solver and the
-//!   [`assign::Policy`] seam with greedy and batched policies), pure code
-//!   not yet wired into the live loop.
+//!   [`assign::Policy`] seam with greedy and batched policies), pure code.
+//!   With `policy = "batched"` ([`PolicyKind`]) the loop solves one
+//!   assignment over all waiting orders every `batch_window_s` and turns
+//!   it into offers through the same book; an order arriving while nothing
+//!   waits and no batch is pending is offered at once.
+//! - [`geofence`]: arrival fences around restaurants and doors in an
+//!   R-tree, checked per ping, each firing once per order.
 //!
 //! Guarantees: a driver holds at most one pending offer; an order has at most
 //! one pending offer; assignment happens inside the engine's lock, so an order
@@ -29,9 +34,10 @@
 
 pub mod assign;
 mod book;
+pub mod geofence;
 mod matcher;
 mod metrics;
 
 pub use self::metrics::describe_metrics;
 pub use book::{OfferError, OfferState};
-pub use matcher::{Config, DispatchError, DispatchState, DispatchView, Matcher};
+pub use matcher::{Config, DispatchError, DispatchState, DispatchView, Matcher, PolicyKind};

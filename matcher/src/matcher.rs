@@ -1,11 +1,12 @@
 //! The matcher handle and its timer loop.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::{
-    DriverId, DriverStatus, Handle, Offer, OfferEnd, OfferId, OrderId, OrderTrack, StatusFilter,
-    Unassigned,
+    DriverId, DriverStatus, Handle, NearbyDriver, Offer, OfferEnd, OfferId, OrderId, OrderTrack,
+    StatusFilter, Unassigned,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,24 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::assign::{BatchConfig, Batched, CrowFly, DriverIdx, Free, Policy, RoadTimes, Waiting};
 use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
 
+/// Which dispatch policy chooses drivers (`matcher.policy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyKind {
+    /// Each order is offered at once to its nearest free driver, one order
+    /// at a time (the first version's behaviour).
+    #[default]
+    Greedy,
+    /// Every `batch_window_s`, one min-cost assignment over all waiting
+    /// orders and free drivers ([`crate::assign::Batched`]); an order
+    /// arriving while the matcher is idle is offered at once.
+    Batched,
+}
+
+/// The matcher's settings (`[matcher]`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -44,6 +61,46 @@ pub struct Config {
     /// driver (0: never by time). Three minutes: well inside a restaurant's
     /// preparation time, so a dispatcher can still find someone.
     pub unassigned_after_s: u64,
+    /// `greedy` (default: today's behaviour, kept until the city simulator
+    /// proves the batched policy on this code) or `batched`.
+    pub policy: PolicyKind,
+    /// Batched: seconds between batches; orders that arrive while a batch
+    /// is pending wait for it, unmatched ones for the next. 0 counts as 1.
+    /// 2 s: long enough to see several orders and drivers together, short
+    /// against a pickup time of minutes.
+    pub batch_window_s: u64,
+    /// Batched: candidate drivers per order, the nearest by the engine's
+    /// index (then ranked by travel time); the solver's work grows with
+    /// orders × candidates.
+    pub batch_candidates: usize,
+    /// Batched: age credit, thousandths of a second of travel per second
+    /// waited; 500 means an order that waited two minutes accepts a driver
+    /// one minute farther, so old orders are not starved by new ones.
+    pub batch_age_weight_permille: u64,
+    /// Batched: an order rather waits for a later batch than takes a
+    /// driver farther than this (travel time after its age credit).
+    pub batch_max_pickup_s: u64,
+    /// A road graph (`.hxroads`, built by `hexdash-roads`) for travel times
+    /// to the pickup in the batched policy; positions it does not cover
+    /// fall back to crow-fly. Unset: crow-fly everywhere (see README).
+    pub roads: Option<PathBuf>,
+}
+
+impl Config {
+    /// The batched policy's settings.
+    pub fn batch(&self) -> BatchConfig {
+        BatchConfig {
+            k_candidates: self.batch_candidates.max(1),
+            unmatched_cost_ms: self.batch_max_pickup_s.saturating_mul(1000),
+            age_weight_permille: self.batch_age_weight_permille,
+            batch_window_ms: self.batch_window().as_millis() as u64,
+        }
+    }
+
+    /// Time between batches, at least a second.
+    fn batch_window(&self) -> Duration {
+        Duration::from_secs(self.batch_window_s.max(1))
+    }
 }
 
 impl Default for Config {
@@ -56,6 +113,12 @@ impl Default for Config {
             reoffer_cooldown_s: 60,
             unassigned_after_offers: 3,
             unassigned_after_s: 180,
+            policy: PolicyKind::Greedy,
+            batch_window_s: 2,
+            batch_candidates: 8,
+            batch_age_weight_permille: 500,
+            batch_max_pickup_s: 20 * 60,
+            roads: None,
         }
     }
 }
@@ -120,6 +183,11 @@ const OFFERS_TOTAL: &str = "hexdash_offers_total";
 /// Orders raised to dispatchers (counter) and raised now (gauge).
 const UNASSIGNED_TOTAL: &str = "hexdash_orders_unassigned_total";
 const UNASSIGNED: &str = "hexdash_orders_unassigned";
+/// Orders in each batch (histogram), the solver's time per batch
+/// (histogram, seconds) and orders a batch left waiting (gauge).
+const BATCH_ORDERS: &str = "hexdash_matcher_batch_orders";
+const BATCH_SOLVE_SECONDS: &str = "hexdash_matcher_batch_solve_seconds";
+const BATCH_LEFT_WAITING: &str = "hexdash_matcher_batch_orders_left_waiting";
 
 /// HELP text of the matcher's metrics (see [`crate::describe_metrics`]).
 pub(crate) fn describe() {
@@ -135,8 +203,22 @@ pub(crate) fn describe() {
         UNASSIGNED,
         "Orders raised to dispatchers that still have no driver"
     );
+    metrics::describe_histogram!(
+        BATCH_ORDERS,
+        "Waiting orders in each batch of the batched policy"
+    );
+    metrics::describe_histogram!(
+        BATCH_SOLVE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to compute one batch: candidates, travel times and the assignment"
+    );
+    metrics::describe_gauge!(
+        BATCH_LEFT_WAITING,
+        "Orders the last batch left waiting for the next one"
+    );
 }
 
+/// The shared handle: offers, answers, and the loop at the edge.
 #[derive(Clone)]
 pub struct Matcher {
     inner: Arc<Inner>,
@@ -148,17 +230,38 @@ struct Inner {
     book: Mutex<Book<Instant>>,
     /// Wakes the loop when a new, possibly earlier, deadline exists.
     wake: Notify,
+    /// The batched policy, when `config.policy` asks for it.
+    batched: Option<Batched>,
+    /// Road travel times for the batched policy; crow-fly without.
+    router: Option<Arc<routing::Router>>,
 }
 
 impl Matcher {
+    /// A matcher with crow-fly travel times.
     pub fn new(engine: Handle, config: Config) -> Self {
+        Self::with_router(engine, config, None)
+    }
+
+    /// A matcher whose batched policy measures travel to the pickup on
+    /// `router`'s roads (the caller loads `config.roads`: the matcher does
+    /// no file I/O).
+    pub fn with_router(
+        engine: Handle,
+        config: Config,
+        router: Option<Arc<routing::Router>>,
+    ) -> Self {
         describe();
+        let batched = (config.policy == PolicyKind::Batched).then(|| Batched {
+            config: config.batch(),
+        });
         Self {
             inner: Arc::new(Inner {
                 engine,
                 config,
                 book: Mutex::new(Book::new()),
                 wake: Notify::new(),
+                batched,
+                router,
             }),
         }
     }
@@ -191,7 +294,7 @@ impl Matcher {
             let after = Duration::from_secs(self.inner.config.unassigned_after_s);
             book.schedule_raise(order_id, deadline(now, after));
         }
-        self.offer_next(&mut book, order_id, now_ms, now);
+        self.order_waits(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
         Ok(())
@@ -218,7 +321,9 @@ impl Matcher {
             Err(e @ engine::Error::DriverBusy(_)) => {
                 // The driver took another order meanwhile: as a decline.
                 self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
-                self.offer_next(&mut book, order_id, now_ms, now);
+                self.order_waits(&mut book, order_id, now_ms, now);
+                drop(book);
+                self.inner.wake.notify_one();
                 Err(OfferError::Assign(e))
             }
             Err(e) => {
@@ -241,7 +346,7 @@ impl Matcher {
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
         let now = Instant::now();
         self.end_unanswered(&mut book, offer_id, OfferState::Declined, now, now_ms);
-        self.offer_next(&mut book, order_id, now_ms, now);
+        self.order_waits(&mut book, order_id, now_ms, now);
         drop(book);
         self.inner.wake.notify_one();
         Ok(())
@@ -329,7 +434,12 @@ impl Matcher {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = sleep => self.fire_due(Instant::now()),
+                _ = sleep => {
+                    let now = Instant::now();
+                    if self.fire_due(now) {
+                        self.run_batch(now);
+                    }
+                }
                 _ = self.inner.wake.notified() => {}
                 change = changes.recv_direct() => match change {
                     Ok(engine::Change::DriverStatus { status: DriverStatus::Available, .. })
@@ -347,8 +457,11 @@ impl Matcher {
         }
     }
 
-    fn fire_due(&self, now: Instant) {
+    /// Fires every timer due at `now`; whether a batch is due (the caller
+    /// runs it outside the book's lock).
+    fn fire_due(&self, now: Instant) -> bool {
         let now_ms = now_ms();
+        let mut batch_due = false;
         let mut book = self.inner.book.lock();
         for timer in book.take_due(now) {
             match timer {
@@ -363,7 +476,7 @@ impl Matcher {
                         offer.driver_id,
                         OfferEnd::Expired,
                     );
-                    self.offer_next(&mut book, offer.order_id, now_ms, now);
+                    self.order_waits(&mut book, offer.order_id, now_ms, now);
                 }
                 Timer::Retry(order_id) => {
                     let due = book
@@ -379,15 +492,130 @@ impl Matcher {
                 // Checks the time itself: raising is decided there alone
                 // (ending a dispatch removes its timer).
                 Timer::Raise(order_id) => self.raise_if_stranded(&mut book, order_id, now, now_ms),
+                Timer::Batch => batch_due |= book.take_batch(now),
             }
         }
+        batch_due
     }
 
     fn retry_waiting(&self, now: Instant) {
         let now_ms = now_ms();
         let mut book = self.inner.book.lock();
         for order_id in book.waiting_orders() {
-            self.offer_next(&mut book, order_id, now_ms, now);
+            self.order_waits(&mut book, order_id, now_ms, now);
+        }
+    }
+
+    /// `order_id` has no pending offer and needs one. Greedy: offered at
+    /// once. Batched: offered at once when the matcher is idle (no batch
+    /// pending and no other order waiting), which opens a window so a
+    /// burst that follows is batched; otherwise it waits for the pending
+    /// batch.
+    fn order_waits(&self, book: &mut Book<Instant>, order_id: OrderId, now_ms: i64, now: Instant) {
+        if self.inner.batched.is_none() {
+            self.offer_next(book, order_id, now_ms, now);
+            return;
+        }
+        if book.batch_at.is_none() && book.waiting_up_to(2) == 1 {
+            self.offer_next(book, order_id, now_ms, now);
+        }
+        book.schedule_batch(deadline(now, self.inner.config.batch_window()));
+    }
+
+    /// Solves one batch: every waiting order, its candidates (the nearest
+    /// usable drivers by the engine's index), travel times and the policy's
+    /// assignment, then offers through the book. The solve runs outside the
+    /// book's lock, so answers are not held up by it; each pair is checked
+    /// again under the lock before its offer (the order still waits, the
+    /// driver is still available, holds no offer and is not cooling down
+    /// for it). Orders left over wait for the next window.
+    fn run_batch(&self, now: Instant) {
+        let Some(policy) = self.inner.batched else {
+            return;
+        };
+        let now_ms = now_ms();
+        let k = self.inner.config.batch_candidates.max(1);
+        let started = std::time::Instant::now();
+        let mut order_ids: Vec<OrderId> = Vec::new();
+        let mut orders: Vec<Waiting> = Vec::new();
+        let mut driver_ids: Vec<DriverId> = Vec::new();
+        let mut drivers: Vec<Free> = Vec::new();
+        let mut candidates: Vec<Vec<DriverIdx>> = Vec::new();
+        {
+            let book = self.inner.book.lock();
+            let mut waiting: Vec<(Instant, OrderId)> = book
+                .dispatches
+                .iter()
+                .filter(|(_, d)| d.pending_offer.is_none())
+                .map(|(&id, d)| (d.started, id))
+                .collect();
+            // Oldest first, so ties in the solver favour them and runs repeat.
+            waiting.sort_unstable();
+            let mut index: rustc_hash::FxHashMap<DriverId, DriverIdx> = Default::default();
+            for (started_at, order_id) in waiting {
+                let Some(d) = book.dispatches.get(&order_id) else {
+                    continue;
+                };
+                let cands = self
+                    .find_drivers(&book, order_id, now, k)
+                    .into_iter()
+                    .map(|n| {
+                        *index.entry(n.driver_id).or_insert_with(|| {
+                            driver_ids.push(n.driver_id);
+                            drivers.push(Free {
+                                position: to_routing(n.position),
+                            });
+                            drivers.len() - 1
+                        })
+                    })
+                    .collect();
+                order_ids.push(order_id);
+                orders.push(Waiting {
+                    pickup: to_routing(d.pickup),
+                    age_ms: now.duration_since(started_at).as_millis() as u64,
+                });
+                candidates.push(cands);
+            }
+        }
+        if orders.is_empty() {
+            metrics::gauge!(BATCH_LEFT_WAITING).set(0.0);
+            return;
+        }
+        let pairs = match &self.inner.router {
+            Some(router) => policy.assign_among(
+                &orders,
+                &drivers,
+                &candidates,
+                &RoadTimes {
+                    router: router.as_ref(),
+                },
+            ),
+            None => policy.assign_among(&orders, &drivers, &candidates, &CrowFly::default()),
+        };
+        metrics::histogram!(BATCH_ORDERS).record(orders.len() as f64);
+        metrics::histogram!(BATCH_SOLVE_SECONDS).record(started.elapsed().as_secs_f64());
+
+        let mut book = self.inner.book.lock();
+        for (o, d) in pairs {
+            let (order_id, driver_id) = (order_ids[o], driver_ids[d]);
+            let still_free = book
+                .dispatches
+                .get(&order_id)
+                .is_some_and(|x| x.pending_offer.is_none() && x.may_offer(driver_id, now))
+                && !book.held_by.contains_key(&driver_id)
+                && self
+                    .inner
+                    .engine
+                    .driver(driver_id)
+                    .is_some_and(|v| v.status == DriverStatus::Available);
+            if still_free {
+                self.open_offer(&mut book, order_id, driver_id, now_ms, now);
+            }
+        }
+        let left = book.waiting_up_to(usize::MAX);
+        metrics::gauge!(BATCH_LEFT_WAITING).set(left as f64);
+        if left > 0 {
+            book.schedule_batch(deadline(now, self.inner.config.batch_window()));
         }
     }
 
@@ -484,9 +712,13 @@ impl Matcher {
         if dispatch.pending_offer.is_some() {
             return;
         }
-        let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let cooled = dispatch.next_cooldown_end(now);
         let Some(driver_id) = self.find_driver(book, order_id, now) else {
+            if self.inner.batched.is_some() {
+                // The pending batch retries every waiting order.
+                book.schedule_batch(deadline(now, self.inner.config.batch_window()));
+                return;
+            }
             let mut at = deadline(
                 now,
                 Duration::from_millis(self.inner.config.retry_interval_ms),
@@ -497,6 +729,23 @@ impl Matcher {
             book.schedule_retry(order_id, at);
             return;
         };
+        self.open_offer(book, order_id, driver_id, now_ms, now);
+    }
+
+    /// Offers `order_id` (waiting, no pending offer) to `driver_id` (free,
+    /// holding no offer): the one place offers are made, for every policy.
+    fn open_offer(
+        &self,
+        book: &mut Book<Instant>,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+        now: Instant,
+    ) {
+        let Some(dispatch) = book.dispatches.get(&order_id) else {
+            return;
+        };
+        let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let timeout = Duration::from_secs(self.inner.config.offer_timeout_s).min(NEVER);
         let offer = Arc::new(Offer {
             offer_id: OfferId::new(),
@@ -512,18 +761,39 @@ impl Matcher {
         self.inner.engine.publish_offer(offer);
     }
 
+    /// The nearest driver `order_id` may be offered to now.
     fn find_driver(
         &self,
         book: &Book<Instant>,
         order_id: OrderId,
         now: Instant,
     ) -> Option<DriverId> {
-        let dispatch = book.dispatches.get(&order_id)?;
+        self.find_drivers(book, order_id, now, 1)
+            .first()
+            .map(|n| n.driver_id)
+    }
+
+    /// Up to `k` nearest drivers `order_id` may be offered to now, nearest
+    /// first: available, holding no offer, not cooling down for it. The
+    /// radius widens from `initial_radius_m` until `k` are found or it
+    /// reaches `max_radius_m`.
+    fn find_drivers(
+        &self,
+        book: &Book<Instant>,
+        order_id: OrderId,
+        now: Instant,
+        k: usize,
+    ) -> Vec<NearbyDriver> {
+        let Some(dispatch) = book.dispatches.get(&order_id) else {
+            return Vec::new();
+        };
         let config = &self.inner.config;
         let mut radius_m = config.initial_radius_m.min(config.max_radius_m);
         loop {
-            let mut limit = FIRST_CANDIDATES;
-            loop {
+            let mut limit = FIRST_CANDIDATES
+                .max(k.saturating_mul(2))
+                .min(MAX_CANDIDATES);
+            let usable: Vec<NearbyDriver> = loop {
                 let found = self.inner.engine.nearest(
                     dispatch.pickup,
                     radius_m,
@@ -531,23 +801,32 @@ impl Matcher {
                     StatusFilter::Only(DriverStatus::Available),
                 );
                 let exhausted = found.len() < limit;
-                let usable = found
+                let usable: Vec<NearbyDriver> = found
                     .into_iter()
-                    .map(|n| n.driver_id)
-                    .find(|&d| dispatch.may_offer(d, now) && !book.held_by.contains_key(&d));
-                if usable.is_some() {
-                    return usable;
+                    .filter(|n| {
+                        dispatch.may_offer(n.driver_id, now)
+                            && !book.held_by.contains_key(&n.driver_id)
+                    })
+                    .take(k)
+                    .collect();
+                if usable.len() >= k || exhausted || limit >= MAX_CANDIDATES {
+                    break usable;
                 }
-                if exhausted || limit >= MAX_CANDIDATES {
-                    break;
-                }
-                limit *= 2;
-            }
-            if radius_m >= config.max_radius_m {
-                return None;
+                limit = (limit * 2).min(MAX_CANDIDATES);
+            };
+            if usable.len() >= k || radius_m >= config.max_radius_m {
+                return usable;
             }
             radius_m = (radius_m * 2.0).min(config.max_radius_m);
         }
+    }
+}
+
+/// The engine's position type as the routing crate's.
+fn to_routing(p: engine::LatLng) -> routing::LatLng {
+    routing::LatLng {
+        lat: p.lat,
+        lng: p.lng,
     }
 }
 
@@ -572,3 +851,6 @@ fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod batch_tests;

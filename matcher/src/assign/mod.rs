@@ -1,9 +1,9 @@
 //! Batched assignment: which free driver each waiting order should get,
 //! decided for all of them at once. Pure code: no clock, no I/O, no tokio.
 //!
-//! Not yet wired into the live dispatch loop ([`crate::Matcher`] still
-//! offers one order at a time to the nearest driver); this is the seam a
-//! later change plugs in.
+//! The live [`crate::Matcher`] calls [`Policy::assign_among`] once per
+//! batch window when `policy = "batched"`, with candidates pruned by the
+//! engine's index and the offer book's cooldowns.
 //!
 //! - [`solver`]: the exact sparse min-cost assignment, where an order gets
 //!   one distinct driver or waits at a fixed cost.
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use solver::{Assignment, Edge, MAX_COST, SolveError, solve};
 
-/// Settings of [`Batched`]. Not yet part of the binary's configuration.
+/// Settings of [`Batched`]. The live matcher builds one from its own
+/// [`crate::Config`] (`batch_*` settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BatchConfig {
@@ -230,6 +231,18 @@ pub trait Policy {
         drivers: &[Free],
         travel: &dyn TravelTimes,
     ) -> Vec<(OrderIdx, DriverIdx)>;
+
+    /// Like [`Policy::assign`], with the candidate drivers of every order
+    /// given (`candidates[o]`, nearest first): the caller has pruned them
+    /// (the engine's index, drivers cooling down after declining the
+    /// order). Same contract: each order and each driver at most once.
+    fn assign_among(
+        &self,
+        orders: &[Waiting],
+        drivers: &[Free],
+        candidates: &[Vec<DriverIdx>],
+        travel: &dyn TravelTimes,
+    ) -> Vec<(OrderIdx, DriverIdx)>;
 }
 
 /// Oldest order first takes the nearest free driver (by travel time among
@@ -284,6 +297,35 @@ impl Policy for Greedy {
         }
         out
     }
+
+    fn assign_among(
+        &self,
+        orders: &[Waiting],
+        drivers: &[Free],
+        candidates: &[Vec<DriverIdx>],
+        travel: &dyn TravelTimes,
+    ) -> Vec<(OrderIdx, DriverIdx)> {
+        let positions: Vec<LatLng> = drivers.iter().map(|d| d.position).collect();
+        let pickups: Vec<LatLng> = orders.iter().map(|o| o.pickup).collect();
+        let times = travel.times_ms(&positions, &pickups, candidates);
+        let mut taken = vec![false; drivers.len()];
+        let mut by_age: Vec<OrderIdx> = (0..orders.len()).collect();
+        by_age.sort_by_key(|&o| (std::cmp::Reverse(orders[o].age_ms), o));
+        let mut out = Vec::new();
+        for o in by_age {
+            let best = candidates[o]
+                .iter()
+                .zip(&times[o])
+                .filter(|&(&d, &t)| !taken[d] && t != UNREACHABLE)
+                .min_by_key(|&(&d, &t)| (t, d))
+                .map(|(&d, _)| d);
+            if let Some(d) = best {
+                taken[d] = true;
+                out.push((o, d));
+            }
+        }
+        out
+    }
 }
 
 /// All waiting orders at once: the `k_candidates` nearest drivers of each
@@ -303,13 +345,24 @@ impl Policy for Batched {
         travel: &dyn TravelTimes,
     ) -> Vec<(OrderIdx, DriverIdx)> {
         let positions: Vec<LatLng> = drivers.iter().map(|d| d.position).collect();
-        let pickups: Vec<LatLng> = orders.iter().map(|o| o.pickup).collect();
         let grid = Grid::new(&positions);
-        let candidates: Vec<Vec<DriverIdx>> = pickups
+        let candidates: Vec<Vec<DriverIdx>> = orders
             .iter()
-            .map(|&p| grid.nearest(p, self.config.k_candidates))
+            .map(|o| grid.nearest(o.pickup, self.config.k_candidates))
             .collect();
-        let times = travel.times_ms(&positions, &pickups, &candidates);
+        self.assign_among(orders, drivers, &candidates, travel)
+    }
+
+    fn assign_among(
+        &self,
+        orders: &[Waiting],
+        drivers: &[Free],
+        candidates: &[Vec<DriverIdx>],
+        travel: &dyn TravelTimes,
+    ) -> Vec<(OrderIdx, DriverIdx)> {
+        let positions: Vec<LatLng> = drivers.iter().map(|d| d.position).collect();
+        let pickups: Vec<LatLng> = orders.iter().map(|o| o.pickup).collect();
+        let times = travel.times_ms(&positions, &pickups, candidates);
         let rows: Vec<Vec<Edge>> = orders
             .iter()
             .zip(candidates.iter().zip(&times))
@@ -318,7 +371,8 @@ impl Policy for Batched {
                     .zip(ts)
                     .filter(|&(_, &t)| t != UNREACHABLE)
                     .map(|(&d, &t)| Edge {
-                        // Driver indices fit: the grid stores them as u32.
+                        // Driver indices fit: callers index fewer than
+                        // u32::MAX drivers (the solver rejects more).
                         column: d as u32,
                         cost: order_cost(u64::from(t), o.age_ms, &self.config),
                     })
