@@ -106,13 +106,23 @@ pub struct PolicySpec {
     /// (`policy`, `batch_window_s`, …); `roads` is ignored: the simulator
     /// hands the matcher the city's own graph.
     pub matcher: matcher::Config,
+    /// Prep-aware runs: restaurants say when the food will be ready
+    /// (`Matcher::dispatch_ready_at` with the true ready time) instead of
+    /// the matcher estimating it from their history.
+    #[serde(default)]
+    pub ready_quoted: bool,
 }
 
 impl PolicySpec {
-    /// Parses `greedy`, `batched` (2 s window) or `batched:<window_s>`.
-    pub fn parse(s: &str) -> Result<PolicySpec, String> {
+    /// Parses `greedy`, `batched` (2 s window) or `batched:<window_s>`,
+    /// each optionally followed by `+prep` (prep-aware timing on
+    /// estimates learned from the restaurants' history) or `+quoted`
+    /// (prep-aware, restaurants quote the true ready time).
+    pub fn parse(spec: &str) -> Result<PolicySpec, String> {
+        let mut parts = spec.split('+');
+        let s = parts.next().unwrap_or_default();
         let mut config = matcher::Config::default();
-        let name = match s.split_once(':') {
+        let mut name = match s.split_once(':') {
             None if s == "greedy" => "greedy".to_owned(),
             None if s == "batched" => {
                 config.policy = matcher::PolicyKind::Batched;
@@ -135,9 +145,27 @@ impl PolicySpec {
                 ));
             }
         };
+        let mut ready_quoted = false;
+        for modifier in parts {
+            match modifier {
+                "prep" => config.prep_aware = true,
+                "quoted" => {
+                    config.prep_aware = true;
+                    ready_quoted = true;
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown policy option `+{modifier}`: +prep or +quoted"
+                    ));
+                }
+            }
+            name.push_str(" +");
+            name.push_str(modifier);
+        }
         Ok(PolicySpec {
             name,
             matcher: config,
+            ready_quoted,
         })
     }
 }
@@ -204,6 +232,12 @@ mod tests {
         assert_eq!(b.matcher.policy, matcher::PolicyKind::Batched);
         assert!(PolicySpec::parse("batched:0").is_err());
         assert!(PolicySpec::parse("fastest").is_err());
+        let p = PolicySpec::parse("batched:2+prep").unwrap();
+        assert_eq!(p.name, "batched 2s +prep");
+        assert!(p.matcher.prep_aware && !p.ready_quoted);
+        let q = PolicySpec::parse("greedy+quoted").unwrap();
+        assert!(q.matcher.prep_aware && q.ready_quoted);
+        assert!(PolicySpec::parse("greedy+fast").is_err());
     }
 
     #[test]
