@@ -380,7 +380,12 @@ impl Matcher {
     /// Records that an order of `restaurant` went from accepted
     /// (`accepted_at_ms`) to ready for pickup (`ready_at_ms`), for the
     /// prep-aware estimates. Durations that are not positive are ignored.
-    pub fn observe_prep(&self, restaurant: engine::RestaurantId, accepted_at_ms: i64, ready_at_ms: i64) {
+    pub fn observe_prep(
+        &self,
+        restaurant: engine::RestaurantId,
+        accepted_at_ms: i64,
+        ready_at_ms: i64,
+    ) {
         if let Ok(ms) = u64::try_from(ready_at_ms.saturating_sub(accepted_at_ms))
             && ms > 0
         {
@@ -924,7 +929,11 @@ impl Matcher {
             .copied()
             .unwrap_or(UNREACHABLE);
         // No road: never "too early", so the order is not held on a guess.
-        if t == UNREACHABLE { u64::MAX } else { u64::from(t) }
+        if t == UNREACHABLE {
+            u64::MAX
+        } else {
+            u64::from(t)
+        }
     }
 
     /// Up to `k` nearest drivers `order_id` may be offered to now, nearest

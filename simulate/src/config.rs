@@ -116,8 +116,10 @@ pub struct PolicySpec {
 impl PolicySpec {
     /// Parses `greedy`, `batched` (2 s window) or `batched:<window_s>`,
     /// each optionally followed by `+prep` (prep-aware timing on
-    /// estimates learned from the restaurants' history) or `+quoted`
-    /// (prep-aware, restaurants quote the true ready time).
+    /// estimates learned from the restaurants' history), `+quoted`
+    /// (prep-aware, restaurants quote the true ready time), and for tuning
+    /// `+k=<n>` (`batch_candidates`), `+age=<permille>`
+    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`).
     pub fn parse(spec: &str) -> Result<PolicySpec, String> {
         let mut parts = spec.split('+');
         let s = parts.next().unwrap_or_default();
@@ -147,15 +149,23 @@ impl PolicySpec {
         };
         let mut ready_quoted = false;
         for modifier in parts {
-            match modifier {
-                "prep" => config.prep_aware = true,
-                "quoted" => {
+            let number = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("`+{modifier}`: `{v}` is not a whole number"))
+            };
+            match modifier.split_once('=') {
+                None if modifier == "prep" => config.prep_aware = true,
+                None if modifier == "quoted" => {
                     config.prep_aware = true;
                     ready_quoted = true;
                 }
+                Some(("k", v)) => config.batch_candidates = number(v)?.max(1) as usize,
+                Some(("age", v)) => config.batch_age_weight_permille = number(v)?,
+                Some(("slack", v)) => config.prep_slack_s = number(v)?,
                 _ => {
                     return Err(format!(
-                        "unknown policy option `+{modifier}`: +prep or +quoted"
+                        "unknown policy option `+{modifier}`: +prep, +quoted, +k=<candidates>, \
+                         +age=<permille> or +slack=<s>"
                     ));
                 }
             }
@@ -238,6 +248,17 @@ mod tests {
         let q = PolicySpec::parse("greedy+quoted").unwrap();
         assert!(q.matcher.prep_aware && q.ready_quoted);
         assert!(PolicySpec::parse("greedy+fast").is_err());
+        let t = PolicySpec::parse("batched:2+k=16+age=0+prep+slack=120").unwrap();
+        assert_eq!(t.name, "batched 2s +k=16 +age=0 +prep +slack=120");
+        assert_eq!(
+            (
+                t.matcher.batch_candidates,
+                t.matcher.batch_age_weight_permille,
+                t.matcher.prep_slack_s
+            ),
+            (16, 0, 120)
+        );
+        assert!(PolicySpec::parse("batched+k=x").is_err());
     }
 
     #[test]

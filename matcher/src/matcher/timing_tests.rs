@@ -146,7 +146,10 @@ async fn without_prep_awareness_or_once_ready_the_offer_goes_at_once() {
         matcher
             .dispatch_ready_at(order, NOW_MS, Some(NOW_MS + 600_000))
             .unwrap();
-        assert_eq!(matcher.pending_offer(order).map(|o| o.driver_id), Some(driver));
+        assert_eq!(
+            matcher.pending_offer(order).map(|o| o.driver_id),
+            Some(driver)
+        );
     }
     for config in policies(true) {
         let engine = Handle::new(EngineConfig::default());
