@@ -56,6 +56,7 @@ fn city_batch() -> (Vec<Waiting>, Vec<Free>) {
         .map(|p| Waiting {
             pickup: ll(p),
             age_ms: rng.random_range(0..MAX_AGE_MS),
+            hold_ms: 0,
         })
         .collect();
     (orders, drivers)
@@ -74,6 +75,7 @@ fn road_batch(router: &Router) -> (Vec<Waiting>, Vec<Free>) {
         .map(|_| Waiting {
             pickup: node(&mut rng),
             age_ms: rng.random_range(0..MAX_AGE_MS),
+            hold_ms: 0,
         })
         .collect();
     (orders, drivers)

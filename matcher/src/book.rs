@@ -69,6 +69,9 @@ pub(crate) struct Dispatch<T> {
     pub raised_at_ms: Option<i64>,
     /// When its [`Timer::Raise`] is due, so ending the dispatch removes it.
     pub raise_at: Option<T>,
+    /// Prep-aware: when the food is expected to be ready; `None` when it is
+    /// (or the matcher does not hold offers for it).
+    pub ready_at: Option<T>,
 }
 
 impl<T: Ord + Copy> Dispatch<T> {
@@ -84,6 +87,7 @@ impl<T: Ord + Copy> Dispatch<T> {
             since_ms,
             raised_at_ms: None,
             raise_at: None,
+            ready_at: None,
         }
     }
 
@@ -288,12 +292,18 @@ impl<T: Ord + Copy> Book<T> {
             .count()
     }
 
-    /// Orders with no pending offer that are waiting for a driver.
+    /// Orders with no pending offer that are waiting for a driver, oldest
+    /// first (then by id, so runs repeat): a driver freed while several
+    /// wait goes to the one that has waited longest, not to whichever the
+    /// hash map yields first.
     pub fn waiting_orders(&self) -> Vec<OrderId> {
-        self.dispatches
+        let mut waiting: Vec<(T, OrderId)> = self
+            .dispatches
             .iter()
             .filter(|(_, d)| d.pending_offer.is_none())
-            .map(|(id, _)| *id)
-            .collect()
+            .map(|(id, d)| (d.started, *id))
+            .collect();
+        waiting.sort_unstable();
+        waiting.into_iter().map(|(_, id)| id).collect()
     }
 }

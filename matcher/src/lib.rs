@@ -24,6 +24,10 @@
 //!   assignment over all waiting orders every `batch_window_s` and turns
 //!   it into offers through the same book; an order arriving while nothing
 //!   waits and no batch is pending is offered at once.
+//! - [`prep`]: preparation-time estimates per restaurant, learned from
+//!   accepted → ready durations ([`Matcher::observe_prep`]); with
+//!   `prep_aware` the matcher holds an order's offer until its best
+//!   courier would arrive about when the food is ready.
 //! - [`geofence`]: arrival fences around restaurants and doors in an
 //!   R-tree, checked per ping, each firing once per order.
 //!
@@ -37,6 +41,7 @@ mod book;
 pub mod geofence;
 mod matcher;
 mod metrics;
+pub mod prep;
 
 pub use self::metrics::describe_metrics;
 pub use book::{OfferError, OfferState};

@@ -9,13 +9,17 @@ use engine::{
     StatusFilter, Unassigned,
 };
 use parking_lot::Mutex;
+use routing::UNREACHABLE;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::assign::{BatchConfig, Batched, CrowFly, DriverIdx, Free, Policy, RoadTimes, Waiting};
+use crate::assign::{
+    BatchConfig, Batched, CrowFly, DriverIdx, Free, Policy, RoadTimes, TravelTimes, Waiting,
+};
 use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
+use crate::prep::{PrepConfig, PrepEstimator};
 
 /// Which dispatch policy chooses drivers (`matcher.policy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,30 @@ pub struct Config {
     /// Batched: an order rather waits for a later batch than takes a
     /// driver farther than this (travel time after its age credit).
     pub batch_max_pickup_s: u64,
+    /// Prep-aware timing: an order whose food will not be ready for a
+    /// while is held until its best courier would reach the restaurant
+    /// about when it is (travel time to the pickup ≥ remaining preparation
+    /// − `prep_slack_s`), so couriers do not stand at the pass. The ready
+    /// time comes with the dispatch request ([`Matcher::dispatch_ready_at`])
+    /// or from the restaurant's history ([`Matcher::observe_prep`]); the
+    /// order is released at once when it turns ready for pickup. Off by
+    /// default until operators have tried it in `hexdash simulate`.
+    pub prep_aware: bool,
+    /// Prep-aware: the courier may arrive this long before the food is
+    /// expected. 60 s covers the courier's answer (5–25 s) and estimates
+    /// that run early, without much standing.
+    pub prep_slack_s: u64,
+    /// Prep-aware: the preparation estimate for a restaurant without
+    /// enough history (accepted → ready for pickup). 10 min, the low end of
+    /// usual kitchen times, so an unknown restaurant is not made to wait
+    /// for its courier.
+    pub prep_default_s: u64,
+    /// Prep-aware: observed preparations a restaurant needs before its own
+    /// median replaces `prep_default_s`.
+    pub prep_min_samples: usize,
+    /// Prep-aware: the latest observations per restaurant the median is
+    /// taken over.
+    pub prep_window: usize,
     /// A road graph (`.hxroads`, built by `hexdash-roads`) for travel times
     /// to the pickup in the batched policy; positions it does not cover
     /// fall back to crow-fly. Unset: crow-fly everywhere (see README).
@@ -94,6 +122,15 @@ impl Config {
             unmatched_cost_ms: self.batch_max_pickup_s.saturating_mul(1000),
             age_weight_permille: self.batch_age_weight_permille,
             batch_window_ms: self.batch_window().as_millis() as u64,
+        }
+    }
+
+    /// The preparation estimator's settings.
+    pub fn prep(&self) -> PrepConfig {
+        PrepConfig {
+            default_ms: self.prep_default_s.saturating_mul(1000),
+            min_samples: self.prep_min_samples,
+            window: self.prep_window,
         }
     }
 
@@ -118,6 +155,11 @@ impl Default for Config {
             batch_candidates: 8,
             batch_age_weight_permille: 500,
             batch_max_pickup_s: 20 * 60,
+            prep_aware: false,
+            prep_slack_s: 60,
+            prep_default_s: 10 * 60,
+            prep_min_samples: 5,
+            prep_window: 20,
             roads: None,
         }
     }
@@ -165,6 +207,10 @@ const ENDED_OFFER_MEMORY: Duration = Duration::from_secs(600);
 /// A driver becoming available retries waiting orders at most this often:
 /// at fleet scale availability changes constantly.
 const SUPPLY_RETRY_MIN_GAP: Duration = Duration::from_millis(250);
+
+/// Prep-aware: a held order (greedy) is looked at again at least this
+/// often, since its nearest courier may be taken meanwhile.
+const HOLD_RECHECK: Duration = Duration::from_secs(15);
 
 /// Deadlines further ahead than this are as good as never; settings
 /// beyond it are cut to it, since adding a huge duration to the clock
@@ -232,8 +278,11 @@ struct Inner {
     wake: Notify,
     /// The batched policy, when `config.policy` asks for it.
     batched: Option<Batched>,
-    /// Road travel times for the batched policy; crow-fly without.
+    /// Road travel times for the batched policy and prep-aware holds;
+    /// crow-fly without.
     router: Option<Arc<routing::Router>>,
+    /// Preparation times per restaurant (prep-aware timing).
+    prep: Mutex<PrepEstimator>,
 }
 
 impl Matcher {
@@ -254,6 +303,7 @@ impl Matcher {
         let batched = (config.policy == PolicyKind::Batched).then(|| Batched {
             config: config.batch(),
         });
+        let prep = Mutex::new(PrepEstimator::new(config.prep()));
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -262,6 +312,7 @@ impl Matcher {
                 wake: Notify::new(),
                 batched,
                 router,
+                prep,
             }),
         }
     }
@@ -272,7 +323,23 @@ impl Matcher {
 
     /// Starts offering a tracked order to drivers. Idempotent: an order
     /// already being dispatched, already assigned or closed is left alone.
+    /// With `prep_aware`, the food is expected after the restaurant's
+    /// estimated preparation time from now (the caller dispatches when the
+    /// restaurant accepts); [`Matcher::dispatch_ready_at`] says when.
     pub fn dispatch(&self, order_id: OrderId, now_ms: i64) -> Result<(), DispatchError> {
+        self.dispatch_ready_at(order_id, now_ms, None)
+    }
+
+    /// [`Matcher::dispatch`], with when the food is expected to be ready
+    /// (Unix ms) when the restaurant said so; `None`: from its history.
+    /// Only `prep_aware` matchers use it: they hold the offer until the
+    /// best courier would arrive about then.
+    pub fn dispatch_ready_at(
+        &self,
+        order_id: OrderId,
+        now_ms: i64,
+        ready_at_ms: Option<i64>,
+    ) -> Result<(), DispatchError> {
         let track = self
             .inner
             .engine
@@ -286,10 +353,20 @@ impl Matcher {
             return Ok(());
         }
         let now = Instant::now();
-        book.dispatches.insert(
-            order_id,
-            Dispatch::new(track.pickup, track.dropoff, now, now_ms),
+        let mut dispatch = Dispatch::new(track.pickup, track.dropoff, now, now_ms);
+        let cooking = !matches!(
+            track.status,
+            engine::OrderStatus::ReadyForPickup | engine::OrderStatus::PickedUp
         );
+        if self.inner.config.prep_aware && cooking {
+            let ready_ms = ready_at_ms.unwrap_or_else(|| {
+                let est = self.inner.prep.lock().estimate_ms(track.restaurant_id);
+                now_ms.saturating_add(i64::try_from(est).unwrap_or(i64::MAX))
+            });
+            let ahead = u64::try_from(ready_ms.saturating_sub(now_ms)).unwrap_or(0);
+            dispatch.ready_at = Some(deadline(now, Duration::from_millis(ahead)));
+        }
+        book.dispatches.insert(order_id, dispatch);
         if self.inner.config.unassigned_after_s > 0 {
             let after = Duration::from_secs(self.inner.config.unassigned_after_s);
             book.schedule_raise(order_id, deadline(now, after));
@@ -298,6 +375,40 @@ impl Matcher {
         drop(book);
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// Records that an order of `restaurant` went from accepted
+    /// (`accepted_at_ms`) to ready for pickup (`ready_at_ms`), for the
+    /// prep-aware estimates. Durations that are not positive are ignored.
+    pub fn observe_prep(
+        &self,
+        restaurant: engine::RestaurantId,
+        accepted_at_ms: i64,
+        ready_at_ms: i64,
+    ) {
+        if let Ok(ms) = u64::try_from(ready_at_ms.saturating_sub(accepted_at_ms))
+            && ms > 0
+        {
+            self.inner.prep.lock().observe(restaurant, ms);
+        }
+    }
+
+    /// The restaurant's expected preparation time now, ms.
+    pub fn prep_estimate_ms(&self, restaurant: engine::RestaurantId) -> u64 {
+        self.inner.prep.lock().estimate_ms(restaurant)
+    }
+
+    /// The food of `order_id` is ready: a held order is offered now.
+    fn food_ready(&self, order_id: OrderId) {
+        let now = Instant::now();
+        let mut book = self.inner.book.lock();
+        let Some(d) = book.dispatches.get_mut(&order_id) else {
+            return;
+        };
+        if d.ready_at.take().is_none() || d.pending_offer.is_some() {
+            return;
+        }
+        self.order_waits(&mut book, order_id, now_ms(), now);
     }
 
     /// Accepts a pending offer: the order is assigned to the driver in the
@@ -450,6 +561,11 @@ impl Matcher {
                             self.retry_waiting(now);
                         }
                     }
+                    Ok(engine::Change::Order(track))
+                        if track.status == engine::OrderStatus::ReadyForPickup =>
+                    {
+                        self.food_ready(track.order_id);
+                    }
                     Ok(_) => {}
                     Err(engine::RecvError::Closed) => return,
                 },
@@ -573,6 +689,7 @@ impl Matcher {
                 orders.push(Waiting {
                     pickup: to_routing(d.pickup),
                     age_ms: now.duration_since(started_at).as_millis() as u64,
+                    hold_ms: self.hold_ms(d, now),
                 });
                 candidates.push(cands);
             }
@@ -713,7 +830,27 @@ impl Matcher {
             return;
         }
         let cooled = dispatch.next_cooldown_end(now);
-        let Some(driver_id) = self.find_driver(book, order_id, now) else {
+        let hold_ms = self.hold_ms(dispatch, now);
+        let pickup = dispatch.pickup;
+        let nearest = self.find_drivers(book, order_id, now, 1).first().copied();
+        if let Some(n) = nearest
+            && hold_ms > 0
+        {
+            let travel_ms = self.travel_ms(n.position, pickup);
+            if travel_ms < hold_ms {
+                // Too early: even the nearest courier would stand at the
+                // pass. Look again when they would not, or sooner, since
+                // the nearest may be taken meanwhile (then the next one,
+                // farther, may have to leave earlier). The batched policy
+                // looks again at every batch.
+                if self.inner.batched.is_none() {
+                    let wait = Duration::from_millis(hold_ms - travel_ms).min(HOLD_RECHECK);
+                    book.schedule_retry(order_id, deadline(now, wait));
+                }
+                return;
+            }
+        }
+        let Some(driver_id) = nearest.map(|n| n.driver_id) else {
             if self.inner.batched.is_some() {
                 // The pending batch retries every waiting order.
                 book.schedule_batch(deadline(now, self.inner.config.batch_window()));
@@ -761,16 +898,42 @@ impl Matcher {
         self.inner.engine.publish_offer(offer);
     }
 
-    /// The nearest driver `order_id` may be offered to now.
-    fn find_driver(
-        &self,
-        book: &Book<Instant>,
-        order_id: OrderId,
-        now: Instant,
-    ) -> Option<DriverId> {
-        self.find_drivers(book, order_id, now, 1)
+    /// Prep-aware: how long the order's offer should still be held for a
+    /// courier who is `0` ms away, i.e. the food's remaining preparation
+    /// less `prep_slack_s`; 0 when it is not held.
+    fn hold_ms(&self, d: &Dispatch<Instant>, now: Instant) -> u64 {
+        let Some(ready_at) = d.ready_at else {
+            return 0;
+        };
+        let slack = Duration::from_secs(self.inner.config.prep_slack_s);
+        ready_at
+            .saturating_duration_since(now)
+            .saturating_sub(slack)
+            .as_millis() as u64
+    }
+
+    /// Travel time from `from` to `to`, ms: on the roads with a router
+    /// (crow-fly where they do not reach), crow-fly without.
+    fn travel_ms(&self, from: engine::LatLng, to: engine::LatLng) -> u64 {
+        let (drivers, pickups, cands) = ([to_routing(from)], [to_routing(to)], [vec![0]]);
+        let times = match &self.inner.router {
+            Some(router) => RoadTimes {
+                router: router.as_ref(),
+            }
+            .times_ms(&drivers, &pickups, &cands),
+            None => CrowFly::default().times_ms(&drivers, &pickups, &cands),
+        };
+        let t = times
             .first()
-            .map(|n| n.driver_id)
+            .and_then(|row| row.first())
+            .copied()
+            .unwrap_or(UNREACHABLE);
+        // No road: never "too early", so the order is not held on a guess.
+        if t == UNREACHABLE {
+            u64::MAX
+        } else {
+            u64::from(t)
+        }
     }
 
     /// Up to `k` nearest drivers `order_id` may be offered to now, nearest
@@ -854,3 +1017,6 @@ mod tests;
 
 #[cfg(test)]
 mod batch_tests;
+
+#[cfg(test)]
+mod timing_tests;

@@ -106,13 +106,25 @@ pub struct PolicySpec {
     /// (`policy`, `batch_window_s`, …); `roads` is ignored: the simulator
     /// hands the matcher the city's own graph.
     pub matcher: matcher::Config,
+    /// Prep-aware runs: restaurants say when the food will be ready
+    /// (`Matcher::dispatch_ready_at` with the true ready time) instead of
+    /// the matcher estimating it from their history.
+    #[serde(default)]
+    pub ready_quoted: bool,
 }
 
 impl PolicySpec {
-    /// Parses `greedy`, `batched` (2 s window) or `batched:<window_s>`.
-    pub fn parse(s: &str) -> Result<PolicySpec, String> {
+    /// Parses `greedy`, `batched` (2 s window) or `batched:<window_s>`,
+    /// each optionally followed by `+prep` (prep-aware timing on
+    /// estimates learned from the restaurants' history), `+quoted`
+    /// (prep-aware, restaurants quote the true ready time), and for tuning
+    /// `+k=<n>` (`batch_candidates`), `+age=<permille>`
+    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`).
+    pub fn parse(spec: &str) -> Result<PolicySpec, String> {
+        let mut parts = spec.split('+');
+        let s = parts.next().unwrap_or_default();
         let mut config = matcher::Config::default();
-        let name = match s.split_once(':') {
+        let mut name = match s.split_once(':') {
             None if s == "greedy" => "greedy".to_owned(),
             None if s == "batched" => {
                 config.policy = matcher::PolicyKind::Batched;
@@ -135,9 +147,35 @@ impl PolicySpec {
                 ));
             }
         };
+        let mut ready_quoted = false;
+        for modifier in parts {
+            let number = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("`+{modifier}`: `{v}` is not a whole number"))
+            };
+            match modifier.split_once('=') {
+                None if modifier == "prep" => config.prep_aware = true,
+                None if modifier == "quoted" => {
+                    config.prep_aware = true;
+                    ready_quoted = true;
+                }
+                Some(("k", v)) => config.batch_candidates = number(v)?.max(1) as usize,
+                Some(("age", v)) => config.batch_age_weight_permille = number(v)?,
+                Some(("slack", v)) => config.prep_slack_s = number(v)?,
+                _ => {
+                    return Err(format!(
+                        "unknown policy option `+{modifier}`: +prep, +quoted, +k=<candidates>, \
+                         +age=<permille> or +slack=<s>"
+                    ));
+                }
+            }
+            name.push_str(" +");
+            name.push_str(modifier);
+        }
         Ok(PolicySpec {
             name,
             matcher: config,
+            ready_quoted,
         })
     }
 }
@@ -204,6 +242,23 @@ mod tests {
         assert_eq!(b.matcher.policy, matcher::PolicyKind::Batched);
         assert!(PolicySpec::parse("batched:0").is_err());
         assert!(PolicySpec::parse("fastest").is_err());
+        let p = PolicySpec::parse("batched:2+prep").unwrap();
+        assert_eq!(p.name, "batched 2s +prep");
+        assert!(p.matcher.prep_aware && !p.ready_quoted);
+        let q = PolicySpec::parse("greedy+quoted").unwrap();
+        assert!(q.matcher.prep_aware && q.ready_quoted);
+        assert!(PolicySpec::parse("greedy+fast").is_err());
+        let t = PolicySpec::parse("batched:2+k=16+age=0+prep+slack=120").unwrap();
+        assert_eq!(t.name, "batched 2s +k=16 +age=0 +prep +slack=120");
+        assert_eq!(
+            (
+                t.matcher.batch_candidates,
+                t.matcher.batch_age_weight_permille,
+                t.matcher.prep_slack_s
+            ),
+            (16, 0, 120)
+        );
+        assert!(PolicySpec::parse("batched+k=x").is_err());
     }
 
     #[test]

@@ -14,15 +14,20 @@ use crate::text::FixedText;
 const WIDTH_PX: u32 = 1280;
 const HEIGHT_PX: u32 = 720;
 /// Okabe–Ito colours, as loadtest's charts use, in the order policies get
-/// them.
-const PALETTE: [RGBColor; 6] = [
+/// them (all eight, so a comparison of up to eight policies repeats none).
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
     RGBColor(204, 121, 167),
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
 ];
+/// Share of the plot's height one legend line takes: the value axis gets
+/// that much headroom per policy, so the legend clears the bars.
+const LEGEND_LINE_SHARE: f64 = 0.045;
 
 /// One chart: a figure of every report.
 struct Chart {
@@ -107,7 +112,7 @@ fn draw_one(chart: &Chart, reports: &[Report], path: &Path) -> anyhow::Result<()
         .map(chart.value)
         .fold(0.0f64, f64::max)
         .max(1e-9)
-        * 1.15;
+        / (1.0 - LEGEND_LINE_SHARE * (policies.len() as f64 + 1.0)).max(0.4);
     let backend = FixedText::new(
         BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)),
         font::dejavu_sans()?,

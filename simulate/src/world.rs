@@ -112,6 +112,8 @@ pub(crate) struct World<'a> {
     demand: &'a Demand,
     engine: Handle,
     matcher: Matcher,
+    /// Restaurants quote the true ready time with the dispatch request.
+    ready_quoted: bool,
     paths: Paths,
     answers: StdRng,
     couriers: Vec<Courier>,
@@ -185,6 +187,7 @@ impl<'a> World<'a> {
             demand,
             engine,
             matcher,
+            ready_quoted: policy.ready_quoted,
             paths: Paths::new(city.graph(), scenario.speed_factor),
             answers: stream(scenario.seed, ANSWERS_STREAM),
             couriers: demand
@@ -351,12 +354,27 @@ impl<'a> World<'a> {
                 });
                 self.to_place -= 1;
                 self.open += 1;
-                if self.matcher.dispatch(order_id(i), now).is_err() {
+                // As `api` does when a restaurant accepts; a restaurant
+                // that quotes its ready time passes it along.
+                let ready_at = self.ready_quoted.then(|| now + plan.prep_ms as i64);
+                if self
+                    .matcher
+                    .dispatch_ready_at(order_id(i), now, ready_at)
+                    .is_err()
+                {
                     self.violations += 1;
                 }
                 self.schedule(at_ms + plan.prep_ms, Event::Ready(i));
             }
             Event::Ready(i) => {
+                // What `api` tells the matcher when a kitchen marks an
+                // order ready: how long it took since accepting it.
+                let plan = self.demand.orders[i];
+                self.matcher.observe_prep(
+                    RestaurantId(Uuid::from_u128(RESTAURANT_TAG | plan.restaurant as u128)),
+                    EPOCH_MS + plan.at_ms as i64,
+                    now,
+                );
                 let _ = self
                     .engine
                     .set_order_status(order_id(i), OrderStatus::ReadyForPickup, now);

@@ -12,7 +12,10 @@ use simulate::{City, Load, PolicySpec, Report, Scenario};
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Policies to compare, comma-separated: `greedy`, `batched` (2 s
-    /// window) or `batched:<window_s>`.
+    /// window) or `batched:<window_s>`, each optionally with `+prep`
+    /// (prep-aware timing, ready times estimated from history) or
+    /// `+quoted` (prep-aware, restaurants quote the ready time); for
+    /// tuning also `+k=<candidates>`, `+age=<permille>`, `+slack=<s>`.
     #[arg(long, value_delimiter = ',', default_value = "greedy,batched")]
     pub policy: Vec<String>,
     /// Couriers on duty for the whole run.

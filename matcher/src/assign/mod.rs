@@ -77,6 +77,21 @@ pub struct Waiting {
     pub pickup: LatLng,
     /// How long it has waited for a driver, milliseconds.
     pub age_ms: u64,
+    /// Prep-aware hold, milliseconds: the order is not offered this batch
+    /// while its nearest reachable candidate is closer than this (the food
+    /// would not be ready when they arrive); 0: no hold.
+    pub hold_ms: u64,
+}
+
+/// Whether an order whose candidates are `times` away is held: the
+/// nearest reachable one would still arrive before `hold_ms`.
+fn held(hold_ms: u64, times: &[u32]) -> bool {
+    hold_ms > 0
+        && times
+            .iter()
+            .filter(|&&t| t != UNREACHABLE)
+            .min()
+            .is_some_and(|&t| u64::from(t) < hold_ms)
 }
 
 /// A free driver, as a policy sees it.
@@ -313,6 +328,9 @@ impl Policy for Greedy {
         by_age.sort_by_key(|&o| (std::cmp::Reverse(orders[o].age_ms), o));
         let mut out = Vec::new();
         for o in by_age {
+            if held(orders[o].hold_ms, &times[o]) {
+                continue;
+            }
             let best = candidates[o]
                 .iter()
                 .zip(&times[o])
@@ -367,6 +385,10 @@ impl Policy for Batched {
             .iter()
             .zip(candidates.iter().zip(&times))
             .map(|(o, (cs, ts))| {
+                if held(o.hold_ms, ts) {
+                    // Held orders take no driver from the others.
+                    return Vec::new();
+                }
                 cs.iter()
                     .zip(ts)
                     .filter(|&(_, &t)| t != UNREACHABLE)

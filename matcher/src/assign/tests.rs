@@ -164,10 +164,12 @@ fn batched_beats_greedy_on_the_crossing_case() {
         Waiting {
             pickup: at(0.0, 450.0),
             age_ms: 10_000,
+            hold_ms: 0,
         },
         Waiting {
             pickup: at(0.0, -500.0),
             age_ms: 0,
+            hold_ms: 0,
         },
     ];
     let travel = CrowFly::default();
@@ -239,6 +241,7 @@ fn batched_never_assigns_twice_and_waits_only_without_a_free_candidate() {
                     rng.random_range(-3_000.0..3_000.0),
                 ),
                 age_ms: rng.random_range(0..300_000),
+                hold_ms: 0,
             })
             .collect();
         let drivers: Vec<Free> = (0..rng.random_range(0..30))
