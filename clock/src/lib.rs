@@ -154,7 +154,10 @@ mod tests {
         let clock = ManualClock::new(1_765_000_000_000);
         let ids = Ids::new(Arc::new(clock.clone()));
         let made: Vec<Uuid> = (0..10_000).map(|_| ids.uuid()).collect();
-        assert!(made.windows(2).all(|w| w[0] < w[1]), "not strictly increasing");
+        assert!(
+            made.windows(2).all(|w| w[0] < w[1]),
+            "not strictly increasing"
+        );
         clock.advance(1);
         let later = ids.uuid();
         assert!(made.iter().all(|id| *id < later));
