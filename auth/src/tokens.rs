@@ -212,4 +212,19 @@ mod tests {
         tokens.unban(p.user_id);
         assert_eq!(tokens.verify(&t.token), Ok(p));
     }
+
+    #[test]
+    fn expiry_is_checked_against_the_injected_clock() {
+        let clock = clock::ManualClock::new(1_765_000_000_000);
+        let tokens = Tokens::new(b"secret", 60).with_clock(Arc::new(clock.clone()));
+        let p = Principal {
+            user_id: UserId::new(),
+            role: Role::Driver,
+        };
+        let t = tokens.issue(p, tokens.now_s());
+        clock.advance((60 + LEEWAY_S as i64) * 1000);
+        assert_eq!(tokens.verify(&t.token), Ok(p));
+        clock.advance(1_000);
+        assert_eq!(tokens.verify(&t.token), Err(AuthError::Expired));
+    }
 }
