@@ -25,8 +25,9 @@
 //!
 //! Time: handlers read the wall clock once, at the edge ([`now_ms`]), and
 //! pass it down; the engine and the matcher's pure parts never read it.
-//! Time: handlers read the injected clock ([`AppState::clock`]) once, at the edge, and
-use std::sync::Arc;
+//! Time: handlers read the app's injected clock ([`AppState::clock`]) once,
+//! at the edge, and pass `now_ms` down; new rows get UUIDv7 ids from
+//! [`AppState::ids`]. The engine and the matcher's pure parts never read it.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
