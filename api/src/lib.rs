@@ -23,8 +23,6 @@
 //!   JSON error body (and the one mapping of `commerce::Error` to HTTP); [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
 //!   rejections use that body too.
 //!
-//! Time: handlers read the wall clock once, at the edge ([`now_ms`]), and
-//! pass it down; the engine and the matcher's pure parts never read it.
 //! Time: handlers read the app's injected clock ([`AppState::clock`]) once,
 //! at the edge, and pass `now_ms` down; new rows get UUIDv7 ids from
 //! [`AppState::ids`]. The engine and the matcher's pure parts never read it.
