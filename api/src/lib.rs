@@ -27,6 +27,8 @@
 //! at the edge, and pass `now_ms` down; new rows get UUIDv7 ids from
 //! [`AppState::ids`]. The engine and the matcher's pure parts never read it.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use serde::{Deserialize, Serialize};
