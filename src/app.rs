@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use tokio::net::TcpListener;
@@ -100,7 +100,7 @@ impl App {
     /// touches the database, so a taken port leaves no trace (no `./data/`).
     /// Fails with one clear message when a port is taken (naming the flag
     /// and variable that move it) or the database cannot be opened.
-    pub async fn build(config: Config) -> anyhow::Result<App> {
+    pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Result<App> {
         // Before any subsystem registers its metric handles: handles taken
         // before a recorder exists stay no-ops forever.
         telemetry::prometheus();
@@ -118,7 +118,8 @@ impl App {
         let mqtt_addr = mqtt_reservation.local_addr()?;
 
         let engine = engine::Handle::new(config.engine.clone());
-        let tokens = auth::Tokens::new(jwt_secret(&config).as_bytes(), config.access_token_ttl_s);
+        let tokens = auth::Tokens::new(jwt_secret(&config).as_bytes(), config.access_token_ttl_s)
+            .with_clock(clock.clone());
 
         prepare_sqlite_dir(&config.database_url)?;
         let store = api::connect(&config.database_url).await.with_context(|| {
@@ -128,7 +129,8 @@ impl App {
             )
         })?;
         let router = load_roads(&config.matcher)?;
-        let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router);
+        let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router)
+            .with_clock(clock.clone());
         let hasher = config
             .api
             .hasher()
@@ -140,6 +142,7 @@ impl App {
             tokens.clone(),
             hasher,
             config.api.clone(),
+            clock.clone(),
         )
         .with_shutdown(shutdown.clone());
         let admin = match (&config.admin_email, &config.admin_password) {
@@ -171,7 +174,7 @@ impl App {
             mqtt_addr,
             ..config.ingest.clone()
         };
-        let ingest = ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone());
+        let ingest = ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock);
         drop(mqtt_reservation);
         let broker = ingest
             .start_broker(shutdown.clone())
@@ -324,11 +327,10 @@ fn jwt_secret(config: &Config) -> String {
             tracing::warn!(
                 "HEXDASH_JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
             );
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
+            // Two random v4 uuids are 244 random bits: no clock reading is
+            // needed to make the secret unguessable.
             format!(
-                "{}{}{nanos}",
+                "{}{}",
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
             )

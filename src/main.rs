@@ -71,7 +71,8 @@ async fn serve(config: Option<PathBuf>, overrides: Overrides) -> ExitCode {
     telemetry::prometheus();
     tracing::debug!(config = ?config.redacted(), "configuration");
 
-    let app = match App::build(config).await {
+    // The one place the system clock is chosen; everything else is handed it.
+    let app = match App::build(config, std::sync::Arc::new(clock::SystemClock)).await {
         Ok(app) => app,
         Err(e) => {
             report(&e);

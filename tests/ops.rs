@@ -49,7 +49,7 @@ async fn a_taken_port_is_a_clear_error_and_leaves_no_database() {
 
     let mut http_taken = config();
     http_taken.http_addr = taken.local_addr().unwrap();
-    let err = hexdash::App::build(http_taken)
+    let err = hexdash::App::build(http_taken, std::sync::Arc::new(clock::SystemClock))
         .await
         .err()
         .expect("HTTP port taken");
@@ -70,7 +70,7 @@ async fn a_taken_port_is_a_clear_error_and_leaves_no_database() {
 
     let mut mqtt_taken = config();
     mqtt_taken.mqtt_addr = taken.local_addr().unwrap();
-    let err = hexdash::App::build(mqtt_taken)
+    let err = hexdash::App::build(mqtt_taken, std::sync::Arc::new(clock::SystemClock))
         .await
         .err()
         .expect("MQTT port taken");

@@ -23,8 +23,9 @@
 //!   JSON error body (and the one mapping of `commerce::Error` to HTTP); [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
 //!   rejections use that body too.
 //!
-//! Time: handlers read the wall clock once, at the edge ([`now_ms`]), and
-//! pass it down; the engine and the matcher's pure parts never read it.
+//! Time: handlers read the app's injected clock ([`AppState::clock`]) once,
+//! at the edge, and pass `now_ms` down; new rows get UUIDv7 ids from
+//! [`AppState::ids`]. The engine and the matcher's pure parts never read it.
 
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub mod openapi;
 pub mod routes;
 pub mod search;
 
-pub use commerce::{lifecycle, now_ms, payments, store};
+pub use commerce::{lifecycle, payments, store};
 
 pub use self::metrics::describe_metrics;
 pub use error::{
@@ -180,6 +181,11 @@ pub struct AppState {
     /// ends with it instead of keeping the state and its pool alive and
     /// sending rounds for an app that is gone ([`AppState::with_shutdown`]).
     pub shutdown: CancellationToken,
+    /// The app's injected wall clock: handlers read it once per request
+    /// and pass `now_ms` down; tests hand in a `clock::ManualClock`.
+    pub clock: Arc<dyn clock::Clock>,
+    /// Makes the ids of new rows (UUIDv7 from [`AppState::clock`]).
+    pub ids: Arc<clock::Ids>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -201,11 +207,15 @@ impl AppState {
         tokens: auth::Tokens,
         hasher: auth::password::Hasher,
         config: Config,
+        clock: Arc<dyn clock::Clock>,
     ) -> Self {
         // The simulated gateway keeps its ledger in the app's database
         // (tables of its own), so it remembers charges across restarts.
-        let gateway: Arc<dyn payments::PaymentGateway> =
-            Arc::new(payments::SimulatedGateway::new(store.clone()));
+        let gateway: Arc<dyn payments::PaymentGateway> = Arc::new(payments::SimulatedGateway::new(
+            store.clone(),
+            clock.clone(),
+        ));
+        let ids = Arc::new(clock::Ids::new(clock.clone()));
         let hashing = Arc::new(Semaphore::new(config.hash_concurrency()));
         let login_limits = Arc::new(LoginLimits {
             per_account: limiter::RateLimiter::new(
@@ -232,6 +242,8 @@ impl AppState {
             catalog: search::SharedCatalog::default(),
             // Never cancelled unless the owner passes its own.
             shutdown: CancellationToken::new(),
+            clock,
+            ids,
             hashing,
             login_limits,
         }
@@ -267,6 +279,7 @@ impl AppState {
             live: Arc::new(self.live()),
             config: self.config.payments(),
             shutdown: self.shutdown.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -301,7 +314,7 @@ pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError
         state.tokens.ban(user);
     }
     search::load(state).await?;
-    let mut restored = live::restore(state, now_ms()).await?;
+    let mut restored = live::restore(state, state.clock.now_ms()).await?;
     restored.payments_resumed = payments::resume_pending(&state.saga()).await?;
     Ok(restored)
 }

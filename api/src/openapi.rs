@@ -1048,7 +1048,13 @@ mod tests {
         let tokens = auth::Tokens::new(b"test-secret-test-secret-test-secret", 900);
         let hasher = config.hasher().unwrap();
         crate::router(crate::AppState::new(
-            store, engine, matcher, tokens, hasher, config,
+            store,
+            engine,
+            matcher,
+            tokens,
+            hasher,
+            config,
+            std::sync::Arc::new(clock::SystemClock),
         ))
     }
 

@@ -8,6 +8,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use clock::{Clock, SystemClock};
+
 use crate::role::Role;
 
 /// A verified caller.
@@ -57,7 +59,15 @@ pub struct IssuedToken {
 #[derive(Clone)]
 pub struct Tokens {
     inner: Arc<Inner>,
+    /// Expiry is checked against this clock, not jsonwebtoken's own reading
+    /// of the system clock, so a test can make a token expire by advancing
+    /// a manual clock ([`Tokens::with_clock`]).
+    clock: Arc<dyn Clock>,
 }
+
+/// Seconds of clock skew an expiry check forgives (as jsonwebtoken's
+/// default leeway does), so a token is not refused at the very edge.
+const LEEWAY_S: u64 = 5;
 
 struct Inner {
     encoding: EncodingKey,
@@ -72,7 +82,9 @@ impl Tokens {
     /// an access token lives.
     pub fn new(secret: &[u8], access_ttl_s: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_S;
+        // Expiry is checked in `verify` against the injected clock.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             inner: Arc::new(Inner {
@@ -82,7 +94,21 @@ impl Tokens {
                 access_ttl_s,
                 banned: RwLock::new(HashSet::new()),
             }),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same tokens checking expiry against `clock` (the application's
+    /// injected clock; the system clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now on this tokens' clock, in Unix seconds: what [`Tokens::issue`]
+    /// takes to issue a token valid from now.
+    pub fn now_s(&self) -> u64 {
+        u64::try_from(self.clock.now_ms().div_euclid(1000)).unwrap_or(0)
     }
 
     pub fn access_ttl_s(&self) -> u64 {
@@ -120,6 +146,9 @@ impl Tokens {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                     _ => AuthError::Invalid,
                 })?;
+        if data.claims.exp.saturating_add(LEEWAY_S) < self.now_s() {
+            return Err(AuthError::Expired);
+        }
         let principal = Principal {
             user_id: data.claims.sub,
             role: data.claims.role,
@@ -182,5 +211,20 @@ mod tests {
         assert_eq!(tokens.verify(&t.token), Err(AuthError::Banned));
         tokens.unban(p.user_id);
         assert_eq!(tokens.verify(&t.token), Ok(p));
+    }
+
+    #[test]
+    fn expiry_is_checked_against_the_injected_clock() {
+        let clock = clock::ManualClock::new(1_765_000_000_000);
+        let tokens = Tokens::new(b"secret", 60).with_clock(Arc::new(clock.clone()));
+        let p = Principal {
+            user_id: UserId::new(),
+            role: Role::Driver,
+        };
+        let t = tokens.issue(p, tokens.now_s());
+        clock.advance((60 + LEEWAY_S as i64) * 1000);
+        assert_eq!(tokens.verify(&t.token), Ok(p));
+        clock.advance(1_000);
+        assert_eq!(tokens.verify(&t.token), Err(AuthError::Expired));
     }
 }

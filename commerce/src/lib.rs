@@ -21,8 +21,9 @@
 //!
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //!
-//! Time: the use-cases take `now_ms` from their caller; the payments saga,
-//! which runs on in the background, reads [`now_ms`] itself.
+//! Time: the use-cases take `now_ms` from their caller; the payments saga
+//! and the simulated gateway, which run on in the background, read the
+//! app's injected [`clock::Clock`] they are given.
 
 pub mod error;
 pub mod lifecycle;
@@ -60,14 +61,4 @@ pub fn describe_metrics() {
     // Charges, refunds and payment retries: described next to the saga
     // that counts them, which also starts their series at zero.
     payments::describe_metrics();
-}
-
-/// Wall-clock Unix milliseconds. Read at the edges (the REST handlers)
-/// and by the payments saga's background rounds; never by the rules.
-pub fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -24,25 +24,7 @@ pub enum Backend {
 /// The PostgreSQL channel appends and sequencing runs notify on.
 pub(crate) const CHANNEL: &str = "hexdash_events";
 
-/// Reads the application's clock (Unix ms). Time is injected so tests can
-/// hold it still.
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in Unix milliseconds.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-    }
-}
+pub use clock::{Clock, SystemClock};
 
 /// Wakes the relay after a commit that appended events. Cheap to clone;
 /// hand one to whoever appends and call [`Wake::notify`] **after** the

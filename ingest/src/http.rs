@@ -21,7 +21,7 @@ use engine::{Applied, DriverId, Ping, PingRejection};
 use futures_util::StreamExt;
 
 use crate::metrics::Path;
-use crate::{AppState, Shared, now_ms, wire};
+use crate::{AppState, Shared, wire};
 
 pub(crate) async fn post_locations(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
 /// Validates every ping, applies the valid ones in `ts` order (stable, so
 /// equal times keep their submitted order) and tallies the outcomes.
 fn apply_batch(shared: &Shared, driver_id: DriverId, items: &[serde_json::Value]) -> BatchResult {
-    let now = now_ms();
+    let now = shared.now_ms();
     let metrics = shared.metrics.path(Path::Http);
     let mut result = BatchResult::default();
     let mut valid: Vec<(usize, Ping)> = Vec::with_capacity(items.len());

@@ -35,7 +35,6 @@ pub mod ws;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRef;
 use axum::routing::{get, post};
@@ -80,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) closing: CancellationToken,
     /// The WebSocket stream tasks, so shutdown can wait for their Close.
     pub(crate) stream_tasks: TaskTracker,
+    /// The app's injected wall clock (ping receive times, log budgets).
+    pub(crate) clock: Arc<dyn clock::Clock>,
 }
 
 /// The axum state of the ingest routes.
@@ -95,9 +96,15 @@ impl FromRef<AppState> for auth::Tokens {
 impl Ingest {
     /// Builds the subsystem; nothing runs yet. Registers the metric handles
     /// with the recorder installed at this point.
-    pub fn new(config: Config, engine: engine::Handle, tokens: auth::Tokens) -> Self {
+    pub fn new(
+        config: Config,
+        engine: engine::Handle,
+        tokens: auth::Tokens,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
+                clock,
                 config,
                 engine,
                 tokens,
@@ -143,6 +150,7 @@ impl Ingest {
                 ws::deliver_offers(shared.clone(), changes, shutdown.clone()),
                 presence::run(
                     shared.engine.clone(),
+                    shared.clock.clone(),
                     shared.config.presence_sweep_ms,
                     shutdown.clone()
                 ),
@@ -154,18 +162,28 @@ impl Ingest {
     }
 }
 
-/// Server time, Unix ms: the receive time of pings. The engine never reads
-/// the clock; this edge does.
-pub(crate) fn now_ms() -> i64 {
-    // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+impl Shared {
+    /// Server time, Unix ms, from the app's injected clock: the receive
+    /// time of pings. The engine never reads the clock; this edge does.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Server time, Unix s (log rate limiting).
+    pub(crate) fn now_s(&self) -> u64 {
+        // A clock before 1970 is a broken host; 0 keeps the arithmetic sane.
+        u64::try_from(self.now_ms().div_euclid(1000)).unwrap_or(0)
+    }
 }
 
-/// Server time, Unix s (log rate limiting, token checks).
+/// The system clock's now for unit tests' fixtures, Unix ms.
+#[cfg(test)]
+pub(crate) fn now_ms() -> i64 {
+    clock::Clock::now_ms(&clock::SystemClock)
+}
+
+/// The system clock's now for unit tests' fixtures, Unix s.
+#[cfg(test)]
 pub(crate) fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(now_ms() / 1000).unwrap_or(0)
 }

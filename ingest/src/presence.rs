@@ -7,14 +7,21 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::now_ms;
+use std::sync::Arc;
+
+use clock::Clock;
 
 /// Shortest sweep interval: a misconfigured 0 must not spin the loop.
 const MIN_SWEEP_MS: u64 = 10;
 
 /// Every `interval_ms`, marks offline the drivers whose last ping is older
 /// than the engine's presence timeout. Returns when `shutdown` is cancelled.
-pub async fn run(engine: engine::Handle, interval_ms: u64, shutdown: CancellationToken) {
+pub async fn run(
+    engine: engine::Handle,
+    clock: Arc<dyn Clock>,
+    interval_ms: u64,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(interval_ms.max(MIN_SWEEP_MS)));
     // After a stall, sweep once and keep the rhythm; a burst of catch-up
     // sweeps would find nothing more.
@@ -24,7 +31,7 @@ pub async fn run(engine: engine::Handle, interval_ms: u64, shutdown: Cancellatio
             biased;
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {
-                let expired = engine.expire(now_ms());
+                let expired = engine.expire(clock.now_ms());
                 if expired > 0 {
                     tracing::debug!(expired, "drivers went offline (no recent ping)");
                 }
@@ -36,6 +43,7 @@ pub async fn run(engine: engine::Handle, interval_ms: u64, shutdown: Cancellatio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::now_ms;
     use engine::{DriverId, DriverStatus, LatLng, Ping};
 
     #[tokio::test]
@@ -63,7 +71,12 @@ mod tests {
 
         let mut changes = engine.subscribe_changes();
         let shutdown = CancellationToken::new();
-        let sweep = tokio::spawn(run(engine.clone(), 10, shutdown.clone()));
+        let sweep = tokio::spawn(run(
+            engine.clone(),
+            Arc::new(clock::SystemClock),
+            10,
+            shutdown.clone(),
+        ));
         let went_offline = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 if let engine::Change::DriverStatus {

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 use crate::metrics::Path;
-use crate::{AppState, Shared, now_ms, wire};
+use crate::{AppState, Shared, wire};
 
 /// Open streams per driver. A phone that reconnects before the old socket
 /// timed out has two for a while; a newer stream beyond this closes the
@@ -125,7 +125,7 @@ async fn run_stream(shared: Arc<Shared>, driver_id: DriverId, mut socket: WebSoc
 
 /// Applies one text message as a ping of `driver_id`.
 fn ingest_text(shared: &Shared, driver_id: DriverId, bytes: &[u8]) -> Result<(), PingRejection> {
-    let now = now_ms();
+    let now = shared.now_ms();
     let ping = if bytes.len() > shared.config.max_ping_bytes {
         Err(PingRejection::TooLarge)
     } else {

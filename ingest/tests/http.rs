@@ -216,3 +216,28 @@ async fn only_the_driver_or_an_admin_may_post() {
     assert_eq!(body["applied"], 1);
     assert_eq!(app.fix_ts(driver_id), Some(walk.ts(0)));
 }
+
+/// The receive time of a ping without `ts` is the injected clock's now: a
+/// manual clock set far from the system clock shows up as the fix time.
+#[tokio::test]
+async fn a_ping_without_ts_is_stamped_by_the_injected_clock() {
+    let clock = clock::ManualClock::new(1_700_000_000_000);
+    let app = TestApp::start_with_clock(
+        ingest::Config::default(),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
+    let (driver_id, token) = app.driver();
+    let at = clock.advance(1_234);
+    let batch = json!([{"lat": 57.7, "lng": 11.97}]);
+    let (status, body) = post(
+        &app,
+        &driver_id.to_string(),
+        Some(&token),
+        batch.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], 1, "{body}");
+    assert_eq!(app.fix_ts(driver_id), Some(at));
+}

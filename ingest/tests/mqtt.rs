@@ -677,6 +677,7 @@ async fn an_address_in_use_is_a_clear_error() {
         config,
         engine::Handle::new(engine::Config::default()),
         auth::Tokens::new(b"test-secret", 3600),
+        std::sync::Arc::new(clock::SystemClock),
     );
     let err = ingest
         .start_broker(tokio_util::sync::CancellationToken::new())

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use clock::{Clock, Ids, SystemClock};
 
 use engine::{
     DriverId, DriverStatus, Handle, NearbyDriver, Offer, OfferEnd, OfferId, OrderId, OrderTrack,
@@ -268,6 +270,12 @@ pub(crate) fn describe() {
 #[derive(Clone)]
 pub struct Matcher {
     inner: Arc<Inner>,
+    /// Wall-clock stamps (offer expiry, unassigned alerts) come from the
+    /// app's injected clock ([`Matcher::with_clock`]); the timers stay on
+    /// tokio's time, which tests pause.
+    clock: Arc<dyn Clock>,
+    /// Makes offer ids (UUIDv7 from `clock`).
+    ids: Arc<Ids>,
 }
 
 struct Inner {
@@ -314,7 +322,17 @@ impl Matcher {
                 router,
                 prep,
             }),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(Ids::new(Arc::new(SystemClock))),
         }
+    }
+
+    /// The same matcher stamping offers and alerts with `clock` (the app's
+    /// injected clock; the system clock by default). Call before cloning.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.ids = Arc::new(Ids::new(clock.clone()));
+        self.clock = clock;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -467,7 +485,9 @@ impl Matcher {
     /// pending offer is withdrawn and its driver told.
     pub fn withdraw(&self, order_id: OrderId) {
         let mut book = self.inner.book.lock();
-        let Some(dispatch) = self.end_dispatch(&mut book, order_id, now_ms(), "withdrawn") else {
+        let Some(dispatch) =
+            self.end_dispatch(&mut book, order_id, self.clock.now_ms(), "withdrawn")
+        else {
             return;
         };
         let now = Instant::now();
@@ -576,7 +596,7 @@ impl Matcher {
     /// Fires every timer due at `now`; whether a batch is due (the caller
     /// runs it outside the book's lock).
     fn fire_due(&self, now: Instant) -> bool {
-        let now_ms = now_ms();
+        let now_ms = self.clock.now_ms();
         let mut batch_due = false;
         let mut book = self.inner.book.lock();
         for timer in book.take_due(now) {
@@ -615,7 +635,7 @@ impl Matcher {
     }
 
     fn retry_waiting(&self, now: Instant) {
-        let now_ms = now_ms();
+        let now_ms = self.clock.now_ms();
         let mut book = self.inner.book.lock();
         for order_id in book.waiting_orders() {
             self.order_waits(&mut book, order_id, now_ms, now);
@@ -649,7 +669,7 @@ impl Matcher {
         let Some(policy) = self.inner.batched else {
             return;
         };
-        let now_ms = now_ms();
+        let now_ms = self.clock.now_ms();
         let k = self.inner.config.batch_candidates.max(1);
         let started = std::time::Instant::now();
         let mut order_ids: Vec<OrderId> = Vec::new();
@@ -885,7 +905,7 @@ impl Matcher {
         let (pickup, dropoff) = (dispatch.pickup, dispatch.dropoff);
         let timeout = Duration::from_secs(self.inner.config.offer_timeout_s).min(NEVER);
         let offer = Arc::new(Offer {
-            offer_id: OfferId::new(),
+            offer_id: self.ids.next(),
             order_id,
             driver_id,
             pickup,
@@ -1004,12 +1024,6 @@ fn unassigned(order_id: OrderId, d: &Dispatch<Instant>, at_ms: i64, resolved: bo
         at_ms,
         resolved,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

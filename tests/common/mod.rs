@@ -90,7 +90,10 @@ impl TempDir {
 pub async fn spawn_app_in(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(dir);
     adjust(&mut config);
-    let app = App::build(config).await.expect("app builds");
+    // End-to-end pings carry real timestamps: the system clock.
+    let app = App::build(config, std::sync::Arc::new(clock::SystemClock))
+        .await
+        .expect("app builds");
     let (http, mqtt, engine) = (app.http_addr(), app.mqtt_addr(), app.engine().clone());
     let shutdown = app.shutdown_token();
     let task = tokio::spawn(app.run_until_stopped());

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
-use crate::{AppState, now_ms};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -66,7 +66,7 @@ async fn ban(
         return Err(ApiError::forbidden("admins cannot be banned"));
     }
     // Keep the first ban time if already banned.
-    let at = target.banned_at_ms.unwrap_or_else(now_ms);
+    let at = target.banned_at_ms.unwrap_or_else(|| state.clock.now_ms());
     let user = state
         .store
         .set_banned(user_id, Some(at))

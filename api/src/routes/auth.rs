@@ -28,11 +28,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{MAX_NAME_CHARS, required_text};
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientAddr};
 use crate::openapi::ErrorBody;
 use crate::store::{Inserted, RefreshToken, User};
-use crate::{AppState, now_ms};
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
@@ -160,7 +160,7 @@ async fn create_account(
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
     if let Some(addr) = addr {
-        let now = now_ms();
+        let now = state.clock.now_ms();
         let limit = &state.login_limits.signups_per_address;
         limit.check(&addr, now).map_err(|retry_after_s| {
             metrics::counter!(SIGNUPS_RATE_LIMITED).increment(1);
@@ -183,14 +183,14 @@ async fn create_account(
     };
     let password_hash = hash_password(&state, req.password).await?;
     let user = User {
-        id: UserId::new(),
+        id: state.ids.next(),
         email,
         password_hash,
         name,
         phone: None,
         role,
         banned_at_ms: None,
-        created_at_ms: now_ms(),
+        created_at_ms: state.clock.now_ms(),
     };
     match state.store.insert_user(&user).await? {
         Inserted::Created => {
@@ -232,7 +232,7 @@ async fn create_session(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let email = req.email.trim().to_lowercase();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let limits = &state.login_limits;
     let limited = |retry_after_s| {
         metrics::counter!("hexdash_logins_total", "outcome" => "rate_limited").increment(1);
@@ -313,7 +313,7 @@ async fn refresh_session(
     if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Err(invalid());
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let (refresh_token, new_hash) = new_refresh_token();
     let user_id = state
         .store
@@ -355,7 +355,7 @@ async fn end_session(
     Authenticated(principal): Authenticated,
     ApiJson(req): ApiJson<LogoutRequest>,
 ) -> ApiResult<Json<LogoutResponse>> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let revoked = match (req.all, req.refresh_token.as_deref()) {
         (true, _) => {
             state
@@ -419,14 +419,14 @@ pub async fn bootstrap_admin(
     }
     let password_hash = hash_password(state, password.to_owned()).await?;
     let user = User {
-        id: UserId::new(),
+        id: state.ids.next(),
         email: email.clone(),
         password_hash,
         name: "Administrator".to_owned(),
         phone: None,
         role: Role::Admin,
         banned_at_ms: None,
-        created_at_ms: now_ms(),
+        created_at_ms: state.clock.now_ms(),
     };
     match state.store.insert_user(&user).await? {
         Inserted::Created => Ok(AdminBootstrap::Created(user.id)),

@@ -28,11 +28,11 @@ use super::orders::{
     replay_if_known,
 };
 use super::require_role;
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, IdempotencyHeader};
 use crate::openapi::ErrorBody;
 use crate::store::{Cart, CartChange, CartOutcome, IdempotencyKey};
-use crate::{AppState, now_ms};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -321,7 +321,12 @@ async fn change(
 ) -> ApiResult<Json<CartResponse>> {
     match state
         .store
-        .change_cart(principal.user_id, change, MAX_QUANTITY, now_ms())
+        .change_cart(
+            principal.user_id,
+            change,
+            MAX_QUANTITY,
+            state.clock.now_ms(),
+        )
         .await?
     {
         CartOutcome::Changed(cart) => Ok(Json(cart.into())),

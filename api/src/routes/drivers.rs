@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Point, require_role};
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::ErrorBody;
-use crate::{AppState, now_ms};
 
 /// Search radius when none is given, metres.
 const DEFAULT_RADIUS_M: f64 = 3_000.0;
@@ -159,7 +159,7 @@ async fn set_availability(
     authorize_driver_access(&state, &principal, driver_id).await?;
     let status = state
         .engine
-        .set_availability(driver_id, req.status, now_ms());
+        .set_availability(driver_id, req.status, state.clock.now_ms());
     let reason = match (req.status, status) {
         (Availability::Available, DriverStatus::Offline) => {
             let has_position = state

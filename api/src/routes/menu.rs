@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
 use crate::store::MenuItem;
-use crate::{AppState, now_ms, search};
+use crate::{AppState, search};
 
 /// Most items one request adds, and most on one menu.
 pub(crate) const MAX_ITEMS_PER_REQUEST: usize = 200;
@@ -239,11 +239,11 @@ async fn add_items(
         ));
     }
     let first_position = existing.iter().map(|i| i.position).max().unwrap_or(0) + 1;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut items = Vec::with_capacity(req.items.len());
     for (position, new) in (first_position..).zip(req.items) {
         items.push(MenuItem {
-            id: MenuItemId::new(),
+            id: state.ids.next(),
             restaurant_id,
             category: check_category(new.category.as_deref().unwrap_or(DEFAULT_CATEGORY))?,
             name: required_text("invalid_name", "name", &new.name, MAX_NAME_CHARS)?,
@@ -346,7 +346,7 @@ async fn update_item(
         }
         item.position = position;
     }
-    item.updated_at_ms = now_ms();
+    item.updated_at_ms = state.clock.now_ms();
     if !state.store.update_menu_item(&item).await? {
         return Err(ApiError::NotFound("menu item"));
     }

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
+use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
-use crate::{AppState, now_ms};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -84,7 +84,7 @@ async fn accept_offer(
         &live,
         offer_id,
         principal.user_id.into(),
-        now_ms(),
+        state.clock.now_ms(),
     )
     .await?;
     Ok(Json(AcceptResponse {
@@ -116,7 +116,12 @@ async fn decline_offer(
     ApiPath(offer_id): ApiPath<OfferId>,
 ) -> ApiResult<Json<DeclineResponse>> {
     require_role(&principal, &[Role::Driver])?;
-    usecase::offer::decline(&state.live(), offer_id, principal.user_id.into(), now_ms())?;
+    usecase::offer::decline(
+        &state.live(),
+        offer_id,
+        principal.user_id.into(),
+        state.clock.now_ms(),
+    )?;
     Ok(Json(DeclineResponse {
         offer_id,
         status: "declined".to_owned(),

@@ -44,7 +44,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
 use crate::lifecycle::{self, Action, Party};
 use crate::openapi::ErrorBody;
 use crate::store::{IdempotencyKey, Order, OrderCursor, OrderScope, Payment};
-use crate::{AppState, live, now_ms};
+use crate::{AppState, live};
 
 /// Most distinct items in one order.
 pub(crate) const MAX_ITEMS: usize = 100;
@@ -474,8 +474,15 @@ async fn update_order_status(
         }
     };
     let action = Action::Set(target);
-    let (order, charge) =
-        usecase::step::step(&state.saga(), &principal, order, party, action, now_ms()).await?;
+    let (order, charge) = usecase::step::step(
+        &state.saga(),
+        &principal,
+        order,
+        party,
+        action,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Json(order_response(&state, order, charge.as_ref())))
 }
 
@@ -501,8 +508,14 @@ async fn cancel_order(
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderResponse>> {
     let (order, party) = visible_order(&state, &principal, order_id).await?;
-    let (order, charge) =
-        usecase::step::cancel(&state.saga(), &principal, order, party, now_ms()).await?;
+    let (order, charge) = usecase::step::cancel(
+        &state.saga(),
+        &principal,
+        order,
+        party,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Json(order_response(&state, order, charge.as_ref())))
 }
 
@@ -554,7 +567,7 @@ pub(crate) async fn place(
         from_cart: p.from_cart,
     };
     let fee = state.config.delivery_fee();
-    let placed = usecase::place::place(&state.saga(), fee, placement, now_ms()).await?;
+    let placed = usecase::place::place(&state.saga(), fee, placement, state.clock.now_ms()).await?;
     Ok(placed_response(state, placed))
 }
 

@@ -20,11 +20,11 @@ use utoipa::ToSchema;
 
 use super::orders::visible_order;
 use super::{require_role, required_text};
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
 use crate::store::Payment;
-use crate::{AppState, now_ms};
 
 pub(crate) const MAX_REASON_CHARS: usize = 500;
 /// Largest refund one request may ask for, cents: more than any order can
@@ -178,6 +178,7 @@ async fn refund(
         reason,
         actor_id: principal.user_id,
     };
-    let refund = commerce::usecase::refund::refund(&state.saga(), ask, now_ms()).await?;
+    let refund =
+        commerce::usecase::refund::refund(&state.saga(), ask, state.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(refund.into())))
 }

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, required_text};
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
 use crate::store::{Address, User};
-use crate::{AppState, now_ms};
 
 /// Longest phone number, in characters (E.164 is 15 digits and a `+`;
 /// room for spaces and dashes as people write them).
@@ -271,7 +271,7 @@ async fn add_address(
     ApiJson(req): ApiJson<NewAddress>,
 ) -> ApiResult<(StatusCode, Json<AddressResponse>)> {
     let address = Address {
-        id: AddressId::new(),
+        id: state.ids.next(),
         user_id: principal.user_id,
         label: required_text("invalid_label", "label", &req.label, MAX_LABEL_CHARS)?,
         address: required_text(
@@ -281,7 +281,7 @@ async fn add_address(
             MAX_ADDRESS_CHARS,
         )?,
         location: req.location.to_lat_lng("location")?,
-        created_at_ms: now_ms(),
+        created_at_ms: state.clock.now_ms(),
     };
     // Checked before the insert: two concurrent adds may end one over the
     // cap, which bounds growth all the same.

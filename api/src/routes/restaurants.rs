@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::ErrorBody;
 use crate::store::Restaurant;
-use crate::{AppState, now_ms, search};
+use crate::{AppState, search};
 
 /// Widest delivery radius a restaurant may set, metres. Bounds how far the
 /// search catalog looks around a point.
@@ -250,9 +250,9 @@ async fn create_restaurant(
     ApiJson(req): ApiJson<CreateRestaurantRequest>,
 ) -> ApiResult<(StatusCode, Json<RestaurantResponse>)> {
     require_role(&principal, &[Role::Restaurant, Role::Admin])?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let restaurant = Restaurant {
-        id: RestaurantId::new(),
+        id: state.ids.next(),
         owner_id: principal.user_id,
         name: required_text("invalid_name", "name", &req.name, MAX_NAME_CHARS)?,
         location: req.location.to_lat_lng("location")?,
@@ -301,7 +301,7 @@ async fn get_restaurant(
         .restaurant(restaurant_id)
         .await?
         .ok_or(ApiError::NotFound("restaurant"))?;
-    Ok(Json(restaurant_response(restaurant, now_ms())))
+    Ok(Json(restaurant_response(restaurant, state.clock.now_ms())))
 }
 
 #[utoipa::path(
@@ -354,7 +354,7 @@ async fn update_restaurant(
     if let Some(accepting) = req.accepting_orders {
         r.accepting_orders = accepting;
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     r.updated_at_ms = now;
     if !state.store.update_restaurant(&r).await? {
         return Err(ApiError::NotFound("restaurant"));
@@ -419,7 +419,7 @@ async fn search_restaurants(
         limit,
     };
     let catalog = state.catalog.read();
-    let page = catalog.search(&q, now_ms());
+    let page = catalog.search(&q, state.clock.now_ms());
     let results: Vec<SearchHit> = page
         .hits
         .iter()

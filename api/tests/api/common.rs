@@ -143,8 +143,15 @@ pub fn test_config() -> Config {
     }
 }
 
+/// The system clock, which the app reads unless a test hands it a
+/// `clock::ManualClock` ([`TestApp::with_clock`]).
+pub fn system_clock() -> Arc<dyn clock::Clock> {
+    Arc::new(clock::SystemClock)
+}
+
+/// Now on the system clock, Unix ms (fixtures of apps on the system clock).
 pub fn now_ms() -> i64 {
-    api::now_ms()
+    system_clock().now_ms()
 }
 
 pub struct TestApp {
@@ -226,24 +233,37 @@ impl TestApp {
     }
 
     pub async fn with_store_and_config(store: Arc<dyn Store>, config: Config) -> Self {
-        Self::build(store, config, matcher::Config::default()).await
+        Self::build(store, config, matcher::Config::default(), system_clock()).await
     }
 
     /// An app whose matcher has `config` (on a fresh store).
     pub async fn with_matcher(config: matcher::Config) -> Self {
-        Self::build(test_store().await, test_config(), config).await
+        Self::build(test_store().await, test_config(), config, system_clock()).await
     }
 
-    async fn build(store: Arc<dyn Store>, config: Config, matcher_config: matcher::Config) -> Self {
+    /// An app (on a fresh store) whose whole clock is `clock`: time moves
+    /// only when the test advances it.
+    pub async fn with_clock(clock: clock::ManualClock) -> Self {
+        let config = matcher::Config::default();
+        Self::build(test_store().await, test_config(), config, Arc::new(clock)).await
+    }
+
+    async fn build(
+        store: Arc<dyn Store>,
+        config: Config,
+        matcher_config: matcher::Config,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Self {
         let engine = engine::Handle::new(engine::Config::default());
-        let matcher = matcher::Matcher::new(engine.clone(), matcher_config);
+        let matcher =
+            matcher::Matcher::new(engine.clone(), matcher_config).with_clock(clock.clone());
         let shutdown = CancellationToken::new();
         tokio::spawn(matcher.clone().run(shutdown.clone()));
-        let tokens = Tokens::new(SECRET, ACCESS_TTL_S);
+        let tokens = Tokens::new(SECRET, ACCESS_TTL_S).with_clock(clock.clone());
         let hasher = config.hasher().unwrap();
         // A new gateway over the store's ledger: what a restart builds.
-        let gateway = Arc::new(SimulatedGateway::new(store.clone()));
-        let state = AppState::new(store, engine, matcher, tokens, hasher, config)
+        let gateway = Arc::new(SimulatedGateway::new(store.clone(), clock.clone()));
+        let state = AppState::new(store, engine, matcher, tokens, hasher, config, clock)
             .with_gateway(gateway.clone())
             .with_shutdown(shutdown.clone());
         let router = api::router(state.clone()).fallback(api::not_found_fallback);
@@ -354,7 +374,7 @@ impl TestApp {
 
     /// A token for `principal` issued `age_s` seconds ago.
     pub fn token_issued_ago(&self, principal: Principal, age_s: u64) -> String {
-        let now_s = (now_ms() / 1000) as u64;
+        let now_s = self.state.tokens.now_s();
         self.state.tokens.issue(principal, now_s - age_s).token
     }
 
@@ -465,7 +485,7 @@ impl TestApp {
 
     /// Applies a ping for `driver` at (lat, lng), now.
     pub fn ping(&self, driver: DriverId, lat: f64, lng: f64) {
-        let now = now_ms();
+        let now = self.state.clock.now_ms();
         let ping = Ping {
             driver_id: driver,
             position: LatLng::new(lat, lng).unwrap(),

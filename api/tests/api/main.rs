@@ -16,4 +16,5 @@ mod search;
 mod server;
 mod shapes;
 mod store;
+mod time;
 mod transitions;

@@ -48,7 +48,6 @@ use std::time::Duration;
 use engine::PaymentId;
 use tokio_util::sync::CancellationToken;
 
-use crate::now_ms;
 use crate::ports::LiveSide;
 use crate::store::{
     self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, Store, StoreError,
@@ -117,6 +116,9 @@ pub struct Saga {
     pub config: Config,
     /// Cancelled when the app stops.
     pub shutdown: CancellationToken,
+    /// The app's injected clock: the saga's background rounds stamp
+    /// payments and schedule retries from it.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 /// Charges settled, by `outcome`.
@@ -235,7 +237,7 @@ pub async fn collect(
             failure: unreachable_failure(attempts, &why),
         },
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let outcome = state
         .store
         .settle_charge(charge.id, &settlement, attempts, now)
@@ -298,7 +300,7 @@ pub async fn refund(state: Saga, refund: Payment) -> Result<Option<Payment>, Sto
             (Err(GatewayError::Declined(why)), 0)
         }
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let failure = match answer {
         Ok(gateway_ref) => {
             let settlement = Settlement::Succeeded { gateway_ref };
@@ -462,7 +464,7 @@ fn retry_after_store_error(state: Saga, id: PaymentId, error: &StoreError) {
 /// for a background round, sent when that round is due. Call once at
 /// start-up; the payments run in the background. How many were resumed.
 pub async fn resume_pending(state: &Saga) -> Result<usize, StoreError> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     store::for_each_page(
         RESUME_PAGE,
         |after, limit| state.store.pending_payments(after, limit),

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use clock::Clock;
 use engine::PaymentId;
 use parking_lot::Mutex;
 
@@ -49,13 +50,17 @@ pub struct SimulatedGateway {
     /// refunds of `tok_refund_flaky`). An entry lives only until its key
     /// stops failing, so the map holds at most the keys in flight.
     failures: Mutex<HashMap<PaymentId, u32>>,
+    /// Stamps the ledger's charges and refunds (the app's injected clock).
+    clock: Arc<dyn Clock>,
 }
 
 impl SimulatedGateway {
-    /// A gateway whose ledger is `ledger` (the app's store).
-    pub fn new(ledger: Arc<dyn GatewayLedger>) -> Self {
+    /// A gateway whose ledger is `ledger` (the app's store), stamping it
+    /// from `clock`.
+    pub fn new(ledger: Arc<dyn GatewayLedger>, clock: Arc<dyn Clock>) -> Self {
         Self {
             ledger,
+            clock,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -141,7 +146,7 @@ impl PaymentGateway for SimulatedGateway {
                 amount_cents: call.amount_cents,
                 token: call.token.clone(),
                 refunded_cents: 0,
-                created_at_ms: crate::now_ms(),
+                created_at_ms: self.clock.now_ms(),
             })
             .await
             .map_err(unreachable_ledger)?;
@@ -173,7 +178,12 @@ impl PaymentGateway for SimulatedGateway {
         }
         let verdict = self
             .ledger
-            .record_refund(key, &call.charge_ref, call.amount_cents, crate::now_ms())
+            .record_refund(
+                key,
+                &call.charge_ref,
+                call.amount_cents,
+                self.clock.now_ms(),
+            )
             .await
             .map_err(unreachable_ledger)?;
         match verdict {
@@ -220,7 +230,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_behave_as_documented() {
-        let g = SimulatedGateway::new(ledger().await);
+        let g = SimulatedGateway::new(ledger().await, Arc::new(clock::SystemClock));
         assert!(g.charge(&charge("tok_ok", PaymentId::new())).await.is_ok());
         assert!(matches!(
             g.charge(&charge("tok_declined", PaymentId::new())).await,
@@ -275,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_moves_money_once() {
-        let g = SimulatedGateway::new(ledger().await);
+        let g = SimulatedGateway::new(ledger().await, Arc::new(clock::SystemClock));
         let key = PaymentId::new();
         let first = g.charge(&charge("tok_ok", key)).await.unwrap();
         assert_eq!(g.charge(&charge("tok_ok", key)).await.unwrap(), first);
@@ -313,7 +323,7 @@ mod tests {
     async fn the_ledger_outlives_the_gateway() {
         // A restart: a new gateway over the same database.
         let ledger = ledger().await;
-        let before = SimulatedGateway::new(ledger.clone());
+        let before = SimulatedGateway::new(ledger.clone(), Arc::new(clock::SystemClock));
         let key = PaymentId::new();
         let charged = before.charge(&charge("tok_ok", key)).await.unwrap();
         let declined = PaymentId::new();
@@ -322,7 +332,7 @@ mod tests {
         before.refund(&refund(&charged, 700, r1)).await.unwrap();
         drop(before);
 
-        let after = SimulatedGateway::new(ledger);
+        let after = SimulatedGateway::new(ledger, Arc::new(clock::SystemClock));
         assert_eq!(
             after.charge(&charge("tok_ok", key)).await,
             Ok(charged.clone())
@@ -360,7 +370,10 @@ mod tests {
 
     #[tokio::test]
     async fn racing_refunds_of_one_key_refund_once() {
-        let g = Arc::new(SimulatedGateway::new(ledger().await));
+        let g = Arc::new(SimulatedGateway::new(
+            ledger().await,
+            Arc::new(clock::SystemClock),
+        ));
         let charged = g.charge(&charge("tok_ok", PaymentId::new())).await.unwrap();
         let key = PaymentId::new();
         let calls: Vec<_> = (0..8)

@@ -56,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::Batch;
 use crate::metrics::{ConnectRefusal, Path, Refusal};
-use crate::{Shared, now_ms, topics};
+use crate::{Shared, topics};
 
 /// Publishes to foreign topics tolerated on one connection before it is
 /// closed: a buggy app gets its pings through, a prober gets cut off (each
@@ -343,7 +343,7 @@ impl AclProtocol {
             .metrics
             .path(Path::Mqtt)
             .rejected(PingRejection::WrongDriver);
-        if let Some(suppressed) = shared.metrics.reject_log.allow(crate::now_s()) {
+        if let Some(suppressed) = shared.metrics.reject_log.allow(shared.now_s()) {
             tracing::warn!(
                 %driver_id,
                 topic = %loggable(&publish.topic),
@@ -401,7 +401,11 @@ impl AclProtocol {
     /// Clients control how often these lines happen, so they share the
     /// rejection log budget; `Some(n)` = log, `n` lines were suppressed.
     fn log_budget(&self) -> Option<u64> {
-        self.ctx.shared.metrics.reject_log.allow(crate::now_s())
+        self.ctx
+            .shared
+            .metrics
+            .reject_log
+            .allow(self.ctx.shared.now_s())
     }
 }
 
@@ -422,7 +426,7 @@ impl Protocol for AclProtocol {
         // (which makes rumqttd read the socket again), or with an error —
         // the batch is applied in every case.
         let mut batch = std::mem::take(&mut self.batch);
-        let now = now_ms();
+        let now = self.ctx.shared.now_ms();
         let result = loop {
             // The frame starts at the front of the buffer: its first byte
             // holds a PUBLISH's QoS, which rumqttd's `Publish` keeps private.
@@ -534,6 +538,7 @@ fn loggable(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::now_ms;
     use auth::Principal;
     use engine::UserId;
 
@@ -608,8 +613,12 @@ mod tests {
         fn new() -> Self {
             let tokens = Tokens::new(b"secret", 60);
             let engine = engine::Handle::new(engine::Config::default());
-            let ingest =
-                crate::Ingest::new(crate::Config::default(), engine.clone(), tokens.clone());
+            let ingest = crate::Ingest::new(
+                crate::Config::default(),
+                engine.clone(),
+                tokens.clone(),
+                Arc::new(clock::SystemClock),
+            );
             let shutdown = CancellationToken::new();
             let ctx = Arc::new(AclContext {
                 shared: ingest.shared.clone(),

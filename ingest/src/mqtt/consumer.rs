@@ -19,7 +19,7 @@ use rumqttd::{Forward, Notification};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Path;
-use crate::{Shared, now_ms, topics, wire};
+use crate::{Shared, topics, wire};
 
 /// Notifications handled before the batch is applied: bounds the batch's
 /// memory and the delay of its first ping (the router hands out at most a
@@ -41,7 +41,7 @@ pub(super) async fn run(
             () = shutdown.cancelled() => break,
             n = link_rx.next() => n,
         };
-        let now = now_ms();
+        let now = shared.now_ms();
         let mut next = Some(first);
         let mut handled = 0;
         let mut unscheduled = false;
@@ -154,7 +154,7 @@ fn reject(shared: &Shared, driver_id: Option<DriverId>, reason: PingRejection) {
 /// MQTT has no reply channel for a bad ping, so the log line is the
 /// driver's (and operator's) only clue: warn, but rate limited.
 fn log(shared: &Shared, driver_id: Option<DriverId>, reason: PingRejection) {
-    if let Some(suppressed) = shared.metrics.reject_log.allow(crate::now_s()) {
+    if let Some(suppressed) = shared.metrics.reject_log.allow(shared.now_s()) {
         tracing::warn!(
             ?driver_id,
             reason = reason.code(),

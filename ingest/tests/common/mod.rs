@@ -37,16 +37,22 @@ impl TestApp {
     }
 
     pub async fn start_with(config: Config) -> TestApp {
+        Self::start_with_clock(config, Arc::new(clock::SystemClock)).await
+    }
+
+    /// Starts ingest reading `clock` (a `clock::ManualClock` holds the
+    /// server's receive time still).
+    pub async fn start_with_clock(config: Config, clock: Arc<dyn clock::Clock>) -> TestApp {
         let config = Config {
             mqtt_addr: "127.0.0.1:0".parse().unwrap(),
             max_connections: 1_000,
             ..config
         };
         let engine = engine::Handle::new(engine::Config::default());
-        let tokens = Tokens::new(b"test-secret", 3600);
+        let tokens = Tokens::new(b"test-secret", 3600).with_clock(clock.clone());
         let metrics = TestRecorder::default();
         let ingest = metrics::with_local_recorder(&metrics, || {
-            Ingest::new(config, engine.clone(), tokens.clone())
+            Ingest::new(config, engine.clone(), tokens.clone(), clock)
         });
         let shutdown = CancellationToken::new();
         let broker = ingest
@@ -88,7 +94,7 @@ impl TestApp {
 
     pub fn token(&self, user_id: UserId, role: Role) -> String {
         self.tokens
-            .issue(Principal { user_id, role }, now_s())
+            .issue(Principal { user_id, role }, self.tokens.now_s())
             .token
     }
 

@@ -4,7 +4,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use auth::{Principal, Role, Tokens};
 use engine::{DriverId, LatLng, OrderId, OrderStatus, OrderTrack, Ping, RestaurantId, UserId};
@@ -44,7 +45,9 @@ pub async fn spawn_app(config: Config) -> TestApp {
 /// Starts the router only; the caller starts the fan-out when it wants.
 pub async fn spawn_app_with(config: Config, engine_config: engine::Config) -> TestApp {
     let engine = engine::Handle::new(engine_config);
-    let tokens = Tokens::new(b"ws-gateway-test-secret", 3600);
+    // The gateway reads no wall clock of its own; token expiry does.
+    let tokens =
+        Tokens::new(b"ws-gateway-test-secret", 3600).with_clock(Arc::new(clock::SystemClock));
     let gateway = Gateway::new(config, engine.clone(), tokens.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -72,10 +75,7 @@ impl TestApp {
     }
 
     pub fn token(&self, user_id: UserId, role: Role) -> String {
-        let now_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now_s = self.tokens.now_s();
         self.tokens.issue(Principal { user_id, role }, now_s).token
     }
 

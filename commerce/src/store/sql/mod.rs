@@ -366,7 +366,7 @@ mod tests {
             .connect(&base)
             .await
             .unwrap();
-        let now_s = crate::now_ms() / 1000;
+        let now_s = clock::Clock::now_ms(&clock::SystemClock) / 1000;
         let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
             .execute(&admin)
