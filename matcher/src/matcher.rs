@@ -426,7 +426,7 @@ impl Matcher {
         if d.ready_at.take().is_none() || d.pending_offer.is_some() {
             return;
         }
-        self.order_waits(&mut book, order_id, now_ms(), now);
+        self.order_waits(&mut book, order_id, self.clock.now_ms(), now);
     }
 
     /// Accepts a pending offer: the order is assigned to the driver in the
