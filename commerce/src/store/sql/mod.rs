@@ -47,6 +47,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The same database, as the event stream names it.
+    pub fn events(self) -> events::Backend {
+        match self {
+            Backend::Sqlite => events::Backend::Sqlite,
+            Backend::Postgres => events::Backend::Postgres,
+        }
+    }
+}
+
 /// Connections in a file-backed SQLite pool. SQLite serialises writers (WAL
 /// lets readers run beside the one writer); a few connections cover two
 /// cores' worth of requests waiting on I/O without piling up writers.
@@ -91,6 +101,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "order history into events",
+        include_str!("../../../migrations/sqlite/0007_history_events.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -123,6 +138,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/postgres/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "order history into events",
+        include_str!("../../../migrations/postgres/0007_history_events.sql"),
+    ),
 ];
 
 /// The statuses `OrderStatus::is_terminal` calls terminal, as an SQL list
@@ -142,6 +162,10 @@ pub struct SqlStore {
     /// in SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) between
     /// tries and turns contention into latency spikes.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The event stream on the same pool, made once at connect: its
+    /// [`events::Wake`] is the one the store notifies after each commit
+    /// that appended, and what [`Store::event_log`] hands out.
+    log: events::EventLog,
 }
 
 impl SqlStore {
@@ -184,11 +208,30 @@ impl SqlStore {
         migrator(migrations).run(&pool).await?;
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self {
+        let listen_url = (backend == Backend::Postgres).then_some(url);
+        Ok(Self::from_parts(pool, backend, write_gate, listen_url))
+    }
+
+    /// The store over a migrated `pool`, with its event log.
+    fn from_parts(
+        pool: AnyPool,
+        backend: Backend,
+        write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+        listen_url: Option<&str>,
+    ) -> Self {
+        let mut log = events::EventLog::new(pool.clone(), backend.events());
+        if let Some(gate) = &write_gate {
+            log = log.with_write_gate(gate.clone());
+        }
+        if let Some(url) = listen_url {
+            log = log.with_listen_url(url);
+        }
+        Self {
             pool,
             backend,
             write_gate,
-        })
+            log,
+        }
     }
 
     /// The pool, for tests and tools that need raw SQL.
@@ -293,6 +336,10 @@ impl Store for SqlStore {
 
     fn backend(&self) -> super::Backend {
         self.backend
+    }
+
+    fn event_log(&self) -> events::EventLog {
+        self.log.clone()
     }
 }
 
@@ -457,11 +504,7 @@ mod tests {
 
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let store = SqlStore {
-            pool,
-            backend,
-            write_gate,
-        };
+        let store = SqlStore::from_parts(pool, backend, write_gate, None);
         let recorded = store.ledger_charge(charge).await.unwrap().unwrap();
         assert_eq!(
             recorded.answer,
