@@ -295,7 +295,12 @@ mod tests {
             backfilled: false,
         };
         let json = serde_json::to_value(&body).unwrap();
-        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
@@ -315,10 +320,19 @@ mod tests {
         // order does not.
         let actor = Actor::System(ACTOR_PAYMENTS.to_owned());
         let entry = history_entry(order_id, EventType::OrderPaid, &actor, 5, &json).unwrap();
-        assert_eq!(entry.map(|e| (e.kind, e.status, e.actor_id)), Some((EventKind::Status, OrderStatus::Paid, None)));
+        assert_eq!(
+            entry.map(|e| (e.kind, e.status, e.actor_id)),
+            Some((EventKind::Status, OrderStatus::Paid, None))
+        );
         let mut still = json.clone();
         still["status_from"] = "paid".into();
-        assert_eq!(history_entry(order_id, EventType::OrderPaid, &actor, 5, &still).unwrap(), None);
-        assert_eq!(history_entry(order_id, EventType::RefundFailed, &actor, 5, &json).unwrap(), None);
+        assert_eq!(
+            history_entry(order_id, EventType::OrderPaid, &actor, 5, &still).unwrap(),
+            None
+        );
+        assert_eq!(
+            history_entry(order_id, EventType::RefundFailed, &actor, 5, &json).unwrap(),
+            None
+        );
     }
 }

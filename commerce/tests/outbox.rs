@@ -10,8 +10,7 @@ use std::sync::Arc;
 use auth::Role;
 use commerce::store::{
     AccountStore, MenuItem, NewOrder, Order, OrderStore, PaymentStore, PlaceOutcome, Restaurant,
-    RestaurantStore, SettleOutcome, Settlement, SqlStore, Transition, TransitionOutcome,
-    User,
+    RestaurantStore, SettleOutcome, Settlement, SqlStore, Transition, TransitionOutcome, User,
 };
 use engine::{DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
 use sqlx::Row;
@@ -186,7 +185,13 @@ async fn place(store: &SqlStore, w: &World) -> (Order, PaymentId) {
     }
 }
 
-async fn step(store: &SqlStore, order: OrderId, from: OrderStatus, to: OrderStatus, actor: UserId) -> Order {
+async fn step(
+    store: &SqlStore,
+    order: OrderId,
+    from: OrderStatus,
+    to: OrderStatus,
+    actor: UserId,
+) -> Order {
     let t = Transition {
         order_id: order,
         from,
@@ -249,7 +254,12 @@ async fn appended<F: std::future::Future<Output = ()>>(
 }
 
 fn ev(t: &str, kind: &str, id: impl ToString, actor: &str) -> (String, String, String, String) {
-    (t.to_owned(), kind.to_owned(), id.to_string(), actor.to_owned())
+    (
+        t.to_owned(),
+        kind.to_owned(),
+        id.to_string(),
+        actor.to_owned(),
+    )
 }
 
 fn user_actor(id: UserId) -> String {
@@ -284,7 +294,13 @@ async fn each_change_writes_its_event() {
         let steps = [
             (Paid, Accepted, w.owner, "order.accepted", &owner),
             (Accepted, Preparing, w.owner, "order.preparing", &owner),
-            (Preparing, ReadyForPickup, w.owner, "order.ready_for_pickup", &owner),
+            (
+                Preparing,
+                ReadyForPickup,
+                w.owner,
+                "order.ready_for_pickup",
+                &owner,
+            ),
         ];
         for (i, (from, to, who, t, actor)) in steps.into_iter().enumerate() {
             let got = appended(s, async {
@@ -311,7 +327,10 @@ async fn each_change_writes_its_event() {
         }
         // The history is the order's events, steps with their driver.
         let history = s.order_events(o).await.unwrap();
-        let statuses: Vec<_> = history.iter().map(|e| (e.kind.as_str(), e.status)).collect();
+        let statuses: Vec<_> = history
+            .iter()
+            .map(|e| (e.kind.as_str(), e.status))
+            .collect();
         assert_eq!(
             statuses,
             [
@@ -328,7 +347,10 @@ async fn each_change_writes_its_event() {
         );
         assert_eq!(history[0].actor_id, Some(w.customer));
         assert_eq!(history[1].actor_id, None, "payments act as the system");
-        assert_eq!(history[6].driver_id.map(|d| d.as_uuid()), Some(w.driver.as_uuid()));
+        assert_eq!(
+            history[6].driver_id.map(|d| d.as_uuid()),
+            Some(w.driver.as_uuid())
+        );
 
         // A declined charge.
         let (failed, charge) = place(s, &w).await;
@@ -339,7 +361,11 @@ async fn each_change_writes_its_event() {
             s.settle_charge(charge, &declined, 1, 15).await.unwrap();
         })
         .await;
-        assert_eq!(got, [ev("payment.failed", "order", failed.id, payments)], "{db}");
+        assert_eq!(
+            got,
+            [ev("payment.failed", "order", failed.id, payments)],
+            "{db}"
+        );
 
         // Cancelled after payment: the refund owed, then its settlement.
         for (to, t, settlement, refund_type) in [
@@ -381,7 +407,9 @@ async fn each_change_writes_its_event() {
             assert_eq!(got, [ev(t, "order", order.id, &user_actor(who))], "{db}");
             let refund = refund.expect("a refund is owed");
             let got = appended(s, async {
-                s.settle_refund(refund.id, &settlement, 1, 25).await.unwrap();
+                s.settle_refund(refund.id, &settlement, 1, 25)
+                    .await
+                    .unwrap();
             })
             .await;
             assert_eq!(got, [ev(refund_type, "order", order.id, payments)], "{db}");
@@ -397,7 +425,11 @@ async fn each_change_writes_its_event() {
             assert!(s.update_restaurant(&changed).await.unwrap());
         })
         .await;
-        assert_eq!(got, [ev("restaurant.updated", "restaurant", r, &owner)], "{db}");
+        assert_eq!(
+            got,
+            [ev("restaurant.updated", "restaurant", r, &owner)],
+            "{db}"
+        );
         let got = appended(s, async {
             let mut item = s.menu_item(w.item).await.unwrap().unwrap();
             item.price_cents = 1_200;
@@ -421,7 +453,12 @@ async fn each_change_writes_its_event() {
             .collect();
         assert_eq!(
             created,
-            ["restaurant.updated", "menu.updated", "restaurant.updated", "menu.updated"],
+            [
+                "restaurant.updated",
+                "menu.updated",
+                "restaurant.updated",
+                "menu.updated"
+            ],
             "{db}"
         );
         if let Some(c) = cleanup {
@@ -504,7 +541,10 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             assert!(s.transition_order(&t).await.is_err());
             let now = s.order(order.id).await.unwrap().unwrap();
             assert_eq!(now.status, OrderStatus::Paid, "the step was rolled back");
-            assert!(s.payments(order.id).await.unwrap().len() == 1, "no refund written");
+            assert!(
+                s.payments(order.id).await.unwrap().len() == 1,
+                "no refund written"
+            );
             assert_eq!(now.version, 2);
         }
         if let Some(c) = cleanup {
@@ -590,7 +630,17 @@ async fn concurrent_orders_get_gapless_versions() {
                     {
                         versions.push(a.version);
                     }
-                    versions.push(step(&s, o, OrderStatus::Accepted, OrderStatus::Preparing, w.owner).await.version);
+                    versions.push(
+                        step(
+                            &s,
+                            o,
+                            OrderStatus::Accepted,
+                            OrderStatus::Preparing,
+                            w.owner,
+                        )
+                        .await
+                        .version,
+                    );
                 }
                 (o, versions)
             });

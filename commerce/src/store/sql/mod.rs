@@ -635,7 +635,12 @@ mod tests {
             .await
             .unwrap();
         }
-        let row = |order_id, kind, status, driver_id: Option<DriverId>, actor_id: Option<UserId>, at_ms| OrderEvent {
+        let row = |order_id,
+                   kind,
+                   status,
+                   driver_id: Option<DriverId>,
+                   actor_id: Option<UserId>,
+                   at_ms| OrderEvent {
             order_id,
             kind,
             status,
@@ -652,7 +657,14 @@ mod tests {
             row(o1, Status, Paid, None, None, 12),
             row(o2, Status, PaymentFailed, None, None, 13),
             row(o1, Status, Accepted, None, Some(owner), 14),
-            row(o1, Assigned, Accepted, Some(driver), Some(driver.as_uuid().into()), 15),
+            row(
+                o1,
+                Assigned,
+                Accepted,
+                Some(driver),
+                Some(driver.as_uuid().into()),
+                15,
+            ),
             row(o1, Status, Preparing, Some(driver), Some(owner), 16),
         ];
         for r in &rows {
@@ -677,7 +689,8 @@ mod tests {
         let store = SqlStore::from_parts(pool.clone(), backend, write_gate, None);
         // The history reads as it did, from the events.
         for o in [o1, o2] {
-            let expected: Vec<OrderEvent> = rows.iter().filter(|r| r.order_id == o).cloned().collect();
+            let expected: Vec<OrderEvent> =
+                rows.iter().filter(|r| r.order_id == o).cloned().collect();
             assert_eq!(store.order_events(o).await.unwrap(), expected);
         }
         // Sequenced already, in the rows' order, with gapless versions.
@@ -716,7 +729,12 @@ mod tests {
         .unwrap();
         assert_eq!(v, 2);
         // And the old table is gone.
-        assert!(sqlx::query("SELECT 1 FROM order_events").fetch_all(&pool).await.is_err());
+        assert!(
+            sqlx::query("SELECT 1 FROM order_events")
+                .fetch_all(&pool)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -350,7 +350,8 @@ impl OrderStore for SqlStore {
             let payload: String = row.try_get("payload_json")?;
             let event_type = events::EventType::parse(&name)
                 .ok_or_else(|| rows::corrupt("event_type", &name))?;
-            let actor = events::Actor::parse(&actor).ok_or_else(|| rows::corrupt("actor", &actor))?;
+            let actor =
+                events::Actor::parse(&actor).ok_or_else(|| rows::corrupt("actor", &actor))?;
             let body: serde_json::Value = serde_json::from_str(&payload)
                 .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
             let at_ms: i64 = row.try_get("at_ms")?;

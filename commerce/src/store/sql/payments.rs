@@ -12,8 +12,7 @@ use engine::{OrderId, OrderStatus, PaymentId};
 use super::SqlStore;
 use super::rows::{self, payment_columns, select_payment};
 use super::tx::{
-    Tx, append, give_back_stock, insert_refund, order_in, refundable_cents, set_status,
-    touch_order,
+    Tx, append, give_back_stock, insert_refund, order_in, refundable_cents, set_status, touch_order,
 };
 use crate::event::{self, ACTOR_PAYMENTS, OrderChanged, PaymentInfo, RefundSettled};
 use crate::store::{
