@@ -64,6 +64,10 @@ pub fn describe_metrics() {
     // Charges, refunds and payment retries: described next to the saga
     // that counts them, which also starts their series at zero.
     payments::describe_metrics();
+    // The store appends to the event stream, which counts appends: its
+    // families need their HELP wherever the store runs (describing twice,
+    // if the binary also does, is harmless).
+    events::describe_metrics();
 }
 
 /// Wall-clock Unix milliseconds. Read at the edges (the REST handlers)
