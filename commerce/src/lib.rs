@@ -2,6 +2,9 @@
 //! store that is their source of truth. No HTTP here: the REST layer
 //! (`api`) parses requests, calls a use-case and maps its outcome to HTTP.
 //!
+//! - [`event`]: the domain events every state change appends in its own
+//!   transaction (the outbox), their typed payloads, and how an order's
+//!   events read as its history.
 //! - [`store`]: the records (accounts, restaurants, menus, carts, orders,
 //!   payments), the [`Store`] trait (one sub-trait per area) and
 //!   [`store::SqlStore`] for SQLite and PostgreSQL with the migrations
@@ -26,6 +29,7 @@
 //! app's injected [`clock::Clock`] they are given.
 
 pub mod error;
+pub mod event;
 pub mod lifecycle;
 pub mod payments;
 pub mod ports;
@@ -61,4 +65,8 @@ pub fn describe_metrics() {
     // Charges, refunds and payment retries: described next to the saga
     // that counts them, which also starts their series at zero.
     payments::describe_metrics();
+    // The store appends to the event stream, which counts appends: its
+    // families need their HELP wherever the store runs (describing twice,
+    // if the binary also does, is harmless).
+    events::describe_metrics();
 }

@@ -247,6 +247,7 @@ pub async fn collect(
             order_status,
             moved,
             refund,
+            version,
             ..
         } => {
             let label = match settlement {
@@ -255,6 +256,7 @@ pub async fn collect(
             };
             metrics::counter!(CHARGES_TOTAL, "outcome" => label).increment(1);
             order.status = *order_status;
+            order.version = *version;
             if *moved {
                 order.updated_at_ms = now;
                 state.live.status_changed(&order, now);
