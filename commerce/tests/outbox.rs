@@ -29,7 +29,10 @@ async fn stores() -> Vec<(&'static str, SqlStore, Option<Cleanup>)> {
     {
         // Named like the api harness's schemas, so its sweep drops this one
         // if the test does not get to.
-        let now_s = commerce::now_ms() / 1000;
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
         // (The drivers were installed by the SQLite store's connect.)
         let admin = sqlx::any::AnyPoolOptions::new()
@@ -439,7 +442,7 @@ async fn each_change_writes_its_event() {
         assert_eq!(got, [ev("menu.updated", "restaurant", r, &owner)], "{db}");
         for (at, t) in [(Some(50), "user.banned"), (None, "user.unbanned")] {
             let got = appended(s, async {
-                s.set_banned(w.customer, at).await.unwrap().unwrap();
+                s.set_banned(w.customer, at, 60).await.unwrap().unwrap();
             })
             .await;
             assert_eq!(got, [ev(t, "user", w.customer, "system:admin")], "{db}");

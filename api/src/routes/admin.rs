@@ -69,7 +69,7 @@ async fn ban(
     let at = target.banned_at_ms.unwrap_or_else(|| state.clock.now_ms());
     let user = state
         .store
-        .set_banned(user_id, Some(at))
+        .set_banned(user_id, Some(at), at)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     state.tokens.ban(user_id);
@@ -105,7 +105,7 @@ async fn unban(
     require_role(&principal, &[Role::Admin])?;
     state
         .store
-        .set_banned(user_id, None)
+        .set_banned(user_id, None, state.clock.now_ms())
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     state.tokens.unban(user_id);

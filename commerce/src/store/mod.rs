@@ -158,8 +158,14 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<User>>;
     /// Bans (`Some(at)`) or unbans (`None`) the user. A ban also revokes
     /// every refresh token the user holds, in the same transaction. The
-    /// user as it is now, `None` if unknown.
-    async fn set_banned(&self, id: UserId, banned_at_ms: Option<i64>) -> Result<Option<User>>;
+    /// user as it is now, `None` if unknown. `now_ms` stamps the event
+    /// (the ban's own time when banning).
+    async fn set_banned(
+        &self,
+        id: UserId,
+        banned_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Option<User>>;
     /// Every banned user (loaded into the token checker at start-up).
     async fn banned_users(&self) -> Result<Vec<UserId>>;
 

@@ -70,7 +70,12 @@ impl AccountStore for SqlStore {
         self.user(id).await
     }
 
-    async fn set_banned(&self, id: UserId, banned_at_ms: Option<i64>) -> Result<Option<User>> {
+    async fn set_banned(
+        &self,
+        id: UserId,
+        banned_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
         let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET banned_at_ms = $1 WHERE id = $2")
             .bind(banned_at_ms)
@@ -97,9 +102,8 @@ impl AccountStore for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         let user = rows::user(&row)?;
-        // The time of the change: the ban's; lifting one, the caller gives
-        // no time, so the wall clock (until the store is handed a clock).
-        let at_ms = banned_at_ms.unwrap_or_else(crate::now_ms);
+        // The time of the change: the ban's own, or now when lifting one.
+        let at_ms = banned_at_ms.unwrap_or(now_ms);
         let e = event::new_event(
             if banned_at_ms.is_some() {
                 events::EventType::UserBanned

@@ -585,7 +585,10 @@ mod tests {
             .connect(&base)
             .await
             .unwrap();
-        let now_s = crate::now_ms() / 1000;
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
             .execute(&admin)
