@@ -921,6 +921,10 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Which database this is.
     fn backend(&self) -> Backend;
+    /// The event tables on the same database (pool, backend, write gate,
+    /// LISTEN url, the shared wake-up), for the relay, the consumers and
+    /// the admin queries.
+    fn event_log(&self) -> events::EventLog;
 }
 
 #[cfg(test)]

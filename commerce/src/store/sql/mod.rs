@@ -142,6 +142,9 @@ pub struct SqlStore {
     /// in SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) between
     /// tries and turns contention into latency spikes.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The event tables on this pool, with the shared wake-up (stub until
+    /// the outbox lands: built once so every caller shares one `Wake`).
+    event_log: events::EventLog,
 }
 
 impl SqlStore {
@@ -184,10 +187,17 @@ impl SqlStore {
         migrator(migrations).run(&pool).await?;
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let event_log = match &write_gate {
+            Some(gate) => events::EventLog::new(pool.clone(), events::Backend::Sqlite)
+                .with_write_gate(gate.clone()),
+            None => events::EventLog::new(pool.clone(), events::Backend::Postgres)
+                .with_listen_url(url),
+        };
         Ok(Self {
             pool,
             backend,
             write_gate,
+            event_log,
         })
     }
 
@@ -293,6 +303,10 @@ impl Store for SqlStore {
 
     fn backend(&self) -> super::Backend {
         self.backend
+    }
+
+    fn event_log(&self) -> events::EventLog {
+        self.event_log.clone()
     }
 }
 
