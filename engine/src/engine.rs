@@ -360,15 +360,26 @@ impl Engine {
 
     // ---- orders ----
 
-    /// Starts or replaces the tracking record of an order. An open order
-    /// with a driver binds that driver to it (as after a restart), unless the
-    /// driver already holds another order; a driver the replaced record named
-    /// instead is released.
-    pub fn track_order(&mut self, track: OrderTrack) {
+    /// Starts or replaces the tracking record of an order, by version: a
+    /// record no newer than the one held is refused (`false`; see
+    /// [`OrderTrack::supersedes`]). An open order with a driver binds that
+    /// driver to it (as after a restart), unless the driver already holds
+    /// another order; a driver the replaced record named instead, or the
+    /// driver of an order now closed, is released.
+    pub fn track_order(&mut self, mut track: OrderTrack) -> bool {
         let now_ms = track.updated_at_ms;
-        let previous_driver = self.orders.get(track.order_id).and_then(|t| t.driver_id);
+        let held = self.orders.get(track.order_id);
+        if let Some(held) = held {
+            if !track.supersedes(held) {
+                return false;
+            }
+            if track.version == 0 {
+                track.version = held.version;
+            }
+        }
+        let previous_driver = held.and_then(|t| t.driver_id);
         if let Some(old) = previous_driver
-            && Some(old) != track.driver_id
+            && (Some(old) != track.driver_id || track.status.is_terminal())
         {
             self.release_driver(old, track.order_id, now_ms);
         }
@@ -384,6 +395,7 @@ impl Engine {
         }
         self.orders.put(track.clone());
         let _ = self.changes.try_broadcast(Change::Order(track));
+        true
     }
 
     pub fn order(&self, order_id: OrderId) -> Option<OrderTrack> {

@@ -83,7 +83,9 @@ impl Handle {
         self.engine.lock().within(bbox, limit, filter)
     }
 
-    pub fn track_order(&self, track: OrderTrack) {
+    /// Puts an order on the board by version; `false`: refused as no newer
+    /// than the record held (see [`OrderTrack::supersedes`]).
+    pub fn track_order(&self, track: OrderTrack) -> bool {
         self.engine.lock().track_order(track)
     }
 
