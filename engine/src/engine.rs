@@ -402,16 +402,37 @@ impl Engine {
         self.orders.get(order_id).cloned()
     }
 
-    /// Moves an order to `status`. A closing status frees its driver.
+    /// Moves an order to `status` (unversioned). A closing status frees its
+    /// driver.
     pub fn set_order_status(
         &mut self,
         order_id: OrderId,
         status: OrderStatus,
         now_ms: i64,
     ) -> Result<OrderTrack, Error> {
+        self.step_order(order_id, status, 0, now_ms)?
+            .ok_or(Error::UnknownOrder)
+    }
+
+    /// Moves an order to `status` as of `version`, by version: `Ok(None)`
+    /// when the board already holds that version or a newer one (see
+    /// [`OrderTrack::supersedes`]). A closing status frees its driver.
+    pub fn step_order(
+        &mut self,
+        order_id: OrderId,
+        status: OrderStatus,
+        version: i64,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
         let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
+        if version != 0 && version <= track.version {
+            return Ok(None);
+        }
         track.status = status;
         track.updated_at_ms = now_ms;
+        if version != 0 {
+            track.version = version;
+        }
         let track = track.clone();
         if status.is_terminal()
             && let Some(driver_id) = track.driver_id
@@ -419,7 +440,7 @@ impl Engine {
             self.release_driver(driver_id, order_id, now_ms);
         }
         let _ = self.changes.try_broadcast(Change::Order(track.clone()));
-        Ok(track)
+        Ok(Some(track))
     }
 
     /// Gives `order_id` to `driver_id`, atomically: the order must have no

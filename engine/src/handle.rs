@@ -104,6 +104,20 @@ impl Handle {
             .set_order_status(order_id, status, now_ms)
     }
 
+    /// Moves an order to `status` as of `version`; `Ok(None)`: refused as
+    /// no newer than the record held.
+    pub fn step_order(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        version: i64,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
+        self.engine
+            .lock()
+            .step_order(order_id, status, version, now_ms)
+    }
+
     pub fn assign(
         &self,
         order_id: OrderId,

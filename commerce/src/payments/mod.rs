@@ -255,7 +255,9 @@ pub async fn collect(
             order.status = *order_status;
             if *moved {
                 order.updated_at_ms = now;
-                state.live.status_changed(&order, now);
+                // The outbox's outcome carries the version the change got;
+                // until then 0 (unversioned: applied as before).
+                state.live.status_changed(&order, 0, now);
             }
             if let Some(refund) = refund.clone() {
                 spawn_refund(state.clone(), refund);
