@@ -25,7 +25,10 @@ pub async fn run(engine: engine::Handle, recorder: PresenceRecorder, shutdown: C
         match change {
             Ok(change) => feed(&recorder, &mut online, &change),
             Err(RecvError::Overflowed(n)) => {
-                tracing::warn!(missed = n, "presence feed lagged behind the engine's changes");
+                tracing::warn!(
+                    missed = n,
+                    "presence feed lagged behind the engine's changes"
+                );
             }
             Err(RecvError::Closed) => return,
         }

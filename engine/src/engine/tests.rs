@@ -446,7 +446,10 @@ fn an_older_version_never_overwrites_a_newer_one() {
     assert!(e.track_order(at(OrderStatus::Placed, 1)));
     assert!(e.track_order(at(OrderStatus::Accepted, 3)));
     assert!(!e.track_order(at(OrderStatus::Paid, 2)), "older refused");
-    assert!(!e.track_order(at(OrderStatus::Paid, 3)), "same version refused");
+    assert!(
+        !e.track_order(at(OrderStatus::Paid, 3)),
+        "same version refused"
+    );
     assert_eq!(e.order(o).unwrap().status, OrderStatus::Accepted);
     assert_eq!(e.order(o).unwrap().version, 3);
     // An unversioned update applies and keeps the version held.

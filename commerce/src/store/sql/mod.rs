@@ -190,8 +190,9 @@ impl SqlStore {
         let event_log = match &write_gate {
             Some(gate) => events::EventLog::new(pool.clone(), events::Backend::Sqlite)
                 .with_write_gate(gate.clone()),
-            None => events::EventLog::new(pool.clone(), events::Backend::Postgres)
-                .with_listen_url(url),
+            None => {
+                events::EventLog::new(pool.clone(), events::Backend::Postgres).with_listen_url(url)
+            }
         };
         Ok(Self {
             pool,
