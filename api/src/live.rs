@@ -126,6 +126,12 @@ pub(crate) fn track(live: &Live, order: &Order, version: i64) -> bool {
     live.engine.track_order(order_track(order, version))
 }
 
+/// [`track`] for tests and tools: puts `order` on the board as of
+/// `version`; `false` when the board holds that version or a newer one.
+pub fn track_at(live: &Live, order: &Order, version: i64) -> bool {
+    track(live, order, version)
+}
+
 /// Starts the matcher on `order` if it wants a driver. Idempotent.
 pub(crate) fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
     if awaits_driver(order)

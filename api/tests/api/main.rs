@@ -5,6 +5,7 @@
 mod common;
 mod accounts;
 mod auth_flows;
+mod board_versions;
 mod bad_input;
 mod commerce;
 mod drivers;
