@@ -62,9 +62,9 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     .await;
     // Bad parameters are refused with reasons.
     let (status, body) = app.get("/v1/admin/events?limit=0", Some(&admin)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_limit")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_limit")), "{body}");
     let (status, body) = app.get("/v1/admin/events?type=order.teleported", Some(&admin)).await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("unknown_event_type")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_event_type")), "{body}");
 
     // The catalog consumer gave up on the event (as after a fault).
     let url = format!("sqlite://{}/hexdash.db", dir.0.display());
@@ -94,7 +94,7 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     .await;
     // Delivered once: a second replay is refused.
     let (status, body) = app.post(&path, Some(&admin), json!({})).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("already_replayed")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_replayed")), "{body}");
     let (status, _) = app
         .post("/v1/admin/dead-letters/999999/replay", Some(&admin), json!({}))
         .await;
