@@ -22,7 +22,9 @@ async fn append_restaurant_updated(dir: &std::path::Path) {
         actor: events::Actor::System("test".to_owned()),
         payload: events::Payload::v1(json!({})),
     };
-    events::append(&mut tx, log.backend(), &event).await.unwrap();
+    events::append(&mut tx, log.backend(), &event)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     store.event_log().pool().close().await;
 }
@@ -54,7 +56,10 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     append_restaurant_updated(&dir.0).await;
     let event_id = eventually(async || {
         let (status, body) = app
-            .get("/v1/admin/events?type=restaurant.updated&limit=10", Some(&admin))
+            .get(
+                "/v1/admin/events?type=restaurant.updated&limit=10",
+                Some(&admin),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         body["events"][0]["id"].as_i64()
@@ -62,9 +67,19 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     .await;
     // Bad parameters are refused with reasons.
     let (status, body) = app.get("/v1/admin/events?limit=0", Some(&admin)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_limit")), "{body}");
-    let (status, body) = app.get("/v1/admin/events?type=order.teleported", Some(&admin)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_event_type")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_limit")),
+        "{body}"
+    );
+    let (status, body) = app
+        .get("/v1/admin/events?type=order.teleported", Some(&admin))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("unknown_event_type")),
+        "{body}"
+    );
 
     // The catalog consumer gave up on the event (as after a fault).
     let url = format!("sqlite://{}/hexdash.db", dir.0.display());
@@ -78,7 +93,10 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     .await
     .unwrap();
     let (status, body) = app
-        .get("/v1/admin/dead-letters?consumer=search_catalog", Some(&admin))
+        .get(
+            "/v1/admin/dead-letters?consumer=search_catalog",
+            Some(&admin),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["dead_letters"][0]["id"], dead, "{body}");
@@ -94,9 +112,17 @@ async fn admin_endpoints_list_events_and_replay_a_dead_letter_once() {
     .await;
     // Delivered once: a second replay is refused.
     let (status, body) = app.post(&path, Some(&admin), json!({})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_replayed")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_replayed")),
+        "{body}"
+    );
     let (status, _) = app
-        .post("/v1/admin/dead-letters/999999/replay", Some(&admin), json!({}))
+        .post(
+            "/v1/admin/dead-letters/999999/replay",
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 404);
     store.event_log().pool().close().await;

@@ -5,8 +5,8 @@
 mod common;
 mod accounts;
 mod auth_flows;
-mod board_versions;
 mod bad_input;
+mod board_versions;
 mod commerce;
 mod drivers;
 mod offers;
