@@ -472,10 +472,12 @@ mod tests {
 
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let event_log = events::EventLog::new(pool.clone(), events::Backend::Sqlite);
         let store = SqlStore {
             pool,
             backend,
             write_gate,
+            event_log,
         };
         let recorded = store.ledger_charge(charge).await.unwrap().unwrap();
         assert_eq!(
