@@ -30,6 +30,19 @@ pub struct App {
     tracker: TaskTracker,
     grace: Duration,
     admin: AdminStatus,
+    /// The event stream: its log, consumers and settings, run with the app.
+    events: EventStream,
+}
+
+/// What `run_until_stopped` starts for the event stream.
+struct EventStream {
+    log: events::EventLog,
+    consumers: Vec<Arc<dyn events::Consumer>>,
+    config: events::Config,
+    presence: events::PresenceWriter,
+    recorder: events::PresenceRecorder,
+    /// Stamps the offers the feed records.
+    clock: Arc<dyn clock::Clock>,
 }
 
 /// What start-up did about the bootstrap admin, for the start log.
@@ -168,6 +181,23 @@ impl App {
             "restored live orders"
         );
 
+        // The event stream: relay and consumers over the store's event
+        // tables; the engine's presence changes and offers feed it.
+        let event_log = store.event_log();
+        let stream_config = config.events.stream();
+        stream_config
+            .validate()
+            .context("invalid [events] settings")?;
+        let (recorder, presence) = events::presence(event_log.clone(), config.events.presence());
+        let event_stream = EventStream {
+            log: event_log,
+            consumers: api::consumers::all(&api_state),
+            config: stream_config,
+            presence,
+            recorder,
+            clock: clock.clone(),
+        };
+
         let gateway =
             ws_gateway::Gateway::new(config.gateway.clone(), engine.clone(), tokens.clone());
         let ingest_config = ingest::Config {
@@ -219,6 +249,7 @@ impl App {
             tracker: TaskTracker::new(),
             grace: Duration::from_millis(config.shutdown_grace_ms),
             admin,
+            events: event_stream,
         })
     }
 
@@ -273,8 +304,34 @@ impl App {
             shutdown,
             tracker,
             grace,
+            events: event_stream,
+            engine,
             ..
         } = self;
+        // Before the matcher and ingest start, so no offer or presence
+        // change is made before the feed listens.
+        tracker.spawn(api::consumers::feed::run(
+            engine,
+            event_stream.recorder,
+            event_stream.clock,
+            shutdown.clone(),
+        ));
+        tracker.spawn(event_stream.presence.run(shutdown.clone()));
+        {
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                if let Err(e) = events::run(
+                    event_stream.log,
+                    event_stream.consumers,
+                    event_stream.config,
+                    shutdown,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "the event stream stopped");
+                }
+            });
+        }
         tracker.spawn(matcher.run(shutdown.clone()));
         tracker.spawn(gateway.run(shutdown.clone()));
         tracker.spawn(ingest.run(shutdown.clone()));

@@ -45,6 +45,83 @@ pub struct Config {
     pub api: api::Config,
     /// The HTTP listener's limits: header-read timeout, connection caps.
     pub http: crate::http_server::Config,
+    /// The event stream: relay, consumers' retries, presence queue.
+    pub events: EventsConfig,
+}
+
+/// The `[events]` section: the relay's and the consumer runners' limits
+/// (`events::Config`) and the presence queue's (`events::PresenceConfig`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// Events one relay pass numbers.
+    pub relay_batch: u32,
+    /// The relay's and idle runners' safety-net poll.
+    pub poll_interval_ms: u64,
+    /// Events a runner reads per query.
+    pub consumer_batch: u32,
+    /// A runner records its position after this many handled events.
+    pub checkpoint_every: u32,
+    /// How long one consumer call may take before it counts as failed.
+    pub handle_timeout_ms: u64,
+    /// Tries of one event before it goes to the consumer's dead letters.
+    pub max_attempts: u32,
+    /// The wait after a consumer's first failure; doubles after each.
+    pub backoff_initial_ms: u64,
+    /// The longest wait between tries.
+    pub backoff_max_ms: u64,
+    /// Replayed dead letters a runner takes per round.
+    pub replay_batch: u32,
+    /// Driver presence changes and offers waiting to be written: what a
+    /// crash may lose of them at most.
+    pub presence_capacity: usize,
+    /// Presence changes and offers written per transaction.
+    pub presence_batch: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let stream = events::Config::default();
+        let presence = events::PresenceConfig::default();
+        Self {
+            relay_batch: stream.relay_batch,
+            poll_interval_ms: stream.poll_interval_ms,
+            consumer_batch: stream.consumer_batch,
+            checkpoint_every: stream.checkpoint_every,
+            handle_timeout_ms: stream.handle_timeout_ms,
+            max_attempts: stream.max_attempts,
+            backoff_initial_ms: stream.backoff_initial_ms,
+            backoff_max_ms: stream.backoff_max_ms,
+            replay_batch: stream.replay_batch,
+            presence_capacity: presence.capacity,
+            presence_batch: presence.batch,
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The relay's and runners' settings.
+    pub fn stream(&self) -> events::Config {
+        events::Config {
+            relay_batch: self.relay_batch,
+            poll_interval_ms: self.poll_interval_ms,
+            consumer_batch: self.consumer_batch,
+            checkpoint_every: self.checkpoint_every,
+            handle_timeout_ms: self.handle_timeout_ms,
+            max_attempts: self.max_attempts,
+            backoff_initial_ms: self.backoff_initial_ms,
+            backoff_max_ms: self.backoff_max_ms,
+            replay_batch: self.replay_batch,
+        }
+    }
+
+    /// The presence queue's settings.
+    pub fn presence(&self) -> events::PresenceConfig {
+        events::PresenceConfig {
+            capacity: self.presence_capacity,
+            batch: self.presence_batch,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -74,6 +151,7 @@ impl Default for Config {
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),
             http: crate::http_server::Config::default(),
+            events: EventsConfig::default(),
         }
     }
 }

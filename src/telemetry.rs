@@ -90,6 +90,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// their own (ingest and ws-gateway when built, api and matcher here).
 fn describe() {
     api::describe_metrics();
+    events::describe_metrics();
     matcher::describe_metrics();
     describe_gauge!(
         "hexdash_build_info",

@@ -17,6 +17,9 @@
 //!   matcher are told ([`live::Live`] implements the domain's ports over
 //!   them); [`restore_live_state`] rebuilds them (and the catalog) at
 //!   start-up.
+//! - [`consumers`]: the in-process consumers of the event stream (the
+//!   order board by version, the matcher's trigger, the search catalog)
+//!   and the feed of driver presence and offers into the stream.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
@@ -35,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub mod consumers;
 pub mod error;
 pub mod extract;
 pub mod limiter;

@@ -30,16 +30,16 @@ pub struct Live {
 }
 
 impl LiveSide for Live {
-    fn order_placed(&self, order: &Order, now_ms: i64) {
-        on_order_placed(self, order, now_ms);
+    fn order_placed(&self, order: &Order, version: i64, now_ms: i64) {
+        on_order_placed(self, order, version, now_ms);
     }
 
-    fn status_changed(&self, order: &Order, now_ms: i64) {
-        on_status_changed(self, order, now_ms);
+    fn status_changed(&self, order: &Order, version: i64, now_ms: i64) {
+        on_status_changed(self, order, version, now_ms);
     }
 
     fn restore(&self, order: &Order, now_ms: i64) {
-        track(self, order);
+        track(self, order, 0);
         dispatch_if_waiting(self, order, now_ms);
     }
 }
@@ -102,8 +102,8 @@ fn offer_error(e: OfferError) -> commerce::Error {
 /// Orders read per page while restoring.
 const RESTORE_PAGE: u32 = 1_000;
 
-/// The engine's view of an order.
-pub(crate) fn order_track(order: &Order) -> OrderTrack {
+/// The engine's view of an order as of `version` (0: not known).
+pub(crate) fn order_track(order: &Order, version: i64) -> OrderTrack {
     OrderTrack {
         order_id: order.id,
         customer_id: order.customer_id,
@@ -114,18 +114,26 @@ pub(crate) fn order_track(order: &Order) -> OrderTrack {
         pickup: order.pickup,
         dropoff: order.dropoff,
         updated_at_ms: order.updated_at_ms,
+        version,
     }
 }
 
-/// Puts `order` on the engine's board as the store has it; an open order
-/// with a driver binds that driver to it (`Engine::track_order`), so the
-/// driver is busy and the matcher offers it nothing more.
-fn track(live: &Live, order: &Order) {
-    live.engine.track_order(order_track(order));
+/// Puts `order` on the engine's board as the store has it at `version`
+/// (refused when the board holds that version or a newer one); an open
+/// order with a driver binds that driver to it (`Engine::track_order`), so
+/// the driver is busy and the matcher offers it nothing more.
+pub(crate) fn track(live: &Live, order: &Order, version: i64) -> bool {
+    live.engine.track_order(order_track(order, version))
+}
+
+/// [`track`] for tests and tools: puts `order` on the board as of
+/// `version`; `false` when the board holds that version or a newer one.
+pub fn track_at(live: &Live, order: &Order, version: i64) -> bool {
+    track(live, order, version)
 }
 
 /// Starts the matcher on `order` if it wants a driver. Idempotent.
-fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
+pub(crate) fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
     if awaits_driver(order)
         && let Err(e) = live.matcher.dispatch(order.id, now_ms)
     {
@@ -135,18 +143,29 @@ fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
 
 /// A new order was stored: show it to the live side (its customer can
 /// follow it from now on); it waits for a driver only once accepted.
-fn on_order_placed(live: &Live, order: &Order, now_ms: i64) {
-    track(live, order);
+fn on_order_placed(live: &Live, order: &Order, version: i64, now_ms: i64) {
+    track(live, order, version);
     dispatch_if_waiting(live, order, now_ms);
 }
 
 /// An order's status changed in the store: tell the engine (which tells its
 /// watchers and, on a closing status, frees the driver) and the matcher.
-fn on_status_changed(live: &Live, order: &Order, now_ms: i64) {
-    match live.engine.set_order_status(order.id, order.status, now_ms) {
-        Ok(_) => {}
+/// An update older than what the board holds (a late saga task after a
+/// newer step) changes nothing on the board.
+fn on_status_changed(live: &Live, order: &Order, version: i64, now_ms: i64) {
+    match live
+        .engine
+        .step_order(order.id, order.status, version, now_ms)
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::debug!(order_id = %order.id, version, "stale order update ignored");
+            return;
+        }
         // Not on the board (pruned, or lost): put it back as stored.
-        Err(engine::Error::UnknownOrder) => track(live, order),
+        Err(engine::Error::UnknownOrder) => {
+            track(live, order, version);
+        }
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = %e, "engine refused a status change")
         }
@@ -180,7 +199,7 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
         |order| order.id,
         |page| {
             for order in &page {
-                track(&live, order);
+                track(&live, order, 0);
                 restored.tracked += 1;
                 if awaits_driver(order) {
                     dispatch_if_waiting(&live, order, now_ms);

@@ -93,6 +93,9 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::profile::delete_address,
         routes::admin::ban,
         routes::admin::unban,
+        routes::events::list_events,
+        routes::events::list_dead_letters,
+        routes::events::replay_dead_letter,
         routes::restaurants::create_restaurant,
         routes::restaurants::search_restaurants,
         routes::restaurants::get_restaurant,
@@ -134,7 +137,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
     tags(
         (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
         (name = "profile", description = "The caller's profile and saved delivery addresses."),
-        (name = "admin", description = "Bans (admin role)."),
+        (name = "admin", description = "Bans, the event log and dead letters (admin role)."),
         (name = "restaurants", description = "Restaurants and search (search and reads need no token)."),
         (name = "menu", description = "Menus, items, prices and stock."),
         (name = "cart", description = "One server-side cart per customer, checked out into an order."),

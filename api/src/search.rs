@@ -79,6 +79,16 @@ pub fn item_changed(state: &AppState, item: &MenuItem) {
     }
 }
 
+/// A restaurant and its whole menu as stored, into `catalog` (the event
+/// stream's catalog consumer).
+pub fn reload(catalog: &SharedCatalog, restaurant: &Restaurant, menu: &[MenuItem]) {
+    let mut catalog = catalog.write();
+    catalog.upsert_restaurant(restaurant_entry(restaurant));
+    for item in menu {
+        catalog.upsert_dish(dish_entry(item));
+    }
+}
+
 /// Loads every restaurant and menu item from the store. Call once at
 /// start-up, before serving.
 pub async fn load(state: &AppState) -> Result<(), StoreError> {

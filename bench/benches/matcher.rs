@@ -89,6 +89,7 @@ fn tracked_orders(handle: &Handle, fleet: &mut Fleet) -> Vec<OrderId> {
                 pickup: bench::lat_lng(r.location),
                 dropoff,
                 updated_at_ms: EPOCH_MS,
+                version: 0,
             });
             order_id
         })

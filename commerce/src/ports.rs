@@ -15,12 +15,16 @@ use crate::store::Order;
 /// The live view of orders: told after the store committed a change.
 pub trait LiveSide: Send + Sync {
     /// A new order was stored: show it (its customer can follow it from
-    /// now on); it waits for a driver only once accepted.
-    fn order_placed(&self, order: &Order, now_ms: i64);
+    /// now on); it waits for a driver only once accepted. `version`: the
+    /// order's version the store gave the change (its event stream's
+    /// aggregate version; 0 when not known, which the board applies
+    /// unconditionally).
+    fn order_placed(&self, order: &Order, version: i64, now_ms: i64);
     /// An order's status changed in the store: update the board (which
-    /// frees the driver on a closing status) and start or stop looking for
-    /// a driver.
-    fn status_changed(&self, order: &Order, now_ms: i64);
+    /// frees the driver on a closing status; an update older than what
+    /// the board holds is ignored) and start or stop looking for a driver.
+    /// `version` as for [`LiveSide::order_placed`].
+    fn status_changed(&self, order: &Order, version: i64, now_ms: i64);
     /// The order (as stored) goes back on the board and, if it waits for a
     /// driver, back to the matcher: after an assignment was refused or
     /// undone.

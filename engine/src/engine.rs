@@ -360,15 +360,26 @@ impl Engine {
 
     // ---- orders ----
 
-    /// Starts or replaces the tracking record of an order. An open order
-    /// with a driver binds that driver to it (as after a restart), unless the
-    /// driver already holds another order; a driver the replaced record named
-    /// instead is released.
-    pub fn track_order(&mut self, track: OrderTrack) {
+    /// Starts or replaces the tracking record of an order, by version: a
+    /// record no newer than the one held is refused (`false`; see
+    /// [`OrderTrack::supersedes`]). An open order with a driver binds that
+    /// driver to it (as after a restart), unless the driver already holds
+    /// another order; a driver the replaced record named instead, or the
+    /// driver of an order now closed, is released.
+    pub fn track_order(&mut self, mut track: OrderTrack) -> bool {
         let now_ms = track.updated_at_ms;
-        let previous_driver = self.orders.get(track.order_id).and_then(|t| t.driver_id);
+        let held = self.orders.get(track.order_id);
+        if let Some(held) = held {
+            if !track.supersedes(held) {
+                return false;
+            }
+            if track.version == 0 {
+                track.version = held.version;
+            }
+        }
+        let previous_driver = held.and_then(|t| t.driver_id);
         if let Some(old) = previous_driver
-            && Some(old) != track.driver_id
+            && (Some(old) != track.driver_id || track.status.is_terminal())
         {
             self.release_driver(old, track.order_id, now_ms);
         }
@@ -384,22 +395,44 @@ impl Engine {
         }
         self.orders.put(track.clone());
         let _ = self.changes.try_broadcast(Change::Order(track));
+        true
     }
 
     pub fn order(&self, order_id: OrderId) -> Option<OrderTrack> {
         self.orders.get(order_id).cloned()
     }
 
-    /// Moves an order to `status`. A closing status frees its driver.
+    /// Moves an order to `status` (unversioned). A closing status frees its
+    /// driver.
     pub fn set_order_status(
         &mut self,
         order_id: OrderId,
         status: OrderStatus,
         now_ms: i64,
     ) -> Result<OrderTrack, Error> {
+        self.step_order(order_id, status, 0, now_ms)?
+            .ok_or(Error::UnknownOrder)
+    }
+
+    /// Moves an order to `status` as of `version`, by version: `Ok(None)`
+    /// when the board already holds that version or a newer one (see
+    /// [`OrderTrack::supersedes`]). A closing status frees its driver.
+    pub fn step_order(
+        &mut self,
+        order_id: OrderId,
+        status: OrderStatus,
+        version: i64,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
         let track = self.orders.get_mut(order_id).ok_or(Error::UnknownOrder)?;
+        if version != 0 && version <= track.version {
+            return Ok(None);
+        }
         track.status = status;
         track.updated_at_ms = now_ms;
+        if version != 0 {
+            track.version = version;
+        }
         let track = track.clone();
         if status.is_terminal()
             && let Some(driver_id) = track.driver_id
@@ -407,7 +440,7 @@ impl Engine {
             self.release_driver(driver_id, order_id, now_ms);
         }
         let _ = self.changes.try_broadcast(Change::Order(track.clone()));
-        Ok(track)
+        Ok(Some(track))
     }
 
     /// Gives `order_id` to `driver_id`, atomically: the order must have no

@@ -83,6 +83,7 @@ mod tests {
             pickup: ll(57.70, 11.97),
             dropoff: ll(57.71, 11.99),
             updated_at_ms: 0,
+            version: 0,
         };
         for status in OrderStatus::ALL {
             track.status = status;

@@ -83,7 +83,9 @@ impl Handle {
         self.engine.lock().within(bbox, limit, filter)
     }
 
-    pub fn track_order(&self, track: OrderTrack) {
+    /// Puts an order on the board by version; `false`: refused as no newer
+    /// than the record held (see [`OrderTrack::supersedes`]).
+    pub fn track_order(&self, track: OrderTrack) -> bool {
         self.engine.lock().track_order(track)
     }
 
@@ -100,6 +102,20 @@ impl Handle {
         self.engine
             .lock()
             .set_order_status(order_id, status, now_ms)
+    }
+
+    /// Moves an order to `status` as of `version`; `Ok(None)`: refused as
+    /// no newer than the record held.
+    pub fn step_order(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        version: i64,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
+        self.engine
+            .lock()
+            .step_order(order_id, status, version, now_ms)
     }
 
     pub fn assign(

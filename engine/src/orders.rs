@@ -2,6 +2,14 @@
 //! active order (who may watch it, who carries it, where it goes). The store
 //! in `api` is the source of truth; this is its in-memory projection, kept by
 //! the api on every change and reloaded by it at start-up.
+//!
+//! **By version.** Each record carries the order's version in the store
+//! (its event stream's aggregate version: 1, 2, 3 … per change). Updates
+//! reach the board from more than one place (the request that committed,
+//! the payments saga's task, the event stream's consumer), so they can
+//! arrive out of order; a record older than, or as old as, the one held is
+//! refused ([`OrderTrack::supersedes`]), so an older change never
+//! overwrites a newer one.
 
 use rustc_hash::FxHashMap;
 
@@ -21,6 +29,10 @@ pub struct OrderTrack {
     pub pickup: LatLng,
     pub dropoff: LatLng,
     pub updated_at_ms: i64,
+    /// The order's version in the store (see the module docs); 0: not
+    /// known (tools, tests, the simulator), which always applies and keeps
+    /// the version already held.
+    pub version: i64,
 }
 
 impl OrderTrack {
@@ -30,6 +42,15 @@ impl OrderTrack {
         self.customer_id == user
             || self.restaurant_owner_id == user
             || self.driver_id.map(UserId::from) == Some(user)
+    }
+
+    /// Whether this record may replace `held` on the board: it is newer,
+    /// or carries no version. An equal version is refused too: the board
+    /// may have moved on without a new version (the matcher binds a driver
+    /// before the store records the assignment), and the same version
+    /// brings nothing new.
+    pub fn supersedes(&self, held: &OrderTrack) -> bool {
+        self.version == 0 || self.version > held.version
     }
 }
 

@@ -45,7 +45,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         crate::presence::DROPPED,
-        "Driver presence changes dropped because the presence queue was full"
+        "Driver presence changes and order offers dropped because the presence queue was full"
     );
     describe_gauge!(HEAD, "The last global event id published");
     describe_gauge!(

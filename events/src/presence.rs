@@ -9,6 +9,10 @@
 //! `hexdash_events_presence_dropped_total`), because presence is a
 //! level, not a ledger: the driver's next change, or the engine's state at
 //! start-up, says where it stands.
+//!
+//! Other events with no business transaction of their own (`order.offered`,
+//! made by the matcher in memory) take the same queue
+//! ([`PresenceRecorder::record_event`]), with the same bound and loss.
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -55,13 +59,32 @@ pub struct PresenceChange {
 /// Where presence changes are recorded from (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct PresenceRecorder {
-    tx: mpsc::Sender<PresenceChange>,
+    tx: mpsc::Sender<Queued>,
+}
+
+/// What the queue holds.
+#[derive(Debug)]
+enum Queued {
+    /// A driver's presence change.
+    Presence(PresenceChange),
+    /// Any other event made outside a business transaction.
+    Event(NewEvent),
 }
 
 impl PresenceRecorder {
     /// Queues a change; false (and counted) when the queue is full.
     pub fn record(&self, change: PresenceChange) -> bool {
-        let queued = self.tx.try_send(change).is_ok();
+        self.queue(Queued::Presence(change))
+    }
+
+    /// Queues another event made outside a business transaction (an
+    /// `order.offered`); false (and counted) when the queue is full.
+    pub fn record_event(&self, event: NewEvent) -> bool {
+        self.queue(Queued::Event(event))
+    }
+
+    fn queue(&self, item: Queued) -> bool {
+        let queued = self.tx.try_send(item).is_ok();
         if !queued {
             metrics::counter!(DROPPED).increment(1);
         }
@@ -85,7 +108,7 @@ pub fn presence(log: EventLog, config: PresenceConfig) -> (PresenceRecorder, Pre
 /// Appends queued presence changes, a batch per transaction.
 pub struct PresenceWriter {
     log: EventLog,
-    rx: mpsc::Receiver<PresenceChange>,
+    rx: mpsc::Receiver<Queued>,
     batch: usize,
 }
 
@@ -111,7 +134,7 @@ impl PresenceWriter {
         }
     }
 
-    async fn write_logged(&self, changes: &mut Vec<PresenceChange>) {
+    async fn write_logged(&self, changes: &mut Vec<Queued>) {
         if let Err(e) = self.write(changes).await {
             // Presence is a level: the next change corrects it.
             tracing::warn!(error = %e, lost = changes.len(), "cannot record driver presence events");
@@ -119,9 +142,16 @@ impl PresenceWriter {
         changes.clear();
     }
 
-    async fn write(&self, changes: &[PresenceChange]) -> Result<()> {
+    async fn write(&self, changes: &[Queued]) -> Result<()> {
         let (_gate, mut tx) = self.log.begin_write().await?;
-        for c in changes {
+        for queued in changes {
+            let c = match queued {
+                Queued::Presence(c) => c,
+                Queued::Event(event) => {
+                    append(&mut tx, self.log.backend, event).await?;
+                    continue;
+                }
+            };
             let event = NewEvent {
                 event_type: if c.online {
                     EventType::DriverOnline

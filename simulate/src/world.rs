@@ -351,6 +351,7 @@ impl<'a> World<'a> {
                     pickup: to_engine(self.city.position(restaurant)),
                     dropoff: to_engine(self.city.position(plan.door)),
                     updated_at_ms: now,
+                    version: 0,
                 });
                 self.to_place -= 1;
                 self.open += 1;

@@ -517,6 +517,7 @@ mod tests {
             pickup: LatLng::new(57.70, 11.97).unwrap(),
             dropoff: LatLng::new(57.71, 11.99).unwrap(),
             updated_at_ms: 100,
+            version: 0,
         }
     }
 
@@ -586,6 +587,7 @@ mod tests {
                 status,
                 driver_id,
                 updated_at_ms: ms,
+                version: 0,
                 ..t.clone()
             }
         };

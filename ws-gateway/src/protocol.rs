@@ -440,6 +440,7 @@ mod tests {
             pickup: LatLng::new(57.7, 11.97).unwrap(),
             dropoff: LatLng::new(57.71, 11.98).unwrap(),
             updated_at_ms: 5,
+            version: 0,
         };
         let v: serde_json::Value = serde_json::from_str(&status(&track).text).unwrap();
         assert_eq!(

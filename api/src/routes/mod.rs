@@ -38,6 +38,7 @@ pub mod admin;
 pub mod auth;
 pub mod cart;
 pub mod drivers;
+pub mod events;
 pub mod menu;
 pub mod offers;
 pub mod orders;
@@ -50,6 +51,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     auth::ROUTES,
     profile::ROUTES,
     admin::ROUTES,
+    events::ROUTES,
     restaurants::ROUTES,
     menu::ROUTES,
     cart::ROUTES,

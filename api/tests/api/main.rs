@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod auth_flows;
 mod bad_input;
+mod board_versions;
 mod commerce;
 mod drivers;
 mod events;

@@ -46,6 +46,8 @@ struct World {
     banned: User,
     /// A user the admin bans and unbans.
     victim: User,
+    /// A dead letter the admin asks to replay.
+    dead_letter: i64,
     restaurant: RestaurantId,
     item: engine::MenuItemId,
     /// Paid, assigned to `driver`: every party endpoint uses it.
@@ -94,6 +96,14 @@ impl World {
         )
         .await
         .assert_ok(200);
+        let log = app.state.store.event_log();
+        let dead_letter: i64 = sqlx::query_scalar(
+            "INSERT INTO event_dead_letters (consumer, seq, attempts, last_error, state, failed_at_ms) \
+             VALUES ('role_matrix', 1, 1, 'test', 'dead', 0) RETURNING id",
+        )
+        .fetch_one(log.pool())
+        .await
+        .unwrap();
         let spare = app.user(Role::Customer).await;
         let mut spare_refresh = Vec::new();
         for _ in CALLERS {
@@ -127,6 +137,7 @@ impl World {
             expired,
             banned,
             victim,
+            dead_letter,
             restaurant,
             item,
             order,
@@ -306,6 +317,33 @@ fn endpoints() -> Vec<Endpoint> {
                 (
                     M::POST,
                     format!("/v1/admin/users/{}/unban", w.victim.id),
+                    Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "list events",
+            route: "get /v1/admin/events",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/events?limit=5".into(), None),
+        },
+        Endpoint {
+            name: "list dead letters",
+            route: "get /v1/admin/dead-letters",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/dead-letters".into(), None),
+        },
+        Endpoint {
+            name: "replay dead letter",
+            route: "post /v1/admin/dead-letters/{id}/replay",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/dead-letters/{}/replay", w.dead_letter),
                     Some(json!({})),
                 )
             },

@@ -259,7 +259,9 @@ pub async fn collect(
             order.version = *version;
             if *moved {
                 order.updated_at_ms = now;
-                state.live.status_changed(&order, now);
+                // The settlement's version, so the board never takes it
+                // over a newer step.
+                state.live.status_changed(&order, order.version, now);
             }
             if let Some(refund) = refund.clone() {
                 spawn_refund(state.clone(), refund);

@@ -97,10 +97,10 @@ mod tests {
     }
 
     impl LiveSide for Recorder {
-        fn order_placed(&self, _: &Order, _: i64) {
+        fn order_placed(&self, _: &Order, _: i64, _: i64) {
             self.calls.lock().push("placed");
         }
-        fn status_changed(&self, _: &Order, _: i64) {
+        fn status_changed(&self, _: &Order, _: i64, _: i64) {
             self.calls.lock().push("status");
         }
         fn restore(&self, _: &Order, _: i64) {

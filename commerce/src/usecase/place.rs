@@ -202,7 +202,8 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
         }
     };
     metrics::counter!(ORDERS_PLACED_TOTAL).increment(1);
-    saga.live.order_placed(&order, now_ms);
+    // `order.placed` is the order's first event: version 1.
+    saga.live.order_placed(&order, order.version, now_ms);
     // The charge runs in its own task: a client hanging up must not
     // abandon a payment halfway.
     let (outcome, order) =

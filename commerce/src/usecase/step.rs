@@ -50,7 +50,9 @@ pub async fn step(
     match saga.store.transition_order(&transition).await? {
         TransitionOutcome::Applied(updated, refund) => {
             metrics::counter!(ORDER_STEPS_TOTAL, "status" => to.as_str()).increment(1);
-            saga.live.status_changed(&updated, now_ms);
+            // The outbox's outcome carries the version the change got; until
+            // then 0 (unversioned: applied as before).
+            saga.live.status_changed(&updated, updated.version, now_ms);
             if let Some(refund) = refund {
                 payments::spawn_refund(saga.clone(), refund);
             }

@@ -36,6 +36,7 @@ fn order(engine: &mut Engine) -> OrderId {
         pickup: ll(57.70, 11.97),
         dropoff: ll(57.71, 11.98),
         updated_at_ms: T0,
+        version: 0,
     });
     order_id
 }
@@ -193,6 +194,7 @@ fn tracking_an_assigned_order_binds_its_driver() {
         pickup: ll(57.70, 11.97),
         dropoff: ll(57.71, 11.98),
         updated_at_ms: T0,
+        version: 0,
     };
     e.track_order(track.clone());
     assert_eq!(e.driver(d).unwrap().current_order, Some(o));
@@ -414,4 +416,72 @@ fn index_equals_brute_force_on_a_city_fleet() {
     for _ in 0..300 {
         assert_nearest_matches(&e, &model, &mut rng, 0.14, seed);
     }
+}
+
+/// The race the board's versions close: the payments saga's late update
+/// (`paid`, version 2) lands after the restaurant's accept (version 3).
+#[test]
+fn an_older_version_never_overwrites_a_newer_one() {
+    let mut e = Engine::new(Config::default());
+    let o = order(&mut e);
+    let at = |status, version| OrderTrack {
+        status,
+        version,
+        ..e_order(o)
+    };
+    fn e_order(o: OrderId) -> OrderTrack {
+        OrderTrack {
+            order_id: o,
+            customer_id: UserId::new(),
+            restaurant_id: RestaurantId::new(),
+            restaurant_owner_id: UserId::new(),
+            status: OrderStatus::Placed,
+            driver_id: None,
+            pickup: ll(57.70, 11.97),
+            dropoff: ll(57.71, 11.98),
+            updated_at_ms: T0,
+            version: 0,
+        }
+    }
+    assert!(e.track_order(at(OrderStatus::Placed, 1)));
+    assert!(e.track_order(at(OrderStatus::Accepted, 3)));
+    assert!(!e.track_order(at(OrderStatus::Paid, 2)), "older refused");
+    assert!(
+        !e.track_order(at(OrderStatus::Paid, 3)),
+        "same version refused"
+    );
+    assert_eq!(e.order(o).unwrap().status, OrderStatus::Accepted);
+    assert_eq!(e.order(o).unwrap().version, 3);
+    // An unversioned update applies and keeps the version held.
+    assert!(e.track_order(at(OrderStatus::Preparing, 0)));
+    assert_eq!(e.order(o).unwrap().version, 3);
+    assert!(e.track_order(at(OrderStatus::ReadyForPickup, 4)));
+    assert_eq!(e.order(o).unwrap().status, OrderStatus::ReadyForPickup);
+}
+
+#[test]
+fn tracking_a_closed_order_frees_its_driver() {
+    let mut e = Engine::new(Config::default());
+    let d = DriverId::new();
+    e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
+    let track = OrderTrack {
+        order_id: OrderId::new(),
+        customer_id: UserId::new(),
+        restaurant_id: RestaurantId::new(),
+        restaurant_owner_id: UserId::new(),
+        status: OrderStatus::PickedUp,
+        driver_id: Some(d),
+        pickup: ll(57.70, 11.97),
+        dropoff: ll(57.71, 11.98),
+        updated_at_ms: T0,
+        version: 5,
+    };
+    assert!(e.track_order(track.clone()));
+    assert_eq!(e.driver(d).unwrap().current_order, Some(track.order_id));
+    assert!(e.track_order(OrderTrack {
+        status: OrderStatus::Delivered,
+        version: 6,
+        ..track
+    }));
+    assert_eq!(e.driver(d).unwrap().current_order, None);
 }

@@ -51,6 +51,7 @@ fn order_at(engine: &Handle, pickup: LatLng) -> OrderId {
         pickup,
         dropoff: at(1_000.0, 1_000.0),
         updated_at_ms: NOW_MS,
+        version: 0,
     });
     order_id
 }

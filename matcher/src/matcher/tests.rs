@@ -42,6 +42,7 @@ fn tracked_order(engine: &Handle) -> OrderId {
         pickup: ll(PICKUP.0, PICKUP.1),
         dropoff: ll(57.71, 11.98),
         updated_at_ms: NOW_MS,
+        version: 0,
     });
     order_id
 }

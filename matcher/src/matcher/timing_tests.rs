@@ -43,6 +43,7 @@ fn accepted_order(engine: &Handle, restaurant: RestaurantId) -> OrderId {
         pickup: LatLng::new(PICKUP.0, PICKUP.1).unwrap(),
         dropoff: LatLng::new(57.71, 11.98).unwrap(),
         updated_at_ms: NOW_MS,
+        version: 0,
     });
     order_id
 }

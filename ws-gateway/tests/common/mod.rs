@@ -140,6 +140,7 @@ impl TestApp {
             pickup: LatLng::new(pickup.0, pickup.1).unwrap(),
             dropoff: LatLng::new(dropoff.0, dropoff.1).unwrap(),
             updated_at_ms: T0,
+            version: 0,
         };
         self.engine.track_order(track.clone());
         track

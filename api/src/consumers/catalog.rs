@@ -1,0 +1,63 @@
+//! [`CatalogSync`]: the search catalog from the event stream.
+
+use async_trait::async_trait;
+use engine::RestaurantId;
+use events::{Event, EventType, HandleError};
+
+use super::dedupe::Seen;
+use super::failed;
+use crate::AppState;
+use crate::search::{self, SharedCatalog};
+use crate::store::Store;
+
+/// `restaurant.updated` and `menu.updated` reload the restaurant and its
+/// whole menu from the store into the catalog (idempotent: upserts of the
+/// stored rows).
+pub struct CatalogSync {
+    store: std::sync::Arc<dyn Store>,
+    catalog: SharedCatalog,
+    seen: Seen,
+}
+
+impl CatalogSync {
+    /// The consumer's stable name (its position and dead letters).
+    pub const NAME: &'static str = "search_catalog";
+
+    /// Over the app's store and catalog.
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            store: state.store.clone(),
+            catalog: state.catalog.clone(),
+            seen: Seen::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl events::Consumer for CatalogSync {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn wants(&self, event_type: EventType) -> bool {
+        matches!(
+            event_type,
+            EventType::RestaurantUpdated | EventType::MenuUpdated
+        )
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let Ok(id) = event.aggregate.id.parse::<RestaurantId>() else {
+            return Ok(());
+        };
+        if self.seen.contains(event.id) {
+            return Ok(());
+        }
+        if let Some(restaurant) = self.store.restaurant(id).await.map_err(failed)? {
+            let menu = self.store.menu(id).await.map_err(failed)?;
+            search::reload(&self.catalog, &restaurant, &menu);
+        }
+        self.seen.insert(event.id);
+        Ok(())
+    }
+}

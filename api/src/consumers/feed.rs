@@ -1,0 +1,81 @@
+//! The engine's changes that become events without a business
+//! transaction: driver online/offline (from `Change::DriverStatus`) and the
+//! matcher's offers (`Change::Offer`, as `order.offered` on the order's
+//! stream), through `events::presence`'s bounded queue. What a crash may
+//! lose: what that queue holds (see `events::presence`); and a change the
+//! engine's stream dropped for this reader when it lagged (counted as a
+//! WARN): presence is a level the next change restates.
+
+use std::collections::HashMap;
+
+use engine::{Change, DriverId, DriverStatus, RecvError};
+use events::{Actor, EventType, NewEvent, Payload, PresenceChange, PresenceRecorder};
+use tokio_util::sync::CancellationToken;
+
+/// Reads the engine's change stream until `shutdown` and records presence
+/// flips and offers.
+pub async fn run(
+    engine: engine::Handle,
+    recorder: PresenceRecorder,
+    clock: std::sync::Arc<dyn clock::Clock>,
+    shutdown: CancellationToken,
+) {
+    let mut changes = engine.subscribe_changes();
+    let mut online: HashMap<DriverId, bool> = HashMap::new();
+    loop {
+        let change = tokio::select! {
+            () = shutdown.cancelled() => return,
+            change = changes.recv() => change,
+        };
+        match change {
+            Ok(change) => feed(&recorder, &mut online, &change, clock.now_ms()),
+            Err(RecvError::Overflowed(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "presence feed lagged behind the engine's changes"
+                );
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Records one change if it is a presence flip or an offer.
+fn feed(
+    recorder: &PresenceRecorder,
+    online: &mut HashMap<DriverId, bool>,
+    change: &Change,
+    now_ms: i64,
+) {
+    match change {
+        Change::DriverStatus {
+            driver_id,
+            status,
+            at_ms,
+            ..
+        } => {
+            let now_online = *status != DriverStatus::Offline;
+            if online.insert(*driver_id, now_online) != Some(now_online) {
+                recorder.record(PresenceChange {
+                    driver_id: driver_id.as_uuid(),
+                    online: now_online,
+                    at_ms: *at_ms,
+                });
+            }
+        }
+        Change::Offer(offer) => {
+            recorder.record_event(NewEvent {
+                event_type: EventType::OrderOffered,
+                aggregate_id: offer.order_id.to_string(),
+                at_ms: now_ms,
+                actor: Actor::System("matcher".to_owned()),
+                payload: Payload::v1(serde_json::json!({
+                    "offer_id": offer.offer_id.to_string(),
+                    "driver_id": offer.driver_id.to_string(),
+                    "expires_at_ms": offer.expires_at_ms,
+                })),
+            });
+        }
+        _ => {}
+    }
+}

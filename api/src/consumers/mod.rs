@@ -1,0 +1,49 @@
+//! The api's consumers of the event stream (`events::run` delivers to
+//! them at least once, in order) and the feed of engine changes into it.
+//!
+//! - [`board::Board`]: order events reload the order from the store and
+//!   put it on the engine's board by version (catch-up after a restart and,
+//!   later, other nodes' changes); the direct update after each commit
+//!   stays for latency.
+//! - [`trigger::Trigger`]: order events that make an order dispatchable
+//!   ask the matcher to dispatch it (idempotent with the direct path).
+//! - [`catalog::CatalogSync`]: `restaurant.updated` / `menu.updated`
+//!   reload the restaurant and its menu into the search catalog.
+//! - [`feed`]: driver online/offline from the engine's change stream and
+//!   the matcher's offers (`order.offered`) into `events::presence`.
+//!
+//! Each consumer deduplicates by event id ([`dedupe::Seen`]) and is
+//! idempotent besides (reloads and by-version updates), so a redelivery
+//! after a crash or a replayed dead letter is harmless.
+
+use std::sync::Arc;
+
+use crate::AppState;
+
+pub mod board;
+pub mod catalog;
+pub mod dedupe;
+pub mod feed;
+pub mod trigger;
+
+/// Every in-process consumer of the api, for `events::run`.
+pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
+    vec![
+        Arc::new(board::Board::new(state)),
+        Arc::new(trigger::Trigger::new(state)),
+        Arc::new(catalog::CatalogSync::new(state)),
+    ]
+}
+
+/// Why a consumer could not handle an event, as the runner wants it.
+fn failed(e: impl std::error::Error + Send + Sync + 'static) -> events::HandleError {
+    Box::new(e)
+}
+
+/// The order an order-aggregate event is about; `None` for an id that is
+/// not an order's (never written by hexdash; skipped, not retried).
+fn order_id(event: &events::Event) -> Option<engine::OrderId> {
+    (event.aggregate.kind == events::AggregateKind::Order)
+        .then(|| event.aggregate.id.parse().ok())
+        .flatten()
+}
