@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 // The lead moves these files with the store's migrations; update the paths then.
 pub const SQLITE_SCHEMA: &str = include_str!("../../../commerce/migrations/sqlite/0005_events.sql");
-pub const POSTGRES_SCHEMA: &str = include_str!("../../../commerce/migrations/postgres/0005_events.sql");
+pub const POSTGRES_SCHEMA: &str =
+    include_str!("../../../commerce/migrations/postgres/0005_events.sql");
 
 /// The longest any test waits for a condition before it fails (a bound on
 /// a hang, not a timing assertion).
