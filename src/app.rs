@@ -30,6 +30,11 @@ pub struct App {
     tracker: TaskTracker,
     grace: Duration,
     admin: AdminStatus,
+    /// The event stream's tables and its consumers (webhook endpoints are
+    /// added and removed while it runs).
+    event_log: events::EventLog,
+    consumers: events::Consumers,
+    events_config: events::Config,
 }
 
 /// What start-up did about the bootstrap admin, for the start log.
@@ -121,18 +126,37 @@ impl App {
         let tokens = auth::Tokens::new(jwt_secret(&config).as_bytes(), config.access_token_ttl_s);
 
         prepare_sqlite_dir(&config.database_url)?;
-        let store = api::connect(&config.database_url).await.with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                config.redacted().database_url
-            )
-        })?;
+        let (store, event_log) = api::connect_with_log(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database at {}",
+                    config.redacted().database_url
+                )
+            })?;
         let router = load_roads(&config.matcher)?;
         let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router);
         let hasher = config
             .api
             .hasher()
             .context("invalid password hashing settings")?;
+        let events_config = events::Config::default();
+        let consumers = events::Consumers::new();
+        let webhooks = api::hooks::Webhooks::new(
+            event_log.clone(),
+            consumers.clone(),
+            &config.webhooks,
+            &events_config,
+            Arc::new(api::now_ms),
+        )
+        .context("cannot set up webhook deliveries")?;
+        // Consumers for the stored enabled endpoints; they start when the
+        // stream runs.
+        let hooks = webhooks
+            .start_stored()
+            .await
+            .context("cannot load webhook endpoints")?;
+        tracing::info!(webhooks = hooks, "webhook endpoints loaded");
         let api_state = api::AppState::new(
             store.clone(),
             engine.clone(),
@@ -141,7 +165,8 @@ impl App {
             hasher,
             config.api.clone(),
         )
-        .with_shutdown(shutdown.clone());
+        .with_shutdown(shutdown.clone())
+        .with_webhooks(webhooks);
         let admin = match (&config.admin_email, &config.admin_password) {
             (Some(email), Some(password)) => {
                 match api::bootstrap_admin(&api_state, email, password)
@@ -216,6 +241,9 @@ impl App {
             tracker: TaskTracker::new(),
             grace: Duration::from_millis(config.shutdown_grace_ms),
             admin,
+            event_log,
+            consumers,
+            events_config,
         })
     }
 
@@ -270,8 +298,20 @@ impl App {
             shutdown,
             tracker,
             grace,
+            event_log,
+            consumers,
+            events_config,
             ..
         } = self;
+        let stream_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) =
+                events::run_with(event_log, consumers, events_config, stream_shutdown.clone()).await
+            {
+                tracing::error!(error = %e, "the event stream failed; stopping");
+                stream_shutdown.cancel();
+            }
+        });
         tracker.spawn(matcher.run(shutdown.clone()));
         tracker.spawn(gateway.run(shutdown.clone()));
         tracker.spawn(ingest.run(shutdown.clone()));

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod error;
 pub mod extract;
+pub mod hooks;
 pub mod limiter;
 pub mod live;
 mod metrics;
@@ -180,6 +181,10 @@ pub struct AppState {
     /// ends with it instead of keeping the state and its pool alive and
     /// sending rounds for an app that is gone ([`AppState::with_shutdown`]).
     pub shutdown: CancellationToken,
+    /// Webhook endpoints and their consumers on the event stream; `None`
+    /// where no stream runs (tests of other routes): the webhook routes
+    /// then answer 503.
+    pub webhooks: Option<hooks::Webhooks>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -232,6 +237,7 @@ impl AppState {
             catalog: search::SharedCatalog::default(),
             // Never cancelled unless the owner passes its own.
             shutdown: CancellationToken::new(),
+            webhooks: None,
             hashing,
             login_limits,
         }
@@ -248,6 +254,12 @@ impl AppState {
     /// payment work ends when it is cancelled.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The same state with webhooks (the app's, over its event stream).
+    pub fn with_webhooks(mut self, webhooks: hooks::Webhooks) -> Self {
+        self.webhooks = Some(webhooks);
         self
     }
 
@@ -289,6 +301,27 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Opens the store as [`connect`] does, with an [`events::EventLog`] on the
+/// same pool (the webhooks' tables and the event stream's live there).
+///
+/// Interim: the `outbox` branch gives the store its own `event_log()`
+/// (with SQLite's write gate and the appenders' wake-up); once merged,
+/// callers take that and this goes.
+pub async fn connect_with_log(
+    database_url: &str,
+) -> Result<(Arc<dyn Store>, events::EventLog), StoreError> {
+    let store = store::SqlStore::connect(database_url).await?;
+    let backend = match store.backend() {
+        store::Backend::Sqlite => events::Backend::Sqlite,
+        store::Backend::Postgres => events::Backend::Postgres,
+    };
+    let mut log = events::EventLog::new(store.pool().clone(), backend);
+    if backend == events::Backend::Postgres {
+        log = log.with_listen_url(database_url);
+    }
+    Ok((Arc::new(store), log))
 }
 
 /// Rebuilds the live state from the store at start-up: every order that is

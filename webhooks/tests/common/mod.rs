@@ -10,8 +10,10 @@ use sqlx::any::AnyPoolOptions;
 
 /// The migrations, read where they live until the domain crate takes them
 /// (the lead moves the files and these paths at merge).
-const SQLITE_MIGRATION: &str = include_str!("../../../commerce/migrations/sqlite/0006_webhooks.sql");
-const POSTGRES_MIGRATION: &str = include_str!("../../../commerce/migrations/postgres/0006_webhooks.sql");
+const SQLITE_MIGRATION: &str =
+    include_str!("../../../commerce/migrations/sqlite/0006_webhooks.sql");
+const POSTGRES_MIGRATION: &str =
+    include_str!("../../../commerce/migrations/postgres/0006_webhooks.sql");
 
 fn drivers() {
     static DRIVERS: Once = Once::new();
