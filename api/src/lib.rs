@@ -303,25 +303,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Opens the store as [`connect`] does, with an [`events::EventLog`] on the
-/// same pool (the webhooks' tables and the event stream's live there).
-///
-/// Interim: the `outbox` branch gives the store its own `event_log()`
-/// (with SQLite's write gate and the appenders' wake-up); once merged,
-/// callers take that and this goes.
+/// Opens the store as [`connect`] does, with its [`events::EventLog`]
+/// (`Store::event_log`: the same pool, SQLite's write gate, the appenders'
+/// wake-up), which the event stream and the webhooks use.
 pub async fn connect_with_log(
     database_url: &str,
 ) -> Result<(Arc<dyn Store>, events::EventLog), StoreError> {
-    let store = store::SqlStore::connect(database_url).await?;
-    let backend = match store.backend() {
-        store::Backend::Sqlite => events::Backend::Sqlite,
-        store::Backend::Postgres => events::Backend::Postgres,
-    };
-    let mut log = events::EventLog::new(store.pool().clone(), backend);
-    if backend == events::Backend::Postgres {
-        log = log.with_listen_url(database_url);
-    }
-    Ok((Arc::new(store), log))
+    let store = connect(database_url).await?;
+    let log = store.event_log();
+    Ok((store, log))
 }
 
 /// Rebuilds the live state from the store at start-up: every order that is

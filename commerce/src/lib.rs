@@ -2,6 +2,9 @@
 //! store that is their source of truth. No HTTP here: the REST layer
 //! (`api`) parses requests, calls a use-case and maps its outcome to HTTP.
 //!
+//! - [`event`]: the domain events every state change appends in its own
+//!   transaction (the outbox), their typed payloads, and how an order's
+//!   events read as its history.
 //! - [`store`]: the records (accounts, restaurants, menus, carts, orders,
 //!   payments), the [`Store`] trait (one sub-trait per area) and
 //!   [`store::SqlStore`] for SQLite and PostgreSQL with the migrations
@@ -25,6 +28,7 @@
 //! which runs on in the background, reads [`now_ms`] itself.
 
 pub mod error;
+pub mod event;
 pub mod lifecycle;
 pub mod payments;
 pub mod ports;

@@ -194,6 +194,7 @@ mod tests {
             lines: Vec::new(),
             created_at_ms: 0,
             updated_at_ms: 0,
+            version: 0,
         }
     }
 

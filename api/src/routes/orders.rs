@@ -365,6 +365,8 @@ async fn order_history(
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderHistory>> {
     visible_order(&state, &principal, order_id).await?;
+    // The order's event stream read as its history: its committed events
+    // by version, steps and assignments only (`commerce::event`).
     let events = state
         .store
         .order_events(order_id)

@@ -542,6 +542,7 @@ dual_test! {
                 lines: Vec::new(),
                 created_at_ms: now_ms(),
                 updated_at_ms: now_ms(),
+                version: 0,
             },
             items: vec![(item, 2)],
             idempotency: None,

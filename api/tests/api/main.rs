@@ -8,6 +8,7 @@ mod auth_flows;
 mod bad_input;
 mod commerce;
 mod drivers;
+mod events;
 mod offers;
 mod orders;
 mod payments;

@@ -245,6 +245,7 @@ pub async fn collect(
             order_status,
             moved,
             refund,
+            version,
             ..
         } => {
             let label = match settlement {
@@ -253,6 +254,7 @@ pub async fn collect(
             };
             metrics::counter!(CHARGES_TOTAL, "outcome" => label).increment(1);
             order.status = *order_status;
+            order.version = *version;
             if *moved {
                 order.updated_at_ms = now;
                 state.live.status_changed(&order, now);

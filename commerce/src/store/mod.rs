@@ -8,9 +8,9 @@
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
 //! an assignment, a payment) is one method and one transaction, so the
-//! history row, the stock given back and the refund owed can never be lost
-//! from the change that caused them; the transactional outbox will be one
-//! more insert in those same transactions (where it goes: `sql::tx`).
+//! event (the transactional outbox, see [`crate::event`]), the stock given
+//! back and the refund owed can never be lost from the change that caused
+//! them (where it goes: `sql::tx`).
 //!
 //! Expected situations (a duplicate email, a lost compare-and-set race, an
 //! item out of stock) are outcomes in the return value; [`StoreError`] is
@@ -41,6 +41,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database url: {0}")]
     Unsupported(String),
+    /// The event stream refused or failed an append.
+    #[error("{0}")]
+    Events(#[from] events::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -400,9 +403,14 @@ pub struct Order {
     pub created_at_ms: i64,
     /// When it last changed, Unix ms.
     pub updated_at_ms: i64,
+    /// The order aggregate's version in the event stream as of this read
+    /// or change (1 once placed, one more per event; 0 for an order not
+    /// stored yet). The live board applies changes by it, so an older
+    /// change never overwrites a newer one.
+    pub version: i64,
 }
 
-/// What an order-history row records.
+/// What an order-history entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// The order moved to `status`.
@@ -428,7 +436,7 @@ impl EventKind {
     }
 }
 
-/// One row of an order's history.
+/// One entry of an order's history (read from the order's events).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderEvent {
     /// The order.
@@ -558,7 +566,7 @@ pub enum PlaceOutcome {
 pub trait OrderStore: Send + Sync {
     /// In one transaction: claims the idempotency key, takes stock of every
     /// item (never below zero, whatever runs concurrently), prices the
-    /// order, inserts it with its lines, first history row and pending
+    /// order, inserts it with its lines, `order.placed` event and pending
     /// charge, and empties the cart if asked. Nothing is written unless
     /// all of it is.
     async fn place_order(&self, new: &NewOrder, actor_id: UserId) -> Result<PlaceOutcome>;
@@ -580,19 +588,22 @@ pub trait OrderStore: Send + Sync {
     /// Orders not in a terminal status, by id, strictly after `after`, at
     /// most `limit` (start-up reload of the live board); without lines.
     async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
-    /// Applies `t` and appends its history row in one transaction. A step to
+    /// Applies `t` and appends its event (`order.accepted` …) in one transaction. A step to
     /// `cancelled` or `rejected` also gives the stock back and records (as
     /// pending) the refund of whatever was charged and not yet refunded.
     async fn transition_order(&self, t: &Transition) -> Result<TransitionOutcome>;
-    /// Gives an open, driverless order to `driver_id` and appends the
-    /// history row, in one transaction.
+    /// Gives an open, driverless order to `driver_id` and appends
+    /// `order.assigned`, in one transaction.
     async fn assign_driver(
         &self,
         order_id: OrderId,
         driver_id: DriverId,
         at_ms: i64,
     ) -> Result<AssignOutcome>;
-    /// The order's history, oldest first.
+    /// The order's history, oldest first: its status steps and
+    /// assignments, read from the order's committed events (sequenced by
+    /// the relay or not yet, so a change is in the history as soon as it
+    /// is committed).
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>>;
 }
 
@@ -713,6 +724,8 @@ pub enum SettleOutcome {
         moved: bool,
         /// The refund it made owed, written pending.
         refund: Option<Payment>,
+        /// The order aggregate's version after the settlement's event.
+        version: i64,
     },
     /// The payment was not pending (settled before): nothing changed.
     NotPending(Option<Payment>),
@@ -921,6 +934,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Which database this is.
     fn backend(&self) -> Backend;
+    /// The event stream over the same pool: with the store's SQLite write
+    /// gate, PostgreSQL's url for LISTEN, and the same [`events::Wake`]
+    /// the store notifies after every commit that appended. Cheap to
+    /// clone; every call shares one wake-up.
+    fn event_log(&self) -> events::EventLog;
 }
 
 #[cfg(test)]

@@ -239,6 +239,7 @@ fn new_order(
             lines: Vec::new(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
+            version: 0,
         },
         items: p.items.clone(),
         idempotency: p.idempotency.clone(),

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use engine::{AddressId, UserId};
 
 use super::rows::{self, parse_col, select_user};
+use super::tx::append;
 use super::{SqlStore, is_unique_violation};
+use crate::event::{self, ACTOR_ADMIN, BanChanged};
 use crate::store::{AccountStore, Address, Inserted, RefreshToken, Result, User};
 
 #[async_trait]
@@ -95,7 +97,28 @@ impl AccountStore for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         let user = rows::user(&row)?;
+        // The time of the change: the ban's; lifting one, the caller gives
+        // no time, so the wall clock (until the store is handed a clock).
+        let at_ms = banned_at_ms.unwrap_or_else(crate::now_ms);
+        let e = event::new_event(
+            if banned_at_ms.is_some() {
+                events::EventType::UserBanned
+            } else {
+                events::EventType::UserUnbanned
+            },
+            id,
+            events::Actor::System(ACTOR_ADMIN.to_owned()),
+            at_ms,
+            &BanChanged {
+                user_id: id,
+                role: user.role.as_str().to_owned(),
+                banned_at_ms,
+                at_ms,
+            },
+        )?;
+        append(&mut tx, self.backend, &e).await?;
         tx.commit().await?;
+        self.committed();
         Ok(Some(user))
     }
 

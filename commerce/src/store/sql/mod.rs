@@ -47,6 +47,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The same database, as the event stream names it.
+    pub fn events(self) -> events::Backend {
+        match self {
+            Backend::Sqlite => events::Backend::Sqlite,
+            Backend::Postgres => events::Backend::Postgres,
+        }
+    }
+}
+
 /// Connections in a file-backed SQLite pool. SQLite serialises writers (WAL
 /// lets readers run beside the one writer); a few connections cover two
 /// cores' worth of requests waiting on I/O without piling up writers.
@@ -91,6 +101,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "order history into events",
+        include_str!("../../../migrations/sqlite/0007_history_events.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -123,6 +138,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/postgres/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "order history into events",
+        include_str!("../../../migrations/postgres/0007_history_events.sql"),
+    ),
 ];
 
 /// The statuses `OrderStatus::is_terminal` calls terminal, as an SQL list
@@ -142,6 +162,10 @@ pub struct SqlStore {
     /// in SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) between
     /// tries and turns contention into latency spikes.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The event stream on the same pool, made once at connect: its
+    /// [`events::Wake`] is the one the store notifies after each commit
+    /// that appended, and what [`Store::event_log`] hands out.
+    log: events::EventLog,
 }
 
 impl SqlStore {
@@ -184,11 +208,30 @@ impl SqlStore {
         migrator(migrations).run(&pool).await?;
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self {
+        let listen_url = (backend == Backend::Postgres).then_some(url);
+        Ok(Self::from_parts(pool, backend, write_gate, listen_url))
+    }
+
+    /// The store over a migrated `pool`, with its event log.
+    fn from_parts(
+        pool: AnyPool,
+        backend: Backend,
+        write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+        listen_url: Option<&str>,
+    ) -> Self {
+        let mut log = events::EventLog::new(pool.clone(), backend.events());
+        if let Some(gate) = &write_gate {
+            log = log.with_write_gate(gate.clone());
+        }
+        if let Some(url) = listen_url {
+            log = log.with_listen_url(url);
+        }
+        Self {
             pool,
             backend,
             write_gate,
-        })
+            log,
+        }
     }
 
     /// The pool, for tests and tools that need raw SQL.
@@ -293,6 +336,10 @@ impl Store for SqlStore {
 
     fn backend(&self) -> super::Backend {
         self.backend
+    }
+
+    fn event_log(&self) -> events::EventLog {
+        self.log.clone()
     }
 }
 
@@ -457,11 +504,7 @@ mod tests {
 
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let store = SqlStore {
-            pool,
-            backend,
-            write_gate,
-        };
+        let store = SqlStore::from_parts(pool, backend, write_gate, None);
         let recorded = store.ledger_charge(charge).await.unwrap().unwrap();
         assert_eq!(
             recorded.answer,
@@ -503,6 +546,196 @@ mod tests {
     }
 
     static DRIVERS_FOR_TESTS: std::sync::Once = std::sync::Once::new();
+
+    /// The order history kept before the event stream (`order_events`)
+    /// becomes each order's events: versions 1, 2, 3 … in the rows' order,
+    /// sequenced, the history endpoint's answer unchanged. On SQLite.
+    #[tokio::test]
+    async fn the_history_migration_moves_history_into_events() {
+        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        // Foreign keys off: orders without their users and restaurants.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&pool)
+            .await
+            .unwrap();
+        history_migration_case(pool, Backend::Sqlite, SQLITE_MIGRATIONS).await;
+    }
+
+    /// The same on PostgreSQL (see the ledger test for the set-up).
+    #[tokio::test]
+    async fn the_history_migration_moves_history_into_events_on_postgres() {
+        let Some(base) = std::env::var("HEXDASH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        else {
+            eprintln!("HEXDASH_TEST_DATABASE_URL is not a postgres:// url: skipped");
+            return;
+        };
+        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
+        let admin = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&base)
+            .await
+            .unwrap();
+        let now_s = crate::now_ms() / 1000;
+        let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{base}{sep}options=-c%20search_path%3D{schema}%20-c%20session_replication_role%3Dreplica"
+        );
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        history_migration_case(pool.clone(), Backend::Postgres, POSTGRES_MIGRATIONS).await;
+        pool.close().await;
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
+    async fn history_migration_case(
+        pool: AnyPool,
+        backend: Backend,
+        migrations: &'static [(i64, &'static str, &'static str)],
+    ) {
+        use crate::store::{EventKind, OrderEvent, OrderStore};
+        use engine::{DriverId, OrderId, UserId};
+
+        let (before, _) = migrations.split_at(6);
+        migrator(before).run(&pool).await.unwrap();
+        let (o1, o2) = (OrderId::new(), OrderId::new());
+        let (customer, owner) = (UserId::new(), UserId::new());
+        let driver = DriverId::new();
+        for o in [o1, o2] {
+            sqlx::query(
+                "INSERT INTO orders (id, customer_id, restaurant_id, status, pickup_lat, pickup_lng, \
+                 dropoff_lat, dropoff_lng, delivery_address, total_cents, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, 'placed', 1.0, 1.0, 1.0, 1.0, 'a', 990, 1, 1)",
+            )
+            .bind(o.to_string())
+            .bind(customer.to_string())
+            .bind(engine::RestaurantId::new().to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let row = |order_id,
+                   kind,
+                   status,
+                   driver_id: Option<DriverId>,
+                   actor_id: Option<UserId>,
+                   at_ms| OrderEvent {
+            order_id,
+            kind,
+            status,
+            driver_id,
+            actor_id,
+            at_ms,
+        };
+        use EventKind::{Assigned, Status};
+        use OrderStatus::*;
+        // Interleaved, as two orders' rows are.
+        let rows = [
+            row(o1, Status, Placed, None, Some(customer), 10),
+            row(o2, Status, Placed, None, Some(customer), 11),
+            row(o1, Status, Paid, None, None, 12),
+            row(o2, Status, PaymentFailed, None, None, 13),
+            row(o1, Status, Accepted, None, Some(owner), 14),
+            row(
+                o1,
+                Assigned,
+                Accepted,
+                Some(driver),
+                Some(driver.as_uuid().into()),
+                15,
+            ),
+            row(o1, Status, Preparing, Some(driver), Some(owner), 16),
+        ];
+        for r in &rows {
+            sqlx::query(
+                "INSERT INTO order_events (order_id, kind, status, driver_id, actor_id, at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.order_id.to_string())
+            .bind(r.kind.as_str())
+            .bind(r.status.as_str())
+            .bind(r.driver_id.map(|d| d.to_string()))
+            .bind(r.actor_id.map(|a| a.to_string()))
+            .bind(r.at_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        migrator(migrations).run(&pool).await.unwrap();
+
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let store = SqlStore::from_parts(pool.clone(), backend, write_gate, None);
+        // The history reads as it did, from the events.
+        for o in [o1, o2] {
+            let expected: Vec<OrderEvent> =
+                rows.iter().filter(|r| r.order_id == o).cloned().collect();
+            assert_eq!(store.order_events(o).await.unwrap(), expected);
+        }
+        // Sequenced already, in the rows' order, with gapless versions.
+        let log = store.event_log();
+        assert_eq!(log.head().await.unwrap(), 7);
+        let events = log
+            .aggregate_events(events::AggregateKind::Order, &o1.to_string(), 0, 100)
+            .await
+            .unwrap();
+        let got: Vec<(i64, i64, &str, String)> = events
+            .iter()
+            .map(|e| (e.id, e.version, e.event_type.as_str(), e.actor.to_stored()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 1, "order.placed", format!("user:{customer}")),
+                (3, 2, "order.paid", "system:payments".to_owned()),
+                (5, 3, "order.accepted", format!("user:{owner}")),
+                (6, 4, "order.assigned", format!("user:{driver}")),
+                (7, 5, "order.preparing", format!("user:{owner}")),
+            ]
+        );
+        let body = &events[1].payload.body;
+        assert_eq!(body["status_from"], "placed");
+        assert_eq!(body["total_cents"], 990);
+        assert_eq!(body["backfilled"], true);
+        assert_eq!(body["customer_id"], customer.to_string());
+        // The next change continues the order's versions.
+        let v: i64 = sqlx::query_scalar(
+            "SELECT version FROM event_aggregates WHERE aggregate_kind = 'order' AND aggregate_id = $1",
+        )
+        .bind(o2.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(v, 2);
+        // And the old table is gone.
+        assert!(
+            sqlx::query("SELECT 1 FROM order_events")
+                .fetch_all(&pool)
+                .await
+                .is_err()
+        );
+    }
 
     #[test]
     fn migrations_come_in_pairs() {

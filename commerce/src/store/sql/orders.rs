@@ -9,15 +9,19 @@ use sqlx::any::AnyRow;
 
 use super::rows::{self, parse_col, select_order, status_col};
 use super::tx::{
-    Tx, give_back_stock, insert_event, insert_payment, insert_refund, order_in, refundable_cents,
+    Tx, append, give_back_stock, insert_payment, insert_refund, order_in, refundable_cents,
     set_status,
 };
 use super::{SqlStore, is_unique_violation, terminal_statuses};
+use crate::event::{self, ACTOR_ORDERS, OrderChanged, PaymentInfo};
 use crate::store::{
-    AssignOutcome, EventKind, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope,
-    OrderStore, Payment, PaymentKind, PaymentStatus, PlaceOutcome, Result, Transition,
-    TransitionOutcome,
+    AssignOutcome, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope, OrderStore,
+    Payment, PaymentKind, PaymentStatus, PlaceOutcome, Result, Transition, TransitionOutcome,
 };
+
+/// The most history entries one order's history returns. An order makes a
+/// dozen events in its whole life; the bound only guards the read.
+const MAX_HISTORY_EVENTS: i64 = 1_000;
 
 /// Keyset pagination, newest first: `$2`/`$3` are the cursor, `$4` the limit.
 macro_rules! page_newest_first {
@@ -90,18 +94,6 @@ impl OrderStore for SqlStore {
             }
         }
         insert_lines(&mut tx, order.id, &lines).await?;
-        insert_event(
-            &mut tx,
-            &OrderEvent {
-                order_id: order.id,
-                kind: EventKind::Status,
-                status: order.status,
-                driver_id: None,
-                actor_id: Some(actor_id),
-                at_ms: order.created_at_ms,
-            },
-        )
-        .await?;
         let payment = Payment {
             id: new.payment_id,
             order_id: order.id,
@@ -127,7 +119,19 @@ impl OrderStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let placed = event::new_event(
+            events::EventType::OrderPlaced,
+            order.id,
+            event::actor(Some(actor_id), ACTOR_ORDERS),
+            order.created_at_ms,
+            &OrderChanged {
+                payment: Some(PaymentInfo::from(&payment)),
+                ..OrderChanged::of(&order, None, order.created_at_ms)
+            },
+        )?;
+        order.version = append(&mut tx, self.backend, &placed).await?;
         tx.commit().await?;
+        self.committed();
 
         order.lines = lines.into_iter().map(|(line, _)| line).collect();
         Ok(PlaceOutcome::Placed(order, payment))
@@ -249,25 +253,9 @@ impl OrderStore for SqlStore {
                 .transpose()?;
             return Ok(TransitionOutcome::Stale(current));
         }
-        // A step of an order with a driver names the driver in its history
-        // entry (`picked_up`, `delivered`, ...), as the assignment did.
-        let driver_row = sqlx::query("SELECT driver_id FROM orders WHERE id = $1")
-            .bind(t.order_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-        let driver_id: Option<DriverId> = rows::parse_opt_col(&driver_row, "driver_id")?;
-        insert_event(
-            &mut tx,
-            &OrderEvent {
-                order_id: t.order_id,
-                kind: EventKind::Status,
-                status: t.to,
-                driver_id,
-                actor_id: t.actor_id,
-                at_ms: t.at_ms,
-            },
-        )
-        .await?;
+        // The order as the step left it: the event names its driver (a
+        // step after the assignment), restaurant, customer and total.
+        let mut order = order_in(&mut tx, t.order_id).await?;
         let mut refund = None;
         if matches!(t.to, OrderStatus::Cancelled | OrderStatus::Rejected) {
             give_back_stock(&mut tx, t.order_id, t.at_ms).await?;
@@ -288,8 +276,19 @@ impl OrderStore for SqlStore {
                 );
             }
         }
-        let order = order_in(&mut tx, t.order_id).await?;
+        let stepped = event::new_event(
+            event::step_event_type(t.to),
+            t.order_id,
+            event::actor(t.actor_id, ACTOR_ORDERS),
+            t.at_ms,
+            &OrderChanged {
+                refund: refund.as_ref().map(PaymentInfo::from),
+                ..OrderChanged::of(&order, Some(t.from), t.at_ms)
+            },
+        )?;
+        order.version = append(&mut tx, self.backend, &stepped).await?;
         tx.commit().await?;
+        self.committed();
         Ok(TransitionOutcome::Applied(order, refund))
     }
 
@@ -315,44 +314,52 @@ impl OrderStore for SqlStore {
             tx.rollback().await?;
             return Ok(AssignOutcome::Refused(self.order(order_id).await?));
         }
-        let order = order_in(&mut tx, order_id).await?;
-        insert_event(
-            &mut tx,
-            &OrderEvent {
-                order_id,
-                kind: EventKind::Assigned,
-                status: order.status,
-                driver_id: Some(driver_id),
-                actor_id: Some(driver_id.into()),
-                at_ms,
-            },
-        )
-        .await?;
+        let mut order = order_in(&mut tx, order_id).await?;
+        let assigned = event::new_event(
+            events::EventType::OrderAssigned,
+            order_id,
+            events::Actor::User(driver_id.as_uuid()),
+            at_ms,
+            &OrderChanged::of(&order, Some(order.status), at_ms),
+        )?;
+        order.version = append(&mut tx, self.backend, &assigned).await?;
         tx.commit().await?;
+        self.committed();
         Ok(AssignOutcome::Applied(order))
     }
 
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>> {
+        // The order's committed events, by version. Read here rather than
+        // through `EventLog::aggregate_events`, which shows only events the
+        // relay has sequenced: a change must be in the history as soon as
+        // it commits. Versions of one aggregate commit in order (the
+        // version row's lock), so what is visible is always a prefix.
         let rows = sqlx::query(
-            "SELECT order_id, kind, status, driver_id, actor_id, at_ms FROM order_events \
-             WHERE order_id = $1 ORDER BY id",
+            "SELECT event_type, actor, at_ms, payload_json FROM events \
+             WHERE aggregate_kind = 'order' AND aggregate_id = $1 \
+             ORDER BY aggregate_version LIMIT $2",
         )
         .bind(order_id.to_string())
+        .bind(MAX_HISTORY_EVENTS)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(OrderEvent {
-                    order_id: parse_col(row, "order_id")?,
-                    kind: EventKind::parse(&kind).ok_or_else(|| rows::corrupt("kind", &kind))?,
-                    status: status_col(row, "status")?,
-                    driver_id: rows::parse_opt_col(row, "driver_id")?,
-                    actor_id: rows::parse_opt_col(row, "actor_id")?,
-                    at_ms: row.try_get("at_ms")?,
-                })
-            })
-            .collect()
+        let mut history = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let name: String = row.try_get("event_type")?;
+            let actor: String = row.try_get("actor")?;
+            let payload: String = row.try_get("payload_json")?;
+            let event_type = events::EventType::parse(&name)
+                .ok_or_else(|| rows::corrupt("event_type", &name))?;
+            let actor =
+                events::Actor::parse(&actor).ok_or_else(|| rows::corrupt("actor", &actor))?;
+            let body: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+            let at_ms: i64 = row.try_get("at_ms")?;
+            if let Some(entry) = event::history_entry(order_id, event_type, &actor, at_ms, &body)? {
+                history.push(entry);
+            }
+        }
+        Ok(history)
     }
 }
 

@@ -12,9 +12,9 @@ use engine::{OrderId, OrderStatus, PaymentId};
 use super::SqlStore;
 use super::rows::{self, payment_columns, select_payment};
 use super::tx::{
-    Tx, give_back_stock, insert_refund, insert_status_event, order_in, refundable_cents,
-    set_status, touch_order,
+    Tx, append, give_back_stock, insert_refund, order_in, refundable_cents, set_status, touch_order,
 };
+use crate::event::{self, ACTOR_PAYMENTS, OrderChanged, PaymentInfo, RefundSettled};
 use crate::store::{
     Payment, PaymentKind, PaymentStatus, PaymentStore, RefundOutcome, RefundRequest, Result,
     SettleOutcome, Settlement,
@@ -78,48 +78,66 @@ impl PaymentStore for SqlStore {
             Settlement::Failed { .. } => (OrderStatus::Placed, OrderStatus::PaymentFailed),
         };
         // The usual case: the order still waits in `placed` and moves.
-        if set_status(&mut tx, order_id, from, to, at_ms).await? {
-            insert_status_event(&mut tx, order_id, to, at_ms).await?;
+        let moved = set_status(&mut tx, order_id, from, to, at_ms).await?;
+        let mut refund = None;
+        if moved {
             if to == OrderStatus::PaymentFailed {
                 give_back_stock(&mut tx, order_id, at_ms).await?;
             }
-            tx.commit().await?;
-            return Ok(SettleOutcome::Settled {
-                payment,
-                order_status: to,
-                moved: true,
-                refund: None,
-            });
-        }
-        // The order left `placed` while the gateway worked (it was
-        // cancelled, its stock given back then). A charge that went through
-        // is owed back: lock the order to compute what is refundable.
-        touch_order(&mut tx, order_id, at_ms).await?;
-        let mut refund = None;
-        if to == OrderStatus::Paid {
-            let owed = refundable_cents(&mut tx, order_id).await?;
-            if owed > 0 {
-                refund = Some(
-                    insert_refund(
-                        &mut tx,
-                        PaymentId::new(),
-                        order_id,
-                        owed,
-                        "order closed before the charge went through",
-                        None,
-                        at_ms,
-                    )
-                    .await?,
-                );
+        } else {
+            // The order left `placed` while the gateway worked (it was
+            // cancelled, its stock given back then). A charge that went
+            // through is owed back: lock the order to compute what is
+            // refundable.
+            touch_order(&mut tx, order_id, at_ms).await?;
+            if to == OrderStatus::Paid {
+                let owed = refundable_cents(&mut tx, order_id).await?;
+                if owed > 0 {
+                    refund = Some(
+                        insert_refund(
+                            &mut tx,
+                            PaymentId::new(),
+                            order_id,
+                            owed,
+                            "order closed before the charge went through",
+                            None,
+                            at_ms,
+                        )
+                        .await?,
+                    );
+                }
             }
         }
-        let order_status = order_in(&mut tx, order_id).await?.status;
+        // The settlement is an event of the order either way: moved, it is
+        // the order's step (`status_from` is `placed`); not moved, the
+        // charge's outcome on an order already closed (`status_from` equals
+        // `status`, and the history leaves it out).
+        let order = order_in(&mut tx, order_id).await?;
+        let event_type = match settlement {
+            Settlement::Succeeded { .. } => events::EventType::OrderPaid,
+            Settlement::Failed { .. } => events::EventType::PaymentFailed,
+        };
+        let status_from = if moved { from } else { order.status };
+        let settled = event::new_event(
+            event_type,
+            order_id,
+            events::Actor::System(ACTOR_PAYMENTS.to_owned()),
+            at_ms,
+            &OrderChanged {
+                payment: Some(PaymentInfo::from(&payment)),
+                refund: refund.as_ref().map(PaymentInfo::from),
+                ..OrderChanged::of(&order, Some(status_from), at_ms)
+            },
+        )?;
+        let version = append(&mut tx, self.backend, &settled).await?;
         tx.commit().await?;
+        self.committed();
         Ok(SettleOutcome::Settled {
             payment,
-            order_status,
-            moved: false,
+            order_status: order.status,
+            moved,
             refund,
+            version,
         })
     }
 
@@ -167,8 +185,29 @@ impl PaymentStore for SqlStore {
             at_ms,
         )
         .await?;
+        let Some(refund) = settled else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let event_type = match settlement {
+            Settlement::Succeeded { .. } => events::EventType::RefundSucceeded,
+            Settlement::Failed { .. } => events::EventType::RefundFailed,
+        };
+        let event = event::new_event(
+            event_type,
+            refund.order_id,
+            events::Actor::System(ACTOR_PAYMENTS.to_owned()),
+            at_ms,
+            &RefundSettled {
+                order_id: refund.order_id,
+                refund: PaymentInfo::from(&refund),
+                at_ms,
+            },
+        )?;
+        append(&mut tx, self.backend, &event).await?;
         tx.commit().await?;
-        Ok(settled)
+        self.committed();
+        Ok(Some(refund))
     }
 
     async fn defer_refund(

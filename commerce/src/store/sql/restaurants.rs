@@ -1,11 +1,71 @@
-//! Restaurants and their menus.
+//! Restaurants and their menus. Every write appends `restaurant.updated`
+//! or `menu.updated` to the restaurant's stream in its transaction; the
+//! actor is the restaurant's owner (the store is not told whether an admin
+//! acted instead).
 
 use async_trait::async_trait;
 use engine::{MenuItemId, RestaurantId};
 
 use super::SqlStore;
 use super::rows::{self, flag, select_menu_item, select_restaurant};
+use super::tx::{Tx, append};
+use crate::event::{self, MenuChanged, RestaurantChanged};
 use crate::store::{MenuItem, Restaurant, RestaurantStore, Result, StoreError};
+
+impl SqlStore {
+    /// Appends `restaurant.updated` for `r` in `tx`.
+    async fn restaurant_changed(&self, tx: &mut Tx, r: &Restaurant, created: bool) -> Result<()> {
+        let e = event::new_event(
+            events::EventType::RestaurantUpdated,
+            r.id,
+            events::Actor::User(r.owner_id.as_uuid()),
+            r.updated_at_ms,
+            &RestaurantChanged {
+                restaurant_id: r.id,
+                owner_id: r.owner_id,
+                name: r.name.clone(),
+                accepting_orders: r.accepting_orders,
+                created,
+                at_ms: r.updated_at_ms,
+            },
+        )?;
+        append(tx, self.backend, &e).await?;
+        Ok(())
+    }
+
+    /// Appends `menu.updated` for `items` (all of `restaurant_id`) in `tx`;
+    /// the actor is the restaurant's owner, read in `tx`.
+    async fn menu_changed(
+        &self,
+        tx: &mut Tx,
+        restaurant_id: RestaurantId,
+        items: &[&MenuItem],
+        added: bool,
+    ) -> Result<()> {
+        let owner: engine::UserId = {
+            let row = sqlx::query("SELECT owner_id FROM restaurants WHERE id = $1")
+                .bind(restaurant_id.to_string())
+                .fetch_one(&mut **tx)
+                .await?;
+            rows::parse_col(&row, "owner_id")?
+        };
+        let at_ms = items.iter().map(|i| i.updated_at_ms).max().unwrap_or(0);
+        let e = event::new_event(
+            events::EventType::MenuUpdated,
+            restaurant_id,
+            events::Actor::User(owner.as_uuid()),
+            at_ms,
+            &MenuChanged {
+                restaurant_id,
+                menu_item_ids: items.iter().map(|i| i.id).collect(),
+                added,
+                at_ms,
+            },
+        )?;
+        append(tx, self.backend, &e).await?;
+        Ok(())
+    }
+}
 
 fn cuisines_json(r: &Restaurant) -> Result<String> {
     serde_json::to_string(&r.cuisines).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -14,6 +74,7 @@ fn cuisines_json(r: &Restaurant) -> Result<String> {
 #[async_trait]
 impl RestaurantStore for SqlStore {
     async fn insert_restaurant(&self, r: &Restaurant) -> Result<()> {
+        let (_gate, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO restaurants (id, owner_id, name, lat, lng, address, cuisines_json, hours_json, \
              delivery_radius_m, prep_time_s, accepting_orders, created_at_ms, updated_at_ms) \
@@ -32,8 +93,11 @@ impl RestaurantStore for SqlStore {
         .bind(flag(r.accepting_orders))
         .bind(r.created_at_ms)
         .bind(r.updated_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.restaurant_changed(&mut tx, r, true).await?;
+        tx.commit().await?;
+        self.committed();
         Ok(())
     }
 
@@ -46,6 +110,7 @@ impl RestaurantStore for SqlStore {
     }
 
     async fn update_restaurant(&self, r: &Restaurant) -> Result<bool> {
+        let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE restaurants SET name = $1, lat = $2, lng = $3, address = $4, cuisines_json = $5, \
              hours_json = $6, delivery_radius_m = $7, prep_time_s = $8, accepting_orders = $9, \
@@ -62,10 +127,23 @@ impl RestaurantStore for SqlStore {
         .bind(flag(r.accepting_orders))
         .bind(r.updated_at_ms)
         .bind(r.id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(done > 0)
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        // The owner as stored (the caller's record may not name it right).
+        let stored = sqlx::query(concat!(select_restaurant!(), "WHERE id = $1"))
+            .bind(r.id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        self.restaurant_changed(&mut tx, &rows::restaurant(&stored)?, false)
+            .await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(true)
     }
 
     async fn restaurants_page(
@@ -106,7 +184,18 @@ impl RestaurantStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        // One event per restaurant the items are on (the api adds one
+        // restaurant's items at a time), in id order (the lock order).
+        let mut by_restaurant: Vec<&MenuItem> = items.iter().collect();
+        by_restaurant.sort_by_key(|i| i.restaurant_id);
+        for group in by_restaurant.chunk_by(|a, b| a.restaurant_id == b.restaurant_id) {
+            self.menu_changed(&mut tx, group[0].restaurant_id, group, true)
+                .await?;
+        }
         tx.commit().await?;
+        if !items.is_empty() {
+            self.committed();
+        }
         Ok(())
     }
 
@@ -130,6 +219,7 @@ impl RestaurantStore for SqlStore {
     }
 
     async fn update_menu_item(&self, item: &MenuItem) -> Result<bool> {
+        let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE menu_items SET category = $1, name = $2, description = $3, price_cents = $4, \
              available = $5, stock = $6, position = $7, updated_at_ms = $8 WHERE id = $9",
@@ -143,10 +233,24 @@ impl RestaurantStore for SqlStore {
         .bind(item.position)
         .bind(item.updated_at_ms)
         .bind(item.id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(done > 0)
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        // The restaurant as stored: the item's row says whose menu it is on.
+        let stored = sqlx::query(concat!(select_menu_item!(), "WHERE id = $1"))
+            .bind(item.id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = rows::menu_item(&stored)?;
+        self.menu_changed(&mut tx, stored.restaurant_id, &[&stored], false)
+            .await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(true)
     }
 
     async fn menu_items_page(

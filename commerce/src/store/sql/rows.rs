@@ -40,13 +40,16 @@ macro_rules! select_menu_item {
 }
 pub(crate) use select_menu_item;
 
-/// The columns of an [`Order`] (without lines), with its restaurant's owner.
+/// The columns of an [`Order`] (without lines), with its restaurant's owner
+/// and its version in the event stream.
 macro_rules! select_order {
     () => {
         "SELECT o.id, o.customer_id, o.restaurant_id, r.owner_id, o.status, o.driver_id, \
          o.pickup_lat, o.pickup_lng, o.dropoff_lat, o.dropoff_lng, o.delivery_address, \
-         o.subtotal_cents, o.delivery_fee_cents, o.total_cents, o.created_at_ms, o.updated_at_ms \
-         FROM orders o JOIN restaurants r ON r.id = o.restaurant_id "
+         o.subtotal_cents, o.delivery_fee_cents, o.total_cents, o.created_at_ms, o.updated_at_ms, \
+         COALESCE(ea.version, 0) AS version \
+         FROM orders o JOIN restaurants r ON r.id = o.restaurant_id \
+         LEFT JOIN event_aggregates ea ON ea.aggregate_kind = 'order' AND ea.aggregate_id = o.id "
     };
 }
 pub(crate) use select_order;
@@ -187,6 +190,7 @@ pub(crate) fn order(row: &AnyRow) -> Result<Order> {
         lines: Vec::new(),
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        version: row.try_get("version")?,
     })
 }
 

@@ -1,22 +1,28 @@
 //! The shared transactional pieces of the SQL store: how a write
 //! transaction begins ([`SqlStore::begin_write`], with SQLite's in-process
-//! write gate) and the statements that more than one area writes inside
-//! one (history rows, status compare-and-set, stock given back, refunds
-//! owed). `orders` and `payments` both use these and never each other.
+//! write gate), how it appends its event ([`append`]) and wakes the relay
+//! after the commit ([`SqlStore::committed`]), and the statements that
+//! more than one area writes inside one (status compare-and-set, stock
+//! given back, refunds owed). `orders` and `payments` both use these and
+//! never each other.
 //!
 //! Every state-changing store method is one transaction opened with
-//! [`SqlStore::begin_write`] and committed once at its end. The outbox's
-//! event rows go in that same transaction: for orders next to
-//! [`insert_event`] (every order change writes its history row there, so
-//! the event can be appended in the same place), for the other areas
-//! (a ban, a restaurant or menu change) just before the method's commit.
+//! [`SqlStore::begin_write`], appends its event(s) with [`append`] and is
+//! committed once at its end, then calls [`SqlStore::committed`]: the change
+//! and its event are published together or not at all.
+//!
+//! Lock order (PostgreSQL deadlock avoidance): a transaction first writes
+//! its business rows (menu items by id, then the order, user or
+//! restaurant row), and appends last; every transaction appends to one
+//! aggregate only (an order's payments and refunds are the order's), so
+//! the aggregate's version row is always the last lock taken.
 
 use engine::{OrderId, OrderStatus, PaymentId, UserId};
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::{self, select_order};
 use super::{Backend, SqlStore};
-use crate::store::{EventKind, Order, OrderEvent, Payment, PaymentKind, PaymentStatus, Result};
+use crate::store::{Order, Payment, PaymentKind, PaymentStatus, Result};
 
 /// A transaction on the store's pool.
 pub(super) type Tx = Transaction<'static, Any>;
@@ -39,6 +45,18 @@ impl SqlStore {
         };
         Ok((gate, tx))
     }
+
+    /// Call after a commit that appended: wakes the in-process relay (on
+    /// PostgreSQL the append's NOTIFY wakes relays on every node too).
+    pub(super) fn committed(&self) {
+        self.log.wake().notify();
+    }
+}
+
+/// Appends `event` in `tx` (see the module docs for the lock order); the
+/// aggregate's new version.
+pub(super) async fn append(tx: &mut Tx, backend: Backend, event: &events::NewEvent) -> Result<i64> {
+    Ok(events::append(tx, backend.events(), event).await?.version)
 }
 
 /// Compare-and-set of the order's status. Whether it applied.
@@ -73,24 +91,6 @@ pub(super) async fn give_back_stock(tx: &mut Tx, order_id: OrderId, at_ms: i64) 
     )
     .bind(order_id.to_string())
     .bind(at_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Appends one row of the order's history ([`OrderEvent`]). The outbox
-/// event of the same change is appended next to this call, in `tx`.
-pub(super) async fn insert_event(tx: &mut Tx, e: &OrderEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO order_events (order_id, kind, status, driver_id, actor_id, at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(e.order_id.to_string())
-    .bind(e.kind.as_str())
-    .bind(e.status.as_str())
-    .bind(e.driver_id.map(|d| d.to_string()))
-    .bind(e.actor_id.map(|a| a.to_string()))
-    .bind(e.at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -200,24 +200,4 @@ pub(super) async fn insert_refund(
     };
     insert_payment(tx, &refund).await?;
     Ok(refund)
-}
-
-pub(super) async fn insert_status_event(
-    tx: &mut Tx,
-    order_id: OrderId,
-    status: OrderStatus,
-    at_ms: i64,
-) -> Result<()> {
-    insert_event(
-        tx,
-        &OrderEvent {
-            order_id,
-            kind: EventKind::Status,
-            status,
-            driver_id: None,
-            actor_id: None,
-            at_ms,
-        },
-    )
-    .await
 }
