@@ -37,7 +37,9 @@ pub struct App {
 /// What `run_until_stopped` starts for the event stream.
 struct EventStream {
     log: events::EventLog,
-    consumers: Vec<Arc<dyn events::Consumer>>,
+    /// The in-process consumers and, added while it runs, one per webhook
+    /// endpoint.
+    consumers: events::Consumers,
     config: events::Config,
     presence: events::PresenceWriter,
     recorder: events::PresenceRecorder,
@@ -135,12 +137,14 @@ impl App {
             .with_clock(clock.clone());
 
         prepare_sqlite_dir(&config.database_url)?;
-        let store = api::connect(&config.database_url).await.with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                config.redacted().database_url
-            )
-        })?;
+        let (store, event_log) = api::connect_with_log(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database at {}",
+                    config.redacted().database_url
+                )
+            })?;
         let router = load_roads(&config.matcher)?;
         let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router)
             .with_clock(clock.clone());
@@ -148,6 +152,11 @@ impl App {
             .api
             .hasher()
             .context("invalid password hashing settings")?;
+        // The event stream's settings, checked before anything uses them.
+        let stream_config = config.events.stream();
+        stream_config
+            .validate()
+            .context("invalid [events] settings")?;
         let api_state = api::AppState::new(
             store.clone(),
             engine.clone(),
@@ -158,6 +167,27 @@ impl App {
             clock.clone(),
         )
         .with_shutdown(shutdown.clone());
+        // The in-process consumers, then one per stored enabled webhook
+        // endpoint; they start when the stream runs.
+        let consumers = events::Consumers::from_list(api::consumers::all(&api_state))
+            .context("invalid event consumers")?;
+        let webhooks = api::hooks::Webhooks::new(
+            event_log.clone(),
+            consumers.clone(),
+            &config.webhooks,
+            &stream_config,
+            {
+                let clock = clock.clone();
+                Arc::new(move || clock.now_ms())
+            },
+        )
+        .context("cannot set up webhook deliveries")?;
+        let hooks = webhooks
+            .start_stored()
+            .await
+            .context("cannot load webhook endpoints")?;
+        tracing::info!(webhooks = hooks, "webhook endpoints loaded");
+        let api_state = api_state.with_webhooks(webhooks);
         let admin = match (&config.admin_email, &config.admin_password) {
             (Some(email), Some(password)) => {
                 match api::bootstrap_admin(&api_state, email, password)
@@ -183,15 +213,10 @@ impl App {
 
         // The event stream: relay and consumers over the store's event
         // tables; the engine's presence changes and offers feed it.
-        let event_log = store.event_log();
-        let stream_config = config.events.stream();
-        stream_config
-            .validate()
-            .context("invalid [events] settings")?;
         let (recorder, presence) = events::presence(event_log.clone(), config.events.presence());
         let event_stream = EventStream {
             log: event_log,
-            consumers: api::consumers::all(&api_state),
+            consumers,
             config: stream_config,
             presence,
             recorder,
@@ -320,15 +345,16 @@ impl App {
         {
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
-                if let Err(e) = events::run(
+                if let Err(e) = events::run_with(
                     event_stream.log,
                     event_stream.consumers,
                     event_stream.config,
-                    shutdown,
+                    shutdown.clone(),
                 )
                 .await
                 {
-                    tracing::error!(error = %e, "the event stream stopped");
+                    tracing::error!(error = %e, "the event stream failed; stopping");
+                    shutdown.cancel();
                 }
             });
         }

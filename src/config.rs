@@ -43,6 +43,8 @@ pub struct Config {
     pub ingest: ingest::Config,
     pub gateway: ws_gateway::Config,
     pub api: api::Config,
+    /// Webhook deliveries: timeouts, tries and backoff.
+    pub webhooks: api::hooks::Config,
     /// The HTTP listener's limits: header-read timeout, connection caps.
     pub http: crate::http_server::Config,
     /// The event stream: relay, consumers' retries, presence queue.
@@ -147,6 +149,7 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             engine: engine::Config::default(),
             matcher: matcher::Config::default(),
+            webhooks: api::hooks::Config::default(),
             ingest: ingest::Config::default(),
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 pub mod consumers;
 pub mod error;
 pub mod extract;
+pub mod hooks;
 pub mod limiter;
 pub mod live;
 mod metrics;
@@ -190,6 +191,10 @@ pub struct AppState {
     pub clock: Arc<dyn clock::Clock>,
     /// Makes the ids of new rows (UUIDv7 from [`AppState::clock`]).
     pub ids: Arc<clock::Ids>,
+    /// Webhook endpoints and their consumers on the event stream; `None`
+    /// where no stream runs (tests of other routes): the webhook routes
+    /// then answer 503.
+    pub webhooks: Option<hooks::Webhooks>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -248,6 +253,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             clock,
             ids,
+            webhooks: None,
             hashing,
             login_limits,
         }
@@ -264,6 +270,12 @@ impl AppState {
     /// payment work ends when it is cancelled.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The same state with webhooks (the app's, over its event stream).
+    pub fn with_webhooks(mut self, webhooks: hooks::Webhooks) -> Self {
+        self.webhooks = Some(webhooks);
         self
     }
 
@@ -306,6 +318,17 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Opens the store as [`connect`] does, with its [`events::EventLog`]
+/// (`Store::event_log`: the same pool, SQLite's write gate, the appenders'
+/// wake-up), which the event stream and the webhooks use.
+pub async fn connect_with_log(
+    database_url: &str,
+) -> Result<(Arc<dyn Store>, events::EventLog), StoreError> {
+    let store = connect(database_url).await?;
+    let log = store.event_log();
+    Ok((store, log))
 }
 
 /// Rebuilds the live state from the store at start-up: every order that is

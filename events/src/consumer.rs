@@ -27,6 +27,14 @@ pub trait Consumer: Send + Sync + 'static {
     /// client input). Renaming it starts it again from the beginning.
     fn name(&self) -> &str;
 
+    /// The `consumer` label of the stream's metrics; the name by default.
+    /// Consumers made per client-chosen thing (one per webhook endpoint)
+    /// answer one fixed label for all of them, so series stay few and no
+    /// id reaches a label.
+    fn metric_label(&self) -> &str {
+        self.name()
+    }
+
     /// Whether to deliver events of this type; the others are skipped (the
     /// position still moves past them). All types by default.
     fn wants(&self, event_type: EventType) -> bool {

@@ -12,7 +12,10 @@
 //!   gate, clock, [`Wake`]); [`admin`] adds its queries (list, history,
 //!   dead letters, replay).
 //! - [`run()`]: the relay (module `relay`) and one runner per [`Consumer`]
-//!   (module `runner`) until shutdown. [`Config`] holds every limit;
+//!   (module `runner`) until shutdown; [`run_with`] the same over a
+//!   [`Consumers`] handle, which adds and removes consumers while the
+//!   stream runs (webhook endpoints; module `consumers` says where an
+//!   added consumer starts and what removing one deletes). [`Config`] holds every limit;
 //!   [`describe_metrics`] the metrics' HELP.
 //! - [`presence`]: driver online/offline changes through a bounded queue
 //!   and a batching writer (they have no business transaction).
@@ -67,6 +70,7 @@ pub mod admin;
 mod append;
 pub mod config;
 pub mod consumer;
+mod consumers;
 pub mod error;
 pub mod kind;
 mod log;
@@ -76,11 +80,9 @@ pub mod presence;
 mod relay;
 mod runner;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::metrics::describe_metrics;
@@ -88,6 +90,7 @@ pub use admin::{DeadLetter, EventFilter, EventPage, MAX_PAGE, ReplayOutcome};
 pub use append::{Appended, append};
 pub use config::Config;
 pub use consumer::{Consumer, HandleError};
+pub use consumers::Consumers;
 pub use error::{Error, Result};
 pub use kind::{AggregateKind, EventType};
 pub use log::{Backend, Clock, EventLog, SystemClock, Wake, WriteGate};
@@ -96,7 +99,8 @@ pub use presence::{PresenceChange, PresenceConfig, PresenceRecorder, PresenceWri
 
 /// Runs the relay and one runner per consumer until `shutdown`; returns
 /// when all have stopped. Fails at once on a bad [`Config`] or two
-/// consumers with one name.
+/// consumers with one name. Each consumer starts at its stored position
+/// or at the beginning of the log.
 pub async fn run(
     log: EventLog,
     consumers: Vec<Arc<dyn Consumer>>,
@@ -104,32 +108,46 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     config.validate()?;
-    let mut names = HashSet::new();
-    for c in &consumers {
-        if !names.insert(c.name().to_owned()) {
-            return Err(Error::Config(format!("two consumers named {:?}", c.name())));
-        }
-    }
+    run_with(log, Consumers::from_list(consumers)?, config, shutdown).await
+}
+
+/// [`run()`] over a [`Consumers`] handle: its consumers start with the
+/// stream, and consumers added or removed through the handle while it runs
+/// start and stop at once. Returns when shutdown stopped the relay and
+/// every runner. Fails at once on a bad [`Config`], or when the handle
+/// already ran a stream.
+pub async fn run_with(
+    log: EventLog,
+    consumers: Consumers,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    config.validate()?;
     // The runners' start: whatever is published already.
     // Kept here as well as in the relay, so the runners' receivers never
     // see it closed (a closed watch would wake them in a busy loop).
     let head = Arc::new(watch::Sender::new(log.head().await.unwrap_or(0)));
-    let mut tasks = JoinSet::new();
-    for consumer in consumers {
-        tasks.spawn(runner::run(
-            log.clone(),
-            consumer,
-            config.clone(),
-            head.subscribe(),
-            shutdown.clone(),
-        ));
+    // The stream's own token: a failed start stops what it started without
+    // cancelling the caller's.
+    let stop = shutdown.child_token();
+    let relay = tokio::spawn(relay::run(
+        log.clone(),
+        config.clone(),
+        head.clone(),
+        stop.clone(),
+    ));
+    let started = consumers
+        .start(log, config, head.clone(), stop.clone())
+        .await;
+    if started.is_err() {
+        stop.cancel();
     }
-    tasks.spawn(relay::run(log, config, head.clone(), shutdown));
-    while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            // A panicking consumer ends only its own runner; say so loudly.
-            tracing::error!(error = %e, "an event stream task ended abnormally");
-        }
+    if let Err(e) = relay.await {
+        tracing::error!(error = %e, "the event relay ended abnormally");
     }
-    Ok(())
+    // The relay ends with shutdown; the runners end with it too.
+    stop.cancelled().await;
+    consumers.join_all().await;
+    drop(head);
+    started
 }

@@ -156,6 +156,38 @@ impl EventLog {
         )
     }
 
+    /// Stores `position` for `consumer` unless it has one (where a
+    /// consumer added at runtime starts: see [`crate::Consumers`]).
+    pub(crate) async fn init_position(&self, consumer: &str, position: i64) -> Result<()> {
+        let _gate = self.lock_gate().await;
+        sqlx::query(
+            "INSERT INTO event_consumers (name, position, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(position)
+        .bind(self.clock.now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes `consumer`'s position and dead letters, in one transaction
+    /// (a removed consumer: see [`crate::Consumers::remove`]).
+    pub(crate) async fn forget_consumer(&self, consumer: &str) -> Result<()> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM event_dead_letters WHERE consumer = $1")
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM event_consumers WHERE name = $1")
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Up to `limit` sequenced events after `position`, in id order.
     pub(crate) async fn read_after(&self, position: i64, limit: u32) -> Result<Vec<Event>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

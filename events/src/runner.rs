@@ -142,7 +142,7 @@ async fn deliver_batch(
                 *position = event.id;
                 unrecorded += 1;
                 if unrecorded >= config.checkpoint_every {
-                    record(log, name, *position).await;
+                    record(log, name, consumer.metric_label(), *position).await;
                     unrecorded = 0;
                 }
             }
@@ -150,13 +150,15 @@ async fn deliver_batch(
                 // The dead letter and the position move together, so the
                 // event is neither lost nor retried forever.
                 loop {
-                    match dead_letter(log, name, &event, attempts, &error).await {
+                    match dead_letter(log, name, consumer.metric_label(), &event, attempts, &error)
+                        .await
+                    {
                         Ok(()) => break,
                         Err(e) => {
                             tracing::warn!(consumer = %name, event = event.id, error = %e, "cannot write dead letter; retrying");
                             tokio::select! {
                                 () = shutdown.cancelled() => {
-                                    record(log, name, *position).await;
+                                    record(log, name, consumer.metric_label(), *position).await;
                                     return false;
                                 }
                                 () = tokio::time::sleep(Duration::from_millis(config.poll_interval_ms)) => {}
@@ -169,14 +171,14 @@ async fn deliver_batch(
             }
             Delivery::Cancelled => {
                 if unrecorded > 0 {
-                    record(log, name, *position).await;
+                    record(log, name, consumer.metric_label(), *position).await;
                 }
                 return false;
             }
         }
     }
     if unrecorded > 0 {
-        record(log, name, *position).await;
+        record(log, name, consumer.metric_label(), *position).await;
     }
     true
 }
@@ -192,6 +194,7 @@ async fn deliver(
         return Delivery::Done;
     }
     let name = consumer.name();
+    let label = consumer.metric_label();
     let timeout = Duration::from_millis(config.handle_timeout_ms);
     let mut backoff_ms = config.backoff_initial_ms;
     let mut error = String::new();
@@ -202,13 +205,14 @@ async fn deliver(
         };
         match tried {
             Ok(Ok(())) => {
-                ::metrics::counter!(metrics::DELIVERED, "consumer" => name.to_owned()).increment(1);
+                ::metrics::counter!(metrics::DELIVERED, "consumer" => label.to_owned())
+                    .increment(1);
                 return Delivery::Done;
             }
             Ok(Err(e)) => error = e.to_string(),
             Err(_) => error = format!("timed out after {} ms", config.handle_timeout_ms),
         }
-        ::metrics::counter!(metrics::FAILURES, "consumer" => name.to_owned()).increment(1);
+        ::metrics::counter!(metrics::FAILURES, "consumer" => label.to_owned()).increment(1);
         tracing::warn!(consumer = %name, event = event.id, attempt, error = %error, "consumer failed an event");
         if attempt == config.max_attempts {
             break;
@@ -229,7 +233,7 @@ async fn deliver(
 /// Records `position` for `consumer` (never moving it back). A failure is
 /// logged: the next record catches up, and meanwhile a restart would only
 /// deliver some events again.
-async fn record(log: &EventLog, consumer: &str, position: i64) {
+async fn record(log: &EventLog, consumer: &str, label: &str, position: i64) {
     let _gate = log.lock_gate().await;
     let done = sqlx::query(
         "INSERT INTO event_consumers (name, position, updated_at_ms) VALUES ($1, $2, $3) \
@@ -243,7 +247,7 @@ async fn record(log: &EventLog, consumer: &str, position: i64) {
     .await;
     match done {
         Ok(_) => {
-            ::metrics::gauge!(metrics::POSITION, "consumer" => consumer.to_owned())
+            ::metrics::gauge!(metrics::POSITION, "consumer" => label.to_owned())
                 .set(position as f64);
         }
         Err(e) => tracing::warn!(consumer, position, error = %e, "cannot record consumer position"),
@@ -255,6 +259,7 @@ async fn record(log: &EventLog, consumer: &str, position: i64) {
 async fn dead_letter(
     log: &EventLog,
     consumer: &str,
+    label: &str,
     event: &Event,
     attempts: u32,
     error: &str,
@@ -285,7 +290,7 @@ async fn dead_letter(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => consumer.to_owned()).increment(1);
+    ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => label.to_owned()).increment(1);
     tracing::error!(consumer, event = event.id, event_type = %event.event_type, attempts, error, "event dead-lettered");
     Ok(())
 }
@@ -342,7 +347,7 @@ async fn replay_round(
                 .bind(now)
                 .execute(&log.pool)
                 .await?;
-                ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => name.to_owned())
+                ::metrics::counter!(metrics::DEAD_LETTERED, "consumer" => consumer.metric_label().to_owned())
                     .increment(1);
             }
             Delivery::Cancelled => return Ok(()),

@@ -45,6 +45,7 @@ pub mod orders;
 pub mod payments;
 pub mod profile;
 pub mod restaurants;
+pub mod webhooks;
 
 /// Every operation `api` serves, by module (see the module docs).
 pub(crate) const ROUTES: &[&[Route]] = &[
@@ -59,6 +60,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     payments::ROUTES,
     drivers::ROUTES,
     offers::ROUTES,
+    webhooks::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

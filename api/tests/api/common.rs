@@ -88,6 +88,23 @@ pub async fn test_store() -> Arc<dyn Store> {
     }
 }
 
+/// [`test_store`] with an event log on its pool (for webhooks); SQLite
+/// in memory outside [`dual_test!`].
+pub async fn test_store_with_log() -> (Arc<dyn Store>, events::EventLog) {
+    match BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite) {
+        Backend::Sqlite => api::connect_with_log("sqlite::memory:")
+            .await
+            .expect("in-memory sqlite"),
+        Backend::Postgres => {
+            let base = postgres_url().expect("dual_test! checked the url");
+            let url = postgres_schema(&base).await;
+            api::connect_with_log(&url)
+                .await
+                .expect("connect the test schema")
+        }
+    }
+}
+
 /// Schemas older than this are left over from earlier runs: dropped.
 const STALE_SCHEMA_S: u64 = 3_600;
 
@@ -95,6 +112,12 @@ const STALE_SCHEMA_S: u64 = 3_600;
 /// never see each other's rows. The first call of a run drops schemas of
 /// runs more than an hour old.
 async fn postgres_store(base: &str) -> Arc<dyn Store> {
+    let url = postgres_schema(base).await;
+    api::connect(&url).await.expect("connect the test schema")
+}
+
+/// A new schema of its own; the url that uses it.
+async fn postgres_schema(base: &str) -> String {
     use sqlx::Connection;
     static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let now_s = (now_ms() / 1000) as u64;
@@ -126,8 +149,7 @@ async fn postgres_store(base: &str) -> Arc<dyn Store> {
         .await
         .expect("create test schema");
     let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    api::connect(&url).await.expect("connect the test schema")
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// Cheap password hashing: tests create many accounts.
@@ -224,8 +246,29 @@ pub fn assert_error_body(body: &Value) {
 }
 
 impl TestApp {
+    /// An app on a fresh store, with webhooks over a running event stream.
     pub async fn new() -> Self {
-        Self::with_store(test_store().await).await
+        let (store, log) = test_store_with_log().await;
+        let mut app = Self::with_store(store).await;
+        let consumers = events::Consumers::new();
+        let config = events::Config::default();
+        let webhooks = api::hooks::Webhooks::new(
+            log.clone(),
+            consumers.clone(),
+            &api::hooks::Config::default(),
+            &config,
+            Arc::new(now_ms),
+        )
+        .expect("webhooks");
+        tokio::spawn(events::run_with(
+            log,
+            consumers,
+            config,
+            app.shutdown.clone(),
+        ));
+        app.state = app.state.clone().with_webhooks(webhooks);
+        app.router = api::router(app.state.clone()).fallback(api::not_found_fallback);
+        app
     }
 
     pub async fn with_store(store: Arc<dyn Store>) -> Self {

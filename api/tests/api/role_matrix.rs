@@ -60,6 +60,10 @@ struct World {
     /// A saved address per caller with an account (the customer's for
     /// the others).
     addresses: Vec<String>,
+    /// A webhook endpoint the admin reads.
+    webhook: String,
+    /// A webhook endpoint the admin deletes.
+    doomed_webhook: String,
 }
 
 impl World {
@@ -128,7 +132,22 @@ impl World {
                 .await;
             addresses.push(r.assert_ok(201)["address_id"].as_str().unwrap().to_owned());
         }
+        let mut hooks = Vec::new();
+        for _ in 0..2 {
+            let r = app
+                .post(
+                    "/v1/admin/webhooks",
+                    admin.token(),
+                    json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["order.placed"]}),
+                )
+                .await;
+            hooks.push(r.assert_ok(201)["id"].as_str().unwrap().to_owned());
+        }
+        let doomed_webhook = hooks.pop().unwrap();
+        let webhook = hooks.pop().unwrap();
         Self {
+            webhook,
+            doomed_webhook,
             app,
             customer,
             owner,
@@ -345,6 +364,61 @@ fn endpoints() -> Vec<Endpoint> {
                     M::POST,
                     format!("/v1/admin/dead-letters/{}/replay", w.dead_letter),
                     Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "register webhook",
+            route: "post /v1/admin/webhooks",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/admin/webhooks".into(),
+                    Some(
+                        json!({"url": "https://hooks.example.com/in", "event_types": ["order.paid"]}),
+                    ),
+                )
+            },
+        },
+        Endpoint {
+            name: "list webhooks",
+            route: "get /v1/admin/webhooks",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/webhooks".into(), None),
+        },
+        Endpoint {
+            name: "get webhook",
+            route: "get /v1/admin/webhooks/{webhook_id}",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/admin/webhooks/{}", w.webhook), None),
+        },
+        Endpoint {
+            name: "webhook deliveries",
+            route: "get /v1/admin/webhooks/{webhook_id}/deliveries",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/admin/webhooks/{}/deliveries", w.webhook),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "delete webhook",
+            route: "delete /v1/admin/webhooks/{webhook_id}",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::DELETE,
+                    format!("/v1/admin/webhooks/{}", w.doomed_webhook),
+                    None,
                 )
             },
         },
