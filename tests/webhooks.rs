@@ -231,6 +231,15 @@ async fn deliveries_are_signed_retried_and_dead_lettered() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
+    // The delivery log's cursor is an id: 0 and below are refused.
+    let (status, answer) = app
+        .get(
+            &format!("/v1/admin/webhooks/{flaky}/deliveries?before=0"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_query");
 
     append(&db, events::EventType::OrderPlaced, "o1").await;
     append(&db, events::EventType::OrderPaid, "o1").await;

@@ -225,7 +225,7 @@ fn name(value: Option<String>, field: &str) -> ApiResult<Option<String>> {
 }
 
 /// A non-negative time or positive id parameter, checked.
-fn at_least(value: Option<i64>, min: i64, field: &str) -> ApiResult<Option<i64>> {
+pub(super) fn at_least(value: Option<i64>, min: i64, field: &str) -> ApiResult<Option<i64>> {
     match value {
         Some(v) if v < min => Err(ApiError::bad_request(
             "invalid_query",

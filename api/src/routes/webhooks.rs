@@ -318,7 +318,7 @@ async fn delete_webhook(
     params(("webhook_id" = uuid::Uuid, Path, description = "The endpoint."), ListDeliveriesQuery),
     responses(
         (status = 200, description = "Every attempt, newest first.", body = DeliveryList),
-        (status = 400, description = "`invalid_path` (the id is not a UUID), `invalid_limit` (1 to 200), `invalid_query`.", body = ErrorBody),
+        (status = 400, description = "`invalid_path` (the id is not a UUID), `invalid_limit` (1 to 200), `invalid_query` (`before` below 1 or not an integer).", body = ErrorBody),
         (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such endpoint.", body = ErrorBody),
@@ -333,13 +333,14 @@ async fn list_deliveries(
 ) -> ApiResult<Json<DeliveryList>> {
     require_role(&principal, &[Role::Admin])?;
     let limit = page_limit(query.limit)?;
+    let before = super::events::at_least(query.before, 1, "before")?;
     let hooks = webhooks(&state)?;
     let id = EndpointId(webhook_id);
     if hooks.get(id).await.map_err(internal)?.is_none() {
         return Err(ApiError::NotFound("webhook"));
     }
     let page = hooks
-        .deliveries(id, query.before, limit)
+        .deliveries(id, before, limit)
         .await
         .map_err(internal)?;
     let next_before = (page.len() == limit as usize)
