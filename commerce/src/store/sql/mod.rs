@@ -375,66 +375,16 @@ mod tests {
     /// before the upgrade can be refunded after it. On SQLite.
     #[tokio::test]
     async fn the_ledger_migration_remembers_earlier_charges() {
-        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
-        // One connection: every connection to `:memory:` is a new database.
-        // Foreign keys off on it, so payments can be written without their
-        // orders.
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::query("PRAGMA foreign_keys = OFF")
-            .execute(&pool)
-            .await
-            .unwrap();
-        ledger_migration_case(pool, Backend::Sqlite, SQLITE_MIGRATIONS).await;
+        ledger_migration_case(unchecked_sqlite().await, Backend::Sqlite, SQLITE_MIGRATIONS).await;
     }
 
-    /// The same on PostgreSQL, when HEXDASH_TEST_DATABASE_URL names one: in
-    /// a schema of its own (named like the api test harness's, so its sweep
-    /// drops it if this test does not), with foreign keys not enforced
-    /// (`session_replication_role = replica`; the test user is a superuser).
+    /// The same on PostgreSQL (see `on_unchecked_postgres`).
     #[tokio::test]
     async fn the_ledger_migration_remembers_earlier_charges_on_postgres() {
-        let Some(base) = std::env::var("HEXDASH_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
-        else {
-            eprintln!("HEXDASH_TEST_DATABASE_URL is not a postgres:// url: skipped");
-            return;
-        };
-        DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
-        let admin = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&base)
-            .await
-            .unwrap();
-        let now_s = clock::Clock::now_ms(&clock::SystemClock) / 1000;
-        let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{base}{sep}options=-c%20search_path%3D{schema}%20-c%20session_replication_role%3Dreplica"
-        );
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .unwrap();
-        ledger_migration_case(pool.clone(), Backend::Postgres, POSTGRES_MIGRATIONS).await;
-        pool.close().await;
-        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-        sqlx::query(sqlx::AssertSqlSafe(drop))
-            .execute(&admin)
-            .await
-            .unwrap();
+        on_unchecked_postgres(|pool| {
+            ledger_migration_case(pool, Backend::Postgres, POSTGRES_MIGRATIONS)
+        })
+        .await;
     }
 
     /// Runs the migrations before the ledger's on `pool` (foreign keys
@@ -547,11 +497,10 @@ mod tests {
 
     static DRIVERS_FOR_TESTS: std::sync::Once = std::sync::Once::new();
 
-    /// The order history kept before the event stream (`order_events`)
-    /// becomes each order's events: versions 1, 2, 3 … in the rows' order,
-    /// sequenced, the history endpoint's answer unchanged. On SQLite.
-    #[tokio::test]
-    async fn the_history_migration_moves_history_into_events() {
+    /// A one-connection SQLite database in memory (every connection to
+    /// `:memory:` is a new database) with foreign keys off, so a migration
+    /// test can write rows without their parents.
+    async fn unchecked_sqlite() -> AnyPool {
         DRIVERS_FOR_TESTS.call_once(sqlx::any::install_default_drivers);
         let pool = AnyPoolOptions::new()
             .max_connections(1)
@@ -561,17 +510,23 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        // Foreign keys off: orders without their users and restaurants.
         sqlx::query("PRAGMA foreign_keys = OFF")
             .execute(&pool)
             .await
             .unwrap();
-        history_migration_case(pool, Backend::Sqlite, SQLITE_MIGRATIONS).await;
+        pool
     }
 
-    /// The same on PostgreSQL (see the ledger test for the set-up).
-    #[tokio::test]
-    async fn the_history_migration_moves_history_into_events_on_postgres() {
+    /// Runs `case` on PostgreSQL when HEXDASH_TEST_DATABASE_URL names one,
+    /// in a schema of its own (named like the api test harness's, so its
+    /// sweep drops it if the test does not get to) with foreign keys not
+    /// enforced (`session_replication_role = replica`; the test user is a
+    /// superuser).
+    async fn on_unchecked_postgres<F, Fut>(case: F)
+    where
+        F: FnOnce(AnyPool) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let Some(base) = std::env::var("HEXDASH_TEST_DATABASE_URL")
             .ok()
             .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
@@ -585,10 +540,7 @@ mod tests {
             .connect(&base)
             .await
             .unwrap();
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now_s = clock::Clock::now_ms(&clock::SystemClock) / 1000;
         let schema = format!("t_{now_s}_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
             .execute(&admin)
@@ -603,13 +555,30 @@ mod tests {
             .connect(&url)
             .await
             .unwrap();
-        history_migration_case(pool.clone(), Backend::Postgres, POSTGRES_MIGRATIONS).await;
+        case(pool.clone()).await;
         pool.close().await;
         let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
         sqlx::query(sqlx::AssertSqlSafe(drop))
             .execute(&admin)
             .await
             .unwrap();
+    }
+
+    /// The order history kept before the event stream (`order_events`)
+    /// becomes each order's events: versions 1, 2, 3 … in the rows' order,
+    /// sequenced, the history endpoint's answer unchanged. On SQLite.
+    #[tokio::test]
+    async fn the_history_migration_moves_history_into_events() {
+        history_migration_case(unchecked_sqlite().await, Backend::Sqlite, SQLITE_MIGRATIONS).await;
+    }
+
+    /// The same on PostgreSQL (see `on_unchecked_postgres`).
+    #[tokio::test]
+    async fn the_history_migration_moves_history_into_events_on_postgres() {
+        on_unchecked_postgres(|pool| {
+            history_migration_case(pool, Backend::Postgres, POSTGRES_MIGRATIONS)
+        })
+        .await;
     }
 
     async fn history_migration_case(
