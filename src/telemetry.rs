@@ -92,7 +92,6 @@ fn describe() {
     api::describe_metrics();
     events::describe_metrics();
     matcher::describe_metrics();
-    events::describe_metrics();
     describe_gauge!(
         "hexdash_build_info",
         "Always 1; the labels say which build is running"

@@ -22,9 +22,7 @@ async fn append_restaurant_updated(dir: &std::path::Path) {
         actor: events::Actor::System("test".to_owned()),
         payload: events::Payload::v1(json!({})),
     };
-    events::append(&mut tx, log.backend(), &event)
-        .await
-        .unwrap();
+    events::append(&mut tx, &event).await.unwrap();
     tx.commit().await.unwrap();
     store.event_log().pool().close().await;
 }

@@ -137,7 +137,6 @@ async fn append(pool: &AnyPool, event_type: events::EventType, order: &str) {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
     events::append(
         &mut tx,
-        events::Backend::Sqlite,
         &events::NewEvent {
             event_type,
             aggregate_id: order.to_owned(),

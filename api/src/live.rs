@@ -132,6 +132,26 @@ pub fn track_at(live: &Live, order: &Order, version: i64) -> bool {
     track(live, order, version)
 }
 
+/// Whether the board holds order `id` at `version` or newer.
+pub(crate) fn board_has(live: &Live, id: OrderId, version: i64) -> bool {
+    live.engine
+        .order(id)
+        .is_some_and(|track| track.version >= version)
+}
+
+/// What the matcher should do about an order as the board holds it:
+/// withdraw it once closed, dispatch it while it waits for a driver.
+/// Idempotent.
+pub(crate) fn dispatch_tracked(live: &Live, track: &OrderTrack, now_ms: i64) {
+    if track.status.is_terminal() {
+        live.matcher.withdraw(track.order_id);
+    } else if crate::lifecycle::status_awaits_driver(track.status, track.driver_id.is_some())
+        && let Err(e) = live.matcher.dispatch(track.order_id, now_ms)
+    {
+        tracing::warn!(order_id = %track.order_id, error = %e, "dispatch refused");
+    }
+}
+
 /// Starts the matcher on `order` if it wants a driver. Idempotent.
 pub(crate) fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
     if awaits_driver(order)

@@ -149,7 +149,7 @@ async fn append_all(setup: &Arc<Setup>, n: usize, round: usize) {
                     Backend::Postgres => setup.pool.begin().await,
                 }
                 .expect("begin");
-                events::append(&mut tx, setup.backend, &order_placed(round, i))
+                events::append(&mut tx, &order_placed(round, i))
                     .await
                     .expect("append");
                 tx.commit().await.expect("commit");
@@ -228,7 +228,7 @@ fn bench_backend(c: &mut Criterion, name: &str, make: impl std::future::Future<O
                     }
                     .expect("begin");
                     for i in 0..BACKLOG {
-                        events::append(&mut tx, setup.backend, &order_placed(round, i))
+                        events::append(&mut tx, &order_placed(round, i))
                             .await
                             .expect("append");
                     }

@@ -167,7 +167,13 @@ pub fn decide(party: Party, order: &Order, action: Action) -> Result<OrderStatus
 /// restaurant accepted (which needs the payment through), until a driver
 /// has it or it closes.
 pub fn awaits_driver(order: &Order) -> bool {
-    order.driver_id.is_none() && matches!(order.status, Accepted | Preparing | ReadyForPickup)
+    status_awaits_driver(order.status, order.driver_id.is_some())
+}
+
+/// [`awaits_driver`] from an order's status and whether it has a driver
+/// (what the live board holds of it).
+pub fn status_awaits_driver(status: OrderStatus, has_driver: bool) -> bool {
+    !has_driver && matches!(status, Accepted | Preparing | ReadyForPickup)
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use sqlx::{Any, Transaction};
 
 use crate::error::Result;
-use crate::log::{Backend, CHANNEL};
 use crate::model::NewEvent;
 
 /// What [`append`] wrote.
@@ -29,19 +28,15 @@ const INSERT_EVENT: &str = "INSERT INTO events (event_type, aggregate_kind, aggr
 
 /// Appends `event` in `tx`, the transaction of the change it describes: it
 /// is published if and only if `tx` commits. Two statements: the
-/// aggregate's next version, then the row (unsequenced). On PostgreSQL a
-/// `NOTIFY` rides along, delivered at commit; on both, call
-/// [`crate::Wake::notify`] after the commit for the in-process relay.
+/// aggregate's next version, then the row (unsequenced). Call
+/// [`crate::Wake::notify`] after the commit to wake this node's relay (no
+/// `NOTIFY` here: see the crate's "Wake-ups").
 ///
 /// Appends to one aggregate wait for each other from the version bump to
 /// the commit. A transaction that appends to several aggregates should
 /// take them in a fixed order (e.g. by id) so two such transactions cannot
 /// deadlock on PostgreSQL.
-pub async fn append(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    event: &NewEvent,
-) -> Result<Appended> {
+pub async fn append(tx: &mut Transaction<'_, Any>, event: &NewEvent) -> Result<Appended> {
     let kind = event.event_type.aggregate_kind().as_str();
     let version: i64 = sqlx::query_scalar(NEXT_VERSION)
         .bind(kind)
@@ -60,13 +55,6 @@ pub async fn append(
         .bind(body)
         .fetch_one(&mut **tx)
         .await?;
-    if backend == Backend::Postgres {
-        // Delivered once per transaction at commit (PostgreSQL folds equal
-        // notifications), never if it rolls back.
-        sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
-            .execute(&mut **tx)
-            .await?;
-    }
     metrics::counter!(crate::metrics::APPENDED).increment(1);
     Ok(Appended { insert_id, version })
 }

@@ -14,9 +14,10 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// Events a runner reads per query: bounds its memory.
     pub consumer_batch: u32,
-    /// A runner records its position after this many handled events (and
-    /// at the end of every batch and at shutdown): after a crash, at most
-    /// this many handled events are delivered again.
+    /// A runner records its position after this many handled events, when
+    /// it has been idle for `poll_interval_ms`, and at shutdown: after a
+    /// crash, at most this many handled events (or one poll interval's
+    /// worth, if fewer) are delivered again.
     pub checkpoint_every: u32,
     /// How long one `handle` call may take before it counts as failed.
     pub handle_timeout_ms: u64,

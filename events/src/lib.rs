@@ -39,18 +39,25 @@
 //! 3 … without gaps, and a later version always has a higher `seq`.
 //!
 //! **At least once.** A consumer's runner reads `seq > position`, delivers
-//! in order, records its position after every `checkpoint_every` events, at
-//! the end of each batch and at shutdown; after a crash it repeats what it
-//! handled but had not recorded. Consumers deduplicate by [`Event::id`]. A
+//! in order, records its position after every `checkpoint_every` events,
+//! once it has been idle for a poll interval, and at shutdown; after a
+//! crash it repeats what it handled but had not recorded. Runners that are
+//! caught up read new events from memory (module `recent`: the rows the
+//! relay's numbering statement returned), not with a query each. Consumers deduplicate by [`Event::id`]. A
 //! failing event is retried with doubling backoff; after `max_attempts` it
 //! goes to that consumer's dead letters (with the position, in one
 //! transaction) and the runner moves on. Each runner is its own task, and
 //! every `handle` has a timeout, so one consumer never holds up another.
 //! An admin replay delivers a dead letter once more, out of order.
 //!
-//! **Wake-ups.** On PostgreSQL [`append()`] and every relay pass `NOTIFY
-//! hexdash_events` (delivered at commit) and the relay `LISTEN`s; on both,
-//! appenders call [`Wake::notify`] after their commit. A poll
+//! **Wake-ups.** Appenders call [`Wake::notify`] after their commit, which
+//! wakes this node's relay. On PostgreSQL every relay pass that numbered
+//! something also `NOTIFY hexdash_events` (delivered at its commit) for
+//! the relays and runners of other nodes, which `LISTEN`. Appends do not
+//! notify: a `NOTIFY` in every business transaction serialises their
+//! commits on PostgreSQL's notification queue lock, and the appender's own
+//! relay numbers the row anyway. A relay that finds the cursor held by
+//! another node's pass looks again shortly (`relay::BUSY_RETRY`). A poll
 //! (`poll_interval_ms`) remains for what wake-ups miss (see
 //! `relay::run`): it bounds delay, never delivery.
 //!
@@ -77,6 +84,7 @@ mod log;
 pub mod metrics;
 pub mod model;
 pub mod presence;
+mod recent;
 mod relay;
 mod runner;
 

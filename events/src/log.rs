@@ -11,6 +11,7 @@ use tokio::sync::{Notify, watch};
 use crate::error::{Error, Result};
 use crate::kind::{AggregateKind, EventType};
 use crate::model::{Actor, Aggregate, Event, Payload};
+use crate::recent::Recent;
 
 /// Which database the event tables live in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct EventLog {
     pub(crate) listen_url: Option<String>,
     /// Bumped when an admin asks for a replay, so idle runners look.
     pub(crate) replays: Arc<watch::Sender<u64>>,
+    /// What this node's relay sequenced last, for the runners' reads.
+    pub(crate) recent: Recent,
 }
 
 impl EventLog {
@@ -76,6 +79,7 @@ impl EventLog {
             wake: Wake::default(),
             listen_url: None,
             replays: Arc::new(watch::Sender::new(0)),
+            recent: Recent::default(),
         }
     }
 
@@ -188,8 +192,16 @@ impl EventLog {
         Ok(())
     }
 
-    /// Up to `limit` sequenced events after `position`, in id order.
+    /// Up to `limit` sequenced events after `position`, in id order: from
+    /// the relay's recent events when they hold the next one, else from the
+    /// log.
     pub(crate) async fn read_after(&self, position: i64, limit: u32) -> Result<Vec<Event>> {
+        let limit_len = usize::try_from(limit).unwrap_or(usize::MAX);
+        if let Some(events) = self.recent.after(position, limit_len) {
+            ::metrics::counter!(crate::metrics::READS, "from" => "memory").increment(1);
+            return Ok(events);
+        }
+        ::metrics::counter!(crate::metrics::READS, "from" => "log").increment(1);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
         )))

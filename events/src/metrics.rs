@@ -1,6 +1,6 @@
 //! The stream's metric names and [`describe_metrics`].
 
-use metrics::{describe_counter, describe_gauge};
+use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 /// Events appended (rows written; a rolled-back transaction's are counted too).
 pub const APPENDED: &str = "hexdash_events_appended_total";
@@ -18,6 +18,13 @@ pub const RELAY_LAG: &str = "hexdash_events_relay_lag_seconds";
 pub const HEAD: &str = "hexdash_events_head";
 /// The last global id a consumer recorded, by consumer.
 pub const POSITION: &str = "hexdash_events_consumer_position";
+/// Seconds from an event's time (set in its transaction, just before the
+/// commit) to a consumer having handled it, by consumer: the stream's
+/// end-to-end latency. A summary (quantiles), as no buckets are set.
+pub const DELIVERY_LATENCY: &str = "hexdash_events_delivery_latency_seconds";
+/// Runner reads, by where they were served from (`memory`: the relay's
+/// recent events; `log`: a query).
+pub const READS: &str = "hexdash_events_reads_total";
 
 /// Registers HELP text for every metric above; call once after installing
 /// the recorder.
@@ -48,6 +55,15 @@ pub fn describe_metrics() {
         "Driver presence changes and order offers dropped because the presence queue was full"
     );
     describe_gauge!(HEAD, "The last global event id published");
+    describe_histogram!(
+        DELIVERY_LATENCY,
+        metrics::Unit::Seconds,
+        "Seconds from an event's time (its transaction, just before the commit) to a consumer having handled it, by consumer"
+    );
+    describe_counter!(
+        READS,
+        "Reads of new events by consumer runners, by source (memory: the relay's recent events, log: a query)"
+    );
     describe_gauge!(
         POSITION,
         "The last global event id a consumer recorded as handled, by consumer"

@@ -148,7 +148,7 @@ impl PresenceWriter {
             let c = match queued {
                 Queued::Presence(c) => c,
                 Queued::Event(event) => {
-                    append(&mut tx, self.log.backend, event).await?;
+                    append(&mut tx, event).await?;
                     continue;
                 }
             };
@@ -163,7 +163,7 @@ impl PresenceWriter {
                 actor: Actor::User(c.driver_id),
                 payload: Payload::v1(serde_json::json!({ "driver_id": c.driver_id })),
             };
-            append(&mut tx, self.log.backend, &event).await?;
+            append(&mut tx, &event).await?;
         }
         tx.commit().await?;
         self.log.wake.notify();

@@ -8,7 +8,9 @@
 //! order, moves the cursor and commits. Consumers read `seq > position`.
 //! A row that commits after a higher insert id was already sequenced is
 //! simply sequenced by a later pass, with a higher `seq`: nothing is
-//! skipped, because nothing reads by insert id.
+//! skipped, because nothing reads by insert id. The numbering statement
+//! returns the rows, which go to the node's recent events after the
+//! commit, so caught-up runners need not query for them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::log::{Backend, CHANNEL, EventLog};
+use crate::log::{Backend, CHANNEL, EVENT_COLUMNS, EventLog, event_from_row};
 use crate::metrics;
 
 /// The cursor row, locked for the pass. SQLite has no row locks: there the
@@ -29,11 +31,21 @@ const LOCK_CURSOR_POSTGRES: &str =
 const LOCK_CURSOR_SQLITE: &str = "SELECT last_seq FROM event_relay WHERE id = 1";
 
 /// Numbers up to `$2` committed unsequenced rows after `$1`, in insert-id
-/// order (the same statement on both databases).
-const SEQUENCE: &str = "UPDATE events SET seq = $1 + n.rn FROM ( \
-     SELECT insert_id, ROW_NUMBER() OVER (ORDER BY insert_id) AS rn FROM events \
-     WHERE seq IS NULL ORDER BY insert_id LIMIT $2) AS n \
-     WHERE events.insert_id = n.insert_id";
+/// order, and returns them (the same statement on both databases; the
+/// columns are [`EVENT_COLUMNS`], which only `events` has).
+fn sequence_statement() -> String {
+    format!(
+        "UPDATE events SET seq = $1 + n.rn FROM ( \
+         SELECT insert_id, ROW_NUMBER() OVER (ORDER BY insert_id) AS rn FROM events \
+         WHERE seq IS NULL ORDER BY insert_id LIMIT $2) AS n \
+         WHERE events.insert_id = n.insert_id RETURNING {EVENT_COLUMNS}"
+    )
+}
+
+/// How soon a relay that found the cursor held by another node's pass looks
+/// again: that pass may have started before our rows committed. (Appends
+/// do not `NOTIFY`, so nothing else would wake us before the poll.)
+pub(crate) const BUSY_RETRY: Duration = Duration::from_millis(20);
 
 /// The outcome of one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,27 +68,30 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
         tx.rollback().await?;
         return Ok(Pass::Busy);
     };
-    let count = sqlx::query(SEQUENCE)
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sequence_statement()))
         .bind(last)
         .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if count == 0 {
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.is_empty() {
         tx.rollback().await?;
-        return Ok(Pass::Sequenced { count, head: last });
+        return Ok(Pass::Sequenced {
+            count: 0,
+            head: last,
+        });
     }
+    let sequenced = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let count = sequenced.len() as u64;
     let head = last + i64::try_from(count).unwrap_or(i64::MAX);
     sqlx::query("UPDATE event_relay SET last_seq = $1 WHERE id = 1")
         .bind(head)
         .execute(&mut *tx)
         .await?;
     // The oldest event of the pass says how far behind the relay runs.
-    let oldest_ms: Option<i64> =
-        sqlx::query_scalar("SELECT CAST(MIN(at_ms) AS BIGINT) FROM events WHERE seq > $1")
-            .bind(last)
-            .fetch_one(&mut *tx)
-            .await?;
+    let oldest_ms = sequenced.iter().map(|e| e.at_ms).min();
     if log.backend == Backend::Postgres {
         // Wakes the consumers of relays on other nodes, at commit.
         sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
@@ -84,6 +99,7 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
             .await?;
     }
     tx.commit().await?;
+    log.recent.extend(sequenced);
     ::metrics::counter!(metrics::PUBLISHED).increment(count);
     ::metrics::gauge!(metrics::HEAD).set(head as f64);
     if let Some(oldest_ms) = oldest_ms {
@@ -94,25 +110,26 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
 }
 
 /// Sequences until nothing committed is left (or another relay holds the
-/// cursor), then publishes the head to this node's runners.
+/// cursor), then publishes the head to this node's runners. `Busy` when
+/// another relay held the cursor.
 pub(crate) async fn drain(
     log: &EventLog,
     config: &Config,
     head: &watch::Sender<i64>,
-) -> Result<()> {
+) -> Result<Pass> {
     loop {
         match sequence_once(log, config.relay_batch).await? {
             Pass::Sequenced { count, head: now } => {
                 publish_head(head, now);
                 if count < u64::from(config.relay_batch) {
-                    return Ok(());
+                    return Ok(Pass::Sequenced { count, head: now });
                 }
             }
             Pass::Busy => {
-                // The other relay numbers them; its NOTIFY or our poll
-                // brings us back. Publish what is committed so far.
+                // The other relay numbers what it sees; publish what is
+                // committed so far and look again soon for the rest.
                 publish_head(head, log.head().await?);
-                return Ok(());
+                return Ok(Pass::Busy);
             }
         }
     }
@@ -150,9 +167,14 @@ pub(crate) async fn run(
         if listener.is_none() {
             listener = listen(&log).await;
         }
-        if let Err(e) = drain(&log, &config, &head).await {
-            tracing::warn!(error = %e, "event relay pass failed; retrying at the next wake-up");
-        }
+        let wait = match drain(&log, &config, &head).await {
+            Ok(Pass::Busy) => BUSY_RETRY,
+            Ok(Pass::Sequenced { .. }) => poll,
+            Err(e) => {
+                tracing::warn!(error = %e, "event relay pass failed; retrying at the next wake-up");
+                poll
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = log.wake.notified() => {}
@@ -161,7 +183,7 @@ pub(crate) async fn run(
                     listener = None;
                 }
             }
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

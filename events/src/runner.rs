@@ -41,7 +41,7 @@ pub(crate) async fn run(
     let name = consumer.name().to_owned();
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut replays = log.replays.subscribe();
-    let mut position = loop {
+    let position = loop {
         match log.position(&name).await {
             Ok(p) => break p.unwrap_or(0),
             Err(e) => {
@@ -53,6 +53,10 @@ pub(crate) async fn run(
             }
         }
     };
+    let mut progress = Progress {
+        position,
+        unrecorded: 0,
+    };
     loop {
         // Marked seen before looking, so a change from here on wakes the
         // wait below.
@@ -62,89 +66,121 @@ pub(crate) async fn run(
             tracing::warn!(consumer = %name, error = %e, "dead-letter replay round failed");
         }
         if shutdown.is_cancelled() {
+            progress.flush(&log, consumer.as_ref()).await;
             return;
         }
-        let batch = if known_head > position || known_head == 0 {
-            match log.read_after(position, config.consumer_batch).await {
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying");
-                    Vec::new()
-                }
-            }
+        let batch = if known_head > progress.position || known_head == 0 {
+            read(&log, &name, progress.position, &config).await
         } else {
             Vec::new()
         };
-        if batch.is_empty() {
-            let read_anyway = tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = head.changed() => false,
-                _ = replays.changed() => false,
-                () = tokio::time::sleep(poll) => true,
-            };
-            if read_anyway {
-                // A relay on another node may have published without our
-                // head knowing; read once regardless.
-                match log.read_after(position, config.consumer_batch).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        if !deliver_batch(
-                            &log,
-                            consumer.as_ref(),
-                            &config,
-                            &shutdown,
-                            &mut position,
-                            batch,
-                        )
-                        .await
-                        {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying")
-                    }
-                }
+        if !batch.is_empty() {
+            if !deliver_batch(
+                &log,
+                consumer.as_ref(),
+                &config,
+                &shutdown,
+                &mut progress,
+                batch,
+            )
+            .await
+            {
+                return;
             }
             continue;
         }
-        if !deliver_batch(
-            &log,
-            consumer.as_ref(),
-            &config,
-            &shutdown,
-            &mut position,
-            batch,
-        )
-        .await
-        {
-            return;
+        let idle = tokio::select! {
+            () = shutdown.cancelled() => {
+                progress.flush(&log, consumer.as_ref()).await;
+                return;
+            }
+            _ = head.changed() => false,
+            _ = replays.changed() => false,
+            () = tokio::time::sleep(poll) => true,
+        };
+        if idle {
+            // Idle for a poll interval: record what was handled since the
+            // last checkpoint, and read once regardless of the head (a
+            // relay on another node may have published without our head
+            // knowing).
+            progress.flush(&log, consumer.as_ref()).await;
+            let batch = read(&log, &name, progress.position, &config).await;
+            if !batch.is_empty()
+                && !deliver_batch(
+                    &log,
+                    consumer.as_ref(),
+                    &config,
+                    &shutdown,
+                    &mut progress,
+                    batch,
+                )
+                .await
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The next batch after `position`; empty (logged) when the read failed,
+/// so the runner retries at its next wake-up.
+async fn read(log: &EventLog, name: &str, position: i64, config: &Config) -> Vec<Event> {
+    match log.read_after(position, config.consumer_batch).await {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(consumer = %name, error = %e, "cannot read events; retrying");
+            Vec::new()
+        }
+    }
+}
+
+/// Where a runner is, and how much of it the stored position lacks.
+struct Progress {
+    /// The last id handled (or dead-lettered).
+    position: i64,
+    /// Events handled since the position was last recorded.
+    unrecorded: u32,
+}
+
+impl Progress {
+    /// One more event handled; records the position when `checkpoint_every`
+    /// events went unrecorded.
+    async fn handled(&mut self, log: &EventLog, consumer: &dyn Consumer, id: i64, every: u32) {
+        self.position = id;
+        self.unrecorded += 1;
+        if self.unrecorded >= every {
+            self.flush(log, consumer).await;
+        }
+    }
+
+    /// Records the position if anything since the last record lacks it.
+    async fn flush(&mut self, log: &EventLog, consumer: &dyn Consumer) {
+        if self.unrecorded > 0 {
+            record(log, consumer.name(), consumer.metric_label(), self.position).await;
+            self.unrecorded = 0;
         }
     }
 }
 
 /// Delivers `batch` in order, recording the position every
-/// `checkpoint_every` events and at the end; false when shutdown stopped it
-/// (after recording what was handled).
+/// `checkpoint_every` events (the runner records the rest when it goes
+/// idle or stops: a busy stream is not slowed by a write per batch); false
+/// when shutdown stopped it (after recording what was handled).
 async fn deliver_batch(
     log: &EventLog,
     consumer: &dyn Consumer,
     config: &Config,
     shutdown: &CancellationToken,
-    position: &mut i64,
+    progress: &mut Progress,
     batch: Vec<Event>,
 ) -> bool {
     let name = consumer.name();
-    let mut unrecorded = 0u32;
     for event in batch {
-        match deliver(consumer, &event, config, shutdown).await {
+        match deliver(consumer, &event, config, shutdown, Some(log)).await {
             Delivery::Done => {
-                *position = event.id;
-                unrecorded += 1;
-                if unrecorded >= config.checkpoint_every {
-                    record(log, name, consumer.metric_label(), *position).await;
-                    unrecorded = 0;
-                }
+                progress
+                    .handled(log, consumer, event.id, config.checkpoint_every)
+                    .await;
             }
             Delivery::Exhausted { attempts, error } => {
                 // The dead letter and the position move together, so the
@@ -158,7 +194,7 @@ async fn deliver_batch(
                             tracing::warn!(consumer = %name, event = event.id, error = %e, "cannot write dead letter; retrying");
                             tokio::select! {
                                 () = shutdown.cancelled() => {
-                                    record(log, name, consumer.metric_label(), *position).await;
+                                    progress.flush(log, consumer).await;
                                     return false;
                                 }
                                 () = tokio::time::sleep(Duration::from_millis(config.poll_interval_ms)) => {}
@@ -166,29 +202,27 @@ async fn deliver_batch(
                         }
                     }
                 }
-                *position = event.id;
-                unrecorded = 0;
+                progress.position = event.id;
+                progress.unrecorded = 0;
             }
             Delivery::Cancelled => {
-                if unrecorded > 0 {
-                    record(log, name, consumer.metric_label(), *position).await;
-                }
+                progress.flush(log, consumer).await;
                 return false;
             }
         }
     }
-    if unrecorded > 0 {
-        record(log, name, consumer.metric_label(), *position).await;
-    }
     true
 }
 
-/// Tries `event` up to `max_attempts` times with doubling backoff.
+/// Tries `event` up to `max_attempts` times with doubling backoff. With
+/// `latency_from`, a handled event's age on that log's clock goes to the
+/// delivery latency metric (not for replays: their age is the outage's).
 async fn deliver(
     consumer: &dyn Consumer,
     event: &Event,
     config: &Config,
     shutdown: &CancellationToken,
+    latency_from: Option<&EventLog>,
 ) -> Delivery {
     if !consumer.wants(event.event_type) {
         return Delivery::Done;
@@ -207,6 +241,11 @@ async fn deliver(
             Ok(Ok(())) => {
                 ::metrics::counter!(metrics::DELIVERED, "consumer" => label.to_owned())
                     .increment(1);
+                if let Some(log) = latency_from {
+                    let waited_ms = log.clock.now_ms().saturating_sub(event.at_ms).max(0);
+                    ::metrics::histogram!(metrics::DELIVERY_LATENCY, "consumer" => label.to_owned())
+                        .record(waited_ms as f64 / 1000.0);
+                }
                 return Delivery::Done;
             }
             Ok(Err(e)) => error = e.to_string(),
@@ -323,7 +362,7 @@ async fn replay_round(
         let id: i64 = row.try_get("dead_letter_id")?;
         let event = event_from_row(&row)?;
         let now = log.clock.now_ms();
-        match deliver(consumer, &event, config, shutdown).await {
+        match deliver(consumer, &event, config, shutdown, None).await {
             Delivery::Done => {
                 let _gate = log.lock_gate().await;
                 sqlx::query(

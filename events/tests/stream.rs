@@ -41,10 +41,10 @@ dual_test! {
                     let (_gate, mut tx) = db.begin().await;
                     // The order first, the shared aggregate second: one
                     // lock order, as the append docs ask.
-                    events::append(&mut tx, db.backend, &new_event(*step, &format!("order-{i:02}")))
+                    events::append(&mut tx, &new_event(*step, &format!("order-{i:02}")))
                         .await
                         .expect("append order event");
-                    events::append(&mut tx, db.backend, &new_event(EventType::MenuUpdated, "shared"))
+                    events::append(&mut tx, &new_event(EventType::MenuUpdated, "shared"))
                         .await
                         .expect("append shared event");
                     tx.commit().await.expect("commit");
@@ -102,13 +102,9 @@ async fn a_late_commit_with_a_lower_insert_id_is_still_delivered() {
     );
 
     let (_g, mut slow) = db.begin().await;
-    let low = events::append(
-        &mut slow,
-        db.backend,
-        &new_event(EventType::OrderPlaced, "slow"),
-    )
-    .await
-    .unwrap();
+    let low = events::append(&mut slow, &new_event(EventType::OrderPlaced, "slow"))
+        .await
+        .unwrap();
     let high = db.append_one(EventType::OrderPlaced, "fast").await;
     assert!(
         low.insert_id < high,
@@ -315,7 +311,7 @@ dual_test! {
             let (_gate, mut tx) = db.begin().await;
             let mut e = new_event(t, if i % 2 == 0 { "o1" } else { "r1" });
             e.at_ms = 1_000 + i;
-            events::append(&mut tx, db.backend, &e).await.unwrap();
+            events::append(&mut tx, &e).await.unwrap();
             tx.commit().await.unwrap();
         }
         // Unsequenced events are not listed.

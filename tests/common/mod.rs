@@ -24,8 +24,9 @@ pub const ADMIN_PASSWORD: &str = "admin-password";
 pub struct TestApp {
     pub http: SocketAddr,
     pub mqtt: SocketAddr,
-    pub client: reqwest::Client,
     pub engine: engine::Handle,
+    /// The REST client (`app.post(…)` and the rest, through `Deref`).
+    pub api: Api,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The database's folder, removed with the app; `None` when the caller
@@ -100,8 +101,8 @@ pub async fn spawn_app_in(dir: &std::path::Path, adjust: impl FnOnce(&mut Config
     TestApp {
         http,
         mqtt,
-        client: reqwest::Client::new(),
         engine,
+        api: Api::new(http),
         shutdown,
         task: Some(task),
         _db_dir: None,
@@ -113,7 +114,28 @@ pub struct User {
     pub token: String,
 }
 
-impl TestApp {
+/// A REST client for one hexdash (in this process or a spawned one).
+pub struct Api {
+    pub http: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(http: SocketAddr) -> Api {
+        Api {
+            http,
+            client: reqwest::Client::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
@@ -188,7 +210,9 @@ impl TestApp {
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
+}
 
+impl TestApp {
     /// Stops the app as SIGTERM would and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -344,6 +368,28 @@ pub async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// With `HEXDASH_TEST_DATABASE_URL` set to a `postgres://` url, a url on
+/// a new schema of its own there (`t_<unix s>_<random>`, which the api
+/// tests sweep after an hour), so a test
+/// sees only its own rows; `None` without one. A set url whose server is
+/// unreachable fails the test.
+pub async fn postgres_schema_url() -> Option<String> {
+    use sqlx::Connection;
+    let base = std::env::var("HEXDASH_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))?;
+    let mut conn = sqlx::postgres::PgConnection::connect(&base)
+        .await
+        .expect("connect to HEXDASH_TEST_DATABASE_URL");
+    let schema = format!("t_{}_{}", now_ms() / 1000, uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 pub fn now_ms() -> i64 {

@@ -11,10 +11,11 @@ use crate::store::Store;
 
 /// Puts the order an event is about on the board as stored, labelled with
 /// the event's version: the board refuses it when it holds that version or
-/// a newer one (the direct update after the commit usually got there
-/// first), so an older change never overwrites a newer one. The store is
-/// read after the event, so what is applied is at least as new as the
-/// label says.
+/// a newer one, so an older change never overwrites a newer one. The store
+/// is read after the event, so what is applied is at least as new as the
+/// label says. When the board already holds the event's version or a
+/// newer one (the direct update after the commit got there first, the
+/// usual case on a running node), the store is not read at all.
 pub struct Board {
     store: std::sync::Arc<dyn Store>,
     live: Live,
@@ -50,7 +51,7 @@ impl events::Consumer for Board {
         let Some(id) = order_id(event) else {
             return Ok(());
         };
-        if self.seen.contains(event.id) {
+        if self.seen.contains(event.id) || live::board_has(&self.live, id, event.version) {
             return Ok(());
         }
         if let Some(order) = self.store.order(id).await.map_err(failed)? {

@@ -10,11 +10,13 @@ use crate::live::{self, Live};
 use crate::store::Store;
 
 /// When an order event may have made the order dispatchable (accepted,
-/// preparing, ready, an assignment undone), reloads it and, if it waits
-/// for a driver, asks the matcher to dispatch it; a closed order is
-/// withdrawn. Both are idempotent with the direct path after the commit:
-/// dispatching an order already in dispatch, assigned or closed does
-/// nothing.
+/// preparing, ready, an assignment undone), and the order waits for a
+/// driver, asks the matcher to dispatch it; a closed order is withdrawn.
+/// Both are idempotent with the direct path after the commit: dispatching
+/// an order already in dispatch, assigned or closed does nothing. The
+/// order is judged as the board holds it when that is as new as the event
+/// (the usual case: the direct update came first), else as the store has
+/// it, which is put on the board first.
 pub struct Trigger {
     store: std::sync::Arc<dyn Store>,
     live: Live,
@@ -65,6 +67,14 @@ impl events::Consumer for Trigger {
         if self.seen.contains(event.id) {
             return Ok(());
         }
+        let now_ms = self.clock.now_ms();
+        if let Some(track) = self.live.engine.order(id)
+            && track.version >= event.version
+        {
+            live::dispatch_tracked(&self.live, &track, now_ms);
+            self.seen.insert(event.id);
+            return Ok(());
+        }
         if let Some(order) = self.store.order(id).await.map_err(failed)? {
             // The matcher reads the order from the board: make sure it is
             // there (refused, harmlessly, when the board is as new).
@@ -72,7 +82,7 @@ impl events::Consumer for Trigger {
             if order.status.is_terminal() {
                 self.live.matcher.withdraw(order.id);
             } else {
-                live::dispatch_if_waiting(&self.live, &order, self.clock.now_ms());
+                live::dispatch_if_waiting(&self.live, &order, now_ms);
             }
         }
         self.seen.insert(event.id);

@@ -177,7 +177,7 @@ impl TestDb {
     /// the relay; its insert id.
     pub async fn append_one(&self, event_type: EventType, aggregate: &str) -> i64 {
         let (_gate, mut tx) = self.begin().await;
-        let appended = events::append(&mut tx, self.backend, &new_event(event_type, aggregate))
+        let appended = events::append(&mut tx, &new_event(event_type, aggregate))
             .await
             .expect("append");
         tx.commit().await.expect("commit");

@@ -120,7 +120,7 @@ impl AccountStore for SqlStore {
                 at_ms,
             },
         )?;
-        append(&mut tx, self.backend, &e).await?;
+        append(&mut tx, &e).await?;
         tx.commit().await?;
         self.committed();
         Ok(Some(user))

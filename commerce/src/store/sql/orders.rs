@@ -129,7 +129,7 @@ impl OrderStore for SqlStore {
                 ..OrderChanged::of(&order, None, order.created_at_ms)
             },
         )?;
-        order.version = append(&mut tx, self.backend, &placed).await?;
+        order.version = append(&mut tx, &placed).await?;
         tx.commit().await?;
         self.committed();
 
@@ -286,7 +286,7 @@ impl OrderStore for SqlStore {
                 ..OrderChanged::of(&order, Some(t.from), t.at_ms)
             },
         )?;
-        order.version = append(&mut tx, self.backend, &stepped).await?;
+        order.version = append(&mut tx, &stepped).await?;
         tx.commit().await?;
         self.committed();
         Ok(TransitionOutcome::Applied(order, refund))
@@ -322,7 +322,7 @@ impl OrderStore for SqlStore {
             at_ms,
             &OrderChanged::of(&order, Some(order.status), at_ms),
         )?;
-        order.version = append(&mut tx, self.backend, &assigned).await?;
+        order.version = append(&mut tx, &assigned).await?;
         tx.commit().await?;
         self.committed();
         Ok(AssignOutcome::Applied(order))

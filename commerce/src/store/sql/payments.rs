@@ -129,7 +129,7 @@ impl PaymentStore for SqlStore {
                 ..OrderChanged::of(&order, Some(status_from), at_ms)
             },
         )?;
-        let version = append(&mut tx, self.backend, &settled).await?;
+        let version = append(&mut tx, &settled).await?;
         tx.commit().await?;
         self.committed();
         Ok(SettleOutcome::Settled {
@@ -204,7 +204,7 @@ impl PaymentStore for SqlStore {
                 at_ms,
             },
         )?;
-        append(&mut tx, self.backend, &event).await?;
+        append(&mut tx, &event).await?;
         tx.commit().await?;
         self.committed();
         Ok(Some(refund))

@@ -29,7 +29,7 @@ impl SqlStore {
                 at_ms: r.updated_at_ms,
             },
         )?;
-        append(tx, self.backend, &e).await?;
+        append(tx, &e).await?;
         Ok(())
     }
 
@@ -62,7 +62,7 @@ impl SqlStore {
                 at_ms,
             },
         )?;
-        append(tx, self.backend, &e).await?;
+        append(tx, &e).await?;
         Ok(())
     }
 }

@@ -46,8 +46,8 @@ impl SqlStore {
         Ok((gate, tx))
     }
 
-    /// Call after a commit that appended: wakes the in-process relay (on
-    /// PostgreSQL the append's NOTIFY wakes relays on every node too).
+    /// Call after a commit that appended: wakes this node's relay, which
+    /// numbers the events and tells the other nodes.
     pub(super) fn committed(&self) {
         self.log.wake().notify();
     }
@@ -55,8 +55,8 @@ impl SqlStore {
 
 /// Appends `event` in `tx` (see the module docs for the lock order); the
 /// aggregate's new version.
-pub(super) async fn append(tx: &mut Tx, backend: Backend, event: &events::NewEvent) -> Result<i64> {
-    Ok(events::append(tx, backend.events(), event).await?.version)
+pub(super) async fn append(tx: &mut Tx, event: &events::NewEvent) -> Result<i64> {
+    Ok(events::append(tx, event).await?.version)
 }
 
 /// Compare-and-set of the order's status. Whether it applied.
