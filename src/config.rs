@@ -58,6 +58,8 @@ pub struct Config {
 pub struct EventsConfig {
     /// Events one relay pass numbers.
     pub relay_batch: u32,
+    /// The shortest time between relay passes.
+    pub relay_min_interval_ms: u64,
     /// The relay's and idle runners' safety-net poll.
     pub poll_interval_ms: u64,
     /// Events a runner reads per query.
@@ -87,6 +89,7 @@ impl Default for EventsConfig {
         let presence = events::PresenceConfig::default();
         Self {
             relay_batch: stream.relay_batch,
+            relay_min_interval_ms: stream.relay_min_interval_ms,
             poll_interval_ms: stream.poll_interval_ms,
             consumer_batch: stream.consumer_batch,
             checkpoint_every: stream.checkpoint_every,
@@ -106,6 +109,7 @@ impl EventsConfig {
     pub fn stream(&self) -> events::Config {
         events::Config {
             relay_batch: self.relay_batch,
+            relay_min_interval_ms: self.relay_min_interval_ms,
             poll_interval_ms: self.poll_interval_ms,
             consumer_batch: self.consumer_batch,
             checkpoint_every: self.checkpoint_every,

@@ -8,6 +8,12 @@ pub struct Config {
     /// Events one relay pass numbers; a pass that fills it runs again at
     /// once. Bounds the relay's transaction.
     pub relay_batch: u32,
+    /// The shortest time from one relay pass to the next. A wake-up after
+    /// a quiet spell passes at once; under load the commits of one interval
+    /// gather into one pass (one transaction) instead of a pass each, which
+    /// is what keeps the outbox cheap. Adds at most this much to delivery
+    /// latency under load; 0 passes on every wake-up.
+    pub relay_min_interval_ms: u64,
     /// The safety-net poll of the relay and of idle runners (see
     /// `relay::run` for what it catches): the longest any missed wake-up
     /// delays an event.
@@ -35,6 +41,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             relay_batch: 1_000,
+            relay_min_interval_ms: 20,
             poll_interval_ms: 1_000,
             consumer_batch: 256,
             checkpoint_every: 64,

@@ -56,7 +56,10 @@
 //! the relays and runners of other nodes, which `LISTEN`. Appends do not
 //! notify: a `NOTIFY` in every business transaction serialises their
 //! commits on PostgreSQL's notification queue lock, and the appender's own
-//! relay numbers the row anyway. A relay that finds the cursor held by
+//! relay numbers the row anyway. Passes are at least
+//! `relay_min_interval_ms` apart: under load one pass numbers the commits
+//! of an interval (a pass per commit was most of the outbox's cost), while
+//! a wake-up after a quiet spell passes at once. A relay that finds the cursor held by
 //! another node's pass looks again shortly (`relay::BUSY_RETRY`). A poll
 //! (`poll_interval_ms`) remains for what wake-ups miss (see
 //! `relay::run`): it bounds delay, never delivery.

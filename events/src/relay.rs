@@ -162,11 +162,13 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let poll = Duration::from_millis(config.poll_interval_ms);
+    let min_interval = Duration::from_millis(config.relay_min_interval_ms);
     let mut listener = None;
     loop {
         if listener.is_none() {
             listener = listen(&log).await;
         }
+        let last_pass = tokio::time::Instant::now();
         let wait = match drain(&log, &config, &head).await {
             Ok(Pass::Busy) => BUSY_RETRY,
             Ok(Pass::Sequenced { .. }) => poll,
@@ -177,7 +179,17 @@ pub(crate) async fn run(
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = log.wake.notified() => {}
+            () = log.wake.notified() => {
+                // Under load, let the commits of one interval gather into
+                // one pass; after a quiet spell the pass runs at once.
+                let due = last_pass + min_interval;
+                if tokio::time::Instant::now() < due {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep_until(due) => {}
+                    }
+                }
+            }
             ok = next_notification(&mut listener) => {
                 if !ok {
                     listener = None;
