@@ -45,6 +45,10 @@ pub struct Config {
     pub backoff_initial_ms: u64,
     /// The longest wait between tries, ms.
     pub backoff_max_ms: u64,
+    /// A PEM file of certificate authorities trusted for `https`
+    /// endpoints besides the system's (a private CA); unset: the system's
+    /// only.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             max_attempts: 8,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 300_000,
+            ca_file: delivery.ca_file,
         }
     }
 }
@@ -66,6 +71,7 @@ impl Config {
         webhooks::Config {
             timeout_ms: self.timeout_ms,
             connect_timeout_ms: self.connect_timeout_ms,
+            ca_file: self.ca_file.clone(),
         }
     }
 

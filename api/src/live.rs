@@ -39,7 +39,7 @@ impl LiveSide for Live {
     }
 
     fn restore(&self, order: &Order, now_ms: i64) {
-        track(self, order, 0);
+        track(self, order, order.version);
         dispatch_if_waiting(self, order, now_ms);
     }
 }
@@ -219,7 +219,7 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
         |order| order.id,
         |page| {
             for order in &page {
-                track(&live, order, 0);
+                track(&live, order, order.version);
                 restored.tracked += 1;
                 if awaits_driver(order) {
                     dispatch_if_waiting(&live, order, now_ms);

@@ -2,7 +2,10 @@
 //! and backoff, dead-letters what keeps failing, records its position, and
 //! delivers replayed dead letters.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -57,13 +60,24 @@ pub(crate) async fn run(
         position,
         unrecorded: 0,
     };
+    // Dead letters are looked for at start, when an admin asks on this
+    // node, and at least every poll interval (a replay asked on another
+    // node), not on every pass: under load that would be a query per
+    // runner per relay pass.
+    let mut replay_asked = true;
+    let mut replays_checked_at = tokio::time::Instant::now();
     loop {
         // Marked seen before looking, so a change from here on wakes the
         // wait below.
         let known_head = *head.borrow_and_update();
+        replay_asked |= replays.has_changed().unwrap_or(false);
         replays.mark_unchanged();
-        if let Err(e) = replay_round(&log, consumer.as_ref(), &config, &shutdown).await {
-            tracing::warn!(consumer = %name, error = %e, "dead-letter replay round failed");
+        if replay_asked || replays_checked_at.elapsed() >= poll {
+            replay_asked = false;
+            replays_checked_at = tokio::time::Instant::now();
+            if let Err(e) = replay_round(&log, consumer.as_ref(), &config, &shutdown).await {
+                tracing::warn!(consumer = %name, error = %e, "dead-letter replay round failed");
+            }
         }
         if shutdown.is_cancelled() {
             progress.flush(&log, consumer.as_ref()).await;
@@ -95,7 +109,10 @@ pub(crate) async fn run(
                 return;
             }
             _ = head.changed() => false,
-            _ = replays.changed() => false,
+            _ = replays.changed() => {
+                replay_asked = true;
+                false
+            }
             () = tokio::time::sleep(poll) => true,
         };
         if idle {
@@ -233,12 +250,16 @@ async fn deliver(
     let mut backoff_ms = config.backoff_initial_ms;
     let mut error = String::new();
     for attempt in 1..=config.max_attempts {
+        // A panic in `handle` is a failed try like an error: the runner
+        // (and every other consumer) goes on.
+        let handled = AssertUnwindSafe(consumer.handle(event)).catch_unwind();
         let tried = tokio::select! {
             () = shutdown.cancelled() => return Delivery::Cancelled,
-            tried = tokio::time::timeout(timeout, consumer.handle(event)) => tried,
+            tried = tokio::time::timeout(timeout, handled) => tried,
         };
         match tried {
-            Ok(Ok(())) => {
+            Ok(Err(panic)) => error = format!("panicked: {}", panic_text(panic.as_ref())),
+            Ok(Ok(Ok(()))) => {
                 ::metrics::counter!(metrics::DELIVERED, "consumer" => label.to_owned())
                     .increment(1);
                 if let Some(log) = latency_from {
@@ -248,7 +269,7 @@ async fn deliver(
                 }
                 return Delivery::Done;
             }
-            Ok(Err(e)) => error = e.to_string(),
+            Ok(Ok(Err(e))) => error = e.to_string(),
             Err(_) => error = format!("timed out after {} ms", config.handle_timeout_ms),
         }
         ::metrics::counter!(metrics::FAILURES, "consumer" => label.to_owned()).increment(1);
@@ -267,6 +288,15 @@ async fn deliver(
         attempts: config.max_attempts,
         error,
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
 }
 
 /// Records `position` for `consumer` (never moving it back). A failure is

@@ -203,6 +203,36 @@ dual_test! {
 }
 
 dual_test! {
+    /// A consumer that panics is treated like one that fails: its tries are
+    /// counted, the event goes to its dead letters with the panic's text,
+    /// and its runner goes on to the next event (no restart needed).
+    async fn a_panicking_consumer_is_dead_lettered_and_its_runner_goes_on(db) {
+        let buggy = Recorder::new("buggy", Mode::Panic);
+        db.append_one(EventType::OrderPlaced, "o1").await;
+        let config = test_config();
+        let stream = start(&db, vec![buggy.clone() as Arc<dyn Consumer>], config.clone());
+        buggy.wait_tries(config.max_attempts as usize).await;
+        eventually("the dead letter", || async {
+            db.log.position("buggy").await.unwrap() == Some(1)
+        })
+        .await;
+        let letters = db.log.dead_letters(Some("buggy"), None, 10).await.unwrap();
+        assert_eq!(letters.len(), 1);
+        assert!(
+            letters[0].last_error.contains("panicked: consumer bug on event 1"),
+            "{}",
+            letters[0].last_error
+        );
+        // Fixed: the same runner handles the next event.
+        *buggy.mode.lock().unwrap() = Mode::Record;
+        db.append_one(EventType::OrderPlaced, "o2").await;
+        buggy.wait_handled(1).await;
+        stop(stream).await;
+        assert_eq!(buggy.handled_ids(), [2]);
+    }
+}
+
+dual_test! {
     /// A stopped runner resumes after its stored position; a crashed one
     /// (aborted, nothing written at the end) repeats only the event it was
     /// handling.

@@ -107,17 +107,23 @@ impl Scene {
     /// Registers an endpoint for `url` wanting `types`, and its consumer
     /// with `timeout_ms`.
     async fn consumer(&self, url: &str, types: &[&str], timeout_ms: u64) -> WebhookConsumer {
+        let config = Config {
+            timeout_ms,
+            connect_timeout_ms: timeout_ms,
+            ca_file: None,
+        };
+        self.consumer_with(url, types, &config).await
+    }
+
+    /// [`Scene::consumer`] with a deliverer made from `config`.
+    async fn consumer_with(&self, url: &str, types: &[&str], config: &Config) -> WebhookConsumer {
         let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
         let spec = EndpointSpec::parse(url, &types, |t| KNOWN.contains(&t)).unwrap();
         let endpoint = Endpoint::new(spec, EndpointId::generate(), Secret::generate(), START_MS);
         store::insert_endpoint(self.pool(), &endpoint)
             .await
             .unwrap();
-        let deliverer = Deliverer::new(&Config {
-            timeout_ms,
-            connect_timeout_ms: timeout_ms,
-        })
-        .unwrap();
+        let deliverer = Deliverer::new(config).unwrap();
         let clock = self.clock.clone();
         let now_ms: NowMs = Arc::new(move || clock.load(Ordering::Relaxed));
         WebhookConsumer::new(endpoint, deliverer, self.pool().clone(), now_ms)
@@ -420,26 +426,127 @@ async fn a_refused_connection_is_a_connect_error() {
     assert_eq!(scene.log(&consumer).await[0].outcome, Outcome::ConnectError);
 }
 
-#[tokio::test]
-async fn https_is_accepted_but_reported_as_unsupported() {
-    let scene = Scene::new().await;
-    let consumer = scene
-        .consumer(
-            "https://127.0.0.1:9/hook",
-            &["order.placed"],
-            ANSWERING_TIMEOUT_MS,
-        )
-        .await;
+/// The test certificates (`tests/fixtures/tls/README.md`).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
 
+impl Receiver {
+    /// [`Receiver::start`] over TLS with the fixture certificate `cert`
+    /// (`receiver`: signed by the test CA; `stranger`: self-signed);
+    /// answers its `https` URL for `/hook`.
+    async fn start_tls(cert: &str) -> (Self, String) {
+        let receiver = Self::default();
+        let app = Router::new().fallback(receive).with_state(receiver.clone());
+        let identity = native_tls::Identity::from_pkcs8(
+            &std::fs::read(fixture(&format!("{cert}.pem"))).unwrap(),
+            &std::fs::read(fixture(&format!("{cert}.key"))).unwrap(),
+        )
+        .unwrap();
+        let acceptor =
+            tokio_native_tls::TlsAcceptor::from(native_tls::TlsAcceptor::new(identity).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses our certificate ends here.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (receiver, format!("https://127.0.0.1:{port}/hook"))
+    }
+}
+
+#[tokio::test]
+async fn https_delivers_only_to_a_certificate_that_verifies() {
+    let scene = Scene::new().await;
+    let trusting = Config {
+        ca_file: Some(fixture("ca.pem")),
+        ..Config::default()
+    };
+    // Signed by the CA in `ca_file`: delivered, signed as over http.
+    let (trusted, url) = Receiver::start_tls("receiver").await;
+    let consumer = scene
+        .consumer_with(&url, &["order.placed"], &trusting)
+        .await;
+    let handled = consumer.handle(&event("1", "order.placed")).await;
+    assert!(
+        matches!(handled, Ok(Handled::Delivered { attempt: 1 })),
+        "{handled:?}"
+    );
+    let got = trusted.got();
+    assert_eq!(got.len(), 1);
+    let secret = consumer.endpoint.secret.expose().to_owned();
+    let header = got[0].headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert!(
+        verify(
+            secret.as_bytes(),
+            header,
+            &got[0].body,
+            START_MS / 1000,
+            300
+        )
+        .is_ok()
+    );
+
+    // Self-signed: nothing is sent; the log says why.
+    let (stranger, url) = Receiver::start_tls("stranger").await;
+    let consumer = scene
+        .consumer_with(&url, &["order.placed"], &trusting)
+        .await;
     match consumer.handle(&event("1", "order.placed")).await {
         Err(DeliveryError::Failed {
-            outcome: Outcome::TlsUnsupported,
+            outcome: Outcome::ConnectError,
+            http_status: None,
             ..
         }) => {}
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        scene.log(&consumer).await[0].outcome,
-        Outcome::TlsUnsupported
+    assert!(
+        stranger.got().is_empty(),
+        "sent over an unverified connection"
     );
+    let log = scene.log(&consumer).await;
+    let error = log[0].error.clone().unwrap_or_default();
+    assert!(error.contains("certificate"), "{error}");
+
+    // Without the CA file the system's authorities alone do not know the
+    // test CA either.
+    let (untrusted, url) = Receiver::start_tls("receiver").await;
+    let consumer = scene
+        .consumer_with(&url, &["order.placed"], &Config::default())
+        .await;
+    assert!(consumer.handle(&event("1", "order.placed")).await.is_err());
+    assert!(untrusted.got().is_empty());
+}
+
+#[test]
+fn a_ca_file_that_cannot_be_used_is_a_setup_error() {
+    let missing = Config {
+        ca_file: Some(fixture("no-such.pem")),
+        ..Config::default()
+    };
+    let error = Deliverer::new(&missing).unwrap_err().to_string();
+    assert!(error.contains("cannot read the webhook CA file"), "{error}");
+    // A key is not a certificate.
+    let not_a_certificate = Config {
+        ca_file: Some(fixture("stranger.key")),
+        ..Config::default()
+    };
+    let error = Deliverer::new(&not_a_certificate).unwrap_err().to_string();
+    assert!(error.contains("holds no usable PEM certificate"), "{error}");
 }

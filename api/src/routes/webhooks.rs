@@ -134,7 +134,7 @@ pub struct DeliveryResponse {
     pub attempt: i64,
     pub attempted_at_ms: i64,
     /// `delivered`, `gone`, `http_error`, `timeout`, `connect_error`,
-    /// `tls_unsupported`, `request_error`.
+    /// `request_error` (`tls_unsupported`: rows older builds wrote).
     pub outcome: String,
     pub http_status: Option<u16>,
     pub error: Option<String>,

@@ -214,6 +214,8 @@ pub enum Mode {
     Record,
     /// Fails it.
     Fail,
+    /// Panics.
+    Panic,
 }
 
 /// A consumer that records what it handled (and every try), optionally
@@ -308,6 +310,7 @@ impl Consumer for Recorder {
         let mode = *self.mode.lock().unwrap();
         match mode {
             Mode::Fail => Err(format!("refusing event {}", event.id).into()),
+            Mode::Panic => panic!("consumer bug on event {}", event.id),
             Mode::Record => {
                 self.handled.lock().unwrap().push(event.clone());
                 self.count.send_modify(|c| c.0 += 1);
