@@ -66,6 +66,7 @@ pub(crate) async fn run(
     // runner per relay pass.
     let mut replay_asked = true;
     let mut replays_checked_at = tokio::time::Instant::now();
+    let mut read_anyway = false;
     loop {
         // Marked seen before looking, so a change from here on wakes the
         // wait below.
@@ -83,11 +84,12 @@ pub(crate) async fn run(
             progress.flush(&log, consumer.as_ref()).await;
             return;
         }
-        let batch = if known_head > progress.position || known_head == 0 {
+        let batch = if read_anyway || known_head > progress.position || known_head == 0 {
             read(&log, &name, progress.position, &config).await
         } else {
             Vec::new()
         };
+        read_anyway = false;
         if !batch.is_empty() {
             if !deliver_batch(
                 &log,
@@ -121,20 +123,7 @@ pub(crate) async fn run(
             // relay on another node may have published without our head
             // knowing).
             progress.flush(&log, consumer.as_ref()).await;
-            let batch = read(&log, &name, progress.position, &config).await;
-            if !batch.is_empty()
-                && !deliver_batch(
-                    &log,
-                    consumer.as_ref(),
-                    &config,
-                    &shutdown,
-                    &mut progress,
-                    batch,
-                )
-                .await
-            {
-                return;
-            }
+            read_anyway = true;
         }
     }
 }
