@@ -20,6 +20,7 @@ use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use commerce::usecase::account::{self as usecase, AdminBootstrap, Signup};
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,7 +33,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientAddr};
 use crate::openapi::ErrorBody;
-use crate::store::{Inserted, RefreshToken, User};
+use crate::store::{RefreshToken, User};
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
@@ -48,8 +49,9 @@ const MAX_EMAIL_LOCAL_CHARS: usize = 64;
 /// dotted domain without empty labels, no whitespace or control
 /// characters anywhere.
 pub const EMAIL_PATTERN: &str = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]{1,64}@[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+(\\.[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)+$";
-/// The roles one may sign up for (admins are made by the bootstrap only).
-pub(crate) const SIGNUP_ROLES: [Role; 3] = [Role::Customer, Role::Restaurant, Role::Driver];
+/// The roles one may sign up for (the domain's rule, which the document
+/// states).
+pub(crate) const SIGNUP_ROLES: [Role; 3] = usecase::SIGNUP_ROLES;
 /// Longer "refresh tokens" are not ours: refused without a lookup.
 const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 /// Counter: signups answered 429 (`Config::signup_attempts_per_address`).
@@ -182,33 +184,27 @@ async fn create_account(
         ));
     };
     let password_hash = hash_password(&state, req.password).await?;
-    let user = User {
-        id: state.ids.next(),
+    let signup = Signup {
         email,
         password_hash,
         name,
-        phone: None,
         role,
-        banned_at_ms: None,
-        created_at_ms: state.clock.now_ms(),
     };
-    match state.store.insert_user(&user).await? {
-        Inserted::Created => {
-            metrics::counter!("hexdash_signups_total", "role" => role.as_str()).increment(1);
-            Ok((
-                StatusCode::CREATED,
-                Json(SignupResponse {
-                    user_id: user.id,
-                    email: user.email,
-                    role,
-                }),
-            ))
-        }
-        Inserted::Duplicate => Err(ApiError::conflict(
-            "email_taken",
-            "an account with this email already exists",
-        )),
-    }
+    let user = usecase::sign_up(
+        state.store.as_ref(),
+        &state.ids,
+        signup,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse {
+            user_id: user.id,
+            email: user.email,
+            role: user.role,
+        }),
+    ))
 }
 
 #[utoipa::path(
@@ -384,19 +380,10 @@ async fn end_session(
 
 // ---- bootstrap ----
 
-/// What [`bootstrap_admin`] found or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdminBootstrap {
-    Created(UserId),
-    /// An admin with this email exists; left as it is (its password is not
-    /// changed).
-    AlreadyExists(UserId),
-}
-
 /// Makes sure an admin account with `email` exists, creating it with
-/// `password` if not. An existing account with that email and another role
-/// is an error, never silently promoted (whoever signed up with the admin
-/// email first must not become admin).
+/// `password` if not (`commerce::usecase::account`: an existing account
+/// with that email and another role is an error, never silently promoted).
+/// The password is hashed only when the account is created.
 pub async fn bootstrap_admin(
     state: &AppState,
     email: &str,
@@ -404,40 +391,13 @@ pub async fn bootstrap_admin(
 ) -> ApiResult<AdminBootstrap> {
     let email = normalise_email(email)?;
     check_password(password)?;
-    let existing = |user: User| match user.role {
-        Role::Admin => Ok(AdminBootstrap::AlreadyExists(user.id)),
-        other => Err(ApiError::conflict(
-            "email_taken",
-            format!(
-                "the admin email belongs to an existing {} account; refusing to promote it",
-                other.as_str()
-            ),
-        )),
-    };
-    if let Some(user) = state.store.user_by_email(&email).await? {
-        return existing(user);
+    let store = state.store.as_ref();
+    if let Some(existing) = usecase::existing_admin(store, &email).await? {
+        return Ok(existing);
     }
     let password_hash = hash_password(state, password.to_owned()).await?;
-    let user = User {
-        id: state.ids.next(),
-        email: email.clone(),
-        password_hash,
-        name: "Administrator".to_owned(),
-        phone: None,
-        role: Role::Admin,
-        banned_at_ms: None,
-        created_at_ms: state.clock.now_ms(),
-    };
-    match state.store.insert_user(&user).await? {
-        Inserted::Created => Ok(AdminBootstrap::Created(user.id)),
-        // Another node created it meanwhile.
-        Inserted::Duplicate => match state.store.user_by_email(&email).await? {
-            Some(user) => existing(user),
-            None => Err(ApiError::internal(anyhow::anyhow!(
-                "admin email reported taken but not found"
-            ))),
-        },
-    }
+    let now_ms = state.clock.now_ms();
+    Ok(usecase::create_admin(store, &state.ids, &email, password_hash, now_ms).await?)
 }
 
 // ---- helpers ----

@@ -48,8 +48,9 @@ use crate::{AppState, live};
 
 /// Most distinct items in one order.
 pub(crate) const MAX_ITEMS: usize = 100;
-/// Most of one item in one order.
-pub(crate) const MAX_QUANTITY: i64 = 99;
+/// Most of one item in one order (the domain's limit, which the document
+/// states).
+pub(crate) const MAX_QUANTITY: i64 = usecase::place::MAX_QUANTITY;
 /// Longest payment token, in characters.
 pub(crate) const MAX_TOKEN_CHARS: usize = 255;
 /// Payment methods the gateway takes.

@@ -1,22 +1,36 @@
-//! The use-cases of the order's life, one module each: [`place`] (an order,
-//! or a cart's checkout, with its charge), [`step`] (a status step, and
-//! cancelling, with their compensations), [`refund`] (an admin's refund),
-//! [`offer`] (a driver's answer to an offer, with the compensation when the
-//! store refuses the assignment).
+//! The use-cases of the order's life and what it hangs on, one module
+//! each: [`place`] (an order, or a cart's checkout, with its charge),
+//! [`step`] (a status step, and cancelling, with their compensations),
+//! [`refund`] (an admin's refund), [`offer`] (a driver's answer to an
+//! offer, with the compensation when the store refuses the assignment),
+//! [`cart`] (the customer's cart), [`restaurant`] and [`menu`] (a
+//! restaurant's profile and menu, by its owner or an admin), [`account`]
+//! (signup, the bootstrap admin, profile and saved addresses) and [`ban`]
+//! (an admin's ban or unban).
 //!
-//! A use-case takes only what it needs: a store trait object, the payments
+//! A use-case takes only what it needs: a store trait object (or just the
+//! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
+//! which `&dyn Store` satisfies), the payments
 //! [`Saga`](crate::payments::Saga) where money moves (it carries the
 //! store, the gateway and the live side), the [`ports`](crate::ports) for
-//! the live side and the matcher, and `now_ms` from its caller. It returns
-//! domain outcomes or an [`Error`](crate::Error), never HTTP.
+//! the live side, the matcher and the search catalog, the token checker
+//! where bans apply, the injected [`clock::Ids`] where it makes rows, and
+//! `now_ms` from its caller. It returns domain outcomes or an
+//! [`Error`](crate::Error), never HTTP.
 //!
-//! Input is parsed by the caller (ids, coordinates, text lengths); a
-//! use-case checks what needs the store (the restaurant is open, the item
-//! in stock, the step legal).
+//! Input is parsed by the caller (ids, coordinates, text lengths, value
+//! ranges); a use-case checks what needs the store or is a rule of the
+//! domain (the restaurant is open, the item in stock, the step legal, the
+//! caller owns the restaurant, the menu has room, an admin is not banned).
 
+pub mod account;
+pub mod ban;
+pub mod cart;
+pub mod menu;
 pub mod offer;
 pub mod place;
 pub mod refund;
+pub mod restaurant;
 pub mod step;
 
 use auth::Principal;

@@ -23,6 +23,10 @@ pub const ORDERS_OUT_OF_STOCK_TOTAL: &str = "hexdash_orders_out_of_stock_total";
 /// Requests answered with the order an earlier one with the same key made.
 pub const ORDERS_REPLAYED_TOTAL: &str = "hexdash_orders_replayed_total";
 
+/// Most of one item in one order (and in one cart line, which an order is
+/// checked out from).
+pub const MAX_QUANTITY: i64 = 99;
+
 /// An order to place, its values already parsed and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
