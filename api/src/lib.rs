@@ -297,6 +297,7 @@ impl AppState {
             config: self.config.payments(),
             shutdown: self.shutdown.clone(),
             clock: self.clock.clone(),
+            ids: self.ids.clone(),
         }
     }
 }

@@ -208,6 +208,7 @@ async fn step(
         to,
         actor_id: Some(actor),
         at_ms: 20,
+        refund_id: PaymentId::new(),
     };
     match store.transition_order(&t).await.unwrap() {
         TransitionOutcome::Applied(order, _) => order,
@@ -219,7 +220,11 @@ async fn pay(store: &SqlStore, charge: PaymentId) -> i64 {
     let ok = Settlement::Succeeded {
         gateway_ref: "ch_1".to_owned(),
     };
-    match store.settle_charge(charge, &ok, 1, 15).await.unwrap() {
+    match store
+        .settle_charge(charge, &ok, 1, PaymentId::new(), 15)
+        .await
+        .unwrap()
+    {
         SettleOutcome::Settled { version, .. } => version,
         other => panic!("{other:?}"),
     }
@@ -368,7 +373,9 @@ async fn each_change_writes_its_event() {
             failure: "declined".to_owned(),
         };
         let got = appended(s, async {
-            s.settle_charge(charge, &declined, 1, 15).await.unwrap();
+            s.settle_charge(charge, &declined, 1, PaymentId::new(), 15)
+                .await
+                .unwrap();
         })
         .await;
         assert_eq!(
@@ -407,6 +414,7 @@ async fn each_change_writes_its_event() {
                     to,
                     actor_id: Some(who),
                     at_ms: 20,
+                    refund_id: PaymentId::new(),
                 };
                 let TransitionOutcome::Applied(_, r) = s.transition_order(&t).await.unwrap() else {
                     panic!("stale")
@@ -505,6 +513,7 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             to: OrderStatus::Cancelled,
             actor_id: Some(w.customer),
             at_ms: 20,
+            refund_id: PaymentId::new(),
         };
         assert!(matches!(
             s.transition_order(&stale).await.unwrap(),
@@ -515,7 +524,9 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             gateway_ref: "x".to_owned(),
         };
         assert!(matches!(
-            s.settle_charge(charge, &ok, 1, 30).await.unwrap(),
+            s.settle_charge(charge, &ok, 1, PaymentId::new(), 30)
+                .await
+                .unwrap(),
             SettleOutcome::NotPending(_)
         ));
         // Out of stock: stock 0.
@@ -580,6 +591,7 @@ async fn a_change_that_does_not_happen_writes_no_event() {
                 to: OrderStatus::Cancelled,
                 actor_id: Some(w.customer),
                 at_ms: 20,
+                refund_id: PaymentId::new(),
             };
             assert!(s.transition_order(&t).await.is_err());
             let now = s.order(order.id).await.unwrap().unwrap();
@@ -651,6 +663,7 @@ async fn concurrent_orders_get_gapless_versions() {
                     to: OrderStatus::Accepted,
                     actor_id: Some(w.owner),
                     at_ms: 20,
+                    refund_id: PaymentId::new(),
                 };
                 let cancel = Transition {
                     to: OrderStatus::Cancelled,

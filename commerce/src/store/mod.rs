@@ -513,6 +513,10 @@ pub struct Transition {
     pub actor_id: Option<UserId>,
     /// When, Unix ms.
     pub at_ms: i64,
+    /// The id of the refund the step makes owed, if it makes one (a step to
+    /// `cancelled` or `rejected` of a paid order); made by the caller from
+    /// the app's clock, like every new id.
+    pub refund_id: PaymentId,
 }
 
 // Returned once per call and matched at once, never stored: boxing the
@@ -797,12 +801,14 @@ pub trait PaymentStore: Send + Sync {
     /// given back) on failure. If the order left `placed` meanwhile (it was
     /// cancelled), a successful charge is owed back: a pending refund is
     /// written.
-    /// `attempts`: the gateway calls it took.
+    /// `attempts`: the gateway calls it took; `refund_id`: the id of that
+    /// refund, if one is owed (made by the caller from the app's clock).
     async fn settle_charge(
         &self,
         id: PaymentId,
         settlement: &Settlement,
         attempts: i64,
+        refund_id: PaymentId,
         at_ms: i64,
     ) -> Result<SettleOutcome>;
     /// Records a refund (pending) if the order's succeeded charges minus its

@@ -170,7 +170,8 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
             ),
         ));
     }
-    let new = new_order(&restaurant, fee.cents(distance_m), &p, now_ms);
+    let ids = (saga.ids.next(), saga.ids.next());
+    let new = new_order(&restaurant, fee.cents(distance_m), &p, ids, now_ms);
     let (order, charge) = match store.place_order(&new, p.customer_id).await? {
         PlaceOutcome::Placed(order, charge) => (order, charge),
         PlaceOutcome::Replayed(order_id) => {
@@ -220,16 +221,18 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
     Ok(Placed::New { order, charge })
 }
 
-/// The order to store for `p` at `restaurant` (the store prices it).
+/// The order to store for `p` at `restaurant` (the store prices it), with
+/// its id and its charge's.
 fn new_order(
     restaurant: &Restaurant,
     delivery_fee_cents: i64,
     p: &Placement,
+    (order_id, payment_id): (OrderId, PaymentId),
     now_ms: i64,
 ) -> NewOrder {
     NewOrder {
         order: Order {
-            id: OrderId::new(),
+            id: order_id,
             customer_id: p.customer_id,
             restaurant_id: restaurant.id,
             restaurant_owner_id: restaurant.owner_id,
@@ -248,7 +251,7 @@ fn new_order(
         },
         items: p.items.clone(),
         idempotency: p.idempotency.clone(),
-        payment_id: PaymentId::new(),
+        payment_id,
         payment_method: p.payment_method.clone(),
         payment_token: p.payment_token.clone(),
         clear_cart: p.from_cart,
