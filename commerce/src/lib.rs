@@ -17,7 +17,7 @@
 //! - [`usecase`]: place an order (and check out a cart), step it, cancel
 //!   it, refund it, accept or decline a driver's offer; edit a cart;
 //!   create and change restaurants and menus; sign up, the bootstrap
-//!   admin, profiles and addresses; ban and unban. Each takes only the
+//!   admin, sessions, profiles and addresses; ban and unban. Each takes only the
 //!   dependencies it needs and returns domain outcomes or an [`Error`].
 //! - [`ports`]: what the use-cases ask of the live side (the engine's
 //!   order board and the matcher) and of the search catalog, implemented

@@ -5,8 +5,9 @@
 //! offer, with the compensation when the store refuses the assignment),
 //! [`cart`] (the customer's cart), [`restaurant`] and [`menu`] (a
 //! restaurant's profile and menu, by its owner or an admin), [`account`]
-//! (signup, the bootstrap admin, profile and saved addresses) and [`ban`]
-//! (an admin's ban or unban).
+//! (signup, the bootstrap admin, profile and saved addresses), [`session`]
+//! (opening, refreshing and closing a session) and [`ban`] (an admin's
+//! ban or unban).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -31,6 +32,7 @@ pub mod offer;
 pub mod place;
 pub mod refund;
 pub mod restaurant;
+pub mod session;
 pub mod step;
 
 use auth::Principal;
