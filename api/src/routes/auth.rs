@@ -243,7 +243,7 @@ async fn create_session(
     }
     limits.per_account.check(&email, now).map_err(limited)?;
     let user = if email.chars().count() <= MAX_EMAIL_CHARS {
-        state.store.user_by_email(&email).await?
+        session::account(state.store.as_ref(), &email).await?
     } else {
         None
     };

@@ -7,9 +7,9 @@
 //! existing account is never promoted to admin, at most
 //! [`MAX_ADDRESSES`] saved addresses) and the ids and times.
 
-use auth::Role;
+use auth::{Principal, Role};
 use clock::Ids;
-use engine::{AddressId, LatLng, UserId};
+use engine::{AddressId, DriverId, LatLng, UserId};
 
 use crate::store::{AccountStore, Address, Inserted, StoreError, User};
 use crate::{Error, Result};
@@ -227,5 +227,26 @@ pub async fn delete_address(
         Ok(())
     } else {
         Err(Error::NotFound("address"))
+    }
+}
+
+/// Whether `principal` may act for the driver `driver_id` (its
+/// availability, its live state): the driver itself may; an admin may for
+/// any driver account (not found if `driver_id` is not one); anyone else
+/// is forbidden.
+pub async fn may_act_for_driver(
+    store: &(impl AccountStore + ?Sized),
+    principal: &Principal,
+    driver_id: DriverId,
+) -> Result<()> {
+    match principal.role {
+        Role::Driver if principal.user_id == driver_id.into() => Ok(()),
+        Role::Admin => match store.user(driver_id.into()).await? {
+            Some(user) if user.role == Role::Driver => Ok(()),
+            _ => Err(Error::NotFound("driver")),
+        },
+        _ => Err(Error::forbidden(
+            "only the driver itself or an admin may do this",
+        )),
     }
 }

@@ -35,11 +35,14 @@ pub mod restaurant;
 pub mod session;
 pub mod step;
 
-use auth::Principal;
+use auth::{Principal, Role};
 use engine::OrderId;
 
 use crate::lifecycle::Party;
-use crate::store::{Order, Payment, PaymentKind, Store};
+use crate::store::{
+    Order, OrderCursor, OrderEvent, OrderScope, OrderStore, Payment, PaymentKind, PaymentStore,
+    Store,
+};
 use crate::{Error, Result};
 
 /// The order with its lines, and how `principal` relates to it; not found
@@ -65,4 +68,60 @@ pub async fn charge_of(store: &dyn Store, order_id: OrderId) -> Result<Option<Pa
         .await?
         .into_iter()
         .find(|p| p.kind == PaymentKind::Charge))
+}
+
+/// One page of a listing of orders, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderPage {
+    /// The orders of the page, without their lines.
+    pub orders: Vec<Order>,
+    /// Whether more orders follow the last of this page.
+    pub more: bool,
+}
+
+/// The orders `principal` may list, newest first, strictly after `cursor`,
+/// at most `limit`: a customer's own, a restaurant owner's restaurants', a
+/// driver's carried ones; an admin's, all.
+pub async fn visible_orders(
+    store: &(impl OrderStore + ?Sized),
+    principal: &Principal,
+    cursor: Option<OrderCursor>,
+    limit: u32,
+) -> Result<OrderPage> {
+    let scope = match principal.role {
+        Role::Customer => OrderScope::Customer(principal.user_id),
+        Role::Restaurant => OrderScope::RestaurantOwner(principal.user_id),
+        Role::Driver => OrderScope::Driver(principal.user_id.into()),
+        Role::Admin => OrderScope::All,
+    };
+    // One more than the page, to know whether another page follows.
+    let mut orders = store
+        .list_orders(scope, cursor, limit.saturating_add(1))
+        .await?;
+    let more = orders.len() > limit as usize;
+    orders.truncate(limit as usize);
+    Ok(OrderPage { orders, more })
+}
+
+/// The order's charges and refunds, oldest first, if `principal` is a
+/// party to it (not found otherwise, as [`visible_order`]).
+pub async fn visible_payments(
+    store: &dyn Store,
+    principal: &Principal,
+    order_id: OrderId,
+) -> Result<Vec<Payment>> {
+    visible_order(store, principal, order_id).await?;
+    Ok(PaymentStore::payments(store, order_id).await?)
+}
+
+/// The order's history (its status steps and assignments, oldest first,
+/// read from its committed events), if `principal` is a party to it (not
+/// found otherwise, as [`visible_order`]).
+pub async fn visible_history(
+    store: &dyn Store,
+    principal: &Principal,
+    order_id: OrderId,
+) -> Result<Vec<OrderEvent>> {
+    visible_order(store, principal, order_id).await?;
+    Ok(store.order_events(order_id).await?)
 }

@@ -33,6 +33,13 @@ pub enum Revoke<'a> {
     One(&'a str),
 }
 
+/// The account a login names by `email` (normalised), if any: the caller
+/// checks the password against it (with the same work when there is none,
+/// so timing does not reveal which emails have accounts).
+pub async fn account(store: &(impl AccountStore + ?Sized), email: &str) -> Result<Option<User>> {
+    Ok(store.user_by_email(email).await?)
+}
+
 /// Opens a session for `user`, whose credentials the caller checked:
 /// stores the refresh token and issues an access token. Refused with
 /// `banned` for a banned account.
