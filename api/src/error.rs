@@ -158,13 +158,18 @@ impl From<StoreError> for ApiError {
 }
 
 /// The one place a use-case's refusal becomes HTTP: not found 404,
-/// forbidden 403, a conflict or an illegal step 409, a request that cannot
-/// be done as asked 422, a store failure a logged 500.
+/// credentials that open no session 401, forbidden 403, a conflict or an
+/// illegal step 409, a request that cannot be done as asked 422, a store
+/// failure a logged 500.
 impl From<commerce::Error> for ApiError {
     fn from(e: commerce::Error) -> Self {
         use commerce::Error as E;
         match e {
             E::NotFound(what) => Self::NotFound(what),
+            E::Unauthorized { code, reason } => Self::Unauthorized {
+                code,
+                message: reason,
+            },
             E::Forbidden(reason) => Self::Forbidden(reason),
             E::Conflict {
                 code,

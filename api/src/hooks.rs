@@ -159,15 +159,11 @@ impl Webhooks {
         Ok(started)
     }
 
-    /// Stores a new endpoint and starts its consumer; the endpoint with its
-    /// secret (show it once).
-    pub async fn register(&self, spec: EndpointSpec) -> Result<Endpoint, Error> {
-        let endpoint = Endpoint::new(
-            spec,
-            EndpointId::generate(),
-            Secret::generate(),
-            (self.now_ms)(),
-        );
+    /// Stores a new endpoint with the id `id` (made by the caller from the
+    /// app's clock) and starts its consumer; the endpoint with its secret
+    /// (show it once).
+    pub async fn register(&self, spec: EndpointSpec, id: EndpointId) -> Result<Endpoint, Error> {
+        let endpoint = Endpoint::new(spec, id, Secret::generate(), (self.now_ms)());
         webhooks::store::insert_endpoint(self.pool(), &endpoint).await?;
         if let Err(e) = self.start(endpoint.clone()).await {
             // No endpoint without a consumer: undo.

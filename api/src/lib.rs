@@ -52,11 +52,12 @@ pub mod search;
 pub use commerce::{lifecycle, payments, store};
 
 pub use self::metrics::describe_metrics;
+pub use commerce::usecase::account::AdminBootstrap;
 pub use error::{
     ApiError, ApiResult, error_chain, method_not_allowed_fallback, not_found_fallback,
 };
 pub use live::Restored;
-pub use routes::auth::{AdminBootstrap, bootstrap_admin};
+pub use routes::auth::bootstrap_admin;
 pub use store::{Store, StoreError, connect};
 
 /// Settings of the REST layer. The access-token lifetime belongs to
@@ -296,6 +297,7 @@ impl AppState {
             config: self.config.payments(),
             shutdown: self.shutdown.clone(),
             clock: self.clock.clone(),
+            ids: self.ids.clone(),
         }
     }
 }

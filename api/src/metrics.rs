@@ -7,17 +7,15 @@ use metrics::describe_counter;
 /// Describes every metric family of the REST layer to the installed
 /// recorder. Call once, after installing it.
 pub fn describe_metrics() {
-    describe_counter!("hexdash_signups_total", "Accounts created, by role");
     describe_counter!(
         "hexdash_logins_total",
         "Login attempts, by outcome (ok, refused, rate_limited)"
     );
-    describe_counter!("hexdash_bans_total", "Users banned by an admin");
     describe_counter!(
         crate::routes::auth::SIGNUPS_RATE_LIMITED,
         "Signups refused with 429: too many from one client address"
     );
-    // Orders, steps, offer answers, charges and refunds: described by the
-    // crate that counts them.
+    // Signups, bans, orders, steps, offer answers, charges and refunds:
+    // described by the crate that counts them.
     commerce::describe_metrics();
 }

@@ -1,7 +1,7 @@
 //! The search catalog as the api keeps it: the `catalog` crate's in-memory
 //! index of restaurants and dishes, loaded from the store at start-up
 //! ([`load`]) and updated after every committed write to a restaurant or a
-//! menu item ([`restaurant_changed`], [`item_changed`]).
+//! menu item (the use-cases call it as their `commerce::ports::CatalogSide`).
 //!
 //! Searches never touch the database. On one node the catalog is exact
 //! after each write returns; with several nodes, each sees only its own
@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use catalog::{Catalog, DishEntry, RestaurantEntry, WeeklyHours};
+use commerce::ports::CatalogSide;
 use parking_lot::RwLock;
 
 use crate::AppState;
@@ -64,18 +65,17 @@ fn dish_entry(item: &MenuItem) -> DishEntry {
     }
 }
 
-/// A restaurant was created or changed in the store.
-pub fn restaurant_changed(state: &AppState, restaurant: &Restaurant) {
-    state
-        .catalog
-        .write()
-        .upsert_restaurant(restaurant_entry(restaurant));
-}
+/// The use-cases tell the catalog of every committed write to a
+/// restaurant or a menu item.
+impl CatalogSide for SharedCatalog {
+    fn restaurant_changed(&self, restaurant: &Restaurant) {
+        self.write().upsert_restaurant(restaurant_entry(restaurant));
+    }
 
-/// A menu item was created or changed in the store.
-pub fn item_changed(state: &AppState, item: &MenuItem) {
-    if !state.catalog.write().upsert_dish(dish_entry(item)) {
-        tracing::warn!(menu_item_id = %item.id, "menu item of a restaurant the catalog does not hold");
+    fn item_changed(&self, item: &MenuItem) {
+        if !self.write().upsert_dish(dish_entry(item)) {
+            tracing::warn!(menu_item_id = %item.id, "menu item of a restaurant the catalog does not hold");
+        }
     }
 }
 

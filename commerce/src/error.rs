@@ -20,6 +20,15 @@ pub enum Error {
     /// may not know it exists.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller's credentials do not (or no longer) open a session: a
+    /// refresh token unknown, expired or used, a banned account.
+    #[error("{reason}")]
+    Unauthorized {
+        /// Stable name of the refusal (`invalid_refresh_token`, `banned`).
+        code: &'static str,
+        /// Why, for the client.
+        reason: String,
+    },
     /// The caller is known but may not do this; why.
     #[error("{0}")]
     Forbidden(String),

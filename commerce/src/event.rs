@@ -30,8 +30,6 @@ pub const ACTOR_PAYMENTS: &str = "payments";
 /// The system actor of order steps taken by hexdash itself (none today;
 /// every step has a user behind it).
 pub const ACTOR_ORDERS: &str = "orders";
-/// The system actor of bans: the store is not told which admin acted.
-pub const ACTOR_ADMIN: &str = "admin";
 
 /// What happened to an order: every `order.*` event and the charge's
 /// `order.paid` / `payment.failed`.

@@ -15,12 +15,14 @@
 //! - [`payments`]: the gateway interface, the simulated gateway, and the
 //!   saga that charges, fails and refunds ([`payments::Saga`]).
 //! - [`usecase`]: place an order (and check out a cart), step it, cancel
-//!   it, refund it, accept or decline a driver's offer; each takes only
-//!   the dependencies it needs and returns domain outcomes or an
-//!   [`Error`].
+//!   it, refund it, accept or decline a driver's offer; edit a cart;
+//!   create and change restaurants and menus; sign up, the bootstrap
+//!   admin, sessions, profiles and addresses; ban and unban. Each takes only the
+//!   dependencies it needs and returns domain outcomes or an [`Error`].
 //! - [`ports`]: what the use-cases ask of the live side (the engine's
-//!   order board and the matcher), implemented by `api`, so this crate
-//!   depends on neither the matcher nor the web framework.
+//!   order board and the matcher) and of the search catalog, implemented
+//!   by `api`, so this crate depends on neither the matcher nor the web
+//!   framework.
 //!
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //!
@@ -39,12 +41,14 @@ pub mod usecase;
 pub use error::{Error, Result};
 pub use store::{Store, StoreError, connect};
 
-/// Describes every metric family this crate records (orders placed,
-/// replayed, out of stock; steps; offer answers; charges, refunds and
-/// payment retries) to the installed recorder. Call once, after
+/// Describes every metric family this crate records (signups, bans;
+/// orders placed, replayed, out of stock; steps; offer answers; charges,
+/// refunds and payment retries) to the installed recorder. Call once, after
 /// installing it (the REST layer's `describe_metrics` does).
 pub fn describe_metrics() {
-    use usecase::{offer, place, step};
+    use usecase::{account, ban, offer, place, step};
+    metrics::describe_counter!(account::SIGNUPS_TOTAL, "Accounts created, by role");
+    metrics::describe_counter!(ban::BANS_TOTAL, "Users banned by an admin");
     metrics::describe_counter!(place::ORDERS_PLACED_TOTAL, "Orders placed");
     metrics::describe_counter!(
         place::ORDERS_REPLAYED_TOTAL,

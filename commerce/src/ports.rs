@@ -1,7 +1,8 @@
 //! What the use-cases ask of the world outside the store: the live side
-//! (the engine's order board and the matcher, behind [`LiveSide`]) and the
-//! matcher's offers ([`Offers`]). `api` implements both over the engine and
-//! the matcher; tests can implement them with a few lines.
+//! (the engine's order board and the matcher, behind [`LiveSide`]), the
+//! matcher's offers ([`Offers`]) and the search catalog ([`CatalogSide`]).
+//! `api` implements them over the engine, the matcher and its catalog;
+//! tests can implement them with a few lines.
 //!
 //! Order of operations: the store commits first, then the live side hears
 //! about it. The live side is a projection the REST layer rebuilds from the
@@ -10,7 +11,7 @@
 use engine::{DriverId, OfferId, OrderId};
 
 use crate::Result;
-use crate::store::Order;
+use crate::store::{MenuItem, Order, Restaurant};
 
 /// The live view of orders: told after the store committed a change.
 pub trait LiveSide: Send + Sync {
@@ -48,4 +49,14 @@ pub trait Offers: Send + Sync {
     /// Looks for a driver for the order again (after an assignment the
     /// store failed to record).
     fn redispatch(&self, order_id: OrderId, now_ms: i64);
+}
+
+/// The search catalog: told after the store committed a change to a
+/// restaurant or a menu item, so a search right after the change finds it
+/// (the event stream's catalog consumer catches up with the rest).
+pub trait CatalogSide: Send + Sync {
+    /// A restaurant was created or changed (as stored now).
+    fn restaurant_changed(&self, restaurant: &Restaurant);
+    /// A menu item was added or changed (as stored now).
+    fn item_changed(&self, item: &MenuItem);
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use auth::Role;
 use commerce::store::{
-    AccountStore, MenuItem, NewOrder, Order, OrderStore, PaymentStore, PlaceOutcome, Restaurant,
-    RestaurantStore, SettleOutcome, Settlement, SqlStore, Transition, TransitionOutcome, User,
+    AccountStore, BanOutcome, MenuItem, NewOrder, Order, OrderStore, PaymentStore, PlaceOutcome,
+    Restaurant, RestaurantStore, SettleOutcome, Settlement, SqlStore, Transition,
+    TransitionOutcome, User,
 };
 use engine::{DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
 use sqlx::Row;
@@ -83,6 +84,7 @@ struct World {
     customer: UserId,
     owner: UserId,
     driver: UserId,
+    admin: UserId,
     restaurant: Restaurant,
     item: MenuItemId,
 }
@@ -109,6 +111,7 @@ async fn world(store: &SqlStore) -> World {
     let customer = user(store, Role::Customer).await;
     let owner = user(store, Role::Restaurant).await;
     let driver = user(store, Role::Driver).await;
+    let admin = user(store, Role::Admin).await;
     let restaurant = Restaurant {
         id: RestaurantId::new(),
         owner_id: owner,
@@ -123,28 +126,32 @@ async fn world(store: &SqlStore) -> World {
         created_at_ms: 1,
         updated_at_ms: 1,
     };
-    store.insert_restaurant(&restaurant).await.unwrap();
+    store.insert_restaurant(&restaurant, owner).await.unwrap();
     let item = MenuItemId::new();
     store
-        .insert_menu_items(&[MenuItem {
-            id: item,
-            restaurant_id: restaurant.id,
-            category: "Pizza".to_owned(),
-            name: "Margherita".to_owned(),
-            description: String::new(),
-            price_cents: 1_000,
-            available: true,
-            stock: None,
-            position: 0,
-            created_at_ms: 1,
-            updated_at_ms: 1,
-        }])
+        .insert_menu_items(
+            &[MenuItem {
+                id: item,
+                restaurant_id: restaurant.id,
+                category: "Pizza".to_owned(),
+                name: "Margherita".to_owned(),
+                description: String::new(),
+                price_cents: 1_000,
+                available: true,
+                stock: None,
+                position: 0,
+                created_at_ms: 1,
+                updated_at_ms: 1,
+            }],
+            owner,
+        )
         .await
         .unwrap();
     World {
         customer,
         owner,
         driver,
+        admin,
         restaurant,
         item,
     }
@@ -201,6 +208,7 @@ async fn step(
         to,
         actor_id: Some(actor),
         at_ms: 20,
+        refund_id: PaymentId::new(),
     };
     match store.transition_order(&t).await.unwrap() {
         TransitionOutcome::Applied(order, _) => order,
@@ -212,7 +220,11 @@ async fn pay(store: &SqlStore, charge: PaymentId) -> i64 {
     let ok = Settlement::Succeeded {
         gateway_ref: "ch_1".to_owned(),
     };
-    match store.settle_charge(charge, &ok, 1, 15).await.unwrap() {
+    match store
+        .settle_charge(charge, &ok, 1, PaymentId::new(), 15)
+        .await
+        .unwrap()
+    {
         SettleOutcome::Settled { version, .. } => version,
         other => panic!("{other:?}"),
     }
@@ -361,7 +373,9 @@ async fn each_change_writes_its_event() {
             failure: "declined".to_owned(),
         };
         let got = appended(s, async {
-            s.settle_charge(charge, &declined, 1, 15).await.unwrap();
+            s.settle_charge(charge, &declined, 1, PaymentId::new(), 15)
+                .await
+                .unwrap();
         })
         .await;
         assert_eq!(
@@ -400,6 +414,7 @@ async fn each_change_writes_its_event() {
                     to,
                     actor_id: Some(who),
                     at_ms: 20,
+                    refund_id: PaymentId::new(),
                 };
                 let TransitionOutcome::Applied(_, r) = s.transition_order(&t).await.unwrap() else {
                     panic!("stale")
@@ -418,34 +433,42 @@ async fn each_change_writes_its_event() {
             assert_eq!(got, [ev(refund_type, "order", order.id, payments)], "{db}");
         }
 
-        // Restaurants, menus, users.
-        let got = appended(s, async {
-            let changed = Restaurant {
-                name: "Pizza 2".to_owned(),
-                updated_at_ms: 40,
-                ..w.restaurant.clone()
-            };
-            assert!(s.update_restaurant(&changed).await.unwrap());
-        })
-        .await;
-        assert_eq!(
-            got,
-            [ev("restaurant.updated", "restaurant", r, &owner)],
-            "{db}"
-        );
-        let got = appended(s, async {
-            let mut item = s.menu_item(w.item).await.unwrap().unwrap();
-            item.price_cents = 1_200;
-            assert!(s.update_menu_item(&item).await.unwrap());
-        })
-        .await;
-        assert_eq!(got, [ev("menu.updated", "restaurant", r, &owner)], "{db}");
-        for (at, t) in [(Some(50), "user.banned"), (None, "user.unbanned")] {
+        // Restaurants, menus, users: the actor is whoever made the change,
+        // the owner or an admin.
+        let admin = user_actor(w.admin);
+        for (who, actor) in [(w.owner, &owner), (w.admin, &admin)] {
             let got = appended(s, async {
-                s.set_banned(w.customer, at, 60).await.unwrap().unwrap();
+                let changed = Restaurant {
+                    name: "Pizza 2".to_owned(),
+                    updated_at_ms: 40,
+                    ..w.restaurant.clone()
+                };
+                assert!(s.update_restaurant(&changed, who).await.unwrap());
             })
             .await;
-            assert_eq!(got, [ev(t, "user", w.customer, "system:admin")], "{db}");
+            assert_eq!(
+                got,
+                [ev("restaurant.updated", "restaurant", r, actor)],
+                "{db}"
+            );
+            let got = appended(s, async {
+                let mut item = s.menu_item(w.item).await.unwrap().unwrap();
+                item.price_cents = 1_200;
+                assert!(s.update_menu_item(&item, who).await.unwrap());
+            })
+            .await;
+            assert_eq!(got, [ev("menu.updated", "restaurant", r, actor)], "{db}");
+        }
+        for (banned, t) in [(true, "user.banned"), (false, "user.unbanned")] {
+            let got = appended(s, async {
+                let outcome = s.set_banned(w.customer, banned, w.admin, 60).await.unwrap();
+                let BanOutcome::Changed(user) = outcome else {
+                    panic!("{outcome:?}")
+                };
+                assert_eq!(user.banned_at_ms, banned.then_some(60));
+            })
+            .await;
+            assert_eq!(got, [ev(t, "user", w.customer, &admin)], "{db}");
         }
         // The world's set-up wrote its own: restaurant and menu created.
         let created: Vec<String> = log(s)
@@ -460,6 +483,8 @@ async fn each_change_writes_its_event() {
                 "restaurant.updated",
                 "menu.updated",
                 "restaurant.updated",
+                "menu.updated",
+                "restaurant.updated",
                 "menu.updated"
             ],
             "{db}"
@@ -471,8 +496,8 @@ async fn each_change_writes_its_event() {
 }
 
 /// A change that does not happen (a lost compare-and-set, a refused
-/// placement, a failed assignment) writes no event; and an event that
-/// cannot be written undoes its change.
+/// placement, a failed assignment, a ban or unban that changes nothing)
+/// writes no event; and an event that cannot be written undoes its change.
 #[tokio::test]
 async fn a_change_that_does_not_happen_writes_no_event() {
     for (db, store, cleanup) in stores().await {
@@ -488,6 +513,7 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             to: OrderStatus::Cancelled,
             actor_id: Some(w.customer),
             at_ms: 20,
+            refund_id: PaymentId::new(),
         };
         assert!(matches!(
             s.transition_order(&stale).await.unwrap(),
@@ -498,13 +524,15 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             gateway_ref: "x".to_owned(),
         };
         assert!(matches!(
-            s.settle_charge(charge, &ok, 1, 30).await.unwrap(),
+            s.settle_charge(charge, &ok, 1, PaymentId::new(), 30)
+                .await
+                .unwrap(),
             SettleOutcome::NotPending(_)
         ));
         // Out of stock: stock 0.
         let mut item = s.menu_item(w.item).await.unwrap().unwrap();
         item.stock = Some(0);
-        s.update_menu_item(&item).await.unwrap();
+        s.update_menu_item(&item, w.owner).await.unwrap();
         let before = {
             let mut b = before;
             b.push(log(s).await.last().unwrap().clone());
@@ -522,7 +550,30 @@ async fn a_change_that_does_not_happen_writes_no_event() {
             s.assign_driver(OrderId::new(), driver, 30).await.unwrap(),
             commerce::store::AssignOutcome::Refused(None)
         ));
+        // A ban or unban that changes nothing: unbanning a user who is not
+        // banned, banning twice (the second keeps the first ban's time), an
+        // unknown user.
+        assert!(matches!(
+            s.set_banned(w.customer, false, w.admin, 31).await.unwrap(),
+            BanOutcome::Unchanged(ref u) if u.banned_at_ms.is_none()
+        ));
+        assert!(matches!(
+            s.set_banned(UserId::new(), true, w.admin, 31)
+                .await
+                .unwrap(),
+            BanOutcome::UnknownUser
+        ));
         assert_eq!(log(s).await, before, "{db}: nothing appended");
+        assert!(matches!(
+            s.set_banned(w.customer, true, w.admin, 32).await.unwrap(),
+            BanOutcome::Changed(_)
+        ));
+        let before = log(s).await;
+        assert!(matches!(
+            s.set_banned(w.customer, true, w.admin, 33).await.unwrap(),
+            BanOutcome::Unchanged(ref u) if u.banned_at_ms == Some(32)
+        ));
+        assert_eq!(log(s).await, before, "{db}: a second ban appends nothing");
 
         // The other way round: when the event cannot be written, the change
         // is rolled back with it (SQLite: a trigger refuses the insert).
@@ -540,6 +591,7 @@ async fn a_change_that_does_not_happen_writes_no_event() {
                 to: OrderStatus::Cancelled,
                 actor_id: Some(w.customer),
                 at_ms: 20,
+                refund_id: PaymentId::new(),
             };
             assert!(s.transition_order(&t).await.is_err());
             let now = s.order(order.id).await.unwrap().unwrap();
@@ -611,6 +663,7 @@ async fn concurrent_orders_get_gapless_versions() {
                     to: OrderStatus::Accepted,
                     actor_id: Some(w.owner),
                     at_ms: 20,
+                    refund_id: PaymentId::new(),
                 };
                 let cancel = Transition {
                     to: OrderStatus::Cancelled,

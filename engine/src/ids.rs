@@ -1,5 +1,12 @@
 //! Typed identifiers. Every id is a UUID on the wire and a distinct type in
 //! code, so a driver id can never be passed where an order id is expected.
+//!
+//! The engine never makes ids (making a UUIDv7 reads the clock): new ids
+//! are made at the edge from the application's injected clock
+//! (`clock::Ids::next`, into any of these types through `From<Uuid>`), so
+//! a test's manual clock stamps them. Only tests and benchmarks, with the
+//! `test-ids` feature, get `new()` (and `Default`): a UUIDv7 from the
+//! system clock, for ids whose time does not matter.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,16 +22,21 @@ macro_rules! id_type {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A fresh, time-ordered id (UUID v7), so new rows sort by creation.
+            /// A fresh UUIDv7 from the system clock: tests and benchmarks
+            /// only (the `test-ids` feature). The application makes ids from
+            /// its injected clock (`clock::Ids::next`).
+            #[cfg(any(test, feature = "test-ids"))]
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
 
+            /// The UUID inside.
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
         }
 
+        #[cfg(any(test, feature = "test-ids"))]
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

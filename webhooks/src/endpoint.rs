@@ -26,15 +26,14 @@ const SECRET_BYTES: usize = 32;
 const SECRET_PREFIX: &str = "whsec_";
 
 /// An endpoint's id: a UUIDv7, so ids sort by creation time (the list's
-/// keyset order).
+/// keyset order). Made at the edge from the app's injected clock (the
+/// registering handler's `clock::Ids`), never here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointId(pub Uuid);
 
-impl EndpointId {
-    /// A new id, now (ids are made at the edge: the API handler that
-    /// registers the endpoint).
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
+impl From<Uuid> for EndpointId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
     }
 }
 
@@ -365,7 +364,7 @@ mod tests {
     #[test]
     fn a_new_endpoint_is_enabled_and_wants_its_types() {
         let spec = parse("https://example.com/", &["order.placed"]).unwrap();
-        let endpoint = Endpoint::new(spec, EndpointId::generate(), Secret::generate(), 7);
+        let endpoint = Endpoint::new(spec, EndpointId(Uuid::now_v7()), Secret::generate(), 7);
         assert!(endpoint.enabled);
         assert!(endpoint.wants("order.placed"));
         assert!(!endpoint.wants("order.delivered"));

@@ -119,7 +119,12 @@ impl Scene {
     async fn consumer_with(&self, url: &str, types: &[&str], config: &Config) -> WebhookConsumer {
         let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
         let spec = EndpointSpec::parse(url, &types, |t| KNOWN.contains(&t)).unwrap();
-        let endpoint = Endpoint::new(spec, EndpointId::generate(), Secret::generate(), START_MS);
+        let endpoint = Endpoint::new(
+            spec,
+            EndpointId(uuid::Uuid::now_v7()),
+            Secret::generate(),
+            START_MS,
+        );
         store::insert_endpoint(self.pool(), &endpoint)
             .await
             .unwrap();

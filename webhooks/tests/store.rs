@@ -12,7 +12,12 @@ const KNOWN: &[&str] = &["order.placed", "order.delivered"];
 fn endpoint(url: &str, now_ms: i64) -> Endpoint {
     let types = vec!["order.placed".to_owned(), "order.delivered".to_owned()];
     let spec = EndpointSpec::parse(url, &types, |t| KNOWN.contains(&t)).unwrap();
-    Endpoint::new(spec, EndpointId::generate(), Secret::generate(), now_ms)
+    Endpoint::new(
+        spec,
+        EndpointId(uuid::Uuid::now_v7()),
+        Secret::generate(),
+        now_ms,
+    )
 }
 
 fn attempt(outcome: Outcome, http_status: Option<u16>) -> Attempt {
@@ -35,7 +40,7 @@ async fn store_case(pool: &AnyPool) {
     let got = store::get_endpoint(pool, second.id).await.unwrap().unwrap();
     assert_eq!(got, second, "everything round-trips, the secret included");
     assert_eq!(
-        store::get_endpoint(pool, EndpointId::generate())
+        store::get_endpoint(pool, EndpointId(uuid::Uuid::now_v7()))
             .await
             .unwrap(),
         None
@@ -76,7 +81,7 @@ async fn store_case(pool: &AnyPool) {
     assert!(enabled.enabled);
     assert_eq!(enabled.disabled_reason, None);
     assert!(
-        !store::set_enabled(pool, EndpointId::generate(), false, None, 1)
+        !store::set_enabled(pool, EndpointId(uuid::Uuid::now_v7()), false, None, 1)
             .await
             .unwrap()
     );

@@ -5,18 +5,20 @@
 //! next start) and applied to this node's token checker at once: every
 //! access token of the user stops working on REST, WebSocket and MQTT
 //! connects, and every refresh token is revoked. Admins cannot be banned
-//! (an admin locking out every admin would need database surgery).
+//! (an admin locking out every admin would need database surgery). The
+//! rules are `commerce::usecase::ban`'s.
 
 use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
+use commerce::usecase::ban as usecase;
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
 
@@ -57,24 +59,14 @@ async fn ban(
     ApiPath(user_id): ApiPath<UserId>,
 ) -> ApiResult<Json<BanResponse>> {
     require_role(&principal, &[Role::Admin])?;
-    let target = state
-        .store
-        .user(user_id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    if target.role == Role::Admin {
-        return Err(ApiError::forbidden("admins cannot be banned"));
-    }
-    // Keep the first ban time if already banned.
-    let at = target.banned_at_ms.unwrap_or_else(|| state.clock.now_ms());
-    let user = state
-        .store
-        .set_banned(user_id, Some(at), at)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    state.tokens.ban(user_id);
-    metrics::counter!("hexdash_bans_total").increment(1);
-    tracing::info!(%user_id, by = %principal.user_id, "user banned");
+    let user = usecase::ban(
+        state.store.as_ref(),
+        &state.tokens,
+        principal.user_id,
+        user_id,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Json(BanResponse {
         user_id,
         banned: true,
@@ -103,13 +95,14 @@ async fn unban(
     ApiPath(user_id): ApiPath<UserId>,
 ) -> ApiResult<Json<BanResponse>> {
     require_role(&principal, &[Role::Admin])?;
-    state
-        .store
-        .set_banned(user_id, None, state.clock.now_ms())
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    state.tokens.unban(user_id);
-    tracing::info!(%user_id, by = %principal.user_id, "user unbanned");
+    usecase::unban(
+        state.store.as_ref(),
+        &state.tokens,
+        principal.user_id,
+        user_id,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Json(BanResponse {
         user_id,
         banned: false,

@@ -16,10 +16,12 @@
 
 use std::sync::Arc;
 
-use ::auth::{Authenticated, Principal, Role};
+use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use commerce::usecase::account::{self as usecase, AdminBootstrap, Signup};
+use commerce::usecase::session::{self, NewRefresh, Revoke};
 use engine::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,7 +34,6 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientAddr};
 use crate::openapi::ErrorBody;
-use crate::store::{Inserted, RefreshToken, User};
 
 /// Shortest accepted password, in characters.
 pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
@@ -48,8 +49,9 @@ const MAX_EMAIL_LOCAL_CHARS: usize = 64;
 /// dotted domain without empty labels, no whitespace or control
 /// characters anywhere.
 pub const EMAIL_PATTERN: &str = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]{1,64}@[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+(\\.[^@.\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)+$";
-/// The roles one may sign up for (admins are made by the bootstrap only).
-pub(crate) const SIGNUP_ROLES: [Role; 3] = [Role::Customer, Role::Restaurant, Role::Driver];
+/// The roles one may sign up for (the domain's rule, which the document
+/// states).
+pub(crate) const SIGNUP_ROLES: [Role; 3] = usecase::SIGNUP_ROLES;
 /// Longer "refresh tokens" are not ours: refused without a lookup.
 const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 /// Counter: signups answered 429 (`Config::signup_attempts_per_address`).
@@ -182,33 +184,27 @@ async fn create_account(
         ));
     };
     let password_hash = hash_password(&state, req.password).await?;
-    let user = User {
-        id: state.ids.next(),
+    let signup = Signup {
         email,
         password_hash,
         name,
-        phone: None,
         role,
-        banned_at_ms: None,
-        created_at_ms: state.clock.now_ms(),
     };
-    match state.store.insert_user(&user).await? {
-        Inserted::Created => {
-            metrics::counter!("hexdash_signups_total", "role" => role.as_str()).increment(1);
-            Ok((
-                StatusCode::CREATED,
-                Json(SignupResponse {
-                    user_id: user.id,
-                    email: user.email,
-                    role,
-                }),
-            ))
-        }
-        Inserted::Duplicate => Err(ApiError::conflict(
-            "email_taken",
-            "an account with this email already exists",
-        )),
-    }
+    let user = usecase::sign_up(
+        state.store.as_ref(),
+        &state.ids,
+        signup,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse {
+            user_id: user.id,
+            email: user.email,
+            role: user.role,
+        }),
+    ))
 }
 
 #[utoipa::path(
@@ -247,7 +243,7 @@ async fn create_session(
     }
     limits.per_account.check(&email, now).map_err(limited)?;
     let user = if email.chars().count() <= MAX_EMAIL_CHARS {
-        state.store.user_by_email(&email).await?
+        session::account(state.store.as_ref(), &email).await?
     } else {
         None
     };
@@ -269,21 +265,10 @@ async fn create_session(
         }
     };
     limits.per_account.reset(&email);
-    if user.banned_at_ms.is_some() || state.tokens.is_banned(user.id) {
-        return Err(banned());
-    }
+    let (refresh_token, refresh) = new_refresh(&state);
+    let access = session::open(state.store.as_ref(), &state.tokens, &user, refresh, now).await?;
     metrics::counter!("hexdash_logins_total", "outcome" => "ok").increment(1);
-    let (refresh_token, hash) = new_refresh_token();
-    state
-        .store
-        .insert_refresh_token(&RefreshToken {
-            hash,
-            user_id: user.id,
-            expires_at_ms: now + refresh_ttl_ms(&state),
-            created_at_ms: now,
-        })
-        .await?;
-    Ok(Json(token_response(&state, &user, refresh_token, now)))
+    Ok(Json(token_response(access, refresh_token)))
 }
 
 #[utoipa::path(
@@ -304,32 +289,19 @@ async fn refresh_session(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let invalid = || {
-        ApiError::unauthorized(
+    if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+        // Not one of ours: refused without a lookup, as an unknown one is.
+        return Err(ApiError::unauthorized(
             "invalid_refresh_token",
             "refresh token is invalid, expired or already used",
-        )
-    };
-    if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
-        return Err(invalid());
+        ));
     }
     let now = state.clock.now_ms();
-    let (refresh_token, new_hash) = new_refresh_token();
-    let user_id = state
-        .store
-        .rotate_refresh_token(
-            &sha256_hex(&req.refresh_token),
-            &new_hash,
-            now + refresh_ttl_ms(&state),
-            now,
-        )
-        .await?
-        .ok_or_else(invalid)?;
-    let user = state.store.user(user_id).await?.ok_or_else(invalid)?;
-    if user.banned_at_ms.is_some() || state.tokens.is_banned(user.id) {
-        return Err(banned());
-    }
-    Ok(Json(token_response(&state, &user, refresh_token, now)))
+    let (refresh_token, refresh) = new_refresh(&state);
+    let old_hash = sha256_hex(&req.refresh_token);
+    let access =
+        session::refresh(state.store.as_ref(), &state.tokens, &old_hash, refresh, now).await?;
+    Ok(Json(token_response(access, refresh_token)))
 }
 
 /// Revokes the given refresh token (it must be the caller's), or all of
@@ -356,21 +328,14 @@ async fn end_session(
     ApiJson(req): ApiJson<LogoutRequest>,
 ) -> ApiResult<Json<LogoutResponse>> {
     let now = state.clock.now_ms();
+    let store = state.store.as_ref();
     let revoked = match (req.all, req.refresh_token.as_deref()) {
-        (true, _) => {
-            state
-                .store
-                .revoke_all_refresh_tokens(principal.user_id, now)
-                .await?
-        }
+        (true, _) => session::close(store, principal.user_id, Revoke::All, now).await?,
         (false, Some(token)) if !token.is_empty() && token.len() <= MAX_REFRESH_TOKEN_BYTES => {
-            u64::from(
-                state
-                    .store
-                    .revoke_refresh_token(principal.user_id, &sha256_hex(token), now)
-                    .await?,
-            )
+            let hash = sha256_hex(token);
+            session::close(store, principal.user_id, Revoke::One(&hash), now).await?
         }
+        // Not one of ours: nothing to revoke.
         (false, Some(_)) => 0,
         (false, None) => {
             return Err(ApiError::bad_request(
@@ -384,19 +349,10 @@ async fn end_session(
 
 // ---- bootstrap ----
 
-/// What [`bootstrap_admin`] found or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdminBootstrap {
-    Created(UserId),
-    /// An admin with this email exists; left as it is (its password is not
-    /// changed).
-    AlreadyExists(UserId),
-}
-
 /// Makes sure an admin account with `email` exists, creating it with
-/// `password` if not. An existing account with that email and another role
-/// is an error, never silently promoted (whoever signed up with the admin
-/// email first must not become admin).
+/// `password` if not (`commerce::usecase::account`: an existing account
+/// with that email and another role is an error, never silently promoted).
+/// The password is hashed only when the account is created.
 pub async fn bootstrap_admin(
     state: &AppState,
     email: &str,
@@ -404,40 +360,13 @@ pub async fn bootstrap_admin(
 ) -> ApiResult<AdminBootstrap> {
     let email = normalise_email(email)?;
     check_password(password)?;
-    let existing = |user: User| match user.role {
-        Role::Admin => Ok(AdminBootstrap::AlreadyExists(user.id)),
-        other => Err(ApiError::conflict(
-            "email_taken",
-            format!(
-                "the admin email belongs to an existing {} account; refusing to promote it",
-                other.as_str()
-            ),
-        )),
-    };
-    if let Some(user) = state.store.user_by_email(&email).await? {
-        return existing(user);
+    let store = state.store.as_ref();
+    if let Some(existing) = usecase::existing_admin(store, &email).await? {
+        return Ok(existing);
     }
     let password_hash = hash_password(state, password.to_owned()).await?;
-    let user = User {
-        id: state.ids.next(),
-        email: email.clone(),
-        password_hash,
-        name: "Administrator".to_owned(),
-        phone: None,
-        role: Role::Admin,
-        banned_at_ms: None,
-        created_at_ms: state.clock.now_ms(),
-    };
-    match state.store.insert_user(&user).await? {
-        Inserted::Created => Ok(AdminBootstrap::Created(user.id)),
-        // Another node created it meanwhile.
-        Inserted::Duplicate => match state.store.user_by_email(&email).await? {
-            Some(user) => existing(user),
-            None => Err(ApiError::internal(anyhow::anyhow!(
-                "admin email reported taken but not found"
-            ))),
-        },
-    }
+    let now_ms = state.clock.now_ms();
+    Ok(usecase::create_admin(store, &state.ids, &email, password_hash, now_ms).await?)
 }
 
 // ---- helpers ----
@@ -539,6 +468,13 @@ fn refresh_ttl_ms(state: &AppState) -> i64 {
     i64::try_from(state.config.refresh_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX / 2)
 }
 
+/// A fresh refresh token for the client and what the store keeps of it.
+fn new_refresh(state: &AppState) -> (String, NewRefresh) {
+    let (token, hash) = new_refresh_token();
+    let ttl_ms = refresh_ttl_ms(state);
+    (token, NewRefresh { hash, ttl_ms })
+}
+
 /// A fresh refresh token and the hash we store for it.
 fn new_refresh_token() -> (String, String) {
     let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
@@ -550,30 +486,13 @@ fn sha256_hex(s: &str) -> String {
     format!("{:x}", Sha256::digest(s.as_bytes()))
 }
 
-fn token_response(
-    state: &AppState,
-    user: &User,
-    refresh_token: String,
-    now_ms: i64,
-) -> TokenResponse {
-    let now_s = u64::try_from(now_ms / 1000).unwrap_or(0);
-    let access = state.tokens.issue(
-        Principal {
-            user_id: user.id,
-            role: user.role,
-        },
-        now_s,
-    );
+fn token_response(access: ::auth::IssuedToken, refresh_token: String) -> TokenResponse {
     TokenResponse {
         access_token: access.token,
         refresh_token,
         token_type: "Bearer".to_owned(),
         expires_in: access.expires_in_s,
     }
-}
-
-fn banned() -> ApiError {
-    ApiError::unauthorized("banned", "account is banned")
 }
 
 #[cfg(test)]

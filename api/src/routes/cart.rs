@@ -19,6 +19,7 @@ use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use commerce::usecase::cart::{self as usecase, Edit};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -32,7 +33,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, IdempotencyHeader};
 use crate::openapi::ErrorBody;
-use crate::store::{Cart, CartChange, CartOutcome, IdempotencyKey};
+use crate::store::{Cart, IdempotencyKey};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -137,7 +138,8 @@ async fn get_cart(
     Authenticated(principal): Authenticated,
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
-    Ok(Json(state.store.cart(principal.user_id).await?.into()))
+    let cart = usecase::cart(state.store.as_ref(), principal.user_id).await?;
+    Ok(Json(cart.into()))
 }
 
 #[utoipa::path(
@@ -166,17 +168,11 @@ async fn add_item(
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
     check_quantity(req.quantity, 1)?;
-    let restaurant_id = item_restaurant(&state, req.menu_item_id).await?;
-    change(
-        &state,
-        &principal,
-        CartChange::Add {
-            item: req.menu_item_id,
-            restaurant_id,
-            quantity: req.quantity,
-        },
-    )
-    .await
+    let edit = Edit::Add {
+        item: req.menu_item_id,
+        quantity: req.quantity,
+    };
+    change(&state, &principal, edit).await
 }
 
 #[utoipa::path(
@@ -207,17 +203,11 @@ async fn set_quantity(
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
     check_quantity(req.quantity, 0)?;
-    let restaurant_id = item_restaurant(&state, menu_item_id).await?;
-    change(
-        &state,
-        &principal,
-        CartChange::Set {
-            item: menu_item_id,
-            restaurant_id,
-            quantity: req.quantity,
-        },
-    )
-    .await
+    let edit = Edit::Set {
+        item: menu_item_id,
+        quantity: req.quantity,
+    };
+    change(&state, &principal, edit).await
 }
 
 #[utoipa::path(
@@ -240,7 +230,7 @@ async fn remove_item(
     ApiPath(menu_item_id): ApiPath<MenuItemId>,
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
-    change(&state, &principal, CartChange::Remove(menu_item_id)).await
+    change(&state, &principal, Edit::Remove(menu_item_id)).await
 }
 
 #[utoipa::path(
@@ -260,7 +250,7 @@ async fn clear_cart(
     Authenticated(principal): Authenticated,
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
-    change(&state, &principal, CartChange::Clear).await
+    change(&state, &principal, Edit::Clear).await
 }
 
 #[utoipa::path(
@@ -314,44 +304,15 @@ async fn checkout(
     .await
 }
 
+/// Applies `edit` to the caller's cart (`commerce::usecase::cart`).
 async fn change(
     state: &AppState,
     principal: &Principal,
-    change: CartChange,
+    edit: Edit,
 ) -> ApiResult<Json<CartResponse>> {
-    match state
-        .store
-        .change_cart(
-            principal.user_id,
-            change,
-            MAX_QUANTITY,
-            state.clock.now_ms(),
-        )
-        .await?
-    {
-        CartOutcome::Changed(cart) => Ok(Json(cart.into())),
-        CartOutcome::OtherRestaurant(other) => Err(ApiError::Conflict {
-            code: "cart_has_other_restaurant",
-            message: "the cart holds items of another restaurant; clear it first".to_owned(),
-            detail: Some(("restaurant_id", other.to_string())),
-        }),
-        // The request fits the document; with what the cart holds it
-        // would pass the limit: 422.
-        CartOutcome::TooMany => Err(ApiError::unprocessable(
-            "invalid_quantity",
-            format!("at most {MAX_QUANTITY} of one item in the cart"),
-        )),
-    }
-}
-
-/// The restaurant of a menu item (404 if there is no such item).
-async fn item_restaurant(state: &AppState, item: MenuItemId) -> ApiResult<RestaurantId> {
-    Ok(state
-        .store
-        .menu_item(item)
-        .await?
-        .ok_or(ApiError::NotFound("menu item"))?
-        .restaurant_id)
+    let now_ms = state.clock.now_ms();
+    let cart = usecase::edit(state.store.as_ref(), principal.user_id, edit, now_ms).await?;
+    Ok(Json(cart.into()))
 }
 
 fn check_quantity(quantity: i64, min: i64) -> ApiResult<()> {

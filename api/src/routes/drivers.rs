@@ -302,20 +302,13 @@ async fn list_nearby_drivers(
 // ---- helpers ----
 
 /// The driver itself may; an admin may for any driver account (404 if
-/// `driver_id` is not one); anyone else is forbidden.
+/// `driver_id` is not one); anyone else is forbidden
+/// (`commerce::usecase::account::may_act_for_driver`).
 async fn authorize_driver_access(
     state: &AppState,
     principal: &Principal,
     driver_id: DriverId,
 ) -> ApiResult<()> {
-    match principal.role {
-        Role::Driver if principal.user_id == driver_id.into() => Ok(()),
-        Role::Admin => match state.store.user(driver_id.into()).await? {
-            Some(user) if user.role == Role::Driver => Ok(()),
-            _ => Err(ApiError::NotFound("driver")),
-        },
-        _ => Err(ApiError::forbidden(
-            "only the driver itself or an admin may do this",
-        )),
-    }
+    let store = state.store.as_ref();
+    Ok(commerce::usecase::account::may_act_for_driver(store, principal, driver_id).await?)
 }

@@ -16,21 +16,22 @@ use ::auth::Authenticated;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use commerce::usecase::menu::{self as usecase, ItemPatch};
+use commerce::usecase::restaurant;
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::restaurants::owned_restaurant;
 use super::{MAX_NAME_CHARS, required_text};
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
 use crate::store::MenuItem;
-use crate::{AppState, search};
 
-/// Most items one request adds, and most on one menu.
+/// Most items one request adds (a menu holds at most
+/// `commerce::usecase::menu::MAX_ITEMS_PER_MENU`).
 pub(crate) const MAX_ITEMS_PER_REQUEST: usize = 200;
-const MAX_ITEMS_PER_MENU: usize = 1_000;
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 1_000;
 pub(crate) const MAX_CATEGORY_CHARS: usize = 100;
 /// Highest price, cents (100,000.00 in the currency's major unit).
@@ -40,7 +41,6 @@ pub(crate) const MAX_STOCK: i64 = 1_000_000;
 /// Highest position an owner may give an item: room to reorder a full
 /// menu many times over, and a bound a client can store in any integer.
 pub(crate) const MAX_POSITION: i64 = 1_000_000_000;
-const DEFAULT_CATEGORY: &str = "Menu";
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -224,44 +224,39 @@ async fn add_items(
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
     ApiJson(req): ApiJson<AddItemsRequest>,
 ) -> ApiResult<(StatusCode, Json<MenuResponse>)> {
-    owned_restaurant(&state, &principal, restaurant_id).await?;
+    restaurant::owned(state.store.as_ref(), &principal, restaurant_id).await?;
     if req.items.is_empty() || req.items.len() > MAX_ITEMS_PER_REQUEST {
         return Err(ApiError::bad_request(
             "invalid_items",
             format!("give 1 to {MAX_ITEMS_PER_REQUEST} items"),
         ));
     }
-    let existing = state.store.menu(restaurant_id).await?;
-    if existing.len() + req.items.len() > MAX_ITEMS_PER_MENU {
-        return Err(ApiError::conflict(
-            "menu_full",
-            format!("a menu holds at most {MAX_ITEMS_PER_MENU} items"),
-        ));
-    }
-    let first_position = existing.iter().map(|i| i.position).max().unwrap_or(0) + 1;
-    let now = state.clock.now_ms();
-    let mut items = Vec::with_capacity(req.items.len());
-    for (position, new) in (first_position..).zip(req.items) {
-        items.push(MenuItem {
-            id: state.ids.next(),
-            restaurant_id,
-            category: check_category(new.category.as_deref().unwrap_or(DEFAULT_CATEGORY))?,
-            name: required_text("invalid_name", "name", &new.name, MAX_NAME_CHARS)?,
-            description: check_description(&new.description)?,
-            price_cents: check_price(new.price_cents)?,
-            available: new.available,
-            stock: new.stock.map(check_stock).transpose()?,
-            position,
-            created_at_ms: now,
-            updated_at_ms: now,
-        });
-    }
-    state.store.insert_menu_items(&items).await?;
-    for item in &items {
-        search::item_changed(&state, item);
-    }
-    let mut menu = MenuResponse::of(restaurant_id, state.store.menu(restaurant_id).await?);
-    menu.items = Some(items.into_iter().map(Into::into).collect());
+    let items = req
+        .items
+        .into_iter()
+        .map(|new| -> ApiResult<usecase::NewItem> {
+            Ok(usecase::NewItem {
+                category: new.category.as_deref().map(check_category).transpose()?,
+                name: required_text("invalid_name", "name", &new.name, MAX_NAME_CHARS)?,
+                description: check_description(&new.description)?,
+                price_cents: check_price(new.price_cents)?,
+                available: new.available,
+                stock: new.stock.map(check_stock).transpose()?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let added = usecase::add_items(
+        state.store.as_ref(),
+        &state.catalog,
+        &state.ids,
+        principal.user_id,
+        restaurant_id,
+        items,
+        state.clock.now_ms(),
+    )
+    .await?;
+    let mut menu = MenuResponse::of(restaurant_id, added.menu);
+    menu.items = Some(added.items.into_iter().map(Into::into).collect());
     Ok((StatusCode::CREATED, Json(menu)))
 }
 
@@ -281,10 +276,7 @@ async fn get_menu(
     State(state): State<AppState>,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
 ) -> ApiResult<Json<MenuResponse>> {
-    if state.store.restaurant(restaurant_id).await?.is_none() {
-        return Err(ApiError::NotFound("restaurant"));
-    }
-    let items = state.store.menu(restaurant_id).await?;
+    let items = usecase::menu(state.store.as_ref(), restaurant_id).await?;
     Ok(Json(MenuResponse::of(restaurant_id, items)))
 }
 
@@ -312,45 +304,41 @@ async fn update_item(
     ApiPath((restaurant_id, menu_item_id)): ApiPath<(RestaurantId, MenuItemId)>,
     ApiJson(req): ApiJson<UpdateItemRequest>,
 ) -> ApiResult<Json<MenuItemResponse>> {
-    owned_restaurant(&state, &principal, restaurant_id).await?;
-    let mut item = state
-        .store
-        .menu_item(menu_item_id)
-        .await?
-        .filter(|i| i.restaurant_id == restaurant_id)
-        .ok_or(ApiError::NotFound("menu item"))?;
-    if let Some(name) = req.name {
-        item.name = required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?;
-    }
-    if let Some(description) = req.description {
-        item.description = check_description(&description)?;
-    }
-    if let Some(price) = req.price_cents {
-        item.price_cents = check_price(price)?;
-    }
-    if let Some(category) = req.category {
-        item.category = check_category(&category)?;
-    }
-    if let Some(available) = req.available {
-        item.available = available;
-    }
-    if let Some(stock) = req.stock {
-        item.stock = stock.map(check_stock).transpose()?;
-    }
-    if let Some(position) = req.position {
-        if !(0..=MAX_POSITION).contains(&position) {
-            return Err(ApiError::bad_request(
-                "invalid_position",
-                format!("position must be between 0 and {MAX_POSITION}"),
-            ));
-        }
-        item.position = position;
-    }
-    item.updated_at_ms = state.clock.now_ms();
-    if !state.store.update_menu_item(&item).await? {
-        return Err(ApiError::NotFound("menu item"));
-    }
-    search::item_changed(&state, &item);
+    let item = usecase::owned_item(
+        state.store.as_ref(),
+        &principal,
+        restaurant_id,
+        menu_item_id,
+    )
+    .await?;
+    let patch = ItemPatch {
+        name: req
+            .name
+            .map(|name| required_text("invalid_name", "name", &name, MAX_NAME_CHARS))
+            .transpose()?,
+        description: req
+            .description
+            .as_deref()
+            .map(check_description)
+            .transpose()?,
+        price_cents: req.price_cents.map(check_price).transpose()?,
+        category: req.category.as_deref().map(check_category).transpose()?,
+        available: req.available,
+        stock: req
+            .stock
+            .map(|stock| stock.map(check_stock).transpose())
+            .transpose()?,
+        position: req.position.map(check_position).transpose()?,
+    };
+    let item = usecase::update_item(
+        state.store.as_ref(),
+        &state.catalog,
+        principal.user_id,
+        item,
+        patch,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Json(item.into()))
 }
 
@@ -374,6 +362,17 @@ fn check_stock(stock: i64) -> ApiResult<i64> {
         Err(ApiError::bad_request(
             "invalid_stock",
             format!("stock must be between 0 and {MAX_STOCK}, or null"),
+        ))
+    }
+}
+
+fn check_position(position: i64) -> ApiResult<i64> {
+    if (0..=MAX_POSITION).contains(&position) {
+        Ok(position)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_position",
+            format!("position must be between 0 and {MAX_POSITION}"),
         ))
     }
 }

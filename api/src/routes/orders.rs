@@ -43,13 +43,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
 use crate::lifecycle::{self, Action, Party};
 use crate::openapi::ErrorBody;
-use crate::store::{IdempotencyKey, Order, OrderCursor, OrderScope, Payment};
+use crate::store::{IdempotencyKey, Order, OrderCursor, Payment};
 use crate::{AppState, live};
 
 /// Most distinct items in one order.
 pub(crate) const MAX_ITEMS: usize = 100;
-/// Most of one item in one order.
-pub(crate) const MAX_QUANTITY: i64 = 99;
+/// Most of one item in one order (the domain's limit, which the document
+/// states).
+pub(crate) const MAX_QUANTITY: i64 = usecase::place::MAX_QUANTITY;
 /// Longest payment token, in characters.
 pub(crate) const MAX_TOKEN_CHARS: usize = 255;
 /// Payment methods the gateway takes.
@@ -364,12 +365,9 @@ async fn order_history(
     Authenticated(principal): Authenticated,
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<OrderHistory>> {
-    visible_order(&state, &principal, order_id).await?;
     // The order's event stream read as its history: its committed events
     // by version, steps and assignments only (`commerce::event`).
-    let events = state
-        .store
-        .order_events(order_id)
+    let events = usecase::visible_history(state.store.as_ref(), &principal, order_id)
         .await?
         .into_iter()
         .map(|e| HistoryEntry {
@@ -409,21 +407,14 @@ async fn list_orders(
         ));
     }
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let scope = match principal.role {
-        Role::Customer => OrderScope::Customer(principal.user_id),
-        Role::Restaurant => OrderScope::RestaurantOwner(principal.user_id),
-        Role::Driver => OrderScope::Driver(principal.user_id.into()),
-        Role::Admin => OrderScope::All,
-    };
-    // One more than the page, to know whether another page follows.
-    let mut orders = state.store.list_orders(scope, cursor, limit + 1).await?;
-    let next_cursor = if orders.len() > limit as usize {
-        orders.truncate(limit as usize);
-        orders.last().map(encode_cursor)
+    let page = usecase::visible_orders(state.store.as_ref(), &principal, cursor, limit).await?;
+    let next_cursor = if page.more {
+        page.orders.last().map(encode_cursor)
     } else {
         None
     };
-    let orders = orders
+    let orders = page
+        .orders
         .into_iter()
         .map(|o| order_response(&state, o, None))
         .collect();

@@ -18,7 +18,6 @@ use engine::{OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::orders::visible_order;
 use super::{require_role, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -129,8 +128,8 @@ async fn list_payments(
     Authenticated(principal): Authenticated,
     ApiPath(order_id): ApiPath<OrderId>,
 ) -> ApiResult<Json<PaymentList>> {
-    visible_order(&state, &principal, order_id).await?;
-    let payments = state.store.payments(order_id).await?;
+    let payments =
+        commerce::usecase::visible_payments(state.store.as_ref(), &principal, order_id).await?;
     Ok(Json(PaymentList {
         payments: payments.into_iter().map(Into::into).collect(),
     }))

@@ -10,6 +10,7 @@ use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use commerce::usecase::account::{self as usecase, ProfilePatch};
 use engine::{AddressId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,8 +31,6 @@ pub(crate) const MAX_PHONE_DIGITS: usize = 15;
 /// The document's pattern for a phone number, exactly what [`check_phone`]
 /// accepts.
 pub const PHONE_PATTERN: &str = "^\\+?[-. ()]*([0-9][-. ()]*){5,15}$";
-/// Most saved addresses per account.
-const MAX_ADDRESSES: usize = 20;
 /// Longest address label ("Home").
 pub(crate) const MAX_LABEL_CHARS: usize = 50;
 
@@ -156,11 +155,7 @@ async fn get_profile(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> ApiResult<Json<ProfileResponse>> {
-    let user = state
-        .store
-        .user(principal.user_id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let user = usecase::profile(state.store.as_ref(), principal.user_id).await?;
     Ok(Json(user.into()))
 }
 
@@ -185,25 +180,17 @@ async fn update_profile(
     Authenticated(principal): Authenticated,
     ApiJson(req): ApiJson<ProfileUpdate>,
 ) -> ApiResult<Json<ProfileResponse>> {
-    let user = state
-        .store
-        .user(principal.user_id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let name = match req.name {
-        Some(name) => required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?,
-        None => user.name,
+    let patch = ProfilePatch {
+        name: req
+            .name
+            .map(|name| required_text("invalid_name", "name", &name, MAX_NAME_CHARS))
+            .transpose()?,
+        phone: req
+            .phone
+            .map(|phone| phone.as_deref().map(check_phone).transpose())
+            .transpose()?,
     };
-    let phone = match req.phone {
-        Some(Some(phone)) => Some(check_phone(&phone)?),
-        Some(None) => None,
-        None => user.phone,
-    };
-    let user = state
-        .store
-        .update_profile(principal.user_id, &name, phone.as_deref())
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let user = usecase::update_profile(state.store.as_ref(), principal.user_id, patch).await?;
     Ok(Json(user.into()))
 }
 
@@ -243,7 +230,7 @@ async fn list_addresses(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> ApiResult<Json<AddressList>> {
-    let addresses = state.store.addresses(principal.user_id).await?;
+    let addresses = usecase::addresses(state.store.as_ref(), principal.user_id).await?;
     Ok(Json(AddressList {
         addresses: addresses.into_iter().map(Into::into).collect(),
     }))
@@ -270,9 +257,7 @@ async fn add_address(
     Authenticated(principal): Authenticated,
     ApiJson(req): ApiJson<NewAddress>,
 ) -> ApiResult<(StatusCode, Json<AddressResponse>)> {
-    let address = Address {
-        id: state.ids.next(),
-        user_id: principal.user_id,
+    let new = usecase::NewAddress {
         label: required_text("invalid_label", "label", &req.label, MAX_LABEL_CHARS)?,
         address: required_text(
             "invalid_address",
@@ -281,17 +266,15 @@ async fn add_address(
             MAX_ADDRESS_CHARS,
         )?,
         location: req.location.to_lat_lng("location")?,
-        created_at_ms: state.clock.now_ms(),
     };
-    // Checked before the insert: two concurrent adds may end one over the
-    // cap, which bounds growth all the same.
-    if state.store.addresses(principal.user_id).await?.len() >= MAX_ADDRESSES {
-        return Err(ApiError::conflict(
-            "too_many_addresses",
-            format!("at most {MAX_ADDRESSES} saved addresses; delete one first"),
-        ));
-    }
-    state.store.insert_address(&address).await?;
+    let address = usecase::add_address(
+        state.store.as_ref(),
+        &state.ids,
+        principal.user_id,
+        new,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(address.into())))
 }
 
@@ -314,15 +297,8 @@ async fn delete_address(
     Authenticated(principal): Authenticated,
     ApiPath(address_id): ApiPath<AddressId>,
 ) -> ApiResult<StatusCode> {
-    if state
-        .store
-        .delete_address(principal.user_id, address_id)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("address"))
-    }
+    usecase::delete_address(state.store.as_ref(), principal.user_id, address_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -11,11 +11,12 @@
 //! restaurants whose delivery radius covers the point, matched on names,
 //! cuisines and dish names, ranked by relevance then distance.
 
-use ::auth::{Authenticated, Principal, Role};
+use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::{HoursSpec, WeeklyHours};
+use commerce::usecase::restaurant::{self as usecase, NewRestaurant, RestaurantPatch};
 use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -32,10 +33,8 @@ use crate::{AppState, search};
 pub const MAX_DELIVERY_RADIUS_M: u32 = 50_000;
 /// Narrowest delivery radius, metres: less is not a delivery.
 pub(crate) const MIN_DELIVERY_RADIUS_M: u32 = 100;
-const DEFAULT_DELIVERY_RADIUS_M: u32 = 5_000;
 /// Longest average preparation time, seconds (two hours).
 pub(crate) const MAX_PREP_TIME_S: u32 = 7_200;
-const DEFAULT_PREP_TIME_S: u32 = 900;
 pub(crate) const MAX_CUISINES: usize = 10;
 pub(crate) const MAX_CUISINE_CHARS: usize = 40;
 /// Search page size when none is asked for.
@@ -250,10 +249,7 @@ async fn create_restaurant(
     ApiJson(req): ApiJson<CreateRestaurantRequest>,
 ) -> ApiResult<(StatusCode, Json<RestaurantResponse>)> {
     require_role(&principal, &[Role::Restaurant, Role::Admin])?;
-    let now = state.clock.now_ms();
-    let restaurant = Restaurant {
-        id: state.ids.next(),
-        owner_id: principal.user_id,
+    let new = NewRestaurant {
         name: required_text("invalid_name", "name", &req.name, MAX_NAME_CHARS)?,
         location: req.location.to_lat_lng("location")?,
         address: required_text(
@@ -263,17 +259,21 @@ async fn create_restaurant(
             MAX_ADDRESS_CHARS,
         )?,
         cuisines: check_cuisines(req.cuisines)?,
-        hours_json: req.opening_hours.map(hours_json).transpose()?,
-        delivery_radius_m: check_radius(
-            req.delivery_radius_m.unwrap_or(DEFAULT_DELIVERY_RADIUS_M),
-        )?,
-        prep_time_s: check_prep_time(req.avg_prep_time_s.unwrap_or(DEFAULT_PREP_TIME_S))?,
-        accepting_orders: req.accepting_orders.unwrap_or(true),
-        created_at_ms: now,
-        updated_at_ms: now,
+        hours: req.opening_hours.map(check_hours).transpose()?,
+        delivery_radius_m: req.delivery_radius_m.map(check_radius).transpose()?,
+        prep_time_s: req.avg_prep_time_s.map(check_prep_time).transpose()?,
+        accepting_orders: req.accepting_orders,
     };
-    state.store.insert_restaurant(&restaurant).await?;
-    search::restaurant_changed(&state, &restaurant);
+    let now = state.clock.now_ms();
+    let restaurant = usecase::create(
+        state.store.as_ref(),
+        &state.catalog,
+        &state.ids,
+        principal.user_id,
+        new,
+        now,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(restaurant_response(restaurant, now)),
@@ -296,11 +296,7 @@ async fn get_restaurant(
     State(state): State<AppState>,
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
 ) -> ApiResult<Json<RestaurantResponse>> {
-    let restaurant = state
-        .store
-        .restaurant(restaurant_id)
-        .await?
-        .ok_or(ApiError::NotFound("restaurant"))?;
+    let restaurant = usecase::restaurant(state.store.as_ref(), restaurant_id).await?;
     Ok(Json(restaurant_response(restaurant, state.clock.now_ms())))
 }
 
@@ -329,38 +325,40 @@ async fn update_restaurant(
     ApiPath(restaurant_id): ApiPath<RestaurantId>,
     ApiJson(req): ApiJson<UpdateRestaurantRequest>,
 ) -> ApiResult<Json<RestaurantResponse>> {
-    let mut r = owned_restaurant(&state, &principal, restaurant_id).await?;
-    if let Some(name) = req.name {
-        r.name = required_text("invalid_name", "name", &name, MAX_NAME_CHARS)?;
-    }
-    if let Some(location) = req.location {
-        r.location = location.to_lat_lng("location")?;
-    }
-    if let Some(address) = req.address {
-        r.address = required_text("invalid_address", "address", &address, MAX_ADDRESS_CHARS)?;
-    }
-    if let Some(cuisines) = req.cuisines {
-        r.cuisines = check_cuisines(cuisines)?;
-    }
-    if let Some(hours) = req.opening_hours {
-        r.hours_json = hours.map(hours_json).transpose()?;
-    }
-    if let Some(radius) = req.delivery_radius_m {
-        r.delivery_radius_m = check_radius(radius)?;
-    }
-    if let Some(prep) = req.avg_prep_time_s {
-        r.prep_time_s = check_prep_time(prep)?;
-    }
-    if let Some(accepting) = req.accepting_orders {
-        r.accepting_orders = accepting;
-    }
+    let restaurant = usecase::owned(state.store.as_ref(), &principal, restaurant_id).await?;
+    let patch = RestaurantPatch {
+        name: req
+            .name
+            .map(|name| required_text("invalid_name", "name", &name, MAX_NAME_CHARS))
+            .transpose()?,
+        location: req
+            .location
+            .map(|location| location.to_lat_lng("location"))
+            .transpose()?,
+        address: req
+            .address
+            .map(|address| required_text("invalid_address", "address", &address, MAX_ADDRESS_CHARS))
+            .transpose()?,
+        cuisines: req.cuisines.map(check_cuisines).transpose()?,
+        hours: req
+            .opening_hours
+            .map(|hours| hours.map(check_hours).transpose())
+            .transpose()?,
+        delivery_radius_m: req.delivery_radius_m.map(check_radius).transpose()?,
+        prep_time_s: req.avg_prep_time_s.map(check_prep_time).transpose()?,
+        accepting_orders: req.accepting_orders,
+    };
     let now = state.clock.now_ms();
-    r.updated_at_ms = now;
-    if !state.store.update_restaurant(&r).await? {
-        return Err(ApiError::NotFound("restaurant"));
-    }
-    search::restaurant_changed(&state, &r);
-    Ok(Json(restaurant_response(r, now)))
+    let restaurant = usecase::update(
+        state.store.as_ref(),
+        &state.catalog,
+        &principal,
+        restaurant,
+        patch,
+        now,
+    )
+    .await?;
+    Ok(Json(restaurant_response(restaurant, now)))
 }
 
 #[utoipa::path(
@@ -458,33 +456,11 @@ async fn search_restaurants(
 
 // ---- helpers ----
 
-/// The restaurant, if the caller owns it or is an admin (403 otherwise).
-pub(crate) async fn owned_restaurant(
-    state: &AppState,
-    principal: &Principal,
-    restaurant_id: RestaurantId,
-) -> ApiResult<Restaurant> {
-    let r = state
-        .store
-        .restaurant(restaurant_id)
-        .await?
-        .ok_or(ApiError::NotFound("restaurant"))?;
-    if principal.role == Role::Admin || r.owner_id == principal.user_id {
-        Ok(r)
-    } else {
-        Err(ApiError::forbidden(
-            "only the restaurant's owner or an admin may change it",
-        ))
-    }
-}
-
-/// Checks opening hours (a schedule the document's schema admits may still
-/// not make sense: an unknown time zone, overlapping intervals; 422) and
-/// renders them as stored.
-fn hours_json(spec: HoursSpec) -> ApiResult<String> {
-    let hours = WeeklyHours::parse(spec)
-        .map_err(|e| ApiError::unprocessable("invalid_opening_hours", e.to_string()))?;
-    serde_json::to_string(&hours).map_err(ApiError::internal)
+/// Parses opening hours: a schedule the document's schema admits may
+/// still not make sense (an unknown time zone, overlapping intervals; 422).
+fn check_hours(spec: HoursSpec) -> ApiResult<WeeklyHours> {
+    WeeklyHours::parse(spec)
+        .map_err(|e| ApiError::unprocessable("invalid_opening_hours", e.to_string()))
 }
 
 fn check_cuisines(raw: Vec<String>) -> ApiResult<Vec<String>> {

@@ -202,7 +202,10 @@ async fn create_webhook(
         events::EventType::parse(t).is_some()
     })
     .map_err(|e| ApiError::unprocessable("invalid_webhook", e.to_string()))?;
-    let endpoint = hooks.register(spec).await.map_err(internal)?;
+    let endpoint = hooks
+        .register(spec, state.ids.next())
+        .await
+        .map_err(internal)?;
     tracing::info!(webhook = %endpoint.id, by = %principal.user_id, "webhook endpoint registered");
     Ok((
         StatusCode::CREATED,

@@ -226,6 +226,7 @@ dual_test! {
             to: OrderStatus::Cancelled,
             actor_id: None,
             at_ms: now_ms(),
+            refund_id: engine::PaymentId::new(),
         };
         app.state.store.transition_order(&t).await.unwrap();
         let r = app.accept(&driver, &offer).await;

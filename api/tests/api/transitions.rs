@@ -97,6 +97,7 @@ impl World {
                 to: status,
                 actor_id: None,
                 at_ms: now_ms(),
+                refund_id: engine::PaymentId::new(),
             };
             store.transition_order(&t).await.unwrap();
         }

@@ -119,6 +119,9 @@ pub struct Saga {
     /// The app's injected clock: the saga's background rounds stamp
     /// payments and schedule retries from it.
     pub clock: Arc<dyn clock::Clock>,
+    /// Makes the ids of new orders and payments (UUIDv7 from the same
+    /// clock), so the use-cases that carry the saga make them at the edge.
+    pub ids: Arc<clock::Ids>,
 }
 
 /// Charges settled, by `outcome`.
@@ -240,7 +243,7 @@ pub async fn collect(
     let now = state.clock.now_ms();
     let outcome = state
         .store
-        .settle_charge(charge.id, &settlement, attempts, now)
+        .settle_charge(charge.id, &settlement, attempts, state.ids.next(), now)
         .await?;
     match &outcome {
         SettleOutcome::Settled {

@@ -143,6 +143,17 @@ pub enum Inserted {
     Duplicate,
 }
 
+/// What [`AccountStore::set_banned`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BanOutcome {
+    /// The ban was set or lifted; the user as it is now.
+    Changed(User),
+    /// The user was already as asked; nothing was written.
+    Unchanged(User),
+    /// No such user.
+    UnknownUser,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> Result<Inserted>;
@@ -156,16 +167,19 @@ pub trait AccountStore: Send + Sync {
         name: &str,
         phone: Option<&str>,
     ) -> Result<Option<User>>;
-    /// Bans (`Some(at)`) or unbans (`None`) the user. A ban also revokes
-    /// every refresh token the user holds, in the same transaction. The
-    /// user as it is now, `None` if unknown. `now_ms` stamps the event
-    /// (the ban's own time when banning).
+    /// Bans (`banned`: at `now_ms`) or unbans the user, for `actor_id`
+    /// (the admin), if that changes anything: a ban also revokes every
+    /// refresh token the user holds, and the change appends `user.banned`
+    /// / `user.unbanned` with the admin as its actor, in the same
+    /// transaction. Banning a banned user (the first ban time stays) or
+    /// unbanning one who is not banned writes nothing.
     async fn set_banned(
         &self,
         id: UserId,
-        banned_at_ms: Option<i64>,
+        banned: bool,
+        actor_id: UserId,
         now_ms: i64,
-    ) -> Result<Option<User>>;
+    ) -> Result<BanOutcome>;
     /// Every banned user (loaded into the token checker at start-up).
     async fn banned_users(&self) -> Result<Vec<UserId>>;
 
@@ -265,13 +279,17 @@ pub struct MenuItem {
     pub updated_at_ms: i64,
 }
 
+/// Restaurants and their menus. Every write appends `restaurant.updated`
+/// or `menu.updated` in its transaction, with `actor_id` (the user who
+/// made the change: the owner or an admin) as the event's actor.
 #[async_trait]
 pub trait RestaurantStore: Send + Sync {
-    async fn insert_restaurant(&self, restaurant: &Restaurant) -> Result<()>;
+    /// Stores a new restaurant.
+    async fn insert_restaurant(&self, restaurant: &Restaurant, actor_id: UserId) -> Result<()>;
     async fn restaurant(&self, id: RestaurantId) -> Result<Option<Restaurant>>;
     /// Writes every mutable field of `restaurant` (all but id, owner and
     /// creation time). Whether the restaurant exists.
-    async fn update_restaurant(&self, restaurant: &Restaurant) -> Result<bool>;
+    async fn update_restaurant(&self, restaurant: &Restaurant, actor_id: UserId) -> Result<bool>;
     /// By id, strictly after `after`, at most `limit` (start-up load of the
     /// search catalog).
     async fn restaurants_page(
@@ -281,12 +299,12 @@ pub trait RestaurantStore: Send + Sync {
     ) -> Result<Vec<Restaurant>>;
 
     /// Adds the items (all of one restaurant) in one transaction.
-    async fn insert_menu_items(&self, items: &[MenuItem]) -> Result<()>;
+    async fn insert_menu_items(&self, items: &[MenuItem], actor_id: UserId) -> Result<()>;
     async fn menu_item(&self, id: MenuItemId) -> Result<Option<MenuItem>>;
     /// The restaurant's menu, by position.
     async fn menu(&self, restaurant_id: RestaurantId) -> Result<Vec<MenuItem>>;
     /// Writes every mutable field of `item`. Whether it exists.
-    async fn update_menu_item(&self, item: &MenuItem) -> Result<bool>;
+    async fn update_menu_item(&self, item: &MenuItem, actor_id: UserId) -> Result<bool>;
     /// Every menu item by id, strictly after `after`, at most `limit`.
     async fn menu_items_page(&self, after: Option<MenuItemId>, limit: u32)
     -> Result<Vec<MenuItem>>;
@@ -495,6 +513,10 @@ pub struct Transition {
     pub actor_id: Option<UserId>,
     /// When, Unix ms.
     pub at_ms: i64,
+    /// The id of the refund the step makes owed, if it makes one (a step to
+    /// `cancelled` or `rejected` of a paid order); made by the caller from
+    /// the app's clock, like every new id.
+    pub refund_id: PaymentId,
 }
 
 // Returned once per call and matched at once, never stored: boxing the
@@ -779,12 +801,14 @@ pub trait PaymentStore: Send + Sync {
     /// given back) on failure. If the order left `placed` meanwhile (it was
     /// cancelled), a successful charge is owed back: a pending refund is
     /// written.
-    /// `attempts`: the gateway calls it took.
+    /// `attempts`: the gateway calls it took; `refund_id`: the id of that
+    /// refund, if one is owed (made by the caller from the app's clock).
     async fn settle_charge(
         &self,
         id: PaymentId,
         settlement: &Settlement,
         attempts: i64,
+        refund_id: PaymentId,
         at_ms: i64,
     ) -> Result<SettleOutcome>;
     /// Records a refund (pending) if the order's succeeded charges minus its

@@ -23,6 +23,10 @@ pub const ORDERS_OUT_OF_STOCK_TOTAL: &str = "hexdash_orders_out_of_stock_total";
 /// Requests answered with the order an earlier one with the same key made.
 pub const ORDERS_REPLAYED_TOTAL: &str = "hexdash_orders_replayed_total";
 
+/// Most of one item in one order (and in one cart line, which an order is
+/// checked out from).
+pub const MAX_QUANTITY: i64 = 99;
+
 /// An order to place, its values already parsed and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
@@ -166,7 +170,8 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
             ),
         ));
     }
-    let new = new_order(&restaurant, fee.cents(distance_m), &p, now_ms);
+    let ids = (saga.ids.next(), saga.ids.next());
+    let new = new_order(&restaurant, fee.cents(distance_m), &p, ids, now_ms);
     let (order, charge) = match store.place_order(&new, p.customer_id).await? {
         PlaceOutcome::Placed(order, charge) => (order, charge),
         PlaceOutcome::Replayed(order_id) => {
@@ -216,16 +221,18 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
     Ok(Placed::New { order, charge })
 }
 
-/// The order to store for `p` at `restaurant` (the store prices it).
+/// The order to store for `p` at `restaurant` (the store prices it), with
+/// its id and its charge's.
 fn new_order(
     restaurant: &Restaurant,
     delivery_fee_cents: i64,
     p: &Placement,
+    (order_id, payment_id): (OrderId, PaymentId),
     now_ms: i64,
 ) -> NewOrder {
     NewOrder {
         order: Order {
-            id: OrderId::new(),
+            id: order_id,
             customer_id: p.customer_id,
             restaurant_id: restaurant.id,
             restaurant_owner_id: restaurant.owner_id,
@@ -244,7 +251,7 @@ fn new_order(
         },
         items: p.items.clone(),
         idempotency: p.idempotency.clone(),
-        payment_id: PaymentId::new(),
+        payment_id,
         payment_method: p.payment_method.clone(),
         payment_token: p.payment_token.clone(),
         clear_cart: p.from_cart,

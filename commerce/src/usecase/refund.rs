@@ -2,7 +2,7 @@
 //! yet refunded covers it (the store serialises refunds per order), then
 //! sent to the gateway by the payments saga, waiting for its first round.
 
-use engine::{OrderId, PaymentId, UserId};
+use engine::{OrderId, UserId};
 
 use crate::payments::{self, Saga, run_detached};
 use crate::store::{Payment, RefundOutcome, RefundRequest};
@@ -26,7 +26,7 @@ pub struct RefundAsk {
 pub async fn refund(saga: &Saga, ask: RefundAsk, now_ms: i64) -> Result<Payment> {
     let store = saga.store.as_ref();
     let request = |amount_cents| RefundRequest {
-        id: PaymentId::new(),
+        id: saga.ids.next(),
         order_id: ask.order_id,
         amount_cents,
         reason: ask.reason.clone(),

@@ -46,6 +46,7 @@ pub async fn step(
         to,
         actor_id: Some(principal.user_id),
         at_ms: now_ms,
+        refund_id: saga.ids.next(),
     };
     match saga.store.transition_order(&transition).await? {
         TransitionOutcome::Applied(updated, refund) => {

@@ -6,8 +6,8 @@ use engine::{AddressId, UserId};
 use super::rows::{self, parse_col, select_user};
 use super::tx::append;
 use super::{SqlStore, is_unique_violation};
-use crate::event::{self, ACTOR_ADMIN, BanChanged};
-use crate::store::{AccountStore, Address, Inserted, RefreshToken, Result, User};
+use crate::event::{self, BanChanged};
+use crate::store::{AccountStore, Address, BanOutcome, Inserted, RefreshToken, Result, User};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -73,57 +73,72 @@ impl AccountStore for SqlStore {
     async fn set_banned(
         &self,
         id: UserId,
-        banned_at_ms: Option<i64>,
+        banned: bool,
+        actor_id: UserId,
         now_ms: i64,
-    ) -> Result<Option<User>> {
+    ) -> Result<BanOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET banned_at_ms = $1 WHERE id = $2")
-            .bind(banned_at_ms)
+        // Only a change is written: a ban keeps the first ban's time, and
+        // neither a repeated ban nor an unban of an unbanned user appends
+        // an event.
+        let done = if banned {
+            sqlx::query("UPDATE users SET banned_at_ms = $1 WHERE id = $2 AND banned_at_ms IS NULL")
+                .bind(now_ms)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(
+                "UPDATE users SET banned_at_ms = NULL WHERE id = $1 AND banned_at_ms IS NOT NULL",
+            )
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?
-            .rows_affected();
+        }
+        .rows_affected();
+        let row = sqlx::query(concat!(select_user!(), "WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(BanOutcome::UnknownUser);
+        };
+        let user = rows::user(&row)?;
         if done == 0 {
             tx.rollback().await?;
-            return Ok(None);
+            return Ok(BanOutcome::Unchanged(user));
         }
-        if let Some(at) = banned_at_ms {
+        if banned {
             sqlx::query(
                 "UPDATE refresh_tokens SET revoked_at_ms = $1 \
                  WHERE user_id = $2 AND revoked_at_ms IS NULL",
             )
-            .bind(at)
+            .bind(now_ms)
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         }
-        let row = sqlx::query(concat!(select_user!(), "WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = rows::user(&row)?;
-        // The time of the change: the ban's own, or now when lifting one.
-        let at_ms = banned_at_ms.unwrap_or(now_ms);
         let e = event::new_event(
-            if banned_at_ms.is_some() {
+            if banned {
                 events::EventType::UserBanned
             } else {
                 events::EventType::UserUnbanned
             },
             id,
-            events::Actor::System(ACTOR_ADMIN.to_owned()),
-            at_ms,
+            events::Actor::User(actor_id.as_uuid()),
+            now_ms,
             &BanChanged {
                 user_id: id,
                 role: user.role.as_str().to_owned(),
-                banned_at_ms,
-                at_ms,
+                banned_at_ms: user.banned_at_ms,
+                at_ms: now_ms,
             },
         )?;
         append(&mut tx, &e).await?;
         tx.commit().await?;
         self.committed();
-        Ok(Some(user))
+        Ok(BanOutcome::Changed(user))
     }
 
     async fn banned_users(&self) -> Result<Vec<UserId>> {

@@ -3,7 +3,7 @@
 //! driver assignment.
 
 use async_trait::async_trait;
-use engine::{DriverId, MenuItemId, OrderId, OrderStatus, PaymentId, UserId};
+use engine::{DriverId, MenuItemId, OrderId, OrderStatus, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -265,7 +265,7 @@ impl OrderStore for SqlStore {
                 refund = Some(
                     insert_refund(
                         &mut tx,
-                        PaymentId::new(),
+                        t.refund_id,
                         t.order_id,
                         owed,
                         &reason,

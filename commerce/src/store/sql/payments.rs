@@ -46,6 +46,7 @@ impl PaymentStore for SqlStore {
         id: PaymentId,
         settlement: &Settlement,
         attempts: i64,
+        refund_id: PaymentId,
         at_ms: i64,
     ) -> Result<SettleOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
@@ -96,7 +97,7 @@ impl PaymentStore for SqlStore {
                     refund = Some(
                         insert_refund(
                             &mut tx,
-                            PaymentId::new(),
+                            refund_id,
                             order_id,
                             owed,
                             "order closed before the charge went through",

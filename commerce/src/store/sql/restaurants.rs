@@ -1,10 +1,10 @@
 //! Restaurants and their menus. Every write appends `restaurant.updated`
 //! or `menu.updated` to the restaurant's stream in its transaction; the
-//! actor is the restaurant's owner (the store is not told whether an admin
-//! acted instead).
+//! actor is the user who made the change (the owner or an admin), as the
+//! caller names it.
 
 use async_trait::async_trait;
-use engine::{MenuItemId, RestaurantId};
+use engine::{MenuItemId, RestaurantId, UserId};
 
 use super::SqlStore;
 use super::rows::{self, flag, select_menu_item, select_restaurant};
@@ -13,12 +13,18 @@ use crate::event::{self, MenuChanged, RestaurantChanged};
 use crate::store::{MenuItem, Restaurant, RestaurantStore, Result, StoreError};
 
 impl SqlStore {
-    /// Appends `restaurant.updated` for `r` in `tx`.
-    async fn restaurant_changed(&self, tx: &mut Tx, r: &Restaurant, created: bool) -> Result<()> {
+    /// Appends `restaurant.updated` for `r` by `actor` in `tx`.
+    async fn restaurant_changed(
+        &self,
+        tx: &mut Tx,
+        r: &Restaurant,
+        created: bool,
+        actor: UserId,
+    ) -> Result<()> {
         let e = event::new_event(
             events::EventType::RestaurantUpdated,
             r.id,
-            events::Actor::User(r.owner_id.as_uuid()),
+            events::Actor::User(actor.as_uuid()),
             r.updated_at_ms,
             &RestaurantChanged {
                 restaurant_id: r.id,
@@ -33,27 +39,21 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Appends `menu.updated` for `items` (all of `restaurant_id`) in `tx`;
-    /// the actor is the restaurant's owner, read in `tx`.
+    /// Appends `menu.updated` for `items` (all of `restaurant_id`) by
+    /// `actor` in `tx`.
     async fn menu_changed(
         &self,
         tx: &mut Tx,
         restaurant_id: RestaurantId,
         items: &[&MenuItem],
         added: bool,
+        actor: UserId,
     ) -> Result<()> {
-        let owner: engine::UserId = {
-            let row = sqlx::query("SELECT owner_id FROM restaurants WHERE id = $1")
-                .bind(restaurant_id.to_string())
-                .fetch_one(&mut **tx)
-                .await?;
-            rows::parse_col(&row, "owner_id")?
-        };
         let at_ms = items.iter().map(|i| i.updated_at_ms).max().unwrap_or(0);
         let e = event::new_event(
             events::EventType::MenuUpdated,
             restaurant_id,
-            events::Actor::User(owner.as_uuid()),
+            events::Actor::User(actor.as_uuid()),
             at_ms,
             &MenuChanged {
                 restaurant_id,
@@ -73,7 +73,7 @@ fn cuisines_json(r: &Restaurant) -> Result<String> {
 
 #[async_trait]
 impl RestaurantStore for SqlStore {
-    async fn insert_restaurant(&self, r: &Restaurant) -> Result<()> {
+    async fn insert_restaurant(&self, r: &Restaurant, actor_id: UserId) -> Result<()> {
         let (_gate, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO restaurants (id, owner_id, name, lat, lng, address, cuisines_json, hours_json, \
@@ -95,7 +95,7 @@ impl RestaurantStore for SqlStore {
         .bind(r.updated_at_ms)
         .execute(&mut *tx)
         .await?;
-        self.restaurant_changed(&mut tx, r, true).await?;
+        self.restaurant_changed(&mut tx, r, true, actor_id).await?;
         tx.commit().await?;
         self.committed();
         Ok(())
@@ -109,7 +109,7 @@ impl RestaurantStore for SqlStore {
         row.as_ref().map(rows::restaurant).transpose()
     }
 
-    async fn update_restaurant(&self, r: &Restaurant) -> Result<bool> {
+    async fn update_restaurant(&self, r: &Restaurant, actor_id: UserId) -> Result<bool> {
         let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE restaurants SET name = $1, lat = $2, lng = $3, address = $4, cuisines_json = $5, \
@@ -139,7 +139,7 @@ impl RestaurantStore for SqlStore {
             .bind(r.id.to_string())
             .fetch_one(&mut *tx)
             .await?;
-        self.restaurant_changed(&mut tx, &rows::restaurant(&stored)?, false)
+        self.restaurant_changed(&mut tx, &rows::restaurant(&stored)?, false, actor_id)
             .await?;
         tx.commit().await?;
         self.committed();
@@ -162,7 +162,7 @@ impl RestaurantStore for SqlStore {
         rows.iter().map(rows::restaurant).collect()
     }
 
-    async fn insert_menu_items(&self, items: &[MenuItem]) -> Result<()> {
+    async fn insert_menu_items(&self, items: &[MenuItem], actor_id: UserId) -> Result<()> {
         let (_gate, mut tx) = self.begin_write().await?;
         for item in items {
             sqlx::query(
@@ -189,7 +189,7 @@ impl RestaurantStore for SqlStore {
         let mut by_restaurant: Vec<&MenuItem> = items.iter().collect();
         by_restaurant.sort_by_key(|i| i.restaurant_id);
         for group in by_restaurant.chunk_by(|a, b| a.restaurant_id == b.restaurant_id) {
-            self.menu_changed(&mut tx, group[0].restaurant_id, group, true)
+            self.menu_changed(&mut tx, group[0].restaurant_id, group, true, actor_id)
                 .await?;
         }
         tx.commit().await?;
@@ -218,7 +218,7 @@ impl RestaurantStore for SqlStore {
         rows.iter().map(rows::menu_item).collect()
     }
 
-    async fn update_menu_item(&self, item: &MenuItem) -> Result<bool> {
+    async fn update_menu_item(&self, item: &MenuItem, actor_id: UserId) -> Result<bool> {
         let (_gate, mut tx) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE menu_items SET category = $1, name = $2, description = $3, price_cents = $4, \
@@ -246,7 +246,7 @@ impl RestaurantStore for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         let stored = rows::menu_item(&stored)?;
-        self.menu_changed(&mut tx, stored.restaurant_id, &[&stored], false)
+        self.menu_changed(&mut tx, stored.restaurant_id, &[&stored], false, actor_id)
             .await?;
         tx.commit().await?;
         self.committed();
