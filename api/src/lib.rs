@@ -195,6 +195,10 @@ pub struct AppState {
     /// where no stream runs (tests of other routes): the webhook routes
     /// then answer 503.
     pub webhooks: Option<hooks::Webhooks>,
+    /// Customer ETAs (the matcher's, on its roads: `Matcher::etas`); the
+    /// binary hands the same source to the WebSocket gateway, so both
+    /// surfaces agree and share its cache.
+    pub etas: Arc<dyn engine::eta::EtaSource>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -240,7 +244,9 @@ impl AppState {
                 config.signup_window_s,
             ),
         });
+        let etas: Arc<dyn engine::eta::EtaSource> = matcher.etas();
         Self {
+            etas,
             store,
             engine,
             matcher,
