@@ -286,7 +286,5 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
 /// without a driver, a known position, or an open order.
 pub(crate) fn eta(state: &AppState, order: &Order) -> Option<engine::eta::Eta> {
     let fix = state.engine.driver(order.driver_id?)?.fix?;
-    state
-        .etas
-        .order_eta(&order_track(order, 0), fix.position, state.clock.now_ms())
+    state.etas.order_eta(&order_track(order, 0), fix.position)
 }

@@ -106,12 +106,13 @@ pub struct Legs {
 /// Where customer ETAs come from: road travel times in the matcher, or
 /// [`CrowFly`]. Called per courier fix of a watched order and per REST
 /// read, so an implementation bounds its own cost (the matcher's
-/// recomputes an order at most every few seconds).
+/// recomputes an order at most every few seconds); one that needs the
+/// time (the food's remaining preparation) reads the app's clock itself,
+/// so every caller gets the same answer.
 pub trait EtaSource: Send + Sync {
-    /// The ETAs of `track` for its courier at `position`, at `now_ms`
-    /// (Unix ms; the remaining preparation counts from it); `None` once
+    /// The ETAs of `track` for its courier at `position`, now; `None` once
     /// the order is closed.
-    fn order_eta(&self, track: &OrderTrack, position: LatLng, now_ms: i64) -> Option<Eta>;
+    fn order_eta(&self, track: &OrderTrack, position: LatLng) -> Option<Eta>;
 }
 
 /// ETAs by the crow-fly formula ([`eta_s`]), not knowing when the food is
@@ -120,7 +121,7 @@ pub trait EtaSource: Send + Sync {
 pub struct CrowFly;
 
 impl EtaSource for CrowFly {
-    fn order_eta(&self, track: &OrderTrack, position: LatLng, _now_ms: i64) -> Option<Eta> {
+    fn order_eta(&self, track: &OrderTrack, position: LatLng) -> Option<Eta> {
         let legs = match track.status {
             OrderStatus::PickedUp => Legs {
                 to_door_s: eta_s(position, track.dropoff),
@@ -236,7 +237,7 @@ mod tests {
             version: 0,
         };
         let here = ll(57.69, 11.97);
-        let eta = CrowFly.order_eta(&track, here, 0).unwrap();
+        let eta = CrowFly.order_eta(&track, here).unwrap();
         assert_eq!(eta.next_stop_s, eta_s(here, track.pickup));
         assert_eq!(
             eta.door_s,

@@ -39,6 +39,9 @@ struct Cached {
 /// ETAs on road travel times (see the module docs).
 pub struct RoadEta {
     router: Option<Arc<routing::Router>>,
+    /// The app's clock: the remaining preparation and the cache's ages
+    /// count from it.
+    clock: Arc<dyn clock::Clock>,
     ready: ReadyTimes,
     interval_ms: i64,
     cache: Mutex<FxHashMap<OrderId, Cached>>,
@@ -49,11 +52,13 @@ impl RoadEta {
     /// times from `ready`, recomputed at most every `interval_ms`.
     pub(crate) fn new(
         router: Option<Arc<routing::Router>>,
+        clock: Arc<dyn clock::Clock>,
         ready: ReadyTimes,
         interval_ms: i64,
     ) -> RoadEta {
         RoadEta {
             router,
+            clock,
             ready,
             interval_ms: interval_ms.max(0),
             cache: Mutex::new(FxHashMap::default()),
@@ -98,7 +103,19 @@ impl RoadEta {
 }
 
 impl EtaSource for RoadEta {
-    fn order_eta(&self, track: &OrderTrack, position: LatLng, now_ms: i64) -> Option<Eta> {
+    fn order_eta(&self, track: &OrderTrack, position: LatLng) -> Option<Eta> {
+        self.order_eta_at(track, position, self.clock.now_ms())
+    }
+}
+
+impl RoadEta {
+    /// [`EtaSource::order_eta`] at `now_ms`.
+    pub(crate) fn order_eta_at(
+        &self,
+        track: &OrderTrack,
+        position: LatLng,
+        now_ms: i64,
+    ) -> Option<Eta> {
         if track.status.is_terminal() {
             self.cache.lock().remove(&track.order_id);
             return None;

@@ -454,13 +454,14 @@ impl Matcher {
         self.inner.ready_times.lock().insert(order_id, ready_at_ms);
     }
 
-    /// Customer ETAs on this matcher's roads and ready times (see
-    /// [`crate::eta`]); share the one source between its users, so they
-    /// share its cache.
+    /// Customer ETAs on this matcher's roads and ready times, on its clock
+    /// (see [`crate::eta`]; call after [`Matcher::with_clock`]); share the
+    /// one source between its users, so they share its cache.
     pub fn etas(&self) -> Arc<RoadEta> {
         let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
         Arc::new(RoadEta::new(
             self.inner.router.clone(),
+            self.clock.clone(),
             self.inner.ready_times.clone(),
             i64::try_from(interval_ms).unwrap_or(i64::MAX),
         ))

@@ -368,9 +368,7 @@ impl Connection<'_> {
         let Some(fix) = shared.engine.driver(driver_id).and_then(|v| v.fix) else {
             return;
         };
-        let eta = shared
-            .etas
-            .order_eta(&track, fix.position, fix.recorded_at_ms);
+        let eta = shared.etas.order_eta(&track, fix.position);
         let msg = protocol::location_from_fix(driver_id, &fix, Some(order_id), eta);
         self.mailbox
             .push_location((order_id, driver_id), fix.recorded_at_ms, msg);

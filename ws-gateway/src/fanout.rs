@@ -139,9 +139,7 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
         if let Some(order_id) = m.order_id
             && let Some(watch) = hub.order(order_id)
         {
-            let eta = shared
-                .etas
-                .order_eta(&watch.track, m.position, m.recorded_at_ms);
+            let eta = shared.etas.order_eta(&watch.track, m.position);
             let msg = protocol::location_from_move(m, Some(order_id), eta);
             for w in &watch.watchers {
                 tally.location(w.mailbox.push_location(
@@ -224,9 +222,7 @@ fn on_order(shared: &Shared, track: &OrderTrack) {
     ) else {
         return;
     };
-    let eta = shared
-        .etas
-        .order_eta(&watch.track, fix.position, fix.recorded_at_ms);
+    let eta = shared.etas.order_eta(&watch.track, fix.position);
     let msg = protocol::location_from_fix(driver_id, &fix, Some(track.order_id), eta);
     let mut tally = Tally::default();
     for (mailbox, _) in new_driver_watchers {
