@@ -11,7 +11,8 @@
 //! rebuilds from the store on start-up, so a crash between the two loses
 //! nothing.
 //!
-//! Preparation times (prep-aware matching, `matcher.prep_aware`): an order
+//! Preparation times (for prep-aware matching, `matcher.prep_aware`, and
+//! the customers' ETAs): an order
 //! stepped to `ready_for_pickup` tells the matcher how long its restaurant
 //! took since accepting it (`Matcher::observe_prep`, from the order's
 //! `accepted_at_ms` and `ready_at_ms`); [`restore`] first replays the

@@ -112,7 +112,8 @@ pub struct Config {
     /// taken over.
     pub prep_window: usize,
     /// A road graph (`.hxroads`, built by `hexdash-roads`) for travel times
-    /// to the pickup in the batched policy; positions it does not cover
+    /// to the pickup in the batched policy and prep-aware holds, and for
+    /// customer ETAs ([`Matcher::etas`]); positions it does not cover
     /// fall back to crow-fly. Unset: crow-fly everywhere (see README).
     pub roads: Option<PathBuf>,
     /// Arrival fences (`crate::arrivals`): a courier with an order who
@@ -374,9 +375,11 @@ impl Matcher {
     }
 
     /// [`Matcher::dispatch`], with when the food is expected to be ready
-    /// (Unix ms) when the restaurant said so; `None`: from its history.
-    /// Only `prep_aware` matchers use it: they hold the offer until the
-    /// best courier would arrive about then.
+    /// (Unix ms: the restaurant's word, or its acceptance plus its
+    /// estimate); `None`: from its history, counted from now. `prep_aware`
+    /// matchers hold the offer until the best courier would arrive about
+    /// then; every matcher keeps it for the customer ETAs
+    /// ([`Matcher::etas`]) until the food is ready.
     pub fn dispatch_ready_at(
         &self,
         order_id: OrderId,
