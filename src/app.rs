@@ -24,6 +24,8 @@ pub struct App {
     router: axum::Router,
     engine: engine::Handle,
     matcher: matcher::Matcher,
+    /// The arrival fences' task; `None` with `matcher.arrival_radius_m = 0`.
+    arrivals: Option<matcher::arrivals::Arrivals>,
     gateway: ws_gateway::Gateway,
     ingest: ingest::Ingest,
     shutdown: CancellationToken,
@@ -148,6 +150,8 @@ impl App {
         let router = load_roads(&config.matcher)?;
         let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router)
             .with_clock(clock.clone());
+        let arrivals =
+            matcher::arrivals::Arrivals::new(engine.clone(), config.matcher.arrival_radius_m);
         let hasher = config
             .api
             .hasher()
@@ -208,6 +212,7 @@ impl App {
         tracing::info!(
             tracked = restored.tracked,
             dispatched = restored.dispatched,
+            preparations = restored.preparations,
             "restored live orders"
         );
 
@@ -223,8 +228,13 @@ impl App {
             clock: clock.clone(),
         };
 
-        let gateway =
-            ws_gateway::Gateway::new(config.gateway.clone(), engine.clone(), tokens.clone());
+        // The same ETA source as the api's, so REST and the socket agree.
+        let gateway = ws_gateway::Gateway::with_etas(
+            config.gateway.clone(),
+            engine.clone(),
+            tokens.clone(),
+            api_state.etas.clone(),
+        );
         let ingest_config = ingest::Config {
             mqtt_addr,
             ..config.ingest.clone()
@@ -268,6 +278,7 @@ impl App {
             router,
             engine,
             matcher,
+            arrivals,
             gateway,
             ingest,
             shutdown,
@@ -324,6 +335,7 @@ impl App {
             http_config,
             router,
             matcher,
+            arrivals,
             gateway,
             ingest,
             shutdown,
@@ -359,6 +371,11 @@ impl App {
             });
         }
         tracker.spawn(matcher.run(shutdown.clone()));
+        // Subscribes and fences the orders restored with a driver when
+        // called: before ingest applies any ping.
+        if let Some(arrivals) = arrivals {
+            tracker.spawn(arrivals.run(shutdown.clone()));
+        }
         tracker.spawn(gateway.run(shutdown.clone()));
         tracker.spawn(ingest.run(shutdown.clone()));
         tracker.spawn(telemetry::run_upkeep(shutdown.clone()));

@@ -1,7 +1,7 @@
 //! The whole live path on a real server: drivers ping over MQTT, a customer
 //! orders and watches over WebSocket, the matcher offers the nearest driver,
-//! a decline moves the order on, and the customer sees the courier move and
-//! every status change, in order.
+//! a decline moves the order on, and the customer sees the courier move,
+//! arrive at the restaurant, and every status change, in order.
 
 mod common;
 
@@ -192,10 +192,21 @@ async fn ping_to_screen_with_decline_and_delivery() {
     step(&owner.token, "ready_for_pickup").await;
     step(&users[1].token, "picked_up").await;
     step(&users[1].token, "delivered").await;
+    // Among them, once, the courier's arrival at the restaurant (its last
+    // fix was at the door): a `status` with `arrival`, published when the
+    // fences have seen that fix (at the latest as the next step applies).
+    let mut arrivals = Vec::new();
     for expected in ["ready_for_pickup", "picked_up", "delivered"] {
-        let update = watcher.next_of("status").await;
+        let update = loop {
+            let update = watcher.next_of("status").await;
+            match update["arrival"].as_str() {
+                Some(arrival) => arrivals.push(arrival.to_owned()),
+                None => break update,
+            }
+        };
         assert_eq!(update["status"], expected, "{update}");
     }
+    assert_eq!(arrivals, ["arrived_at_restaurant"]);
 
     // The driver is free again and the far driver was never offered anything.
     let (_, me) = app

@@ -15,11 +15,14 @@
 //!   kept in step with the store.
 //! - [`live`]: after the store commits, the engine's order board and the
 //!   matcher are told ([`live::Live`] implements the domain's ports over
-//!   them); [`restore_live_state`] rebuilds them (and the catalog) at
-//!   start-up.
+//!   them; `ready_for_pickup` steps teach the matcher preparation times);
+//!   [`restore_live_state`] rebuilds them (and the catalog, and the
+//!   preparation estimates) at start-up. Customer ETAs come from
+//!   [`AppState::etas`] (the matcher's road ETAs).
 //! - [`consumers`]: the in-process consumers of the event stream (the
 //!   order board by version, the matcher's trigger, the search catalog)
-//!   and the feed of driver presence and offers into the stream.
+//!   and the feed of driver presence, offers and couriers' arrivals into
+//!   the stream.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
@@ -196,6 +199,10 @@ pub struct AppState {
     /// where no stream runs (tests of other routes): the webhook routes
     /// then answer 503.
     pub webhooks: Option<hooks::Webhooks>,
+    /// Customer ETAs (the matcher's, on its roads: `Matcher::etas`); the
+    /// binary hands the same source to the WebSocket gateway, so both
+    /// surfaces agree and share its cache.
+    pub etas: Arc<dyn engine::eta::EtaSource>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -241,7 +248,9 @@ impl AppState {
                 config.signup_window_s,
             ),
         });
+        let etas: Arc<dyn engine::eta::EtaSource> = matcher.etas();
         Self {
+            etas,
             store,
             engine,
             matcher,

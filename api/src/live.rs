@@ -10,6 +10,18 @@
 //! matcher hear about it. The engine is a projection that [`restore`]
 //! rebuilds from the store on start-up, so a crash between the two loses
 //! nothing.
+//!
+//! Preparation times (for prep-aware matching, `matcher.prep_aware`, and
+//! the customers' ETAs): an order
+//! stepped to `ready_for_pickup` tells the matcher how long its restaurant
+//! took since accepting it (`Matcher::observe_prep`, from the order's
+//! `accepted_at_ms` and `ready_at_ms`); [`restore`] first replays the
+//! latest such preparations from the store, so the estimates survive a
+//! restart. Every dispatch of an accepted order says when its food is
+//! expected ([`expected_ready_at`]: accepted + the restaurant's estimate),
+//! so an order dispatched late (restored at start-up, or by the event
+//! stream's consumer) is not held for a whole preparation again, and the
+//! customer's ETA (`matcher::eta`) waits for the food before pickup.
 
 use commerce::ports::{LiveSide, Offers};
 use engine::{DriverId, OfferId, OrderId, OrderTrack};
@@ -102,6 +114,12 @@ fn offer_error(e: OfferError) -> commerce::Error {
 /// Orders read per page while restoring.
 const RESTORE_PAGE: u32 = 1_000;
 
+/// Preparations replayed into the matcher's estimates at start-up, the
+/// latest first read: enough for `prep_window` (20 by default) of each of
+/// a few thousand restaurants with recent orders, read in one indexed
+/// query.
+const PREP_WARMUP: u32 = 50_000;
+
 /// The engine's view of an order as of `version` (0: not known).
 pub(crate) fn order_track(order: &Order, version: i64) -> OrderTrack {
     OrderTrack {
@@ -139,25 +157,53 @@ pub(crate) fn board_has(live: &Live, id: OrderId, version: i64) -> bool {
         .is_some_and(|track| track.version >= version)
 }
 
-/// What the matcher should do about an order as the board holds it:
-/// withdraw it once closed, dispatch it while it waits for a driver.
-/// Idempotent.
-pub(crate) fn dispatch_tracked(live: &Live, track: &OrderTrack, now_ms: i64) {
+/// What the matcher should do about an order as the board holds it, when
+/// that needs nothing the board lacks: withdraw it once closed, nothing
+/// while it has a driver. `false` when it waits for a driver: dispatching
+/// needs the stored order (its expected ready time).
+pub(crate) fn settle_tracked(live: &Live, track: &OrderTrack) -> bool {
     if track.status.is_terminal() {
         live.matcher.withdraw(track.order_id);
-    } else if crate::lifecycle::status_awaits_driver(track.status, track.driver_id.is_some())
-        && let Err(e) = live.matcher.dispatch(track.order_id, now_ms)
+        return true;
+    }
+    !crate::lifecycle::status_awaits_driver(track.status, track.driver_id.is_some())
+}
+
+/// Starts the matcher on `order` if it wants a driver, with when its
+/// food is expected ([`expected_ready_at`]). Idempotent.
+pub(crate) fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
+    if !awaits_driver(order) {
+        return;
+    }
+    let ready_at_ms = expected_ready_at(live, order);
+    if let Err(e) = live
+        .matcher
+        .dispatch_ready_at(order.id, now_ms, ready_at_ms)
     {
-        tracing::warn!(order_id = %track.order_id, error = %e, "dispatch refused");
+        tracing::warn!(order_id = %order.id, error = %e, "dispatch refused");
     }
 }
 
-/// Starts the matcher on `order` if it wants a driver. Idempotent.
-pub(crate) fn dispatch_if_waiting(live: &Live, order: &Order, now_ms: i64) {
-    if awaits_driver(order)
-        && let Err(e) = live.matcher.dispatch(order.id, now_ms)
-    {
-        tracing::warn!(order_id = %order.id, error = %e, "dispatch refused");
+/// When `order`'s food is expected ready, Unix ms: its acceptance plus its
+/// restaurant's estimated preparation time; `None` (a prep-aware matcher
+/// then counts from now) before acceptance. Prep-aware matchers hold the
+/// first offer by it; the customer ETAs wait for it before pickup.
+pub fn expected_ready_at(live: &Live, order: &Order) -> Option<i64> {
+    let accepted = order.accepted_at_ms?;
+    let estimate = live.matcher.prep_estimate_ms(order.restaurant_id);
+    Some(accepted.saturating_add(i64::try_from(estimate).unwrap_or(i64::MAX)))
+}
+
+/// Tells the matcher how long `order`'s restaurant took to prepare it,
+/// once it is ready for pickup (a no-op for any other status, or without
+/// both times).
+fn observe_prep(live: &Live, order: &Order) {
+    if order.status != engine::OrderStatus::ReadyForPickup {
+        return;
+    }
+    if let (Some(accepted), Some(ready)) = (order.accepted_at_ms, order.ready_at_ms) {
+        live.matcher
+            .observe_prep(order.restaurant_id, accepted, ready);
     }
 }
 
@@ -173,6 +219,9 @@ fn on_order_placed(live: &Live, order: &Order, version: i64, now_ms: i64) {
 /// An update older than what the board holds (a late saga task after a
 /// newer step) changes nothing on the board.
 fn on_status_changed(live: &Live, order: &Order, version: i64, now_ms: i64) {
+    // Whatever the board holds: the store committed this step, once (the
+    // event stream's consumers do not come through here).
+    observe_prep(live, order);
     match live
         .engine
         .step_order(order.id, order.status, version, now_ms)
@@ -202,17 +251,27 @@ fn on_status_changed(live: &Live, order: &Order, version: i64, now_ms: i64) {
 pub struct Restored {
     pub tracked: usize,
     pub dispatched: usize,
+    /// Preparations replayed into the matcher's estimates.
+    pub preparations: usize,
     /// Payments a crash left pending, resumed in the background.
     pub payments_resumed: usize,
 }
 
-/// Rebuilds the live side from the store: every open order back on the
+/// Rebuilds the live side from the store: the matcher's preparation
+/// estimates from the latest preparations, every open order back on the
 /// engine's board (bound to its driver, if any) and every one still waiting
-/// for a driver back with the matcher. Call once at start-up, before
-/// serving.
+/// for a driver back with the matcher (with its food's expected ready
+/// time). Call once at start-up, before serving.
 pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreError> {
     let mut restored = Restored::default();
     let live = state.live();
+    // Oldest first, as they happened: the estimator keeps the latest.
+    let preparations = state.store.recent_preparations(PREP_WARMUP).await?;
+    for p in preparations.iter().rev() {
+        live.matcher
+            .observe_prep(p.restaurant_id, p.accepted_at_ms, p.ready_at_ms);
+    }
+    restored.preparations = preparations.len();
     store::for_each_page(
         RESTORE_PAGE,
         |after, limit| state.store.open_orders(after, limit),
@@ -224,6 +283,16 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
                 if awaits_driver(order) {
                     dispatch_if_waiting(&live, order, now_ms);
                     restored.dispatched += 1;
+                } else if order.driver_id.is_some()
+                    && matches!(
+                        order.status,
+                        engine::OrderStatus::Accepted | engine::OrderStatus::Preparing
+                    )
+                    && let Some(ready_at_ms) = expected_ready_at(&live, order)
+                {
+                    // Assigned and cooking: its customer's ETA waits for
+                    // the food.
+                    live.matcher.expect_ready(order.id, ready_at_ms);
                 }
             }
         },
@@ -232,11 +301,10 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
     Ok(restored)
 }
 
-/// Seconds until the driver reaches the order's next stop, by the same
-/// formula the WebSocket gateway uses (`engine::eta`). `None` without a
-/// driver, a known position, or an open order.
-pub(crate) fn eta_s(state: &AppState, order: &Order) -> Option<u64> {
-    let stop = engine::eta::next_stop_of(order.status, order.pickup, order.dropoff)?;
+/// The order's ETAs for its driver where the engine last saw them, from
+/// the same source the WebSocket gateway asks (`AppState::etas`). `None`
+/// without a driver, a known position, or an open order.
+pub(crate) fn eta(state: &AppState, order: &Order) -> Option<engine::eta::Eta> {
     let fix = state.engine.driver(order.driver_id?)?.fix?;
-    Some(u64::from(engine::eta::eta_s(fix.position, stop)))
+    state.etas.order_eta(&order_track(order, 0), fix.position)
 }

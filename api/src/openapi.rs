@@ -474,7 +474,11 @@ fn stream_driver() {}
 /// `{"op": "unsubscribe", "channel": ...}`. Server messages
 /// (`ServerMessage`) have a `type`:
 /// `subscribed`, `unsubscribed`, `location` (`{order_id?, driver_id, lat,
-/// lng, ts, heading?, eta_s?}`), `status` (`{order_id, status, ...}`),
+/// lng, ts, heading?, eta_s?}`), `status` (`{order_id, status,
+/// driver_id?, at, arrival?}`; with `arrival` (`arrived_at_restaurant`,
+/// `arrived_at_customer`) it tells, once per order and stop, that the
+/// courier came within `matcher.arrival_radius_m` of the restaurant before
+/// pickup or of the door after it),
 /// `drivers` (an area frame: `{drivers: [{driver_id, lat, lng, status}]}`),
 /// `unassigned` (area watchers: an order no driver took, at its pickup:
 /// `{order_id, lat, lng, attempts, since, at, resolved}`)

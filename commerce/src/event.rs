@@ -15,6 +15,7 @@
 //! | `restaurant.updated` | restaurant | [`RestaurantChanged`] |
 //! | `menu.updated` | restaurant | [`MenuChanged`] |
 //! | `user.banned`, `user.unbanned` | user | [`BanChanged`] |
+//! | `order.arrived_at_restaurant`, `order.arrived_at_customer` | order | [`CourierArrived`] (written by `api`'s feed, outside business transactions) |
 //!
 //! The per-order history (`GET /v1/orders/{id}/history`) is read from the
 //! order's events ([`history_entry`]): the order's stream is its history.
@@ -153,6 +154,31 @@ pub struct BanChanged {
     pub banned_at_ms: Option<i64>,
     /// When the change was made, Unix ms.
     pub at_ms: i64,
+}
+
+/// `order.arrived_at_restaurant` / `order.arrived_at_customer`: the
+/// order's courier reached a stop (the matcher's arrival fences; once per
+/// order and stop). Not a state change of the order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierArrived {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its courier.
+    pub driver_id: DriverId,
+    /// The fix that came within the fence: degrees north.
+    pub lat: f64,
+    /// The fix: degrees east.
+    pub lng: f64,
+    /// The fix's time, Unix ms.
+    pub at_ms: i64,
+}
+
+/// The event type of a courier's `arrival`.
+pub fn arrival_event_type(arrival: engine::Arrival) -> EventType {
+    match arrival {
+        engine::Arrival::ArrivedAtRestaurant => EventType::OrderArrivedAtRestaurant,
+        engine::Arrival::ArrivedAtCustomer => EventType::OrderArrivedAtCustomer,
+    }
 }
 
 /// The event of an order's status step to `to`.

@@ -200,6 +200,8 @@ mod tests {
             lines: Vec::new(),
             created_at_ms: 0,
             updated_at_ms: 0,
+            accepted_at_ms: None,
+            ready_at_ms: None,
             version: 0,
         }
     }

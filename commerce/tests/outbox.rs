@@ -1,7 +1,9 @@
 //! The transactional outbox, through the store: every state change writes
 //! its event with the right type, aggregate and actor; a change that does
 //! not happen writes none; and 50 orders placed and stepped concurrently
-//! get per-order versions 1, 2, 3 … with no gaps and no duplicates. Each
+//! get per-order versions 1, 2, 3 … with no gaps and no duplicates. Also
+//! what the steps stamp on the order beside their events (acceptance and
+//! readiness, the preparations the prep-aware matcher learns from). Each
 //! test runs on SQLite and, when `HEXDASH_TEST_DATABASE_URL` names one, on
 //! PostgreSQL in a schema of its own.
 
@@ -177,6 +179,8 @@ async fn place(store: &SqlStore, w: &World) -> (Order, PaymentId) {
             lines: Vec::new(),
             created_at_ms: 10,
             updated_at_ms: 10,
+            accepted_at_ms: None,
+            ready_at_ms: None,
             version: 0,
         },
         items: vec![(w.item, 1)],
@@ -627,6 +631,8 @@ fn place_request(w: &World) -> NewOrder {
             lines: Vec::new(),
             created_at_ms: 10,
             updated_at_ms: 10,
+            accepted_at_ms: None,
+            ready_at_ms: None,
             version: 0,
         },
         items: vec![(w.item, 1)],
@@ -731,6 +737,99 @@ async fn concurrent_orders_get_gapless_versions() {
             let read = store.order(order).await.unwrap().unwrap();
             assert_eq!(read.version, last, "{db}: reads carry the version");
         }
+        if let Some(c) = cleanup {
+            c.run().await;
+        }
+    }
+}
+
+/// The steps to `accepted` and `ready_for_pickup` stamp the order with
+/// their times; `recent_preparations` lists accepted → ready pairs, the
+/// latest ready first, and nothing for orders not ready yet.
+#[tokio::test]
+async fn steps_stamp_acceptance_and_readiness() {
+    for (db, store, cleanup) in stores().await {
+        let w = world(&store).await;
+        let at = |order_id, from, to, at_ms| Transition {
+            order_id,
+            from,
+            to,
+            actor_id: Some(w.owner),
+            at_ms,
+        };
+        let mut orders = Vec::new();
+        for (accepted_at, ready_at) in [(1_000, 9_000), (2_000, 5_000), (3_000, 4_000)] {
+            let (order, charge) = place(&store, &w).await;
+            pay(&store, charge).await;
+            let accepted = store
+                .transition_order(&at(
+                    order.id,
+                    OrderStatus::Paid,
+                    OrderStatus::Accepted,
+                    accepted_at,
+                ))
+                .await
+                .unwrap();
+            let TransitionOutcome::Applied(accepted, _) = accepted else {
+                panic!("{db}: {accepted:?}");
+            };
+            assert_eq!(accepted.accepted_at_ms, Some(accepted_at), "{db}");
+            assert_eq!(accepted.ready_at_ms, None, "{db}");
+            let preparing = OrderStatus::Preparing;
+            store
+                .transition_order(&at(
+                    order.id,
+                    OrderStatus::Accepted,
+                    preparing,
+                    accepted_at + 1,
+                ))
+                .await
+                .unwrap();
+            store
+                .transition_order(&at(
+                    order.id,
+                    preparing,
+                    OrderStatus::ReadyForPickup,
+                    ready_at,
+                ))
+                .await
+                .unwrap();
+            let read = store.order(order.id).await.unwrap().unwrap();
+            assert_eq!(
+                read.accepted_at_ms,
+                Some(accepted_at),
+                "{db}: kept by later steps"
+            );
+            assert_eq!(read.ready_at_ms, Some(ready_at), "{db}");
+            orders.push(order.id);
+        }
+        // One accepted, not ready: not a preparation.
+        let (open, charge) = place(&store, &w).await;
+        pay(&store, charge).await;
+        step(
+            &store,
+            open.id,
+            OrderStatus::Paid,
+            OrderStatus::Accepted,
+            w.owner,
+        )
+        .await;
+
+        let got = store.recent_preparations(10).await.unwrap();
+        let pairs: Vec<(i64, i64)> = got
+            .iter()
+            .map(|p| (p.accepted_at_ms, p.ready_at_ms))
+            .collect();
+        assert_eq!(
+            pairs,
+            [(1_000, 9_000), (2_000, 5_000), (3_000, 4_000)],
+            "{db}"
+        );
+        assert!(
+            got.iter().all(|p| p.restaurant_id == w.restaurant.id),
+            "{db}"
+        );
+        assert_eq!(store.recent_preparations(1).await.unwrap().len(), 1, "{db}");
         if let Some(c) = cleanup {
             c.run().await;
         }

@@ -3,8 +3,8 @@
 //! `ws-gateway`, `api`), the clients that test it (`loadtest`) and the
 //! OpenAPI document all take it from here instead of keeping copies.
 //!
-//! - [`status`]: the order status, driver status and declared availability,
-//!   with their stable names.
+//! - [`status`]: the order status, driver status, declared availability
+//!   and a courier's arrivals at its stops, with their stable names.
 //! - [`role`]: an account's role.
 //! - [`error`]: the HTTP error body `{"error": {"code", "message", …}}`.
 //! - [`driver`]: what drivers send (the ping, single or in an HTTP batch,
@@ -36,7 +36,7 @@ pub use driver::{
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use role::Role;
-pub use status::{Availability, DriverStatus, OrderStatus};
+pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 pub use ws::{ClientMessage, ErrorMessage, ServerMessage};
 
 /// A position on the wire: `{"lat": 57.7, "lng": 11.97}`, in degrees.

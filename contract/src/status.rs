@@ -1,5 +1,6 @@
 //! The status vocabularies every crate shares: driver status, declared
-//! availability and order status, with their stable wire names.
+//! availability, order status and a courier's arrivals, with their stable
+//! wire names.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +118,36 @@ impl OrderStatus {
     }
 }
 
+/// A courier with an order reached one of its stops: told once per order
+/// and stop (the `arrival` of a `status` message on the order's channel,
+/// and the events `order.arrived_at_restaurant` /
+/// `order.arrived_at_customer`). Not an order status: the order's status
+/// moves only by its parties' steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// The courier came within the arrival radius of the restaurant
+    /// (before pickup).
+    ArrivedAtRestaurant,
+    /// The courier came within the arrival radius of the customer's door
+    /// (after pickup).
+    ArrivedAtCustomer,
+}
+
+impl Arrival {
+    /// Both, for tests and documentation.
+    pub const ALL: [Arrival; 2] = [Arrival::ArrivedAtRestaurant, Arrival::ArrivedAtCustomer];
+
+    /// The wire name (`arrived_at_restaurant`, `arrived_at_customer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ArrivedAtRestaurant => "arrived_at_restaurant",
+            Self::ArrivedAtCustomer => "arrived_at_customer",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +171,14 @@ mod tests {
         ] {
             let json = serde_json::to_string(&st).unwrap();
             assert_eq!(json, format!("\"{}\"", st.as_str()));
+        }
+    }
+
+    #[test]
+    fn arrival_names_are_the_serde_names() {
+        for a in Arrival::ALL {
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area"}`
 //!
 //! Server → client (JSON text, always with a `type` first), a
-//! [`ServerMessage`]: `subscribed`, `unsubscribed`, `status`, `location`,
+//! [`ServerMessage`]: `subscribed`, `unsubscribed`, `status` (also the
+//! courier's arrival at the restaurant or the door), `location`,
 //! `drivers`, `unassigned` (area watchers: an order no driver took),
 //! `error`.
 //!
@@ -20,7 +21,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DriverStatus, OrderStatus};
+use crate::{Arrival, DriverStatus, OrderStatus};
 
 /// The one route of the tracking gateway.
 pub const PATH: &str = "/v1/ws";
@@ -210,7 +211,10 @@ pub struct Unsubscribed<'a> {
     pub reason: Option<Cow<'a, str>>,
 }
 
-/// `{"type":"status","order_id","status","driver_id"?,"at"}`.
+/// `{"type":"status","order_id","status","driver_id"?,"at","arrival"?}`:
+/// the order's status after a change, or (with `arrival`) its courier
+/// reaching a stop, once per order and stop; the status is then the
+/// order's current one, unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
@@ -223,13 +227,19 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid, nullable = false))]
     pub driver_id: Option<Uuid>,
-    /// When the order last changed, Unix ms.
+    /// When the order last changed, Unix ms; with `arrival`, when the
+    /// courier arrived (its fix's time).
     pub at: i64,
+    /// Only on an arrival: the courier reached the restaurant (before
+    /// pickup) or the customer's door (after pickup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub arrival: Option<Arrival>,
 }
 
-/// `{"type":"location","order_id"?,"driver_id","lat","lng","ts","heading"?,"speed"?,"eta_s"?}`:
-/// a driver position, with `order_id` for order watchers and `eta_s` when
-/// the order has a next stop.
+/// `{"type":"location","order_id"?,"driver_id","lat","lng","ts","heading"?,"speed"?,"eta_s"?,"delivery_eta_s"?}`:
+/// a driver position, with `order_id` for order watchers and `eta_s` /
+/// `delivery_eta_s` when the order has a next stop.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
@@ -254,10 +264,17 @@ pub struct Location {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub speed: Option<f32>,
-    /// Seconds to the order's next stop, when it has one.
+    /// Seconds to the order's next stop (the restaurant before pickup,
+    /// the door after), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub eta_s: Option<u32>,
+    /// Seconds until the order reaches the customer's door: before pickup
+    /// the courier's drive to the restaurant or the food's remaining
+    /// preparation, whichever is longer, then the drive to the door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub delivery_eta_s: Option<u32>,
 }
 
 /// `{"type":"drivers","drivers":[{driver_id,lat,lng,status,ts}]}`.
@@ -348,6 +365,14 @@ mod tests {
                 status: OrderStatus::Paid,
                 driver_id: None,
                 at: 1,
+                arrival: None,
+            }),
+            ServerMessage::Status(Status {
+                order_id: id,
+                status: OrderStatus::Preparing,
+                driver_id: Some(id),
+                at: 2,
+                arrival: Some(Arrival::ArrivedAtRestaurant),
             }),
             ServerMessage::Location(Location {
                 order_id: None,
@@ -358,6 +383,7 @@ mod tests {
                 heading: Some(90.0),
                 speed: None,
                 eta_s: Some(4),
+                delivery_eta_s: Some(9),
             }),
             ServerMessage::Drivers(Drivers {
                 drivers: vec![AreaDriver {

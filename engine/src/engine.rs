@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cells::{self, Cell, CellMembers};
 use crate::config::Config;
-use crate::event::{Change, Moved, Offer, OfferEnd, Unassigned};
+use crate::event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};
 use crate::geo::{BBox, LatLng, haversine_m};
 use crate::grid::{Entry, Grid, GridPos};
 use crate::ids::{DriverId, OfferId, OrderId};
@@ -508,6 +508,18 @@ impl Engine {
     /// like every other change: a lagging reader resyncs).
     pub fn publish_unassigned(&self, news: Unassigned) {
         let _ = self.changes.try_broadcast(Change::Unassigned(news));
+    }
+
+    /// Puts a courier's arrival at a stop on the change stream (dropped
+    /// if the stream is full, like every other change).
+    pub fn publish_arrival(&self, arrived: Arrived) {
+        let _ = self.changes.try_broadcast(Change::Arrived(arrived));
+    }
+
+    /// Every open order with a driver, for a reader of the change stream
+    /// that (re)starts from the board (the arrival fences).
+    pub fn assigned_orders(&self) -> Vec<OrderTrack> {
+        self.orders.assigned()
     }
 
     // ---- internals ----

@@ -12,7 +12,7 @@ use crate::cells::Cell;
 use crate::geo::LatLng;
 use crate::ids::{DriverId, OfferId, OrderId};
 use crate::orders::OrderTrack;
-use crate::status::DriverStatus;
+use crate::status::{Arrival, DriverStatus};
 
 /// A driver's position changed (one applied ping).
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +70,20 @@ pub struct Unassigned {
     pub resolved: bool,
 }
 
+/// A courier carrying an order reached one of its stops (the matcher's
+/// arrival fences decide; once per order and stop).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrived {
+    pub order_id: OrderId,
+    pub driver_id: DriverId,
+    /// The restaurant (before pickup) or the customer's door (after).
+    pub arrival: Arrival,
+    /// The fix that came within the fence.
+    pub position: LatLng,
+    /// That fix's device time, Unix ms.
+    pub at_ms: i64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     DriverStatus {
@@ -88,4 +102,6 @@ pub enum Change {
     },
     /// An order nobody took was raised to dispatchers, or resolved.
     Unassigned(Unassigned),
+    /// A courier reached the restaurant or the customer's door.
+    Arrived(Arrived),
 }

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::cells;
 use crate::config::Config;
 use crate::engine::{Applied, DriverView, Engine, Error, NearbyDriver, StatusFilter};
-use crate::event::{Change, Moved, Offer, OfferEnd, Unassigned};
+use crate::event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};
 use crate::geo::{BBox, LatLng};
 use crate::ids::{DriverId, OfferId, OrderId};
 use crate::orders::OrderTrack;
@@ -144,6 +144,17 @@ impl Handle {
     /// Tells dispatchers an order nobody took was raised, or resolved.
     pub fn publish_unassigned(&self, news: Unassigned) {
         self.engine.lock().publish_unassigned(news)
+    }
+
+    /// Tells the order's watchers (and the event stream) that its courier
+    /// reached a stop.
+    pub fn publish_arrival(&self, arrived: Arrived) {
+        self.engine.lock().publish_arrival(arrived)
+    }
+
+    /// Every open order with a driver (a copy; one pass over the board).
+    pub fn assigned_orders(&self) -> Vec<OrderTrack> {
+        self.engine.lock().assigned_orders()
     }
 
     pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {

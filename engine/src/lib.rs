@@ -6,7 +6,7 @@
 //!   and the live order board ([`orders`]) the tracking side authorises by.
 //! - [`Handle`]: the cloneable, locked access every other crate uses.
 //! - Events out ([`event`]): `Moved` per applied ping and `Change` for
-//!   status, orders, offers and orders nobody took, on bounded broadcast streams whose overflow
+//!   status, orders, offers, orders nobody took and couriers' arrivals, on bounded broadcast streams whose overflow
 //!   policy is written in [`event`].
 //! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
@@ -30,14 +30,14 @@ pub mod status;
 
 pub use config::Config;
 pub use engine::{Applied, DriverView, Engine, Error, Fix, NearbyDriver, StatusFilter};
-pub use event::{Change, Moved, Offer, OfferEnd, Unassigned};
+pub use event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};
 pub use geo::{BBox, LatLng, haversine_m};
 pub use handle::{Handle, Stats};
 pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
-pub use status::{Availability, DriverStatus, OrderStatus};
+pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 
 /// The event streams' receiver type, re-exported so callers need not depend
 /// on the channel crate.
-pub use async_broadcast::{Receiver, RecvError};
+pub use async_broadcast::{Receiver, RecvError, TryRecvError};

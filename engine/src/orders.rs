@@ -83,4 +83,13 @@ impl OrderBoard {
     pub fn len(&self) -> usize {
         self.orders.len()
     }
+
+    /// Open orders with a driver.
+    pub fn assigned(&self) -> Vec<OrderTrack> {
+        self.orders
+            .values()
+            .filter(|t| t.driver_id.is_some() && !t.status.is_terminal())
+            .cloned()
+            .collect()
+    }
 }

@@ -96,6 +96,14 @@ event_types! {
     OrderPickedUp = "order.picked_up" on Order,
     /// The driver delivered the order.
     OrderDelivered = "order.delivered" on Order,
+    /// The order's courier came within the arrival radius of the
+    /// restaurant (before pickup). Not a state change: written outside
+    /// business transactions, like presence.
+    OrderArrivedAtRestaurant = "order.arrived_at_restaurant" on Order,
+    /// The order's courier came within the arrival radius of the
+    /// customer's door (after pickup). Written like
+    /// `order.arrived_at_restaurant`.
+    OrderArrivedAtCustomer = "order.arrived_at_customer" on Order,
     /// The order was cancelled.
     OrderCancelled = "order.cancelled" on Order,
     /// A refund of the order's charge went through.
@@ -154,7 +162,7 @@ mod tests {
             let (noun, verb) = t.as_str().split_once('.').expect("noun.past_verb");
             assert!(!noun.is_empty() && !verb.is_empty());
         }
-        assert_eq!(EventType::ALL.len(), 20);
+        assert_eq!(EventType::ALL.len(), 22);
         assert_eq!(EventType::parse("order.teleported"), None);
         for k in AggregateKind::ALL {
             assert_eq!(AggregateKind::parse(k.as_str()), Some(k));

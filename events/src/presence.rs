@@ -10,8 +10,8 @@
 //! level, not a ledger: the driver's next change, or the engine's state at
 //! start-up, says where it stands.
 //!
-//! Other events with no business transaction of their own (`order.offered`,
-//! made by the matcher in memory) take the same queue
+//! Other events with no business transaction of their own (`order.offered`
+//! and `order.arrived_at_*`, made by the matcher in memory) take the same queue
 //! ([`PresenceRecorder::record_event`]), with the same bound and loss.
 
 use tokio::sync::mpsc;

@@ -312,6 +312,7 @@ mod tests {
             heading: Some(90.0),
             speed: None,
             eta_s: Some(5),
+            delivery_eta_s: Some(8),
         }))
         .expect("json");
         assert_eq!(position_timestamps(&loc), Ok(vec![99]));

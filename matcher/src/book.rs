@@ -72,6 +72,8 @@ pub(crate) struct Dispatch<T> {
     /// Prep-aware: when the food is expected to be ready; `None` when it is
     /// (or the matcher does not hold offers for it).
     pub ready_at: Option<T>,
+    /// [`Dispatch::ready_at`] in Unix ms, for people (`DispatchView`).
+    pub ready_at_ms: Option<i64>,
 }
 
 impl<T: Ord + Copy> Dispatch<T> {
@@ -88,6 +90,7 @@ impl<T: Ord + Copy> Dispatch<T> {
             raised_at_ms: None,
             raise_at: None,
             ready_at: None,
+            ready_at_ms: None,
         }
     }
 

@@ -3,8 +3,11 @@
 //! is checked against thousands of active fences in well under a
 //! microsecond. Pure state: no clock, no I/O.
 //!
-//! - [`Fences`]: add an order's two fences ([`Fences::add_order`]), check
-//!   a driver's ping ([`Fences::check`]), drop them when the order ends
+//! - [`Fences`]: put up the fence an order needs now
+//!   ([`Fences::set_fence`]: the restaurant's before pickup, the door's
+//!   after; the live path, `crate::arrivals`), or both at once
+//!   ([`Fences::add_order`], tools and benches); check a driver's ping
+//!   ([`Fences::check`]); drop them when the order ends
 //!   ([`Fences::remove_order`]).
 //! - [`Arrival`]: what a check reports, at most once per (order, fence).
 //!
@@ -27,11 +30,16 @@ pub enum FenceKind {
 }
 
 impl FenceKind {
-    /// The arrival's wire name (`status` of the order's channel).
+    /// The arrival's wire name (`arrival` of the order channel's `status`).
     pub fn as_str(self) -> &'static str {
+        self.arrival().as_str()
+    }
+
+    /// The arrival this fence raises, in the contract's words.
+    pub fn arrival(self) -> engine::Arrival {
         match self {
-            Self::Restaurant => "arrived_at_restaurant",
-            Self::Customer => "arrived_at_customer",
+            Self::Restaurant => engine::Arrival::ArrivedAtRestaurant,
+            Self::Customer => engine::Arrival::ArrivedAtCustomer,
         }
     }
 }
@@ -91,6 +99,9 @@ pub struct Fences {
     /// even beyond the R-tree boxes, so a driver who jumps far away (a GPS
     /// gap) has left too. Few per driver.
     inside: FxHashMap<DriverId, Vec<(OrderId, FenceKind)>>,
+    /// Fences per driver: a ping of a driver with none (and inside none)
+    /// costs one hash lookup, no R-tree search.
+    per_driver: FxHashMap<DriverId, u32>,
     /// Radius of new fences, metres.
     pub radius_m: f64,
     /// How far beyond the radius a driver must go to have left, metres.
@@ -110,6 +121,7 @@ impl Fences {
             tree: RTree::new(),
             fences: FxHashMap::default(),
             inside: FxHashMap::default(),
+            per_driver: FxHashMap::default(),
             radius_m,
             margin_m,
         }
@@ -126,8 +138,10 @@ impl Fences {
     }
 
     /// Fences `order_id`, carried by `driver_id`, at its restaurant and at
-    /// the customer's door (replacing fences it had, e.g. on reassignment:
-    /// the new driver's arrivals count afresh).
+    /// the customer's door at once (replacing fences it had, e.g. on
+    /// reassignment: the new driver's arrivals count afresh). The live
+    /// path puts up one at a time ([`Fences::set_fence`]), so a door passed
+    /// on the way to the restaurant is no arrival.
     pub fn add_order(
         &mut self,
         order_id: OrderId,
@@ -136,43 +150,93 @@ impl Fences {
         door: LatLng,
     ) {
         self.remove_order(order_id);
-        for (kind, center) in [
-            (FenceKind::Restaurant, restaurant),
-            (FenceKind::Customer, door),
-        ] {
-            let entry = Entry {
-                envelope: envelope(center, self.radius_m + self.margin_m),
-                order_id,
-                kind,
-            };
-            self.tree.insert(entry);
-            self.fences.insert(
-                (order_id, kind),
-                Fence {
-                    entry,
-                    center,
-                    radius_m: self.radius_m,
-                    driver_id,
-                    inside: false,
-                    fired: false,
-                },
-            );
+        self.insert(order_id, driver_id, FenceKind::Restaurant, restaurant);
+        self.insert(order_id, driver_id, FenceKind::Customer, door);
+    }
+
+    /// Makes `kind` at `center`, carried by `driver_id`, the one fence of
+    /// `order_id`: the other kind is dropped; the same fence already up
+    /// for the same driver is kept as it is (so a later status change of
+    /// the order does not make it fire again); one for another driver or
+    /// another place is replaced (a reassigned order's new driver arrives
+    /// afresh). Whether a fence was put up.
+    pub fn set_fence(
+        &mut self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        kind: FenceKind,
+        center: LatLng,
+    ) -> bool {
+        let other = match kind {
+            FenceKind::Restaurant => FenceKind::Customer,
+            FenceKind::Customer => FenceKind::Restaurant,
+        };
+        self.remove(order_id, other);
+        if let Some(f) = self.fences.get(&(order_id, kind))
+            && f.driver_id == driver_id
+            && f.center == center
+        {
+            return false;
         }
+        self.remove(order_id, kind);
+        self.insert(order_id, driver_id, kind, center);
+        true
     }
 
     /// Drops the fences of an order (delivered, cancelled, reassigned).
     pub fn remove_order(&mut self, order_id: OrderId) {
         for kind in [FenceKind::Restaurant, FenceKind::Customer] {
-            if let Some(f) = self.fences.remove(&(order_id, kind)) {
-                self.tree.remove(&f.entry);
+            self.remove(order_id, kind);
+        }
+    }
+
+    /// Whether `driver_id` has a fence up (the cheap test before a check).
+    pub fn watches(&self, driver_id: DriverId) -> bool {
+        self.per_driver.contains_key(&driver_id) || self.inside.contains_key(&driver_id)
+    }
+
+    fn insert(&mut self, order_id: OrderId, driver_id: DriverId, kind: FenceKind, center: LatLng) {
+        let entry = Entry {
+            envelope: envelope(center, self.radius_m + self.margin_m),
+            order_id,
+            kind,
+        };
+        self.tree.insert(entry);
+        self.fences.insert(
+            (order_id, kind),
+            Fence {
+                entry,
+                center,
+                radius_m: self.radius_m,
+                driver_id,
+                inside: false,
+                fired: false,
+            },
+        );
+        *self.per_driver.entry(driver_id).or_default() += 1;
+    }
+
+    fn remove(&mut self, order_id: OrderId, kind: FenceKind) {
+        let Some(f) = self.fences.remove(&(order_id, kind)) else {
+            return;
+        };
+        self.tree.remove(&f.entry);
+        if let Some(n) = self.per_driver.get_mut(&f.driver_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_driver.remove(&f.driver_id);
             }
         }
     }
 
     /// Applies `driver_id`'s ping at `position` to the fences around it:
     /// the arrivals it raises, at most one per (order, fence) ever.
-    /// Allocates only when there is an arrival.
+    /// Allocates only when there is an arrival; a driver with no fence up
+    /// costs a hash lookup ([`Fences::watches`]).
     pub fn check(&mut self, driver_id: DriverId, position: LatLng) -> Vec<Arrival> {
+        if !self.watches(driver_id) {
+            return Vec::new();
+        }
         let Fences {
             tree,
             fences,

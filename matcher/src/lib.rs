@@ -30,14 +30,23 @@
 //!   courier would arrive about when the food is ready.
 //! - [`geofence`]: arrival fences around restaurants and doors in an
 //!   R-tree, checked per ping, each firing once per order.
+//! - [`arrivals`]: the fences on the live path: each assigned order's
+//!   restaurant (before pickup) or door (after) fenced from the engine's
+//!   order changes, couriers' moves checked, arrivals published as
+//!   `engine::Change::Arrived` (`matcher.arrival_radius_m`).
+//! - [`eta`]: customer ETAs on the road graph (courier → restaurant →
+//!   door, waiting for the food before pickup), recomputed at most every
+//!   `eta_interval_s` per order ([`Matcher::etas`]).
 //!
 //! Guarantees: a driver holds at most one pending offer; an order has at most
 //! one pending offer; assignment happens inside the engine's lock, so an order
 //! is assigned at most once and a driver holds at most one order, also under
 //! concurrent accepts.
 
+pub mod arrivals;
 pub mod assign;
 mod book;
+pub mod eta;
 pub mod geofence;
 mod matcher;
 mod metrics;

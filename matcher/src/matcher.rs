@@ -21,6 +21,7 @@ use crate::assign::{
     BatchConfig, Batched, CrowFly, DriverIdx, Free, Policy, RoadTimes, TravelTimes, Waiting,
 };
 use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
+use crate::eta::{ReadyTimes, RoadEta};
 use crate::prep::{PrepConfig, PrepEstimator};
 
 /// Which dispatch policy chooses drivers (`matcher.policy`).
@@ -111,9 +112,23 @@ pub struct Config {
     /// taken over.
     pub prep_window: usize,
     /// A road graph (`.hxroads`, built by `hexdash-roads`) for travel times
-    /// to the pickup in the batched policy; positions it does not cover
+    /// to the pickup in the batched policy and prep-aware holds, and for
+    /// customer ETAs ([`Matcher::etas`]); positions it does not cover
     /// fall back to crow-fly. Unset: crow-fly everywhere (see README).
     pub roads: Option<PathBuf>,
+    /// Arrival fences (`crate::arrivals`): a courier with an order who
+    /// comes within this many metres of the restaurant (before pickup) or
+    /// of the customer's door (after) raises `arrived_at_restaurant` /
+    /// `arrived_at_customer`, once per order and stop. 50 m: a courier
+    /// parks within a block of the door, and city GPS is good to 10–30 m.
+    /// 0: no fences, no arrivals.
+    pub arrival_radius_m: f64,
+    /// Customer ETAs (`crate::eta`): an order's road ETA is recomputed at
+    /// most this often per order (and when its status changes); in
+    /// between it counts down. 10 s: a courier moves 50–150 m meanwhile,
+    /// and a road query per watched order every 10 s stays small next to
+    /// the pings.
+    pub eta_interval_s: u64,
 }
 
 impl Config {
@@ -163,6 +178,8 @@ impl Default for Config {
             prep_min_samples: 5,
             prep_window: 20,
             roads: None,
+            arrival_radius_m: crate::geofence::DEFAULT_RADIUS_M,
+            eta_interval_s: 10,
         }
     }
 }
@@ -189,6 +206,11 @@ pub struct DispatchView {
     /// When the order was raised to dispatchers, Unix ms; `None` while it
     /// has not been.
     pub unassigned_at_ms: Option<i64>,
+    /// Prep-aware: when the food is expected to be ready, Unix ms (the
+    /// first offer is held until a courier would arrive about then);
+    /// `None` when the order is not held (prep-aware off, or the food is
+    /// ready).
+    pub ready_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -291,6 +313,9 @@ struct Inner {
     router: Option<Arc<routing::Router>>,
     /// Preparation times per restaurant (prep-aware timing).
     prep: Mutex<PrepEstimator>,
+    /// When each open order's food is expected ready, for the customer
+    /// ETAs (`crate::eta`); dropped once it is ready, picked up or closed.
+    ready_times: ReadyTimes,
 }
 
 impl Matcher {
@@ -321,6 +346,7 @@ impl Matcher {
                 batched,
                 router,
                 prep,
+                ready_times: ReadyTimes::default(),
             }),
             clock: Arc::new(SystemClock),
             ids: Arc::new(Ids::new(Arc::new(SystemClock))),
@@ -349,9 +375,11 @@ impl Matcher {
     }
 
     /// [`Matcher::dispatch`], with when the food is expected to be ready
-    /// (Unix ms) when the restaurant said so; `None`: from its history.
-    /// Only `prep_aware` matchers use it: they hold the offer until the
-    /// best courier would arrive about then.
+    /// (Unix ms: the restaurant's word, or its acceptance plus its
+    /// estimate); `None`: from its history, counted from now. `prep_aware`
+    /// matchers hold the offer until the best courier would arrive about
+    /// then; every matcher keeps it for the customer ETAs
+    /// ([`Matcher::etas`]) until the food is ready.
     pub fn dispatch_ready_at(
         &self,
         order_id: OrderId,
@@ -376,13 +404,19 @@ impl Matcher {
             track.status,
             engine::OrderStatus::ReadyForPickup | engine::OrderStatus::PickedUp
         );
-        if self.inner.config.prep_aware && cooking {
-            let ready_ms = ready_at_ms.unwrap_or_else(|| {
+        let ready_ms = ready_at_ms.or_else(|| {
+            self.inner.config.prep_aware.then(|| {
                 let est = self.inner.prep.lock().estimate_ms(track.restaurant_id);
                 now_ms.saturating_add(i64::try_from(est).unwrap_or(i64::MAX))
-            });
-            let ahead = u64::try_from(ready_ms.saturating_sub(now_ms)).unwrap_or(0);
-            dispatch.ready_at = Some(deadline(now, Duration::from_millis(ahead)));
+            })
+        });
+        if let Some(ready_ms) = ready_ms.filter(|_| cooking) {
+            self.inner.ready_times.lock().insert(order_id, ready_ms);
+            if self.inner.config.prep_aware {
+                let ahead = u64::try_from(ready_ms.saturating_sub(now_ms)).unwrap_or(0);
+                dispatch.ready_at = Some(deadline(now, Duration::from_millis(ahead)));
+                dispatch.ready_at_ms = Some(ready_ms);
+            }
         }
         book.dispatches.insert(order_id, dispatch);
         if self.inner.config.unassigned_after_s > 0 {
@@ -416,6 +450,26 @@ impl Matcher {
         self.inner.prep.lock().estimate_ms(restaurant)
     }
 
+    /// Records when `order_id`'s food is expected ready (Unix ms) for the
+    /// customer ETAs, for an order not dispatched here (one restored with
+    /// its driver). Dispatches record theirs themselves.
+    pub fn expect_ready(&self, order_id: OrderId, ready_at_ms: i64) {
+        self.inner.ready_times.lock().insert(order_id, ready_at_ms);
+    }
+
+    /// Customer ETAs on this matcher's roads and ready times, on its clock
+    /// (see [`crate::eta`]; call after [`Matcher::with_clock`]); share the
+    /// one source between its users, so they share its cache.
+    pub fn etas(&self) -> Arc<RoadEta> {
+        let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
+        Arc::new(RoadEta::new(
+            self.inner.router.clone(),
+            self.clock.clone(),
+            self.inner.ready_times.clone(),
+            i64::try_from(interval_ms).unwrap_or(i64::MAX),
+        ))
+    }
+
     /// The food of `order_id` is ready: a held order is offered now.
     fn food_ready(&self, order_id: OrderId) {
         let now = Instant::now();
@@ -423,6 +477,7 @@ impl Matcher {
         let Some(d) = book.dispatches.get_mut(&order_id) else {
             return;
         };
+        d.ready_at_ms = None;
         if d.ready_at.take().is_none() || d.pending_offer.is_some() {
             return;
         }
@@ -484,6 +539,7 @@ impl Matcher {
     /// Stops dispatching an order (cancelled, or assigned another way); a
     /// pending offer is withdrawn and its driver told.
     pub fn withdraw(&self, order_id: OrderId) {
+        self.inner.ready_times.lock().remove(&order_id);
         let mut book = self.inner.book.lock();
         let Some(dispatch) =
             self.end_dispatch(&mut book, order_id, self.clock.now_ms(), "withdrawn")
@@ -537,6 +593,7 @@ impl Matcher {
             attempts: d.attempts,
             since_ms: d.since_ms,
             unassigned_at_ms: d.raised_at_ms,
+            ready_at_ms: d.ready_at_ms,
         })
     }
 
@@ -584,7 +641,14 @@ impl Matcher {
                     Ok(engine::Change::Order(track))
                         if track.status == engine::OrderStatus::ReadyForPickup =>
                     {
+                        self.inner.ready_times.lock().remove(&track.order_id);
                         self.food_ready(track.order_id);
+                    }
+                    Ok(engine::Change::Order(track))
+                        if track.status == engine::OrderStatus::PickedUp
+                            || track.status.is_terminal() =>
+                    {
+                        self.inner.ready_times.lock().remove(&track.order_id);
                     }
                     Ok(_) => {}
                     Err(engine::RecvError::Closed) => return,

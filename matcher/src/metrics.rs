@@ -5,4 +5,5 @@
 /// Call once, after installing it.
 pub fn describe_metrics() {
     crate::matcher::describe();
+    crate::arrivals::describe();
 }

@@ -28,7 +28,6 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use crate::hub::{ClientId, MAX_AREA_CELLS, WatchError};
 use crate::mailbox::{Batch, CloseReason, Mailbox};
 use crate::protocol::{self, Outgoing, ProtocolError, Request, close_code, code};
-use engine::eta;
 
 use crate::{Gateway, Shared};
 
@@ -369,8 +368,8 @@ impl Connection<'_> {
         let Some(fix) = shared.engine.driver(driver_id).and_then(|v| v.fix) else {
             return;
         };
-        let eta_s = eta::order_eta_s(&track, fix.position);
-        let msg = protocol::location_from_fix(driver_id, &fix, Some(order_id), eta_s);
+        let eta = shared.etas.order_eta(&track, fix.position);
+        let msg = protocol::location_from_fix(driver_id, &fix, Some(order_id), eta);
         self.mailbox
             .push_location((order_id, driver_id), fix.recorded_at_ms, msg);
         drop(hub);

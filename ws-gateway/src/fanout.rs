@@ -21,7 +21,6 @@ use crate::mailbox::{Mailbox, Pushed};
 use contract::ws::AreaDriver;
 
 use crate::protocol;
-use engine::eta;
 
 /// Moves handled under one hub lock: amortises the lock at 100k pings/s
 /// while bounding how long a subscribing client waits for it (a few hundred
@@ -140,8 +139,8 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
         if let Some(order_id) = m.order_id
             && let Some(watch) = hub.order(order_id)
         {
-            let eta_s = eta::order_eta_s(&watch.track, m.position);
-            let msg = protocol::location_from_move(m, Some(order_id), eta_s);
+            let eta = shared.etas.order_eta(&watch.track, m.position);
+            let msg = protocol::location_from_move(m, Some(order_id), eta);
             for w in &watch.watchers {
                 tally.location(w.mailbox.push_location(
                     (order_id, m.driver_id),
@@ -176,6 +175,7 @@ pub(crate) fn on_change(shared: &Shared, change: &Change) {
         Change::Order(track) => on_order(shared, track),
         Change::DriverStatus { driver_id, .. } => on_driver_status(shared, *driver_id),
         Change::Unassigned(news) => on_unassigned(shared, news),
+        Change::Arrived(arrived) => on_arrival(shared, arrived),
         // Offers are for drivers (ingest's stream), not for watchers.
         _ => {}
     }
@@ -222,8 +222,8 @@ fn on_order(shared: &Shared, track: &OrderTrack) {
     ) else {
         return;
     };
-    let eta_s = eta::order_eta_s(&watch.track, fix.position);
-    let msg = protocol::location_from_fix(driver_id, &fix, Some(track.order_id), eta_s);
+    let eta = shared.etas.order_eta(&watch.track, fix.position);
+    let msg = protocol::location_from_fix(driver_id, &fix, Some(track.order_id), eta);
     let mut tally = Tally::default();
     for (mailbox, _) in new_driver_watchers {
         tally.location(mailbox.push_location(
@@ -274,6 +274,21 @@ fn on_unassigned(shared: &Shared, news: &engine::Unassigned) {
             shared.push_control(&w.mailbox, msg.clone());
         }
     });
+}
+
+/// A courier reached the restaurant or the door: a `status` message with
+/// `arrival` to the order's watchers, as a control message (never
+/// coalesced away). Lost with the changes if the fan-out lags (the resync
+/// restates statuses, not arrivals).
+fn on_arrival(shared: &Shared, arrived: &engine::Arrived) {
+    let hub = shared.hub.lock();
+    let Some(watch) = hub.order(arrived.order_id) else {
+        return;
+    };
+    let msg = protocol::arrival(&watch.track, arrived);
+    for w in &watch.watchers {
+        shared.push_control(&w.mailbox, msg.clone());
+    }
 }
 
 /// After lost changes: current status of every watched order, fresh

@@ -1,7 +1,9 @@
 //! Live tracking out: `GET /v1/ws` streams driver positions, ETAs and order
 //! statuses to customers, restaurants and drivers (`order:{id}` channels),
 //! and whole areas of the fleet to dispatchers (`area` channel), with the
-//! orders no driver took whose pickup is in their area (`unassigned`).
+//! orders no driver took whose pickup is in their area (`unassigned`). An
+//! order's watchers also hear when its courier reaches the restaurant or
+//! the door (a `status` with `arrival`, from the matcher's fences).
 //!
 //! Data flow: engine `Moved`/`Change` broadcast → `fanout` (one task) →
 //! `hub` lookup → each interested client's `mailbox` → that client's writer
@@ -21,7 +23,9 @@
 //! - `connection`: the upgrade handler (auth, connection limit) and each
 //!   socket's reader (subscribe requests within a per-connection budget)
 //!   and writer (keepalive, write timeout, Close frames).
-//! - [`eta`]: the placeholder ETA.
+//! - ETAs: from an `engine::eta::EtaSource` handed in
+//!   ([`Gateway::with_etas`]: the matcher's road ETAs in the app,
+//!   crow-fly by default).
 //! - [`metrics`]: metric names and handles.
 //!
 //! **Invariants:** no lock is held across an `.await`; the fan-out never
@@ -29,7 +33,7 @@
 //! to it; lock order is hub → engine → mailbox. An error in one connection
 //! ends that connection only.
 //!
-//! **API boundary:** [`Config`], [`Gateway`] (`new`, `router`, `run`,
+//! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`, `router`, `run`,
 //! `connection_count`, `backlog`) and the wire names in [`protocol`].
 
 #[doc(hidden)]
@@ -49,6 +53,7 @@ use auth::Tokens;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
+use engine::eta::EtaSource;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -186,6 +191,10 @@ pub(crate) struct Shared {
     metrics: Metrics,
     /// Taken by `run`.
     streams: Mutex<Option<Streams>>,
+    /// Customer ETAs for order watchers' positions (the matcher's road
+    /// ETAs in the app; crow-fly by default). Called under the hub lock:
+    /// the source bounds its own cost.
+    etas: Arc<dyn EtaSource>,
 }
 
 impl Shared {
@@ -211,7 +220,19 @@ impl Gateway {
     /// Subscribes to the engine's streams at once, so events between `new`
     /// and `run` reach clients; registers the metric handles (install the
     /// recorder first).
+    /// A gateway whose ETAs are crow-fly ([`engine::eta::CrowFly`]).
     pub fn new(config: Config, engine: engine::Handle, tokens: Tokens) -> Self {
+        Self::with_etas(config, engine, tokens, Arc::new(engine::eta::CrowFly))
+    }
+
+    /// A gateway whose order watchers get their ETAs from `etas` (the
+    /// matcher's road ETAs, `matcher::Matcher::etas`).
+    pub fn with_etas(
+        config: Config,
+        engine: engine::Handle,
+        tokens: Tokens,
+        etas: Arc<dyn EtaSource>,
+    ) -> Self {
         let streams = Streams {
             moves: engine.subscribe_moves(),
             changes: engine.subscribe_changes(),
@@ -228,6 +249,7 @@ impl Gateway {
                 tracker: TaskTracker::new(),
                 metrics: Metrics::register(),
                 streams: Mutex::new(Some(streams)),
+                etas,
             }),
         }
     }

@@ -11,7 +11,8 @@
 //! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area"}`
 //!
 //! Server → client (JSON text, always with a `type`): `subscribed`,
-//! `unsubscribed`, `status`, `location`, `drivers`, `unassigned` (area
+//! `unsubscribed`, `status` (with `arrival` when the courier reached the
+//! restaurant or the door), `location`, `drivers`, `unassigned` (area
 //! watchers: an order no driver took), `error`.
 
 use std::borrow::Cow;
@@ -22,7 +23,10 @@ use contract::ws::{
     Unsubscribed,
 };
 use contract::{ClientMessage, ServerMessage};
-use engine::{BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, Unassigned};
+use engine::eta::Eta;
+use engine::{
+    Arrived, BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, Unassigned,
+};
 
 pub use contract::ws::{
     AREA_CHANNEL, OP_SUBSCRIBE, OP_UNSUBSCRIBE, ORDER_CHANNEL_PREFIX, PATH, REASON_REVOKED,
@@ -199,12 +203,12 @@ fn location(message: Location) -> Outgoing {
     encode(MsgType::Location, &ServerMessage::Location(message))
 }
 
-/// A driver position for order watchers (`order_id`), with `eta_s` when
-/// the order has a next stop, from an applied ping.
+/// A driver position for order watchers (`order_id`), with `eta_s` and
+/// `delivery_eta_s` when the order has a next stop, from an applied ping.
 pub(crate) fn location_from_move(
     m: &Moved,
     order_id: Option<OrderId>,
-    eta_s: Option<u32>,
+    eta: Option<Eta>,
 ) -> Outgoing {
     location(Location {
         order_id: order_id.map(|o| o.0),
@@ -214,7 +218,8 @@ pub(crate) fn location_from_move(
         ts: m.recorded_at_ms,
         heading: m.heading_deg,
         speed: m.speed_mps,
-        eta_s,
+        eta_s: eta.map(|e| e.next_stop_s),
+        delivery_eta_s: eta.map(|e| e.door_s),
     })
 }
 
@@ -223,7 +228,7 @@ pub(crate) fn location_from_fix(
     driver_id: DriverId,
     fix: &Fix,
     order_id: Option<OrderId>,
-    eta_s: Option<u32>,
+    eta: Option<Eta>,
 ) -> Outgoing {
     location(Location {
         order_id: order_id.map(|o| o.0),
@@ -233,7 +238,8 @@ pub(crate) fn location_from_fix(
         ts: fix.recorded_at_ms,
         heading: fix.heading_deg,
         speed: fix.speed_mps,
-        eta_s,
+        eta_s: eta.map(|e| e.next_stop_s),
+        delivery_eta_s: eta.map(|e| e.door_s),
     })
 }
 
@@ -246,6 +252,23 @@ pub(crate) fn status(track: &OrderTrack) -> Outgoing {
             status: track.status,
             driver_id: track.driver_id.map(|d| d.0),
             at: track.updated_at_ms,
+            arrival: None,
+        }),
+    )
+}
+
+/// `{"type":"status","order_id","status","driver_id","at","arrival"}`: the
+/// courier of `track` reached a stop; the status is the order's as
+/// `track` has it, `at` the fix's time.
+pub(crate) fn arrival(track: &OrderTrack, arrived: &Arrived) -> Outgoing {
+    encode(
+        MsgType::Status,
+        &ServerMessage::Status(Status {
+            order_id: arrived.order_id.0,
+            status: track.status,
+            driver_id: Some(arrived.driver_id.0),
+            at: arrived.at_ms,
+            arrival: Some(arrived.arrival),
         }),
     )
 }
@@ -447,6 +470,20 @@ mod tests {
             v,
             serde_json::json!({"type":"status","order_id":ORDER,"status":"ready_for_pickup","at":5})
         );
+        let courier = DriverId::new();
+        let arrived = Arrived {
+            order_id: track.order_id,
+            driver_id: courier,
+            arrival: engine::Arrival::ArrivedAtRestaurant,
+            position: track.pickup,
+            at_ms: 7,
+        };
+        let v: serde_json::Value = serde_json::from_str(&arrival(&track, &arrived).text).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"status","order_id":ORDER,"status":"ready_for_pickup",
+                               "driver_id":courier.to_string(),"at":7,"arrival":"arrived_at_restaurant"})
+        );
 
         let driver = DriverId::new();
         let fix = Fix {
@@ -457,11 +494,22 @@ mod tests {
             accuracy_m: None,
             cell: engine::cells::cell_of(LatLng::new(57.7, 11.97).unwrap()),
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&location_from_fix(driver, &fix, None, Some(3)).text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &location_from_fix(
+                driver,
+                &fix,
+                None,
+                Some(Eta {
+                    next_stop_s: 3,
+                    door_s: 8,
+                }),
+            )
+            .text,
+        )
+        .unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"type":"location","driver_id":driver.to_string(),"lat":57.7,"lng":11.97,"ts":9,"heading":90.0,"eta_s":3})
+            serde_json::json!({"type":"location","driver_id":driver.to_string(),"lat":57.7,"lng":11.97,"ts":9,"heading":90.0,"eta_s":3,"delivery_eta_s":8})
         );
     }
 }

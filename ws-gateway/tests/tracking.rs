@@ -86,7 +86,8 @@ async fn customer_sees_status_positions_then_status_changes_in_order() {
     assert_eq!(
         c.expect("location").await,
         json!({"type": "location", "order_id": order.order_id, "driver_id": driver, "lat": 57.690, "lng": 11.960,
-               "ts": T0, "eta_s": eta_s(here, ll(PICKUP))})
+               "ts": T0, "eta_s": eta_s(here, ll(PICKUP)),
+               "delivery_eta_s": eta_s(here, ll(PICKUP)) + eta_s(ll(PICKUP), ll(DROPOFF))})
     );
 
     // Each move, one location, towards the pickup: the ETA shrinks.
@@ -391,4 +392,35 @@ async fn lagging_on_moves_skips_to_the_newest_positions() {
         assert!(ts > last, "{ts} after {last}");
         last = ts;
     }
+}
+
+/// A courier's arrival (the matcher's fences put it on the engine's change
+/// stream) reaches the order's watchers as a `status` with `arrival`, the
+/// order's status unchanged; other orders' watchers hear nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arrival_is_a_status_message_with_arrival() {
+    let app = spawn_app(Config::default()).await;
+    let customer = UserId::new();
+    let driver = DriverId::new();
+    let order = app.order(customer, PICKUP, DROPOFF);
+    app.ping(driver, 57.690, 11.960, T0);
+    app.engine.assign(order.order_id, driver, T0 + 1).unwrap();
+    let mut c = app.connect(customer, Role::Customer).await;
+    c.subscribe_order(order.order_id).await;
+    c.expect("subscribed").await;
+    c.expect("status").await;
+    c.expect("location").await;
+
+    app.engine.publish_arrival(engine::Arrived {
+        order_id: order.order_id,
+        driver_id: driver,
+        arrival: engine::Arrival::ArrivedAtRestaurant,
+        position: ll(PICKUP),
+        at_ms: T0 + 7,
+    });
+    assert_eq!(
+        c.expect("status").await,
+        json!({"type": "status", "order_id": order.order_id, "status": "accepted",
+               "driver_id": driver, "at": T0 + 7, "arrival": "arrived_at_restaurant"})
+    );
 }

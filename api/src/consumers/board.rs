@@ -43,8 +43,14 @@ impl events::Consumer for Board {
     }
 
     fn wants(&self, event_type: EventType) -> bool {
+        // Offers and arrivals leave the order as it was.
         event_type.aggregate_kind() == events::AggregateKind::Order
-            && event_type != EventType::OrderOffered
+            && !matches!(
+                event_type,
+                EventType::OrderOffered
+                    | EventType::OrderArrivedAtRestaurant
+                    | EventType::OrderArrivedAtCustomer
+            )
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {

@@ -1,7 +1,9 @@
 //! The engine's changes that become events without a business
-//! transaction: driver online/offline (from `Change::DriverStatus`) and the
+//! transaction: driver online/offline (from `Change::DriverStatus`), the
 //! matcher's offers (`Change::Offer`, as `order.offered` on the order's
-//! stream), through `events::presence`'s bounded queue. What a crash may
+//! stream) and couriers' arrivals (`Change::Arrived`, as
+//! `order.arrived_at_restaurant` / `order.arrived_at_customer`), through
+//! `events::presence`'s bounded queue. What a crash may
 //! lose: what that queue holds (see `events::presence`); and a change the
 //! engine's stream dropped for this reader when it lagged (counted as a
 //! WARN): presence is a level the next change restates.
@@ -40,7 +42,7 @@ pub async fn run(
     }
 }
 
-/// Records one change if it is a presence flip or an offer.
+/// Records one change if it is a presence flip, an offer or an arrival.
 fn feed(
     recorder: &PresenceRecorder,
     online: &mut HashMap<DriverId, bool>,
@@ -75,6 +77,28 @@ fn feed(
                     "expires_at_ms": offer.expires_at_ms,
                 })),
             });
+        }
+        Change::Arrived(arrived) => {
+            let body = commerce::event::CourierArrived {
+                order_id: arrived.order_id,
+                driver_id: arrived.driver_id,
+                lat: arrived.position.lat,
+                lng: arrived.position.lng,
+                at_ms: arrived.at_ms,
+            };
+            match serde_json::to_value(&body) {
+                Ok(body) => {
+                    recorder.record_event(NewEvent {
+                        event_type: commerce::event::arrival_event_type(arrived.arrival),
+                        aggregate_id: arrived.order_id.to_string(),
+                        at_ms: arrived.at_ms,
+                        actor: Actor::User(arrived.driver_id.as_uuid()),
+                        payload: Payload::v1(body),
+                    });
+                }
+                // Plain numbers and ids: serialising cannot fail.
+                Err(e) => tracing::warn!(error = %e, "cannot record an arrival"),
+            }
         }
         _ => {}
     }

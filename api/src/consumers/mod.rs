@@ -9,8 +9,9 @@
 //!   ask the matcher to dispatch it (idempotent with the direct path).
 //! - [`catalog::CatalogSync`]: `restaurant.updated` / `menu.updated`
 //!   reload the restaurant and its menu into the search catalog.
-//! - [`feed`]: driver online/offline from the engine's change stream and
-//!   the matcher's offers (`order.offered`) into `events::presence`.
+//! - [`feed`]: driver online/offline from the engine's change stream, the
+//!   matcher's offers (`order.offered`) and couriers' arrivals
+//!   (`order.arrived_at_*`) into `events::presence`.
 //!
 //! Each consumer deduplicates by event id ([`dedupe::Seen`]) and is
 //! idempotent besides (reloads and by-version updates), so a redelivery

@@ -13,10 +13,12 @@ use crate::store::Store;
 /// preparing, ready, an assignment undone), and the order waits for a
 /// driver, asks the matcher to dispatch it; a closed order is withdrawn.
 /// Both are idempotent with the direct path after the commit: dispatching
-/// an order already in dispatch, assigned or closed does nothing. The
-/// order is judged as the board holds it when that is as new as the event
-/// (the usual case: the direct update came first), else as the store has
-/// it, which is put on the board first.
+/// an order already in dispatch, assigned or closed does nothing. A
+/// closed or assigned order is judged as the board holds it when that is
+/// as new as the event (the usual case: the direct update came first); one
+/// that waits for a driver, or one the board lags on, as the store has it
+/// (put on the board first), since dispatching needs its expected ready
+/// time.
 pub struct Trigger {
     store: std::sync::Arc<dyn Store>,
     live: Live,
@@ -70,8 +72,8 @@ impl events::Consumer for Trigger {
         let now_ms = self.clock.now_ms();
         if let Some(track) = self.live.engine.order(id)
             && track.version >= event.version
+            && live::settle_tracked(&self.live, &track)
         {
-            live::dispatch_tracked(&self.live, &track, now_ms);
             self.seen.insert(event.id);
             return Ok(());
         }

@@ -158,9 +158,16 @@ pub struct OrderResponse {
     pub pickup: Point,
     pub dropoff: Point,
     pub delivery_address: String,
-    /// Seconds until the driver reaches the next stop; null without a
-    /// driver position.
+    /// Seconds until the driver reaches the next stop (the restaurant
+    /// before pickup, the door after); null without a driver position.
+    /// On the road graph when `matcher.roads` is set, crow-fly otherwise.
     pub eta_s: Option<u64>,
+    /// Seconds until the order reaches the customer's door: before pickup
+    /// the driver's drive to the restaurant or the food's remaining
+    /// preparation (from the restaurant's learned preparation time),
+    /// whichever is longer, then the drive to the door; after pickup the
+    /// drive to the door. Null without a driver position.
+    pub delivery_eta_s: Option<u64>,
     /// The lines as priced at placement (empty in listings).
     pub items: Vec<OrderLineResponse>,
     pub subtotal_cents: i64,
@@ -201,6 +208,13 @@ pub struct OrderDispatch {
     /// (after `matcher.unassigned_after_offers` offers or
     /// `matcher.unassigned_after_s`), Unix ms; null until then. Offers go on.
     pub unassigned_at: Option<i64>,
+    /// Prep-aware dispatch (`matcher.prep_aware`): when the food is
+    /// expected ready, Unix ms (the restaurant's acceptance plus its
+    /// preparation time as learned from its history, or
+    /// `matcher.prep_default_s`); the first offer waits until a courier
+    /// would arrive about then. Null when offers are not held (prep-aware
+    /// off, or the order is ready).
+    pub ready_at: Option<i64>,
 }
 
 impl From<matcher::DispatchView> for OrderDispatch {
@@ -213,6 +227,7 @@ impl From<matcher::DispatchView> for OrderDispatch {
             attempts: v.attempts,
             since: v.since_ms,
             unassigned_at: v.unassigned_at_ms,
+            ready_at: v.ready_at_ms,
         }
     }
 }
@@ -678,7 +693,7 @@ pub(crate) fn order_response(
     order: Order,
     charge: Option<&Payment>,
 ) -> OrderResponse {
-    let eta_s = live::eta_s(state, &order);
+    let eta = live::eta(state, &order);
     let dispatch = state.matcher.dispatch_state(order.id).map(Into::into);
     OrderResponse {
         order_id: order.id,
@@ -689,7 +704,8 @@ pub(crate) fn order_response(
         pickup: order.pickup.into(),
         dropoff: order.dropoff.into(),
         delivery_address: order.delivery_address,
-        eta_s,
+        eta_s: eta.map(|e| u64::from(e.next_stop_s)),
+        delivery_eta_s: eta.map(|e| u64::from(e.door_s)),
         items: order
             .lines
             .into_iter()

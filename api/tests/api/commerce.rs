@@ -542,6 +542,8 @@ dual_test! {
                 lines: Vec::new(),
                 created_at_ms: now_ms(),
                 updated_at_ms: now_ms(),
+                accepted_at_ms: None,
+                ready_at_ms: None,
                 version: 0,
             },
             items: vec![(item, 2)],

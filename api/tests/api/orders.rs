@@ -479,6 +479,11 @@ dual_test! {
         // 1112 m / 6 m/s × 1.3 ≈ 241 s.
         let eta = body["eta_s"].as_u64().unwrap();
         assert!((235..=245).contains(&eta), "{eta}");
+        // To the door: the food is expected the default 10 minutes after
+        // the restaurant accepted (longer than the drive there), then the
+        // drive to the door.
+        let door = body["delivery_eta_s"].as_u64().unwrap();
+        assert!((590..=600 + 3_600).contains(&door), "{door}");
         // The driver sees it in its list.
         let r = app.get("/v1/orders", driver.token()).await;
         assert_eq!(r.assert_ok(200)["orders"][0]["order_id"], order.to_string());
@@ -524,6 +529,8 @@ dual_test! {
             api::Restored {
                 tracked: 2,
                 dispatched: 1,
+                // Neither order was ready for pickup yet.
+                preparations: 0,
                 payments_resumed: 0
             }
         );

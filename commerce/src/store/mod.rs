@@ -427,6 +427,12 @@ pub struct Order {
     pub created_at_ms: i64,
     /// When it last changed, Unix ms.
     pub updated_at_ms: i64,
+    /// When the restaurant accepted it, Unix ms; `None` before. With
+    /// [`Order::ready_at_ms`], what the prep-aware matcher learns a
+    /// restaurant's preparation time from.
+    pub accepted_at_ms: Option<i64>,
+    /// When it became ready for pickup, Unix ms; `None` before.
+    pub ready_at_ms: Option<i64>,
     /// The order aggregate's version in the event stream as of this read
     /// or change (1 once placed, one more per event; 0 for an order not
     /// stored yet). The live board applies changes by it, so an older
@@ -633,6 +639,21 @@ pub trait OrderStore: Send + Sync {
     /// the relay or not yet, so a change is in the history as soon as it
     /// is committed).
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>>;
+    /// The latest `limit` orders that were accepted and then became ready
+    /// for pickup, latest first: how long each restaurant took (start-up
+    /// warms the prep-aware matcher's estimates with them).
+    async fn recent_preparations(&self, limit: u32) -> Result<Vec<Preparation>>;
+}
+
+/// One order's preparation: accepted → ready for pickup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preparation {
+    /// The restaurant that prepared it.
+    pub restaurant_id: RestaurantId,
+    /// When it accepted the order, Unix ms.
+    pub accepted_at_ms: i64,
+    /// When the order was ready for pickup, Unix ms.
+    pub ready_at_ms: i64,
 }
 
 // ---------------------------------------------------------------- payments

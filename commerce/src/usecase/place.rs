@@ -247,6 +247,8 @@ fn new_order(
             lines: Vec::new(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
+            accepted_at_ms: None,
+            ready_at_ms: None,
             version: 0,
         },
         items: p.items.clone(),

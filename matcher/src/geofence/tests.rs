@@ -194,3 +194,50 @@ fn a_driver_replayed_along_a_real_road_arrives_once() {
         "seed 0x5eed"
     );
 }
+
+#[test]
+fn one_fence_at_a_time_with_set_fence() {
+    let restaurant = ll(57.7000, 11.9700);
+    // The door lies on the way to the restaurant.
+    let door = offset(restaurant, 300.0, 0.0);
+    let (order, driver) = (OrderId::new(), DriverId::new());
+    let mut fences = Fences::default();
+    assert!(!fences.watches(driver));
+    assert!(fences.set_fence(order, driver, FenceKind::Restaurant, restaurant));
+    assert!(fences.watches(driver));
+    assert_eq!(fences.len(), 1);
+    // Passing the door before pickup is no arrival.
+    assert!(fences.check(driver, door).is_empty());
+    assert_eq!(fences.check(driver, restaurant).len(), 1);
+    // The same fence again (a status step) keeps its state: no refire.
+    assert!(!fences.set_fence(order, driver, FenceKind::Restaurant, restaurant));
+    fences.check(driver, offset(restaurant, 500.0, 0.0));
+    assert!(fences.check(driver, restaurant).is_empty());
+    // Picked up: the door's fence replaces the restaurant's.
+    assert!(fences.set_fence(order, driver, FenceKind::Customer, door));
+    assert_eq!(fences.len(), 1);
+    assert_eq!(
+        fences.check(driver, door),
+        vec![Arrival {
+            order_id: order,
+            kind: FenceKind::Customer
+        }]
+    );
+    fences.remove_order(order);
+    assert!(fences.is_empty());
+    // Still inside the removed fence: checked once more, then forgotten.
+    assert!(fences.check(driver, door).is_empty());
+    assert!(!fences.watches(driver));
+}
+
+#[test]
+fn a_new_driver_arrives_afresh() {
+    let restaurant = ll(57.7000, 11.9700);
+    let (order, first, second) = (OrderId::new(), DriverId::new(), DriverId::new());
+    let mut fences = Fences::default();
+    fences.set_fence(order, first, FenceKind::Restaurant, restaurant);
+    assert_eq!(fences.check(first, restaurant).len(), 1);
+    assert!(fences.set_fence(order, second, FenceKind::Restaurant, restaurant));
+    assert!(!fences.watches(first) || fences.check(first, restaurant).is_empty());
+    assert_eq!(fences.check(second, restaurant).len(), 1);
+}

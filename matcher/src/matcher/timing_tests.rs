@@ -217,3 +217,76 @@ async fn the_hold_follows_the_restaurants_history() {
         loop_task.await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_counts_from_the_ready_time_given_not_from_the_dispatch() {
+    for config in policies(true) {
+        let engine = Handle::new(EngineConfig::default());
+        let matcher = Matcher::new(engine.clone(), config.clone());
+        driver_at(&engine, 1_000.0);
+        // Held: ready in 10 minutes, shown as such.
+        let held = accepted_order(&engine, RestaurantId::new());
+        matcher
+            .dispatch_ready_at(held, NOW_MS, Some(NOW_MS + 600_000))
+            .unwrap();
+        let view = matcher.dispatch_state(held).unwrap();
+        assert_eq!(view.ready_at_ms, Some(NOW_MS + 600_000));
+        assert_eq!(matcher.pending_offer(held), None, "{:?}", config.policy);
+        // Accepted 20 minutes before a restart: its food was due 10
+        // minutes ago, so nothing holds it (a dispatch counting the
+        // preparation from now would hold it 10 more minutes). A matcher
+        // of its own, idle, so the batched policy offers at once too.
+        let engine = Handle::new(EngineConfig::default());
+        let matcher = Matcher::new(engine.clone(), config.clone());
+        let driver = driver_at(&engine, 1_000.0);
+        let restored = accepted_order(&engine, RestaurantId::new());
+        matcher
+            .dispatch_ready_at(restored, NOW_MS, Some(NOW_MS - 600_000))
+            .unwrap();
+        assert_eq!(
+            matcher.pending_offer(restored).map(|o| o.driver_id),
+            Some(driver),
+            "{:?}",
+            config.policy
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_expected_ready_time_is_shown_until_the_food_is_ready() {
+    let config = Config {
+        prep_aware: true,
+        ..Config::default()
+    };
+    let engine = Handle::new(EngineConfig::default());
+    let matcher = Matcher::new(engine.clone(), config);
+    let restaurant = RestaurantId::new();
+    let order = accepted_order(&engine, restaurant);
+    let shutdown = CancellationToken::new();
+    let loop_task = tokio::spawn(matcher.clone().run(shutdown.clone()));
+    // From the restaurant's estimate (the default: no history yet).
+    matcher.dispatch(order, NOW_MS).unwrap();
+    assert_eq!(
+        matcher.dispatch_state(order).unwrap().ready_at_ms,
+        Some(NOW_MS + 600_000)
+    );
+    engine
+        .set_order_status(order, OrderStatus::ReadyForPickup, NOW_MS + 1_000)
+        .unwrap();
+    // The loop hears of it on the change stream (paused time: the sleeps
+    // only let it run).
+    for _ in 0..100 {
+        if matcher.dispatch_state(order).unwrap().ready_at_ms.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(matcher.dispatch_state(order).unwrap().ready_at_ms, None);
+    // Without prep-awareness nothing is held, so nothing is shown.
+    let plain = Matcher::new(engine.clone(), Config::default());
+    let other = accepted_order(&engine, restaurant);
+    plain.dispatch(other, NOW_MS).unwrap();
+    assert_eq!(plain.dispatch_state(other).unwrap().ready_at_ms, None);
+    shutdown.cancel();
+    loop_task.await.unwrap();
+}

@@ -106,6 +106,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "order history into events",
         include_str!("../../../migrations/sqlite/0007_history_events.sql"),
     ),
+    (
+        8,
+        "preparation times",
+        include_str!("../../../migrations/sqlite/0008_prep_times.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -142,6 +147,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "order history into events",
         include_str!("../../../migrations/postgres/0007_history_events.sql"),
+    ),
+    (
+        8,
+        "preparation times",
+        include_str!("../../../migrations/postgres/0008_prep_times.sql"),
     ),
 ];
 
@@ -588,6 +598,7 @@ mod tests {
     ) {
         use crate::store::{EventKind, OrderEvent, OrderStore};
         use engine::{DriverId, OrderId, UserId};
+        use sqlx::Row;
 
         let (before, _) = migrations.split_at(6);
         migrator(before).run(&pool).await.unwrap();
@@ -700,6 +711,22 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(v, 2);
+        // Migration 0008 stamped the acceptance from the events (no order
+        // was ready yet).
+        let stamps: Vec<(String, Option<i64>, Option<i64>)> =
+            sqlx::query("SELECT id, accepted_at_ms, ready_at_ms FROM orders ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get("id"), r.get("accepted_at_ms"), r.get("ready_at_ms")))
+                .collect();
+        let mut expected = vec![
+            (o1.to_string(), Some(14), None),
+            (o2.to_string(), None, None),
+        ];
+        expected.sort();
+        assert_eq!(stamps, expected);
         // And the old table is gone.
         assert!(
             sqlx::query("SELECT 1 FROM order_events")

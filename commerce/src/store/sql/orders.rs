@@ -16,7 +16,8 @@ use super::{SqlStore, is_unique_violation, terminal_statuses};
 use crate::event::{self, ACTOR_ORDERS, OrderChanged, PaymentInfo};
 use crate::store::{
     AssignOutcome, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope, OrderStore,
-    Payment, PaymentKind, PaymentStatus, PlaceOutcome, Result, Transition, TransitionOutcome,
+    Payment, PaymentKind, PaymentStatus, PlaceOutcome, Preparation, Result, Transition,
+    TransitionOutcome,
 };
 
 /// The most history entries one order's history returns. An order makes a
@@ -360,6 +361,26 @@ impl OrderStore for SqlStore {
             }
         }
         Ok(history)
+    }
+
+    async fn recent_preparations(&self, limit: u32) -> Result<Vec<Preparation>> {
+        let rows = sqlx::query(
+            "SELECT restaurant_id, accepted_at_ms, ready_at_ms FROM orders \
+             WHERE ready_at_ms IS NOT NULL AND accepted_at_ms IS NOT NULL \
+             ORDER BY ready_at_ms DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Preparation {
+                    restaurant_id: parse_col(row, "restaurant_id")?,
+                    accepted_at_ms: row.try_get("accepted_at_ms")?,
+                    ready_at_ms: row.try_get("ready_at_ms")?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -47,6 +47,7 @@ macro_rules! select_order {
         "SELECT o.id, o.customer_id, o.restaurant_id, r.owner_id, o.status, o.driver_id, \
          o.pickup_lat, o.pickup_lng, o.dropoff_lat, o.dropoff_lng, o.delivery_address, \
          o.subtotal_cents, o.delivery_fee_cents, o.total_cents, o.created_at_ms, o.updated_at_ms, \
+         o.accepted_at_ms, o.ready_at_ms, \
          COALESCE(ea.version, 0) AS version \
          FROM orders o JOIN restaurants r ON r.id = o.restaurant_id \
          LEFT JOIN event_aggregates ea ON ea.aggregate_kind = 'order' AND ea.aggregate_id = o.id "
@@ -190,6 +191,8 @@ pub(crate) fn order(row: &AnyRow) -> Result<Order> {
         lines: Vec::new(),
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        accepted_at_ms: row.try_get("accepted_at_ms")?,
+        ready_at_ms: row.try_get("ready_at_ms")?,
         version: row.try_get("version")?,
     })
 }

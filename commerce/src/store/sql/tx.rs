@@ -59,7 +59,9 @@ pub(super) async fn append(tx: &mut Tx, event: &events::NewEvent) -> Result<i64>
     Ok(events::append(tx, event).await?.version)
 }
 
-/// Compare-and-set of the order's status. Whether it applied.
+/// Compare-and-set of the order's status. Whether it applied. A step to
+/// `accepted` or `ready_for_pickup` stamps `accepted_at_ms` /
+/// `ready_at_ms` (each status is reached once in an order's life).
 pub(super) async fn set_status(
     tx: &mut Tx,
     order_id: OrderId,
@@ -68,7 +70,10 @@ pub(super) async fn set_status(
     at_ms: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE orders SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
+        "UPDATE orders SET status = $1, updated_at_ms = $2, \
+         accepted_at_ms = CASE WHEN $1 = 'accepted' THEN $2 ELSE accepted_at_ms END, \
+         ready_at_ms = CASE WHEN $1 = 'ready_for_pickup' THEN $2 ELSE ready_at_ms END \
+         WHERE id = $3 AND status = $4",
     )
     .bind(to.as_str())
     .bind(at_ms)

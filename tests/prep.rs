@@ -1,0 +1,167 @@
+//! Prep-aware dispatch on a real server (`matcher.prep_aware = true`): the
+//! matcher learns each restaurant's preparation time from its orders'
+//! `ready_for_pickup` steps (accepted → ready), shows when it expects an
+//! order's food (`dispatch.ready_at`: the acceptance plus the estimate),
+//! and after a restart keeps both what it learned and when each waiting
+//! order's food is due (counted from its acceptance, not from the
+//! restart).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// The restaurant's estimate before it has history: an hour, so a
+/// learned one (milliseconds here) cannot be mistaken for it.
+const DEFAULT_PREP_S: u64 = 3_600;
+
+fn prep_aware(config: &mut hexdash::Config) {
+    config.matcher.prep_aware = true;
+    config.matcher.prep_min_samples = 3;
+    config.matcher.prep_default_s = DEFAULT_PREP_S;
+}
+
+/// A restaurant with one dish, its owner and a customer.
+struct Shop {
+    restaurant: String,
+    dish: String,
+    owner: User,
+    customer: User,
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let owner = app.signup("owner", "restaurant").await;
+    let (status, restaurant) = app
+        .post(
+            "/v1/restaurants",
+            Some(&owner.token),
+            json!({"name": "Kökets Tid", "location": {"lat": 57.70, "lng": 11.97}, "address": "Vasagatan 1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{restaurant}");
+    let restaurant = restaurant["restaurant_id"].as_str().unwrap().to_owned();
+    let (status, menu) = app
+        .post(
+            &format!("/v1/restaurants/{restaurant}/menu"),
+            Some(&owner.token),
+            json!({"items": [{"name": "Pyttipanna", "price_cents": 9_900}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{menu}");
+    let dish = menu["items"][0]["menu_item_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Shop {
+        restaurant,
+        dish,
+        owner,
+        customer: app.signup("customer", "customer").await,
+    }
+}
+
+/// A paid order the restaurant has accepted; its id.
+async fn accepted_order(app: &TestApp, shop: &Shop) -> String {
+    let (status, order) = app
+        .post(
+            "/v1/orders",
+            Some(&shop.customer.token),
+            json!({"restaurant_id": shop.restaurant,
+                   "items": [{"menu_item_id": shop.dish, "quantity": 1}],
+                   "delivery": {"lat": 57.69, "lng": 11.97, "address": "Avenyn 10"},
+                   "payment": {"method": "card", "token": "tok_ok"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["order_id"].as_str().unwrap().to_owned();
+    step(app, &shop.owner, &id, "accepted").await;
+    id
+}
+
+async fn step(app: &TestApp, who: &User, order: &str, status: &str) {
+    let (code, body) = app
+        .post(
+            &format!("/v1/orders/{order}/status"),
+            Some(&who.token),
+            json!({"status": status}),
+        )
+        .await;
+    assert_eq!(code, 200, "{status}: {body}");
+}
+
+/// When the order stepped to `status`, from its history.
+async fn stepped_at(app: &TestApp, who: &User, order: &str, status: &str) -> i64 {
+    let (code, history) = app
+        .get(&format!("/v1/orders/{order}/history"), Some(&who.token))
+        .await;
+    assert_eq!(code, 200, "{history}");
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "status" && e["status"] == status)
+        .and_then(|e| e["at"].as_i64())
+        .unwrap_or_else(|| panic!("no {status} in {history}"))
+}
+
+/// The order's `dispatch.ready_at`.
+async fn ready_at(app: &TestApp, who: &User, order: &str) -> Value {
+    let (code, body) = app
+        .get(&format!("/v1/orders/{order}"), Some(&who.token))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["dispatch"]["state"], "searching", "{body}");
+    body["dispatch"]["ready_at"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matcher_learns_preparation_times_and_keeps_them_across_a_restart() {
+    let dir = TempDir::create();
+    let app = spawn_app_in(&dir.0, prep_aware).await;
+    let shop = shop(&app).await;
+    let owner = &shop.owner;
+
+    // No history: the food is expected the default time after acceptance.
+    let mut learned = Vec::new();
+    for i in 0..3 {
+        let order = accepted_order(&app, &shop).await;
+        let accepted = stepped_at(&app, owner, &order, "accepted").await;
+        if i == 0 {
+            assert_eq!(
+                ready_at(&app, owner, &order).await,
+                accepted + DEFAULT_PREP_S as i64 * 1000
+            );
+        }
+        // Different, positive preparation times (the store stamps in ms).
+        tokio::time::sleep(std::time::Duration::from_millis(20 + 15 * i)).await;
+        step(&app, owner, &order, "ready_for_pickup").await;
+        let ready = stepped_at(&app, owner, &order, "ready_for_pickup").await;
+        learned.push(ready - accepted);
+    }
+    learned.sort_unstable();
+    let median = learned[1];
+    assert!(median > 0, "{learned:?}");
+
+    // Three preparations seen: the next order's food is expected their
+    // median after its acceptance.
+    let order = accepted_order(&app, &shop).await;
+    let accepted = stepped_at(&app, owner, &order, "accepted").await;
+    assert_eq!(ready_at(&app, owner, &order).await, accepted + median);
+    app.stop().await;
+
+    // After a restart: the estimate is read back from the store, and the
+    // waiting order's food is still due `median` after its acceptance
+    // (long past), not after the restart.
+    let app = spawn_app_in(&dir.0, prep_aware).await;
+    assert_eq!(ready_at(&app, owner, &order).await, accepted + median);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_prep_awareness_nothing_is_held_or_shown() {
+    let app = spawn_app().await;
+    let shop = shop(&app).await;
+    let order = accepted_order(&app, &shop).await;
+    assert_eq!(ready_at(&app, &shop.owner, &order).await, Value::Null);
+    app.stop().await;
+}
