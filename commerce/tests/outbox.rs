@@ -756,6 +756,7 @@ async fn steps_stamp_acceptance_and_readiness() {
             to,
             actor_id: Some(w.owner),
             at_ms,
+            refund_id: PaymentId::new(),
         };
         let mut orders = Vec::new();
         for (accepted_at, ready_at) in [(1_000, 9_000), (2_000, 5_000), (3_000, 4_000)] {
