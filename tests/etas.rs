@@ -14,7 +14,8 @@ const RESTAURANT: (f64, f64) = (57.7000, 11.9700);
 const DOOR: (f64, f64) = (57.6950, 11.9850);
 /// About 1.2 km north-west of the restaurant, in the city.
 const COURIER: (f64, f64) = (57.7080, 11.9600);
-/// The preparation the food is expected to take (no history yet).
+/// The preparation the food is expected to take (no history yet: what
+/// the restaurant declares).
 const PREP_S: u64 = 600;
 
 fn graph_path() -> std::path::PathBuf {
@@ -27,7 +28,6 @@ fn graph_path() -> std::path::PathBuf {
 async fn etas_follow_the_roads_and_wait_for_the_food() {
     let app = spawn_app_with(|c| {
         c.matcher.roads = Some(graph_path());
-        c.matcher.prep_default_s = PREP_S;
     })
     .await;
     // The same graph, to compute what the server should say.
@@ -47,7 +47,8 @@ async fn etas_follow_the_roads_and_wait_for_the_food() {
         .post(
             "/v1/restaurants",
             Some(&owner.token),
-            json!({"name": "Vägkrogen", "location": {"lat": RESTAURANT.0, "lng": RESTAURANT.1}, "address": "Gatan 3"}),
+            json!({"name": "Vägkrogen", "location": {"lat": RESTAURANT.0, "lng": RESTAURANT.1}, "address": "Gatan 3",
+                   "avg_prep_time_s": PREP_S}),
         )
         .await;
     assert_eq!(status, 201, "{restaurant}");

@@ -1,5 +1,7 @@
 //! Prep-aware dispatch on a real server (`matcher.prep_aware = true`): the
-//! matcher learns each restaurant's preparation time from its orders'
+//! matcher starts from the preparation time each restaurant declares
+//! (`avg_prep_time_s`, kept current when the owner changes it), learns
+//! its real one from its orders'
 //! `ready_for_pickup` steps (accepted → ready), shows when it expects an
 //! order's food (`dispatch.ready_at`: the acceptance plus the estimate),
 //! and after a restart keeps both what it learned and when each waiting
@@ -11,9 +13,12 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// The restaurant's estimate before it has history: an hour, so a
-/// learned one (milliseconds here) cannot be mistaken for it.
+/// The estimate for a restaurant that declared nothing: an hour.
 const DEFAULT_PREP_S: u64 = 3_600;
+/// What the test restaurant declares at first, then after a change: both
+/// unlike the default and a learned time (milliseconds here).
+const DECLARED_PREP_S: i64 = 1_500;
+const CHANGED_PREP_S: i64 = 2_400;
 
 fn prep_aware(config: &mut hexdash::Config) {
     config.matcher.prep_aware = true;
@@ -35,7 +40,8 @@ async fn shop(app: &TestApp) -> Shop {
         .post(
             "/v1/restaurants",
             Some(&owner.token),
-            json!({"name": "Kökets Tid", "location": {"lat": 57.70, "lng": 11.97}, "address": "Vasagatan 1"}),
+            json!({"name": "Kökets Tid", "location": {"lat": 57.70, "lng": 11.97}, "address": "Vasagatan 1",
+                   "avg_prep_time_s": DECLARED_PREP_S}),
         )
         .await;
     assert_eq!(status, 201, "{restaurant}");
@@ -121,17 +127,34 @@ async fn the_matcher_learns_preparation_times_and_keeps_them_across_a_restart() 
     let shop = shop(&app).await;
     let owner = &shop.owner;
 
-    // No history: the food is expected the default time after acceptance.
+    // No history: the food is expected what the restaurant declared after
+    // acceptance; a change the owner makes applies to the next order.
+    let order = accepted_order(&app, &shop).await;
+    let accepted = stepped_at(&app, owner, &order, "accepted").await;
+    assert_eq!(
+        ready_at(&app, owner, &order).await,
+        accepted + DECLARED_PREP_S * 1000
+    );
+    let changed = app
+        .client
+        .patch(app.url(&format!("/v1/restaurants/{}", shop.restaurant)))
+        .bearer_auth(&owner.token)
+        .json(&json!({"avg_prep_time_s": CHANGED_PREP_S}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let order = accepted_order(&app, &shop).await;
+    let accepted = stepped_at(&app, owner, &order, "accepted").await;
+    assert_eq!(
+        ready_at(&app, owner, &order).await,
+        accepted + CHANGED_PREP_S * 1000
+    );
+
     let mut learned = Vec::new();
     for i in 0..3 {
         let order = accepted_order(&app, &shop).await;
         let accepted = stepped_at(&app, owner, &order, "accepted").await;
-        if i == 0 {
-            assert_eq!(
-                ready_at(&app, owner, &order).await,
-                accepted + DEFAULT_PREP_S as i64 * 1000
-            );
-        }
         // Different, positive preparation times (the store stamps in ms).
         tokio::time::sleep(std::time::Duration::from_millis(20 + 15 * i)).await;
         step(&app, owner, &order, "ready_for_pickup").await;

@@ -290,6 +290,15 @@ impl AppState {
     }
 
     /// The live side (engine and matcher) as the use-cases see it.
+    /// The catalog and the matcher, as restaurant use-cases tell them of
+    /// a change.
+    pub fn restaurant_side(&self) -> search::RestaurantSide<'_> {
+        search::RestaurantSide {
+            catalog: &self.catalog,
+            matcher: &self.matcher,
+        }
+    }
+
     pub fn live(&self) -> live::Live {
         live::Live {
             engine: self.engine.clone(),

@@ -67,6 +67,28 @@ fn dish_entry(item: &MenuItem) -> DishEntry {
 
 /// The use-cases tell the catalog of every committed write to a
 /// restaurant or a menu item.
+/// What the live side keeps of restaurants, as the use-cases tell it after
+/// each commit: the search catalog's entries and the matcher's declared
+/// preparation times (its estimate until a restaurant has history).
+pub struct RestaurantSide<'a> {
+    /// The search catalog.
+    pub catalog: &'a SharedCatalog,
+    /// The matcher.
+    pub matcher: &'a matcher::Matcher,
+}
+
+impl CatalogSide for RestaurantSide<'_> {
+    fn restaurant_changed(&self, restaurant: &Restaurant) {
+        self.catalog.restaurant_changed(restaurant);
+        self.matcher
+            .declare_prep(restaurant.id, restaurant.prep_time_s);
+    }
+
+    fn item_changed(&self, item: &MenuItem) {
+        self.catalog.item_changed(item);
+    }
+}
+
 impl CatalogSide for SharedCatalog {
     fn restaurant_changed(&self, restaurant: &Restaurant) {
         self.write().upsert_restaurant(restaurant_entry(restaurant));
@@ -100,6 +122,9 @@ pub async fn load(state: &AppState) -> Result<(), StoreError> {
             let mut catalog = state.catalog.write();
             for r in &page {
                 catalog.upsert_restaurant(restaurant_entry(r));
+                // The matcher's prep estimate before the restaurant has
+                // history (kept current by `consumers::catalog`).
+                state.matcher.declare_prep(r.id, r.prep_time_s);
             }
         },
     )

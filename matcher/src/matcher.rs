@@ -101,12 +101,13 @@ pub struct Config {
     /// that run early, without much standing.
     pub prep_slack_s: u64,
     /// Prep-aware: the preparation estimate for a restaurant without
-    /// enough history (accepted → ready for pickup). 10 min, the low end of
+    /// enough history that declared none (accepted → ready for pickup;
+    /// see [`Matcher::declare_prep`]). 10 min, the low end of
     /// usual kitchen times, so an unknown restaurant is not made to wait
     /// for its courier.
     pub prep_default_s: u64,
     /// Prep-aware: observed preparations a restaurant needs before its own
-    /// median replaces `prep_default_s`.
+    /// median replaces what it declared (or `prep_default_s`).
     pub prep_min_samples: usize,
     /// Prep-aware: the latest observations per restaurant the median is
     /// taken over.
@@ -443,6 +444,15 @@ impl Matcher {
         {
             self.inner.prep.lock().observe(restaurant, ms);
         }
+    }
+
+    /// Records what `restaurant` says its preparation takes: the estimate
+    /// until it has `prep_min_samples` observations of its own.
+    pub fn declare_prep(&self, restaurant: engine::RestaurantId, prep_s: u32) {
+        self.inner
+            .prep
+            .lock()
+            .declare(restaurant, u64::from(prep_s).saturating_mul(1000));
     }
 
     /// The restaurant's expected preparation time now, ms.

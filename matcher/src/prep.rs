@@ -6,7 +6,9 @@
 //! is ready; when the dispatch request does not say when that is, the
 //! estimate here does: the median of the restaurant's last
 //! `prep_window` observed durations (accepted → ready for pickup) once it
-//! has `prep_min_samples` of them, a fixed default before.
+//! has `prep_min_samples` of them; before that, the preparation time the
+//! restaurant declared (its `avg_prep_time_s`), or a fixed default for a
+//! restaurant that declared none.
 
 use std::collections::VecDeque;
 
@@ -31,6 +33,9 @@ pub struct PrepEstimator {
     config: PrepConfig,
     /// The latest durations of each restaurant, ms, oldest first.
     history: FxHashMap<RestaurantId, VecDeque<u64>>,
+    /// What each restaurant says it takes, ms: the estimate until its
+    /// history is long enough.
+    declared: FxHashMap<RestaurantId, u64>,
 }
 
 impl PrepEstimator {
@@ -39,7 +44,14 @@ impl PrepEstimator {
         PrepEstimator {
             config,
             history: FxHashMap::default(),
+            declared: FxHashMap::default(),
         }
+    }
+
+    /// Records what `restaurant` says its preparation takes (replacing
+    /// what it said before).
+    pub fn declare(&mut self, restaurant: RestaurantId, prep_ms: u64) {
+        self.declared.insert(restaurant, prep_ms);
     }
 
     /// Records that an order of `restaurant` took `prep_ms` from accepted
@@ -61,13 +73,19 @@ impl PrepEstimator {
     /// The expected preparation time of `restaurant`'s next order, ms:
     /// the median of its window once it has enough observations (the
     /// median, not the mean: one forgotten order at the pass must not move
-    /// every later estimate), else the default.
+    /// every later estimate), else what it declared, else the default.
     pub fn estimate_ms(&self, restaurant: RestaurantId) -> u64 {
+        let before_history = || {
+            self.declared
+                .get(&restaurant)
+                .copied()
+                .unwrap_or(self.config.default_ms)
+        };
         let Some(h) = self.history.get(&restaurant) else {
-            return self.config.default_ms;
+            return before_history();
         };
         if h.len() < self.config.min_samples.max(1) {
-            return self.config.default_ms;
+            return before_history();
         }
         let mut sorted: Vec<u64> = h.iter().copied().collect();
         sorted.sort_unstable();
@@ -103,6 +121,22 @@ mod tests {
         e.observe(r, 2_000_000);
         // The median: one outlier does not move it.
         assert_eq!(e.estimate_ms(r), 320_000);
+        assert_eq!(e.estimate_ms(RestaurantId::new()), 600_000);
+    }
+
+    #[test]
+    fn what_a_restaurant_declared_until_its_history_is_long_enough() {
+        let mut e = estimator();
+        let r = RestaurantId::new();
+        e.declare(r, 1_200_000);
+        assert_eq!(e.estimate_ms(r), 1_200_000);
+        e.declare(r, 900_000);
+        assert_eq!(e.estimate_ms(r), 900_000, "the latest declaration");
+        e.observe(r, 300_000);
+        e.observe(r, 300_000);
+        assert_eq!(e.estimate_ms(r), 900_000, "two samples are too few");
+        e.observe(r, 300_000);
+        assert_eq!(e.estimate_ms(r), 300_000, "history wins");
         assert_eq!(e.estimate_ms(RestaurantId::new()), 600_000);
     }
 

@@ -12,10 +12,12 @@ use crate::store::Store;
 
 /// `restaurant.updated` and `menu.updated` reload the restaurant and its
 /// whole menu from the store into the catalog (idempotent: upserts of the
-/// stored rows).
+/// stored rows), and give the matcher the restaurant's declared
+/// preparation time (its estimate until the restaurant has history).
 pub struct CatalogSync {
     store: std::sync::Arc<dyn Store>,
     catalog: SharedCatalog,
+    matcher: matcher::Matcher,
     seen: Seen,
 }
 
@@ -28,6 +30,7 @@ impl CatalogSync {
         Self {
             store: state.store.clone(),
             catalog: state.catalog.clone(),
+            matcher: state.matcher.clone(),
             seen: Seen::default(),
         }
     }
@@ -56,6 +59,8 @@ impl events::Consumer for CatalogSync {
         if let Some(restaurant) = self.store.restaurant(id).await.map_err(failed)? {
             let menu = self.store.menu(id).await.map_err(failed)?;
             search::reload(&self.catalog, &restaurant, &menu);
+            self.matcher
+                .declare_prep(restaurant.id, restaurant.prep_time_s);
         }
         self.seen.insert(event.id);
         Ok(())

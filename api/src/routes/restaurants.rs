@@ -267,7 +267,7 @@ async fn create_restaurant(
     let now = state.clock.now_ms();
     let restaurant = usecase::create(
         state.store.as_ref(),
-        &state.catalog,
+        &state.restaurant_side(),
         &state.ids,
         principal.user_id,
         new,
@@ -351,7 +351,7 @@ async fn update_restaurant(
     let now = state.clock.now_ms();
     let restaurant = usecase::update(
         state.store.as_ref(),
-        &state.catalog,
+        &state.restaurant_side(),
         &principal,
         restaurant,
         patch,
