@@ -12,7 +12,7 @@
 //! returns the rows, which go to the node's recent events after the
 //! commit, so caught-up runners need not query for them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -32,15 +32,15 @@ const LOCK_CURSOR_SQLITE: &str = "SELECT last_seq FROM event_relay WHERE id = 1"
 
 /// Numbers up to `$2` committed unsequenced rows after `$1`, in insert-id
 /// order, and returns them (the same statement on both databases; the
-/// columns are [`EVENT_COLUMNS`], which only `events` has).
-fn sequence_statement() -> String {
+/// columns are [`EVENT_COLUMNS`], which only `events` has). Built once.
+static SEQUENCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE events SET seq = $1 + n.rn FROM ( \
          SELECT insert_id, ROW_NUMBER() OVER (ORDER BY insert_id) AS rn FROM events \
          WHERE seq IS NULL ORDER BY insert_id LIMIT $2) AS n \
          WHERE events.insert_id = n.insert_id RETURNING {EVENT_COLUMNS}"
     )
-}
+});
 
 /// How soon a relay that found the cursor held by another node's pass looks
 /// again: that pass may have started before our rows committed. (Appends
@@ -68,7 +68,7 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
         tx.rollback().await?;
         return Ok(Pass::Busy);
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sequence_statement()))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(SEQUENCE.as_str()))
         .bind(last)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
