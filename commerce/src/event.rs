@@ -10,6 +10,7 @@
 //! | type | aggregate | payload |
 //! |------|-----------|---------|
 //! | `order.placed`, `order.accepted`, `order.rejected`, `order.preparing`, `order.ready_for_pickup`, `order.assigned`, `order.picked_up`, `order.delivered`, `order.cancelled` | order | [`OrderChanged`] |
+| `order.reassigned` | order | [`OrderChanged`] with `driver_from` |
 //! | `order.paid`, `payment.failed` | order | [`OrderChanged`] with `payment` |
 //! | `refund.succeeded`, `refund.failed` | order | [`RefundSettled`] |
 //! | `restaurant.updated` | restaurant | [`RestaurantChanged`] |
@@ -62,6 +63,9 @@ pub struct OrderChanged {
     /// written pending; its `refund.*` event follows when it settles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund: Option<PaymentInfo>,
+    /// `order.reassigned`: the driver the order was taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_from: Option<DriverId>,
     /// True only for events copied from the order history kept before the
     /// event stream existed (migration 0007): not news, consumers that
     /// notify people should skip them.
@@ -211,6 +215,7 @@ impl OrderChanged {
             at_ms,
             payment: None,
             refund: None,
+            driver_from: None,
             backfilled: false,
         }
     }
@@ -316,6 +321,7 @@ mod tests {
             at_ms: 5,
             payment: None,
             refund: None,
+            driver_from: None,
             backfilled: false,
         };
         let json = serde_json::to_value(&body).unwrap();

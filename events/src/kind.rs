@@ -106,6 +106,10 @@ event_types! {
     OrderArrivedAtCustomer = "order.arrived_at_customer" on Order,
     /// The order was cancelled.
     OrderCancelled = "order.cancelled" on Order,
+    /// A dispatcher took the order from its driver: to another driver, or
+    /// back to the matcher (the payload's `driver_from` is the driver it
+    /// was taken from, `driver_id` the new one or `null`).
+    OrderReassigned = "order.reassigned" on Order,
     /// A refund of the order's charge went through.
     RefundSucceeded = "refund.succeeded" on Order,
     /// A refund of the order's charge was declined for good.
