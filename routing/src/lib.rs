@@ -30,7 +30,7 @@ pub mod load;
 pub mod snap;
 pub mod tags;
 
-pub use ch::ContractionHierarchy;
+pub use ch::{ContractionHierarchy, LengthSeed, TimeLength};
 pub use geo::{CROW_FLY_SPEED_MPS, LatLng, crow_fly_time_ms};
 pub use graph::{RoadGraph, Segment, Way};
 pub use snap::{Snap, Snapper};
@@ -152,6 +152,20 @@ impl Matrix {
     pub fn row(&self, i: usize) -> &[u32] {
         &self.times_ms[i * self.targets..(i + 1) * self.targets]
     }
+}
+
+/// A trip between two positions: how long it takes and how far it is on
+/// the roads (the fastest path's length), or by crow-fly where the map
+/// does not cover an end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    /// Driving time, milliseconds.
+    pub time_ms: u32,
+    /// Distance, metres: along the fastest road path, or the great-circle
+    /// distance when `on_roads` is false.
+    pub distance_m: f64,
+    /// Whether both ends were on the map (else crow-fly time and distance).
+    pub on_roads: bool,
 }
 
 /// Settings of a [`Router`].
@@ -319,6 +333,91 @@ impl Router {
             }
         }
         matrix
+    }
+
+    /// The length seeds of a trip starting at `snap` (as
+    /// [`Router::source_seeds`], with the rest of the segment's length).
+    fn source_length_seeds(&self, snap: &Snap) -> Vec<LengthSeed> {
+        let s = self.graph.segments()[snap.segment as usize];
+        let dm = |f: f64| (f * f64::from(s.length_dm)).round() as u32;
+        let fractions = [(s.b, 1.0 - snap.fraction), (s.a, snap.fraction)];
+        self.source_seeds(snap)
+            .iter()
+            .map(|&seed| LengthSeed {
+                seed,
+                offset_dm: dm(fractions
+                    .iter()
+                    .find(|(node, _)| *node == seed.node)
+                    .map_or(0.0, |f| f.1)),
+            })
+            .collect()
+    }
+
+    /// The length seeds of a trip ending at `snap`.
+    fn target_length_seeds(&self, snap: &Snap) -> Vec<LengthSeed> {
+        let s = self.graph.segments()[snap.segment as usize];
+        let dm = |f: f64| (f * f64::from(s.length_dm)).round() as u32;
+        let fractions = [(s.a, snap.fraction), (s.b, 1.0 - snap.fraction)];
+        self.target_seeds(snap)
+            .iter()
+            .map(|&seed| LengthSeed {
+                seed,
+                offset_dm: dm(fractions
+                    .iter()
+                    .find(|(node, _)| *node == seed.node)
+                    .map_or(0.0, |f| f.1)),
+            })
+            .collect()
+    }
+
+    /// Trips from each of `from` to `to`: road time and the length of the
+    /// fastest road path when the map covers both ends, crow-fly time and
+    /// distance otherwise. One backward sweep for all sources (e.g. every
+    /// restaurant of a search page to the customer's door).
+    pub fn routes_to(&self, from: &[LatLng], to: LatLng) -> Vec<Route> {
+        let crow = |f: LatLng| Route {
+            time_ms: crow_fly_time_ms(f, to, self.config.crow_fly_speed_mps),
+            distance_m: f.distance_m(to),
+            on_roads: false,
+        };
+        let Some(target) = self.snap(to) else {
+            return from.iter().map(|&f| crow(f)).collect();
+        };
+        let snaps: Vec<Option<Snap>> = from.iter().map(|&f| self.snap(f)).collect();
+        let sources: Vec<Vec<LengthSeed>> = snaps
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .map_or_else(Vec::new, |s| self.source_length_seeds(s))
+            })
+            .collect();
+        let times = self
+            .ch
+            .many_to_one_with_length(&sources, &self.target_length_seeds(&target));
+        from.iter()
+            .zip(snaps)
+            .zip(times)
+            .map(|((&f, snap), mut t)| {
+                let Some(snap) = snap else { return crow(f) };
+                let direct = self.direct_ms(&snap, &target);
+                if direct < t.time_ms {
+                    let along = (target.fraction - snap.fraction).abs();
+                    let s = self.graph.segments()[snap.segment as usize];
+                    t = TimeLength {
+                        time_ms: direct,
+                        length_dm: (along * f64::from(s.length_dm)).round() as u32,
+                    };
+                }
+                if t.time_ms == UNREACHABLE {
+                    return crow(f);
+                }
+                Route {
+                    time_ms: t.time_ms,
+                    distance_m: f64::from(t.length_dm) / 10.0,
+                    on_roads: true,
+                }
+            })
+            .collect()
     }
 
     /// Driving time between two positions, or the crow-fly fallback when
