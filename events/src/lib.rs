@@ -33,9 +33,11 @@
 //! because passes are serial. A late commit is numbered by a later pass.
 //!
 //! **Per-aggregate order.** [`append()`] bumps the aggregate's version in
-//! `event_aggregates` with an upsert whose row lock lasts to the commit, so
-//! a second transaction on the same aggregate waits until the first has
-//! committed before it gets its version and insert id. Versions are 1, 2,
+//! `event_aggregates` in the statement that inserts the row (PostgreSQL: an
+//! upsert whose row lock lasts to the commit; SQLite: a trigger, under the
+//! one write lock that also lasts to the commit), so a second transaction
+//! on the same aggregate waits until the first has committed before it
+//! gets its version and insert id. Versions are 1, 2,
 //! 3 … without gaps, and a later version always has a higher `seq`.
 //!
 //! **At least once.** A consumer's runner reads `seq > position`, delivers

@@ -111,6 +111,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "preparation times",
         include_str!("../../../migrations/sqlite/0008_prep_times.sql"),
     ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -152,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "preparation times",
         include_str!("../../../migrations/postgres/0008_prep_times.sql"),
+    ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/postgres/0015_events_one_statement_append.sql"),
     ),
 ];
 
