@@ -130,6 +130,11 @@ pub struct Config {
     /// and a road query per watched order every 10 s stays small next to
     /// the pings.
     pub eta_interval_s: u64,
+    /// Quotes before ordering (`crate::quote`): the courier's travel time
+    /// to the restaurant assumed when no courier is available within
+    /// `max_radius_m`. 5 minutes: a courier finishing a delivery nearby
+    /// is typically free and there within that.
+    pub quote_courier_default_s: u64,
 }
 
 impl Config {
@@ -181,6 +186,7 @@ impl Default for Config {
             roads: None,
             arrival_radius_m: crate::geofence::DEFAULT_RADIUS_M,
             eta_interval_s: 10,
+            quote_courier_default_s: 300,
         }
     }
 }
@@ -292,7 +298,7 @@ pub(crate) fn describe() {
 /// The shared handle: offers, answers, and the loop at the edge.
 #[derive(Clone)]
 pub struct Matcher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     /// Wall-clock stamps (offer expiry, unassigned alerts) come from the
     /// app's injected clock ([`Matcher::with_clock`]); the timers stay on
     /// tokio's time, which tests pause.
@@ -301,9 +307,9 @@ pub struct Matcher {
     ids: Arc<Ids>,
 }
 
-struct Inner {
-    engine: Handle,
-    config: Config,
+pub(crate) struct Inner {
+    pub(crate) engine: Handle,
+    pub(crate) config: Config,
     book: Mutex<Book<Instant>>,
     /// Wakes the loop when a new, possibly earlier, deadline exists.
     wake: Notify,
@@ -311,9 +317,9 @@ struct Inner {
     batched: Option<Batched>,
     /// Road travel times for the batched policy and prep-aware holds;
     /// crow-fly without.
-    router: Option<Arc<routing::Router>>,
+    pub(crate) router: Option<Arc<routing::Router>>,
     /// Preparation times per restaurant (prep-aware timing).
-    prep: Mutex<PrepEstimator>,
+    pub(crate) prep: Mutex<PrepEstimator>,
     /// When each open order's food is expected ready, for the customer
     /// ETAs (`crate::eta`); dropped once it is ready, picked up or closed.
     ready_times: ReadyTimes,
@@ -1080,7 +1086,7 @@ impl Matcher {
 }
 
 /// The engine's position type as the routing crate's.
-fn to_routing(p: engine::LatLng) -> routing::LatLng {
+pub(crate) fn to_routing(p: engine::LatLng) -> routing::LatLng {
     routing::LatLng {
         lat: p.lat,
         lng: p.lng,
