@@ -14,6 +14,9 @@
 //! - [`ch`]: [`ContractionHierarchy`], OSRM's bucket table for many-to-many
 //!   and PHAST sweeps for one-to-many.
 //! - [`dijkstra`]: the plain reference search.
+//! - [`learn`]: [`learn::SpeedLearner`], per-road-class corrections of the
+//!   nominal speeds learned from driven legs (predicted vs actual), and
+//!   [`RoadGraph::with_time_factors`] to apply them.
 //! - [`geo`]: [`LatLng`] and the one crow-fly formula
 //!   ([`crow_fly_time_ms`]), the fallback where no road is near.
 //! - [`Router`]: the above put together, what callers use.
@@ -26,13 +29,14 @@ pub mod dijkstra;
 pub mod format;
 pub mod geo;
 pub mod graph;
+pub mod learn;
 pub mod load;
 pub mod snap;
 pub mod tags;
 
 pub use ch::{ContractionHierarchy, LengthSeed, TimeLength};
 pub use geo::{CROW_FLY_SPEED_MPS, LatLng, crow_fly_time_ms};
-pub use graph::{RoadGraph, Segment, Way};
+pub use graph::{CLASSES, RoadGraph, Segment, Way};
 pub use snap::{Snap, Snapper};
 pub use tags::RoadClass;
 
@@ -197,6 +201,8 @@ pub struct Router {
     snapper: Snapper,
     ch: ContractionHierarchy,
     config: Config,
+    /// The segment of each arc ([`RoadGraph::arc_segments`]).
+    arc_segments: Vec<u32>,
 }
 
 impl Router {
@@ -204,11 +210,13 @@ impl Router {
     pub fn new(graph: RoadGraph, config: Config) -> Router {
         let snapper = Snapper::new(&graph);
         let ch = ContractionHierarchy::build(&graph);
+        let arc_segments = graph.arc_segments();
         Router {
             graph,
             snapper,
             ch,
             config,
+            arc_segments,
         }
     }
 
@@ -418,6 +426,42 @@ impl Router {
                 }
             })
             .collect()
+    }
+
+    /// This router's roads with each class's times multiplied by
+    /// `time_factors` (learned speeds, [`learn`]): a new hierarchy, about
+    /// a second for a city, so callers build it off the hot path.
+    pub fn with_time_factors(&self, time_factors: &[f64; CLASSES]) -> Router {
+        Router::new(
+            self.graph.with_time_factors(time_factors),
+            self.config.clone(),
+        )
+    }
+
+    /// This graph's driving time of the fastest path between two
+    /// positions, split by road class (ms); `None` when the map does not
+    /// cover both. What a driven leg is compared with to learn speeds.
+    /// A plain Dijkstra (a few milliseconds on a city): once per
+    /// delivered leg, not per query.
+    pub fn class_times_ms(&self, from: LatLng, to: LatLng) -> Option<[u64; CLASSES]> {
+        let (a, b) = (self.snap(from)?, self.snap(to)?);
+        let segs = self.graph.segments();
+        let mut by_class = [0u64; CLASSES];
+        if self.direct_ms(&a, &b) != UNREACHABLE {
+            let s = segs[a.segment as usize];
+            by_class[s.class as usize] += u64::from(self.direct_ms(&a, &b));
+            return Some(by_class);
+        }
+        let sources = self.source_seeds(&a);
+        let (nodes, end) = dijkstra::path(&self.graph, &sources, &self.target_seeds(&b))?;
+        let start = sources.iter().find(|s| s.node == nodes[0])?;
+        by_class[segs[a.segment as usize].class as usize] += u64::from(start.offset_ms);
+        by_class[segs[b.segment as usize].class as usize] += u64::from(end.offset_ms);
+        let along = self.graph.class_times_ms(&nodes, &self.arc_segments);
+        for (t, x) in by_class.iter_mut().zip(along) {
+            *t += x;
+        }
+        Some(by_class)
     }
 
     /// Driving time between two positions, or the crow-fly fallback when

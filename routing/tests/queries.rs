@@ -432,3 +432,31 @@ fn routes_carry_the_fastest_paths_length_and_fall_back_to_crow_fly() {
         assert_eq!(r.time_ms, g.travel_time_or_crow_fly_ms(*p, door));
     }
 }
+
+#[test]
+fn class_times_split_the_fastest_path_and_learned_factors_slow_a_class() {
+    let g = &*GOTHENBURG;
+    let mut rng = StdRng::seed_from_u64(3);
+    let points: Vec<LatLng> = random_snaps(g, &mut rng, 20)
+        .iter()
+        .map(|s| s.point)
+        .collect();
+    for pair in points.windows(2) {
+        let by_class = g.class_times_ms(pair[0], pair[1]).expect("on the map");
+        let total: u64 = by_class.iter().sum();
+        let time = u64::from(g.travel_time_or_crow_fly_ms(pair[0], pair[1]));
+        // The split adds up to the router's time (rounding of the partial
+        // segments at both ends aside).
+        assert!(total.abs_diff(time) <= 2, "{total} vs {time}");
+    }
+    // Every residential street twice as slow: trips through them slow down.
+    let mut factors = [1.0; routing::CLASSES];
+    factors[RoadClass::Residential as usize] = 2.0;
+    let slow = g.with_time_factors(&factors);
+    let (a, b) = (points[0], points[1]);
+    let before = g.class_times_ms(a, b).unwrap();
+    let after = u64::from(slow.travel_time_or_crow_fly_ms(a, b));
+    let total: u64 = before.iter().sum();
+    assert!(after >= total, "{after} < {total}");
+    assert!(after <= total + before[RoadClass::Residential as usize] + 1000);
+}
