@@ -69,6 +69,17 @@ pub struct Scenario {
     /// Road speeds (the graph's car speeds by road class and `maxspeed`)
     /// times this: below 1 for bikes and scooters in traffic.
     pub speed_factor: f64,
+    /// Couriers' true speeds differ from the map's nominal ones per road
+    /// class: each class's travel times are multiplied by a factor drawn
+    /// (from the seed) uniformly in `[1 − spread, 1 + spread]`. 0: the
+    /// map's speeds are the truth. Above 0 the run also measures the ETA
+    /// error of each driven leg on the nominal map and with speeds
+    /// learned from the legs driven before (`routing::learn`).
+    pub road_speed_spread: f64,
+    /// With a road speed spread: the learned speeds are put to use (a new
+    /// contraction hierarchy, about a second) after every this many
+    /// driven legs.
+    pub relearn_every_legs: usize,
 }
 
 impl Default for Scenario {
@@ -93,6 +104,8 @@ impl Default for Scenario {
             pickup_handover_s: 60,
             dropoff_handover_s: 90,
             speed_factor: 1.0,
+            road_speed_spread: 0.0,
+            relearn_every_legs: 400,
         }
     }
 }
@@ -218,6 +231,9 @@ impl Scenario {
         }
         if self.ping_interval_s == 0 {
             return bad("the ping interval is at least one second");
+        }
+        if !(0.0..0.9).contains(&self.road_speed_spread) {
+            return bad("the road speed spread is at least 0 and below 0.9");
         }
         if !(self.speed_factor.is_finite() && self.speed_factor > 0.0) {
             return bad("the speed factor is a positive number");

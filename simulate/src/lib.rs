@@ -39,7 +39,7 @@ mod text;
 pub use city::{City, Drive, Paths};
 pub use config::{ConfigError, Load, PolicySpec, Scenario};
 pub use demand::Demand;
-pub use report::{Report, Stat};
+pub use report::{EtaErrors, Report, Stat};
 
 use report::Tallies;
 
@@ -102,7 +102,15 @@ fn run_drawn(
         violations: world.violations + world.missed_changes,
         ended_ms: world.ended_ms(),
     };
-    Ok(report::Report::build(
-        scenario, policy, demand, &world.log, tallies,
-    ))
+    let mut report = report::Report::build(scenario, policy, demand, &world.log, tallies);
+    if let Some(learned) = world.learned_time_factors() {
+        report.eta_errors = Some(report::EtaErrors::build(
+            scenario,
+            &world.log,
+            &world.eta_legs,
+            &demand::true_time_factors(scenario),
+            &learned,
+        ));
+    }
+    Ok(report)
 }

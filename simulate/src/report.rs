@@ -57,6 +57,86 @@ impl OrderLog {
     }
 }
 
+/// One driven leg (courier → restaurant or restaurant → door) with what
+/// was predicted for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EtaLeg {
+    /// The order it was for.
+    pub order: usize,
+    /// What the drive took at the courier's true speeds, ms.
+    pub actual_ms: u64,
+    /// Predicted on the map's nominal speeds, ms.
+    pub nominal_ms: u64,
+    /// Predicted on the speeds learned from the legs before, ms.
+    pub learned_ms: u64,
+}
+
+/// ETA errors of driven legs when the couriers' true speeds differ from
+/// the map's (`Scenario::road_speed_spread`): before learning (the map's
+/// speeds) and after (speeds learned from the legs driven before each
+/// one). Over legs of measured orders that took at least a minute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EtaErrors {
+    /// Legs counted.
+    pub legs: usize,
+    /// |predicted − actual| on the nominal map, seconds.
+    pub nominal_abs_s: Stat,
+    /// |predicted − actual| ÷ actual on the nominal map, percent.
+    pub nominal_rel_pct: Stat,
+    /// |predicted − actual| on the learned speeds, seconds.
+    pub learned_abs_s: Stat,
+    /// |predicted − actual| ÷ actual on the learned speeds, percent.
+    pub learned_rel_pct: Stat,
+    /// The true time factor of each road class (by class code).
+    pub true_time_factors: Vec<f64>,
+    /// The learned ones at the end of the run.
+    pub learned_time_factors: Vec<f64>,
+}
+
+impl EtaErrors {
+    /// The errors of `legs` of orders in the measured window.
+    pub(crate) fn build(
+        scenario: &Scenario,
+        log: &[OrderLog],
+        legs: &[EtaLeg],
+        true_factors: &[f64],
+        learned_factors: &[f64],
+    ) -> EtaErrors {
+        let from_ms = scenario.warmup_s * 1000;
+        let to_ms = scenario.duration_s * 1000;
+        let counted: Vec<&EtaLeg> = legs
+            .iter()
+            .filter(|l| (from_ms..to_ms).contains(&log[l.order].placed_ms) && l.actual_ms >= 60_000)
+            .collect();
+        let abs = |f: fn(&EtaLeg) -> u64| {
+            Stat::of(
+                counted
+                    .iter()
+                    .map(|l| f(l).abs_diff(l.actual_ms) as f64 / 1000.0)
+                    .collect(),
+            )
+        };
+        let rel = |f: fn(&EtaLeg) -> u64| {
+            Stat::of(
+                counted
+                    .iter()
+                    .map(|l| 100.0 * f(l).abs_diff(l.actual_ms) as f64 / l.actual_ms as f64)
+                    .collect(),
+            )
+        };
+        let r3 = |v: &[f64]| v.iter().map(|f| (f * 1000.0).round() / 1000.0).collect();
+        EtaErrors {
+            legs: counted.len(),
+            nominal_abs_s: abs(|l| l.nominal_ms),
+            nominal_rel_pct: rel(|l| l.nominal_ms),
+            learned_abs_s: abs(|l| l.learned_ms),
+            learned_rel_pct: rel(|l| l.learned_ms),
+            true_time_factors: r3(true_factors),
+            learned_time_factors: r3(learned_factors),
+        }
+    }
+}
+
 /// Mean and percentiles of one figure over the measured orders, seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Stat {
@@ -160,6 +240,10 @@ pub struct Report {
     pub utilisation: f64,
     /// When the run ended, seconds of simulated time.
     pub ended_s: f64,
+    /// ETA errors before and after learning road speeds (runs with a road
+    /// speed spread only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_errors: Option<EtaErrors>,
 }
 
 /// The run's tallies besides the order log.
@@ -259,6 +343,7 @@ impl Report {
             busy_s: figure(&|o| Some(o.delivered_ms? - o.accepted_ms?)),
             utilisation: round(busy_ms as f64 / fleet_ms.max(1.0)),
             ended_s: secs(tallies.ended_ms),
+            eta_errors: None,
         }
     }
 }

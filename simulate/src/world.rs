@@ -25,6 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{
@@ -40,8 +41,8 @@ use uuid::Uuid;
 
 use crate::city::{City, Drive, Paths};
 use crate::config::{PolicySpec, Scenario};
-use crate::demand::{Demand, stream};
-use crate::report::OrderLog;
+use crate::demand::{Demand, stream, true_time_factors};
+use crate::report::{EtaLeg, OrderLog};
 
 /// The Unix time the run starts at, ms (2027-01-15 08:00 UTC); only the
 /// engine's timestamps see it.
@@ -103,6 +104,20 @@ struct Courier {
     drive_start_ms: u64,
     /// The order carried, from accept to delivery.
     order: Option<usize>,
+    /// The current drive's predicted time on the nominal map and on the
+    /// learned speeds, ms (measured runs only).
+    predicted: Option<(u64, u64)>,
+}
+
+/// ETAs against the couriers' true speeds (`Scenario::road_speed_spread`).
+struct Learning {
+    learner: routing::learn::SpeedLearner,
+    /// The map with the learned speeds (the nominal one until the first
+    /// relearning).
+    learned: Arc<routing::Router>,
+    /// `RoadGraph::arc_segments` of the nominal graph.
+    arc_segments: Vec<u32>,
+    since_relearn: usize,
 }
 
 /// The run's state outside the engine and the matcher.
@@ -119,6 +134,9 @@ pub(crate) struct World<'a> {
     couriers: Vec<Courier>,
     /// Per order, what happened when.
     pub log: Vec<OrderLog>,
+    /// Driven legs with their predicted times (with a road speed spread).
+    pub eta_legs: Vec<EtaLeg>,
+    learning: Option<Learning>,
     queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
     /// The instant the run started (the paused clock).
     start: Instant,
@@ -188,7 +206,11 @@ impl<'a> World<'a> {
             engine,
             matcher,
             ready_quoted: policy.ready_quoted,
-            paths: Paths::new(city.graph(), scenario.speed_factor),
+            paths: Paths::with_class_factors(
+                city.graph(),
+                scenario.speed_factor,
+                &true_time_factors(scenario),
+            ),
             answers: stream(scenario.seed, ANSWERS_STREAM),
             couriers: demand
                 .courier_starts
@@ -200,9 +222,17 @@ impl<'a> World<'a> {
                     drive: Drive::stay(node),
                     drive_start_ms: 0,
                     order: None,
+                    predicted: None,
                 })
                 .collect(),
             log: demand.orders.iter().map(OrderLog::new).collect(),
+            eta_legs: Vec::new(),
+            learning: (scenario.road_speed_spread > 0.0).then(|| Learning {
+                learner: routing::learn::SpeedLearner::new(Default::default()),
+                learned: city.router().clone(),
+                arc_segments: city.graph().arc_segments(),
+                since_relearn: 0,
+            }),
             queue: BinaryHeap::new(),
             start,
             seq: 0,
@@ -403,6 +433,7 @@ impl<'a> World<'a> {
                 };
                 self.couriers[c].leg = Leg::AtRestaurant;
                 self.log[i].arrived_ms = Some(at_ms);
+                self.drive_ended(c, i);
                 if at_ms >= self.log[i].ready_ms {
                     self.schedule(
                         at_ms + self.scenario.pickup_handover_s * 1000,
@@ -423,10 +454,12 @@ impl<'a> World<'a> {
                     .paths
                     .drive(self.city.graph(), from, self.demand.orders[i].door);
                 let done = at_ms + drive.duration_ms() + self.scenario.dropoff_handover_s * 1000;
+                let predicted = self.predict(from, self.demand.orders[i].door);
                 let courier = &mut self.couriers[c];
                 courier.leg = Leg::ToDoor;
                 courier.drive = drive;
                 courier.drive_start_ms = at_ms;
+                courier.predicted = predicted;
                 self.schedule(done, Event::Delivered(c));
             }
             Event::Delivered(c) => {
@@ -435,6 +468,7 @@ impl<'a> World<'a> {
                 };
                 self.log[i].delivered_ms = Some(at_ms);
                 self.open -= 1;
+                self.drive_ended(c, i);
                 let courier = &mut self.couriers[c];
                 courier.leg = Leg::Idle;
                 courier.drive = Drive::stay(courier.drive.end());
@@ -482,11 +516,13 @@ impl<'a> World<'a> {
         let from = self.couriers[c].drive.end();
         let drive = self.paths.drive(self.city.graph(), from, restaurant);
         let arrive = at_ms + drive.duration_ms();
+        let predicted = self.predict(from, restaurant);
         let courier = &mut self.couriers[c];
         courier.order = Some(i);
         courier.leg = Leg::ToRestaurant;
         courier.drive = drive;
         courier.drive_start_ms = at_ms;
+        courier.predicted = predicted;
         self.schedule(arrive, Event::AtRestaurant(c));
     }
 
@@ -510,6 +546,59 @@ impl<'a> World<'a> {
             })
             .collect();
         self.engine.apply_pings(&pings, EPOCH_MS + at_ms as i64);
+    }
+
+    /// A drive's predicted time from node `from` to node `to` on the
+    /// nominal map and on the learned speeds, ms; `None` when the run
+    /// does not measure ETAs.
+    fn predict(&self, from: u32, to: u32) -> Option<(u64, u64)> {
+        let learning = self.learning.as_ref()?;
+        let (a, b) = (self.city.position(from), self.city.position(to));
+        let nominal = self.city.router().travel_time_or_crow_fly_ms(a, b);
+        let learned = learning.learned.travel_time_or_crow_fly_ms(a, b);
+        Some((u64::from(nominal), u64::from(learned)))
+    }
+
+    /// Courier `c` finished the drive of order `i`'s leg: its ETA error is
+    /// logged, and the leg teaches the speeds (the nominal time of the road
+    /// it drove, by class, against what it took), as a live server learns
+    /// from delivered orders.
+    fn drive_ended(&mut self, c: usize, i: usize) {
+        let Some(learning) = self.learning.as_mut() else {
+            return;
+        };
+        let courier = &mut self.couriers[c];
+        let Some((nominal_ms, learned_ms)) = courier.predicted.take() else {
+            return;
+        };
+        let actual_ms = courier.drive.duration_ms();
+        self.eta_legs.push(EtaLeg {
+            order: i,
+            actual_ms,
+            nominal_ms,
+            learned_ms,
+        });
+        let by_class = self
+            .city
+            .graph()
+            .class_times_ms(courier.drive.nodes(), &learning.arc_segments);
+        if learning.learner.observe(&by_class, actual_ms) {
+            learning.since_relearn += 1;
+        }
+        if learning.since_relearn >= self.scenario.relearn_every_legs.max(1) {
+            learning.since_relearn = 0;
+            learning.learned = Arc::new(
+                self.city
+                    .router()
+                    .with_time_factors(&learning.learner.time_factors()),
+            );
+        }
+    }
+
+    /// The speeds learned by the end of the run (with a road speed
+    /// spread).
+    pub(crate) fn learned_time_factors(&self) -> Option<[f64; routing::CLASSES]> {
+        self.learning.as_ref().map(|l| l.learner.time_factors())
     }
 
     /// When the run ended, ms of the run.
