@@ -37,6 +37,9 @@
 //! - [`quote`]: quotes before ordering: restaurant → door on the roads
 //!   (the delivery fee's distance) and the legs of `eta_s` (preparation
 //!   estimate, nearest available courier's travel time).
+//! - [`speeds`]: the road router with each road class's speed learned
+//!   from driven legs (ended by the arrival fences), rebuilt and swapped
+//!   in every `speed_relearn_legs` legs.
 //! - [`eta`]: customer ETAs on the road graph (courier → restaurant →
 //!   door, waiting for the food before pickup), recomputed at most every
 //!   `eta_interval_s` per order ([`Matcher::etas`]).
@@ -55,6 +58,7 @@ mod matcher;
 mod metrics;
 pub mod prep;
 pub mod quote;
+pub mod speeds;
 
 pub use self::metrics::describe_metrics;
 pub use book::{OfferError, OfferState};

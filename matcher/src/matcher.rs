@@ -135,6 +135,15 @@ pub struct Config {
     /// `max_radius_m`. 5 minutes: a courier finishing a delivery nearby
     /// is typically free and there within that.
     pub quote_courier_default_s: u64,
+    /// With `roads`: learn each road class's true speed from driven legs
+    /// (courier → restaurant and restaurant → door, each ended by the
+    /// courier's arrival fence, so it needs `arrival_radius_m` > 0) and
+    /// measure with the learned speeds (`crate::speeds`). Bounded and
+    /// smoothed; in memory only (a restart starts from the map's speeds).
+    pub learn_speeds: bool,
+    /// Learned speeds are put to use (a new road hierarchy, about a second
+    /// for a city, built off the request path) after every this many legs.
+    pub speed_relearn_legs: usize,
 }
 
 impl Config {
@@ -187,6 +196,8 @@ impl Default for Config {
             arrival_radius_m: crate::geofence::DEFAULT_RADIUS_M,
             eta_interval_s: 10,
             quote_courier_default_s: 300,
+            learn_speeds: true,
+            speed_relearn_legs: 200,
         }
     }
 }
@@ -315,9 +326,9 @@ pub(crate) struct Inner {
     wake: Notify,
     /// The batched policy, when `config.policy` asks for it.
     batched: Option<Batched>,
-    /// Road travel times for the batched policy and prep-aware holds;
-    /// crow-fly without.
-    pub(crate) router: Option<Arc<routing::Router>>,
+    /// Road travel times for the batched policy, prep-aware holds, ETAs
+    /// and quotes, with the learned speeds; crow-fly without.
+    pub(crate) roads: Option<Arc<crate::speeds::Roads>>,
     /// Preparation times per restaurant (prep-aware timing).
     pub(crate) prep: Mutex<PrepEstimator>,
     /// When each open order's food is expected ready, for the customer
@@ -344,6 +355,13 @@ impl Matcher {
             config: config.batch(),
         });
         let prep = Mutex::new(PrepEstimator::new(config.prep()));
+        let roads = router.map(|r| {
+            Arc::new(crate::speeds::Roads::new(
+                r,
+                config.learn_speeds,
+                config.speed_relearn_legs,
+            ))
+        });
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -351,7 +369,7 @@ impl Matcher {
                 book: Mutex::new(Book::new()),
                 wake: Notify::new(),
                 batched,
-                router,
+                roads,
                 prep,
                 ready_times: ReadyTimes::default(),
             }),
@@ -370,6 +388,17 @@ impl Matcher {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The road router to measure with now (with the learned speeds);
+    /// `None` without a graph.
+    pub fn router(&self) -> Option<Arc<routing::Router>> {
+        self.inner.roads.as_ref().map(|r| r.current())
+    }
+
+    /// The road graph and its learned speeds; `None` without a graph.
+    pub fn roads(&self) -> Option<&Arc<crate::speeds::Roads>> {
+        self.inner.roads.as_ref()
     }
 
     /// Starts offering a tracked order to drivers. Idempotent: an order
@@ -479,7 +508,7 @@ impl Matcher {
     pub fn etas(&self) -> Arc<RoadEta> {
         let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
         Arc::new(RoadEta::new(
-            self.inner.router.clone(),
+            self.inner.roads.clone(),
             self.clock.clone(),
             self.inner.ready_times.clone(),
             i64::try_from(interval_ms).unwrap_or(i64::MAX),
@@ -513,6 +542,18 @@ impl Matcher {
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
+                if let (Some(roads), Some(fix)) = (
+                    &self.inner.roads,
+                    self.inner.engine.driver(driver_id).and_then(|v| v.fix),
+                ) {
+                    roads.leg_started(
+                        order_id,
+                        fix.position,
+                        track.pickup,
+                        now_ms,
+                        engine::Arrival::ArrivedAtRestaurant,
+                    );
+                }
                 book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "assigned");
                 metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
@@ -665,6 +706,24 @@ impl Matcher {
                             || track.status.is_terminal() =>
                     {
                         self.inner.ready_times.lock().remove(&track.order_id);
+                        if let Some(roads) = &self.inner.roads {
+                            if track.status == engine::OrderStatus::PickedUp {
+                                roads.leg_started(
+                                    track.order_id,
+                                    track.pickup,
+                                    track.dropoff,
+                                    track.updated_at_ms,
+                                    engine::Arrival::ArrivedAtCustomer,
+                                );
+                            } else {
+                                roads.order_closed(track.order_id);
+                            }
+                        }
+                    }
+                    Ok(engine::Change::Arrived(a)) => {
+                        if let Some(roads) = &self.inner.roads {
+                            roads.arrived(a.order_id, a.arrival, a.at_ms);
+                        }
                     }
                     Ok(_) => {}
                     Err(engine::RecvError::Closed) => return,
@@ -798,7 +857,7 @@ impl Matcher {
             metrics::gauge!(BATCH_LEFT_WAITING).set(0.0);
             return;
         }
-        let pairs = match &self.inner.router {
+        let pairs = match self.router() {
             Some(router) => policy.assign_among(
                 &orders,
                 &drivers,
@@ -1016,7 +1075,7 @@ impl Matcher {
     /// (crow-fly where they do not reach), crow-fly without.
     fn travel_ms(&self, from: engine::LatLng, to: engine::LatLng) -> u64 {
         let (drivers, pickups, cands) = ([to_routing(from)], [to_routing(to)], [vec![0]]);
-        let times = match &self.inner.router {
+        let times = match self.router() {
             Some(router) => RoadTimes {
                 router: router.as_ref(),
             }

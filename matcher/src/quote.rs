@@ -48,7 +48,7 @@ impl Matcher {
     /// (road distance of the fastest path when the graph covers both ends,
     /// great-circle distance otherwise). The delivery fee's distance.
     pub fn routes_to(&self, from: &[LatLng], door: LatLng) -> Vec<routing::Route> {
-        match &self.inner.router {
+        match self.router() {
             Some(router) => {
                 let from: Vec<routing::LatLng> = from.iter().map(|&p| to_routing(p)).collect();
                 router.routes_to(&from, to_routing(door))
@@ -94,7 +94,7 @@ impl Matcher {
             .collect();
         let pickups: Vec<routing::LatLng> =
             restaurants.iter().map(|&(_, at)| to_routing(at)).collect();
-        let times: Vec<Vec<u32>> = match &self.inner.router {
+        let times: Vec<Vec<u32>> = match self.router() {
             Some(router) => RoadTimes {
                 router: router.as_ref(),
             }
