@@ -301,6 +301,14 @@ pub(crate) fn describe() {
         "Time to compute one batch: candidates, travel times and the assignment"
     );
     metrics::describe_gauge!(
+        crate::speeds::ROAD_TIME_FACTOR,
+        "Learned travel-time factor per road class (actual ÷ map time; 1: the map's speed)"
+    );
+    metrics::describe_counter!(
+        crate::speeds::SPEED_LEGS_TOTAL,
+        "Driven legs (accept or pickup to the arrival fence) road speeds were learned from"
+    );
+    metrics::describe_gauge!(
         BATCH_LEFT_WAITING,
         "Orders the last batch left waiting for the next one"
     );
