@@ -124,6 +124,12 @@ pub struct PolicySpec {
     /// the matcher estimating it from their history.
     #[serde(default)]
     pub ready_quoted: bool,
+    /// Stacking (`+stack`, `+stack=<s>`): a courier on the way to (or
+    /// waiting at) a restaurant with one order takes a second order from
+    /// the same restaurant when the first customer's added delay stays
+    /// within this many seconds (`crate::stack`). `None`: off.
+    #[serde(default)]
+    pub stack_max_delay_s: Option<u64>,
 }
 
 impl PolicySpec {
@@ -132,7 +138,8 @@ impl PolicySpec {
     /// estimates learned from the restaurants' history), `+quoted`
     /// (prep-aware, restaurants quote the true ready time), and for tuning
     /// `+k=<n>` (`batch_candidates`), `+age=<permille>`
-    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`).
+    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`);
+    /// `+stack` / `+stack=<max_delay_s>` turns on stacking.
     pub fn parse(spec: &str) -> Result<PolicySpec, String> {
         let mut parts = spec.split('+');
         let s = parts.next().unwrap_or_default();
@@ -161,6 +168,7 @@ impl PolicySpec {
             }
         };
         let mut ready_quoted = false;
+        let mut stack_max_delay_s = None;
         for modifier in parts {
             let number = |v: &str| {
                 v.parse::<u64>()
@@ -175,10 +183,14 @@ impl PolicySpec {
                 Some(("k", v)) => config.batch_candidates = number(v)?.max(1) as usize,
                 Some(("age", v)) => config.batch_age_weight_permille = number(v)?,
                 Some(("slack", v)) => config.prep_slack_s = number(v)?,
+                None if modifier == "stack" => {
+                    stack_max_delay_s = Some(crate::stack::DEFAULT_MAX_DELAY_S);
+                }
+                Some(("stack", v)) => stack_max_delay_s = Some(number(v)?),
                 _ => {
                     return Err(format!(
                         "unknown policy option `+{modifier}`: +prep, +quoted, +k=<candidates>, \
-                         +age=<permille> or +slack=<s>"
+                         +age=<permille>, +slack=<s>, +stack or +stack=<max_delay_s>"
                     ));
                 }
             }
@@ -189,6 +201,7 @@ impl PolicySpec {
             name,
             matcher: config,
             ready_quoted,
+            stack_max_delay_s,
         })
     }
 }

@@ -16,6 +16,8 @@
 //! - [`report`]: per-order instants and the figures per run ([`Report`]:
 //!   pickup time, courier wait, food wait, click-to-door, busy time,
 //!   utilisation).
+//! - [`stack`]: stacking's rule (a second order from the same restaurant
+//!   while the first customer's added delay stays within a bound).
 //! - [`plot`]: PNG bar charts of a set of reports.
 //!
 //! No network, no database, no wall clock: a run's report depends only on
@@ -26,6 +28,7 @@ pub mod config;
 pub mod demand;
 pub mod plot;
 pub mod report;
+pub mod stack;
 mod world;
 
 // The charts' font and text drawing are loadtest's own files, included
@@ -101,6 +104,8 @@ fn run_drawn(
         late_answers: world.late_answers,
         violations: world.violations + world.missed_changes,
         ended_ms: world.ended_ms(),
+        stacked: world.stacked,
+        stack_delays_ms: world.stack_delays_ms.clone(),
     };
     let mut report = report::Report::build(scenario, policy, demand, &world.log, tallies);
     if let Some(learned) = world.learned_time_factors() {

@@ -39,6 +39,10 @@ pub struct OrderLog {
     pub picked_ms: Option<u64>,
     /// When it was handed over at the door.
     pub delivered_ms: Option<u64>,
+    /// Stacked orders: when the courier delivered the order it rode along
+    /// with; its own busy time counts from there (the time before is the
+    /// first order's).
+    pub busy_from_ms: Option<u64>,
 }
 
 impl OrderLog {
@@ -53,6 +57,7 @@ impl OrderLog {
             arrived_ms: None,
             picked_ms: None,
             delivered_ms: None,
+            busy_from_ms: None,
         }
     }
 }
@@ -234,8 +239,15 @@ pub struct Report {
     pub food_wait_s: Stat,
     /// Ready to dispatch → delivered.
     pub click_to_door_s: Stat,
-    /// Accepted → delivered.
+    /// Accepted → delivered (a stacked order: the first order's delivery
+    /// → its own, the courier time it added).
     pub busy_s: Stat,
+    /// Orders stacked onto a courier's first one (stacking runs).
+    pub orders_stacked: u64,
+    /// Per stack, how much later the courier left the restaurant than the
+    /// first order alone would have let it: the first customer's added
+    /// delay, seconds (all zero without stacking).
+    pub stack_added_delay_s: Stat,
     /// Measured fleet utilisation, 0–1.
     pub utilisation: f64,
     /// When the run ended, seconds of simulated time.
@@ -258,6 +270,10 @@ pub(crate) struct Tallies {
     pub violations: u64,
     /// When the run ended, ms of the run.
     pub ended_ms: u64,
+    /// Orders stacked.
+    pub stacked: u64,
+    /// Per stack, the first customer's added delay, ms.
+    pub stack_delays_ms: Vec<u64>,
 }
 
 impl Report {
@@ -301,7 +317,7 @@ impl Report {
         let busy_ms: u64 = log
             .iter()
             .filter_map(|o| {
-                let a = o.accepted_ms?.max(from_ms);
+                let a = o.busy_from_ms.or(o.accepted_ms)?.max(from_ms);
                 let d = o.delivered_ms.unwrap_or(tallies.ended_ms).min(to_ms);
                 Some(d.saturating_sub(a))
             })
@@ -340,7 +356,11 @@ impl Report {
             courier_wait_s: figure(&|o| Some(o.ready_ms.saturating_sub(o.arrived_ms?))),
             food_wait_s: figure(&|o| Some(o.picked_ms?.saturating_sub(o.ready_ms))),
             click_to_door_s: figure(&|o| Some(o.delivered_ms? - o.placed_ms)),
-            busy_s: figure(&|o| Some(o.delivered_ms? - o.accepted_ms?)),
+            busy_s: figure(&|o| Some(o.delivered_ms? - o.busy_from_ms.or(o.accepted_ms)?)),
+            orders_stacked: tallies.stacked,
+            stack_added_delay_s: Stat::of(
+                tallies.stack_delays_ms.iter().map(|&ms| secs(ms)).collect(),
+            ),
             utilisation: round(busy_ms as f64 / fleet_ms.max(1.0)),
             ended_s: secs(tallies.ended_ms),
             eta_errors: None,

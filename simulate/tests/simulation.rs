@@ -149,3 +149,34 @@ fn learning_road_speeds_cuts_the_eta_error() {
     let plain = simulate::run(&city, &busy(seed), &batched).unwrap();
     assert!(plain.eta_errors.is_none());
 }
+
+#[test]
+fn stacking_keeps_the_first_customers_delay_within_its_bound() {
+    let city = gothenburg();
+    let seed = 17;
+    let scenario = Scenario {
+        load: Load::Utilisation(1.1),
+        ..busy(seed)
+    };
+    // Quoted ready times: the expected instants are the true ones, so the
+    // bound holds on what really happens.
+    let stack = PolicySpec::parse("batched:2+quoted+stack=240").unwrap();
+    assert_eq!(stack.stack_max_delay_s, Some(240));
+    let r = simulate::run(&city, &scenario, &stack).unwrap();
+    assert_eq!(r.violations, 0, "seed {seed}: conservation");
+    assert_eq!(r.orders_delivered + r.orders_open_at_end, r.orders_placed);
+    assert!(r.orders_stacked > 0, "seed {seed}: nothing stacked");
+    assert!(
+        r.stack_added_delay_s.max <= 240.0,
+        "seed {seed}: a first customer waited {} s more",
+        r.stack_added_delay_s.max
+    );
+    // Off by default.
+    let plain = simulate::run(
+        &city,
+        &scenario,
+        &PolicySpec::parse("batched:2+quoted").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plain.orders_stacked, 0);
+}
