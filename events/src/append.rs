@@ -15,14 +15,17 @@ pub struct Appended {
     pub version: i64,
 }
 
-/// SQLite: the row with its aggregate's next version, read from
+/// SQLite: the row with its global id (the relay cursor + 1) and its
+/// aggregate's next version, read from `event_relay` and
 /// `event_aggregates`; the trigger of migration 0015
-/// (`events_bump_aggregate_version`) writes the version back in the same
-/// statement. SQLite has one writer, and the appending transaction holds the
-/// write lock, so no other append runs between the read and the write.
-const APPEND_SQLITE: &str = "INSERT INTO events (event_type, aggregate_kind, aggregate_id, \
+/// (`events_number_and_version`) writes both back in the same statement.
+/// SQLite has one writer, and the appending transaction holds the write
+/// lock to its commit, so no other append runs between the reads and the
+/// writes, and appends commit in the order of their ids.
+const APPEND_SQLITE: &str = "INSERT INTO events (seq, event_type, aggregate_kind, aggregate_id, \
      aggregate_version, at_ms, actor, schema_version, payload_json) \
-     VALUES ($1, $2, $3, COALESCE((SELECT version FROM event_aggregates \
+     VALUES ((SELECT last_seq + 1 FROM event_relay WHERE id = 1), $1, $2, $3, \
+     COALESCE((SELECT version FROM event_aggregates \
      WHERE aggregate_kind = $2 AND aggregate_id = $3), 0) + 1, $4, $5, $6, $7) \
      RETURNING insert_id, aggregate_version";
 
@@ -41,7 +44,8 @@ const APPEND_POSTGRES: &str = "WITH v AS (\
 
 /// Appends `event` in `tx`, the transaction of the change it describes: it
 /// is published if and only if `tx` commits. One statement: the aggregate's
-/// next version and the row (unsequenced). Call
+/// next version and the row, which on PostgreSQL waits for the relay to
+/// number it and on SQLite is numbered here. Call
 /// [`crate::Wake::notify`] after the commit to wake this node's relay (no
 /// `NOTIFY` here: see the crate's "Wake-ups").
 ///
