@@ -2,9 +2,11 @@
 //! engine's order board, which the WebSocket gateway authorises and tracks
 //! by, and the matcher, which finds drivers.
 //!
-//! [`Live`] implements the domain's ports (`commerce::ports::LiveSide` and
-//! `Offers`) over the engine and the matcher, so the use-cases tell the
-//! live side without knowing either.
+//! [`Live`] implements the domain's ports (`commerce::ports::LiveSide`,
+//! `Offers` and `Quoting`) over the engine and the matcher, so the
+//! use-cases tell (and ask) the live side without knowing either. Quotes
+//! and the delivery fee take the matcher's road distances and pickup legs
+//! (`matcher::quote`).
 //!
 //! Order of operations: the store commits first, then the engine and the
 //! matcher hear about it. The engine is a projection that [`restore`]
@@ -23,8 +25,8 @@
 //! stream's consumer) is not held for a whole preparation again, and the
 //! customer's ETA (`matcher::eta`) waits for the food before pickup.
 
-use commerce::ports::{LiveSide, Offers};
-use engine::{DriverId, OfferId, OrderId, OrderTrack};
+use commerce::ports::{LiveSide, Offers, PickupWait, Quoting, Trip};
+use engine::{DriverId, LatLng, OfferId, OrderId, OrderTrack, RestaurantId};
 use matcher::OfferError;
 
 use crate::AppState;
@@ -53,6 +55,32 @@ impl LiveSide for Live {
     fn restore(&self, order: &Order, now_ms: i64) {
         track(self, order, order.version);
         dispatch_if_waiting(self, order, now_ms);
+    }
+}
+
+impl Quoting for Live {
+    fn trips(&self, from: &[LatLng], door: LatLng) -> Vec<Trip> {
+        self.matcher
+            .routes_to(from, door)
+            .into_iter()
+            .map(|r| Trip {
+                distance_m: r.distance_m,
+                time_s: r.time_ms.div_ceil(1000),
+                on_roads: r.on_roads,
+            })
+            .collect()
+    }
+
+    fn pickups(&self, restaurants: &[(RestaurantId, LatLng)]) -> Vec<PickupWait> {
+        self.matcher
+            .pickup_legs(restaurants)
+            .into_iter()
+            .map(|p| PickupWait {
+                prep_s: p.prep_s,
+                courier_s: p.courier_s,
+                courier_found: p.courier_found,
+            })
+            .collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the use-cases ask of the world outside the store: the live side
 //! (the engine's order board and the matcher, behind [`LiveSide`]), the
-//! matcher's offers ([`Offers`]) and the search catalog ([`CatalogSide`]).
+//! matcher's offers ([`Offers`]), the search catalog ([`CatalogSide`]) and
+//! the road map and couriers a quote is made of ([`Quoting`]).
 //! `api` implements them over the engine, the matcher and its catalog;
 //! tests can implement them with a few lines.
 //!
@@ -8,7 +9,7 @@
 //! about it. The live side is a projection the REST layer rebuilds from the
 //! store at start-up, so a crash between the two loses nothing.
 
-use engine::{DriverId, OfferId, OrderId};
+use engine::{DriverId, LatLng, OfferId, OrderId, RestaurantId};
 
 use crate::Result;
 use crate::store::{MenuItem, Order, Restaurant};
@@ -59,4 +60,72 @@ pub trait CatalogSide: Send + Sync {
     fn restaurant_changed(&self, restaurant: &Restaurant);
     /// A menu item was added or changed (as stored now).
     fn item_changed(&self, item: &MenuItem);
+}
+
+/// A drive from a restaurant to a door ([`Quoting::trips`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Trip {
+    /// Metres: along the fastest road path where the road map covers both
+    /// ends, the straight line otherwise. The delivery fee counts it.
+    pub distance_m: f64,
+    /// Driving time, seconds.
+    pub time_s: u32,
+    /// Whether both ends were on the road map.
+    pub on_roads: bool,
+}
+
+/// What the food would wait for before leaving a restaurant if ordered
+/// now ([`Quoting::pickups`]), seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PickupWait {
+    /// The restaurant's expected preparation time.
+    pub prep_s: u32,
+    /// The nearest available courier's drive to the restaurant (a default
+    /// when none is near).
+    pub courier_s: u32,
+    /// Whether `courier_s` is a real courier's.
+    pub courier_found: bool,
+}
+
+/// The road map, the preparation estimates and the couriers, as quotes
+/// and the delivery fee need them (the matcher in `api`).
+pub trait Quoting: Send + Sync {
+    /// The trip from each of `from` to `door`.
+    fn trips(&self, from: &[LatLng], door: LatLng) -> Vec<Trip>;
+    /// The wait before pickup at each restaurant (`(id, location)`).
+    fn pickups(&self, restaurants: &[(RestaurantId, LatLng)]) -> Vec<PickupWait>;
+}
+
+/// [`Quoting`] without a road map or couriers: straight lines at the
+/// engine's crow-fly ETA speed, a fixed preparation and courier time.
+/// For tests and tools that run the use-cases without the live side.
+#[derive(Clone, Copy, Debug)]
+pub struct CrowFlyQuoting {
+    /// Every restaurant's preparation, seconds.
+    pub prep_s: u32,
+    /// Every courier's drive to the restaurant, seconds.
+    pub courier_s: u32,
+}
+
+impl Quoting for CrowFlyQuoting {
+    fn trips(&self, from: &[LatLng], door: LatLng) -> Vec<Trip> {
+        from.iter()
+            .map(|&f| Trip {
+                distance_m: engine::haversine_m(f, door),
+                time_s: engine::eta::eta_s(f, door),
+                on_roads: false,
+            })
+            .collect()
+    }
+
+    fn pickups(&self, restaurants: &[(RestaurantId, LatLng)]) -> Vec<PickupWait> {
+        restaurants
+            .iter()
+            .map(|_| PickupWait {
+                prep_s: self.prep_s,
+                courier_s: self.courier_s,
+                courier_found: false,
+            })
+            .collect()
+    }
 }

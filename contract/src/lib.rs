@@ -10,6 +10,7 @@
 //! - [`driver`]: what drivers send (the ping, single or in an HTTP batch,
 //!   and the batch's result) and receive (offers, offer ends and errors on
 //!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
+//! - [`quote`]: a delivery's fee and ETA before ordering (cart, search).
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -27,6 +28,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod quote;
 pub mod role;
 pub mod status;
 pub mod ws;
@@ -35,6 +37,7 @@ pub use driver::{
     BatchResult, DriverMessage, OfferEndReason, OfferEndedMessage, OfferMessage, Ping, RejectedPing,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use quote::Quote;
 pub use role::Role;
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 pub use ws::{ClientMessage, ErrorMessage, ServerMessage};

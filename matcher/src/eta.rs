@@ -38,7 +38,7 @@ struct Cached {
 
 /// ETAs on road travel times (see the module docs).
 pub struct RoadEta {
-    router: Option<Arc<routing::Router>>,
+    roads: Option<Arc<crate::speeds::Roads>>,
     /// The app's clock: the remaining preparation and the cache's ages
     /// count from it.
     clock: Arc<dyn clock::Clock>,
@@ -51,13 +51,13 @@ impl RoadEta {
     /// ETAs on `router`'s roads (crow-fly without), with the food's ready
     /// times from `ready`, recomputed at most every `interval_ms`.
     pub(crate) fn new(
-        router: Option<Arc<routing::Router>>,
+        roads: Option<Arc<crate::speeds::Roads>>,
         clock: Arc<dyn clock::Clock>,
         ready: ReadyTimes,
         interval_ms: i64,
     ) -> RoadEta {
         RoadEta {
-            router,
+            roads,
             clock,
             ready,
             interval_ms: interval_ms.max(0),
@@ -67,7 +67,7 @@ impl RoadEta {
 
     /// Driving time from `from` to `to`, whole seconds.
     fn travel_s(&self, from: LatLng, to: LatLng) -> u32 {
-        match &self.router {
+        match self.roads.as_ref().map(|r| r.current()) {
             Some(router) => {
                 let ms = router.travel_time_or_crow_fly_ms(to_routing(from), to_routing(to));
                 ms.div_ceil(1000)

@@ -34,6 +34,12 @@
 //!   restaurant (before pickup) or door (after) fenced from the engine's
 //!   order changes, couriers' moves checked, arrivals published as
 //!   `engine::Change::Arrived` (`matcher.arrival_radius_m`).
+//! - [`quote`]: quotes before ordering: restaurant → door on the roads
+//!   (the delivery fee's distance) and the legs of `eta_s` (preparation
+//!   estimate, nearest available courier's travel time).
+//! - [`speeds`]: the road router with each road class's speed learned
+//!   from driven legs (ended by the arrival fences), rebuilt and swapped
+//!   in every `speed_relearn_legs` legs.
 //! - [`eta`]: customer ETAs on the road graph (courier → restaurant →
 //!   door, waiting for the food before pickup), recomputed at most every
 //!   `eta_interval_s` per order ([`Matcher::etas`]).
@@ -51,6 +57,8 @@ pub mod geofence;
 mod matcher;
 mod metrics;
 pub mod prep;
+pub mod quote;
+pub mod speeds;
 
 pub use self::metrics::describe_metrics;
 pub use book::{OfferError, OfferState};

@@ -130,6 +130,20 @@ pub struct Config {
     /// and a road query per watched order every 10 s stays small next to
     /// the pings.
     pub eta_interval_s: u64,
+    /// Quotes before ordering (`crate::quote`): the courier's travel time
+    /// to the restaurant assumed when no courier is available within
+    /// `max_radius_m`. 5 minutes: a courier finishing a delivery nearby
+    /// is typically free and there within that.
+    pub quote_courier_default_s: u64,
+    /// With `roads`: learn each road class's true speed from driven legs
+    /// (courier → restaurant and restaurant → door, each ended by the
+    /// courier's arrival fence, so it needs `arrival_radius_m` > 0) and
+    /// measure with the learned speeds (`crate::speeds`). Bounded and
+    /// smoothed; in memory only (a restart starts from the map's speeds).
+    pub learn_speeds: bool,
+    /// Learned speeds are put to use (a new road hierarchy, about a second
+    /// for a city, built off the request path) after every this many legs.
+    pub speed_relearn_legs: usize,
 }
 
 impl Config {
@@ -181,6 +195,9 @@ impl Default for Config {
             roads: None,
             arrival_radius_m: crate::geofence::DEFAULT_RADIUS_M,
             eta_interval_s: 10,
+            quote_courier_default_s: 300,
+            learn_speeds: true,
+            speed_relearn_legs: 200,
         }
     }
 }
@@ -284,6 +301,14 @@ pub(crate) fn describe() {
         "Time to compute one batch: candidates, travel times and the assignment"
     );
     metrics::describe_gauge!(
+        crate::speeds::ROAD_TIME_FACTOR,
+        "Learned travel-time factor per road class (actual ÷ map time; 1: the map's speed)"
+    );
+    metrics::describe_counter!(
+        crate::speeds::SPEED_LEGS_TOTAL,
+        "Driven legs (accept or pickup to the arrival fence) road speeds were learned from"
+    );
+    metrics::describe_gauge!(
         BATCH_LEFT_WAITING,
         "Orders the last batch left waiting for the next one"
     );
@@ -292,7 +317,7 @@ pub(crate) fn describe() {
 /// The shared handle: offers, answers, and the loop at the edge.
 #[derive(Clone)]
 pub struct Matcher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     /// Wall-clock stamps (offer expiry, unassigned alerts) come from the
     /// app's injected clock ([`Matcher::with_clock`]); the timers stay on
     /// tokio's time, which tests pause.
@@ -301,19 +326,19 @@ pub struct Matcher {
     ids: Arc<Ids>,
 }
 
-struct Inner {
-    engine: Handle,
-    config: Config,
+pub(crate) struct Inner {
+    pub(crate) engine: Handle,
+    pub(crate) config: Config,
     book: Mutex<Book<Instant>>,
     /// Wakes the loop when a new, possibly earlier, deadline exists.
     wake: Notify,
     /// The batched policy, when `config.policy` asks for it.
     batched: Option<Batched>,
-    /// Road travel times for the batched policy and prep-aware holds;
-    /// crow-fly without.
-    router: Option<Arc<routing::Router>>,
+    /// Road travel times for the batched policy, prep-aware holds, ETAs
+    /// and quotes, with the learned speeds; crow-fly without.
+    pub(crate) roads: Option<Arc<crate::speeds::Roads>>,
     /// Preparation times per restaurant (prep-aware timing).
-    prep: Mutex<PrepEstimator>,
+    pub(crate) prep: Mutex<PrepEstimator>,
     /// When each open order's food is expected ready, for the customer
     /// ETAs (`crate::eta`); dropped once it is ready, picked up or closed.
     ready_times: ReadyTimes,
@@ -338,6 +363,13 @@ impl Matcher {
             config: config.batch(),
         });
         let prep = Mutex::new(PrepEstimator::new(config.prep()));
+        let roads = router.map(|r| {
+            Arc::new(crate::speeds::Roads::new(
+                r,
+                config.learn_speeds,
+                config.speed_relearn_legs,
+            ))
+        });
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -345,7 +377,7 @@ impl Matcher {
                 book: Mutex::new(Book::new()),
                 wake: Notify::new(),
                 batched,
-                router,
+                roads,
                 prep,
                 ready_times: ReadyTimes::default(),
             }),
@@ -364,6 +396,17 @@ impl Matcher {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The road router to measure with now (with the learned speeds);
+    /// `None` without a graph.
+    pub fn router(&self) -> Option<Arc<routing::Router>> {
+        self.inner.roads.as_ref().map(|r| r.current())
+    }
+
+    /// The road graph and its learned speeds; `None` without a graph.
+    pub fn roads(&self) -> Option<&Arc<crate::speeds::Roads>> {
+        self.inner.roads.as_ref()
     }
 
     /// Starts offering a tracked order to drivers. Idempotent: an order
@@ -473,7 +516,7 @@ impl Matcher {
     pub fn etas(&self) -> Arc<RoadEta> {
         let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
         Arc::new(RoadEta::new(
-            self.inner.router.clone(),
+            self.inner.roads.clone(),
             self.clock.clone(),
             self.inner.ready_times.clone(),
             i64::try_from(interval_ms).unwrap_or(i64::MAX),
@@ -507,6 +550,18 @@ impl Matcher {
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
+                if let (Some(roads), Some(fix)) = (
+                    &self.inner.roads,
+                    self.inner.engine.driver(driver_id).and_then(|v| v.fix),
+                ) {
+                    roads.leg_started(
+                        order_id,
+                        fix.position,
+                        track.pickup,
+                        now_ms,
+                        engine::Arrival::ArrivedAtRestaurant,
+                    );
+                }
                 book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "assigned");
                 metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
@@ -659,6 +714,24 @@ impl Matcher {
                             || track.status.is_terminal() =>
                     {
                         self.inner.ready_times.lock().remove(&track.order_id);
+                        if let Some(roads) = &self.inner.roads {
+                            if track.status == engine::OrderStatus::PickedUp {
+                                roads.leg_started(
+                                    track.order_id,
+                                    track.pickup,
+                                    track.dropoff,
+                                    track.updated_at_ms,
+                                    engine::Arrival::ArrivedAtCustomer,
+                                );
+                            } else {
+                                roads.order_closed(track.order_id);
+                            }
+                        }
+                    }
+                    Ok(engine::Change::Arrived(a)) => {
+                        if let Some(roads) = &self.inner.roads {
+                            roads.arrived(a.order_id, a.arrival, a.at_ms);
+                        }
                     }
                     Ok(_) => {}
                     Err(engine::RecvError::Closed) => return,
@@ -792,7 +865,7 @@ impl Matcher {
             metrics::gauge!(BATCH_LEFT_WAITING).set(0.0);
             return;
         }
-        let pairs = match &self.inner.router {
+        let pairs = match self.router() {
             Some(router) => policy.assign_among(
                 &orders,
                 &drivers,
@@ -1010,7 +1083,7 @@ impl Matcher {
     /// (crow-fly where they do not reach), crow-fly without.
     fn travel_ms(&self, from: engine::LatLng, to: engine::LatLng) -> u64 {
         let (drivers, pickups, cands) = ([to_routing(from)], [to_routing(to)], [vec![0]]);
-        let times = match &self.inner.router {
+        let times = match self.router() {
             Some(router) => RoadTimes {
                 router: router.as_ref(),
             }
@@ -1080,7 +1153,7 @@ impl Matcher {
 }
 
 /// The engine's position type as the routing crate's.
-fn to_routing(p: engine::LatLng) -> routing::LatLng {
+pub(crate) fn to_routing(p: engine::LatLng) -> routing::LatLng {
     routing::LatLng {
         lat: p.lat,
         lng: p.lng,

@@ -49,6 +49,12 @@ pub struct ContractionHierarchy {
     /// ranked higher (stored at the lower end, reversed).
     down_first: Vec<u32>,
     down: Vec<Arc>,
+    /// Length of each `up` arc's path on the road, decimetres (a shortcut
+    /// carries the sum of the arcs it stands for), kept apart from `up` so
+    /// the time queries read no more memory than before.
+    up_len_dm: Vec<u32>,
+    /// Length of each `down` arc's path, decimetres.
+    down_len_dm: Vec<u32>,
 }
 
 /// Which way a search runs.
@@ -242,13 +248,136 @@ impl ContractionHierarchy {
     }
 }
 
+/// A [`Seed`] with the road length already driven to its node (or still
+/// to drive after it), for the queries that also measure distance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthSeed {
+    /// The node and time.
+    pub seed: Seed,
+    /// Length to add, decimetres.
+    pub offset_dm: u32,
+}
+
+/// A travel time with the road length of that fastest path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLength {
+    /// Milliseconds ([`UNREACHABLE`] without a path).
+    pub time_ms: u32,
+    /// Decimetres along the fastest path (ties between equally fast paths
+    /// broken arbitrarily, but the same way every time).
+    pub length_dm: u32,
+}
+
+impl TimeLength {
+    /// No path.
+    pub const UNREACHABLE: TimeLength = TimeLength {
+        time_ms: UNREACHABLE,
+        length_dm: UNREACHABLE,
+    };
+}
+
+impl ContractionHierarchy {
+    fn arc_lengths(&self, direction: Direction, v: u32) -> &[u32] {
+        let v = v as usize;
+        match direction {
+            Direction::Forward => {
+                &self.up_len_dm[self.up_first[v] as usize..self.up_first[v + 1] as usize]
+            }
+            Direction::Backward => {
+                &self.down_len_dm[self.down_first[v] as usize..self.down_first[v + 1] as usize]
+            }
+        }
+    }
+
+    /// Travel times from every source to one target, each with the road
+    /// length of its fastest path (PHAST backwards, carrying lengths): what
+    /// a delivery fee on road distance needs, for many restaurants to one
+    /// door at once.
+    pub fn many_to_one_with_length<S: AsRef<[LengthSeed]>>(
+        &self,
+        sources: &[S],
+        target: &[LengthSeed],
+    ) -> Vec<TimeLength> {
+        let (time, len) = self.sweep_with_length(target, Direction::Backward);
+        sources
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .iter()
+                    .map(|s| {
+                        let v = self.rank[s.seed.node as usize] as usize;
+                        TimeLength {
+                            time_ms: time[v].saturating_add(s.seed.offset_ms),
+                            length_dm: len[v].saturating_add(s.offset_dm),
+                        }
+                    })
+                    .min_by_key(|t| t.time_ms)
+                    .unwrap_or(TimeLength::UNREACHABLE)
+            })
+            .collect()
+    }
+
+    /// [`Self::sweep`] carrying the length of each node's fastest path.
+    fn sweep_with_length(
+        &self,
+        seeds: &[LengthSeed],
+        direction: Direction,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let n = self.node_count();
+        let mut dist = vec![UNREACHABLE; n];
+        let mut len = vec![UNREACHABLE; n];
+        let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::new();
+        for s in seeds {
+            let v = self.rank[s.seed.node as usize] as usize;
+            if s.seed.offset_ms < dist[v] {
+                dist[v] = s.seed.offset_ms;
+                len[v] = s.offset_dm;
+                heap.push(Reverse((s.seed.offset_ms, v as u32)));
+            }
+        }
+        // The upward search, unstalled (the sweep corrects upper bounds).
+        while let Some(Reverse((d, v))) = heap.pop() {
+            if d > dist[v as usize] {
+                continue;
+            }
+            let lv = len[v as usize];
+            for (a, &l) in self
+                .arcs(direction, v)
+                .iter()
+                .zip(self.arc_lengths(direction, v))
+            {
+                let nd = d.saturating_add(a.time_ms);
+                if nd < dist[a.head as usize] {
+                    dist[a.head as usize] = nd;
+                    len[a.head as usize] = lv.saturating_add(l);
+                    heap.push(Reverse((nd, a.head)));
+                }
+            }
+        }
+        let into = Self::reversed(direction);
+        for v in (0..n as u32).rev() {
+            let (mut best, mut best_len) = (dist[v as usize], len[v as usize]);
+            for (a, &l) in self.arcs(into, v).iter().zip(self.arc_lengths(into, v)) {
+                let t = dist[a.head as usize].saturating_add(a.time_ms);
+                if t < best {
+                    best = t;
+                    best_len = len[a.head as usize].saturating_add(l);
+                }
+            }
+            dist[v as usize] = best;
+            len[v as usize] = best_len;
+        }
+        (dist, len)
+    }
+}
+
 /// The preprocessing state: the remaining graph as adjacency lists.
 struct Contractor {
     n: usize,
-    /// Outgoing arcs `(head, time)` among uncontracted nodes.
-    out: Vec<Vec<(u32, u32)>>,
-    /// Incoming arcs `(tail, time)` among uncontracted nodes.
-    inc: Vec<Vec<(u32, u32)>>,
+    /// Outgoing arcs `(head, time, length in dm)` among uncontracted nodes.
+    out: Vec<Vec<(u32, u32, u32)>>,
+    /// Incoming arcs `(tail, time, length in dm)` among uncontracted nodes.
+    inc: Vec<Vec<(u32, u32, u32)>>,
     contracted: Vec<bool>,
     /// Contracted neighbours so far: spreads contraction evenly.
     deleted_neighbours: Vec<u32>,
@@ -266,48 +395,62 @@ impl Contractor {
             deleted_neighbours: vec![0; n],
             witness: Search::default(),
         };
-        for v in 0..n as u32 {
-            for a in graph.arcs_from(v) {
-                if a.head != v {
-                    c.add_arc(v, a.head, a.time_ms);
-                }
+        // The graph's arcs with their segments' lengths, in the graph's
+        // own arc order (by tail, then segment order: what `csr` keeps).
+        let mut arcs: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(graph.arc_count());
+        for s in graph.segments() {
+            let time_ms = s.time_ms();
+            if s.forward {
+                arcs.push((s.a, s.b, time_ms, s.length_dm));
+            }
+            if s.backward {
+                arcs.push((s.b, s.a, time_ms, s.length_dm));
+            }
+        }
+        arcs.sort_by_key(|a| a.0);
+        for (u, x, t, l) in arcs {
+            if u != x {
+                c.add_arc(u, x, t, l);
             }
         }
         c
     }
 
-    /// Adds `u → x`, or lowers its time if it exists.
-    fn add_arc(&mut self, u: u32, x: u32, time_ms: u32) {
+    /// Adds `u → x`, or lowers its time (taking the new length with it)
+    /// if it exists.
+    fn add_arc(&mut self, u: u32, x: u32, time_ms: u32, len_dm: u32) {
         if let Some(e) = self.out[u as usize].iter_mut().find(|e| e.0 == x) {
             if time_ms < e.1 {
                 e.1 = time_ms;
+                e.2 = len_dm;
                 if let Some(i) = self.inc[x as usize].iter_mut().find(|e| e.0 == u) {
                     i.1 = time_ms;
+                    i.2 = len_dm;
                 }
             }
             return;
         }
-        self.out[u as usize].push((x, time_ms));
-        self.inc[x as usize].push((u, time_ms));
+        self.out[u as usize].push((x, time_ms, len_dm));
+        self.inc[x as usize].push((u, time_ms, len_dm));
     }
 
     /// The shortcuts contracting `v` needs now.
-    fn shortcuts(&mut self, v: u32, settle_limit: usize) -> Vec<(u32, u32, u32)> {
+    fn shortcuts(&mut self, v: u32, settle_limit: usize) -> Vec<(u32, u32, u32, u32)> {
         let mut needed = Vec::new();
         let Some(max_out) = self.out[v as usize].iter().map(|e| e.1).max() else {
             return needed;
         };
         for i in 0..self.inc[v as usize].len() {
-            let (u, w1) = self.inc[v as usize][i];
+            let (u, w1, l1) = self.inc[v as usize][i];
             let limit = w1.saturating_add(max_out);
             self.witness_search(u, v, limit, settle_limit);
-            for &(x, w2) in &self.out[v as usize] {
+            for &(x, w2, l2) in &self.out[v as usize] {
                 if x == u {
                     continue;
                 }
                 let via = w1.saturating_add(w2);
                 if self.witness.dist[x as usize] > via {
-                    needed.push((u, x, via));
+                    needed.push((u, x, via, l1.saturating_add(l2)));
                 }
             }
         }
@@ -338,7 +481,7 @@ impl Contractor {
             if d > limit || settled > settle_limit {
                 break;
             }
-            for &(z, t) in &self.out[y as usize] {
+            for &(z, t, _) in &self.out[y as usize] {
                 if z == v {
                     continue;
                 }
@@ -368,8 +511,8 @@ impl Contractor {
             .collect();
         let mut rank = vec![0u32; n];
         let mut next_rank = 0u32;
-        let mut up: Vec<(u32, u32, u32)> = Vec::new();
-        let mut down: Vec<(u32, u32, u32)> = Vec::new();
+        let mut up: Vec<(u32, u32, u32, u32)> = Vec::new();
+        let mut down: Vec<(u32, u32, u32, u32)> = Vec::new();
         while let Some(Reverse((_, v))) = heap.pop() {
             if self.contracted[v as usize] {
                 continue;
@@ -388,44 +531,51 @@ impl Contractor {
             self.contracted[v as usize] = true;
             let out = std::mem::take(&mut self.out[v as usize]);
             let inc = std::mem::take(&mut self.inc[v as usize]);
-            for &(x, t) in &out {
-                up.push((v, x, t));
+            for &(x, t, l) in &out {
+                up.push((v, x, t, l));
                 self.inc[x as usize].retain(|e| e.0 != v);
                 self.deleted_neighbours[x as usize] += 1;
             }
-            for &(u, t) in &inc {
-                down.push((v, u, t));
+            for &(u, t, l) in &inc {
+                down.push((v, u, t, l));
                 self.out[u as usize].retain(|e| e.0 != v);
                 self.deleted_neighbours[u as usize] += 1;
             }
-            for (u, x, t) in shortcuts {
-                self.add_arc(u, x, t);
+            for (u, x, t, l) in shortcuts {
+                self.add_arc(u, x, t, l);
             }
         }
-        let renumber = |arcs: Vec<(u32, u32, u32)>| {
-            csr(
+        let renumber = |arcs: Vec<(u32, u32, u32, u32)>| {
+            let (first, arcs) = csr(
                 n,
                 arcs.into_iter()
-                    .map(|(v, h, t)| {
+                    .map(|(v, h, t, l)| {
                         (
                             rank[v as usize],
-                            Arc {
-                                head: rank[h as usize],
-                                time_ms: t,
-                            },
+                            (
+                                Arc {
+                                    head: rank[h as usize],
+                                    time_ms: t,
+                                },
+                                l,
+                            ),
                         )
                     })
                     .collect(),
-            )
+            );
+            let (arcs, lens): (Vec<Arc>, Vec<u32>) = arcs.into_iter().unzip();
+            (first, arcs, lens)
         };
-        let (up_first, up) = renumber(up);
-        let (down_first, down) = renumber(down);
+        let (up_first, up, up_len_dm) = renumber(up);
+        let (down_first, down, down_len_dm) = renumber(down);
         ContractionHierarchy {
             rank,
             up_first,
             up,
             down_first,
             down,
+            up_len_dm,
+            down_len_dm,
         }
     }
 }

@@ -8,6 +8,9 @@ use crate::Error;
 use crate::geo::LatLng;
 use crate::tags::{Directions, RoadClass};
 
+/// Number of road classes ([`RoadClass::ALL`]).
+pub const CLASSES: usize = RoadClass::ALL.len();
+
 /// Segments shorter than this are duplicate points in the source data;
 /// they would only add nodes.
 const MIN_SEGMENT_M: f64 = 0.05;
@@ -196,6 +199,72 @@ impl RoadGraph {
     pub fn arcs_from(&self, node: u32) -> &[Arc] {
         let n = node as usize;
         &self.arcs[self.first_out[n] as usize..self.first_out[n + 1] as usize]
+    }
+
+    /// The segment each arc comes from, in the order of the arcs (arcs of
+    /// node `n` are `arc_segments()[first_arc(n)..first_arc(n + 1)]`).
+    pub fn arc_segments(&self) -> Vec<u32> {
+        // `from_parts`' order: per segment forward then backward, grouped
+        // by tail with a stable sort (what `csr` does).
+        let mut directed: Vec<(u32, u32)> = Vec::with_capacity(self.arcs.len());
+        for (i, s) in self.segments.iter().enumerate() {
+            // Fewer than 2^32 segments (ids are u32).
+            if s.forward {
+                directed.push((s.a, i as u32));
+            }
+            if s.backward {
+                directed.push((s.b, i as u32));
+            }
+        }
+        directed.sort_by_key(|(tail, _)| *tail);
+        directed.into_iter().map(|(_, seg)| seg).collect()
+    }
+
+    /// Index of the first arc leaving `node` (see [`RoadGraph::arc_segments`]).
+    pub fn first_arc(&self, node: u32) -> usize {
+        self.first_out[node as usize] as usize
+    }
+
+    /// The same roads with each class's travel times multiplied by
+    /// `time_factors[class]` (speeds divided by it, whole km/h from 1 to
+    /// 255): the graph learned speeds describe (`crate::learn`).
+    pub fn with_time_factors(&self, time_factors: &[f64; CLASSES]) -> RoadGraph {
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| {
+                let f = time_factors[s.class as usize];
+                let f = if f.is_finite() && f > 0.0 { f } else { 1.0 };
+                let speed = (f64::from(s.speed_kmh) / f).round().clamp(1.0, 255.0) as u8;
+                Segment {
+                    speed_kmh: speed,
+                    ..*s
+                }
+            })
+            .collect();
+        RoadGraph::from_parts(self.nodes.clone(), segments)
+    }
+
+    /// The nominal driving time of a path through `nodes` (consecutive
+    /// nodes joined by an arc; the fastest one where several join them),
+    /// split by road class, milliseconds.
+    pub fn class_times_ms(&self, nodes: &[u32], arc_segments: &[u32]) -> [u64; CLASSES] {
+        let mut by_class = [0u64; CLASSES];
+        for pair in nodes.windows(2) {
+            let (u, v) = (pair[0], pair[1]);
+            let first = self.first_arc(u);
+            let best = self
+                .arcs_from(u)
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.head == v)
+                .min_by_key(|(_, a)| a.time_ms);
+            if let Some((k, a)) = best {
+                let seg = self.segments[arc_segments[first + k] as usize];
+                by_class[seg.class as usize] += u64::from(a.time_ms);
+            }
+        }
+        by_class
     }
 
     /// Total length of the road segments, kilometres.

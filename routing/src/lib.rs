@@ -14,6 +14,9 @@
 //! - [`ch`]: [`ContractionHierarchy`], OSRM's bucket table for many-to-many
 //!   and PHAST sweeps for one-to-many.
 //! - [`dijkstra`]: the plain reference search.
+//! - [`learn`]: [`learn::SpeedLearner`], per-road-class corrections of the
+//!   nominal speeds learned from driven legs (predicted vs actual), and
+//!   [`RoadGraph::with_time_factors`] to apply them.
 //! - [`geo`]: [`LatLng`] and the one crow-fly formula
 //!   ([`crow_fly_time_ms`]), the fallback where no road is near.
 //! - [`Router`]: the above put together, what callers use.
@@ -26,13 +29,14 @@ pub mod dijkstra;
 pub mod format;
 pub mod geo;
 pub mod graph;
+pub mod learn;
 pub mod load;
 pub mod snap;
 pub mod tags;
 
-pub use ch::ContractionHierarchy;
+pub use ch::{ContractionHierarchy, LengthSeed, TimeLength};
 pub use geo::{CROW_FLY_SPEED_MPS, LatLng, crow_fly_time_ms};
-pub use graph::{RoadGraph, Segment, Way};
+pub use graph::{CLASSES, RoadGraph, Segment, Way};
 pub use snap::{Snap, Snapper};
 pub use tags::RoadClass;
 
@@ -154,6 +158,20 @@ impl Matrix {
     }
 }
 
+/// A trip between two positions: how long it takes and how far it is on
+/// the roads (the fastest path's length), or by crow-fly where the map
+/// does not cover an end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    /// Driving time, milliseconds.
+    pub time_ms: u32,
+    /// Distance, metres: along the fastest road path, or the great-circle
+    /// distance when `on_roads` is false.
+    pub distance_m: f64,
+    /// Whether both ends were on the map (else crow-fly time and distance).
+    pub on_roads: bool,
+}
+
 /// Settings of a [`Router`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -183,6 +201,8 @@ pub struct Router {
     snapper: Snapper,
     ch: ContractionHierarchy,
     config: Config,
+    /// The segment of each arc ([`RoadGraph::arc_segments`]).
+    arc_segments: Vec<u32>,
 }
 
 impl Router {
@@ -190,11 +210,13 @@ impl Router {
     pub fn new(graph: RoadGraph, config: Config) -> Router {
         let snapper = Snapper::new(&graph);
         let ch = ContractionHierarchy::build(&graph);
+        let arc_segments = graph.arc_segments();
         Router {
             graph,
             snapper,
             ch,
             config,
+            arc_segments,
         }
     }
 
@@ -319,6 +341,127 @@ impl Router {
             }
         }
         matrix
+    }
+
+    /// The length seeds of a trip starting at `snap` (as
+    /// [`Router::source_seeds`], with the rest of the segment's length).
+    fn source_length_seeds(&self, snap: &Snap) -> Vec<LengthSeed> {
+        let s = self.graph.segments()[snap.segment as usize];
+        let dm = |f: f64| (f * f64::from(s.length_dm)).round() as u32;
+        let fractions = [(s.b, 1.0 - snap.fraction), (s.a, snap.fraction)];
+        self.source_seeds(snap)
+            .iter()
+            .map(|&seed| LengthSeed {
+                seed,
+                offset_dm: dm(fractions
+                    .iter()
+                    .find(|(node, _)| *node == seed.node)
+                    .map_or(0.0, |f| f.1)),
+            })
+            .collect()
+    }
+
+    /// The length seeds of a trip ending at `snap`.
+    fn target_length_seeds(&self, snap: &Snap) -> Vec<LengthSeed> {
+        let s = self.graph.segments()[snap.segment as usize];
+        let dm = |f: f64| (f * f64::from(s.length_dm)).round() as u32;
+        let fractions = [(s.a, snap.fraction), (s.b, 1.0 - snap.fraction)];
+        self.target_seeds(snap)
+            .iter()
+            .map(|&seed| LengthSeed {
+                seed,
+                offset_dm: dm(fractions
+                    .iter()
+                    .find(|(node, _)| *node == seed.node)
+                    .map_or(0.0, |f| f.1)),
+            })
+            .collect()
+    }
+
+    /// Trips from each of `from` to `to`: road time and the length of the
+    /// fastest road path when the map covers both ends, crow-fly time and
+    /// distance otherwise. One backward sweep for all sources (e.g. every
+    /// restaurant of a search page to the customer's door).
+    pub fn routes_to(&self, from: &[LatLng], to: LatLng) -> Vec<Route> {
+        let crow = |f: LatLng| Route {
+            time_ms: crow_fly_time_ms(f, to, self.config.crow_fly_speed_mps),
+            distance_m: f.distance_m(to),
+            on_roads: false,
+        };
+        let Some(target) = self.snap(to) else {
+            return from.iter().map(|&f| crow(f)).collect();
+        };
+        let snaps: Vec<Option<Snap>> = from.iter().map(|&f| self.snap(f)).collect();
+        let sources: Vec<Vec<LengthSeed>> = snaps
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .map_or_else(Vec::new, |s| self.source_length_seeds(s))
+            })
+            .collect();
+        let times = self
+            .ch
+            .many_to_one_with_length(&sources, &self.target_length_seeds(&target));
+        from.iter()
+            .zip(snaps)
+            .zip(times)
+            .map(|((&f, snap), mut t)| {
+                let Some(snap) = snap else { return crow(f) };
+                let direct = self.direct_ms(&snap, &target);
+                if direct < t.time_ms {
+                    let along = (target.fraction - snap.fraction).abs();
+                    let s = self.graph.segments()[snap.segment as usize];
+                    t = TimeLength {
+                        time_ms: direct,
+                        length_dm: (along * f64::from(s.length_dm)).round() as u32,
+                    };
+                }
+                if t.time_ms == UNREACHABLE {
+                    return crow(f);
+                }
+                Route {
+                    time_ms: t.time_ms,
+                    distance_m: f64::from(t.length_dm) / 10.0,
+                    on_roads: true,
+                }
+            })
+            .collect()
+    }
+
+    /// This router's roads with each class's times multiplied by
+    /// `time_factors` (learned speeds, [`learn`]): a new hierarchy, about
+    /// a second for a city, so callers build it off the hot path.
+    pub fn with_time_factors(&self, time_factors: &[f64; CLASSES]) -> Router {
+        Router::new(
+            self.graph.with_time_factors(time_factors),
+            self.config.clone(),
+        )
+    }
+
+    /// This graph's driving time of the fastest path between two
+    /// positions, split by road class (ms); `None` when the map does not
+    /// cover both. What a driven leg is compared with to learn speeds.
+    /// A plain Dijkstra (a few milliseconds on a city): once per
+    /// delivered leg, not per query.
+    pub fn class_times_ms(&self, from: LatLng, to: LatLng) -> Option<[u64; CLASSES]> {
+        let (a, b) = (self.snap(from)?, self.snap(to)?);
+        let segs = self.graph.segments();
+        let mut by_class = [0u64; CLASSES];
+        if self.direct_ms(&a, &b) != UNREACHABLE {
+            let s = segs[a.segment as usize];
+            by_class[s.class as usize] += u64::from(self.direct_ms(&a, &b));
+            return Some(by_class);
+        }
+        let sources = self.source_seeds(&a);
+        let (nodes, end) = dijkstra::path(&self.graph, &sources, &self.target_seeds(&b))?;
+        let start = sources.iter().find(|s| s.node == nodes[0])?;
+        by_class[segs[a.segment as usize].class as usize] += u64::from(start.offset_ms);
+        by_class[segs[b.segment as usize].class as usize] += u64::from(end.offset_ms);
+        let along = self.graph.class_times_ms(&nodes, &self.arc_segments);
+        for (t, x) in by_class.iter_mut().zip(along) {
+            *t += x;
+        }
+        Some(by_class)
     }
 
     /// Driving time between two positions, or the crow-fly fallback when

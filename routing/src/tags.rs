@@ -55,6 +55,27 @@ impl RoadClass {
         RoadClass::Service,
     ];
 
+    /// The `highway` tag value of the class (as [`RoadClass::from_highway`]
+    /// reads it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoadClass::Motorway => "motorway",
+            RoadClass::MotorwayLink => "motorway_link",
+            RoadClass::Trunk => "trunk",
+            RoadClass::TrunkLink => "trunk_link",
+            RoadClass::Primary => "primary",
+            RoadClass::PrimaryLink => "primary_link",
+            RoadClass::Secondary => "secondary",
+            RoadClass::SecondaryLink => "secondary_link",
+            RoadClass::Tertiary => "tertiary",
+            RoadClass::TertiaryLink => "tertiary_link",
+            RoadClass::Unclassified => "unclassified",
+            RoadClass::Residential => "residential",
+            RoadClass::LivingStreet => "living_street",
+            RoadClass::Service => "service",
+        }
+    }
+
     /// The class of a `highway` tag value, `None` when cars do not use it
     /// (footway, cycleway, path, steps, construction, …).
     pub fn from_highway(value: &str) -> Option<RoadClass> {

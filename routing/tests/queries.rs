@@ -11,7 +11,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use routing::dijkstra::dijkstra;
 use routing::tags::Directions;
-use routing::{Config, LatLng, RoadClass, RoadGraph, Router, Seed, Snap, UNREACHABLE, Way, load};
+use routing::{
+    Config, LatLng, LengthSeed, RoadClass, RoadGraph, Router, Seed, Snap, UNREACHABLE, Way, load,
+};
 
 fn data(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -299,4 +301,162 @@ fn points_off_the_map_fall_back_to_crow_fly() {
         router.travel_time_or_crow_fly_ms(sw, far),
         routing::crow_fly_time_ms(sw, far, routing::CROW_FLY_SPEED_MPS)
     );
+}
+
+/// For every node, the fastest time from `source` and the shortest and
+/// longest road length among the fastest paths (decimetres): the bounds a
+/// length-carrying query must fall within (ties between equally fast paths
+/// may be broken either way).
+fn fastest_length_bounds(graph: &RoadGraph, source: u32) -> Vec<(u32, u32, u32)> {
+    let dist = dijkstra(graph, &node(source));
+    let mut arcs: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); graph.node_count()];
+    for s in graph.segments() {
+        if s.forward {
+            arcs[s.a as usize].push((s.b, s.time_ms(), s.length_dm));
+        }
+        if s.backward {
+            arcs[s.b as usize].push((s.a, s.time_ms(), s.length_dm));
+        }
+    }
+    let mut order: Vec<u32> = (0..graph.node_count() as u32)
+        .filter(|&v| dist[v as usize] != UNREACHABLE)
+        .collect();
+    // Arcs take at least 1 ms: the tight arcs form a DAG in time order.
+    order.sort_by_key(|&v| dist[v as usize]);
+    let mut bounds = vec![(UNREACHABLE, u32::MAX, 0u32); graph.node_count()];
+    bounds[source as usize] = (0, 0, 0);
+    for v in order {
+        let (d, lo, hi) = bounds[v as usize];
+        if lo == u32::MAX {
+            continue;
+        }
+        for &(h, t, l) in &arcs[v as usize] {
+            if d + t == dist[h as usize] {
+                let b = &mut bounds[h as usize];
+                b.0 = dist[h as usize];
+                b.1 = b.1.min(lo + l);
+                b.2 = b.2.max(hi + l);
+            }
+        }
+    }
+    bounds
+}
+
+/// The hierarchy's times with lengths to `target` from every node equal
+/// Dijkstra's times, with a length of one of the fastest paths.
+fn check_lengths(router: &Router, targets: &[u32]) {
+    let graph = router.graph();
+    let all: Vec<u32> = (0..graph.node_count() as u32).collect();
+    let src: Vec<Vec<LengthSeed>> = all
+        .iter()
+        .map(|&v| {
+            vec![LengthSeed {
+                seed: node(v)[0],
+                offset_dm: 0,
+            }]
+        })
+        .collect();
+    let bounds: Vec<Vec<(u32, u32, u32)>> = all
+        .iter()
+        .map(|&v| fastest_length_bounds(graph, v))
+        .collect();
+    for &t in targets {
+        let target = [LengthSeed {
+            seed: node(t)[0],
+            offset_dm: 0,
+        }];
+        let got = router.hierarchy().many_to_one_with_length(&src, &target);
+        for (s, tl) in all.iter().zip(got) {
+            let (time, lo, hi) = bounds[*s as usize][t as usize];
+            assert_eq!(tl.time_ms, time, "time {s} → {t}");
+            if time != UNREACHABLE {
+                assert!(
+                    (lo..=hi).contains(&tl.length_dm),
+                    "length {s} → {t}: {} not in {lo}..={hi}",
+                    tl.length_dm
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(0x1e57_d157, 200))]
+
+    #[test]
+    fn random_graph_lengths_are_those_of_fastest_paths(seed in any::<u64>()) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let Some(router) = random_grid(&mut rng) else { return Ok(()) };
+        let all: Vec<u32> = (0..router.graph().node_count() as u32).collect();
+        check_lengths(&router, &all);
+    }
+}
+
+#[test]
+fn routes_carry_the_fastest_paths_length_and_fall_back_to_crow_fly() {
+    let (router, [sw, se, ne, nw]) = block();
+    let far = LatLng {
+        lat: 57.72,
+        lng: 11.99,
+    };
+    let routes = router.routes_to(&[sw, ne, nw, far], se);
+    let side_m = sw.distance_m(se);
+    // SW → SE: one side, straight.
+    assert!(routes[0].on_roads);
+    assert!((routes[0].distance_m - side_m).abs() < 1.0, "{routes:?}");
+    assert_eq!(routes[0].time_ms, router.travel_time_or_crow_fly_ms(sw, se));
+    // NE → SE: one side (east).
+    assert!((routes[1].distance_m - ne.distance_m(se)).abs() < 1.0);
+    // NW → SE: two sides, either way round.
+    let two = nw.distance_m(ne) + ne.distance_m(se);
+    assert!((routes[2].distance_m - two).abs() < 2.0, "{routes:?}");
+    // Off the map: crow-fly.
+    assert!(!routes[3].on_roads);
+    assert_eq!(routes[3].distance_m, far.distance_m(se));
+    // The door off the map: crow-fly for everyone.
+    let all_crow = router.routes_to(&[sw], far);
+    assert!(!all_crow[0].on_roads);
+    assert_eq!(all_crow[0].distance_m, sw.distance_m(far));
+    // On Gothenburg, road distances are at least the straight line and
+    // their times are the router's.
+    let g = &*GOTHENBURG;
+    let mut rng = StdRng::seed_from_u64(7);
+    let points: Vec<LatLng> = random_snaps(g, &mut rng, 30)
+        .iter()
+        .map(|s| s.point)
+        .collect();
+    let door = points[0];
+    for (p, r) in points.iter().zip(g.routes_to(&points, door)) {
+        assert!(r.on_roads);
+        assert!(r.distance_m + 1.0 >= p.distance_m(door), "{p:?}: {r:?}");
+        assert_eq!(r.time_ms, g.travel_time_or_crow_fly_ms(*p, door));
+    }
+}
+
+#[test]
+fn class_times_split_the_fastest_path_and_learned_factors_slow_a_class() {
+    let g = &*GOTHENBURG;
+    let mut rng = StdRng::seed_from_u64(3);
+    let points: Vec<LatLng> = random_snaps(g, &mut rng, 20)
+        .iter()
+        .map(|s| s.point)
+        .collect();
+    for pair in points.windows(2) {
+        let by_class = g.class_times_ms(pair[0], pair[1]).expect("on the map");
+        let total: u64 = by_class.iter().sum();
+        let time = u64::from(g.travel_time_or_crow_fly_ms(pair[0], pair[1]));
+        // The split adds up to the router's time (rounding of the partial
+        // segments at both ends aside).
+        assert!(total.abs_diff(time) <= 2, "{total} vs {time}");
+    }
+    // Every residential street twice as slow: trips through them slow down.
+    let mut factors = [1.0; routing::CLASSES];
+    factors[RoadClass::Residential as usize] = 2.0;
+    let slow = g.with_time_factors(&factors);
+    let (a, b) = (points[0], points[1]);
+    let before = g.class_times_ms(a, b).unwrap();
+    let after = u64::from(slow.travel_time_or_crow_fly_ms(a, b));
+    let total: u64 = before.iter().sum();
+    assert!(after >= total, "{after} < {total}");
+    assert!(after <= total + before[RoadClass::Residential as usize] + 1000);
 }

@@ -109,6 +109,11 @@ pub struct Drive {
 }
 
 impl Drive {
+    /// The nodes driven through, start to end.
+    pub fn nodes(&self) -> &[u32] {
+        &self.nodes
+    }
+
     /// Standing at `node`.
     pub fn stay(node: u32) -> Drive {
         Drive {
@@ -163,6 +168,9 @@ pub struct Paths {
     search: u32,
     /// Multiplies every arc time (couriers slower or faster than cars).
     time_factor: f64,
+    /// Multiplies each arc's time (by index, `RoadGraph::first_arc`): the
+    /// true speed of its road class against the map's; empty: 1.
+    arc_factors: Vec<f64>,
 }
 
 impl Paths {
@@ -175,6 +183,26 @@ impl Paths {
             stamp: vec![0; n],
             search: 0,
             time_factor: 1.0 / speed_factor,
+            arc_factors: Vec::new(),
+        }
+    }
+
+    /// [`Paths::new`] with each road class's times multiplied by
+    /// `class_time_factors` (true speeds that differ from the map's).
+    pub fn with_class_factors(
+        graph: &RoadGraph,
+        speed_factor: f64,
+        class_time_factors: &[f64; routing::CLASSES],
+    ) -> Paths {
+        let segments = graph.segments();
+        let arc_factors = graph
+            .arc_segments()
+            .into_iter()
+            .map(|s| class_time_factors[segments[s as usize].class as usize])
+            .collect();
+        Paths {
+            arc_factors,
+            ..Paths::new(graph, speed_factor)
         }
     }
 
@@ -204,9 +232,11 @@ impl Paths {
                 found = true;
                 break;
             }
-            for arc in graph.arcs_from(v) {
+            let first = graph.first_arc(v);
+            for (k, arc) in graph.arcs_from(v).iter().enumerate() {
                 let h = arc.head as usize;
-                let nd = d + (f64::from(arc.time_ms) * self.time_factor).round() as u64;
+                let f = self.arc_factors.get(first + k).copied().unwrap_or(1.0);
+                let nd = d + (f64::from(arc.time_ms) * self.time_factor * f).round() as u64;
                 if self.stamp[h] != s || nd < self.dist[h] {
                     self.stamp[h] = s;
                     self.dist[h] = nd;

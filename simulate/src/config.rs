@@ -69,6 +69,17 @@ pub struct Scenario {
     /// Road speeds (the graph's car speeds by road class and `maxspeed`)
     /// times this: below 1 for bikes and scooters in traffic.
     pub speed_factor: f64,
+    /// Couriers' true speeds differ from the map's nominal ones per road
+    /// class: each class's travel times are multiplied by a factor drawn
+    /// (from the seed) uniformly in `[1 − spread, 1 + spread]`. 0: the
+    /// map's speeds are the truth. Above 0 the run also measures the ETA
+    /// error of each driven leg on the nominal map and with speeds
+    /// learned from the legs driven before (`routing::learn`).
+    pub road_speed_spread: f64,
+    /// With a road speed spread: the learned speeds are put to use (a new
+    /// contraction hierarchy, about a second) after every this many
+    /// driven legs.
+    pub relearn_every_legs: usize,
 }
 
 impl Default for Scenario {
@@ -93,6 +104,8 @@ impl Default for Scenario {
             pickup_handover_s: 60,
             dropoff_handover_s: 90,
             speed_factor: 1.0,
+            road_speed_spread: 0.0,
+            relearn_every_legs: 400,
         }
     }
 }
@@ -111,6 +124,12 @@ pub struct PolicySpec {
     /// the matcher estimating it from their history.
     #[serde(default)]
     pub ready_quoted: bool,
+    /// Stacking (`+stack`, `+stack=<s>`): a courier on the way to (or
+    /// waiting at) a restaurant with one order takes a second order from
+    /// the same restaurant when the first customer's added delay stays
+    /// within this many seconds (`crate::stack`). `None`: off.
+    #[serde(default)]
+    pub stack_max_delay_s: Option<u64>,
 }
 
 impl PolicySpec {
@@ -119,7 +138,8 @@ impl PolicySpec {
     /// estimates learned from the restaurants' history), `+quoted`
     /// (prep-aware, restaurants quote the true ready time), and for tuning
     /// `+k=<n>` (`batch_candidates`), `+age=<permille>`
-    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`).
+    /// (`batch_age_weight_permille`) or `+slack=<s>` (`prep_slack_s`);
+    /// `+stack` / `+stack=<max_delay_s>` turns on stacking.
     pub fn parse(spec: &str) -> Result<PolicySpec, String> {
         let mut parts = spec.split('+');
         let s = parts.next().unwrap_or_default();
@@ -148,6 +168,7 @@ impl PolicySpec {
             }
         };
         let mut ready_quoted = false;
+        let mut stack_max_delay_s = None;
         for modifier in parts {
             let number = |v: &str| {
                 v.parse::<u64>()
@@ -162,10 +183,14 @@ impl PolicySpec {
                 Some(("k", v)) => config.batch_candidates = number(v)?.max(1) as usize,
                 Some(("age", v)) => config.batch_age_weight_permille = number(v)?,
                 Some(("slack", v)) => config.prep_slack_s = number(v)?,
+                None if modifier == "stack" => {
+                    stack_max_delay_s = Some(crate::stack::DEFAULT_MAX_DELAY_S);
+                }
+                Some(("stack", v)) => stack_max_delay_s = Some(number(v)?),
                 _ => {
                     return Err(format!(
                         "unknown policy option `+{modifier}`: +prep, +quoted, +k=<candidates>, \
-                         +age=<permille> or +slack=<s>"
+                         +age=<permille>, +slack=<s>, +stack or +stack=<max_delay_s>"
                     ));
                 }
             }
@@ -176,6 +201,7 @@ impl PolicySpec {
             name,
             matcher: config,
             ready_quoted,
+            stack_max_delay_s,
         })
     }
 }
@@ -218,6 +244,9 @@ impl Scenario {
         }
         if self.ping_interval_s == 0 {
             return bad("the ping interval is at least one second");
+        }
+        if !(0.0..0.9).contains(&self.road_speed_spread) {
+            return bad("the road speed spread is at least 0 and below 0.9");
         }
         if !(self.speed_factor.is_finite() && self.speed_factor > 0.0) {
             return bad("the speed factor is a positive number");

@@ -23,6 +23,20 @@ pub(crate) fn stream(seed: u64, constant: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ constant)
 }
 
+/// Sub-seed of the couriers' true speeds per road class.
+const SPEEDS_STREAM: u64 = 0x1656_67b1_9e37_79f9;
+
+/// How much longer than the map says each road class really takes
+/// (`Scenario::road_speed_spread`), by class code; all 1 without spread.
+pub fn true_time_factors(scenario: &Scenario) -> [f64; routing::CLASSES] {
+    let spread = scenario.road_speed_spread;
+    if spread <= 0.0 {
+        return [1.0; routing::CLASSES];
+    }
+    let mut rng = stream(scenario.seed, SPEEDS_STREAM);
+    std::array::from_fn(|_| rng.random_range(1.0 - spread..=1.0 + spread))
+}
+
 /// One order of the run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OrderPlan {
@@ -134,7 +148,8 @@ fn service_estimate_s(
     sample: &[(usize, u32, u64)],
 ) -> f64 {
     let graph = city.graph();
-    let mut paths = Paths::new(graph, scenario.speed_factor);
+    let mut paths =
+        Paths::with_class_factors(graph, scenario.speed_factor, &true_time_factors(scenario));
     let mut total_ms = 0u64;
     for (i, &(r, door, prep_ms)) in sample.iter().enumerate() {
         let restaurant = restaurants[r];

@@ -16,6 +16,8 @@
 //! - [`report`]: per-order instants and the figures per run ([`Report`]:
 //!   pickup time, courier wait, food wait, click-to-door, busy time,
 //!   utilisation).
+//! - [`stack`]: stacking's rule (a second order from the same restaurant
+//!   while the first customer's added delay stays within a bound).
 //! - [`plot`]: PNG bar charts of a set of reports.
 //!
 //! No network, no database, no wall clock: a run's report depends only on
@@ -26,6 +28,7 @@ pub mod config;
 pub mod demand;
 pub mod plot;
 pub mod report;
+pub mod stack;
 mod world;
 
 // The charts' font and text drawing are loadtest's own files, included
@@ -39,7 +42,7 @@ mod text;
 pub use city::{City, Drive, Paths};
 pub use config::{ConfigError, Load, PolicySpec, Scenario};
 pub use demand::Demand;
-pub use report::{Report, Stat};
+pub use report::{EtaErrors, Report, Stat};
 
 use report::Tallies;
 
@@ -101,8 +104,18 @@ fn run_drawn(
         late_answers: world.late_answers,
         violations: world.violations + world.missed_changes,
         ended_ms: world.ended_ms(),
+        stacked: world.stacked,
+        stack_delays_ms: world.stack_delays_ms.clone(),
     };
-    Ok(report::Report::build(
-        scenario, policy, demand, &world.log, tallies,
-    ))
+    let mut report = report::Report::build(scenario, policy, demand, &world.log, tallies);
+    if let Some(learned) = world.learned_time_factors() {
+        report.eta_errors = Some(report::EtaErrors::build(
+            scenario,
+            &world.log,
+            &world.eta_legs,
+            &demand::true_time_factors(scenario),
+            &learned,
+        ));
+    }
+    Ok(report)
 }

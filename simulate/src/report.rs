@@ -39,6 +39,10 @@ pub struct OrderLog {
     pub picked_ms: Option<u64>,
     /// When it was handed over at the door.
     pub delivered_ms: Option<u64>,
+    /// Stacked orders: when the courier delivered the order it rode along
+    /// with; its own busy time counts from there (the time before is the
+    /// first order's).
+    pub busy_from_ms: Option<u64>,
 }
 
 impl OrderLog {
@@ -53,6 +57,87 @@ impl OrderLog {
             arrived_ms: None,
             picked_ms: None,
             delivered_ms: None,
+            busy_from_ms: None,
+        }
+    }
+}
+
+/// One driven leg (courier → restaurant or restaurant → door) with what
+/// was predicted for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EtaLeg {
+    /// The order it was for.
+    pub order: usize,
+    /// What the drive took at the courier's true speeds, ms.
+    pub actual_ms: u64,
+    /// Predicted on the map's nominal speeds, ms.
+    pub nominal_ms: u64,
+    /// Predicted on the speeds learned from the legs before, ms.
+    pub learned_ms: u64,
+}
+
+/// ETA errors of driven legs when the couriers' true speeds differ from
+/// the map's (`Scenario::road_speed_spread`): before learning (the map's
+/// speeds) and after (speeds learned from the legs driven before each
+/// one). Over legs of measured orders that took at least a minute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EtaErrors {
+    /// Legs counted.
+    pub legs: usize,
+    /// |predicted − actual| on the nominal map, seconds.
+    pub nominal_abs_s: Stat,
+    /// |predicted − actual| ÷ actual on the nominal map, percent.
+    pub nominal_rel_pct: Stat,
+    /// |predicted − actual| on the learned speeds, seconds.
+    pub learned_abs_s: Stat,
+    /// |predicted − actual| ÷ actual on the learned speeds, percent.
+    pub learned_rel_pct: Stat,
+    /// The true time factor of each road class (by class code).
+    pub true_time_factors: Vec<f64>,
+    /// The learned ones at the end of the run.
+    pub learned_time_factors: Vec<f64>,
+}
+
+impl EtaErrors {
+    /// The errors of `legs` of orders in the measured window.
+    pub(crate) fn build(
+        scenario: &Scenario,
+        log: &[OrderLog],
+        legs: &[EtaLeg],
+        true_factors: &[f64],
+        learned_factors: &[f64],
+    ) -> EtaErrors {
+        let from_ms = scenario.warmup_s * 1000;
+        let to_ms = scenario.duration_s * 1000;
+        let counted: Vec<&EtaLeg> = legs
+            .iter()
+            .filter(|l| (from_ms..to_ms).contains(&log[l.order].placed_ms) && l.actual_ms >= 60_000)
+            .collect();
+        let abs = |f: fn(&EtaLeg) -> u64| {
+            Stat::of(
+                counted
+                    .iter()
+                    .map(|l| f(l).abs_diff(l.actual_ms) as f64 / 1000.0)
+                    .collect(),
+            )
+        };
+        let rel = |f: fn(&EtaLeg) -> u64| {
+            Stat::of(
+                counted
+                    .iter()
+                    .map(|l| 100.0 * f(l).abs_diff(l.actual_ms) as f64 / l.actual_ms as f64)
+                    .collect(),
+            )
+        };
+        let r3 = |v: &[f64]| v.iter().map(|f| (f * 1000.0).round() / 1000.0).collect();
+        EtaErrors {
+            legs: counted.len(),
+            nominal_abs_s: abs(|l| l.nominal_ms),
+            nominal_rel_pct: rel(|l| l.nominal_ms),
+            learned_abs_s: abs(|l| l.learned_ms),
+            learned_rel_pct: rel(|l| l.learned_ms),
+            true_time_factors: r3(true_factors),
+            learned_time_factors: r3(learned_factors),
         }
     }
 }
@@ -154,12 +239,23 @@ pub struct Report {
     pub food_wait_s: Stat,
     /// Ready to dispatch → delivered.
     pub click_to_door_s: Stat,
-    /// Accepted → delivered.
+    /// Accepted → delivered (a stacked order: the first order's delivery
+    /// → its own, the courier time it added).
     pub busy_s: Stat,
+    /// Orders stacked onto a courier's first one (stacking runs).
+    pub orders_stacked: u64,
+    /// Per stack, how much later the courier left the restaurant than the
+    /// first order alone would have let it: the first customer's added
+    /// delay, seconds (all zero without stacking).
+    pub stack_added_delay_s: Stat,
     /// Measured fleet utilisation, 0–1.
     pub utilisation: f64,
     /// When the run ended, seconds of simulated time.
     pub ended_s: f64,
+    /// ETA errors before and after learning road speeds (runs with a road
+    /// speed spread only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_errors: Option<EtaErrors>,
 }
 
 /// The run's tallies besides the order log.
@@ -174,6 +270,10 @@ pub(crate) struct Tallies {
     pub violations: u64,
     /// When the run ended, ms of the run.
     pub ended_ms: u64,
+    /// Orders stacked.
+    pub stacked: u64,
+    /// Per stack, the first customer's added delay, ms.
+    pub stack_delays_ms: Vec<u64>,
 }
 
 impl Report {
@@ -217,7 +317,7 @@ impl Report {
         let busy_ms: u64 = log
             .iter()
             .filter_map(|o| {
-                let a = o.accepted_ms?.max(from_ms);
+                let a = o.busy_from_ms.or(o.accepted_ms)?.max(from_ms);
                 let d = o.delivered_ms.unwrap_or(tallies.ended_ms).min(to_ms);
                 Some(d.saturating_sub(a))
             })
@@ -256,9 +356,14 @@ impl Report {
             courier_wait_s: figure(&|o| Some(o.ready_ms.saturating_sub(o.arrived_ms?))),
             food_wait_s: figure(&|o| Some(o.picked_ms?.saturating_sub(o.ready_ms))),
             click_to_door_s: figure(&|o| Some(o.delivered_ms? - o.placed_ms)),
-            busy_s: figure(&|o| Some(o.delivered_ms? - o.accepted_ms?)),
+            busy_s: figure(&|o| Some(o.delivered_ms? - o.busy_from_ms.or(o.accepted_ms)?)),
+            orders_stacked: tallies.stacked,
+            stack_added_delay_s: Stat::of(
+                tallies.stack_delays_ms.iter().map(|&ms| secs(ms)).collect(),
+            ),
             utilisation: round(busy_ms as f64 / fleet_ms.max(1.0)),
             ended_s: secs(tallies.ended_ms),
+            eta_errors: None,
         }
     }
 }

@@ -25,6 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{
@@ -40,8 +41,8 @@ use uuid::Uuid;
 
 use crate::city::{City, Drive, Paths};
 use crate::config::{PolicySpec, Scenario};
-use crate::demand::{Demand, stream};
-use crate::report::OrderLog;
+use crate::demand::{Demand, stream, true_time_factors};
+use crate::report::{EtaLeg, OrderLog};
 
 /// The Unix time the run starts at, ms (2027-01-15 08:00 UTC); only the
 /// engine's timestamps see it.
@@ -103,6 +104,33 @@ struct Courier {
     drive_start_ms: u64,
     /// The order carried, from accept to delivery.
     order: Option<usize>,
+    /// The current drive's predicted time on the nominal map and on the
+    /// learned speeds, ms (measured runs only).
+    predicted: Option<(u64, u64)>,
+    /// Stacking: a second order from the same restaurant, delivered after
+    /// `order`.
+    second: Option<usize>,
+    /// When the courier reaches (or reached) the restaurant of `order`,
+    /// ms of the run.
+    arrival_ms: u64,
+    /// The pickup is scheduled (the food of every order carried is ready
+    /// and the courier is there).
+    pickup_scheduled: bool,
+    /// An order delivered while a stacked one is still carried: the
+    /// engine hears of its delivery with the last one (it would free the
+    /// courier otherwise).
+    delivered_held: Option<usize>,
+}
+
+/// ETAs against the couriers' true speeds (`Scenario::road_speed_spread`).
+struct Learning {
+    learner: routing::learn::SpeedLearner,
+    /// The map with the learned speeds (the nominal one until the first
+    /// relearning).
+    learned: Arc<routing::Router>,
+    /// `RoadGraph::arc_segments` of the nominal graph.
+    arc_segments: Vec<u32>,
+    since_relearn: usize,
 }
 
 /// The run's state outside the engine and the matcher.
@@ -114,11 +142,25 @@ pub(crate) struct World<'a> {
     matcher: Matcher,
     /// Restaurants quote the true ready time with the dispatch request.
     ready_quoted: bool,
+    /// Stacking's bound on the first customer's added delay, ms; `None`:
+    /// no stacking.
+    stack_max_delay_ms: Option<u64>,
+    /// Per order, when its food was expected ready at dispatch (the
+    /// quoted time, or acceptance + the restaurant's estimate), ms.
+    expected_ready_ms: Vec<u64>,
+    /// Orders stacked onto a courier's first one.
+    pub stacked: u64,
+    /// Per stack, what it really cost the first customer: how much later
+    /// the courier left the restaurant than with the first order alone.
+    pub stack_delays_ms: Vec<u64>,
     paths: Paths,
     answers: StdRng,
     couriers: Vec<Courier>,
     /// Per order, what happened when.
     pub log: Vec<OrderLog>,
+    /// Driven legs with their predicted times (with a road speed spread).
+    pub eta_legs: Vec<EtaLeg>,
+    learning: Option<Learning>,
     queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
     /// The instant the run started (the paused clock).
     start: Instant,
@@ -188,7 +230,15 @@ impl<'a> World<'a> {
             engine,
             matcher,
             ready_quoted: policy.ready_quoted,
-            paths: Paths::new(city.graph(), scenario.speed_factor),
+            stack_max_delay_ms: policy.stack_max_delay_s.map(|s| s.saturating_mul(1000)),
+            expected_ready_ms: vec![0; demand.orders.len()],
+            stacked: 0,
+            stack_delays_ms: Vec::new(),
+            paths: Paths::with_class_factors(
+                city.graph(),
+                scenario.speed_factor,
+                &true_time_factors(scenario),
+            ),
             answers: stream(scenario.seed, ANSWERS_STREAM),
             couriers: demand
                 .courier_starts
@@ -200,9 +250,21 @@ impl<'a> World<'a> {
                     drive: Drive::stay(node),
                     drive_start_ms: 0,
                     order: None,
+                    predicted: None,
+                    second: None,
+                    arrival_ms: 0,
+                    pickup_scheduled: false,
+                    delivered_held: None,
                 })
                 .collect(),
             log: demand.orders.iter().map(OrderLog::new).collect(),
+            eta_legs: Vec::new(),
+            learning: (scenario.road_speed_spread > 0.0).then(|| Learning {
+                learner: routing::learn::SpeedLearner::new(Default::default()),
+                learned: city.router().clone(),
+                arc_segments: city.graph().arc_segments(),
+                since_relearn: 0,
+            }),
             queue: BinaryHeap::new(),
             start,
             seq: 0,
@@ -355,6 +417,19 @@ impl<'a> World<'a> {
                 });
                 self.to_place -= 1;
                 self.open += 1;
+                self.schedule(at_ms + plan.prep_ms, Event::Ready(i));
+                let estimate_ms = if self.ready_quoted {
+                    plan.prep_ms
+                } else {
+                    self.matcher.prep_estimate_ms(RestaurantId(Uuid::from_u128(
+                        RESTAURANT_TAG | plan.restaurant as u128,
+                    )))
+                };
+                self.expected_ready_ms[i] = at_ms + estimate_ms;
+                if let Some(c) = self.stack_candidate(i) {
+                    self.stack(c, i, at_ms);
+                    return;
+                }
                 // As `api` does when a restaurant accepts; a restaurant
                 // that quotes its ready time passes it along.
                 let ready_at = self.ready_quoted.then(|| now + plan.prep_ms as i64);
@@ -365,7 +440,6 @@ impl<'a> World<'a> {
                 {
                     self.violations += 1;
                 }
-                self.schedule(at_ms + plan.prep_ms, Event::Ready(i));
             }
             Event::Ready(i) => {
                 // What `api` tells the matcher when a kitchen marks an
@@ -379,17 +453,10 @@ impl<'a> World<'a> {
                 let _ = self
                     .engine
                     .set_order_status(order_id(i), OrderStatus::ReadyForPickup, now);
-                // A courier already waiting takes it now; one arriving at
-                // this very instant schedules the pickup itself.
-                let waiting = self.log[i].courier.filter(|_| {
-                    self.log[i].arrived_ms.is_some_and(|a| a < at_ms)
-                        && self.log[i].picked_ms.is_none()
-                });
-                if let Some(c) = waiting {
-                    self.schedule(
-                        at_ms + self.scenario.pickup_handover_s * 1000,
-                        Event::PickedUp(c),
-                    );
+                // A courier already waiting takes it now (with a stacked
+                // order, once both are ready).
+                if let Some(c) = self.log[i].courier {
+                    self.try_pickup(c, at_ms);
                 }
             }
             Event::Answer {
@@ -403,30 +470,46 @@ impl<'a> World<'a> {
                 };
                 self.couriers[c].leg = Leg::AtRestaurant;
                 self.log[i].arrived_ms = Some(at_ms);
-                if at_ms >= self.log[i].ready_ms {
-                    self.schedule(
-                        at_ms + self.scenario.pickup_handover_s * 1000,
-                        Event::PickedUp(c),
-                    );
+                if let Some(k) = self.couriers[c].second {
+                    self.log[k].arrived_ms = Some(at_ms);
                 }
+                self.drive_ended(c, i);
+                self.try_pickup(c, at_ms);
             }
             Event::PickedUp(c) => {
                 let Some(i) = self.couriers[c].order else {
                     return;
                 };
+                self.couriers[c].pickup_scheduled = false;
                 self.log[i].picked_ms = Some(at_ms);
                 let _ = self
                     .engine
                     .set_order_status(order_id(i), OrderStatus::PickedUp, now);
+                if let Some(k) = self.couriers[c].second {
+                    self.log[k].picked_ms = Some(at_ms);
+                    let _ = self
+                        .engine
+                        .set_order_status(order_id(k), OrderStatus::PickedUp, now);
+                    // What the stack cost the first customer: the courier
+                    // left later than the first order alone would have let.
+                    let handover = self.scenario.pickup_handover_s * 1000;
+                    let alone = self.log[i]
+                        .ready_ms
+                        .max(self.log[i].arrived_ms.unwrap_or(0))
+                        + handover;
+                    self.stack_delays_ms.push(at_ms.saturating_sub(alone));
+                }
                 let from = self.couriers[c].drive.end();
                 let drive = self
                     .paths
                     .drive(self.city.graph(), from, self.demand.orders[i].door);
                 let done = at_ms + drive.duration_ms() + self.scenario.dropoff_handover_s * 1000;
+                let predicted = self.predict(from, self.demand.orders[i].door);
                 let courier = &mut self.couriers[c];
                 courier.leg = Leg::ToDoor;
                 courier.drive = drive;
                 courier.drive_start_ms = at_ms;
+                courier.predicted = predicted;
                 self.schedule(done, Event::Delivered(c));
             }
             Event::Delivered(c) => {
@@ -435,6 +518,31 @@ impl<'a> World<'a> {
                 };
                 self.log[i].delivered_ms = Some(at_ms);
                 self.open -= 1;
+                self.drive_ended(c, i);
+                if let Some(k) = self.couriers[c].second.take() {
+                    // On to the second door; the engine hears of both
+                    // deliveries at the end.
+                    self.log[k].busy_from_ms = Some(at_ms);
+                    let from = self.couriers[c].drive.end();
+                    let door = self.demand.orders[k].door;
+                    let drive = self.paths.drive(self.city.graph(), from, door);
+                    let done =
+                        at_ms + drive.duration_ms() + self.scenario.dropoff_handover_s * 1000;
+                    let predicted = self.predict(from, door);
+                    let courier = &mut self.couriers[c];
+                    courier.order = Some(k);
+                    courier.delivered_held = Some(i);
+                    courier.drive = drive;
+                    courier.drive_start_ms = at_ms;
+                    courier.predicted = predicted;
+                    self.schedule(done, Event::Delivered(c));
+                    return;
+                }
+                if let Some(h) = self.couriers[c].delivered_held.take() {
+                    let _ = self
+                        .engine
+                        .set_order_status(order_id(h), OrderStatus::Delivered, now);
+                }
                 let courier = &mut self.couriers[c];
                 courier.leg = Leg::Idle;
                 courier.drive = Drive::stay(courier.drive.end());
@@ -482,11 +590,14 @@ impl<'a> World<'a> {
         let from = self.couriers[c].drive.end();
         let drive = self.paths.drive(self.city.graph(), from, restaurant);
         let arrive = at_ms + drive.duration_ms();
+        let predicted = self.predict(from, restaurant);
         let courier = &mut self.couriers[c];
         courier.order = Some(i);
         courier.leg = Leg::ToRestaurant;
         courier.drive = drive;
         courier.drive_start_ms = at_ms;
+        courier.predicted = predicted;
+        courier.arrival_ms = arrive;
         self.schedule(arrive, Event::AtRestaurant(c));
     }
 
@@ -510,6 +621,122 @@ impl<'a> World<'a> {
             })
             .collect();
         self.engine.apply_pings(&pings, EPOCH_MS + at_ms as i64);
+    }
+
+    /// Stacking: the courier order `i` may ride along with, if any: one
+    /// carrying a single order of the same restaurant, not yet picked up
+    /// (driving there or waiting), whose first customer's added delay
+    /// ([`crate::stack::added_delay_ms`] on the expected ready times and
+    /// the courier's arrival) stays within the bound; the one whose
+    /// customer it delays least (then the lowest index).
+    fn stack_candidate(&self, i: usize) -> Option<usize> {
+        let bound = self.stack_max_delay_ms?;
+        let restaurant = self.demand.orders[i].restaurant;
+        self.couriers
+            .iter()
+            .enumerate()
+            .filter_map(|(c, courier)| {
+                let j = courier.order?;
+                let eligible = courier.second.is_none()
+                    && !courier.pickup_scheduled
+                    && matches!(courier.leg, Leg::ToRestaurant | Leg::AtRestaurant)
+                    && self.demand.orders[j].restaurant == restaurant;
+                let (first, second) = (self.expected_ready_ms[j], self.expected_ready_ms[i]);
+                (eligible && crate::stack::may_stack(first, courier.arrival_ms, second, bound))
+                    .then(|| {
+                        (
+                            crate::stack::added_delay_ms(first, courier.arrival_ms, second),
+                            c,
+                        )
+                    })
+            })
+            .min()
+            .map(|(_, c)| c)
+    }
+
+    /// Gives order `i` to courier `c` as its second (see [`World::stack_candidate`]).
+    fn stack(&mut self, c: usize, i: usize, at_ms: u64) {
+        self.stacked += 1;
+        let courier = &mut self.couriers[c];
+        courier.second = Some(i);
+        self.log[i].courier = Some(c);
+        self.log[i].accepted_ms = Some(at_ms);
+        if courier.leg == Leg::AtRestaurant {
+            self.log[i].arrived_ms = Some(at_ms);
+        }
+    }
+
+    /// Schedules courier `c`'s pickup once it is at the restaurant and the
+    /// food of every order it carries is ready.
+    fn try_pickup(&mut self, c: usize, at_ms: u64) {
+        let courier = &self.couriers[c];
+        if courier.leg != Leg::AtRestaurant || courier.pickup_scheduled {
+            return;
+        }
+        let ready = [courier.order, courier.second]
+            .into_iter()
+            .flatten()
+            .all(|o| self.log[o].ready_ms <= at_ms);
+        if ready {
+            self.couriers[c].pickup_scheduled = true;
+            self.schedule(
+                at_ms + self.scenario.pickup_handover_s * 1000,
+                Event::PickedUp(c),
+            );
+        }
+    }
+
+    /// A drive's predicted time from node `from` to node `to` on the
+    /// nominal map and on the learned speeds, ms; `None` when the run
+    /// does not measure ETAs.
+    fn predict(&self, from: u32, to: u32) -> Option<(u64, u64)> {
+        let learning = self.learning.as_ref()?;
+        let (a, b) = (self.city.position(from), self.city.position(to));
+        let nominal = self.city.router().travel_time_or_crow_fly_ms(a, b);
+        let learned = learning.learned.travel_time_or_crow_fly_ms(a, b);
+        Some((u64::from(nominal), u64::from(learned)))
+    }
+
+    /// Courier `c` finished the drive of order `i`'s leg: its ETA error is
+    /// logged, and the leg teaches the speeds (the nominal time of the road
+    /// it drove, by class, against what it took), as a live server learns
+    /// from delivered orders.
+    fn drive_ended(&mut self, c: usize, i: usize) {
+        let Some(learning) = self.learning.as_mut() else {
+            return;
+        };
+        let courier = &mut self.couriers[c];
+        let Some((nominal_ms, learned_ms)) = courier.predicted.take() else {
+            return;
+        };
+        let actual_ms = courier.drive.duration_ms();
+        self.eta_legs.push(EtaLeg {
+            order: i,
+            actual_ms,
+            nominal_ms,
+            learned_ms,
+        });
+        let by_class = self
+            .city
+            .graph()
+            .class_times_ms(courier.drive.nodes(), &learning.arc_segments);
+        if learning.learner.observe(&by_class, actual_ms) {
+            learning.since_relearn += 1;
+        }
+        if learning.since_relearn >= self.scenario.relearn_every_legs.max(1) {
+            learning.since_relearn = 0;
+            learning.learned = Arc::new(
+                self.city
+                    .router()
+                    .with_time_factors(&learning.learner.time_factors()),
+            );
+        }
+    }
+
+    /// The speeds learned by the end of the run (with a road speed
+    /// spread).
+    pub(crate) fn learned_time_factors(&self) -> Option<[f64; routing::CLASSES]> {
+        self.learning.as_ref().map(|l| l.learner.time_factors())
     }
 
     /// When the run ended, ms of the run.

@@ -112,3 +112,71 @@ fn prep_aware_holding_cuts_the_couriers_wait_at_the_restaurant() {
         b.busy_s.mean
     );
 }
+
+#[test]
+fn learning_road_speeds_cuts_the_eta_error() {
+    let city = gothenburg();
+    let seed = 13;
+    let scenario = Scenario {
+        road_speed_spread: 0.3,
+        relearn_every_legs: 100,
+        // Long enough for a few hundred legs to teach the speeds before
+        // the measured window.
+        duration_s: 150 * 60,
+        warmup_s: 60 * 60,
+        ..busy(seed)
+    };
+    let batched = PolicySpec::parse("batched:2").unwrap();
+    let r = simulate::run(&city, &scenario, &batched).unwrap();
+    let e = r.eta_errors.as_ref().expect("measured with a speed spread");
+    assert!(e.legs > 200, "{e:?}");
+    // The map's speeds are off by up to 30% per class; learned ones are
+    // close after a few hundred legs.
+    assert!(
+        e.learned_rel_pct.p50 < 0.5 * e.nominal_rel_pct.p50,
+        "seed {seed}: p50 {}% learned vs {}% nominal",
+        e.learned_rel_pct.p50,
+        e.nominal_rel_pct.p50
+    );
+    assert!(
+        e.learned_rel_pct.p90 < 0.5 * e.nominal_rel_pct.p90,
+        "seed {seed}: p90 {}% learned vs {}% nominal",
+        e.learned_rel_pct.p90,
+        e.nominal_rel_pct.p90
+    );
+    assert_eq!(r.violations, 0);
+    // Without a spread, nothing is measured (the map is the truth).
+    let plain = simulate::run(&city, &busy(seed), &batched).unwrap();
+    assert!(plain.eta_errors.is_none());
+}
+
+#[test]
+fn stacking_keeps_the_first_customers_delay_within_its_bound() {
+    let city = gothenburg();
+    let seed = 17;
+    let scenario = Scenario {
+        load: Load::Utilisation(1.1),
+        ..busy(seed)
+    };
+    // Quoted ready times: the expected instants are the true ones, so the
+    // bound holds on what really happens.
+    let stack = PolicySpec::parse("batched:2+quoted+stack=240").unwrap();
+    assert_eq!(stack.stack_max_delay_s, Some(240));
+    let r = simulate::run(&city, &scenario, &stack).unwrap();
+    assert_eq!(r.violations, 0, "seed {seed}: conservation");
+    assert_eq!(r.orders_delivered + r.orders_open_at_end, r.orders_placed);
+    assert!(r.orders_stacked > 0, "seed {seed}: nothing stacked");
+    assert!(
+        r.stack_added_delay_s.max <= 240.0,
+        "seed {seed}: a first customer waited {} s more",
+        r.stack_added_delay_s.max
+    );
+    // Off by default.
+    let plain = simulate::run(
+        &city,
+        &scenario,
+        &PolicySpec::parse("batched:2+quoted").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plain.orders_stacked, 0);
+}

@@ -46,6 +46,12 @@ pub struct SimulateArgs {
     /// Chance a courier accepts an offer.
     #[arg(long, default_value_t = 0.9)]
     pub accept_probability: f64,
+    /// Couriers' true speeds differ from the map's per road class by up to
+    /// this fraction (seeded); the report then has `eta_errors`: the ETA
+    /// error of driven legs before and after learning the speeds. 0: the
+    /// map's speeds are the truth.
+    #[arg(long, default_value_t = 0.0)]
+    pub road_speed_spread: f64,
     /// Seed of every random draw: same seed, same report.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -74,6 +80,7 @@ fn scenarios(args: &SimulateArgs) -> anyhow::Result<Vec<Scenario>> {
         prep_min_s: args.prep_min * 60,
         prep_max_s: args.prep_max * 60,
         accept_probability: args.accept_probability,
+        road_speed_spread: args.road_speed_spread,
         ..Scenario::default()
     };
     let loads: Vec<(String, Load)> = if args.orders_per_hour.is_empty() {
@@ -146,6 +153,30 @@ pub fn table(reports: &[Report]) -> String {
             m(r.busy_s.mean),
             r.measured_open_at_end,
         ));
+    }
+    let with_etas: Vec<&Report> = reports.iter().filter(|r| r.eta_errors.is_some()).collect();
+    if !with_etas.is_empty() {
+        out.push_str(
+            "\n| load | policy | legs | ETA error p50 nominal | p90 nominal | p50 learned | p90 learned | rel. p50 nominal | rel. p90 nominal | rel. p50 learned | rel. p90 learned |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in with_etas {
+            let Some(e) = &r.eta_errors else { continue };
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.0} s | {:.0} s | {:.0} s | {:.0} s | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
+                r.scenario,
+                r.policy,
+                e.legs,
+                e.nominal_abs_s.p50,
+                e.nominal_abs_s.p90,
+                e.learned_abs_s.p50,
+                e.learned_abs_s.p90,
+                e.nominal_rel_pct.p50,
+                e.nominal_rel_pct.p90,
+                e.learned_rel_pct.p50,
+                e.learned_rel_pct.p90,
+            ));
+        }
     }
     out
 }

@@ -3,7 +3,7 @@
 //!
 //! | route                                         | who      |
 //! |-----------------------------------------------|----------|
-//! | `GET /v1/cart`, `DELETE /v1/cart` (clear)     | customer |
+//! | `GET /v1/cart?lat=&lng=` (with a quote for the point), `DELETE /v1/cart` (clear) | customer |
 //! | `POST /v1/cart/items` (add to a line)         | customer |
 //! | `PUT /v1/cart/items/{menu_item_id}` (set quantity; 0 removes) | customer |
 //! | `DELETE /v1/cart/items/{menu_item_id}`        | customer |
@@ -14,6 +14,10 @@
 //! cart's lines as an order exactly like `POST /v1/orders` (same checks,
 //! `Idempotency-Key`, payment) and empties the cart in the same
 //! transaction.
+//!
+//! `GET /v1/cart` with the delivery point (`lat`, `lng`) quotes the cart's
+//! restaurant for it (`commerce::usecase::quote`): `eta_s` and the
+//! delivery fee checkout would charge for that point now.
 
 use ::auth::{Authenticated, Principal, Role};
 use axum::Json;
@@ -22,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use commerce::usecase::cart::{self as usecase, Edit};
 use engine::{MenuItemId, RestaurantId};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::orders::{
     DeliveryRequest, MAX_QUANTITY, OrderResponse, PaymentRequest, Placement, digest, place,
@@ -31,7 +35,7 @@ use super::orders::{
 use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, IdempotencyHeader};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
 use crate::openapi::ErrorBody;
 use crate::store::{Cart, IdempotencyKey};
 
@@ -76,6 +80,19 @@ pub struct CheckoutRequest {
     pub payment: PaymentRequest,
 }
 
+/// `GET /v1/cart`'s optional delivery point: both or neither.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CartQuery {
+    /// Degrees north of the delivery point (with `lng`): quotes the cart
+    /// for it.
+    #[param(minimum = -90, maximum = 90)]
+    pub lat: Option<f64>,
+    /// Degrees east of the delivery point (with `lat`).
+    #[param(minimum = -180, maximum = 180)]
+    pub lng: Option<f64>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CartResponse {
     #[schema(value_type = Option<String>, format = Uuid)]
@@ -84,6 +101,14 @@ pub struct CartResponse {
     /// Sum of the lines at today's menu prices (the order is priced again
     /// when placed).
     pub subtotal_cents: i64,
+    /// The cart's restaurant quoted for the delivery point of `GET
+    /// /v1/cart?lat=&lng=`: the fee checkout would charge there now, and
+    /// the ETA. `null` without a point or for an empty cart (and in the
+    /// answers to edits).
+    pub quote: Option<contract::Quote>,
+    /// With a quote: whether the restaurant delivers to the point
+    /// (checkout would otherwise answer `outside_delivery_area`).
+    pub deliverable: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -117,7 +142,24 @@ impl From<Cart> for CartResponse {
                 .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
                 .sum(),
             items,
+            quote: None,
+            deliverable: None,
         }
+    }
+}
+
+/// A use-case's quote as the wire's.
+pub(crate) fn quote_body(q: commerce::usecase::quote::Quote) -> contract::Quote {
+    contract::Quote {
+        eta_s: q.eta_s,
+        delivery_fee_cents: q.delivery_fee_cents,
+        // Decimetres are the road graph's precision.
+        distance_m: (q.distance_m * 10.0).round() / 10.0,
+        on_roads: q.on_roads,
+        prep_s: q.prep_s,
+        courier_to_restaurant_s: q.courier_s,
+        courier_found: q.courier_found,
+        restaurant_to_door_s: q.to_door_s,
     }
 }
 
@@ -126,8 +168,10 @@ impl From<Cart> for CartResponse {
     path = "/v1/cart",
     tag = "cart",
     summary = "Get my cart",
+    params(CartQuery),
     responses(
-        (status = 200, description = "The caller's cart (empty if none).", body = CartResponse),
+        (status = 200, description = "The caller's cart (empty if none); with `lat` and `lng`, quoted for that delivery point (`quote`, `deliverable`).", body = CartResponse),
+        (status = 400, description = "`invalid_location`: only one of `lat`/`lng`, or out of range; `invalid_query`: a parameter of the wrong type.", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
     ),
@@ -136,10 +180,36 @@ impl From<Cart> for CartResponse {
 async fn get_cart(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    ApiQuery(query): ApiQuery<CartQuery>,
 ) -> ApiResult<Json<CartResponse>> {
     require_role(&principal, &[Role::Customer])?;
-    let cart = usecase::cart(state.store.as_ref(), principal.user_id).await?;
-    Ok(Json(cart.into()))
+    let door = match (query.lat, query.lng) {
+        (None, None) => None,
+        (Some(lat), Some(lng)) => Some(
+            engine::LatLng::new(lat, lng)
+                .map_err(|e| ApiError::bad_request("invalid_location", e.to_string()))?,
+        ),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_location",
+                "lat and lng go together: the delivery point to quote the cart for",
+            ));
+        }
+    };
+    let (cart, quote) = commerce::usecase::quote::cart(
+        state.store.as_ref(),
+        &state.live(),
+        state.config.delivery_fee(),
+        principal.user_id,
+        door,
+    )
+    .await?;
+    let mut body = CartResponse::from(cart);
+    if let Some(q) = quote {
+        body.quote = Some(quote_body(q.quote));
+        body.deliverable = Some(q.deliverable);
+    }
+    Ok(Json(body))
 }
 
 #[utoipa::path(

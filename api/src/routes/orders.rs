@@ -575,7 +575,9 @@ pub(crate) async fn place(
         from_cart: p.from_cart,
     };
     let fee = state.config.delivery_fee();
-    let placed = usecase::place::place(&state.saga(), fee, placement, state.clock.now_ms()).await?;
+    let roads = state.live();
+    let now_ms = state.clock.now_ms();
+    let placed = usecase::place::place(&state.saga(), fee, &roads, placement, now_ms).await?;
     Ok(placed_response(state, placed))
 }
 

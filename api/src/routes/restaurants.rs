@@ -9,7 +9,9 @@
 //!
 //! Search answers from the in-memory catalog ([`crate::search`]): only
 //! restaurants whose delivery radius covers the point, matched on names,
-//! cuisines and dish names, ranked by relevance then distance.
+//! cuisines and dish names, ranked by relevance then distance. Each result
+//! carries its quote for the point (`commerce::usecase::quote`: `eta_s`
+//! and the delivery fee placing an order there would charge now).
 
 use ::auth::{Authenticated, Role};
 use axum::Json;
@@ -214,6 +216,8 @@ pub struct SearchHit {
     pub score: f64,
     /// Dishes whose name matched `q`, best first.
     pub matched_dishes: Vec<MatchedDish>,
+    /// The delivery fee and ETA for the searched point, if ordered now.
+    pub quote: contract::Quote,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -416,8 +420,31 @@ async fn search_restaurants(
         offset,
         limit,
     };
+    // The page, then its quotes outside the catalog's lock (road queries
+    // and the engine's index take a while), then the hits.
+    let (page, from) = {
+        let catalog = state.catalog.read();
+        let page = catalog.search(&q, state.clock.now_ms());
+        let from: Vec<(RestaurantId, LatLng)> = page
+            .hits
+            .iter()
+            .filter_map(|hit| catalog.restaurant(hit.restaurant_id))
+            .map(|r| (r.id, r.location))
+            .collect();
+        (page, from)
+    };
+    let quotes: std::collections::HashMap<RestaurantId, contract::Quote> = from
+        .iter()
+        .map(|r| r.0)
+        .zip(commerce::usecase::quote::quotes(
+            &state.live(),
+            state.config.delivery_fee(),
+            &from,
+            near,
+        ))
+        .map(|(id, q)| (id, super::cart::quote_body(q)))
+        .collect();
     let catalog = state.catalog.read();
-    let page = catalog.search(&q, state.clock.now_ms());
     let results: Vec<SearchHit> = page
         .hits
         .iter()
@@ -443,6 +470,9 @@ async fn search_restaurants(
                         price_cents: d.price_cents,
                     })
                     .collect(),
+                // Quoted at the first read; a hit whose restaurant was
+                // not in the catalog then is left out.
+                quote: *quotes.get(&r.id)?,
             })
         })
         .collect();

@@ -4,7 +4,9 @@
 //! [`refund`] (an admin's refund), [`offer`] (a driver's answer to an
 //! offer, with the compensation when the store refuses the assignment),
 //! [`cart`] (the customer's cart), [`restaurant`] and [`menu`] (a
-//! restaurant's profile and menu, by its owner or an admin), [`account`]
+//! restaurant's profile and menu, by its owner or an admin), [`quote`]
+//! (the delivery fee and ETA before ordering, and the one fee rule
+//! placement charges by), [`account`]
 //! (signup, the bootstrap admin, profile and saved addresses), [`session`]
 //! (opening, refreshing and closing a session) and [`ban`] (an admin's
 //! ban or unban).
@@ -30,6 +32,7 @@ pub mod cart;
 pub mod menu;
 pub mod offer;
 pub mod place;
+pub mod quote;
 pub mod refund;
 pub mod restaurant;
 pub mod session;

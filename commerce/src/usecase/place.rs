@@ -11,7 +11,9 @@
 use engine::{LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId};
 
 use super::charge_of;
+use super::quote::{delivery_fee_cents, outside_delivery_area};
 use crate::payments::{self, Saga, run_detached};
+use crate::ports::Quoting;
 use crate::store::{IdempotencyKey, NewOrder, Order, Payment, PlaceOutcome, SettleOutcome, Store};
 use crate::store::{Restaurant, StoreError};
 use crate::{Error, Result};
@@ -50,27 +52,7 @@ pub struct Placement {
     pub from_cart: bool,
 }
 
-/// The delivery fee: a base plus a rate per started kilometre of the
-/// straight line from restaurant to door.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeliveryFee {
-    /// Charged on every order.
-    pub base_cents: i64,
-    /// Charged per started kilometre.
-    pub per_km_cents: i64,
-}
-
-impl DeliveryFee {
-    /// The fee for `distance_m`.
-    pub fn cents(&self, distance_m: f64) -> i64 {
-        // Distances are at most the 50 km radius cap: the cast cannot
-        // overflow.
-        let km = (distance_m / 1000.0).ceil().max(0.0) as i64;
-        self.base_cents
-            .saturating_add(self.per_km_cents.saturating_mul(km))
-            .max(0)
-    }
-}
+pub use super::quote::DeliveryFee;
 
 /// What placing answered.
 // Returned once per call and matched at once, never stored.
@@ -141,8 +123,15 @@ pub async fn cart_items(
 }
 
 /// Places `p` and collects its charge (after [`replay_if_known`], which
-/// callers run first).
-pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> Result<Placed> {
+/// callers run first). The delivery fee is `fee` on the distance `roads`
+/// give ([`super::quote::delivery_fee_cents`]: the rule quotes use).
+pub async fn place(
+    saga: &Saga,
+    fee: DeliveryFee,
+    roads: &dyn Quoting,
+    p: Placement,
+    now_ms: i64,
+) -> Result<Placed> {
     let store = saga.store.as_ref();
     let restaurant = store
         .restaurant(p.restaurant_id)
@@ -160,18 +149,12 @@ pub async fn place(saga: &Saga, fee: DeliveryFee, p: Placement, now_ms: i64) -> 
             "the restaurant is closed now",
         ));
     }
-    let distance_m = engine::haversine_m(restaurant.location, p.dropoff);
-    if distance_m > f64::from(restaurant.delivery_radius_m) {
-        return Err(Error::invalid(
-            "outside_delivery_area",
-            format!(
-                "the restaurant delivers within {} m; this address is {:.0} m away",
-                restaurant.delivery_radius_m, distance_m
-            ),
-        ));
+    if let Some(refusal) = outside_delivery_area(&restaurant, p.dropoff) {
+        return Err(refusal);
     }
+    let fee_cents = delivery_fee_cents(roads, fee, restaurant.location, p.dropoff);
     let ids = (saga.ids.next(), saga.ids.next());
-    let new = new_order(&restaurant, fee.cents(distance_m), &p, ids, now_ms);
+    let new = new_order(&restaurant, fee_cents, &p, ids, now_ms);
     let (order, charge) = match store.place_order(&new, p.customer_id).await? {
         PlaceOutcome::Placed(order, charge) => (order, charge),
         PlaceOutcome::Replayed(order_id) => {
@@ -272,25 +255,5 @@ fn item_error(code: &'static str, reason: String, item: MenuItemId) -> Error {
         code,
         reason,
         detail: Some(("menu_item_id", item.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fee_grows_per_started_kilometre() {
-        let fee = DeliveryFee {
-            base_cents: 290,
-            per_km_cents: 100,
-        };
-        let check =
-            |distance_m, expected| assert_eq!(fee.cents(distance_m), expected, "{distance_m} m");
-        check(0.0, 290);
-        check(1.0, 390);
-        check(1000.0, 390);
-        check(1000.1, 490);
-        check(-5.0, 290);
     }
 }

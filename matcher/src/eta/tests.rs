@@ -86,7 +86,11 @@ fn gothenburg() -> Arc<routing::Router> {
 fn on_the_roads_with_a_router() {
     let router = gothenburg();
     let etas = RoadEta::new(
-        Some(router.clone()),
+        Some(Arc::new(crate::speeds::Roads::new(
+            router.clone(),
+            false,
+            1,
+        ))),
         Arc::new(clock::SystemClock),
         ReadyTimes::default(),
         10_000,
