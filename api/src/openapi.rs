@@ -93,6 +93,9 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::profile::delete_address,
         routes::admin::ban,
         routes::admin::unban,
+        routes::dispatcher::force_cancel_order,
+        routes::dispatcher::reassign_order,
+        routes::dispatcher::set_driver_offline,
         routes::events::list_events,
         routes::events::list_dead_letters,
         routes::events::replay_dead_letter,
@@ -857,6 +860,7 @@ mod tests {
             ("UpdateItemRequest", "category", menu::MAX_CATEGORY_CHARS),
             ("DeliveryRequest", "address", routes::MAX_ADDRESS_CHARS),
             ("RefundBody", "reason", payments::MAX_REASON_CHARS),
+            ("ForceCancelRequest", "reason", payments::MAX_REASON_CHARS),
         ];
         for &(schema, name, max) in text_fields {
             check_text(&prop(&doc, schema, name), max, &format!("{schema}.{name}"));

@@ -37,6 +37,7 @@ macro_rules! route {
 pub mod admin;
 pub mod auth;
 pub mod cart;
+pub mod dispatcher;
 pub mod drivers;
 pub mod events;
 pub mod menu;
@@ -52,6 +53,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     auth::ROUTES,
     profile::ROUTES,
     admin::ROUTES,
+    dispatcher::ROUTES,
     events::ROUTES,
     restaurants::ROUTES,
     menu::ROUTES,

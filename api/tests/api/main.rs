@@ -8,6 +8,7 @@ mod auth_flows;
 mod bad_input;
 mod board_versions;
 mod commerce;
+mod dispatcher;
 mod drivers;
 mod events;
 mod offers;

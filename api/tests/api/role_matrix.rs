@@ -64,6 +64,10 @@ struct World {
     webhook: String,
     /// A webhook endpoint the admin deletes.
     doomed_webhook: String,
+    /// A paid order the admin force-cancels.
+    doomed_order: OrderId,
+    /// A driver the admin sets offline.
+    spare_driver: User,
 }
 
 impl World {
@@ -145,7 +149,11 @@ impl World {
         }
         let doomed_webhook = hooks.pop().unwrap();
         let webhook = hooks.pop().unwrap();
+        let doomed_order = app.place_paid_order(&customer, restaurant).await;
+        let spare_driver = app.user(Role::Driver).await;
         Self {
+            doomed_order,
+            spare_driver,
             webhook,
             doomed_webhook,
             app,
@@ -337,6 +345,46 @@ fn endpoints() -> Vec<Endpoint> {
                     M::POST,
                     format!("/v1/admin/users/{}/unban", w.victim.id),
                     Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "force-cancel an order",
+            route: "post /v1/admin/orders/{order_id}/cancel",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/orders/{}/cancel", w.doomed_order),
+                    Some(json!({"reason": "customer called"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "reassign an order",
+            route: "post /v1/admin/orders/{order_id}/reassign",
+            allowed: "NNNY",
+            public: false,
+            // Paid, not accepted: the admin is allowed and answered 409.
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/orders/{}/reassign", w.order),
+                    Some(json!({"driver_id": null})),
+                )
+            },
+        },
+        Endpoint {
+            name: "set a driver offline",
+            route: "post /v1/admin/drivers/{driver_id}/offline",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/drivers/{}/offline", w.spare_driver.id),
+                    None,
                 )
             },
         },

@@ -447,6 +447,9 @@ pub enum EventKind {
     Status,
     /// A driver took the order (its status unchanged).
     Assigned,
+    /// A dispatcher moved the order to another driver, or back to the
+    /// matcher (`driver_id` the new driver or none).
+    Reassigned,
 }
 
 impl EventKind {
@@ -454,6 +457,7 @@ impl EventKind {
         match self {
             Self::Status => "status",
             Self::Assigned => "assigned",
+            Self::Reassigned => "reassigned",
         }
     }
 
@@ -461,6 +465,7 @@ impl EventKind {
         match s {
             "status" => Some(Self::Status),
             "assigned" => Some(Self::Assigned),
+            "reassigned" => Some(Self::Reassigned),
             _ => None,
         }
     }
@@ -545,6 +550,75 @@ pub enum AssignOutcome {
     /// The order is closed, already has a driver, or does not exist
     /// (`None`): the order as it is.
     Refused(Option<Order>),
+}
+
+/// An admin's force-cancel of an order, whatever its open status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForceCancel {
+    /// The order.
+    pub order_id: OrderId,
+    /// The admin who cancels it.
+    pub actor_id: UserId,
+    /// Why (kept on the refund it makes owed).
+    pub reason: String,
+    /// The id of the refund the cancellation makes owed, if any (made by
+    /// the caller from the app's clock).
+    pub refund_id: PaymentId,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForceCancelOutcome {
+    /// Cancelled from `from`; the order as it is now and the refund the
+    /// cancellation made owed (written pending).
+    Cancelled {
+        /// The order as it is now (without lines).
+        order: Order,
+        /// Its status before.
+        from: OrderStatus,
+        /// The refund made owed, written pending.
+        refund: Option<Payment>,
+    },
+    /// The order was already closed (`cancelled`, `delivered`, …): nothing
+    /// was written. The order as it is.
+    Closed(Order),
+    /// No such order.
+    UnknownOrder,
+}
+
+/// A dispatcher's reassignment of an order: from the driver the caller
+/// saw (compare-and-set) to another driver or to none (back to dispatch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reassignment {
+    /// The order.
+    pub order_id: OrderId,
+    /// The driver the caller saw on the order (`None`: none); the change
+    /// applies only if the order still has exactly this driver.
+    pub from: Option<DriverId>,
+    /// The new driver; `None`: back to the matcher.
+    pub to: Option<DriverId>,
+    /// The admin who reassigns it.
+    pub actor_id: UserId,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReassignOutcome {
+    /// Done, with `order.reassigned` appended; the order as it is now.
+    Applied(Order),
+    /// The order no longer has the driver the caller saw, or is no longer
+    /// waiting for pickup: the order as it is (`None`: no such order).
+    Stale(Option<Order>),
+    /// The new driver holds another open order (its id).
+    DriverBusy(OrderId),
 }
 
 /// A customer's `Idempotency-Key` with a digest of the request it came with.
@@ -634,6 +708,19 @@ pub trait OrderStore: Send + Sync {
         driver_id: DriverId,
         at_ms: i64,
     ) -> Result<AssignOutcome>;
+    /// In one transaction: cancels the order from whatever open status it
+    /// is in (an admin's force-cancel), gives the stock back, records (as
+    /// pending) the refund of whatever was charged and not yet refunded,
+    /// with the admin's reason, and appends `order.cancelled`. An order
+    /// already closed is left as it is, so a retried force-cancel never
+    /// refunds twice.
+    async fn force_cancel_order(&self, cancel: &ForceCancel) -> Result<ForceCancelOutcome>;
+    /// In one transaction: moves the order from driver `from` to driver
+    /// `to` (or to none) if it still has `from` and is accepted,
+    /// preparing or ready for pickup, and appends `order.reassigned`
+    /// (`driver_from` the old driver). A new driver who holds another open
+    /// order is refused.
+    async fn reassign_driver(&self, r: &Reassignment) -> Result<ReassignOutcome>;
     /// The order's history, oldest first: its status steps and
     /// assignments, read from the order's committed events (sequenced by
     /// the relay or not yet, so a change is in the history as soon as it

@@ -27,6 +27,7 @@
 pub mod account;
 pub mod ban;
 pub mod cart;
+pub mod dispatcher;
 pub mod menu;
 pub mod offer;
 pub mod place;
