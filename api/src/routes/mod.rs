@@ -35,6 +35,7 @@ macro_rules! route {
 }
 
 pub mod admin;
+pub mod admin_lists;
 pub mod auth;
 pub mod cart;
 pub mod dispatcher;
@@ -53,6 +54,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     auth::ROUTES,
     profile::ROUTES,
     admin::ROUTES,
+    admin_lists::ROUTES,
     dispatcher::ROUTES,
     events::ROUTES,
     restaurants::ROUTES,

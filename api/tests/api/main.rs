@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 mod accounts;
+mod admin_lists;
 mod auth_flows;
 mod bad_input;
 mod board_versions;

@@ -182,6 +182,14 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<BanOutcome>;
     /// Every banned user (loaded into the token checker at start-up).
     async fn banned_users(&self) -> Result<Vec<UserId>>;
+    /// Users matching `filter`, newest first, strictly after `after`, at
+    /// most `limit` (an admin's listing).
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
     /// In one transaction: revokes the live (unrevoked, unexpired at
@@ -205,6 +213,59 @@ pub trait AccountStore: Send + Sync {
     async fn addresses(&self, user_id: UserId) -> Result<Vec<Address>>;
     /// Deletes the address if it is the user's. Whether it was.
     async fn delete_address(&self, user_id: UserId, id: AddressId) -> Result<bool>;
+}
+
+// ---------------------------------------------------------------- listings
+
+/// A position in a newest-first admin listing: strictly older than this
+/// row (by creation time, then id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageAfter {
+    /// The last listed row's creation time, Unix ms.
+    pub created_at_ms: i64,
+    /// The last listed row's id (ties on time), as stored.
+    pub id: String,
+}
+
+/// Which users an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Only banned (`true`) or only not banned (`false`) users.
+    pub banned: Option<bool>,
+    /// Only users whose name or email contains this text, case-insensitive
+    /// (ASCII letters; other characters as written).
+    pub text: Option<String>,
+}
+
+/// Which restaurants an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestaurantFilter {
+    /// Only restaurants whose name or address contains this text,
+    /// case-insensitive (ASCII letters).
+    pub text: Option<String>,
+    /// Only this owner's.
+    pub owner_id: Option<UserId>,
+    /// Only those taking orders (`true`) or not (`false`).
+    pub accepting: Option<bool>,
+}
+
+/// Which orders an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only this restaurant's.
+    pub restaurant_id: Option<RestaurantId>,
+    /// Only those this driver has (or delivered).
+    pub driver_id: Option<DriverId>,
+    /// Only this customer's.
+    pub customer_id: Option<UserId>,
+    /// Only orders placed at or after this time, Unix ms.
+    pub from_ms: Option<i64>,
+    /// Only orders placed before this time, Unix ms.
+    pub until_ms: Option<i64>,
 }
 
 // ------------------------------------------------------------- restaurants
@@ -295,6 +356,15 @@ pub trait RestaurantStore: Send + Sync {
     async fn restaurants_page(
         &self,
         after: Option<RestaurantId>,
+        limit: u32,
+    ) -> Result<Vec<Restaurant>>;
+
+    /// Restaurants matching `filter`, newest first, strictly after
+    /// `after`, at most `limit` (an admin's listing).
+    async fn list_restaurants(
+        &self,
+        filter: &RestaurantFilter,
+        after: Option<&PageAfter>,
         limit: u32,
     ) -> Result<Vec<Restaurant>>;
 
@@ -691,6 +761,14 @@ pub trait OrderStore: Send + Sync {
         &self,
         scope: OrderScope,
         cursor: Option<OrderCursor>,
+        limit: u32,
+    ) -> Result<Vec<Order>>;
+    /// Orders matching `filter`, newest first, strictly after `after`, at
+    /// most `limit`; without lines (an admin's listing).
+    async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&PageAfter>,
         limit: u32,
     ) -> Result<Vec<Order>>;
     /// Orders not in a terminal status, by id, strictly after `after`, at

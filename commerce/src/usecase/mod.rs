@@ -6,8 +6,10 @@
 //! [`cart`] (the customer's cart), [`restaurant`] and [`menu`] (a
 //! restaurant's profile and menu, by its owner or an admin), [`account`]
 //! (signup, the bootstrap admin, profile and saved addresses), [`session`]
-//! (opening, refreshing and closing a session) and [`ban`] (an admin's
-//! ban or unban).
+//! (opening, refreshing and closing a session), [`ban`] (an admin's
+//! ban or unban), [`dispatcher`] (an admin's force-cancel, reassignment
+//! and setting a driver offline) and [`listing`] (an admin's filtered,
+//! keyset-paged listings of users, restaurants, drivers and orders).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -28,6 +30,7 @@ pub mod account;
 pub mod ban;
 pub mod cart;
 pub mod dispatcher;
+pub mod listing;
 pub mod menu;
 pub mod offer;
 pub mod place;

@@ -16,8 +16,9 @@ use super::{SqlStore, is_unique_violation, terminal_statuses};
 use crate::event::{self, ACTOR_ORDERS, OrderChanged, PaymentInfo};
 use crate::store::{
     AssignOutcome, ForceCancel, ForceCancelOutcome, NewOrder, Order, OrderCursor, OrderEvent,
-    OrderLine, OrderScope, OrderStore, Payment, PaymentKind, PaymentStatus, PlaceOutcome,
-    Preparation, ReassignOutcome, Reassignment, Result, Transition, TransitionOutcome,
+    OrderFilter, OrderLine, OrderScope, OrderStore, PageAfter, Payment, PaymentKind, PaymentStatus,
+    PlaceOutcome, Preparation, ReassignOutcome, Reassignment, Result, Transition,
+    TransitionOutcome,
 };
 
 /// The most history entries one order's history returns. An order makes a
@@ -224,6 +225,15 @@ impl OrderStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::order).collect()
+    }
+
+    async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        super::listings::orders(self, filter, after, limit).await
     }
 
     async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
