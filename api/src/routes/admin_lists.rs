@@ -43,7 +43,7 @@ pub(crate) const ROUTES: &[super::Route] = &[
     route!(Get "/v1/admin/users" => list_users),
     route!(Get "/v1/admin/restaurants" => list_restaurants),
     route!(Get "/v1/admin/drivers" => list_drivers),
-    route!(Get "/v1/admin/orders" => list_orders),
+    route!(Get "/v1/admin/orders" => search_orders),
 ];
 
 // ---- wire types ----
@@ -387,7 +387,7 @@ async fn list_drivers(
     ),
     security(("bearer" = []))
 )]
-async fn list_orders(
+async fn search_orders(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiQuery(query): ApiQuery<OrdersQuery>,

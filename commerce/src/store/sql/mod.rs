@@ -117,6 +117,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin lists",
         include_str!("../../../migrations/sqlite/0011_admin_lists.sql"),
     ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -163,6 +168,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "admin lists",
         include_str!("../../../migrations/postgres/0011_admin_lists.sql"),
+    ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/postgres/0015_events_one_statement_append.sql"),
     ),
 ];
 
