@@ -135,6 +135,13 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::drivers::set_availability,
         routes::offers::accept_offer,
         routes::offers::decline_offer,
+        routes::reviews::create_review,
+        routes::reviews::edit_review,
+        routes::reviews::get_review,
+        routes::reviews::list_restaurant_reviews,
+        routes::reviews::list_driver_reviews,
+        routes::reviews::hide_review,
+        routes::reviews::unhide_review,
         post_locations,
         stream_driver,
         track,
@@ -866,6 +873,7 @@ mod tests {
             ("DeliveryRequest", "address", routes::MAX_ADDRESS_CHARS),
             ("RefundBody", "reason", payments::MAX_REASON_CHARS),
             ("ForceCancelRequest", "reason", payments::MAX_REASON_CHARS),
+            ("HideRequest", "reason", payments::MAX_REASON_CHARS),
         ];
         for &(schema, name, max) in text_fields {
             check_text(&prop(&doc, schema, name), max, &format!("{schema}.{name}"));

@@ -484,7 +484,7 @@ fn cursor_of<T>(page: &Page<T>) -> Option<String> {
         .map(|k| format!("{}_{}", k.created_at_ms, k.id))
 }
 
-fn decode_cursor(s: &str) -> ApiResult<PageAfter> {
+pub(crate) fn decode_cursor(s: &str) -> ApiResult<PageAfter> {
     let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
     let (ms, id) = s.split_once('_').ok_or_else(bad)?;
     if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) || id.len() != 36 {

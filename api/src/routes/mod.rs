@@ -47,6 +47,7 @@ pub mod orders;
 pub mod payments;
 pub mod profile;
 pub mod restaurants;
+pub mod reviews;
 pub mod webhooks;
 
 /// Every operation `api` serves, by module (see the module docs).
@@ -64,6 +65,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     payments::ROUTES,
     drivers::ROUTES,
     offers::ROUTES,
+    reviews::ROUTES,
     webhooks::ROUTES,
 ];
 

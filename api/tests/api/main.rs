@@ -15,6 +15,7 @@ mod events;
 mod offers;
 mod orders;
 mod payments;
+mod reviews;
 mod role_matrix;
 mod search;
 mod server;

@@ -1139,12 +1139,116 @@ pub trait GatewayLedger: Send + Sync {
     async fn ledger_totals(&self) -> Result<LedgerTotals>;
 }
 
+// ----------------------------------------------------------------- reviews
+
+/// A customer's review of a delivered order: the restaurant's rating and,
+/// optionally, the driver's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// The review's id.
+    pub id: ReviewId,
+    /// The order reviewed (one review per order).
+    pub order_id: OrderId,
+    /// Who wrote it: the order's customer.
+    pub customer_id: UserId,
+    /// The restaurant rated.
+    pub restaurant_id: RestaurantId,
+    /// The driver who delivered the order.
+    pub driver_id: Option<DriverId>,
+    /// The restaurant's rating, 1 to 5.
+    pub restaurant_stars: i64,
+    /// What the customer says of the restaurant.
+    pub restaurant_text: Option<String>,
+    /// The driver's rating, 1 to 5; `None`: not rated.
+    pub driver_stars: Option<i64>,
+    /// What the customer says of the driver.
+    pub driver_text: Option<String>,
+    /// When an admin hid it; `None` while it counts.
+    pub hidden_at_ms: Option<i64>,
+    /// Why it was hidden.
+    pub hidden_reason: Option<String>,
+    /// The admin who hid it.
+    pub hidden_by: Option<UserId>,
+    /// When it was written, Unix ms.
+    pub created_at_ms: i64,
+    /// When it was last edited (or hidden), Unix ms.
+    pub updated_at_ms: i64,
+}
+
+/// A review's id (a UUID).
+pub type ReviewId = uuid::Uuid;
+
+/// Stars added up and counted over the reviews that count (not hidden):
+/// averages from these are exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RatingTotals {
+    /// Stars added up.
+    pub stars: i64,
+    /// Reviews counted.
+    pub count: i64,
+}
+
+/// Which of a restaurant's or driver's reviews a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewsOf {
+    /// A restaurant's.
+    Restaurant(RestaurantId),
+    /// A driver's (those that rate the driver).
+    Driver(DriverId),
+}
+
+/// Reviews, one per delivered order. Every write appends its event to the
+/// order's stream (`review.created`, `review.updated`, `review.hidden`,
+/// `review.unhidden`) in its transaction.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Stores a new review; `Duplicate` if the order has one.
+    async fn insert_review(&self, review: &Review) -> Result<Inserted>;
+    /// Writes the ratings and texts of `review` (as edited). Whether it
+    /// exists.
+    async fn update_review(&self, review: &Review) -> Result<bool>;
+    /// The order's review.
+    async fn review_of_order(&self, order_id: OrderId) -> Result<Option<Review>>;
+    /// A review by id.
+    async fn review(&self, id: ReviewId) -> Result<Option<Review>>;
+    /// Hides (`Some(reason)`) or shows again (`None`) the review for
+    /// `admin` (the event's actor), if that changes anything (hiding a
+    /// hidden review keeps its first reason). The review as it is now;
+    /// `None` if unknown.
+    async fn set_review_hidden(
+        &self,
+        id: ReviewId,
+        hidden: Option<&str>,
+        admin: UserId,
+        at_ms: i64,
+    ) -> Result<Option<Review>>;
+    /// Reviews of `of`, newest first, strictly after `after`, at most
+    /// `limit`; hidden ones only with `include_hidden`.
+    async fn list_reviews(
+        &self,
+        of: ReviewsOf,
+        include_hidden: bool,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Review>>;
+    /// The stars and count of the visible reviews of `of`.
+    async fn rating(&self, of: ReviewsOf) -> Result<RatingTotals>;
+}
+
 // ------------------------------------------------------------------- store
 
 /// Everything the api stores.
 #[async_trait]
 pub trait Store:
-    AccountStore + RestaurantStore + CartStore + OrderStore + PaymentStore + GatewayLedger + Send + Sync
+    AccountStore
+    + RestaurantStore
+    + CartStore
+    + OrderStore
+    + PaymentStore
+    + GatewayLedger
+    + ReviewStore
+    + Send
+    + Sync
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;

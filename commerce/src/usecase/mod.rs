@@ -8,7 +8,8 @@
 //! (signup, the bootstrap admin, profile and saved addresses), [`session`]
 //! (opening, refreshing and closing a session), [`ban`] (an admin's
 //! ban or unban), [`dispatcher`] (an admin's force-cancel, reassignment
-//! and setting a driver offline) and [`listing`] (an admin's filtered,
+//! and setting a driver offline), [`review`] (ratings and reviews of
+//! delivered orders, hidden by admins) and [`listing`] (an admin's filtered,
 //! keyset-paged listings of users, restaurants, drivers and orders).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
@@ -36,6 +37,7 @@ pub mod offer;
 pub mod place;
 pub mod refund;
 pub mod restaurant;
+pub mod review;
 pub mod session;
 pub mod step;
 

@@ -38,6 +38,7 @@ mod listings;
 mod orders;
 mod payments;
 mod restaurants;
+mod reviews;
 mod rows;
 mod tx;
 
@@ -118,6 +119,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0011_admin_lists.sql"),
     ),
     (
+        12,
+        "reviews",
+        include_str!("../../../migrations/sqlite/0012_reviews.sql"),
+    ),
+    (
         15,
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
@@ -168,6 +174,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "admin lists",
         include_str!("../../../migrations/postgres/0011_admin_lists.sql"),
+    ),
+    (
+        12,
+        "reviews",
+        include_str!("../../../migrations/postgres/0012_reviews.sql"),
     ),
     (
         15,
