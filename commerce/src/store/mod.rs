@@ -3,7 +3,8 @@
 //!
 //! One [`Store`] (the sum of one trait per area: [`AccountStore`],
 //! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
-//! and [`GatewayLedger`], the simulated payment gateway's own tables),
+//! [`GatewayLedger`], the simulated payment gateway's own tables, and
+//! [`ReviewStore`], ratings and reviews),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
