@@ -633,6 +633,7 @@ mod tests {
         ("get", "/v1/restaurants"),
         ("get", "/v1/restaurants/{restaurant_id}"),
         ("get", "/v1/restaurants/{restaurant_id}/menu"),
+        ("get", "/v1/restaurants/{restaurant_id}/reviews"),
         ("get", "/"),
         ("get", "/healthz"),
         ("get", "/readyz"),
