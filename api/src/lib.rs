@@ -114,6 +114,8 @@ pub struct Config {
     /// household or an office behind one address signs up a handful.
     pub signup_attempts_per_address: u32,
     pub signup_window_s: u64,
+    /// How long after writing it a customer may edit a review, seconds.
+    pub review_edit_window_s: u64,
 }
 
 impl Default for Config {
@@ -136,6 +138,7 @@ impl Default for Config {
             login_window_s: 300,
             signup_attempts_per_address: 20,
             signup_window_s: 3600,
+            review_edit_window_s: 7 * 24 * 3600,
         }
     }
 }

@@ -25,8 +25,11 @@
 //! stream's consumer) is not held for a whole preparation again, and the
 //! customer's ETA (`matcher::eta`) waits for the food before pickup.
 
-use commerce::ports::{LiveSide, Offers, PickupWait, Quoting, Trip};
-use engine::{DriverId, LatLng, OfferId, OrderId, OrderTrack, RestaurantId};
+use commerce::ports::{Fleet, LiveSide, Offers, PickupWait, Quoting, Trip};
+use engine::{
+    Availability, DriverId, DriverStatus, DriverView, LatLng, OfferId, OrderId, OrderTrack,
+    RestaurantId,
+};
 use matcher::OfferError;
 
 use crate::AppState;
@@ -55,6 +58,26 @@ impl LiveSide for Live {
     fn restore(&self, order: &Order, now_ms: i64) {
         track(self, order, order.version);
         dispatch_if_waiting(self, order, now_ms);
+    }
+
+    fn reassigned(&self, order: &Order, from: Option<DriverId>, now_ms: i64) {
+        on_reassigned(self, order, from, now_ms);
+    }
+}
+
+impl Fleet for Live {
+    fn driver(&self, driver_id: DriverId) -> Option<DriverView> {
+        self.engine.driver(driver_id)
+    }
+
+    fn set_offline(&self, driver_id: DriverId, now_ms: i64) -> (DriverStatus, Option<OrderId>) {
+        let status = self
+            .engine
+            .set_availability(driver_id, Availability::Offline, now_ms);
+        // After the status: the matcher then offers the order to others,
+        // never again to this driver while it is offline.
+        let withdrawn = self.matcher.withdraw_offer_to(driver_id, now_ms);
+        (status, withdrawn)
     }
 }
 
@@ -104,8 +127,8 @@ impl Offers for Live {
             .map_err(offer_error)
     }
 
-    fn undo_assignment(&self, order_id: OrderId, now_ms: i64) {
-        if let Err(e) = self.engine.unassign(order_id, now_ms) {
+    fn undo_assignment(&self, order_id: OrderId, driver_id: DriverId, now_ms: i64) {
+        if let Err(e) = self.engine.unassign_if(order_id, driver_id, now_ms) {
             tracing::warn!(%order_id, error = %e, "could not undo an engine assignment");
         }
     }
@@ -271,6 +294,39 @@ fn on_status_changed(live: &Live, order: &Order, version: i64, now_ms: i64) {
         live.matcher.withdraw(order.id);
     } else {
         dispatch_if_waiting(live, order, now_ms);
+    }
+}
+
+/// A dispatcher moved `order` (as stored now) from driver `from`: any
+/// offer of it ends (the old offer's driver is told), the board frees the
+/// old driver and binds the new one by the reassignment's version (newer
+/// than anything the board held, so it wins over a racing accept's
+/// engine-side assignment, which the accept's compensation then leaves
+/// alone); an order left without a driver goes back to the matcher, which
+/// tries other drivers before `from`.
+fn on_reassigned(live: &Live, order: &Order, from: Option<DriverId>, now_ms: i64) {
+    live.matcher.withdraw(order.id);
+    if !track(live, order, order.version) {
+        tracing::debug!(order_id = %order.id, version = order.version, "board already newer than the reassignment");
+    }
+    if awaits_driver(order) {
+        let ready_at_ms = expected_ready_at(live, order);
+        if let Err(e) = live
+            .matcher
+            .dispatch_excluding(order.id, now_ms, ready_at_ms, from)
+        {
+            tracing::warn!(order_id = %order.id, error = %e, "dispatch after a reassignment refused");
+        }
+    } else if order.driver_id.is_some()
+        && matches!(
+            order.status,
+            engine::OrderStatus::Accepted | engine::OrderStatus::Preparing
+        )
+        && let Some(ready_at_ms) = expected_ready_at(live, order)
+    {
+        // Withdrawing forgot when the food is expected; the new
+        // driver's customer ETA waits for it.
+        live.matcher.expect_ready(order.id, ready_at_ms);
     }
 }
 

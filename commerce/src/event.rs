@@ -13,6 +13,7 @@
 //! | `order.reassigned` | order | [`OrderChanged`] with `driver_from` |
 //! | `order.paid`, `payment.failed` | order | [`OrderChanged`] with `payment` |
 //! | `refund.succeeded`, `refund.failed` | order | [`RefundSettled`] |
+//! | `review.created`, `review.updated`, `review.hidden`, `review.unhidden` | order | [`ReviewChanged`] |
 //! | `restaurant.updated` | restaurant | [`RestaurantChanged`] |
 //! | `menu.updated` | restaurant | [`MenuChanged`] |
 //! | `user.banned`, `user.unbanned` | user | [`BanChanged`] |
@@ -102,6 +103,44 @@ impl From<&Payment> for PaymentInfo {
             gateway_ref: p.gateway_ref.clone(),
             failure: p.failure.clone(),
             reason: p.reason.clone(),
+        }
+    }
+}
+
+/// `review.created`, `review.updated`, `review.hidden`,
+/// `review.unhidden`: the order's review as it is after the change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewChanged {
+    /// The review.
+    pub review_id: uuid::Uuid,
+    /// The order reviewed.
+    pub order_id: OrderId,
+    /// The restaurant rated.
+    pub restaurant_id: RestaurantId,
+    /// The driver who delivered the order.
+    pub driver_id: Option<DriverId>,
+    /// The restaurant's rating, 1 to 5.
+    pub restaurant_stars: i64,
+    /// The driver's rating, 1 to 5; `null`: not rated.
+    pub driver_stars: Option<i64>,
+    /// Whether it is hidden (does not count).
+    pub hidden: bool,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+impl ReviewChanged {
+    /// The change of `review` (as it is after it) at `at_ms`.
+    pub fn of(review: &crate::store::Review, at_ms: i64) -> Self {
+        Self {
+            review_id: review.id,
+            order_id: review.order_id,
+            restaurant_id: review.restaurant_id,
+            driver_id: review.driver_id,
+            restaurant_stars: review.restaurant_stars,
+            driver_stars: review.driver_stars,
+            hidden: review.hidden_at_ms.is_some(),
+            at_ms,
         }
     }
 }
@@ -261,6 +300,7 @@ pub fn history_entry(
 ) -> Result<Option<OrderEvent>> {
     let kind = match event_type {
         EventType::OrderAssigned => EventKind::Assigned,
+        EventType::OrderReassigned => EventKind::Reassigned,
         EventType::OrderPlaced
         | EventType::OrderPaid
         | EventType::PaymentFailed

@@ -1,7 +1,8 @@
 //! What the use-cases ask of the world outside the store: the live side
 //! (the engine's order board and the matcher, behind [`LiveSide`]), the
-//! matcher's offers ([`Offers`]), the search catalog ([`CatalogSide`]) and
-//! the road map and couriers a quote is made of ([`Quoting`]).
+//! matcher's offers ([`Offers`]), the live fleet as dispatchers act on it
+//! ([`Fleet`]), the search catalog ([`CatalogSide`]) and the road map and
+//! couriers a quote is made of ([`Quoting`]).
 //! `api` implements them over the engine, the matcher and its catalog;
 //! tests can implement them with a few lines.
 //!
@@ -9,7 +10,7 @@
 //! about it. The live side is a projection the REST layer rebuilds from the
 //! store at start-up, so a crash between the two loses nothing.
 
-use engine::{DriverId, LatLng, OfferId, OrderId, RestaurantId};
+use engine::{DriverId, DriverStatus, DriverView, LatLng, OfferId, OrderId, RestaurantId};
 
 use crate::Result;
 use crate::store::{MenuItem, Order, Restaurant};
@@ -31,6 +32,23 @@ pub trait LiveSide: Send + Sync {
     /// driver, back to the matcher: after an assignment was refused or
     /// undone.
     fn restore(&self, order: &Order, now_ms: i64);
+    /// A dispatcher moved the order (as stored now, with its new version)
+    /// from driver `from`: the matcher stops any offer of it, the board
+    /// frees the old driver and binds the new one, or, without one, the
+    /// matcher looks for a driver again (not `from` first).
+    fn reassigned(&self, order: &Order, from: Option<DriverId>, now_ms: i64);
+}
+
+/// The live fleet, as dispatchers act on it: drivers' live state and
+/// setting a driver offline.
+pub trait Fleet: Send + Sync {
+    /// The driver as the engine sees it now; `None` if it has not been
+    /// heard from since the server started.
+    fn driver(&self, driver_id: DriverId) -> Option<DriverView>;
+    /// Declares the driver offline (as the driver itself can) and
+    /// withdraws the offer it holds, if any, so that order moves on. The
+    /// driver's status after, and the order whose offer was withdrawn.
+    fn set_offline(&self, driver_id: DriverId, now_ms: i64) -> (DriverStatus, Option<OrderId>);
 }
 
 /// The matcher's side of an offer's answer.
@@ -45,8 +63,10 @@ pub trait Offers: Send + Sync {
     /// [`Offers::accept`].
     fn decline(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<()>;
     /// Compensation: the store refused the accepted assignment (or failed
-    /// to record it), so the live side forgets it and the driver is free.
-    fn undo_assignment(&self, order_id: OrderId, now_ms: i64);
+    /// to record it), so the live side forgets it and `driver_id` is free.
+    /// Only `driver_id`'s hold is undone: an order a dispatcher gave
+    /// another driver meanwhile stays with that driver.
+    fn undo_assignment(&self, order_id: OrderId, driver_id: DriverId, now_ms: i64);
     /// Looks for a driver for the order again (after an assignment the
     /// store failed to record).
     fn redispatch(&self, order_id: OrderId, now_ms: i64);

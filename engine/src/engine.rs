@@ -489,6 +489,26 @@ impl Engine {
         Ok(track)
     }
 
+    /// Takes an order back from `driver_id` only if that driver holds it on
+    /// the board: the compensation of an accept the store refused must not
+    /// take the order from a driver a dispatcher gave it to meanwhile.
+    /// `Ok(None)` when the board names another driver (or none).
+    pub fn unassign_if(
+        &mut self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
+        let track = self.orders.get(order_id).ok_or(Error::UnknownOrder)?;
+        if track.driver_id != Some(driver_id) {
+            // The driver may still be bound to it without the board naming
+            // it (never in practice: both change under one lock); free it.
+            self.release_driver(driver_id, order_id, now_ms);
+            return Ok(None);
+        }
+        self.unassign(order_id, now_ms).map(Some)
+    }
+
     // ---- offers (the matcher decides; the engine carries the news) ----
 
     pub fn publish_offer(&self, offer: Arc<Offer>) {

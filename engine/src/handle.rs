@@ -131,6 +131,17 @@ impl Handle {
         self.engine.lock().unassign(order_id, now_ms)
     }
 
+    /// [`Engine::unassign_if`]: takes the order from `driver_id` only if
+    /// that driver holds it.
+    pub fn unassign_if(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<Option<OrderTrack>, Error> {
+        self.engine.lock().unassign_if(order_id, driver_id, now_ms)
+    }
+
     pub fn publish_offer(&self, offer: Arc<Offer>) {
         self.engine.lock().publish_offer(offer)
     }

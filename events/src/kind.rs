@@ -110,6 +110,15 @@ event_types! {
     /// back to the matcher (the payload's `driver_from` is the driver it
     /// was taken from, `driver_id` the new one or `null`).
     OrderReassigned = "order.reassigned" on Order,
+    /// The order's customer reviewed it (rated its restaurant and,
+    /// optionally, its driver).
+    ReviewCreated = "review.created" on Order,
+    /// The customer edited the order's review (within the edit window).
+    ReviewUpdated = "review.updated" on Order,
+    /// An admin hid the order's review (it stops counting).
+    ReviewHidden = "review.hidden" on Order,
+    /// An admin showed the order's hidden review again.
+    ReviewUnhidden = "review.unhidden" on Order,
     /// A refund of the order's charge went through.
     RefundSucceeded = "refund.succeeded" on Order,
     /// A refund of the order's charge was declined for good.
@@ -166,7 +175,7 @@ mod tests {
             let (noun, verb) = t.as_str().split_once('.').expect("noun.past_verb");
             assert!(!noun.is_empty() && !verb.is_empty());
         }
-        assert_eq!(EventType::ALL.len(), 23);
+        assert_eq!(EventType::ALL.len(), 27);
         assert_eq!(EventType::parse("order.teleported"), None);
         for k in AggregateKind::ALL {
             assert_eq!(AggregateKind::parse(k.as_str()), Some(k));

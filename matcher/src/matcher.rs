@@ -430,6 +430,21 @@ impl Matcher {
         now_ms: i64,
         ready_at_ms: Option<i64>,
     ) -> Result<(), DispatchError> {
+        self.dispatch_excluding(order_id, now_ms, ready_at_ms, None)
+    }
+
+    /// [`Matcher::dispatch_ready_at`], with `excluded` (a driver a
+    /// dispatcher took the order from) cooling down for the order from
+    /// the start, as if it had declined it: the order goes to someone else
+    /// first and comes back to that driver only after
+    /// `reoffer_cooldown_s`, if nobody else took it.
+    pub fn dispatch_excluding(
+        &self,
+        order_id: OrderId,
+        now_ms: i64,
+        ready_at_ms: Option<i64>,
+        excluded: Option<DriverId>,
+    ) -> Result<(), DispatchError> {
         let track = self
             .inner
             .engine
@@ -444,6 +459,10 @@ impl Matcher {
         }
         let now = Instant::now();
         let mut dispatch = Dispatch::new(track.pickup, track.dropoff, now, now_ms);
+        if let Some(driver_id) = excluded {
+            let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
+            dispatch.excluded.insert(driver_id, deadline(now, cooldown));
+        }
         let cooking = !matches!(
             track.status,
             engine::OrderStatus::ReadyForPickup | engine::OrderStatus::PickedUp
@@ -620,6 +639,24 @@ impl Matcher {
                 .engine
                 .publish_offer_end(offer_id, offer.driver_id, OfferEnd::Withdrawn);
         }
+    }
+
+    /// Withdraws the pending offer `driver_id` holds, if any (a dispatcher
+    /// set the driver offline): the driver is told, cools down for that
+    /// order as after a decline, and the order moves on to the next
+    /// driver. The order it was for.
+    pub fn withdraw_offer_to(&self, driver_id: DriverId, now_ms: i64) -> Option<OrderId> {
+        let mut book = self.inner.book.lock();
+        let offer_id = *book.held_by.get(&driver_id)?;
+        let now = Instant::now();
+        let offer = self.end_unanswered(&mut book, offer_id, OfferState::Withdrawn, now, now_ms)?;
+        self.order_waits(&mut book, offer.order_id, now_ms, now);
+        drop(book);
+        self.inner
+            .engine
+            .publish_offer_end(offer_id, driver_id, OfferEnd::Withdrawn);
+        self.inner.wake.notify_one();
+        Some(offer.order_id)
     }
 
     /// The state of an offer, while it is remembered.

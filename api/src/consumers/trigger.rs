@@ -56,6 +56,7 @@ impl events::Consumer for Trigger {
                 | OrderPreparing
                 | OrderReadyForPickup
                 | OrderCancelled
+                | OrderReassigned
                 | OrderRejected
                 | OrderDelivered
                 | PaymentFailed

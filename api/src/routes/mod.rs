@@ -35,8 +35,10 @@ macro_rules! route {
 }
 
 pub mod admin;
+pub mod admin_lists;
 pub mod auth;
 pub mod cart;
+pub mod dispatcher;
 pub mod drivers;
 pub mod events;
 pub mod menu;
@@ -45,6 +47,7 @@ pub mod orders;
 pub mod payments;
 pub mod profile;
 pub mod restaurants;
+pub mod reviews;
 pub mod webhooks;
 
 /// Every operation `api` serves, by module (see the module docs).
@@ -52,6 +55,8 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     auth::ROUTES,
     profile::ROUTES,
     admin::ROUTES,
+    admin_lists::ROUTES,
+    dispatcher::ROUTES,
     events::ROUTES,
     restaurants::ROUTES,
     menu::ROUTES,
@@ -60,6 +65,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     payments::ROUTES,
     drivers::ROUTES,
     offers::ROUTES,
+    reviews::ROUTES,
     webhooks::ROUTES,
 ];
 

@@ -147,7 +147,7 @@ pub struct RestaurantResponse {
     pub updated_at: i64,
 }
 
-fn restaurant_response(r: Restaurant, now_ms: i64) -> RestaurantResponse {
+pub(crate) fn restaurant_response(r: Restaurant, now_ms: i64) -> RestaurantResponse {
     let open_now = search::hours_of(&r).is_none_or(|h| h.is_open(now_ms));
     RestaurantResponse {
         restaurant_id: r.id,

@@ -4,15 +4,18 @@
 #[macro_use]
 mod common;
 mod accounts;
+mod admin_lists;
 mod auth_flows;
 mod bad_input;
 mod board_versions;
 mod commerce;
+mod dispatcher;
 mod drivers;
 mod events;
 mod offers;
 mod orders;
 mod payments;
+mod reviews;
 mod role_matrix;
 mod search;
 mod server;

@@ -64,6 +64,14 @@ struct World {
     webhook: String,
     /// A webhook endpoint the admin deletes.
     doomed_webhook: String,
+    /// A paid order the admin force-cancels.
+    doomed_order: OrderId,
+    /// A driver the admin sets offline.
+    spare_driver: User,
+    /// Delivered by `driver` and reviewed by `customer`.
+    reviewed_order: OrderId,
+    /// Its review.
+    review: String,
 }
 
 impl World {
@@ -145,7 +153,45 @@ impl World {
         }
         let doomed_webhook = hooks.pop().unwrap();
         let webhook = hooks.pop().unwrap();
+        let doomed_order = app.place_paid_order(&customer, restaurant).await;
+        let spare_driver = app.user(Role::Driver).await;
+        let reviewed_order = app.place_paid_order(&customer, restaurant).await;
+        app.state
+            .store
+            .assign_driver(reviewed_order, driver.driver_id(), now_ms())
+            .await
+            .unwrap();
+        let owner_token = app.owner_token(restaurant);
+        for (token, status) in [
+            (owner_token.as_str(), "accepted"),
+            (owner_token.as_str(), "ready_for_pickup"),
+            (driver.token.as_str(), "picked_up"),
+            (driver.token.as_str(), "delivered"),
+        ] {
+            app.post(
+                &format!("/v1/orders/{reviewed_order}/status"),
+                Some(token),
+                json!({ "status": status }),
+            )
+            .await
+            .assert_ok(200);
+        }
+        let review = app
+            .post(
+                &format!("/v1/orders/{reviewed_order}/review"),
+                customer.token(),
+                json!({"restaurant": {"stars": 5}, "driver": {"stars": 4}}),
+            )
+            .await
+            .assert_ok(201)["review_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         Self {
+            reviewed_order,
+            review,
+            doomed_order,
+            spare_driver,
             webhook,
             doomed_webhook,
             app,
@@ -337,6 +383,159 @@ fn endpoints() -> Vec<Endpoint> {
                     M::POST,
                     format!("/v1/admin/users/{}/unban", w.victim.id),
                     Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
+            name: "review an order",
+            route: "post /v1/orders/{order_id}/review",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/orders/{}/review", w.reviewed_order),
+                    Some(json!({"restaurant": {"stars": 3}})),
+                )
+            },
+        },
+        Endpoint {
+            name: "edit a review",
+            route: "put /v1/orders/{order_id}/review",
+            allowed: "YNNN",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PUT,
+                    format!("/v1/orders/{}/review", w.reviewed_order),
+                    Some(json!({"restaurant": {"stars": 4}, "driver": {"stars": 4}})),
+                )
+            },
+        },
+        Endpoint {
+            name: "get a review",
+            route: "get /v1/orders/{order_id}/review",
+            allowed: "YYYY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/orders/{}/review", w.reviewed_order),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "restaurant reviews",
+            route: "get /v1/restaurants/{restaurant_id}/reviews",
+            allowed: "YYYY",
+            public: true,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/restaurants/{}/reviews", w.restaurant),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "driver reviews",
+            route: "get /v1/drivers/{driver_id}/reviews",
+            allowed: "NNYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/drivers/{}/reviews", w.driver.id), None),
+        },
+        Endpoint {
+            name: "hide a review",
+            route: "post /v1/admin/reviews/{review_id}/hide",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/reviews/{}/hide", w.review),
+                    Some(json!({"reason": "test"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "unhide a review",
+            route: "post /v1/admin/reviews/{review_id}/unhide",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/reviews/{}/unhide", w.review),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "list users",
+            route: "get /v1/admin/users",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/users?limit=5".into(), None),
+        },
+        Endpoint {
+            name: "list restaurants",
+            route: "get /v1/admin/restaurants",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/restaurants?accepting=true".into(), None),
+        },
+        Endpoint {
+            name: "list drivers",
+            route: "get /v1/admin/drivers",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/drivers?status=available".into(), None),
+        },
+        Endpoint {
+            name: "list orders (admin)",
+            route: "get /v1/admin/orders",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/orders?status=paid".into(), None),
+        },
+        Endpoint {
+            name: "force-cancel an order",
+            route: "post /v1/admin/orders/{order_id}/cancel",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/orders/{}/cancel", w.doomed_order),
+                    Some(json!({"reason": "customer called"})),
+                )
+            },
+        },
+        Endpoint {
+            name: "reassign an order",
+            route: "post /v1/admin/orders/{order_id}/reassign",
+            allowed: "NNNY",
+            public: false,
+            // Paid, not accepted: the admin is allowed and answered 409.
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/orders/{}/reassign", w.order),
+                    Some(json!({"driver_id": null})),
+                )
+            },
+        },
+        Endpoint {
+            name: "set a driver offline",
+            route: "post /v1/admin/drivers/{driver_id}/offline",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::POST,
+                    format!("/v1/admin/drivers/{}/offline", w.spare_driver.id),
+                    None,
                 )
             },
         },

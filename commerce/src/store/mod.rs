@@ -3,7 +3,8 @@
 //!
 //! One [`Store`] (the sum of one trait per area: [`AccountStore`],
 //! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
-//! and [`GatewayLedger`], the simulated payment gateway's own tables),
+//! [`GatewayLedger`], the simulated payment gateway's own tables, and
+//! [`ReviewStore`], ratings and reviews),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -182,6 +183,14 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<BanOutcome>;
     /// Every banned user (loaded into the token checker at start-up).
     async fn banned_users(&self) -> Result<Vec<UserId>>;
+    /// Users matching `filter`, newest first, strictly after `after`, at
+    /// most `limit` (an admin's listing).
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
     /// In one transaction: revokes the live (unrevoked, unexpired at
@@ -205,6 +214,59 @@ pub trait AccountStore: Send + Sync {
     async fn addresses(&self, user_id: UserId) -> Result<Vec<Address>>;
     /// Deletes the address if it is the user's. Whether it was.
     async fn delete_address(&self, user_id: UserId, id: AddressId) -> Result<bool>;
+}
+
+// ---------------------------------------------------------------- listings
+
+/// A position in a newest-first admin listing: strictly older than this
+/// row (by creation time, then id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageAfter {
+    /// The last listed row's creation time, Unix ms.
+    pub created_at_ms: i64,
+    /// The last listed row's id (ties on time), as stored.
+    pub id: String,
+}
+
+/// Which users an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Only banned (`true`) or only not banned (`false`) users.
+    pub banned: Option<bool>,
+    /// Only users whose name or email contains this text, case-insensitive
+    /// (ASCII letters; other characters as written).
+    pub text: Option<String>,
+}
+
+/// Which restaurants an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestaurantFilter {
+    /// Only restaurants whose name or address contains this text,
+    /// case-insensitive (ASCII letters).
+    pub text: Option<String>,
+    /// Only this owner's.
+    pub owner_id: Option<UserId>,
+    /// Only those taking orders (`true`) or not (`false`).
+    pub accepting: Option<bool>,
+}
+
+/// Which orders an admin listing shows; every field set narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only this restaurant's.
+    pub restaurant_id: Option<RestaurantId>,
+    /// Only those this driver has (or delivered).
+    pub driver_id: Option<DriverId>,
+    /// Only this customer's.
+    pub customer_id: Option<UserId>,
+    /// Only orders placed at or after this time, Unix ms.
+    pub from_ms: Option<i64>,
+    /// Only orders placed before this time, Unix ms.
+    pub until_ms: Option<i64>,
 }
 
 // ------------------------------------------------------------- restaurants
@@ -295,6 +357,15 @@ pub trait RestaurantStore: Send + Sync {
     async fn restaurants_page(
         &self,
         after: Option<RestaurantId>,
+        limit: u32,
+    ) -> Result<Vec<Restaurant>>;
+
+    /// Restaurants matching `filter`, newest first, strictly after
+    /// `after`, at most `limit` (an admin's listing).
+    async fn list_restaurants(
+        &self,
+        filter: &RestaurantFilter,
+        after: Option<&PageAfter>,
         limit: u32,
     ) -> Result<Vec<Restaurant>>;
 
@@ -447,6 +518,9 @@ pub enum EventKind {
     Status,
     /// A driver took the order (its status unchanged).
     Assigned,
+    /// A dispatcher moved the order to another driver, or back to the
+    /// matcher (`driver_id` the new driver or none).
+    Reassigned,
 }
 
 impl EventKind {
@@ -454,6 +528,7 @@ impl EventKind {
         match self {
             Self::Status => "status",
             Self::Assigned => "assigned",
+            Self::Reassigned => "reassigned",
         }
     }
 
@@ -461,6 +536,7 @@ impl EventKind {
         match s {
             "status" => Some(Self::Status),
             "assigned" => Some(Self::Assigned),
+            "reassigned" => Some(Self::Reassigned),
             _ => None,
         }
     }
@@ -547,6 +623,75 @@ pub enum AssignOutcome {
     Refused(Option<Order>),
 }
 
+/// An admin's force-cancel of an order, whatever its open status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForceCancel {
+    /// The order.
+    pub order_id: OrderId,
+    /// The admin who cancels it.
+    pub actor_id: UserId,
+    /// Why (kept on the refund it makes owed).
+    pub reason: String,
+    /// The id of the refund the cancellation makes owed, if any (made by
+    /// the caller from the app's clock).
+    pub refund_id: PaymentId,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForceCancelOutcome {
+    /// Cancelled from `from`; the order as it is now and the refund the
+    /// cancellation made owed (written pending).
+    Cancelled {
+        /// The order as it is now (without lines).
+        order: Order,
+        /// Its status before.
+        from: OrderStatus,
+        /// The refund made owed, written pending.
+        refund: Option<Payment>,
+    },
+    /// The order was already closed (`cancelled`, `delivered`, …): nothing
+    /// was written. The order as it is.
+    Closed(Order),
+    /// No such order.
+    UnknownOrder,
+}
+
+/// A dispatcher's reassignment of an order: from the driver the caller
+/// saw (compare-and-set) to another driver or to none (back to dispatch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reassignment {
+    /// The order.
+    pub order_id: OrderId,
+    /// The driver the caller saw on the order (`None`: none); the change
+    /// applies only if the order still has exactly this driver.
+    pub from: Option<DriverId>,
+    /// The new driver; `None`: back to the matcher.
+    pub to: Option<DriverId>,
+    /// The admin who reassigns it.
+    pub actor_id: UserId,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+// Returned once per call and matched at once, never stored: boxing the
+// order would cost an allocation per call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReassignOutcome {
+    /// Done, with `order.reassigned` appended; the order as it is now.
+    Applied(Order),
+    /// The order no longer has the driver the caller saw, or is no longer
+    /// waiting for pickup: the order as it is (`None`: no such order).
+    Stale(Option<Order>),
+    /// The new driver holds another open order (its id).
+    DriverBusy(OrderId),
+}
+
 /// A customer's `Idempotency-Key` with a digest of the request it came with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -619,6 +764,14 @@ pub trait OrderStore: Send + Sync {
         cursor: Option<OrderCursor>,
         limit: u32,
     ) -> Result<Vec<Order>>;
+    /// Orders matching `filter`, newest first, strictly after `after`, at
+    /// most `limit`; without lines (an admin's listing).
+    async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Order>>;
     /// Orders not in a terminal status, by id, strictly after `after`, at
     /// most `limit` (start-up reload of the live board); without lines.
     async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>>;
@@ -634,6 +787,19 @@ pub trait OrderStore: Send + Sync {
         driver_id: DriverId,
         at_ms: i64,
     ) -> Result<AssignOutcome>;
+    /// In one transaction: cancels the order from whatever open status it
+    /// is in (an admin's force-cancel), gives the stock back, records (as
+    /// pending) the refund of whatever was charged and not yet refunded,
+    /// with the admin's reason, and appends `order.cancelled`. An order
+    /// already closed is left as it is, so a retried force-cancel never
+    /// refunds twice.
+    async fn force_cancel_order(&self, cancel: &ForceCancel) -> Result<ForceCancelOutcome>;
+    /// In one transaction: moves the order from driver `from` to driver
+    /// `to` (or to none) if it still has `from` and is accepted,
+    /// preparing or ready for pickup, and appends `order.reassigned`
+    /// (`driver_from` the old driver). A new driver who holds another open
+    /// order is refused.
+    async fn reassign_driver(&self, r: &Reassignment) -> Result<ReassignOutcome>;
     /// The order's history, oldest first: its status steps and
     /// assignments, read from the order's committed events (sequenced by
     /// the relay or not yet, so a change is in the history as soon as it
@@ -974,12 +1140,116 @@ pub trait GatewayLedger: Send + Sync {
     async fn ledger_totals(&self) -> Result<LedgerTotals>;
 }
 
+// ----------------------------------------------------------------- reviews
+
+/// A customer's review of a delivered order: the restaurant's rating and,
+/// optionally, the driver's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// The review's id.
+    pub id: ReviewId,
+    /// The order reviewed (one review per order).
+    pub order_id: OrderId,
+    /// Who wrote it: the order's customer.
+    pub customer_id: UserId,
+    /// The restaurant rated.
+    pub restaurant_id: RestaurantId,
+    /// The driver who delivered the order.
+    pub driver_id: Option<DriverId>,
+    /// The restaurant's rating, 1 to 5.
+    pub restaurant_stars: i64,
+    /// What the customer says of the restaurant.
+    pub restaurant_text: Option<String>,
+    /// The driver's rating, 1 to 5; `None`: not rated.
+    pub driver_stars: Option<i64>,
+    /// What the customer says of the driver.
+    pub driver_text: Option<String>,
+    /// When an admin hid it; `None` while it counts.
+    pub hidden_at_ms: Option<i64>,
+    /// Why it was hidden.
+    pub hidden_reason: Option<String>,
+    /// The admin who hid it.
+    pub hidden_by: Option<UserId>,
+    /// When it was written, Unix ms.
+    pub created_at_ms: i64,
+    /// When it was last edited (or hidden), Unix ms.
+    pub updated_at_ms: i64,
+}
+
+/// A review's id (a UUID).
+pub type ReviewId = uuid::Uuid;
+
+/// Stars added up and counted over the reviews that count (not hidden):
+/// averages from these are exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RatingTotals {
+    /// Stars added up.
+    pub stars: i64,
+    /// Reviews counted.
+    pub count: i64,
+}
+
+/// Which of a restaurant's or driver's reviews a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewsOf {
+    /// A restaurant's.
+    Restaurant(RestaurantId),
+    /// A driver's (those that rate the driver).
+    Driver(DriverId),
+}
+
+/// Reviews, one per delivered order. Every write appends its event to the
+/// order's stream (`review.created`, `review.updated`, `review.hidden`,
+/// `review.unhidden`) in its transaction.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Stores a new review; `Duplicate` if the order has one.
+    async fn insert_review(&self, review: &Review) -> Result<Inserted>;
+    /// Writes the ratings and texts of `review` (as edited). Whether it
+    /// exists.
+    async fn update_review(&self, review: &Review) -> Result<bool>;
+    /// The order's review.
+    async fn review_of_order(&self, order_id: OrderId) -> Result<Option<Review>>;
+    /// A review by id.
+    async fn review(&self, id: ReviewId) -> Result<Option<Review>>;
+    /// Hides (`Some(reason)`) or shows again (`None`) the review for
+    /// `admin` (the event's actor), if that changes anything (hiding a
+    /// hidden review keeps its first reason). The review as it is now;
+    /// `None` if unknown.
+    async fn set_review_hidden(
+        &self,
+        id: ReviewId,
+        hidden: Option<&str>,
+        admin: UserId,
+        at_ms: i64,
+    ) -> Result<Option<Review>>;
+    /// Reviews of `of`, newest first, strictly after `after`, at most
+    /// `limit`; hidden ones only with `include_hidden`.
+    async fn list_reviews(
+        &self,
+        of: ReviewsOf,
+        include_hidden: bool,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Review>>;
+    /// The stars and count of the visible reviews of `of`.
+    async fn rating(&self, of: ReviewsOf) -> Result<RatingTotals>;
+}
+
 // ------------------------------------------------------------------- store
 
 /// Everything the api stores.
 #[async_trait]
 pub trait Store:
-    AccountStore + RestaurantStore + CartStore + OrderStore + PaymentStore + GatewayLedger + Send + Sync
+    AccountStore
+    + RestaurantStore
+    + CartStore
+    + OrderStore
+    + PaymentStore
+    + GatewayLedger
+    + ReviewStore
+    + Send
+    + Sync
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;

@@ -8,8 +8,11 @@
 //! (the delivery fee and ETA before ordering, and the one fee rule
 //! placement charges by), [`account`]
 //! (signup, the bootstrap admin, profile and saved addresses), [`session`]
-//! (opening, refreshing and closing a session) and [`ban`] (an admin's
-//! ban or unban).
+//! (opening, refreshing and closing a session), [`ban`] (an admin's
+//! ban or unban), [`dispatcher`] (an admin's force-cancel, reassignment
+//! and setting a driver offline), [`review`] (ratings and reviews of
+//! delivered orders, hidden by admins) and [`listing`] (an admin's filtered,
+//! keyset-paged listings of users, restaurants, drivers and orders).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -29,12 +32,15 @@
 pub mod account;
 pub mod ban;
 pub mod cart;
+pub mod dispatcher;
+pub mod listing;
 pub mod menu;
 pub mod offer;
 pub mod place;
 pub mod quote;
 pub mod refund;
 pub mod restaurant;
+pub mod review;
 pub mod session;
 pub mod step;
 

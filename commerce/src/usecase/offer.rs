@@ -33,7 +33,7 @@ pub async fn accept(
         Ok(AssignOutcome::Refused(current)) => {
             // The store knows better (closed, or another driver): undo the
             // matcher's assignment and mirror what the store has.
-            offers.undo_assignment(order_id, now_ms);
+            offers.undo_assignment(order_id, driver_id, now_ms);
             if let Some(order) = current {
                 live.restore(&order, now_ms);
             }
@@ -45,7 +45,7 @@ pub async fn accept(
             ))
         }
         Err(e) => {
-            offers.undo_assignment(order_id, now_ms);
+            offers.undo_assignment(order_id, driver_id, now_ms);
             offers.redispatch(order_id, now_ms);
             Err(e.into())
         }
@@ -88,7 +88,7 @@ mod tests {
             self.calls.lock().push("decline");
             Ok(())
         }
-        fn undo_assignment(&self, _: OrderId, _: i64) {
+        fn undo_assignment(&self, _: OrderId, _: DriverId, _: i64) {
             self.calls.lock().push("undo");
         }
         fn redispatch(&self, _: OrderId, _: i64) {
@@ -105,6 +105,9 @@ mod tests {
         }
         fn restore(&self, _: &Order, _: i64) {
             self.calls.lock().push("restore");
+        }
+        fn reassigned(&self, _: &Order, _: Option<DriverId>, _: i64) {
+            self.calls.lock().push("reassigned");
         }
     }
 

@@ -179,6 +179,29 @@ fn assignment_is_exclusive_and_released_on_close() {
     assert_eq!(e.order(o2).unwrap().driver_id, None);
 }
 
+/// The compensation of a refused accept takes the order only from the
+/// driver it names: an order a dispatcher gave another driver meanwhile
+/// stays with that driver.
+#[test]
+fn unassign_if_takes_the_order_only_from_its_driver() {
+    let mut e = Engine::new(Config::default());
+    let (a, b) = (DriverId::new(), DriverId::new());
+    e.apply_ping(&ping(a, 57.70, 11.97, T0), T0);
+    e.apply_ping(&ping(b, 57.70, 11.98, T0), T0);
+    let o = order(&mut e);
+    e.assign(o, b, T0).unwrap();
+    assert_eq!(e.unassign_if(o, a, T0), Ok(None));
+    assert_eq!(e.order(o).unwrap().driver_id, Some(b));
+    assert_eq!(e.driver(b).unwrap().current_order, Some(o));
+    let taken = e.unassign_if(o, b, T0).unwrap().unwrap();
+    assert_eq!(taken.driver_id, None);
+    assert_eq!(e.driver(b).unwrap().status, DriverStatus::Available);
+    assert_eq!(
+        e.unassign_if(OrderId::new(), b, T0),
+        Err(Error::UnknownOrder)
+    );
+}
+
 #[test]
 fn tracking_an_assigned_order_binds_its_driver() {
     let mut e = Engine::new(Config::default());

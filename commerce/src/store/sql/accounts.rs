@@ -7,10 +7,21 @@ use super::rows::{self, parse_col, select_user};
 use super::tx::append;
 use super::{SqlStore, is_unique_violation};
 use crate::event::{self, BanChanged};
-use crate::store::{AccountStore, Address, BanOutcome, Inserted, RefreshToken, Result, User};
+use crate::store::{
+    AccountStore, Address, BanOutcome, Inserted, PageAfter, RefreshToken, Result, User, UserFilter,
+};
 
 #[async_trait]
 impl AccountStore for SqlStore {
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        super::listings::users(self, filter, after, limit).await
+    }
+
     async fn insert_user(&self, user: &User) -> Result<Inserted> {
         let result = sqlx::query(
             "INSERT INTO users (id, email, password_hash, name, phone, role, banned_at_ms, created_at_ms) \

@@ -34,9 +34,11 @@ use super::{Result, Store, StoreError};
 mod accounts;
 mod cart;
 mod gateway_ledger;
+mod listings;
 mod orders;
 mod payments;
 mod restaurants;
+mod reviews;
 mod rows;
 mod tx;
 
@@ -112,6 +114,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0008_prep_times.sql"),
     ),
     (
+        11,
+        "admin lists",
+        include_str!("../../../migrations/sqlite/0011_admin_lists.sql"),
+    ),
+    (
+        12,
+        "reviews",
+        include_str!("../../../migrations/sqlite/0012_reviews.sql"),
+    ),
+    (
         15,
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
@@ -157,6 +169,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "preparation times",
         include_str!("../../../migrations/postgres/0008_prep_times.sql"),
+    ),
+    (
+        11,
+        "admin lists",
+        include_str!("../../../migrations/postgres/0011_admin_lists.sql"),
+    ),
+    (
+        12,
+        "reviews",
+        include_str!("../../../migrations/postgres/0012_reviews.sql"),
     ),
     (
         15,

@@ -10,13 +10,14 @@ use sqlx::any::AnyRow;
 use super::rows::{self, parse_col, select_order, status_col};
 use super::tx::{
     Tx, append, give_back_stock, insert_payment, insert_refund, order_in, refundable_cents,
-    set_status,
+    set_status, touch_order,
 };
 use super::{SqlStore, is_unique_violation, terminal_statuses};
 use crate::event::{self, ACTOR_ORDERS, OrderChanged, PaymentInfo};
 use crate::store::{
-    AssignOutcome, NewOrder, Order, OrderCursor, OrderEvent, OrderLine, OrderScope, OrderStore,
-    Payment, PaymentKind, PaymentStatus, PlaceOutcome, Preparation, Result, Transition,
+    AssignOutcome, ForceCancel, ForceCancelOutcome, NewOrder, Order, OrderCursor, OrderEvent,
+    OrderFilter, OrderLine, OrderScope, OrderStore, PageAfter, Payment, PaymentKind, PaymentStatus,
+    PlaceOutcome, Preparation, ReassignOutcome, Reassignment, Result, Transition,
     TransitionOutcome,
 };
 
@@ -226,6 +227,15 @@ impl OrderStore for SqlStore {
         rows.iter().map(rows::order).collect()
     }
 
+    async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        super::listings::orders(self, filter, after, limit).await
+    }
+
     async fn open_orders(&self, after: Option<OrderId>, limit: u32) -> Result<Vec<Order>> {
         let rows = sqlx::query(concat!(
             select_order!(),
@@ -327,6 +337,131 @@ impl OrderStore for SqlStore {
         tx.commit().await?;
         self.committed();
         Ok(AssignOutcome::Applied(order))
+    }
+
+    async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        // The order row locked first (PostgreSQL), so its status cannot
+        // move between the read and the compare-and-set below, and a
+        // concurrent refund waits for this one's amount.
+        if !touch_order(&mut tx, c.order_id, c.at_ms).await? {
+            tx.rollback().await?;
+            return Ok(ForceCancelOutcome::UnknownOrder);
+        }
+        let before = order_in(&mut tx, c.order_id).await?;
+        if before.status.is_terminal() {
+            tx.rollback().await?;
+            return Ok(match self.order(c.order_id).await? {
+                Some(order) => ForceCancelOutcome::Closed(order),
+                None => ForceCancelOutcome::UnknownOrder,
+            });
+        }
+        let from = before.status;
+        if !set_status(&mut tx, c.order_id, from, OrderStatus::Cancelled, c.at_ms).await? {
+            // Impossible under the row lock (and SQLite's one writer); say
+            // so rather than cancel from a status nobody read.
+            tx.rollback().await?;
+            return Err(crate::store::StoreError::Corrupt(format!(
+                "order {} moved under its row lock",
+                c.order_id
+            )));
+        }
+        give_back_stock(&mut tx, c.order_id, c.at_ms).await?;
+        let mut order = order_in(&mut tx, c.order_id).await?;
+        let owed = refundable_cents(&mut tx, c.order_id).await?;
+        let refund = if owed > 0 {
+            Some(
+                insert_refund(
+                    &mut tx,
+                    c.refund_id,
+                    c.order_id,
+                    owed,
+                    &c.reason,
+                    Some(c.actor_id),
+                    c.at_ms,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let cancelled = event::new_event(
+            events::EventType::OrderCancelled,
+            c.order_id,
+            events::Actor::User(c.actor_id.as_uuid()),
+            c.at_ms,
+            &OrderChanged {
+                refund: refund.as_ref().map(PaymentInfo::from),
+                ..OrderChanged::of(&order, Some(from), c.at_ms)
+            },
+        )?;
+        order.version = append(&mut tx, &cancelled).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(ForceCancelOutcome::Cancelled {
+            order,
+            from,
+            refund,
+        })
+    }
+
+    async fn reassign_driver(&self, r: &Reassignment) -> Result<ReassignOutcome> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        if let Some(to) = r.to {
+            // One open order per driver. On PostgreSQL two transactions
+            // could both find none for the same driver; the caller also
+            // checks the engine (which binds a driver to one order under
+            // its lock), and the matcher offers nothing to a busy driver.
+            let held = sqlx::query(concat!(
+                "SELECT id FROM orders WHERE driver_id = $1 AND id <> $2 AND status NOT IN ",
+                terminal_statuses!(),
+                " LIMIT 1"
+            ))
+            .bind(to.to_string())
+            .bind(r.order_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = held {
+                tx.rollback().await?;
+                return Ok(ReassignOutcome::DriverBusy(parse_col(&row, "id")?));
+            }
+        }
+        // The guard: one conditional UPDATE on the driver the caller saw
+        // (`''` for none, so both backends compare plain text). An accept
+        // (`assign_driver`, `driver_id IS NULL`) racing it finds the row
+        // changed, or changes it first and this finds it changed: never
+        // two drivers on one order.
+        let done = sqlx::query(
+            "UPDATE orders SET driver_id = $1, updated_at_ms = $2 \
+             WHERE id = $3 AND COALESCE(driver_id, '') = $4 \
+             AND status IN ('accepted', 'preparing', 'ready_for_pickup')",
+        )
+        .bind(r.to.map(|d| d.to_string()))
+        .bind(r.at_ms)
+        .bind(r.order_id.to_string())
+        .bind(r.from.map(|d| d.to_string()).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(ReassignOutcome::Stale(self.order(r.order_id).await?));
+        }
+        let mut order = order_in(&mut tx, r.order_id).await?;
+        let reassigned = event::new_event(
+            events::EventType::OrderReassigned,
+            r.order_id,
+            events::Actor::User(r.actor_id.as_uuid()),
+            r.at_ms,
+            &OrderChanged {
+                driver_from: r.from,
+                ..OrderChanged::of(&order, Some(order.status), r.at_ms)
+            },
+        )?;
+        order.version = append(&mut tx, &reassigned).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(ReassignOutcome::Applied(order))
     }
 
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<OrderEvent>> {

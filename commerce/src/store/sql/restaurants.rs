@@ -10,7 +10,9 @@ use super::SqlStore;
 use super::rows::{self, flag, select_menu_item, select_restaurant};
 use super::tx::{Tx, append};
 use crate::event::{self, MenuChanged, RestaurantChanged};
-use crate::store::{MenuItem, Restaurant, RestaurantStore, Result, StoreError};
+use crate::store::{
+    MenuItem, PageAfter, Restaurant, RestaurantFilter, RestaurantStore, Result, StoreError,
+};
 
 impl SqlStore {
     /// Appends `restaurant.updated` for `r` by `actor` in `tx`.
@@ -73,6 +75,15 @@ fn cuisines_json(r: &Restaurant) -> Result<String> {
 
 #[async_trait]
 impl RestaurantStore for SqlStore {
+    async fn list_restaurants(
+        &self,
+        filter: &RestaurantFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<Restaurant>> {
+        super::listings::restaurants(self, filter, after, limit).await
+    }
+
     async fn insert_restaurant(&self, r: &Restaurant, actor_id: UserId) -> Result<()> {
         let (_gate, mut tx) = self.begin_write().await?;
         sqlx::query(
