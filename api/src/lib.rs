@@ -203,6 +203,9 @@ pub struct AppState {
     /// binary hands the same source to the WebSocket gateway, so both
     /// surfaces agree and share its cache.
     pub etas: Arc<dyn engine::eta::EtaSource>,
+    /// Where stored notifications go live (the binary's gateway and
+    /// ingest); `None`: stored only ([`AppState::with_push`]).
+    pub push: Option<Arc<dyn consumers::notify::Push>>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -264,6 +267,7 @@ impl AppState {
             clock,
             ids,
             webhooks: None,
+            push: None,
             hashing,
             login_limits,
         }
@@ -286,6 +290,13 @@ impl AppState {
     /// The same state with webhooks (the app's, over its event stream).
     pub fn with_webhooks(mut self, webhooks: hooks::Webhooks) -> Self {
         self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// The same state whose notifications go live through `push`. Set it
+    /// before building the consumers ([`consumers::all`]).
+    pub fn with_push(mut self, push: Arc<dyn consumers::notify::Push>) -> Self {
+        self.push = Some(push);
         self
     }
 

@@ -127,6 +127,10 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::drivers::set_availability,
         routes::offers::accept_offer,
         routes::offers::decline_offer,
+        routes::notifications::list_notifications,
+        routes::notifications::unread_count,
+        routes::notifications::mark_read,
+        routes::notifications::mark_all_read,
         post_locations,
         stream_driver,
         track,
@@ -151,6 +155,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         (name = "payments", description = "An order's charges and refunds."),
         (name = "drivers", description = "Driver availability, positions, and locations in (HTTP batch and WebSocket)."),
         (name = "offers", description = "A driver's answer to an offer (offers arrive on MQTT `drivers/{driver_id}/offers` and the driver's WebSocket stream as a `DriverMessage`: `OfferMessage` with type `offer`, `OfferEndedMessage` with type `offer_ended`)."),
+        (name = "notifications", description = "The caller's notification feed: what happened that concerns them (their orders' steps, new orders for restaurants, changes to a courier's order, failed payments and refunds for admins). Pushed live on the `me` channel of `/v1/ws` (and for drivers on their stream and MQTT inbox) with the same ids."),
         (name = "tracking", description = "Live tracking out over WebSocket."),
         (name = "ops", description = "Health, readiness, metrics and this document."),
     )

@@ -10,7 +10,7 @@
 //! | type | aggregate | payload |
 //! |------|-----------|---------|
 //! | `order.placed`, `order.accepted`, `order.rejected`, `order.preparing`, `order.ready_for_pickup`, `order.assigned`, `order.picked_up`, `order.delivered`, `order.cancelled` | order | [`OrderChanged`] |
-| `order.reassigned` | order | [`OrderChanged`] with `driver_from` |
+//! | `order.reassigned` | order | [`OrderChanged`] with `driver_from` |
 //! | `order.paid`, `payment.failed` | order | [`OrderChanged`] with `payment` |
 //! | `refund.succeeded`, `refund.failed` | order | [`RefundSettled`] |
 //! | `restaurant.updated` | restaurant | [`RestaurantChanged`] |

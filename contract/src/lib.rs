@@ -10,6 +10,7 @@
 //! - [`driver`]: what drivers send (the ping, single or in an HTTP batch,
 //!   and the batch's result) and receive (offers, offer ends and errors on
 //!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
+//! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -27,6 +28,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod notify;
 pub mod role;
 pub mod status;
 pub mod ws;
@@ -35,6 +37,7 @@ pub use driver::{
     BatchResult, DriverMessage, OfferEndReason, OfferEndedMessage, OfferMessage, Ping, RejectedPing,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use notify::Notification;
 pub use role::Role;
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 pub use ws::{ClientMessage, ErrorMessage, ServerMessage};

@@ -40,6 +40,7 @@ pub mod cart;
 pub mod drivers;
 pub mod events;
 pub mod menu;
+pub mod notifications;
 pub mod offers;
 pub mod orders;
 pub mod payments;
@@ -61,6 +62,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     drivers::ROUTES,
     offers::ROUTES,
     webhooks::ROUTES,
+    notifications::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

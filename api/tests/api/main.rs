@@ -10,6 +10,7 @@ mod board_versions;
 mod commerce;
 mod drivers;
 mod events;
+mod notifications;
 mod offers;
 mod orders;
 mod payments;

@@ -6,8 +6,8 @@
 //! [`cart`] (the customer's cart), [`restaurant`] and [`menu`] (a
 //! restaurant's profile and menu, by its owner or an admin), [`account`]
 //! (signup, the bootstrap admin, profile and saved addresses), [`session`]
-//! (opening, refreshing and closing a session) and [`ban`] (an admin's
-//! ban or unban).
+//! (opening, refreshing and closing a session), [`ban`] (an admin's
+//! ban or unban) and [`notify`] (the notification feed).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -28,6 +28,7 @@ pub mod account;
 pub mod ban;
 pub mod cart;
 pub mod menu;
+pub mod notify;
 pub mod offer;
 pub mod place;
 pub mod refund;

@@ -34,6 +34,7 @@ use super::{Result, Store, StoreError};
 mod accounts;
 mod cart;
 mod gateway_ledger;
+mod notifications;
 mod orders;
 mod payments;
 mod restaurants;
@@ -111,6 +112,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "preparation times",
         include_str!("../../../migrations/sqlite/0008_prep_times.sql"),
     ),
+    (
+        9,
+        "notifications",
+        include_str!("../../../migrations/sqlite/0009_notifications.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -152,6 +158,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "preparation times",
         include_str!("../../../migrations/postgres/0008_prep_times.sql"),
+    ),
+    (
+        9,
+        "notifications",
+        include_str!("../../../migrations/postgres/0009_notifications.sql"),
     ),
 ];
 
