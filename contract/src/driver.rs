@@ -6,8 +6,9 @@
 //! [`BatchResult`]).
 //!
 //! Out: [`DriverMessage`]s on MQTT `drivers/{driver_id}/offers` and the
-//! driver's WebSocket: an [`OfferMessage`], an [`OfferEndedMessage`], and on
-//! the WebSocket an [`ErrorMessage`] for a refused ping.
+//! driver's WebSocket: an [`OfferMessage`], an [`OfferEndedMessage`], the
+//! driver's notifications, and on the WebSocket an [`ErrorMessage`] for a
+//! refused ping.
 
 use std::fmt;
 
@@ -159,6 +160,10 @@ pub enum DriverMessage<'a> {
     /// `{"type":"error","code","message"}`: a refused ping (WebSocket only;
     /// the stream goes on).
     Error(ErrorMessage<'a>),
+    /// `{"type":"notification","id",…}`: one of the driver's notifications
+    /// (its order cancelled or taken from it …), as stored in its feed
+    /// (`GET /v1/notifications`, where one missed here is found).
+    Notification(crate::Notification),
 }
 
 /// An offer to a driver, on MQTT `drivers/{driver_id}/offers` and on its

@@ -81,7 +81,20 @@ pub(crate) struct Shared {
     pub(crate) stream_tasks: TaskTracker,
     /// The app's injected wall clock (ping receive times, log budgets).
     pub(crate) clock: Arc<dyn clock::Clock>,
+    /// Drivers' notifications for the MQTT publisher ([`Ingest::notify`]).
+    /// Bounded ([`NOTIFY_QUEUE`]); when full the newest is dropped and
+    /// counted: the notification is stored, the driver's app finds it in
+    /// its feed.
+    pub(crate) notify_tx: tokio::sync::mpsc::Sender<(engine::DriverId, String)>,
+    /// The publisher's end, taken when the broker starts.
+    pub(crate) notify_rx:
+        parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<(engine::DriverId, String)>>>,
 }
+
+/// Notifications waiting for the MQTT publisher: a burst of cancellations
+/// across the fleet; the publisher hands each to the router in
+/// microseconds.
+pub(crate) const NOTIFY_QUEUE: usize = 4_096;
 
 /// The axum state of the ingest routes.
 #[derive(Clone)]
@@ -102,8 +115,11 @@ impl Ingest {
         tokens: auth::Tokens,
         clock: Arc<dyn clock::Clock>,
     ) -> Self {
+        let (notify_tx, notify_rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
         Self {
             shared: Arc::new(Shared {
+                notify_tx,
+                notify_rx: parking_lot::Mutex::new(Some(notify_rx)),
                 clock,
                 config,
                 engine,
@@ -136,6 +152,35 @@ impl Ingest {
                 post(http::post_locations),
             )
             .with_state(AppState(self.shared.clone()))
+    }
+
+    /// Sends `driver`'s stored notification to its WebSocket stream (if
+    /// open) and to MQTT `drivers/{driver_id}/offers` (if subscribed).
+    /// Never waits: a full queue drops it (counted), the feed keeps it.
+    pub fn notify(&self, driver: engine::DriverId, notification: &contract::Notification) {
+        let shared = &self.shared;
+        // Only a driver the engine knows can have a stream or be subscribed
+        // on MQTT (customers' notifications pass through here too).
+        if shared.engine.driver(driver).is_none() {
+            return;
+        }
+        let text = wire::notification_json(notification);
+        if shared.streams.has(driver) {
+            let delivery = shared
+                .streams
+                .deliver(driver, &axum::extract::ws::Utf8Bytes::from(text.clone()));
+            shared
+                .metrics
+                .notifications_ws
+                .increment(delivery.queued as u64);
+            shared
+                .metrics
+                .notifications_dropped
+                .increment(delivery.dropped as u64);
+        }
+        if shared.notify_tx.try_send((driver, text)).is_err() {
+            shared.metrics.notifications_dropped.increment(1);
+        }
     }
 
     /// Offer delivery to WebSocket streams and the presence sweep, until

@@ -43,6 +43,12 @@ pub fn offer_json(offer: &Offer) -> String {
     }))
 }
 
+/// A driver's notification, on MQTT and its WebSocket stream:
+/// `{"type":"notification","id","event_type",…}`.
+pub fn notification_json(n: &contract::Notification) -> String {
+    to_json(&DriverMessage::Notification(n.clone()))
+}
+
 /// An offer that can no longer be answered (an extension of the contract, on
 /// the same channels): `{"type":"offer_ended","offer_id","reason":"expired"|"withdrawn"}`.
 pub fn offer_ended_json(offer_id: OfferId, end: OfferEnd) -> String {

@@ -298,6 +298,12 @@ impl Connection<'_> {
                 }
             }
             Ok(Request::UnsubscribeArea) => self.unsubscribe_area(),
+            Ok(Request::SubscribeMe { after }) => {
+                if self.may_subscribe(protocol::ME_CHANNEL) {
+                    self.subscribe_me(after).await;
+                }
+            }
+            Ok(Request::UnsubscribeMe) => self.unsubscribe_me(),
         }
     }
 
@@ -428,6 +434,78 @@ impl Connection<'_> {
         hub.unwatch_area(self.id);
         self.mailbox.clear_area();
         self.reply(protocol::unsubscribed(protocol::AREA_CHANNEL, None));
+        drop(hub);
+    }
+
+    /// The caller's notifications. The subscription is registered first
+    /// (live ones wait in the hub), then the store is read for those after
+    /// `after`, then, under the hub lock, the ack, the stored ones and the
+    /// waiting ones go out, each only if its id is above the last sent:
+    /// whatever was stored before the read is in it, whatever is pushed
+    /// after the registration waits, and the consumer stores before it
+    /// pushes, so nothing falls between and nothing comes twice.
+    async fn subscribe_me(&self, after: Option<i64>) {
+        let shared = self.shared;
+        let channel = protocol::ME_CHANNEL;
+        let Some(source) = shared.notifications.get() else {
+            return self.reply_error(
+                ProtocolError::new(code::UNAVAILABLE, "notifications are not served here")
+                    .on(channel),
+            );
+        };
+        if shared.hub.lock().watch_me(self.id).is_err() {
+            return;
+        }
+        let limit = shared.config.resync_limit();
+        let backlog = match after {
+            None => Ok(Vec::new()),
+            // One more than the limit, to tell "exactly the limit" from "more".
+            Some(after) => source.after(self.principal.user_id, after, limit + 1).await,
+        };
+        let backlog = match backlog {
+            Ok(b) if b.len() <= limit => b,
+            Ok(_) => {
+                self.shared.hub.lock().unwatch_me(self.id);
+                let message = format!(
+                    "more than {limit} notifications since {}: page GET /v1/notifications?after= \
+                     to catch up, then subscribe with the last id",
+                    after.unwrap_or(0)
+                );
+                return self
+                    .reply_error(ProtocolError::new(code::RESYNC_TOO_FAR, message).on(channel));
+            }
+            Err(e) => {
+                self.shared.hub.lock().unwatch_me(self.id);
+                tracing::warn!(client = self.id, error = %e, "could not read stored notifications");
+                return self.reply_error(
+                    ProtocolError::new(
+                        code::UNAVAILABLE,
+                        "could not read your notifications just now; retry",
+                    )
+                    .on(channel),
+                );
+            }
+        };
+        let backlog = backlog
+            .iter()
+            .map(|n| (n.id, protocol::notification(n)))
+            .collect();
+        let mut hub = shared.hub.lock();
+        let Some((mailbox, out)) = hub.me_live(self.id, after.unwrap_or(0), backlog) else {
+            // Unsubscribed (or gone) meanwhile.
+            return;
+        };
+        shared.push_control(&mailbox, protocol::subscribed(channel, None));
+        for msg in out {
+            shared.push_control(&mailbox, msg);
+        }
+        drop(hub);
+    }
+
+    fn unsubscribe_me(&self) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_me(self.id);
+        self.reply(protocol::unsubscribed(protocol::ME_CHANNEL, None));
         drop(hub);
     }
 

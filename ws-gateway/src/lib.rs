@@ -23,6 +23,10 @@
 //! - `connection`: the upgrade handler (auth, connection limit) and each
 //!   socket's reader (subscribe requests within a per-connection budget)
 //!   and writer (keepalive, write timeout, Close frames).
+//! - Notifications: the `me` channel ([`Gateway::notify`] pushes a stored
+//!   notification to the user's live devices; a subscribe with `after`
+//!   first replays the stored ones from a [`NotificationSource`] handed in
+//!   with [`Gateway::with_notifications`]).
 //! - ETAs: from an `engine::eta::EtaSource` handed in
 //!   ([`Gateway::with_etas`]: the matcher's road ETAs in the app,
 //!   crow-fly by default).
@@ -33,8 +37,9 @@
 //! to it; lock order is hub → engine → mailbox. An error in one connection
 //! ends that connection only.
 //!
-//! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`, `router`, `run`,
-//! `connection_count`, `backlog`) and the wire names in [`protocol`].
+//! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`,
+//! `with_notifications`, `notify`, `router`, `run`, `connection_count`,
+//! `backlog`), [`NotificationSource`] and the wire names in [`protocol`].
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -45,8 +50,10 @@ mod mailbox;
 pub mod metrics;
 pub mod protocol;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use auth::Tokens;
@@ -155,6 +162,27 @@ impl Config {
     fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms.max(1))
     }
+
+    /// Stored notifications one `me` subscribe replays at most (and live
+    /// ones a resyncing device may hold back): half the control queue, so
+    /// a replay never overflows it by itself.
+    fn resync_limit(&self) -> usize {
+        (self.control_queue_limit / 2).max(1)
+    }
+}
+
+/// The stored notifications, as the `me` channel's resync reads them
+/// (implemented by the binary over the api's store, which this crate does
+/// not depend on).
+pub trait NotificationSource: Send + Sync + 'static {
+    /// `user`'s notifications with ids above `after`, ascending, at most
+    /// `limit`; an error is told to the client as `unavailable`.
+    fn after(
+        &self,
+        user: engine::UserId,
+        after: i64,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<contract::Notification>, String>> + Send + '_>>;
 }
 
 /// What is waiting in client mailboxes right now (for `/metrics` and tests).
@@ -195,6 +223,10 @@ pub(crate) struct Shared {
     /// ETAs in the app; crow-fly by default). Called under the hub lock:
     /// the source bounds its own cost.
     etas: Arc<dyn EtaSource>,
+    /// Where the `me` channel's resync reads from; set once by
+    /// [`Gateway::with_notifications`] (without it `me` answers
+    /// `unavailable`).
+    notifications: OnceLock<Arc<dyn NotificationSource>>,
 }
 
 impl Shared {
@@ -237,7 +269,7 @@ impl Gateway {
             moves: engine.subscribe_moves(),
             changes: engine.subscribe_changes(),
         };
-        let hub = Hub::new(config.max_order_subscriptions);
+        let hub = Hub::new(config.max_order_subscriptions, config.resync_limit());
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -250,8 +282,30 @@ impl Gateway {
                 metrics: Metrics::register(),
                 streams: Mutex::new(Some(streams)),
                 etas,
+                notifications: OnceLock::new(),
             }),
         }
+    }
+
+    /// The same gateway, whose `me` subscriptions replay stored
+    /// notifications from `source`. Only the first call takes effect.
+    pub fn with_notifications(self, source: Arc<dyn NotificationSource>) -> Self {
+        let _ = self.shared.notifications.set(source);
+        self
+    }
+
+    /// Sends `user`'s stored notification to each of their devices
+    /// subscribed to `me` that has not had it (a device still replaying
+    /// gets it after its replay). Never waits: a device whose queue is full
+    /// is disconnected as a slow consumer and resyncs on reconnect.
+    pub fn notify(&self, user: engine::UserId, notification: &contract::Notification) {
+        let msg = protocol::notification(notification);
+        let mut hub = self.shared.hub.lock();
+        let to = hub.notified(user, notification.id, &msg);
+        for mailbox in to {
+            self.shared.push_control(&mailbox, msg.clone());
+        }
+        drop(hub);
     }
 
     /// `GET /v1/ws`, state applied.

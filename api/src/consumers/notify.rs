@@ -23,6 +23,18 @@ pub trait Push: Send + Sync + 'static {
     fn push(&self, user: UserId, notification: &contract::Notification);
 }
 
+/// `user`'s stored notifications with ids above `after`, ascending, at
+/// most `limit`, as the wire has them: what a live channel's resync reads.
+pub async fn stored_after(
+    store: &dyn Store,
+    user: UserId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<contract::Notification>, commerce::Error> {
+    let page = usecase::list(store, user, after, limit).await?;
+    Ok(page.iter().map(wire).collect())
+}
+
 /// Turns the events that concern people into stored notifications, one per
 /// recipient and event (the store refuses a second, so a redelivery stores
 /// and pushes nothing), then pushes each newly stored one live.
