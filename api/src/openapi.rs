@@ -120,6 +120,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::orders::order_history,
         routes::orders::update_order_status,
         routes::orders::cancel_order,
+        routes::orders::list_restaurant_orders,
         routes::payments::list_payments,
         routes::payments::refund,
         routes::drivers::list_nearby_drivers,

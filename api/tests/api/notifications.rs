@@ -214,3 +214,49 @@ dual_test! {
         assert_eq!(feed(&app, &customer).await.len(), 2);
     }
 }
+
+dual_test! {
+    async fn the_kitchen_lists_its_orders_by_status() {
+        let app = TestApp::new().await;
+        let owner = app.user(auth::Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let other_owner = app.user(auth::Role::Restaurant).await;
+        let other = app.restaurant(&other_owner).await;
+        let customer = app.user(auth::Role::Customer).await;
+        let waiting = app.place_paid_order(&customer, restaurant).await;
+        let accepted = app.place_order(&customer, restaurant).await;
+        let newest = app.place_paid_order(&customer, restaurant).await;
+        app.place_paid_order(&customer, other).await;
+        let path = format!("/v1/restaurants/{restaurant}/orders");
+        let ids = |r: &Reply| -> Vec<String> {
+            r.assert_ok(200)["orders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["order_id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let r = app.get(&format!("{path}?status=paid"), owner.token()).await;
+        assert_eq!(ids(&r), vec![newest.to_string(), waiting.to_string()]);
+        let r = app.get(&format!("{path}?status=accepted"), owner.token()).await;
+        assert_eq!(ids(&r), vec![accepted.to_string()]);
+        // Paged newest first; an admin sees it too.
+        let admin = app.admin().await;
+        let r = app.get(&format!("{path}?limit=2"), admin.token()).await;
+        assert_eq!(ids(&r), vec![newest.to_string(), accepted.to_string()]);
+        let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
+        let r = app.get(&format!("{path}?limit=2&cursor={cursor}"), admin.token()).await;
+        assert_eq!(ids(&r), vec![waiting.to_string()]);
+        assert!(r.body["next_cursor"].is_null(), "{}", r.body);
+        // Others' restaurants, bad filters.
+        app.get(&path, other_owner.token()).await.assert_error(403, "forbidden");
+        app.get(&path, customer.token()).await.assert_error(403, "forbidden");
+        app.get(&format!("/v1/restaurants/{}/orders", uuid::Uuid::new_v4()), owner.token())
+            .await
+            .assert_error(404, "not_found");
+        app.get(&format!("{path}?status=cooking"), owner.token()).await.assert_error(400, "invalid_status");
+        app.get(&format!("{path}?limit=0"), owner.token()).await.assert_error(400, "invalid_limit");
+        app.get(&format!("{path}?cursor=x"), owner.token()).await.assert_error(400, "invalid_cursor");
+        app.get("/v1/restaurants/nope/orders", owner.token()).await.assert_error(400, "invalid_path");
+    }
+}

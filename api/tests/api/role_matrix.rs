@@ -315,6 +315,19 @@ fn endpoints() -> Vec<Endpoint> {
             },
         },
         Endpoint {
+            name: "kitchen orders",
+            route: "get /v1/restaurants/{restaurant_id}/orders",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/restaurants/{}/orders?status=paid", w.restaurant),
+                    None,
+                )
+            },
+        },
+        Endpoint {
             name: "list notifications",
             route: "get /v1/notifications",
             allowed: "YYYY",

@@ -494,6 +494,14 @@ pub enum OrderScope {
     Driver(DriverId),
     /// Every order (admins).
     All,
+    /// One restaurant's (its kitchen screen), only those in `status` when
+    /// given.
+    Restaurant {
+        /// The restaurant.
+        restaurant_id: RestaurantId,
+        /// Only orders in this status.
+        status: Option<OrderStatus>,
+    },
 }
 
 /// A position in the newest-first order listing: strictly older than this.
