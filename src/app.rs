@@ -179,7 +179,7 @@ impl App {
             tokens.clone(),
             api_state.etas.clone(),
         )
-        .with_notifications(Arc::new(notify::StoredFeed {
+        .with_records(Arc::new(notify::StoredRecords {
             store: store.clone(),
         }));
         let ingest_config = ingest::Config {

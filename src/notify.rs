@@ -1,13 +1,13 @@
 //! The adapters that join the notification feed (`api`) to the live edges
 //! (`ws-gateway`, `ingest`), which do not depend on each other: stored
 //! notifications go out through [`LivePush`], and the tracking socket's
-//! `me` resync reads the store through [`StoredFeed`]. Wiring only.
+//! `me` resync and the restaurant channel's owner check read the store
+//! through [`StoredRecords`]. Wiring only.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use engine::UserId;
+use engine::{RestaurantId, UserId};
+use ws_gateway::RecordsFuture;
 
 /// [`api::consumers::notify::Push`] over the gateway's `me` channel and a
 /// driver's stream and MQTT inbox.
@@ -25,25 +25,35 @@ impl api::consumers::notify::Push for LivePush {
     }
 }
 
-/// [`ws_gateway::NotificationSource`] over the store.
-pub struct StoredFeed {
+/// [`ws_gateway::Records`] over the store.
+pub struct StoredRecords {
     /// The app's store.
     pub store: Arc<dyn api::Store>,
 }
 
-impl ws_gateway::NotificationSource for StoredFeed {
-    fn after(
+impl ws_gateway::Records for StoredRecords {
+    fn notifications_after(
         &self,
         user: UserId,
         after: i64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<contract::Notification>, String>> + Send + '_>>
-    {
+    ) -> RecordsFuture<'_, Vec<contract::Notification>> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         Box::pin(async move {
             api::consumers::notify::stored_after(&*self.store, user, after, limit)
                 .await
                 .map_err(|e| e.to_string())
+        })
+    }
+
+    fn restaurant_owner(&self, restaurant: RestaurantId) -> RecordsFuture<'_, Option<UserId>> {
+        Box::pin(async move {
+            let found = self
+                .store
+                .restaurant(restaurant)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(found.map(|r| r.owner_id))
         })
     }
 }

@@ -340,3 +340,96 @@ async fn a_driver_hears_of_its_orders_cancellation_on_mqtt_and_its_stream() {
     assert_eq!(feed["notifications"][0]["id"], cancelled["id"]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restaurants_channel_sees_a_new_order_as_it_is_paid_and_every_change() {
+    let app = spawn_app().await;
+    let (owner, restaurant, item) = restaurant(&app).await;
+    let customer = app.signup("customer", "customer").await;
+    let channel = format!("restaurant:{restaurant}");
+    // An order already open when the kitchen screen starts comes first.
+    let earlier = order(&app, &customer, &restaurant, &item).await;
+    let mut kitchen = Watcher::connect(&app, &owner.token).await;
+    kitchen
+        .send(json!({"op": "subscribe", "channel": channel}))
+        .await;
+    assert_eq!(
+        kitchen.next().await,
+        json!({"type": "subscribed", "channel": channel})
+    );
+    let snapshot = kitchen.next().await;
+    assert_eq!(
+        (snapshot["order_id"].as_str(), snapshot["status"].as_str()),
+        (Some(earlier.as_str()), Some("paid"))
+    );
+
+    // A new order: the channel's next message is it, paid, stamped with
+    // the time it was paid (before the answer to the customer's request).
+    let placed_at = now_ms();
+    let new = order(&app, &customer, &restaurant, &item).await;
+    let answered_at = now_ms();
+    let arrived = kitchen.next().await;
+    assert_eq!(arrived["type"], "status", "{arrived}");
+    assert_eq!(arrived["order_id"], new.as_str());
+    assert_eq!(arrived["status"], "paid");
+    let paid_at = arrived["at"].as_i64().unwrap();
+    assert!(
+        (placed_at..=answered_at).contains(&paid_at),
+        "{placed_at} <= {paid_at} <= {answered_at}"
+    );
+    // And every change after, in order.
+    step(&app, &owner, &new, "accepted").await;
+    step(&app, &owner, &new, "preparing").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/orders/{earlier}/cancel"),
+            Some(&customer.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let v = kitchen.next().await;
+        seen.push((
+            v["order_id"].as_str().unwrap().to_owned(),
+            v["status"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (new.clone(), "accepted".to_owned()),
+            (new.clone(), "preparing".to_owned()),
+            (earlier.clone(), "cancelled".to_owned()),
+        ]
+    );
+
+    // An admin may watch it; another restaurant's owner and a customer
+    // may not; a bad id is refused.
+    let admin = app.admin_token().await;
+    let mut console = Watcher::connect(&app, &admin).await;
+    console
+        .send(json!({"op": "subscribe", "channel": channel}))
+        .await;
+    assert_eq!(console.next().await["type"], "subscribed");
+    let other = app.signup("other-owner", "restaurant").await;
+    for (token, code) in [(&other.token, "not_found"), (&customer.token, "forbidden")] {
+        let mut w = Watcher::connect(&app, token).await;
+        w.send(json!({"op": "subscribe", "channel": channel})).await;
+        let v = w.next().await;
+        assert_eq!(
+            (v["type"].as_str(), v["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{v}"
+        );
+    }
+    // (The kitchen may hear a status twice, when the order's record moves
+    // on without changing it: the refund of the cancelled order.)
+    kitchen
+        .send(json!({"op": "subscribe", "channel": "restaurant:42"}))
+        .await;
+    let refused = kitchen.next_of("error").await;
+    assert_eq!(refused["code"], "bad_restaurant_id", "{refused}");
+    app.stop().await;
+}

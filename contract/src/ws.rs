@@ -7,7 +7,10 @@
 //! - `{"op":"subscribe","channel":"me","after"?:<notification id>}`: the
 //!   caller's own notifications; with `after`, first every one stored
 //!   after that id, then live ones, with no gap and no repeat at the seam
-//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me"}`
+//! - `{"op":"subscribe","channel":"restaurant:{restaurant_id}"}`: the
+//!   `status` of each of the restaurant's orders from payment on, first
+//!   those open now (its owner and admins)
+//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me" | "restaurant:{restaurant_id}"}`
 //!
 //! Server → client (JSON text, always with a `type` first), a
 //! [`ServerMessage`]: `subscribed`, `unsubscribed`, `status` (also the
@@ -35,6 +38,9 @@ pub const AREA_CHANNEL: &str = "area";
 /// `me`: the caller's own notifications (any role), with an optional
 /// `after` cursor.
 pub const ME_CHANNEL: &str = "me";
+/// `restaurant:{restaurant_id}`: the `status` of every order of the
+/// restaurant from payment on (its owner and admins), first those open now.
+pub const RESTAURANT_CHANNEL_PREFIX: &str = "restaurant:";
 
 /// The `op` that starts a subscription.
 pub const OP_SUBSCRIBE: &str = "subscribe";
@@ -48,6 +54,11 @@ pub const REASON_REVOKED: &str = "revoked";
 /// `order:{order_id}`.
 pub fn order_channel(order_id: Uuid) -> String {
     format!("{ORDER_CHANNEL_PREFIX}{order_id}")
+}
+
+/// `restaurant:{restaurant_id}`.
+pub fn restaurant_channel(restaurant_id: Uuid) -> String {
+    format!("{RESTAURANT_CHANNEL_PREFIX}{restaurant_id}")
 }
 
 /// `code` values of `error` messages (and of the HTTP error body before the
@@ -65,6 +76,8 @@ pub mod code {
     pub const BAD_ORDER_ID: &str = "bad_order_id";
     /// The `bbox` is missing, not four numbers, or not a valid box.
     pub const BAD_BBOX: &str = "bad_bbox";
+    /// `restaurant:` is not followed by a UUID.
+    pub const BAD_RESTAURANT_ID: &str = "bad_restaurant_id";
     /// `after` (the `me` channel's cursor) is not a non-negative integer.
     pub const BAD_AFTER: &str = "bad_after";
     /// More notifications were missed since `after` than a subscribe
@@ -73,12 +86,15 @@ pub mod code {
     pub const RESYNC_TOO_FAR: &str = "resync_too_far";
     /// The server could not read the stored notifications just now; retry.
     pub const UNAVAILABLE: &str = "unavailable";
-    /// The order is not on the board, or the caller is not a party to it
-    /// (non-admins are not told which).
+    /// The order is not on the board, or the caller is not a party to it;
+    /// the restaurant does not exist or is not the caller's (non-admins
+    /// are not told which).
     pub const NOT_FOUND: &str = "not_found";
-    /// The caller's role may not use this channel (area is for dispatchers).
+    /// The caller's role may not use this channel (area is for
+    /// dispatchers, a restaurant's channel for restaurants and admins).
     pub const FORBIDDEN: &str = "forbidden";
-    /// More `order:` subscriptions held than the server allows.
+    /// More `order:` (or `restaurant:`) subscriptions held than the server
+    /// allows.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "too_many_subscriptions";
     /// More subscribe requests than the server allows in its window; the
     /// message says when to retry.

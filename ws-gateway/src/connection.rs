@@ -18,14 +18,14 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use engine::cells::fanout_cover;
-use engine::{BBox, OrderId, StatusFilter};
+use engine::{BBox, OrderId, RestaurantId, StatusFilter};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::hub::{ClientId, MAX_AREA_CELLS, WatchError};
+use crate::hub::{ClientId, MAX_AREA_CELLS, MAX_RESTAURANTS_PER_CLIENT, WatchError, kitchen_sees};
 use crate::mailbox::{Batch, CloseReason, Mailbox};
 use crate::protocol::{self, Outgoing, ProtocolError, Request, close_code, code};
 
@@ -304,6 +304,12 @@ impl Connection<'_> {
                 }
             }
             Ok(Request::UnsubscribeMe) => self.unsubscribe_me(),
+            Ok(Request::SubscribeRestaurant(id)) => {
+                if self.may_subscribe(&protocol::restaurant_channel(id)) {
+                    self.subscribe_restaurant(id).await;
+                }
+            }
+            Ok(Request::UnsubscribeRestaurant(id)) => self.unsubscribe_restaurant(id),
         }
     }
 
@@ -447,7 +453,7 @@ impl Connection<'_> {
     async fn subscribe_me(&self, after: Option<i64>) {
         let shared = self.shared;
         let channel = protocol::ME_CHANNEL;
-        let Some(source) = shared.notifications.get() else {
+        let Some(records) = shared.records.get() else {
             return self.reply_error(
                 ProtocolError::new(code::UNAVAILABLE, "notifications are not served here")
                     .on(channel),
@@ -460,7 +466,11 @@ impl Connection<'_> {
         let backlog = match after {
             None => Ok(Vec::new()),
             // One more than the limit, to tell "exactly the limit" from "more".
-            Some(after) => source.after(self.principal.user_id, after, limit + 1).await,
+            Some(after) => {
+                records
+                    .notifications_after(self.principal.user_id, after, limit + 1)
+                    .await
+            }
         };
         let backlog = match backlog {
             Ok(b) if b.len() <= limit => b,
@@ -499,6 +509,87 @@ impl Connection<'_> {
         for msg in out {
             shared.push_control(&mailbox, msg);
         }
+        drop(hub);
+    }
+
+    /// A restaurant's orders: for admins, and for its owner (checked in
+    /// the store); others get `forbidden` (not a restaurant) or
+    /// `not_found` (not theirs, or no such restaurant; not told which).
+    /// Registration, ack and the snapshot of its open orders happen under
+    /// the hub lock, so no change falls between the snapshot and the
+    /// registration.
+    async fn subscribe_restaurant(&self, restaurant: RestaurantId) {
+        let shared = self.shared;
+        let channel = protocol::restaurant_channel(restaurant);
+        match self.principal.role {
+            Role::Admin => {}
+            Role::Restaurant => {
+                let Some(records) = shared.records.get() else {
+                    return self.reply_error(
+                        ProtocolError::new(code::UNAVAILABLE, "restaurants are not served here")
+                            .on(channel),
+                    );
+                };
+                match records.restaurant_owner(restaurant).await {
+                    Ok(Some(owner)) if owner == self.principal.user_id => {}
+                    Ok(_) => {
+                        return self.reply_error(
+                            ProtocolError::new(code::NOT_FOUND, "no such restaurant, or not yours")
+                                .on(channel),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(client = self.id, error = %e, "could not read a restaurant's owner");
+                        return self.reply_error(
+                            ProtocolError::new(
+                                code::UNAVAILABLE,
+                                "could not check the restaurant just now; retry",
+                            )
+                            .on(channel),
+                        );
+                    }
+                }
+            }
+            Role::Customer | Role::Driver => {
+                return self.reply_error(
+                    ProtocolError::new(
+                        code::FORBIDDEN,
+                        "a restaurant's channel is for its owner and admins",
+                    )
+                    .on(channel),
+                );
+            }
+        }
+        let mut hub = shared.hub.lock();
+        match hub.watch_restaurant(self.id, restaurant) {
+            Ok(_) => {}
+            Err(WatchError::TooMany) => {
+                drop(hub);
+                let message = format!(
+                    "at most {MAX_RESTAURANTS_PER_CLIENT} restaurant subscriptions per connection"
+                );
+                return self.reply_error(
+                    ProtocolError::new(code::TOO_MANY_SUBSCRIPTIONS, message).on(channel),
+                );
+            }
+            Err(WatchError::UnknownClient) => return,
+        }
+        self.reply(protocol::subscribed(&channel, None));
+        let mut open = shared.engine.restaurant_orders(restaurant);
+        open.sort_by_key(|t| (t.updated_at_ms, t.order_id));
+        for track in open.iter().filter(|t| kitchen_sees(t.status)) {
+            self.reply(protocol::status(track));
+        }
+        drop(hub);
+    }
+
+    fn unsubscribe_restaurant(&self, restaurant: RestaurantId) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_restaurant(self.id, restaurant);
+        self.reply(protocol::unsubscribed(
+            &protocol::restaurant_channel(restaurant),
+            None,
+        ));
         drop(hub);
     }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use auth::{Principal, Role};
 use engine::cells::{Cell, CellResolution, FANOUT_RESOLUTIONS};
-use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack, UserId};
+use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack, RestaurantId, UserId};
 use rustc_hash::FxHashMap;
 
 use crate::mailbox::{CloseReason, Depth, Mailbox};
@@ -36,6 +36,18 @@ pub(crate) type ClientId = u64;
 /// every move checks. This caps the index memory per subscription (4 bytes
 /// a cell) and the cost of computing the cover.
 pub(crate) const MAX_AREA_CELLS: usize = 128;
+
+/// Whether a restaurant's channel hears of an order in `status`: from
+/// payment on (a placed order may still fail its payment; a failed one
+/// never reached the kitchen).
+pub(crate) fn kitchen_sees(status: OrderStatus) -> bool {
+    !matches!(status, OrderStatus::Placed | OrderStatus::PaymentFailed)
+}
+
+/// `restaurant:` subscriptions per connection: a kitchen screen watches
+/// its restaurant, an owner of a few all of theirs, an admin a handful;
+/// this caps the per-connection index.
+pub(crate) const MAX_RESTAURANTS_PER_CLIENT: usize = 16;
 
 /// What a watcher was last told about an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +122,8 @@ struct ClientSubs {
     area: Option<AreaSlot>,
     /// The `me` subscription, if any.
     me: Option<MeSub>,
+    /// Restaurants watched, at most [`MAX_RESTAURANTS_PER_CLIENT`].
+    restaurants: Vec<RestaurantId>,
 }
 
 /// Where a client's `me` subscription stands.
@@ -167,6 +181,8 @@ pub(crate) struct Hub {
     areas_at: [u32; 16],
     /// `me` subscribers by user (a user's devices).
     me: FxHashMap<UserId, Vec<ClientId>>,
+    /// Restaurant channel watchers by restaurant.
+    restaurants: FxHashMap<RestaurantId, Vec<(ClientId, Arc<Mailbox>)>>,
     /// Live notifications one resyncing client may hold back.
     resync_limit: usize,
 }
@@ -175,6 +191,7 @@ impl Hub {
     pub fn new(max_orders_per_client: usize, resync_limit: usize) -> Self {
         Self {
             me: FxHashMap::default(),
+            restaurants: FxHashMap::default(),
             resync_limit,
             max_orders_per_client,
             closing: false,
@@ -205,6 +222,7 @@ impl Hub {
                 orders: Vec::new(),
                 area: None,
                 me: None,
+                restaurants: Vec::new(),
             },
         );
         Ok(())
@@ -223,6 +241,9 @@ impl Hub {
         if subs.me.is_some() {
             self.unlist_me(subs.principal.user_id, id);
         }
+        for restaurant in subs.restaurants {
+            self.unlist_restaurant(restaurant, id);
+        }
     }
 
     pub fn is_closing(&self) -> bool {
@@ -233,6 +254,74 @@ impl Hub {
     pub fn begin_close(&mut self) -> Vec<Arc<Mailbox>> {
         self.closing = true;
         self.clients.values().map(|c| c.mailbox.clone()).collect()
+    }
+
+    // ---- restaurants ----
+
+    /// Adds `client` as a watcher of `restaurant`'s orders (the caller has
+    /// checked it may). Watching twice is one subscription; whether it is
+    /// new.
+    pub fn watch_restaurant(
+        &mut self,
+        client: ClientId,
+        restaurant: RestaurantId,
+    ) -> Result<bool, WatchError> {
+        let subs = self
+            .clients
+            .get_mut(&client)
+            .ok_or(WatchError::UnknownClient)?;
+        if subs.restaurants.contains(&restaurant) {
+            return Ok(false);
+        }
+        if subs.restaurants.len() >= MAX_RESTAURANTS_PER_CLIENT {
+            return Err(WatchError::TooMany);
+        }
+        subs.restaurants.push(restaurant);
+        let mailbox = subs.mailbox.clone();
+        self.restaurants
+            .entry(restaurant)
+            .or_default()
+            .push((client, mailbox));
+        Ok(true)
+    }
+
+    /// Ends `client`'s watch of `restaurant`; whether it had one.
+    pub fn unwatch_restaurant(&mut self, client: ClientId, restaurant: RestaurantId) -> bool {
+        let Some(subs) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        let before = subs.restaurants.len();
+        subs.restaurants.retain(|r| *r != restaurant);
+        if subs.restaurants.len() == before {
+            return false;
+        }
+        self.unlist_restaurant(restaurant, client);
+        true
+    }
+
+    fn unlist_restaurant(&mut self, restaurant: RestaurantId, client: ClientId) {
+        if let Some(list) = self.restaurants.get_mut(&restaurant) {
+            list.retain(|(c, _)| *c != client);
+            if list.is_empty() {
+                self.restaurants.remove(&restaurant);
+            }
+        }
+    }
+
+    /// The mailboxes watching `restaurant`.
+    pub fn restaurant_watchers(&self, restaurant: RestaurantId) -> Vec<Arc<Mailbox>> {
+        self.restaurants
+            .get(&restaurant)
+            .map(|l| l.iter().map(|(_, m)| m.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every watched restaurant with its watchers (resync after a lag).
+    pub fn restaurant_watches(&self) -> Vec<(RestaurantId, Vec<Arc<Mailbox>>)> {
+        self.restaurants
+            .iter()
+            .map(|(r, l)| (*r, l.iter().map(|(_, m)| m.clone()).collect()))
+            .collect()
     }
 
     // ---- notifications ----
@@ -725,6 +814,31 @@ mod tests {
         hub.remove_client(2);
         assert!(!hub.me.contains_key(&p.user_id));
         assert!(hub.me_live(1, 0, vec![]).is_none(), "not subscribed");
+    }
+
+    #[test]
+    fn restaurant_watch_lifecycle_and_limit() {
+        let p = principal(Role::Restaurant);
+        let mut hub = hub_with(&[(1, p), (2, principal(Role::Admin))]);
+        let r = RestaurantId::new();
+        assert_eq!(hub.watch_restaurant(1, r), Ok(true));
+        assert_eq!(hub.watch_restaurant(1, r), Ok(false), "idempotent");
+        assert_eq!(hub.watch_restaurant(2, r), Ok(true));
+        assert_eq!(hub.restaurant_watchers(r).len(), 2);
+        for _ in 1..MAX_RESTAURANTS_PER_CLIENT {
+            assert_eq!(hub.watch_restaurant(2, RestaurantId::new()), Ok(true));
+        }
+        assert_eq!(
+            hub.watch_restaurant(2, RestaurantId::new()),
+            Err(WatchError::TooMany)
+        );
+        assert!(hub.unwatch_restaurant(1, r));
+        assert!(!hub.unwatch_restaurant(1, r));
+        assert_eq!(hub.restaurant_watchers(r).len(), 1);
+        hub.remove_client(2);
+        assert!(hub.restaurant_watchers(r).is_empty());
+        assert!(hub.restaurants.is_empty(), "nothing left behind");
+        assert_eq!(hub.watch_restaurant(9, r), Err(WatchError::UnknownClient));
     }
 
     #[test]

@@ -25,8 +25,10 @@
 //!   and writer (keepalive, write timeout, Close frames).
 //! - Notifications: the `me` channel ([`Gateway::notify`] pushes a stored
 //!   notification to the user's live devices; a subscribe with `after`
-//!   first replays the stored ones from a [`NotificationSource`] handed in
-//!   with [`Gateway::with_notifications`]).
+//!   first replays the stored ones from the [`Records`] handed in with
+//!   [`Gateway::with_records`]); a restaurant's channel
+//!   (`restaurant:{id}`, its owner and admins) gets the `status` of each
+//!   of its orders from payment on.
 //! - ETAs: from an `engine::eta::EtaSource` handed in
 //!   ([`Gateway::with_etas`]: the matcher's road ETAs in the app,
 //!   crow-fly by default).
@@ -38,8 +40,8 @@
 //! ends that connection only.
 //!
 //! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`,
-//! `with_notifications`, `notify`, `router`, `run`, `connection_count`,
-//! `backlog`), [`NotificationSource`] and the wire names in [`protocol`].
+//! `with_records`, `notify`, `router`, `run`, `connection_count`,
+//! `backlog`), [`Records`] and the wire names in [`protocol`].
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -171,18 +173,29 @@ impl Config {
     }
 }
 
-/// The stored notifications, as the `me` channel's resync reads them
-/// (implemented by the binary over the api's store, which this crate does
-/// not depend on).
-pub trait NotificationSource: Send + Sync + 'static {
+/// A boxed future of a [`Records`] read; the error is logged and told to
+/// the client as `unavailable`.
+pub type RecordsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// What the gateway reads from the store: the stored notifications the
+/// `me` channel replays, and restaurants' owners (who may watch a
+/// restaurant's channel). Implemented by the binary over the api's store,
+/// which this crate does not depend on.
+pub trait Records: Send + Sync + 'static {
     /// `user`'s notifications with ids above `after`, ascending, at most
-    /// `limit`; an error is told to the client as `unavailable`.
-    fn after(
+    /// `limit`.
+    fn notifications_after(
         &self,
         user: engine::UserId,
         after: i64,
         limit: usize,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<contract::Notification>, String>> + Send + '_>>;
+    ) -> RecordsFuture<'_, Vec<contract::Notification>>;
+
+    /// The owner of `restaurant`; `None` when there is no such restaurant.
+    fn restaurant_owner(
+        &self,
+        restaurant: engine::RestaurantId,
+    ) -> RecordsFuture<'_, Option<engine::UserId>>;
 }
 
 /// What is waiting in client mailboxes right now (for `/metrics` and tests).
@@ -223,10 +236,10 @@ pub(crate) struct Shared {
     /// ETAs in the app; crow-fly by default). Called under the hub lock:
     /// the source bounds its own cost.
     etas: Arc<dyn EtaSource>,
-    /// Where the `me` channel's resync reads from; set once by
-    /// [`Gateway::with_notifications`] (without it `me` answers
-    /// `unavailable`).
-    notifications: OnceLock<Arc<dyn NotificationSource>>,
+    /// What the `me` channel's resync and the restaurant channel's owner
+    /// check read; set once by [`Gateway::with_records`] (without it those
+    /// channels answer `unavailable`).
+    records: OnceLock<Arc<dyn Records>>,
 }
 
 impl Shared {
@@ -282,15 +295,16 @@ impl Gateway {
                 metrics: Metrics::register(),
                 streams: Mutex::new(Some(streams)),
                 etas,
-                notifications: OnceLock::new(),
+                records: OnceLock::new(),
             }),
         }
     }
 
     /// The same gateway, whose `me` subscriptions replay stored
-    /// notifications from `source`. Only the first call takes effect.
-    pub fn with_notifications(self, source: Arc<dyn NotificationSource>) -> Self {
-        let _ = self.shared.notifications.set(source);
+    /// notifications from `records` and whose restaurant channels check
+    /// owners there. Only the first call takes effect.
+    pub fn with_records(self, records: Arc<dyn Records>) -> Self {
+        let _ = self.shared.records.set(records);
         self
     }
 

@@ -9,7 +9,8 @@
 //! - `{"op":"subscribe","channel":"order:{order_id}"}`
 //! - `{"op":"subscribe","channel":"area","bbox":[min_lng,min_lat,max_lng,max_lat]}`
 //! - `{"op":"subscribe","channel":"me","after"?:<notification id>}`
-//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me"}`
+//! - `{"op":"subscribe","channel":"restaurant:{restaurant_id}"}`
+//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me" | "restaurant:{restaurant_id}"}`
 //!
 //! Server → client (JSON text, always with a `type`): `subscribed`,
 //! `unsubscribed`, `status` (with `arrival` when the courier reached the
@@ -26,12 +27,13 @@ use contract::ws::{
 use contract::{ClientMessage, ServerMessage};
 use engine::eta::Eta;
 use engine::{
-    Arrived, BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, Unassigned,
+    Arrived, BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, RestaurantId,
+    Unassigned,
 };
 
 pub use contract::ws::{
     AREA_CHANNEL, ME_CHANNEL, OP_SUBSCRIBE, OP_UNSUBSCRIBE, ORDER_CHANNEL_PREFIX, PATH,
-    REASON_REVOKED, close_code, code,
+    REASON_REVOKED, RESTAURANT_CHANNEL_PREFIX, close_code, code,
 };
 
 /// The `type` of every server message.
@@ -83,6 +85,11 @@ pub fn order_channel(order_id: OrderId) -> String {
     contract::ws::order_channel(order_id.0)
 }
 
+/// `restaurant:{restaurant_id}`.
+pub fn restaurant_channel(restaurant_id: RestaurantId) -> String {
+    contract::ws::restaurant_channel(restaurant_id.0)
+}
+
 // ---------------------------------------------------------------- client → server
 
 /// A parsed, validated client message.
@@ -97,6 +104,9 @@ pub(crate) enum Request {
         after: Option<i64>,
     },
     UnsubscribeMe,
+    /// A restaurant's orders (its owner and admins).
+    SubscribeRestaurant(RestaurantId),
+    UnsubscribeRestaurant(RestaurantId),
 }
 
 /// Why a client message was refused; becomes an `error` message, and the
@@ -167,6 +177,17 @@ pub(crate) fn parse_request(text: &str) -> Result<Request, ProtocolError> {
         };
         return Ok(Request::SubscribeMe { after });
     }
+    if let Some(id) = raw.channel.strip_prefix(RESTAURANT_CHANNEL_PREFIX) {
+        let restaurant_id: RestaurantId = id.parse().map_err(|_| {
+            ProtocolError::new(code::BAD_RESTAURANT_ID, "the restaurant id must be a UUID")
+                .on(raw.channel.clone())
+        })?;
+        return Ok(if subscribe {
+            Request::SubscribeRestaurant(restaurant_id)
+        } else {
+            Request::UnsubscribeRestaurant(restaurant_id)
+        });
+    }
     if let Some(id) = raw.channel.strip_prefix(ORDER_CHANNEL_PREFIX) {
         let order_id: OrderId = id.parse().map_err(|_| {
             ProtocolError::new(code::BAD_ORDER_ID, "the order id must be a UUID")
@@ -181,7 +202,7 @@ pub(crate) fn parse_request(text: &str) -> Result<Request, ProtocolError> {
     Err(ProtocolError::new(
         code::UNKNOWN_CHANNEL,
         format!(
-            "unknown channel: expected \"{ORDER_CHANNEL_PREFIX}{{order_id}}\", {AREA_CHANNEL:?} or {ME_CHANNEL:?}"
+            "unknown channel: expected \"{ORDER_CHANNEL_PREFIX}{{order_id}}\", {AREA_CHANNEL:?}, {ME_CHANNEL:?} or \"{RESTAURANT_CHANNEL_PREFIX}{{restaurant_id}}\""
         ),
     )
     .on(raw.channel))
@@ -445,6 +466,19 @@ mod tests {
         check(
             r#"{"op":"subscribe","channel":"ME"}"#,
             Err(code::UNKNOWN_CHANNEL),
+        );
+        let restaurant: RestaurantId = ORDER.parse().unwrap();
+        check(
+            &format!(r#"{{"op":"subscribe","channel":"restaurant:{ORDER}"}}"#),
+            Ok(Request::SubscribeRestaurant(restaurant)),
+        );
+        check(
+            &format!(r#"{{"op":"unsubscribe","channel":"restaurant:{ORDER}"}}"#),
+            Ok(Request::UnsubscribeRestaurant(restaurant)),
+        );
+        check(
+            r#"{"op":"subscribe","channel":"restaurant:7"}"#,
+            Err(code::BAD_RESTAURANT_ID),
         );
         check("not json", Err(code::INVALID_JSON));
         check(r#"{"op":"subscribe""#, Err(code::INVALID_JSON));
