@@ -187,7 +187,10 @@ impl App {
             ..config.ingest.clone()
         };
         let ingest =
-            ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock.clone());
+            ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock.clone())
+                .with_offer_details(Arc::new(notify::StoredOfferDetails {
+                    store: store.clone(),
+                }));
         // Stored notifications go live on the socket and drivers' channels.
         let api_state = api_state.with_push(Arc::new(notify::LivePush {
             gateway: gateway.clone(),

@@ -2,7 +2,8 @@
 //! (`ws-gateway`, `ingest`), which do not depend on each other: stored
 //! notifications go out through [`LivePush`], and the tracking socket's
 //! `me` resync and the restaurant channel's owner check read the store
-//! through [`StoredRecords`]. Wiring only.
+//! through [`StoredRecords`]; offers' details (restaurant, item count)
+//! are read through [`StoredOfferDetails`]. Wiring only.
 
 use std::sync::Arc;
 
@@ -54,6 +55,33 @@ impl ws_gateway::Records for StoredRecords {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(found.map(|r| r.owner_id))
+        })
+    }
+}
+
+/// [`ingest::OfferDetails`] over the store: the order's restaurant and item
+/// count.
+pub struct StoredOfferDetails {
+    /// The app's store.
+    pub store: Arc<dyn api::Store>,
+}
+
+impl ingest::OfferDetails for StoredOfferDetails {
+    fn details(
+        &self,
+        order: engine::OrderId,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Option<ingest::wire::Details>> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let order = self.store.order(order).await.ok()??;
+            let restaurant = self.store.restaurant(order.restaurant_id).await.ok()??;
+            let items: i64 = order.lines.iter().map(|l| l.quantity).sum();
+            Some(ingest::wire::Details {
+                restaurant_name: restaurant.name,
+                restaurant_address: restaurant.address,
+                items: u32::try_from(items).unwrap_or(u32::MAX),
+            })
         })
     }
 }

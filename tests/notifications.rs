@@ -293,6 +293,17 @@ async fn a_driver_hears_of_its_orders_cancellation_on_mqtt_and_its_stream() {
     step(&app, &owner, &order_id, "accepted").await;
     let offer = driver.next_offer().await;
     assert_eq!(offer["type"], "offer", "{offer}");
+    // What a courier decides on: the restaurant, the item count, how far
+    // to the pickup (0.002° north: 222 m) and from there to the door
+    // (0.01° south: 1,112 m).
+    assert_eq!(
+        offer["restaurant"],
+        json!({"name": "Notis", "address": "Kungsgatan 1"}),
+        "{offer}"
+    );
+    assert_eq!(offer["items"], 1);
+    assert_eq!(offer["pickup_distance_m"], 222);
+    assert_eq!(offer["trip_distance_m"], 1_112);
     let (status, body) = app
         .post(
             &format!("/v1/offers/{}/accept", offer["offer_id"].as_str().unwrap()),

@@ -86,9 +86,47 @@ pub(crate) struct Shared {
     /// counted: the notification is stored, the driver's app finds it in
     /// its feed.
     pub(crate) notify_tx: tokio::sync::mpsc::Sender<(engine::DriverId, String)>,
+    /// Where offers' details come from ([`Ingest::with_offer_details`]).
+    pub(crate) offer_details: std::sync::OnceLock<Arc<dyn OfferDetails>>,
     /// The publisher's end, taken when the broker starts.
     pub(crate) notify_rx:
         parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<(engine::DriverId, String)>>>,
+}
+
+/// What an offer's extra fields are read from (implemented by the binary
+/// over the store, which this crate does not depend on): the order's
+/// restaurant and item count. `None` when it cannot tell (the offer goes
+/// out without them).
+pub trait OfferDetails: Send + Sync + 'static {
+    /// The details of `order`'s offer.
+    fn details(
+        &self,
+        order: engine::OrderId,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<wire::Details>> + Send + '_>>;
+}
+
+/// How long an offer waits for its details: a slow store must not hold up
+/// offers, which expire in seconds; after this it goes out without them.
+const DETAILS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Shared {
+    /// The offer as a driver receives it, with its details when they can be
+    /// read in time, and the driver's distance to the pickup.
+    pub(crate) async fn offer_json(&self, offer: &engine::Offer) -> String {
+        let details = match self.offer_details.get() {
+            Some(source) => tokio::time::timeout(DETAILS_TIMEOUT, source.details(offer.order_id))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let driver_at = self
+            .engine
+            .driver(offer.driver_id)
+            .and_then(|v| v.fix)
+            .map(|f| f.position);
+        wire::offer_json(offer, details.as_ref(), driver_at)
+    }
 }
 
 /// Notifications waiting for the MQTT publisher: a burst of cancellations
@@ -119,6 +157,7 @@ impl Ingest {
         Self {
             shared: Arc::new(Shared {
                 notify_tx,
+                offer_details: std::sync::OnceLock::new(),
                 notify_rx: parking_lot::Mutex::new(Some(notify_rx)),
                 clock,
                 config,
@@ -152,6 +191,13 @@ impl Ingest {
                 post(http::post_locations),
             )
             .with_state(AppState(self.shared.clone()))
+    }
+
+    /// The same subsystem, whose offers carry the details `source` reads
+    /// (restaurant, item count). Only the first call takes effect.
+    pub fn with_offer_details(self, source: Arc<dyn OfferDetails>) -> Self {
+        let _ = self.shared.offer_details.set(source);
+        self
     }
 
     /// Sends `driver`'s stored notification to its WebSocket stream (if

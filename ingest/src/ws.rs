@@ -263,7 +263,7 @@ pub(crate) async fn deliver_offers(
             continue;
         }
         let text = match change {
-            Ok(Change::Offer(offer)) => wire::offer_json(&offer),
+            Ok(Change::Offer(offer)) => shared.offer_json(&offer).await,
             Ok(Change::OfferEnded { offer_id, end, .. }) => wire::offer_ended_json(offer_id, end),
             _ => continue,
         };

@@ -260,3 +260,44 @@ dual_test! {
         app.get("/v1/restaurants/nope/orders", owner.token()).await.assert_error(400, "invalid_path");
     }
 }
+
+dual_test! {
+    async fn a_reassignment_tells_both_drivers() {
+        let app = TestApp::with_notifications(Arc::new(Pushed::default())).await;
+        let owner = app.user(auth::Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(auth::Role::Customer).await;
+        let admin = app.admin().await;
+        let (from, to) = (app.user(auth::Role::Driver).await, app.user(auth::Role::Driver).await);
+        app.place_paid_order(&customer, restaurant).await;
+        feed_of_len(&app, &customer, 1).await;
+        let page = app
+            .state
+            .store
+            .event_log()
+            .list_events(&events::EventFilter::default(), None, 10)
+            .await
+            .unwrap();
+        let paid = page.events.iter().find(|e| e.event_type == events::EventType::OrderPaid).unwrap();
+        // `order.reassigned` as the dispatcher's reassign writes it
+        // (docs/EVENTS.md): the admin took the order from one driver and
+        // gave it to another.
+        let mut moved = paid.clone();
+        moved.id += 1_000;
+        moved.event_type = events::EventType::OrderReassigned;
+        moved.actor = events::Actor::User(admin.id.as_uuid());
+        moved.payload.body["status_from"] = json!("accepted");
+        moved.payload.body["status"] = json!("accepted");
+        moved.payload.body["driver_from"] = json!(from.id.to_string());
+        moved.payload.body["driver_id"] = json!(to.id.to_string());
+        let stored = commerce::usecase::notify::record(&*app.state.store, &moved, now_ms())
+            .await
+            .unwrap();
+        let told: Vec<UserId> = stored.iter().map(|n| n.new.user_id).collect();
+        assert_eq!(told, vec![customer.id, owner.id, to.id, from.id]);
+        let r = app.get("/v1/notifications", from.token()).await;
+        let n = &r.assert_ok(200)["notifications"][0];
+        assert_eq!(n["event_type"], "order.reassigned");
+        assert_eq!(n["text"], "The order was taken from you by a dispatcher");
+    }
+}

@@ -58,7 +58,7 @@ pub(super) async fn run(
             c = changes.recv_direct() => c,
         };
         let (driver_id, payload) = match change {
-            Ok(Change::Offer(offer)) => (offer.driver_id, wire::offer_json(&offer)),
+            Ok(Change::Offer(offer)) => (offer.driver_id, shared.offer_json(&offer).await),
             Ok(Change::OfferEnded {
                 offer_id,
                 driver_id,
