@@ -105,6 +105,8 @@ pub mod code {
     pub const UNSUPPORTED_MESSAGE: &str = "unsupported_message";
     /// Sent just before a disconnect: the client fell too far behind.
     pub const SLOW_CONSUMER: &str = "slow_consumer";
+    /// Sent just before a disconnect: an admin banned the user.
+    pub const BANNED: &str = "banned";
     /// HTTP 503 before the upgrade.
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     /// HTTP 503 before the upgrade.

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     /// counted: the notification is stored, the driver's app finds it in
     /// its feed.
     pub(crate) notify_tx: tokio::sync::mpsc::Sender<(engine::DriverId, String)>,
+    /// Bans as they are applied (subscribed at `new`, taken by `run`).
+    pub(crate) bans: parking_lot::Mutex<Option<tokio::sync::broadcast::Receiver<engine::UserId>>>,
     /// Where offers' details come from ([`Ingest::with_offer_details`]).
     pub(crate) offer_details: std::sync::OnceLock<Arc<dyn OfferDetails>>,
     /// The publisher's end, taken when the broker starts.
@@ -154,8 +156,10 @@ impl Ingest {
         clock: Arc<dyn clock::Clock>,
     ) -> Self {
         let (notify_tx, notify_rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
+        let bans = tokens.subscribe_bans();
         Self {
             shared: Arc::new(Shared {
+                bans: parking_lot::Mutex::new(Some(bans)),
                 notify_tx,
                 offer_details: std::sync::OnceLock::new(),
                 notify_rx: parking_lot::Mutex::new(Some(notify_rx)),
@@ -237,7 +241,9 @@ impl Ingest {
         let changes = self.shared.engine.subscribe_changes();
         let shared = self.shared.clone();
         async move {
+            let bans = shared.bans.lock().take();
             tokio::join!(
+                close_banned(&shared, bans, &shutdown),
                 ws::deliver_offers(shared.clone(), changes, shutdown.clone()),
                 presence::run(
                     shared.engine.clone(),
@@ -249,6 +255,44 @@ impl Ingest {
             shared.closing.cancel();
             shared.stream_tasks.close();
             shared.stream_tasks.wait().await;
+        }
+    }
+}
+
+/// Closes a banned driver's sessions as each ban is applied, until
+/// `shutdown`: its WebSocket streams (Close 1008 `banned`) and its MQTT
+/// connections (a message to its offers topic, which the ACL refuses to
+/// write for a banned driver, so rumqttd drops the connection; one not
+/// subscribed there ends at its next packet). Missed bans (a lag) sweep
+/// the streams.
+async fn close_banned(
+    shared: &Shared,
+    bans: Option<tokio::sync::broadcast::Receiver<engine::UserId>>,
+    shutdown: &CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut bans) = bans else {
+        return;
+    };
+    loop {
+        let banned: Vec<engine::DriverId> = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ban = bans.recv() => match ban {
+                Ok(user) => vec![user.into()],
+                Err(RecvError::Lagged(_)) => shared
+                    .streams
+                    .drivers()
+                    .into_iter()
+                    .filter(|d| shared.tokens.is_banned((*d).into()))
+                    .collect(),
+                Err(RecvError::Closed) => return,
+            },
+        };
+        for driver in banned {
+            let streams = shared.streams.close(driver);
+            let wake = wire::error_json(contract::ws::code::BANNED, "your account was banned");
+            let _ = shared.notify_tx.try_send((driver, wake));
+            tracing::info!(%driver, streams, "closing a banned driver's sessions");
         }
     }
 }

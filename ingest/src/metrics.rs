@@ -115,15 +115,18 @@ pub(crate) enum Refusal {
     SecondConnect,
     /// The process is shutting down.
     ShuttingDown,
+    /// An admin banned the driver while it was connected.
+    Banned,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 5] = [
+    const ALL: [Refusal; 6] = [
         Refusal::NotConnected,
         Refusal::ForbiddenSubscription,
         Refusal::RepeatedWrongDriver,
         Refusal::SecondConnect,
         Refusal::ShuttingDown,
+        Refusal::Banned,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -133,6 +136,7 @@ impl Refusal {
             Refusal::RepeatedWrongDriver => "repeated_wrong_driver",
             Refusal::SecondConnect => "second_connect",
             Refusal::ShuttingDown => "shutting_down",
+            Refusal::Banned => "banned",
         }
     }
 }

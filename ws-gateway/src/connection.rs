@@ -136,6 +136,7 @@ enum Ending {
     IdleTimeout,
     SlowConsumer,
     ShuttingDown,
+    Banned,
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -623,6 +624,15 @@ impl Connection<'_> {
                     };
                     let _ = timeout(config.write_timeout(), goodbye).await;
                     return Ending::SlowConsumer;
+                }
+                Some(CloseReason::Banned) => {
+                    let e = ProtocolError::new(code::BANNED, "your account was banned");
+                    let goodbye = async {
+                        sink.feed(Message::Text(protocol::error(&e).text)).await?;
+                        sink.send(close(close_code::POLICY, "banned")).await
+                    };
+                    let _ = timeout(config.write_timeout(), goodbye).await;
+                    return Ending::Banned;
                 }
                 Some(CloseReason::GoingAway) => {
                     // Flush what is pending, then say goodbye.

@@ -256,6 +256,20 @@ impl Hub {
         self.clients.values().map(|c| c.mailbox.clone()).collect()
     }
 
+    /// Closes every connection of `user` (banned) and, with `None`, of
+    /// every user `banned` says is (a sweep after missed bans); how many.
+    pub fn close_banned(&self, user: Option<UserId>, banned: impl Fn(UserId) -> bool) -> usize {
+        let mut closed = 0;
+        for subs in self.clients.values() {
+            let id = subs.principal.user_id;
+            if user.map_or_else(|| banned(id), |u| u == id) {
+                subs.mailbox.close(CloseReason::Banned);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     // ---- restaurants ----
 
     /// Adds `client` as a watcher of `restaurant`'s orders (the caller has

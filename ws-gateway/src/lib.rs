@@ -198,6 +198,37 @@ pub trait Records: Send + Sync + 'static {
     ) -> RecordsFuture<'_, Option<engine::UserId>>;
 }
 
+/// Closes a banned user's sockets as each ban is applied (an error
+/// `banned`, then Close 1008), until `shutdown`. Missed bans (a lag) close
+/// every socket whose user is banned now.
+async fn close_banned(
+    shared: &Shared,
+    bans: Option<tokio::sync::broadcast::Receiver<engine::UserId>>,
+    shutdown: &CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut bans) = bans else {
+        return;
+    };
+    loop {
+        let user = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ban = bans.recv() => match ban {
+                Ok(user) => Some(user),
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let closed = shared
+            .hub
+            .lock()
+            .close_banned(user, |u| shared.tokens.is_banned(u));
+        if closed > 0 {
+            tracing::info!(?user, closed, "closed a banned user's tracking sockets");
+        }
+    }
+}
+
 /// What is waiting in client mailboxes right now (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Backlog {
@@ -232,6 +263,9 @@ pub(crate) struct Shared {
     metrics: Metrics,
     /// Taken by `run`.
     streams: Mutex<Option<Streams>>,
+    /// Bans as they are applied (subscribed at `new`, taken by `run`): a
+    /// banned user's sockets are closed at once.
+    bans: Mutex<Option<tokio::sync::broadcast::Receiver<engine::UserId>>>,
     /// Customer ETAs for order watchers' positions (the matcher's road
     /// ETAs in the app; crow-fly by default). Called under the hub lock:
     /// the source bounds its own cost.
@@ -283,6 +317,7 @@ impl Gateway {
             changes: engine.subscribe_changes(),
         };
         let hub = Hub::new(config.max_order_subscriptions, config.resync_limit());
+        let bans = tokens.subscribe_bans();
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -294,6 +329,7 @@ impl Gateway {
                 tracker: TaskTracker::new(),
                 metrics: Metrics::register(),
                 streams: Mutex::new(Some(streams)),
+                bans: Mutex::new(Some(bans)),
                 etas,
                 records: OnceLock::new(),
             }),
@@ -333,8 +369,14 @@ impl Gateway {
     /// client got a Close frame (1001) or `shutdown_grace_ms` passed.
     pub async fn run(self, shutdown: CancellationToken) {
         let streams = self.shared.streams.lock().take();
+        let bans = self.shared.bans.lock().take();
         match streams {
-            Some(streams) => fanout::run(&self.shared, streams, &shutdown).await,
+            Some(streams) => {
+                tokio::join!(
+                    fanout::run(&self.shared, streams, &shutdown),
+                    close_banned(&self.shared, bans, &shutdown),
+                );
+            }
             None => {
                 tracing::error!(
                     "Gateway::run called twice; the second call only waits for shutdown"
