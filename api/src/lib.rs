@@ -20,9 +20,10 @@
 //!   preparation estimates) at start-up. Customer ETAs come from
 //!   [`AppState::etas`] (the matcher's road ETAs).
 //! - [`consumers`]: the in-process consumers of the event stream (the
-//!   order board by version, the matcher's trigger, the search catalog)
-//!   and the feed of driver presence, offers and couriers' arrivals into
-//!   the stream.
+//!   order board by version, the matcher's trigger, the search catalog,
+//!   the notification feed with its live [`consumers::notify::Push`]
+//!   port) and the feed of driver presence, offers and couriers' arrivals
+//!   into the stream.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's

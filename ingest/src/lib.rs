@@ -11,6 +11,11 @@
 //! - [`wire`] and [`topics`]: the JSON formats and the MQTT topic names.
 //! - [`presence`]: the sweep that marks silent drivers offline.
 //! - `metrics`: counters and gauges, registered once per [`Ingest`].
+//! - Notifications and bans: [`Ingest::notify`] sends a driver's stored
+//!   notification to its stream and MQTT inbox; offers carry what
+//!   [`OfferDetails`] reads ([`Ingest::with_offer_details`]); a ban
+//!   (`auth::Tokens::subscribe_bans`) closes the driver's streams and MQTT
+//!   connections.
 //!
 //! Every path decodes with [`wire`], validates with `engine::RawPing::validate`
 //! and reports refusals with `engine::PingRejection` codes, so a ping is
@@ -19,7 +24,8 @@
 //!
 //! Use: [`Ingest::new`], then [`Ingest::start_broker`], merge
 //! [`Ingest::router`] into the HTTP server, and run [`Ingest::run`] (offer
-//! delivery to WebSockets, presence, and closing the streams at shutdown).
+//! delivery to WebSockets, presence, closing banned drivers' sessions, and
+//! closing the streams at shutdown).
 //! Install the metrics recorder before [`Ingest::new`]: handles registered
 //! earlier stay no-ops.
 
