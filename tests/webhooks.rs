@@ -3,7 +3,8 @@
 //! servers on port 0) check what arrives: the signature verifies, a
 //! receiver answering 500 twice gets the event on the third try, one that
 //! never answers ends in the dead letters, and it holds up no other
-//! endpoint.
+//! endpoint; one that answers 410 Gone is disabled until an admin enables
+//! it again.
 //!
 //! Until the outbox appends business events, the test appends them itself
 //! with `events::append` on the app's database file (the relay finds them
@@ -40,7 +41,8 @@ struct Seen {
 type Shared = Arc<Mutex<Seen>>;
 
 /// `/ok/…` answers 204; `/flaky/…` 500 to its first two requests, then
-/// 204; `/dead/…` never answers. Every request's signature is checked.
+/// 204; `/gone/…` 410 to its first request, then 204; `/dead/…` never
+/// answers. Every request's signature is checked.
 async fn receive(
     State(seen): State<Shared>,
     Path((kind, name)): Path<(String, String)>,
@@ -71,13 +73,14 @@ async fn receive(
         let tries = seen.tries.entry(path.clone()).or_default();
         *tries += 1;
         let tries = *tries;
-        if kind == "ok" || (kind == "flaky" && tries > 2) {
+        if kind == "ok" || (kind == "flaky" && tries > 2) || (kind == "gone" && tries > 1) {
             seen.bodies.entry(path).or_default().push(event);
         }
         tries
     };
     match kind.as_str() {
         "flaky" if tries <= 2 => StatusCode::INTERNAL_SERVER_ERROR,
+        "gone" if tries == 1 => StatusCode::GONE,
         "dead" => std::future::pending().await,
         _ => StatusCode::NO_CONTENT,
     }
@@ -148,6 +151,26 @@ async fn append(pool: &AnyPool, event_type: events::EventType, order: &str) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Waits until endpoint `id`'s consumer has recorded a position at or
+/// past the event of `aggregate_id` (it records it once idle).
+async fn passed(db: &AnyPool, id: &str, aggregate_id: &str) {
+    eventually(async || {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE aggregate_id = $1")
+            .bind(aggregate_id)
+            .fetch_one(db)
+            .await
+            .unwrap();
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM event_consumers WHERE name = $1")
+                .bind(format!("webhook:{id}"))
+                .fetch_optional(db)
+                .await
+                .unwrap();
+        (seq.is_some() && position >= seq).then_some(())
+    })
+    .await;
 }
 
 async fn bodies(seen: &Shared, path: &str, n: usize) -> Vec<Value> {
@@ -381,5 +404,87 @@ async fn a_dead_receiver_holds_up_no_other_endpoint() {
             .unwrap_or(0)
             <= 1
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_gone_or_disabled_is_enabled_again_by_an_admin() {
+    let dir = TempDir::create();
+    let app = spawn_app_in(&dir.0, |_| {}).await;
+    let admin = app.admin_token().await;
+    let (base, seen) = start_receiver().await;
+    let db = open_db(&dir).await;
+    let id = register(
+        &app,
+        &admin,
+        &seen,
+        &base,
+        "gone/g",
+        json!(["order.placed"]),
+    )
+    .await;
+    let path = format!("/v1/admin/webhooks/{id}");
+
+    // The first event is answered 410: the endpoint disables itself.
+    append(&db, events::EventType::OrderPlaced, "o-gone").await;
+    let endpoint = eventually(async || {
+        let (_, body) = app.get(&path, Some(&admin)).await;
+        (body["enabled"] == false).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        endpoint["disabled_reason"],
+        "the receiver answered 410 Gone"
+    );
+
+    // Only admins change it, only with a well-formed body, only one that exists.
+    let customer = app.signup("c", "customer").await;
+    let (status, _) = app
+        .patch(&path, &customer.token, json!({"enabled": true}))
+        .await;
+    assert_eq!(status, 403);
+    for bad in [
+        json!({"enabled": "yes"}),
+        json!({}),
+        json!({"enabled": true, "url": "x"}),
+    ] {
+        let (status, body) = app.patch(&path, &admin, bad).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, body) = app
+        .patch(
+            &format!("/v1/admin/webhooks/{}", uuid::Uuid::new_v4()),
+            &admin,
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+
+    // An event while it is disabled is skipped, not kept for later.
+    append(&db, events::EventType::OrderPlaced, "o-while-disabled").await;
+    passed(&db, &id, "o-while-disabled").await;
+    let (status, body) = app.patch(&path, &admin, json!({"enabled": true})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["disabled_reason"], Value::Null);
+    // Enabled again: the next event is delivered, and only it.
+    append(&db, events::EventType::OrderPlaced, "o-after").await;
+    let got = bodies(&seen, "gone/g", 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["aggregate"]["id"], "o-after", "{got:?}");
+
+    // An admin disables it: nothing more is sent, and the reason says who.
+    let (status, body) = app.patch(&path, &admin, json!({"enabled": false})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["disabled_reason"], "disabled by an admin");
+    append(&db, events::EventType::OrderPlaced, "o-disabled").await;
+    append(&db, events::EventType::OrderPlaced, "o-disabled-2").await;
+    passed(&db, &id, "o-disabled-2").await;
+    let (_, body) = app.patch(&path, &admin, json!({"enabled": true})).await;
+    assert_eq!(body["enabled"], true);
+    append(&db, events::EventType::OrderPlaced, "o-last").await;
+    let got = bodies(&seen, "gone/g", 2).await;
+    assert_eq!(got[1]["aggregate"]["id"], "o-last", "{got:?}");
+    assert_eq!(seen.lock().unwrap().bad_signatures, 0);
     app.stop().await;
 }

@@ -140,8 +140,10 @@ impl Webhooks {
         self.log.pool()
     }
 
-    /// Starts a consumer for every stored enabled endpoint (at start-up);
-    /// how many.
+    /// Starts a consumer for every stored endpoint (at start-up); how
+    /// many. Disabled ones too: their runner skips events while they are
+    /// disabled, so enabling one again (after a restart or not) resumes at
+    /// the next event instead of replaying what happened meanwhile.
     pub async fn start_stored(&self) -> Result<usize, Error> {
         let mut started = 0;
         let mut after = None;
@@ -151,7 +153,7 @@ impl Webhooks {
                     .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
-            for endpoint in page.into_iter().filter(|e| e.enabled) {
+            for endpoint in page {
                 self.start(endpoint).await?;
                 started += 1;
             }
@@ -210,6 +212,22 @@ impl Webhooks {
         Ok(webhooks::store::list_deliveries(self.pool(), id, before, limit).await?)
     }
 
+    /// Enables or disables the endpoint (by an admin); the endpoint as it
+    /// is now, `None` when there is no such endpoint. Its consumer keeps
+    /// running either way (see [`Webhooks::start_stored`]): events that
+    /// come while it is disabled are skipped, not kept for later.
+    pub async fn set_enabled(
+        &self,
+        id: EndpointId,
+        enabled: bool,
+    ) -> Result<Option<Endpoint>, Error> {
+        let reason = (!enabled).then_some(DISABLED_BY_ADMIN);
+        if !webhooks::store::set_enabled(self.pool(), id, enabled, reason, (self.now_ms)()).await? {
+            return Ok(None);
+        }
+        self.get(id).await
+    }
+
     /// Stops the endpoint's consumer (dropping its position and dead
     /// letters) and deletes it with its log; whether it existed.
     pub async fn delete(&self, id: EndpointId) -> Result<bool, Error> {
@@ -217,6 +235,9 @@ impl Webhooks {
         Ok(webhooks::store::delete_endpoint(self.pool(), id).await?)
     }
 }
+
+/// The `disabled_reason` of an endpoint an admin disabled.
+pub const DISABLED_BY_ADMIN: &str = "disabled by an admin";
 
 /// A webhook consumer's name on the stream.
 pub fn consumer_name(id: EndpointId) -> String {

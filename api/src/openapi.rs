@@ -99,6 +99,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::webhooks::create_webhook,
         routes::webhooks::list_webhooks,
         routes::webhooks::get_webhook,
+        routes::webhooks::update_webhook,
         routes::webhooks::delete_webhook,
         routes::webhooks::list_deliveries,
         routes::restaurants::create_restaurant,

@@ -26,7 +26,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-const SQLITE_SCHEMA: &str = include_str!("../../commerce/migrations/sqlite/0005_events.sql");
+/// The event tables; on SQLite with the trigger `append` relies on.
+const SQLITE_SCHEMA: &str = concat!(
+    include_str!("../../commerce/migrations/sqlite/0005_events.sql"),
+    include_str!("../../commerce/migrations/sqlite/0015_events_one_statement_append.sql"),
+);
 const POSTGRES_SCHEMA: &str = include_str!("../../commerce/migrations/postgres/0005_events.sql");
 /// Events per measured round.
 const BATCH: usize = 2_000;

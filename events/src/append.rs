@@ -15,20 +15,24 @@ pub struct Appended {
     pub version: i64,
 }
 
-/// Bumps the aggregate's version (inserted at 1 the first time); its row
-/// lock, held to the end of the transaction, queues other appends to the
-/// same aggregate behind this one.
-const NEXT_VERSION: &str = "INSERT INTO event_aggregates (aggregate_kind, aggregate_id, version) \
-     VALUES ($1, $2, 1) ON CONFLICT (aggregate_kind, aggregate_id) \
-     DO UPDATE SET version = event_aggregates.version + 1 RETURNING version";
-
-const INSERT_EVENT: &str = "INSERT INTO events (event_type, aggregate_kind, aggregate_id, \
+/// SQLite: the row with its global id (the relay cursor + 1) and its
+/// aggregate's next version, read from `event_relay` and
+/// `event_aggregates`; the trigger of migration 0015
+/// (`events_number_and_version`) writes both back in the same statement.
+/// SQLite has one writer, and the appending transaction holds the write
+/// lock to its commit, so no other append runs between the reads and the
+/// writes, and appends commit in the order of their ids.
+const APPEND_SQLITE: &str = "INSERT INTO events (seq, event_type, aggregate_kind, aggregate_id, \
      aggregate_version, at_ms, actor, schema_version, payload_json) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING insert_id";
+     VALUES ((SELECT last_seq + 1 FROM event_relay WHERE id = 1), $1, $2, $3, \
+     COALESCE((SELECT version FROM event_aggregates \
+     WHERE aggregate_kind = $2 AND aggregate_id = $3), 0) + 1, $4, $5, $6, $7) \
+     RETURNING insert_id, aggregate_version";
 
-/// PostgreSQL: [`NEXT_VERSION`] and [`INSERT_EVENT`] as one statement (a
-/// data-modifying CTE), one round trip instead of two; same locks, same
-/// rows.
+/// PostgreSQL: the aggregate's version bumped with an upsert (its row lock,
+/// held to the end of the transaction, queues other appends to the same
+/// aggregate behind this one) and the row inserted with it, as one
+/// data-modifying CTE.
 const APPEND_POSTGRES: &str = "WITH v AS (\
      INSERT INTO event_aggregates (aggregate_kind, aggregate_id, version) \
      VALUES ($2, $3, 1) ON CONFLICT (aggregate_kind, aggregate_id) \
@@ -39,9 +43,9 @@ const APPEND_POSTGRES: &str = "WITH v AS (\
      RETURNING insert_id, aggregate_version";
 
 /// Appends `event` in `tx`, the transaction of the change it describes: it
-/// is published if and only if `tx` commits. The aggregate's next version,
-/// then the row (unsequenced): two statements on SQLite, one on
-/// PostgreSQL. Call
+/// is published if and only if `tx` commits. One statement: the aggregate's
+/// next version and the row, which on PostgreSQL waits for the relay to
+/// number it and on SQLite is numbered here. Call
 /// [`crate::Wake::notify`] after the commit to wake this node's relay (no
 /// `NOTIFY` here: see the crate's "Wake-ups").
 ///
@@ -52,30 +56,15 @@ const APPEND_POSTGRES: &str = "WITH v AS (\
 pub async fn append(tx: &mut Transaction<'_, Any>, event: &NewEvent) -> Result<Appended> {
     let kind = event.event_type.aggregate_kind().as_str();
     let body = serde_json::to_string(&event.payload.body)?;
-    if tx.backend_name() == "PostgreSQL" {
-        let (insert_id, version): (i64, i64) = sqlx::query_as(APPEND_POSTGRES)
-            .bind(event.event_type.as_str())
-            .bind(kind)
-            .bind(&event.aggregate_id)
-            .bind(event.at_ms)
-            .bind(event.actor.to_stored())
-            .bind(i64::from(event.payload.schema_version))
-            .bind(body)
-            .fetch_one(&mut **tx)
-            .await?;
-        metrics::counter!(crate::metrics::APPENDED).increment(1);
-        return Ok(Appended { insert_id, version });
-    }
-    let version: i64 = sqlx::query_scalar(NEXT_VERSION)
-        .bind(kind)
-        .bind(&event.aggregate_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let insert_id: i64 = sqlx::query_scalar(INSERT_EVENT)
+    let sql = if tx.backend_name() == "PostgreSQL" {
+        APPEND_POSTGRES
+    } else {
+        APPEND_SQLITE
+    };
+    let (insert_id, version): (i64, i64) = sqlx::query_as(sql)
         .bind(event.event_type.as_str())
         .bind(kind)
         .bind(&event.aggregate_id)
-        .bind(version)
         .bind(event.at_ms)
         .bind(event.actor.to_stored())
         .bind(i64::from(event.payload.schema_version))

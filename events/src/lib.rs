@@ -6,8 +6,9 @@
 //! - [`kind`]: [`EventType`] (`order.placed` …, the one list of names) and
 //!   [`AggregateKind`]; [`model`]: [`NewEvent`], [`Event`], [`Actor`],
 //!   [`Payload`] (`schema_version` + JSON body).
-//! - [`append()`]: the outbox write, two statements in the caller's
-//!   transaction (the aggregate's next version, then the row).
+//! - [`append()`]: the outbox write, one statement in the caller's
+//!   transaction (the aggregate's next version and the row; on SQLite its
+//!   global id too).
 //! - [`EventLog`]: the handle on the tables (pool, backend, SQLite's write
 //!   gate, clock, [`Wake`]); [`admin`] adds its queries (list, history,
 //!   dead letters, replay).
@@ -21,21 +22,29 @@
 //!   and a batching writer (they have no business transaction).
 //!
 //! # Design
-//! **The relay is the sequencer.** An appended row gets an insert id and
-//! no global id. On PostgreSQL insert ids are handed out at insert, not at
-//! commit, so a reader following "id > last seen" would skip a lower id
-//! that commits late. Nothing reads by insert id but the relay: holding the
-//! one cursor row (`FOR UPDATE SKIP LOCKED`, so relays on several nodes take
-//! turns and never wait on each other; on SQLite a `BEGIN IMMEDIATE`
-//! transaction), it numbers the committed unsequenced rows in insert-id
-//! order with the next `seq` values and commits. `seq` is the event's
-//! global id ([`Event::id`]): gapless, monotonic, and visible in order,
-//! because passes are serial. A late commit is numbered by a later pass.
+//! **Who numbers events.** `seq` is the event's global id ([`Event::id`]):
+//! gapless, monotonic, and visible in order. On PostgreSQL the relay is the
+//! sequencer: an appended row gets an insert id and no global id, because
+//! insert ids are handed out at insert, not at commit, so a reader
+//! following "id > last seen" would skip a lower id that commits late.
+//! Nothing reads by insert id but the relay: holding the one cursor row
+//! (`FOR UPDATE SKIP LOCKED`, so relays on several nodes take turns and
+//! never wait on each other), it numbers the committed unsequenced rows in
+//! insert-id order with the next `seq` values and commits; passes are
+//! serial, and a late commit is numbered by a later pass. On SQLite there
+//! is one writer at a time and an appending transaction holds the write
+//! lock to its commit, so commit order is append order: [`append()`]
+//! gives the row the cursor's next number itself (a trigger moves the
+//! cursor, migration 0015), a rolled-back append takes its number back, and
+//! the relay only reads what committed after the head it last published.
+//! The numbering passes were most of what the outbox cost SQLite.
 //!
 //! **Per-aggregate order.** [`append()`] bumps the aggregate's version in
-//! `event_aggregates` with an upsert whose row lock lasts to the commit, so
-//! a second transaction on the same aggregate waits until the first has
-//! committed before it gets its version and insert id. Versions are 1, 2,
+//! `event_aggregates` in the statement that inserts the row (PostgreSQL: an
+//! upsert whose row lock lasts to the commit; SQLite: a trigger, under the
+//! one write lock that also lasts to the commit), so a second transaction
+//! on the same aggregate waits until the first has committed before it
+//! gets its version and insert id. Versions are 1, 2,
 //! 3 … without gaps, and a later version always has a higher `seq`.
 //!
 //! **At least once.** A consumer's runner reads `seq > position`, delivers
@@ -43,7 +52,7 @@
 //! once it has been idle for a poll interval, and at shutdown; after a
 //! crash it repeats what it handled but had not recorded. Runners that are
 //! caught up read new events from memory (module `recent`: the rows the
-//! relay's numbering statement returned), not with a query each. Consumers deduplicate by [`Event::id`]. A
+//! relay's pass returned), not with a query each. Consumers deduplicate by [`Event::id`]. A
 //! failing event is retried with doubling backoff; after `max_attempts` it
 //! goes to that consumer's dead letters (with the position, in one
 //! transaction) and the runner moves on. Each runner is its own task, and

@@ -1,7 +1,12 @@
-//! The relay: the one sequencer of the event log, and the wake-up of the
-//! consumers on this node.
+//! The relay: the sequencer of the event log on PostgreSQL, and the
+//! wake-up of the consumers on this node.
 //!
-//! Appended rows carry an insert id and no `seq`. A relay pass locks the
+//! **SQLite**: an append numbers its row itself (see [`crate::append()`]),
+//! so a pass only reads the rows committed after the head this node last
+//! published, puts them in the recent events and publishes the new head: a
+//! read on any pooled connection, no write and no write gate.
+//!
+//! **PostgreSQL**: appended rows carry an insert id and no `seq`. A relay pass locks the
 //! single cursor row (`FOR UPDATE SKIP LOCKED` on PostgreSQL: a relay on
 //! another node that holds it makes this pass a no-op instead of a wait),
 //! gives the next numbers to the committed unsequenced rows in insert-id
@@ -24,15 +29,12 @@ use crate::error::Result;
 use crate::log::{Backend, CHANNEL, EVENT_COLUMNS, EventLog, event_from_row};
 use crate::metrics;
 
-/// The cursor row, locked for the pass. SQLite has no row locks: there the
-/// pass runs in a `BEGIN IMMEDIATE` transaction, which is the lock.
-const LOCK_CURSOR_POSTGRES: &str =
-    "SELECT last_seq FROM event_relay WHERE id = 1 FOR UPDATE SKIP LOCKED";
-const LOCK_CURSOR_SQLITE: &str = "SELECT last_seq FROM event_relay WHERE id = 1";
+/// The cursor row, locked for the pass (PostgreSQL).
+const LOCK_CURSOR: &str = "SELECT last_seq FROM event_relay WHERE id = 1 FOR UPDATE SKIP LOCKED";
 
 /// Numbers up to `$2` committed unsequenced rows after `$1`, in insert-id
-/// order, and returns them (the same statement on both databases; the
-/// columns are [`EVENT_COLUMNS`], which only `events` has). Built once.
+/// order, and returns them (PostgreSQL; the columns are [`EVENT_COLUMNS`],
+/// which only `events` has). Built once.
 static SEQUENCE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE events SET seq = $1 + n.rn FROM ( \
@@ -47,6 +49,11 @@ static SEQUENCE: LazyLock<String> = LazyLock::new(|| {
 /// do not `NOTIFY`, so nothing else would wake us before the poll.)
 pub(crate) const BUSY_RETRY: Duration = Duration::from_millis(20);
 
+/// SQLite: up to `$2` events after the published head `$1`, in id order.
+static COMMITTED_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+});
+
 /// The outcome of one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pass {
@@ -57,14 +64,17 @@ pub(crate) enum Pass {
     Busy,
 }
 
-/// One pass: sequences up to `limit` committed events.
-pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
+/// One pass: sequences (PostgreSQL) or reads (SQLite) up to `limit`
+/// committed events after `published`, the head this node published last.
+pub(crate) async fn sequence_once(log: &EventLog, published: i64, limit: u32) -> Result<Pass> {
+    if log.backend == Backend::Sqlite {
+        return read_committed(log, published, limit).await;
+    }
     let (_gate, mut tx) = log.begin_write().await?;
-    let lock = match log.backend {
-        Backend::Postgres => LOCK_CURSOR_POSTGRES,
-        Backend::Sqlite => LOCK_CURSOR_SQLITE,
-    };
-    let Some(last): Option<i64> = sqlx::query_scalar(lock).fetch_optional(&mut *tx).await? else {
+    let Some(last): Option<i64> = sqlx::query_scalar(LOCK_CURSOR)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
         tx.rollback().await?;
         return Ok(Pass::Busy);
     };
@@ -92,21 +102,52 @@ pub(crate) async fn sequence_once(log: &EventLog, limit: u32) -> Result<Pass> {
         .await?;
     // The oldest event of the pass says how far behind the relay runs.
     let oldest_ms = sequenced.iter().map(|e| e.at_ms).min();
-    if log.backend == Backend::Postgres {
-        // Wakes the consumers of relays on other nodes, at commit.
-        sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Wakes the consumers of relays on other nodes, at commit.
+    sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {CHANNEL}")))
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    log.recent.extend(sequenced);
+    published_pass(log, sequenced, oldest_ms, count, head);
+    Ok(Pass::Sequenced { count, head })
+}
+
+/// SQLite's pass: the events committed after `published`, read, not
+/// written (their appends numbered them).
+async fn read_committed(log: &EventLog, published: i64, limit: u32) -> Result<Pass> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(COMMITTED_AFTER.as_str()))
+        .bind(published)
+        .bind(i64::from(limit))
+        .fetch_all(log.pool())
+        .await?;
+    let committed = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let count = committed.len() as u64;
+    let head = committed.last().map_or(published, |e| e.id);
+    let oldest_ms = committed.iter().map(|e| e.at_ms).min();
+    published_pass(log, committed, oldest_ms, count, head);
+    Ok(Pass::Sequenced { count, head })
+}
+
+/// Hands a pass's events to the recent window and records its metrics.
+fn published_pass(
+    log: &EventLog,
+    events: Vec<crate::model::Event>,
+    oldest_ms: Option<i64>,
+    count: u64,
+    head: i64,
+) {
+    if count == 0 {
+        return;
+    }
+    log.recent.extend(events);
     ::metrics::counter!(metrics::PUBLISHED).increment(count);
     ::metrics::gauge!(metrics::HEAD).set(head as f64);
     if let Some(oldest_ms) = oldest_ms {
         let lag_ms = log.clock.now_ms().saturating_sub(oldest_ms).max(0);
         ::metrics::gauge!(metrics::RELAY_LAG).set(lag_ms as f64 / 1000.0);
     }
-    Ok(Pass::Sequenced { count, head })
 }
 
 /// Sequences until nothing committed is left (or another relay holds the
@@ -118,7 +159,8 @@ pub(crate) async fn drain(
     head: &watch::Sender<i64>,
 ) -> Result<Pass> {
     loop {
-        match sequence_once(log, config.relay_batch).await? {
+        let published = *head.borrow();
+        match sequence_once(log, published, config.relay_batch).await? {
             Pass::Sequenced { count, head: now } => {
                 publish_head(head, now);
                 if count < u64::from(config.relay_batch) {

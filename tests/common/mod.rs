@@ -167,6 +167,19 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.get(self.url(path));
         if let Some(t) = token {

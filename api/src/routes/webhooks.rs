@@ -6,6 +6,7 @@
 //! | `POST /v1/admin/webhooks` | register `{url, event_types}`: 201 with the secret, shown this once |
 //! | `GET /v1/admin/webhooks?limit=&after=` | endpoints in id order (no secrets) |
 //! | `GET /v1/admin/webhooks/{webhook_id}` | one endpoint (no secret) |
+//! | `PATCH /v1/admin/webhooks/{webhook_id}` | `{enabled}`: disable, or enable again (after a 410 Gone too) |
 //! | `DELETE /v1/admin/webhooks/{webhook_id}` | stop its deliveries; drop it, its log and dead letters |
 //! | `GET /v1/admin/webhooks/{webhook_id}/deliveries?limit=&before=` | its delivery log, newest first |
 //!
@@ -34,6 +35,7 @@ pub(crate) const ROUTES: &[super::Route] = &[
     route!(Post "/v1/admin/webhooks" => create_webhook),
     route!(Get "/v1/admin/webhooks" => list_webhooks),
     route!(Get "/v1/admin/webhooks/{webhook_id}" => get_webhook),
+    route!(Patch "/v1/admin/webhooks/{webhook_id}" => update_webhook),
     route!(Delete "/v1/admin/webhooks/{webhook_id}" => delete_webhook),
     route!(Get "/v1/admin/webhooks/{webhook_id}/deliveries" => list_deliveries),
 ];
@@ -58,13 +60,23 @@ pub struct NewWebhook {
     pub event_types: Vec<String>,
 }
 
+/// A change of an endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookUpdate {
+    /// False stops deliveries (events meanwhile are skipped, not kept);
+    /// true resumes them with the next event, also after a 410 Gone.
+    pub enabled: bool,
+}
+
 /// An endpoint as listed (never its secret).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WebhookResponse {
     pub id: Uuid,
     pub url: String,
     pub event_types: Vec<String>,
-    /// False after a 410 Gone from the receiver (see `disabled_reason`).
+    /// False after a 410 Gone from the receiver or when an admin disabled
+    /// it (see `disabled_reason`).
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at_ms: i64,
@@ -277,6 +289,40 @@ async fn get_webhook(
         .await
         .map_err(internal)?
         .ok_or(ApiError::NotFound("webhook"))?;
+    Ok(Json(WebhookResponse::from(&endpoint)))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Enable or disable a webhook endpoint",
+    params(("webhook_id" = uuid::Uuid, Path, description = "The endpoint.")),
+    request_body = WebhookUpdate,
+    responses(
+        (status = 200, description = "The endpoint as it is now. Disabled: nothing is sent and events meanwhile are skipped (`disabled_reason` says an admin did it). Enabled: deliveries resume with the next event.", body = WebhookResponse),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_path` (the id is not a UUID).", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn update_webhook(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<WebhookUpdate>,
+) -> ApiResult<Json<WebhookResponse>> {
+    require_role(&principal, &[Role::Admin])?;
+    let endpoint = webhooks(&state)?
+        .set_enabled(EndpointId(webhook_id), req.enabled)
+        .await
+        .map_err(internal)?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    tracing::info!(webhook = %webhook_id, enabled = req.enabled, by = %principal.user_id, "webhook endpoint changed");
     Ok(Json(WebhookResponse::from(&endpoint)))
 }
 

@@ -448,6 +448,19 @@ fn endpoints() -> Vec<Endpoint> {
             call: |w, _| (M::GET, format!("/v1/admin/webhooks/{}", w.webhook), None),
         },
         Endpoint {
+            name: "enable webhook",
+            route: "patch /v1/admin/webhooks/{webhook_id}",
+            allowed: "NNNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::PATCH,
+                    format!("/v1/admin/webhooks/{}", w.webhook),
+                    Some(json!({"enabled": true})),
+                )
+            },
+        },
+        Endpoint {
             name: "webhook deliveries",
             route: "get /v1/admin/webhooks/{webhook_id}/deliveries",
             allowed: "NNNY",

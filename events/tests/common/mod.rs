@@ -20,7 +20,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 // The lead moves these files with the store's migrations; update the paths then.
-pub const SQLITE_SCHEMA: &str = include_str!("../../../commerce/migrations/sqlite/0005_events.sql");
+pub const SQLITE_SCHEMA: &str = concat!(
+    include_str!("../../../commerce/migrations/sqlite/0005_events.sql"),
+    include_str!("../../../commerce/migrations/sqlite/0015_events_one_statement_append.sql"),
+);
 pub const POSTGRES_SCHEMA: &str =
     include_str!("../../../commerce/migrations/postgres/0005_events.sql");
 

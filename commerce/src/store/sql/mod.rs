@@ -117,6 +117,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "notifications",
         include_str!("../../../migrations/sqlite/0009_notifications.sql"),
     ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -163,6 +168,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "notifications",
         include_str!("../../../migrations/postgres/0009_notifications.sql"),
+    ),
+    (
+        15,
+        "one-statement event append",
+        include_str!("../../../migrations/postgres/0015_events_one_statement_append.sql"),
     ),
 ];
 
