@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::{http_server, ops, telemetry};
+use crate::{http_server, notify, ops, telemetry};
 
 pub struct App {
     http_listener: TcpListener,
@@ -171,6 +171,31 @@ impl App {
             clock.clone(),
         )
         .with_shutdown(shutdown.clone());
+        // The same ETA source as the api's, so REST and the socket agree;
+        // `me` subscriptions replay the stored notifications.
+        let gateway = ws_gateway::Gateway::with_etas(
+            config.gateway.clone(),
+            engine.clone(),
+            tokens.clone(),
+            api_state.etas.clone(),
+        )
+        .with_records(Arc::new(notify::StoredRecords {
+            store: store.clone(),
+        }));
+        let ingest_config = ingest::Config {
+            mqtt_addr,
+            ..config.ingest.clone()
+        };
+        let ingest =
+            ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock.clone())
+                .with_offer_details(Arc::new(notify::StoredOfferDetails {
+                    store: store.clone(),
+                }));
+        // Stored notifications go live on the socket and drivers' channels.
+        let api_state = api_state.with_push(Arc::new(notify::LivePush {
+            gateway: gateway.clone(),
+            ingest: ingest.clone(),
+        }));
         // The in-process consumers, then one per stored enabled webhook
         // endpoint; they start when the stream runs.
         let consumers = events::Consumers::from_list(api::consumers::all(&api_state))
@@ -228,18 +253,6 @@ impl App {
             clock: clock.clone(),
         };
 
-        // The same ETA source as the api's, so REST and the socket agree.
-        let gateway = ws_gateway::Gateway::with_etas(
-            config.gateway.clone(),
-            engine.clone(),
-            tokens.clone(),
-            api_state.etas.clone(),
-        );
-        let ingest_config = ingest::Config {
-            mqtt_addr,
-            ..config.ingest.clone()
-        };
-        let ingest = ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock);
         drop(mqtt_reservation);
         let broker = ingest
             .start_broker(shutdown.clone())

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http_server;
+mod notify;
 mod ops;
 pub mod telemetry;
 

@@ -20,9 +20,10 @@
 //!   preparation estimates) at start-up. Customer ETAs come from
 //!   [`AppState::etas`] (the matcher's road ETAs).
 //! - [`consumers`]: the in-process consumers of the event stream (the
-//!   order board by version, the matcher's trigger, the search catalog)
-//!   and the feed of driver presence, offers and couriers' arrivals into
-//!   the stream.
+//!   order board by version, the matcher's trigger, the search catalog,
+//!   the notification feed with its live [`consumers::notify::Push`]
+//!   port) and the feed of driver presence, offers and couriers' arrivals
+//!   into the stream.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
@@ -206,6 +207,9 @@ pub struct AppState {
     /// binary hands the same source to the WebSocket gateway, so both
     /// surfaces agree and share its cache.
     pub etas: Arc<dyn engine::eta::EtaSource>,
+    /// Where stored notifications go live (the binary's gateway and
+    /// ingest); `None`: stored only ([`AppState::with_push`]).
+    pub push: Option<Arc<dyn consumers::notify::Push>>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -267,6 +271,7 @@ impl AppState {
             clock,
             ids,
             webhooks: None,
+            push: None,
             hashing,
             login_limits,
         }
@@ -289,6 +294,13 @@ impl AppState {
     /// The same state with webhooks (the app's, over its event stream).
     pub fn with_webhooks(mut self, webhooks: hooks::Webhooks) -> Self {
         self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// The same state whose notifications go live through `push`. Set it
+    /// before building the consumers ([`consumers::all`]).
+    pub fn with_push(mut self, push: Arc<dyn consumers::notify::Push>) -> Self {
+        self.push = Some(push);
         self
     }
 

@@ -75,7 +75,15 @@ struct Inner {
     validation: Validation,
     access_ttl_s: u64,
     banned: RwLock<HashSet<UserId>>,
+    /// Every ban, as it is applied: the edges close the banned user's open
+    /// sessions ([`Tokens::subscribe_bans`]). Bounded ([`BAN_QUEUE`]); a
+    /// listener that lags checks its sessions against the ban list.
+    bans: tokio::sync::broadcast::Sender<UserId>,
 }
+
+/// Bans a lagging listener may fall behind by before it must sweep its
+/// sessions: bans are an admin's act, a handful a minute at most.
+const BAN_QUEUE: usize = 256;
 
 impl Tokens {
     /// `secret` signs and verifies tokens (HS256); `access_ttl_s` is how long
@@ -93,6 +101,7 @@ impl Tokens {
                 validation,
                 access_ttl_s,
                 banned: RwLock::new(HashSet::new()),
+                bans: tokio::sync::broadcast::channel(BAN_QUEUE).0,
             }),
             clock: Arc::new(SystemClock),
         }
@@ -159,8 +168,19 @@ impl Tokens {
         Ok(principal)
     }
 
+    /// Refuses `user`'s tokens from now on, and tells the listeners of
+    /// [`Tokens::subscribe_bans`] (which close the user's open sessions).
     pub fn ban(&self, user: UserId) {
         self.inner.banned.write().insert(user);
+        // No listener (tests of other parts, start-up) is fine.
+        let _ = self.inner.bans.send(user);
+    }
+
+    /// Every ban from now on, as it is applied: what the edges listen to
+    /// to close a banned user's open sessions. On `Lagged`, check every
+    /// session against [`Tokens::is_banned`].
+    pub fn subscribe_bans(&self) -> tokio::sync::broadcast::Receiver<UserId> {
+        self.inner.bans.subscribe()
     }
 
     pub fn unban(&self, user: UserId) {

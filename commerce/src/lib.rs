@@ -10,6 +10,8 @@
 //!   [`store::SqlStore`] for SQLite and PostgreSQL with the migrations
 //!   (`commerce/migrations/{sqlite,postgres}`); [`connect`] picks the
 //!   database by URL and brings its schema up to date.
+//! - [`notify`]: who is told of an event and what they read (the
+//!   notification feed's rules; `usecase::notify` stores them).
 //! - [`lifecycle`]: the order steps, who may take them, and when an order
 //!   waits for a driver — pure rules in one place.
 //! - [`payments`]: the gateway interface, the simulated gateway, and the
@@ -33,6 +35,7 @@
 pub mod error;
 pub mod event;
 pub mod lifecycle;
+pub mod notify;
 pub mod payments;
 pub mod ports;
 pub mod store;

@@ -6,8 +6,9 @@
 //! [`BatchResult`]).
 //!
 //! Out: [`DriverMessage`]s on MQTT `drivers/{driver_id}/offers` and the
-//! driver's WebSocket: an [`OfferMessage`], an [`OfferEndedMessage`], and on
-//! the WebSocket an [`ErrorMessage`] for a refused ping.
+//! driver's WebSocket: an [`OfferMessage`], an [`OfferEndedMessage`], the
+//! driver's notifications, and on the WebSocket an [`ErrorMessage`] for a
+//! refused ping.
 
 use std::fmt;
 
@@ -159,13 +160,19 @@ pub enum DriverMessage<'a> {
     /// `{"type":"error","code","message"}`: a refused ping (WebSocket only;
     /// the stream goes on).
     Error(ErrorMessage<'a>),
+    /// `{"type":"notification","id",…}`: one of the driver's notifications
+    /// (its order cancelled or taken from it …), as stored in its feed
+    /// (`GET /v1/notifications`, where one missed here is found).
+    Notification(crate::Notification),
 }
 
 /// An offer to a driver, on MQTT `drivers/{driver_id}/offers` and on its
 /// WebSocket stream; answered with `POST /v1/offers/{offer_id}/accept` or
 /// `/decline`; silence until `expires_at` is a decline. On the wire inside
-/// [`DriverMessage::Offer`], so with `"type":"offer"` first.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// [`DriverMessage::Offer`], so with `"type":"offer"` first. What a courier
+/// decides on (the restaurant, the distances, the item count) is added
+/// when the server can tell it, and left out otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferMessage {
     /// The offer, to name in the answer.
@@ -180,6 +187,33 @@ pub struct OfferMessage {
     pub dropoff: Position,
     /// When silence becomes a decline, Unix ms.
     pub expires_at: i64,
+    /// Where the food is: the restaurant's name and address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub restaurant: Option<OfferRestaurant>,
+    /// How many items the order holds (all lines' quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub items: Option<u32>,
+    /// Metres in a straight line from the driver's last position to the
+    /// pickup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub pickup_distance_m: Option<u32>,
+    /// Metres in a straight line from the pickup to the dropoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub trip_distance_m: Option<u32>,
+}
+
+/// The restaurant of an offer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OfferRestaurant {
+    /// Its name.
+    pub name: String,
+    /// Its street address.
+    pub address: String,
 }
 
 /// An offer that can no longer be answered, on the same channels as the
@@ -218,6 +252,10 @@ mod tests {
             pickup: Position { lat: 1.0, lng: 2.0 },
             dropoff: Position { lat: 3.0, lng: 4.5 },
             expires_at: 7,
+            restaurant: None,
+            items: None,
+            pickup_distance_m: None,
+            trip_distance_m: None,
         });
         let text = serde_json::to_string(&offer).unwrap();
         assert_eq!(

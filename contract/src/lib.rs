@@ -11,6 +11,7 @@
 //!   and the batch's result) and receive (offers, offer ends and errors on
 //!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
 //! - [`quote`]: a delivery's fee and ETA before ordering (cart, search).
+//! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -29,6 +30,7 @@
 pub mod driver;
 pub mod error;
 pub mod quote;
+pub mod notify;
 pub mod role;
 pub mod status;
 pub mod ws;
@@ -38,6 +40,7 @@ pub use driver::{
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use quote::Quote;
+pub use notify::Notification;
 pub use role::Role;
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 pub use ws::{ClientMessage, ErrorMessage, ServerMessage};

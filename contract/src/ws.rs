@@ -4,13 +4,19 @@
 //! Client → server (JSON text), a [`ClientMessage`]:
 //! - `{"op":"subscribe","channel":"order:{order_id}"}`
 //! - `{"op":"subscribe","channel":"area","bbox":[min_lng,min_lat,max_lng,max_lat]}`
-//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area"}`
+//! - `{"op":"subscribe","channel":"me","after"?:<notification id>}`: the
+//!   caller's own notifications; with `after`, first every one stored
+//!   after that id, then live ones, with no gap and no repeat at the seam
+//! - `{"op":"subscribe","channel":"restaurant:{restaurant_id}"}`: the
+//!   `status` of each of the restaurant's orders from payment on, first
+//!   those open now (its owner and admins)
+//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me" | "restaurant:{restaurant_id}"}`
 //!
 //! Server → client (JSON text, always with a `type` first), a
 //! [`ServerMessage`]: `subscribed`, `unsubscribed`, `status` (also the
 //! courier's arrival at the restaurant or the door), `location`,
 //! `drivers`, `unassigned` (area watchers: an order no driver took),
-//! `error`.
+//! `notification` (the `me` channel), `error`.
 //!
 //! Borrowed fields ([`Cow`]) let the server encode without copying what it
 //! already holds (a frame of area drivers, a channel name); decoding gives
@@ -29,6 +35,12 @@ pub const PATH: &str = "/v1/ws";
 pub const ORDER_CHANNEL_PREFIX: &str = "order:";
 /// `area` with a `bbox`: every driver inside a box (dispatchers and admins).
 pub const AREA_CHANNEL: &str = "area";
+/// `me`: the caller's own notifications (any role), with an optional
+/// `after` cursor.
+pub const ME_CHANNEL: &str = "me";
+/// `restaurant:{restaurant_id}`: the `status` of every order of the
+/// restaurant from payment on (its owner and admins), first those open now.
+pub const RESTAURANT_CHANNEL_PREFIX: &str = "restaurant:";
 
 /// The `op` that starts a subscription.
 pub const OP_SUBSCRIBE: &str = "subscribe";
@@ -42,6 +54,11 @@ pub const REASON_REVOKED: &str = "revoked";
 /// `order:{order_id}`.
 pub fn order_channel(order_id: Uuid) -> String {
     format!("{ORDER_CHANNEL_PREFIX}{order_id}")
+}
+
+/// `restaurant:{restaurant_id}`.
+pub fn restaurant_channel(restaurant_id: Uuid) -> String {
+    format!("{RESTAURANT_CHANNEL_PREFIX}{restaurant_id}")
 }
 
 /// `code` values of `error` messages (and of the HTTP error body before the
@@ -59,12 +76,25 @@ pub mod code {
     pub const BAD_ORDER_ID: &str = "bad_order_id";
     /// The `bbox` is missing, not four numbers, or not a valid box.
     pub const BAD_BBOX: &str = "bad_bbox";
-    /// The order is not on the board, or the caller is not a party to it
-    /// (non-admins are not told which).
+    /// `restaurant:` is not followed by a UUID.
+    pub const BAD_RESTAURANT_ID: &str = "bad_restaurant_id";
+    /// `after` (the `me` channel's cursor) is not a non-negative integer.
+    pub const BAD_AFTER: &str = "bad_after";
+    /// More notifications were missed since `after` than a subscribe
+    /// replays: page `GET /v1/notifications?after=` to catch up, then
+    /// subscribe with the last id.
+    pub const RESYNC_TOO_FAR: &str = "resync_too_far";
+    /// The server could not read the stored notifications just now; retry.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// The order is not on the board, or the caller is not a party to it;
+    /// the restaurant does not exist or is not the caller's (non-admins
+    /// are not told which).
     pub const NOT_FOUND: &str = "not_found";
-    /// The caller's role may not use this channel (area is for dispatchers).
+    /// The caller's role may not use this channel (area is for
+    /// dispatchers, a restaurant's channel for restaurants and admins).
     pub const FORBIDDEN: &str = "forbidden";
-    /// More `order:` subscriptions held than the server allows.
+    /// More `order:` (or `restaurant:`) subscriptions held than the server
+    /// allows.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "too_many_subscriptions";
     /// More subscribe requests than the server allows in its window; the
     /// message says when to retry.
@@ -75,6 +105,8 @@ pub mod code {
     pub const UNSUPPORTED_MESSAGE: &str = "unsupported_message";
     /// Sent just before a disconnect: the client fell too far behind.
     pub const SLOW_CONSUMER: &str = "slow_consumer";
+    /// Sent just before a disconnect: an admin banned the user.
+    pub const BANNED: &str = "banned";
     /// HTTP 503 before the upgrade.
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     /// HTTP 503 before the upgrade.
@@ -120,6 +152,15 @@ pub struct ClientMessage {
         schema(value_type = Option<Vec<f64>>, nullable = false, min_items = 4, max_items = 4)
     )]
     pub bbox: Option<serde_json::Value>,
+    /// The `me` channel: the id of the last notification the device saw;
+    /// the subscription first replays every later one. A non-negative
+    /// integer; ignored on other channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<i64>, nullable = false, minimum = 0)
+    )]
+    pub after: Option<serde_json::Value>,
 }
 
 /// The `op` of a [`ClientMessage`].
@@ -162,6 +203,8 @@ pub enum ServerMessage<'a> {
     Drivers(Drivers<'a>),
     /// An order no driver took, at its pickup (area watchers).
     Unassigned(Unassigned),
+    /// One of the caller's notifications (the `me` channel), with its id.
+    Notification(crate::Notification),
     /// A refused client message, or a warning before a disconnect.
     Error(ErrorMessage<'a>),
 }
@@ -176,6 +219,7 @@ impl ServerMessage<'_> {
             Self::Location(_) => "location",
             Self::Drivers(_) => "drivers",
             Self::Unassigned(_) => "unassigned",
+            Self::Notification(_) => "notification",
             Self::Error(_) => "error",
         }
     }
@@ -403,6 +447,17 @@ mod tests {
                 since: 4,
                 at: 5,
                 resolved: false,
+            }),
+            ServerMessage::Notification(crate::Notification {
+                id: 4,
+                event_id: 9,
+                event_type: "order.accepted".into(),
+                order_id: Some(id),
+                restaurant_id: None,
+                status: Some(OrderStatus::Accepted),
+                text: "t".into(),
+                at_ms: 6,
+                read_at_ms: None,
             }),
             ServerMessage::Error(ErrorMessage {
                 code: code::BAD_BBOX.into(),

@@ -542,6 +542,11 @@ impl Engine {
         self.orders.assigned()
     }
 
+    /// Every open order of `restaurant` on the board.
+    pub fn restaurant_orders(&self, restaurant: crate::RestaurantId) -> Vec<OrderTrack> {
+        self.orders.of_restaurant(restaurant)
+    }
+
     // ---- internals ----
 
     fn slot_or_insert(&mut self, driver_id: DriverId) -> u32 {

@@ -168,6 +168,12 @@ impl Handle {
         self.engine.lock().assigned_orders()
     }
 
+    /// Every open order of `restaurant` (a copy; one pass over the board:
+    /// for a subscription's snapshot, not hot paths).
+    pub fn restaurant_orders(&self, restaurant: crate::RestaurantId) -> Vec<OrderTrack> {
+        self.engine.lock().restaurant_orders(restaurant)
+    }
+
     pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {
         self.engine.lock().subscribe_moves()
     }

@@ -85,6 +85,15 @@ impl OrderBoard {
     }
 
     /// Open orders with a driver.
+    /// The open orders of `restaurant` (a copy; one pass over the board).
+    pub fn of_restaurant(&self, restaurant: RestaurantId) -> Vec<OrderTrack> {
+        self.orders
+            .values()
+            .filter(|t| t.restaurant_id == restaurant && !t.status.is_terminal())
+            .cloned()
+            .collect()
+    }
+
     pub fn assigned(&self) -> Vec<OrderTrack> {
         self.orders
             .values()

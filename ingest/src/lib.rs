@@ -11,6 +11,11 @@
 //! - [`wire`] and [`topics`]: the JSON formats and the MQTT topic names.
 //! - [`presence`]: the sweep that marks silent drivers offline.
 //! - `metrics`: counters and gauges, registered once per [`Ingest`].
+//! - Notifications and bans: [`Ingest::notify`] sends a driver's stored
+//!   notification to its stream and MQTT inbox; offers carry what
+//!   [`OfferDetails`] reads ([`Ingest::with_offer_details`]); a ban
+//!   (`auth::Tokens::subscribe_bans`) closes the driver's streams and MQTT
+//!   connections.
 //!
 //! Every path decodes with [`wire`], validates with `engine::RawPing::validate`
 //! and reports refusals with `engine::PingRejection` codes, so a ping is
@@ -19,7 +24,8 @@
 //!
 //! Use: [`Ingest::new`], then [`Ingest::start_broker`], merge
 //! [`Ingest::router`] into the HTTP server, and run [`Ingest::run`] (offer
-//! delivery to WebSockets, presence, and closing the streams at shutdown).
+//! delivery to WebSockets, presence, closing banned drivers' sessions, and
+//! closing the streams at shutdown).
 //! Install the metrics recorder before [`Ingest::new`]: handles registered
 //! earlier stay no-ops.
 
@@ -81,7 +87,60 @@ pub(crate) struct Shared {
     pub(crate) stream_tasks: TaskTracker,
     /// The app's injected wall clock (ping receive times, log budgets).
     pub(crate) clock: Arc<dyn clock::Clock>,
+    /// Drivers' notifications for the MQTT publisher ([`Ingest::notify`]).
+    /// Bounded ([`NOTIFY_QUEUE`]); when full the newest is dropped and
+    /// counted: the notification is stored, the driver's app finds it in
+    /// its feed.
+    pub(crate) notify_tx: tokio::sync::mpsc::Sender<(engine::DriverId, String)>,
+    /// Bans as they are applied (subscribed at `new`, taken by `run`).
+    pub(crate) bans: parking_lot::Mutex<Option<tokio::sync::broadcast::Receiver<engine::UserId>>>,
+    /// Where offers' details come from ([`Ingest::with_offer_details`]).
+    pub(crate) offer_details: std::sync::OnceLock<Arc<dyn OfferDetails>>,
+    /// The publisher's end, taken when the broker starts.
+    pub(crate) notify_rx:
+        parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<(engine::DriverId, String)>>>,
 }
+
+/// What an offer's extra fields are read from (implemented by the binary
+/// over the store, which this crate does not depend on): the order's
+/// restaurant and item count. `None` when it cannot tell (the offer goes
+/// out without them).
+pub trait OfferDetails: Send + Sync + 'static {
+    /// The details of `order`'s offer.
+    fn details(
+        &self,
+        order: engine::OrderId,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<wire::Details>> + Send + '_>>;
+}
+
+/// How long an offer waits for its details: a slow store must not hold up
+/// offers, which expire in seconds; after this it goes out without them.
+const DETAILS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Shared {
+    /// The offer as a driver receives it, with its details when they can be
+    /// read in time, and the driver's distance to the pickup.
+    pub(crate) async fn offer_json(&self, offer: &engine::Offer) -> String {
+        let details = match self.offer_details.get() {
+            Some(source) => tokio::time::timeout(DETAILS_TIMEOUT, source.details(offer.order_id))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let driver_at = self
+            .engine
+            .driver(offer.driver_id)
+            .and_then(|v| v.fix)
+            .map(|f| f.position);
+        wire::offer_json(offer, details.as_ref(), driver_at)
+    }
+}
+
+/// Notifications waiting for the MQTT publisher: a burst of cancellations
+/// across the fleet; the publisher hands each to the router in
+/// microseconds.
+pub(crate) const NOTIFY_QUEUE: usize = 4_096;
 
 /// The axum state of the ingest routes.
 #[derive(Clone)]
@@ -102,8 +161,14 @@ impl Ingest {
         tokens: auth::Tokens,
         clock: Arc<dyn clock::Clock>,
     ) -> Self {
+        let (notify_tx, notify_rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
+        let bans = tokens.subscribe_bans();
         Self {
             shared: Arc::new(Shared {
+                bans: parking_lot::Mutex::new(Some(bans)),
+                notify_tx,
+                offer_details: std::sync::OnceLock::new(),
+                notify_rx: parking_lot::Mutex::new(Some(notify_rx)),
                 clock,
                 config,
                 engine,
@@ -138,6 +203,42 @@ impl Ingest {
             .with_state(AppState(self.shared.clone()))
     }
 
+    /// The same subsystem, whose offers carry the details `source` reads
+    /// (restaurant, item count). Only the first call takes effect.
+    pub fn with_offer_details(self, source: Arc<dyn OfferDetails>) -> Self {
+        let _ = self.shared.offer_details.set(source);
+        self
+    }
+
+    /// Sends `driver`'s stored notification to its WebSocket stream (if
+    /// open) and to MQTT `drivers/{driver_id}/offers` (if subscribed).
+    /// Never waits: a full queue drops it (counted), the feed keeps it.
+    pub fn notify(&self, driver: engine::DriverId, notification: &contract::Notification) {
+        let shared = &self.shared;
+        // Only a driver the engine knows can have a stream or be subscribed
+        // on MQTT (customers' notifications pass through here too).
+        if shared.engine.driver(driver).is_none() {
+            return;
+        }
+        let text = wire::notification_json(notification);
+        if shared.streams.has(driver) {
+            let delivery = shared
+                .streams
+                .deliver(driver, &axum::extract::ws::Utf8Bytes::from(text.clone()));
+            shared
+                .metrics
+                .notifications_ws
+                .increment(delivery.queued as u64);
+            shared
+                .metrics
+                .notifications_dropped
+                .increment(delivery.dropped as u64);
+        }
+        if shared.notify_tx.try_send((driver, text)).is_err() {
+            shared.metrics.notifications_dropped.increment(1);
+        }
+    }
+
     /// Offer delivery to WebSocket streams and the presence sweep, until
     /// `shutdown`; then closes the open streams (Close frame) and waits for
     /// them. Subscribes to the engine's changes when called (not when first
@@ -146,7 +247,9 @@ impl Ingest {
         let changes = self.shared.engine.subscribe_changes();
         let shared = self.shared.clone();
         async move {
+            let bans = shared.bans.lock().take();
             tokio::join!(
+                close_banned(&shared, bans, &shutdown),
                 ws::deliver_offers(shared.clone(), changes, shutdown.clone()),
                 presence::run(
                     shared.engine.clone(),
@@ -158,6 +261,44 @@ impl Ingest {
             shared.closing.cancel();
             shared.stream_tasks.close();
             shared.stream_tasks.wait().await;
+        }
+    }
+}
+
+/// Closes a banned driver's sessions as each ban is applied, until
+/// `shutdown`: its WebSocket streams (Close 1008 `banned`) and its MQTT
+/// connections (a message to its offers topic, which the ACL refuses to
+/// write for a banned driver, so rumqttd drops the connection; one not
+/// subscribed there ends at its next packet). Missed bans (a lag) sweep
+/// the streams.
+async fn close_banned(
+    shared: &Shared,
+    bans: Option<tokio::sync::broadcast::Receiver<engine::UserId>>,
+    shutdown: &CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut bans) = bans else {
+        return;
+    };
+    loop {
+        let banned: Vec<engine::DriverId> = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ban = bans.recv() => match ban {
+                Ok(user) => vec![user.into()],
+                Err(RecvError::Lagged(_)) => shared
+                    .streams
+                    .drivers()
+                    .into_iter()
+                    .filter(|d| shared.tokens.is_banned((*d).into()))
+                    .collect(),
+                Err(RecvError::Closed) => return,
+            },
+        };
+        for driver in banned {
+            let streams = shared.streams.close(driver);
+            let wake = wire::error_json(contract::ws::code::BANNED, "your account was banned");
+            let _ = shared.notify_tx.try_send((driver, wake));
+            tracing::info!(%driver, streams, "closing a banned driver's sessions");
         }
     }
 }

@@ -8,6 +8,10 @@
 //! - `hexdash_connections{kind}`: open `mqtt` (authenticated) and `driver_ws` connections
 //! - `hexdash_offers_delivered_total{path}`: offers handed to `mqtt` (the broker) or a `ws` stream
 //! - `hexdash_offers_dropped_total{path="ws"}`: offers dropped because a stream's queue was full
+//! - `hexdash_driver_notifications_total{path}`: notifications handed to a
+//!   driver's stream (`ws`) or the MQTT router (`mqtt`)
+//! - `hexdash_driver_notifications_dropped_total`: notifications not
+//!   delivered live because a queue was full (the feed still has them)
 //! - `hexdash_mqtt_connects_refused_total{reason}`: MQTT CONNECTs answered
 //!   with a refusing CONNACK, reason is `ConnectRefusal::as_str()`
 //! - `hexdash_mqtt_refused_total{reason}`: MQTT connections closed by the ACL
@@ -111,15 +115,18 @@ pub(crate) enum Refusal {
     SecondConnect,
     /// The process is shutting down.
     ShuttingDown,
+    /// An admin banned the driver while it was connected.
+    Banned,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 5] = [
+    const ALL: [Refusal; 6] = [
         Refusal::NotConnected,
         Refusal::ForbiddenSubscription,
         Refusal::RepeatedWrongDriver,
         Refusal::SecondConnect,
         Refusal::ShuttingDown,
+        Refusal::Banned,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -129,6 +136,7 @@ impl Refusal {
             Refusal::RepeatedWrongDriver => "repeated_wrong_driver",
             Refusal::SecondConnect => "second_connect",
             Refusal::ShuttingDown => "shutting_down",
+            Refusal::Banned => "banned",
         }
     }
 }
@@ -189,6 +197,9 @@ pub(crate) struct Metrics {
     pub(crate) offers_mqtt: Counter,
     pub(crate) offers_ws: Counter,
     pub(crate) offers_ws_dropped: Counter,
+    pub(crate) notifications_ws: Counter,
+    pub(crate) notifications_mqtt: Counter,
+    pub(crate) notifications_dropped: Counter,
     /// Indexed like `Refusal::ALL`.
     refused: Vec<Counter>,
     /// Indexed like `ConnectRefusal::ALL`.
@@ -212,6 +223,9 @@ impl Metrics {
             offers_mqtt: counter!("hexdash_offers_delivered_total", "path" => "mqtt"),
             offers_ws: counter!("hexdash_offers_delivered_total", "path" => "ws"),
             offers_ws_dropped: counter!("hexdash_offers_dropped_total", "path" => "ws"),
+            notifications_ws: counter!("hexdash_driver_notifications_total", "path" => "ws"),
+            notifications_mqtt: counter!("hexdash_driver_notifications_total", "path" => "mqtt"),
+            notifications_dropped: counter!("hexdash_driver_notifications_dropped_total"),
             refused: Refusal::ALL
                 .iter()
                 .map(|r| counter!("hexdash_mqtt_refused_total", "reason" => r.as_str()))
@@ -262,6 +276,14 @@ fn describe() {
     describe_counter!(
         "hexdash_offers_dropped_total",
         "Offers dropped because a driver stream was full"
+    );
+    describe_counter!(
+        "hexdash_driver_notifications_total",
+        "Driver notifications handed to a driver's stream or the MQTT router, by path"
+    );
+    describe_counter!(
+        "hexdash_driver_notifications_dropped_total",
+        "Driver notifications not delivered live because a queue was full (the feed keeps them)"
     );
     describe_counter!(
         "hexdash_mqtt_refused_total",

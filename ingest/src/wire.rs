@@ -31,16 +31,51 @@ pub fn decode_ping_value(value: &serde_json::Value) -> Result<RawPing, PingRejec
         .map_err(|_| PingRejection::InvalidJson)
 }
 
+/// What a courier decides an offer on, beyond where and when: read from
+/// the store for each offer ([`crate::OfferDetails`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
+    /// The restaurant's name.
+    pub restaurant_name: String,
+    /// The restaurant's street address.
+    pub restaurant_address: String,
+    /// Items in the order (all lines' quantities).
+    pub items: u32,
+}
+
 /// The offer as a driver receives it, on MQTT and on its WebSocket stream:
-/// `{"type":"offer","offer_id","order_id","pickup":{lat,lng},"dropoff":{lat,lng},"expires_at"}`.
-pub fn offer_json(offer: &Offer) -> String {
+/// `{"type":"offer","offer_id","order_id","pickup":{lat,lng},"dropoff":{lat,lng},"expires_at",
+/// "restaurant"?:{name,address},"items"?,"pickup_distance_m"?,"trip_distance_m"}`;
+/// `driver_at` is the driver's last position, if known.
+pub fn offer_json(
+    offer: &Offer,
+    details: Option<&Details>,
+    driver_at: Option<engine::LatLng>,
+) -> String {
+    let metres = |m: f64| m.round().clamp(0.0, f64::from(u32::MAX)) as u32;
     to_json(&DriverMessage::Offer(OfferMessage {
         offer_id: offer.offer_id.0,
         order_id: offer.order_id.0,
         pickup: offer.pickup.into(),
         dropoff: offer.dropoff.into(),
         expires_at: offer.expires_at_ms,
+        restaurant: details.map(|d| contract::driver::OfferRestaurant {
+            name: d.restaurant_name.clone(),
+            address: d.restaurant_address.clone(),
+        }),
+        items: details.map(|d| d.items),
+        pickup_distance_m: driver_at.map(|at| metres(engine::geo::haversine_m(at, offer.pickup))),
+        trip_distance_m: Some(metres(engine::geo::haversine_m(
+            offer.pickup,
+            offer.dropoff,
+        ))),
     }))
+}
+
+/// A driver's notification, on MQTT and its WebSocket stream:
+/// `{"type":"notification","id","event_type",…}`.
+pub fn notification_json(n: &contract::Notification) -> String {
+    to_json(&DriverMessage::Notification(n.clone()))
 }
 
 /// An offer that can no longer be answered (an extension of the contract, on
@@ -194,7 +229,9 @@ mod tests {
             dropoff: LatLng::new(57.71, 11.98).unwrap(),
             expires_at_ms: 1_763_700_030_000,
         };
-        let v: serde_json::Value = serde_json::from_str(&offer_json(&offer)).unwrap();
+        // Without details or a driver position: where, when, how far (0.01°
+        // north is 1,112 m, 0.01° east here 594 m: 1,261 m).
+        let v: serde_json::Value = serde_json::from_str(&offer_json(&offer, None, None)).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
@@ -204,8 +241,24 @@ mod tests {
                 "pickup": {"lat": 57.7, "lng": 11.97},
                 "dropoff": {"lat": 57.71, "lng": 11.98},
                 "expires_at": 1_763_700_030_000_i64,
+                "trip_distance_m": 1_261,
             })
         );
+        // With them: what a courier decides on.
+        let details = Details {
+            restaurant_name: "Pizzeria Göta".into(),
+            restaurant_address: "Kungsgatan 1".into(),
+            items: 3,
+        };
+        let driver_at = LatLng::new(57.69, 11.97).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&offer_json(&offer, Some(&details), Some(driver_at))).unwrap();
+        assert_eq!(
+            v["restaurant"],
+            serde_json::json!({"name": "Pizzeria Göta", "address": "Kungsgatan 1"})
+        );
+        assert_eq!(v["items"], 3);
+        assert_eq!(v["pickup_distance_m"], 1_112);
         let ended: serde_json::Value =
             serde_json::from_str(&offer_ended_json(offer.offer_id, OfferEnd::Withdrawn)).unwrap();
         assert_eq!(

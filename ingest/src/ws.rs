@@ -90,6 +90,9 @@ async fn run_stream(shared: Arc<Shared>, driver_id: DriverId, mut socket: WebSoc
                     }
                 }
                 // The registry dropped our queue: a newer stream replaced this one.
+                // The registry dropped our queue: the driver was banned, or
+                // a newer stream replaced this one.
+                None if shared.tokens.is_banned(driver_id.into()) => break Some((close_code::POLICY, "banned")),
                 None => break Some((close_code::POLICY, "replaced by a newer stream of the same driver")),
             },
             incoming = socket.recv() => match incoming {
@@ -212,6 +215,20 @@ impl Registry {
         }
     }
 
+    /// Closes every stream of `driver_id` (banned): their queues are
+    /// dropped, so each ends with a Close. How many.
+    pub(crate) fn close(&self, driver_id: DriverId) -> usize {
+        self.streams
+            .lock()
+            .remove(&driver_id)
+            .map_or(0, |entries| entries.len())
+    }
+
+    /// Every driver with an open stream (a sweep after missed bans).
+    pub(crate) fn drivers(&self) -> Vec<DriverId> {
+        self.streams.lock().keys().copied().collect()
+    }
+
     pub(crate) fn has(&self, driver_id: DriverId) -> bool {
         self.streams.lock().contains_key(&driver_id)
     }
@@ -263,7 +280,7 @@ pub(crate) async fn deliver_offers(
             continue;
         }
         let text = match change {
-            Ok(Change::Offer(offer)) => wire::offer_json(&offer),
+            Ok(Change::Offer(offer)) => shared.offer_json(&offer).await,
             Ok(Change::OfferEnded { offer_id, end, .. }) => wire::offer_ended_json(offer_id, end),
             _ => continue,
         };

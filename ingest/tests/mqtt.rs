@@ -610,6 +610,9 @@ async fn an_offer_reaches_its_driver_and_no_other() {
             "pickup": {"lat": 57.70, "lng": 11.97},
             "dropoff": {"lat": 57.71, "lng": 11.98},
             "expires_at": offer.expires_at_ms,
+            // No details source here, no fix of driver A: pickup → dropoff
+            // only (1,261 m).
+            "trip_distance_m": 1_261,
         })
     );
     assert!(

@@ -236,6 +236,9 @@ async fn offers_are_delivered_over_the_driver_stream_only() {
             "pickup": {"lat": 57.70, "lng": 11.97},
             "dropoff": {"lat": 57.71, "lng": 11.98},
             "expires_at": offer.expires_at_ms,
+            // The driver pinged at the pickup; pickup → dropoff is 1,261 m.
+            "pickup_distance_m": 0,
+            "trip_distance_m": 1_261,
         })
     );
     assert!(

@@ -205,6 +205,7 @@ pub fn subscribe_area(centre: LatLng, side_m: f64) -> String {
         op: contract::ws::OP_SUBSCRIBE.to_owned(),
         channel: contract::ws::AREA_CHANNEL.to_owned(),
         bbox: Some(serde_json::json!(centre.bbox(side_m))),
+        after: None,
     };
     // A struct of strings and numbers: serde_json cannot fail on it.
     serde_json::to_string(&message).unwrap_or_default()

@@ -18,14 +18,14 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use engine::cells::fanout_cover;
-use engine::{BBox, OrderId, StatusFilter};
+use engine::{BBox, OrderId, RestaurantId, StatusFilter};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::hub::{ClientId, MAX_AREA_CELLS, WatchError};
+use crate::hub::{ClientId, MAX_AREA_CELLS, MAX_RESTAURANTS_PER_CLIENT, WatchError, kitchen_sees};
 use crate::mailbox::{Batch, CloseReason, Mailbox};
 use crate::protocol::{self, Outgoing, ProtocolError, Request, close_code, code};
 
@@ -136,6 +136,7 @@ enum Ending {
     IdleTimeout,
     SlowConsumer,
     ShuttingDown,
+    Banned,
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -298,6 +299,18 @@ impl Connection<'_> {
                 }
             }
             Ok(Request::UnsubscribeArea) => self.unsubscribe_area(),
+            Ok(Request::SubscribeMe { after }) => {
+                if self.may_subscribe(protocol::ME_CHANNEL) {
+                    self.subscribe_me(after).await;
+                }
+            }
+            Ok(Request::UnsubscribeMe) => self.unsubscribe_me(),
+            Ok(Request::SubscribeRestaurant(id)) => {
+                if self.may_subscribe(&protocol::restaurant_channel(id)) {
+                    self.subscribe_restaurant(id).await;
+                }
+            }
+            Ok(Request::UnsubscribeRestaurant(id)) => self.unsubscribe_restaurant(id),
         }
     }
 
@@ -431,6 +444,163 @@ impl Connection<'_> {
         drop(hub);
     }
 
+    /// The caller's notifications. The subscription is registered first
+    /// (live ones wait in the hub), then the store is read for those after
+    /// `after`, then, under the hub lock, the ack, the stored ones and the
+    /// waiting ones go out, each only if its id is above the last sent:
+    /// whatever was stored before the read is in it, whatever is pushed
+    /// after the registration waits, and the consumer stores before it
+    /// pushes, so nothing falls between and nothing comes twice.
+    async fn subscribe_me(&self, after: Option<i64>) {
+        let shared = self.shared;
+        let channel = protocol::ME_CHANNEL;
+        let Some(records) = shared.records.get() else {
+            return self.reply_error(
+                ProtocolError::new(code::UNAVAILABLE, "notifications are not served here")
+                    .on(channel),
+            );
+        };
+        if shared.hub.lock().watch_me(self.id).is_err() {
+            return;
+        }
+        let limit = shared.config.resync_limit();
+        let backlog = match after {
+            None => Ok(Vec::new()),
+            // One more than the limit, to tell "exactly the limit" from "more".
+            Some(after) => {
+                records
+                    .notifications_after(self.principal.user_id, after, limit + 1)
+                    .await
+            }
+        };
+        let backlog = match backlog {
+            Ok(b) if b.len() <= limit => b,
+            Ok(_) => {
+                self.shared.hub.lock().unwatch_me(self.id);
+                let message = format!(
+                    "more than {limit} notifications since {}: page GET /v1/notifications?after= \
+                     to catch up, then subscribe with the last id",
+                    after.unwrap_or(0)
+                );
+                return self
+                    .reply_error(ProtocolError::new(code::RESYNC_TOO_FAR, message).on(channel));
+            }
+            Err(e) => {
+                self.shared.hub.lock().unwatch_me(self.id);
+                tracing::warn!(client = self.id, error = %e, "could not read stored notifications");
+                return self.reply_error(
+                    ProtocolError::new(
+                        code::UNAVAILABLE,
+                        "could not read your notifications just now; retry",
+                    )
+                    .on(channel),
+                );
+            }
+        };
+        let backlog = backlog
+            .iter()
+            .map(|n| (n.id, protocol::notification(n)))
+            .collect();
+        let mut hub = shared.hub.lock();
+        let Some((mailbox, out)) = hub.me_live(self.id, after.unwrap_or(0), backlog) else {
+            // Unsubscribed (or gone) meanwhile.
+            return;
+        };
+        shared.push_control(&mailbox, protocol::subscribed(channel, None));
+        for msg in out {
+            shared.push_control(&mailbox, msg);
+        }
+        drop(hub);
+    }
+
+    /// A restaurant's orders: for admins, and for its owner (checked in
+    /// the store); others get `forbidden` (not a restaurant) or
+    /// `not_found` (not theirs, or no such restaurant; not told which).
+    /// Registration, ack and the snapshot of its open orders happen under
+    /// the hub lock, so no change falls between the snapshot and the
+    /// registration.
+    async fn subscribe_restaurant(&self, restaurant: RestaurantId) {
+        let shared = self.shared;
+        let channel = protocol::restaurant_channel(restaurant);
+        match self.principal.role {
+            Role::Admin => {}
+            Role::Restaurant => {
+                let Some(records) = shared.records.get() else {
+                    return self.reply_error(
+                        ProtocolError::new(code::UNAVAILABLE, "restaurants are not served here")
+                            .on(channel),
+                    );
+                };
+                match records.restaurant_owner(restaurant).await {
+                    Ok(Some(owner)) if owner == self.principal.user_id => {}
+                    Ok(_) => {
+                        return self.reply_error(
+                            ProtocolError::new(code::NOT_FOUND, "no such restaurant, or not yours")
+                                .on(channel),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(client = self.id, error = %e, "could not read a restaurant's owner");
+                        return self.reply_error(
+                            ProtocolError::new(
+                                code::UNAVAILABLE,
+                                "could not check the restaurant just now; retry",
+                            )
+                            .on(channel),
+                        );
+                    }
+                }
+            }
+            Role::Customer | Role::Driver => {
+                return self.reply_error(
+                    ProtocolError::new(
+                        code::FORBIDDEN,
+                        "a restaurant's channel is for its owner and admins",
+                    )
+                    .on(channel),
+                );
+            }
+        }
+        let mut hub = shared.hub.lock();
+        match hub.watch_restaurant(self.id, restaurant) {
+            Ok(_) => {}
+            Err(WatchError::TooMany) => {
+                drop(hub);
+                let message = format!(
+                    "at most {MAX_RESTAURANTS_PER_CLIENT} restaurant subscriptions per connection"
+                );
+                return self.reply_error(
+                    ProtocolError::new(code::TOO_MANY_SUBSCRIPTIONS, message).on(channel),
+                );
+            }
+            Err(WatchError::UnknownClient) => return,
+        }
+        self.reply(protocol::subscribed(&channel, None));
+        let mut open = shared.engine.restaurant_orders(restaurant);
+        open.sort_by_key(|t| (t.updated_at_ms, t.order_id));
+        for track in open.iter().filter(|t| kitchen_sees(t.status)) {
+            self.reply(protocol::status(track));
+        }
+        drop(hub);
+    }
+
+    fn unsubscribe_restaurant(&self, restaurant: RestaurantId) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_restaurant(self.id, restaurant);
+        self.reply(protocol::unsubscribed(
+            &protocol::restaurant_channel(restaurant),
+            None,
+        ));
+        drop(hub);
+    }
+
+    fn unsubscribe_me(&self) {
+        let mut hub = self.shared.hub.lock();
+        hub.unwatch_me(self.id);
+        self.reply(protocol::unsubscribed(protocol::ME_CHANNEL, None));
+        drop(hub);
+    }
+
     // ------------------------------------------------------------ writer
 
     async fn write_loop(&self, sink: &mut Sink) -> Ending {
@@ -454,6 +624,15 @@ impl Connection<'_> {
                     };
                     let _ = timeout(config.write_timeout(), goodbye).await;
                     return Ending::SlowConsumer;
+                }
+                Some(CloseReason::Banned) => {
+                    let e = ProtocolError::new(code::BANNED, "your account was banned");
+                    let goodbye = async {
+                        sink.feed(Message::Text(protocol::error(&e).text)).await?;
+                        sink.send(close(close_code::POLICY, "banned")).await
+                    };
+                    let _ = timeout(config.write_timeout(), goodbye).await;
+                    return Ending::Banned;
                 }
                 Some(CloseReason::GoingAway) => {
                     // Flush what is pending, then say goodbye.

@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::hub::{ClientId, OrderNews};
+use crate::hub::{ClientId, OrderNews, kitchen_sees};
 use crate::mailbox::{Mailbox, Pushed};
 use contract::ws::AreaDriver;
 
@@ -183,6 +183,16 @@ pub(crate) fn on_change(shared: &Shared, change: &Change) {
 
 fn on_order(shared: &Shared, track: &OrderTrack) {
     let mut hub = shared.hub.lock();
+    // The restaurant's channel: every change from payment on.
+    if kitchen_sees(track.status) {
+        let watchers = hub.restaurant_watchers(track.restaurant_id);
+        if !watchers.is_empty() {
+            let status = protocol::status(track);
+            for mailbox in watchers {
+                shared.note_control(mailbox.push_control(status.clone()));
+            }
+        }
+    }
     if hub.order(track.order_id).is_none() {
         return;
     }
@@ -294,6 +304,21 @@ fn on_arrival(shared: &Shared, arrived: &engine::Arrived) {
 /// After lost changes: current status of every watched order, fresh
 /// snapshot for every area.
 pub(crate) fn resync(shared: &Shared) {
+    // Restaurant channels: each open order's status again (the screen
+    // keeps the newest per order).
+    {
+        let hub = shared.hub.lock();
+        for (restaurant, watchers) in hub.restaurant_watches() {
+            for track in shared.engine.restaurant_orders(restaurant) {
+                if kitchen_sees(track.status) {
+                    let status = protocol::status(&track);
+                    for mailbox in &watchers {
+                        shared.note_control(mailbox.push_control(status.clone()));
+                    }
+                }
+            }
+        }
+    }
     let order_ids = shared.hub.lock().order_ids();
     for order_id in order_ids {
         if let Some(track) = shared.engine.order(order_id) {

@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 use auth::{Principal, Role};
 use engine::cells::{Cell, CellResolution, FANOUT_RESOLUTIONS};
-use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack};
+use engine::{BBox, DriverId, OrderId, OrderStatus, OrderTrack, RestaurantId, UserId};
 use rustc_hash::FxHashMap;
 
-use crate::mailbox::{Depth, Mailbox};
+use crate::mailbox::{CloseReason, Depth, Mailbox};
+use crate::protocol::Outgoing;
 
 pub(crate) type ClientId = u64;
 
@@ -35,6 +36,18 @@ pub(crate) type ClientId = u64;
 /// every move checks. This caps the index memory per subscription (4 bytes
 /// a cell) and the cost of computing the cover.
 pub(crate) const MAX_AREA_CELLS: usize = 128;
+
+/// Whether a restaurant's channel hears of an order in `status`: from
+/// payment on (a placed order may still fail its payment; a failed one
+/// never reached the kitchen).
+pub(crate) fn kitchen_sees(status: OrderStatus) -> bool {
+    !matches!(status, OrderStatus::Placed | OrderStatus::PaymentFailed)
+}
+
+/// `restaurant:` subscriptions per connection: a kitchen screen watches
+/// its restaurant, an owner of a few all of theirs, an admin a handful;
+/// this caps the per-connection index.
+pub(crate) const MAX_RESTAURANTS_PER_CLIENT: usize = 16;
 
 /// What a watcher was last told about an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +120,21 @@ struct ClientSubs {
     /// At most one area per connection: a console shows one map; a new box
     /// replaces the old one.
     area: Option<AreaSlot>,
+    /// The `me` subscription, if any.
+    me: Option<MeSub>,
+    /// Restaurants watched, at most [`MAX_RESTAURANTS_PER_CLIENT`].
+    restaurants: Vec<RestaurantId>,
+}
+
+/// Where a client's `me` subscription stands.
+#[derive(Debug)]
+pub(crate) enum MeSub {
+    /// The stored backlog is being read: live notifications wait here (at
+    /// most the resync limit; more closes the client as a slow consumer,
+    /// it reconnects with its cursor).
+    Resyncing(Vec<(i64, Outgoing)>),
+    /// Live: the id of the last notification sent (0: none yet).
+    Live { last_id: i64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,11 +179,20 @@ pub(crate) struct Hub {
     /// Subscriptions listed at each resolution (indexed by its number), so
     /// a move looks up only the resolutions in use.
     areas_at: [u32; 16],
+    /// `me` subscribers by user (a user's devices).
+    me: FxHashMap<UserId, Vec<ClientId>>,
+    /// Restaurant channel watchers by restaurant.
+    restaurants: FxHashMap<RestaurantId, Vec<(ClientId, Arc<Mailbox>)>>,
+    /// Live notifications one resyncing client may hold back.
+    resync_limit: usize,
 }
 
 impl Hub {
-    pub fn new(max_orders_per_client: usize) -> Self {
+    pub fn new(max_orders_per_client: usize, resync_limit: usize) -> Self {
         Self {
+            me: FxHashMap::default(),
+            restaurants: FxHashMap::default(),
+            resync_limit,
             max_orders_per_client,
             closing: false,
             clients: FxHashMap::default(),
@@ -184,6 +221,8 @@ impl Hub {
                 mailbox,
                 orders: Vec::new(),
                 area: None,
+                me: None,
+                restaurants: Vec::new(),
             },
         );
         Ok(())
@@ -199,6 +238,12 @@ impl Hub {
         if let Some(slot) = subs.area {
             self.unlist_area(slot);
         }
+        if subs.me.is_some() {
+            self.unlist_me(subs.principal.user_id, id);
+        }
+        for restaurant in subs.restaurants {
+            self.unlist_restaurant(restaurant, id);
+        }
     }
 
     pub fn is_closing(&self) -> bool {
@@ -209,6 +254,184 @@ impl Hub {
     pub fn begin_close(&mut self) -> Vec<Arc<Mailbox>> {
         self.closing = true;
         self.clients.values().map(|c| c.mailbox.clone()).collect()
+    }
+
+    /// Closes every connection of `user` (banned) and, with `None`, of
+    /// every user `banned` says is (a sweep after missed bans); how many.
+    pub fn close_banned(&self, user: Option<UserId>, banned: impl Fn(UserId) -> bool) -> usize {
+        let mut closed = 0;
+        for subs in self.clients.values() {
+            let id = subs.principal.user_id;
+            if user.map_or_else(|| banned(id), |u| u == id) {
+                subs.mailbox.close(CloseReason::Banned);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    // ---- restaurants ----
+
+    /// Adds `client` as a watcher of `restaurant`'s orders (the caller has
+    /// checked it may). Watching twice is one subscription; whether it is
+    /// new.
+    pub fn watch_restaurant(
+        &mut self,
+        client: ClientId,
+        restaurant: RestaurantId,
+    ) -> Result<bool, WatchError> {
+        let subs = self
+            .clients
+            .get_mut(&client)
+            .ok_or(WatchError::UnknownClient)?;
+        if subs.restaurants.contains(&restaurant) {
+            return Ok(false);
+        }
+        if subs.restaurants.len() >= MAX_RESTAURANTS_PER_CLIENT {
+            return Err(WatchError::TooMany);
+        }
+        subs.restaurants.push(restaurant);
+        let mailbox = subs.mailbox.clone();
+        self.restaurants
+            .entry(restaurant)
+            .or_default()
+            .push((client, mailbox));
+        Ok(true)
+    }
+
+    /// Ends `client`'s watch of `restaurant`; whether it had one.
+    pub fn unwatch_restaurant(&mut self, client: ClientId, restaurant: RestaurantId) -> bool {
+        let Some(subs) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        let before = subs.restaurants.len();
+        subs.restaurants.retain(|r| *r != restaurant);
+        if subs.restaurants.len() == before {
+            return false;
+        }
+        self.unlist_restaurant(restaurant, client);
+        true
+    }
+
+    fn unlist_restaurant(&mut self, restaurant: RestaurantId, client: ClientId) {
+        if let Some(list) = self.restaurants.get_mut(&restaurant) {
+            list.retain(|(c, _)| *c != client);
+            if list.is_empty() {
+                self.restaurants.remove(&restaurant);
+            }
+        }
+    }
+
+    /// The mailboxes watching `restaurant`.
+    pub fn restaurant_watchers(&self, restaurant: RestaurantId) -> Vec<Arc<Mailbox>> {
+        self.restaurants
+            .get(&restaurant)
+            .map(|l| l.iter().map(|(_, m)| m.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every watched restaurant with its watchers (resync after a lag).
+    pub fn restaurant_watches(&self) -> Vec<(RestaurantId, Vec<Arc<Mailbox>>)> {
+        self.restaurants
+            .iter()
+            .map(|(r, l)| (*r, l.iter().map(|(_, m)| m.clone()).collect()))
+            .collect()
+    }
+
+    // ---- notifications ----
+
+    /// Starts (or restarts) `client`'s `me` subscription in the resyncing
+    /// state: live notifications wait until [`Hub::me_live`].
+    pub fn watch_me(&mut self, client: ClientId) -> Result<(), WatchError> {
+        let subs = self
+            .clients
+            .get_mut(&client)
+            .ok_or(WatchError::UnknownClient)?;
+        let user = subs.principal.user_id;
+        if subs.me.replace(MeSub::Resyncing(Vec::new())).is_none() {
+            self.me.entry(user).or_default().push(client);
+        }
+        Ok(())
+    }
+
+    /// Ends `client`'s `me` subscription; whether it had one.
+    pub fn unwatch_me(&mut self, client: ClientId) -> bool {
+        let Some(subs) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        let user = subs.principal.user_id;
+        if subs.me.take().is_none() {
+            return false;
+        }
+        self.unlist_me(user, client);
+        true
+    }
+
+    fn unlist_me(&mut self, user: UserId, client: ClientId) {
+        if let Some(list) = self.me.get_mut(&user) {
+            list.retain(|c| *c != client);
+            if list.is_empty() {
+                self.me.remove(&user);
+            }
+        }
+    }
+
+    /// Ends `client`'s resync: `backlog` (the stored notifications after
+    /// `after`, ascending) then those that arrived live meanwhile, each
+    /// only if above the last one taken; the client is live from here.
+    /// Returns the mailbox and what to send, in order; `None` when the
+    /// client is gone or no longer resyncing `me`.
+    pub fn me_live(
+        &mut self,
+        client: ClientId,
+        after: i64,
+        backlog: Vec<(i64, Outgoing)>,
+    ) -> Option<(Arc<Mailbox>, Vec<Outgoing>)> {
+        let subs = self.clients.get_mut(&client)?;
+        let Some(MeSub::Resyncing(waiting)) = subs.me.take() else {
+            return None;
+        };
+        let mut last_id = after;
+        let mut out = Vec::with_capacity(backlog.len() + waiting.len());
+        for (id, msg) in backlog.into_iter().chain(waiting) {
+            if id > last_id {
+                last_id = id;
+                out.push(msg);
+            }
+        }
+        subs.me = Some(MeSub::Live { last_id });
+        Some((subs.mailbox.clone(), out))
+    }
+
+    /// A new notification `id` of `user`: the mailboxes to send `msg` to
+    /// now (live devices that have not had it); resyncing devices keep it
+    /// for [`Hub::me_live`]. A resyncing device over the limit is closed
+    /// as a slow consumer.
+    pub fn notified(&mut self, user: UserId, id: i64, msg: &Outgoing) -> Vec<Arc<Mailbox>> {
+        let Some(list) = self.me.get(&user) else {
+            return Vec::new();
+        };
+        let mut to = Vec::with_capacity(list.len());
+        for client in list {
+            let Some(subs) = self.clients.get_mut(client) else {
+                continue;
+            };
+            match &mut subs.me {
+                Some(MeSub::Live { last_id }) if id > *last_id => {
+                    *last_id = id;
+                    to.push(subs.mailbox.clone());
+                }
+                Some(MeSub::Resyncing(waiting)) => {
+                    if waiting.len() >= self.resync_limit {
+                        subs.mailbox.close(CloseReason::SlowConsumer);
+                    } else {
+                        waiting.push((id, msg.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        to
     }
 
     // ---- orders ----
@@ -522,7 +745,7 @@ mod tests {
     }
 
     fn hub_with(clients: &[(ClientId, Principal)]) -> Hub {
-        let mut hub = Hub::new(2);
+        let mut hub = Hub::new(2, 4);
         for &(id, p) in clients {
             hub.add_client(id, p, mailbox()).unwrap();
         }
@@ -538,6 +761,98 @@ mod tests {
         hub.for_area_watchers(cell, previous, |w| seen.push(w.client));
         seen.sort();
         seen
+    }
+
+    fn note(id: i64) -> Outgoing {
+        crate::protocol::notification(&contract::Notification {
+            id,
+            event_id: id * 10,
+            event_type: "order.accepted".into(),
+            order_id: None,
+            restaurant_id: None,
+            status: None,
+            text: format!("n{id}"),
+            at_ms: id,
+            read_at_ms: None,
+        })
+    }
+
+    fn ids(out: &[Outgoing]) -> Vec<i64> {
+        out.iter()
+            .map(|o| {
+                serde_json::from_str::<serde_json::Value>(&o.text).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// The seam: what arrives live during the replay waits, and the
+    /// replay's rows and the waiting ones are merged by id, each once.
+    #[test]
+    fn me_resync_has_no_gap_and_no_repeat() {
+        let p = principal(Role::Customer);
+        let other = principal(Role::Customer);
+        let mut hub = hub_with(&[(1, p), (2, p), (3, other)]);
+        hub.watch_me(1).unwrap();
+        hub.watch_me(2).unwrap();
+        hub.watch_me(3).unwrap();
+        assert_eq!(hub.me_live(2, 0, vec![]).map(|(_, o)| o.len()), Some(0));
+        // 6 and 7 are pushed while device 1 replays; device 2 is live.
+        assert_eq!(
+            hub.notified(p.user_id, 6, &note(6)).len(),
+            1,
+            "device 2 only"
+        );
+        assert_eq!(hub.notified(p.user_id, 7, &note(7)).len(), 1);
+        // The replay read 5 and 6 (6 was stored before the read).
+        let (_, out) = hub.me_live(1, 4, vec![(5, note(5)), (6, note(6))]).unwrap();
+        assert_eq!(ids(&out), vec![5, 6, 7]);
+        // Live from now on, each id once per device.
+        assert_eq!(hub.notified(p.user_id, 7, &note(7)).len(), 0, "a repeat");
+        assert_eq!(hub.notified(p.user_id, 8, &note(8)).len(), 2);
+        assert_eq!(
+            hub.notified(other.user_id, 1, &note(1)).len(),
+            0,
+            "other is resyncing"
+        );
+        // A device that falls too far behind while replaying is closed.
+        for id in 2..=5 {
+            hub.notified(other.user_id, id, &note(id));
+        }
+        hub.notified(other.user_id, 6, &note(6));
+        assert!(hub.clients[&3].mailbox.is_closed());
+        // Unsubscribing and leaving clean up the user index.
+        assert!(hub.unwatch_me(1));
+        assert!(!hub.unwatch_me(1));
+        hub.remove_client(2);
+        assert!(!hub.me.contains_key(&p.user_id));
+        assert!(hub.me_live(1, 0, vec![]).is_none(), "not subscribed");
+    }
+
+    #[test]
+    fn restaurant_watch_lifecycle_and_limit() {
+        let p = principal(Role::Restaurant);
+        let mut hub = hub_with(&[(1, p), (2, principal(Role::Admin))]);
+        let r = RestaurantId::new();
+        assert_eq!(hub.watch_restaurant(1, r), Ok(true));
+        assert_eq!(hub.watch_restaurant(1, r), Ok(false), "idempotent");
+        assert_eq!(hub.watch_restaurant(2, r), Ok(true));
+        assert_eq!(hub.restaurant_watchers(r).len(), 2);
+        for _ in 1..MAX_RESTAURANTS_PER_CLIENT {
+            assert_eq!(hub.watch_restaurant(2, RestaurantId::new()), Ok(true));
+        }
+        assert_eq!(
+            hub.watch_restaurant(2, RestaurantId::new()),
+            Err(WatchError::TooMany)
+        );
+        assert!(hub.unwatch_restaurant(1, r));
+        assert!(!hub.unwatch_restaurant(1, r));
+        assert_eq!(hub.restaurant_watchers(r).len(), 1);
+        hub.remove_client(2);
+        assert!(hub.restaurant_watchers(r).is_empty());
+        assert!(hub.restaurants.is_empty(), "nothing left behind");
+        assert_eq!(hub.watch_restaurant(9, r), Err(WatchError::UnknownClient));
     }
 
     #[test]
@@ -735,7 +1050,7 @@ mod tests {
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         let admin = principal(Role::Admin);
-        let mut hub = Hub::new(2);
+        let mut hub = Hub::new(2, 4);
         let mut boxes = Vec::new();
         for id in 0..300u64 {
             hub.add_client(id, admin, mailbox()).unwrap();

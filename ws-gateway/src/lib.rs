@@ -23,6 +23,12 @@
 //! - `connection`: the upgrade handler (auth, connection limit) and each
 //!   socket's reader (subscribe requests within a per-connection budget)
 //!   and writer (keepalive, write timeout, Close frames).
+//! - Notifications: the `me` channel ([`Gateway::notify`] pushes a stored
+//!   notification to the user's live devices; a subscribe with `after`
+//!   first replays the stored ones from the [`Records`] handed in with
+//!   [`Gateway::with_records`]); a restaurant's channel
+//!   (`restaurant:{id}`, its owner and admins) gets the `status` of each
+//!   of its orders from payment on.
 //! - ETAs: from an `engine::eta::EtaSource` handed in
 //!   ([`Gateway::with_etas`]: the matcher's road ETAs in the app,
 //!   crow-fly by default).
@@ -33,8 +39,9 @@
 //! to it; lock order is hub → engine → mailbox. An error in one connection
 //! ends that connection only.
 //!
-//! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`, `router`, `run`,
-//! `connection_count`, `backlog`) and the wire names in [`protocol`].
+//! **API boundary:** [`Config`], [`Gateway`] (`new`, `with_etas`,
+//! `with_records`, `notify`, `router`, `run`, `connection_count`,
+//! `backlog`), [`Records`] and the wire names in [`protocol`].
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -45,8 +52,10 @@ mod mailbox;
 pub mod metrics;
 pub mod protocol;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use auth::Tokens;
@@ -155,6 +164,69 @@ impl Config {
     fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms.max(1))
     }
+
+    /// Stored notifications one `me` subscribe replays at most (and live
+    /// ones a resyncing device may hold back): half the control queue, so
+    /// a replay never overflows it by itself.
+    fn resync_limit(&self) -> usize {
+        (self.control_queue_limit / 2).max(1)
+    }
+}
+
+/// A boxed future of a [`Records`] read; the error is logged and told to
+/// the client as `unavailable`.
+pub type RecordsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// What the gateway reads from the store: the stored notifications the
+/// `me` channel replays, and restaurants' owners (who may watch a
+/// restaurant's channel). Implemented by the binary over the api's store,
+/// which this crate does not depend on.
+pub trait Records: Send + Sync + 'static {
+    /// `user`'s notifications with ids above `after`, ascending, at most
+    /// `limit`.
+    fn notifications_after(
+        &self,
+        user: engine::UserId,
+        after: i64,
+        limit: usize,
+    ) -> RecordsFuture<'_, Vec<contract::Notification>>;
+
+    /// The owner of `restaurant`; `None` when there is no such restaurant.
+    fn restaurant_owner(
+        &self,
+        restaurant: engine::RestaurantId,
+    ) -> RecordsFuture<'_, Option<engine::UserId>>;
+}
+
+/// Closes a banned user's sockets as each ban is applied (an error
+/// `banned`, then Close 1008), until `shutdown`. Missed bans (a lag) close
+/// every socket whose user is banned now.
+async fn close_banned(
+    shared: &Shared,
+    bans: Option<tokio::sync::broadcast::Receiver<engine::UserId>>,
+    shutdown: &CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut bans) = bans else {
+        return;
+    };
+    loop {
+        let user = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ban = bans.recv() => match ban {
+                Ok(user) => Some(user),
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let closed = shared
+            .hub
+            .lock()
+            .close_banned(user, |u| shared.tokens.is_banned(u));
+        if closed > 0 {
+            tracing::info!(?user, closed, "closed a banned user's tracking sockets");
+        }
+    }
 }
 
 /// What is waiting in client mailboxes right now (for `/metrics` and tests).
@@ -191,10 +263,17 @@ pub(crate) struct Shared {
     metrics: Metrics,
     /// Taken by `run`.
     streams: Mutex<Option<Streams>>,
+    /// Bans as they are applied (subscribed at `new`, taken by `run`): a
+    /// banned user's sockets are closed at once.
+    bans: Mutex<Option<tokio::sync::broadcast::Receiver<engine::UserId>>>,
     /// Customer ETAs for order watchers' positions (the matcher's road
     /// ETAs in the app; crow-fly by default). Called under the hub lock:
     /// the source bounds its own cost.
     etas: Arc<dyn EtaSource>,
+    /// What the `me` channel's resync and the restaurant channel's owner
+    /// check read; set once by [`Gateway::with_records`] (without it those
+    /// channels answer `unavailable`).
+    records: OnceLock<Arc<dyn Records>>,
 }
 
 impl Shared {
@@ -237,7 +316,8 @@ impl Gateway {
             moves: engine.subscribe_moves(),
             changes: engine.subscribe_changes(),
         };
-        let hub = Hub::new(config.max_order_subscriptions);
+        let hub = Hub::new(config.max_order_subscriptions, config.resync_limit());
+        let bans = tokens.subscribe_bans();
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -249,9 +329,33 @@ impl Gateway {
                 tracker: TaskTracker::new(),
                 metrics: Metrics::register(),
                 streams: Mutex::new(Some(streams)),
+                bans: Mutex::new(Some(bans)),
                 etas,
+                records: OnceLock::new(),
             }),
         }
+    }
+
+    /// The same gateway, whose `me` subscriptions replay stored
+    /// notifications from `records` and whose restaurant channels check
+    /// owners there. Only the first call takes effect.
+    pub fn with_records(self, records: Arc<dyn Records>) -> Self {
+        let _ = self.shared.records.set(records);
+        self
+    }
+
+    /// Sends `user`'s stored notification to each of their devices
+    /// subscribed to `me` that has not had it (a device still replaying
+    /// gets it after its replay). Never waits: a device whose queue is full
+    /// is disconnected as a slow consumer and resyncs on reconnect.
+    pub fn notify(&self, user: engine::UserId, notification: &contract::Notification) {
+        let msg = protocol::notification(notification);
+        let mut hub = self.shared.hub.lock();
+        let to = hub.notified(user, notification.id, &msg);
+        for mailbox in to {
+            self.shared.push_control(&mailbox, msg.clone());
+        }
+        drop(hub);
     }
 
     /// `GET /v1/ws`, state applied.
@@ -265,8 +369,14 @@ impl Gateway {
     /// client got a Close frame (1001) or `shutdown_grace_ms` passed.
     pub async fn run(self, shutdown: CancellationToken) {
         let streams = self.shared.streams.lock().take();
+        let bans = self.shared.bans.lock().take();
         match streams {
-            Some(streams) => fanout::run(&self.shared, streams, &shutdown).await,
+            Some(streams) => {
+                tokio::join!(
+                    fanout::run(&self.shared, streams, &shutdown),
+                    close_banned(&self.shared, bans, &shutdown),
+                );
+            }
             None => {
                 tracing::error!(
                     "Gateway::run called twice; the second call only waits for shutdown"

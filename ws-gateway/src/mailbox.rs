@@ -46,6 +46,8 @@ pub(crate) enum CloseReason {
     SlowConsumer,
     /// The server is shutting down; pending messages are still flushed.
     GoingAway,
+    /// An admin banned the user; pending messages are discarded.
+    Banned,
 }
 
 /// What happened to one push.

@@ -8,12 +8,14 @@
 //! Client → server (JSON text):
 //! - `{"op":"subscribe","channel":"order:{order_id}"}`
 //! - `{"op":"subscribe","channel":"area","bbox":[min_lng,min_lat,max_lng,max_lat]}`
-//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area"}`
+//! - `{"op":"subscribe","channel":"me","after"?:<notification id>}`
+//! - `{"op":"subscribe","channel":"restaurant:{restaurant_id}"}`
+//! - `{"op":"unsubscribe","channel":"order:{order_id}" | "area" | "me" | "restaurant:{restaurant_id}"}`
 //!
 //! Server → client (JSON text, always with a `type`): `subscribed`,
 //! `unsubscribed`, `status` (with `arrival` when the courier reached the
 //! restaurant or the door), `location`, `drivers`, `unassigned` (area
-//! watchers: an order no driver took), `error`.
+//! watchers: an order no driver took), `notification` (`me`), `error`.
 
 use std::borrow::Cow;
 
@@ -25,12 +27,13 @@ use contract::ws::{
 use contract::{ClientMessage, ServerMessage};
 use engine::eta::Eta;
 use engine::{
-    Arrived, BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, Unassigned,
+    Arrived, BBox, DriverId, DriverStatus, Fix, LatLng, Moved, OrderId, OrderTrack, RestaurantId,
+    Unassigned,
 };
 
 pub use contract::ws::{
-    AREA_CHANNEL, OP_SUBSCRIBE, OP_UNSUBSCRIBE, ORDER_CHANNEL_PREFIX, PATH, REASON_REVOKED,
-    close_code, code,
+    AREA_CHANNEL, ME_CHANNEL, OP_SUBSCRIBE, OP_UNSUBSCRIBE, ORDER_CHANNEL_PREFIX, PATH,
+    REASON_REVOKED, RESTAURANT_CHANNEL_PREFIX, close_code, code,
 };
 
 /// The `type` of every server message.
@@ -43,10 +46,11 @@ pub enum MsgType {
     Subscribed,
     Unsubscribed,
     Unassigned,
+    Notification,
 }
 
 impl MsgType {
-    pub const ALL: [MsgType; 7] = [
+    pub const ALL: [MsgType; 8] = [
         Self::Location,
         Self::Status,
         Self::Drivers,
@@ -54,6 +58,7 @@ impl MsgType {
         Self::Subscribed,
         Self::Unsubscribed,
         Self::Unassigned,
+        Self::Notification,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -65,6 +70,7 @@ impl MsgType {
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Unassigned => "unassigned",
+            Self::Notification => "notification",
         }
     }
 
@@ -79,6 +85,11 @@ pub fn order_channel(order_id: OrderId) -> String {
     contract::ws::order_channel(order_id.0)
 }
 
+/// `restaurant:{restaurant_id}`.
+pub fn restaurant_channel(restaurant_id: RestaurantId) -> String {
+    contract::ws::restaurant_channel(restaurant_id.0)
+}
+
 // ---------------------------------------------------------------- client → server
 
 /// A parsed, validated client message.
@@ -88,6 +99,14 @@ pub(crate) enum Request {
     SubscribeArea(BBox),
     UnsubscribeOrder(OrderId),
     UnsubscribeArea,
+    /// The caller's notifications, replaying those after the cursor first.
+    SubscribeMe {
+        after: Option<i64>,
+    },
+    UnsubscribeMe,
+    /// A restaurant's orders (its owner and admins).
+    SubscribeRestaurant(RestaurantId),
+    UnsubscribeRestaurant(RestaurantId),
 }
 
 /// Why a client message was refused; becomes an `error` message, and the
@@ -142,6 +161,33 @@ pub(crate) fn parse_request(text: &str) -> Result<Request, ProtocolError> {
             .map(Request::SubscribeArea)
             .map_err(|e| e.on(AREA_CHANNEL));
     }
+    if raw.channel == ME_CHANNEL {
+        if !subscribe {
+            return Ok(Request::UnsubscribeMe);
+        }
+        let after = match &raw.after {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_i64().filter(|a| *a >= 0).ok_or_else(|| {
+                ProtocolError::new(
+                    code::BAD_AFTER,
+                    "after must be the id of a notification: an integer, 0 or more",
+                )
+                .on(ME_CHANNEL)
+            })?),
+        };
+        return Ok(Request::SubscribeMe { after });
+    }
+    if let Some(id) = raw.channel.strip_prefix(RESTAURANT_CHANNEL_PREFIX) {
+        let restaurant_id: RestaurantId = id.parse().map_err(|_| {
+            ProtocolError::new(code::BAD_RESTAURANT_ID, "the restaurant id must be a UUID")
+                .on(raw.channel.clone())
+        })?;
+        return Ok(if subscribe {
+            Request::SubscribeRestaurant(restaurant_id)
+        } else {
+            Request::UnsubscribeRestaurant(restaurant_id)
+        });
+    }
     if let Some(id) = raw.channel.strip_prefix(ORDER_CHANNEL_PREFIX) {
         let order_id: OrderId = id.parse().map_err(|_| {
             ProtocolError::new(code::BAD_ORDER_ID, "the order id must be a UUID")
@@ -156,7 +202,7 @@ pub(crate) fn parse_request(text: &str) -> Result<Request, ProtocolError> {
     Err(ProtocolError::new(
         code::UNKNOWN_CHANNEL,
         format!(
-            "unknown channel: expected \"{ORDER_CHANNEL_PREFIX}{{order_id}}\" or {AREA_CHANNEL:?}"
+            "unknown channel: expected \"{ORDER_CHANNEL_PREFIX}{{order_id}}\", {AREA_CHANNEL:?}, {ME_CHANNEL:?} or \"{RESTAURANT_CHANNEL_PREFIX}{{restaurant_id}}\""
         ),
     )
     .on(raw.channel))
@@ -316,6 +362,14 @@ pub(crate) fn unassigned(news: &Unassigned) -> Outgoing {
     )
 }
 
+/// `{"type":"notification","id",…}`: one of the caller's notifications.
+pub(crate) fn notification(n: &contract::Notification) -> Outgoing {
+    encode(
+        MsgType::Notification,
+        &ServerMessage::Notification(n.clone()),
+    )
+}
+
 /// `{"type":"subscribed","channel"}`, with the `bbox` echoed for areas.
 pub(crate) fn subscribed(channel: &str, bbox: Option<BBox>) -> Outgoing {
     let bbox = bbox.map(|b| [b.min.lng, b.min.lat, b.max.lng, b.max.lat]);
@@ -386,6 +440,45 @@ mod tests {
         check(
             r#"{"op":"unsubscribe","channel":"area","bbox":"ignored"}"#,
             Ok(Request::UnsubscribeArea),
+        );
+        check(
+            r#"{"op":"subscribe","channel":"me"}"#,
+            Ok(Request::SubscribeMe { after: None }),
+        );
+        check(
+            r#"{"op":"subscribe","channel":"me","after":null}"#,
+            Ok(Request::SubscribeMe { after: None }),
+        );
+        check(
+            r#"{"op":"subscribe","channel":"me","after":17}"#,
+            Ok(Request::SubscribeMe { after: Some(17) }),
+        );
+        check(
+            r#"{"op":"unsubscribe","channel":"me","after":"x"}"#,
+            Ok(Request::UnsubscribeMe),
+        );
+        for bad in [r#"-1"#, r#""5""#, "1.5", "[1]", "18446744073709551616"] {
+            check(
+                &format!(r#"{{"op":"subscribe","channel":"me","after":{bad}}}"#),
+                Err(code::BAD_AFTER),
+            );
+        }
+        check(
+            r#"{"op":"subscribe","channel":"ME"}"#,
+            Err(code::UNKNOWN_CHANNEL),
+        );
+        let restaurant: RestaurantId = ORDER.parse().unwrap();
+        check(
+            &format!(r#"{{"op":"subscribe","channel":"restaurant:{ORDER}"}}"#),
+            Ok(Request::SubscribeRestaurant(restaurant)),
+        );
+        check(
+            &format!(r#"{{"op":"unsubscribe","channel":"restaurant:{ORDER}"}}"#),
+            Ok(Request::UnsubscribeRestaurant(restaurant)),
+        );
+        check(
+            r#"{"op":"subscribe","channel":"restaurant:7"}"#,
+            Err(code::BAD_RESTAURANT_ID),
         );
         check("not json", Err(code::INVALID_JSON));
         check(r#"{"op":"subscribe""#, Err(code::INVALID_JSON));

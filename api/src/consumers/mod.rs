@@ -9,6 +9,9 @@
 //!   ask the matcher to dispatch it (idempotent with the direct path).
 //! - [`catalog::CatalogSync`]: `restaurant.updated` / `menu.updated`
 //!   reload the restaurant and its menu into the search catalog.
+//! - [`notify::Notifications`]: order, payment and refund events become
+//!   stored notifications for the people they concern, then go live
+//!   through the [`notify::Push`] port (the binary's gateway and ingest).
 //! - [`feed`]: driver online/offline from the engine's change stream, the
 //!   matcher's offers (`order.offered`) and couriers' arrivals
 //!   (`order.arrived_at_*`) into `events::presence`.
@@ -25,6 +28,7 @@ pub mod board;
 pub mod catalog;
 pub mod dedupe;
 pub mod feed;
+pub mod notify;
 pub mod trigger;
 
 /// Every in-process consumer of the api, for `events::run`.
@@ -33,6 +37,7 @@ pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
         Arc::new(board::Board::new(state)),
         Arc::new(trigger::Trigger::new(state)),
         Arc::new(catalog::CatalogSync::new(state)),
+        Arc::new(notify::Notifications::new(state)),
     ]
 }
 

@@ -42,6 +42,7 @@ pub mod dispatcher;
 pub mod drivers;
 pub mod events;
 pub mod menu;
+pub mod notifications;
 pub mod offers;
 pub mod orders;
 pub mod payments;
@@ -67,6 +68,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     offers::ROUTES,
     reviews::ROUTES,
     webhooks::ROUTES,
+    notifications::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

@@ -72,6 +72,7 @@ pub(crate) const ROUTES: &[super::Route] = &[
     route!(Get "/v1/orders/{order_id}/history" => order_history),
     route!(Post "/v1/orders/{order_id}/status" => update_order_status),
     route!(Post "/v1/orders/{order_id}/cancel" => cancel_order),
+    route!(Get "/v1/restaurants/{restaurant_id}/orders" => list_restaurant_orders),
 ];
 
 // ---- wire types ----
@@ -235,6 +236,24 @@ impl From<matcher::DispatchView> for OrderDispatch {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
+    /// Page size, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/restaurants/{restaurant_id}/orders`'s filter and page.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KitchenQuery {
+    /// Only orders in this status (`paid`: waiting for the kitchen to
+    /// accept; `accepted`, `preparing` …).
+    #[param(value_type = Option<crate::openapi::OrderStatus>)]
+    pub status: Option<String>,
     /// Page size, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -730,6 +749,67 @@ pub(crate) fn order_response(
         created_at: order.created_at_ms,
         updated_at: order.updated_at_ms,
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/restaurants/{restaurant_id}/orders",
+    tag = "orders",
+    summary = "List a restaurant's orders (the kitchen screen)",
+    description = "The restaurant's orders, newest first, optionally only those in one status; keyset-paged with `next_cursor`. For its owner and admins. Live changes come on the `restaurant:{restaurant_id}` channel of `/v1/ws`: subscribe first, then list, and keep the newest `status` per order. Listed orders carry no `items` (read one order for them).",
+    params(("restaurant_id" = uuid::Uuid, Path, description = "The restaurant."), KitchenQuery),
+    responses(
+        (status = 200, description = "A page of orders.", body = OrderList),
+        (status = 400, description = "`invalid_path` (not a UUID), `invalid_limit` (1 to 100), `invalid_cursor`, `invalid_status` (not an order status), `invalid_query`.", body = ErrorBody),
+        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller neither owns the restaurant nor is an admin.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_restaurant_orders(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(restaurant_id): ApiPath<RestaurantId>,
+    ApiQuery(query): ApiQuery<KitchenQuery>,
+) -> ApiResult<Json<OrderList>> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_status", format!("{s:?} is not an order status"))
+        })?),
+    };
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = usecase::restaurant::kitchen_orders(
+        state.store.as_ref(),
+        &principal,
+        restaurant_id,
+        status,
+        cursor,
+        limit,
+    )
+    .await?;
+    let next_cursor = if page.more {
+        page.orders.last().map(encode_cursor)
+    } else {
+        None
+    };
+    let orders = page
+        .orders
+        .into_iter()
+        .map(|o| order_response(&state, o, None))
+        .collect();
+    Ok(Json(OrderList {
+        orders,
+        next_cursor,
+    }))
 }
 
 /// Cursors are opaque to clients: `{created_at_ms}_{order_id}` of the last

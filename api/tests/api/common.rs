@@ -271,6 +271,25 @@ impl TestApp {
         app
     }
 
+    /// An app on a fresh store whose event stream runs the notification
+    /// consumer, which pushes through `push`.
+    pub async fn with_notifications(push: Arc<dyn api::consumers::notify::Push>) -> Self {
+        let (store, log) = test_store_with_log().await;
+        let mut app = Self::with_store(store).await;
+        app.state = app.state.clone().with_push(push);
+        let consumers: Vec<Arc<dyn events::Consumer>> = vec![Arc::new(
+            api::consumers::notify::Notifications::new(&app.state),
+        )];
+        tokio::spawn(events::run(
+            log,
+            consumers,
+            events::Config::default(),
+            app.shutdown.clone(),
+        ));
+        app.router = api::router(app.state.clone()).fallback(api::not_found_fallback);
+        app
+    }
+
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
         Self::with_store_and_config(store, test_config()).await
     }

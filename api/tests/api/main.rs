@@ -12,6 +12,7 @@ mod commerce;
 mod dispatcher;
 mod drivers;
 mod events;
+mod notifications;
 mod offers;
 mod orders;
 mod payments;

@@ -361,6 +361,57 @@ fn endpoints() -> Vec<Endpoint> {
             },
         },
         Endpoint {
+            name: "kitchen orders",
+            route: "get /v1/restaurants/{restaurant_id}/orders",
+            allowed: "NYNY",
+            public: false,
+            call: |w, _| {
+                (
+                    M::GET,
+                    format!("/v1/restaurants/{}/orders?status=paid", w.restaurant),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "list notifications",
+            route: "get /v1/notifications",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/notifications?after=0&limit=10".into(), None),
+        },
+        Endpoint {
+            name: "unread notifications",
+            route: "get /v1/notifications/unread",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/notifications/unread".into(), None),
+        },
+        Endpoint {
+            // Ids are each recipient's own and nobody has one in this
+            // world (no notification consumer runs): everyone gets the 404
+            // that another user's id would get (notifications.rs has the
+            // recipient's own).
+            name: "mark a notification read",
+            route: "post /v1/notifications/{notification_id}/read",
+            allowed: "NNNN",
+            public: false,
+            call: |_, _| (M::POST, "/v1/notifications/1/read".into(), Some(json!({}))),
+        },
+        Endpoint {
+            name: "mark all notifications read",
+            route: "post /v1/notifications/read-all",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/notifications/read-all".into(),
+                    Some(json!({})),
+                )
+            },
+        },
+        Endpoint {
             name: "ban",
             route: "post /v1/admin/users/{user_id}/ban",
             allowed: "NNNY",

@@ -4,7 +4,8 @@
 //! One [`Store`] (the sum of one trait per area: [`AccountStore`],
 //! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
 //! [`GatewayLedger`], the simulated payment gateway's own tables, and
-//! [`ReviewStore`], ratings and reviews),
+//! [`ReviewStore`], ratings and reviews, [`NotificationStore`], the
+//! notification feed),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -570,6 +571,14 @@ pub enum OrderScope {
     Driver(DriverId),
     /// Every order (admins).
     All,
+    /// One restaurant's (its kitchen screen), only those in `status` when
+    /// given.
+    Restaurant {
+        /// The restaurant.
+        restaurant_id: RestaurantId,
+        /// Only orders in this status.
+        status: Option<OrderStatus>,
+    },
 }
 
 /// A position in the newest-first order listing: strictly older than this.
@@ -1236,6 +1245,91 @@ pub trait ReviewStore: Send + Sync {
     async fn rating(&self, of: ReviewsOf) -> Result<RatingTotals>;
 }
 
+// ------------------------------------------------------------ notifications
+
+/// A notification to store for one recipient (`commerce::notify` makes
+/// them from an event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNotification {
+    /// Who it is for.
+    pub user_id: UserId,
+    /// The event it tells of (the stream's global id); one notification per
+    /// recipient and event.
+    pub event_id: i64,
+    /// The event's type name (`order.accepted`).
+    pub event_type: String,
+    /// The order it is about, if any.
+    pub order_id: Option<OrderId>,
+    /// That order's restaurant.
+    pub restaurant_id: Option<RestaurantId>,
+    /// The order's status after the event, if the event tells it.
+    pub status: Option<OrderStatus>,
+    /// The sentence shown, rendered for the recipient.
+    pub text: String,
+    /// When the event happened, Unix ms.
+    pub at_ms: i64,
+    /// When it is stored, Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// A stored notification: [`NewNotification`] with the recipient's own id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// Per recipient 1, 2, 3 … in the order stored: the resync cursor.
+    pub seq: i64,
+    /// What was stored.
+    pub new: NewNotification,
+    /// When the recipient marked it read; `None` while unread.
+    pub read_at_ms: Option<i64>,
+}
+
+/// A user's unread count and their newest notification's id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnreadCount {
+    /// Notifications not marked read.
+    pub unread: i64,
+    /// The newest notification's id; 0 with none.
+    pub last_id: i64,
+}
+
+/// The notification feed.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores each notification whose (recipient, event) is not stored yet,
+    /// in one transaction, each with its recipient's next id; the newly
+    /// stored ones, in input order (a redelivered event stores nothing).
+    async fn insert_notifications(&self, new: &[NewNotification]) -> Result<Vec<Notification>>;
+    /// `user`'s notifications with ids above `after`, oldest first, at
+    /// most `limit`.
+    async fn notifications_after(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+    /// `user`'s unread count and newest id.
+    async fn unread_notifications(&self, user: UserId) -> Result<UnreadCount>;
+    /// Marks `user`'s notification `seq` read (keeping the first time);
+    /// the notification as stored now, `None` when `user` has none with
+    /// that id.
+    async fn mark_notification_read(
+        &self,
+        user: UserId,
+        seq: i64,
+        now_ms: i64,
+    ) -> Result<Option<Notification>>;
+    /// Marks `user`'s unread notifications with ids up to `up_to` (all
+    /// with `None`) read; how many it marked.
+    async fn mark_all_notifications_read(
+        &self,
+        user: UserId,
+        up_to: Option<i64>,
+        now_ms: i64,
+    ) -> Result<u64>;
+    /// Every admin's id (the recipients of admin-relevant events).
+    async fn admin_ids(&self) -> Result<Vec<UserId>>;
+}
+
 // ------------------------------------------------------------------- store
 
 /// Everything the api stores.
@@ -1248,6 +1342,7 @@ pub trait Store:
     + PaymentStore
     + GatewayLedger
     + ReviewStore
+    + NotificationStore
     + Send
     + Sync
 {

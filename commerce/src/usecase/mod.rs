@@ -11,8 +11,9 @@
 //! (opening, refreshing and closing a session), [`ban`] (an admin's
 //! ban or unban), [`dispatcher`] (an admin's force-cancel, reassignment
 //! and setting a driver offline), [`review`] (ratings and reviews of
-//! delivered orders, hidden by admins) and [`listing`] (an admin's filtered,
-//! keyset-paged listings of users, restaurants, drivers and orders).
+//! delivered orders, hidden by admins), [`listing`] (an admin's filtered,
+//! keyset-paged listings of users, restaurants, drivers and orders) and
+//! [`notify`] (the notification feed).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -35,6 +36,7 @@ pub mod cart;
 pub mod dispatcher;
 pub mod listing;
 pub mod menu;
+pub mod notify;
 pub mod offer;
 pub mod place;
 pub mod quote;

@@ -120,6 +120,37 @@ pub async fn owned(
     }
 }
 
+/// The kitchen screen: `restaurant_id`'s orders (only those in `status`
+/// when given), newest first, strictly after `cursor`, at most `limit`,
+/// for its owner or an admin (not found for an unknown restaurant,
+/// forbidden for anyone else).
+pub async fn kitchen_orders(
+    store: &(impl RestaurantStore + crate::store::OrderStore + ?Sized),
+    principal: &Principal,
+    restaurant_id: RestaurantId,
+    status: Option<engine::OrderStatus>,
+    cursor: Option<crate::store::OrderCursor>,
+    limit: u32,
+) -> Result<super::OrderPage> {
+    let restaurant = restaurant(store, restaurant_id).await?;
+    if !may_change(principal, &restaurant) {
+        return Err(Error::forbidden(
+            "only the restaurant's owner or an admin may see its orders",
+        ));
+    }
+    let scope = crate::store::OrderScope::Restaurant {
+        restaurant_id,
+        status,
+    };
+    // One more than the page, to know whether another page follows.
+    let mut orders = store
+        .list_orders(scope, cursor, limit.saturating_add(1))
+        .await?;
+    let more = orders.len() > limit as usize;
+    orders.truncate(limit as usize);
+    Ok(super::OrderPage { orders, more })
+}
+
 /// Whether `principal` may change `restaurant` and its menu.
 pub fn may_change(principal: &Principal, restaurant: &Restaurant) -> bool {
     principal.role == Role::Admin || restaurant.owner_id == principal.user_id

@@ -223,6 +223,13 @@ impl AclProtocol {
         }
     }
 
+    /// Whether this connection's driver has been banned since it connected.
+    fn is_banned(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| self.ctx.shared.tokens.is_banned(s.driver_id.into()))
+    }
+
     /// Closes the connection: rumqttd drops a connection whose codec fails.
     fn refuse(&self, refusal: Refusal) -> protocol::Error {
         self.ctx.shared.metrics.refused(refusal);
@@ -455,6 +462,9 @@ impl Protocol for AclProtocol {
                     _ => self.refuse(Refusal::ShuttingDown),
                 });
             }
+            if self.is_banned() {
+                break Err(self.refuse(Refusal::Banned));
+            }
             let routed = match packet {
                 // The will (and its properties) are dropped: see the module doc.
                 Packet::Connect(connect, props, _will, _will_props, login) => {
@@ -480,6 +490,12 @@ impl Protocol for AclProtocol {
     }
 
     fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, protocol::Error> {
+        // A banned driver's connection ends at the next packet the router
+        // sends it: `Ingest` publishes one to its offers topic as the ban
+        // is applied, so a subscribed connection closes at once.
+        if self.is_banned() {
+            return Err(self.refuse(Refusal::Banned));
+        }
         if self.answer_v5 {
             // The refusing CONNACK, the one packet an MQTT 5 connection gets.
             let packet = match packet {

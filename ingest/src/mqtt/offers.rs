@@ -1,4 +1,5 @@
-//! Publishes offers (and offer ends) from the engine's change stream to
+//! Publishes offers (and offer ends) from the engine's change stream, and
+//! drivers' notifications ([`crate::Ingest::notify`]), to
 //! `drivers/{driver_id}/offers`, at QoS 0 through an in-process link. The
 //! router delivers them to that driver's subscription, if it has one; the
 //! ACL keeps every other driver off that topic.
@@ -26,6 +27,8 @@ pub(super) async fn run(
     mut changes: engine::Receiver<Change>,
     shutdown: CancellationToken,
 ) {
+    // Taken once: a second broker start finds none and publishes offers only.
+    let mut notes = shared.notify_rx.lock().take();
     loop {
         let change = tokio::select! {
             biased;
@@ -39,10 +42,23 @@ pub(super) async fn run(
                 }
                 continue;
             }
+            Some((driver_id, payload)) = async {
+                match notes.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if publish(&mut link_tx, topics::offers(driver_id), payload).await {
+                    shared.metrics.notifications_mqtt.increment(1);
+                } else {
+                    shared.metrics.notifications_dropped.increment(1);
+                }
+                continue;
+            }
             c = changes.recv_direct() => c,
         };
         let (driver_id, payload) = match change {
-            Ok(Change::Offer(offer)) => (offer.driver_id, wire::offer_json(&offer)),
+            Ok(Change::Offer(offer)) => (offer.driver_id, shared.offer_json(&offer).await),
             Ok(Change::OfferEnded {
                 offer_id,
                 driver_id,

@@ -35,6 +35,7 @@ mod accounts;
 mod cart;
 mod gateway_ledger;
 mod listings;
+mod notifications;
 mod orders;
 mod payments;
 mod restaurants;
@@ -114,6 +115,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0008_prep_times.sql"),
     ),
     (
+        9,
+        "notifications",
+        include_str!("../../../migrations/sqlite/0009_notifications.sql"),
+    ),
+    (
         11,
         "admin lists",
         include_str!("../../../migrations/sqlite/0011_admin_lists.sql"),
@@ -169,6 +175,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "preparation times",
         include_str!("../../../migrations/postgres/0008_prep_times.sql"),
+    ),
+    (
+        9,
+        "notifications",
+        include_str!("../../../migrations/postgres/0009_notifications.sql"),
     ),
     (
         11,

@@ -186,6 +186,26 @@ impl OrderStore for SqlStore {
             Some(c) => (c.created_at_ms, c.order_id.to_string()),
             None => (i64::MAX, String::new()),
         };
+        if let OrderScope::Restaurant {
+            restaurant_id,
+            status,
+        } = scope
+        {
+            let sql = concat!(
+                select_order!(),
+                "WHERE o.restaurant_id = $1 AND ($5 = '' OR o.status = $5)",
+                page_newest_first!()
+            );
+            let rows = sqlx::query(sql)
+                .bind(restaurant_id.to_string())
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(i64::from(limit))
+                .bind(status.map_or("", |s| s.as_str()))
+                .fetch_all(&self.pool)
+                .await?;
+            return rows.iter().map(rows::order).collect();
+        }
         let (sql, party) = match scope {
             OrderScope::Customer(u) => (
                 concat!(
@@ -216,6 +236,8 @@ impl OrderStore for SqlStore {
                 concat!(select_order!(), "WHERE $1 = $1", page_newest_first!()),
                 String::new(),
             ),
+            // Answered above.
+            OrderScope::Restaurant { .. } => return Ok(Vec::new()),
         };
         let rows = sqlx::query(sql)
             .bind(party)

@@ -1,0 +1,178 @@
+//! The notification feed: turning an event into notifications for the
+//! people it concerns ([`record`], called by the api's consumer of the
+//! event stream), and a user's own feed ([`list`], [`unread`],
+//! [`mark_read`], [`mark_all_read`]).
+//!
+//! [`record`] is idempotent: the store keeps one notification per
+//! recipient and event, so the stream's redeliveries store nothing and
+//! return nothing (nothing is pushed twice).
+
+use engine::{OrderId, UserId};
+use events::{Actor, Event, EventType};
+
+use crate::event::{CourierArrived, OrderChanged, RefundSettled};
+use crate::notify::{self, Language, Party};
+use crate::store::{NewNotification, Notification, NotificationStore, OrderStore, UnreadCount};
+use crate::{Error, Result};
+
+/// The largest page of [`list`].
+pub const MAX_PAGE: u32 = 200;
+
+/// What an order event says, whatever its payload's shape.
+struct Told {
+    status: Option<engine::OrderStatus>,
+    driver: Option<UserId>,
+    driver_from: Option<UserId>,
+    amount_cents: Option<i64>,
+}
+
+/// The event's payload as far as notifications need it; `None` for a
+/// backfilled event (not news) or a body that is not the type's shape
+/// (never written by hexdash: skipped, not retried).
+fn told(event: &Event) -> Option<Told> {
+    let body = event.payload.body.clone();
+    match event.event_type {
+        EventType::RefundSucceeded | EventType::RefundFailed => {
+            let r: RefundSettled = serde_json::from_value(body).ok()?;
+            Some(Told {
+                status: None,
+                driver: None,
+                driver_from: None,
+                amount_cents: Some(r.refund.amount_cents),
+            })
+        }
+        EventType::OrderArrivedAtRestaurant | EventType::OrderArrivedAtCustomer => {
+            let a: CourierArrived = serde_json::from_value(body).ok()?;
+            Some(Told {
+                status: None,
+                driver: Some(a.driver_id.into()),
+                driver_from: None,
+                amount_cents: None,
+            })
+        }
+        _ => {
+            let c: OrderChanged = serde_json::from_value(body).ok()?;
+            if c.backfilled {
+                return None;
+            }
+            Some(Told {
+                status: Some(c.status),
+                driver: c.driver_id.map(Into::into),
+                driver_from: c.driver_from.map(Into::into),
+                amount_cents: Some(c.total_cents),
+            })
+        }
+    }
+}
+
+/// Stores a notification of `event` for each person it concerns (see
+/// [`crate::notify`]) who has none of it yet; the newly stored ones, to
+/// push live. Events about no order, about an order the store does not
+/// have, or backfilled, store nothing.
+pub async fn record(
+    store: &(impl OrderStore + NotificationStore + ?Sized),
+    event: &Event,
+    now_ms: i64,
+) -> Result<Vec<Notification>> {
+    if !notify::wanted(event.event_type) {
+        return Ok(Vec::new());
+    }
+    let Ok(order_id) = event.aggregate.id.parse::<OrderId>() else {
+        return Ok(Vec::new());
+    };
+    let Some(told) = told(event) else {
+        return Ok(Vec::new());
+    };
+    let Some(order) = store.order(order_id).await? else {
+        return Ok(Vec::new());
+    };
+    let actor = match &event.actor {
+        Actor::User(id) => Some(UserId::from(*id)),
+        Actor::System(_) => None,
+    };
+    let mut recipients: Vec<(UserId, Party)> = Vec::new();
+    let mut add = |user: Option<UserId>, party: Party| {
+        if let Some(user) = user
+            && Some(user) != actor
+            && !recipients.iter().any(|(u, _)| *u == user)
+        {
+            recipients.push((user, party));
+        }
+    };
+    for &party in notify::audience(event.event_type, told.status) {
+        match party {
+            Party::Customer => add(Some(order.customer_id), party),
+            Party::Restaurant => add(Some(order.restaurant_owner_id), party),
+            Party::Driver => add(told.driver, party),
+            Party::DriverFrom => add(told.driver_from, party),
+            Party::Admins => {
+                for admin in store.admin_ids().await? {
+                    add(Some(admin), party);
+                }
+            }
+        }
+    }
+    let amount = told.amount_cents.unwrap_or(order.total_cents);
+    let new: Vec<NewNotification> = recipients
+        .into_iter()
+        .map(|(user_id, party)| NewNotification {
+            user_id,
+            event_id: event.id,
+            event_type: event.event_type.as_str().to_owned(),
+            order_id: Some(order.id),
+            restaurant_id: Some(order.restaurant_id),
+            status: told.status,
+            text: notify::text(event.event_type, party, amount, Language::English),
+            at_ms: event.at_ms,
+            created_at_ms: now_ms,
+        })
+        .collect();
+    Ok(store.insert_notifications(&new).await?)
+}
+
+/// A page of `user`'s notifications after `after` (oldest first).
+pub async fn list(
+    store: &(impl NotificationStore + ?Sized),
+    user: UserId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Notification>> {
+    Ok(store
+        .notifications_after(user, after, limit.clamp(1, MAX_PAGE))
+        .await?)
+}
+
+/// `user`'s unread count and newest id.
+pub async fn unread(
+    store: &(impl NotificationStore + ?Sized),
+    user: UserId,
+) -> Result<UnreadCount> {
+    Ok(store.unread_notifications(user).await?)
+}
+
+/// Marks one of `user`'s notifications read; not found when they have no
+/// notification with that id.
+pub async fn mark_read(
+    store: &(impl NotificationStore + ?Sized),
+    user: UserId,
+    id: i64,
+    now_ms: i64,
+) -> Result<Notification> {
+    store
+        .mark_notification_read(user, id, now_ms)
+        .await?
+        .ok_or(Error::NotFound("notification"))
+}
+
+/// Marks `user`'s notifications up to `up_to` (all with `None`) read; how
+/// many were unread.
+pub async fn mark_all_read(
+    store: &(impl NotificationStore + ?Sized),
+    user: UserId,
+    up_to: Option<i64>,
+    now_ms: i64,
+) -> Result<u64> {
+    Ok(store
+        .mark_all_notifications_read(user, up_to, now_ms)
+        .await?)
+}
