@@ -29,8 +29,8 @@
 
 pub mod driver;
 pub mod error;
-pub mod quote;
 pub mod notify;
+pub mod quote;
 pub mod role;
 pub mod status;
 pub mod ws;
@@ -39,8 +39,8 @@ pub use driver::{
     BatchResult, DriverMessage, OfferEndReason, OfferEndedMessage, OfferMessage, Ping, RejectedPing,
 };
 pub use error::{ErrorBody, ErrorDetail};
-pub use quote::Quote;
 pub use notify::Notification;
+pub use quote::Quote;
 pub use role::Role;
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 pub use ws::{ClientMessage, ErrorMessage, ServerMessage};
