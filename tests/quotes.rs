@@ -226,16 +226,18 @@ async fn the_carts_quote_refuses_a_half_or_wrong_point_and_says_when_out_of_reac
     let customer = app.signup("customer", "customer").await;
     let owner = app.signup("owner", "restaurant").await;
     let (_, dish) = restaurant(&app, &owner, RESTAURANT).await;
-    for (query, code) in [
-        ("lat=57.7", "invalid_location"),
-        ("lng=11.9", "invalid_location"),
-        ("lat=91&lng=11.9", "invalid_location"),
-        ("lat=57.7&lng=abc", "invalid_query"),
+    // Half a point is a well-formed request that cannot be served (422);
+    // a value out of range or of the wrong type is malformed (400).
+    for (query, status_wanted, code) in [
+        ("lat=57.7", 422, "invalid_location"),
+        ("lng=11.9", 422, "invalid_location"),
+        ("lat=91&lng=11.9", 400, "invalid_location"),
+        ("lat=57.7&lng=abc", 400, "invalid_query"),
     ] {
         let (status, body) = app
             .get(&format!("/v1/cart?{query}"), Some(&customer.token))
             .await;
-        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(status, status_wanted, "{query}: {body}");
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
     }
     // An empty cart has nothing to quote.

@@ -171,7 +171,8 @@ pub(crate) fn quote_body(q: commerce::usecase::quote::Quote) -> contract::Quote 
     params(CartQuery),
     responses(
         (status = 200, description = "The caller's cart (empty if none); with `lat` and `lng`, quoted for that delivery point (`quote`, `deliverable`).", body = CartResponse),
-        (status = 400, description = "`invalid_location`: only one of `lat`/`lng`, or out of range; `invalid_query`: a parameter of the wrong type.", body = ErrorBody),
+        (status = 400, description = "`invalid_location`: `lat` or `lng` out of range; `invalid_query`: a parameter of the wrong type.", body = ErrorBody),
+        (status = 422, description = "`invalid_location`: only one of `lat`/`lng` (they go together).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
     ),
@@ -190,7 +191,8 @@ async fn get_cart(
                 .map_err(|e| ApiError::bad_request("invalid_location", e.to_string()))?,
         ),
         _ => {
-            return Err(ApiError::bad_request(
+            // Each is well-formed alone: the pair is what is wrong, so 422.
+            return Err(ApiError::unprocessable(
                 "invalid_location",
                 "lat and lng go together: the delivery point to quote the cart for",
             ));

@@ -164,8 +164,10 @@ async fn mark_read(
     request_body = MarkAllRead,
     responses(
         (status = 200, description = "How many were marked.", body = MarkedRead),
-        (status = 400, description = "`invalid_body` (not the shape), `invalid_up_to` (negative).", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape), `invalid_up_to` (negative).", body = ErrorBody),
         (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: no body declared as `application/json` (send `{}` to mark everything).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
