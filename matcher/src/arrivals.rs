@@ -28,7 +28,8 @@
 //! fence down before the pings that reached it.
 
 use engine::{
-    Arrived, Change, Handle, Moved, OrderId, OrderStatus, OrderTrack, RecvError, TryRecvError,
+    Arrived, Change, DriverId, Handle, LatLng, Moved, OrderId, OrderStatus, OrderTrack, RecvError,
+    TryRecvError,
 };
 use rustc_hash::FxHashSet;
 use tokio_util::sync::CancellationToken;
@@ -144,15 +145,21 @@ impl Tracker {
     /// without an order or without a fence up, at the cost of a branch or
     /// a hash lookup).
     pub fn on_move(&mut self, m: &Moved) -> Vec<Arrived> {
+        self.on_fix(m.driver_id, m.position, m.recorded_at_ms)
+    }
+
+    /// `driver_id` is at `position` (recorded at `at_ms`): the arrivals
+    /// that raises (see [`Tracker::on_move`]).
+    pub fn on_fix(&mut self, driver_id: DriverId, position: LatLng, at_ms: i64) -> Vec<Arrived> {
         self.fences
-            .check(m.driver_id, m.position)
+            .check(driver_id, position)
             .into_iter()
             .map(|a| Arrived {
                 order_id: a.order_id,
-                driver_id: m.driver_id,
+                driver_id,
                 arrival: a.kind.arrival(),
-                position: m.position,
-                at_ms: m.recorded_at_ms,
+                position,
+                at_ms,
             })
             .collect()
     }
@@ -211,6 +218,7 @@ impl Arrivals {
                         Ok(Change::Order(track)) => {
                             self.tracker.on_order(&track);
                             metrics::gauge!(FENCES).set(self.tracker.len() as f64);
+                            self.check_last_fix(track.driver_id);
                         }
                         Ok(_) => {}
                         Err(RecvError::Overflowed(n)) => {
@@ -252,9 +260,32 @@ impl Arrivals {
         Ok(())
     }
 
+    /// Checks the courier's last fix against the fences just put up. The
+    /// drain before a change may check fixes published after it (the
+    /// streams have no common order), which then met no fence; and a
+    /// courier may already be inside when the fence goes up. Either way it
+    /// arrives now, not at a next ping that may never come (a fence fires
+    /// once, so a fix checked twice raises nothing more).
+    fn check_last_fix(&mut self, driver_id: Option<DriverId>) {
+        let Some(driver_id) = driver_id else { return };
+        let Some(fix) = self.engine.driver(driver_id).and_then(|d| d.fix) else {
+            return;
+        };
+        let arrivals = self
+            .tracker
+            .on_fix(driver_id, fix.position, fix.recorded_at_ms);
+        self.publish(arrivals);
+    }
+
     /// Checks one fix and publishes what it raises.
     fn on_move(&mut self, m: &Moved) {
-        for arrived in self.tracker.on_move(m) {
+        let arrivals = self.tracker.on_move(m);
+        self.publish(arrivals);
+    }
+
+    /// Publishes arrivals on the change stream.
+    fn publish(&mut self, arrivals: Vec<Arrived>) {
+        for arrived in arrivals {
             metrics::counter!(ARRIVALS_TOTAL, "arrival" => arrived.arrival.as_str()).increment(1);
             tracing::debug!(
                 order_id = %arrived.order_id,

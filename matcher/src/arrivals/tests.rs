@@ -201,3 +201,50 @@ async fn the_task_publishes_one_arrival_per_stop_on_the_change_stream() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+/// The task is behind: a courier is assigned, drives into the restaurant's
+/// fence and stops there, all before the task looks. The drain before the
+/// assignment checks those fixes against no fence; the assignment then
+/// checks the courier's last fix, so the arrival still comes (with no
+/// further ping to catch it).
+#[tokio::test]
+async fn a_courier_inside_when_the_fence_goes_up_arrives_without_another_ping() {
+    let engine = Handle::new(EngineConfig::default());
+    let (order, driver) = (OrderId::new(), DriverId::new());
+    let ping = |metres: f64, at_ms: i64| Ping {
+        driver_id: driver,
+        position: north(metres),
+        recorded_at_ms: at_ms,
+        heading_deg: None,
+        speed_mps: None,
+        accuracy_m: None,
+    };
+    engine.apply_ping(&ping(1_000.0, T0), T0);
+    let arrivals = Arrivals::new(engine.clone(), 50.0).unwrap();
+    let mut changes = engine.subscribe_changes();
+    let shutdown = CancellationToken::new();
+    // Subscribed with no order assigned; the task runs when the test awaits.
+    let task = tokio::spawn(arrivals.run(shutdown.clone()));
+    engine.track_order(track(order, Some(driver), OrderStatus::Accepted));
+    for (i, metres) in [400.0, 100.0, 0.0].iter().enumerate() {
+        engine.apply_ping(&ping(*metres, T0 + 10_000 * (i as i64 + 1)), T0);
+    }
+    let arrived = loop {
+        let change = tokio::time::timeout(Duration::from_secs(10), changes.recv_direct())
+            .await
+            .expect("the arrival comes")
+            .unwrap();
+        if let Change::Arrived(a) = change {
+            break a;
+        }
+    };
+    assert_eq!((arrived.order_id, arrived.driver_id), (order, driver));
+    assert_eq!(arrived.arrival, Arrival::ArrivedAtRestaurant);
+    assert_eq!(
+        arrived.at_ms,
+        T0 + 30_000,
+        "the last fix, at the restaurant"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
