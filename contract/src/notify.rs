@@ -76,9 +76,10 @@ pub struct UnreadCount {
 #[serde(deny_unknown_fields)]
 pub struct MarkAllRead {
     /// Only notifications with ids up to this one (what the screen showed,
-    /// so one that arrived meanwhile stays unread); all when absent.
+    /// so one that arrived meanwhile stays unread); all when absent or
+    /// null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub up_to: Option<i64>,
 }
 
