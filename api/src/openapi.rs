@@ -854,7 +854,7 @@ mod tests {
     /// two in step).
     #[test]
     fn document_bounds_are_the_server_limits() {
-        use routes::{auth, drivers, menu, orders, payments, profile, restaurants};
+        use routes::{auth, drivers, menu, orders, payments, profile, restaurants, reviews};
         let doc = json();
         let text_fields: &[(&str, &str, usize)] = &[
             ("SignupRequest", "name", routes::MAX_NAME_CHARS),
@@ -1049,6 +1049,12 @@ mod tests {
             0.0,
             restaurants::MAX_SEARCH_OFFSET as f64,
             "search offset",
+        );
+        check_range(
+            &param(&doc, "get", "/v1/restaurants", "min_rating"),
+            reviews::MIN_STARS as f64,
+            reviews::MAX_STARS as f64,
+            "search min_rating",
         );
         assert_eq!(
             num(&param(&doc, "get", "/v1/restaurants", "q"), "maxLength"),

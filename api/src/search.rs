@@ -1,7 +1,8 @@
 //! The search catalog as the api keeps it: the `catalog` crate's in-memory
 //! index of restaurants and dishes, loaded from the store at start-up
 //! ([`load`]) and updated after every committed write to a restaurant or a
-//! menu item (the use-cases call it as their `commerce::ports::CatalogSide`).
+//! menu item (the use-cases call it as their `commerce::ports::CatalogSide`);
+//! restaurants' ratings follow the `review.*` events (`consumers::catalog`).
 //!
 //! Searches never touch the database. On one node the catalog is exact
 //! after each write returns; with several nodes, each sees only its own
@@ -11,12 +12,13 @@
 
 use std::sync::Arc;
 
-use catalog::{Catalog, DishEntry, RestaurantEntry, WeeklyHours};
+use catalog::{Catalog, DishEntry, Rating, RestaurantEntry, WeeklyHours};
 use commerce::ports::CatalogSide;
+use engine::RestaurantId;
 use parking_lot::RwLock;
 
 use crate::AppState;
-use crate::store::{self, MenuItem, Restaurant, StoreError};
+use crate::store::{self, MenuItem, RatingTotals, Restaurant, StoreError};
 
 /// Rows read per page while loading.
 const LOAD_PAGE: u32 = 1_000;
@@ -111,8 +113,22 @@ pub fn reload(catalog: &SharedCatalog, restaurant: &Restaurant, menu: &[MenuItem
     }
 }
 
-/// Loads every restaurant and menu item from the store. Call once at
-/// start-up, before serving.
+/// A restaurant's rating (its visible reviews' totals) into `catalog`.
+pub fn set_rating(catalog: &SharedCatalog, id: RestaurantId, totals: RatingTotals) {
+    catalog.write().set_rating(id, rating(totals));
+}
+
+/// The store's totals as the catalog keeps them (negative counts cannot
+/// come from SQL sums of 1..5 stars; they read as none).
+fn rating(totals: RatingTotals) -> Rating {
+    Rating {
+        stars: u64::try_from(totals.stars).unwrap_or(0),
+        count: u64::try_from(totals.count).unwrap_or(0),
+    }
+}
+
+/// Loads every restaurant, menu item and rating from the store. Call once
+/// at start-up, before serving.
 pub async fn load(state: &AppState) -> Result<(), StoreError> {
     let restaurants = store::for_each_page(
         LOAD_PAGE,
@@ -141,6 +157,14 @@ pub async fn load(state: &AppState) -> Result<(), StoreError> {
         },
     )
     .await?;
-    tracing::info!(restaurants, dishes, "search catalog loaded");
+    let ratings = state.store.restaurant_ratings().await?;
+    {
+        let mut catalog = state.catalog.write();
+        for (id, totals) in &ratings {
+            catalog.set_rating(*id, rating(*totals));
+        }
+    }
+    let rated = ratings.len();
+    tracing::info!(restaurants, dishes, rated, "search catalog loaded");
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use bench::menus::{self, GenRestaurant};
 use bench::{City, EPOCH_MS};
-use catalog::{Catalog, DishEntry, HoursSpec, Query, RestaurantEntry, WeeklyHours};
+use catalog::{Catalog, DishEntry, HoursSpec, Query, Rating, RestaurantEntry, Sort, WeeklyHours};
 use criterion::{Criterion, criterion_group, criterion_main};
 use engine::{LatLng, RestaurantId};
 use rand::rngs::StdRng;
@@ -60,6 +60,15 @@ fn loaded_catalog(city: City) -> Catalog {
             });
         }
     }
+    // Seven restaurants in ten rated, by 1 to 200 reviews of 1 to 5 stars.
+    let mut rng = StdRng::seed_from_u64(SEED + 2);
+    for r in menus::restaurants(SEED, RESTAURANTS, DISHES, city) {
+        if rng.random_bool(0.7) {
+            let count = rng.random_range(1..=200u64);
+            let stars = rng.random_range(count..=5 * count);
+            catalog.set_rating(RestaurantId(r.id), Rating { stars, count });
+        }
+    }
     catalog
 }
 
@@ -100,7 +109,7 @@ fn search(c: &mut Criterion) {
         covering as f64 / points.len() as f64
     );
 
-    let scenarios: [(&str, MakeQuery); 5] = [
+    let scenarios: [(&str, MakeQuery); 7] = [
         ("nearby_only", |p, _| Query::near(p)),
         ("text", |p, i| Query {
             text: Some(menus::POPULAR_QUERIES[i % menus::POPULAR_QUERIES.len()].to_owned()),
@@ -119,6 +128,15 @@ fn search(c: &mut Criterion) {
             text: Some(menus::POPULAR_QUERIES[i % menus::POPULAR_QUERIES.len()].to_owned()),
             cuisine: Some("italian".to_owned()),
             open_now: true,
+            ..Query::near(p)
+        }),
+        // Ratings read each covering restaurant's listing.
+        ("by_rating", |p, _| Query {
+            sort: Sort::Rating,
+            ..Query::near(p)
+        }),
+        ("min_rating_4", |p, _| Query {
+            min_rating: Some(4.0),
             ..Query::near(p)
         }),
     ];

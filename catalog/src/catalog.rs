@@ -73,9 +73,50 @@ impl Dish {
     }
 }
 
+/// A restaurant's rating: the stars of its visible reviews added up, and
+/// how many there are (the store's totals). Kept as totals so averages
+/// compare exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rating {
+    /// Stars added up.
+    pub stars: u64,
+    /// Reviews counted; 0: not rated.
+    pub count: u64,
+}
+
+impl Rating {
+    /// The mean stars; `None` when not rated.
+    pub fn average(self) -> Option<f64> {
+        // Precision: review counts stay far below 2^53.
+        (self.count > 0).then(|| self.stars as f64 / self.count as f64)
+    }
+
+    /// Better first: the higher average (compared exactly, by
+    /// cross-multiplying), then more reviews; rated before not rated.
+    pub fn better_first(self, other: Rating) -> std::cmp::Ordering {
+        match (self.count, other.count) {
+            (0, 0) => std::cmp::Ordering::Equal,
+            (0, _) => std::cmp::Ordering::Greater,
+            (_, 0) => std::cmp::Ordering::Less,
+            _ => {
+                let mine = u128::from(self.stars) * u128::from(other.count);
+                let theirs = u128::from(other.stars) * u128::from(self.count);
+                theirs.cmp(&mine).then(other.count.cmp(&self.count))
+            }
+        }
+    }
+
+    /// Whether the average is at least `min` (never, when not rated).
+    pub fn at_least(self, min: f64) -> bool {
+        self.average().is_some_and(|a| a >= min)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Listing {
     pub entry: RestaurantEntry,
+    /// Its visible reviews' totals ([`Catalog::set_rating`]).
+    pub rating: Rating,
     name_tokens: Vec<String>,
     cuisine_tokens: Vec<String>,
     /// Each cuisine as [`text::phrase`], for the exact cuisine filter.
@@ -183,9 +224,11 @@ impl Catalog {
             dishes: Vec::new(),
             terms: Terms::default(),
             dish_words: DishWords::default(),
+            rating: Rating::default(),
             entry: r,
         };
         if let Some(old) = old {
+            listing.rating = old.rating;
             listing.dishes = old.dishes;
             listing.terms = old.terms;
             listing.dish_words = old.dish_words;
@@ -321,6 +364,26 @@ impl Catalog {
             }
         }
         true
+    }
+
+    /// Sets a restaurant's rating (its visible reviews' totals, as
+    /// reloaded after a review changed); whether the restaurant is listed.
+    pub fn set_rating(&mut self, id: RestaurantId, rating: Rating) -> bool {
+        let Some(&slot) = self.by_id.get(&id) else {
+            return false;
+        };
+        match self.slots[slot as usize].as_mut() {
+            Some(listing) => {
+                listing.rating = rating;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A restaurant's rating; not rated if unknown.
+    pub fn rating(&self, id: RestaurantId) -> Rating {
+        self.listing_of(id).map(|l| l.rating).unwrap_or_default()
     }
 
     pub fn restaurant_count(&self) -> usize {

@@ -7,7 +7,8 @@
 //! projection: the database stays the source of truth.
 //!
 //! - [`catalog`]: [`Catalog`], the restaurant table and the write path.
-//! - [`search`]: [`Query`], [`Page`], [`Hit`], filtering and ranking.
+//! - [`search`]: [`Query`], [`Page`], [`Hit`], filtering and ranking
+//!   (relevance, distance or [`Rating`]).
 //! - [`hours`]: [`WeeklyHours`], opening hours in a time zone (DST-correct,
 //!   bundled tz database), with its wire shape [`HoursSpec`].
 //! - [`text`]: tokenising and folding (case, diacritics) for matching.
@@ -28,6 +29,6 @@ pub mod search;
 mod terms;
 pub mod text;
 
-pub use catalog::{Catalog, DishEntry, RestaurantEntry};
+pub use catalog::{Catalog, DishEntry, Rating, RestaurantEntry};
 pub use hours::{Day, DayHours, HoursError, HoursSpec, WeeklyHours};
-pub use search::{Hit, MAX_MATCHED_DISHES, MAX_PAGE_LIMIT, MAX_QUERY_TOKENS, Page, Query};
+pub use search::{Hit, MAX_MATCHED_DISHES, MAX_PAGE_LIMIT, MAX_QUERY_TOKENS, Page, Query, Sort};

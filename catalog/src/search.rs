@@ -4,14 +4,17 @@
 //!    query point, with their haversine distance. Text and cuisine are
 //!    resolved first, catalog-wide, into per-slot arrays, so each covering
 //!    restaurant is filtered by array lookups.
-//! 2. Filters: the cuisine (a restaurant cuisine equal to it as a
+//! 2. Filters: the minimum rating (an average of at least it; a restaurant
+//!    not rated is left out), the cuisine (a restaurant cuisine equal to it as a
 //!    [`text::phrase`]: case, diacritics, punctuation and spacing ignored),
 //!    the text (every query token a prefix of some token of the name,
 //!    a cuisine, or an available dish's name or category), and `open_now`.
-//! 3. Ranking: relevance (the sum over query tokens of each one's best
-//!    match: name exact 6, name prefix 5, cuisine 4/3, dish name or
-//!    category 2/1) descending, then distance ascending, then restaurant
-//!    id; without text, distance then id.
+//! 3. Ranking, by [`Sort`]: relevance (the sum over query tokens of each
+//!    one's best match: name exact 6, name prefix 5, cuisine 4/3, dish name
+//!    or category 2/1) descending, then distance ascending, then restaurant
+//!    id (without text, distance then id); or distance, then id; or rating
+//!    ([`Rating::better_first`]: the higher average, more reviews, rated
+//!    before not rated), then distance, then id.
 //! 4. Paging: `offset`/`limit` over the ranked list; only the page is fully
 //!    sorted, and only its hits get their opening state and matched dishes.
 
@@ -20,7 +23,7 @@ use std::cmp::Ordering;
 use engine::{LatLng, RestaurantId};
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Listing};
+use crate::catalog::{Catalog, Listing, Rating};
 use crate::index::{ALWAYS_OPEN, Schedules};
 use crate::text;
 
@@ -43,6 +46,11 @@ pub struct Query {
     pub cuisine: Option<String>,
     /// Only restaurants open at the search's `now_utc_ms`.
     pub open_now: bool,
+    /// Only restaurants whose average rating is at least this (1 to 5);
+    /// restaurants not rated are left out.
+    pub min_rating: Option<f64>,
+    /// The order of the results.
+    pub sort: Sort,
     pub offset: usize,
     /// At most [`MAX_PAGE_LIMIT`].
     pub limit: usize,
@@ -56,10 +64,25 @@ impl Query {
             text: None,
             cuisine: None,
             open_now: false,
+            min_rating: None,
+            sort: Sort::Relevance,
             offset: 0,
             limit: 20,
         }
     }
+}
+
+/// How results are ordered; every order ends with the restaurant id, so
+/// equal inputs always page the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Relevance to the text, then distance (distance alone without text).
+    #[default]
+    Relevance,
+    /// Distance, nearest first.
+    Distance,
+    /// Rating, best first ([`Rating::better_first`]), then distance.
+    Rating,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,6 +99,8 @@ pub struct Hit {
     /// Relevance to the text; 0 without text.
     pub score: f64,
     pub open_now: bool,
+    /// Its visible reviews' totals.
+    pub rating: Rating,
     /// Available dishes whose name matched a query token, best first (most
     /// relevant, then shorter name, then id), at most [`MAX_MATCHED_DISHES`].
     pub matched_dishes: Vec<Uuid>,
@@ -89,15 +114,26 @@ struct Candidate {
     id: RestaurantId,
     slot: u32,
     schedule: u32,
+    rating: Rating,
 }
 
-/// Relevance descending, then distance ascending, then id: a total order,
-/// so equal inputs always page the same way.
-fn rank(a: &Candidate, b: &Candidate) -> Ordering {
-    b.score
-        .cmp(&a.score)
-        .then(a.distance_m.total_cmp(&b.distance_m))
-        .then(a.id.cmp(&b.id))
+/// The total order of `sort` (each ends with the id).
+fn ranking(sort: Sort) -> fn(&Candidate, &Candidate) -> Ordering {
+    match sort {
+        Sort::Relevance => |a, b| {
+            b.score
+                .cmp(&a.score)
+                .then(a.distance_m.total_cmp(&b.distance_m))
+                .then(a.id.cmp(&b.id))
+        },
+        Sort::Distance => |a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)),
+        Sort::Rating => |a, b| {
+            a.rating
+                .better_first(b.rating)
+                .then(a.distance_m.total_cmp(&b.distance_m))
+                .then(a.id.cmp(&b.id))
+        },
+    }
 }
 
 /// Whether each schedule is open at one instant, computed at most once per
@@ -215,6 +251,7 @@ impl Catalog {
             allowed
         });
         let mut open_now = OpenNow::new(&self.schedules, now_utc_ms);
+        let needs_rating = q.min_rating.is_some() || q.sort == Sort::Rating;
         let mut matches: Vec<Candidate> = Vec::new();
         self.grid.covering(q.near, |c| {
             if let Some(allowed) = &allowed
@@ -229,6 +266,16 @@ impl Catalog {
                 },
                 None => 0,
             };
+            // Only a rating filter or order reads the listing here (a
+            // cache miss per covering restaurant); the page reads it after.
+            let rating = if needs_rating {
+                self.listing(c.slot).map(|l| l.rating).unwrap_or_default()
+            } else {
+                Rating::default()
+            };
+            if q.min_rating.is_some_and(|min| !rating.at_least(min)) {
+                return;
+            }
             if q.open_now && !open_now.is_open(c.schedule) {
                 return;
             }
@@ -238,6 +285,7 @@ impl Catalog {
                 id: c.id,
                 slot: c.slot,
                 schedule: c.schedule,
+                rating,
             });
         });
 
@@ -250,6 +298,7 @@ impl Catalog {
                 total,
             };
         }
+        let rank = ranking(q.sort);
         // Only the first `end` need sorting.
         if end < total {
             matches.select_nth_unstable_by(end, rank);
@@ -266,6 +315,7 @@ impl Catalog {
                     distance_m: c.distance_m,
                     score: f64::from(c.score),
                     open_now: open_now.is_open(c.schedule),
+                    rating: listing.rating,
                     matched_dishes: matched_dishes(listing, &tokens),
                 })
             })

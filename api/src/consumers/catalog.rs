@@ -8,12 +8,15 @@ use super::dedupe::Seen;
 use super::failed;
 use crate::AppState;
 use crate::search::{self, SharedCatalog};
-use crate::store::Store;
+use crate::store::{ReviewsOf, Store};
+use commerce::event::ReviewChanged;
 
 /// `restaurant.updated` and `menu.updated` reload the restaurant and its
 /// whole menu from the store into the catalog (idempotent: upserts of the
 /// stored rows), and give the matcher the restaurant's declared
 /// preparation time (its estimate until the restaurant has history).
+/// `review.*` reload the rated restaurant's rating (the totals over its
+/// visible reviews, so a replay sets the same figures).
 pub struct CatalogSync {
     store: std::sync::Arc<dyn Store>,
     catalog: SharedCatalog,
@@ -45,17 +48,37 @@ impl events::Consumer for CatalogSync {
     fn wants(&self, event_type: EventType) -> bool {
         matches!(
             event_type,
-            EventType::RestaurantUpdated | EventType::MenuUpdated
+            EventType::RestaurantUpdated
+                | EventType::MenuUpdated
+                | EventType::ReviewCreated
+                | EventType::ReviewUpdated
+                | EventType::ReviewHidden
+                | EventType::ReviewUnhidden
         )
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        let Ok(id) = event.aggregate.id.parse::<RestaurantId>() else {
-            return Ok(());
-        };
         if self.seen.contains(event.id) {
             return Ok(());
         }
+        if event.aggregate.kind == events::AggregateKind::Order {
+            // A review event (the order's stream): its body names the
+            // restaurant rated.
+            let review: ReviewChanged =
+                serde_json::from_value(event.payload.body.clone()).map_err(failed)?;
+            let id = review.restaurant_id;
+            let totals = self
+                .store
+                .rating(ReviewsOf::Restaurant(id))
+                .await
+                .map_err(failed)?;
+            search::set_rating(&self.catalog, id, totals);
+            self.seen.insert(event.id);
+            return Ok(());
+        }
+        let Ok(id) = event.aggregate.id.parse::<RestaurantId>() else {
+            return Ok(());
+        };
         if let Some(restaurant) = self.store.restaurant(id).await.map_err(failed)? {
             let menu = self.store.menu(id).await.map_err(failed)?;
             search::reload(&self.catalog, &restaurant, &menu);

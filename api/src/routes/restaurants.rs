@@ -23,11 +23,12 @@ use engine::{LatLng, MenuItemId, RestaurantId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::reviews::{MAX_STARS, MIN_STARS, RatingSummary, summary};
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::ErrorBody;
-use crate::store::Restaurant;
+use crate::store::{RatingTotals, Restaurant};
 use crate::{AppState, search};
 
 /// Widest delivery radius a restaurant may set, metres. Bounds how far the
@@ -184,12 +185,45 @@ pub struct SearchQuery {
     pub cuisine: Option<String>,
     #[serde(default)]
     pub open_now: bool,
+    /// Only restaurants rated at least this on average (1 to 5); those not
+    /// yet rated are left out.
+    #[param(minimum = 1, maximum = 5)]
+    pub min_rating: Option<f64>,
+    /// `relevance` (default: relevance to `q`, then distance), `distance`
+    /// (nearest first) or `rating` (best average first, then more reviews,
+    /// then distance; restaurants not rated last).
+    #[serde(default)]
+    #[param(inline)]
+    pub sort: SearchSort,
     /// Page size, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// Results to skip, default 0.
     #[param(minimum = 0, maximum = 10000)]
     pub offset: Option<usize>,
+}
+
+/// The order of search results.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchSort {
+    /// Relevance to `q`, then distance.
+    #[default]
+    Relevance,
+    /// Nearest first.
+    Distance,
+    /// Best rated first.
+    Rating,
+}
+
+impl From<SearchSort> for catalog::Sort {
+    fn from(s: SearchSort) -> Self {
+        match s {
+            SearchSort::Relevance => catalog::Sort::Relevance,
+            SearchSort::Distance => catalog::Sort::Distance,
+            SearchSort::Rating => catalog::Sort::Rating,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -214,6 +248,8 @@ pub struct SearchHit {
     pub delivery_radius_m: u32,
     /// Relevance to `q` (higher is better; 0 without `q`).
     pub score: f64,
+    /// The restaurant's rating over its visible reviews.
+    pub rating: RatingSummary,
     /// Dishes whose name matched `q`, best first.
     pub matched_dishes: Vec<MatchedDish>,
     /// The delivery fee and ETA for the searched point, if ordered now.
@@ -372,8 +408,8 @@ async fn update_restaurant(
     summary = "Search restaurants near a point",
     params(SearchQuery),
     responses(
-        (status = 200, description = "Restaurants whose delivery radius covers the point, matched on names, cuisines and dish names, ranked by relevance then distance. No token needed.", body = SearchResponse),
-        (status = 400, description = "`invalid_location` (`lat`/`lng` missing or out of range), `invalid_limit` (1 to 100), `invalid_offset` (at most 10000), `invalid_query` (a parameter of the wrong type, or `q` over 200 characters).", body = ErrorBody),
+        (status = 200, description = "Restaurants whose delivery radius covers the point, matched on names, cuisines and dish names (and `min_rating`), ranked by `sort` (relevance then distance by default). No token needed.", body = SearchResponse),
+        (status = 400, description = "`invalid_location` (`lat`/`lng` missing or out of range), `invalid_limit` (1 to 100), `invalid_offset` (at most 10000), `invalid_rating` (`min_rating` not between 1 and 5), `invalid_query` (a parameter of the wrong type, an unknown `sort`, or `q` over 200 characters).", body = ErrorBody),
     )
 )]
 async fn search_restaurants(
@@ -412,11 +448,22 @@ async fn search_restaurants(
             format!("offset must be at most {MAX_SEARCH_OFFSET}"),
         ));
     }
+    let (lowest, highest) = (MIN_STARS as f64, MAX_STARS as f64);
+    if let Some(min) = query.min_rating
+        && !(lowest..=highest).contains(&min)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_rating",
+            format!("min_rating must be between {MIN_STARS} and {MAX_STARS}"),
+        ));
+    }
     let q = catalog::Query {
         near,
         text: query.q.filter(|q| !q.trim().is_empty()),
         cuisine: query.cuisine.filter(|c| !c.trim().is_empty()),
         open_now: query.open_now,
+        min_rating: query.min_rating,
+        sort: query.sort.into(),
         offset,
         limit,
     };
@@ -460,6 +507,10 @@ async fn search_restaurants(
                 accepting_orders: r.accepting_orders,
                 delivery_radius_m: r.delivery_radius_m,
                 score: hit.score,
+                rating: summary(RatingTotals {
+                    stars: i64::try_from(hit.rating.stars).unwrap_or(i64::MAX),
+                    count: i64::try_from(hit.rating.count).unwrap_or(i64::MAX),
+                }),
                 matched_dishes: hit
                     .matched_dishes
                     .iter()

@@ -32,6 +32,10 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::ErrorBody;
 use crate::store::{PageAfter, RatingTotals, Review, ReviewsOf};
 
+/// The fewest and most stars a rating gives (the schema's and the search
+/// filter's bounds).
+pub(crate) const MIN_STARS: i64 = 1;
+pub(crate) const MAX_STARS: i64 = 5;
 /// Longest review text, in characters.
 pub(crate) const MAX_REVIEW_TEXT_CHARS: usize = 1_000;
 /// Page size when none is asked for, and the largest.
@@ -376,10 +380,10 @@ async fn unhide_review(
 // ---- helpers ----
 
 fn rating(what: &str, r: RatingRequest) -> ApiResult<Rating> {
-    if !(1..=5).contains(&r.stars) {
+    if !(MIN_STARS..=MAX_STARS).contains(&r.stars) {
         return Err(ApiError::bad_request(
             "invalid_rating",
-            format!("{what}.stars must be 1 to 5"),
+            format!("{what}.stars must be {MIN_STARS} to {MAX_STARS}"),
         ));
     }
     let text = match r.text {

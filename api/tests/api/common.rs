@@ -310,6 +310,24 @@ impl TestApp {
         Self::build(test_store().await, test_config(), config, Arc::new(clock)).await
     }
 
+    /// An app on `clock` whose event stream runs the consumers `consumers`
+    /// makes from its state.
+    pub async fn with_clock_and_consumers(
+        clock: clock::ManualClock,
+        consumers: impl FnOnce(&AppState) -> Vec<Arc<dyn events::Consumer>>,
+    ) -> Self {
+        let (store, log) = test_store_with_log().await;
+        let config = matcher::Config::default();
+        let app = Self::build(store, test_config(), config, Arc::new(clock)).await;
+        tokio::spawn(events::run(
+            log,
+            consumers(&app.state),
+            events::Config::default(),
+            app.shutdown.clone(),
+        ));
+        app
+    }
+
     async fn build(
         store: Arc<dyn Store>,
         config: Config,

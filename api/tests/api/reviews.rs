@@ -5,6 +5,8 @@
 use auth::Role;
 use axum::http::Method;
 use engine::{OrderId, RestaurantId};
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -23,7 +25,11 @@ struct Scene {
 
 async fn scene() -> Scene {
     let clock = clock::ManualClock::new(T0);
-    let app = TestApp::with_clock(clock.clone()).await;
+    // The search catalog follows reviews through the event stream.
+    let app = TestApp::with_clock_and_consumers(clock.clone(), |state| {
+        vec![Arc::new(api::consumers::catalog::CatalogSync::new(state))]
+    })
+    .await;
     let admin = app.admin().await;
     let owner = app.user(Role::Restaurant).await;
     let restaurant = app.restaurant(&owner).await;
@@ -44,13 +50,18 @@ impl Scene {
     /// An order of `customer`, carried by the driver up to `until`
     /// (`accepted` … `delivered`).
     async fn order(&self, customer: &User, until: &str) -> OrderId {
-        let order = self.app.place_order(customer, self.restaurant).await;
+        self.order_at(self.restaurant, customer, until).await
+    }
+
+    /// [`Scene::order`] from `restaurant`.
+    async fn order_at(&self, restaurant: RestaurantId, customer: &User, until: &str) -> OrderId {
+        let order = self.app.place_order(customer, restaurant).await;
         if until == "accepted" {
             return order;
         }
         let offer = self.app.offer_of(order);
         self.app.accept(&self.driver, &offer).await.assert_ok(200);
-        let owner = self.app.owner_token(self.restaurant);
+        let owner = self.app.owner_token(restaurant);
         for (token, status) in [
             (owner.as_str(), "ready_for_pickup"),
             (self.driver.token.as_str(), "picked_up"),
@@ -264,5 +275,89 @@ dual_test! {
             .get(&format!("/v1/restaurants/{}/reviews?limit=0", s.restaurant), None)
             .await
             .assert_error(400, "invalid_limit");
+    }
+}
+
+/// The names' order of a search around `HERE` with `params`.
+async fn searched(app: &TestApp, params: &str) -> Vec<(String, Value)> {
+    let r = app
+        .get(
+            &format!("/v1/restaurants?lat={}&lng={}&{params}", HERE.0, HERE.1),
+            None,
+        )
+        .await;
+    r.assert_ok(200)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["restaurant_id"].as_str().unwrap().to_owned(),
+                h["rating"].clone(),
+            )
+        })
+        .collect()
+}
+
+dual_test! {
+    async fn search_shows_sorts_and_filters_by_rating() {
+        let s = scene().await;
+        // A (the scene's, nearest) rated 3; B (500 m north) 5 and 4; C
+        // (1 km north) not rated.
+        let b = s.app.restaurant_at(&s.app.user(Role::Restaurant).await, HERE.0 + 0.0045, HERE.1).await;
+        let c = s.app.restaurant_at(&s.app.user(Role::Restaurant).await, HERE.0 + 0.009, HERE.1).await;
+        let mut b_reviews = Vec::new();
+        for (restaurant, stars_given) in [(s.restaurant, 3), (b, 5), (b, 4)] {
+            let customer = s.app.user(Role::Customer).await;
+            let order = s.order_at(restaurant, &customer, "delivered").await;
+            let body = s.review(&customer, order, stars(stars_given, None)).await.assert_ok(201).clone();
+            if restaurant == b {
+                b_reviews.push(body["review_id"].as_str().unwrap().to_owned());
+            }
+        }
+        let (a, b, c) = (s.restaurant.to_string(), b.to_string(), c.to_string());
+        let ids = |hits: Vec<(String, Value)>| hits.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        // The catalog follows the review events.
+        eventually(|| async {
+            let hits = searched(&s.app, "sort=rating").await;
+            hits.iter().any(|h| h.0 == a && h.1["count"] == 1)
+                && hits.iter().any(|h| h.0 == b && h.1["count"] == 2)
+        })
+        .await;
+        let by_rating = searched(&s.app, "sort=rating").await;
+        assert_eq!(ids(by_rating.clone()), [b.clone(), a.clone(), c.clone()]);
+        assert_eq!(by_rating[0].1, json!({"average": 4.5, "count": 2, "stars_total": 9}));
+        assert_eq!(by_rating[2].1, json!({"average": null, "count": 0, "stars_total": 0}));
+        assert_eq!(ids(searched(&s.app, "sort=distance").await), [a.clone(), b.clone(), c.clone()]);
+        assert_eq!(ids(searched(&s.app, "").await), [a.clone(), b.clone(), c.clone()]);
+        assert_eq!(ids(searched(&s.app, "min_rating=3").await), [a.clone(), b.clone()]);
+        assert_eq!(ids(searched(&s.app, "min_rating=4.5").await), vec![b.clone()]);
+        assert!(searched(&s.app, "min_rating=4.51").await.is_empty());
+
+        // Hiding B's 5 stars: 4.0, still above A, no longer 4.5.
+        let hide = format!("/v1/admin/reviews/{}/hide", b_reviews[0]);
+        s.app.post(&hide, s.admin.token(), json!({"reason": "fake"})).await.assert_ok(200);
+        eventually(|| async { searched(&s.app, "min_rating=4.5").await.is_empty() }).await;
+        assert_eq!(ids(searched(&s.app, "sort=rating").await), [b.clone(), a.clone(), c.clone()]);
+        assert_eq!(ids(searched(&s.app, "min_rating=4").await), vec![b.clone()]);
+
+        // A restart loads the ratings from the store.
+        let restarted = TestApp::with_store(s.app.state.store.clone()).await;
+        api::search::load(&restarted.state).await.unwrap();
+        let hits = searched(&restarted, "sort=rating").await;
+        assert_eq!(ids(hits.clone()), [b.clone(), a.clone(), c.clone()]);
+        assert_eq!(hits[0].1, json!({"average": 4.0, "count": 1, "stars_total": 4}));
+
+        // Bad parameters.
+        for (params, code) in [
+            ("min_rating=0", "invalid_rating"),
+            ("min_rating=5.5", "invalid_rating"),
+            ("min_rating=NaN", "invalid_rating"),
+            ("min_rating=good", "invalid_query"),
+            ("sort=best", "invalid_query"),
+        ] {
+            let r = s.app.get(&format!("/v1/restaurants?lat={}&lng={}&{params}", HERE.0, HERE.1), None).await;
+            r.assert_error(400, code);
+        }
     }
 }

@@ -4,7 +4,7 @@ use engine::haversine_m;
 use proptest::prelude::*;
 
 use super::*;
-use crate::catalog::{DishEntry, RestaurantEntry};
+use crate::catalog::{DishEntry, Rating, RestaurantEntry};
 use crate::hours::{Day, HoursSpec, WeeklyHours};
 
 const CENTRE: LatLng = LatLng {
@@ -413,6 +413,7 @@ enum Op {
     Dish(DishEntry),
     RemoveDish(Uuid),
     RemoveRestaurant(RestaurantId),
+    Rate(RestaurantId, Rating),
 }
 
 fn words(max: usize) -> impl Strategy<Value = String> {
@@ -487,6 +488,10 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         8 => dish,
         1 => (0..60u128).prop_map(|n| Op::RemoveDish(Uuid::from_u128(n))),
         1 => (0..12u128).prop_map(|n| Op::RemoveRestaurant(rid(n))),
+        // Each review gives 1 to 5 stars: count..=5 count in all.
+        3 => (0..12u128, 0..6u64, 0..=20u64).prop_map(|(n, count, extra)| {
+            Op::Rate(rid(n), Rating { stars: count + extra.min(4 * count), count })
+        }),
     ]
 }
 
@@ -509,17 +514,23 @@ fn query_strategy() -> impl Strategy<Value = Query> {
             "italian", "THAI", "tex mex", "cafe", "sushi",
         ])),
         any::<bool>(),
+        prop::option::of(prop::sample::select(vec![1.0, 3.5, 4.0, 4.5, 5.0])),
+        prop::sample::select(vec![Sort::Relevance, Sort::Distance, Sort::Rating]),
         0..6usize,
         prop_oneof![0..8usize, Just(1_000)],
     )
-        .prop_map(|(near, text, cuisine, open_now, offset, limit)| Query {
-            near,
-            text,
-            cuisine: cuisine.map(str::to_owned),
-            open_now,
-            offset,
-            limit,
-        })
+        .prop_map(
+            |(near, text, cuisine, open_now, min_rating, sort, offset, limit)| Query {
+                near,
+                text,
+                cuisine: cuisine.map(str::to_owned),
+                open_now,
+                min_rating,
+                sort,
+                offset,
+                limit,
+            },
+        )
 }
 
 /// The catalog's contents as plain maps, updated by the same operations.
@@ -527,6 +538,8 @@ fn query_strategy() -> impl Strategy<Value = Query> {
 struct Model {
     restaurants: BTreeMap<RestaurantId, RestaurantEntry>,
     dishes: BTreeMap<Uuid, DishEntry>,
+    /// (stars, count) of the restaurants rated since they were added.
+    ratings: BTreeMap<RestaurantId, (u64, u64)>,
 }
 
 impl Model {
@@ -546,6 +559,12 @@ impl Model {
             Op::RemoveRestaurant(id) => {
                 self.restaurants.remove(id);
                 self.dishes.retain(|_, d| d.restaurant_id != *id);
+                self.ratings.remove(id);
+            }
+            Op::Rate(id, r) => {
+                if self.restaurants.contains_key(id) {
+                    self.ratings.insert(*id, (r.stars, r.count));
+                }
             }
         }
     }
@@ -615,6 +634,12 @@ impl Model {
             if !all {
                 continue;
             }
+            let (stars, count) = self.ratings.get(&r.id).copied().unwrap_or((0, 0));
+            if let Some(min) = q.min_rating
+                && (count == 0 || (stars as f64) < min * count as f64)
+            {
+                continue;
+            }
             let open = r.hours.as_ref().is_none_or(|h| h.is_open(now_ms));
             if q.open_now && !open {
                 continue;
@@ -646,6 +671,7 @@ impl Model {
                 distance_m,
                 score,
                 open_now: open,
+                rating: Rating { stars, count },
                 matched_dishes: matched
                     .iter()
                     .take(MAX_MATCHED_DISHES)
@@ -653,11 +679,28 @@ impl Model {
                     .collect(),
             });
         }
+        // Rated first, by average (floats: exact enough for these small
+        // totals), then by count.
+        let rating_key = |h: &Hit| match h.rating.count {
+            0 => (1, 0.0, 0),
+            n => (0, -(h.rating.stars as f64 / n as f64), u64::MAX - n),
+        };
         ranked.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.distance_m.total_cmp(&b.distance_m))
-                .then(a.restaurant_id.cmp(&b.restaurant_id))
+            let by_distance = a
+                .distance_m
+                .total_cmp(&b.distance_m)
+                .then(a.restaurant_id.cmp(&b.restaurant_id));
+            match q.sort {
+                Sort::Relevance => b.score.total_cmp(&a.score).then(by_distance),
+                Sort::Distance => by_distance,
+                Sort::Rating => {
+                    let (ka, kb) = (rating_key(a), rating_key(b));
+                    ka.0.cmp(&kb.0)
+                        .then(ka.1.total_cmp(&kb.1))
+                        .then(ka.2.cmp(&kb.2))
+                        .then(by_distance)
+                }
+            }
         });
         let total = ranked.len();
         let hits = ranked
@@ -695,6 +738,10 @@ proptest! {
                 }
                 Op::RemoveRestaurant(id) => {
                     catalog.remove_restaurant(*id);
+                }
+                Op::Rate(id, r) => {
+                    let listed = catalog.set_rating(*id, *r);
+                    prop_assert_eq!(listed, model.restaurants.contains_key(id));
                 }
             }
             model.apply(op);

@@ -1243,6 +1243,10 @@ pub trait ReviewStore: Send + Sync {
     ) -> Result<Vec<Review>>;
     /// The stars and count of the visible reviews of `of`.
     async fn rating(&self, of: ReviewsOf) -> Result<RatingTotals>;
+    /// Every rated restaurant's totals over its visible reviews (what the
+    /// search catalog loads at start-up; one row per restaurant with a
+    /// visible review).
+    async fn restaurant_ratings(&self) -> Result<Vec<(RestaurantId, RatingTotals)>>;
 }
 
 // ------------------------------------------------------------ notifications

@@ -4,7 +4,7 @@
 //! the reviews that are not hidden.
 
 use async_trait::async_trait;
-use engine::{OrderId, UserId};
+use engine::{OrderId, RestaurantId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -266,5 +266,26 @@ impl ReviewStore for SqlStore {
             stars: row.try_get("stars")?,
             count: row.try_get("n")?,
         })
+    }
+
+    async fn restaurant_ratings(&self) -> Result<Vec<(RestaurantId, RatingTotals)>> {
+        let rows = sqlx::query(
+            "SELECT restaurant_id, CAST(SUM(restaurant_stars) AS BIGINT) AS stars, \
+             CAST(COUNT(*) AS BIGINT) AS n FROM reviews WHERE hidden_at_ms IS NULL \
+             GROUP BY restaurant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_col(row, "restaurant_id")?,
+                    RatingTotals {
+                        stars: row.try_get("stars")?,
+                        count: row.try_get("n")?,
+                    },
+                ))
+            })
+            .collect()
     }
 }
