@@ -175,6 +175,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 50)]
     pub customers: usize,
 
+    /// Orders scenario: every customer keeps its notification feed (`me`
+    /// on `/v1/ws`) open and the run reports event-to-screen latency of
+    /// the notifications (hexdash only).
+    #[arg(long)]
+    pub notify_feeds: bool,
+
     /// Where created accounts and tokens are cached between runs.
     #[arg(long, default_value = "target/loadtest-accounts.json")]
     pub accounts_file: PathBuf,
@@ -321,6 +327,9 @@ impl Cli {
                 bail!("--deliveries cannot exceed --drivers (each courier is one of them)");
             }
         }
+        if self.notify_feeds && !matches!(self.scenario, Scenario::Orders | Scenario::Mixed) {
+            bail!("--notify-feeds belongs to the orders and mixed scenarios (customers' feeds)");
+        }
         if self.target != Target::Hexdash {
             if self.transport == Transport::Ws {
                 bail!("the peer stacks take pings over MQTT only (--transport mqtt)");
@@ -397,6 +406,7 @@ mod tests {
             &["ingest", "--deliveries", "10"],
             &["track", "--deliveries", "10", "--transport", "ws"],
             &["track", "--deliveries", "2000", "--drivers", "1000"],
+            &["track", "--notify-feeds"],
         ] {
             assert!(parse(args).validate().is_err(), "{args:?}");
         }

@@ -31,6 +31,9 @@ pub struct Report {
     pub deliveries: Option<TrackReport>,
     pub nearby: Option<NearbyReport>,
     pub orders: Option<OrdersReport>,
+    /// Customers' notification feeds (`--notify-feeds`): `frames` and
+    /// `positions` both count notifications; latency is event to screen.
+    pub notifications: Option<TrackReport>,
     /// The servers under test, and the generator itself.
     pub processes: Vec<ProcessReport>,
     pub slo: Vec<SloCheck>,
@@ -187,6 +190,10 @@ impl Report {
             self.orders.as_ref().and_then(|o| p99(&o.latency)),
         );
         let orders_rate = ("orders/s", self.orders.as_ref().map(|o| o.rate_per_s));
+        let notifications_p99 = (
+            "notification event-to-screen",
+            self.notifications.as_ref().and_then(|t| p99(&t.latency)),
+        );
         match self.scenario {
             Scenario::Ingest => (vec![ingest_p99], vec![ingest_rate]),
             Scenario::Track => {
@@ -200,7 +207,13 @@ impl Report {
                 (p99s, vec![ingest_rate])
             }
             Scenario::Nearby | Scenario::Search => (vec![nearby_p99], vec![nearby_rate]),
-            Scenario::Orders => (vec![orders_p99], vec![orders_rate]),
+            Scenario::Orders => {
+                let mut p99s = vec![orders_p99];
+                if self.notifications.is_some() {
+                    p99s.push(notifications_p99);
+                }
+                (p99s, vec![orders_rate])
+            }
             Scenario::Mixed => {
                 let mut p99s = vec![track_p99, nearby_p99];
                 if self.deliveries.is_some() {
@@ -208,6 +221,9 @@ impl Report {
                 }
                 if self.orders.is_some() {
                     p99s.push(orders_p99);
+                }
+                if self.notifications.is_some() {
+                    p99s.push(notifications_p99);
                 }
                 (p99s, vec![ingest_rate])
             }
@@ -302,6 +318,20 @@ impl Report {
                 o.ok, o.rate_per_s, o.target_rate_per_s, o.errors, o.dropped
             );
             let _ = writeln!(s, "        latency {}", fmt_latency(&o.latency));
+        }
+        if let Some(t) = &self.notifications {
+            let _ = writeln!(
+                s,
+                "notify: {} feeds connected in {:.1}s (failed {}, dropped {}), {} notifications ({:.0}/s), errors {}",
+                t.connected,
+                t.connect_s,
+                t.connect_failed,
+                t.disconnected,
+                t.positions,
+                t.positions_per_s,
+                t.error_messages
+            );
+            let _ = writeln!(s, "        event-to-screen {}", fmt_latency(&t.latency));
         }
         for p in &self.processes {
             let members = if p.processes > 1 {
@@ -414,6 +444,7 @@ mod tests {
             deliveries: None,
             nearby: None,
             orders: None,
+            notifications: None,
             processes: Vec::new(),
             slo: Vec::new(),
             notes: Vec::new(),

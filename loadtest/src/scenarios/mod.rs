@@ -12,6 +12,7 @@
 
 mod deliveries;
 mod drivers;
+mod feeds;
 pub(crate) mod orders;
 mod watchers;
 
@@ -207,6 +208,7 @@ struct Snapshot {
     orders_ok: u64,
     orders_errors: u64,
     orders_dropped: u64,
+    notifications: u64,
 }
 
 struct Components {
@@ -218,6 +220,8 @@ struct Components {
     customers: Arc<WatcherStats>,
     nearby: Arc<NearbyStats>,
     orders: Arc<orders::OrderStats>,
+    /// Customers' notification feeds (`--notify-feeds`).
+    feeds: Arc<WatcherStats>,
 }
 
 impl Components {
@@ -240,6 +244,7 @@ impl Components {
             orders_ok: self.orders.ok.get(),
             orders_errors: self.orders.errors.get(),
             orders_dropped: self.orders.dropped.get(),
+            notifications: self.feeds.positions.get(),
         }
     }
 }
@@ -324,6 +329,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         customers: Arc::default(),
         nearby: Arc::default(),
         orders: Arc::default(),
+        feeds: Arc::default(),
     };
     let window = Window::default();
     let stop_load = CancellationToken::new();
@@ -524,6 +530,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         None
     };
 
+    let feeds_started = Instant::now();
+    let feed_sockets = match &catalog {
+        Some(catalog) if cli.notify_feeds && hexdash => {
+            Some(feeds::connect(cli, catalog.customers(), &c.feeds).await)
+        }
+        _ => None,
+    };
+    let feeds_connect_s = feeds_started.elapsed().as_secs_f64();
+    if let Some(sockets) = feed_sockets {
+        listen_tasks.extend(feeds::start(
+            sockets,
+            c.feeds.clone(),
+            window.clone(),
+            since_ms.clone(),
+            stop_all.clone(),
+        ));
+    }
+
     let procs = servers(cli, postgres_pid, &mut notes);
 
     // ---- load: drivers first (they fill the index), then queries/orders
@@ -711,6 +735,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             window_s,
         )
     });
+    let notifications = (cli.notify_feeds && c.feeds.connected.get() > 0).then(|| {
+        let received = after.notifications - before.notifications;
+        watchers_report(&c.feeds, feeds_connect_s, received, received, window_s)
+    });
     let nearby = plan.nearby.then(|| {
         let ok = sent_end.nearby_ok - before.nearby_ok;
         NearbyReport {
@@ -770,6 +798,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         deliveries,
         nearby,
         orders,
+        notifications,
         processes,
         slo: Vec::new(),
         notes,
@@ -817,6 +846,7 @@ fn empty_report(cli: &Cli, notes: Vec<String>) -> Report {
         deliveries: None,
         nearby: None,
         orders: None,
+        notifications: None,
         processes: Vec::new(),
         slo: Vec::new(),
         notes,

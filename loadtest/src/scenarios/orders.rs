@@ -57,6 +57,13 @@ pub struct Catalog {
     customers: Vec<Account>,
 }
 
+impl Catalog {
+    /// The customers orders are placed for.
+    pub fn customers(&self) -> &[Account] {
+        &self.customers
+    }
+}
+
 #[derive(Deserialize)]
 struct CreatedRestaurant {
     restaurant_id: String,
