@@ -46,4 +46,25 @@ pub trait Consumer: Send + Sync + 'static {
     /// failed try: the runner retries with backoff and, after the last
     /// try, dead-letters the event and moves on.
     async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+
+    /// Whether the runner should hand this consumer the events it wants of
+    /// each batch it reads together ([`Consumer::handle_many`]), so one
+    /// transaction can serve many events. No by default.
+    fn handles_many(&self) -> bool {
+        false
+    }
+
+    /// Handles `events` (at least two, each wanted, in id order) in one
+    /// go. It is tried once per batch, within the same timeout as one
+    /// event: on an error, a panic or the timeout the runner delivers the
+    /// batch one event at a time through [`Consumer::handle`], with the
+    /// usual retries and dead letters, so whatever part of the batch
+    /// took effect comes again (which deduplication by id makes
+    /// harmless, as for any redelivery). One at a time by default.
+    async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
 }

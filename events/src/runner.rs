@@ -159,6 +159,25 @@ impl Progress {
         }
     }
 
+    /// `count` more events handled, the last `id`; records the position
+    /// when `checkpoint_every` events went unrecorded.
+    async fn handled_through(
+        &mut self,
+        log: &EventLog,
+        consumer: &dyn Consumer,
+        id: i64,
+        count: usize,
+        every: u32,
+    ) {
+        self.position = id;
+        self.unrecorded = self
+            .unrecorded
+            .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
+        if self.unrecorded >= every {
+            self.flush(log, consumer).await;
+        }
+    }
+
     /// Records the position if anything since the last record lacks it.
     async fn flush(&mut self, log: &EventLog, consumer: &dyn Consumer) {
         if self.unrecorded > 0 {
@@ -171,7 +190,10 @@ impl Progress {
 /// Delivers `batch` in order, recording the position every
 /// `checkpoint_every` events (the runner records the rest when it goes
 /// idle or stops: a busy stream is not slowed by a write per batch); false
-/// when shutdown stopped it (after recording what was handled).
+/// when shutdown stopped it (after recording what was handled). A
+/// consumer that [handles many](Consumer::handles_many) gets the batch's
+/// wanted events in one call first; only if that fails are they delivered
+/// one at a time.
 async fn deliver_batch(
     log: &EventLog,
     consumer: &dyn Consumer,
@@ -181,6 +203,23 @@ async fn deliver_batch(
     batch: Vec<Event>,
 ) -> bool {
     let name = consumer.name();
+    if consumer.handles_many() {
+        match deliver_together(consumer, &batch, config, shutdown, log).await {
+            Together::Done => {
+                if let Some(last) = batch.last() {
+                    progress
+                        .handled_through(log, consumer, last.id, batch.len(), config.checkpoint_every)
+                        .await;
+                }
+                return true;
+            }
+            Together::Cancelled => {
+                progress.flush(log, consumer).await;
+                return false;
+            }
+            Together::OneAtATime => {}
+        }
+    }
     for event in batch {
         match deliver(consumer, &event, config, shutdown, Some(log)).await {
             Delivery::Done => {
@@ -218,6 +257,68 @@ async fn deliver_batch(
         }
     }
     true
+}
+
+/// How a batch handed over in one call ended.
+enum Together {
+    /// Every wanted event handled (or none was wanted).
+    Done,
+    /// The call failed: deliver one at a time.
+    OneAtATime,
+    /// Shutdown came first.
+    Cancelled,
+}
+
+/// Hands the wanted events of `batch` to `consumer` in one
+/// [`Consumer::handle_many`] call, once (a lone wanted event goes through
+/// [`deliver`] as usual).
+async fn deliver_together(
+    consumer: &dyn Consumer,
+    batch: &[Event],
+    config: &Config,
+    shutdown: &CancellationToken,
+    log: &EventLog,
+) -> Together {
+    let wanted: Vec<Event> = batch
+        .iter()
+        .filter(|e| consumer.wants(e.event_type))
+        .cloned()
+        .collect();
+    if wanted.len() < 2 {
+        return Together::OneAtATime;
+    }
+    let label = consumer.metric_label();
+    let timeout = Duration::from_millis(config.handle_timeout_ms);
+    let handled = AssertUnwindSafe(consumer.handle_many(&wanted)).catch_unwind();
+    let tried = tokio::select! {
+        () = shutdown.cancelled() => return Together::Cancelled,
+        tried = tokio::time::timeout(timeout, handled) => tried,
+    };
+    let error = match tried {
+        Ok(Ok(Ok(()))) => {
+            ::metrics::counter!(metrics::DELIVERED, "consumer" => label.to_owned())
+                .increment(wanted.len() as u64);
+            let now = log.clock.now_ms();
+            let histogram =
+                ::metrics::histogram!(metrics::DELIVERY_LATENCY, "consumer" => label.to_owned());
+            for event in &wanted {
+                histogram.record(now.saturating_sub(event.at_ms).max(0) as f64 / 1000.0);
+            }
+            return Together::Done;
+        }
+        Ok(Err(panic)) => format!("panicked: {}", panic_text(panic.as_ref())),
+        Ok(Ok(Err(e))) => e.to_string(),
+        Err(_) => format!("timed out after {} ms", config.handle_timeout_ms),
+    };
+    ::metrics::counter!(metrics::FAILURES, "consumer" => label.to_owned()).increment(1);
+    tracing::warn!(
+        consumer = %consumer.name(),
+        first = wanted[0].id,
+        events = wanted.len(),
+        error = %error,
+        "consumer failed a batch; delivering its events one at a time"
+    );
+    Together::OneAtATime
 }
 
 /// Tries `event` up to `max_attempts` times with doubling backoff. With
