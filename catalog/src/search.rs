@@ -117,23 +117,42 @@ struct Candidate {
     rating: Rating,
 }
 
-/// The total order of `sort` (each ends with the id).
-fn ranking(sort: Sort) -> fn(&Candidate, &Candidate) -> Ordering {
-    match sort {
-        Sort::Relevance => |a, b| {
-            b.score
-                .cmp(&a.score)
-                .then(a.distance_m.total_cmp(&b.distance_m))
-                .then(a.id.cmp(&b.id))
-        },
-        Sort::Distance => |a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)),
-        Sort::Rating => |a, b| {
-            a.rating
-                .better_first(b.rating)
-                .then(a.distance_m.total_cmp(&b.distance_m))
-                .then(a.id.cmp(&b.id))
-        },
+/// Relevance descending, then distance ascending, then id.
+fn by_relevance(a: &Candidate, b: &Candidate) -> Ordering {
+    b.score
+        .cmp(&a.score)
+        .then(a.distance_m.total_cmp(&b.distance_m))
+        .then(a.id.cmp(&b.id))
+}
+
+/// Distance ascending, then id.
+fn by_distance(a: &Candidate, b: &Candidate) -> Ordering {
+    a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id))
+}
+
+/// Rating ([`Rating::better_first`]), then distance, then id.
+fn by_rating(a: &Candidate, b: &Candidate) -> Ordering {
+    a.rating
+        .better_first(b.rating)
+        .then(a.distance_m.total_cmp(&b.distance_m))
+        .then(a.id.cmp(&b.id))
+}
+
+/// Puts the first `end` of `matches` in `order` (a total order, so equal
+/// inputs always page the same way), sorted, and drops the rest. Generic
+/// so each order is inlined into the sort (a function pointer would cost
+/// a call per comparison).
+fn rank_first(
+    matches: &mut Vec<Candidate>,
+    end: usize,
+    mut order: impl FnMut(&Candidate, &Candidate) -> Ordering,
+) {
+    // Only the first `end` need sorting.
+    if end < matches.len() {
+        matches.select_nth_unstable_by(end, &mut order);
+        matches.truncate(end);
     }
+    matches.sort_unstable_by(order);
 }
 
 /// Whether each schedule is open at one instant, computed at most once per
@@ -298,13 +317,11 @@ impl Catalog {
                 total,
             };
         }
-        let rank = ranking(q.sort);
-        // Only the first `end` need sorting.
-        if end < total {
-            matches.select_nth_unstable_by(end, rank);
-            matches.truncate(end);
+        match q.sort {
+            Sort::Relevance => rank_first(&mut matches, end, by_relevance),
+            Sort::Distance => rank_first(&mut matches, end, by_distance),
+            Sort::Rating => rank_first(&mut matches, end, by_rating),
         }
-        matches.sort_unstable_by(rank);
 
         let hits = matches[q.offset..end]
             .iter()

@@ -208,7 +208,13 @@ async fn deliver_batch(
             Together::Done => {
                 if let Some(last) = batch.last() {
                     progress
-                        .handled_through(log, consumer, last.id, batch.len(), config.checkpoint_every)
+                        .handled_through(
+                            log,
+                            consumer,
+                            last.id,
+                            batch.len(),
+                            config.checkpoint_every,
+                        )
                         .await;
                 }
                 return true;

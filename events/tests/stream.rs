@@ -481,7 +481,10 @@ impl Consumer for Batcher {
         true
     }
     async fn handle_many(&self, batch: &[events::Event]) -> Result<(), events::HandleError> {
-        self.calls.lock().unwrap().push(batch.iter().map(|e| e.id).collect());
+        self.calls
+            .lock()
+            .unwrap()
+            .push(batch.iter().map(|e| e.id).collect());
         if batch.iter().any(|e| e.id == self.poison) {
             return Err("poison in the batch".into());
         }
