@@ -114,7 +114,6 @@ struct Candidate {
     id: RestaurantId,
     slot: u32,
     schedule: u32,
-    rating: Rating,
 }
 
 /// Relevance descending, then distance ascending, then id.
@@ -130,12 +129,16 @@ fn by_distance(a: &Candidate, b: &Candidate) -> Ordering {
     a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id))
 }
 
-/// Rating ([`Rating::better_first`]), then distance, then id.
-fn by_rating(a: &Candidate, b: &Candidate) -> Ordering {
-    a.rating
-        .better_first(b.rating)
-        .then(a.distance_m.total_cmp(&b.distance_m))
-        .then(a.id.cmp(&b.id))
+/// Rating ([`Rating::better_first`], as `catalog` has them), then
+/// distance, then id.
+fn by_rating(catalog: &Catalog) -> impl FnMut(&Candidate, &Candidate) -> Ordering + '_ {
+    |a, b| {
+        catalog
+            .rating_at(a.slot)
+            .better_first(catalog.rating_at(b.slot))
+            .then(a.distance_m.total_cmp(&b.distance_m))
+            .then(a.id.cmp(&b.id))
+    }
 }
 
 /// Puts the first `end` of `matches` in `order` (a total order, so equal
@@ -270,7 +273,6 @@ impl Catalog {
             allowed
         });
         let mut open_now = OpenNow::new(&self.schedules, now_utc_ms);
-        let needs_rating = q.min_rating.is_some() || q.sort == Sort::Rating;
         let mut matches: Vec<Candidate> = Vec::new();
         self.grid.covering(q.near, |c| {
             if let Some(allowed) = &allowed
@@ -285,14 +287,9 @@ impl Catalog {
                 },
                 None => 0,
             };
-            // Only a rating filter or order reads the listing here (a
-            // cache miss per covering restaurant); the page reads it after.
-            let rating = if needs_rating {
-                self.listing(c.slot).map(|l| l.rating).unwrap_or_default()
-            } else {
-                Rating::default()
-            };
-            if q.min_rating.is_some_and(|min| !rating.at_least(min)) {
+            if q.min_rating
+                .is_some_and(|min| !self.rating_at(c.slot).at_least(min))
+            {
                 return;
             }
             if q.open_now && !open_now.is_open(c.schedule) {
@@ -304,7 +301,6 @@ impl Catalog {
                 id: c.id,
                 slot: c.slot,
                 schedule: c.schedule,
-                rating,
             });
         });
 
@@ -320,7 +316,7 @@ impl Catalog {
         match q.sort {
             Sort::Relevance => rank_first(&mut matches, end, by_relevance),
             Sort::Distance => rank_first(&mut matches, end, by_distance),
-            Sort::Rating => rank_first(&mut matches, end, by_rating),
+            Sort::Rating => rank_first(&mut matches, end, by_rating(self)),
         }
 
         let hits = matches[q.offset..end]
@@ -332,7 +328,7 @@ impl Catalog {
                     distance_m: c.distance_m,
                     score: f64::from(c.score),
                     open_now: open_now.is_open(c.schedule),
-                    rating: listing.rating,
+                    rating: self.rating_at(c.slot),
                     matched_dishes: matched_dishes(listing, &tokens),
                 })
             })
