@@ -223,7 +223,9 @@ async fn life(url: Option<String>) {
     assert_eq!(profile["language"], Value::Null, "{profile}");
     let profile = patch_me(&app, &owner, json!({"language": "sv"})).await;
     assert_eq!(profile["language"], "sv");
-    let (status, body) = app.patch("/v1/me", &owner.token, json!({"language": "de"})).await;
+    let (status, body) = app
+        .patch("/v1/me", &owner.token, json!({"language": "de"}))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_language");
     let (_, me) = app.get("/v1/me", Some(&owner.token)).await;
@@ -239,7 +241,12 @@ async fn life(url: Option<String>) {
     )
     .await;
     patch_me(&app, &marker, json!({"phone": "+46 70 777 88 99"})).await;
-    set_prefs(&app, &marker, json!({"sms": {"events": {"order.paid": true}}})).await;
+    set_prefs(
+        &app,
+        &marker,
+        json!({"sms": {"events": {"order.paid": true}}}),
+    )
+    .await;
     let (status, body) = app
         .put(
             "/v1/me/notification-preferences",
@@ -316,7 +323,11 @@ async fn life(url: Option<String>) {
         &app,
         &admin,
         &marker,
-        &[("push", "order.paid"), ("email", "order.paid"), ("sms", "order.paid")],
+        &[
+            ("push", "order.paid"),
+            ("email", "order.paid"),
+            ("sms", "order.paid"),
+        ],
     )
     .await;
 
@@ -358,7 +369,10 @@ async fn life(url: Option<String>) {
         &app,
         &admin,
         &courier,
-        &[("push", "order.ready_for_pickup"), ("sms", "order.ready_for_pickup")],
+        &[
+            ("push", "order.ready_for_pickup"),
+            ("sms", "order.ready_for_pickup"),
+        ],
     )
     .await;
 
@@ -373,7 +387,10 @@ async fn life(url: Option<String>) {
     assert!(sms.get("subject").is_none(), "{sms}");
     let email = find(&to_customer, "email", "order.delivered");
     assert_eq!(email["subject"], "hexdash: Order delivered");
-    assert!(email["to"].as_str().unwrap().starts_with("customer-"), "{email}");
+    assert!(
+        email["to"].as_str().unwrap().starts_with("customer-"),
+        "{email}"
+    );
     assert!(
         email["body"]
             .as_str()
@@ -390,7 +407,10 @@ async fn life(url: Option<String>) {
     assert!(push["sent_at_ms"].is_i64(), "{push}");
 
     // In Swedish for the owner, on every channel and in the feed.
-    assert!(to_owner.iter().all(|m| m["language"] == "sv"), "{to_owner:?}");
+    assert!(
+        to_owner.iter().all(|m| m["language"] == "sv"),
+        "{to_owner:?}"
+    );
     let first = &to_owner[0];
     assert_eq!(first["event_type"], "order.paid");
     assert_eq!(first["subject"], "Ny beställning");
@@ -417,7 +437,10 @@ async fn life(url: Option<String>) {
         .collect();
     assert!(texts.contains(&"Beställningen har levererats"), "{texts:?}");
     let courier_sms = find(&to_courier, "sms", "order.ready_for_pickup");
-    assert_eq!(courier_sms["body"], "hexdash: The order is ready for pickup");
+    assert_eq!(
+        courier_sms["body"],
+        "hexdash: The order is ready for pickup"
+    );
     assert_eq!(courier_sms["party"], "driver");
 
     // Each user sees their own messages and only those; the log is the
@@ -426,7 +449,10 @@ async fn life(url: Option<String>) {
         .get("/v1/notifications/sent?channel=sms", Some(&customer.token))
         .await;
     assert_eq!(status, 200, "{mine}");
-    assert_eq!(kinds(mine["messages"].as_array().unwrap()), pairs(&[("sms", "order.arrived_at_customer")]));
+    assert_eq!(
+        kinds(mine["messages"].as_array().unwrap()),
+        pairs(&[("sms", "order.arrived_at_customer")])
+    );
     let (status, _) = app
         .get("/v1/admin/notifications/sent", Some(&customer.token))
         .await;
@@ -448,7 +474,10 @@ async fn life(url: Option<String>) {
         ("user_id=nobody", "invalid_query"),
     ] {
         let (status, body) = app
-            .get(&format!("/v1/admin/notifications/sent?{query}"), Some(&admin))
+            .get(
+                &format!("/v1/admin/notifications/sent?{query}"),
+                Some(&admin),
+            )
             .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
@@ -490,7 +519,9 @@ async fn failing_then_replayed(url: Option<String>) {
         .put("/v1/admin/notifications/simulator", &admin, rules.clone())
         .await;
     assert_eq!(status, 200, "{body}");
-    let (_, now) = app.get("/v1/admin/notifications/simulator", Some(&admin)).await;
+    let (_, now) = app
+        .get("/v1/admin/notifications/simulator", Some(&admin))
+        .await;
     assert_eq!(now, rules);
     for bad in [
         json!({"push_failure_rate": 1.5, "email_failure_rate": 0.0, "sms_failure_rate": 0.0, "fail_to": []}),
@@ -552,7 +583,11 @@ async fn failing_then_replayed(url: Option<String>) {
     let (_, failures) = app
         .get("/v1/admin/notifications/sent?status=failed", Some(&admin))
         .await;
-    assert_eq!(failures["messages"].as_array().unwrap().len(), 1, "{failures}");
+    assert_eq!(
+        failures["messages"].as_array().unwrap().len(),
+        1,
+        "{failures}"
+    );
 
     // The mailbox answers again; the replay sends the one message that
     // had not gone out, once.
@@ -576,7 +611,10 @@ async fn failing_then_replayed(url: Option<String>) {
         (email["status"] == "sent").then_some(sent)
     })
     .await;
-    assert_eq!(kinds(&replayed), pairs(&[("push", "order.paid"), ("email", "order.paid")]));
+    assert_eq!(
+        kinds(&replayed),
+        pairs(&[("push", "order.paid"), ("email", "order.paid")])
+    );
     let email = find(&replayed, "email", "order.paid");
     assert_eq!(email["attempts"], 4);
     assert_eq!(email["id"], failed["id"], "the same message, not a new one");
@@ -628,7 +666,11 @@ async fn redelivered(url: Option<String>) {
         &app,
         &admin,
         &customer,
-        &[("push", "order.paid"), ("push", "order.accepted"), ("email", "order.paid")],
+        &[
+            ("push", "order.paid"),
+            ("push", "order.accepted"),
+            ("email", "order.paid"),
+        ],
     )
     .await;
     assert!(sent_to(&app, &admin, &owner).await.is_empty());
@@ -637,7 +679,12 @@ async fn redelivered(url: Option<String>) {
     // over from the first event after a restart, as after a crash before
     // any position was recorded.
     patch_me(&app, &owner, json!({"phone": "+46 31 123 456"})).await;
-    set_prefs(&app, &owner, json!({"sms": {"events": {"order.paid": true}}})).await;
+    set_prefs(
+        &app,
+        &owner,
+        json!({"sms": {"events": {"order.paid": true}}}),
+    )
+    .await;
     app.stop().await;
     let pool = open_pool(&database_url).await;
     let reset = sqlx::query("UPDATE event_consumers SET position = 0 WHERE name LIKE 'channel:%'")
@@ -657,7 +704,11 @@ async fn redelivered(url: Option<String>) {
         &app,
         &admin,
         &owner,
-        &[("push", "order.paid"), ("email", "order.paid"), ("sms", "order.paid")],
+        &[
+            ("push", "order.paid"),
+            ("email", "order.paid"),
+            ("sms", "order.paid"),
+        ],
     )
     .await;
     let after = sent_exactly(
@@ -673,7 +724,11 @@ async fn redelivered(url: Option<String>) {
     )
     .await;
     for old in &before {
-        let now = find(&after, old["channel"].as_str().unwrap(), old["event_type"].as_str().unwrap());
+        let now = find(
+            &after,
+            old["channel"].as_str().unwrap(),
+            old["event_type"].as_str().unwrap(),
+        );
         assert_eq!(now, old, "sent again");
         assert_eq!(now["attempts"], 1);
     }

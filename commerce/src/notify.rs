@@ -234,7 +234,9 @@ pub fn title(t: EventType, party: Party, language: Language) -> String {
         (EventType::OrderReassigned, Party::DriverFrom) => {
             ("Order taken from you", "Beställningen togs från dig")
         }
-        (EventType::OrderReassigned, Party::Driver) => ("New order for you", "Ny beställning åt dig"),
+        (EventType::OrderReassigned, Party::Driver) => {
+            ("New order for you", "Ny beställning åt dig")
+        }
         (EventType::OrderReassigned, _) => ("New courier", "Nytt bud"),
         (EventType::RefundSucceeded, _) => ("Refund paid", "Återbetalning klar"),
         (EventType::RefundFailed, _) => ("Refund failed", "Återbetalningen misslyckades"),
@@ -326,7 +328,10 @@ mod tests {
                     title(t, party, Language::English),
                 );
                 assert_ne!(title_en, t.as_str(), "{t} for {party:?} has no title");
-                assert_ne!(title_sv, title_en, "{t} for {party:?}: title not translated");
+                assert_ne!(
+                    title_sv, title_en,
+                    "{t} for {party:?}: title not translated"
+                );
             }
         }
         assert_eq!(

@@ -443,7 +443,13 @@ fn endpoints() -> Vec<Endpoint> {
             route: "get /v1/admin/notifications/sent",
             allowed: "NNNY",
             public: false,
-            call: |_, _| (M::GET, "/v1/admin/notifications/sent?channel=email".into(), None),
+            call: |_, _| {
+                (
+                    M::GET,
+                    "/v1/admin/notifications/sent?channel=email".into(),
+                    None,
+                )
+            },
         },
         Endpoint {
             name: "channel simulator rules",

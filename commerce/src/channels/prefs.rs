@@ -58,6 +58,17 @@ pub struct Setting {
     pub enabled: bool,
 }
 
+/// What a user asks for one channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelChoice {
+    /// The channel.
+    pub channel: Channel,
+    /// The channel as a whole.
+    pub enabled: bool,
+    /// Event types turned on or off; the others take their defaults.
+    pub events: Vec<(EventType, bool)>,
+}
+
 /// A user's preferences: the defaults with their settings over them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preferences {
@@ -99,25 +110,25 @@ impl Preferences {
 
     /// The preferences a user asked for, as settings to keep: per channel
     /// its switch when off, and each event type whose choice differs from
-    /// the default. `choices` are (channel, switch, event choices); a
-    /// channel not named keeps the defaults.
-    pub fn chosen(choices: &[(Channel, bool, Vec<(EventType, bool)>)]) -> Self {
-        let mut settings = Vec::new();
-        for (channel, on, events) in choices {
-            if !on {
+    /// the default. A channel not in `choices` keeps the defaults.
+    pub fn chosen(choices: &[ChannelChoice]) -> Self {
+        let mut settings: Vec<Setting> = Vec::new();
+        for choice in choices {
+            let channel = choice.channel;
+            if !choice.enabled {
                 settings.push(Setting {
-                    channel: *channel,
+                    channel,
                     event_type: None,
                     enabled: false,
                 });
             }
-            for &(t, enabled) in events {
+            for &(t, enabled) in &choice.events {
                 let known = settings
                     .iter()
-                    .any(|s: &Setting| s.channel == *channel && s.event_type == Some(t));
-                if enabled != default_on(*channel, t) && !known {
+                    .any(|s| s.channel == channel && s.event_type == Some(t));
+                if enabled != default_on(channel, t) && !known {
                     settings.push(Setting {
-                        channel: *channel,
+                        channel,
                         event_type: Some(t),
                         enabled,
                     });
@@ -160,21 +171,29 @@ mod tests {
 
     #[test]
     fn a_channel_off_silences_it_and_event_choices_override_defaults() {
+        let choice = |channel, enabled, events: &[(EventType, bool)]| ChannelChoice {
+            channel,
+            enabled,
+            events: events.to_vec(),
+        };
         let p = Preferences::chosen(&[
-            (
+            choice(
                 Channel::Email,
                 false,
-                vec![(EventType::OrderPaid, true), (EventType::OrderAccepted, true)],
+                &[
+                    (EventType::OrderPaid, true),
+                    (EventType::OrderAccepted, true),
+                ],
             ),
-            (
+            choice(
                 Channel::Sms,
                 true,
-                vec![
+                &[
                     (EventType::OrderDelivered, true),
                     (EventType::OrderArrivedAtCustomer, false),
                 ],
             ),
-            (Channel::Push, true, vec![(EventType::OrderPreparing, false)]),
+            choice(Channel::Push, true, &[(EventType::OrderPreparing, false)]),
         ]);
         assert!(!p.channel_on(Channel::Email));
         assert!(!p.wants(Channel::Email, EventType::OrderPaid));
@@ -221,7 +240,11 @@ mod tests {
         let again = Preferences::new(p.settings().to_vec());
         for channel in Channel::ALL {
             for t in event_types() {
-                assert_eq!(again.wants(channel, t), p.wants(channel, t), "{channel} {t}");
+                assert_eq!(
+                    again.wants(channel, t),
+                    p.wants(channel, t),
+                    "{channel} {t}"
+                );
             }
         }
     }

@@ -162,8 +162,9 @@ mod tests {
         );
         assert_eq!(m.subject.as_deref(), Some("hexdash: Återbetalning klar"));
         assert!(
-            m.body
-                .starts_with("Hej Ada,\n\nDu har fått 120,50 kr återbetalt.\n\nBeställning 01935c2a"),
+            m.body.starts_with(
+                "Hej Ada,\n\nDu har fått 120,50 kr återbetalt.\n\nBeställning 01935c2a"
+            ),
             "{}",
             m.body
         );

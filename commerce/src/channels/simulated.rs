@@ -94,12 +94,8 @@ impl FailureRules {
             ));
         }
         let rate = self.rate(message.channel);
-        (rate > 0.0 && draw(message.key, message.attempt) < rate).then(|| {
-            format!(
-                "simulated {}: the provider is unavailable",
-                message.channel
-            )
-        })
+        (rate > 0.0 && draw(message.key, message.attempt) < rate)
+            .then(|| format!("simulated {}: the provider is unavailable", message.channel))
     }
 }
 

@@ -16,7 +16,7 @@ use engine::UserId;
 use events::{Event, EventType};
 
 use super::notify::recipients;
-use crate::channels::prefs::{self, Preferences};
+use crate::channels::prefs::{self, ChannelChoice, Preferences};
 use crate::channels::render::{About, render};
 use crate::channels::{Channel, Outbound, SendStatus, Sender};
 use crate::store::{
@@ -163,7 +163,10 @@ pub async fn deliver(
 }
 
 /// `user`'s notification preferences.
-pub async fn preferences(store: &(impl ChannelStore + ?Sized), user: UserId) -> Result<Preferences> {
+pub async fn preferences(
+    store: &(impl ChannelStore + ?Sized),
+    user: UserId,
+) -> Result<Preferences> {
     Ok(Preferences::new(store.preference_settings(user).await?))
 }
 
@@ -207,7 +210,11 @@ pub async fn set_preferences(
                 }
             }
         }
-        parsed.push((choice.channel, choice.enabled, events));
+        parsed.push(ChannelChoice {
+            channel: choice.channel,
+            enabled: choice.enabled,
+            events,
+        });
     }
     let wanted = Preferences::chosen(&parsed);
     store

@@ -72,14 +72,15 @@ impl AccountStore for SqlStore {
         phone: Option<&str>,
         language: Option<Language>,
     ) -> Result<Option<User>> {
-        let done = sqlx::query("UPDATE users SET name = $1, phone = $2, language = $3 WHERE id = $4")
-            .bind(name)
-            .bind(phone)
-            .bind(language.map(|l| l.code()))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let done =
+            sqlx::query("UPDATE users SET name = $1, phone = $2, language = $3 WHERE id = $4")
+                .bind(name)
+                .bind(phone)
+                .bind(language.map(|l| l.code()))
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         if done == 0 {
             return Ok(None);
         }
