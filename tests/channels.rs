@@ -523,15 +523,23 @@ async fn failing_then_replayed(url: Option<String>) {
         .get("/v1/admin/notifications/simulator", Some(&admin))
         .await;
     assert_eq!(now, rules);
-    for bad in [
-        json!({"push_failure_rate": 1.5, "email_failure_rate": 0.0, "sms_failure_rate": 0.0, "fail_to": []}),
-        json!({"push_failure_rate": 0.0, "email_failure_rate": 0.0, "sms_failure_rate": 0.0, "fail_to": [" "]}),
+    for (bad, status_code, code) in [
+        (
+            json!({"push_failure_rate": 1.5, "email_failure_rate": 0.0, "sms_failure_rate": 0.0, "fail_to": []}),
+            400,
+            "invalid_rules",
+        ),
+        (
+            json!({"push_failure_rate": 0.0, "email_failure_rate": 0.0, "sms_failure_rate": 0.0, "fail_to": [" "]}),
+            422,
+            "invalid_address",
+        ),
     ] {
         let (status, body) = app
             .put("/v1/admin/notifications/simulator", &admin, bad)
             .await;
-        assert_eq!(status, 400, "{body}");
-        assert_eq!(body["error"]["code"], "invalid_rules");
+        assert_eq!(status, status_code, "{body}");
+        assert_eq!(body["error"]["code"], code);
     }
     let (status, _) = app
         .put("/v1/admin/notifications/simulator", &customer.token, rules)

@@ -17,7 +17,7 @@ use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
 use commerce::channels::prefs::{self, Preferences};
-use commerce::channels::simulated::FailureRules;
+use commerce::channels::simulated::{FailureRules, MAX_FAIL_TO};
 use commerce::channels::{Channel, SendStatus};
 use commerce::notify::Language;
 use commerce::usecase::channels::{self as usecase, Choice};
@@ -403,12 +403,13 @@ async fn get_simulator(
     request_body = SimulatorRules,
     responses(
         (status = 200, description = "The rules in force now.", body = SimulatorRules),
-        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape), `invalid_rules` (a rate outside 0 to 1, over 100 addresses, an empty or over-long address).", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape), `invalid_rules` (a rate outside 0 to 1, over 100 addresses).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 409, description = "`not_simulated`: real providers serve the channels.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
+        (status = 422, description = "`invalid_address`: an address in `fail_to` is blank or over 254 characters.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -419,6 +420,26 @@ async fn set_simulator(
 ) -> ApiResult<Json<SimulatorRules>> {
     require_role(&principal, &[Role::Admin])?;
     let sim = simulator(&state)?;
+    // What the document bounds (rates, how many addresses) is the body's
+    // shape: 400. What is left for the rules to refuse (a blank or
+    // over-long address) fits the document: 422.
+    let rates = [
+        body.push_failure_rate,
+        body.email_failure_rate,
+        body.sms_failure_rate,
+    ];
+    if !rates.iter().all(|r| (0.0..=1.0).contains(r)) {
+        return Err(ApiError::bad_request(
+            "invalid_rules",
+            "failure rates must be between 0 and 1",
+        ));
+    }
+    if body.fail_to.len() > MAX_FAIL_TO {
+        return Err(ApiError::bad_request(
+            "invalid_rules",
+            format!("fail_to lists at most {MAX_FAIL_TO} addresses"),
+        ));
+    }
     let rules = FailureRules {
         push_failure_rate: body.push_failure_rate,
         email_failure_rate: body.email_failure_rate,
@@ -426,7 +447,7 @@ async fn set_simulator(
         fail_to: body.fail_to,
     };
     sim.set_rules(rules)
-        .map_err(|e| ApiError::bad_request("invalid_rules", e.0))?;
+        .map_err(|e| ApiError::unprocessable("invalid_address", e.0))?;
     Ok(Json(wire_rules(sim.rules())))
 }
 
