@@ -511,7 +511,14 @@ async fn failing_then_replayed(url: Option<String>) {
     let customer = app.signup("customer", "customer").await;
     let (restaurant, dish) = restaurant(&app, &owner).await;
 
-    // The customer's mailbox does not answer.
+    // The customer's mailbox does not answer; they want an SMS of the
+    // payment but have no phone.
+    set_prefs(
+        &app,
+        &customer,
+        json!({"sms": {"events": {"order.paid": true}}}),
+    )
+    .await;
     let address = email_of(&app, &customer).await;
     let rules = json!({"push_failure_rate": 0.0, "email_failure_rate": 0.0,
                        "sms_failure_rate": 0.0, "fail_to": [address.to_uppercase()]});
@@ -569,9 +576,18 @@ async fn failing_then_replayed(url: Option<String>) {
         &app,
         &admin,
         &customer,
-        &[("push", "order.paid"), ("email", "order.paid")],
+        &[
+            ("push", "order.paid"),
+            ("email", "order.paid"),
+            ("sms", "order.paid"),
+        ],
     )
     .await;
+    let sms = find(&to_customer, "sms", "order.paid");
+    assert_eq!(sms["status"], "skipped");
+    assert_eq!(sms["attempts"], 0);
+    assert!(sms.get("to").is_none(), "{sms}");
+    assert_eq!(sms["last_error"], "no address for sms");
     let failed = find(&to_customer, "email", "order.paid");
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["attempts"], 3);
@@ -621,7 +637,11 @@ async fn failing_then_replayed(url: Option<String>) {
     .await;
     assert_eq!(
         kinds(&replayed),
-        pairs(&[("push", "order.paid"), ("email", "order.paid")])
+        pairs(&[
+            ("push", "order.paid"),
+            ("email", "order.paid"),
+            ("sms", "order.paid")
+        ])
     );
     let email = find(&replayed, "email", "order.paid");
     assert_eq!(email["attempts"], 4);
