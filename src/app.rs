@@ -191,15 +191,37 @@ impl App {
                 .with_offer_details(Arc::new(notify::StoredOfferDetails {
                     store: store.clone(),
                 }));
-        // Stored notifications go live on the socket and drivers' channels.
-        let api_state = api_state.with_push(Arc::new(notify::LivePush {
-            gateway: gateway.clone(),
-            ingest: ingest.clone(),
-        }));
+        // Stored notifications go live on the socket and drivers' channels;
+        // the outside channels go through the simulated provider.
+        let senders = api::channels::Senders::simulated(config.channels.rules())
+            .context("invalid [channels] settings")?;
+        let api_state = api_state
+            .with_push(Arc::new(notify::LivePush {
+                gateway: gateway.clone(),
+                ingest: ingest.clone(),
+            }))
+            .with_senders(senders);
         // The in-process consumers, then one per stored enabled webhook
         // endpoint; they start when the stream runs.
         let consumers = events::Consumers::from_list(api::consumers::all(&api_state))
             .context("invalid event consumers")?;
+        // One consumer per outside channel that runs, with the channels'
+        // tries; added, so a first start begins at the stream's head (no
+        // messages about what happened before).
+        let channel_stream = config.channels.stream_config(&stream_config);
+        for channel in api::channels::Channel::ALL {
+            if config.channels.runs(channel) {
+                consumers
+                    .add_with(
+                        Arc::new(api::consumers::channels::ChannelDelivery::new(
+                            &api_state, channel,
+                        )),
+                        channel_stream.clone(),
+                    )
+                    .await
+                    .context("invalid [channels] settings")?;
+            }
+        }
         let webhooks = api::hooks::Webhooks::new(
             event_log.clone(),
             consumers.clone(),

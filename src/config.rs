@@ -45,6 +45,9 @@ pub struct Config {
     pub api: api::Config,
     /// Webhook deliveries: timeouts, tries and backoff.
     pub webhooks: api::hooks::Config,
+    /// Outside channels (push, email, SMS): which run, their tries and
+    /// backoff, the simulated provider's failure rules.
+    pub channels: api::channels::Config,
     /// The HTTP listener's limits: header-read timeout, connection caps.
     pub http: crate::http_server::Config,
     /// The event stream: relay, consumers' retries, presence queue.
@@ -154,6 +157,7 @@ impl Default for Config {
             engine: engine::Config::default(),
             matcher: matcher::Config::default(),
             webhooks: api::hooks::Config::default(),
+            channels: api::channels::Config::default(),
             ingest: ingest::Config::default(),
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),

@@ -24,6 +24,8 @@
 //!   the notification feed with its live [`consumers::notify::Push`]
 //!   port) and the feed of driver presence, offers and couriers' arrivals
 //!   into the stream.
+//! - [`channels`]: the outside channels' settings and providers
+//!   (push, email, SMS; the simulated provider by default).
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
@@ -42,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub mod channels;
 pub mod consumers;
 pub mod error;
 pub mod extract;
@@ -210,6 +213,9 @@ pub struct AppState {
     /// Where stored notifications go live (the binary's gateway and
     /// ingest); `None`: stored only ([`AppState::with_push`]).
     pub push: Option<Arc<dyn consumers::notify::Push>>,
+    /// The outside channels' providers (the simulated one, failing
+    /// nothing, unless [`AppState::with_senders`] says otherwise).
+    pub senders: channels::Senders,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -272,6 +278,7 @@ impl AppState {
             ids,
             webhooks: None,
             push: None,
+            senders: channels::Senders::default(),
             hashing,
             login_limits,
         }
@@ -301,6 +308,13 @@ impl AppState {
     /// before building the consumers ([`consumers::all`]).
     pub fn with_push(mut self, push: Arc<dyn consumers::notify::Push>) -> Self {
         self.push = Some(push);
+        self
+    }
+
+    /// The same state whose outside channels go through `senders`. Set
+    /// it before building the channel consumers.
+    pub fn with_senders(mut self, senders: channels::Senders) -> Self {
+        self.senders = senders;
         self
     }
 

@@ -147,6 +147,12 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::notifications::unread_count,
         routes::notifications::mark_read,
         routes::notifications::mark_all_read,
+        routes::channels::get_notification_preferences,
+        routes::channels::set_notification_preferences,
+        routes::channels::list_my_sent,
+        routes::channels::list_sent,
+        routes::channels::get_simulator,
+        routes::channels::set_simulator,
         post_locations,
         stream_driver,
         track,
@@ -1070,6 +1076,42 @@ mod tests {
             1.0,
             drivers::MAX_LIMIT as f64,
             "nearby limit",
+        );
+        for path in ["/v1/notifications/sent", "/v1/admin/notifications/sent"] {
+            check_range(
+                &param(&doc, "get", path, "limit"),
+                1.0,
+                f64::from(routes::channels::MAX_PAGE),
+                "sent limit",
+            );
+            assert_eq!(
+                param(&doc, "get", path, "cursor")["pattern"],
+                routes::channels::CURSOR_PATTERN
+            );
+        }
+        let rules = &doc["components"]["schemas"]["SimulatorRules"]["properties"];
+        assert_eq!(
+            num(&rules["fail_to"], "maxItems"),
+            commerce::channels::simulated::MAX_FAIL_TO as f64
+        );
+        check_range(&rules["sms_failure_rate"], 0.0, 1.0, "failure rate");
+        assert_eq!(
+            enum_of(&doc, "Language"),
+            names(
+                commerce::notify::Language::ALL
+                    .iter()
+                    .map(|l| l.code())
+                    .collect()
+            )
+        );
+        assert_eq!(
+            enum_of(&doc, "Channel"),
+            names(
+                commerce::channels::Channel::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect()
+            )
         );
         for path in ["/v1/orders", "/v1/cart/checkout"] {
             let key = param(&doc, "post", path, "Idempotency-Key");

@@ -12,6 +12,9 @@
 //!   database by URL and brings its schema up to date.
 //! - [`notify`]: who is told of an event and what they read (the
 //!   notification feed's rules; `usecase::notify` stores them).
+//! - [`channels`]: outside channels (push, email, SMS): per-user
+//!   preferences, the messages per channel and language, the `Sender`
+//!   port and the simulated sender (`usecase::channels` delivers).
 //! - [`lifecycle`]: the order steps, who may take them, and when an order
 //!   waits for a driver — pure rules in one place.
 //! - [`payments`]: the gateway interface, the simulated gateway, and the
@@ -32,6 +35,7 @@
 //! and the simulated gateway, which run on in the background, read the
 //! app's injected [`clock::Clock`] they are given.
 
+pub mod channels;
 pub mod error;
 pub mod event;
 pub mod lifecycle;
@@ -51,6 +55,10 @@ pub use store::{Store, StoreError, connect};
 pub fn describe_metrics() {
     use usecase::{account, ban, offer, place, step};
     metrics::describe_counter!(account::SIGNUPS_TOTAL, "Accounts created, by role");
+    metrics::describe_counter!(
+        usecase::channels::SENDS_TOTAL,
+        "Messages on the outside channels, by channel and status (sent, failed, skipped)"
+    );
     metrics::describe_counter!(ban::BANS_TOTAL, "Users banned by an admin");
     metrics::describe_counter!(place::ORDERS_PLACED_TOTAL, "Orders placed");
     metrics::describe_counter!(

@@ -103,6 +103,7 @@ async fn user(store: &SqlStore, role: Role) -> UserId {
             role,
             banned_at_ms: None,
             created_at_ms: 1,
+            language: None,
         })
         .await
         .unwrap();

@@ -15,6 +15,7 @@ fn user(email: &str) -> User {
         role: Role::Customer,
         banned_at_ms: None,
         created_at_ms: 1,
+        language: None,
     }
 }
 

@@ -12,6 +12,8 @@
 //!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
 //! - [`quote`]: a delivery's fee and ETA before ordering (cart, search).
 //! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
+//! - [`channels`]: outside channels (push, email, SMS): preferences,
+//!   language, the log of sends, the simulated provider's rules.
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -27,6 +29,7 @@
 //! (utoipa behind `openapi`); no hexdash crate, no I/O. Changing a type here
 //! changes the wire: the servers' integration tests pin the bytes.
 
+pub mod channels;
 pub mod driver;
 pub mod error;
 pub mod notify;

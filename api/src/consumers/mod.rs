@@ -12,6 +12,12 @@
 //! - [`notify::Notifications`]: order, payment and refund events become
 //!   stored notifications for the people they concern, then go live
 //!   through the [`notify::Push`] port (the binary's gateway and ingest).
+//! - [`channels::ChannelDelivery`]: one per outside channel (push, email,
+//!   SMS; `channel:{name}`): the same people's notifications, on the
+//!   channels their preferences want, through that channel's provider,
+//!   recorded once per (recipient, event, channel). Added by the binary
+//!   with the `[channels]` tries ([`crate::channels::Config`]), so they
+//!   start at the stream's head: no messages about the past.
 //! - [`feed`]: driver online/offline from the engine's change stream, the
 //!   matcher's offers (`order.offered`) and couriers' arrivals
 //!   (`order.arrived_at_*`) into `events::presence`.
@@ -26,6 +32,7 @@ use crate::AppState;
 
 pub mod board;
 pub mod catalog;
+pub mod channels;
 pub mod dedupe;
 pub mod feed;
 pub mod notify;

@@ -38,6 +38,7 @@ pub mod admin;
 pub mod admin_lists;
 pub mod auth;
 pub mod cart;
+pub mod channels;
 pub mod dispatcher;
 pub mod drivers;
 pub mod events;
@@ -69,6 +70,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     reviews::ROUTES,
     webhooks::ROUTES,
     notifications::ROUTES,
+    channels::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

@@ -10,6 +10,7 @@ use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use commerce::notify::Language;
 use commerce::usecase::account::{self as usecase, ProfilePatch};
 use engine::{AddressId, UserId};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,9 @@ pub struct ProfileResponse {
     pub role: Role,
     /// Unix ms.
     pub created_at: i64,
+    /// The language notifications (feed, push, email, SMS) are written
+    /// in; null: not chosen (English).
+    pub language: Option<contract::channels::Language>,
 }
 
 impl From<User> for ProfileResponse {
@@ -66,6 +70,7 @@ impl From<User> for ProfileResponse {
             phone: u.phone,
             role: u.role,
             created_at: u.created_at_ms,
+            language: u.language.map(super::channels::wire_language),
         }
     }
 }
@@ -90,6 +95,11 @@ pub struct ProfileUpdate {
         example = "+46 70-123 45 67"
     )]
     pub phone: Option<Option<String>>,
+    /// The language notifications are written in: `en` or `sv`; `null`
+    /// goes back to the default (English).
+    #[serde(default, deserialize_with = "super::explicit_null")]
+    #[schema(value_type = Option<contract::channels::Language>)]
+    pub language: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -167,7 +177,7 @@ async fn get_profile(
     request_body = ProfileUpdate,
     responses(
         (status = 200, description = "The updated profile.", body = ProfileResponse),
-        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_phone` (5 to 15 digits, optional leading `+` and separators).", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_phone` (5 to 15 digits, optional leading `+` and separators), `invalid_language` (`en` or `sv`).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
@@ -189,9 +199,24 @@ async fn update_profile(
             .phone
             .map(|phone| phone.as_deref().map(check_phone).transpose())
             .transpose()?,
+        language: req
+            .language
+            .map(|code| code.as_deref().map(check_language).transpose())
+            .transpose()?,
     };
     let user = usecase::update_profile(state.store.as_ref(), principal.user_id, patch).await?;
     Ok(Json(user.into()))
+}
+
+/// `en` or `sv`, exactly.
+fn check_language(code: &str) -> ApiResult<Language> {
+    Language::parse(code).ok_or_else(|| {
+        let codes: Vec<&str> = Language::ALL.iter().map(|l| l.code()).collect();
+        ApiError::bad_request(
+            "invalid_language",
+            format!("language must be one of {}", codes.join(", ")),
+        )
+    })
 }
 
 /// Digits with an optional leading `+` and spaces, dashes, dots or
@@ -304,6 +329,15 @@ async fn delete_address(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn languages() {
+        assert_eq!(check_language("sv").unwrap(), Language::Swedish);
+        assert_eq!(check_language("en").unwrap(), Language::English);
+        for bad in ["", "SV", "se", " sv", "english"] {
+            assert!(check_language(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn phones() {

@@ -412,6 +412,67 @@ fn endpoints() -> Vec<Endpoint> {
             },
         },
         Endpoint {
+            name: "my notification preferences",
+            route: "get /v1/me/notification-preferences",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/me/notification-preferences".into(), None),
+        },
+        Endpoint {
+            name: "set my notification preferences",
+            route: "put /v1/me/notification-preferences",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::PUT,
+                    "/v1/me/notification-preferences".into(),
+                    Some(json!({"sms": {"enabled": false}})),
+                )
+            },
+        },
+        Endpoint {
+            name: "messages sent to me",
+            route: "get /v1/notifications/sent",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/notifications/sent?limit=5".into(), None),
+        },
+        Endpoint {
+            name: "messages sent (admin)",
+            route: "get /v1/admin/notifications/sent",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::GET,
+                    "/v1/admin/notifications/sent?channel=email".into(),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "channel simulator rules",
+            route: "get /v1/admin/notifications/simulator",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/notifications/simulator".into(), None),
+        },
+        Endpoint {
+            name: "set channel simulator rules",
+            route: "put /v1/admin/notifications/simulator",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::PUT,
+                    "/v1/admin/notifications/simulator".into(),
+                    Some(json!({"push_failure_rate": 0.0, "email_failure_rate": 0.0,
+                                "sms_failure_rate": 0.0, "fail_to": []})),
+                )
+            },
+        },
+        Endpoint {
             name: "ban",
             route: "post /v1/admin/users/{user_id}/ban",
             allowed: "NNNY",

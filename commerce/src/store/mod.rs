@@ -5,7 +5,8 @@
 //! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
 //! [`GatewayLedger`], the simulated payment gateway's own tables, and
 //! [`ReviewStore`], ratings and reviews, [`NotificationStore`], the
-//! notification feed),
+//! notification feed, [`ChannelStore`], outside channels: preferences and
+//! the log of sends),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -25,6 +26,10 @@ use auth::Role;
 use engine::{
     AddressId, DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId,
 };
+
+use crate::channels::prefs::Setting;
+use crate::channels::{Channel, SendStatus};
+use crate::notify::Language;
 
 mod sql;
 
@@ -105,6 +110,9 @@ pub struct User {
     pub banned_at_ms: Option<i64>,
     /// When the account was created, Unix ms.
     pub created_at_ms: i64,
+    /// The language the user reads notifications in; `None`: not chosen
+    /// (English).
+    pub language: Option<Language>,
 }
 
 /// A refresh token as stored: only its hash.
@@ -162,12 +170,14 @@ pub trait AccountStore: Send + Sync {
     /// `email` must already be normalised (trimmed, lower-case).
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     async fn user(&self, id: UserId) -> Result<Option<User>>;
-    /// Sets name and phone; the user as it is now, `None` if unknown.
+    /// Sets name, phone and language; the user as it is now, `None` if
+    /// unknown.
     async fn update_profile(
         &self,
         id: UserId,
         name: &str,
         phone: Option<&str>,
+        language: Option<Language>,
     ) -> Result<Option<User>>;
     /// Bans (`banned`: at `now_ms`) or unbans the user, for `actor_id`
     /// (the admin), if that changes anything: a ban also revokes every
@@ -1334,6 +1344,119 @@ pub trait NotificationStore: Send + Sync {
     async fn admin_ids(&self) -> Result<Vec<UserId>>;
 }
 
+// ---------------------------------------------------------------- channels
+
+/// Where and how to reach a user on the outside channels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    /// The user.
+    pub user_id: UserId,
+    /// The name to greet them by.
+    pub name: String,
+    /// The account's email address.
+    pub email: String,
+    /// The profile's phone number, if any (SMS needs one).
+    pub phone: Option<String>,
+    /// Their language, if chosen.
+    pub language: Option<Language>,
+}
+
+/// One try (or a skip) of a message on a channel, to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendAttempt {
+    /// The recipient.
+    pub user_id: UserId,
+    /// The event the message is about (with the recipient, the
+    /// notification's identity).
+    pub event_id: i64,
+    /// The channel.
+    pub channel: Channel,
+    /// The event's type: which template.
+    pub event_type: String,
+    /// The recipient's part in the event (`customer`, `restaurant` …): the
+    /// template's other half.
+    pub party: String,
+    /// The order it is about, if any.
+    pub order_id: Option<OrderId>,
+    /// The language it was written in.
+    pub language: Language,
+    /// The address; `None` when the user has none on the channel.
+    pub to: Option<String>,
+    /// Email subject or push title.
+    pub subject: Option<String>,
+    /// The rendered text.
+    pub body: String,
+    /// How the try ended (`Skipped`: not tried).
+    pub status: SendStatus,
+    /// The provider's refusal, when it failed.
+    pub error: Option<String>,
+    /// The provider's id of the message, when sent.
+    pub provider_id: Option<String>,
+    /// When, Unix ms.
+    pub at_ms: i64,
+}
+
+/// A message as the log of sends has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSend {
+    /// The log's id: rises with each new (recipient, event, channel).
+    pub id: i64,
+    /// The latest try; `at_ms` is the latest try's time.
+    pub last: SendAttempt,
+    /// Tries so far (0 for a skip).
+    pub attempts: i64,
+    /// When the first try (or the skip) was recorded, Unix ms.
+    pub created_at_ms: i64,
+    /// When the provider took it, Unix ms.
+    pub sent_at_ms: Option<i64>,
+}
+
+/// Which sends an admin lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendFilter {
+    /// Only this recipient's.
+    pub user_id: Option<UserId>,
+    /// Only on this channel.
+    pub channel: Option<Channel>,
+    /// Only in this status.
+    pub status: Option<SendStatus>,
+}
+
+/// Users' contacts and notification preferences, and the log of sends.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// The contacts of those of `users` who exist, in no order.
+    async fn contacts(&self, users: &[UserId]) -> Result<Vec<Contact>>;
+    /// `user`'s stored preference settings (what differs from the
+    /// defaults).
+    async fn preference_settings(&self, user: UserId) -> Result<Vec<Setting>>;
+    /// Replaces `user`'s preference settings, in one transaction.
+    async fn replace_preference_settings(
+        &self,
+        user: UserId,
+        settings: &[Setting],
+        now_ms: i64,
+    ) -> Result<()>;
+    /// The log's row of (`user`, `event_id`, `channel`), if any.
+    async fn channel_send(
+        &self,
+        user: UserId,
+        event_id: i64,
+        channel: Channel,
+    ) -> Result<Option<ChannelSend>>;
+    /// Records a try (adding one to the row's attempts) or a skip,
+    /// creating the row on the first; the row as it is now.
+    async fn record_send(&self, attempt: &SendAttempt) -> Result<ChannelSend>;
+    /// Sends matching `filter`, newest first (by id), with ids below
+    /// `before`, at most `limit`.
+    async fn list_sends(
+        &self,
+        filter: &SendFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ChannelSend>>;
+}
+
 // ------------------------------------------------------------------- store
 
 /// Everything the api stores.
@@ -1347,6 +1470,7 @@ pub trait Store:
     + GatewayLedger
     + ReviewStore
     + NotificationStore
+    + ChannelStore
     + Send
     + Sync
 {

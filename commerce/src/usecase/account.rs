@@ -11,6 +11,7 @@ use auth::{Principal, Role};
 use clock::Ids;
 use engine::{AddressId, DriverId, LatLng, UserId};
 
+use crate::notify::Language;
 use crate::store::{AccountStore, Address, Inserted, StoreError, User};
 use crate::{Error, Result};
 
@@ -58,6 +59,7 @@ pub async fn sign_up(
         role: signup.role,
         banned_at_ms: None,
         created_at_ms: now_ms,
+        language: None,
     };
     match store.insert_user(&user).await? {
         Inserted::Created => {
@@ -114,6 +116,7 @@ pub async fn create_admin(
         role: Role::Admin,
         banned_at_ms: None,
         created_at_ms: now_ms,
+        language: None,
     };
     match store.insert_user(&user).await? {
         Inserted::Created => Ok(AdminBootstrap::Created(user.id)),
@@ -151,6 +154,8 @@ pub struct ProfilePatch {
     pub name: Option<String>,
     /// A new phone number (checked); `Some(None)` removes it.
     pub phone: Option<Option<String>>,
+    /// A new notification language; `Some(None)` goes back to the default.
+    pub language: Option<Option<Language>>,
 }
 
 /// Applies `patch` to the user's profile; the account as stored now.
@@ -162,8 +167,9 @@ pub async fn update_profile(
     let user = profile(store, user_id).await?;
     let name = patch.name.unwrap_or(user.name);
     let phone = patch.phone.unwrap_or(user.phone);
+    let language = patch.language.unwrap_or(user.language);
     store
-        .update_profile(user_id, &name, phone.as_deref())
+        .update_profile(user_id, &name, phone.as_deref(), language)
         .await?
         .ok_or(Error::NotFound("user"))
 }

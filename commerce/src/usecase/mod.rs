@@ -33,6 +33,7 @@
 pub mod account;
 pub mod ban;
 pub mod cart;
+pub mod channels;
 pub mod dispatcher;
 pub mod listing;
 pub mod menu;

@@ -1,5 +1,5 @@
 //! The notification feed: turning an event into notifications for the
-//! people it concerns ([`record`], called by the api's consumer of the
+//! people it concerns, each in their language ([`record`], called by the api's consumer of the
 //! event stream), and a user's own feed ([`list`], [`unread`],
 //! [`mark_read`], [`mark_all_read`]).
 //!
@@ -7,12 +7,16 @@
 //! recipient and event, so the stream's redeliveries store nothing and
 //! return nothing (nothing is pushed twice).
 
+use std::collections::HashMap;
+
 use engine::{OrderId, UserId};
 use events::{Actor, Event, EventType};
 
 use crate::event::{CourierArrived, OrderChanged, RefundSettled};
 use crate::notify::{self, Language, Party};
-use crate::store::{NewNotification, Notification, NotificationStore, OrderStore, UnreadCount};
+use crate::store::{
+    ChannelStore, NewNotification, Notification, NotificationStore, Order, OrderStore, UnreadCount,
+};
 use crate::{Error, Result};
 
 /// The largest page of [`list`].
@@ -65,38 +69,49 @@ fn told(event: &Event) -> Option<Told> {
     }
 }
 
-/// Stores a notification of `event` for each person it concerns (see
-/// [`crate::notify`]) who has none of it yet; the newly stored ones, to
-/// push live. Events about no order, about an order the store does not
-/// have, or backfilled, store nothing.
-pub async fn record(
+/// Who an event tells: its order, the amount it is about, its status
+/// after, and each recipient with their part in it.
+pub(crate) struct Recipients {
+    /// The order the event is about.
+    pub order: Order,
+    /// The amount the event is about (a refund's, else the order's total).
+    pub amount_cents: i64,
+    /// The order's status after the event, when the event says.
+    pub status: Option<engine::OrderStatus>,
+    /// Each person told, once, with their part (the actor left out).
+    pub list: Vec<(UserId, Party)>,
+}
+
+/// Who `event` tells (see [`crate::notify`]); `None` for events about no
+/// order, about an order the store does not have, or backfilled. The
+/// outside channels (`usecase::channels`) tell the same people.
+pub(crate) async fn recipients(
     store: &(impl OrderStore + NotificationStore + ?Sized),
     event: &Event,
-    now_ms: i64,
-) -> Result<Vec<Notification>> {
+) -> Result<Option<Recipients>> {
     if !notify::wanted(event.event_type) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let Ok(order_id) = event.aggregate.id.parse::<OrderId>() else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let Some(told) = told(event) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let Some(order) = store.order(order_id).await? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let actor = match &event.actor {
         Actor::User(id) => Some(UserId::from(*id)),
         Actor::System(_) => None,
     };
-    let mut recipients: Vec<(UserId, Party)> = Vec::new();
+    let mut list: Vec<(UserId, Party)> = Vec::new();
     let mut add = |user: Option<UserId>, party: Party| {
         if let Some(user) = user
             && Some(user) != actor
-            && !recipients.iter().any(|(u, _)| *u == user)
+            && !list.iter().any(|(u, _)| *u == user)
         {
-            recipients.push((user, party));
+            list.push((user, party));
         }
     };
     for &party in notify::audience(event.event_type, told.status) {
@@ -112,17 +127,49 @@ pub async fn record(
             }
         }
     }
-    let amount = told.amount_cents.unwrap_or(order.total_cents);
-    let new: Vec<NewNotification> = recipients
+    Ok(Some(Recipients {
+        amount_cents: told.amount_cents.unwrap_or(order.total_cents),
+        status: told.status,
+        order,
+        list,
+    }))
+}
+
+/// Stores a notification of `event` for each person it concerns (see
+/// [`crate::notify`]) who has none of it yet, written in their language;
+/// the newly stored ones, to push live. Events about no order, about an
+/// order the store does not have, or backfilled, store nothing.
+pub async fn record(
+    store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
+    event: &Event,
+    now_ms: i64,
+) -> Result<Vec<Notification>> {
+    let Some(to) = recipients(store, event).await? else {
+        return Ok(Vec::new());
+    };
+    let users: Vec<UserId> = to.list.iter().map(|(u, _)| *u).collect();
+    let languages: HashMap<UserId, Language> = store
+        .contacts(&users)
+        .await?
+        .into_iter()
+        .map(|c| (c.user_id, c.language.unwrap_or_default()))
+        .collect();
+    let new: Vec<NewNotification> = to
+        .list
         .into_iter()
         .map(|(user_id, party)| NewNotification {
             user_id,
             event_id: event.id,
             event_type: event.event_type.as_str().to_owned(),
-            order_id: Some(order.id),
-            restaurant_id: Some(order.restaurant_id),
-            status: told.status,
-            text: notify::text(event.event_type, party, amount, Language::English),
+            order_id: Some(to.order.id),
+            restaurant_id: Some(to.order.restaurant_id),
+            status: to.status,
+            text: notify::text(
+                event.event_type,
+                party,
+                to.amount_cents,
+                languages.get(&user_id).copied().unwrap_or_default(),
+            ),
             at_ms: event.at_ms,
             created_at_ms: now_ms,
         })

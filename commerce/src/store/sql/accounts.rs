@@ -7,6 +7,7 @@ use super::rows::{self, parse_col, select_user};
 use super::tx::append;
 use super::{SqlStore, is_unique_violation};
 use crate::event::{self, BanChanged};
+use crate::notify::Language;
 use crate::store::{
     AccountStore, Address, BanOutcome, Inserted, PageAfter, RefreshToken, Result, User, UserFilter,
 };
@@ -24,8 +25,9 @@ impl AccountStore for SqlStore {
 
     async fn insert_user(&self, user: &User) -> Result<Inserted> {
         let result = sqlx::query(
-            "INSERT INTO users (id, email, password_hash, name, phone, role, banned_at_ms, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users \
+             (id, email, password_hash, name, phone, role, banned_at_ms, created_at_ms, language) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(user.id.to_string())
         .bind(&user.email)
@@ -35,6 +37,7 @@ impl AccountStore for SqlStore {
         .bind(user.role.as_str())
         .bind(user.banned_at_ms)
         .bind(user.created_at_ms)
+        .bind(user.language.map(|l| l.code()))
         .execute(&self.pool)
         .await;
         match result {
@@ -67,14 +70,17 @@ impl AccountStore for SqlStore {
         id: UserId,
         name: &str,
         phone: Option<&str>,
+        language: Option<Language>,
     ) -> Result<Option<User>> {
-        let done = sqlx::query("UPDATE users SET name = $1, phone = $2 WHERE id = $3")
-            .bind(name)
-            .bind(phone)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let done =
+            sqlx::query("UPDATE users SET name = $1, phone = $2, language = $3 WHERE id = $4")
+                .bind(name)
+                .bind(phone)
+                .bind(language.map(|l| l.code()))
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         if done == 0 {
             return Ok(None);
         }

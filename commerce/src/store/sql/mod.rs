@@ -33,6 +33,7 @@ use super::{Result, Store, StoreError};
 
 mod accounts;
 mod cart;
+mod channels;
 mod gateway_ledger;
 mod listings;
 mod notifications;
@@ -120,6 +121,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0009_notifications.sql"),
     ),
     (
+        10,
+        "channels",
+        include_str!("../../../migrations/sqlite/0010_channels.sql"),
+    ),
+    (
         11,
         "admin lists",
         include_str!("../../../migrations/sqlite/0011_admin_lists.sql"),
@@ -180,6 +186,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "notifications",
         include_str!("../../../migrations/postgres/0009_notifications.sql"),
+    ),
+    (
+        10,
+        "channels",
+        include_str!("../../../migrations/postgres/0010_channels.sql"),
     ),
     (
         11,

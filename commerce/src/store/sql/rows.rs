@@ -16,7 +16,8 @@ use crate::store::{
 /// The columns of a [`User`].
 macro_rules! select_user {
     () => {
-        "SELECT id, email, password_hash, name, phone, role, banned_at_ms, created_at_ms FROM users "
+        "SELECT id, email, password_hash, name, phone, role, banned_at_ms, created_at_ms, language \
+         FROM users "
     };
 }
 pub(crate) use select_user;
@@ -125,7 +126,15 @@ pub(crate) fn user(row: &AnyRow) -> Result<User> {
         role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
         banned_at_ms: row.try_get("banned_at_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
+        language: language(row, "language")?,
     })
+}
+
+/// A nullable language column.
+pub(crate) fn language(row: &AnyRow, col: &str) -> Result<Option<crate::notify::Language>> {
+    let code: Option<String> = row.try_get(col)?;
+    code.map(|c| crate::notify::Language::parse(&c).ok_or_else(|| corrupt(col, &c)))
+        .transpose()
 }
 
 pub(crate) fn address(row: &AnyRow) -> Result<Address> {
