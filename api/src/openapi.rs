@@ -147,6 +147,8 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::notifications::unread_count,
         routes::notifications::mark_read,
         routes::notifications::mark_all_read,
+        routes::tracks::get_driver_track,
+        routes::tracks::get_order_route,
         post_locations,
         stream_driver,
         track,

@@ -37,9 +37,10 @@ pub fn audience(t: EventType, status: Option<OrderStatus>) -> &'static [Party] {
         EventType::OrderPaid if status == Some(OrderStatus::Paid) => &[Customer, Restaurant],
         EventType::OrderPaid => &[Customer],
         EventType::PaymentFailed => &[Customer, Admins],
-        EventType::OrderAccepted | EventType::OrderRejected | EventType::OrderPreparing => {
-            &[Customer]
-        }
+        EventType::OrderAccepted | EventType::OrderPreparing => &[Customer],
+        // The restaurant hears of a rejection it did not make itself (the
+        // system's, of an order nobody accepted in time; an admin's).
+        EventType::OrderRejected => &[Customer, Restaurant],
         EventType::OrderReadyForPickup => &[Customer, Driver],
         EventType::OrderAssigned | EventType::OrderPickedUp | EventType::OrderDelivered => {
             &[Customer, Restaurant]
@@ -50,6 +51,7 @@ pub fn audience(t: EventType, status: Option<OrderStatus>) -> &'static [Party] {
         EventType::RefundFailed => &[Customer, Admins],
         EventType::OrderArrivedAtRestaurant => &[Restaurant],
         EventType::OrderArrivedAtCustomer => &[Customer],
+        EventType::OrderDispatchStalled => &[Admins],
         // Placed is followed at once by paid or payment.failed; offers go
         // to drivers on their own channel; the rest concern no order.
         _ => &[],
@@ -85,6 +87,9 @@ pub fn text(t: EventType, party: Party, total_cents: i64, language: Language) ->
         (EventType::PaymentFailed, Party::Admins) => format!("A payment of {money} failed"),
         (EventType::PaymentFailed, _) => "Your payment did not go through".into(),
         (EventType::OrderAccepted, _) => "The restaurant accepted your order".into(),
+        (EventType::OrderRejected, Party::Restaurant) => {
+            "An order was rejected without your answer; the customer is refunded".into()
+        }
         (EventType::OrderRejected, _) => "The restaurant could not take your order".into(),
         (EventType::OrderPreparing, _) => "Your order is being prepared".into(),
         (EventType::OrderReadyForPickup, Party::Driver) => "The order is ready for pickup".into(),
@@ -111,6 +116,9 @@ pub fn text(t: EventType, party: Party, total_cents: i64, language: Language) ->
         (EventType::RefundFailed, _) => "Your refund could not be paid out; we are on it".into(),
         (EventType::OrderArrivedAtRestaurant, _) => "The courier is at the restaurant".into(),
         (EventType::OrderArrivedAtCustomer, _) => "Your courier is at the door".into(),
+        (EventType::OrderDispatchStalled, _) => {
+            "No courier has taken an order for too long: please find one".into()
+        }
         (other, _) => other.as_str().to_owned(),
     }
 }
@@ -152,6 +160,12 @@ mod tests {
             &[Customer, Restaurant, Driver, DriverFrom],
         );
         check(EventType::RefundFailed, None, &[Customer, Admins]);
+        check(
+            EventType::OrderRejected,
+            Some(OrderStatus::Rejected),
+            &[Customer, Restaurant],
+        );
+        check(EventType::OrderDispatchStalled, None, &[Admins]);
         check(EventType::OrderOffered, None, &[]);
         check(EventType::UserBanned, None, &[]);
         check(EventType::DriverOnline, None, &[]);

@@ -12,6 +12,8 @@
 //!   MQTT `drivers/{driver_id}/offers` and the driver WebSocket).
 //! - [`quote`]: a delivery's fee and ETA before ordering (cart, search).
 //! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
+//! - [`geojson`]: paths on the map (a driver's recent track, a delivered
+//!   order's route) as GeoJSON Features.
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -29,6 +31,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod geojson;
 pub mod notify;
 pub mod quote;
 pub mod role;

@@ -12,9 +12,12 @@
 //! - [`notify::Notifications`]: order, payment and refund events become
 //!   stored notifications for the people they concern, then go live
 //!   through the [`notify::Push`] port (the binary's gateway and ingest).
+//! - [`route::Routes`]: `order.delivered` keeps the order's route
+//!   (pickup, the courier's breadcrumbs, dropoff) with the order.
 //! - [`feed`]: driver online/offline from the engine's change stream, the
-//!   matcher's offers (`order.offered`) and couriers' arrivals
-//!   (`order.arrived_at_*`) into `events::presence`.
+//!   matcher's offers (`order.offered`), couriers' arrivals
+//!   (`order.arrived_at_*`) and orders nobody takes
+//!   (`order.dispatch_stalled`) into `events::presence`.
 //!
 //! Each consumer deduplicates by event id ([`dedupe::Seen`]) and is
 //! idempotent besides (reloads and by-version updates), so a redelivery
@@ -29,6 +32,7 @@ pub mod catalog;
 pub mod dedupe;
 pub mod feed;
 pub mod notify;
+pub mod route;
 pub mod trigger;
 
 /// Every in-process consumer of the api, for `events::run`.
@@ -38,6 +42,7 @@ pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
         Arc::new(trigger::Trigger::new(state)),
         Arc::new(catalog::CatalogSync::new(state)),
         Arc::new(notify::Notifications::new(state)),
+        Arc::new(route::Routes::new(state)),
     ]
 }
 

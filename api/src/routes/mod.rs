@@ -49,6 +49,7 @@ pub mod payments;
 pub mod profile;
 pub mod restaurants;
 pub mod reviews;
+pub mod tracks;
 pub mod webhooks;
 
 /// Every operation `api` serves, by module (see the module docs).
@@ -69,6 +70,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     reviews::ROUTES,
     webhooks::ROUTES,
     notifications::ROUTES,
+    tracks::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

@@ -10,7 +10,7 @@
 use engine::{OrderId, UserId};
 use events::{Actor, Event, EventType};
 
-use crate::event::{CourierArrived, OrderChanged, RefundSettled};
+use crate::event::{CourierArrived, DispatchStalled, OrderChanged, RefundSettled};
 use crate::notify::{self, Language, Party};
 use crate::store::{NewNotification, Notification, NotificationStore, OrderStore, UnreadCount};
 use crate::{Error, Result};
@@ -46,6 +46,15 @@ fn told(event: &Event) -> Option<Told> {
             Some(Told {
                 status: None,
                 driver: Some(a.driver_id.into()),
+                driver_from: None,
+                amount_cents: None,
+            })
+        }
+        EventType::OrderDispatchStalled => {
+            let _: DispatchStalled = serde_json::from_value(body).ok()?;
+            Some(Told {
+                status: None,
+                driver: None,
                 driver_from: None,
                 amount_cents: None,
             })
@@ -90,10 +99,18 @@ pub async fn record(
         Actor::User(id) => Some(UserId::from(*id)),
         Actor::System(_) => None,
     };
+    // A stall is told once per order: the matcher raises it again after a
+    // restart (it starts counting anew), which is not news.
+    let told_before = if event.event_type == EventType::OrderDispatchStalled {
+        store.notified_of_stall(order.id).await?
+    } else {
+        Vec::new()
+    };
     let mut recipients: Vec<(UserId, Party)> = Vec::new();
     let mut add = |user: Option<UserId>, party: Party| {
         if let Some(user) = user
             && Some(user) != actor
+            && !told_before.contains(&user)
             && !recipients.iter().any(|(u, _)| *u == user)
         {
             recipients.push((user, party));
