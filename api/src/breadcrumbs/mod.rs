@@ -106,7 +106,7 @@ pub enum ConfigError {
     NoSpacing,
     /// The window holds more points than a trail may.
     #[error(
-        "breadcrumbs.window_s / (min_spacing_ms / 1000) allows {0} points per driver, more than {MAX_POINTS_PER_DRIVER}"
+        "breadcrumbs.window_s * 1000 / min_spacing_ms + 1 is {0} points per driver, more than {MAX_POINTS_PER_DRIVER}: widen the spacing or shorten the window"
     )]
     TooManyPoints(u64),
     /// `route_max_points` outside 2 to [`MAX_ROUTE_POINTS`].

@@ -20,6 +20,7 @@ mod reviews;
 mod role_matrix;
 mod search;
 mod server;
+mod stuck;
 mod shapes;
 mod store;
 mod time;
