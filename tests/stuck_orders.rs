@@ -145,7 +145,9 @@ async fn auto_reject_refunds_and_tells_the_customer(db: Db) {
     assert_eq!(refund["amount_cents"], o["total_cents"]);
     let (_, events) = app
         .get(
-            &format!("/v1/admin/events?aggregate_kind=order&aggregate_id={order_id}&type=order.rejected"),
+            &format!(
+                "/v1/admin/events?aggregate_kind=order&aggregate_id={order_id}&type=order.rejected"
+            ),
             Some(&admin),
         )
         .await;

@@ -180,7 +180,9 @@ async fn delivered_order_keeps_its_route(db: Db) {
     driver
         .ping(RESTAURANT.0 + 0.002, RESTAURANT.1, now_ms() - 2_000)
         .await;
-    driver.ping(RESTAURANT.0 + 0.001, RESTAURANT.1, now_ms()).await;
+    driver
+        .ping(RESTAURANT.0 + 0.001, RESTAURANT.1, now_ms())
+        .await;
 
     let (status, o) = app
         .post(
@@ -253,7 +255,11 @@ async fn delivered_order_keeps_its_route(db: Db) {
         ]
     );
     let coordinates = route["geometry"]["coordinates"].as_array().unwrap();
-    assert_eq!(coordinates[0], json!([RESTAURANT.1, RESTAURANT.0]), "pickup");
+    assert_eq!(
+        coordinates[0],
+        json!([RESTAURANT.1, RESTAURANT.0]),
+        "pickup"
+    );
     assert_eq!(coordinates[5], json!([DOOR.1, DOOR.0]), "dropoff");
     for (c, i) in coordinates[1..5].iter().zip([0, 6, 12, 18]) {
         assert!((c[1].as_f64().unwrap() - lat(i)).abs() < 1e-6, "{c}");

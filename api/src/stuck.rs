@@ -45,13 +45,9 @@ pub async fn sweep(state: &AppState) -> Result<Overdue, commerce::Error> {
         i64::try_from(state.config.auto_reject_after_s.saturating_mul(1_000)).unwrap_or(i64::MAX);
     let saga = state.saga();
     for _ in 0..MAX_ROUNDS_PER_SWEEP {
-        let round = stuck::reject_overdue(
-            &saga,
-            after_ms,
-            state.clock.now_ms(),
-            stuck::MAX_PER_ROUND,
-        )
-        .await?;
+        let round =
+            stuck::reject_overdue(&saga, after_ms, state.clock.now_ms(), stuck::MAX_PER_ROUND)
+                .await?;
         for order_id in &round.rejected {
             tracing::info!(%order_id, after_s = state.config.auto_reject_after_s, "order not accepted in time: rejected and refunded");
         }

@@ -152,7 +152,10 @@ mod tests {
             v["geometry"]["coordinates"],
             serde_json::json!([[11.97, 57.70], [11.98, 57.71]])
         );
-        assert_eq!(v["properties"]["timestamps_ms"], serde_json::json!([10, 20]));
+        assert_eq!(
+            v["properties"]["timestamps_ms"],
+            serde_json::json!([10, 20])
+        );
         let back: DriverTrack = serde_json::from_value(v).unwrap();
         assert_eq!(back, track);
     }

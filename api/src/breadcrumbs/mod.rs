@@ -212,8 +212,8 @@ impl Breadcrumbs {
     /// Forgets the drivers not heard from since before `now_ms -
     /// forget_after_s`; how many.
     pub fn forget_idle(&self, now_ms: i64) -> usize {
-        let horizon_ms = i64::try_from(self.config.forget_after_s.saturating_mul(1_000))
-            .unwrap_or(i64::MAX);
+        let horizon_ms =
+            i64::try_from(self.config.forget_after_s.saturating_mul(1_000)).unwrap_or(i64::MAX);
         let cutoff = now_ms.saturating_sub(horizon_ms);
         let mut forgotten = 0;
         for shard in self.shards.iter() {

@@ -48,8 +48,11 @@ impl Crumb {
     /// ever say otherwise).
     pub fn position(self) -> LatLng {
         LatLng::new(self.lat(), self.lng()).unwrap_or_else(|_| {
-            LatLng::new(self.lat().clamp(-90.0, 90.0), self.lng().clamp(-180.0, 180.0))
-                .unwrap_or(LatLng { lat: 0.0, lng: 0.0 })
+            LatLng::new(
+                self.lat().clamp(-90.0, 90.0),
+                self.lng().clamp(-180.0, 180.0),
+            )
+            .unwrap_or(LatLng { lat: 0.0, lng: 0.0 })
         })
     }
 }
@@ -139,7 +142,11 @@ mod tests {
     }
 
     fn times(trail: &Trail) -> Vec<i64> {
-        trail.between(i64::MIN, i64::MAX).iter().map(|c| c.at_ms).collect()
+        trail
+            .between(i64::MIN, i64::MAX)
+            .iter()
+            .map(|c| c.at_ms)
+            .collect()
     }
 
     #[test]
@@ -172,7 +179,10 @@ mod tests {
         let kept = times(&trail);
         let newest = *kept.last().unwrap();
         assert!(kept.iter().all(|&t| t >= newest - BOUNDS.window_ms));
-        assert!(kept.windows(2).all(|w| w[1] - w[0] >= BOUNDS.min_spacing_ms));
+        assert!(
+            kept.windows(2)
+                .all(|w| w[1] - w[0] >= BOUNDS.min_spacing_ms)
+        );
         // Downsampled, not just cut: one ping in five or six (jitter
         // moves a ping's time by under 0.2 s), so at least one point per
         // 6.2 s of the window.
@@ -198,7 +208,11 @@ mod tests {
         for at_ms in (0..=50_000).step_by(5_000) {
             trail.push(crumb(at_ms), BOUNDS);
         }
-        let got: Vec<i64> = trail.between(10_000, 25_000).iter().map(|c| c.at_ms).collect();
+        let got: Vec<i64> = trail
+            .between(10_000, 25_000)
+            .iter()
+            .map(|c| c.at_ms)
+            .collect();
         assert_eq!(got, [10_000, 15_000, 20_000, 25_000]);
         assert!(trail.between(51_000, 60_000).is_empty());
         assert_eq!(trail.between(i64::MIN, 0).len(), 1);
@@ -206,7 +220,11 @@ mod tests {
 
     #[test]
     fn positions_survive_to_a_centimetre() {
-        for (lat, lng) in [(57.708_912_3, 11.974_645_6), (-89.999_999_9, -179.999_999_9), (90.0, 180.0)] {
+        for (lat, lng) in [
+            (57.708_912_3, 11.974_645_6),
+            (-89.999_999_9, -179.999_999_9),
+            (90.0, 180.0),
+        ] {
             let c = Crumb::new(LatLng::new(lat, lng).unwrap(), 0);
             assert!((c.lat() - lat).abs() < 1e-7, "{lat}");
             assert!((c.lng() - lng).abs() < 1e-7, "{lng}");

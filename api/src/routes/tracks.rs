@@ -20,8 +20,7 @@ use commerce::store::OrderRoute;
 use commerce::usecase;
 use contract::geojson::{
     DriverTrack, DriverTrackProperties, FeatureType, LineString, LineStringType,
-    OrderRoute as RouteFeature,
-    OrderRouteProperties,
+    OrderRoute as RouteFeature, OrderRouteProperties,
 };
 use engine::{DriverId, OrderId};
 use serde::Deserialize;

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::SqlStore;
 use super::rows::{corrupt, parse_col, parse_opt_col};
-use crate::store::{OrderRoute, Result, RouteStore, RoutePoint};
+use crate::store::{OrderRoute, Result, RoutePoint, RouteStore};
 
 /// `points` as stored: `[[lng, lat, at_ms], …]`.
 fn encode(points: &[RoutePoint]) -> String {
