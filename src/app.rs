@@ -34,6 +34,12 @@ pub struct App {
     admin: AdminStatus,
     /// The event stream: its log, consumers and settings, run with the app.
     events: EventStream,
+    /// Drivers' recent paths, fed from the engine's moves while it runs.
+    breadcrumbs: Arc<api::breadcrumbs::Breadcrumbs>,
+    /// The REST state, for the auto-reject sweep.
+    api_state: api::AppState,
+    /// Stamps what the breadcrumbs task hears.
+    clock: Arc<dyn clock::Clock>,
 }
 
 /// What `run_until_stopped` starts for the event stream.
@@ -156,6 +162,13 @@ impl App {
             .api
             .hasher()
             .context("invalid password hashing settings")?;
+        config
+            .breadcrumbs
+            .validate()
+            .context("invalid [breadcrumbs] settings")?;
+        let breadcrumbs = Arc::new(api::breadcrumbs::Breadcrumbs::new(
+            config.breadcrumbs.clone(),
+        ));
         // The event stream's settings, checked before anything uses them.
         let stream_config = config.events.stream();
         stream_config
@@ -170,7 +183,8 @@ impl App {
             config.api.clone(),
             clock.clone(),
         )
-        .with_shutdown(shutdown.clone());
+        .with_shutdown(shutdown.clone())
+        .with_breadcrumbs(breadcrumbs.clone());
         // The same ETA source as the api's, so REST and the socket agree;
         // `me` subscriptions replay the stored notifications.
         let gateway = ws_gateway::Gateway::with_etas(
@@ -291,7 +305,7 @@ impl App {
             })?;
         let mqtt_addr = broker.local_addr();
 
-        let router = api::router(api_state)
+        let router = api::router(api_state.clone())
             .merge(ingest.router())
             .merge(gateway.router())
             .merge(ops::router(ops::OpsState {
@@ -321,6 +335,9 @@ impl App {
             grace: Duration::from_millis(config.shutdown_grace_ms),
             admin,
             events: event_stream,
+            breadcrumbs,
+            api_state,
+            clock,
         })
     }
 
@@ -378,12 +395,15 @@ impl App {
             grace,
             events: event_stream,
             engine,
+            breadcrumbs,
+            api_state,
+            clock,
             ..
         } = self;
         // Before the matcher and ingest start, so no offer or presence
         // change is made before the feed listens.
         tracker.spawn(api::consumers::feed::run(
-            engine,
+            engine.clone(),
             event_stream.recorder,
             event_stream.clock,
             shutdown.clone(),
@@ -406,6 +426,11 @@ impl App {
             });
         }
         tracker.spawn(matcher.run(shutdown.clone()));
+        // Subscribes to the moves when called: before ingest applies any
+        // ping.
+        tracker.spawn(breadcrumbs.run(engine.clone(), clock, shutdown.clone()));
+        // Its first sweep rejects what went overdue while we were down.
+        tracker.spawn(api::stuck::run(api_state, shutdown.clone()));
         // Subscribes and fences the orders restored with a driver when
         // called: before ingest applies any ping.
         if let Some(arrivals) = arrivals {

@@ -52,6 +52,9 @@ pub struct Config {
     pub http: crate::http_server::Config,
     /// The event stream: relay, consumers' retries, presence queue.
     pub events: EventsConfig,
+    /// Drivers' recent paths in memory: window, spacing, forgetting, and
+    /// how many points a delivered order's route keeps.
+    pub breadcrumbs: api::breadcrumbs::Config,
 }
 
 /// The `[events]` section: the relay's and the consumer runners' limits
@@ -163,6 +166,7 @@ impl Default for Config {
             api: api::Config::default(),
             http: crate::http_server::Config::default(),
             events: EventsConfig::default(),
+            breadcrumbs: api::breadcrumbs::Config::default(),
         }
     }
 }

@@ -26,6 +26,11 @@
 //!   into the stream.
 //! - [`channels`]: the outside channels' settings and providers
 //!   (push, email, SMS; the simulated provider by default).
+//! - [`breadcrumbs`]: each driver's recent path, bounded, in memory (fed
+//!   from the engine's moves by a task the binary spawns), for tracks and
+//!   the routes delivered orders keep.
+//! - [`stuck`]: the sweep that rejects and refunds paid orders no
+//!   restaurant accepted in time.
 //! - [`limiter`]: login and signup rate limits.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
@@ -44,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub mod breadcrumbs;
 pub mod channels;
 pub mod consumers;
 pub mod error;
@@ -55,6 +61,7 @@ mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod search;
+pub mod stuck;
 
 pub use commerce::{lifecycle, payments, store};
 
@@ -120,6 +127,13 @@ pub struct Config {
     pub signup_window_s: u64,
     /// How long after writing it a customer may edit a review, seconds.
     pub review_edit_window_s: u64,
+    /// A paid order the restaurant has not accepted this long after its
+    /// payment is rejected and refunded by the system (`system:orders`),
+    /// seconds. 0: never (orders wait for the restaurant however long).
+    pub auto_reject_after_s: u64,
+    /// How often overdue paid orders are looked for, ms: how late past
+    /// its deadline an order may be rejected.
+    pub auto_reject_sweep_ms: u64,
 }
 
 impl Default for Config {
@@ -143,6 +157,8 @@ impl Default for Config {
             signup_attempts_per_address: 20,
             signup_window_s: 3600,
             review_edit_window_s: 7 * 24 * 3600,
+            auto_reject_after_s: 600,
+            auto_reject_sweep_ms: 5_000,
         }
     }
 }
@@ -216,6 +232,10 @@ pub struct AppState {
     /// The outside channels' providers (the simulated one, failing
     /// nothing, unless [`AppState::with_senders`] says otherwise).
     pub senders: channels::Senders,
+    /// Drivers' recent paths (tracks, and the routes delivered orders
+    /// keep); fed by [`breadcrumbs::Breadcrumbs::run`], which the binary
+    /// spawns ([`AppState::with_breadcrumbs`]; empty otherwise).
+    pub breadcrumbs: Arc<breadcrumbs::Breadcrumbs>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -279,6 +299,7 @@ impl AppState {
             webhooks: None,
             push: None,
             senders: channels::Senders::default(),
+            breadcrumbs: Arc::new(breadcrumbs::Breadcrumbs::new(breadcrumbs::Config::default())),
             hashing,
             login_limits,
         }
@@ -315,6 +336,14 @@ impl AppState {
     /// it before building the channel consumers.
     pub fn with_senders(mut self, senders: channels::Senders) -> Self {
         self.senders = senders;
+        self
+    }
+
+    /// The same state keeping drivers' paths in `breadcrumbs` (the app's,
+    /// which its task feeds). Set it before building the consumers
+    /// ([`consumers::all`]): delivered orders' routes are read from it.
+    pub fn with_breadcrumbs(mut self, breadcrumbs: Arc<breadcrumbs::Breadcrumbs>) -> Self {
+        self.breadcrumbs = breadcrumbs;
         self
     }
 

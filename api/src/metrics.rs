@@ -15,6 +15,8 @@ pub fn describe_metrics() {
         crate::routes::auth::SIGNUPS_RATE_LIMITED,
         "Signups refused with 429: too many from one client address"
     );
+    crate::breadcrumbs::describe();
+    crate::stuck::describe();
     // Signups, bans, orders, steps, offer answers, charges and refunds:
     // described by the crate that counts them.
     commerce::describe_metrics();

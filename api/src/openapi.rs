@@ -153,6 +153,8 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::channels::list_sent,
         routes::channels::get_simulator,
         routes::channels::set_simulator,
+        routes::tracks::get_driver_track,
+        routes::tracks::get_order_route,
         post_locations,
         stream_driver,
         track,

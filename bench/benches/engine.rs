@@ -39,6 +39,59 @@ fn update(c: &mut Criterion) {
     group.finish();
 }
 
+/// The ping write path through the shared `Handle` with `readers` tasks
+/// draining the `Moved` stream as the live side does (the gateway's
+/// fan-out, the arrival fences, the breadcrumbs): what one more reader of
+/// the stream costs a ping (publishing happens under the engine's lock).
+fn update_with_readers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("engine/update_with_readers");
+    let batch = 10_000;
+    group.throughput(Throughput::Elements(batch as u64));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a runtime");
+    for readers in [0, 1, 2, 3] {
+        let mut fleet = Fleet::uniform(SEED, FLEET, City::gothenburg_30km());
+        let handle = engine::Handle::new(Config::default());
+        for p in fleet.initial_pings() {
+            handle.apply_ping(&p, p.recorded_at_ms);
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        for _ in 0..readers {
+            let mut moves = handle.subscribe_moves();
+            let stop = stop.clone();
+            runtime.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        m = moves.recv_direct() => {
+                            if matches!(m, Err(engine::RecvError::Closed)) {
+                                return;
+                            }
+                            black_box(&m);
+                        }
+                    }
+                }
+            });
+        }
+        let id = BenchmarkId::new("city_30km", format!("drivers=100k/readers={readers}"));
+        group.bench_function(id, |b| {
+            b.iter_batched(
+                || fleet.next_pings(batch),
+                |pings| {
+                    for p in &pings {
+                        black_box(handle.apply_ping(p, p.recorded_at_ms));
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+        stop.cancel();
+    }
+    group.finish();
+}
+
 /// Nearest-k queries: the design target is nearest 10 available within 3 km
 /// among 100k drivers in a 30 × 30 km city in ≤ 10 µs.
 fn nearby(c: &mut Criterion) {
@@ -110,5 +163,5 @@ fn h3(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, update, nearby, bbox, h3);
+criterion_group!(benches, update, update_with_readers, nearby, bbox, h3);
 criterion_main!(benches);

@@ -18,6 +18,7 @@
 //! | `menu.updated` | restaurant | [`MenuChanged`] |
 //! | `user.banned`, `user.unbanned` | user | [`BanChanged`] |
 //! | `order.arrived_at_restaurant`, `order.arrived_at_customer` | order | [`CourierArrived`] (written by `api`'s feed, outside business transactions) |
+//! | `order.dispatch_stalled` | order | [`DispatchStalled`] (written by `api`'s feed, outside business transactions) |
 //!
 //! The per-order history (`GET /v1/orders/{id}/history`) is read from the
 //! order's events ([`history_entry`]): the order's stream is its history.
@@ -30,8 +31,9 @@ use crate::store::{EventKind, Order, OrderEvent, Payment, Result, StoreError};
 
 /// The system actor of payment settlements (charges and refunds).
 pub const ACTOR_PAYMENTS: &str = "payments";
-/// The system actor of order steps taken by hexdash itself (none today;
-/// every step has a user behind it).
+/// The system actor of order steps taken by hexdash itself: the
+/// rejection of a paid order nobody accepted in time
+/// (`usecase::stuck`), `system:orders` in the stream.
 pub const ACTOR_ORDERS: &str = "orders";
 
 /// What happened to an order: every `order.*` event and the charge's
@@ -213,6 +215,25 @@ pub struct CourierArrived {
     /// The fix: degrees east.
     pub lng: f64,
     /// The fix's time, Unix ms.
+    pub at_ms: i64,
+}
+
+/// `order.dispatch_stalled`: no driver has taken the order for too long
+/// (the matcher raised it to dispatchers; it keeps offering). Not a state
+/// change of the order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DispatchStalled {
+    /// The order.
+    pub order_id: OrderId,
+    /// Offers of it that ended without an accept (declined or lapsed).
+    pub attempts: u32,
+    /// When the matcher started looking for a driver, Unix ms.
+    pub waiting_since_ms: i64,
+    /// Where the driver is needed (the pickup): degrees north.
+    pub lat: f64,
+    /// The pickup: degrees east.
+    pub lng: f64,
+    /// When it was raised, Unix ms.
     pub at_ms: i64,
 }
 

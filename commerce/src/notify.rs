@@ -38,9 +38,10 @@ pub fn audience(t: EventType, status: Option<OrderStatus>) -> &'static [Party] {
         EventType::OrderPaid if status == Some(OrderStatus::Paid) => &[Customer, Restaurant],
         EventType::OrderPaid => &[Customer],
         EventType::PaymentFailed => &[Customer, Admins],
-        EventType::OrderAccepted | EventType::OrderRejected | EventType::OrderPreparing => {
-            &[Customer]
-        }
+        EventType::OrderAccepted | EventType::OrderPreparing => &[Customer],
+        // The restaurant hears of a rejection it did not make itself (the
+        // system's, of an order nobody accepted in time; an admin's).
+        EventType::OrderRejected => &[Customer, Restaurant],
         EventType::OrderReadyForPickup => &[Customer, Driver],
         EventType::OrderAssigned | EventType::OrderPickedUp | EventType::OrderDelivered => {
             &[Customer, Restaurant]
@@ -51,6 +52,7 @@ pub fn audience(t: EventType, status: Option<OrderStatus>) -> &'static [Party] {
         EventType::RefundFailed => &[Customer, Admins],
         EventType::OrderArrivedAtRestaurant => &[Restaurant],
         EventType::OrderArrivedAtCustomer => &[Customer],
+        EventType::OrderDispatchStalled => &[Admins],
         // Placed is followed at once by paid or payment.failed; offers go
         // to drivers on their own channel; the rest concern no order.
         _ => &[],
@@ -136,6 +138,9 @@ fn english(t: EventType, party: Party, money: &str) -> String {
         (EventType::PaymentFailed, Party::Admins) => format!("A payment of {money} failed"),
         (EventType::PaymentFailed, _) => "Your payment did not go through".into(),
         (EventType::OrderAccepted, _) => "The restaurant accepted your order".into(),
+        (EventType::OrderRejected, Party::Restaurant) => {
+            "An order was rejected without your answer; the customer is refunded".into()
+        }
         (EventType::OrderRejected, _) => "The restaurant could not take your order".into(),
         (EventType::OrderPreparing, _) => "Your order is being prepared".into(),
         (EventType::OrderReadyForPickup, Party::Driver) => "The order is ready for pickup".into(),
@@ -162,6 +167,9 @@ fn english(t: EventType, party: Party, money: &str) -> String {
         (EventType::RefundFailed, _) => "Your refund could not be paid out; we are on it".into(),
         (EventType::OrderArrivedAtRestaurant, _) => "The courier is at the restaurant".into(),
         (EventType::OrderArrivedAtCustomer, _) => "Your courier is at the door".into(),
+        (EventType::OrderDispatchStalled, _) => {
+            "No courier has taken an order for too long: please find one".into()
+        }
         (other, _) => other.as_str().to_owned(),
     }
 }
@@ -179,6 +187,9 @@ fn swedish(t: EventType, party: Party, money: &str) -> String {
         }
         (EventType::PaymentFailed, _) => "Din betalning gick inte igenom".into(),
         (EventType::OrderAccepted, _) => "Restaurangen har tagit emot din beställning".into(),
+        (EventType::OrderRejected, Party::Restaurant) => {
+            "En beställning avvisades utan ert svar; kunden får pengarna tillbaka".into()
+        }
         (EventType::OrderRejected, _) => "Restaurangen kunde inte ta din beställning".into(),
         (EventType::OrderPreparing, _) => "Din beställning tillagas".into(),
         (EventType::OrderReadyForPickup, Party::Driver) => {
@@ -213,6 +224,9 @@ fn swedish(t: EventType, party: Party, money: &str) -> String {
         }
         (EventType::OrderArrivedAtRestaurant, _) => "Budet är vid restaurangen".into(),
         (EventType::OrderArrivedAtCustomer, _) => "Ditt bud är vid dörren".into(),
+        (EventType::OrderDispatchStalled, _) => {
+            "Inget bud har tagit en beställning på för länge: var vänlig hitta ett".into()
+        }
         (other, _) => other.as_str().to_owned(),
     }
 }
@@ -224,6 +238,9 @@ pub fn title(t: EventType, party: Party, language: Language) -> String {
         (EventType::OrderPaid, _) => ("Payment received", "Betalning mottagen"),
         (EventType::PaymentFailed, _) => ("Payment failed", "Betalningen misslyckades"),
         (EventType::OrderAccepted, _) => ("Order accepted", "Beställningen accepterad"),
+        (EventType::OrderRejected, Party::Restaurant) => {
+            ("Order rejected for you", "Beställning avvisad åt er")
+        }
         (EventType::OrderRejected, _) => ("Order rejected", "Beställningen avvisad"),
         (EventType::OrderPreparing, _) => ("Being prepared", "Tillagas"),
         (EventType::OrderReadyForPickup, _) => ("Order ready", "Beställningen är klar"),
@@ -244,6 +261,7 @@ pub fn title(t: EventType, party: Party, language: Language) -> String {
             ("Courier at the restaurant", "Budet är vid restaurangen")
         }
         (EventType::OrderArrivedAtCustomer, _) => ("Courier at your door", "Budet är vid dörren"),
+        (EventType::OrderDispatchStalled, _) => ("No courier found", "Inget bud hittat"),
         (other, _) => (other.as_str(), other.as_str()),
     };
     match language {
@@ -289,6 +307,12 @@ mod tests {
             &[Customer, Restaurant, Driver, DriverFrom],
         );
         check(EventType::RefundFailed, None, &[Customer, Admins]);
+        check(
+            EventType::OrderRejected,
+            Some(OrderStatus::Rejected),
+            &[Customer, Restaurant],
+        );
+        check(EventType::OrderDispatchStalled, None, &[Admins]);
         check(EventType::OrderOffered, None, &[]);
         check(EventType::UserBanned, None, &[]);
         check(EventType::DriverOnline, None, &[]);

@@ -2,7 +2,8 @@
 //! (the engine's order board and the matcher, behind [`LiveSide`]), the
 //! matcher's offers ([`Offers`]), the live fleet as dispatchers act on it
 //! ([`Fleet`]), the search catalog ([`CatalogSide`]) and the road map and
-//! couriers a quote is made of ([`Quoting`]).
+//! couriers a quote is made of ([`Quoting`]), and couriers' recent paths
+//! ([`Trails`]).
 //! `api` implements them over the engine, the matcher and its catalog;
 //! tests can implement them with a few lines.
 //!
@@ -13,7 +14,7 @@
 use engine::{DriverId, DriverStatus, DriverView, LatLng, OfferId, OrderId, RestaurantId};
 
 use crate::Result;
-use crate::store::{MenuItem, Order, Restaurant};
+use crate::store::{MenuItem, Order, Restaurant, RoutePoint};
 
 /// The live view of orders: told after the store committed a change.
 pub trait LiveSide: Send + Sync {
@@ -80,6 +81,15 @@ pub trait CatalogSide: Send + Sync {
     fn restaurant_changed(&self, restaurant: &Restaurant);
     /// A menu item was added or changed (as stored now).
     fn item_changed(&self, item: &MenuItem);
+}
+
+/// Couriers' recent paths as kept in memory (`api`'s breadcrumbs): what a
+/// delivered order's route is made of.
+pub trait Trails: Send + Sync {
+    /// `driver_id`'s kept fixes recorded from `from_ms` to `to_ms`
+    /// (inclusive, device times), oldest first; empty when none are kept
+    /// (never heard from, forgotten, or kept no longer).
+    fn between(&self, driver_id: DriverId, from_ms: i64, to_ms: i64) -> Vec<RoutePoint>;
 }
 
 /// A drive from a restaurant to a door ([`Quoting::trips`]).

@@ -14,6 +14,8 @@
 //! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
 //! - [`channels`]: outside channels (push, email, SMS): preferences,
 //!   language, the log of sends, the simulated provider's rules.
+//! - [`geojson`]: paths on the map (a driver's recent track, a delivered
+//!   order's route) as GeoJSON Features.
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
 //!   messages, and every name a client sees (channels, ops, error codes,
 //!   close codes).
@@ -32,6 +34,7 @@
 pub mod channels;
 pub mod driver;
 pub mod error;
+pub mod geojson;
 pub mod notify;
 pub mod quote;
 pub mod role;

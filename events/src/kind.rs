@@ -110,6 +110,12 @@ event_types! {
     /// back to the matcher (the payload's `driver_from` is the driver it
     /// was taken from, `driver_id` the new one or `null`).
     OrderReassigned = "order.reassigned" on Order,
+    /// No driver has taken the order for too long (the matcher raised it
+    /// after `matcher.unassigned_after_s` or `unassigned_after_offers`
+    /// lapsed offers; it keeps offering). Not a state change: written
+    /// outside business transactions, like `order.offered`; admins are
+    /// told once per order.
+    OrderDispatchStalled = "order.dispatch_stalled" on Order,
     /// The order's customer reviewed it (rated its restaurant and,
     /// optionally, its driver).
     ReviewCreated = "review.created" on Order,
@@ -175,7 +181,7 @@ mod tests {
             let (noun, verb) = t.as_str().split_once('.').expect("noun.past_verb");
             assert!(!noun.is_empty() && !verb.is_empty());
         }
-        assert_eq!(EventType::ALL.len(), 27);
+        assert_eq!(EventType::ALL.len(), 28);
         assert_eq!(EventType::parse("order.teleported"), None);
         for k in AggregateKind::ALL {
             assert_eq!(AggregateKind::parse(k.as_str()), Some(k));

@@ -411,3 +411,37 @@ pub fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// A database an app runs on, kept across restarts: SQLite in a folder
+/// of its own, or a PostgreSQL schema of its own.
+pub struct Db {
+    dir: TempDir,
+    url: Option<String>,
+}
+
+/// The databases to run on: SQLite, and PostgreSQL when
+/// `HEXDASH_TEST_DATABASE_URL` names one.
+pub async fn databases() -> Vec<Db> {
+    let mut dbs = vec![Db {
+        dir: TempDir::create(),
+        url: None,
+    }];
+    if let Some(url) = postgres_schema_url().await {
+        dbs.push(Db {
+            dir: TempDir::create(),
+            url: Some(url),
+        });
+    }
+    dbs
+}
+
+/// Starts an app on `db` (again, for a restart).
+pub async fn spawn_app_on(db: &Db, adjust: impl FnOnce(&mut hexdash::Config)) -> TestApp {
+    spawn_app_in(&db.dir.0, |c| {
+        if let Some(url) = &db.url {
+            c.database_url = url.clone();
+        }
+        adjust(c);
+    })
+    .await
+}

@@ -2,8 +2,10 @@
 //! transaction: driver online/offline (from `Change::DriverStatus`), the
 //! matcher's offers (`Change::Offer`, as `order.offered` on the order's
 //! stream) and couriers' arrivals (`Change::Arrived`, as
-//! `order.arrived_at_restaurant` / `order.arrived_at_customer`), through
-//! `events::presence`'s bounded queue. What a crash may
+//! `order.arrived_at_restaurant` / `order.arrived_at_customer`) and
+//! orders the matcher raised because no driver takes them
+//! (`Change::Unassigned`, as `order.dispatch_stalled`; its resolution is
+//! no event), through `events::presence`'s bounded queue. What a crash may
 //! lose: what that queue holds (see `events::presence`); and a change the
 //! engine's stream dropped for this reader when it lagged (counted as a
 //! WARN): presence is a level the next change restates.
@@ -42,7 +44,8 @@ pub async fn run(
     }
 }
 
-/// Records one change if it is a presence flip, an offer or an arrival.
+/// Records one change if it is a presence flip, an offer, an arrival or a
+/// stalled dispatch.
 fn feed(
     recorder: &PresenceRecorder,
     online: &mut HashMap<DriverId, bool>,
@@ -98,6 +101,29 @@ fn feed(
                 }
                 // Plain numbers and ids: serialising cannot fail.
                 Err(e) => tracing::warn!(error = %e, "cannot record an arrival"),
+            }
+        }
+        Change::Unassigned(u) if !u.resolved => {
+            let body = commerce::event::DispatchStalled {
+                order_id: u.order_id,
+                attempts: u.attempts,
+                waiting_since_ms: u.since_ms,
+                lat: u.pickup.lat,
+                lng: u.pickup.lng,
+                at_ms: u.at_ms,
+            };
+            match serde_json::to_value(&body) {
+                Ok(body) => {
+                    recorder.record_event(NewEvent {
+                        event_type: EventType::OrderDispatchStalled,
+                        aggregate_id: u.order_id.to_string(),
+                        at_ms: u.at_ms,
+                        actor: Actor::System("matcher".to_owned()),
+                        payload: Payload::v1(body),
+                    });
+                }
+                // Plain numbers and ids: serialising cannot fail.
+                Err(e) => tracing::warn!(error = %e, "cannot record a stalled dispatch"),
             }
         }
         _ => {}

@@ -18,9 +18,12 @@
 //!   recorded once per (recipient, event, channel). Added by the binary
 //!   with the `[channels]` tries ([`crate::channels::Config`]), so they
 //!   start at the stream's head: no messages about the past.
+//! - [`route::Routes`]: `order.delivered` keeps the order's route
+//!   (pickup, the courier's breadcrumbs, dropoff) with the order.
 //! - [`feed`]: driver online/offline from the engine's change stream, the
-//!   matcher's offers (`order.offered`) and couriers' arrivals
-//!   (`order.arrived_at_*`) into `events::presence`.
+//!   matcher's offers (`order.offered`), couriers' arrivals
+//!   (`order.arrived_at_*`) and orders nobody takes
+//!   (`order.dispatch_stalled`) into `events::presence`.
 //!
 //! Each consumer deduplicates by event id ([`dedupe::Seen`]) and is
 //! idempotent besides (reloads and by-version updates), so a redelivery
@@ -36,6 +39,7 @@ pub mod channels;
 pub mod dedupe;
 pub mod feed;
 pub mod notify;
+pub mod route;
 pub mod trigger;
 
 /// Every in-process consumer of the api, for `events::run`.
@@ -45,6 +49,7 @@ pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
         Arc::new(trigger::Trigger::new(state)),
         Arc::new(catalog::CatalogSync::new(state)),
         Arc::new(notify::Notifications::new(state)),
+        Arc::new(route::Routes::new(state)),
     ]
 }
 

@@ -50,6 +50,7 @@ pub mod payments;
 pub mod profile;
 pub mod restaurants;
 pub mod reviews;
+pub mod tracks;
 pub mod webhooks;
 
 /// Every operation `api` serves, by module (see the module docs).
@@ -71,6 +72,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     webhooks::ROUTES,
     notifications::ROUTES,
     channels::ROUTES,
+    tracks::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

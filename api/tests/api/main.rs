@@ -22,5 +22,6 @@ mod search;
 mod server;
 mod shapes;
 mod store;
+mod stuck;
 mod time;
 mod transitions;

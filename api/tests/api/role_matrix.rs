@@ -1010,6 +1010,23 @@ fn endpoints() -> Vec<Endpoint> {
             call: |w, _| (M::GET, format!("/v1/drivers/{}", w.driver.id), None),
         },
         Endpoint {
+            name: "driver track",
+            route: "get /v1/drivers/{driver_id}/track",
+            allowed: "NNYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/drivers/{}/track", w.driver.id), None),
+        },
+        Endpoint {
+            // The order is not delivered yet: its parties get the 409
+            // `not_delivered`, anyone else the 404 of an order they may
+            // not know (tracks.rs has a delivered one).
+            name: "order route",
+            route: "get /v1/orders/{order_id}/route",
+            allowed: "YYYY",
+            public: false,
+            call: |w, _| (M::GET, format!("/v1/orders/{}/route", w.order), None),
+        },
+        Endpoint {
             name: "decline offer",
             route: "post /v1/offers/{offer_id}/decline",
             allowed: "NNYN",

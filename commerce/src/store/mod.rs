@@ -7,6 +7,7 @@
 //! [`ReviewStore`], ratings and reviews, [`NotificationStore`], the
 //! notification feed, [`ChannelStore`], outside channels: preferences and
 //! the log of sends),
+//! notification feed, [`RouteStore`], delivered orders' routes),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -828,6 +829,14 @@ pub trait OrderStore: Send + Sync {
     /// for pickup, latest first: how long each restaurant took (start-up
     /// warms the prep-aware matcher's estimates with them).
     async fn recent_preparations(&self, limit: u32) -> Result<Vec<Preparation>>;
+    /// Orders still `paid` (not accepted, rejected or cancelled) that were
+    /// paid at or before `paid_before_ms`, longest waiting first, at most
+    /// `limit`; without lines (the auto-reject sweep's question).
+    async fn orders_awaiting_acceptance(
+        &self,
+        paid_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Order>>;
 }
 
 /// One order's preparation: accepted → ready for pickup.
@@ -1340,6 +1349,12 @@ pub trait NotificationStore: Send + Sync {
         up_to: Option<i64>,
         now_ms: i64,
     ) -> Result<u64>;
+    /// Who was told already, by an event other than `except_event`, that
+    /// nobody takes `order_id` (`order.dispatch_stalled`, told once per
+    /// order whatever repeats it; the event being handled is left out, so
+    /// the outside channels, which run after the feed has stored it, still
+    /// send it).
+    async fn notified_of_stall(&self, order_id: OrderId, except_event: i64) -> Result<Vec<UserId>>;
     /// Every admin's id (the recipients of admin-relevant events).
     async fn admin_ids(&self) -> Result<Vec<UserId>>;
 }
@@ -1457,6 +1472,50 @@ pub trait ChannelStore: Send + Sync {
     ) -> Result<Vec<ChannelSend>>;
 }
 
+// ------------------------------------------------------------------ routes
+
+/// One point of a delivered order's route.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoutePoint {
+    /// Where.
+    pub position: LatLng,
+    /// When, Unix ms: the step's time for the pickup and the dropoff, the
+    /// device's time of the fix for a breadcrumb.
+    pub at_ms: i64,
+}
+
+/// A delivered order's route, kept with it: pickup, the courier's
+/// breadcrumbs between pickup and delivery, dropoff.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderRoute {
+    /// The order.
+    pub order_id: OrderId,
+    /// The courier who delivered it.
+    pub driver_id: Option<DriverId>,
+    /// When it was picked up, Unix ms.
+    pub picked_up_at_ms: i64,
+    /// When it was delivered, Unix ms.
+    pub delivered_at_ms: i64,
+    /// How many of [`OrderRoute::points`] are breadcrumbs (the others are
+    /// the pickup and the dropoff), so a reader can tell a recorded path
+    /// from a straight line.
+    pub breadcrumbs: u32,
+    /// Pickup, breadcrumbs, dropoff, in time order.
+    pub points: Vec<RoutePoint>,
+    /// When it was recorded, Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// Delivered orders' routes.
+#[async_trait]
+pub trait RouteStore: Send + Sync {
+    /// Keeps `route` with its order unless one is kept already (a
+    /// redelivered `order.delivered`); whether it was stored now.
+    async fn insert_order_route(&self, route: &OrderRoute) -> Result<bool>;
+    /// The order's route, if one is kept.
+    async fn order_route(&self, order_id: OrderId) -> Result<Option<OrderRoute>>;
+}
+
 // ------------------------------------------------------------------- store
 
 /// Everything the api stores.
@@ -1471,6 +1530,7 @@ pub trait Store:
     + ReviewStore
     + NotificationStore
     + ChannelStore
+    + RouteStore
     + Send
     + Sync
 {

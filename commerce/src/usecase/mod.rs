@@ -12,8 +12,9 @@
 //! ban or unban), [`dispatcher`] (an admin's force-cancel, reassignment
 //! and setting a driver offline), [`review`] (ratings and reviews of
 //! delivered orders, hidden by admins), [`listing`] (an admin's filtered,
-//! keyset-paged listings of users, restaurants, drivers and orders) and
-//! [`notify`] (the notification feed).
+//! keyset-paged listings of users, restaurants, drivers and orders),
+//! [`notify`] (the notification feed), [`stuck`] (rejecting paid orders
+//! nobody accepted in time) and [`route`] (a delivered order's route).
 //!
 //! A use-case takes only what it needs: a store trait object (or just the
 //! store areas it uses: `&(impl CartStore + RestaurantStore + ?Sized)`,
@@ -44,8 +45,10 @@ pub mod quote;
 pub mod refund;
 pub mod restaurant;
 pub mod review;
+pub mod route;
 pub mod session;
 pub mod step;
+pub mod stuck;
 
 use auth::{Principal, Role};
 use engine::OrderId;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use engine::{OrderId, UserId};
 use events::{Actor, Event, EventType};
 
-use crate::event::{CourierArrived, OrderChanged, RefundSettled};
+use crate::event::{CourierArrived, DispatchStalled, OrderChanged, RefundSettled};
 use crate::notify::{self, Language, Party};
 use crate::store::{
     ChannelStore, NewNotification, Notification, NotificationStore, Order, OrderStore, UnreadCount,
@@ -50,6 +50,15 @@ fn told(event: &Event) -> Option<Told> {
             Some(Told {
                 status: None,
                 driver: Some(a.driver_id.into()),
+                driver_from: None,
+                amount_cents: None,
+            })
+        }
+        EventType::OrderDispatchStalled => {
+            let _: DispatchStalled = serde_json::from_value(body).ok()?;
+            Some(Told {
+                status: None,
+                driver: None,
                 driver_from: None,
                 amount_cents: None,
             })
@@ -105,10 +114,18 @@ pub(crate) async fn recipients(
         Actor::User(id) => Some(UserId::from(*id)),
         Actor::System(_) => None,
     };
+    // A stall is told once per order: the matcher raises it again after a
+    // restart (it starts counting anew), which is not news.
+    let told_before = if event.event_type == EventType::OrderDispatchStalled {
+        store.notified_of_stall(order.id, event.id).await?
+    } else {
+        Vec::new()
+    };
     let mut list: Vec<(UserId, Party)> = Vec::new();
     let mut add = |user: Option<UserId>, party: Party| {
         if let Some(user) = user
             && Some(user) != actor
+            && !told_before.contains(&user)
             && !list.iter().any(|(u, _)| *u == user)
         {
             list.push((user, party));

@@ -40,11 +40,43 @@ pub async fn step(
         }
         Err(refusal) => return Err(illegal(order.status, action.target(), refusal)),
     };
+    apply(saga, order, to, Some(principal.user_id), now_ms).await
+}
+
+/// Rejects `order`, paid and not accepted in time, as the system
+/// (`system:orders`): the restaurant's rejection without the restaurant
+/// (`usecase::stuck` decides when). The same compare-and-set, stock given
+/// back, refund and event as [`step`]; an order that moved meanwhile (the
+/// restaurant accepted it a moment before) is an
+/// [`Error::IllegalTransition`] and stays as it is.
+pub async fn reject_as_system(
+    saga: &Saga,
+    order: Order,
+    now_ms: i64,
+) -> Result<(Order, Option<Payment>)> {
+    let to = engine::OrderStatus::Rejected;
+    if order.status != engine::OrderStatus::Paid {
+        return Err(illegal(order.status, to, Refusal::NoSuchStep));
+    }
+    apply(saga, order, to, None, now_ms).await
+}
+
+/// Moves `order` from the status the caller read to `to` for `actor_id`
+/// (`None`: the system) as a compare-and-set, with its compensations; the
+/// live side hears of it and a refund it made owed is sent in the
+/// background.
+async fn apply(
+    saga: &Saga,
+    order: Order,
+    to: engine::OrderStatus,
+    actor_id: Option<engine::UserId>,
+    now_ms: i64,
+) -> Result<(Order, Option<Payment>)> {
     let transition = Transition {
         order_id: order.id,
         from: order.status,
         to,
-        actor_id: Some(principal.user_id),
+        actor_id,
         at_ms: now_ms,
         refund_id: saga.ids.next(),
     };

@@ -41,6 +41,7 @@ mod orders;
 mod payments;
 mod restaurants;
 mod reviews;
+mod routes;
 mod rows;
 mod tx;
 
@@ -136,6 +137,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0012_reviews.sql"),
     ),
     (
+        13,
+        "routes and stuck orders",
+        include_str!("../../../migrations/sqlite/0013_routes_and_stuck_orders.sql"),
+    ),
+    (
         15,
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
@@ -201,6 +207,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "reviews",
         include_str!("../../../migrations/postgres/0012_reviews.sql"),
+    ),
+    (
+        13,
+        "routes and stuck orders",
+        include_str!("../../../migrations/postgres/0013_routes_and_stuck_orders.sql"),
     ),
     (
         15,

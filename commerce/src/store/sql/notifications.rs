@@ -2,7 +2,7 @@
 //! event, numbered per recipient.
 
 use async_trait::async_trait;
-use engine::UserId;
+use engine::{OrderId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -164,6 +164,19 @@ impl NotificationStore for SqlStore {
         .rows_affected();
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn notified_of_stall(&self, order_id: OrderId, except_event: i64) -> Result<Vec<UserId>> {
+        // The literal type matches the partial index of migration 0013.
+        let rows = sqlx::query(
+            "SELECT user_id FROM notifications \
+             WHERE order_id = $1 AND event_type = 'order.dispatch_stalled' AND event_id <> $2",
+        )
+        .bind(order_id.to_string())
+        .bind(except_event)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| parse_col(row, "user_id")).collect()
     }
 
     async fn admin_ids(&self) -> Result<Vec<UserId>> {

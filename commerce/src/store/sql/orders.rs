@@ -539,6 +539,25 @@ impl OrderStore for SqlStore {
             })
             .collect()
     }
+
+    async fn orders_awaiting_acceptance(
+        &self,
+        paid_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        // `orders_awaiting_acceptance` (migration 0013) holds exactly the
+        // paid orders, by payment time.
+        let rows = sqlx::query(concat!(
+            select_order!(),
+            "WHERE o.status = 'paid' AND o.paid_at_ms <= $1 ",
+            "ORDER BY o.paid_at_ms, o.id LIMIT $2"
+        ))
+        .bind(paid_before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::order).collect()
+    }
 }
 
 async fn insert_order_row(tx: &mut Tx, order: &Order) -> Result<()> {

@@ -60,8 +60,9 @@ pub(super) async fn append(tx: &mut Tx, event: &events::NewEvent) -> Result<i64>
 }
 
 /// Compare-and-set of the order's status. Whether it applied. A step to
-/// `accepted` or `ready_for_pickup` stamps `accepted_at_ms` /
-/// `ready_at_ms` (each status is reached once in an order's life).
+/// `paid`, `accepted` or `ready_for_pickup` stamps `paid_at_ms` (the
+/// auto-reject deadline's start), `accepted_at_ms` / `ready_at_ms` (each
+/// status is reached once in an order's life).
 pub(super) async fn set_status(
     tx: &mut Tx,
     order_id: OrderId,
@@ -71,6 +72,7 @@ pub(super) async fn set_status(
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE orders SET status = $1, updated_at_ms = $2, \
+         paid_at_ms = CASE WHEN $1 = 'paid' THEN $2 ELSE paid_at_ms END, \
          accepted_at_ms = CASE WHEN $1 = 'accepted' THEN $2 ELSE accepted_at_ms END, \
          ready_at_ms = CASE WHEN $1 = 'ready_for_pickup' THEN $2 ELSE ready_at_ms END \
          WHERE id = $3 AND status = $4",
