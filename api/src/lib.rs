@@ -117,6 +117,10 @@ pub struct Config {
     pub signup_window_s: u64,
     /// How long after writing it a customer may edit a review, seconds.
     pub review_edit_window_s: u64,
+    /// Reports: a delivery is on time when it arrives at most this long
+    /// after the order was placed, seconds (orders carry no promised
+    /// time; 45 minutes is the usual promise of a food delivery).
+    pub report_on_time_s: u64,
 }
 
 impl Default for Config {
@@ -140,6 +144,7 @@ impl Default for Config {
             signup_attempts_per_address: 20,
             signup_window_s: 3600,
             review_edit_window_s: 7 * 24 * 3600,
+            report_on_time_s: 45 * 60,
         }
     }
 }
@@ -210,6 +215,9 @@ pub struct AppState {
     /// Where stored notifications go live (the binary's gateway and
     /// ingest); `None`: stored only ([`AppState::with_push`]).
     pub push: Option<Arc<dyn consumers::notify::Push>>,
+    /// Clears and replays the reports projection; `None` where no stream
+    /// runs (the rebuild route then answers 503).
+    pub reports: Option<consumers::reports::Rebuild>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -272,6 +280,7 @@ impl AppState {
             ids,
             webhooks: None,
             push: None,
+            reports: None,
             hashing,
             login_limits,
         }
@@ -288,6 +297,13 @@ impl AppState {
     /// payment work ends when it is cancelled.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The same state whose reports can be rebuilt (over the app's
+    /// running consumers).
+    pub fn with_reports(mut self, rebuild: consumers::reports::Rebuild) -> Self {
+        self.reports = Some(rebuild);
         self
     }
 

@@ -12,6 +12,9 @@
 //! - [`notify::Notifications`]: order, payment and refund events become
 //!   stored notifications for the people they concern, then go live
 //!   through the [`notify::Push`] port (the binary's gateway and ingest).
+//! - [`reports::Reports`]: the reports projection (orders, money, funnel
+//!   times, restaurants, drivers), each event applied once by id in the
+//!   store; [`reports::Rebuild`] clears it and replays the stream.
 //! - [`feed`]: driver online/offline from the engine's change stream, the
 //!   matcher's offers (`order.offered`) and couriers' arrivals
 //!   (`order.arrived_at_*`) into `events::presence`.
@@ -29,6 +32,7 @@ pub mod catalog;
 pub mod dedupe;
 pub mod feed;
 pub mod notify;
+pub mod reports;
 pub mod trigger;
 
 /// Every in-process consumer of the api, for `events::run`.
@@ -38,6 +42,7 @@ pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
         Arc::new(trigger::Trigger::new(state)),
         Arc::new(catalog::CatalogSync::new(state)),
         Arc::new(notify::Notifications::new(state)),
+        Arc::new(reports::Reports::new(state)),
     ]
 }
 

@@ -47,6 +47,7 @@ pub mod offers;
 pub mod orders;
 pub mod payments;
 pub mod profile;
+pub mod reports;
 pub mod restaurants;
 pub mod reviews;
 pub mod webhooks;
@@ -69,6 +70,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     reviews::ROUTES,
     webhooks::ROUTES,
     notifications::ROUTES,
+    reports::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

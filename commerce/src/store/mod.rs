@@ -5,7 +5,7 @@
 //! [`RestaurantStore`], [`CartStore`], [`OrderStore`], [`PaymentStore`],
 //! [`GatewayLedger`], the simulated payment gateway's own tables, and
 //! [`ReviewStore`], ratings and reviews, [`NotificationStore`], the
-//! notification feed),
+//! notification feed, [`ReportStore`], the reports projection),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -26,8 +26,10 @@ use engine::{
     AddressId, DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId,
 };
 
+mod reports;
 mod sql;
 
+pub use reports::*;
 pub use sql::{Backend, SqlStore};
 
 /// A storage failure. Never shown to clients: the REST layer turns it into a
@@ -1343,6 +1345,7 @@ pub trait Store:
     + GatewayLedger
     + ReviewStore
     + NotificationStore
+    + ReportStore
     + Send
     + Sync
 {

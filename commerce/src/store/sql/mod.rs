@@ -38,6 +38,7 @@ mod listings;
 mod notifications;
 mod orders;
 mod payments;
+mod reports;
 mod restaurants;
 mod reviews;
 mod rows;
@@ -130,6 +131,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0012_reviews.sql"),
     ),
     (
+        14,
+        "reports",
+        include_str!("../../../migrations/sqlite/0014_reports.sql"),
+    ),
+    (
         15,
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
@@ -190,6 +196,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "reviews",
         include_str!("../../../migrations/postgres/0012_reviews.sql"),
+    ),
+    (
+        14,
+        "reports",
+        include_str!("../../../migrations/postgres/0014_reports.sql"),
     ),
     (
         15,
