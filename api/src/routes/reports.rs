@@ -10,9 +10,11 @@
 //! Each report takes `from`, `to` (exclusive), `tz` (an IANA zone, default
 //! `UTC`) and `bucket` (`hour` or `day`, default `day`), and answers JSON,
 //! or CSV when the request's `Accept` names `text/csv` (one row per
-//! bucket, restaurant or driver). A period that does not parse, or an
-//! unknown zone, is a 400; a period that parses but cannot be reported
-//! (empty, not on bucket boundaries, too long) a 422. What each figure
+//! bucket, restaurant or driver). A `from`/`to` not shaped as the
+//! documented pattern is a 400; an unknown zone, a date that does not
+//! exist and a period that cannot be reported (empty, not on bucket
+//! boundaries, too long) a 422, as everything schema-valid that makes no
+//! sense is. What each figure
 //! counts is `commerce::usecase::report`'s.
 
 use ::auth::{Authenticated, Role};
@@ -51,11 +53,11 @@ pub struct ReportQuery {
     /// First day or instant (inclusive): a local date (`2026-12-01`), a
     /// local date-time (`2026-12-01T08:00`) or an RFC 3339 instant. Must
     /// start a bucket (a whole hour; a midnight for daily buckets).
-    #[param(max_length = 40, example = "2026-12-01")]
+    #[param(max_length = 40, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$", example = "2026-12-01")]
     pub from: String,
     /// End (exclusive), in the same forms; after `from`; at most 366 days
     /// of daily or 744 hourly buckets.
-    #[param(max_length = 40, example = "2026-12-08")]
+    #[param(max_length = 40, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$", example = "2026-12-08")]
     pub to: String,
     /// An IANA time zone name; default `UTC`. Buckets are its local hours
     /// and days.
@@ -239,8 +241,9 @@ pub struct RebuildResponse {
 /// the use-case) for what cannot be reported.
 fn period(query: &ReportQuery) -> ApiResult<(Period, String)> {
     let tz_name = query.tz.clone().unwrap_or_else(|| "UTC".to_owned());
+    // Any string is schema-valid: an unknown zone is a 422.
     let tz = usecase::zone(&tz_name).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::unprocessable(
             "invalid_tz",
             "`tz` must be an IANA time zone name such as Europe/Stockholm",
         )
@@ -253,17 +256,68 @@ fn period(query: &ReportQuery) -> ApiResult<(Period, String)> {
     };
     let at = |name: &str, text: &str| {
         usecase::instant(text, &tz).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_period",
-                format!(
-                    "`{name}` must be a date (2026-12-01), a local date-time (2026-12-01T08:00) \
-                     or an RFC 3339 instant"
-                ),
-            )
+            let reason = format!(
+                "`{name}` must be a date (2026-12-01), a local date-time (2026-12-01T08:00) \
+                 or an RFC 3339 instant"
+            );
+            // Outside the documented pattern: 400; in it but no such
+            // instant (2026-02-30, 25:00): 422.
+            if instant_shaped(text) {
+                ApiError::unprocessable("invalid_period", reason)
+            } else {
+                ApiError::bad_request("invalid_period", reason)
+            }
         })
     };
     let (from, to) = (at("from", &query.from)?, at("to", &query.to)?);
     Ok((usecase::period(from, to, bucket)?, tz_name))
+}
+
+/// Whether `text` has the shape the `from`/`to` pattern documents (digits
+/// where it wants digits; a regex engine's `$` also lets one final line
+/// break through, so this does too).
+fn instant_shaped(text: &str) -> bool {
+    let t = text.strip_suffix('\n').unwrap_or(text).as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let date = t.len() >= 10
+        && digits(&t[0..4])
+        && t[4] == b'-'
+        && digits(&t[5..7])
+        && t[7] == b'-'
+        && digits(&t[8..10]);
+    if !date {
+        return false;
+    }
+    let mut rest = &t[10..];
+    if rest.is_empty() {
+        return true;
+    }
+    // THH:MM
+    if rest.len() < 6 || rest[0] != b'T' || !digits(&rest[1..3]) || rest[3] != b':' || !digits(&rest[4..6]) {
+        return false;
+    }
+    rest = &rest[6..];
+    // :SS and .fraction (1 to 9 digits)
+    if rest.first() == Some(&b':') {
+        if rest.len() < 3 || !digits(&rest[1..3]) {
+            return false;
+        }
+        rest = &rest[3..];
+        if rest.first() == Some(&b'.') {
+            let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if !(1..=9).contains(&n) {
+                return false;
+            }
+            rest = &rest[1 + n..];
+        }
+    }
+    match rest {
+        [] | [b'Z'] => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            (*sign == b'+' || *sign == b'-') && digits(&[*h1, *h2]) && digits(&[*m1, *m2])
+        }
+        _ => false,
+    }
 }
 
 fn period_response(period: &Period, tz: String) -> ReportPeriod {
@@ -406,10 +460,10 @@ fn figure_cells(f: &OrderFigures) -> Vec<String> {
             (OrdersReport = "application/json"),
             (String = "text/csv")
         )),
-        (status = 400, description = "`invalid_period` (`from`/`to` not a date, local date-time or RFC 3339 instant), `invalid_tz` (not an IANA zone), `invalid_bucket`, `invalid_query` (`from` or `to` missing).", body = ErrorBody),
+        (status = 400, description = "`invalid_period` (`from`/`to` not shaped as a date, local date-time or RFC 3339 instant), `invalid_bucket`, `invalid_query` (`from` or `to` missing).", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
-        (status = 422, description = "`empty_period` (`to` not after `from`), `unaligned_period` (not a whole hour; for days not a midnight, in the zone), `period_too_long` (over 366 days, or 744 hourly buckets).", body = ErrorBody),
+        (status = 422, description = "`invalid_tz` (not an IANA zone), `invalid_period` (no such date or time, e.g. 2026-02-30), `empty_period` (`to` not after `from`), `unaligned_period` (not a whole hour; for days not a midnight, in the zone), `period_too_long` (over 366 days, or 744 hourly buckets).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -489,10 +543,10 @@ async fn orders_report(
             (RestaurantsReport = "application/json"),
             (String = "text/csv")
         )),
-        (status = 400, description = "`invalid_period`, `invalid_tz`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
+        (status = 400, description = "`invalid_period`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins and restaurant owners only.", body = ErrorBody),
-        (status = 422, description = "`empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
+        (status = 422, description = "`invalid_tz`, `invalid_period`, `empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -583,10 +637,10 @@ async fn restaurants_report(
             (DriversReport = "application/json"),
             (String = "text/csv")
         )),
-        (status = 400, description = "`invalid_period`, `invalid_tz`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
+        (status = 400, description = "`invalid_period`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
-        (status = 422, description = "`empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
+        (status = 422, description = "`invalid_tz`, `invalid_period`, `empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -700,6 +754,36 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(csv_cell(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn instant_shapes_follow_the_pattern() {
+        for ok in [
+            "2026-12-01",
+            "2026-02-30",
+            "2026-12-01T08:00",
+            "2026-12-01T08:00:00",
+            "2026-12-01T08:00:00.5Z",
+            "2026-12-01T08:00:00+01:00",
+            "2026-12-01T08:00-05:30",
+            "2026-12-01\n",
+        ] {
+            assert!(instant_shaped(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "2026-1-01",
+            "2026-12-01T8:00",
+            "2026-12-01 08:00",
+            "2026-12-01T08:00:00.",
+            "2026-12-01T08:00:00.1234567890",
+            "2026-12-01T08:00+0100",
+            "2026-12-01Z",
+            "2026-12-01\n\n",
+        ] {
+            assert!(!instant_shaped(bad), "{bad}");
         }
     }
 
