@@ -339,7 +339,11 @@ impl World {
     }
 }
 
-async fn setup(clock: clock::ManualClock, database_url: Option<String>, dir: &std::path::Path) -> World {
+async fn setup(
+    clock: clock::ManualClock,
+    database_url: Option<String>,
+    dir: &std::path::Path,
+) -> World {
     let app = start(clock.clone(), database_url, dir).await;
     let admin = app.admin_token().await;
     let customer = app.signup("customer", "customer").await;
@@ -365,7 +369,12 @@ async fn setup(clock: clock::ManualClock, database_url: Option<String>, dir: &st
             )
             .await;
         assert_eq!(status, 201, "{menu}");
-        items.push(menu["items"][0]["menu_item_id"].as_str().unwrap().to_owned());
+        items.push(
+            menu["items"][0]["menu_item_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
         restaurants.push(id);
         owners.push(owner);
     }
@@ -393,7 +402,11 @@ async fn setup(clock: clock::ManualClock, database_url: Option<String>, dir: &st
     }
 }
 
-async fn start(clock: clock::ManualClock, database_url: Option<String>, dir: &std::path::Path) -> TestApp {
+async fn start(
+    clock: clock::ManualClock,
+    database_url: Option<String>,
+    dir: &std::path::Path,
+) -> TestApp {
     spawn_app_in_with_clock(
         dir,
         |c| {
@@ -637,7 +650,13 @@ fn bucket_of(starts: &[i64], t: i64) -> Option<usize> {
 
 fn figures_zero() -> BTreeMap<&'static str, i64> {
     let mut f: BTreeMap<&'static str, i64> = STATUSES.iter().map(|s| (*s, 0)).collect();
-    for k in ["charges", "revenue_cents", "refunds", "refunded_cents", "net_cents"] {
+    for k in [
+        "charges",
+        "revenue_cents",
+        "refunds",
+        "refunded_cents",
+        "net_cents",
+    ] {
         f.insert(k, 0);
     }
     f
@@ -646,7 +665,8 @@ fn figures_zero() -> BTreeMap<&'static str, i64> {
 /// The series the record implies over buckets starting at `starts`
 /// (the last ending at `end`): `[{start_ms, figures}]` and the totals.
 fn expected_series(recs: &[Rec], starts: &[i64], end: i64) -> (Value, Value) {
-    let mut buckets: Vec<BTreeMap<&'static str, i64>> = starts.iter().map(|_| figures_zero()).collect();
+    let mut buckets: Vec<BTreeMap<&'static str, i64>> =
+        starts.iter().map(|_| figures_zero()).collect();
     let mut add = |t: i64, key: &'static str, n: i64| {
         if t < end
             && let Some(b) = bucket_of(starts, t)
@@ -701,7 +721,11 @@ fn durations(recs: &[&Rec], from: &str, to: &str) -> Vec<i64> {
 }
 
 fn rate(n: i64, d: i64) -> Value {
-    if d == 0 { Value::Null } else { json!(n as f64 / d as f64) }
+    if d == 0 {
+        Value::Null
+    } else {
+        json!(n as f64 / d as f64)
+    }
 }
 
 fn mean(values: &[i64]) -> Value {
@@ -709,7 +733,9 @@ fn mean(values: &[i64]) -> Value {
 }
 
 fn count(recs: &[&Rec], status: &str) -> i64 {
-    recs.iter().filter(|r| r.entered.contains_key(status)).count() as i64
+    recs.iter()
+        .filter(|r| r.entered.contains_key(status))
+        .count() as i64
 }
 
 fn expected_cohort(cohort: &[&Rec]) -> (Value, Value) {
@@ -790,7 +816,13 @@ fn expected_restaurants(w: &World, cohort: &[&Rec], only: Option<usize>) -> Valu
     Value::Array(lines.into_iter().map(|(_, v)| v).collect())
 }
 
-fn expected_drivers(w: &World, cohort: &[&Rec], sessions: &[(usize, i64, i64)], from: i64, to: i64) -> Value {
+fn expected_drivers(
+    w: &World,
+    cohort: &[&Rec],
+    sessions: &[(usize, i64, i64)],
+    from: i64,
+    to: i64,
+) -> Value {
     let mut lines: Vec<(String, Value)> = (0..RESTAURANTS.len())
         .map(|d| {
             // Courier d carries restaurant d's orders.
@@ -902,7 +934,10 @@ async fn scenario_on(database_url: Option<String>) {
         Fate::AdminCancels,
         Fate::Delivered,
     ] {
-        assert!(scenario.plans.iter().filter(|p| p.fate == fate).count() >= 10, "{fate:?}");
+        assert!(
+            scenario.plans.iter().filter(|p| p.fate == fate).count() >= 10,
+            "{fate:?}"
+        );
     }
     w.clock.advance(MIN);
 
@@ -954,16 +989,25 @@ async fn scenario_on(database_url: Option<String>) {
             ("hourly totals", h["totals"].clone(), hourly_totals.clone()),
             ("day 2 cohort", h["cohort"].clone(), day2_figures.clone()),
             ("day 2 funnel", h["funnel"].clone(), day2_funnel.clone()),
-            ("restaurants", got["restaurants"]["restaurants"].clone(), restaurants.clone()),
+            (
+                "restaurants",
+                got["restaurants"]["restaurants"].clone(),
+                restaurants.clone(),
+            ),
             ("owner's", got["owner"]["restaurants"].clone(), own.clone()),
-            ("drivers", got["drivers"]["drivers"].clone(), drivers.clone()),
+            (
+                "drivers",
+                got["drivers"]["drivers"].clone(),
+                drivers.clone(),
+            ),
         ]
     };
     eprintln!("scenario ran in {:?}", started.elapsed());
     let deadline = tokio::time::Instant::now() + WAIT;
     let live = loop {
         let got = all_reports(&w, &paths).await;
-        if check(&got).iter().all(|(_, a, b)| same(a, b)) || tokio::time::Instant::now() > deadline {
+        if check(&got).iter().all(|(_, a, b)| same(a, b)) || tokio::time::Instant::now() > deadline
+        {
             break got;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -971,8 +1015,14 @@ async fn scenario_on(database_url: Option<String>) {
     for (name, got, want) in check(&live) {
         assert_eq!(rounded(&got), rounded(&want), "{name}");
     }
-    assert_eq!(live["daily"]["buckets"][1]["start"], "2026-03-29T00:00:00+01:00");
-    assert_eq!(live["daily"]["buckets"][2]["start"], "2026-03-30T00:00:00+02:00");
+    assert_eq!(
+        live["daily"]["buckets"][1]["start"],
+        "2026-03-29T00:00:00+01:00"
+    );
+    assert_eq!(
+        live["daily"]["buckets"][2]["start"],
+        "2026-03-30T00:00:00+02:00"
+    );
     assert_eq!(live["drivers"]["on_time_target_s"], 2700);
 
     // CSV: one row per bucket, the same figures.
@@ -990,7 +1040,10 @@ async fn scenario_on(database_url: Option<String>) {
     let csv = resp.text().await.unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 1 + DAYS.len(), "{csv}");
-    assert!(rows[0].starts_with("bucket_start,start_ms,end_ms,placed,paid,"), "{csv}");
+    assert!(
+        rows[0].starts_with("bucket_start,start_ms,end_ms,placed,paid,"),
+        "{csv}"
+    );
     assert_eq!(
         rows[1].split(',').nth(3).unwrap(),
         daily_series[0]["figures"]["placed"].to_string()
@@ -1005,7 +1058,10 @@ async fn scenario_on(database_url: Option<String>) {
         .await
         .unwrap();
     let csv = resp.text().await.unwrap();
-    assert!(csv.contains(&format!("{},\"Kök 0, \"\"nr\"\" 0\",", w.restaurants[0])), "{csv}");
+    assert!(
+        csv.contains(&format!("{},\"Kök 0, \"\"nr\"\" 0\",", w.restaurants[0])),
+        "{csv}"
+    );
 
     // Rebuilt from scratch: the same reports.
     let (status, r) = w
@@ -1024,8 +1080,8 @@ async fn scenario_on(database_url: Option<String>) {
     // A restart that redelivers every event to the projection (its
     // position set back to 0, its in-memory dedupe gone): nothing counts
     // twice.
-    let database_url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}/hexdash.db", dir.0.display()));
+    let database_url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}/hexdash.db", dir.0.display()));
     w.app.stop().await;
     {
         sqlx::any::install_default_drivers();

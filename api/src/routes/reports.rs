@@ -53,11 +53,19 @@ pub struct ReportQuery {
     /// First day or instant (inclusive): a local date (`2026-12-01`), a
     /// local date-time (`2026-12-01T08:00`) or an RFC 3339 instant. Must
     /// start a bucket (a whole hour; a midnight for daily buckets).
-    #[param(max_length = 40, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$", example = "2026-12-01")]
+    #[param(
+        max_length = 40,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$",
+        example = "2026-12-01"
+    )]
     pub from: String,
     /// End (exclusive), in the same forms; after `from`; at most 366 days
     /// of daily or 744 hourly buckets.
-    #[param(max_length = 40, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$", example = "2026-12-08")]
+    #[param(
+        max_length = 40,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$",
+        example = "2026-12-08"
+    )]
     pub to: String,
     /// An IANA time zone name; default `UTC`. Buckets are its local hours
     /// and days.
@@ -293,7 +301,12 @@ fn instant_shaped(text: &str) -> bool {
         return true;
     }
     // THH:MM
-    if rest.len() < 6 || rest[0] != b'T' || !digits(&rest[1..3]) || rest[3] != b':' || !digits(&rest[4..6]) {
+    if rest.len() < 6
+        || rest[0] != b'T'
+        || !digits(&rest[1..3])
+        || rest[3] != b':'
+        || !digits(&rest[4..6])
+    {
         return false;
     }
     rest = &rest[6..];
@@ -377,11 +390,7 @@ fn csv_response(rows: Vec<Vec<String>>) -> Response {
         body.push_str(&cells.join(","));
         body.push_str("\r\n");
     }
-    (
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
 /// One CSV cell (RFC 4180): quoted when it holds a comma, quote or line
@@ -495,7 +504,11 @@ async fn orders_report(
                 .collect(),
         ];
         for b in &buckets {
-            let mut row = vec![b.start.clone(), b.start_ms.to_string(), b.end_ms.to_string()];
+            let mut row = vec![
+                b.start.clone(),
+                b.start_ms.to_string(),
+                b.end_ms.to_string(),
+            ];
             row.extend(figure_cells(&b.figures));
             rows.push(row);
         }

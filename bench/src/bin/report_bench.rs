@@ -12,7 +12,9 @@
 //!    orders placed uniformly over `--days` days ending 2026-12-01 at
 //!    500 restaurants with 1,000 couriers, with the outcomes, times, money
 //!    and ratings a projection holds, plus the series rollup and the
-//!    couriers' daily online sessions. One `INSERT … SELECT` each, from
+//!    couriers' daily online sessions. Orders are written in placement
+//!    order, as the live projection writes them (rows of a month lie
+//!    together on disk). One `INSERT … SELECT` each, from
 //!    `generate_series` with a fixed `setseed`, so a run is repeatable and
 //!    a million orders take seconds. `--skip-seed` reuses what is there.
 //! 2. Times the reports as the routes compute them (`usecase::report`,
@@ -103,7 +105,13 @@ async fn main() -> Result<()> {
     );
     let check = report::orders(&store, &month).await?;
     let baseline = baseline_orders(&store, &month).await?;
-    if check.buckets.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>() != baseline {
+    if check
+        .buckets
+        .iter()
+        .map(|(_, f)| f.clone())
+        .collect::<Vec<_>>()
+        != baseline
+    {
         return Err("the baseline's series differs from the report's".into());
     }
     let on_time_ms = 45 * 60 * 1000;
@@ -112,12 +120,16 @@ async fn main() -> Result<()> {
         report::orders(&store, &month).await.map(|_| ())
     })
     .await?;
-    time("baseline: orders, month, daily, from report_orders", args.runs, || async {
-        baseline_orders(&store, &month).await?;
-        store.report_counts(&month.cohort(None)).await?;
-        store.report_funnel(&month.cohort(None)).await?;
-        Ok(())
-    })
+    time(
+        "baseline: orders, month, daily, from report_orders",
+        args.runs,
+        || async {
+            baseline_orders(&store, &month).await?;
+            store.report_counts(&month.cohort(None)).await?;
+            store.report_funnel(&month.cohort(None)).await?;
+            Ok::<(), Box<dyn std::error::Error>>(())
+        },
+    )
     .await?;
     time("orders, day, hourly", args.runs, || async {
         report::orders(&store, &day).await.map(|_| ())
@@ -190,7 +202,9 @@ async fn seed(store: &SqlStore, args: &Args, end_ms: i64) -> Result<()> {
     }
     // One connection for setseed and the inserts that draw from it.
     let mut conn = store.pool().acquire().await?;
-    sqlx::query("SELECT setseed(0.42)").execute(&mut *conn).await?;
+    sqlx::query("SELECT setseed(0.42)")
+        .execute(&mut *conn)
+        .await?;
     // Outcomes: 4 % payment failed, 6 % cancelled before acceptance, 5 %
     // rejected, 3 % cancelled after acceptance, 82 % delivered; half the
     // delivered reviewed. Times in seconds drawn per stage.
@@ -227,7 +241,7 @@ async fn seed(store: &SqlStore, args: &Args, end_ms: i64) -> Result<()> {
            (480 + random() * 1320)::bigint * 1000 AS p, \
            (60 + random() * 540)::bigint * 1000 AS w, \
            (240 + random() * 1260)::bigint * 1000 AS t \
-           FROM generate_series(1, {orders}) AS i) x"
+           FROM generate_series(1, {orders}) AS i) x ORDER BY placed"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut *conn)
@@ -265,8 +279,8 @@ async fn seed(store: &SqlStore, args: &Args, end_ms: i64) -> Result<()> {
         store,
         format!(
             "INSERT INTO report_driver_sessions (driver_id, online_at_ms, offline_at_ms) \
-             SELECT md5('d' || d)::uuid::text, {start_ms} + day * 86400000 + 36000000, \
-               {start_ms} + day * 86400000 + 64800000 \
+             SELECT md5('d' || d)::uuid::text, {start_ms} + day::bigint * 86400000 + 36000000, \
+               {start_ms} + day::bigint * 86400000 + 64800000 \
              FROM generate_series(0, {COURIERS} - 1) AS d, \
                generate_series(0, {days} - 1) AS day",
             days = args.days
@@ -279,9 +293,17 @@ async fn seed(store: &SqlStore, args: &Args, end_ms: i64) -> Result<()> {
 
 /// The month's daily series straight from `report_orders`: each status's
 /// time grouped by local day in SQL (no rollup), in the report's shape.
-async fn baseline_orders(store: &SqlStore, period: &report::Period) -> Result<Vec<report::Figures>> {
+async fn baseline_orders(
+    store: &SqlStore,
+    period: &report::Period,
+) -> Result<Vec<report::Figures>> {
     use sqlx::Row;
-    let tz = period.from.time_zone().iana_name().unwrap_or("UTC").to_owned();
+    let tz = period
+        .from
+        .time_zone()
+        .iana_name()
+        .unwrap_or("UTC")
+        .to_owned();
     let sql = "SELECT s.status, \
          CAST(EXTRACT(EPOCH FROM (date_trunc('day', to_timestamp(s.at / 1000.0) AT TIME ZONE $3) \
            AT TIME ZONE $3)) * 1000 AS BIGINT) AS day_ms, \

@@ -315,8 +315,7 @@ pub trait ReportStore: Send + Sync {
     async fn report_restaurants(&self, cohort: &Cohort) -> Result<Vec<RestaurantFigures>>;
     /// Per driver who delivered orders of the cohort, by driver id; on
     /// time: delivered at most `on_time_ms` after placement.
-    async fn report_drivers(&self, cohort: &Cohort, on_time_ms: i64)
-    -> Result<Vec<DriverFigures>>;
+    async fn report_drivers(&self, cohort: &Cohort, on_time_ms: i64) -> Result<Vec<DriverFigures>>;
     /// Online sessions overlapping `[from_ms, to_ms)`.
     async fn report_sessions(&self, from_ms: i64, to_ms: i64) -> Result<Vec<DriverSession>>;
 }

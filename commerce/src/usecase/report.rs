@@ -323,10 +323,7 @@ pub fn period(from: Zoned, to: Zoned, bucket: Bucket) -> Result<Period> {
         if buckets.len() as i64 >= limit {
             return Err(invalid(
                 "period_too_long",
-                format!(
-                    "at most {limit} {}s in one report",
-                    bucket.as_str()
-                ),
+                format!("at most {limit} {}s in one report", bucket.as_str()),
             ));
         }
         let next = match bucket {
@@ -337,7 +334,10 @@ pub fn period(from: Zoned, to: Zoned, bucket: Bucket) -> Result<Period> {
         buckets.push(BucketSpan {
             start: start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             start_ms: start.timestamp().as_millisecond(),
-            end_ms: next.timestamp().as_millisecond().min(to.timestamp().as_millisecond()),
+            end_ms: next
+                .timestamp()
+                .as_millisecond()
+                .min(to.timestamp().as_millisecond()),
         });
         start = next;
     }
@@ -510,7 +510,13 @@ mod tests {
     use super::*;
     use events::{Actor, Aggregate, Payload};
 
-    fn event(id: i64, event_type: EventType, version: i64, at_ms: i64, body: serde_json::Value) -> Event {
+    fn event(
+        id: i64,
+        event_type: EventType,
+        version: i64,
+        at_ms: i64,
+        body: serde_json::Value,
+    ) -> Event {
         Event {
             id,
             event_type,
@@ -542,9 +548,15 @@ mod tests {
     #[test]
     fn order_events_stamp_the_status_they_enter_and_count_charges() {
         let t = 3 * crate::store::QUARTER_MS + 5;
-        let placed = update_of(&event(1, EventType::OrderPlaced, 1, t, changed(None, "placed")))
-            .unwrap()
-            .unwrap();
+        let placed = update_of(&event(
+            1,
+            EventType::OrderPlaced,
+            1,
+            t,
+            changed(None, "placed"),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(
             placed.series,
             vec![SeriesStep {
@@ -555,26 +567,40 @@ mod tests {
         );
         let mut paid = changed(Some("placed"), "paid");
         paid["payment"] = serde_json::json!({"payment_id": "0190f0f0-0000-7000-8000-000000000004", "amount_cents": 1_000, "status": "succeeded"});
-        let u = update_of(&event(2, EventType::OrderPaid, 2, t, paid.clone())).unwrap().unwrap();
+        let u = update_of(&event(2, EventType::OrderPaid, 2, t, paid.clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            u.series.iter().map(|s| (s.key, s.amount_cents)).collect::<Vec<_>>(),
-            vec![(SeriesKey::Status(OrderStatus::Paid), 0), (SeriesKey::Charged, 1_000)]
+            u.series
+                .iter()
+                .map(|s| (s.key, s.amount_cents))
+                .collect::<Vec<_>>(),
+            vec![
+                (SeriesKey::Status(OrderStatus::Paid), 0),
+                (SeriesKey::Charged, 1_000)
+            ]
         );
         // A late charge of a cancelled order moves no status but is
         // revenue (its refund follows).
         paid["status_from"] = "cancelled".into();
         paid["status"] = "cancelled".into();
-        let u = update_of(&event(3, EventType::OrderPaid, 3, t, paid)).unwrap().unwrap();
+        let u = update_of(&event(3, EventType::OrderPaid, 3, t, paid))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             u.series.iter().map(|s| s.key).collect::<Vec<_>>(),
             vec![SeriesKey::Charged]
         );
-        let ReportChange::Order(o) = u.change else { panic!() };
+        let ReportChange::Order(o) = u.change else {
+            panic!()
+        };
         assert_eq!((o.entered, o.charged_cents), (None, 1_000));
         // An assignment moves nothing.
         let mut assigned = changed(Some("accepted"), "accepted");
         assigned["driver_id"] = "0190f0f0-0000-7000-8000-000000000005".into();
-        let u = update_of(&event(4, EventType::OrderAssigned, 4, t, assigned)).unwrap().unwrap();
+        let u = update_of(&event(4, EventType::OrderAssigned, 4, t, assigned))
+            .unwrap()
+            .unwrap();
         assert!(u.series.is_empty());
     }
 
@@ -587,16 +613,29 @@ mod tests {
             "driver_id": null, "restaurant_stars": 4, "driver_stars": 2,
             "hidden": true, "at_ms": 0,
         });
-        let u = update_of(&event(5, EventType::ReviewHidden, 9, 0, review)).unwrap().unwrap();
+        let u = update_of(&event(5, EventType::ReviewHidden, 9, 0, review))
+            .unwrap()
+            .unwrap();
         assert!(matches!(
             u.change,
-            ReportChange::Review { restaurant_stars: None, driver_stars: None, version: 9, .. }
+            ReportChange::Review {
+                restaurant_stars: None,
+                driver_stars: None,
+                version: 9,
+                ..
+            }
         ));
         let offered = event(6, EventType::OrderOffered, 2, 0, serde_json::json!({}));
         assert_eq!(update_of(&offered).unwrap(), None);
         assert!(!wanted(EventType::OrderOffered));
         assert!(matches!(
-            update_of(&event(7, EventType::OrderPlaced, 1, 0, serde_json::json!({"bad": 1}))),
+            update_of(&event(
+                7,
+                EventType::OrderPlaced,
+                1,
+                0,
+                serde_json::json!({"bad": 1})
+            )),
             Err(Error::Store(_))
         ));
     }
@@ -634,17 +673,43 @@ mod tests {
 
     #[test]
     fn bad_periods_say_why() {
-        let code = |from: &str, to: &str, bucket| match period(at(from, "UTC"), at(to, "UTC"), bucket) {
-            Err(Error::Invalid { code, .. }) => code,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(code("2026-01-02", "2026-01-01", Bucket::Day), "empty_period");
-        assert_eq!(code("2026-01-01", "2026-01-01", Bucket::Day), "empty_period");
-        assert_eq!(code("2026-01-01T10:00", "2026-01-02", Bucket::Day), "unaligned_period");
-        assert_eq!(code("2026-01-01T10:30", "2026-01-02", Bucket::Hour), "unaligned_period");
-        assert_eq!(code("2024-01-01", "2025-01-03", Bucket::Day), "period_too_long");
-        assert_eq!(code("2026-01-01", "2026-02-02", Bucket::Hour), "period_too_long");
-        assert!(period(at("2024-01-01", "UTC"), at("2025-01-01", "UTC"), Bucket::Day).is_ok());
+        let code =
+            |from: &str, to: &str, bucket| match period(at(from, "UTC"), at(to, "UTC"), bucket) {
+                Err(Error::Invalid { code, .. }) => code,
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(
+            code("2026-01-02", "2026-01-01", Bucket::Day),
+            "empty_period"
+        );
+        assert_eq!(
+            code("2026-01-01", "2026-01-01", Bucket::Day),
+            "empty_period"
+        );
+        assert_eq!(
+            code("2026-01-01T10:00", "2026-01-02", Bucket::Day),
+            "unaligned_period"
+        );
+        assert_eq!(
+            code("2026-01-01T10:30", "2026-01-02", Bucket::Hour),
+            "unaligned_period"
+        );
+        assert_eq!(
+            code("2024-01-01", "2025-01-03", Bucket::Day),
+            "period_too_long"
+        );
+        assert_eq!(
+            code("2026-01-01", "2026-02-02", Bucket::Hour),
+            "period_too_long"
+        );
+        assert!(
+            period(
+                at("2024-01-01", "UTC"),
+                at("2025-01-01", "UTC"),
+                Bucket::Day
+            )
+            .is_ok()
+        );
         assert!(zone("Mars/Olympus").is_none());
         assert!(zone("EST5EDT,M3.2.0,M11.1.0").is_none());
         assert!(zone("Europe/Stockholm").is_some());
