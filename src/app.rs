@@ -252,7 +252,14 @@ impl App {
             .await
             .context("cannot load webhook endpoints")?;
         tracing::info!(webhooks = hooks, "webhook endpoints loaded");
-        let api_state = api_state.with_webhooks(webhooks);
+        let api_state =
+            api_state
+                .with_webhooks(webhooks)
+                .with_reports(api::consumers::reports::Rebuild::new(
+                    store.clone(),
+                    event_log.clone(),
+                    consumers.clone(),
+                ));
         let admin = match (&config.admin_email, &config.admin_password) {
             (Some(email), Some(password)) => {
                 match api::bootstrap_admin(&api_state, email, password)

@@ -134,6 +134,10 @@ pub struct Config {
     /// How often overdue paid orders are looked for, ms: how late past
     /// its deadline an order may be rejected.
     pub auto_reject_sweep_ms: u64,
+    /// Reports: a delivery is on time when it arrives at most this long
+    /// after the order was placed, seconds (orders carry no promised
+    /// time; 45 minutes is the usual promise of a food delivery).
+    pub report_on_time_s: u64,
 }
 
 impl Default for Config {
@@ -159,6 +163,7 @@ impl Default for Config {
             review_edit_window_s: 7 * 24 * 3600,
             auto_reject_after_s: 600,
             auto_reject_sweep_ms: 5_000,
+            report_on_time_s: 45 * 60,
         }
     }
 }
@@ -236,6 +241,9 @@ pub struct AppState {
     /// keep); fed by [`breadcrumbs::Breadcrumbs::run`], which the binary
     /// spawns ([`AppState::with_breadcrumbs`]; empty otherwise).
     pub breadcrumbs: Arc<breadcrumbs::Breadcrumbs>,
+    /// Clears and replays the reports projection; `None` where no stream
+    /// runs (the rebuild route then answers 503).
+    pub reports: Option<consumers::reports::Rebuild>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -300,6 +308,7 @@ impl AppState {
             push: None,
             senders: channels::Senders::default(),
             breadcrumbs: Arc::new(breadcrumbs::Breadcrumbs::new(breadcrumbs::Config::default())),
+            reports: None,
             hashing,
             login_limits,
         }
@@ -316,6 +325,13 @@ impl AppState {
     /// payment work ends when it is cancelled.
     pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// The same state whose reports can be rebuilt (over the app's
+    /// running consumers).
+    pub fn with_reports(mut self, rebuild: consumers::reports::Rebuild) -> Self {
+        self.reports = Some(rebuild);
         self
     }
 

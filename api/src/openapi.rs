@@ -155,6 +155,10 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::channels::set_simulator,
         routes::tracks::get_driver_track,
         routes::tracks::get_order_route,
+        routes::reports::orders_report,
+        routes::reports::restaurants_report,
+        routes::reports::drivers_report,
+        routes::reports::rebuild_reports,
         post_locations,
         stream_driver,
         track,
@@ -180,6 +184,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         (name = "drivers", description = "Driver availability, positions, and locations in (HTTP batch and WebSocket)."),
         (name = "offers", description = "A driver's answer to an offer (offers arrive on MQTT `drivers/{driver_id}/offers` and the driver's WebSocket stream as a `DriverMessage`: `OfferMessage` with type `offer`, `OfferEndedMessage` with type `offer_ended`)."),
         (name = "notifications", description = "The caller's notification feed: what happened that concerns them (their orders' steps, new orders for restaurants, changes to a courier's order, failed payments and refunds for admins). Pushed live on the `me` channel of `/v1/ws` (and for drivers on their stream and MQTT inbox) with the same ids."),
+        (name = "reports", description = "Reports from the event stream for a period and time zone: orders per status per hour or day, revenue and refunds, cancellation and rejection rates, funnel times, per restaurant and per driver; JSON, or CSV with `Accept: text/csv` (admins; a restaurant owner reads its own restaurants' report)."),
         (name = "tracking", description = "Live tracking out over WebSocket."),
         (name = "ops", description = "Health, readiness, metrics and this document."),
     )

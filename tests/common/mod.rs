@@ -89,12 +89,30 @@ impl TempDir {
 /// Starts an app on the database in `dir`, which the caller keeps: stop it
 /// and start another on the same folder to test a restart.
 pub async fn spawn_app_in(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // End-to-end pings carry real timestamps: the system clock.
+    spawn_app_in_with_clock(dir, adjust, std::sync::Arc::new(clock::SystemClock)).await
+}
+
+/// [`spawn_app_with`] on an injected clock (a test's `ManualClock`).
+pub async fn spawn_app_with_clock(
+    adjust: impl FnOnce(&mut Config),
+    clock: std::sync::Arc<dyn clock::Clock>,
+) -> TestApp {
+    let dir = TempDir::create();
+    let mut app = spawn_app_in_with_clock(&dir.0, adjust, clock).await;
+    app._db_dir = Some(dir);
+    app
+}
+
+/// [`spawn_app_in`] on an injected clock.
+pub async fn spawn_app_in_with_clock(
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut Config),
+    clock: std::sync::Arc<dyn clock::Clock>,
+) -> TestApp {
     let mut config = test_config(dir);
     adjust(&mut config);
-    // End-to-end pings carry real timestamps: the system clock.
-    let app = App::build(config, std::sync::Arc::new(clock::SystemClock))
-        .await
-        .expect("app builds");
+    let app = App::build(config, clock).await.expect("app builds");
     let (http, mqtt, engine) = (app.http_addr(), app.mqtt_addr(), app.engine().clone());
     let shutdown = app.shutdown_token();
     let task = tokio::spawn(app.run_until_stopped());

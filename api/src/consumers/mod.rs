@@ -20,6 +20,9 @@
 //!   start at the stream's head: no messages about the past.
 //! - [`route::Routes`]: `order.delivered` keeps the order's route
 //!   (pickup, the courier's breadcrumbs, dropoff) with the order.
+//! - [`reports::Reports`]: the reports projection (orders, money, funnel
+//!   times, restaurants, drivers), each event applied once by id in the
+//!   store; [`reports::Rebuild`] clears it and replays the stream.
 //! - [`feed`]: driver online/offline from the engine's change stream, the
 //!   matcher's offers (`order.offered`), couriers' arrivals
 //!   (`order.arrived_at_*`) and orders nobody takes
@@ -39,6 +42,7 @@ pub mod channels;
 pub mod dedupe;
 pub mod feed;
 pub mod notify;
+pub mod reports;
 pub mod route;
 pub mod trigger;
 
@@ -50,6 +54,7 @@ pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
         Arc::new(catalog::CatalogSync::new(state)),
         Arc::new(notify::Notifications::new(state)),
         Arc::new(route::Routes::new(state)),
+        Arc::new(reports::Reports::new(state)),
     ]
 }
 

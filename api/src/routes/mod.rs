@@ -48,6 +48,7 @@ pub mod offers;
 pub mod orders;
 pub mod payments;
 pub mod profile;
+pub mod reports;
 pub mod restaurants;
 pub mod reviews;
 pub mod tracks;
@@ -73,6 +74,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     notifications::ROUTES,
     channels::ROUTES,
     tracks::ROUTES,
+    reports::ROUTES,
 ];
 
 /// Every route of [`ROUTES`] (axum merges the methods of one path and

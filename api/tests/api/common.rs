@@ -260,13 +260,22 @@ impl TestApp {
             Arc::new(now_ms),
         )
         .expect("webhooks");
+        let rebuild = api::consumers::reports::Rebuild::new(
+            app.state.store.clone(),
+            log.clone(),
+            consumers.clone(),
+        );
         tokio::spawn(events::run_with(
             log,
             consumers,
             config,
             app.shutdown.clone(),
         ));
-        app.state = app.state.clone().with_webhooks(webhooks);
+        app.state = app
+            .state
+            .clone()
+            .with_webhooks(webhooks)
+            .with_reports(rebuild);
         app.router = api::router(app.state.clone()).fallback(api::not_found_fallback);
         app
     }

@@ -16,6 +16,7 @@ mod notifications;
 mod offers;
 mod orders;
 mod payments;
+mod reports;
 mod reviews;
 mod role_matrix;
 mod search;

@@ -473,6 +473,55 @@ fn endpoints() -> Vec<Endpoint> {
             },
         },
         Endpoint {
+            name: "orders report",
+            route: "get /v1/admin/reports/orders",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::GET,
+                    "/v1/admin/reports/orders?from=2026-01-01&to=2026-01-08&tz=Europe/Stockholm"
+                        .into(),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            // An owner reads its own restaurants' lines only.
+            name: "restaurants report",
+            route: "get /v1/admin/reports/restaurants",
+            allowed: "NYNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::GET,
+                    "/v1/admin/reports/restaurants?from=2026-01-01&to=2026-01-08".into(),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "drivers report",
+            route: "get /v1/admin/reports/drivers",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::GET,
+                    "/v1/admin/reports/drivers?from=2026-01-01T08:00&to=2026-01-01T20:00&bucket=hour"
+                        .into(),
+                    None,
+                )
+            },
+        },
+        Endpoint {
+            name: "rebuild reports",
+            route: "post /v1/admin/reports/rebuild",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::POST, "/v1/admin/reports/rebuild".into(), Some(json!({}))),
+        },
+        Endpoint {
             name: "ban",
             route: "post /v1/admin/users/{user_id}/ban",
             allowed: "NNNY",

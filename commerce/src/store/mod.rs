@@ -8,6 +8,7 @@
 //! notification feed, [`ChannelStore`], outside channels: preferences and
 //! the log of sends),
 //! notification feed, [`RouteStore`], delivered orders' routes),
+//! notification feed, [`ReportStore`], the reports projection),
 //! written in terms of the records below, and one implementation,
 //! [`SqlStore`], that serves SQLite and PostgreSQL with the same statements
 //! (see `sql`). Every state change that must leave a trace (an order step,
@@ -32,8 +33,10 @@ use crate::channels::prefs::Setting;
 use crate::channels::{Channel, SendStatus};
 use crate::notify::Language;
 
+mod reports;
 mod sql;
 
+pub use reports::*;
 pub use sql::{Backend, SqlStore};
 
 /// A storage failure. Never shown to clients: the REST layer turns it into a
@@ -1531,6 +1534,7 @@ pub trait Store:
     + NotificationStore
     + ChannelStore
     + RouteStore
+    + ReportStore
     + Send
     + Sync
 {

@@ -43,6 +43,7 @@ pub mod offer;
 pub mod place;
 pub mod quote;
 pub mod refund;
+pub mod report;
 pub mod restaurant;
 pub mod review;
 pub mod route;

@@ -39,6 +39,7 @@ mod listings;
 mod notifications;
 mod orders;
 mod payments;
+mod reports;
 mod restaurants;
 mod reviews;
 mod routes;
@@ -142,6 +143,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0013_routes_and_stuck_orders.sql"),
     ),
     (
+        14,
+        "reports",
+        include_str!("../../../migrations/sqlite/0014_reports.sql"),
+    ),
+    (
         15,
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
@@ -212,6 +218,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "routes and stuck orders",
         include_str!("../../../migrations/postgres/0013_routes_and_stuck_orders.sql"),
+    ),
+    (
+        14,
+        "reports",
+        include_str!("../../../migrations/postgres/0014_reports.sql"),
     ),
     (
         15,
