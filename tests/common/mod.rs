@@ -56,7 +56,10 @@ pub fn free_port() -> u16 {
 pub fn test_config(db_dir: &std::path::Path) -> Config {
     Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        // Port 0: the app reserves a free port itself and says which
+        // (`App::mqtt_addr`); a port picked here and released could be
+        // taken by another test's socket before the app binds it.
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: format!("sqlite://{}/hexdash.db", db_dir.display()),
         jwt_secret: Some("end-to-end-secret".into()),
         admin_email: Some(ADMIN_EMAIL.into()),
