@@ -40,8 +40,9 @@ pub async fn stored_after(
 /// and pushes nothing), then pushes each newly stored one live.
 ///
 /// **Invariant:** a notification is stored (committed) before it is
-/// pushed, and pushed in id order per recipient (one runner, one event at
-/// a time), so a device that resyncs from the store and then listens
+/// pushed, and pushed in id order per recipient (one runner; a batch of
+/// events is stored in one transaction in event order and pushed in that
+/// order), so a device that resyncs from the store and then listens
 /// misses nothing.
 pub struct Notifications {
     store: Arc<dyn Store>,
@@ -76,10 +77,25 @@ impl events::Consumer for Notifications {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        if self.seen.contains(event.id) {
+        self.handle_many(std::slice::from_ref(event)).await
+    }
+
+    fn handles_many(&self) -> bool {
+        true
+    }
+
+    /// Every notification of the batch stored in one transaction, then
+    /// pushed in order: one write per read of the stream instead of one
+    /// per event (a refused batch comes again one event at a time).
+    async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
+        let fresh: Vec<&Event> = events
+            .iter()
+            .filter(|e| !self.seen.contains(e.id))
+            .collect();
+        if fresh.is_empty() {
             return Ok(());
         }
-        let stored = usecase::record(&*self.store, event, self.clock.now_ms())
+        let stored = usecase::record_many(&*self.store, &fresh, self.clock.now_ms())
             .await
             .map_err(failed)?;
         if let Some(push) = &self.push {
@@ -87,7 +103,9 @@ impl events::Consumer for Notifications {
                 push.push(n.new.user_id, &wire(n));
             }
         }
-        self.seen.insert(event.id);
+        for e in &fresh {
+            self.seen.insert(e.id);
+        }
         Ok(())
     }
 }

@@ -161,6 +161,33 @@ pub async fn record(
     event: &Event,
     now_ms: i64,
 ) -> Result<Vec<Notification>> {
+    record_many(store, &[event], now_ms).await
+}
+
+/// [`record`] for several events, in their order, with one write: every
+/// notification they make is stored in one transaction (the write is
+/// what a busy stream waits on, one per event otherwise). The newly
+/// stored ones, in the events' order (so per recipient in id order).
+pub async fn record_many(
+    store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
+    events: &[&Event],
+    now_ms: i64,
+) -> Result<Vec<Notification>> {
+    let mut new = Vec::new();
+    for event in events {
+        new.extend(notifications_of(store, event, now_ms).await?);
+    }
+    Ok(store.insert_notifications(&new).await?)
+}
+
+/// The notifications `event` makes, one per person it concerns, in their
+/// language; none for events about no order, about an order the store
+/// does not have, or backfilled.
+async fn notifications_of(
+    store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
+    event: &Event,
+    now_ms: i64,
+) -> Result<Vec<NewNotification>> {
     let Some(to) = recipients(store, event).await? else {
         return Ok(Vec::new());
     };
@@ -171,7 +198,7 @@ pub async fn record(
         .into_iter()
         .map(|c| (c.user_id, c.language.unwrap_or_default()))
         .collect();
-    let new: Vec<NewNotification> = to
+    Ok(to
         .list
         .into_iter()
         .map(|(user_id, party)| NewNotification {
@@ -190,8 +217,7 @@ pub async fn record(
             at_ms: event.at_ms,
             created_at_ms: now_ms,
         })
-        .collect();
-    Ok(store.insert_notifications(&new).await?)
+        .collect())
 }
 
 /// A page of `user`'s notifications after `after` (oldest first).
