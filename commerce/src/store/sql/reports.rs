@@ -2,10 +2,11 @@
 //! one transaction with its id, and the report queries. Aggregates run in
 //! SQL; percentiles are exact nearest-rank (rank ⌈p·n⌉): by rank over a
 //! window (`ROW_NUMBER` within each stage, ordered by duration), which
-//! both databases run, except the funnel on PostgreSQL, which takes
-//! `percentile_disc` (the same ranks, one in-memory sort per stage where
-//! the window's one sort of every stage's rows spilled to disk: 6-8×
-//! faster over a month of a million orders, docs/BENCHMARKS.md).
+//! both databases run, except on PostgreSQL the funnel and restaurants'
+//! preparation times, which take `percentile_disc` (the same ranks, one
+//! in-memory sort per stage or restaurant where the window's one sort of
+//! every row spilled to disk: the funnel 6-8× faster over a month of a
+//! million orders, docs/BENCHMARKS.md).
 
 use async_trait::async_trait;
 use engine::OrderStatus;
@@ -429,19 +430,43 @@ impl ReportStore for SqlStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let (start, end) = Stage::AcceptedToReady.columns();
-        let sql = format!(
-            "SELECT restaurant_id, n, rn, d FROM (SELECT restaurant_id, d, \
-             ROW_NUMBER() OVER (PARTITION BY restaurant_id ORDER BY d) AS rn, \
-             COUNT(*) OVER (PARTITION BY restaurant_id) AS n FROM \
-             (SELECT restaurant_id, {end} - {start} AS d FROM report_orders WHERE {filter} \
-             AND {start} IS NOT NULL AND {end} IS NOT NULL) s) r WHERE {RANKS}"
+        let durations = format!(
+            "SELECT restaurant_id, {end} - {start} AS d FROM report_orders WHERE {filter} \
+             AND {start} IS NOT NULL AND {end} IS NOT NULL"
         );
-        let rows = cohort_query(sql, cohort).fetch_all(&self.pool).await?;
         let index: std::collections::HashMap<engine::RestaurantId, usize> = figures
             .iter()
             .enumerate()
             .map(|(i, f)| (f.restaurant_id, i))
             .collect();
+        if self.backend == super::Backend::Postgres {
+            // The same nearest ranks by `percentile_disc`, one small sort
+            // per restaurant (see `report_funnel_postgres`).
+            let sql = format!(
+                "SELECT restaurant_id, CAST(COUNT(d) AS BIGINT) AS n, \
+                 CAST(percentile_disc(0.5) WITHIN GROUP (ORDER BY d) AS BIGINT) AS p50, \
+                 CAST(percentile_disc(0.9) WITHIN GROUP (ORDER BY d) AS BIGINT) AS p90 \
+                 FROM ({durations}) s GROUP BY restaurant_id"
+            );
+            for row in cohort_query(sql, cohort).fetch_all(&self.pool).await? {
+                let id: engine::RestaurantId = parse_col(&row, "restaurant_id")?;
+                if let Some(&i) = index.get(&id) {
+                    figures[i].prep = Percentiles {
+                        count: row.try_get("n")?,
+                        p50_ms: row.try_get("p50")?,
+                        p90_ms: row.try_get("p90")?,
+                    };
+                }
+            }
+            return Ok(figures);
+        }
+        let sql = format!(
+            "SELECT restaurant_id, n, rn, d FROM (SELECT restaurant_id, d, \
+             ROW_NUMBER() OVER (PARTITION BY restaurant_id ORDER BY d) AS rn, \
+             COUNT(*) OVER (PARTITION BY restaurant_id) AS n FROM ({durations}) s) r \
+             WHERE {RANKS}"
+        );
+        let rows = cohort_query(sql, cohort).fetch_all(&self.pool).await?;
         for row in rows {
             let id: engine::RestaurantId = parse_col(&row, "restaurant_id")?;
             if let Some(&i) = index.get(&id) {
