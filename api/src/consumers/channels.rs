@@ -69,14 +69,30 @@ impl events::Consumer for ChannelDelivery {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        if self.seen.contains(event.id) {
+        self.handle_many(std::slice::from_ref(event)).await
+    }
+
+    fn handles_many(&self) -> bool {
+        true
+    }
+
+    /// The batch's messages sent in order and their tries recorded in one
+    /// transaction (see `usecase::channels::deliver_many`). A refusal
+    /// fails the batch: the runner then goes one event at a time, and
+    /// what went out already is not sent again.
+    async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
+        let fresh: Vec<&Event> = events
+            .iter()
+            .filter(|e| !self.seen.contains(e.id))
+            .collect();
+        if fresh.is_empty() {
             return Ok(());
         }
-        let done = usecase::deliver(
+        let done = usecase::deliver_many(
             &*self.store,
             self.sender.as_ref(),
             self.channel,
-            event,
+            &fresh,
             self.clock.now_ms(),
         )
         .await
@@ -84,7 +100,9 @@ impl events::Consumer for ChannelDelivery {
         if !done.failed.is_empty() {
             return Err(failed(Refused(done.failed.join("; "))));
         }
-        self.seen.insert(event.id);
+        for e in &fresh {
+            self.seen.insert(e.id);
+        }
         Ok(())
     }
 }

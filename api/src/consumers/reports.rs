@@ -52,13 +52,30 @@ impl events::Consumer for Reports {
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        if self.seen.contains(event.id) {
+        self.handle_many(std::slice::from_ref(event)).await
+    }
+
+    fn handles_many(&self) -> bool {
+        true
+    }
+
+    /// The batch's updates in one transaction: a write per read of the
+    /// stream instead of one per event (a refused batch comes again one
+    /// event at a time; events applied already are skipped by the store).
+    async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
+        let fresh: Vec<&Event> = events
+            .iter()
+            .filter(|e| !self.seen.contains(e.id))
+            .collect();
+        if fresh.is_empty() {
             return Ok(());
         }
-        usecase::apply(self.store.as_ref(), event)
+        usecase::apply_many(self.store.as_ref(), &fresh)
             .await
             .map_err(failed)?;
-        self.seen.insert(event.id);
+        for e in &fresh {
+            self.seen.insert(e.id);
+        }
         Ok(())
     }
 }

@@ -299,6 +299,20 @@ impl TestApp {
         app
     }
 
+    /// An app on a fresh store whose event stream publishes events to no
+    /// consumer, and its log: a test hands events to a consumer itself.
+    pub async fn with_relay_only() -> (Self, events::EventLog) {
+        let (store, log) = test_store_with_log().await;
+        let app = Self::with_store(store).await;
+        tokio::spawn(events::run_with(
+            log.clone(),
+            events::Consumers::new(),
+            events::Config::default(),
+            app.shutdown.clone(),
+        ));
+        (app, log)
+    }
+
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
         Self::with_store_and_config(store, test_config()).await
     }

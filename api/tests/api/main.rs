@@ -8,6 +8,7 @@ mod admin_lists;
 mod auth_flows;
 mod bad_input;
 mod board_versions;
+mod channels;
 mod commerce;
 mod dispatcher;
 mod drivers;

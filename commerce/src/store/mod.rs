@@ -21,6 +21,7 @@
 //! item out of stock) are outcomes in the return value; [`StoreError`] is
 //! only for failures.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -1448,6 +1449,12 @@ pub trait ChannelStore: Send + Sync {
     /// `user`'s stored preference settings (what differs from the
     /// defaults).
     async fn preference_settings(&self, user: UserId) -> Result<Vec<Setting>>;
+    /// The stored preference settings of each of `users` who has any
+    /// (one query for a batch of sends).
+    async fn preference_settings_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<Setting>>>;
     /// Replaces `user`'s preference settings, in one transaction.
     async fn replace_preference_settings(
         &self,
@@ -1455,16 +1462,18 @@ pub trait ChannelStore: Send + Sync {
         settings: &[Setting],
         now_ms: i64,
     ) -> Result<()>;
-    /// The log's row of (`user`, `event_id`, `channel`), if any.
-    async fn channel_send(
+    /// The log's rows on `channel` of any of `users` about any of
+    /// `event_ids` (a superset of the pairs a batch asks about: the
+    /// caller picks its pairs), in no order.
+    async fn channel_sends(
         &self,
-        user: UserId,
-        event_id: i64,
         channel: Channel,
-    ) -> Result<Option<ChannelSend>>;
-    /// Records a try (adding one to the row's attempts) or a skip,
-    /// creating the row on the first; the row as it is now.
-    async fn record_send(&self, attempt: &SendAttempt) -> Result<ChannelSend>;
+        users: &[UserId],
+        event_ids: &[i64],
+    ) -> Result<Vec<ChannelSend>>;
+    /// Records each try (adding one to its row's attempts) or skip,
+    /// creating the row on the first, all in one transaction.
+    async fn record_sends(&self, attempts: &[SendAttempt]) -> Result<()>;
     /// Sends matching `filter`, newest first (by id), with ids below
     /// `before`, at most `limit`.
     async fn list_sends(

@@ -1,6 +1,6 @@
 //! The reports projection's records and its store area, [`ReportStore`]
 //! (tables of migration 0014; SQL in `sql::reports`). Only the `reports`
-//! consumer writes them (through `usecase::report::apply`); the report
+//! consumer writes them (through `usecase::report::apply_many`); the report
 //! routes read them.
 
 use async_trait::async_trait;
@@ -298,9 +298,9 @@ pub struct DriverSession {
 /// The reports projection.
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// Applies `update` in one transaction with its event id; false (and
-    /// nothing changed) when that event was applied already.
-    async fn apply_report(&self, update: &ReportUpdate) -> Result<bool>;
+    /// Applies each of `updates` in order, all in one transaction, each
+    /// only if its event was not applied before; how many were applied.
+    async fn apply_reports(&self, updates: &[ReportUpdate]) -> Result<usize>;
     /// Empties the projection and sets consumer `consumer`'s stream
     /// position to 0, in one transaction: its runner, started afresh,
     /// replays every event.

@@ -71,91 +71,133 @@ pub async fn deliver(
     event: &Event,
     now_ms: i64,
 ) -> Result<Delivered> {
+    deliver_many(store, sender, channel, &[event], now_ms).await
+}
+
+/// [`deliver`] for each of `events`, in order, with the reads of the
+/// recipients' contacts, preferences and earlier sends made once for the
+/// batch and every try recorded in one transaction at the end (a write
+/// per read of the stream, not per message). Should that last write
+/// fail, the tries already made are sent again on redelivery, as when
+/// one message's record fails: the provider's key (event, user, channel)
+/// lets it drop the repeat.
+pub async fn deliver_many(
+    store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
+    sender: &dyn Sender,
+    channel: Channel,
+    events: &[&Event],
+    now_ms: i64,
+) -> Result<Delivered> {
     let mut done = Delivered::default();
-    let Some(to) = recipients(store, event).await? else {
+    let mut told = Vec::with_capacity(events.len());
+    for event in events {
+        if let Some(to) = recipients(store, event).await? {
+            told.push((*event, to));
+        }
+    }
+    let mut users: Vec<UserId> = told
+        .iter()
+        .flat_map(|(_, to)| to.list.iter().map(|(u, _)| *u))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    if users.is_empty() {
         return Ok(done);
-    };
-    let users: Vec<UserId> = to.list.iter().map(|(u, _)| *u).collect();
+    }
+    let event_ids: Vec<i64> = told.iter().map(|(e, _)| e.id).collect();
     let contacts: HashMap<UserId, Contact> = store
         .contacts(&users)
         .await?
         .into_iter()
         .map(|c| (c.user_id, c))
         .collect();
-    for (user, party) in to.list {
-        let Some(contact) = contacts.get(&user) else {
-            continue;
-        };
-        let prefs = Preferences::new(store.preference_settings(user).await?);
-        if !prefs.wants(channel, event.event_type) {
-            continue;
-        }
-        let before = store.channel_send(user, event.id, channel).await?;
-        if before.as_ref().is_some_and(|b| b.last.status.is_final()) {
-            done.already += 1;
-            continue;
-        }
-        let language = contact.language.unwrap_or_default();
-        let message = render(
-            channel,
-            &About {
-                event_type: event.event_type,
-                party,
-                amount_cents: to.amount_cents,
-                order_id: Some(to.order.id),
-                name: &contact.name,
-                language,
-            },
-        );
-        let mut attempt = SendAttempt {
-            user_id: user,
-            event_id: event.id,
-            channel,
-            event_type: event.event_type.as_str().to_owned(),
-            party: party.as_str().to_owned(),
-            order_id: Some(to.order.id),
-            language,
-            to: address(channel, contact),
-            subject: message.subject,
-            body: message.body,
-            status: SendStatus::Skipped,
-            error: None,
-            provider_id: None,
-            at_ms: now_ms,
-        };
-        match attempt.to.as_deref() {
-            None => {
-                attempt.error = Some(format!("no address for {channel}"));
-                done.skipped += 1;
+    let settings = store.preference_settings_of(&users).await?;
+    let before: HashMap<(UserId, i64), ChannelSend> = store
+        .channel_sends(channel, &users, &event_ids)
+        .await?
+        .into_iter()
+        .map(|s| ((s.last.user_id, s.last.event_id), s))
+        .collect();
+    let mut attempts = Vec::new();
+    for (event, to) in &told {
+        for &(user, party) in &to.list {
+            let Some(contact) = contacts.get(&user) else {
+                continue;
+            };
+            let prefs = Preferences::new(settings.get(&user).cloned().unwrap_or_default());
+            if !prefs.wants(channel, event.event_type) {
+                continue;
             }
-            Some(address) => {
-                let key = format!("{}:{user}:{channel}", event.id);
-                let tries = before.as_ref().map_or(0, |b| b.attempts);
-                let sent = sender
-                    .send(&Outbound {
-                        key: &key,
-                        channel,
-                        to: address,
-                        subject: attempt.subject.as_deref(),
-                        body: &attempt.body,
-                        attempt: u32::try_from(tries + 1).unwrap_or(u32::MAX),
-                    })
-                    .await;
-                match sent {
-                    Ok(receipt) => {
-                        attempt.status = SendStatus::Sent;
-                        attempt.provider_id = Some(receipt.provider_id);
-                        done.sent += 1;
-                    }
-                    Err(e) => {
-                        attempt.status = SendStatus::Failed;
-                        done.failed.push(format!("{channel} to user {user}: {e}"));
-                        attempt.error = Some(e.0);
+            let before = before.get(&(user, event.id));
+            if before.is_some_and(|b| b.last.status.is_final()) {
+                done.already += 1;
+                continue;
+            }
+            let language = contact.language.unwrap_or_default();
+            let message = render(
+                channel,
+                &About {
+                    event_type: event.event_type,
+                    party,
+                    amount_cents: to.amount_cents,
+                    order_id: Some(to.order.id),
+                    name: &contact.name,
+                    language,
+                },
+            );
+            let mut attempt = SendAttempt {
+                user_id: user,
+                event_id: event.id,
+                channel,
+                event_type: event.event_type.as_str().to_owned(),
+                party: party.as_str().to_owned(),
+                order_id: Some(to.order.id),
+                language,
+                to: address(channel, contact),
+                subject: message.subject,
+                body: message.body,
+                status: SendStatus::Skipped,
+                error: None,
+                provider_id: None,
+                at_ms: now_ms,
+            };
+            match attempt.to.as_deref() {
+                None => {
+                    attempt.error = Some(format!("no address for {channel}"));
+                    done.skipped += 1;
+                }
+                Some(address) => {
+                    let key = format!("{}:{user}:{channel}", event.id);
+                    let tries = before.map_or(0, |b| b.attempts);
+                    let sent = sender
+                        .send(&Outbound {
+                            key: &key,
+                            channel,
+                            to: address,
+                            subject: attempt.subject.as_deref(),
+                            body: &attempt.body,
+                            attempt: u32::try_from(tries + 1).unwrap_or(u32::MAX),
+                        })
+                        .await;
+                    match sent {
+                        Ok(receipt) => {
+                            attempt.status = SendStatus::Sent;
+                            attempt.provider_id = Some(receipt.provider_id);
+                            done.sent += 1;
+                        }
+                        Err(e) => {
+                            attempt.status = SendStatus::Failed;
+                            done.failed.push(format!("{channel} to user {user}: {e}"));
+                            attempt.error = Some(e.0);
+                        }
                     }
                 }
             }
+            attempts.push(attempt);
         }
-        store.record_send(&attempt).await?;
+    }
+    store.record_sends(&attempts).await?;
+    for attempt in &attempts {
         metrics::counter!(SENDS_TOTAL, "channel" => channel.as_str(), "status" => attempt.status.as_str())
             .increment(1);
     }

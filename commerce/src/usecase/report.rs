@@ -67,14 +67,19 @@ pub fn wanted(event_type: EventType) -> bool {
     )
 }
 
-/// Applies `event` to the projection; false when it changes nothing (not
-/// a type the projection reads, or applied already: the store records
-/// each applied event's id in the update's transaction).
-pub async fn apply(store: &dyn ReportStore, event: &Event) -> Result<bool> {
-    match update_of(event)? {
-        Some(update) => Ok(store.apply_report(&update).await?),
-        None => Ok(false),
+/// Applies each of `events` to the projection in one transaction (the
+/// reports consumer's batch); how many changed it (an event of a type the
+/// projection does not read, or applied already, changes nothing: the
+/// store records each applied event's id in the same transaction).
+pub async fn apply_many(store: &dyn ReportStore, events: &[&Event]) -> Result<usize> {
+    let mut updates = Vec::with_capacity(events.len());
+    for event in events {
+        updates.extend(update_of(event)?);
     }
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    Ok(store.apply_reports(&updates).await?)
 }
 
 fn body<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T> {

@@ -2,6 +2,8 @@
 //! notification preference settings, and the log of sends, one row per
 //! (recipient, event, channel).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use engine::UserId;
 use events::EventType;
@@ -55,6 +57,26 @@ fn send(row: &AnyRow) -> Result<ChannelSend> {
     })
 }
 
+/// A stored preference setting; `None` for an event type a later version
+/// stopped knowing (ignored, not an error: the user cannot be told of it).
+fn setting(row: &AnyRow) -> Result<Option<Setting>> {
+    let event: String = row.try_get("event_type")?;
+    let event_type = if event == WHOLE_CHANNEL {
+        None
+    } else {
+        match EventType::parse(&event) {
+            Some(t) => Some(t),
+            None => return Ok(None),
+        }
+    };
+    let enabled: i64 = row.try_get("enabled")?;
+    Ok(Some(Setting {
+        channel: channel(row, "channel")?,
+        event_type,
+        enabled: enabled != 0,
+    }))
+}
+
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -101,25 +123,34 @@ impl ChannelStore for SqlStore {
         .await?;
         let mut settings = Vec::with_capacity(rows.len());
         for row in &rows {
-            let event: String = row.try_get("event_type")?;
-            let event_type = if event == WHOLE_CHANNEL {
-                None
-            } else {
-                match EventType::parse(&event) {
-                    Some(t) => Some(t),
-                    // A type a later version stopped knowing: ignored,
-                    // not an error (the user cannot be told of it).
-                    None => continue,
-                }
-            };
-            let enabled: i64 = row.try_get("enabled")?;
-            settings.push(Setting {
-                channel: channel(row, "channel")?,
-                event_type,
-                enabled: enabled != 0,
-            });
+            settings.extend(setting(row)?);
         }
         Ok(settings)
+    }
+
+    async fn preference_settings_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<Setting>>> {
+        let mut of: HashMap<UserId, Vec<Setting>> = HashMap::new();
+        if users.is_empty() {
+            return Ok(of);
+        }
+        let sql = format!(
+            "SELECT user_id, channel, event_type, enabled FROM notification_preferences \
+             WHERE user_id IN ({}) ORDER BY user_id, channel, event_type",
+            placeholders(1, users.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for user in users {
+            query = query.bind(user.to_string());
+        }
+        for row in &query.fetch_all(&self.pool).await? {
+            if let Some(s) = setting(row)? {
+                of.entry(parse_col(row, "user_id")?).or_default().push(s);
+            }
+        }
+        Ok(of)
     }
 
     async fn replace_preference_settings(
@@ -152,43 +183,53 @@ impl ChannelStore for SqlStore {
         Ok(())
     }
 
-    async fn channel_send(
+    async fn channel_sends(
         &self,
-        user: UserId,
-        event_id: i64,
         channel: Channel,
-    ) -> Result<Option<ChannelSend>> {
+        users: &[UserId],
+        event_ids: &[i64],
+    ) -> Result<Vec<ChannelSend>> {
+        if users.is_empty() || event_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `user_id IN` leads the unique (user_id, event_id, channel) index.
         let sql = format!(
             "SELECT {COLUMNS} FROM channel_sends \
-             WHERE user_id = $1 AND event_id = $2 AND channel = $3"
+             WHERE channel = $1 AND user_id IN ({}) AND event_id IN ({})",
+            placeholders(2, users.len()),
+            placeholders(2 + users.len(), event_ids.len())
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user.to_string())
-            .bind(event_id)
-            .bind(channel.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(send).transpose()
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
+        for user in users {
+            query = query.bind(user.to_string());
+        }
+        for id in event_ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(send).collect()
     }
 
-    async fn record_send(&self, a: &SendAttempt) -> Result<ChannelSend> {
-        let tried = i64::from(a.status != SendStatus::Skipped);
-        let sent_at = (a.status == SendStatus::Sent).then_some(a.at_ms);
-        let sql = format!(
-            "INSERT INTO channel_sends (user_id, event_id, channel, event_type, party, order_id, \
-             language, to_address, subject, body, status, attempts, last_error, provider_id, \
-             created_at_ms, last_attempt_at_ms, sent_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
-             ON CONFLICT (user_id, event_id, channel) DO UPDATE SET \
-             language = excluded.language, to_address = excluded.to_address, \
-             subject = excluded.subject, body = excluded.body, status = excluded.status, \
-             attempts = channel_sends.attempts + excluded.attempts, \
-             last_error = excluded.last_error, provider_id = excluded.provider_id, \
-             last_attempt_at_ms = excluded.last_attempt_at_ms, sent_at_ms = excluded.sent_at_ms \
-             RETURNING {COLUMNS}"
-        );
+    async fn record_sends(&self, attempts: &[SendAttempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let (_gate, mut tx) = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        for a in attempts {
+            let tried = i64::from(a.status != SendStatus::Skipped);
+            let sent_at = (a.status == SendStatus::Sent).then_some(a.at_ms);
+            sqlx::query(
+                "INSERT INTO channel_sends (user_id, event_id, channel, event_type, party, \
+                 order_id, language, to_address, subject, body, status, attempts, last_error, \
+                 provider_id, created_at_ms, last_attempt_at_ms, sent_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
+                 ON CONFLICT (user_id, event_id, channel) DO UPDATE SET \
+                 language = excluded.language, to_address = excluded.to_address, \
+                 subject = excluded.subject, body = excluded.body, status = excluded.status, \
+                 attempts = channel_sends.attempts + excluded.attempts, \
+                 last_error = excluded.last_error, provider_id = excluded.provider_id, \
+                 last_attempt_at_ms = excluded.last_attempt_at_ms, sent_at_ms = excluded.sent_at_ms",
+            )
             .bind(a.user_id.to_string())
             .bind(a.event_id)
             .bind(a.channel.as_str())
@@ -205,11 +246,11 @@ impl ChannelStore for SqlStore {
             .bind(a.provider_id.as_deref())
             .bind(a.at_ms)
             .bind(sent_at)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-        let stored = send(&row)?;
+        }
         tx.commit().await?;
-        Ok(stored)
+        Ok(())
     }
 
     async fn list_sends(

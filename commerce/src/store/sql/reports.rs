@@ -154,6 +154,109 @@ impl SqlStore {
     }
 
     /// Writes what an order event says of its order.
+    /// Applies `update` inside `tx` with its event id; false (and nothing
+    /// changed) when that event was applied already.
+    async fn apply_in(tx: &mut Transaction<'static, Any>, update: &ReportUpdate) -> Result<bool> {
+        let fresh = sqlx::query(
+            "INSERT INTO report_applied (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(update.event_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(false);
+        }
+        match &update.change {
+            ReportChange::Order(o) => Self::apply_order(tx, o).await?,
+            ReportChange::Refund {
+                order_id,
+                amount_cents,
+            } => {
+                sqlx::query(
+                    "UPDATE report_orders SET refunded_cents = refunded_cents + $2 \
+                     WHERE order_id = $1",
+                )
+                .bind(order_id.to_string())
+                .bind(*amount_cents)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ReportChange::Review {
+                order_id,
+                version,
+                restaurant_stars,
+                driver_stars,
+            } => {
+                sqlx::query(
+                    "UPDATE report_orders SET restaurant_stars = $2, driver_stars = $3, \
+                     review_version = $4 WHERE order_id = $1 AND review_version < $4",
+                )
+                .bind(order_id.to_string())
+                .bind(*restaurant_stars)
+                .bind(*driver_stars)
+                .bind(*version)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ReportChange::Restaurant {
+                restaurant_id,
+                owner_id,
+                name,
+            } => {
+                sqlx::query(
+                    "INSERT INTO report_restaurants (restaurant_id, owner_id, name) \
+                     VALUES ($1, $2, $3) ON CONFLICT (restaurant_id) DO UPDATE SET \
+                     owner_id = excluded.owner_id, name = excluded.name",
+                )
+                .bind(restaurant_id.to_string())
+                .bind(owner_id.to_string())
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ReportChange::DriverOnline { driver_id, at_ms } => {
+                // A second online without an offline between (a lost
+                // offline: presence is a level) keeps the open session.
+                sqlx::query(
+                    "INSERT INTO report_driver_sessions (driver_id, online_at_ms) \
+                     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM report_driver_sessions \
+                     WHERE driver_id = $1 AND offline_at_ms IS NULL) \
+                     ON CONFLICT (driver_id, online_at_ms) DO NOTHING",
+                )
+                .bind(driver_id.to_string())
+                .bind(*at_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ReportChange::DriverOffline { driver_id, at_ms } => {
+                sqlx::query(
+                    "UPDATE report_driver_sessions SET offline_at_ms = $2 \
+                     WHERE driver_id = $1 AND offline_at_ms IS NULL AND online_at_ms <= $2",
+                )
+                .bind(driver_id.to_string())
+                .bind(*at_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        for step in &update.series {
+            sqlx::query(
+                "INSERT INTO report_series (quarter_ms, status, orders, amount_cents) \
+                 VALUES ($1, $2, 1, $3) ON CONFLICT (quarter_ms, status) DO UPDATE SET \
+                 orders = report_series.orders + 1, \
+                 amount_cents = report_series.amount_cents + excluded.amount_cents",
+            )
+            .bind(step.quarter_ms)
+            .bind(step.key.as_str())
+            .bind(step.amount_cents)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(true)
+    }
+
     async fn apply_order(tx: &mut Transaction<'static, Any>, o: &ReportOrder) -> Result<()> {
         let stamp = o
             .entered
@@ -202,107 +305,14 @@ impl SqlStore {
 
 #[async_trait]
 impl ReportStore for SqlStore {
-    async fn apply_report(&self, update: &ReportUpdate) -> Result<bool> {
+    async fn apply_reports(&self, updates: &[ReportUpdate]) -> Result<usize> {
         let (_gate, mut tx) = self.begin_write().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO report_applied (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(update.event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(false);
-        }
-        match &update.change {
-            ReportChange::Order(o) => Self::apply_order(&mut tx, o).await?,
-            ReportChange::Refund {
-                order_id,
-                amount_cents,
-            } => {
-                sqlx::query(
-                    "UPDATE report_orders SET refunded_cents = refunded_cents + $2 \
-                     WHERE order_id = $1",
-                )
-                .bind(order_id.to_string())
-                .bind(*amount_cents)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ReportChange::Review {
-                order_id,
-                version,
-                restaurant_stars,
-                driver_stars,
-            } => {
-                sqlx::query(
-                    "UPDATE report_orders SET restaurant_stars = $2, driver_stars = $3, \
-                     review_version = $4 WHERE order_id = $1 AND review_version < $4",
-                )
-                .bind(order_id.to_string())
-                .bind(*restaurant_stars)
-                .bind(*driver_stars)
-                .bind(*version)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ReportChange::Restaurant {
-                restaurant_id,
-                owner_id,
-                name,
-            } => {
-                sqlx::query(
-                    "INSERT INTO report_restaurants (restaurant_id, owner_id, name) \
-                     VALUES ($1, $2, $3) ON CONFLICT (restaurant_id) DO UPDATE SET \
-                     owner_id = excluded.owner_id, name = excluded.name",
-                )
-                .bind(restaurant_id.to_string())
-                .bind(owner_id.to_string())
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ReportChange::DriverOnline { driver_id, at_ms } => {
-                // A second online without an offline between (a lost
-                // offline: presence is a level) keeps the open session.
-                sqlx::query(
-                    "INSERT INTO report_driver_sessions (driver_id, online_at_ms) \
-                     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM report_driver_sessions \
-                     WHERE driver_id = $1 AND offline_at_ms IS NULL) \
-                     ON CONFLICT (driver_id, online_at_ms) DO NOTHING",
-                )
-                .bind(driver_id.to_string())
-                .bind(*at_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ReportChange::DriverOffline { driver_id, at_ms } => {
-                sqlx::query(
-                    "UPDATE report_driver_sessions SET offline_at_ms = $2 \
-                     WHERE driver_id = $1 AND offline_at_ms IS NULL AND online_at_ms <= $2",
-                )
-                .bind(driver_id.to_string())
-                .bind(*at_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for step in &update.series {
-            sqlx::query(
-                "INSERT INTO report_series (quarter_ms, status, orders, amount_cents) \
-                 VALUES ($1, $2, 1, $3) ON CONFLICT (quarter_ms, status) DO UPDATE SET \
-                 orders = report_series.orders + 1, \
-                 amount_cents = report_series.amount_cents + excluded.amount_cents",
-            )
-            .bind(step.quarter_ms)
-            .bind(step.key.as_str())
-            .bind(step.amount_cents)
-            .execute(&mut *tx)
-            .await?;
+        let mut applied = 0;
+        for update in updates {
+            applied += usize::from(Self::apply_in(&mut tx, update).await?);
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(applied)
     }
 
     async fn clear_reports(&self, consumer: &str, now_ms: i64) -> Result<()> {
