@@ -60,7 +60,7 @@ impl events::Consumer for Board {
         if self.seen.contains(event.id) || live::board_has(&self.live, id, event.version) {
             return Ok(());
         }
-        if let Some(order) = self.store.order(id).await.map_err(failed)? {
+        if let Some(order) = self.store.order_head(id).await.map_err(failed)? {
             live::track(&self.live, &order, event.version);
         }
         self.seen.insert(event.id);

@@ -78,7 +78,7 @@ impl events::Consumer for Trigger {
             self.seen.insert(event.id);
             return Ok(());
         }
-        if let Some(order) = self.store.order(id).await.map_err(failed)? {
+        if let Some(order) = self.store.order_head(id).await.map_err(failed)? {
             // The matcher reads the order from the board: make sure it is
             // there (refused, harmlessly, when the board is as new).
             live::track(&self.live, &order, event.version);

@@ -781,6 +781,10 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<Option<(String, OrderId)>>;
     /// The order with its lines.
     async fn order(&self, id: OrderId) -> Result<Option<Order>>;
+    /// The order without its lines, in one read: for the event stream's
+    /// consumers, which want its parties, status and places for every
+    /// event, never its items.
+    async fn order_head(&self, id: OrderId) -> Result<Option<Order>>;
     /// Newest first, strictly after `cursor`, at most `limit`; without lines.
     async fn list_orders(
         &self,

@@ -107,7 +107,7 @@ pub(crate) async fn recipients(
     let Some(told) = told(event) else {
         return Ok(None);
     };
-    let Some(order) = store.order(order_id).await? else {
+    let Some(order) = store.order_head(order_id).await? else {
         return Ok(None);
     };
     let actor = match &event.actor {

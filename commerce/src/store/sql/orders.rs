@@ -157,12 +157,9 @@ impl OrderStore for SqlStore {
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
-        let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut order = rows::order(&row)?;
+        let Some(mut order) = self.order_head(id).await? else {
+            return Ok(None);
+        };
         let lines = sqlx::query(
             "SELECT menu_item_id, name, unit_price_cents, quantity FROM order_lines \
              WHERE order_id = $1 ORDER BY menu_item_id",
@@ -172,6 +169,14 @@ impl OrderStore for SqlStore {
         .await?;
         order.lines = lines.iter().map(line_from_row).collect::<Result<_>>()?;
         Ok(Some(order))
+    }
+
+    async fn order_head(&self, id: OrderId) -> Result<Option<Order>> {
+        let row = sqlx::query(concat!(select_order!(), "WHERE o.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::order).transpose()
     }
 
     async fn list_orders(
