@@ -173,21 +173,33 @@ async fn a_paid_order_nobody_accepts_is_rejected_refunded_and_the_customer_told(
 }
 
 async fn a_deadline_passed_while_down_is_kept(db: Db) {
+    // The servers' clock: time passes while none runs only when the test
+    // moves it.
+    let clock = clock::ManualClock::new(now_ms());
     // Auto-rejecting off: the order waits.
-    let app = spawn_app_on(&db, |c| c.api.auto_reject_after_s = 0).await;
+    let app = spawn_app_on_with_clock(
+        &db,
+        |c| c.api.auto_reject_after_s = 0,
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
     let (_, restaurant, item) = restaurant(&app).await;
     let customer = app.signup("customer", "customer").await;
     let o = order(&app, &customer, &restaurant, &item, "tok_ok").await;
     let order_id = o["order_id"].as_str().unwrap().to_owned();
     app.stop().await;
     // Its deadline passes while no server runs.
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    clock.advance(1_100);
     // Started again with a one-second deadline: the first sweep, at
     // start, finds the order overdue from its stored payment time.
-    let app = spawn_app_on(&db, |c| {
-        c.api.auto_reject_after_s = 1;
-        c.api.auto_reject_sweep_ms = 60_000;
-    })
+    let app = spawn_app_on_with_clock(
+        &db,
+        |c| {
+            c.api.auto_reject_after_s = 1;
+            c.api.auto_reject_sweep_ms = 60_000;
+        },
+        std::sync::Arc::new(clock.clone()),
+    )
     .await;
     eventually(async || {
         let (_, o) = app

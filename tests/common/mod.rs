@@ -458,11 +458,24 @@ pub async fn databases() -> Vec<Db> {
 
 /// Starts an app on `db` (again, for a restart).
 pub async fn spawn_app_on(db: &Db, adjust: impl FnOnce(&mut hexdash::Config)) -> TestApp {
-    spawn_app_in(&db.dir.0, |c| {
-        if let Some(url) = &db.url {
-            c.database_url = url.clone();
-        }
-        adjust(c);
-    })
+    spawn_app_on_with_clock(db, adjust, std::sync::Arc::new(clock::SystemClock)).await
+}
+
+/// [`spawn_app_on`] on an injected clock (a test's `ManualClock`).
+pub async fn spawn_app_on_with_clock(
+    db: &Db,
+    adjust: impl FnOnce(&mut hexdash::Config),
+    clock: std::sync::Arc<dyn clock::Clock>,
+) -> TestApp {
+    spawn_app_in_with_clock(
+        &db.dir.0,
+        |c| {
+            if let Some(url) = &db.url {
+                c.database_url = url.clone();
+            }
+            adjust(c);
+        },
+        clock,
+    )
     .await
 }
