@@ -166,40 +166,51 @@ pub async fn record(
 
 /// [`record`] for several events, in their order, with one write: every
 /// notification they make is stored in one transaction (the write is
-/// what a busy stream waits on, one per event otherwise). The newly
-/// stored ones, in the events' order (so per recipient in id order).
+/// what a busy stream waits on, one per event otherwise), and the
+/// recipients' languages are read once for the batch. The newly stored
+/// ones, in the events' order (so per recipient in id order).
 pub async fn record_many(
     store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
     events: &[&Event],
     now_ms: i64,
 ) -> Result<Vec<Notification>> {
-    let mut new = Vec::new();
+    let mut told = Vec::with_capacity(events.len());
     for event in events {
-        new.extend(notifications_of(store, event, now_ms).await?);
+        if let Some(to) = recipients(store, event).await? {
+            told.push((*event, to));
+        }
     }
-    Ok(store.insert_notifications(&new).await?)
-}
-
-/// The notifications `event` makes, one per person it concerns, in their
-/// language; none for events about no order, about an order the store
-/// does not have, or backfilled.
-async fn notifications_of(
-    store: &(impl OrderStore + NotificationStore + ChannelStore + ?Sized),
-    event: &Event,
-    now_ms: i64,
-) -> Result<Vec<NewNotification>> {
-    let Some(to) = recipients(store, event).await? else {
+    let mut users: Vec<UserId> = told
+        .iter()
+        .flat_map(|(_, to)| to.list.iter().map(|(u, _)| *u))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    if users.is_empty() {
         return Ok(Vec::new());
-    };
-    let users: Vec<UserId> = to.list.iter().map(|(u, _)| *u).collect();
+    }
     let languages: HashMap<UserId, Language> = store
         .contacts(&users)
         .await?
         .into_iter()
         .map(|c| (c.user_id, c.language.unwrap_or_default()))
         .collect();
-    Ok(to
-        .list
+    let new: Vec<NewNotification> = told
+        .into_iter()
+        .flat_map(|(event, to)| notifications_of(event, to, &languages, now_ms))
+        .collect();
+    Ok(store.insert_notifications(&new).await?)
+}
+
+/// The notifications `event` makes for the people it tells (`to`), one
+/// each, in their language.
+fn notifications_of(
+    event: &Event,
+    to: Recipients,
+    languages: &HashMap<UserId, Language>,
+    now_ms: i64,
+) -> Vec<NewNotification> {
+    to.list
         .into_iter()
         .map(|(user_id, party)| NewNotification {
             user_id,
@@ -217,7 +228,7 @@ async fn notifications_of(
             at_ms: event.at_ms,
             created_at_ms: now_ms,
         })
-        .collect())
+        .collect()
 }
 
 /// A page of `user`'s notifications after `after` (oldest first).
