@@ -268,6 +268,100 @@ async fn a_ban_on_one_node_closes_the_sessions_on_another() {
     redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
 }
 
+/// A Redis server of the test's own (to kill and restart), without
+/// persistence: a restart comes back empty, the hardest case.
+struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    async fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let url = format!("redis://127.0.0.1:{port}");
+        eventually(async || {
+            let client = redis::Client::open(url.as_str()).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
+            (pong == "PONG").then_some(())
+        })
+        .await;
+        PrivateRedis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `api`'s node reports Redis as `up` (and its readiness with it).
+async fn redis_ready(api: &Api, up: bool) -> Option<()> {
+    let (status, body) = api.get("/readyz", None).await;
+    let expected = if up { 200 } else { 503 };
+    (status == expected && body["checks"]["redis"] == up).then_some(())
+}
+
+async fn open_restaurant(api: &Api, owner: &str, name: &str) -> String {
+    let (status, restaurant) = api
+        .post(
+            "/v1/restaurants",
+            Some(owner),
+            json!({"name": name, "location": {"lat": 57.7089, "lng": 11.9746}, "address": "Kungsgatan 1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{restaurant}");
+    restaurant["restaurant_id"].as_str().unwrap().to_owned()
+}
+
+/// Redis killed and started again, empty, mid-run: the nodes stay up,
+/// `/readyz` shows the outage while it lasts, they reconnect by
+/// themselves, and what was committed meanwhile still reaches the other
+/// node. Runs with the PostgreSQL and Redis test variables set and
+/// `redis-server` installed (it starts one of its own on a free port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_is_an_outage_not_an_end() {
+    let (Some(database_url), Ok(_)) = (
+        postgres_schema_url().await,
+        std::env::var("HEXDASH_TEST_REDIS_URL"),
+    ) else {
+        eprintln!("HEXDASH_TEST_DATABASE_URL or HEXDASH_TEST_REDIS_URL unset: skipped");
+        return;
+    };
+    let port = free_port();
+    let redis = PrivateRedis::start(port).await;
+    let prefix = "hexdash:";
+    let b = Node::start(&database_url, &redis.url(), prefix, "node-b").await;
+    let a = Node::start(&database_url, &redis.url(), prefix, "node-a").await;
+    let owner = a.api.signup("owner", "restaurant").await.token;
+    let before = open_restaurant(&a.api, &owner, "Before").await;
+    eventually(async || found(&b.api).await.contains(&before).then_some(())).await;
+
+    drop(redis);
+    eventually(async || redis_ready(&b.api, false).await).await;
+    // Committed while Redis is away: in PostgreSQL, waiting for the stream.
+    let during = open_restaurant(&a.api, &owner, "During").await;
+    assert!(!found(&b.api).await.contains(&during));
+
+    let _redis = PrivateRedis::start(port).await;
+    eventually(async || redis_ready(&b.api, true).await).await;
+    eventually(async || found(&b.api).await.contains(&during).then_some(())).await;
+    let after = open_restaurant(&a.api, &owner, "After").await;
+    eventually(async || found(&b.api).await.contains(&after).then_some(())).await;
+}
+
 /// Runs one command on the Redis at `url`; its reply as text (enough to
 /// look for names in).
 async fn redis_command(url: &str, args: &[&str]) -> String {
