@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::roles::{Role, Roles};
 use crate::{http_server, notify, ops, telemetry};
 
 pub struct App {
@@ -40,6 +41,11 @@ pub struct App {
     api_state: api::AppState,
     /// Stamps what the breadcrumbs task hears.
     clock: Arc<dyn clock::Clock>,
+    /// The parts this node runs.
+    roles: Roles,
+    /// With Redis: this node's reader of the event stream, for the
+    /// consumers every node runs.
+    stream_reader: Option<cluster::StreamReader>,
 }
 
 /// What `run_until_stopped` starts for the event stream.
@@ -127,6 +133,17 @@ impl App {
         // Before any subsystem registers its metric handles: handles taken
         // before a recorder exists stay no-ops forever.
         telemetry::prometheus();
+        config
+            .roles
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid roles")?;
+        config
+            .cluster
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [cluster] settings")?;
+        let node = crate::node::Node::new(&config)?;
         let shutdown = CancellationToken::new();
         let http_listener = TcpListener::bind(config.http_addr)
             .await
@@ -136,9 +153,19 @@ impl App {
         // starts, and the broker needs the restored state (bans) first. This
         // socket holds the port meanwhile (and fixes a port 0 to a real one);
         // it is closed just before the broker binds the same address.
-        let mqtt_reservation = std::net::TcpListener::bind(config.mqtt_addr)
-            .map_err(|e| bind_error(&MQTT_LISTENER, config.mqtt_addr, &e))?;
-        let mqtt_addr = mqtt_reservation.local_addr()?;
+        // Without the ingest role there is no broker and nothing to hold.
+        let mqtt_reservation = if config.roles.has(Role::Ingest) {
+            Some(
+                std::net::TcpListener::bind(config.mqtt_addr)
+                    .map_err(|e| bind_error(&MQTT_LISTENER, config.mqtt_addr, &e))?,
+            )
+        } else {
+            None
+        };
+        let mqtt_addr = match &mqtt_reservation {
+            Some(reservation) => reservation.local_addr()?,
+            None => config.mqtt_addr,
+        };
 
         let engine = engine::Handle::new(config.engine.clone());
         let tokens = auth::Tokens::new(jwt_secret(&config).as_bytes(), config.access_token_ttl_s)
@@ -153,6 +180,12 @@ impl App {
                     config.redacted().database_url
                 )
             })?;
+        // What the in-memory state loaded below reflects at least: the
+        // node's stream reader starts after it.
+        let loaded_head = event_log
+            .head()
+            .await
+            .context("cannot read the event log's head")?;
         let router = load_roads(&config.matcher)?;
         let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router)
             .with_clock(clock.clone());
@@ -215,16 +248,44 @@ impl App {
                 ingest: ingest.clone(),
             }))
             .with_senders(senders);
-        // The in-process consumers, then one per stored enabled webhook
-        // endpoint; they start when the stream runs.
-        let consumers = events::Consumers::from_list(api::consumers::all(&api_state))
-            .context("invalid event consumers")?;
+        // The consumers of the event stream (see ARCHITECTURE.md, "Who
+        // consumes where"): the per-node ones read the log here on one
+        // node, the Redis stream with Redis; the once-per-cluster ones and
+        // the Redis publisher run on relay nodes, over the log.
+        let relay = config.roles.has(Role::Relay);
+        let per_node = api::consumers::per_node(&api_state, config.roles.has(Role::Matcher));
+        let mut from_log = Vec::new();
+        let stream_reader = match &node.redis {
+            Some(redis) => Some(node.stream_reader(redis, per_node, loaded_head, &config)),
+            None => {
+                from_log.extend(per_node);
+                None
+            }
+        };
+        if relay {
+            from_log.extend(api::consumers::once_per_cluster(&api_state));
+        }
+        let consumers =
+            events::Consumers::from_list(from_log).context("invalid event consumers")?;
+        if let (true, Some(redis)) = (relay, &node.redis) {
+            consumers
+                .add_with(
+                    Arc::new(cluster::StreamPublisher::new(
+                        redis.clone(),
+                        config.cluster.events_key(),
+                        config.cluster.stream_max_len,
+                    )),
+                    crate::node::publisher_config(&stream_config),
+                )
+                .await
+                .context("cannot start the Redis stream publisher")?;
+        }
         // One consumer per outside channel that runs, with the channels'
         // tries; added, so a first start begins at the stream's head (no
         // messages about what happened before).
         let channel_stream = config.channels.stream_config(&stream_config);
         for channel in api::channels::Channel::ALL {
-            if config.channels.runs(channel) {
+            if relay && config.channels.runs(channel) {
                 consumers
                     .add_with(
                         Arc::new(api::consumers::channels::ChannelDelivery::new(
@@ -247,11 +308,15 @@ impl App {
             },
         )
         .context("cannot set up webhook deliveries")?;
-        let hooks = webhooks
-            .start_stored()
-            .await
-            .context("cannot load webhook endpoints")?;
-        tracing::info!(webhooks = hooks, "webhook endpoints loaded");
+        // Stored endpoints are delivered to from relay nodes; an endpoint
+        // registered while running starts on the node that registered it.
+        if relay {
+            let hooks = webhooks
+                .start_stored()
+                .await
+                .context("cannot load webhook endpoints")?;
+            tracing::info!(webhooks = hooks, "webhook endpoints loaded");
+        }
         let api_state =
             api_state
                 .with_webhooks(webhooks)
@@ -274,9 +339,13 @@ impl App {
             }
             _ => AdminStatus::NotConfigured,
         };
-        let restored = api::restore_live_state(&api_state)
-            .await
-            .context("cannot restore live orders from the database")?;
+        // Dispatches and payments resume where the API and the matcher run.
+        let restored = if config.roles.has(Role::Matcher) {
+            api::restore_live_state(&api_state).await
+        } else {
+            api::restore_live_view(&api_state).await
+        };
+        let restored = restored.context("cannot restore live orders from the database")?;
         tracing::info!(
             tracked = restored.tracked,
             dispatched = restored.dispatched,
@@ -296,30 +365,50 @@ impl App {
             clock: clock.clone(),
         };
 
-        drop(mqtt_reservation);
-        let broker = ingest
-            .start_broker(shutdown.clone())
-            .await
-            .map_err(|e| match e {
-                // Another process took the port in the moment between.
-                ingest::Error::AddrInUse { addr } => bind_error(
-                    &MQTT_LISTENER,
-                    addr,
-                    &io::Error::from(io::ErrorKind::AddrInUse),
-                ),
-                ingest::Error::Bind { addr, source } => bind_error(&MQTT_LISTENER, addr, &source),
-                other => anyhow!("cannot start the MQTT broker: {other}"),
-            })?;
-        let mqtt_addr = broker.local_addr();
+        let broker = match mqtt_reservation {
+            Some(reservation) => {
+                drop(reservation);
+                Some(
+                    ingest
+                        .start_broker(shutdown.clone())
+                        .await
+                        .map_err(|e| match e {
+                            // Another process took the port in the moment between.
+                            ingest::Error::AddrInUse { addr } => bind_error(
+                                &MQTT_LISTENER,
+                                addr,
+                                &io::Error::from(io::ErrorKind::AddrInUse),
+                            ),
+                            ingest::Error::Bind { addr, source } => {
+                                bind_error(&MQTT_LISTENER, addr, &source)
+                            }
+                            other => anyhow!("cannot start the MQTT broker: {other}"),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let mqtt_addr = broker.as_ref().map_or(mqtt_addr, |b| b.local_addr());
 
-        let router = api::router(api_state.clone())
-            .merge(ingest.router())
-            .merge(gateway.router())
+        let roles = config.roles.clone();
+        let mut router = axum::Router::new();
+        if roles.has(Role::Api) {
+            router = router.merge(api::router(api_state.clone()));
+        }
+        if roles.has(Role::Ingest) {
+            router = router.merge(ingest.router());
+        }
+        if roles.has(Role::Gateway) {
+            router = router.merge(gateway.router());
+        }
+        let router = router
             .merge(ops::router(ops::OpsState {
                 engine: engine.clone(),
                 store,
                 broker,
                 gateway: gateway.clone(),
+                redis: node.redis.clone(),
+                node: node.describe(&roles),
             }))
             .fallback(api::not_found_fallback)
             // Outermost, so it sees every answer (the fallback's 404s and
@@ -345,6 +434,8 @@ impl App {
             breadcrumbs,
             api_state,
             clock,
+            roles,
+            stream_reader,
         })
     }
 
@@ -352,6 +443,8 @@ impl App {
         self.http_addr
     }
 
+    /// The MQTT broker's address; the configured one, unbound, on a node
+    /// without the ingest role.
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
     }
@@ -383,7 +476,12 @@ impl App {
         };
         tracing::info!(
             http = %self.http_addr,
-            mqtt = %self.mqtt_addr,
+            mqtt = %if self.roles.has(Role::Ingest) {
+                self.mqtt_addr.to_string()
+            } else {
+                "off".to_owned()
+            },
+            roles = %self.roles,
             docs = %docs_url(self.http_addr),
             admin,
             admin_email,
@@ -405,6 +503,8 @@ impl App {
             breadcrumbs,
             api_state,
             clock,
+            roles,
+            stream_reader,
             ..
         } = self;
         // Before the matcher and ingest start, so no offer or presence
@@ -432,19 +532,30 @@ impl App {
                 }
             });
         }
-        tracker.spawn(matcher.run(shutdown.clone()));
+        if let Some(reader) = stream_reader {
+            tracker.spawn(reader.run(shutdown.clone()));
+        }
+        if roles.has(Role::Matcher) {
+            tracker.spawn(matcher.run(shutdown.clone()));
+        }
         // Subscribes to the moves when called: before ingest applies any
         // ping.
         tracker.spawn(breadcrumbs.run(engine.clone(), clock, shutdown.clone()));
         // Its first sweep rejects what went overdue while we were down.
-        tracker.spawn(api::stuck::run(api_state, shutdown.clone()));
+        if roles.has(Role::Api) {
+            tracker.spawn(api::stuck::run(api_state, shutdown.clone()));
+        }
         // Subscribes and fences the orders restored with a driver when
         // called: before ingest applies any ping.
-        if let Some(arrivals) = arrivals {
+        if let (true, Some(arrivals)) = (roles.has(Role::Matcher), arrivals) {
             tracker.spawn(arrivals.run(shutdown.clone()));
         }
-        tracker.spawn(gateway.run(shutdown.clone()));
-        tracker.spawn(ingest.run(shutdown.clone()));
+        if roles.has(Role::Gateway) {
+            tracker.spawn(gateway.run(shutdown.clone()));
+        }
+        if roles.has(Role::Ingest) {
+            tracker.spawn(ingest.run(shutdown.clone()));
+        }
         tracker.spawn(telemetry::run_upkeep(shutdown.clone()));
         tracker.spawn(http_server::serve(
             http_listener,

@@ -12,6 +12,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::roles::Roles;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -21,8 +23,12 @@ pub struct Config {
     pub mqtt_addr: SocketAddr,
     /// `sqlite://…` (embedded default) or `postgres://…`.
     pub database_url: String,
-    /// Optional Redis for scale-out (not used by a single node yet).
+    /// Redis for scale-out (`redis://host:port/db`): the domain event
+    /// stream between nodes. Unset: one node, nothing shared.
     pub redis_url: Option<String>,
+    /// The parts this node runs (`api,ingest,gateway,matcher,relay`; all
+    /// by default).
+    pub roles: Roles,
     /// Signs access tokens. When unset, a random per-process secret is used
     /// and tokens do not survive a restart.
     pub jwt_secret: Option<String>,
@@ -55,6 +61,9 @@ pub struct Config {
     /// Drivers' recent paths in memory: window, spacing, forgetting, and
     /// how many points a delivered order's route keeps.
     pub breadcrumbs: api::breadcrumbs::Config,
+    /// With `redis_url`: the node's id, Redis key prefix, event stream
+    /// limits.
+    pub cluster: cluster::Config,
 }
 
 /// The `[events]` section: the relay's and the consumer runners' limits
@@ -150,6 +159,7 @@ impl Default for Config {
             mqtt_addr: SocketAddr::from(([0, 0, 0, 0], 1883)),
             database_url: "sqlite://./data/hexdash.db".into(),
             redis_url: None,
+            roles: Roles::all(),
             jwt_secret: None,
             access_token_ttl_s: 3600,
             admin_email: None,
@@ -167,6 +177,7 @@ impl Default for Config {
             http: crate::http_server::Config::default(),
             events: EventsConfig::default(),
             breadcrumbs: api::breadcrumbs::Config::default(),
+            cluster: cluster::Config::default(),
         }
     }
 }
@@ -190,6 +201,10 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    /// Parts this node runs, e.g. api,matcher,relay [env: HEXDASH_ROLES] (default all)
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
     /// Log format [env: HEXDASH_LOG_FORMAT]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,6 +302,30 @@ mod tests {
             assert_eq!(c.http.header_read_timeout_ms, 250);
             assert_eq!(c.http.max_connections_per_address, 0);
             assert_eq!(c.http.max_connections, 100_000, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn roles_come_from_a_variable_a_list_or_a_flag() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_ROLES", "gateway,ingest");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.roles.to_string(), "ingest,gateway");
+            jail.create_file("hexdash.toml", "roles = [\"relay\"]\n")?;
+            jail.clear_env();
+            let c = Config::load(Some(Path::new("hexdash.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.roles.to_string(), "relay");
+            let flags = Overrides {
+                roles: Some("api,matcher".parse().map_err(|e: String| e)?),
+                ..Overrides::default()
+            };
+            let c =
+                Config::load(Some(Path::new("hexdash.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.roles.to_string(), "api,matcher", "flag beats file");
+            jail.set_env("HEXDASH_ROLES", "api,brain");
+            assert!(Config::load(None, &Overrides::default()).is_err());
             Ok(())
         });
     }

@@ -8,8 +8,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http_server;
+mod node;
 mod notify;
 mod ops;
+pub mod roles;
 pub mod telemetry;
 
 pub use app::App;

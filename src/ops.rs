@@ -1,6 +1,7 @@
 //! Operator endpoints: `/` (where to go), `/healthz` (the process is
-//! alive), `/readyz` (the database answers and the broker is up), `/metrics`
-//! (Prometheus text).
+//! alive), `/readyz` (each dependency the node uses answers: the database,
+//! the embedded broker on an ingest node, Redis when configured; and the
+//! node's id and roles), `/metrics` (Prometheus text).
 
 use std::sync::Arc;
 
@@ -18,8 +19,13 @@ use crate::telemetry;
 pub struct OpsState {
     pub engine: engine::Handle,
     pub store: Arc<dyn api::Store>,
-    pub broker: ingest::BrokerHandle,
+    /// The embedded broker; `None` on a node without the ingest role.
+    pub broker: Option<ingest::BrokerHandle>,
     pub gateway: ws_gateway::Gateway,
+    /// Redis, with `redis_url`.
+    pub redis: Option<cluster::Redis>,
+    /// The node's id and roles, as `/readyz` shows them.
+    pub node: crate::node::NodeInfo,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -51,17 +57,35 @@ async fn get_health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Ready when every dependency this node uses answers. `checks` names
+/// only those: `mqtt_broker` on an ingest node, `redis` with `redis_url`.
 async fn get_readiness(State(state): State<OpsState>) -> Response {
-    let database = state.store.ping().await.is_ok();
-    let broker = state.broker.is_up();
-    let status = if database && broker {
+    let (database, redis) = tokio::join!(state.store.ping(), async {
+        match &state.redis {
+            Some(redis) => Some(redis.ping().await),
+            None => None,
+        }
+    });
+    let mut checks = serde_json::Map::new();
+    checks.insert("database".into(), database.is_ok().into());
+    if let Some(broker) = &state.broker {
+        checks.insert("mqtt_broker".into(), broker.is_up().into());
+    }
+    if let Some(redis) = redis {
+        checks.insert("redis".into(), redis.into());
+    }
+    let ready = checks
+        .values()
+        .all(|up| up == &serde_json::Value::Bool(true));
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
-        "checks": {"database": database, "mqtt_broker": broker},
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": checks,
+        "node": state.node,
     });
     (status, Json(body)).into_response()
 }

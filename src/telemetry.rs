@@ -91,6 +91,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 fn describe() {
     api::describe_metrics();
     events::describe_metrics();
+    cluster::describe_metrics();
     matcher::describe_metrics();
     describe_gauge!(
         "hexdash_build_info",

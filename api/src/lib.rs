@@ -439,3 +439,14 @@ pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError
     restored.payments_resumed = payments::resume_pending(&state.saga()).await?;
     Ok(restored)
 }
+
+/// What a node without the API and the matcher restores: bans, the
+/// catalog and the order board, but no dispatches and no payments (the
+/// nodes that run those resume them).
+pub async fn restore_live_view(state: &AppState) -> Result<Restored, StoreError> {
+    for user in state.store.banned_users().await? {
+        state.tokens.ban(user);
+    }
+    search::load(state).await?;
+    live::restore_with(state, state.clock.now_ms(), false).await
+}

@@ -347,6 +347,16 @@ pub struct Restored {
 /// for a driver back with the matcher (with its food's expected ready
 /// time). Call once at start-up, before serving.
 pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreError> {
+    restore_with(state, now_ms, true).await
+}
+
+/// [`restore`]; with `dispatch` false the orders go on the board only
+/// (a node without the matcher: it shows orders, it does not offer them).
+pub async fn restore_with(
+    state: &AppState,
+    now_ms: i64,
+    dispatch: bool,
+) -> Result<Restored, StoreError> {
     let mut restored = Restored::default();
     let live = state.live();
     // Oldest first, as they happened: the estimator keeps the latest.
@@ -364,6 +374,9 @@ pub async fn restore(state: &AppState, now_ms: i64) -> Result<Restored, StoreErr
             for order in &page {
                 track(&live, order, order.version);
                 restored.tracked += 1;
+                if !dispatch {
+                    continue;
+                }
                 if awaits_driver(order) {
                     dispatch_if_waiting(&live, order, now_ms);
                     restored.dispatched += 1;

@@ -438,14 +438,29 @@ pub struct Readiness {
     #[schema(example = "ready")]
     pub status: String,
     pub checks: ReadinessChecks,
+    pub node: ReadinessNode,
 }
 
+/// One entry per dependency this node uses; ready when all are `true`.
 #[derive(ToSchema)]
 pub struct ReadinessChecks {
     /// The database answers.
     pub database: bool,
-    /// The embedded MQTT broker is up.
-    pub mqtt_broker: bool,
+    /// The embedded MQTT broker is up (nodes with the `ingest` role only).
+    pub mqtt_broker: Option<bool>,
+    /// Redis answers a PING within a second (with `redis_url` only).
+    pub redis: Option<bool>,
+}
+
+/// Which node answered, and what it runs.
+#[derive(ToSchema)]
+pub struct ReadinessNode {
+    /// The node's id (`cluster.node_id`, or random per start).
+    #[schema(example = "3f2a9c41b7d0")]
+    pub id: String,
+    /// Its roles: `api`, `ingest`, `gateway`, `matcher`, `relay`.
+    #[schema(example = json!(["api", "ingest", "gateway", "matcher", "relay"]))]
+    pub roles: Vec<String>,
 }
 
 // The functions below are never called or routed: each carries the
@@ -562,7 +577,9 @@ fn get_health() {}
 
 /// Readiness
 ///
-/// Ready to serve: the database answers and the MQTT broker is up.
+/// Ready to serve: every dependency this node uses answers (the database;
+/// the embedded MQTT broker on a node with the `ingest` role; Redis when
+/// `redis_url` is set), with the node's id and roles.
 #[utoipa::path(
     get,
     path = "/readyz",

@@ -82,8 +82,10 @@
 //!
 //! **One runner per consumer name.** Positions are per name; running the
 //! same consumer on two nodes at once would deliver twice (still correct for
-//! a deduplicating consumer, but wasted). A lease per consumer is for the
-//! multi-node step.
+//! a deduplicating consumer, but wasted). Across nodes the binary runs the
+//! consumers with durable effects on its `relay` nodes only, and those
+//! whose state is a node's memory from the Redis stream (crate
+//! `cluster`), not from here; a lease per consumer is not built yet.
 
 pub mod admin;
 mod append;

@@ -9,6 +9,9 @@
 //!   ask the matcher to dispatch it (idempotent with the direct path).
 //! - [`catalog::CatalogSync`]: `restaurant.updated` / `menu.updated`
 //!   reload the restaurant and its menu into the search catalog.
+//! - [`bans::BanSync`]: `user.banned` / `user.unbanned` apply the stored
+//!   ban to this node's token checker (closing the user's sessions here),
+//!   so a ban stored through another node holds on this one too.
 //! - [`notify::Notifications`]: order, payment and refund events become
 //!   stored notifications for the people they concern, then go live
 //!   through the [`notify::Push`] port (the binary's gateway and ingest).
@@ -36,6 +39,7 @@ use std::sync::Arc;
 
 use crate::AppState;
 
+pub mod bans;
 pub mod board;
 pub mod catalog;
 pub mod channels;
@@ -46,12 +50,36 @@ pub mod reports;
 pub mod route;
 pub mod trigger;
 
-/// Every in-process consumer of the api, for `events::run`.
+/// Every in-process consumer of the api, for `events::run`: on one node,
+/// [`per_node`] and [`once_per_cluster`] together.
 pub fn all(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
-    vec![
+    let mut all = per_node(state, true);
+    all.extend(once_per_cluster(state));
+    all
+}
+
+/// The consumers whose state is this process's memory, so every node
+/// runs its own: the order board, the search catalog, the token
+/// checker's bans, and (on a node that dispatches, `dispatches`) the
+/// matcher's trigger.
+pub fn per_node(state: &AppState, dispatches: bool) -> Vec<Arc<dyn events::Consumer>> {
+    let mut consumers: Vec<Arc<dyn events::Consumer>> = vec![
         Arc::new(board::Board::new(state)),
-        Arc::new(trigger::Trigger::new(state)),
         Arc::new(catalog::CatalogSync::new(state)),
+        Arc::new(bans::BanSync::new(state)),
+    ];
+    if dispatches {
+        consumers.push(Arc::new(trigger::Trigger::new(state)));
+    }
+    consumers
+}
+
+/// The consumers whose effects are durable (rows in the database, and
+/// through them messages to people), so one run in the cluster is
+/// enough: notifications, delivered routes, the reports projection. Their
+/// positions are in the database, and each applies an event once by id.
+pub fn once_per_cluster(state: &AppState) -> Vec<Arc<dyn events::Consumer>> {
+    vec![
         Arc::new(notify::Notifications::new(state)),
         Arc::new(route::Routes::new(state)),
         Arc::new(reports::Reports::new(state)),

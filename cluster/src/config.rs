@@ -1,0 +1,108 @@
+//! The `[cluster]` settings: who this node is and the Redis stream's
+//! limits. Read only when `redis_url` is set.
+
+use serde::{Deserialize, Serialize};
+
+/// The node's identity in Redis and the event stream's limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// This node's name in Redis (its consumer group of the event stream,
+    /// the holder of leases). Unset: a random one per start, whose group
+    /// is removed at a graceful stop. A stable name lets a restarted node
+    /// take over its own group's unacknowledged entries.
+    pub node_id: Option<String>,
+    /// Put before every key hexdash uses, so several deployments (or
+    /// tests) can share one Redis.
+    pub key_prefix: String,
+    /// The event stream keeps about this many entries (`XADD MAXLEN ~`):
+    /// how far behind a node's reader may fall before it misses events
+    /// (its in-memory state then waits for the order's next event).
+    pub stream_max_len: u64,
+    /// Entries one read takes.
+    pub stream_batch: u32,
+    /// How long a read waits for new entries (`BLOCK`); also how soon the
+    /// reader notices shutdown.
+    pub stream_block_ms: u64,
+    /// An entry delivered to a consumer and not acknowledged for this long
+    /// is claimed by another reader of its group (`XAUTOCLAIM`); the
+    /// interval of the reader's claim pass too.
+    pub claim_idle_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            key_prefix: "hexdash:".into(),
+            stream_max_len: 100_000,
+            stream_batch: 256,
+            stream_block_ms: 1_000,
+            claim_idle_ms: 30_000,
+        }
+    }
+}
+
+impl Config {
+    /// Refuses settings that cannot work: a zero limit, or a node id or
+    /// prefix with whitespace (they become parts of keys and names).
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("stream_max_len", self.stream_max_len),
+            ("stream_batch", u64::from(self.stream_batch)),
+            ("stream_block_ms", self.stream_block_ms),
+            ("claim_idle_ms", self.claim_idle_ms),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("cluster.{name} must be positive"));
+        }
+        if let Some(id) = &self.node_id
+            && (id.is_empty() || id.len() > 64 || id.chars().any(char::is_whitespace))
+        {
+            return Err("cluster.node_id must be 1 to 64 characters without spaces".into());
+        }
+        if self.key_prefix.chars().any(char::is_whitespace) {
+            return Err("cluster.key_prefix must not contain spaces".into());
+        }
+        Ok(())
+    }
+
+    /// The key of the domain event stream.
+    pub fn events_key(&self) -> String {
+        format!("{}events", self.key_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_zero_limits_do_not() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let zero = Config {
+            stream_batch: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err("cluster.stream_batch must be positive".into())
+        );
+        for bad in ["", "a b", &"x".repeat(65)] {
+            let c = Config {
+                node_id: Some(bad.to_owned()),
+                ..Config::default()
+            };
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_carry_the_prefix() {
+        let c = Config {
+            key_prefix: "t1:".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.events_key(), "t1:events");
+    }
+}

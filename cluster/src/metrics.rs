@@ -1,0 +1,56 @@
+//! The metric names recorded here and [`describe_metrics`].
+
+use metrics::{describe_counter, describe_gauge};
+
+/// 1 while the last command reached Redis, else 0.
+pub const REDIS_UP: &str = "hexdash_redis_up";
+/// Events this node appended to the Redis stream.
+pub const STREAM_PUBLISHED: &str = "hexdash_cluster_stream_published_total";
+/// Stream entries this node's reader handed to its consumers, by group
+/// scope (`node`).
+pub const STREAM_DELIVERED: &str = "hexdash_cluster_stream_delivered_total";
+/// Entries a reader skipped as already handled (redeliveries).
+pub const STREAM_DUPLICATES: &str = "hexdash_cluster_stream_duplicates_total";
+/// Entries a reader took over from a consumer that stopped answering.
+pub const STREAM_CLAIMED: &str = "hexdash_cluster_stream_claimed_total";
+/// Consumer calls that failed every try on an entry (the entry is
+/// acknowledged; the consumer's state waits for the next event).
+pub const STREAM_FAILED: &str = "hexdash_cluster_stream_failed_total";
+/// Entries that are not events hexdash can read.
+pub const STREAM_UNREADABLE: &str = "hexdash_cluster_stream_unreadable_total";
+/// Failed Redis commands of the stream's reader and publisher.
+pub const REDIS_ERRORS: &str = "hexdash_redis_errors_total";
+
+/// Registers HELP text for every metric above; call once after installing
+/// the recorder.
+pub fn describe_metrics() {
+    describe_gauge!(
+        REDIS_UP,
+        "1 while the node's last Redis command succeeded, else 0"
+    );
+    describe_counter!(
+        STREAM_PUBLISHED,
+        "Domain events this node appended to the Redis event stream"
+    );
+    describe_counter!(
+        STREAM_DELIVERED,
+        "Redis stream entries this node's reader handed to its consumers"
+    );
+    describe_counter!(
+        STREAM_DUPLICATES,
+        "Redis stream entries skipped because their event id was handled already"
+    );
+    describe_counter!(
+        STREAM_CLAIMED,
+        "Redis stream entries claimed from a consumer that stopped acknowledging (XAUTOCLAIM)"
+    );
+    describe_counter!(
+        STREAM_FAILED,
+        "Redis stream entries a consumer failed on every try"
+    );
+    describe_counter!(
+        STREAM_UNREADABLE,
+        "Redis stream entries that are not readable events"
+    );
+    describe_counter!(REDIS_ERRORS, "Failed Redis commands, by operation");
+}
