@@ -321,6 +321,7 @@ impl App {
                 broker,
                 gateway: gateway.clone(),
             }))
+            .merge(web_console::router())
             .fallback(api::not_found_fallback)
             // Outermost, so it sees every answer (the fallback's 404s and
             // the body limit's 413s too) with its matched route.
