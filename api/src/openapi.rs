@@ -1088,6 +1088,12 @@ mod tests {
             drivers::MAX_LIMIT as f64,
             "nearby limit",
         );
+        check_range(
+            &param(&doc, "get", "/v1/admin/console/hexes", "resolution"),
+            f64::from(routes::console::MIN_RESOLUTION),
+            f64::from(routes::console::MAX_RESOLUTION),
+            "console hex resolution",
+        );
         for path in ["/v1/notifications/sent", "/v1/admin/notifications/sent"] {
             check_range(
                 &param(&doc, "get", path, "limit"),

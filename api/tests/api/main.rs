@@ -9,6 +9,7 @@ mod auth_flows;
 mod bad_input;
 mod board_versions;
 mod commerce;
+mod console;
 mod dispatcher;
 mod drivers;
 mod events;

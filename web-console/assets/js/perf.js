@@ -54,6 +54,8 @@ export class Perf {
     this.applyMs = new Window();
     this.drawMs = new Window();
     this.latencyMs = new Window();
+    /** Device time of a fix to the frame's arrival (before drawing). */
+    this.arrivalMs = new Window();
     this.updates = 0;
     this.pending = [];
   }
@@ -63,7 +65,11 @@ export class Perf {
     const now = performance.now();
     this.applyMs.push(now, ms);
     this.updates += drivers.length;
-    for (const d of drivers) this.pending.push(d.ts);
+    const wall = Date.now();
+    for (const d of drivers) {
+      this.pending.push(d.ts);
+      this.arrivalMs.push(now, Math.max(0, wall - d.ts));
+    }
   }
 
   /** An animation frame ran (drawing or not): frames per second. */
@@ -80,7 +86,7 @@ export class Perf {
     this.drawMs.push(now, ms);
     for (const ts of this.pending) this.latencyMs.push(now, Math.max(0, wall - ts));
     this.pending.length = 0;
-    for (const w of [this.frames, this.applyMs, this.drawMs, this.latencyMs]) w.trim(now);
+    for (const w of [this.frames, this.applyMs, this.drawMs, this.latencyMs, this.arrivalMs]) w.trim(now);
   }
 
   report() {
@@ -95,6 +101,8 @@ export class Perf {
       apply_ms_p99: this.applyMs.quantile(0.99),
       draw_ms_mean: this.drawMs.mean(),
       draw_ms_p99: this.drawMs.quantile(0.99),
+      ping_to_frame_ms_p50: this.arrivalMs.quantile(0.5),
+      ping_to_frame_ms_p99: this.arrivalMs.quantile(0.99),
       ping_to_screen_ms_p50: this.latencyMs.quantile(0.5),
       ping_to_screen_ms_p99: this.latencyMs.quantile(0.99),
       samples: this.latencyMs.length,
