@@ -108,7 +108,7 @@ mod tests {
         // Two couriers a few metres apart share every cell; one far away
         // has its own; an order beside the pair counts as demand there.
         let near = [at(57.7000, 11.9700), at(57.70001, 11.97001)];
-        let far = at(57.6000, 11.8000);
+        let far = at(59.3300, 18.0600);
         let supply = [near[0], near[1], far];
         let demand = [at(57.70002, 11.97002)];
         for resolution in CENSUS_RESOLUTIONS {
