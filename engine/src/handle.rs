@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::census::{self, CellCount, StatusCounts};
 use crate::cells;
+use crate::census::{self, CellCount, StatusCounts};
 use crate::config::Config;
 use crate::engine::{Applied, DriverView, Engine, Error, NearbyDriver, StatusFilter};
 use crate::event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};

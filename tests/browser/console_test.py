@@ -326,24 +326,36 @@ def run_bench(args):
         browser = launch(p)
         page = browser.pages[0] if browser.pages else browser.new_page()
         log_in(page, args.url, args.email, args.password)
-        page.wait_for_function(f"window.hexdash.layers.fleet.size >= {args.couriers}", timeout=120_000)
+        page.wait_for_function(f"window.hexdash.layers.fleet.size >= {args.couriers}", timeout=300_000)
         results = {}
-        for mode, zoom in [("dots", 13.0), ("hexagons", 11.0)]:
+        # (name, zoom or None for the whole road map, cells replace dots above this many)
+        modes = [
+            ("dots_city", None, "Infinity"),
+            ("hexagons_city", None, "2000"),
+            ("dots_street", 15.0, "2000"),
+        ]
+        for mode, zoom, limit in modes:
             page.evaluate(
-                """(zoom) => {
+                """([zoom, limit]) => {
                     const h = window.hexdash;
                     const v = h.view;
-                    v.zoomAt(zoom - v.zoom, v.width / 2, v.height / 2);
+                    h.scene.dotsLimit = Number(limit);
+                    if (h.layers.roads.bbox) v.fit(h.layers.roads.bbox);
+                    if (zoom !== null) v.zoomAt(zoom - v.zoom, v.width / 2, v.height / 2);
+                    v.version++;
                 }""",
-                zoom,
+                [zoom, limit],
             )
-            # Settle, then measure a whole window of the page's own figures.
+            # Let the view settle (a new area subscription, the road cache,
+            # the cells), then take a whole window of the page's figures.
             page.wait_for_timeout(3000)
             page.wait_for_timeout(args.window_s * 1000)
             report = page.evaluate("window.hexdash.perf.report()")
             report["fleet_size"] = page.evaluate("window.hexdash.layers.fleet.size")
-            report["hex_mode"] = page.evaluate("window.hexdash.scene.hexMode")
             report["visible"] = page.evaluate("window.hexdash.layers.fleet.visible(window.hexdash.view)")
+            report["hex_mode"] = page.evaluate("window.hexdash.scene.hexMode")
+            report["zoom"] = page.evaluate("window.hexdash.view.zoom")
+            report["road_redraws"] = page.evaluate("window.hexdash.layers.roads.redraws")
             results[mode] = report
             page.screenshot(path=os.path.join(args.artifacts, f"bench-{mode}.png"))
         browser.close()

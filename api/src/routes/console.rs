@@ -101,7 +101,12 @@ async fn get_road_map(
 /// The graph's nodes and segments as [`RoadMap`]'s arrays.
 fn road_map(graph: &routing::RoadGraph) -> RoadMap {
     let scale = f64::from(ROAD_COORD_SCALE);
-    let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut bbox = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     let mut nodes = Vec::with_capacity(graph.node_count() * 2);
     for p in graph.nodes() {
         bbox = [
@@ -286,7 +291,10 @@ fn board_order(
             order_id: track.order_id.as_uuid(),
             driver_id: Some(d.driver_id.as_uuid()),
             since_ms: d.seen_at_ms,
-            message: format!("courier went offline with the order {}", track.status.as_str()),
+            message: format!(
+                "courier went offline with the order {}",
+                track.status.as_str()
+            ),
         });
     }
     BoardOrder {

@@ -21,6 +21,8 @@ export class Scene {
     this.track = null;
     this.show = { roads: true, hexes: false, orders: true };
     this.hexMode = false;
+    /** Couriers in view above which cells replace dots (the benchmark lifts it). */
+    this.dotsLimit = DOTS_LIMIT;
   }
 
   resize(view) {
@@ -35,7 +37,7 @@ export class Scene {
 
   /** Cells instead of dots: many couriers in view, zoomed out. */
   updateMode(view) {
-    const hexMode = view.zoom < DOTS_ZOOM && this.layers.fleet.visible(view) > DOTS_LIMIT;
+    const hexMode = view.zoom < DOTS_ZOOM && this.layers.fleet.visible(view) > this.dotsLimit;
     if (hexMode !== this.hexMode) {
       this.hexMode = hexMode;
       this.baseDirty = this.fleetDirty = true;
