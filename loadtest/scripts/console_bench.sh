@@ -14,6 +14,7 @@
 # the second run's console sees only that run's moving couriers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ulimit -n "$(ulimit -Hn)"
 out=${1:-/tmp/lt/console}
 mkdir -p "$out"
 export LT_DIR=${LT_DIR:-/tmp/lt-console}

@@ -289,6 +289,16 @@ def run_test(args):
             cell = page.text_content(f"{row} td.courier")
             assert cell == chosen[-6:], f"the panel shows courier {cell}, not {chosen[-6:]}"
             page.screenshot(path=os.path.join(args.artifacts, "3-reassigned.png"))
+
+            # Set another courier offline from its panel: the courier list
+            # shows it offline once the socket tells the page.
+            other = couriers_ids[0][0]
+            courier_row = f"#couriers tbody tr[data-driver-id='{other}']"
+            page.click(courier_row)
+            page.click("#set-offline")
+            page.wait_for_selector("#detail-result.ok", timeout=WAIT_MS)
+            page.wait_for_selector(f"{courier_row} td.st-offline", timeout=WAIT_MS)
+            page.screenshot(path=os.path.join(args.artifacts, "4-courier-offline.png"))
             assert not console_errors, f"errors in the page: {console_errors}"
             perf = page.evaluate("window.hexdash.perf.report()")
             browser.close()

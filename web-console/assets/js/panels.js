@@ -212,6 +212,19 @@ export class Panels {
             ),
         }, "Cancel and refund"),
       ),
+      el(
+        "div",
+        { class: "actions" },
+        el("button", {
+          id: "ban-customer",
+          type: "button",
+          onclick: () => {
+            const order = this.ctx.board.byId.get(orderId);
+            if (!order) return;
+            this.act(result, `/v1/admin/users/${order.customer_id}/ban`, {}, () => `customer ${short(order.customer_id)} banned`);
+          },
+        }, "Ban customer"),
+      ),
       result,
     ];
   }
@@ -233,7 +246,7 @@ export class Panels {
           id: "ban-user",
           type: "button",
           onclick: () => this.act(result, `/v1/admin/users/${driverId}/ban`, {}, () => "banned"),
-        }, "Ban"),
+        }, "Ban courier"),
       ),
       result,
     ];
