@@ -9,7 +9,7 @@ const MAX_BACKOFF_MS = 10_000;
 
 export class Live {
   /**
-   * `handlers`: `drivers(list)`, `unassigned(msg)`, `status(text)`,
+   * `handlers`: `drivers(list, snapshot)`, `unassigned(msg)`, `status(text)`,
    * `reset()` (before a new subscription's snapshot).
    */
   constructor(api, handlers) {
@@ -22,6 +22,8 @@ export class Live {
     this.backoff = 500;
     this.closed = false;
     this.frames = 0;
+    /** The next `drivers` frame is a subscription's snapshot (fixes of any age). */
+    this.snapshotNext = false;
   }
 
   start() {
@@ -56,7 +58,8 @@ export class Live {
     switch (msg.type) {
       case "drivers":
         this.frames++;
-        this.handlers.drivers(msg.drivers);
+        this.handlers.drivers(msg.drivers, this.snapshotNext);
+        this.snapshotNext = false;
         break;
       case "unassigned":
         this.handlers.unassigned(msg);
@@ -86,6 +89,7 @@ export class Live {
   subscribe(bbox) {
     if (this.socket?.readyState !== WebSocket.OPEN) return;
     this.bbox = bbox;
+    this.snapshotNext = true;
     this.handlers.reset();
     this.socket.send(JSON.stringify({ op: "subscribe", channel: "area", bbox }));
   }

@@ -86,10 +86,10 @@ async function start(api) {
   const panels = new Panels({ api, board, fleet: layers.fleet, select, refresh });
 
   const live = new Live(api, {
-    drivers(list) {
+    drivers(list, snapshot) {
       const t0 = performance.now();
       layers.fleet.apply(list);
-      perf.applied(performance.now() - t0, list);
+      perf.applied(performance.now() - t0, list, snapshot);
       scene.fleetDirty = true;
     },
     unassigned() {

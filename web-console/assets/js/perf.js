@@ -60,11 +60,16 @@ export class Perf {
     this.pending = [];
   }
 
-  /** A `drivers` frame of `n` couriers took `ms` to apply; their fix times wait for the next draw. */
-  applied(ms, drivers) {
+  /**
+   * A `drivers` frame took `ms` to apply; its fix times wait for the next
+   * draw. A subscription's snapshot holds fixes of any age (the last each
+   * courier sent), so it counts for the apply time only.
+   */
+  applied(ms, drivers, snapshot = false) {
     const now = performance.now();
     this.applyMs.push(now, ms);
     this.updates += drivers.length;
+    if (snapshot) return;
     const wall = Date.now();
     for (const d of drivers) {
       this.pending.push(d.ts);
