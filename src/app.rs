@@ -410,6 +410,7 @@ impl App {
                 redis: node.redis.clone(),
                 node: node.describe(&roles),
             }))
+            .merge(web_console::router())
             .fallback(api::not_found_fallback)
             // Outermost, so it sees every answer (the fallback's 404s and
             // the body limit's 413s too) with its matched route.

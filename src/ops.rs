@@ -44,6 +44,7 @@ async fn get_index() -> Json<serde_json::Value> {
         "name": "hexdash",
         "version": env!("CARGO_PKG_VERSION"),
         "links": {
+            "console": web_console::PATH,
             "docs": api::openapi::UI_PATH,
             "openapi": api::openapi::DOCUMENT_PATH,
             "health": "/healthz",

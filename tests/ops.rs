@@ -140,7 +140,7 @@ async fn the_root_says_where_to_go() {
     let (status, index) = app.get("/", None).await;
     assert_eq!(status, 200, "{index}");
     let links = index["links"].as_object().expect("links");
-    for name in ["docs", "openapi", "health", "metrics"] {
+    for name in ["console", "docs", "openapi", "health", "metrics"] {
         let link = links[name].as_str().expect(name);
         let response = app.client.get(app.url(link)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{name}: {link}");

@@ -100,6 +100,9 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         routes::dispatcher::force_cancel_order,
         routes::dispatcher::reassign_order,
         routes::dispatcher::set_driver_offline,
+        routes::console::get_road_map,
+        routes::console::get_hex_map,
+        routes::console::get_board,
         routes::events::list_events,
         routes::events::list_dead_letters,
         routes::events::replay_dead_letter,
@@ -185,6 +188,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         (name = "offers", description = "A driver's answer to an offer (offers arrive on MQTT `drivers/{driver_id}/offers` and the driver's WebSocket stream as a `DriverMessage`: `OfferMessage` with type `offer`, `OfferEndedMessage` with type `offer_ended`)."),
         (name = "notifications", description = "The caller's notification feed: what happened that concerns them (their orders' steps, new orders for restaurants, changes to a courier's order, failed payments and refunds for admins). Pushed live on the `me` channel of `/v1/ws` (and for drivers on their stream and MQTT inbox) with the same ids."),
         (name = "reports", description = "Reports from the event stream for a period and time zone: orders per status per hour or day, revenue and refunds, cancellation and rejection rates, funnel times, per restaurant and per driver; JSON, or CSV with `Accept: text/csv` (admins; a restaurant owner reads its own restaurants' report)."),
+        (name = "console", description = "What the dispatcher console at `/console` draws and lists (admin role): the road map from the server's road graph, supply and demand per H3 cell, and the live board of open orders with alerts and counters. Couriers' positions come over `GET /v1/ws`'s `area` channel."),
         (name = "tracking", description = "Live tracking out over WebSocket."),
         (name = "ops", description = "Health, readiness, metrics and this document."),
     )
@@ -1100,6 +1104,12 @@ mod tests {
             1.0,
             drivers::MAX_LIMIT as f64,
             "nearby limit",
+        );
+        check_range(
+            &param(&doc, "get", "/v1/admin/console/hexes", "resolution"),
+            f64::from(routes::console::MIN_RESOLUTION),
+            f64::from(routes::console::MAX_RESOLUTION),
+            "console hex resolution",
         );
         for path in ["/v1/notifications/sent", "/v1/admin/notifications/sent"] {
             check_range(

@@ -14,6 +14,8 @@
 //! - [`notify`]: a user's notification (feed, `me` channel, driver inbox).
 //! - [`channels`]: outside channels (push, email, SMS): preferences,
 //!   language, the log of sends, the simulated provider's rules.
+//! - [`console`]: the dispatcher console's road map, supply and demand
+//!   per H3 cell, and live board of open orders with alerts and counters.
 //! - [`geojson`]: paths on the map (a driver's recent track, a delivered
 //!   order's route) as GeoJSON Features.
 //! - [`ws`]: the tracking WebSocket (`GET /v1/ws`): client requests, server
@@ -32,6 +34,7 @@
 //! changes the wire: the servers' integration tests pin the bytes.
 
 pub mod channels;
+pub mod console;
 pub mod driver;
 pub mod error;
 pub mod geojson;

@@ -154,6 +154,24 @@ pub struct Engine {
     // hold no messages.
     moves_idle: InactiveReceiver<Moved>,
     changes_idle: InactiveReceiver<Change>,
+    /// Pings applied since start (`Applied::Moved`): a console derives
+    /// pings per second from two readings.
+    pings_applied: u64,
+    /// Orders put on the board for the first time since start: a console
+    /// derives orders per minute from two readings.
+    orders_opened: u64,
+}
+
+/// What a census counts, copied under the lock ([`Engine::census_inputs`]);
+/// the counting happens outside it (`crate::census::count`).
+#[derive(Clone, Debug, Default)]
+pub struct CensusInputs {
+    /// The cell of each available driver with a fix.
+    pub supply: Vec<Cell>,
+    /// The pickup of each open order without a driver, not picked up.
+    pub waiting_pickups: Vec<LatLng>,
+    /// Every known driver by live status.
+    pub statuses: crate::census::StatusCounts,
 }
 
 impl Engine {
@@ -175,6 +193,8 @@ impl Engine {
             changes,
             moves_idle: moves_rx.deactivate(),
             changes_idle: changes_rx.deactivate(),
+            pings_applied: 0,
+            orders_opened: 0,
         }
     }
 
@@ -269,6 +289,7 @@ impl Engine {
             status: rec.status,
             order_id: rec.current_order,
         });
+        self.pings_applied += 1;
         Applied::Moved
     }
 
@@ -358,6 +379,38 @@ impl Engine {
         self.cells.occupied()
     }
 
+    /// Pings applied since start.
+    pub fn pings_applied(&self) -> u64 {
+        self.pings_applied
+    }
+
+    /// Orders put on the board since start.
+    pub fn orders_opened(&self) -> u64 {
+        self.orders_opened
+    }
+
+    /// What a supply and demand census counts (one pass over the drivers
+    /// and the board, copying a cell per available driver and a point per
+    /// waiting order; nothing is counted here).
+    pub fn census_inputs(&self) -> CensusInputs {
+        let mut inputs = CensusInputs::default();
+        for rec in &self.drivers {
+            inputs.statuses.add(rec.status);
+            if rec.status == DriverStatus::Available
+                && let Some(fix) = rec.fix
+            {
+                inputs.supply.push(fix.cell);
+            }
+        }
+        inputs.waiting_pickups = self.orders.waiting_pickups();
+        inputs
+    }
+
+    /// Every open order on the board (a copy; one pass).
+    pub fn open_orders(&self) -> Vec<OrderTrack> {
+        self.orders.open()
+    }
+
     // ---- orders ----
 
     /// Starts or replaces the tracking record of an order, by version: a
@@ -376,6 +429,9 @@ impl Engine {
             if track.version == 0 {
                 track.version = held.version;
             }
+        }
+        if held.is_none() {
+            self.orders_opened += 1;
         }
         let previous_driver = held.and_then(|t| t.driver_id);
         if let Some(old) = previous_driver

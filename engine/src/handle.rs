@@ -11,6 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::cells;
+use crate::census::{self, CellCount, StatusCounts};
 use crate::config::Config;
 use crate::engine::{Applied, DriverView, Engine, Error, NearbyDriver, StatusFilter};
 use crate::event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};
@@ -174,6 +175,30 @@ impl Handle {
         self.engine.lock().restaurant_orders(restaurant)
     }
 
+    /// Every open order on the board (a copy; one pass: for a console's
+    /// poll, not hot paths).
+    pub fn open_orders(&self) -> Vec<OrderTrack> {
+        self.engine.lock().open_orders()
+    }
+
+    /// Supply (available couriers) and demand (orders waiting for one)
+    /// per H3 cell at `resolution`, and every driver by status. The lock
+    /// is held for a copy of one cell per available driver and one point
+    /// per waiting order; the pickups' cells are looked up and everything
+    /// is counted after it is released.
+    pub fn census(&self, resolution: cells::CellResolution) -> Census {
+        let inputs = self.engine.lock().census_inputs();
+        let demand: Vec<cells::Cell> = inputs
+            .waiting_pickups
+            .iter()
+            .map(|&p| cells::cell_of(p))
+            .collect();
+        Census {
+            cells: census::count(&inputs.supply, &demand, resolution),
+            statuses: inputs.statuses,
+        }
+    }
+
     pub fn subscribe_moves(&self) -> async_broadcast::Receiver<Moved> {
         self.engine.lock().subscribe_moves()
     }
@@ -190,6 +215,8 @@ impl Handle {
             drivers: engine.driver_count(),
             tracked_orders: engine.active_order_count(),
             occupied_cells: engine.occupied_cells(),
+            pings_applied_total: engine.pings_applied(),
+            orders_opened_total: engine.orders_opened(),
             moves_queued,
             changes_queued,
         }
@@ -201,6 +228,19 @@ pub struct Stats {
     pub drivers: usize,
     pub tracked_orders: usize,
     pub occupied_cells: usize,
+    /// Pings applied since start (rates come from two readings).
+    pub pings_applied_total: u64,
+    /// Orders put on the board since start.
+    pub orders_opened_total: u64,
     pub moves_queued: usize,
     pub changes_queued: usize,
+}
+
+/// A supply and demand census ([`Handle::census`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Census {
+    /// Cells with any supply or demand, sorted by cell.
+    pub cells: Vec<CellCount>,
+    /// Every known driver by live status.
+    pub statuses: StatusCounts,
 }

@@ -4,6 +4,8 @@
 //!   status, current order), an exact lat/lng grid for nearest and bbox
 //!   queries ([`grid`]), each driver's H3 cell ([`cells`]), presence expiry,
 //!   and the live order board ([`orders`]) the tracking side authorises by.
+//! - [`census`]: supply (available couriers) and demand (orders waiting
+//!   for one) per H3 cell, and drivers by status, for the console.
 //! - [`Handle`]: the cloneable, locked access every other crate uses.
 //! - Events out ([`event`]): `Moved` per applied ping and `Change` for
 //!   status, orders, offers, orders nobody took and couriers' arrivals, on bounded broadcast streams whose overflow
@@ -16,6 +18,7 @@
 //! `now_ms` (Unix milliseconds) from the caller.
 
 pub mod cells;
+pub mod census;
 pub mod config;
 mod engine;
 pub mod eta;
@@ -32,7 +35,7 @@ pub use config::Config;
 pub use engine::{Applied, DriverView, Engine, Error, Fix, NearbyDriver, StatusFilter};
 pub use event::{Arrived, Change, Moved, Offer, OfferEnd, Unassigned};
 pub use geo::{BBox, LatLng, haversine_m};
-pub use handle::{Handle, Stats};
+pub use handle::{Census, Handle, Stats};
 pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};

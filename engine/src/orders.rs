@@ -94,6 +94,29 @@ impl OrderBoard {
             .collect()
     }
 
+    /// Every open order (a copy; one pass over the board).
+    pub fn open(&self) -> Vec<OrderTrack> {
+        self.orders
+            .values()
+            .filter(|t| !t.status.is_terminal())
+            .cloned()
+            .collect()
+    }
+
+    /// The pickups of open orders no driver carries that are not picked
+    /// up: where couriers are wanted.
+    pub fn waiting_pickups(&self) -> Vec<LatLng> {
+        self.orders
+            .values()
+            .filter(|t| {
+                t.driver_id.is_none()
+                    && !t.status.is_terminal()
+                    && t.status != OrderStatus::PickedUp
+            })
+            .map(|t| t.pickup)
+            .collect()
+    }
+
     pub fn assigned(&self) -> Vec<OrderTrack> {
         self.orders
             .values()

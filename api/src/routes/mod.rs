@@ -39,6 +39,7 @@ pub mod admin_lists;
 pub mod auth;
 pub mod cart;
 pub mod channels;
+pub mod console;
 pub mod dispatcher;
 pub mod drivers;
 pub mod events;
@@ -61,6 +62,7 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     admin::ROUTES,
     admin_lists::ROUTES,
     dispatcher::ROUTES,
+    console::ROUTES,
     events::ROUTES,
     restaurants::ROUTES,
     menu::ROUTES,

@@ -10,6 +10,7 @@ mod bad_input;
 mod board_versions;
 mod channels;
 mod commerce;
+mod console;
 mod dispatcher;
 mod drivers;
 mod events;

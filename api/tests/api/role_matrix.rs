@@ -661,6 +661,27 @@ fn endpoints() -> Vec<Endpoint> {
             call: |_, _| (M::GET, "/v1/admin/orders?status=paid".into(), None),
         },
         Endpoint {
+            name: "console road map",
+            route: "get /v1/admin/console/roads",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/console/roads".into(), None),
+        },
+        Endpoint {
+            name: "console hexagons",
+            route: "get /v1/admin/console/hexes",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/console/hexes?resolution=8".into(), None),
+        },
+        Endpoint {
+            name: "console board",
+            route: "get /v1/admin/console/board",
+            allowed: "NNNY",
+            public: false,
+            call: |_, _| (M::GET, "/v1/admin/console/board".into(), None),
+        },
+        Endpoint {
             name: "force-cancel an order",
             route: "post /v1/admin/orders/{order_id}/cancel",
             allowed: "NNNY",

@@ -508,3 +508,40 @@ fn tracking_a_closed_order_frees_its_driver() {
     }));
     assert_eq!(e.driver(d).unwrap().current_order, None);
 }
+
+#[test]
+fn census_inputs_count_available_couriers_and_waiting_orders() {
+    let mut e = Engine::new(Config::default());
+    let free = DriverId::new();
+    let busy = DriverId::new();
+    let silent = DriverId::new();
+    for d in [free, busy] {
+        e.set_availability(d, Availability::Available, T0);
+        e.apply_ping(&ping(d, 57.70, 11.97, T0), T0);
+    }
+    // Available but never pinged: counted by status, not as supply.
+    e.set_availability(silent, Availability::Available, T0);
+    let waiting = order(&mut e);
+    let carried = order(&mut e);
+    e.assign(carried, busy, T0).unwrap();
+    let inputs = e.census_inputs();
+    assert_eq!(inputs.supply, vec![cells::cell_of(ll(57.70, 11.97))]);
+    assert_eq!(inputs.waiting_pickups, vec![ll(57.70, 11.97)]);
+    assert_eq!(
+        inputs.statuses,
+        crate::census::StatusCounts {
+            available: 1,
+            busy: 1,
+            offline: 1
+        }
+    );
+    let open: Vec<OrderId> = {
+        let mut v: Vec<OrderId> = e.open_orders().iter().map(|t| t.order_id).collect();
+        v.sort();
+        v
+    };
+    let mut want = vec![waiting, carried];
+    want.sort();
+    assert_eq!(open, want);
+    assert_eq!((e.pings_applied(), e.orders_opened()), (2, 2));
+}
