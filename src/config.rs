@@ -55,6 +55,8 @@ pub struct Config {
     /// Drivers' recent paths in memory: window, spacing, forgetting, and
     /// how many points a delivered order's route keeps.
     pub breadcrumbs: api::breadcrumbs::Config,
+    /// `hexdash serve --demo`: the simulated city's size and pace.
+    pub demo: demo_city::Config,
 }
 
 /// The `[events]` section: the relay's and the consumer runners' limits
@@ -167,6 +169,7 @@ impl Default for Config {
             http: crate::http_server::Config::default(),
             events: EventsConfig::default(),
             breadcrumbs: api::breadcrumbs::Config::default(),
+            demo: demo_city::Config::default(),
         }
     }
 }
@@ -198,6 +201,39 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    #[command(flatten)]
+    pub demo: DemoOverrides,
+}
+
+/// The demo's flags (`[demo]` settings); unset ones leave the value alone.
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct DemoOverrides {
+    /// Run a simulated city (couriers, restaurants, customers) through the
+    /// public APIs [env: HEXDASH_DEMO__ENABLED]
+    #[arg(long = "demo")]
+    #[serde(rename = "enabled", skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    /// Demo couriers [env: HEXDASH_DEMO__COURIERS] (default 200)
+    #[arg(long = "demo-couriers", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[serde(rename = "couriers", skip_serializing_if = "Option::is_none")]
+    pub couriers: Option<u32>,
+    /// Demo orders per minute [env: HEXDASH_DEMO__ORDERS_PER_MIN] (default 20)
+    #[arg(long = "demo-orders-per-min", value_parser = positive_rate)]
+    #[serde(rename = "orders_per_min", skip_serializing_if = "Option::is_none")]
+    pub orders_per_min: Option<f64>,
+    /// The demo city's road graph [env: HEXDASH_DEMO__CITY] (default data/gothenburg_roads_2016.hxroads)
+    #[arg(long = "demo-city")]
+    #[serde(rename = "city", skip_serializing_if = "Option::is_none")]
+    pub city: Option<std::path::PathBuf>,
+}
+
+/// A rate flag: a finite number above 0.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a number above 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Config {

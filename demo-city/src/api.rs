@@ -137,7 +137,8 @@ impl Session {
         name: &str,
         role: &str,
     ) -> Result<Session, ApiError> {
-        let signup = json!({"email": email, "password": ACCOUNT_PASSWORD, "name": name, "role": role});
+        let signup =
+            json!({"email": email, "password": ACCOUNT_PASSWORD, "name": name, "role": role});
         match api
             .call(Method::POST, "/v1/auth/signup", None, Some(&signup), None)
             .await

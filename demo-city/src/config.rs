@@ -193,7 +193,10 @@ mod tests {
             adjust(&mut c);
             let e = c.validate().expect_err(setting);
             assert_eq!(e.setting, setting, "{e}");
-            assert!(e.to_string().starts_with(&format!("demo.{setting}: ")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("demo.{setting}: ")),
+                "{e}"
+            );
         };
         check(|c| c.couriers = 0, "couriers");
         check(|c| c.couriers = 10_001, "couriers");

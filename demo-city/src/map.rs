@@ -33,7 +33,9 @@ pub struct Map {
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     /// The graph file is missing or damaged.
-    #[error("cannot load the demo city from {path}: {source} (run from the repository root, or name the road graph with --demo-city or HEXDASH_DEMO__CITY)")]
+    #[error(
+        "cannot load the demo city from {path}: {source} (run from the repository root, or name the road graph with --demo-city or HEXDASH_DEMO__CITY)"
+    )]
     Load {
         /// The file named by `demo.city`.
         path: String,
@@ -231,8 +233,18 @@ pub(crate) mod tests {
     #[test]
     fn drives_along_roads_at_their_speed() {
         let map = grid();
-        let from = map.snap(LatLng { lat: 57.70, lng: 11.97 }).unwrap();
-        let to = map.snap(LatLng { lat: 57.702, lng: 11.972 }).unwrap();
+        let from = map
+            .snap(LatLng {
+                lat: 57.70,
+                lng: 11.97,
+            })
+            .unwrap();
+        let to = map
+            .snap(LatLng {
+                lat: 57.702,
+                lng: 11.972,
+            })
+            .unwrap();
         let route = map.drive(from.position, from.node, to.node, 1.0);
         assert_eq!(route.end(), to.position);
         // Two blocks north (≈ 222 m) and two east (≈ 119 m) at 10 m/s.
@@ -255,8 +267,18 @@ pub(crate) mod tests {
     #[test]
     fn a_drive_from_part_way_starts_where_the_courier_is() {
         let map = grid();
-        let node = map.snap(LatLng { lat: 57.701, lng: 11.97 }).unwrap();
-        let to = map.snap(LatLng { lat: 57.701, lng: 11.972 }).unwrap();
+        let node = map
+            .snap(LatLng {
+                lat: 57.701,
+                lng: 11.97,
+            })
+            .unwrap();
+        let to = map
+            .snap(LatLng {
+                lat: 57.701,
+                lng: 11.972,
+            })
+            .unwrap();
         let between = LatLng {
             lat: 57.7005,
             lng: 11.97,
@@ -281,7 +303,10 @@ pub(crate) mod tests {
             let d = place.position.distance_m(centre);
             assert!((50.0..=150.0).contains(&d), "{d}");
         }
-        let far = LatLng { lat: 10.0, lng: 10.0 };
+        let far = LatLng {
+            lat: 10.0,
+            lng: 10.0,
+        };
         assert!(map.place_in_ring(&mut rng, far, 0.0, 100.0).is_err());
     }
 

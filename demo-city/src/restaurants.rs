@@ -65,12 +65,8 @@ pub async fn set_up(
         },
         size_m: config.restaurant_radius_m * 2.0,
     };
-    let generated = cityseed::menus::restaurants(
-        config.seed,
-        config.restaurants as usize,
-        DISHES,
-        city,
-    );
+    let generated =
+        cityseed::menus::restaurants(config.seed, config.restaurants as usize, DISHES, city);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut restaurants = Vec::with_capacity(generated.len());
     for (i, seeded) in (0u32..).zip(generated) {
@@ -99,9 +95,7 @@ pub async fn set_up(
                 };
                 let place = match map.snap(wanted) {
                     Some(place) => place,
-                    None => {
-                        map.place_in_ring(&mut rng, centre, 0.0, config.restaurant_radius_m)?
-                    }
+                    None => map.place_in_ring(&mut rng, centre, 0.0, config.restaurant_radius_m)?,
                 };
                 let body = json!({
                     "name": seeded.name,

@@ -42,8 +42,8 @@ impl Stats {
 
     /// Orders placed and not yet finished.
     pub fn in_flight(&self) -> u64 {
-        let done = self.delivered.load(Ordering::Relaxed)
-            + self.ended_otherwise.load(Ordering::Relaxed);
+        let done =
+            self.delivered.load(Ordering::Relaxed) + self.ended_otherwise.load(Ordering::Relaxed);
         self.placed.load(Ordering::Relaxed).saturating_sub(done)
     }
 

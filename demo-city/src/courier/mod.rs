@@ -251,7 +251,9 @@ impl Courier {
                 return None;
             }
         };
-        let status = order["status"].as_str().and_then(contract::OrderStatus::parse);
+        let status = order["status"]
+            .as_str()
+            .and_then(contract::OrderStatus::parse);
         let mine = order["driver_id"].as_str() == Some(self.session.user_id());
         match status {
             _ if !mine => Some(Event::OrderGone),
@@ -298,6 +300,12 @@ impl Courier {
         while let Some(event) = next.take() {
             let phase = std::mem::replace(&mut self.phase, Phase::Roaming);
             let (phase, command) = phase.on(event);
+            tracing::debug!(
+                courier = self.session.user_id(),
+                ?phase,
+                ?command,
+                "demo: courier"
+            );
             self.phase = phase;
             next = self.execute(command).await;
         }
@@ -402,9 +410,16 @@ impl Courier {
         let map = self.fleet.map.clone();
         let speed = self.fleet.config.speed_factor;
         // A Dijkstra over the city: off the async threads.
-        let route = tokio::task::spawn_blocking(move || map.drive(here, from_node, target.node, speed))
-            .await;
+        let route =
+            tokio::task::spawn_blocking(move || map.drive(here, from_node, target.node, speed))
+                .await;
         if let Ok(route) = route {
+            tracing::debug!(
+                courier = self.session.user_id(),
+                drive_s = route.duration_ms() / 1000,
+                crow_m = here.distance_m(target.position) as u64,
+                "demo: courier drives"
+            );
             self.route = route;
             self.started = Instant::now();
             self.arrived = false;
