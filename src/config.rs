@@ -328,6 +328,33 @@ mod tests {
     }
 
     #[test]
+    fn demo_flags_override_the_demo_section_and_keep_the_rest() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_DEMO__COURIERS", "7");
+            jail.set_env("HEXDASH_DEMO__RESTAURANTS", "3");
+            let env_only = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(!env_only.demo.enabled, "off unless asked for");
+            assert_eq!(env_only.demo.couriers, 7);
+            let flags = Overrides {
+                demo: DemoOverrides {
+                    enabled: true,
+                    couriers: Some(9),
+                    orders_per_min: Some(2.5),
+                    city: None,
+                },
+                ..Overrides::default()
+            };
+            let c = Config::load(None, &flags).map_err(|e| e.to_string())?;
+            assert!(c.demo.enabled);
+            assert_eq!(c.demo.couriers, 9, "flag beats env");
+            assert_eq!(c.demo.orders_per_min, 2.5);
+            assert_eq!(c.demo.restaurants, 3, "env kept under the flags");
+            assert_eq!(c.demo.city, demo_city::Config::default().city, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("HEXDASH_HTTP_ADDR", "not-an-address");

@@ -155,3 +155,66 @@ pub async fn stop_then(demo: Option<Running>, app_shutdown: &CancellationToken) 
     }
     app_shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_on() -> Config {
+        let mut config = Config::default();
+        config.demo.enabled = true;
+        config
+    }
+
+    #[test]
+    fn off_leaves_the_configuration_alone() {
+        let mut config = Config::default();
+        assert!(prepare(&mut config).unwrap().is_none());
+        assert_eq!(config.admin_email, None);
+        assert_eq!(config.matcher.roads, None);
+    }
+
+    #[test]
+    fn on_brings_a_demo_admin_roads_and_room_for_its_logins() {
+        let mut config = demo_on();
+        let plan = prepare(&mut config).unwrap().unwrap();
+        assert!(plan.demo_admin);
+        assert_eq!(config.admin_email.as_deref(), Some(demo_city::ADMIN_EMAIL));
+        assert_eq!(
+            config.admin_password.as_deref(),
+            Some(demo_city::ADMIN_PASSWORD)
+        );
+        assert_eq!(config.matcher.roads, Some(config.demo.city.clone()));
+        // 200 couriers + 50 customers + 20 owners + the admin, twice.
+        assert_eq!(config.api.signup_attempts_per_address, 542);
+        assert_eq!(config.api.login_attempts_per_address, 542);
+    }
+
+    #[test]
+    fn on_keeps_the_operators_admin_roads_and_unlimited_limits() {
+        let mut config = demo_on();
+        config.admin_email = Some("ops@example.com".into());
+        config.admin_password = Some("secret-password".into());
+        config.matcher.roads = Some("other.hxroads".into());
+        config.api.signup_attempts_per_address = 0;
+        config.api.login_attempts_per_address = 10_000;
+        let plan = prepare(&mut config).unwrap().unwrap();
+        assert!(!plan.demo_admin);
+        assert_eq!(plan.admin_email, "ops@example.com");
+        assert_eq!(config.admin_email.as_deref(), Some("ops@example.com"));
+        assert_eq!(config.matcher.roads, Some("other.hxroads".into()));
+        assert_eq!(config.api.signup_attempts_per_address, 0, "no limit stays");
+        assert_eq!(
+            config.api.login_attempts_per_address, 10_000,
+            "higher stays"
+        );
+    }
+
+    #[test]
+    fn an_invalid_demo_setting_is_refused_before_the_start() {
+        let mut config = demo_on();
+        config.demo.couriers = 0;
+        let e = prepare(&mut config).err().unwrap();
+        assert_eq!(e.setting, "couriers");
+    }
+}

@@ -1,12 +1,10 @@
 //! `hexdash serve --demo` for a minute, as a newcomer runs it: the real
 //! binary on port 0 with a temporary SQLite database (and PostgreSQL in a
 //! schema of its own when `HEXDASH_TEST_DATABASE_URL` names one), a small
-//! fast city (24 couriers at ten times the map's speeds, 40 orders a
-//! minute, trips of a few hundred metres) so orders go all the way round
-//! within the minute. (Ten times: the centre's one-way streets make a
-//! 600 m trip a 2-minute drive at the speed limits. A ping still moves at
-//! most ≈ 140 m, within the server's 60 m/s + 250 m plausibility reach,
-//! and reports at most 59 m/s.)
+//! fast city (24 couriers at six times a moped's 25 km/h, 42 m/s, still
+//! under the server's 60 m/s plausibility limit; 40 orders a minute; trips
+//! of a few hundred metres) so orders go all the way round within the
+//! minute.
 //!
 //! Checked:
 //! - orders are placed and delivered; every order the server holds is
@@ -82,12 +80,12 @@ impl Demo {
             // Cheap password hashes: the city signs up 41 accounts.
             .env("HEXDASH_API__PASSWORD_MEMORY_KIB", "64")
             .env("HEXDASH_API__PASSWORD_PASSES", "1")
-            // A small fast city: trips of a few hundred metres at ten
-            // times the map's speeds, kitchens of a few seconds.
+            // A small fast city: trips of a few hundred metres at six
+            // times a moped's speed, kitchens of a few seconds.
             .env("HEXDASH_DEMO__RESTAURANTS", RESTAURANTS.to_string())
             .env("HEXDASH_DEMO__CUSTOMERS", "10")
             .env("HEXDASH_DEMO__MAX_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
-            .env("HEXDASH_DEMO__SPEED_FACTOR", "10")
+            .env("HEXDASH_DEMO__SPEED_FACTOR", "6")
             .env("HEXDASH_DEMO__PREP_MIN_S", "2")
             .env("HEXDASH_DEMO__PREP_MAX_S", "8")
             .env("HEXDASH_DEMO__POLL_INTERVAL_MS", "1000")

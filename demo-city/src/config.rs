@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// How big and how busy the demo city is. The defaults show a lively city
 /// within a minute on a 2-core machine: 200 couriers pinging once a second
-/// (200 pings/s, a rounding error for the ingest path) and 20 orders a
-/// minute, about what 200 couriers can carry at real driving speeds.
+/// (200 pings/s, a rounding error for the ingest path) and 15 orders a
+/// minute, which keeps about 100 open with deliveries of 7–8 minutes
+/// (comfortably under `max_in_flight`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -30,9 +31,8 @@ pub struct Config {
     /// skips orders (counted), so a city without enough couriers does not
     /// pile up open orders, sockets and tasks without bound.
     pub max_in_flight: u32,
-    /// Couriers drive at the map's road speeds times this (1: the speed
-    /// limits; a ping never reports more than 60 m/s, the server's
-    /// plausibility limit).
+    /// Couriers ride at a moped's town speed (25 km/h) times this; a ping
+    /// never reports more than 59 m/s (the server refuses over 60).
     pub speed_factor: f64,
     /// How often a courier pings, ms.
     pub ping_interval_ms: u64,
@@ -62,7 +62,7 @@ impl Default for Config {
             enabled: false,
             city: PathBuf::from("data/gothenburg_roads_2016.hxroads"),
             couriers: 200,
-            orders_per_min: 20.0,
+            orders_per_min: 15.0,
             restaurants: 20,
             customers: 50,
             max_in_flight: 150,
@@ -74,7 +74,7 @@ impl Default for Config {
             prep_max_s: 120,
             restaurant_radius_m: 4000.0,
             trip_min_m: 400.0,
-            trip_max_m: 3000.0,
+            trip_max_m: 2500.0,
             seed: cityseed::SEED,
         }
     }

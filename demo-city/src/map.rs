@@ -1,15 +1,24 @@
-//! The city's roads as the demo's actors see them: the shipped road graph,
-//! snapping a point to a road node, drawing places on the roads, and the
-//! fastest drive between two places (Dijkstra on the graph, the same
-//! travel times the matcher ranks couriers by).
+//! The city's roads as the demo's couriers ride them: the shipped road
+//! graph, snapping a point to a road node, drawing places on the roads, and
+//! the shortest ride between two places.
+//!
+//! Couriers ride mopeds and bikes: every road of the graph both ways (they
+//! ignore one-way streets often enough, and the centre's one-way system
+//! would otherwise turn a 600 m trip into 3 km), at a moped's town speed
+//! ([`COURIER_SPEED_MPS`] times `demo.speed_factor`) rather than the car
+//! speeds the matcher estimates with. So a ride is the shortest path by
+//! length on the undirected roads.
 //!
 //! Everything the demo places (restaurants, doors, couriers' starts)
-//! stands on a graph node, so a drive is a node path.
+//! stands on a graph node, so a ride is a node path.
 
 use std::path::Path;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rand::Rng;
-use routing::{LatLng, RoadGraph, Seed, Snapper};
+use routing::{LatLng, RoadGraph, Snapper};
 
 use crate::route::{NOT_A_NODE, Route};
 
@@ -21,12 +30,23 @@ const MAX_SNAP_M: f64 = 150.0;
 /// Draws of a place before giving up on a disk (mostly water, or off the
 /// map entirely).
 const PLACE_TRIES: usize = 200;
+/// A courier's riding speed in town, m/s (25 km/h: a moped or a fast
+/// bike, junctions included).
+pub const COURIER_SPEED_MPS: f64 = 25.0 / 3.6;
+/// "No path yet" in the ride search.
+const FAR: u32 = u32::MAX;
 
-/// The road graph and its snapping index, shared read-only by every actor.
+/// The road graph, its snapping index and the couriers' undirected road
+/// network, shared read-only by every actor.
 pub struct Map {
     graph: RoadGraph,
     snapper: Snapper,
     centre: LatLng,
+    /// `targets[offsets[n]..offsets[n + 1]]` are the nodes one road away
+    /// from node `n`, either way; `lengths_dm` the roads' lengths.
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+    lengths_dm: Vec<u32>,
 }
 
 /// Why the map cannot be used.
@@ -80,10 +100,30 @@ impl Map {
         let (lat, lng) = nodes
             .iter()
             .fold((0.0, 0.0), |(a, b), p| (a + p.lat / n, b + p.lng / n));
+        // Both directions of every segment, in compressed form.
+        let mut adjacency: Vec<Vec<(u32, u32)>> = vec![Vec::new(); graph.node_count()];
+        for s in graph.segments() {
+            adjacency[s.a as usize].push((s.b, s.length_dm));
+            adjacency[s.b as usize].push((s.a, s.length_dm));
+        }
+        let mut offsets = Vec::with_capacity(adjacency.len() + 1);
+        let (mut targets, mut lengths_dm) = (Vec::new(), Vec::new());
+        offsets.push(0);
+        for list in adjacency {
+            for (t, len) in list {
+                targets.push(t);
+                lengths_dm.push(len);
+            }
+            // Fewer than 2^32 road ends (graph ids are u32).
+            offsets.push(targets.len() as u32);
+        }
         Map {
             snapper: Snapper::new(&graph),
             graph,
             centre: LatLng { lat, lng },
+            offsets,
+            targets,
+            lengths_dm,
         }
     }
 
@@ -137,60 +177,73 @@ impl Map {
         })
     }
 
-    /// The fastest drive from `from` to node `to` at the roads' speeds
-    /// times `speed_factor`. `from` may be part-way along a road: the
-    /// drive first goes to `from`'s node. Standing still when there is no
-    /// path (impossible on the graph's one strongly connected component).
-    /// A Dijkstra over the city (milliseconds): callers run it off the
-    /// async threads.
+    /// The shortest ride from `from` to node `to` at
+    /// [`COURIER_SPEED_MPS`] times `speed_factor`. `from` may be part-way
+    /// along a road: the ride first goes to `from_node` (an end of that
+    /// road). Standing still when there is no path (the graph is one
+    /// connected component). A Dijkstra over the city (a few
+    /// milliseconds): callers run it off the async threads.
     pub fn drive(&self, from: LatLng, from_node: u32, to: u32, speed_factor: f64) -> Route {
-        let scale = 1.0 / speed_factor;
-        let mut legs = vec![(from, NOT_A_NODE, 0u64)];
+        let mps = COURIER_SPEED_MPS * speed_factor;
+        let ms = |m: f64| (m / mps * 1000.0).round() as u64;
         let start = self.graph.position(from_node);
-        // The first leg runs at the speed of the road out of `from_node`
-        // (a short stretch: `from` lies on a road that touches it).
-        let first_ms = {
-            let d = from.distance_m(start);
-            let mps = self
-                .graph
-                .arcs_from(from_node)
-                .first()
-                .map(|arc| {
-                    let len = start.distance_m(self.graph.position(arc.head));
-                    len / (f64::from(arc.time_ms.max(1)) / 1000.0)
-                })
-                .unwrap_or(10.0)
-                .max(1.0);
-            (d / (mps * speed_factor) * 1000.0).round() as u64
-        };
-        legs.push((start, from_node, first_ms));
-        if from_node != to {
-            let seeds = [Seed {
-                node: from_node,
-                offset_ms: 0,
-            }];
-            let targets = [Seed {
-                node: to,
-                offset_ms: 0,
-            }];
-            if let Some((nodes, _)) = routing::dijkstra::path(&self.graph, &seeds, &targets) {
-                let mut at_ms = first_ms;
-                for pair in nodes.windows(2) {
-                    let arc_ms = self
-                        .graph
-                        .arcs_from(pair[0])
-                        .iter()
-                        .filter(|a| a.head == pair[1])
-                        .map(|a| a.time_ms)
-                        .min()
-                        .unwrap_or(0);
-                    at_ms += (f64::from(arc_ms) * scale).round() as u64;
-                    legs.push((self.graph.position(pair[1]), pair[1], at_ms));
-                }
+        let first_ms = ms(from.distance_m(start));
+        let mut legs = vec![(from, NOT_A_NODE, 0u64), (start, from_node, first_ms)];
+        if let Some(nodes) = self.shortest_path(from_node, to) {
+            let mut metres = 0.0;
+            for pair in nodes.windows(2) {
+                metres += self
+                    .graph
+                    .position(pair[0])
+                    .distance_m(self.graph.position(pair[1]));
+                legs.push((self.graph.position(pair[1]), pair[1], first_ms + ms(metres)));
             }
         }
         // Times only grow, and `legs` is not empty: never `None`.
         Route::new(legs).unwrap_or_else(|| Route::stay(start, from_node))
+    }
+
+    /// The nodes of the shortest path by length from `from` to `to`, both
+    /// included; `None` without one.
+    fn shortest_path(&self, from: u32, to: u32) -> Option<Vec<u32>> {
+        let n = self.offsets.len() - 1;
+        let (from_i, to_i) = (from as usize, to as usize);
+        if from_i >= n || to_i >= n {
+            return None;
+        }
+        let mut dist = vec![FAR; n];
+        let mut prev = vec![FAR; n];
+        let mut heap = BinaryHeap::new();
+        dist[from_i] = 0;
+        heap.push(Reverse((0u32, from)));
+        while let Some(Reverse((d, v))) = heap.pop() {
+            if v == to {
+                break;
+            }
+            if d > dist[v as usize] {
+                continue;
+            }
+            let edges = self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize;
+            for e in edges {
+                let (h, nd) = (self.targets[e], d.saturating_add(self.lengths_dm[e]));
+                if nd < dist[h as usize] {
+                    dist[h as usize] = nd;
+                    prev[h as usize] = v;
+                    heap.push(Reverse((nd, h)));
+                }
+            }
+        }
+        if dist[to_i] == FAR {
+            return None;
+        }
+        let mut nodes = vec![to];
+        let mut at = to;
+        while at != from {
+            at = prev[at as usize];
+            nodes.push(at);
+        }
+        nodes.reverse();
+        Some(nodes)
     }
 }
 
@@ -201,8 +254,8 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A 3 × 3 grid of two-way streets, 0.001° apart (≈ 111 m north, 60 m
-    /// east), at 36 km/h (10 m/s).
+    /// A 3 × 3 grid of streets, 0.001° apart (≈ 111 m north, 60 m east);
+    /// the northernmost one-way (westward), which couriers ignore.
     pub(crate) fn grid() -> Map {
         let p = |i: u32, j: u32| LatLng {
             lat: 57.70 + f64::from(i) * 0.001,
@@ -213,11 +266,15 @@ pub(crate) mod tests {
             backward: true,
         };
         let mut ways = Vec::new();
+        let west_only = Directions {
+            forward: false,
+            backward: true,
+        };
         for i in 0..3 {
             ways.push(Way {
                 class: RoadClass::Residential,
                 speed_kmh: 36,
-                directions: two_way,
+                directions: if i == 2 { west_only } else { two_way },
                 points: (0..3).map(|j| p(i, j)).collect(),
             });
             ways.push(Way {
@@ -231,7 +288,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn drives_along_roads_at_their_speed() {
+    fn rides_the_shortest_roads_at_courier_speed_both_ways() {
         let map = grid();
         let from = map
             .snap(LatLng {
@@ -245,22 +302,26 @@ pub(crate) mod tests {
                 lng: 11.972,
             })
             .unwrap();
-        let route = map.drive(from.position, from.node, to.node, 1.0);
+        let speed = 10.0 / COURIER_SPEED_MPS;
+        let route = map.drive(from.position, from.node, to.node, speed);
         assert_eq!(route.end(), to.position);
         // Two blocks north (≈ 222 m) and two east (≈ 119 m) at 10 m/s.
         let s = route.duration_ms() as f64 / 1000.0;
-        assert!((32.0..36.0).contains(&s), "{s} s");
+        assert!((33.0..35.0).contains(&s), "{s} s");
         // Every fix lies on a grid line and moves at most 10 m a second.
         let mut prev = route.fix(0).position;
         for t in (0..=route.duration_ms()).step_by(1000) {
             let f = route.fix(t);
             let on_line = |x: f64| ((x * 1000.0).round() - x * 1000.0).abs() < 1e-6;
             assert!(on_line(f.position.lat) || on_line(f.position.lng), "{f:?}");
-            // (10 m/s give or take the graph's rounding of lengths to decimetres.)
-            assert!(f.position.distance_m(prev) <= 10.05, "{f:?}");
+            // (Give or take the rounding of arrival times to the ms.)
+            assert!(f.position.distance_m(prev) <= 10.01, "{f:?}");
             prev = f.position;
         }
-        let fast = map.drive(from.position, from.node, to.node, 2.0);
+        // Against the one-way street too: the same length back.
+        let back = map.drive(to.position, to.node, from.node, speed);
+        assert!(back.duration_ms().abs_diff(route.duration_ms()) <= 2);
+        let fast = map.drive(from.position, from.node, to.node, speed * 2.0);
         assert!(fast.duration_ms().abs_diff(route.duration_ms() / 2) <= 2);
     }
 
@@ -283,11 +344,11 @@ pub(crate) mod tests {
             lat: 57.7005,
             lng: 11.97,
         };
-        let route = map.drive(between, node.node, to.node, 1.0);
+        let route = map.drive(between, node.node, to.node, 10.0 / COURIER_SPEED_MPS);
         assert_eq!(route.fix(0).position, between);
-        // ≈ 56 m to the node, then ≈ 119 m east.
+        // ≈ 56 m to the node, then ≈ 119 m east, at 10 m/s.
         let s = route.duration_ms() as f64 / 1000.0;
-        assert!((16.0..19.0).contains(&s), "{s} s");
+        assert!((17.0..18.5).contains(&s), "{s} s");
     }
 
     #[test]
