@@ -120,7 +120,7 @@ impl Demo {
         BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| Value::String(l)))
+            .map(|l| serde_json::from_str(&l).unwrap_or(Value::String(l)))
             .collect()
     }
 
