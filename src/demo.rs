@@ -5,6 +5,8 @@
 //! The city talks to the app only over the app's own listeners (REST,
 //! WebSocket, MQTT), as outside clients would.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -46,6 +48,15 @@ pub fn prepare(config: &mut Config) -> Result<Option<Plan>, demo_city::ConfigErr
     }
     let demo = config.demo.clone();
     demo.validate()?;
+    if !demo.city.is_file() {
+        return Err(demo_city::ConfigError {
+            setting: "city",
+            reason: format!(
+                "no road graph file at {} (run from the repository's root, or name one with --demo-city or HEXDASH_DEMO__CITY)",
+                demo.city.display()
+            ),
+        });
+    }
     let (admin_email, admin_password, demo_admin) =
         match (&config.admin_email, &config.admin_password) {
             (Some(email), Some(password)) => (email.clone(), password.clone(), false),
@@ -89,6 +100,7 @@ pub fn prepare(config: &mut Config) -> Result<Option<Plan>, demo_city::ConfigErr
 pub struct Running {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    failed: Arc<AtomicBool>,
 }
 
 impl Plan {
@@ -125,20 +137,29 @@ impl Plan {
             email: self.admin_email,
             password: self.admin_password,
         };
+        let failed = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn({
             let stop = stop.clone();
+            let failed = failed.clone();
             async move {
                 if let Err(e) = demo_city::run(self.config, target, admin, stop).await {
                     tracing::error!("the demo city failed; stopping: {e}");
+                    failed.store(true, Ordering::Relaxed);
                     app_shutdown.cancel();
                 }
             }
         });
-        Running { stop, task }
+        Running { stop, task, failed }
     }
 }
 
 impl Running {
+    /// Set when the city could not be set up (the process then exits with
+    /// a failure, though the app itself stopped cleanly).
+    pub fn failed(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
+    }
+
     /// Stops the city and waits (up to a few seconds) for its actors to
     /// close their connections.
     pub async fn stop(self) {
@@ -216,5 +237,10 @@ mod tests {
         config.demo.couriers = 0;
         let e = prepare(&mut config).err().unwrap();
         assert_eq!(e.setting, "couriers");
+        let mut config = demo_on();
+        config.demo.city = "no/such/city.hxroads".into();
+        let e = prepare(&mut config).err().unwrap();
+        assert_eq!(e.setting, "city");
+        assert!(e.to_string().contains("--demo-city"), "{e}");
     }
 }

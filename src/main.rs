@@ -88,12 +88,17 @@ async fn serve(config: Option<PathBuf>, overrides: Overrides) -> ExitCode {
         }
     };
     let demo = demo.map(|plan| plan.spawn(&app));
+    let demo_failed = demo.as_ref().map(hexdash::demo::Running::failed);
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
         hexdash::demo::stop_then(demo, &shutdown).await;
     });
     match app.run_until_stopped().await {
+        // The demo city failed to set up (it said why) and stopped the app.
+        Ok(()) if demo_failed.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) => {
+            ExitCode::FAILURE
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
