@@ -115,11 +115,17 @@ fn bind_error(listener: &ListenerName, addr: SocketAddr, e: &io::Error) -> anyho
 /// Where a person finds the API documentation of a server listening on
 /// `addr` (a wildcard address is shown as the local host).
 pub fn docs_url(addr: SocketAddr) -> String {
+    local_url(addr, api::openapi::UI_PATH)
+}
+
+/// The URL of `path` on a server listening on `addr`, as a person on the
+/// same machine opens it (a wildcard address is shown as the local host).
+pub fn local_url(addr: SocketAddr, path: &str) -> String {
     let port = addr.port();
     match addr.ip() {
-        ip if !ip.is_unspecified() => format!("http://{addr}{}", api::openapi::UI_PATH),
-        IpAddr::V4(_) => format!("http://localhost:{port}{}", api::openapi::UI_PATH),
-        IpAddr::V6(_) => format!("http://[::1]:{port}{}", api::openapi::UI_PATH),
+        ip if !ip.is_unspecified() => format!("http://{addr}{path}"),
+        IpAddr::V4(_) => format!("http://localhost:{port}{path}"),
+        IpAddr::V6(_) => format!("http://[::1]:{port}{path}"),
     }
 }
 

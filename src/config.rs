@@ -64,6 +64,8 @@ pub struct Config {
     /// With `redis_url`: the node's id, Redis key prefix, event stream
     /// limits.
     pub cluster: cluster::Config,
+    /// `hexdash serve --demo`: the simulated city's size and pace.
+    pub demo: demo_city::Config,
 }
 
 /// The `[events]` section: the relay's and the consumer runners' limits
@@ -178,6 +180,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             breadcrumbs: api::breadcrumbs::Config::default(),
             cluster: cluster::Config::default(),
+            demo: demo_city::Config::default(),
         }
     }
 }
@@ -213,6 +216,39 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    #[command(flatten)]
+    pub demo: DemoOverrides,
+}
+
+/// The demo's flags (`[demo]` settings); unset ones leave the value alone.
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct DemoOverrides {
+    /// Run a simulated city (couriers, restaurants, customers) through the
+    /// public APIs [env: HEXDASH_DEMO__ENABLED]
+    #[arg(long = "demo")]
+    #[serde(rename = "enabled", skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    /// Demo couriers [env: HEXDASH_DEMO__COURIERS] (default 200)
+    #[arg(long = "demo-couriers", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[serde(rename = "couriers", skip_serializing_if = "Option::is_none")]
+    pub couriers: Option<u32>,
+    /// Demo orders per minute [env: HEXDASH_DEMO__ORDERS_PER_MIN] (default 20)
+    #[arg(long = "demo-orders-per-min", value_parser = positive_rate)]
+    #[serde(rename = "orders_per_min", skip_serializing_if = "Option::is_none")]
+    pub orders_per_min: Option<f64>,
+    /// The demo city's road graph [env: HEXDASH_DEMO__CITY] (default data/gothenburg_roads_2016.hxroads)
+    #[arg(long = "demo-city")]
+    #[serde(rename = "city", skip_serializing_if = "Option::is_none")]
+    pub city: Option<std::path::PathBuf>,
+}
+
+/// A rate flag: a finite number above 0.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a number above 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Config {
@@ -326,6 +362,33 @@ mod tests {
             assert_eq!(c.roles.to_string(), "api,matcher", "flag beats file");
             jail.set_env("HEXDASH_ROLES", "api,brain");
             assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn demo_flags_override_the_demo_section_and_keep_the_rest() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HEXDASH_DEMO__COURIERS", "7");
+            jail.set_env("HEXDASH_DEMO__RESTAURANTS", "3");
+            let env_only = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(!env_only.demo.enabled, "off unless asked for");
+            assert_eq!(env_only.demo.couriers, 7);
+            let flags = Overrides {
+                demo: DemoOverrides {
+                    enabled: true,
+                    couriers: Some(9),
+                    orders_per_min: Some(2.5),
+                    city: None,
+                },
+                ..Overrides::default()
+            };
+            let c = Config::load(None, &flags).map_err(|e| e.to_string())?;
+            assert!(c.demo.enabled);
+            assert_eq!(c.demo.couriers, 9, "flag beats env");
+            assert_eq!(c.demo.orders_per_min, 2.5);
+            assert_eq!(c.demo.restaurants, 3, "env kept under the flags");
+            assert_eq!(c.demo.city, demo_city::Config::default().city, "default");
             Ok(())
         });
     }

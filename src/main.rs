@@ -1,6 +1,7 @@
-//! `hexdash serve`: parse configuration, start everything, stop on SIGINT or
-//! SIGTERM. `hexdash simulate`: replay a city in virtual time through the
-//! real matcher (`hexdash::cli::simulate`).
+//! `hexdash serve`: parse configuration, start everything (with `--demo`,
+//! the simulated city too), stop on SIGINT or SIGTERM. `hexdash simulate`:
+//! replay a city in virtual time through the real matcher
+//! (`hexdash::cli::simulate`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,8 +61,15 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve(config: Option<PathBuf>, overrides: Overrides) -> ExitCode {
-    let config = match Config::load(config.as_deref(), &overrides) {
+    let mut config = match Config::load(config.as_deref(), &overrides) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("hexdash: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let demo = match hexdash::demo::prepare(&mut config) {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("hexdash: invalid configuration: {e}");
             return ExitCode::from(2);
@@ -79,12 +87,18 @@ async fn serve(config: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let demo = demo.map(|plan| plan.spawn(&app));
+    let demo_failed = demo.as_ref().map(hexdash::demo::Running::failed);
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
-        shutdown.cancel();
+        hexdash::demo::stop_then(demo, &shutdown).await;
     });
     match app.run_until_stopped().await {
+        // The demo city failed to set up (it said why) and stopped the app.
+        Ok(()) if demo_failed.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) => {
+            ExitCode::FAILURE
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
