@@ -399,7 +399,10 @@ impl App {
         let roles = config.roles.clone();
         let mut router = axum::Router::new();
         if roles.has(Role::Api) {
-            router = router.merge(api::router(api_state.clone()));
+            // The console is a client of the REST API: served where it is.
+            router = router
+                .merge(api::router(api_state.clone()))
+                .merge(web_console::router());
         }
         if roles.has(Role::Ingest) {
             router = router.merge(ingest.router());
@@ -416,7 +419,6 @@ impl App {
                 redis: node.redis.clone(),
                 node: node.describe(&roles),
             }))
-            .merge(web_console::router())
             .fallback(api::not_found_fallback)
             // Outermost, so it sees every answer (the fallback's 404s and
             // the body limit's 413s too) with its matched route.

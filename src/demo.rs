@@ -15,9 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, local_url};
 use crate::config::Config;
 
-/// Where the console is served (the console's own module owns the route;
-/// this is only the link printed at start).
-pub const CONSOLE_PATH: &str = "/console";
 /// How long stopping waits for the demo's actors to put down their
 /// connections before the app itself stops.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -108,7 +105,7 @@ impl Plan {
     /// in. A city that cannot be set up logs why and stops the app (a
     /// subsystem that fails stops the rest).
     pub fn spawn(self, app: &App) -> Running {
-        let console = local_url(app.http_addr(), CONSOLE_PATH);
+        let console = local_url(app.http_addr(), web_console::PATH);
         if self.demo_admin {
             tracing::info!(
                 console = %console,
