@@ -81,10 +81,7 @@ impl events::Consumer for ChannelDelivery {
     /// fails the batch: the runner then goes one event at a time, and
     /// what went out already is not sent again.
     async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
-        let fresh: Vec<&Event> = events
-            .iter()
-            .filter(|e| !self.seen.contains(e.id))
-            .collect();
+        let fresh = self.seen.fresh(events);
         if fresh.is_empty() {
             return Ok(());
         }
@@ -100,9 +97,7 @@ impl events::Consumer for ChannelDelivery {
         if !done.failed.is_empty() {
             return Err(failed(Refused(done.failed.join("; "))));
         }
-        for e in &fresh {
-            self.seen.insert(e.id);
-        }
+        self.seen.insert_all(&fresh);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use events::Event;
 use parking_lot::Mutex;
 
 /// How many ids a consumer remembers: more than the runner can redeliver
@@ -20,6 +21,19 @@ impl Seen {
     /// Whether `id` was handled already.
     pub fn contains(&self, id: i64) -> bool {
         self.inner.lock().0.contains(&id)
+    }
+
+    /// The events of `batch` not handled already, in order.
+    pub fn fresh<'a>(&self, batch: &'a [Event]) -> Vec<&'a Event> {
+        let guard = self.inner.lock();
+        batch.iter().filter(|e| !guard.0.contains(&e.id)).collect()
+    }
+
+    /// Records every one of `events` as handled.
+    pub fn insert_all(&self, events: &[&Event]) {
+        for e in events {
+            self.insert(e.id);
+        }
     }
 
     /// Records `id` as handled.

@@ -88,10 +88,7 @@ impl events::Consumer for Notifications {
     /// pushed in order: one write per read of the stream instead of one
     /// per event (a refused batch comes again one event at a time).
     async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
-        let fresh: Vec<&Event> = events
-            .iter()
-            .filter(|e| !self.seen.contains(e.id))
-            .collect();
+        let fresh = self.seen.fresh(events);
         if fresh.is_empty() {
             return Ok(());
         }
@@ -103,9 +100,7 @@ impl events::Consumer for Notifications {
                 push.push(n.new.user_id, &wire(n));
             }
         }
-        for e in &fresh {
-            self.seen.insert(e.id);
-        }
+        self.seen.insert_all(&fresh);
         Ok(())
     }
 }

@@ -63,19 +63,14 @@ impl events::Consumer for Reports {
     /// stream instead of one per event (a refused batch comes again one
     /// event at a time; events applied already are skipped by the store).
     async fn handle_many(&self, events: &[Event]) -> Result<(), HandleError> {
-        let fresh: Vec<&Event> = events
-            .iter()
-            .filter(|e| !self.seen.contains(e.id))
-            .collect();
+        let fresh = self.seen.fresh(events);
         if fresh.is_empty() {
             return Ok(());
         }
         usecase::apply_many(self.store.as_ref(), &fresh)
             .await
             .map_err(failed)?;
-        for e in &fresh {
-            self.seen.insert(e.id);
-        }
+        self.seen.insert_all(&fresh);
         Ok(())
     }
 }

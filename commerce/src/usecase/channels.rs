@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use engine::UserId;
 use events::{Event, EventType};
 
-use super::notify::recipients;
+use super::notify::recipients_of_batch;
 use crate::channels::prefs::{self, ChannelChoice, Preferences};
 use crate::channels::render::{About, render};
 use crate::channels::{Channel, Outbound, SendStatus, Sender};
@@ -89,18 +89,7 @@ pub async fn deliver_many(
     now_ms: i64,
 ) -> Result<Delivered> {
     let mut done = Delivered::default();
-    let mut told = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(to) = recipients(store, event).await? {
-            told.push((*event, to));
-        }
-    }
-    let mut users: Vec<UserId> = told
-        .iter()
-        .flat_map(|(_, to)| to.list.iter().map(|(u, _)| *u))
-        .collect();
-    users.sort_unstable();
-    users.dedup();
+    let (told, users) = recipients_of_batch(store, events).await?;
     if users.is_empty() {
         return Ok(done);
     }

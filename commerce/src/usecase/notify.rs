@@ -152,6 +152,28 @@ pub(crate) async fn recipients(
     }))
 }
 
+/// The recipients of each of `events` that tells anyone (in order), and
+/// every person among them once (sorted): what a batch's bulk reads ask
+/// about.
+pub(crate) async fn recipients_of_batch<'a>(
+    store: &(impl OrderStore + NotificationStore + ?Sized),
+    events: &[&'a Event],
+) -> Result<(Vec<(&'a Event, Recipients)>, Vec<UserId>)> {
+    let mut told = Vec::with_capacity(events.len());
+    for event in events {
+        if let Some(to) = recipients(store, event).await? {
+            told.push((*event, to));
+        }
+    }
+    let mut users: Vec<UserId> = told
+        .iter()
+        .flat_map(|(_, to)| to.list.iter().map(|(u, _)| *u))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    Ok((told, users))
+}
+
 /// Stores a notification of `event` for each person it concerns (see
 /// [`crate::notify`]) who has none of it yet, written in their language;
 /// the newly stored ones, to push live. Events about no order, about an
@@ -174,18 +196,7 @@ pub async fn record_many(
     events: &[&Event],
     now_ms: i64,
 ) -> Result<Vec<Notification>> {
-    let mut told = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(to) = recipients(store, event).await? {
-            told.push((*event, to));
-        }
-    }
-    let mut users: Vec<UserId> = told
-        .iter()
-        .flat_map(|(_, to)| to.list.iter().map(|(u, _)| *u))
-        .collect();
-    users.sort_unstable();
-    users.dedup();
+    let (told, users) = recipients_of_batch(store, events).await?;
     if users.is_empty() {
         return Ok(Vec::new());
     }
