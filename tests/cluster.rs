@@ -69,53 +69,31 @@ async fn readiness_shows_redis_down() {
     app.stop().await;
 }
 
-/// A `hexdash serve` process, killed when dropped.
+/// A node: a `hexdash serve` process in a directory of its own, on the
+/// shared database and Redis, killed when dropped.
 struct Node {
-    child: Child,
-    api: Api,
+    server: process::ServerProcess,
+    _dir: TempDir,
 }
 
 impl Node {
     async fn start(database_url: &str, redis_url: &str, prefix: &str, node_id: &str) -> Node {
         let dir = TempDir::create();
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(env!("CARGO_BIN_EXE_hexdash"))
-            .args(["serve", "--http-addr", &http.to_string()])
-            .args(["--mqtt-addr", &mqtt.to_string()])
-            .current_dir(&dir.0)
-            .env_clear()
-            .env("HEXDASH_DATABASE_URL", database_url)
-            .env("HEXDASH_REDIS_URL", redis_url)
-            .env("HEXDASH_CLUSTER__KEY_PREFIX", prefix)
-            .env("HEXDASH_CLUSTER__NODE_ID", node_id)
-            .env("HEXDASH_JWT_SECRET", "cluster-test-secret")
-            .env("HEXDASH_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("HEXDASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("HEXDASH_API__PASSWORD_MEMORY_KIB", "64")
-            .env("HEXDASH_API__PASSWORD_PASSES", "1")
-            .env("HEXDASH_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let node = Node {
-            child,
-            api: Api::new(http),
-        };
-        eventually(async || {
-            let ready = node.api.client.get(node.api.url("/readyz")).send().await;
-            ready.is_ok_and(|r| r.status().is_success()).then_some(())
-        })
-        .await;
-        node
+        let env = [
+            ("HEXDASH_REDIS_URL", redis_url),
+            ("HEXDASH_CLUSTER__KEY_PREFIX", prefix),
+            ("HEXDASH_CLUSTER__NODE_ID", node_id),
+        ];
+        let server = process::ServerProcess::start(&dir, database_url, &env).await;
+        Node { server, _dir: dir }
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Node {
+    type Target = process::ServerProcess;
+
+    fn deref(&self) -> &process::ServerProcess {
+        &self.server
     }
 }
 

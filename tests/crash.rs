@@ -21,7 +21,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +28,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, TempDir, WAIT, free_port};
+use common::process::ServerProcess as Server;
+use common::{Api, TempDir, WAIT};
 use serde_json::{Value, json};
 use sqlx::AnyPool;
 use sqlx::any::AnyConnectOptions;
@@ -87,63 +87,6 @@ async fn start_receiver() -> (String, Shared) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, seen)
-}
-
-/// A `hexdash serve` process on `database_url`, killed when dropped.
-struct Server {
-    child: Child,
-    api: Api,
-}
-
-impl Server {
-    async fn start(database_url: &str, dir: &TempDir) -> Server {
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(env!("CARGO_BIN_EXE_hexdash"))
-            .args(["serve", "--http-addr", &http.to_string()])
-            .args(["--mqtt-addr", &mqtt.to_string()])
-            .current_dir(&dir.0)
-            .env_clear()
-            .env("HEXDASH_DATABASE_URL", database_url)
-            .env("HEXDASH_JWT_SECRET", "crash-test-secret")
-            .env("HEXDASH_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("HEXDASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("HEXDASH_API__PASSWORD_MEMORY_KIB", "64")
-            .env("HEXDASH_API__PASSWORD_PASSES", "1")
-            .env("HEXDASH_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            api: Api::new(http),
-        };
-        common::eventually(async || {
-            let ready = server
-                .api
-                .client
-                .get(server.api.url("/readyz"))
-                .send()
-                .await;
-            ready.is_ok_and(|r| r.status().is_success()).then_some(())
-        })
-        .await;
-        server
-    }
-
-    /// `SIGKILL`, and waits for the process to be gone.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The database under test and the statements that hold the relay.
@@ -289,7 +232,7 @@ async fn scalar(pool: &AnyPool, sql: &str) -> i64 {
 async fn killed_twice(db: Db, database_url: String) {
     let dir = TempDir::create();
     let (hook_url, received) = start_receiver().await;
-    let server = Server::start(&database_url, &dir).await;
+    let server = Server::start(&dir, &database_url, &[]).await;
     let pool = open_pool(&database_url).await;
     let admin = server.api.admin_token().await;
     let (status, endpoint) = server
@@ -334,7 +277,7 @@ async fn killed_twice(db: Db, database_url: String) {
     // worth (so a recorded position is resumed from) but not all arrived.
     let past_a_checkpoint = events::Config::default().checkpoint_every as usize + 6;
     received.lock().unwrap().delay_ms = 25;
-    let server = Server::start(&database_url, &dir).await;
+    let server = Server::start(&dir, &database_url, &[]).await;
     let burst = order_burst(&server.api, &shop, ORDERS_PER_PHASE);
     let first_deliveries = async {
         common::eventually(async || {
@@ -363,7 +306,7 @@ async fn killed_twice(db: Db, database_url: String) {
 
     // 3. The last restart: everything arrives.
     received.lock().unwrap().delay_ms = 0;
-    let server = Server::start(&database_url, &dir).await;
+    let server = Server::start(&dir, &database_url, &[]).await;
     let head = common::eventually(async || {
         let head = scalar(&pool, "SELECT last_seq FROM event_relay WHERE id = 1").await;
         let unsequenced = scalar(&pool, "SELECT COUNT(*) FROM events WHERE seq IS NULL").await;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod prometheus_text;
 
 use std::net::{SocketAddr, TcpListener};

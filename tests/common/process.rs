@@ -1,0 +1,71 @@
+//! [`ServerProcess`]: the real `hexdash` binary started as its own process
+//! (what a crash or a second node needs: a `SIGKILL`, another process's
+//! memory), on free ports, killed when dropped.
+
+use std::process::{Child, Command, Stdio};
+
+use super::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, TempDir, eventually, free_port};
+
+/// A `hexdash serve` process and a client of its REST API.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// Its REST API.
+    pub api: Api,
+}
+
+impl ServerProcess {
+    /// Starts `hexdash serve` in `dir` on `database_url`, with the tests'
+    /// admin, a cheap password hash, logs at warn and `env` on top of
+    /// those; returns once `/readyz` answers 2xx.
+    pub async fn start(dir: &TempDir, database_url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = Command::new(env!("CARGO_BIN_EXE_hexdash"))
+            .args(["serve", "--http-addr", &http.to_string()])
+            .args(["--mqtt-addr", &mqtt.to_string()])
+            .current_dir(&dir.0)
+            .env_clear()
+            .env("HEXDASH_DATABASE_URL", database_url)
+            .env("HEXDASH_JWT_SECRET", "process-test-secret")
+            .env("HEXDASH_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("HEXDASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("HEXDASH_API__PASSWORD_MEMORY_KIB", "64")
+            .env("HEXDASH_API__PASSWORD_PASSES", "1")
+            .env("HEXDASH_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = ServerProcess {
+            child,
+            api: Api::new(http),
+        };
+        eventually(async || {
+            let ready = server
+                .api
+                .client
+                .get(server.api.url("/readyz"))
+                .send()
+                .await;
+            ready.is_ok_and(|r| r.status().is_success()).then_some(())
+        })
+        .await;
+        server
+    }
+
+    /// `SIGKILL`, and waits for the process to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Gone already after `kill`: nothing to do then.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
