@@ -138,6 +138,11 @@ pub struct Config {
     /// after the order was placed, seconds (orders carry no promised
     /// time; 45 minutes is the usual promise of a food delivery).
     pub report_on_time_s: u64,
+    /// The console: an order searching for a courier this long is an
+    /// alert, seconds, even before the matcher raises it as unassigned
+    /// (`matcher.unassigned_after_s`): a dispatcher wants to see it
+    /// coming.
+    pub console_waiting_alert_s: u64,
 }
 
 impl Default for Config {
@@ -164,6 +169,7 @@ impl Default for Config {
             auto_reject_after_s: 600,
             auto_reject_sweep_ms: 5_000,
             report_on_time_s: 45 * 60,
+            console_waiting_alert_s: 120,
         }
     }
 }

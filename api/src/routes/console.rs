@@ -47,10 +47,6 @@ const DEFAULT_RESOLUTION: u8 = 7;
 /// Finest and coarsest resolutions asked for ([`CENSUS_RESOLUTIONS`]).
 pub(crate) const MIN_RESOLUTION: u8 = 5;
 pub(crate) const MAX_RESOLUTION: u8 = 9;
-/// An order searching for a courier this long is an alert, even before
-/// the matcher raises it as unassigned (`matcher.unassigned_after_s`,
-/// 180 s by default): a dispatcher wants to see it coming.
-pub(crate) const WAITING_ALERT_AFTER_MS: i64 = 120_000;
 /// Orders listed on one board at most (the longest in their status
 /// first): each costs an engine read and an ETA; `counters.open_orders`
 /// says how many there are in all.
@@ -266,9 +262,11 @@ fn board_order(
             since_ms: d.since_ms,
             unassigned_at_ms: d.unassigned_at_ms,
         });
+    let waiting_alert_ms = i64::try_from(state.config.console_waiting_alert_s.saturating_mul(1000))
+        .unwrap_or(i64::MAX);
     if let Some(d) = dispatch
         && track.driver_id.is_none()
-        && (d.unassigned_at_ms.is_some() || now_ms - d.since_ms >= WAITING_ALERT_AFTER_MS)
+        && (d.unassigned_at_ms.is_some() || now_ms - d.since_ms >= waiting_alert_ms)
     {
         alerts.push(Alert {
             kind: AlertKind::OrderWaiting,
