@@ -333,6 +333,12 @@ impl TestApp {
         Self::build(test_store().await, test_config(), config, Arc::new(clock)).await
     }
 
+    /// An app (on a fresh store) on `clock` with the api settings `config`.
+    pub async fn with_clock_and_config(clock: clock::ManualClock, config: Config) -> Self {
+        let matcher = matcher::Config::default();
+        Self::build(test_store().await, config, matcher, Arc::new(clock)).await
+    }
+
     /// An app on `clock` whose event stream runs the consumers `consumers`
     /// makes from its state.
     pub async fn with_clock_and_consumers(

@@ -157,3 +157,29 @@ dual_test! {
         assert_eq!(map["scale"], 100_000);
     }
 }
+
+dual_test! {
+    async fn the_waiting_alert_comes_after_the_configured_time() {
+        let clock = clock::ManualClock::new(T0);
+        let config = api::Config {
+            console_waiting_alert_s: 30,
+            ..test_config()
+        };
+        let app = TestApp::with_clock_and_config(clock.clone(), config).await;
+        let admin = app.admin().await;
+        let owner = app.user(Role::Restaurant).await;
+        let restaurant = app.restaurant(&owner).await;
+        let customer = app.user(Role::Customer).await;
+        let waiting = app.place_order(&customer, restaurant).await;
+        let alerts = |b: &Value| b["alerts"].as_array().unwrap().clone();
+
+        clock.advance(29_000);
+        let board = app.get("/v1/admin/console/board", admin.token()).await;
+        assert!(alerts(board.assert_ok(200)).is_empty(), "not yet");
+        clock.advance(2_000);
+        let board = app.get("/v1/admin/console/board", admin.token()).await;
+        let list = alerts(board.assert_ok(200));
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0]["order_id"], waiting.to_string());
+    }
+}
