@@ -119,9 +119,30 @@ impl Ids {
     }
 }
 
+/// The Unix ms a UUIDv7 was stamped with (what [`Ids::uuid`] put in it:
+/// an id made at an order's placement tells when it was placed); `None`
+/// for another version of UUID.
+pub fn stamp_ms(id: Uuid) -> Option<i64> {
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    i64::try_from(secs.checked_mul(1000)? + u64::from(nanos / 1_000_000)).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_tells_when_it_was_made() {
+        let clock = ManualClock::new(1_796_647_819_269);
+        let ids = Ids::new(Arc::new(clock.clone()));
+        assert_eq!(stamp_ms(ids.uuid()), Some(1_796_647_819_269));
+        clock.advance(61_001);
+        assert_eq!(stamp_ms(ids.uuid()), Some(1_796_647_880_270));
+        assert_eq!(stamp_ms(Uuid::new_v4()), None);
+    }
 
     #[test]
     fn a_manual_clock_moves_only_when_told_and_clones_share_it() {

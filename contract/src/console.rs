@@ -82,13 +82,20 @@ pub struct Board {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoardOrder {
+    /// The order.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub order_id: Uuid,
+    /// Where it is in its life.
     pub status: OrderStatus,
+    /// When it was placed, Unix ms: its age is the board's `at_ms` minus
+    /// this.
+    pub placed_at_ms: i64,
     /// When it entered `status`, Unix ms.
     pub status_since_ms: i64,
+    /// Its restaurant.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub restaurant_id: Uuid,
+    /// Who ordered it.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub customer_id: Uuid,
     /// Its courier; null while it has none.

@@ -298,6 +298,8 @@ fn board_order(
     BoardOrder {
         order_id: track.order_id.as_uuid(),
         status: track.status,
+        // Order ids are UUIDv7 stamped by the server's clock at placement.
+        placed_at_ms: clock::stamp_ms(track.order_id.as_uuid()).unwrap_or(track.updated_at_ms),
         status_since_ms: track.updated_at_ms,
         restaurant_id: track.restaurant_id.as_uuid(),
         customer_id: track.customer_id.as_uuid(),

@@ -181,5 +181,9 @@ dual_test! {
         let list = alerts(board.assert_ok(200));
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!(list[0]["order_id"], waiting.to_string());
+        // Its age counts from its placement, whatever its status since.
+        let o = orders_of(&board.body)[0].clone();
+        assert_eq!(o["placed_at_ms"], T0, "{o}");
+        assert_eq!(board.body["at_ms"], T0 + 31_000);
     }
 }

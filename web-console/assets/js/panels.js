@@ -95,7 +95,7 @@ export class Panels {
           },
           el("td", {}, short(o.order_id)),
           el("td", {}, o.status),
-          el("td", {}, ago(board.at - o.status_since_ms)),
+          el("td", {}, ago(board.at - o.placed_at_ms)),
           el("td", {}, eta),
           el("td", { class: "courier" }, courier),
         );
@@ -160,6 +160,7 @@ export class Panels {
       rows = o
         ? [
             ["status", o.status],
+            ["age", ago(board.at - o.placed_at_ms)],
             ["in status", ago(board.at - o.status_since_ms)],
             ["courier", o.driver_id ? `${short(o.driver_id)} (${o.driver_status ?? "?"})` : "none"],
             ["ETA", o.eta_s == null ? "–" : `${Math.round(o.eta_s / 60)} min (door ${Math.round((o.delivery_eta_s ?? 0) / 60)} min)`],
