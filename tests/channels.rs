@@ -109,17 +109,6 @@ async fn order(app: &TestApp, customer: &User, restaurant: &str, dish: &str) -> 
     o["order_id"].as_str().unwrap().to_owned()
 }
 
-async fn step(app: &TestApp, who: &User, order: &str, to: &str) {
-    let (code, body) = app
-        .post(
-            &format!("/v1/orders/{order}/status"),
-            Some(&who.token),
-            json!({"status": to}),
-        )
-        .await;
-    assert_eq!(code, 200, "{to}: {body}");
-}
-
 async fn patch_me(app: &TestApp, who: &User, body: Value) -> Value {
     let (status, profile) = app.patch("/v1/me", &who.token, body).await;
     assert_eq!(status, 200, "{profile}");
@@ -289,7 +278,7 @@ async fn life(url: Option<String>) {
     // The order's life: paid, accepted, taken by the courier, ready,
     // picked up, the courier at the door, delivered.
     let order_id = order(&app, &customer, &restaurant, &dish).await;
-    step(&app, &owner, &order_id, "accepted").await;
+    app.step(&owner, &order_id, "accepted").await;
     let offer = driver.next_offer().await;
     let (code, body) = app
         .post(
@@ -299,8 +288,8 @@ async fn life(url: Option<String>) {
         )
         .await;
     assert_eq!(code, 200, "{body}");
-    step(&app, &owner, &order_id, "ready_for_pickup").await;
-    step(&app, &courier, &order_id, "picked_up").await;
+    app.step(&owner, &order_id, "ready_for_pickup").await;
+    app.step(&courier, &order_id, "picked_up").await;
     for i in 1..=40 {
         let p = east(RESTAURANT, 15.0 * f64::from(i));
         ts += 1_000;
@@ -314,7 +303,7 @@ async fn life(url: Option<String>) {
         (!body["events"].as_array()?.is_empty()).then_some(())
     })
     .await;
-    step(&app, &courier, &order_id, "delivered").await;
+    app.step(&courier, &order_id, "delivered").await;
 
     // Then the marker's order: once its messages are out on every channel,
     // every channel has handled everything before it.
@@ -689,7 +678,7 @@ async fn redelivered(url: Option<String>) {
     )
     .await;
     let order_id = order(&app, &customer, &restaurant, &dish).await;
-    step(&app, &owner, &order_id, "accepted").await;
+    app.step(&owner, &order_id, "accepted").await;
     let before = sent_exactly(
         &app,
         &admin,
@@ -727,7 +716,7 @@ async fn redelivered(url: Option<String>) {
     // Every channel handled the old events again: the owner, who wants
     // them now, gets the payment on each; the customer's messages were not
     // sent a second time (the same rows, one try each).
-    step(&app, &owner, &order_id, "preparing").await;
+    app.step(&owner, &order_id, "preparing").await;
     sent_exactly(
         &app,
         &admin,

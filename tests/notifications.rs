@@ -15,29 +15,7 @@ const RESTAURANT: (f64, f64) = (57.7089, 11.9746);
 
 /// A restaurant with one dish; its owner.
 async fn restaurant(app: &TestApp) -> (User, String, String) {
-    let owner = app.signup("owner", "restaurant").await;
-    let (status, r) = app
-        .post(
-            "/v1/restaurants",
-            Some(&owner.token),
-            json!({"name": "Notis", "location": {"lat": RESTAURANT.0, "lng": RESTAURANT.1}, "address": "Kungsgatan 1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["restaurant_id"].as_str().unwrap().to_owned();
-    let (status, menu) = app
-        .post(
-            &format!("/v1/restaurants/{id}/menu"),
-            Some(&owner.token),
-            json!({"items": [{"name": "Soup", "price_cents": 9_000, "category": "Soup"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{menu}");
-    let item = menu["items"][0]["menu_item_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (owner, id, item)
+    app.open_soup_kitchen("Notis", RESTAURANT).await
 }
 
 /// Places and pays an order; its id.
@@ -55,17 +33,6 @@ async fn order(app: &TestApp, customer: &User, restaurant: &str, item: &str) -> 
     assert_eq!(status, 201, "{o}");
     assert_eq!(o["status"], "paid");
     o["order_id"].as_str().unwrap().to_owned()
-}
-
-async fn step(app: &TestApp, who: &User, order: &str, status: &str) {
-    let (code, body) = app
-        .post(
-            &format!("/v1/orders/{order}/status"),
-            Some(&who.token),
-            json!({"status": status}),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
 }
 
 /// Waits until `user`'s newest stored notification is `id`.
@@ -123,11 +90,11 @@ async fn a_reconnecting_device_gets_exactly_what_it_missed_and_devices_converge(
 
     // The phone goes away; five things happen to the customer's orders.
     drop(phone);
-    step(&app, &owner, &first, "accepted").await;
-    step(&app, &owner, &first, "preparing").await;
-    step(&app, &owner, &first, "ready_for_pickup").await;
+    app.step(&owner, &first, "accepted").await;
+    app.step(&owner, &first, "preparing").await;
+    app.step(&owner, &first, "ready_for_pickup").await;
     let second = order(&app, &customer, &restaurant, &item).await;
-    step(&app, &owner, &second, "accepted").await;
+    app.step(&owner, &second, "accepted").await;
     stored_up_to(&app, &customer, 6).await;
 
     // It reconnects with its last id: exactly those five, in order. A
@@ -152,7 +119,7 @@ async fn a_reconnecting_device_gets_exactly_what_it_missed_and_devices_converge(
 
     // Live from here, on both devices; the next message after the replay
     // is the next id, so nothing came twice at the seam.
-    step(&app, &owner, &second, "preparing").await;
+    app.step(&owner, &second, "preparing").await;
     assert_eq!(
         notes(&mut phone, 1).await,
         vec![(7, "order.preparing".to_owned())]
@@ -290,7 +257,7 @@ async fn a_driver_hears_of_its_orders_cancellation_on_mqtt_and_its_stream() {
     .unwrap();
 
     let order_id = order(&app, &customer, &restaurant, &item).await;
-    step(&app, &owner, &order_id, "accepted").await;
+    app.step(&owner, &order_id, "accepted").await;
     let offer = driver.next_offer().await;
     assert_eq!(offer["type"], "offer", "{offer}");
     // What a courier decides on: the restaurant, the item count, how far
@@ -389,8 +356,8 @@ async fn a_restaurants_channel_sees_a_new_order_as_it_is_paid_and_every_change()
         "{placed_at} <= {paid_at} <= {answered_at}"
     );
     // And every change after, in order.
-    step(&app, &owner, &new, "accepted").await;
-    step(&app, &owner, &new, "preparing").await;
+    app.step(&owner, &new, "accepted").await;
+    app.step(&owner, &new, "preparing").await;
     let (status, body) = app
         .post(
             &format!("/v1/orders/{earlier}/cancel"),

@@ -80,19 +80,8 @@ async fn accepted_order(app: &TestApp, shop: &Shop) -> String {
         .await;
     assert_eq!(status, 201, "{order}");
     let id = order["order_id"].as_str().unwrap().to_owned();
-    step(app, &shop.owner, &id, "accepted").await;
+    app.step(&shop.owner, &id, "accepted").await;
     id
-}
-
-async fn step(app: &TestApp, who: &User, order: &str, status: &str) {
-    let (code, body) = app
-        .post(
-            &format!("/v1/orders/{order}/status"),
-            Some(&who.token),
-            json!({"status": status}),
-        )
-        .await;
-    assert_eq!(code, 200, "{status}: {body}");
 }
 
 /// When the order stepped to `status`, from its history.
@@ -157,7 +146,7 @@ async fn the_matcher_learns_preparation_times_and_keeps_them_across_a_restart() 
         let accepted = stepped_at(&app, owner, &order, "accepted").await;
         // Different, positive preparation times (the store stamps in ms).
         tokio::time::sleep(std::time::Duration::from_millis(20 + 15 * i)).await;
-        step(&app, owner, &order, "ready_for_pickup").await;
+        app.step(owner, &order, "ready_for_pickup").await;
         let ready = stepped_at(&app, owner, &order, "ready_for_pickup").await;
         learned.push(ready - accepted);
     }

@@ -15,29 +15,7 @@ const RESTAURANT: (f64, f64) = (57.7089, 11.9746);
 
 /// A restaurant with one dish; its owner, id and the dish.
 async fn restaurant(app: &TestApp) -> (User, String, String) {
-    let owner = app.signup("owner", "restaurant").await;
-    let (status, r) = app
-        .post(
-            "/v1/restaurants",
-            Some(&owner.token),
-            json!({"name": "Sega Gubben", "location": {"lat": RESTAURANT.0, "lng": RESTAURANT.1}, "address": "Kungsgatan 2"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["restaurant_id"].as_str().unwrap().to_owned();
-    let (status, menu) = app
-        .post(
-            &format!("/v1/restaurants/{id}/menu"),
-            Some(&owner.token),
-            json!({"items": [{"name": "Soup", "price_cents": 9_000, "category": "Soup"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{menu}");
-    let item = menu["items"][0]["menu_item_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (owner, id, item)
+    app.open_soup_kitchen("Sega Gubben", RESTAURANT).await
 }
 
 /// Places an order paid with `card` (`tok_ok`, `tok_declined` …); the

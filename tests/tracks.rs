@@ -15,40 +15,7 @@ const DOOR: (f64, f64) = (57.6989, 11.9746);
 
 /// A restaurant with one dish; its owner, id and the dish.
 async fn restaurant(app: &TestApp) -> (User, String, String) {
-    let owner = app.signup("owner", "restaurant").await;
-    let (status, r) = app
-        .post(
-            "/v1/restaurants",
-            Some(&owner.token),
-            json!({"name": "Spåret", "location": {"lat": RESTAURANT.0, "lng": RESTAURANT.1}, "address": "Kungsgatan 1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["restaurant_id"].as_str().unwrap().to_owned();
-    let (status, menu) = app
-        .post(
-            &format!("/v1/restaurants/{id}/menu"),
-            Some(&owner.token),
-            json!({"items": [{"name": "Soup", "price_cents": 9_000, "category": "Soup"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{menu}");
-    let item = menu["items"][0]["menu_item_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (owner, id, item)
-}
-
-async fn step(app: &TestApp, who: &User, order: &str, status: &str) {
-    let (code, body) = app
-        .post(
-            &format!("/v1/orders/{order}/status"),
-            Some(&who.token),
-            json!({"status": status}),
-        )
-        .await;
-    assert_eq!(code, 200, "{status}: {body}");
+    app.open_soup_kitchen("Spåret", RESTAURANT).await
 }
 
 /// The track's device times.
@@ -196,7 +163,7 @@ async fn delivered_order_keeps_its_route(db: Db) {
         .await;
     assert_eq!(status, 201, "{o}");
     let order = o["order_id"].as_str().unwrap().to_owned();
-    step(&app, &owner, &order, "accepted").await;
+    app.step(&owner, &order, "accepted").await;
     let offer = driver.next_offer().await;
     let (status, body) = app
         .post(
@@ -206,12 +173,12 @@ async fn delivered_order_keeps_its_route(db: Db) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    step(&app, &owner, &order, "ready_for_pickup").await;
+    app.step(&owner, &order, "ready_for_pickup").await;
     let route_path = format!("/v1/orders/{order}/route");
     let (status, body) = app.get(&route_path, Some(&customer.token)).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "not_delivered");
-    step(&app, &user, &order, "picked_up").await;
+    app.step(&user, &order, "picked_up").await;
 
     // Two seconds of fixes every 100 ms toward the door, after the
     // pickup: kept one per 300 ms (t0, t0 + 300 … t0 + 1800: seven). The
@@ -226,7 +193,7 @@ async fn delivered_order_keeps_its_route(db: Db) {
     while now_ms() <= t0 + 2_000 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    step(&app, &user, &order, "delivered").await;
+    app.step(&user, &order, "delivered").await;
 
     let route = eventually(async || {
         let (status, route) = app.get(&route_path, Some(&customer.token)).await;

@@ -245,6 +245,47 @@ impl Api {
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
+
+    /// Signs up an owner and opens their restaurant `name` at `at` with one
+    /// dish (a soup at 90.00); the owner, the restaurant's id and the
+    /// dish's.
+    pub async fn open_soup_kitchen(&self, name: &str, at: (f64, f64)) -> (User, String, String) {
+        let owner = self.signup("owner", "restaurant").await;
+        let (status, r) = self
+            .post(
+                "/v1/restaurants",
+                Some(&owner.token),
+                json!({"name": name, "location": {"lat": at.0, "lng": at.1}, "address": "Kungsgatan 1"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        let id = r["restaurant_id"].as_str().unwrap().to_owned();
+        let (status, menu) = self
+            .post(
+                &format!("/v1/restaurants/{id}/menu"),
+                Some(&owner.token),
+                json!({"items": [{"name": "Soup", "price_cents": 9_000, "category": "Soup"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{menu}");
+        let item = menu["items"][0]["menu_item_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (owner, id, item)
+    }
+
+    /// Steps `order` to `status` as `who`, which must be taken (200).
+    pub async fn step(&self, who: &User, order: &str, status: &str) {
+        let (code, body) = self
+            .post(
+                &format!("/v1/orders/{order}/status"),
+                Some(&who.token),
+                json!({"status": status}),
+            )
+            .await;
+        assert_eq!(code, 200, "{status}: {body}");
+    }
 }
 
 impl TestApp {
