@@ -31,8 +31,16 @@ pub struct Cli {
 
     /// MQTT broker `host:port` [default: 127.0.0.1:1884 for hexdash (Mosquitto
     /// holds 1883 on the development machines), 127.0.0.1:1883 for the peers].
+    /// For hexdash a comma-separated list spreads the drivers round-robin
+    /// over several nodes' brokers (driver `i` on the `i mod n`-th).
     #[arg(long)]
     pub mqtt_addr: Option<String>,
+
+    /// HTTP base URL of the node the watchers and customers open their
+    /// WebSocket on [default: --http-url]: with several nodes, pings go in
+    /// through one node's broker and come out on another node's socket.
+    #[arg(long)]
+    pub watch_url: Option<String>,
 
     /// Redis of the peer stack.
     #[arg(long, default_value = "redis://127.0.0.1:6379/")]
@@ -283,16 +291,27 @@ impl Cli {
         })
     }
 
-    /// `ws://…` form of the HTTP base URL.
+    /// The drivers' brokers: `--mqtt-addr` split at commas (never empty).
+    pub fn mqtt_addrs(&self) -> Vec<String> {
+        let all = self.mqtt_addr();
+        let addrs: Vec<String> = all
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if addrs.is_empty() { vec![all] } else { addrs }
+    }
+
+    /// `ws://…` form of the HTTP base URL (drivers' streams).
     pub fn ws_url(&self) -> String {
-        let base = self.http_url.trim_end_matches('/');
-        if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base.to_owned()
-        }
+        ws_form(&self.http_url)
+    }
+
+    /// `ws://…` form of the watchers' node: `--watch-url`, else the HTTP
+    /// base URL.
+    pub fn watch_ws_url(&self) -> String {
+        ws_form(self.watch_url.as_deref().unwrap_or(&self.http_url))
     }
 
     pub fn http_base(&self) -> &str {
@@ -313,6 +332,9 @@ impl Cli {
         }
         if self.duration_s == 0 {
             bail!("--duration-s must be at least 1");
+        }
+        if self.target != Target::Hexdash && self.mqtt_addrs().len() > 1 {
+            bail!("several --mqtt-addr brokers are for hexdash nodes only");
         }
         if self.deliveries > 0 {
             if !matches!(self.scenario, Scenario::Track | Scenario::Mixed) {
@@ -346,6 +368,19 @@ impl Cli {
             }
         }
         Ok(())
+    }
+}
+
+/// `ws://…` (or `wss://…`) form of an HTTP base URL, without a trailing
+/// slash.
+fn ws_form(http_url: &str) -> String {
+    let base = http_url.trim_end_matches('/');
+    if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
     }
 }
 
@@ -407,8 +442,32 @@ mod tests {
             &["track", "--deliveries", "10", "--transport", "ws"],
             &["track", "--deliveries", "2000", "--drivers", "1000"],
             &["track", "--notify-feeds"],
+            &[
+                "ingest",
+                "--target",
+                "peer-bridge",
+                "--mqtt-addr",
+                "a:1,b:2",
+            ],
         ] {
             assert!(parse(args).validate().is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn several_brokers_and_a_watch_node() {
+        let cli = parse(&[
+            "track",
+            "--mqtt-addr",
+            "127.0.0.1:1,127.0.0.1:2, ",
+            "--watch-url",
+            "http://127.0.0.1:9/",
+        ]);
+        assert_eq!(cli.mqtt_addrs(), ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(cli.watch_ws_url(), "ws://127.0.0.1:9");
+        assert_eq!(cli.ws_url(), "ws://127.0.0.1:8080");
+        let one = parse(&["track"]);
+        assert_eq!(one.mqtt_addrs(), ["127.0.0.1:1884"]);
+        assert_eq!(one.watch_ws_url(), one.ws_url());
     }
 }

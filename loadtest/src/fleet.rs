@@ -172,12 +172,23 @@ async fn connect_with_retry(
     }
 }
 
+/// The broker driver `index` connects to: drivers are spread round-robin
+/// over `addrs` (several hexdash nodes' brokers), so driver `i` always
+/// lands on the same one.
+fn broker_of(addrs: &[String], index: usize) -> &str {
+    // `Cli::mqtt_addrs` never returns an empty list; an empty one here is
+    // a caller's bug, answered with an address nothing listens on.
+    addrs
+        .get(index % addrs.len().max(1))
+        .map_or("127.0.0.1:0", String::as_str)
+}
+
 /// Connects every driver, `concurrency` at a time. Failures are counted
 /// (and the first few printed); the connected drivers are returned in
 /// index order.
 pub async fn connect_all(
     specs: Vec<DriverSpec>,
-    addr: &str,
+    addrs: &[String],
     schedule: &Schedule,
     net: &RoadNetwork,
     concurrency: usize,
@@ -189,6 +200,7 @@ pub async fn connect_all(
             .credentials
             .as_ref()
             .map(|(u, p)| (u.as_str(), p.as_str()));
+        let addr = broker_of(addrs, spec.index);
         let r = connect_with_retry(addr, &spec.client_id, creds, keep_alive_s).await;
         (spec, r)
     }))
@@ -234,7 +246,7 @@ const PRELOAD_CLOSE_WAIT: Duration = Duration::from_millis(200);
 /// pinged.
 pub async fn preload(
     specs: Vec<DriverSpec>,
-    addr: &str,
+    addrs: &[String],
     schedule: &Schedule,
     net: &RoadNetwork,
     concurrency: usize,
@@ -247,6 +259,7 @@ pub async fn preload(
             .credentials
             .as_ref()
             .map(|(u, p)| (u.as_str(), p.as_str()));
+        let addr = broker_of(addrs, spec.index);
         let mut stream = connect_with_retry(addr, &spec.client_id, creds, keep_alive_s).await?;
         let mut packet = Vec::with_capacity(256);
         let mut payload = Vec::with_capacity(160);

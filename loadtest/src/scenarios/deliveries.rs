@@ -112,7 +112,7 @@ pub async fn prepare(
         bail!("could not create {n} restaurant owners and customers for the deliveries");
     }
     let base = cli.http_base();
-    let ws_url = format!("{}/v1/ws", cli.ws_url());
+    let ws_url = format!("{}/v1/ws", cli.watch_ws_url());
     let mut rng = SplitMix64::new(cli.seed ^ DELIVERY_SEED);
     let jobs = conns[..n].iter_mut().enumerate().map(|(k, conn)| {
         let dropoff = net.position(rng.below(net.node_count()) as u32);

@@ -84,7 +84,7 @@ pub async fn preload(
 ) -> u64 {
     fleet::preload(
         specs(cli, accounts, cli.preload),
-        &cli.mqtt_addr(),
+        &cli.mqtt_addrs(),
         &schedule(cli),
         net,
         cli.connect_concurrency,
@@ -103,7 +103,7 @@ pub async fn connect(
         Transport::Mqtt => {
             let conns = fleet::connect_all(
                 specs(cli, accounts, cli.drivers),
-                &cli.mqtt_addr(),
+                &cli.mqtt_addrs(),
                 &schedule(cli),
                 net,
                 cli.connect_concurrency,

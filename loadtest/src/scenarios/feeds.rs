@@ -34,7 +34,7 @@ fn subscribe_me() -> String {
 
 /// Connects one feed per customer and subscribes it to `me`.
 pub async fn connect(cli: &Cli, customers: &[Account], stats: &WatcherStats) -> Vec<Socket> {
-    let url = format!("{}/v1/ws", cli.ws_url());
+    let url = format!("{}/v1/ws", cli.watch_ws_url());
     let mut results = futures_util::stream::iter(customers.iter().map(|c| {
         let url = url.clone();
         async move { ws::connect_watcher(&url, &c.access_token, subscribe_me()).await }

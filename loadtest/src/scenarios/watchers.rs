@@ -22,7 +22,7 @@ pub async fn connect(
     net: &RoadNetwork,
     stats: &WatcherStats,
 ) -> Vec<Socket> {
-    let url = format!("{}/v1/ws", cli.ws_url());
+    let url = format!("{}/v1/ws", cli.watch_ws_url());
     let mut rng = SplitMix64::new(cli.seed ^ WATCH_SEED);
     let subs: Vec<String> = (0..cli.watchers)
         .map(|_| {
