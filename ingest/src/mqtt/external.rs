@@ -227,12 +227,15 @@ impl Connection {
                     .any(|c| matches!(c, SubscribeReasonCode::Failure));
                 if refused {
                     tracing::error!(
-                        filter = ?self.filter,
+                        filter = self.filter.as_deref().unwrap_or_default(),
                         "the MQTT broker refused hexdash's subscription to the drivers' pings; \
                          check the ACL of hexdash's account (docs/EXTERNAL_BROKER.md)"
                     );
                 } else {
-                    tracing::info!(filter = ?self.filter, "subscribed to the drivers' pings");
+                    tracing::info!(
+                        filter = self.filter.as_deref().unwrap_or_default(),
+                        "subscribed to the drivers' pings"
+                    );
                     self.set_up(true);
                 }
             }
