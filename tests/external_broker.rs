@@ -427,7 +427,9 @@ async fn an_offer_reaches_the_driver_through_the_broker() {
     broker_ready(&app, true).await;
     let admin = app.admin_token().await;
     let customer = app.signup("customer", "customer").await;
-    let (owner, restaurant, dish) = app.open_soup_kitchen("Mäklarkrogen", (57.7000, 11.9700)).await;
+    let (owner, restaurant, dish) = app
+        .open_soup_kitchen("Mäklarkrogen", (57.7000, 11.9700))
+        .await;
     let (courier, mut courier_app) = driver_with_account(&app, &broker, "courier").await;
     courier_app.ping(57.7010, 11.9710, now_ms()).await;
     wait_for_position(&app, &admin, &courier.id, 57.7010).await;

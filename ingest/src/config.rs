@@ -198,9 +198,7 @@ impl BrokerConfig {
             .iter()
             .map(|u| parse_url(u))
             .collect::<Result<Vec<_>, _>>()?;
-        if self.share_group.is_empty()
-            || self.share_group.contains(['/', '+', '#'])
-        {
+        if self.share_group.is_empty() || self.share_group.contains(['/', '+', '#']) {
             return Err(format!(
                 "share_group {:?} must be a non-empty name without '/', '+' or '#'",
                 self.share_group
@@ -220,7 +218,9 @@ impl BrokerConfig {
         }
         if self.publish_queue == 0 || self.connect_timeout_s == 0 || self.reconnect_initial_ms == 0
         {
-            return Err("publish_queue, connect_timeout_s and reconnect_initial_ms must be above 0".into());
+            return Err(
+                "publish_queue, connect_timeout_s and reconnect_initial_ms must be above 0".into(),
+            );
         }
         Ok(endpoints)
     }
@@ -248,7 +248,9 @@ fn parse_url(url: &str) -> Result<BrokerEndpoint, String> {
     }
     // `[v6]:port`, `host:port` or `host`.
     let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') && (!host.starts_with('[') || host.ends_with(']')) => {
+        Some((host, port))
+            if !host.ends_with(':') && (!host.starts_with('[') || host.ends_with(']')) =>
+        {
             let port = port
                 .parse::<u16>()
                 .map_err(|_| format!("broker url {url:?}: bad port {port:?}"))?;

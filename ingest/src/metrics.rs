@@ -229,8 +229,7 @@ pub(crate) struct ExternalMetrics {
 
 impl ExternalMetrics {
     fn new() -> Self {
-        let dropped =
-            |reason: &'static str| counter!("hexdash_mqtt_external_dropped_total", "reason" => reason);
+        let dropped = |reason: &'static str| counter!("hexdash_mqtt_external_dropped_total", "reason" => reason);
         Self {
             connected: gauge!("hexdash_mqtt_external_connected"),
             reconnects: counter!("hexdash_mqtt_external_reconnects_total"),

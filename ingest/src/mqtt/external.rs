@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, QoS, Request,
-    Subscribe, SubscribeReasonCode,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, QoS, Request, Subscribe,
+    SubscribeReasonCode,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -128,7 +128,10 @@ fn mqtt_options(config: &BrokerConfig, client_id: &str, at: &BrokerEndpoint) -> 
         .set_clean_session(true)
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
     if let Some(username) = &config.username {
-        options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
+        options.set_credentials(
+            username.clone(),
+            config.password.clone().unwrap_or_default(),
+        );
     }
     options
 }
