@@ -258,12 +258,18 @@ async fn driver_with_account(
     (user, driver)
 }
 
-/// `GET /v1/drivers/{id}` as the admin, once it shows a position at `lat`.
+/// `GET /v1/drivers/{id}` as the admin, once it shows a position at `lat`
+/// (the pings of one test are farther apart than the tolerance).
 async fn wait_for_position(app: &TestApp, admin: &str, driver: &str, lat: f64) -> Value {
     eventually(async || {
         let (status, body) = app.get(&format!("/v1/drivers/{driver}"), Some(admin)).await;
         assert_eq!(status, 200, "{body}");
-        (body["lat"].as_f64() == Some(lat)).then_some(body)
+        // Within a micro-degree: a computed latitude need not survive the
+        // JSON round trips bit for bit.
+        body["lat"]
+            .as_f64()
+            .is_some_and(|seen| (seen - lat).abs() < 1e-6)
+            .then_some(body)
     })
     .await
 }
@@ -467,7 +473,62 @@ async fn an_offer_reaches_the_driver_through_the_broker() {
         .get(&format!("/v1/orders/{order_id}"), Some(&customer.token))
         .await;
     assert_eq!(body["driver_id"], courier.id.as_str(), "{body}");
+
+    // A notice goes the same way: the dispatcher cancels the order the
+    // courier carries.
+    let (status, body) = app
+        .post(
+            &format!("/v1/orders/{order_id}/cancel"),
+            Some(&admin),
+            json!({"reason": "restaurant closed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cancelled = loop {
+        let message = courier_app.next_message().await;
+        if message["type"] == "notification" {
+            break message;
+        }
+    };
+    assert_eq!(cancelled["event_type"], "order.cancelled", "{cancelled}");
+    assert_eq!(cancelled["order_id"], order_id.as_str());
     app.stop().await;
+}
+
+/// A node without the ingest role connects too (to publish what it makes
+/// for drivers) and reports the connection, but takes no share of the
+/// pings: with an ingest node in the same group, every ping goes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_ingest_connects_to_publish_only() {
+    let broker = PrivateMosquitto::start().await;
+    let publisher = spawn_app_with(|c| {
+        external(c, &broker);
+        c.roles = "api,matcher,relay".parse().unwrap();
+    })
+    .await;
+    let ingest_node = spawn_app_with(|c| external(c, &broker)).await;
+    broker_ready(&publisher, true).await;
+    broker_ready(&ingest_node, true).await;
+    let (_, body) = publisher.get("/readyz", None).await;
+    assert_eq!(body["node"]["roles"], json!(["api", "matcher", "relay"]));
+
+    let admin = ingest_node.admin_token().await;
+    let (user, driver) = driver_with_account(&ingest_node, &broker, "shared").await;
+    let start_ms = now_ms() - 20_000;
+    for i in 0..10 {
+        let lat = 57.70 + f64::from(i) * 0.0001;
+        driver
+            .ping(lat, 11.97, start_ms + i64::from(i) * 1_000)
+            .await;
+    }
+    wait_for_position(&ingest_node, &admin, &user.id, 57.70 + 9.0 * 0.0001).await;
+    let id: engine::DriverId = user.id.parse().unwrap();
+    assert!(
+        publisher.engine.driver(id).is_none(),
+        "a node without the ingest role took pings"
+    );
+    publisher.stop().await;
+    ingest_node.stop().await;
 }
 
 /// (e) The broker restarts: `/readyz` shows the outage while it lasts,
