@@ -22,6 +22,9 @@ pub struct App {
     /// The HTTP listener's limits (header-read timeout, connection caps).
     http_config: http_server::Config,
     mqtt_addr: SocketAddr,
+    /// Where drivers' MQTT goes, for the start log: the embedded broker's
+    /// address, `external …`, or `off`.
+    mqtt_shown: String,
     router: axum::Router,
     engine: engine::Handle,
     matcher: matcher::Matcher,
@@ -149,6 +152,15 @@ impl App {
             .validate()
             .map_err(anyhow::Error::msg)
             .context("invalid [cluster] settings")?;
+        let external_broker = config.ingest.broker.mode == ingest::BrokerMode::External;
+        if external_broker {
+            config
+                .ingest
+                .broker
+                .validate()
+                .map_err(anyhow::Error::msg)
+                .context("invalid [ingest.broker] settings")?;
+        }
         let node = crate::node::Node::new(&config)?;
         let shutdown = CancellationToken::new();
         let http_listener = TcpListener::bind(config.http_addr)
@@ -159,8 +171,9 @@ impl App {
         // starts, and the broker needs the restored state (bans) first. This
         // socket holds the port meanwhile (and fixes a port 0 to a real one);
         // it is closed just before the broker binds the same address.
-        // Without the ingest role there is no broker and nothing to hold.
-        let mqtt_reservation = if config.roles.has(Role::Ingest) {
+        // Without the ingest role, or with an external broker, there is no
+        // broker here and nothing to hold.
+        let mqtt_reservation = if config.roles.has(Role::Ingest) && !external_broker {
             Some(
                 std::net::TcpListener::bind(config.mqtt_addr)
                     .map_err(|e| bind_error(&MQTT_LISTENER, config.mqtt_addr, &e))?,
@@ -235,10 +248,17 @@ impl App {
         .with_records(Arc::new(notify::StoredRecords {
             store: store.clone(),
         }));
-        let ingest_config = ingest::Config {
+        let mut ingest_config = ingest::Config {
             mqtt_addr,
             ..config.ingest.clone()
         };
+        // One client id per node at the external broker, stable with
+        // `cluster.node_id` (a broker closes the older of two connections
+        // with one id).
+        ingest_config
+            .broker
+            .client_id
+            .get_or_insert_with(|| format!("hexdash-{}", node.id));
         let ingest =
             ingest::Ingest::new(ingest_config, engine.clone(), tokens.clone(), clock.clone())
                 .with_offer_details(Arc::new(notify::StoredOfferDetails {
@@ -392,9 +412,24 @@ impl App {
                         })?,
                 )
             }
+            // Every node is a client of an external broker: offers and
+            // notifications go out from whichever node makes them; only
+            // ingest nodes take a share of the pings.
+            None if external_broker => Some(
+                ingest
+                    .connect_broker(config.roles.has(Role::Ingest), shutdown.clone())
+                    .await
+                    .map_err(|e| anyhow!("cannot connect to the external MQTT broker: {e}"))?,
+            ),
             None => None,
         };
-        let mqtt_addr = broker.as_ref().map_or(mqtt_addr, |b| b.local_addr());
+        let mqtt_addr = broker
+            .as_ref()
+            .and_then(|b| b.local_addr())
+            .unwrap_or(mqtt_addr);
+        let mqtt_shown = broker
+            .as_ref()
+            .map_or_else(|| "off".to_owned(), |b| b.describe());
 
         let roles = config.roles.clone();
         let mut router = axum::Router::new();
@@ -429,6 +464,7 @@ impl App {
             http_addr,
             http_config: config.http.clone(),
             mqtt_addr,
+            mqtt_shown,
             router,
             engine,
             matcher,
@@ -453,7 +489,7 @@ impl App {
     }
 
     /// The MQTT broker's address; the configured one, unbound, on a node
-    /// without the ingest role.
+    /// without the ingest role or with an external broker.
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
     }
@@ -485,11 +521,7 @@ impl App {
         };
         tracing::info!(
             http = %self.http_addr,
-            mqtt = %if self.roles.has(Role::Ingest) {
-                self.mqtt_addr.to_string()
-            } else {
-                "off".to_owned()
-            },
+            mqtt = %self.mqtt_shown,
             roles = %self.roles,
             docs = %docs_url(self.http_addr),
             admin,

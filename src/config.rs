@@ -279,6 +279,7 @@ impl Config {
         };
         hide(&mut c.jwt_secret);
         hide(&mut c.admin_password);
+        hide(&mut c.ingest.broker.password);
         c.database_url = redact_url_password(&c.database_url);
         c.redis_url = c.redis_url.as_deref().map(redact_url_password);
         c

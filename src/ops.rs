@@ -1,6 +1,6 @@
 //! Operator endpoints: `/` (where to go), `/healthz` (the process is
 //! alive), `/readyz` (each dependency the node uses answers: the database,
-//! the embedded broker on an ingest node, Redis when configured; and the
+//! the embedded broker on an ingest node or the external one's connection, Redis when configured; and the
 //! node's id and roles), `/metrics` (Prometheus text).
 
 use std::sync::Arc;
@@ -19,7 +19,9 @@ use crate::telemetry;
 pub struct OpsState {
     pub engine: engine::Handle,
     pub store: Arc<dyn api::Store>,
-    /// The embedded broker; `None` on a node without the ingest role.
+    /// The MQTT broker: the embedded one on an ingest node, or this node's
+    /// client of the external broker (on every node); `None` on a node
+    /// without the ingest role in embedded mode.
     pub broker: Option<ingest::BrokerHandle>,
     pub gateway: ws_gateway::Gateway,
     /// Redis, with `redis_url`.
@@ -59,7 +61,9 @@ async fn get_health() -> Json<serde_json::Value> {
 }
 
 /// Ready when every dependency this node uses answers. `checks` names
-/// only those: `mqtt_broker` on an ingest node, `redis` with `redis_url`.
+/// only those: `mqtt_broker` on an ingest node (with an external broker:
+/// on every node, true while connected and, on an ingest node,
+/// subscribed), `redis` with `redis_url`.
 async fn get_readiness(State(state): State<OpsState>) -> Response {
     let (database, redis) = tokio::join!(state.store.ping(), async {
         match &state.redis {

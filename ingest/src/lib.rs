@@ -5,6 +5,11 @@
 //!   access token) and confines each to `drivers/{id}/location` (publish)
 //!   and `drivers/{id}/offers` (subscribe); an in-process consumer applies
 //!   pings to the engine in batches; an in-process publisher sends offers.
+//!   With `[ingest.broker] mode = "external"` ([`BrokerConfig`]) there is
+//!   no embedded broker: a client of an external broker takes a share of
+//!   the pings through a shared subscription (the broker's ACL confines
+//!   drivers) into the same batches, and publishes offers through it
+//!   ([`Ingest::connect_broker`]).
 //! - [`ws`]: `GET /v1/drivers/stream`, one JSON ping per text message, with
 //!   error messages for bad pings and the driver's offers on the same socket.
 //! - [`http`]: `POST /v1/drivers/{driver_id}/locations`, a batch of pings.
@@ -47,7 +52,7 @@ use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{BrokerConfig, BrokerEndpoint, BrokerMode, Config};
 pub use mqtt::BrokerHandle;
 
 /// Why the broker could not start.
@@ -65,6 +70,8 @@ pub enum Error {
     },
     #[error("the embedded MQTT broker failed to start: {0}")]
     Broker(String),
+    #[error("invalid [ingest.broker] settings: {0}")]
+    Config(String),
 }
 
 /// The ingest subsystem. Cheap to clone (one shared state).
@@ -187,8 +194,29 @@ impl Ingest {
     /// its connections (at their next packet) and stops its tasks when
     /// `shutdown` is cancelled; the rumqttd router thread itself lives until
     /// the process exits.
+    ///
+    /// With `[ingest.broker] mode = "external"` nothing is bound: this is
+    /// [`Ingest::connect_broker`] with the subscription to the pings.
     pub async fn start_broker(&self, shutdown: CancellationToken) -> Result<BrokerHandle, Error> {
-        mqtt::start(self.shared.clone(), shutdown).await
+        match self.shared.config.broker.mode {
+            BrokerMode::Embedded => mqtt::start(self.shared.clone(), shutdown).await,
+            BrokerMode::External => self.connect_broker(true, shutdown).await,
+        }
+    }
+
+    /// Connects to the external broker (`[ingest.broker]`) as a client and
+    /// returns at once; the handle's `is_up` says when it is connected
+    /// (and, with `subscribe`, subscribed). With `subscribe` the drivers'
+    /// pings come in through a shared subscription (an ingest node);
+    /// without, the client only publishes offers and notifications (a
+    /// node that makes them without the ingest role). Reconnects by itself
+    /// until `shutdown`. Invalid settings are [`Error::Config`].
+    pub async fn connect_broker(
+        &self,
+        subscribe: bool,
+        shutdown: CancellationToken,
+    ) -> Result<BrokerHandle, Error> {
+        mqtt::start_external(self.shared.clone(), subscribe, shutdown).await
     }
 
     /// The routes `GET /v1/drivers/stream` and

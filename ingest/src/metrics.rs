@@ -16,6 +16,15 @@
 //!   with a refusing CONNACK, reason is `ConnectRefusal::as_str()`
 //! - `hexdash_mqtt_refused_total{reason}`: MQTT connections closed by the ACL
 //!   after their CONNECT
+//! - External broker (`[ingest.broker] mode = "external"`):
+//!   `hexdash_mqtt_external_connected` (1 while connected),
+//!   `hexdash_mqtt_external_reconnects_total` (connections made again after
+//!   one was lost or refused), `hexdash_mqtt_external_received_total`
+//!   (messages the shared subscription delivered to this node),
+//!   `hexdash_mqtt_external_dropped_total{reason}` (`banned`: a banned
+//!   driver's ping; `publish_queue_full`: an offer or notification the
+//!   client's queue could not take). Bad pings count as on the embedded
+//!   path, in `hexdash_pings_rejected_total{path="mqtt"}`.
 //!
 //! `path` is `mqtt`, `ws` or `http`.
 
@@ -206,6 +215,29 @@ pub(crate) struct Metrics {
     connects_refused: Vec<Counter>,
     /// One limiter for all rejection logs of all paths.
     pub(crate) reject_log: LogLimiter,
+    pub(crate) external: ExternalMetrics,
+}
+
+/// The external broker client's figures.
+pub(crate) struct ExternalMetrics {
+    pub(crate) connected: Gauge,
+    pub(crate) reconnects: Counter,
+    pub(crate) received: Counter,
+    pub(crate) dropped_banned: Counter,
+    pub(crate) dropped_queue_full: Counter,
+}
+
+impl ExternalMetrics {
+    fn new() -> Self {
+        let dropped = |reason: &'static str| counter!("hexdash_mqtt_external_dropped_total", "reason" => reason);
+        Self {
+            connected: gauge!("hexdash_mqtt_external_connected"),
+            reconnects: counter!("hexdash_mqtt_external_reconnects_total"),
+            received: counter!("hexdash_mqtt_external_received_total"),
+            dropped_banned: dropped("banned"),
+            dropped_queue_full: dropped("publish_queue_full"),
+        }
+    }
 }
 
 impl Metrics {
@@ -235,6 +267,7 @@ impl Metrics {
                 .map(|r| counter!("hexdash_mqtt_connects_refused_total", "reason" => r.as_str()))
                 .collect(),
             reject_log: LogLimiter::new(),
+            external: ExternalMetrics::new(),
         }
     }
 
@@ -292,6 +325,22 @@ fn describe() {
     describe_counter!(
         "hexdash_mqtt_connects_refused_total",
         "MQTT CONNECTs refused with a CONNACK return code, by reason"
+    );
+    describe_gauge!(
+        "hexdash_mqtt_external_connected",
+        "1 while connected to the external MQTT broker"
+    );
+    describe_counter!(
+        "hexdash_mqtt_external_reconnects_total",
+        "Connections to the external MQTT broker made again after one was lost"
+    );
+    describe_counter!(
+        "hexdash_mqtt_external_received_total",
+        "Messages the external broker delivered to this node's shared subscription"
+    );
+    describe_counter!(
+        "hexdash_mqtt_external_dropped_total",
+        "External broker messages dropped, by reason"
     );
 }
 

@@ -14,6 +14,13 @@ pub const OFFERS_SUFFIX: &str = "/offers";
 /// The filter the in-process consumer subscribes to: every driver's pings.
 pub const ALL_LOCATIONS: &str = "drivers/+/location";
 
+/// The shared subscription an ingest node makes at an external broker:
+/// `$share/{group}/drivers/+/location` (every driver's pings, each handed
+/// to one member of `group`).
+pub fn shared_locations(group: &str) -> String {
+    format!("$share/{group}/{ALL_LOCATIONS}")
+}
+
 /// `drivers/{driver_id}/location`.
 pub fn location(driver_id: DriverId) -> String {
     format!("{DRIVERS_PREFIX}{driver_id}{LOCATION_SUFFIX}")
@@ -47,6 +54,10 @@ mod tests {
         let id = DriverId::new();
         assert_eq!(parse_location(location(id).as_bytes()), Some(id));
         assert_eq!(offers(id), format!("drivers/{id}/offers"));
+        assert_eq!(
+            shared_locations("hexdash"),
+            "$share/hexdash/drivers/+/location"
+        );
     }
 
     #[test]

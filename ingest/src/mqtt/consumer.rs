@@ -24,7 +24,7 @@ use crate::{Shared, topics, wire};
 /// Notifications handled before the batch is applied: bounds the batch's
 /// memory and the delay of its first ping (the router hands out at most a
 /// couple of hundred per round anyway).
-const MAX_BATCH: usize = 1024;
+pub(super) const MAX_BATCH: usize = 1024;
 
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -106,15 +106,28 @@ impl Batch {
 
     fn add(&mut self, shared: &Shared, forward: Forward, now_ms: i64) {
         let publish = forward.publish;
-        // The ACL lets a driver publish only to its own location topic, so
-        // the id in the topic is the authenticated driver.
-        let Some(driver_id) = topics::parse_location(&publish.topic) else {
-            // Only `drivers/+/location` is subscribed; `+` also matches ids
-            // that are not UUIDs, which no authenticated driver can use.
+        self.add_published(shared, &publish.topic, &publish.payload, now_ms);
+    }
+
+    /// Decodes and checks one message a subscription on
+    /// `drivers/+/location` received; the driver is the one its topic
+    /// names. The broker's ACL (the embedded one's, or an external
+    /// broker's) lets a driver publish only to its own location topic, so
+    /// that is the authenticated driver.
+    pub(super) fn add_published(
+        &mut self,
+        shared: &Shared,
+        topic: &[u8],
+        payload: &[u8],
+        now_ms: i64,
+    ) {
+        let Some(driver_id) = topics::parse_location(topic) else {
+            // `+` also matches ids that are not UUIDs, which no driver
+            // account has.
             reject(shared, None, PingRejection::WrongDriver);
             return;
         };
-        self.add_payload(shared, driver_id, &publish.payload, now_ms);
+        self.add_payload(shared, driver_id, payload, now_ms);
     }
 
     /// Applies the waiting pings under one engine lock and counts them.

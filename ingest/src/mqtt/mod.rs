@@ -7,9 +7,13 @@
 //!   that decodes, validates and applies pings to the engine in batches.
 //! - [`offers`]: a second in-process link that publishes each offer to
 //!   `drivers/{driver_id}/offers`.
+//! - [`external`]: instead of all of the above, a client of an external
+//!   broker (rumqttc): a shared subscription on the drivers' pings, the
+//!   same batches, and the same offers publisher.
 
 pub mod acl;
 mod consumer;
+mod external;
 mod offers;
 
 use std::collections::HashMap;
@@ -58,32 +62,65 @@ const ROUTER_SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// sends nothing else on a fresh link; this bounds the loop regardless).
 const MAX_SETUP_NOTIFICATIONS: usize = 16;
 
-/// A running broker: for `/readyz` and logs.
+/// A running broker, embedded or external: for `/readyz` and logs.
 #[derive(Clone, Debug)]
 pub struct BrokerHandle {
-    addr: SocketAddr,
+    kind: Kind,
     up: Arc<AtomicBool>,
     tasks: TaskTracker,
 }
 
+#[derive(Clone, Debug)]
+enum Kind {
+    /// The embedded broker, listening here.
+    Embedded(SocketAddr),
+    /// A client of the external broker(s) at these urls.
+    External(String),
+}
+
 impl BrokerHandle {
-    /// The address the broker listens on (the chosen port when configured
-    /// with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    /// The address the embedded broker listens on (the chosen port when
+    /// configured with port 0); `None` with an external broker, where
+    /// hexdash listens for no MQTT.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.kind {
+            Kind::Embedded(addr) => Some(*addr),
+            Kind::External(_) => None,
+        }
     }
 
-    /// True while the listener accepts and pings reach the engine; false
-    /// after shutdown or if the router went away.
+    /// Where drivers' MQTT goes, for the start log: the listen address, or
+    /// `external <urls>`.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Embedded(addr) => addr.to_string(),
+            Kind::External(urls) => format!("external {urls}"),
+        }
+    }
+
+    /// Embedded: true while the listener accepts and pings reach the
+    /// engine; false after shutdown or if the router went away. External:
+    /// true while connected to the broker (and, on an ingest node,
+    /// subscribed to the pings).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
     /// Resolves once the broker's tasks (listener, consumer, offer
-    /// publisher) have stopped, after the shutdown token was cancelled.
+    /// publisher; or the external client) have stopped, after the
+    /// shutdown token was cancelled.
     pub async fn stopped(&self) {
         self.tasks.wait().await;
     }
+}
+
+/// Connects to the external broker; see [`crate::Ingest::connect_broker`].
+pub(crate) async fn start_external(
+    shared: Arc<Shared>,
+    subscribe: bool,
+    shutdown: CancellationToken,
+) -> Result<BrokerHandle, Error> {
+    external::start(shared, subscribe, shutdown).await
 }
 
 /// Starts the broker; see [`crate::Ingest::start_broker`].
@@ -186,10 +223,18 @@ pub(crate) async fn start(
         up.clone(),
         shutdown.clone(),
     ));
-    tasks.spawn(offers::run(shared, offers_tx, offers_rx, changes, shutdown));
+    let outbox = offers::RouterOutbox {
+        link_tx: offers_tx,
+        link_rx: offers_rx,
+    };
+    tasks.spawn(offers::run(shared, outbox, changes, shutdown));
     tasks.close();
     tracing::info!(%addr, "MQTT broker listening");
-    Ok(BrokerHandle { addr, up, tasks })
+    Ok(BrokerHandle {
+        kind: Kind::Embedded(addr),
+        up,
+        tasks,
+    })
 }
 
 /// The address to give rumqttd, checked free. rumqttd binds by itself and

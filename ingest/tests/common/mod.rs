@@ -83,7 +83,7 @@ impl TestApp {
     }
 
     pub fn mqtt_port(&self) -> u16 {
-        self.broker.local_addr().port()
+        self.broker.local_addr().expect("embedded").port()
     }
 
     /// A new driver and a valid access token for it.
