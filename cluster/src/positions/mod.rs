@@ -59,6 +59,10 @@ pub use region::{MAX_AREA_REGIONS, Region};
 /// notification waits in the driver's feed).
 const OUTGOING_QUEUE: usize = 4_096;
 
+/// How soon after an order gets a driver the feed recomputes its regions:
+/// a short gather, so a burst of assignments costs one refresh.
+const ASSIGNED_REFRESH: Duration = Duration::from_millis(10);
+
 /// The longest pause between reconnection attempts of the feed.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -209,12 +213,13 @@ impl Positions {
         shutdown: CancellationToken,
     ) -> impl Future<Output = ()> + Send + 'static {
         let changes = forward_offers.then(|| self.shared.engine.subscribe_changes());
+        let board = self.shared.engine.subscribe_changes();
         let shared = self.shared.clone();
         let outgoing = shared.outgoing_rx.lock().take();
         async move {
             tokio::join!(
                 flush_loop(&shared, &shutdown),
-                feed_loop(&shared, interest, &shutdown),
+                feed_loop(&shared, interest, board, &shutdown),
                 route_loop(&shared, changes, outgoing, &shutdown),
             );
         }
@@ -393,7 +398,12 @@ async fn send_flush(shared: &Shared, flush: outbox::Flush, now_ms: i64) {
 
 // ---- in: the feed ----
 
-async fn feed_loop(shared: &Shared, interest: Arc<dyn Interest>, shutdown: &CancellationToken) {
+async fn feed_loop(
+    shared: &Shared,
+    interest: Arc<dyn Interest>,
+    mut board: engine::Receiver<Change>,
+    shutdown: &CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     let node_channel = shared.node_channel(&shared.node);
     loop {
@@ -408,7 +418,17 @@ async fn feed_loop(shared: &Shared, interest: Arc<dyn Interest>, shutdown: &Canc
                 backoff = Duration::from_millis(100);
                 let (mut sink, mut stream) = pubsub.split();
                 match sink.subscribe(&node_channel).await {
-                    Ok(()) => run_feed(shared, &interest, &mut sink, &mut stream, shutdown).await,
+                    Ok(()) => {
+                        run_feed(
+                            shared,
+                            &interest,
+                            &mut board,
+                            &mut sink,
+                            &mut stream,
+                            shutdown,
+                        )
+                        .await
+                    }
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -430,15 +450,19 @@ async fn feed_loop(shared: &Shared, interest: Arc<dyn Interest>, shutdown: &Canc
 }
 
 /// Holds and applies until shutdown (`Ok`) or the connection fails.
+/// Refreshes every `hold_refresh_ms`, and within [`ASSIGNED_REFRESH`] of
+/// an order getting a driver on the board (a watcher of it needs the
+/// driver's region from its first ping).
 async fn run_feed(
     shared: &Shared,
     interest: &Arc<dyn Interest>,
+    board: &mut engine::Receiver<Change>,
     sink: &mut redis::aio::PubSubSink,
     stream: &mut redis::aio::PubSubStream,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
-    let mut tick = tokio::time::interval(Duration::from_millis(shared.config.hold_refresh_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = Duration::from_millis(shared.config.hold_refresh_ms);
+    let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
@@ -447,7 +471,17 @@ async fn run_feed(
                 Some(msg) => on_message(shared, &msg),
                 None => return Err("the subscription connection closed".into()),
             },
-            _ = tick.tick() => refresh(shared, interest, sink).await?,
+            change = board.recv_direct() => {
+                if let Ok(Change::Order(track)) = change
+                    && track.driver_id.is_some()
+                {
+                    next = next.min(tokio::time::Instant::now() + ASSIGNED_REFRESH);
+                }
+            }
+            () = tokio::time::sleep_until(next) => {
+                refresh(shared, interest, sink).await?;
+                next = tokio::time::Instant::now() + every;
+            }
         }
     }
 }
