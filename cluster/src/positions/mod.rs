@@ -63,6 +63,15 @@ const OUTGOING_QUEUE: usize = 4_096;
 /// a short gather, so a burst of assignments costs one refresh.
 const ASSIGNED_REFRESH: Duration = Duration::from_millis(10);
 
+/// How long the publisher's pipeline may take before its connection is
+/// replaced: longer than a flush needs on a loaded node, so a slow one is
+/// sent rather than dropped (the buffer bounds what waits meanwhile).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The publisher's pause before it connects again after a failure
+/// (updates meanwhile are dropped and counted).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+
 /// The longest pause between reconnection attempts of the feed.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -216,9 +225,40 @@ impl Positions {
         let board = self.shared.engine.subscribe_changes();
         let shared = self.shared.clone();
         let outgoing = shared.outgoing_rx.lock().take();
+        // The publisher runs on a thread of its own: under full ingest load
+        // the runtime's workers are busy with thousands of connection
+        // tasks, and a flusher queued behind them would gather seconds of
+        // pings into flushes too big to send in time.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let publisher = {
+            let shared = shared.clone();
+            let shutdown = shutdown.clone();
+            std::thread::Builder::new()
+                .name("hexdash-positions".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(flush_loop(&shared, &shutdown)),
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            "cannot start the positions publisher; this node's pings are not shared"
+                        ),
+                    }
+                    let _ = done_tx.send(());
+                })
+        };
+        if let Err(e) = &publisher {
+            tracing::error!(error = %e, "cannot start the positions publisher's thread");
+        }
         async move {
             tokio::join!(
-                flush_loop(&shared, &shutdown),
+                async {
+                    if publisher.is_ok() {
+                        let _ = done_rx.await;
+                    }
+                },
                 feed_loop(&shared, interest, board, &shutdown),
                 route_loop(&shared, changes, outgoing, &shutdown),
             );
@@ -270,6 +310,10 @@ async fn flush_loop(shared: &Shared, shutdown: &CancellationToken) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
+    // A connection of the publisher's own (on its thread's runtime), made
+    // again after a failure, at most every RECONNECT_PAUSE.
+    let mut conn: Option<crate::redis_conn::Connection> = None;
+    let mut retry_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
@@ -286,18 +330,55 @@ async fn flush_loop(shared: &Shared, shutdown: &CancellationToken) {
         for (driver, availability, at_ms) in &flush.declarations {
             shared.queue(DriverMessage::availability(*driver, *availability, *at_ms));
         }
-        send_flush(shared, flush, now).await;
+        if conn.is_none() && tokio::time::Instant::now() >= retry_at {
+            match shared.redis.dedicated(PUBLISH_TIMEOUT).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    retry_at = tokio::time::Instant::now() + RECONNECT_PAUSE;
+                    tracing::debug!(error = %e, "positions publisher cannot reach Redis");
+                }
+            }
+        }
+        let sent = match conn.as_mut() {
+            Some(c) => send_flush(shared, c, flush, now).await,
+            None => {
+                drop_flush(&flush);
+                true
+            }
+        };
+        if !sent {
+            conn = None;
+            retry_at = tokio::time::Instant::now() + RECONNECT_PAUSE;
+        }
+    }
+}
+
+/// Counts a flush's live updates as dropped (Redis unreachable).
+fn drop_flush(flush: &outbox::Flush) {
+    if flush.live_count > 0 {
+        metrics::counter!(m::POSITIONS_DROPPED, "why" => "redis")
+            .increment(flush.live_count as u64);
     }
 }
 
 /// One pipeline for everything gathered; on failure the live updates are
 /// dropped and counted (the next ping restates a position) and the
-/// snapshot waits for the next tick's.
-async fn send_flush(shared: &Shared, flush: outbox::Flush, now_ms: i64) {
+/// snapshot waits for the next tick's. `false`: the connection may be
+/// broken.
+async fn send_flush(
+    shared: &Shared,
+    conn: &mut crate::redis_conn::Connection,
+    flush: outbox::Flush,
+    now_ms: i64,
+) -> bool {
     let mut pipe = redis::pipe();
     let mut commands = 0;
-    let batches = flush.live.len() as u64;
-    for (region, buf) in &flush.live {
+    let batches = (flush.live.len() + flush.full.len()) as u64;
+    for (region, buf) in flush
+        .live
+        .iter()
+        .chain(flush.full.iter().map(|(r, b)| (r, b)))
+    {
         let mut payload = Vec::with_capacity(buf.records.len() + 80);
         codec::batch_header(&mut payload, &shared.node, buf.base_ms);
         payload.extend_from_slice(&buf.records);
@@ -380,18 +461,19 @@ async fn send_flush(shared: &Shared, flush: outbox::Flush, now_ms: i64) {
         commands += 1;
     }
     if commands == 0 {
-        return;
+        return true;
     }
-    match shared.redis.query::<()>(&pipe).await {
+    match conn.query::<()>(&pipe).await {
         Ok(()) => {
             metrics::counter!(m::POSITIONS_PUBLISHED).increment(flush.live_count as u64);
             metrics::counter!(m::POSITIONS_BATCHES, "direction" => "published").increment(batches);
+            true
         }
         Err(e) => {
             metrics::counter!(m::REDIS_ERRORS, "op" => "positions_publish").increment(1);
-            metrics::counter!(m::POSITIONS_DROPPED, "why" => "redis")
-                .increment(flush.live_count as u64);
+            drop_flush(&flush);
             tracing::debug!(error = %e, dropped = flush.live_count, "could not publish positions");
+            !crate::redis_conn::broken(&e.0)
         }
     }
 }
@@ -471,13 +553,15 @@ async fn run_feed(
                 Some(msg) => on_message(shared, &msg),
                 None => return Err("the subscription connection closed".into()),
             },
-            change = board.recv_direct() => {
-                if let Ok(Change::Order(track)) = change
-                    && track.driver_id.is_some()
-                {
+            change = board.recv_direct() => match change {
+                Ok(Change::Order(track)) if track.driver_id.is_some() => {
                     next = next.min(tokio::time::Instant::now() + ASSIGNED_REFRESH);
                 }
-            }
+                // The engine is gone: the app is stopping.
+                Err(RecvError::Closed) => return Ok(()),
+                // A lag loses nothing here: the next tick recomputes.
+                _ => {}
+            },
             () = tokio::time::sleep_until(next) => {
                 refresh(shared, interest, sink).await?;
                 next = tokio::time::Instant::now() + every;

@@ -42,9 +42,17 @@ struct Local {
     availability_at_ms: i64,
 }
 
+/// Records per published message at most: a region's buffer that fills
+/// is closed and a new one started, so a burst becomes several messages
+/// of about 48 kB (quick for Redis to fan out, for a subscriber to decode)
+/// instead of one of megabytes.
+pub(crate) const MAX_BATCH_RECORDS: usize = 1_024;
+
 #[derive(Default)]
 struct Pending {
     live: FxHashMap<Region, LiveBuf>,
+    /// Buffers closed at [`MAX_BATCH_RECORDS`], waiting for the flush.
+    full: Vec<(Region, LiveBuf)>,
     live_count: usize,
     /// The latest record per driver per region since the last snapshot
     /// write (coalesced: a driver pinging ten times a second is written
@@ -67,6 +75,8 @@ struct Pending {
 #[derive(Default)]
 pub(crate) struct Flush {
     pub live: FxHashMap<Region, LiveBuf>,
+    /// Full buffers, one message each.
+    pub full: Vec<(Region, LiveBuf)>,
     pub live_count: usize,
     pub snapshot: FxHashMap<Region, FxHashMap<DriverId, Replica>>,
     pub leaving: FxHashMap<Region, Vec<DriverId>>,
@@ -123,6 +133,7 @@ impl Outbox {
         let mut p = self.pending.lock();
         let mut flush = Flush {
             live: std::mem::take(&mut p.live),
+            full: std::mem::take(&mut p.full),
             live_count: std::mem::take(&mut p.live_count),
             declarations: std::mem::take(&mut p.declarations),
             dropped: std::mem::take(&mut p.dropped),
@@ -165,6 +176,11 @@ impl Outbox {
         codec::put_record(&mut buf.records, replica, buf.base_ms);
         buf.count += 1;
         p.live_count += 1;
+        if buf.count >= MAX_BATCH_RECORDS
+            && let Some(full) = p.live.remove(&region)
+        {
+            p.full.push((region, full));
+        }
     }
 }
 
@@ -368,6 +384,20 @@ mod tests {
         assert_eq!(flush.gone, vec![local]);
         assert!(!outbox.is_local(local));
         assert_eq!(flush.leaving.values().next().unwrap(), &vec![local]);
+    }
+
+    #[test]
+    fn a_burst_is_cut_into_messages_of_bounded_size() {
+        let outbox = Outbox::new(RES, 120_000, 10_000);
+        let n = MAX_BATCH_RECORDS * 2 + 5;
+        let pings: Vec<(Ping, Cell)> = (0..n).map(|_| ping(DriverId::new(), 57.7, 1)).collect();
+        let (p, c): (Vec<Ping>, Vec<Cell>) = pings.into_iter().unzip();
+        outbox.pings(&p, &c, &vec![Applied::Moved; n], 10);
+        let flush = outbox.take(false, 10);
+        assert_eq!(flush.full.len(), 2);
+        assert!(flush.full.iter().all(|(_, b)| b.count == MAX_BATCH_RECORDS));
+        assert_eq!(flush.live.values().map(|b| b.count).sum::<usize>(), 5);
+        assert_eq!(flush.live_count, n);
     }
 
     #[test]
