@@ -322,7 +322,7 @@ async fn flush_loop(shared: &Shared, shutdown: &CancellationToken) {
         }
         n += 1;
         let now = shared.now_ms();
-        let flush = shared.outbox.take(n % snapshot_every == 0, now);
+        let flush = shared.outbox.take(n.is_multiple_of(snapshot_every), now);
         if flush.dropped > 0 {
             metrics::counter!(m::POSITIONS_DROPPED, "why" => "buffer_full")
                 .increment(flush.dropped);
