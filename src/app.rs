@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::roles::{Role, Roles};
-use crate::{http_server, notify, ops, telemetry};
+use crate::{http_server, notify, ops, regions, telemetry};
 
 pub struct App {
     http_listener: TcpListener,
@@ -49,6 +49,13 @@ pub struct App {
     /// With Redis: this node's reader of the event stream, for the
     /// consumers every node runs.
     stream_reader: Option<cluster::StreamReader>,
+    /// With Redis: drivers' positions by region and driver-bound messages
+    /// between nodes.
+    positions: Option<cluster::Positions>,
+    /// How often silent drivers are marked offline (the ingest sweep's
+    /// interval; run here on nodes without ingest that hold other nodes'
+    /// drivers).
+    presence_sweep_ms: u64,
 }
 
 /// What `run_until_stopped` starts for the event stream.
@@ -268,10 +275,29 @@ impl App {
         // the outside channels go through the simulated provider.
         let senders = api::channels::Senders::simulated(config.channels.rules())
             .context("invalid [channels] settings")?;
+        // With Redis: this node's pings go out by region, the regions its
+        // watchers and matcher need come in (before anything applies a
+        // ping: the engine's tap is set here).
+        let positions = node.redis.as_ref().map(|redis| {
+            cluster::Positions::new(
+                redis.clone(),
+                &config.cluster,
+                &node.id,
+                engine.clone(),
+                i64::try_from(config.engine.presence_timeout_s.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+                clock.clone(),
+                config.roles.has(Role::Matcher),
+            )
+            .with_deliver(Arc::new(regions::IngestDeliver {
+                ingest: ingest.clone(),
+            }))
+        });
         let api_state = api_state
             .with_push(Arc::new(notify::LivePush {
                 gateway: gateway.clone(),
                 ingest: ingest.clone(),
+                positions: positions.clone(),
             }))
             .with_senders(senders);
         // The consumers of the event stream (see ARCHITECTURE.md, "Who
@@ -481,6 +507,8 @@ impl App {
             clock,
             roles,
             stream_reader,
+            positions,
+            presence_sweep_ms: config.ingest.presence_sweep_ms,
         })
     }
 
@@ -546,6 +574,8 @@ impl App {
             clock,
             roles,
             stream_reader,
+            positions,
+            presence_sweep_ms,
             ..
         } = self;
         // Before the matcher and ingest start, so no offer or presence
@@ -575,6 +605,24 @@ impl App {
         }
         if let Some(reader) = stream_reader {
             tracker.spawn(reader.run(shutdown.clone()));
+        }
+        // Before the matcher: its offers to drivers on other nodes are
+        // routed from the first.
+        if let Some(positions) = positions {
+            let interest = Arc::new(regions::WatchedRegions {
+                gateway: roles.has(Role::Gateway).then(|| gateway.clone()),
+                engine: engine.clone(),
+            });
+            tracker.spawn(positions.run(interest, roles.has(Role::Matcher), shutdown.clone()));
+            // Other nodes' drivers go offline here as they do there.
+            if !roles.has(Role::Ingest) {
+                tracker.spawn(ingest::presence::run(
+                    engine.clone(),
+                    clock.clone(),
+                    presence_sweep_ms,
+                    shutdown.clone(),
+                ));
+            }
         }
         if roles.has(Role::Matcher) {
             tracker.spawn(matcher.run(shutdown.clone()));

@@ -13,6 +13,7 @@ pub mod http_server;
 mod node;
 mod notify;
 mod ops;
+mod regions;
 pub mod roles;
 pub mod telemetry;
 

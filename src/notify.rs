@@ -17,12 +17,19 @@ pub struct LivePush {
     pub gateway: ws_gateway::Gateway,
     /// Drivers' streams and MQTT.
     pub ingest: ingest::Ingest,
+    /// With Redis: a driver pinging another node is sent it there.
+    pub positions: Option<cluster::Positions>,
 }
 
 impl api::consumers::notify::Push for LivePush {
     fn push(&self, user: UserId, notification: &contract::Notification) {
         self.gateway.notify(user, notification);
         self.ingest.notify(user.into(), notification);
+        if let Some(positions) = &self.positions
+            && let Ok(value) = serde_json::to_value(notification)
+        {
+            positions.forward_notify(user.into(), value);
+        }
     }
 }
 

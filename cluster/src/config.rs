@@ -1,5 +1,6 @@
-//! The `[cluster]` settings: who this node is and the Redis stream's
-//! limits. Read only when `redis_url` is set.
+//! The `[cluster]` settings: who this node is, the Redis stream's limits,
+//! and how drivers' positions travel by region. Read only when
+//! `redis_url` is set.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,37 @@ pub struct Config {
     /// is claimed by another reader of its group (`XAUTOCLAIM`); the
     /// interval of the reader's claim pass too.
     pub claim_idle_ms: u64,
+    /// The H3 resolution of a region, the unit positions are shared and
+    /// held by (0…9). Default 5: cells of about 252 km² (edge ≈ 8.5 km),
+    /// so a city is a handful of regions (each publication carries many
+    /// drivers), a 3 km `nearby` touches one to three, and a node watching
+    /// one order holds about a city district, not the country.
+    pub region_resolution: u8,
+    /// How long a node gathers its applied pings before it publishes them,
+    /// one message per region (pipelined): the latency this adds to a ping
+    /// seen on another node, against one `PUBLISH` per ping.
+    pub publish_interval_ms: u64,
+    /// How often a node writes its drivers' latest fixes to each region's
+    /// snapshot (coalesced per driver): how far behind the live feed a node
+    /// that starts holding a region may begin.
+    pub snapshot_interval_ms: u64,
+    /// A region's snapshot (and its place in the list of active regions)
+    /// expires this long after its last write, so a region nobody pings in
+    /// any more leaves nothing behind.
+    pub snapshot_ttl_s: u64,
+    /// How often a node recomputes the regions it holds (its watchers',
+    /// its matcher's) and subscribes or unsubscribes.
+    pub hold_refresh_ms: u64,
+    /// Hold every region with drivers (the active-region list). Unset:
+    /// nodes with the matcher role do (their matcher sees the whole
+    /// fleet), others hold what their watchers need.
+    pub hold_all_regions: Option<bool>,
+    /// Regions (H3 indexes in hex, at `region_resolution`) this node
+    /// always holds.
+    pub hold_regions: Vec<String>,
+    /// Position updates a node buffers for publication at most; beyond
+    /// this (Redis slow or down) new ones are dropped and counted.
+    pub max_pending_updates: usize,
 }
 
 impl Default for Config {
@@ -39,6 +71,14 @@ impl Default for Config {
             stream_batch: 256,
             stream_block_ms: 1_000,
             claim_idle_ms: 30_000,
+            region_resolution: 5,
+            publish_interval_ms: 20,
+            snapshot_interval_ms: 1_000,
+            snapshot_ttl_s: 300,
+            hold_refresh_ms: 500,
+            hold_all_regions: None,
+            hold_regions: Vec::new(),
+            max_pending_updates: 1_000_000,
         }
     }
 }
@@ -52,6 +92,11 @@ impl Config {
             ("stream_batch", u64::from(self.stream_batch)),
             ("stream_block_ms", self.stream_block_ms),
             ("claim_idle_ms", self.claim_idle_ms),
+            ("publish_interval_ms", self.publish_interval_ms),
+            ("snapshot_interval_ms", self.snapshot_interval_ms),
+            ("snapshot_ttl_s", self.snapshot_ttl_s),
+            ("hold_refresh_ms", self.hold_refresh_ms),
+            ("max_pending_updates", self.max_pending_updates as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("cluster.{name} must be positive"));
@@ -64,12 +109,40 @@ impl Config {
         if self.key_prefix.chars().any(char::is_whitespace) {
             return Err("cluster.key_prefix must not contain spaces".into());
         }
+        if self.region_resolution > 9 {
+            return Err(
+                "cluster.region_resolution must be 0 to 9 (at most the drivers' cells)".into(),
+            );
+        }
+        self.held_regions()?;
         Ok(())
     }
 
     /// The key of the domain event stream.
     pub fn events_key(&self) -> String {
         format!("{}events", self.key_prefix)
+    }
+
+    /// The region resolution as H3's type (validated: 0…9).
+    pub fn region_resolution(&self) -> engine::cells::CellResolution {
+        engine::cells::CellResolution::try_from(self.region_resolution)
+            .unwrap_or(engine::cells::CellResolution::Five)
+    }
+
+    /// `hold_regions`, parsed; an index that is not an H3 cell at
+    /// `region_resolution` is refused.
+    pub fn held_regions(&self) -> Result<Vec<crate::positions::Region>, String> {
+        self.hold_regions
+            .iter()
+            .map(|text| {
+                crate::positions::Region::parse(text, self.region_resolution()).ok_or_else(|| {
+                    format!(
+                        "cluster.hold_regions: {text:?} is not an H3 cell at resolution {}",
+                        self.region_resolution
+                    )
+                })
+            })
+            .collect()
     }
 }
 

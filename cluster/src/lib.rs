@@ -18,6 +18,9 @@
 //!   its [`events::Consumer`]s once per node (deduplicated by event id),
 //!   acknowledges it, and claims the pending entries of a consumer that
 //!   died (`XAUTOCLAIM`).
+//! - [`positions`]: drivers' positions and presence by region (pub/sub
+//!   batches and snapshots), the regions a node holds, and driver-bound
+//!   messages to the node a driver pings ([`Positions`]).
 //! - [`describe_metrics`]: HELP text of the metrics recorded here.
 //!
 //! **Architecture Invariant:** the redis crate is used here and nowhere
@@ -28,12 +31,14 @@
 pub mod codec;
 pub mod config;
 pub mod metrics;
+pub mod positions;
 mod publish;
 mod read;
 mod redis_conn;
 
 pub use config::Config;
 pub use metrics::describe_metrics;
+pub use positions::Positions;
 pub use publish::StreamPublisher;
 pub use read::{ReadConfig, StreamReader};
 pub use redis_conn::{Error, Redis};

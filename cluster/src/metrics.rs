@@ -20,6 +20,26 @@ pub const STREAM_FAILED: &str = "hexdash_cluster_stream_failed_total";
 pub const STREAM_UNREADABLE: &str = "hexdash_cluster_stream_unreadable_total";
 /// Failed Redis commands of the stream's reader and publisher.
 pub const REDIS_ERRORS: &str = "hexdash_redis_errors_total";
+/// Position updates this node published (its own drivers' pings and
+/// declarations).
+pub const POSITIONS_PUBLISHED: &str = "hexdash_cluster_positions_published_total";
+/// Position batches (one per region and interval), by direction
+/// (`published`, `received`).
+pub const POSITIONS_BATCHES: &str = "hexdash_cluster_position_batches_total";
+/// Position updates received from other nodes and applied here.
+pub const POSITIONS_RECEIVED: &str = "hexdash_cluster_positions_received_total";
+/// Position updates not published, by why (`buffer_full`, `redis`).
+pub const POSITIONS_DROPPED: &str = "hexdash_cluster_positions_dropped_total";
+/// Position batches, records or messages that are not readable.
+pub const POSITIONS_UNREADABLE: &str = "hexdash_cluster_positions_unreadable_total";
+/// Regions this node holds (subscribed, snapshot loaded).
+pub const REGIONS_HELD: &str = "hexdash_cluster_regions_held";
+/// Region snapshots this node loaded (on holding a region, after a
+/// reconnect).
+pub const SNAPSHOT_LOADS: &str = "hexdash_cluster_snapshot_loads_total";
+/// Driver-bound messages between nodes, by outcome (`sent`, `received`,
+/// `dropped`, `no_node`).
+pub const DRIVER_MESSAGES: &str = "hexdash_cluster_driver_messages_total";
 
 /// Registers HELP text for every metric above; call once after installing
 /// the recorder.
@@ -53,4 +73,30 @@ pub fn describe_metrics() {
         "Redis stream entries that are not readable events"
     );
     describe_counter!(REDIS_ERRORS, "Failed Redis commands, by operation");
+    describe_counter!(
+        POSITIONS_PUBLISHED,
+        "Position updates of this node's drivers published to their regions"
+    );
+    describe_counter!(
+        POSITIONS_BATCHES,
+        "Position batches (one per region and interval), by direction"
+    );
+    describe_counter!(
+        POSITIONS_RECEIVED,
+        "Position updates received from other nodes and applied"
+    );
+    describe_counter!(
+        POSITIONS_DROPPED,
+        "Position updates not published (buffer full, Redis down)"
+    );
+    describe_counter!(
+        POSITIONS_UNREADABLE,
+        "Position batches, records or driver messages that could not be read"
+    );
+    describe_gauge!(REGIONS_HELD, "Regions this node holds");
+    describe_counter!(SNAPSHOT_LOADS, "Region snapshots loaded");
+    describe_counter!(
+        DRIVER_MESSAGES,
+        "Driver-bound messages between nodes (offers, notifications), by outcome"
+    );
 }

@@ -129,6 +129,25 @@ impl Redis {
         }
     }
 
+    /// A connection of its own in subscriber mode (the positions feed);
+    /// it ends when Redis goes away, and the caller connects again.
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.inner.client.get_async_pubsub()).await {
+            Ok(Ok(conn)) => {
+                self.mark(true);
+                Ok(conn)
+            }
+            Ok(Err(e)) => {
+                self.mark(false);
+                Err(e.into())
+            }
+            Err(_) => {
+                self.mark(false);
+                Err(RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)).into())
+            }
+        }
+    }
+
     async fn shared(&self) -> Result<MultiplexedConnection, Error> {
         let mut shared = self.inner.shared.lock().await;
         if let Some(conn) = shared.as_ref() {

@@ -17,6 +17,7 @@ use crate::grid::{Entry, Grid, GridPos};
 use crate::ids::{DriverId, OfferId, OrderId};
 use crate::orders::{OrderBoard, OrderTrack};
 use crate::ping::{MAX_PLAUSIBLE_SPEED_MPS, Ping};
+use crate::replica::Replica;
 use crate::status::{Availability, DriverStatus, OrderStatus};
 
 /// Jumps within this distance are GPS noise, never implausible.
@@ -108,9 +109,15 @@ struct DriverRecord {
     seen_at_ms: Option<i64>,
     present: bool,
     availability: Availability,
+    /// When `availability` was declared (server time, Unix ms; 0 never):
+    /// between nodes the newest declaration wins.
+    availability_at_ms: i64,
     current_order: Option<OrderId>,
     status: DriverStatus,
     refused_jumps: u8,
+    /// Whether the latest fix came from another node ([`Replica`]): its
+    /// status changes are that node's to record.
+    remote: bool,
     grid_pos: Option<GridPos>,
     cell_index: u32,
 }
@@ -160,6 +167,8 @@ pub struct Engine {
     /// Orders put on the board for the first time since start: a console
     /// derives orders per minute from two readings.
     orders_opened: u64,
+    /// Fixes applied from other nodes since start ([`Engine::apply_replica`]).
+    replicas_applied: u64,
 }
 
 /// What a census counts, copied under the lock ([`Engine::census_inputs`]);
@@ -195,6 +204,7 @@ impl Engine {
             changes_idle: changes_rx.deactivate(),
             pings_applied: 0,
             orders_opened: 0,
+            replicas_applied: 0,
         }
     }
 
@@ -258,6 +268,7 @@ impl Engine {
             }
         }
         rec.refused_jumps = 0;
+        rec.remote = false;
         let fix = Fix {
             position: ping.position,
             recorded_at_ms: ping.recorded_at_ms,
@@ -301,9 +312,81 @@ impl Engine {
         now_ms: i64,
     ) -> DriverStatus {
         let slot = self.slot_or_insert(driver_id);
-        self.drivers[slot as usize].availability = availability;
+        let rec = &mut self.drivers[slot as usize];
+        rec.availability = availability;
+        rec.availability_at_ms = now_ms;
         self.refresh_status(slot, now_ms);
         self.drivers[slot as usize].status
+    }
+
+    /// Applies what another node knows of a driver ([`Replica`]): its fix
+    /// unless this engine holds a newer one (the same order rule as local
+    /// pings, without the jump check: the origin made it), its presence
+    /// (it expires here from `seen_at_ms`, as there), and its declared
+    /// availability if newer than the one held. Never touches the driver's
+    /// order: that is bound from this node's own order board. Returns what
+    /// became of the fix (`Duplicate` for a declaration alone).
+    pub fn apply_replica(&mut self, replica: &Replica, cell: Option<Cell>, now_ms: i64) -> Applied {
+        let slot = self.slot_or_insert(replica.driver_id);
+        let cutoff = now_ms - (self.config.presence_timeout_s as i64) * 1000;
+        // Another node's clock may run ahead of ours: never in our future.
+        let seen = replica.seen_at_ms.min(now_ms);
+        let rec = &mut self.drivers[slot as usize];
+        if replica.availability_at_ms > rec.availability_at_ms {
+            rec.availability = replica.availability;
+            rec.availability_at_ms = replica.availability_at_ms;
+        }
+        // A declaration alone says nothing of presence (`seen_at_ms` 0).
+        if seen > 0 && rec.seen_at_ms.is_none_or(|t| t < seen) {
+            rec.seen_at_ms = Some(seen);
+            if seen > cutoff {
+                rec.present = true;
+            }
+        }
+        let mut outcome = Applied::Duplicate;
+        if let (Some(fix), Some(cell)) = (replica.fix, cell) {
+            let previous = rec.fix;
+            outcome = match previous {
+                Some(last) if fix.recorded_at_ms < last.recorded_at_ms => Applied::Stale,
+                Some(last) if fix.recorded_at_ms == last.recorded_at_ms => Applied::Duplicate,
+                _ => Applied::Moved,
+            };
+            if outcome == Applied::Moved {
+                rec.fix = Some(Fix {
+                    position: fix.position,
+                    recorded_at_ms: fix.recorded_at_ms,
+                    heading_deg: fix.heading_deg,
+                    speed_mps: fix.speed_mps,
+                    accuracy_m: fix.accuracy_m,
+                    cell,
+                });
+                rec.refused_jumps = 0;
+                rec.remote = true;
+                self.place_in_grid(slot, fix.position);
+                let previous_cell = previous.map(|f| f.cell);
+                if previous_cell != Some(cell) {
+                    self.move_cell(slot, previous_cell, cell);
+                }
+                self.refresh_status(slot, now_ms);
+                let rec = &self.drivers[slot as usize];
+                let _ = self.moves.try_broadcast(Moved {
+                    driver_id: rec.id,
+                    position: fix.position,
+                    previous: previous.map(|f| f.position),
+                    cell,
+                    previous_cell,
+                    recorded_at_ms: fix.recorded_at_ms,
+                    heading_deg: fix.heading_deg,
+                    speed_mps: fix.speed_mps,
+                    status: rec.status,
+                    order_id: rec.current_order,
+                });
+                self.replicas_applied += 1;
+                return outcome;
+            }
+        }
+        self.refresh_status(slot, now_ms);
+        outcome
     }
 
     /// Marks drivers whose last ping is older than the presence timeout as
@@ -382,6 +465,11 @@ impl Engine {
     /// Pings applied since start.
     pub fn pings_applied(&self) -> u64 {
         self.pings_applied
+    }
+
+    /// Fixes applied from other nodes since start.
+    pub fn replicas_applied(&self) -> u64 {
+        self.replicas_applied
     }
 
     /// Orders put on the board since start.
@@ -618,9 +706,11 @@ impl Engine {
             // A driver app sends pings only while its driver is on duty, so a
             // pinging driver is available until it says otherwise.
             availability: Availability::Available,
+            availability_at_ms: 0,
             current_order: None,
             status: DriverStatus::Offline,
             refused_jumps: 0,
+            remote: false,
             grid_pos: None,
             cell_index: 0,
         });
@@ -694,6 +784,7 @@ impl Engine {
             status,
             order_id: rec.current_order,
             at_ms: now_ms,
+            remote: rec.remote,
         });
     }
 }

@@ -41,6 +41,9 @@ pub struct Offer {
     pub dropoff: LatLng,
     /// Wall-clock Unix ms after which silence counts as a decline.
     pub expires_at_ms: i64,
+    /// Made by another node's matcher and relayed here because the
+    /// driver's connection is here: delivered, never recorded again.
+    pub relayed: bool,
 }
 
 /// Why an offer stopped being answerable before the driver answered.
@@ -91,6 +94,9 @@ pub enum Change {
         status: DriverStatus,
         order_id: Option<OrderId>,
         at_ms: i64,
+        /// The driver pings another node (its latest fix is a replica):
+        /// that node records its presence.
+        remote: bool,
     },
     /// The order's tracking record after a change (status or driver).
     Order(OrderTrack),

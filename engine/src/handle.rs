@@ -6,7 +6,7 @@
 //! wake-up per ping. The lock is never held across an `.await` (there are
 //! none in this crate) and never while calling out.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -19,36 +19,71 @@ use crate::geo::{BBox, LatLng};
 use crate::ids::{DriverId, OfferId, OrderId};
 use crate::orders::OrderTrack;
 use crate::ping::Ping;
+use crate::replica::{Replica, Tap};
 use crate::status::{Availability, DriverStatus, OrderStatus};
 
 #[derive(Clone)]
 pub struct Handle {
     engine: Arc<Mutex<Engine>>,
+    /// Where local writes go out to other nodes ([`Handle::set_tap`]);
+    /// empty on one node.
+    tap: Arc<OnceLock<Arc<dyn Tap>>>,
 }
 
 impl Handle {
     pub fn new(config: Config) -> Self {
         Self {
             engine: Arc::new(Mutex::new(Engine::new(config))),
+            tap: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Sends every local ping and declaration from now on to `tap` too
+    /// (after the lock is released). Only the first call takes effect;
+    /// `false` when a tap was set already.
+    pub fn set_tap(&self, tap: Arc<dyn Tap>) -> bool {
+        self.tap.set(tap).is_ok()
     }
 
     pub fn apply_ping(&self, ping: &Ping, now_ms: i64) -> Applied {
         let cell = cells::cell_of(ping.position);
-        self.engine.lock().apply_located(ping, cell, now_ms)
+        let outcome = self.engine.lock().apply_located(ping, cell, now_ms);
+        if let Some(tap) = self.tap.get() {
+            tap.pings(std::slice::from_ref(ping), &[cell], &[outcome], now_ms);
+        }
+        outcome
     }
 
     /// Applies pings in order under one lock; outcomes in the same order.
     pub fn apply_pings(&self, pings: &[Ping], now_ms: i64) -> Vec<Applied> {
-        let located: Vec<_> = pings
+        let cells: Vec<_> = pings.iter().map(|p| cells::cell_of(p.position)).collect();
+        let mut engine = self.engine.lock();
+        let outcomes: Vec<Applied> = pings
             .iter()
-            .map(|p| (p, cells::cell_of(p.position)))
+            .zip(&cells)
+            .map(|(p, &cell)| engine.apply_located(p, cell, now_ms))
+            .collect();
+        drop(engine);
+        if let Some(tap) = self.tap.get() {
+            tap.pings(pings, &cells, &outcomes, now_ms);
+        }
+        outcomes
+    }
+
+    /// Applies what other nodes know of drivers ([`Engine::apply_replica`])
+    /// under one lock, cells looked up before it; never tapped. Returns
+    /// how many fixes moved a driver.
+    pub fn apply_replicas(&self, replicas: &[Replica], now_ms: i64) -> usize {
+        let cells: Vec<Option<cells::Cell>> = replicas
+            .iter()
+            .map(|r| r.fix.map(|f| cells::cell_of(f.position)))
             .collect();
         let mut engine = self.engine.lock();
-        located
-            .into_iter()
-            .map(|(p, cell)| engine.apply_located(p, cell, now_ms))
-            .collect()
+        replicas
+            .iter()
+            .zip(cells)
+            .filter(|(r, cell)| engine.apply_replica(r, *cell, now_ms) == Applied::Moved)
+            .count()
     }
 
     pub fn set_availability(
@@ -57,9 +92,25 @@ impl Handle {
         availability: Availability,
         now_ms: i64,
     ) -> DriverStatus {
-        self.engine
-            .lock()
-            .set_availability(driver_id, availability, now_ms)
+        let mut engine = self.engine.lock();
+        let status = engine.set_availability(driver_id, availability, now_ms);
+        let fix = engine.driver(driver_id).and_then(|v| v.fix);
+        drop(engine);
+        if let Some(tap) = self.tap.get() {
+            let fix = fix.map(|f| {
+                let ping = Ping {
+                    driver_id,
+                    position: f.position,
+                    recorded_at_ms: f.recorded_at_ms,
+                    heading_deg: f.heading_deg,
+                    speed_mps: f.speed_mps,
+                    accuracy_m: f.accuracy_m,
+                };
+                (ping, f.cell)
+            });
+            tap.availability(driver_id, availability, now_ms, fix);
+        }
+        status
     }
 
     pub fn expire(&self, now_ms: i64) -> usize {
@@ -216,6 +267,7 @@ impl Handle {
             tracked_orders: engine.active_order_count(),
             occupied_cells: engine.occupied_cells(),
             pings_applied_total: engine.pings_applied(),
+            replicas_applied_total: engine.replicas_applied(),
             orders_opened_total: engine.orders_opened(),
             moves_queued,
             changes_queued,
@@ -230,6 +282,8 @@ pub struct Stats {
     pub occupied_cells: usize,
     /// Pings applied since start (rates come from two readings).
     pub pings_applied_total: u64,
+    /// Fixes applied from other nodes since start.
+    pub replicas_applied_total: u64,
     /// Orders put on the board since start.
     pub orders_opened_total: u64,
     pub moves_queued: usize,

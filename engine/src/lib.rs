@@ -10,6 +10,8 @@
 //! - Events out ([`event`]): `Moved` per applied ping and `Change` for
 //!   status, orders, offers, orders nobody took and couriers' arrivals, on bounded broadcast streams whose overflow
 //!   policy is written in [`event`].
+//! - [`replica`]: driver state between nodes: [`Replica`] in (another
+//!   node's fix, presence and declaration), [`Tap`] out (local writes).
 //! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
 //!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]).
@@ -29,6 +31,7 @@ mod handle;
 pub mod ids;
 pub mod orders;
 pub mod ping;
+pub mod replica;
 pub mod status;
 
 pub use config::Config;
@@ -39,6 +42,7 @@ pub use handle::{Census, Handle, Stats};
 pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
+pub use replica::{Replica, ReplicaFix, Tap};
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 
 /// The event streams' receiver type, re-exported so callers need not depend

@@ -228,6 +228,7 @@ mod tests {
             pickup: LatLng::new(57.7, 11.97).unwrap(),
             dropoff: LatLng::new(57.71, 11.98).unwrap(),
             expires_at_ms: 1_763_700_030_000,
+            relayed: false,
         };
         // Without details or a driver position: where, when, how far (0.01°
         // north is 1,112 m, 0.01° east here 594 m: 1,261 m).

@@ -1096,6 +1096,7 @@ impl Matcher {
             dropoff,
             expires_at_ms: now_ms
                 .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
+            relayed: false,
         });
         book.open_offer(offer.clone(), deadline(now, timeout));
         metrics::counter!(OFFERS_TOTAL, "outcome" => "made").increment(1);

@@ -317,10 +317,15 @@ pub struct MqttDriver {
 
 impl MqttDriver {
     pub async fn connect(app: &TestApp, user: &User) -> MqttDriver {
+        MqttDriver::connect_at(app.mqtt, user).await
+    }
+
+    /// Connects to the broker at `mqtt` (a node started as a process).
+    pub async fn connect_at(mqtt: SocketAddr, user: &User) -> MqttDriver {
         let mut opts = MqttOptions::new(
             format!("app-{}", &user.id[..8]),
-            app.mqtt.ip().to_string(),
-            app.mqtt.port(),
+            mqtt.ip().to_string(),
+            mqtt.port(),
         );
         opts.set_credentials(user.id.clone(), user.token.clone());
         opts.set_keep_alive(Duration::from_secs(30));
@@ -395,8 +400,13 @@ pub struct Watcher {
 
 impl Watcher {
     pub async fn connect(app: &TestApp, token: &str) -> Watcher {
+        Watcher::connect_to(&app.api, token).await
+    }
+
+    /// Connects to the tracking socket of `api`'s server.
+    pub async fn connect_to(api: &Api, token: &str) -> Watcher {
         let (ws, _) =
-            tokio_tungstenite::connect_async(app.ws_url(&format!("/v1/ws?token={token}")))
+            tokio_tungstenite::connect_async(api.ws_url(&format!("/v1/ws?token={token}")))
                 .await
                 .unwrap();
         Watcher { ws }

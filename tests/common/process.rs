@@ -12,6 +12,8 @@ pub struct ServerProcess {
     pub child: Child,
     /// Its REST API.
     pub api: Api,
+    /// Its MQTT broker's address (bound on nodes with the ingest role).
+    pub mqtt: std::net::SocketAddr,
 }
 
 impl ServerProcess {
@@ -41,6 +43,7 @@ impl ServerProcess {
         let server = ServerProcess {
             child,
             api: Api::new(http),
+            mqtt,
         };
         eventually(async || {
             let ready = server

@@ -666,6 +666,12 @@ impl Hub {
         self.areas.iter().flatten().cloned().collect()
     }
 
+    /// Every area subscription's box (what the node must hold positions
+    /// of).
+    pub fn area_boxes(&self) -> Vec<BBox> {
+        self.areas.iter().flatten().map(|a| a.bbox).collect()
+    }
+
     pub fn has_areas(&self) -> bool {
         self.areas.len() > self.free_areas.len()
     }

@@ -289,6 +289,15 @@ impl Shared {
     }
 }
 
+/// What a gateway's clients watch ([`Gateway::watched`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Watched {
+    /// Orders with at least one watcher.
+    pub orders: Vec<engine::OrderId>,
+    /// Every area subscription's box.
+    pub areas: Vec<engine::BBox>,
+}
+
 impl FromRef<Gateway> for Tokens {
     fn from_ref(gateway: &Gateway) -> Tokens {
         gateway.shared.tokens.clone()
@@ -385,6 +394,16 @@ impl Gateway {
             }
         }
         self.close_all().await;
+    }
+
+    /// What this gateway's clients watch now: orders and map areas (so
+    /// a node of several holds the drivers' positions they need).
+    pub fn watched(&self) -> Watched {
+        let hub = self.shared.hub.lock();
+        Watched {
+            orders: hub.order_ids(),
+            areas: hub.area_boxes(),
+        }
     }
 
     /// Open tracking sockets (including ones being upgraded).

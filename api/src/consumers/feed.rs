@@ -53,6 +53,11 @@ fn feed(
     now_ms: i64,
 ) {
     match change {
+        // A driver pinging another node, or an offer another node's
+        // matcher made: that node records them (one event, not one per
+        // node).
+        Change::DriverStatus { remote: true, .. } => {}
+        Change::Offer(offer) if offer.relayed => {}
         Change::DriverStatus {
             driver_id,
             status,

@@ -545,3 +545,106 @@ fn census_inputs_count_available_couriers_and_waiting_orders() {
     assert_eq!(open, want);
     assert_eq!((e.pings_applied(), e.orders_opened()), (2, 2));
 }
+
+fn replica(driver_id: DriverId, lat: f64, ts: i64, seen: i64) -> Replica {
+    Replica {
+        driver_id,
+        fix: Some(crate::replica::ReplicaFix {
+            position: ll(lat, 11.97),
+            recorded_at_ms: ts,
+            heading_deg: None,
+            speed_mps: None,
+            accuracy_m: None,
+        }),
+        seen_at_ms: seen,
+        availability: Availability::Available,
+        availability_at_ms: 0,
+    }
+}
+
+#[test]
+fn replicas_move_drivers_but_never_touch_their_orders() {
+    let mut e = Engine::new(Config::default());
+    let mut changes = e.subscribe_changes();
+    let d = DriverId::new();
+    let apply = |e: &mut Engine, r: &Replica, now: i64| {
+        let cell = r.fix.map(|f| cells::cell_of(f.position));
+        e.apply_replica(r, cell, now)
+    };
+    assert_eq!(
+        apply(&mut e, &replica(d, 57.70, T0, T0), T0),
+        Applied::Moved
+    );
+    assert_eq!(e.driver(d).unwrap().status, DriverStatus::Available);
+    assert!(
+        matches!(
+            changes.try_recv(),
+            Ok(Change::DriverStatus { remote: true, .. })
+        ),
+        "its own node records it"
+    );
+    // An older fix is stale; a far jump is not refused (the origin checked).
+    assert_eq!(
+        apply(&mut e, &replica(d, 57.80, T0 - 1, T0), T0),
+        Applied::Stale
+    );
+    assert_eq!(
+        apply(
+            &mut e,
+            &replica(d, 57.80, T0 + 1_000, T0 + 1_000),
+            T0 + 1_000
+        ),
+        Applied::Moved
+    );
+    assert_eq!(
+        e.nearest(ll(57.80, 11.97), 100.0, 5, StatusFilter::Any)
+            .len(),
+        1
+    );
+
+    // Assigned on this node's board: a replica keeps it busy.
+    let o = order(&mut e);
+    e.assign(o, d, T0 + 1_000).unwrap();
+    assert_eq!(
+        apply(
+            &mut e,
+            &replica(d, 57.801, T0 + 2_000, T0 + 2_000),
+            T0 + 2_000
+        ),
+        Applied::Moved
+    );
+    let view = e.driver(d).unwrap();
+    assert_eq!(
+        (view.status, view.current_order),
+        (DriverStatus::Busy, Some(o))
+    );
+
+    // Declarations: the newest wins, whichever way it came.
+    e.set_availability(d, Availability::Offline, T0 + 3_000);
+    let older = Replica {
+        availability_at_ms: T0 + 2_500,
+        ..replica(d, 57.801, T0 + 2_000, 0)
+    };
+    apply(&mut e, &older, T0 + 3_500);
+    assert_eq!(e.driver(d).unwrap().availability, Availability::Offline);
+    let newer = Replica {
+        fix: None,
+        availability_at_ms: T0 + 4_000,
+        ..older
+    };
+    apply(&mut e, &newer, T0 + 4_000);
+    assert_eq!(e.driver(d).unwrap().availability, Availability::Available);
+
+    // Presence comes from the origin's last hearing, and expires here.
+    let timeout_ms = Config::default().presence_timeout_s as i64 * 1000;
+    e.unassign(o, T0 + 4_000).unwrap();
+    assert_eq!(e.driver(d).unwrap().status, DriverStatus::Available);
+    e.expire(T0 + 2_000 + timeout_ms);
+    assert_eq!(e.driver(d).unwrap().status, DriverStatus::Offline);
+    // A snapshot entry older than the timeout places it, offline.
+    let late = DriverId::new();
+    apply(&mut e, &replica(late, 57.7, T0, T0), T0 + timeout_ms + 1);
+    assert_eq!(e.driver(late).unwrap().status, DriverStatus::Offline);
+    assert_eq!(e.replicas_applied(), 4);
+    assert_eq!(e.pings_applied(), 0, "local pings only");
+}
