@@ -3,6 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The default region resolution: 5 (about 252 km² a cell; see
+/// `engine::region::DEFAULT_REGION_RESOLUTION`, which this crate does not
+/// depend on).
+const fn engine_default_region_resolution() -> u8 {
+    5
+}
+
 /// The node's identity in Redis and the event stream's limits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -28,6 +35,22 @@ pub struct Config {
     /// is claimed by another reader of its group (`XAUTOCLAIM`); the
     /// interval of the reader's claim pass too.
     pub claim_idle_ms: u64,
+    /// How long a lease (a region's dispatch, the relay) lasts without
+    /// renewal: a dead holder's work moves to another node within about
+    /// this (plus one `lease_renew_ms`).
+    pub lease_ms: u64,
+    /// How often a node renews the leases it holds and tries to take the
+    /// ones it wants; well inside `lease_ms`, so a renewal or two may fail
+    /// before the lease runs out.
+    pub lease_renew_ms: u64,
+    /// The H3 resolution of a dispatch region (0…15; 5: about 252 km²):
+    /// one node at a time dispatches each region's orders.
+    pub region_resolution: u8,
+    /// The URL other nodes reach this node's HTTP server at (a driver's
+    /// answer to an offer this node made is forwarded there). Unset: the
+    /// bound HTTP address (a wildcard address as 127.0.0.1, which only
+    /// fits nodes on one machine).
+    pub advertise_url: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +62,10 @@ impl Default for Config {
             stream_batch: 256,
             stream_block_ms: 1_000,
             claim_idle_ms: 30_000,
+            lease_ms: 10_000,
+            lease_renew_ms: 3_000,
+            region_resolution: engine_default_region_resolution(),
+            advertise_url: None,
         }
     }
 }
@@ -52,6 +79,8 @@ impl Config {
             ("stream_batch", u64::from(self.stream_batch)),
             ("stream_block_ms", self.stream_block_ms),
             ("claim_idle_ms", self.claim_idle_ms),
+            ("lease_ms", self.lease_ms),
+            ("lease_renew_ms", self.lease_renew_ms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("cluster.{name} must be positive"));
@@ -64,8 +93,27 @@ impl Config {
         if self.key_prefix.chars().any(char::is_whitespace) {
             return Err("cluster.key_prefix must not contain spaces".into());
         }
+        // Two renewals at least within a lease: one lost round trip does
+        // not lose the lease.
+        if self.lease_renew_ms.saturating_mul(2) > self.lease_ms {
+            return Err("cluster.lease_renew_ms must be at most half of cluster.lease_ms".into());
+        }
+        if self.region_resolution > 15 {
+            return Err("cluster.region_resolution must be 0 to 15 (an H3 resolution)".into());
+        }
+        if let Some(url) = &self.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err("cluster.advertise_url must be an http:// or https:// URL".into());
+        }
         Ok(())
     }
+
+    /// The Redis key of the lease `name`.
+    pub fn lease_key(&self, name: &str) -> String {
+        format!("{}lease:{name}", self.key_prefix)
+    }
+
 
     /// The key of the domain event stream.
     pub fn events_key(&self) -> String {

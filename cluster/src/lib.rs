@@ -18,6 +18,12 @@
 //!   its [`events::Consumer`]s once per node (deduplicated by event id),
 //!   acknowledges it, and claims the pending entries of a consumer that
 //!   died (`XAUTOCLAIM`).
+//! - [`lease`]: leases ([`Leases`]: `SET NX PX`, compare-and-extend,
+//!   compare-and-delete) that make one node at a time dispatch a region or
+//!   run the once-per-cluster consumers, each with a fencing token the
+//!   database hands out ([`lease::Fencing`]).
+//! - [`OfferOwners`]: which node holds each offer (its advertised URL),
+//!   so a driver's answer is forwarded to the node whose matcher made it.
 //! - [`describe_metrics`]: HELP text of the metrics recorded here.
 //!
 //! **Architecture Invariant:** the redis crate is used here and nowhere
@@ -27,12 +33,16 @@
 
 pub mod codec;
 pub mod config;
+pub mod lease;
 pub mod metrics;
+mod owners;
 mod publish;
 mod read;
 mod redis_conn;
 
 pub use config::Config;
+pub use lease::{HeldLease, LeaseConfig, Leases};
+pub use owners::OfferOwners;
 pub use metrics::describe_metrics;
 pub use publish::StreamPublisher;
 pub use read::{ReadConfig, StreamReader};

@@ -12,7 +12,8 @@
 //!   policy is written in [`event`].
 //! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
-//!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]).
+//!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]),
+//!   dispatch regions and their fencing tokens ([`region`]).
 //!
 //! The engine does no I/O and never reads the clock: every mutation takes
 //! `now_ms` (Unix milliseconds) from the caller.
@@ -29,6 +30,7 @@ mod handle;
 pub mod ids;
 pub mod orders;
 pub mod ping;
+pub mod region;
 pub mod status;
 
 pub use config::Config;
@@ -39,6 +41,7 @@ pub use handle::{Census, Handle, Stats};
 pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
+pub use region::{Fence, Region};
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 
 /// The event streams' receiver type, re-exported so callers need not depend

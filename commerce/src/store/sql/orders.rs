@@ -3,7 +3,7 @@
 //! driver assignment.
 
 use async_trait::async_trait;
-use engine::{DriverId, MenuItemId, OrderId, OrderStatus, UserId};
+use engine::{DriverId, Fence, MenuItemId, OrderId, OrderStatus, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -330,13 +330,33 @@ impl OrderStore for SqlStore {
         Ok(TransitionOutcome::Applied(order, refund))
     }
 
-    async fn assign_driver(
+    async fn assign_driver_fenced(
         &self,
         order_id: OrderId,
         driver_id: DriverId,
         at_ms: i64,
+        fence: Option<Fence>,
     ) -> Result<AssignOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
+        if let Some(fence) = fence {
+            // A shared lock on PostgreSQL: assignments of one region do not
+            // wait for each other, a takeover's bump waits for them (and
+            // they for it). SQLite's single writer orders them anyway.
+            let sql = match self.backend {
+                super::Backend::Postgres => {
+                    "SELECT epoch FROM lease_epochs WHERE name = $1 FOR SHARE"
+                }
+                super::Backend::Sqlite => "SELECT epoch FROM lease_epochs WHERE name = $1",
+            };
+            let current: Option<i64> = sqlx::query_scalar(sql)
+                .bind(fence.region.lease_name())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if current != Some(fence.epoch) {
+                tx.rollback().await?;
+                return Ok(AssignOutcome::Fenced { current });
+            }
+        }
         let done = sqlx::query(concat!(
             "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
             "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
@@ -346,8 +366,17 @@ impl OrderStore for SqlStore {
         .bind(at_ms)
         .bind(order_id.to_string())
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await;
+        let done = match done {
+            Ok(done) => done.rows_affected(),
+            // `orders_one_open_per_driver`: the driver holds another open
+            // order (another region's leader assigned it meanwhile).
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(AssignOutcome::DriverBusy);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if done == 0 {
             tx.rollback().await?;
             return Ok(AssignOutcome::Refused(self.order(order_id).await?));
@@ -364,6 +393,34 @@ impl OrderStore for SqlStore {
         tx.commit().await?;
         self.committed();
         Ok(AssignOutcome::Applied(order))
+    }
+
+    async fn bump_lease_epoch(&self, name: &str, holder: &str, at_ms: i64) -> Result<i64> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        // The row lock this takes waits for assignments that checked the
+        // old epoch under their shared lock (see `assign_driver_fenced`).
+        let epoch: i64 = sqlx::query_scalar(
+            "INSERT INTO lease_epochs (name, epoch, holder, acquired_at_ms) VALUES ($1, 1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET epoch = lease_epochs.epoch + 1, \
+             holder = excluded.holder, acquired_at_ms = excluded.acquired_at_ms \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    async fn lease_epoch(&self, name: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT epoch FROM lease_epochs WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
@@ -468,8 +525,32 @@ impl OrderStore for SqlStore {
         .bind(r.order_id.to_string())
         .bind(r.from.map(|d| d.to_string()).unwrap_or_default())
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await;
+        let done = match done {
+            Ok(done) => done.rows_affected(),
+            // `orders_one_open_per_driver`: an accept gave the new driver
+            // another order since the check above.
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                let held = match r.to {
+                    Some(to) => sqlx::query_scalar::<_, String>(concat!(
+                        "SELECT id FROM orders WHERE driver_id = $1 AND status NOT IN ",
+                        terminal_statuses!(),
+                        " LIMIT 1"
+                    ))
+                    .bind(to.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .and_then(|id| id.parse().ok()),
+                    None => None,
+                };
+                return Ok(match held {
+                    Some(held) => ReassignOutcome::DriverBusy(held),
+                    None => ReassignOutcome::Stale(self.order(r.order_id).await?),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         if done == 0 {
             tx.rollback().await?;
             return Ok(ReassignOutcome::Stale(self.order(r.order_id).await?));

@@ -1,0 +1,24 @@
+-- The twin of migrations/postgres/0016_lease_epochs.sql (SQLite runs one
+-- node and takes no lease; the table keeps the schemas alike).
+-- Leases of a cluster (issue 14, ARCHITECTURE.md "Scale-out"): one row per
+-- lease (a dispatch region's `region:{h3 cell}`, the relay's `relay`). The
+-- lease itself lives in Redis; its epoch lives here and rises by one each
+-- time a node takes the lease. The epoch is the holder's fencing token:
+-- every assignment a region's leader writes checks, in its transaction,
+-- that its token is still the region's epoch, so a paused or partitioned
+-- old leader can never assign.
+CREATE TABLE lease_epochs (
+    name TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    -- The node that took the lease last (`cluster.node_id`).
+    holder TEXT NOT NULL,
+    acquired_at_ms INTEGER NOT NULL
+);
+
+-- One open order per driver, whatever wrote it: the final guard when two
+-- leaders (of neighbouring regions) offer one driver two orders, or a
+-- dispatcher's reassignment races an accept. The list is the store's
+-- terminal statuses (`terminal_statuses!`).
+CREATE UNIQUE INDEX orders_one_open_per_driver ON orders (driver_id)
+    WHERE driver_id IS NOT NULL
+      AND status NOT IN ('delivered', 'cancelled', 'rejected', 'payment_failed');
