@@ -33,11 +33,14 @@ use tokio_util::sync::CancellationToken;
 const KITCHEN: (f64, f64) = (57.7089, 11.9746);
 
 /// Short leases, so takeovers are quick; offers held until the food is
-/// ready would only slow the run.
-const LEASE_ENV: [(&str, &str); 3] = [
+/// ready would only slow the run; a hundred couriers sign up from one
+/// address.
+const LEASE_ENV: [(&str, &str); 5] = [
     ("HEXDASH_CLUSTER__LEASE_MS", "2000"),
     ("HEXDASH_CLUSTER__LEASE_RENEW_MS", "400"),
     ("HEXDASH_MATCHER__PREP_AWARE", "false"),
+    ("HEXDASH_API__SIGNUP_ATTEMPTS_PER_ADDRESS", "100000"),
+    ("HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS", "100000"),
 ];
 
 /// A `hexdash serve` process of the cluster, killed when dropped.
