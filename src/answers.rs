@@ -94,7 +94,9 @@ pub async fn record_offer_owners(
             .record(&offer.offer_id.to_string(), &me, ttl_ms)
             .await
         {
-            Ok(()) => metrics::counter!(OWNERS_RECORDED_TOTAL, "outcome" => "recorded").increment(1),
+            Ok(()) => {
+                metrics::counter!(OWNERS_RECORDED_TOTAL, "outcome" => "recorded").increment(1)
+            }
             Err(e) => {
                 metrics::counter!(OWNERS_RECORDED_TOTAL, "outcome" => "failed").increment(1);
                 tracing::warn!(offer_id = %offer.offer_id, error = %e, "cannot record an offer's owner");

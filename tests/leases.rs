@@ -319,13 +319,15 @@ async fn killing_the_leader_mid_run_loses_no_order_and_assigns_none_twice() {
         placed.clone(),
     )
     .await;
-    let (leader, follower) = within(Duration::from_secs(30), "a node leads the region", async || {
-        match (a.regions().await.is_empty(), b.regions().await.is_empty()) {
+    let (leader, follower) = within(
+        Duration::from_secs(30),
+        "a node leads the region",
+        async || match (a.regions().await.is_empty(), b.regions().await.is_empty()) {
             (false, true) => Some((0, 1)),
             (true, false) => Some((1, 0)),
             _ => None,
-        }
-    })
+        },
+    )
     .await;
     let (leader, follower) = (nodes[leader], nodes[follower]);
     let entry = Arc::new(Api::new(follower.api().http));
@@ -342,7 +344,10 @@ async fn killing_the_leader_mid_run_loses_no_order_and_assigns_none_twice() {
     // The rest, through the follower, by several customers at once.
     let mut placers = Vec::new();
     for p in 0..PLACERS {
-        let customer = follower.api().signup(&format!("customer{p}"), "customer").await;
+        let customer = follower
+            .api()
+            .signup(&format!("customer{p}"), "customer")
+            .await;
         let count = (ORDERS - 1) / PLACERS + usize::from(p < (ORDERS - 1) % PLACERS);
         placers.push(tokio::spawn(place_orders(
             entry.clone(),
@@ -354,9 +359,11 @@ async fn killing_the_leader_mid_run_loses_no_order_and_assigns_none_twice() {
         )));
     }
     // Mid-run: the leader dies at once, offers and all.
-    within(Duration::from_secs(300), "a third of the orders delivered", async || {
-        (delivered.load(Ordering::Relaxed) >= ORDERS / 3).then_some(())
-    })
+    within(
+        Duration::from_secs(300),
+        "a third of the orders delivered",
+        async || (delivered.load(Ordering::Relaxed) >= ORDERS / 3).then_some(()),
+    )
     .await;
     let token_before = leader.regions().await;
     leader.signal("-KILL");
@@ -367,10 +374,14 @@ async fn killing_the_leader_mid_run_loses_no_order_and_assigns_none_twice() {
     );
     // The follower takes the region within about the lease time, with a
     // higher token.
-    let taken = within(Duration::from_secs(30), "the follower takes over", async || {
-        let regions = follower.regions().await;
-        (!regions.is_empty()).then_some(regions)
-    })
+    let taken = within(
+        Duration::from_secs(30),
+        "the follower takes over",
+        async || {
+            let regions = follower.regions().await;
+            (!regions.is_empty()).then_some(regions)
+        },
+    )
     .await;
     assert!(
         taken[0].1 > token_before.first().map_or(0, |r| r.1),
@@ -379,9 +390,11 @@ async fn killing_the_leader_mid_run_loses_no_order_and_assigns_none_twice() {
     for placer in placers {
         placer.await.unwrap();
     }
-    within(Duration::from_secs(600), "every order delivered", async || {
-        (delivered.load(Ordering::Relaxed) >= ORDERS).then_some(())
-    })
+    within(
+        Duration::from_secs(600),
+        "every order delivered",
+        async || (delivered.load(Ordering::Relaxed) >= ORDERS).then_some(()),
+    )
     .await;
     stop.cancel();
     for c in couriers {
@@ -468,13 +481,17 @@ async fn a_paused_leader_cannot_assign_with_its_old_token() {
     // Both nodes know the courier before the order comes.
     for node in nodes {
         let admin = node.api().admin_token().await;
-        within(Duration::from_secs(15), "the courier is known", async || {
-            let (status, _) = node
-                .api()
-                .get(&format!("/v1/drivers/{}", driver.id), Some(&admin))
-                .await;
-            (status == 200).then_some(())
-        })
+        within(
+            Duration::from_secs(15),
+            "the courier is known",
+            async || {
+                let (status, _) = node
+                    .api()
+                    .get(&format!("/v1/drivers/{}", driver.id), Some(&admin))
+                    .await;
+                (status == 200).then_some(())
+            },
+        )
         .await;
     }
     place_orders(
@@ -502,10 +519,14 @@ async fn a_paused_leader_cannot_assign_with_its_old_token() {
     // Paused past its lease: the follower takes the region (a higher
     // token) and offers the order itself.
     leader.signal("-STOP");
-    let taken = within(Duration::from_secs(30), "the follower takes over", async || {
-        let regions = follower.regions().await;
-        (!regions.is_empty()).then_some(regions)
-    })
+    let taken = within(
+        Duration::from_secs(30),
+        "the follower takes over",
+        async || {
+            let regions = follower.regions().await;
+            (!regions.is_empty()).then_some(regions)
+        },
+    )
     .await;
     assert_eq!(taken[0].0, old[0].0);
     assert!(taken[0].1 > old[0].1, "{taken:?} after {old:?}");
@@ -556,9 +577,11 @@ async fn a_paused_leader_cannot_assign_with_its_old_token() {
         .await;
     assert_eq!(order["driver_id"], Value::Null, "{order}");
     // It noticed: no region lease on it, one lost.
-    within(Duration::from_secs(15), "the old leader lets go", async || {
-        leader.regions().await.is_empty().then_some(())
-    })
+    within(
+        Duration::from_secs(15),
+        "the old leader lets go",
+        async || leader.regions().await.is_empty().then_some(()),
+    )
     .await;
     assert!(leader.metric("hexdash_lease_lost_total").await >= 1.0);
 

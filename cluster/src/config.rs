@@ -114,7 +114,6 @@ impl Config {
         format!("{}lease:{name}", self.key_prefix)
     }
 
-
     /// The key of the domain event stream.
     pub fn events_key(&self) -> String {
         format!("{}events", self.key_prefix)

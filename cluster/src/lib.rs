@@ -42,8 +42,8 @@ mod redis_conn;
 
 pub use config::Config;
 pub use lease::{HeldLease, LeaseConfig, Leases};
-pub use owners::OfferOwners;
 pub use metrics::describe_metrics;
+pub use owners::OfferOwners;
 pub use publish::StreamPublisher;
 pub use read::{ReadConfig, StreamReader};
 pub use redis_conn::{Error, Redis};

@@ -76,12 +76,18 @@ async fn the_primitives_compare_before_they_extend_or_delete() {
     };
     let lease = Lease::new(redis.clone(), format!("{prefix}lease:region:x"));
     assert!(lease.acquire("a:1", 5_000).await.unwrap(), "free: taken");
-    assert!(!lease.acquire("b:1", 5_000).await.unwrap(), "held: not taken");
+    assert!(
+        !lease.acquire("b:1", 5_000).await.unwrap(),
+        "held: not taken"
+    );
     assert!(!lease.extend("b:1", 5_000).await.unwrap(), "not b's");
     assert!(lease.extend("a:1", 5_000).await.unwrap(), "a's");
     assert!(!lease.release("b:1").await.unwrap(), "b cannot delete a's");
     assert!(lease.release("a:1").await.unwrap(), "a gives it back");
-    assert!(!lease.extend("a:1", 5_000).await.unwrap(), "gone: no extend");
+    assert!(
+        !lease.extend("a:1", 5_000).await.unwrap(),
+        "gone: no extend"
+    );
     assert!(lease.acquire("b:1", 100).await.unwrap(), "free again");
     // Expired: nobody holds it, its old holder cannot extend it.
     tokio::time::sleep(Duration::from_millis(300)).await;

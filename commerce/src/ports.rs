@@ -11,9 +11,7 @@
 //! about it. The live side is a projection the REST layer rebuilds from the
 //! store at start-up, so a crash between the two loses nothing.
 
-use engine::{
-    DriverId, DriverStatus, DriverView, Fence, LatLng, OfferId, OrderId, RestaurantId,
-};
+use engine::{DriverId, DriverStatus, DriverView, Fence, LatLng, OfferId, OrderId, RestaurantId};
 
 use crate::Result;
 use crate::store::{MenuItem, Order, Restaurant, RoutePoint};

@@ -32,10 +32,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
-use crate::{AppState, answers};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
+use crate::{AppState, answers};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).

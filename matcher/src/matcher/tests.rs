@@ -731,9 +731,7 @@ fn a_clustered_matcher_offers_only_under_a_current_token() {
     let offer = matcher.pending_offer(order).unwrap();
     assert_eq!(offer.driver_id, near);
     *gate.token.lock() = Some(2);
-    let (track, fence) = matcher
-        .accept_fenced(offer.offer_id, near, NOW_MS)
-        .unwrap();
+    let (track, fence) = matcher.accept_fenced(offer.offer_id, near, NOW_MS).unwrap();
     assert_eq!(track.driver_id, Some(near));
     assert_eq!(fence, Some(Fence { region, epoch: 1 }));
 
