@@ -840,8 +840,8 @@ async fn steps_stamp_acceptance_and_readiness() {
 
 /// Fencing tokens (migration 0016): an assignment written with a region's
 /// old epoch is refused and writes nothing; the current one passes; a
-/// region nobody took refuses every token; and the database keeps one open
-/// order per driver whoever writes.
+/// region nobody took refuses every token; and a fenced assignment keeps
+/// one open order per driver.
 #[tokio::test]
 async fn fenced_assignments_need_the_current_epoch() {
     use commerce::store::AssignOutcome;
@@ -887,10 +887,12 @@ async fn fenced_assignments_need_the_current_epoch() {
             matches!(assigned, AssignOutcome::Applied(ref o) if o.driver_id == Some(driver)),
             "{db}: {assigned:?}"
         );
-        // The same driver on a second open order: refused by the database
-        // itself (another region's leader would get this).
+        // The same driver on a second open order under a token: refused by
+        // the database (another region's leader would get this).
         assert_eq!(
-            s.assign_driver(second.id, driver, 25).await.unwrap(),
+            s.assign_driver_fenced(second.id, driver, 25, Some(current))
+                .await
+                .unwrap(),
             AssignOutcome::DriverBusy,
             "{db}"
         );

@@ -13,10 +13,3 @@ CREATE TABLE lease_epochs (
     acquired_at_ms BIGINT NOT NULL
 );
 
--- One open order per driver, whatever wrote it: the final guard when two
--- leaders (of neighbouring regions) offer one driver two orders, or a
--- dispatcher's reassignment races an accept. The list is the store's
--- terminal statuses (`terminal_statuses!`).
-CREATE UNIQUE INDEX orders_one_open_per_driver ON orders (driver_id)
-    WHERE driver_id IS NOT NULL
-      AND status NOT IN ('delivered', 'cancelled', 'rejected', 'payment_failed');

@@ -653,8 +653,8 @@ pub enum AssignOutcome {
         /// The region's epoch now.
         current: Option<i64>,
     },
-    /// The driver holds another open order (the database's one open order
-    /// per driver): nothing was written.
+    /// The driver holds another open order (checked for a fenced
+    /// assignment, under the driver's row lock): nothing was written.
     DriverBusy,
 }
 
@@ -835,7 +835,9 @@ pub trait OrderStore: Send + Sync {
     /// a shared lock on the epoch's row (PostgreSQL), so a takeover's
     /// [`OrderStore::bump_lease_epoch`] waits for an assignment already
     /// checked and every later one sees the new epoch. `None`: no check
-    /// (one node, no leases).
+    /// (one node, no leases). With a fence the driver must hold no other
+    /// open order ([`AssignOutcome::DriverBusy`]): leaders of two regions
+    /// may offer one driver an order each, and only the database sees both.
     async fn assign_driver_fenced(
         &self,
         order_id: OrderId,

@@ -356,6 +356,29 @@ impl OrderStore for SqlStore {
                 tx.rollback().await?;
                 return Ok(AssignOutcome::Fenced { current });
             }
+            // One open order per driver across leaders: the leaders of two
+            // regions may offer one driver an order each. The driver's row
+            // lock makes their checks take turns (PostgreSQL; SQLite has
+            // one writer), so the second sees the first's assignment.
+            if self.backend == super::Backend::Postgres {
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(driver_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            let held: Option<String> = sqlx::query_scalar(concat!(
+                "SELECT id FROM orders WHERE driver_id = $1 AND id <> $2 AND status NOT IN ",
+                terminal_statuses!(),
+                " LIMIT 1"
+            ))
+            .bind(driver_id.to_string())
+            .bind(order_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_some() {
+                tx.rollback().await?;
+                return Ok(AssignOutcome::DriverBusy);
+            }
         }
         let done = sqlx::query(concat!(
             "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
@@ -366,17 +389,8 @@ impl OrderStore for SqlStore {
         .bind(at_ms)
         .bind(order_id.to_string())
         .execute(&mut *tx)
-        .await;
-        let done = match done {
-            Ok(done) => done.rows_affected(),
-            // `orders_one_open_per_driver`: the driver holds another open
-            // order (another region's leader assigned it meanwhile).
-            Err(e) if is_unique_violation(&e) => {
-                tx.rollback().await?;
-                return Ok(AssignOutcome::DriverBusy);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        .await?
+        .rows_affected();
         if done == 0 {
             tx.rollback().await?;
             return Ok(AssignOutcome::Refused(self.order(order_id).await?));
@@ -492,10 +506,17 @@ impl OrderStore for SqlStore {
     async fn reassign_driver(&self, r: &Reassignment) -> Result<ReassignOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
         if let Some(to) = r.to {
-            // One open order per driver. On PostgreSQL two transactions
-            // could both find none for the same driver; the caller also
-            // checks the engine (which binds a driver to one order under
-            // its lock), and the matcher offers nothing to a busy driver.
+            // One open order per driver. The driver's row lock makes this
+            // check take turns with a fenced accept's (PostgreSQL; see
+            // `assign_driver_fenced`); the caller also checks the engine
+            // (which binds a driver to one order under its lock), and the
+            // matcher offers nothing to a busy driver.
+            if self.backend == super::Backend::Postgres {
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(to.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             let held = sqlx::query(concat!(
                 "SELECT id FROM orders WHERE driver_id = $1 AND id <> $2 AND status NOT IN ",
                 terminal_statuses!(),
@@ -525,32 +546,8 @@ impl OrderStore for SqlStore {
         .bind(r.order_id.to_string())
         .bind(r.from.map(|d| d.to_string()).unwrap_or_default())
         .execute(&mut *tx)
-        .await;
-        let done = match done {
-            Ok(done) => done.rows_affected(),
-            // `orders_one_open_per_driver`: an accept gave the new driver
-            // another order since the check above.
-            Err(e) if is_unique_violation(&e) => {
-                tx.rollback().await?;
-                let held = match r.to {
-                    Some(to) => sqlx::query_scalar::<_, String>(concat!(
-                        "SELECT id FROM orders WHERE driver_id = $1 AND status NOT IN ",
-                        terminal_statuses!(),
-                        " LIMIT 1"
-                    ))
-                    .bind(to.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .and_then(|id| id.parse().ok()),
-                    None => None,
-                };
-                return Ok(match held {
-                    Some(held) => ReassignOutcome::DriverBusy(held),
-                    None => ReassignOutcome::Stale(self.order(r.order_id).await?),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        .await?
+        .rows_affected();
         if done == 0 {
             tx.rollback().await?;
             return Ok(ReassignOutcome::Stale(self.order(r.order_id).await?));
