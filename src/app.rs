@@ -56,6 +56,23 @@ pub struct App {
     /// interval; run here on nodes without ingest that hold other nodes'
     /// drivers).
     presence_sweep_ms: u64,
+    /// With Redis: the node's leases and what acts on them.
+    cluster: Option<ClusterParts>,
+}
+
+/// What a node of a cluster runs beside the subsystems (see
+/// `src/leases.rs` and `src/answers.rs`).
+struct ClusterParts {
+    leases: cluster::Leases,
+    /// Opens the once-per-cluster consumers while the relay lease is held.
+    relay_gate: tokio::sync::watch::Sender<bool>,
+    /// `cluster.region_resolution`.
+    region_resolution: u8,
+    /// Records the owner of each offer this node's matcher makes (matcher
+    /// nodes), with this node's advertised URL.
+    offer_owners: Option<(cluster::OfferOwners, String)>,
+    /// `matcher.offer_timeout_s`: how long an offer's owner is kept.
+    offer_timeout_s: u64,
 }
 
 /// What `run_until_stopped` starts for the event stream.
@@ -151,7 +168,7 @@ impl App {
         telemetry::prometheus();
         config
             .roles
-            .validate()
+            .validate(config.redis_url.is_some())
             .map_err(anyhow::Error::msg)
             .context("invalid roles")?;
         config
@@ -215,6 +232,33 @@ impl App {
         let router = load_roads(&config.matcher)?;
         let matcher = matcher::Matcher::with_router(engine.clone(), config.matcher.clone(), router)
             .with_clock(clock.clone());
+        // In a cluster: one node at a time dispatches a region (a lease
+        // with a fencing token from the database), and answers to offers
+        // are forwarded to the node that made them.
+        let leases = node.redis.as_ref().map(|redis| {
+            cluster::Leases::new(
+                redis.clone(),
+                &config.cluster.key_prefix,
+                &node.id,
+                cluster::LeaseConfig {
+                    lease_ms: config.cluster.lease_ms,
+                    renew_ms: config.cluster.lease_renew_ms,
+                },
+                Arc::new(crate::leases::StoreFencing {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                }),
+            )
+        });
+        let matcher = match &leases {
+            Some(leases) => matcher.with_gate(Arc::new(crate::leases::RegionGate {
+                leases: leases.clone(),
+                resolution: config.cluster.region_resolution,
+                takes_regions: config.roles.has(Role::Matcher),
+            })),
+            None => matcher,
+        };
+        let advertised = crate::answers::advertise_url(&config.cluster, http_addr);
         let arrivals =
             matcher::arrivals::Arrivals::new(engine.clone(), config.matcher.arrival_radius_m);
         let hasher = config
@@ -244,6 +288,13 @@ impl App {
         )
         .with_shutdown(shutdown.clone())
         .with_breadcrumbs(breadcrumbs.clone());
+        let api_state = match &node.redis {
+            Some(redis) => api_state.with_answers(Arc::new(crate::answers::Forwarder::new(
+                cluster::OfferOwners::new(redis.clone(), &config.cluster.key_prefix),
+                advertised.clone(),
+            ))),
+            None => api_state,
+        };
         // The same ETA source as the api's, so REST and the socket agree;
         // `me` subscriptions replay the stored notifications.
         let gateway = ws_gateway::Gateway::with_etas(
@@ -319,6 +370,17 @@ impl App {
         }
         let consumers =
             events::Consumers::from_list(from_log).context("invalid event consumers")?;
+        // In a cluster the once-per-cluster consumers (and the Redis
+        // publisher) run on one relay node at a time: the holder of the
+        // relay lease.
+        let (relay_gate, relay_open) = tokio::sync::watch::channel(false);
+        let consumers = match (&leases, relay) {
+            (Some(leases), true) => {
+                leases.want(crate::leases::RELAY_LEASE);
+                consumers.gated(relay_open)
+            }
+            _ => consumers,
+        };
         if let (true, Some(redis)) = (relay, &node.redis) {
             consumers
                 .add_with(
@@ -464,6 +526,10 @@ impl App {
             router = router
                 .merge(api::router(api_state.clone()))
                 .merge(web_console::router());
+        } else if roles.has(Role::Matcher) {
+            // A matcher node of a cluster without the REST API still takes
+            // the answers to its offers, forwarded by the api nodes.
+            router = router.merge(api::offers_router(api_state.clone()));
         }
         if roles.has(Role::Ingest) {
             router = router.merge(ingest.router());
@@ -479,11 +545,26 @@ impl App {
                 gateway: gateway.clone(),
                 redis: node.redis.clone(),
                 node: node.describe(&roles),
+                leases: leases.clone(),
             }))
             .fallback(api::not_found_fallback)
             // Outermost, so it sees every answer (the fallback's 404s and
             // the body limit's 413s too) with its matched route.
             .layer(axum::middleware::from_fn(telemetry::http::track));
+
+        let cluster = leases.map(|leases| ClusterParts {
+            leases,
+            relay_gate,
+            region_resolution: config.cluster.region_resolution,
+            offer_owners: match (&node.redis, roles.has(Role::Matcher)) {
+                (Some(redis), true) => Some((
+                    cluster::OfferOwners::new(redis.clone(), &config.cluster.key_prefix),
+                    advertised,
+                )),
+                _ => None,
+            },
+            offer_timeout_s: config.matcher.offer_timeout_s,
+        });
 
         Ok(App {
             http_listener,
@@ -509,6 +590,7 @@ impl App {
             stream_reader,
             positions,
             presence_sweep_ms: config.ingest.presence_sweep_ms,
+            cluster,
         })
     }
 
@@ -576,6 +658,7 @@ impl App {
             stream_reader,
             positions,
             presence_sweep_ms,
+            cluster,
             ..
         } = self;
         // Before the matcher and ingest start, so no offer or presence
@@ -623,6 +706,25 @@ impl App {
                     shutdown.clone(),
                 ));
             }
+        }
+        if let Some(parts) = cluster {
+            // Subscribed before the matcher runs: no offer goes unrecorded.
+            if let Some((owners, me)) = parts.offer_owners {
+                tracker.spawn(crate::answers::record_offer_owners(
+                    engine.subscribe_changes(),
+                    owners,
+                    me,
+                    parts.offer_timeout_s,
+                    shutdown.clone(),
+                ));
+            }
+            let listener = Arc::new(crate::leases::NodeListener {
+                api_state: api_state.clone(),
+                resolution: parts.region_resolution,
+                relay_gate: parts.relay_gate,
+                tracker: tracker.clone(),
+            });
+            tracker.spawn(parts.leases.run(listener, shutdown.clone()));
         }
         if roles.has(Role::Matcher) {
             tracker.spawn(matcher.run(shutdown.clone()));

@@ -5,11 +5,13 @@
 //! city of `hexdash serve --demo` beside it. [`cli`] holds the other
 //! subcommands (`hexdash simulate`).
 
+mod answers;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http_server;
+mod leases;
 mod node;
 mod notify;
 mod ops;

@@ -1,7 +1,8 @@
 //! Operator endpoints: `/` (where to go), `/healthz` (the process is
 //! alive), `/readyz` (each dependency the node uses answers: the database,
-//! the embedded broker on an ingest node or the external one's connection, Redis when configured; and the
-//! node's id and roles), `/metrics` (Prometheus text).
+//! the embedded broker on an ingest node or the external one's connection,
+//! Redis when configured; and the node's id, roles and, in a cluster,
+//! leases), `/metrics` (Prometheus text).
 
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct OpsState {
     pub redis: Option<cluster::Redis>,
     /// The node's id and roles, as `/readyz` shows them.
     pub node: crate::node::NodeInfo,
+    /// The node's leases, with Redis.
+    pub leases: Option<cluster::Leases>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -87,11 +90,16 @@ async fn get_readiness(State(state): State<OpsState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": checks,
         "node": state.node,
     });
+    if let Some(leases) = &state.leases {
+        // What this node does alone now: the regions it dispatches and
+        // the relay, each with its fencing token and time left.
+        body["leases"] = json!(leases.held());
+    }
     (status, Json(body)).into_response()
 }
 

@@ -70,15 +70,18 @@ impl Roles {
         self.0.iter().copied()
     }
 
-    /// Refuses the splits that cannot work yet: the matcher's offers and
-    /// the drivers' answers to them live in one process's memory, so the
-    /// REST API (where answers arrive) and the matcher (which holds the
-    /// offers) run on the same nodes.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.has(Role::Api) != self.has(Role::Matcher) {
+    /// Refuses the splits that cannot work: a matcher's offers live in
+    /// its process's memory, so a driver's answer (REST) must reach the
+    /// node that made the offer. In a cluster (`clustered`: Redis) any api
+    /// node forwards the answer there, so the roles split freely; a single
+    /// node without Redis has nowhere to forward to, so there the REST API
+    /// and the matcher run together.
+    pub fn validate(&self, clustered: bool) -> Result<(), String> {
+        if !clustered && self.has(Role::Api) != self.has(Role::Matcher) {
             return Err(
-                "roles api and matcher go together: a driver's answer to an offer \
-                 (REST) must reach the matcher that made it (in memory)"
+                "roles api and matcher go together without redis_url: a driver's \
+                 answer to an offer (REST) must reach the matcher that made it (in \
+                 memory), and only a cluster forwards it to another node"
                     .into(),
             );
         }
@@ -174,20 +177,18 @@ mod tests {
     }
 
     #[test]
-    fn api_and_matcher_go_together() {
-        let check = |text: &str, ok: bool| {
-            assert_eq!(
-                text.parse::<Roles>().unwrap().validate().is_ok(),
-                ok,
-                "{text}"
-            );
+    fn api_and_matcher_go_together_only_without_a_cluster() {
+        let check = |text: &str, alone: bool, clustered: bool| {
+            let roles = text.parse::<Roles>().unwrap();
+            assert_eq!(roles.validate(false).is_ok(), alone, "{text} alone");
+            assert_eq!(roles.validate(true).is_ok(), clustered, "{text} clustered");
         };
-        check("api,ingest,gateway,matcher,relay", true);
-        check("api,matcher", true);
-        check("ingest,gateway", true);
-        check("relay", true);
-        check("api", false);
-        check("matcher,ingest", false);
+        check("api,ingest,gateway,matcher,relay", true, true);
+        check("api,matcher", true, true);
+        check("ingest,gateway", true, true);
+        check("relay", true, true);
+        check("api", false, true);
+        check("matcher,ingest", false, true);
     }
 
     #[test]

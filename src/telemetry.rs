@@ -92,6 +92,7 @@ fn describe() {
     api::describe_metrics();
     events::describe_metrics();
     cluster::describe_metrics();
+    crate::answers::describe_metrics();
     matcher::describe_metrics();
     describe_gauge!(
         "hexdash_build_info",

@@ -44,7 +44,7 @@ async fn roles_choose_what_a_node_serves() {
 }
 
 #[tokio::test]
-async fn the_api_without_the_matcher_is_refused_at_start() {
+async fn the_api_without_the_matcher_is_refused_at_start_without_redis() {
     let dir = TempDir::create();
     let mut config = test_config(&dir.0);
     config.roles = "api,ingest".parse().unwrap();
@@ -78,12 +78,24 @@ struct Node {
 
 impl Node {
     async fn start(database_url: &str, redis_url: &str, prefix: &str, node_id: &str) -> Node {
+        Node::start_with(database_url, redis_url, prefix, node_id, &[]).await
+    }
+
+    /// [`Node::start`] with `extra` settings on top.
+    async fn start_with(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        node_id: &str,
+        extra: &[(&str, &str)],
+    ) -> Node {
         let dir = TempDir::create();
-        let env = [
+        let mut env = vec![
             ("HEXDASH_REDIS_URL", redis_url),
             ("HEXDASH_CLUSTER__KEY_PREFIX", prefix),
             ("HEXDASH_CLUSTER__NODE_ID", node_id),
         ];
+        env.extend_from_slice(extra);
         let server = process::ServerProcess::start(&dir, database_url, &env).await;
         Node { server, _dir: dir }
     }

@@ -161,6 +161,31 @@ impl Webhooks {
         Ok(started)
     }
 
+    /// [`Webhooks::start_stored`] for the endpoints not running here yet
+    /// (registered on another node since this one started): a node that
+    /// takes the relay lease delivers to every stored endpoint. How many
+    /// it started.
+    pub async fn start_stored_missing(&self) -> Result<usize, Error> {
+        let running = self.consumers.names();
+        let mut started = 0;
+        let mut after = None;
+        loop {
+            let page =
+                webhooks::store::list_endpoints(self.pool(), after, webhooks::store::MAX_PAGE)
+                    .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for endpoint in page {
+                if running.contains(&consumer_name(endpoint.id)) {
+                    continue;
+                }
+                self.start(endpoint).await?;
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
     /// Stores a new endpoint with the id `id` (made by the caller from the
     /// app's clock) and starts its consumer; the endpoint with its secret
     /// (show it once).

@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub mod answers;
 pub mod breadcrumbs;
 pub mod channels;
 pub mod consumers;
@@ -250,6 +251,9 @@ pub struct AppState {
     /// Clears and replays the reports projection; `None` where no stream
     /// runs (the rebuild route then answers 503).
     pub reports: Option<consumers::reports::Rebuild>,
+    /// In a cluster: forwards a driver's answer to the node whose matcher
+    /// made the offer ([`AppState::with_answers`]); `None` on one node.
+    pub answers: Option<Arc<dyn answers::AnswerRouting>>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -315,9 +319,17 @@ impl AppState {
             senders: channels::Senders::default(),
             breadcrumbs: Arc::new(breadcrumbs::Breadcrumbs::new(breadcrumbs::Config::default())),
             reports: None,
+            answers: None,
             hashing,
             login_limits,
         }
+    }
+
+    /// The same state forwarding drivers' answers to the node that made
+    /// the offer (a cluster; see [`answers`]).
+    pub fn with_answers(mut self, answers: Arc<dyn answers::AnswerRouting>) -> Self {
+        self.answers = Some(answers);
+        self
     }
 
     /// The same state with another payment gateway (the simulated one is
@@ -415,6 +427,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::router())
         .merge(openapi::router())
+        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The answers to offers alone (`POST /v1/offers/{id}/accept|decline`),
+/// for a matcher node without the `api` role in a cluster: api nodes
+/// forward drivers' answers to the node whose matcher made the offer.
+pub fn offers_router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .merge(routes::offers_router())
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

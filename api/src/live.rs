@@ -113,10 +113,10 @@ impl Offers for Live {
         offer_id: OfferId,
         driver_id: DriverId,
         now_ms: i64,
-    ) -> commerce::Result<OrderId> {
+    ) -> commerce::Result<(OrderId, Option<engine::Fence>)> {
         self.matcher
-            .accept(offer_id, driver_id, now_ms)
-            .map(|track| track.order_id)
+            .accept_fenced(offer_id, driver_id, now_ms)
+            .map(|(track, fence)| (track.order_id, fence))
             .map_err(offer_error)
     }
 
@@ -396,6 +396,35 @@ pub async fn restore_with(
     )
     .await?;
     Ok(restored)
+}
+
+/// A takeover in a cluster: this node now leads a region (its lease), so
+/// every open order of the store that `in_region` picks and that still
+/// waits for a driver goes on the board and to the matcher, as at
+/// start-up ([`restore`]). Orders placed while no node led the region are
+/// found here (the database has them); offers the previous leader made
+/// simply lapse (the new leader offers afresh). How many were dispatched.
+pub async fn take_over(
+    state: &AppState,
+    in_region: impl Fn(&Order) -> bool,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let live = state.live();
+    let mut dispatched = 0;
+    store::for_each_page(
+        RESTORE_PAGE,
+        |after, limit| state.store.open_orders(after, limit),
+        |order| order.id,
+        |page| {
+            for order in page.iter().filter(|o| awaits_driver(o) && in_region(o)) {
+                track(&live, order, order.version);
+                dispatch_if_waiting(&live, order, now_ms);
+                dispatched += 1;
+            }
+        },
+    )
+    .await?;
+    Ok(dispatched)
 }
 
 /// The order's ETAs for its driver where the engine last saw them, from

@@ -29,8 +29,8 @@ pub struct Config {
     /// is claimed by another reader of its group (`XAUTOCLAIM`); the
     /// interval of the reader's claim pass too.
     pub claim_idle_ms: u64,
-    /// The H3 resolution of a region, the unit positions are shared and
-    /// held by (0…9). Default 5: cells of about 252 km² (edge ≈ 8.5 km),
+    /// The H3 resolution of a region (0…9), the unit positions are shared
+    /// and held by and one node at a time dispatches (its lease). Default 5: cells of about 252 km² (edge ≈ 8.5 km),
     /// so a city is a handful of regions (each publication carries many
     /// drivers), a 3 km `nearby` touches one to three, and a node watching
     /// one order holds about a city district, not the country.
@@ -60,6 +60,19 @@ pub struct Config {
     /// Position updates a node buffers for publication at most; beyond
     /// this (Redis slow or down) new ones are dropped and counted.
     pub max_pending_updates: usize,
+    /// How long a lease (a region's dispatch, the relay) lasts without
+    /// renewal: a dead holder's work moves to another node within about
+    /// this (plus one `lease_renew_ms`).
+    pub lease_ms: u64,
+    /// How often a node renews the leases it holds and tries to take the
+    /// ones it wants; well inside `lease_ms`, so a renewal or two may fail
+    /// before the lease runs out.
+    pub lease_renew_ms: u64,
+    /// The URL other nodes reach this node's HTTP server at (a driver's
+    /// answer to an offer this node made is forwarded there). Unset: the
+    /// bound HTTP address (a wildcard address as 127.0.0.1, which only
+    /// fits nodes on one machine).
+    pub advertise_url: Option<String>,
 }
 
 impl Default for Config {
@@ -71,7 +84,7 @@ impl Default for Config {
             stream_batch: 256,
             stream_block_ms: 1_000,
             claim_idle_ms: 30_000,
-            region_resolution: 5,
+            region_resolution: engine::region::DEFAULT_REGION_RESOLUTION,
             publish_interval_ms: 20,
             snapshot_interval_ms: 1_000,
             snapshot_ttl_s: 300,
@@ -79,6 +92,9 @@ impl Default for Config {
             hold_all_regions: None,
             hold_regions: Vec::new(),
             max_pending_updates: 1_000_000,
+            lease_ms: 10_000,
+            lease_renew_ms: 3_000,
+            advertise_url: None,
         }
     }
 }
@@ -97,6 +113,8 @@ impl Config {
             ("snapshot_ttl_s", self.snapshot_ttl_s),
             ("hold_refresh_ms", self.hold_refresh_ms),
             ("max_pending_updates", self.max_pending_updates as u64),
+            ("lease_ms", self.lease_ms),
+            ("lease_renew_ms", self.lease_renew_ms),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("cluster.{name} must be positive"));
@@ -115,7 +133,22 @@ impl Config {
             );
         }
         self.held_regions()?;
+        // Two renewals at least within a lease: one lost round trip does
+        // not lose the lease.
+        if self.lease_renew_ms.saturating_mul(2) > self.lease_ms {
+            return Err("cluster.lease_renew_ms must be at most half of cluster.lease_ms".into());
+        }
+        if let Some(url) = &self.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err("cluster.advertise_url must be an http:// or https:// URL".into());
+        }
         Ok(())
+    }
+
+    /// The Redis key of the lease `name`.
+    pub fn lease_key(&self, name: &str) -> String {
+        format!("{}lease:{name}", self.key_prefix)
     }
 
     /// The key of the domain event stream.

@@ -21,6 +21,12 @@
 //! - [`positions`]: drivers' positions and presence by region (pub/sub
 //!   batches and snapshots), the regions a node holds, and driver-bound
 //!   messages to the node a driver pings ([`Positions`]).
+//! - [`lease`]: leases ([`Leases`]: `SET NX PX`, compare-and-extend,
+//!   compare-and-delete) that make one node at a time dispatch a region or
+//!   run the once-per-cluster consumers, each with a fencing token the
+//!   database hands out ([`lease::Fencing`]).
+//! - [`OfferOwners`]: which node holds each offer (its advertised URL),
+//!   so a driver's answer is forwarded to the node whose matcher made it.
 //! - [`describe_metrics`]: HELP text of the metrics recorded here.
 //!
 //! **Architecture Invariant:** the redis crate is used here and nowhere
@@ -30,15 +36,19 @@
 
 pub mod codec;
 pub mod config;
+pub mod lease;
 pub mod metrics;
 pub mod positions;
+mod owners;
 mod publish;
 mod read;
 mod redis_conn;
 
 pub use config::Config;
+pub use lease::{HeldLease, LeaseConfig, Leases};
 pub use metrics::describe_metrics;
 pub use positions::Positions;
+pub use owners::OfferOwners;
 pub use publish::StreamPublisher;
 pub use read::{ReadConfig, StreamReader};
 pub use redis_conn::{Error, Redis};

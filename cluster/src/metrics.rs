@@ -18,6 +18,13 @@ pub const STREAM_CLAIMED: &str = "hexdash_cluster_stream_claimed_total";
 pub const STREAM_FAILED: &str = "hexdash_cluster_stream_failed_total";
 /// Entries that are not events hexdash can read.
 pub const STREAM_UNREADABLE: &str = "hexdash_cluster_stream_unreadable_total";
+/// Leases this node holds now, by `kind` (region, relay).
+pub const LEASES_HELD: &str = "hexdash_leases_held";
+/// Leases this node took, by `kind`.
+pub const LEASE_ACQUIRED: &str = "hexdash_lease_acquired_total";
+/// Leases this node lost, by `kind` and `reason` (taken, expired,
+/// unreachable).
+pub const LEASE_LOST: &str = "hexdash_lease_lost_total";
 /// Failed Redis commands of the stream's reader and publisher.
 pub const REDIS_ERRORS: &str = "hexdash_redis_errors_total";
 /// Position updates this node published (its own drivers' pings and
@@ -98,5 +105,14 @@ pub fn describe_metrics() {
     describe_counter!(
         DRIVER_MESSAGES,
         "Driver-bound messages between nodes (offers, notifications), by outcome"
+    );
+    describe_gauge!(
+        LEASES_HELD,
+        "Leases this node holds (a region's dispatch, the relay), by kind"
+    );
+    describe_counter!(LEASE_ACQUIRED, "Leases this node took, by kind");
+    describe_counter!(
+        LEASE_LOST,
+        "Leases this node lost, by kind and reason (taken by another node, expired while paused, Redis unreachable)"
     );
 }

@@ -77,6 +77,10 @@ pub fn describe_metrics() {
         offer::OFFER_ANSWERS_TOTAL,
         "Drivers' answers to offers, by answer and outcome"
     );
+    metrics::describe_counter!(
+        offer::FENCED_WRITES_REFUSED_TOTAL,
+        "Assignments refused because the writer's fencing token was stale (another node leads the region)"
+    );
     // Charges, refunds and payment retries: described next to the saga
     // that counts them, which also starts their series at zero.
     payments::describe_metrics();

@@ -11,7 +11,7 @@
 //! about it. The live side is a projection the REST layer rebuilds from the
 //! store at start-up, so a crash between the two loses nothing.
 
-use engine::{DriverId, DriverStatus, DriverView, LatLng, OfferId, OrderId, RestaurantId};
+use engine::{DriverId, DriverStatus, DriverView, Fence, LatLng, OfferId, OrderId, RestaurantId};
 
 use crate::Result;
 use crate::store::{MenuItem, Order, Restaurant, RoutePoint};
@@ -59,7 +59,15 @@ pub trait Offers: Send + Sync {
     /// [`crate::Error::NotFound`] (`"offer"`), [`crate::Error::Forbidden`] (another
     /// driver's offer) or [`crate::Error::Conflict`] (`offer_not_pending` with
     /// `offer_state`, `driver_busy`, `order_unavailable`).
-    fn accept(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<OrderId>;
+    /// With it, the fencing token of the node whose matcher made the
+    /// offer (its region's epoch then; `None` without leases): the store
+    /// records the assignment only while that is still the region's epoch.
+    fn accept(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<(OrderId, Option<Fence>)>;
     /// Records that `driver_id` declines `offer_id`; refusals as
     /// [`Offers::accept`].
     fn decline(&self, offer_id: OfferId, driver_id: DriverId, now_ms: i64) -> Result<()>;

@@ -837,3 +837,68 @@ async fn steps_stamp_acceptance_and_readiness() {
         }
     }
 }
+
+/// Fencing tokens (migration 0016): an assignment written with a region's
+/// old epoch is refused and writes nothing; the current one passes; a
+/// region nobody took refuses every token; and a fenced assignment keeps
+/// one open order per driver.
+#[tokio::test]
+async fn fenced_assignments_need_the_current_epoch() {
+    use commerce::store::AssignOutcome;
+    use engine::{Fence, Region};
+    for (db, s, cleanup) in stores().await {
+        let w = world(&s).await;
+        let driver = DriverId::from(w.driver.as_uuid());
+        let (first, _) = place(&s, &w).await;
+        let (second, _) = place(&s, &w).await;
+        let region = Region::of(w.restaurant.location, 5);
+        let name = region.lease_name();
+        assert_eq!(s.lease_epoch(&name).await.unwrap(), None, "{db}");
+        let nobody = Fence { region, epoch: 1 };
+        assert_eq!(
+            s.assign_driver_fenced(first.id, driver, 20, Some(nobody))
+                .await
+                .unwrap(),
+            AssignOutcome::Fenced { current: None },
+            "{db}: no node ever took the region"
+        );
+        // Node a takes the region (epoch 1), then node b (epoch 2).
+        assert_eq!(s.bump_lease_epoch(&name, "node-a", 21).await.unwrap(), 1);
+        assert_eq!(s.bump_lease_epoch(&name, "node-b", 22).await.unwrap(), 2);
+        assert_eq!(s.lease_epoch(&name).await.unwrap(), Some(2));
+        let events_before = log(&s).await.len();
+        let old = Fence { region, epoch: 1 };
+        assert_eq!(
+            s.assign_driver_fenced(first.id, driver, 23, Some(old))
+                .await
+                .unwrap(),
+            AssignOutcome::Fenced { current: Some(2) },
+            "{db}: a's token is stale"
+        );
+        let unchanged = s.order(first.id).await.unwrap().unwrap();
+        assert_eq!(unchanged.driver_id, None, "{db}");
+        assert_eq!(log(&s).await.len(), events_before, "{db}: no event");
+        let current = Fence { region, epoch: 2 };
+        let assigned = s
+            .assign_driver_fenced(first.id, driver, 24, Some(current))
+            .await
+            .unwrap();
+        assert!(
+            matches!(assigned, AssignOutcome::Applied(ref o) if o.driver_id == Some(driver)),
+            "{db}: {assigned:?}"
+        );
+        // The same driver on a second open order under a token: refused by
+        // the database (another region's leader would get this).
+        assert_eq!(
+            s.assign_driver_fenced(second.id, driver, 25, Some(current))
+                .await
+                .unwrap(),
+            AssignOutcome::DriverBusy,
+            "{db}"
+        );
+        assert_eq!(s.order(second.id).await.unwrap().unwrap().driver_id, None);
+        if let Some(cleanup) = cleanup {
+            cleanup.run().await;
+        }
+    }
+}

@@ -14,7 +14,8 @@
 //!   node's fix, presence and declaration), [`Tap`] out (local writes).
 //! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
-//!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]).
+//!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]),
+//!   dispatch regions and their fencing tokens ([`region`]).
 //!
 //! The engine does no I/O and never reads the clock: every mutation takes
 //! `now_ms` (Unix milliseconds) from the caller.
@@ -32,6 +33,7 @@ pub mod ids;
 pub mod orders;
 pub mod ping;
 pub mod replica;
+pub mod region;
 pub mod status;
 
 pub use config::Config;
@@ -43,6 +45,7 @@ pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, Rest
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
 pub use replica::{Replica, ReplicaFix, Tap};
+pub use region::{Fence, Region};
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 
 /// The event streams' receiver type, re-exported so callers need not depend

@@ -84,12 +84,26 @@ struct State {
     runners: HashMap<String, Runner>,
     /// Set once the stream stopped: adding then fails.
     stopped: bool,
+    /// While it says `false`, this set's runners deliver nothing
+    /// ([`Consumers::gated`]).
+    gate: Option<watch::Receiver<bool>>,
 }
 
 impl Consumers {
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same set, whose runners deliver only while `gate` says `true`
+    /// (in a cluster: while this node holds the relay lease, so one node
+    /// at a time runs the once-per-cluster consumers). A runner whose gate
+    /// closes finishes the batch in hand, records its position and waits;
+    /// when the gate opens it reads its position again (another node moved
+    /// it meanwhile). Call before the stream runs.
+    pub fn gated(self, gate: watch::Receiver<bool>) -> Self {
+        self.inner.lock().gate = Some(gate);
+        self
     }
 
     /// A set of consumers that start at their stored position or at the
@@ -170,7 +184,7 @@ impl Consumers {
                 "a consumer named {name:?} is running"
             )));
         }
-        let runner = spawn(&running, consumer, config);
+        let runner = spawn(&running, consumer, config, state.gate.clone());
         state.runners.insert(name, runner);
         Ok(())
     }
@@ -230,12 +244,13 @@ impl Consumers {
             state.running = Some(running.clone());
             std::mem::take(&mut state.pending)
         };
+        let gate = self.inner.lock().gate.clone();
         for p in pending {
             if p.start == Start::Head {
                 start_at_head(&running.log, p.consumer.name()).await?;
             }
             let name = p.consumer.name().to_owned();
-            let runner = spawn(&running, p.consumer, p.config);
+            let runner = spawn(&running, p.consumer, p.config, gate.clone());
             self.inner.lock().runners.insert(name, runner);
         }
         Ok(())
@@ -265,13 +280,19 @@ async fn start_at_head(log: &EventLog, name: &str) -> Result<()> {
     log.init_position(name, head).await
 }
 
-fn spawn(running: &Running, consumer: Arc<dyn Consumer>, config: Option<Config>) -> Runner {
+fn spawn(
+    running: &Running,
+    consumer: Arc<dyn Consumer>,
+    config: Option<Config>,
+    gate: Option<watch::Receiver<bool>>,
+) -> Runner {
     let stop = running.shutdown.child_token();
     let task = tokio::spawn(runner::run(
         running.log.clone(),
         consumer,
         config.unwrap_or_else(|| running.config.clone()),
         running.head.subscribe(),
+        gate,
         stop.clone(),
     ));
     Runner { stop, task }

@@ -39,6 +39,7 @@ pub(crate) async fn run(
     consumer: Arc<dyn Consumer>,
     config: Config,
     mut head: watch::Receiver<i64>,
+    mut gate: Option<watch::Receiver<bool>>,
     shutdown: CancellationToken,
 ) {
     let name = consumer.name().to_owned();
@@ -68,6 +69,27 @@ pub(crate) async fn run(
     let mut replays_checked_at = tokio::time::Instant::now();
     let mut read_anyway = false;
     loop {
+        let closed = gate.as_mut().is_some_and(|g| !*g.borrow_and_update());
+        if closed {
+            // Another node runs this consumer now (see `Consumers::gated`).
+            progress.flush(&log, consumer.as_ref()).await;
+            let gone = tokio::select! {
+                () = shutdown.cancelled() => return,
+                gone = gate_opened(&mut gate) => gone,
+            };
+            if gone {
+                // The gate's owner is gone: the node is stopping.
+                shutdown.cancelled().await;
+                return;
+            }
+            match log.position(&name).await {
+                Ok(stored) => progress.position = progress.position.max(stored.unwrap_or(0)),
+                Err(e) => {
+                    tracing::warn!(consumer = %name, error = %e, "cannot read consumer position after the gate opened");
+                }
+            }
+            continue;
+        }
         // Marked seen before looking, so a change from here on wakes the
         // wait below.
         let known_head = *head.borrow_and_update();
@@ -111,6 +133,8 @@ pub(crate) async fn run(
                 return;
             }
             _ = head.changed() => false,
+            // Closed (or gone): the top of the loop waits.
+            _ = gate_changed(&mut gate) => false,
             _ = replays.changed() => {
                 replay_asked = true;
                 false
@@ -125,6 +149,26 @@ pub(crate) async fn run(
             progress.flush(&log, consumer.as_ref()).await;
             read_anyway = true;
         }
+    }
+}
+
+/// Waits until the gate is open; whether its owner went away instead.
+async fn gate_opened(gate: &mut Option<watch::Receiver<bool>>) -> bool {
+    match gate {
+        Some(gate) => gate.wait_for(|open| *open).await.is_err(),
+        None => false,
+    }
+}
+
+/// Resolves when the gate changes; never without a gate (or once its
+/// owner is gone).
+async fn gate_changed(gate: &mut Option<watch::Receiver<bool>>) {
+    let changed = match gate {
+        Some(gate) => gate.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -74,6 +74,9 @@ pub(crate) struct Dispatch<T> {
     pub ready_at: Option<T>,
     /// [`Dispatch::ready_at`] in Unix ms, for people (`DispatchView`).
     pub ready_at_ms: Option<i64>,
+    /// In a cluster: the region's fencing token this node dispatches the
+    /// order under (see `crate::fence`); `None` on one node.
+    pub fence: Option<engine::Fence>,
 }
 
 impl<T: Ord + Copy> Dispatch<T> {
@@ -91,6 +94,7 @@ impl<T: Ord + Copy> Dispatch<T> {
             raise_at: None,
             ready_at: None,
             ready_at_ms: None,
+            fence: None,
         }
     }
 

@@ -17,6 +17,9 @@
 //!   `withdraw`, `dispatch_state`) plus [`Matcher::run`], the one async loop
 //!   at the edge that fires offer timeouts, retries orders nobody could take
 //!   and raises stranded ones.
+//! - [`fence`]: the [`fence::Gate`] of a clustered matcher: it dispatches
+//!   only orders of regions its node leads, under the region's fencing
+//!   token, which every accept hands the store.
 //! - [`book`]: the offer book, pure state with no clock and no I/O.
 //! - [`assign`]: batched assignment (the exact sparse solver and the
 //!   [`assign::Policy`] seam with greedy and batched policies), pure code.
@@ -53,6 +56,7 @@ pub mod arrivals;
 pub mod assign;
 mod book;
 pub mod eta;
+pub mod fence;
 pub mod geofence;
 mod matcher;
 mod metrics;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clock::{Clock, Ids, SystemClock};
 
 use engine::{
-    DriverId, DriverStatus, Handle, NearbyDriver, Offer, OfferEnd, OfferId, OrderId, OrderTrack,
-    StatusFilter, Unassigned,
+    DriverId, DriverStatus, Fence, Handle, NearbyDriver, Offer, OfferEnd, OfferId, OrderId,
+    OrderTrack, StatusFilter, Unassigned,
 };
 use parking_lot::Mutex;
 use routing::UNREACHABLE;
@@ -22,6 +22,7 @@ use crate::assign::{
 };
 use crate::book::{Book, Dispatch, OfferError, OfferState, Timer};
 use crate::eta::{ReadyTimes, RoadEta};
+use crate::fence::Gate;
 use crate::prep::{PrepConfig, PrepEstimator};
 
 /// Which dispatch policy chooses drivers (`matcher.policy`).
@@ -268,6 +269,9 @@ fn deadline(now: Instant, after: Duration) -> Instant {
 
 /// Offers made and how they ended, by `outcome`.
 const OFFERS_TOTAL: &str = "hexdash_offers_total";
+/// Dispatches ended because their node no longer leads the order's
+/// region (another node dispatches them now).
+const FENCED_OUT_TOTAL: &str = "hexdash_matcher_dispatches_fenced_out_total";
 /// Orders raised to dispatchers (counter) and raised now (gauge).
 const UNASSIGNED_TOTAL: &str = "hexdash_orders_unassigned_total";
 const UNASSIGNED: &str = "hexdash_orders_unassigned";
@@ -308,6 +312,10 @@ pub(crate) fn describe() {
         crate::speeds::SPEED_LEGS_TOTAL,
         "Driven legs (accept or pickup to the arrival fence) road speeds were learned from"
     );
+    metrics::describe_counter!(
+        FENCED_OUT_TOTAL,
+        "Dispatches ended because this node no longer leads the order's region"
+    );
     metrics::describe_gauge!(
         BATCH_LEFT_WAITING,
         "Orders the last batch left waiting for the next one"
@@ -324,6 +332,9 @@ pub struct Matcher {
     clock: Arc<dyn Clock>,
     /// Makes offer ids (UUIDv7 from `clock`).
     ids: Arc<Ids>,
+    /// In a cluster, the node's leases: which regions it dispatches and
+    /// under which token ([`Matcher::with_gate`]); `None` on one node.
+    gate: Option<Arc<dyn Gate>>,
 }
 
 pub(crate) struct Inner {
@@ -383,7 +394,36 @@ impl Matcher {
             }),
             clock: Arc::new(SystemClock),
             ids: Arc::new(Ids::new(Arc::new(SystemClock))),
+            gate: None,
         }
+    }
+
+    /// The same matcher dispatching only the orders of regions `gate` says
+    /// this node leads, each under its region's fencing token (a cluster;
+    /// see [`crate::fence`]). Call before cloning.
+    pub fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Whether the dispatch of `order_id` was made under a token this node
+    /// no longer holds: then it is ended (the new leader dispatches the
+    /// order) and no offer is made. An offer already out stays until it is
+    /// answered or lapses: an accept of it carries the old token, which
+    /// the database refuses.
+    fn fenced_out(&self, book: &mut Book<Instant>, order_id: OrderId, now_ms: i64) -> bool {
+        let (Some(gate), Some(fence)) = (
+            &self.gate,
+            book.dispatches.get(&order_id).and_then(|d| d.fence),
+        ) else {
+            return false;
+        };
+        if gate.is_current(&fence) {
+            return false;
+        }
+        self.end_dispatch(book, order_id, now_ms, "region lost");
+        metrics::counter!(FENCED_OUT_TOTAL).increment(1);
+        true
     }
 
     /// The same matcher stamping offers and alerts with `clock` (the app's
@@ -453,12 +493,40 @@ impl Matcher {
         if track.driver_id.is_some() || track.status.is_terminal() {
             return Ok(());
         }
+        // In a cluster, only the region's leader dispatches (another node's
+        // order is noted: this node tries to take its region).
+        let fence = match &self.gate {
+            Some(gate) => match gate.fence_for(track.pickup) {
+                Some(fence) => Some(fence),
+                None => return Ok(()),
+            },
+            None => None,
+        };
         let mut book = self.inner.book.lock();
-        if book.dispatches.contains_key(&order_id) {
-            return Ok(());
+        if let Some(existing) = book.dispatches.get(&order_id) {
+            if existing.fence == fence {
+                return Ok(());
+            }
+            // Dispatched under an older lease of the region: start again
+            // under the new token (a pending offer of the old one is
+            // withdrawn, its accept would be refused anyway).
+            let stale = existing.pending_offer;
+            self.end_dispatch(&mut book, order_id, now_ms, "region taken again");
+            if let Some(offer_id) = stale
+                && let Some(offer) = book.close_offer(
+                    offer_id,
+                    OfferState::Withdrawn,
+                    Instant::now() + ENDED_OFFER_MEMORY,
+                )
+            {
+                self.inner
+                    .engine
+                    .publish_offer_end(offer_id, offer.driver_id, OfferEnd::Withdrawn);
+            }
         }
         let now = Instant::now();
         let mut dispatch = Dispatch::new(track.pickup, track.dropoff, now, now_ms);
+        dispatch.fence = fence;
         if let Some(driver_id) = excluded {
             let cooldown = Duration::from_secs(self.inner.config.reoffer_cooldown_s);
             dispatch.excluded.insert(driver_id, deadline(now, cooldown));
@@ -564,8 +632,22 @@ impl Matcher {
         driver_id: DriverId,
         now_ms: i64,
     ) -> Result<OrderTrack, OfferError> {
+        self.accept_fenced(offer_id, driver_id, now_ms)
+            .map(|(track, _)| track)
+    }
+
+    /// [`Matcher::accept`], with the fencing token the order was
+    /// dispatched under (`None` on one node): the store must record the
+    /// assignment only while it is still the region's epoch.
+    pub fn accept_fenced(
+        &self,
+        offer_id: OfferId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<(OrderTrack, Option<Fence>), OfferError> {
         let mut book = self.inner.book.lock();
         let order_id = book.pending_for(offer_id, driver_id)?.order_id;
+        let fence = book.dispatches.get(&order_id).and_then(|d| d.fence);
         let now = Instant::now();
         match self.inner.engine.assign(order_id, driver_id, now_ms) {
             Ok(track) => {
@@ -584,7 +666,7 @@ impl Matcher {
                 book.close_offer(offer_id, OfferState::Accepted, now + ENDED_OFFER_MEMORY);
                 self.end_dispatch(&mut book, order_id, now_ms, "assigned");
                 metrics::counter!(OFFERS_TOTAL, "outcome" => "accepted").increment(1);
-                Ok(track)
+                Ok((track, fence))
             }
             Err(e @ engine::Error::DriverBusy(_)) => {
                 // The driver took another order meanwhile: as a decline.
@@ -1027,6 +1109,9 @@ impl Matcher {
     /// radius; if there is none, schedules a retry (at the latest when the
     /// first cooldown ends).
     fn offer_next(&self, book: &mut Book<Instant>, order_id: OrderId, now_ms: i64, now: Instant) {
+        if self.fenced_out(book, order_id, now_ms) {
+            return;
+        }
         let Some(dispatch) = book.dispatches.get(&order_id) else {
             return;
         };
@@ -1083,6 +1168,9 @@ impl Matcher {
         now_ms: i64,
         now: Instant,
     ) {
+        if self.fenced_out(book, order_id, now_ms) {
+            return;
+        }
         let Some(dispatch) = book.dispatches.get(&order_id) else {
             return;
         };

@@ -90,6 +90,15 @@ pub fn router() -> Router<AppState> {
         })
 }
 
+/// The answers to offers only ([`offers::ROUTES`]): what a matcher node
+/// without the `api` role serves, so answers forwarded from api nodes
+/// reach the offers its matcher holds.
+pub fn offers_router() -> Router<AppState> {
+    offers::ROUTES.iter().fold(Router::new(), |router, r| {
+        router.route(r.path, (r.handler)(r.method.filter()))
+    })
+}
+
 /// One served operation.
 pub(crate) struct Route {
     /// The method.

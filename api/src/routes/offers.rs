@@ -15,20 +15,27 @@
 //! | no longer pending               | 409    | `offer_not_pending` (+ `offer_state`) |
 //! | driver already holds an order   | 409    | `driver_busy`      |
 //! | order taken or closed meanwhile | 409    | `order_unavailable`|
+//! | the offer's node lost its region| 409    | `lease_lost`       |
+//! | the offer's node is unreachable | 503    | `offer_owner_unreachable` |
+//!
+//! In a cluster the answer is forwarded to the node whose matcher made
+//! the offer (see [`crate::answers`]); the driver gets that node's answer.
 
 use ::auth::{Authenticated, Role};
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
 use commerce::usecase;
 use engine::{OfferId, OrderId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::require_role;
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::openapi::ErrorBody;
+use crate::{AppState, answers};
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
 /// from them and the OpenAPI tests compare them with the document).
@@ -67,16 +74,22 @@ pub struct DeclineResponse {
         (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
-        (status = 409, description = "`offer_not_pending` (with `offer_state`), `driver_busy` (the driver already holds an order), `order_unavailable` (taken or closed meanwhile).", body = ErrorBody),
+        (status = 409, description = "`offer_not_pending` (with `offer_state`), `driver_busy` (the driver already holds an order), `order_unavailable` (taken or closed meanwhile), `lease_lost` (in a cluster: the node that made the offer no longer dispatches the order's region; the order is offered again).", body = ErrorBody),
+        (status = 503, description = "`offer_owner_unreachable` (in a cluster: the node that made the offer does not answer; try again, or wait for the offer to lapse).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 async fn accept_offer(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     Authenticated(principal): Authenticated,
     ApiPath(offer_id): ApiPath<OfferId>,
-) -> ApiResult<Json<AcceptResponse>> {
+) -> ApiResult<Response> {
     require_role(&principal, &[Role::Driver])?;
+    if let Some(response) = answers::forwarded(&state, offer_id, &headers, &uri).await {
+        return Ok(response);
+    }
     let live = state.live();
     let order_id = usecase::offer::accept(
         state.store.as_ref(),
@@ -91,7 +104,8 @@ async fn accept_offer(
         offer_id,
         order_id,
         status: "accepted".to_owned(),
-    }))
+    })
+    .into_response())
 }
 
 #[utoipa::path(
@@ -107,15 +121,21 @@ async fn accept_offer(
         (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
         (status = 409, description = "`offer_not_pending` (with `offer_state`).", body = ErrorBody),
+        (status = 503, description = "`offer_owner_unreachable` (in a cluster: the node that made the offer does not answer; try again, or wait for the offer to lapse).", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 async fn decline_offer(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     Authenticated(principal): Authenticated,
     ApiPath(offer_id): ApiPath<OfferId>,
-) -> ApiResult<Json<DeclineResponse>> {
+) -> ApiResult<Response> {
     require_role(&principal, &[Role::Driver])?;
+    if let Some(response) = answers::forwarded(&state, offer_id, &headers, &uri).await {
+        return Ok(response);
+    }
     usecase::offer::decline(
         &state.live(),
         offer_id,
@@ -125,5 +145,6 @@ async fn decline_offer(
     Ok(Json(DeclineResponse {
         offer_id,
         status: "declined".to_owned(),
-    }))
+    })
+    .into_response())
 }

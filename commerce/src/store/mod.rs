@@ -27,7 +27,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth::Role;
 use engine::{
-    AddressId, DriverId, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId, UserId,
+    AddressId, DriverId, Fence, LatLng, MenuItemId, OrderId, OrderStatus, PaymentId, RestaurantId,
+    UserId,
 };
 
 use crate::channels::prefs::Setting;
@@ -645,6 +646,16 @@ pub enum AssignOutcome {
     /// The order is closed, already has a driver, or does not exist
     /// (`None`): the order as it is.
     Refused(Option<Order>),
+    /// The writer's fencing token is not the region's current epoch (the
+    /// current one, `None` when no node ever took the region): another
+    /// node leads the region now, so nothing was written.
+    Fenced {
+        /// The region's epoch now.
+        current: Option<i64>,
+    },
+    /// The driver holds another open order (checked for a fenced
+    /// assignment, under the driver's row lock): nothing was written.
+    DriverBusy,
 }
 
 /// An admin's force-cancel of an order, whatever its open status.
@@ -814,7 +825,31 @@ pub trait OrderStore: Send + Sync {
         order_id: OrderId,
         driver_id: DriverId,
         at_ms: i64,
+    ) -> Result<AssignOutcome> {
+        self.assign_driver_fenced(order_id, driver_id, at_ms, None)
+            .await
+    }
+    /// [`OrderStore::assign_driver`] by a region's leader: with a `fence`,
+    /// refused ([`AssignOutcome::Fenced`]) unless its epoch is still the
+    /// region's in `lease_epochs`, checked in the same transaction under
+    /// a shared lock on the epoch's row (PostgreSQL), so a takeover's
+    /// [`OrderStore::bump_lease_epoch`] waits for an assignment already
+    /// checked and every later one sees the new epoch. `None`: no check
+    /// (one node, no leases). With a fence the driver must hold no other
+    /// open order ([`AssignOutcome::DriverBusy`]): leaders of two regions
+    /// may offer one driver an order each, and only the database sees both.
+    async fn assign_driver_fenced(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+        fence: Option<Fence>,
     ) -> Result<AssignOutcome>;
+    /// Raises the epoch of the lease `name` by one (the first is 1) and
+    /// records `holder` as its holder: the holder's fencing token.
+    async fn bump_lease_epoch(&self, name: &str, holder: &str, at_ms: i64) -> Result<i64>;
+    /// The epoch of the lease `name`; `None` when nobody ever took it.
+    async fn lease_epoch(&self, name: &str) -> Result<Option<i64>>;
     /// In one transaction: cancels the order from whatever open status it
     /// is in (an admin's force-cancel), gives the stock back, records (as
     /// pending) the refund of whatever was charged and not yet refunded,

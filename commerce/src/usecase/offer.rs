@@ -11,8 +11,12 @@ use crate::store::{AssignOutcome, Store};
 use crate::{Error, Result};
 
 /// Answers to offers, by `answer` (accept, decline) and `outcome`
-/// (assigned, refused, declined).
+/// (assigned, refused, fenced, declined).
 pub const OFFER_ANSWERS_TOTAL: &str = "hexdash_offer_answers_total";
+
+/// Assignments the database refused because the writer's fencing token
+/// was stale (another node leads the region), by `write`.
+pub const FENCED_WRITES_REFUSED_TOTAL: &str = "hexdash_fenced_writes_refused_total";
 
 /// `driver_id` accepts `offer_id`: the order it was for, now the driver's.
 pub async fn accept(
@@ -23,8 +27,11 @@ pub async fn accept(
     driver_id: DriverId,
     now_ms: i64,
 ) -> Result<OrderId> {
-    let order_id = offers.accept(offer_id, driver_id, now_ms)?;
-    match store.assign_driver(order_id, driver_id, now_ms).await {
+    let (order_id, fence) = offers.accept(offer_id, driver_id, now_ms)?;
+    match store
+        .assign_driver_fenced(order_id, driver_id, now_ms, fence)
+        .await
+    {
         Ok(AssignOutcome::Applied(_)) => {
             metrics::counter!(OFFER_ANSWERS_TOTAL, "answer" => "accept", "outcome" => "assigned")
                 .increment(1);
@@ -43,6 +50,34 @@ pub async fn accept(
                 "order_unavailable",
                 "the order is no longer available",
             ))
+        }
+        Ok(AssignOutcome::Fenced { current }) => {
+            // This node's matcher made the offer under a lease another node
+            // has taken since (a pause, a partition): the database refuses
+            // its token. The new leader offers the order again.
+            offers.undo_assignment(order_id, driver_id, now_ms);
+            tracing::warn!(
+                %order_id,
+                token = fence.map(|f| f.epoch),
+                current,
+                "assignment refused: this node's fencing token is stale (another node leads the region)"
+            );
+            metrics::counter!(FENCED_WRITES_REFUSED_TOTAL, "write" => "accept").increment(1);
+            metrics::counter!(OFFER_ANSWERS_TOTAL, "answer" => "accept", "outcome" => "fenced")
+                .increment(1);
+            Err(Error::conflict(
+                "lease_lost",
+                "the node that made this offer no longer dispatches the order's region; \
+                 the order is being offered again",
+            ))
+        }
+        Ok(AssignOutcome::DriverBusy) => {
+            // Another region's leader gave the driver an order meanwhile.
+            offers.undo_assignment(order_id, driver_id, now_ms);
+            offers.redispatch(order_id, now_ms);
+            metrics::counter!(OFFER_ANSWERS_TOTAL, "answer" => "accept", "outcome" => "refused")
+                .increment(1);
+            Err(Error::conflict("driver_busy", "you already hold an order"))
         }
         Err(e) => {
             offers.undo_assignment(order_id, driver_id, now_ms);
@@ -67,6 +102,7 @@ pub fn decline(
 
 #[cfg(test)]
 mod tests {
+    use engine::Fence;
     use parking_lot::Mutex;
 
     use super::*;
@@ -80,9 +116,11 @@ mod tests {
     }
 
     impl Offers for Recorder {
-        fn accept(&self, _: OfferId, _: DriverId, _: i64) -> Result<OrderId> {
+        fn accept(&self, _: OfferId, _: DriverId, _: i64) -> Result<(OrderId, Option<Fence>)> {
             self.calls.lock().push("accept");
-            self.order_id.ok_or(Error::NotFound("offer"))
+            self.order_id
+                .map(|id| (id, None))
+                .ok_or(Error::NotFound("offer"))
         }
         fn decline(&self, _: OfferId, _: DriverId, _: i64) -> Result<()> {
             self.calls.lock().push("decline");

@@ -682,3 +682,72 @@ fn an_accept_that_finds_the_driver_busy_is_counted_as_a_decline() {
         assert_eq!(counters.get(OFFERS_TOTAL, "declined"), 1);
     });
 }
+
+/// A node's leases as a test sets them: the token it holds for every
+/// region (`None`: it leads nothing), and the regions it was asked about.
+#[derive(Default)]
+struct TestGate {
+    token: parking_lot::Mutex<Option<i64>>,
+    wanted: parking_lot::Mutex<Vec<engine::Region>>,
+}
+
+impl crate::fence::Gate for TestGate {
+    fn fence_for(&self, pickup: LatLng) -> Option<Fence> {
+        let region = engine::Region::of(pickup, 5);
+        match *self.token.lock() {
+            Some(epoch) => Some(Fence { region, epoch }),
+            None => {
+                self.wanted.lock().push(region);
+                None
+            }
+        }
+    }
+
+    fn is_current(&self, fence: &Fence) -> bool {
+        *self.token.lock() == Some(fence.epoch)
+    }
+}
+
+#[test]
+fn a_clustered_matcher_offers_only_under_a_current_token() {
+    let (engine, matcher) = setup(Config::default());
+    let gate = Arc::new(TestGate::default());
+    let matcher = matcher.with_gate(gate.clone());
+    let near = driver_at(&engine, 100.0);
+    let far = driver_at(&engine, 400.0);
+    let region = engine::Region::of(ll(PICKUP.0, PICKUP.1), 5);
+
+    // Not led here: nothing dispatched, the region noted.
+    let order = tracked_order(&engine);
+    matcher.dispatch(order, NOW_MS).unwrap();
+    assert_eq!(matcher.dispatching(), 0);
+    assert_eq!(*gate.wanted.lock(), [region]);
+
+    // Led with token 1: offered. The lease then moves on (token 2): the
+    // offer out is still answered, with the token it was made under, for
+    // the store to refuse.
+    *gate.token.lock() = Some(1);
+    matcher.dispatch(order, NOW_MS).unwrap();
+    let offer = matcher.pending_offer(order).unwrap();
+    assert_eq!(offer.driver_id, near);
+    *gate.token.lock() = Some(2);
+    let (track, fence) = matcher.accept_fenced(offer.offer_id, near, NOW_MS).unwrap();
+    assert_eq!(track.driver_id, Some(near));
+    assert_eq!(fence, Some(Fence { region, epoch: 1 }));
+
+    // Under token 2, a second order goes to the other driver; the lease is
+    // lost, the driver declines: no new offer, the dispatch ends.
+    let second = tracked_order(&engine);
+    matcher.dispatch(second, NOW_MS).unwrap();
+    let offer = matcher.pending_offer(second).unwrap();
+    assert_eq!(offer.driver_id, far);
+    *gate.token.lock() = None;
+    matcher.decline(offer.offer_id, far, NOW_MS).unwrap();
+    assert_eq!(matcher.pending_offer(second), None);
+    assert_eq!(matcher.dispatching(), 0);
+
+    // Taken again (token 3): the order is dispatched afresh.
+    *gate.token.lock() = Some(3);
+    matcher.dispatch(second, NOW_MS).unwrap();
+    assert_eq!(matcher.dispatching(), 1);
+}

@@ -152,6 +152,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "one-statement event append",
         include_str!("../../../migrations/sqlite/0015_events_one_statement_append.sql"),
     ),
+    (
+        16,
+        "lease epochs",
+        include_str!("../../../migrations/sqlite/0016_lease_epochs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -228,6 +233,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "one-statement event append",
         include_str!("../../../migrations/postgres/0015_events_one_statement_append.sql"),
+    ),
+    (
+        16,
+        "lease epochs",
+        include_str!("../../../migrations/postgres/0016_lease_epochs.sql"),
     ),
 ];
 

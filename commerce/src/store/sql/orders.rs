@@ -3,7 +3,7 @@
 //! driver assignment.
 
 use async_trait::async_trait;
-use engine::{DriverId, MenuItemId, OrderId, OrderStatus, UserId};
+use engine::{DriverId, Fence, MenuItemId, OrderId, OrderStatus, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -330,13 +330,56 @@ impl OrderStore for SqlStore {
         Ok(TransitionOutcome::Applied(order, refund))
     }
 
-    async fn assign_driver(
+    async fn assign_driver_fenced(
         &self,
         order_id: OrderId,
         driver_id: DriverId,
         at_ms: i64,
+        fence: Option<Fence>,
     ) -> Result<AssignOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
+        if let Some(fence) = fence {
+            // A shared lock on PostgreSQL: assignments of one region do not
+            // wait for each other, a takeover's bump waits for them (and
+            // they for it). SQLite's single writer orders them anyway.
+            let sql = match self.backend {
+                super::Backend::Postgres => {
+                    "SELECT epoch FROM lease_epochs WHERE name = $1 FOR SHARE"
+                }
+                super::Backend::Sqlite => "SELECT epoch FROM lease_epochs WHERE name = $1",
+            };
+            let current: Option<i64> = sqlx::query_scalar(sql)
+                .bind(fence.region.lease_name())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if current != Some(fence.epoch) {
+                tx.rollback().await?;
+                return Ok(AssignOutcome::Fenced { current });
+            }
+            // One open order per driver across leaders: the leaders of two
+            // regions may offer one driver an order each. The driver's row
+            // lock makes their checks take turns (PostgreSQL; SQLite has
+            // one writer), so the second sees the first's assignment.
+            if self.backend == super::Backend::Postgres {
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(driver_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            let held: Option<String> = sqlx::query_scalar(concat!(
+                "SELECT id FROM orders WHERE driver_id = $1 AND id <> $2 AND status NOT IN ",
+                terminal_statuses!(),
+                " LIMIT 1"
+            ))
+            .bind(driver_id.to_string())
+            .bind(order_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_some() {
+                tx.rollback().await?;
+                return Ok(AssignOutcome::DriverBusy);
+            }
+        }
         let done = sqlx::query(concat!(
             "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
             "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
@@ -364,6 +407,34 @@ impl OrderStore for SqlStore {
         tx.commit().await?;
         self.committed();
         Ok(AssignOutcome::Applied(order))
+    }
+
+    async fn bump_lease_epoch(&self, name: &str, holder: &str, at_ms: i64) -> Result<i64> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        // The row lock this takes waits for assignments that checked the
+        // old epoch under their shared lock (see `assign_driver_fenced`).
+        let epoch: i64 = sqlx::query_scalar(
+            "INSERT INTO lease_epochs (name, epoch, holder, acquired_at_ms) VALUES ($1, 1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET epoch = lease_epochs.epoch + 1, \
+             holder = excluded.holder, acquired_at_ms = excluded.acquired_at_ms \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    async fn lease_epoch(&self, name: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT epoch FROM lease_epochs WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
@@ -435,10 +506,17 @@ impl OrderStore for SqlStore {
     async fn reassign_driver(&self, r: &Reassignment) -> Result<ReassignOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
         if let Some(to) = r.to {
-            // One open order per driver. On PostgreSQL two transactions
-            // could both find none for the same driver; the caller also
-            // checks the engine (which binds a driver to one order under
-            // its lock), and the matcher offers nothing to a busy driver.
+            // One open order per driver. The driver's row lock makes this
+            // check take turns with a fenced accept's (PostgreSQL; see
+            // `assign_driver_fenced`); the caller also checks the engine
+            // (which binds a driver to one order under its lock), and the
+            // matcher offers nothing to a busy driver.
+            if self.backend == super::Backend::Postgres {
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(to.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             let held = sqlx::query(concat!(
                 "SELECT id FROM orders WHERE driver_id = $1 AND id <> $2 AND status NOT IN ",
                 terminal_statuses!(),
