@@ -206,6 +206,7 @@ fn offer_for(driver_id: DriverId) -> Offer {
         pickup: LatLng::new(57.70, 11.97).unwrap(),
         dropoff: LatLng::new(57.71, 11.98).unwrap(),
         expires_at_ms: common::now_ms() + 30_000,
+        stacked_with: None,
     }
 }
 

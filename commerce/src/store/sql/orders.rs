@@ -366,6 +366,61 @@ impl OrderStore for SqlStore {
         Ok(AssignOutcome::Applied(order))
     }
 
+    async fn assign_stacked_driver(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+    ) -> Result<AssignOutcome> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        if self.backend == super::Backend::Postgres {
+            // The driver's accepts queue here, so two of them cannot both
+            // count the driver's other orders before either commits (SQLite
+            // has one writer already). Released at commit or rollback.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('hexdash:driver:' || $1))")
+                .bind(driver_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The stacking guard, one statement: the order is open and has no
+        // driver (as `assign_driver`), and the driver holds at most one
+        // other open order, not picked up, from the same restaurant.
+        let done = sqlx::query(concat!(
+            "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
+            "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
+            terminal_statuses!(),
+            " AND (SELECT COUNT(*) FROM orders held WHERE held.driver_id = $1 ",
+            "AND held.status NOT IN ",
+            terminal_statuses!(),
+            ") <= 1 AND NOT EXISTS (SELECT 1 FROM orders held WHERE held.driver_id = $1 ",
+            "AND held.status NOT IN ",
+            terminal_statuses!(),
+            " AND (held.status = 'picked_up' OR held.restaurant_id <> orders.restaurant_id))"
+        ))
+        .bind(driver_id.to_string())
+        .bind(at_ms)
+        .bind(order_id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
+        }
+        let mut order = order_in(&mut tx, order_id).await?;
+        let assigned = event::new_event(
+            events::EventType::OrderAssigned,
+            order_id,
+            events::Actor::User(driver_id.as_uuid()),
+            at_ms,
+            &OrderChanged::of(&order, Some(order.status), at_ms),
+        )?;
+        order.version = append(&mut tx, &assigned).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(AssignOutcome::Applied(order))
+    }
+
     async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
         // The order row locked first (PostgreSQL), so its status cannot
