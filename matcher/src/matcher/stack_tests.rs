@@ -81,7 +81,9 @@ struct World {
 
 fn world(policy: PolicyKind, stacking: bool, first_ready_ms: i64) -> World {
     let engine = Handle::new(EngineConfig::default());
-    let matcher = Matcher::new(engine.clone(), config(policy, stacking));
+    // The batch reads the matcher's clock: the tests' instants.
+    let matcher = Matcher::new(engine.clone(), config(policy, stacking))
+        .with_clock(Arc::new(clock::ManualClock::new(NOW_MS)));
     let kitchen = RestaurantId::new();
     let first = driver_at(&engine, 100.0);
     let order1 = order_from(&engine, kitchen);
@@ -231,7 +233,8 @@ fn random_walk(policy: PolicyKind, seed: u64) {
             reoffer_cooldown_s: 0,
             ..config(policy, true)
         },
-    );
+    )
+    .with_clock(Arc::new(clock::ManualClock::new(NOW_MS)));
     let kitchens = [RestaurantId::new(), RestaurantId::new()];
     let drivers: Vec<DriverId> = (0..3).map(|i| driver_at(&engine, 100.0 * f64::from(i))).collect();
     let mut orders: Vec<OrderId> = Vec::new();
