@@ -586,9 +586,10 @@ impl Engine {
             return self.assign(order_id, driver_id, now_ms);
         };
         let stackable = rec.stacked_order.is_none()
-            && self.orders.get(first).is_some_and(|f| {
-                may_ride_along(f.status) && f.restaurant_id == restaurant
-            });
+            && self
+                .orders
+                .get(first)
+                .is_some_and(|f| may_ride_along(f.status) && f.restaurant_id == restaurant);
         if !stackable {
             return Err(Error::DriverBusy(first));
         }
@@ -728,7 +729,6 @@ impl Engine {
     }
 
     // ---- internals ----
-
 
     fn slot_or_insert(&mut self, driver_id: DriverId) -> u32 {
         if let Some(&slot) = self.slots.get(&driver_id) {

@@ -267,8 +267,7 @@ mod tests {
             stacked_with: Some(first),
             ..offer.clone()
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&offer_json(&stacked, None, None)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&offer_json(&stacked, None, None)).unwrap();
         assert_eq!(v["stacked_with"], first.to_string());
         let ended: serde_json::Value =
             serde_json::from_str(&offer_ended_json(offer.offer_id, OfferEnd::Withdrawn)).unwrap();

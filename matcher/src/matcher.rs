@@ -592,7 +592,9 @@ impl Matcher {
         // driver. Either way the order gets one driver, under the engine's
         // lock.
         let assigned = if stacked {
-            self.inner.engine.assign_stacked(order_id, driver_id, now_ms)
+            self.inner
+                .engine
+                .assign_stacked(order_id, driver_id, now_ms)
         } else {
             self.inner.engine.assign(order_id, driver_id, now_ms)
         };
@@ -919,7 +921,14 @@ impl Matcher {
                 waiting.retain(|&(_, order_id)| {
                     match self.find_stacker(&book, order_id, now, now_ms) {
                         Some((driver_id, first)) => {
-                            self.open_offer(&mut book, order_id, driver_id, Some(first), now_ms, now);
+                            self.open_offer(
+                                &mut book,
+                                order_id,
+                                driver_id,
+                                Some(first),
+                                now_ms,
+                                now,
+                            );
                             false
                         }
                         None => true,
@@ -1249,9 +1258,7 @@ impl Matcher {
                 // No road there: no arrival to bound the delay by.
                 return None;
             }
-            let arrival = u64::try_from(now_ms)
-                .unwrap_or(0)
-                .saturating_add(travel_ms);
+            let arrival = u64::try_from(now_ms).unwrap_or(0).saturating_add(travel_ms);
             crate::stack::may_stack(ready(first.order_id), arrival, second_ready, bound_ms)
                 .then_some((n.driver_id, first.order_id))
         })

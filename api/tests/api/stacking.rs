@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use auth::Role;
 use api::store::AssignOutcome;
+use auth::Role;
 use engine::{DriverStatus, OrderId};
 use serde_json::json;
 

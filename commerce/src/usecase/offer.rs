@@ -29,7 +29,9 @@ pub async fn accept(
     // A stacked offer (the driver's second order) is recorded under the
     // stacking guard; any other under the one-driver-per-order guard.
     let assigned = if offers.stacked(order_id, driver_id) {
-        store.assign_stacked_driver(order_id, driver_id, now_ms).await
+        store
+            .assign_stacked_driver(order_id, driver_id, now_ms)
+            .await
     } else {
         store.assign_driver(order_id, driver_id, now_ms).await
     };

@@ -67,11 +67,17 @@ fn a_second_order_rides_along_from_the_same_kitchen_only() {
     // The plain assignment still refuses a busy driver.
     assert_eq!(e.assign(o2, d, T0), Err(Error::DriverBusy(o1)));
     // Another kitchen's order does not ride along.
-    assert_eq!(e.assign_stacked(elsewhere, d, T0), Err(Error::DriverBusy(o1)));
+    assert_eq!(
+        e.assign_stacked(elsewhere, d, T0),
+        Err(Error::DriverBusy(o1))
+    );
     // The same kitchen's does.
     assert_eq!(e.assign_stacked(o2, d, T0).unwrap().driver_id, Some(d));
     let view = e.driver(d).unwrap();
-    assert_eq!((view.current_order, view.stacked_order), (Some(o1), Some(o2)));
+    assert_eq!(
+        (view.current_order, view.stacked_order),
+        (Some(o1), Some(o2))
+    );
     assert_eq!(view.orders().collect::<Vec<_>>(), [o1, o2]);
     // Never a third.
     assert_eq!(e.assign_stacked(o3, d, T0), Err(Error::DriverBusy(o1)));
@@ -118,11 +124,17 @@ fn closing_one_order_leaves_the_other() {
         let (closed, left) = if first_closes { (o1, o2) } else { (o2, o1) };
         e.set_order_status(o1, OrderStatus::PickedUp, T0).unwrap();
         e.set_order_status(o2, OrderStatus::PickedUp, T0).unwrap();
-        e.set_order_status(closed, OrderStatus::Delivered, T0).unwrap();
+        e.set_order_status(closed, OrderStatus::Delivered, T0)
+            .unwrap();
         let view = e.driver(d).unwrap();
-        assert_eq!(view.status, DriverStatus::Busy, "first closes: {first_closes}");
+        assert_eq!(
+            view.status,
+            DriverStatus::Busy,
+            "first closes: {first_closes}"
+        );
         assert_eq!((view.current_order, view.stacked_order), (Some(left), None));
-        e.set_order_status(left, OrderStatus::Delivered, T0).unwrap();
+        e.set_order_status(left, OrderStatus::Delivered, T0)
+            .unwrap();
         let view = e.driver(d).unwrap();
         assert_eq!(view.status, DriverStatus::Available);
         assert_eq!(view.orders().count(), 0);
@@ -158,7 +170,8 @@ fn nearest_stackable_finds_busy_couriers_of_the_kitchen() {
     e.assign(o_far, far, T0).unwrap();
     e.assign(o_other, wrong_kitchen, T0).unwrap();
     e.assign(o_picked, picked, T0).unwrap();
-    e.set_order_status(o_picked, OrderStatus::PickedUp, T0).unwrap();
+    e.set_order_status(o_picked, OrderStatus::PickedUp, T0)
+        .unwrap();
     let found: Vec<(DriverId, OrderId)> = e
         .nearest_stackable(ll(57.70, 11.97), kitchen, 5_000.0, 10)
         .into_iter()
@@ -167,7 +180,8 @@ fn nearest_stackable_finds_busy_couriers_of_the_kitchen() {
     assert_eq!(found, [(near, o_near), (far, o_far)]);
     let _ = free;
     assert_eq!(
-        e.nearest_stackable(ll(57.70, 11.97), kitchen, 5_000.0, 1).len(),
+        e.nearest_stackable(ll(57.70, 11.97), kitchen, 5_000.0, 1)
+            .len(),
         1
     );
 }
@@ -201,7 +215,9 @@ fn random_walk_keeps_drivers_and_orders_consistent() {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut e = Engine::new(Config::default());
         let kitchens = [RestaurantId::new(), RestaurantId::new()];
-        let drivers: Vec<DriverId> = (0..3).map(|i| courier(&mut e, 57.70 + i as f64 * 1e-4)).collect();
+        let drivers: Vec<DriverId> = (0..3)
+            .map(|i| courier(&mut e, 57.70 + i as f64 * 1e-4))
+            .collect();
         let mut orders: Vec<OrderId> = Vec::new();
         for step in 0..120 {
             if orders.len() < 12 && rng.random_bool(0.3) {
@@ -246,7 +262,10 @@ fn check(e: &Engine, drivers: &[DriverId], orders: &[OrderId], seed: u64, step: 
         let v = e.driver(d).unwrap();
         let held: Vec<OrderId> = v.orders().collect();
         assert!(held.len() <= 2, "{ctx}: {held:?}");
-        assert!(v.stacked_order.is_none() || v.current_order.is_some(), "{ctx}");
+        assert!(
+            v.stacked_order.is_none() || v.current_order.is_some(),
+            "{ctx}"
+        );
         assert_eq!(v.status == DriverStatus::Busy, !held.is_empty(), "{ctx}");
         for &o in &held {
             assert!(holder.insert(o, d).is_none(), "{ctx}: {o} held twice");
@@ -265,7 +284,11 @@ fn check(e: &Engine, drivers: &[DriverId], orders: &[OrderId], seed: u64, step: 
     for &o in orders {
         let t = e.order(o).unwrap();
         if let Some(d) = t.driver_id.filter(|_| !t.status.is_terminal()) {
-            assert_eq!(holder.get(&o), Some(&d), "{ctx}: {o} names {d}, who does not hold it");
+            assert_eq!(
+                holder.get(&o),
+                Some(&d),
+                "{ctx}: {o} names {d}, who does not hold it"
+            );
         }
     }
 }

@@ -49,7 +49,7 @@ fn moved(driver_id: DriverId, order_id: Option<OrderId>, position: LatLng, at_ms
         speed_mps: None,
         status: engine::DriverStatus::Busy,
         order_id,
-         stacked_order: None,
+        stacked_order: None,
     }
 }
 
@@ -285,9 +285,15 @@ fn a_stacked_courier_arrives_for_each_order() {
     tracker.on_order(&track(first, Some(driver), OrderStatus::PickedUp));
     tracker.on_order(&second_track(OrderStatus::PickedUp));
     assert!(at(&mut tracker, 200.0, 2).is_empty());
-    assert_eq!(at(&mut tracker, 400.0, 3), [(first, Arrival::ArrivedAtCustomer)]);
+    assert_eq!(
+        at(&mut tracker, 400.0, 3),
+        [(first, Arrival::ArrivedAtCustomer)]
+    );
     tracker.on_order(&track(first, Some(driver), OrderStatus::Delivered));
     assert_eq!(tracker.len(), 1, "the second door's fence stays");
     assert!(at(&mut tracker, 600.0, 4).is_empty());
-    assert_eq!(at(&mut tracker, 800.0, 5), [(second, Arrival::ArrivedAtCustomer)]);
+    assert_eq!(
+        at(&mut tracker, 800.0, 5),
+        [(second, Arrival::ArrivedAtCustomer)]
+    );
 }

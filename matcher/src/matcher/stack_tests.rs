@@ -126,17 +126,32 @@ fn a_busy_courier_of_the_same_kitchen_takes_the_second_order_within_the_bound() 
         // Ready 2 minutes after the first: the first customer waits 2
         // minutes more, within the 5-minute bound.
         let (order2, offer) = second_offer(&w, w.kitchen, NOW_MS + 720_000);
-        assert_eq!(offer.driver_id, w.first, "{policy:?}: the courier there already");
-        assert_eq!(offer.stacked_with, Some(w.order1), "{policy:?}: marked stacked");
+        assert_eq!(
+            offer.driver_id, w.first,
+            "{policy:?}: the courier there already"
+        );
+        assert_eq!(
+            offer.stacked_with,
+            Some(w.order1),
+            "{policy:?}: marked stacked"
+        );
         let track = w.matcher.accept(offer.offer_id, w.first, NOW_MS).unwrap();
         assert_eq!(track.driver_id, Some(w.first));
         let view = w.engine.driver(w.first).unwrap();
-        assert_eq!(view.orders().collect::<Vec<_>>(), [w.order1, order2], "{policy:?}");
+        assert_eq!(
+            view.orders().collect::<Vec<_>>(),
+            [w.order1, order2],
+            "{policy:?}"
+        );
         assert_eq!(view.status, DriverStatus::Busy);
         // A third order of the kitchen: the courier is full; the free one
         // gets it.
         let (_, third) = second_offer(&w, w.kitchen, NOW_MS + 720_000);
-        assert_eq!((third.driver_id, third.stacked_with), (w.free, None), "{policy:?}");
+        assert_eq!(
+            (third.driver_id, third.stacked_with),
+            (w.free, None),
+            "{policy:?}"
+        );
     }
 }
 
@@ -145,7 +160,11 @@ fn no_stacking_when_it_is_off() {
     for policy in POLICIES {
         let w = world(policy, false, NOW_MS + 600_000);
         let (_, offer) = second_offer(&w, w.kitchen, NOW_MS + 600_000);
-        assert_eq!((offer.driver_id, offer.stacked_with), (w.free, None), "{policy:?}");
+        assert_eq!(
+            (offer.driver_id, offer.stacked_with),
+            (w.free, None),
+            "{policy:?}"
+        );
     }
 }
 
@@ -156,7 +175,11 @@ fn no_stacking_past_the_bound() {
         // Ready 6 minutes after the first (and after the courier's
         // arrival): 6 minutes more for the first customer, past 5.
         let (_, offer) = second_offer(&w, w.kitchen, NOW_MS + 420_000);
-        assert_eq!((offer.driver_id, offer.stacked_with), (w.free, None), "{policy:?}");
+        assert_eq!(
+            (offer.driver_id, offer.stacked_with),
+            (w.free, None),
+            "{policy:?}"
+        );
     }
     // Exactly at the bound still stacks; the bound is a setting.
     let w = world(PolicyKind::Greedy, true, NOW_MS + 60_000);
@@ -172,7 +195,11 @@ fn no_stacking_once_the_first_order_is_picked_up() {
             .set_order_status(w.order1, OrderStatus::PickedUp, NOW_MS)
             .unwrap();
         let (_, offer) = second_offer(&w, w.kitchen, NOW_MS + 600_000);
-        assert_eq!((offer.driver_id, offer.stacked_with), (w.free, None), "{policy:?}");
+        assert_eq!(
+            (offer.driver_id, offer.stacked_with),
+            (w.free, None),
+            "{policy:?}"
+        );
     }
 }
 
@@ -181,7 +208,11 @@ fn no_stacking_from_another_restaurant() {
     for policy in POLICIES {
         let w = world(policy, true, NOW_MS + 600_000);
         let (_, offer) = second_offer(&w, RestaurantId::new(), NOW_MS + 600_000);
-        assert_eq!((offer.driver_id, offer.stacked_with), (w.free, None), "{policy:?}");
+        assert_eq!(
+            (offer.driver_id, offer.stacked_with),
+            (w.free, None),
+            "{policy:?}"
+        );
     }
 }
 
@@ -201,7 +232,10 @@ fn a_stacked_accept_after_the_pickup_is_refused() {
         Err(OfferError::Assign(engine::Error::DriverBusy(_)))
     ));
     assert_eq!(w.engine.order(order2).unwrap().driver_id, None);
-    assert_eq!(w.matcher.pending_offer(order2).map(|o| o.driver_id), Some(w.free));
+    assert_eq!(
+        w.matcher.pending_offer(order2).map(|o| o.driver_id),
+        Some(w.free)
+    );
 }
 
 /// Random dispatches, accepts, declines, pickups and closes over a few
@@ -236,7 +270,9 @@ fn random_walk(policy: PolicyKind, seed: u64) {
     )
     .with_clock(Arc::new(clock::ManualClock::new(NOW_MS)));
     let kitchens = [RestaurantId::new(), RestaurantId::new()];
-    let drivers: Vec<DriverId> = (0..3).map(|i| driver_at(&engine, 100.0 * f64::from(i))).collect();
+    let drivers: Vec<DriverId> = (0..3)
+        .map(|i| driver_at(&engine, 100.0 * f64::from(i)))
+        .collect();
     let mut orders: Vec<OrderId> = Vec::new();
     for step in 0..150 {
         match next(6) {
@@ -260,7 +296,9 @@ fn random_walk(policy: PolicyKind, seed: u64) {
             }
             3 => {
                 if let Some(&o) = orders.get(next(orders.len().max(1) as u64) as usize)
-                    && engine.order(o).is_some_and(|t| t.driver_id.is_some() && !t.status.is_terminal())
+                    && engine
+                        .order(o)
+                        .is_some_and(|t| t.driver_id.is_some() && !t.status.is_terminal())
                 {
                     let _ = engine.set_order_status(o, OrderStatus::PickedUp, NOW_MS);
                 }
@@ -310,7 +348,10 @@ fn random_walk(policy: PolicyKind, seed: u64) {
                 .and_then(|d| d.pending_offer)
                 .and_then(|id| book.offers.get(&id))
             {
-                assert!(offered.insert(offer.offer.driver_id), "{ctx}: two offers to a courier");
+                assert!(
+                    offered.insert(offer.offer.driver_id),
+                    "{ctx}: two offers to a courier"
+                );
             }
             let t = engine.order(o).unwrap();
             if let Some(d) = t.driver_id.filter(|_| !t.status.is_terminal()) {
