@@ -620,8 +620,10 @@ impl Engine {
 
     /// Busy drivers within `radius_m` of `center` holding one order from
     /// `restaurant` that is not picked up: who may take a second order
-    /// from it (stacking), nearest first, at most `limit`. The index
-    /// filters by status, so this is its own query over the busy ones.
+    /// from it (stacking), nearest first (ties by driver id), at most
+    /// `limit`, each with that order. Found from the restaurant's orders
+    /// on the board (a handful), not by a scan of the index, which filters
+    /// by status only.
     pub fn nearest_stackable(
         &self,
         center: LatLng,
@@ -629,32 +631,42 @@ impl Engine {
         radius_m: f64,
         limit: usize,
     ) -> Vec<(NearbyDriver, OrderTrack)> {
-        let base = |slot: u32| {
-            let rec = &self.drivers[slot as usize];
-            self.stack_base(rec.id)
-                .filter(|first| first.restaurant_id == restaurant)
-        };
-        self.grid
-            .nearest(center, radius_m, limit, |e| {
-                e.status == DriverStatus::Busy && base(e.slot).is_some()
+        let mut found: Vec<(NearbyDriver, OrderTrack)> = self
+            .orders
+            .ids_of_restaurant(restaurant)
+            .iter()
+            .filter_map(|&order_id| {
+                let first = self.orders.get(order_id)?;
+                let driver_id = first.driver_id?;
+                let rec = &self.drivers[*self.slots.get(&driver_id)? as usize];
+                let fix = rec.fix?;
+                let distance_m = haversine_m(center, fix.position);
+                let stackable = rec.status == DriverStatus::Busy
+                    && rec.current_order == Some(order_id)
+                    && rec.stacked_order.is_none()
+                    && may_ride_along(first.status)
+                    && distance_m <= radius_m;
+                stackable.then(|| {
+                    (
+                        NearbyDriver {
+                            driver_id,
+                            position: fix.position,
+                            distance_m,
+                            status: rec.status,
+                            recorded_at_ms: fix.recorded_at_ms,
+                        },
+                        first.clone(),
+                    )
+                })
             })
-            .into_iter()
-            .filter_map(|hit| {
-                let first = base(hit.slot)?;
-                let rec = &self.drivers[hit.slot as usize];
-                let fix = rec.fix.as_ref();
-                Some((
-                    NearbyDriver {
-                        driver_id: hit.driver_id,
-                        position: fix.map_or(center, |f| f.position),
-                        distance_m: hit.distance_m,
-                        status: rec.status,
-                        recorded_at_ms: fix.map_or(0, |f| f.recorded_at_ms),
-                    },
-                    first,
-                ))
-            })
-            .collect()
+            .collect();
+        found.sort_by(|a, b| {
+            a.0.distance_m
+                .total_cmp(&b.0.distance_m)
+                .then(a.0.driver_id.cmp(&b.0.driver_id))
+        });
+        found.truncate(limit);
+        found
     }
 
     /// Takes an order back from its driver (reassignment or cancellation).

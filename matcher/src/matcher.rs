@@ -1214,8 +1214,8 @@ impl Matcher {
     }
 
     /// Stacking: the courier `order_id` should ride along with, and the
-    /// order it carries: the nearest busy courier whose one order, not yet
-    /// picked up, is from the same restaurant, who holds no offer and is
+    /// order it carries: the nearest busy courier within `max_radius_m`
+    /// whose one order, not yet picked up, is from the same restaurant, who holds no offer and is
     /// not cooling down for this order, and for whom
     /// [`crate::stack::may_stack`] holds (the first order's expected ready
     /// time, the courier's arrival by travel time, this order's ready
@@ -1234,6 +1234,8 @@ impl Matcher {
         }
         let dispatch = book.dispatches.get(&order_id)?;
         let track = self.inner.engine.order(order_id)?;
+        // From the kitchen's orders on the board (a handful), within the
+        // widest search radius.
         let candidates = self.inner.engine.nearest_stackable(
             dispatch.pickup,
             track.restaurant_id,

@@ -186,6 +186,23 @@ fn nearest_stackable_finds_busy_couriers_of_the_kitchen() {
     );
 }
 
+/// The board's orders by restaurant follow the board: closed orders
+/// leave the index when they are pruned.
+#[test]
+fn the_restaurant_index_forgets_pruned_orders() {
+    let mut e = Engine::new(Config::default());
+    let kitchen = RestaurantId::new();
+    let (o1, o2) = (order_from(&mut e, kitchen), order_from(&mut e, kitchen));
+    assert_eq!(e.orders.ids_of_restaurant(kitchen), [o1, o2]);
+    e.set_order_status(o1, OrderStatus::Cancelled, T0).unwrap();
+    e.expire(T0 + 10 * 3_600_000);
+    assert_eq!(e.orders.ids_of_restaurant(kitchen), [o2]);
+    // Tracked again (a newer record): indexed once.
+    let t = e.order(o2).unwrap();
+    e.track_order(t);
+    assert_eq!(e.orders.ids_of_restaurant(kitchen), [o2]);
+}
+
 /// A restart (or a late board update) names a driver on two open orders:
 /// the board binds both, first and second, and never a third.
 #[test]
