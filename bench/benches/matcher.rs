@@ -147,12 +147,7 @@ fn decision(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId], stacking: 
 }
 
 /// `dispatch` then `withdraw`, timed in blocks of up to `ORDERS` pairs.
-fn decision_and_withdraw(
-    b: &mut Bencher<'_>,
-    handle: &Handle,
-    orders: &[OrderId],
-    stacking: bool,
-) {
+fn decision_and_withdraw(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId], stacking: bool) {
     b.iter_custom(|iters| {
         let mut timed = Duration::ZERO;
         let mut left = iters as usize;
@@ -187,7 +182,12 @@ fn dispatch(c: &mut Criterion) {
             Fleet::uniform(SEED, 100_000, city),
             true,
         ),
-        ("sparse", "drivers=10", Fleet::uniform(SEED, 10, city), false),
+        (
+            "sparse",
+            "drivers=10",
+            Fleet::uniform(SEED, 10, city),
+            false,
+        ),
     ];
     for (name, drivers, mut fleet, stacking) in scenarios {
         let handle = loaded_handle(&fleet);
