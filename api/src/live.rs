@@ -138,6 +138,15 @@ impl Offers for Live {
             tracing::warn!(%order_id, error = %e, "could not re-dispatch after a failed assignment");
         }
     }
+
+    fn stacked(&self, order_id: OrderId, driver_id: DriverId) -> bool {
+        // The engine's second slot is the one source: a stacked accept put
+        // the order there (if the first closed since, it moved up and the
+        // plain guard suffices).
+        self.engine
+            .driver(driver_id)
+            .is_some_and(|v| v.stacked_order == Some(order_id))
+    }
 }
 
 /// The matcher's refusal of an answer, in the domain's words.

@@ -48,6 +48,7 @@ fn moved(ping: &Ping, previous: Option<LatLng>) -> Moved {
         speed_mps: ping.speed_mps,
         status: DriverStatus::Available,
         order_id: None,
+        stacked_order: None,
     }
 }
 

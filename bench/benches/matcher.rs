@@ -34,6 +34,10 @@
 //! - `city_30km/drivers=100k`: 100,000 drivers uniform in the 30 × 30 km city
 //!   (`engine/nearby/city_30km`'s fleet); every order finds its driver in
 //!   the first 3 km search.
+//! - `city_30km_stacking/drivers=100k`: the 100,000 drivers with
+//!   `matcher.stacking` on: before the nearest free driver, each decision
+//!   looks for a busy courier bound for the same kitchen (none here: the
+//!   cost of looking, the kitchen's orders on the board read by index).
 //! - `sparse/drivers=10`: 10 drivers in the same city; the search widens.
 //!   Of the 1,024 orders, 542 find their driver in the first search (3 km),
 //!   275 in the second (6 km), 182 in the third (12 km) and 25 in the
@@ -96,14 +100,20 @@ fn tracked_orders(handle: &Handle, fleet: &mut Fleet) -> Vec<OrderId> {
         .collect()
 }
 
-fn new_matcher(handle: &Handle) -> Matcher {
-    Matcher::new(handle.clone(), matcher::Config::default())
+fn new_matcher(handle: &Handle, stacking: bool) -> Matcher {
+    Matcher::new(
+        handle.clone(),
+        matcher::Config {
+            stacking,
+            ..matcher::Config::default()
+        },
+    )
 }
 
 /// Every order gets an offer, so every iteration measures a decision that
 /// found a driver (not a scheduled retry).
-fn check_every_order_is_offered(handle: &Handle, orders: &[OrderId]) {
-    let matcher = new_matcher(handle);
+fn check_every_order_is_offered(handle: &Handle, orders: &[OrderId], stacking: bool) {
+    let matcher = new_matcher(handle, stacking);
     for &order_id in orders {
         matcher
             .dispatch(order_id, NOW_MS)
@@ -117,14 +127,14 @@ fn check_every_order_is_offered(handle: &Handle, orders: &[OrderId]) {
 }
 
 /// `dispatch` alone, each call timed by itself.
-fn decision(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId]) {
+fn decision(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId], stacking: bool) {
     b.iter_custom(|iters| {
         let mut timed = Duration::ZERO;
-        let mut matcher = new_matcher(handle);
+        let mut matcher = new_matcher(handle, stacking);
         for i in 0..iters as usize {
             let order_id = orders[i % orders.len()];
             if i > 0 && i % orders.len() == 0 {
-                matcher = new_matcher(handle);
+                matcher = new_matcher(handle, stacking);
             }
             let start = Instant::now();
             let outcome = matcher.dispatch(black_box(order_id), NOW_MS);
@@ -137,13 +147,13 @@ fn decision(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId]) {
 }
 
 /// `dispatch` then `withdraw`, timed in blocks of up to `ORDERS` pairs.
-fn decision_and_withdraw(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId]) {
+fn decision_and_withdraw(b: &mut Bencher<'_>, handle: &Handle, orders: &[OrderId], stacking: bool) {
     b.iter_custom(|iters| {
         let mut timed = Duration::ZERO;
         let mut left = iters as usize;
         while left > 0 {
             let block = &orders[..left.min(orders.len())];
-            let matcher = new_matcher(handle);
+            let matcher = new_matcher(handle, stacking);
             let start = Instant::now();
             for &order_id in block {
                 let _ = black_box(matcher.dispatch(black_box(order_id), NOW_MS));
@@ -164,20 +174,32 @@ fn dispatch(c: &mut Criterion) {
             "city_30km",
             "drivers=100k",
             Fleet::uniform(SEED, 100_000, city),
+            false,
         ),
-        ("sparse", "drivers=10", Fleet::uniform(SEED, 10, city)),
+        (
+            "city_30km_stacking",
+            "drivers=100k",
+            Fleet::uniform(SEED, 100_000, city),
+            true,
+        ),
+        (
+            "sparse",
+            "drivers=10",
+            Fleet::uniform(SEED, 10, city),
+            false,
+        ),
     ];
-    for (name, drivers, mut fleet) in scenarios {
+    for (name, drivers, mut fleet, stacking) in scenarios {
         let handle = loaded_handle(&fleet);
         let orders = tracked_orders(&handle, &mut fleet);
-        check_every_order_is_offered(&handle, &orders);
+        check_every_order_is_offered(&handle, &orders, stacking);
         let _changes = handle.subscribe_changes();
         group.bench_function(BenchmarkId::new(name, format!("{drivers}/decision")), |b| {
-            decision(b, &handle, &orders)
+            decision(b, &handle, &orders, stacking)
         });
         group.bench_function(
             BenchmarkId::new(name, format!("{drivers}/decision+withdraw")),
-            |b| decision_and_withdraw(b, &handle, &orders),
+            |b| decision_and_withdraw(b, &handle, &orders, stacking),
         );
     }
     group.finish();

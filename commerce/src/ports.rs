@@ -79,6 +79,14 @@ pub trait Offers: Send + Sync {
     /// Looks for a driver for the order again (after an assignment the
     /// store failed to record).
     fn redispatch(&self, order_id: OrderId, now_ms: i64);
+    /// Whether the live side bound `order_id` to `driver_id` as a second
+    /// order (a stacked offer, `matcher.stacking`): the store then records
+    /// it with the stacking guard ([`crate::store::OrderStore::assign_stacked_driver`]).
+    /// `false` by default: no stacking.
+    fn stacked(&self, order_id: OrderId, driver_id: DriverId) -> bool {
+        let _ = (order_id, driver_id);
+        false
+    }
 }
 
 /// The search catalog: told after the store committed a change to a

@@ -204,6 +204,16 @@ pub struct OfferMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub trip_distance_m: Option<u32>,
+    /// Present on a stacked offer (`matcher.stacking`): the order the
+    /// driver already carries, from the same restaurant and not yet picked
+    /// up, that this one rides along with (collect both, then deliver
+    /// each). Absent on a plain offer to a free driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, format = Uuid, nullable = false)
+    )]
+    pub stacked_with: Option<Uuid>,
 }
 
 /// The restaurant of an offer.
@@ -256,6 +266,7 @@ mod tests {
             items: None,
             pickup_distance_m: None,
             trip_distance_m: None,
+            stacked_with: None,
         });
         let text = serde_json::to_string(&offer).unwrap();
         assert_eq!(

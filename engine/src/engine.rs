@@ -73,7 +73,20 @@ pub struct DriverView {
     pub seen_at_ms: Option<i64>,
     pub status: DriverStatus,
     pub availability: Availability,
+    /// The first open order the driver holds (the one taken first); `None`
+    /// when free.
     pub current_order: Option<OrderId>,
+    /// The second open order of a stacking courier (`matcher.stacking`),
+    /// taken while `current_order` was not yet picked up; `None` otherwise.
+    /// When the first closes, this one becomes `current_order`.
+    pub stacked_order: Option<OrderId>,
+}
+
+impl DriverView {
+    /// Every open order the driver holds, first taken first (at most two).
+    pub fn orders(&self) -> impl Iterator<Item = OrderId> + use<> {
+        self.current_order.into_iter().chain(self.stacked_order)
+    }
 }
 
 /// One result of a nearest query.
@@ -113,6 +126,9 @@ struct DriverRecord {
     /// between nodes the newest declaration wins.
     availability_at_ms: i64,
     current_order: Option<OrderId>,
+    /// The second order of a stacking courier; only ever set while
+    /// `current_order` is (see [`Engine::assign_stacked`]).
+    stacked_order: Option<OrderId>,
     status: DriverStatus,
     refused_jumps: u8,
     /// Whether the latest fix came from another node ([`Replica`]): its
@@ -144,6 +160,7 @@ impl DriverRecord {
             status: self.status,
             availability: self.availability,
             current_order: self.current_order,
+            stacked_order: self.stacked_order,
         }
     }
 }
@@ -299,6 +316,7 @@ impl Engine {
             speed_mps: fix.speed_mps,
             status: rec.status,
             order_id: rec.current_order,
+            stacked_order: rec.stacked_order,
         });
         self.pings_applied += 1;
         Applied::Moved
@@ -380,6 +398,7 @@ impl Engine {
                     speed_mps: fix.speed_mps,
                     status: rec.status,
                     order_id: rec.current_order,
+                    stacked_order: rec.stacked_order,
                 });
                 self.replicas_applied += 1;
                 return outcome;
@@ -504,9 +523,11 @@ impl Engine {
     /// Starts or replaces the tracking record of an order, by version: a
     /// record no newer than the one held is refused (`false`; see
     /// [`OrderTrack::supersedes`]). An open order with a driver binds that
-    /// driver to it (as after a restart), unless the driver already holds
-    /// another order; a driver the replaced record named instead, or the
-    /// driver of an order now closed, is released.
+    /// driver to it (as after a restart): as its first order when it holds
+    /// none, as its second when it holds one other (the store, which
+    /// allows that only with stacking on, is the source of truth), not at
+    /// all when it holds two; a driver the replaced record named instead,
+    /// or the driver of an order now closed, is released.
     pub fn track_order(&mut self, mut track: OrderTrack) -> bool {
         let now_ms = track.updated_at_ms;
         let held = self.orders.get(track.order_id);
@@ -532,9 +553,15 @@ impl Engine {
         {
             let slot = self.slot_or_insert(driver_id);
             let rec = &mut self.drivers[slot as usize];
-            if rec.current_order.is_none() {
-                rec.current_order = Some(track.order_id);
-                self.refresh_status(slot, now_ms);
+            match (rec.current_order, rec.stacked_order) {
+                (None, _) => {
+                    rec.current_order = Some(track.order_id);
+                    self.refresh_status(slot, now_ms);
+                }
+                (Some(first), None) if first != track.order_id => {
+                    rec.stacked_order = Some(track.order_id);
+                }
+                _ => {}
             }
         }
         self.orders.put(track.clone());
@@ -618,6 +645,117 @@ impl Engine {
         };
         let _ = self.changes.try_broadcast(Change::Order(track.clone()));
         Ok(track)
+    }
+
+    /// Gives `order_id` to `driver_id` as a second order (stacking),
+    /// atomically: the order must have no driver, and the driver exactly
+    /// one open order, not yet picked up, from the same restaurant
+    /// ([`Error::DriverBusy`] otherwise, as for a busy driver). The rule on
+    /// the first customer's delay is the matcher's; the engine keeps the
+    /// structure: never more than two orders, the second only beside a
+    /// first still at its kitchen.
+    pub fn assign_stacked(
+        &mut self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
+        let slot = *self.slots.get(&driver_id).ok_or(Error::UnknownDriver)?;
+        let track = self.orders.get(order_id).ok_or(Error::UnknownOrder)?;
+        if track.status.is_terminal() {
+            return Err(Error::OrderClosed(track.status));
+        }
+        if let Some(holder) = track.driver_id {
+            return Err(Error::OrderTaken(holder));
+        }
+        let restaurant = track.restaurant_id;
+        let rec = &self.drivers[slot as usize];
+        let Some(first) = rec.current_order else {
+            // Free now (the first closed meanwhile): a plain assignment.
+            return self.assign(order_id, driver_id, now_ms);
+        };
+        let stackable = rec.stacked_order.is_none()
+            && self
+                .orders
+                .get(first)
+                .is_some_and(|f| may_ride_along(f.status) && f.restaurant_id == restaurant);
+        if !stackable {
+            return Err(Error::DriverBusy(first));
+        }
+        self.drivers[slot as usize].stacked_order = Some(order_id);
+        let track = match self.orders.get_mut(order_id) {
+            Some(t) => {
+                t.driver_id = Some(driver_id);
+                t.updated_at_ms = now_ms;
+                t.clone()
+            }
+            None => unreachable!("checked above under the same &mut self"),
+        };
+        let _ = self.changes.try_broadcast(Change::Order(track.clone()));
+        Ok(track)
+    }
+
+    /// The open order `driver_id` holds a second one may ride along with
+    /// (stacking): its only order, not yet picked up. `None` for a free
+    /// driver, one with two orders, or one whose order left the kitchen.
+    pub fn stack_base(&self, driver_id: DriverId) -> Option<OrderTrack> {
+        let rec = &self.drivers[*self.slots.get(&driver_id)? as usize];
+        if rec.stacked_order.is_some() {
+            return None;
+        }
+        let first = self.orders.get(rec.current_order?)?;
+        may_ride_along(first.status).then(|| first.clone())
+    }
+
+    /// Busy drivers within `radius_m` of `center` holding one order from
+    /// `restaurant` that is not picked up: who may take a second order
+    /// from it (stacking), nearest first (ties by driver id), at most
+    /// `limit`, each with that order. Found from the restaurant's orders
+    /// on the board (a handful), not by a scan of the index, which filters
+    /// by status only.
+    pub fn nearest_stackable(
+        &self,
+        center: LatLng,
+        restaurant: crate::RestaurantId,
+        radius_m: f64,
+        limit: usize,
+    ) -> Vec<(NearbyDriver, OrderTrack)> {
+        let mut found: Vec<(NearbyDriver, OrderTrack)> = self
+            .orders
+            .ids_of_restaurant(restaurant)
+            .iter()
+            .filter_map(|&order_id| {
+                let first = self.orders.get(order_id)?;
+                let driver_id = first.driver_id?;
+                let rec = &self.drivers[*self.slots.get(&driver_id)? as usize];
+                let fix = rec.fix?;
+                let distance_m = haversine_m(center, fix.position);
+                let stackable = rec.status == DriverStatus::Busy
+                    && rec.current_order == Some(order_id)
+                    && rec.stacked_order.is_none()
+                    && may_ride_along(first.status)
+                    && distance_m <= radius_m;
+                stackable.then(|| {
+                    (
+                        NearbyDriver {
+                            driver_id,
+                            position: fix.position,
+                            distance_m,
+                            status: rec.status,
+                            recorded_at_ms: fix.recorded_at_ms,
+                        },
+                        first.clone(),
+                    )
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            a.0.distance_m
+                .total_cmp(&b.0.distance_m)
+                .then(a.0.driver_id.cmp(&b.0.driver_id))
+        });
+        found.truncate(limit);
+        found
     }
 
     /// Takes an order back from its driver (reassignment or cancellation).
@@ -708,6 +846,7 @@ impl Engine {
             availability: Availability::Available,
             availability_at_ms: 0,
             current_order: None,
+            stacked_order: None,
             status: DriverStatus::Offline,
             refused_jumps: 0,
             remote: false,
@@ -761,8 +900,11 @@ impl Engine {
         if let Some(&slot) = self.slots.get(&driver_id) {
             let rec = &mut self.drivers[slot as usize];
             if rec.current_order == Some(order_id) {
-                rec.current_order = None;
+                // A stacked second order becomes the first: still busy.
+                rec.current_order = rec.stacked_order.take();
                 self.refresh_status(slot, now_ms);
+            } else if rec.stacked_order == Some(order_id) {
+                rec.stacked_order = None;
             }
         }
     }
@@ -789,5 +931,14 @@ impl Engine {
     }
 }
 
+/// Whether a second order may ride along with a first in `status`: the
+/// first is still at its kitchen (not picked up, not closed).
+fn may_ride_along(status: OrderStatus) -> bool {
+    !status.is_terminal() && status != OrderStatus::PickedUp
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod stack_tests;

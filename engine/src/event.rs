@@ -29,6 +29,9 @@ pub struct Moved {
     pub status: DriverStatus,
     /// The order the driver is carrying, so its customer can be told.
     pub order_id: Option<OrderId>,
+    /// A stacking courier's second order (`matcher.stacking`), whose
+    /// customer is told too; `None` otherwise.
+    pub stacked_order: Option<OrderId>,
 }
 
 /// An offer of an order to one driver, as the driver receives it.
@@ -44,6 +47,10 @@ pub struct Offer {
     /// Made by another node's matcher and relayed here because the
     /// driver's connection is here: delivered, never recorded again.
     pub relayed: bool,
+    /// Stacking: the order the driver already holds, from the same
+    /// restaurant and not yet picked up, that this one rides along with;
+    /// `None` for a plain offer to a free driver.
+    pub stacked_with: Option<OrderId>,
 }
 
 /// Why an offer stopped being answerable before the driver answered.

@@ -179,6 +179,33 @@ impl Handle {
         self.engine.lock().assign(order_id, driver_id, now_ms)
     }
 
+    /// [`Engine::assign_stacked`]: gives `order_id` to `driver_id` as its
+    /// second order (stacking), or as its first when it is free.
+    pub fn assign_stacked(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        now_ms: i64,
+    ) -> Result<OrderTrack, Error> {
+        self.engine
+            .lock()
+            .assign_stacked(order_id, driver_id, now_ms)
+    }
+
+    /// [`Engine::nearest_stackable`]: busy couriers near `center` whose one
+    /// order, not yet picked up, is from `restaurant`, with that order.
+    pub fn nearest_stackable(
+        &self,
+        center: LatLng,
+        restaurant: crate::RestaurantId,
+        radius_m: f64,
+        limit: usize,
+    ) -> Vec<(NearbyDriver, OrderTrack)> {
+        self.engine
+            .lock()
+            .nearest_stackable(center, restaurant, radius_m, limit)
+    }
+
     pub fn unassign(&self, order_id: OrderId, now_ms: i64) -> Result<OrderTrack, Error> {
         self.engine.lock().unassign(order_id, now_ms)
     }

@@ -1,7 +1,8 @@
 //! The core of hexdash: live driver state and the spatial index.
 //!
 //! - [`Engine`]: the driver table (position, heading, speed, last ping,
-//!   status, current order), an exact lat/lng grid for nearest and bbox
+//!   status, current order and, stacking, a second from the same
+//!   restaurant), an exact lat/lng grid for nearest and bbox
 //!   queries ([`grid`]), each driver's H3 cell ([`cells`]), presence expiry,
 //!   and the live order board ([`orders`]) the tracking side authorises by.
 //! - [`census`]: supply (available couriers) and demand (orders waiting
@@ -32,8 +33,8 @@ mod handle;
 pub mod ids;
 pub mod orders;
 pub mod ping;
-pub mod replica;
 pub mod region;
+pub mod replica;
 pub mod status;
 
 pub use config::Config;
@@ -44,8 +45,8 @@ pub use handle::{Census, Handle, Stats};
 pub use ids::{AddressId, DriverId, MenuItemId, OfferId, OrderId, PaymentId, RestaurantId, UserId};
 pub use orders::OrderTrack;
 pub use ping::{Ping, PingRejection, RawPing};
-pub use replica::{Replica, ReplicaFix, Tap};
 pub use region::{Fence, Region};
+pub use replica::{Replica, ReplicaFix, Tap};
 pub use status::{Arrival, Availability, DriverStatus, OrderStatus};
 
 /// The event streams' receiver type, re-exported so callers need not depend

@@ -57,6 +57,10 @@ impl OrderTrack {
 #[derive(Default)]
 pub(crate) struct OrderBoard {
     orders: FxHashMap<OrderId, OrderTrack>,
+    /// The orders on the board by restaurant (open and closed until
+    /// pruned), so stacking finds the couriers bound for a kitchen from
+    /// its few orders instead of a scan.
+    by_restaurant: FxHashMap<RestaurantId, Vec<OrderId>>,
 }
 
 impl OrderBoard {
@@ -69,15 +73,53 @@ impl OrderBoard {
     }
 
     pub fn put(&mut self, track: OrderTrack) {
-        self.orders.insert(track.order_id, track);
+        let (order_id, restaurant) = (track.order_id, track.restaurant_id);
+        match self.orders.insert(order_id, track) {
+            Some(held) if held.restaurant_id == restaurant => {}
+            held => {
+                if let Some(held) = held {
+                    self.unindex(held.restaurant_id, order_id);
+                }
+                self.by_restaurant
+                    .entry(restaurant)
+                    .or_default()
+                    .push(order_id);
+            }
+        }
     }
 
     /// Drops terminal orders last changed before `cutoff_ms`.
     pub fn prune_closed(&mut self, cutoff_ms: i64) -> usize {
         let before = self.orders.len();
-        self.orders
-            .retain(|_, t| !(t.status.is_terminal() && t.updated_at_ms < cutoff_ms));
+        let mut gone = Vec::new();
+        self.orders.retain(|_, t| {
+            let keep = !(t.status.is_terminal() && t.updated_at_ms < cutoff_ms);
+            if !keep {
+                gone.push((t.restaurant_id, t.order_id));
+            }
+            keep
+        });
+        for (restaurant, order_id) in gone {
+            self.unindex(restaurant, order_id);
+        }
         before - self.orders.len()
+    }
+
+    /// The orders of `restaurant` on the board, open or closed (the index;
+    /// a handful per kitchen).
+    pub fn ids_of_restaurant(&self, restaurant: RestaurantId) -> &[OrderId] {
+        self.by_restaurant
+            .get(&restaurant)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn unindex(&mut self, restaurant: RestaurantId, order_id: OrderId) {
+        if let Some(ids) = self.by_restaurant.get_mut(&restaurant) {
+            ids.retain(|&id| id != order_id);
+            if ids.is_empty() {
+                self.by_restaurant.remove(&restaurant);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {

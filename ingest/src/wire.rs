@@ -45,7 +45,7 @@ pub struct Details {
 
 /// The offer as a driver receives it, on MQTT and on its WebSocket stream:
 /// `{"type":"offer","offer_id","order_id","pickup":{lat,lng},"dropoff":{lat,lng},"expires_at",
-/// "restaurant"?:{name,address},"items"?,"pickup_distance_m"?,"trip_distance_m"}`;
+/// "restaurant"?:{name,address},"items"?,"pickup_distance_m"?,"trip_distance_m","stacked_with"?}`;
 /// `driver_at` is the driver's last position, if known.
 pub fn offer_json(
     offer: &Offer,
@@ -69,6 +69,7 @@ pub fn offer_json(
             offer.pickup,
             offer.dropoff,
         ))),
+        stacked_with: offer.stacked_with.map(|o| o.0),
     }))
 }
 
@@ -229,6 +230,7 @@ mod tests {
             dropoff: LatLng::new(57.71, 11.98).unwrap(),
             expires_at_ms: 1_763_700_030_000,
             relayed: false,
+            stacked_with: None,
         };
         // Without details or a driver position: where, when, how far (0.01°
         // north is 1,112 m, 0.01° east here 594 m: 1,261 m).
@@ -260,6 +262,14 @@ mod tests {
         );
         assert_eq!(v["items"], 3);
         assert_eq!(v["pickup_distance_m"], 1_112);
+        // A stacked offer names the order it rides along with.
+        let first = OrderId::new();
+        let stacked = Offer {
+            stacked_with: Some(first),
+            ..offer.clone()
+        };
+        let v: serde_json::Value = serde_json::from_str(&offer_json(&stacked, None, None)).unwrap();
+        assert_eq!(v["stacked_with"], first.to_string());
         let ended: serde_json::Value =
             serde_json::from_str(&offer_ended_json(offer.offer_id, OfferEnd::Withdrawn)).unwrap();
         assert_eq!(

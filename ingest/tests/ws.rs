@@ -207,6 +207,7 @@ fn offer_for(driver_id: DriverId) -> Offer {
         dropoff: LatLng::new(57.71, 11.98).unwrap(),
         expires_at_ms: common::now_ms() + 30_000,
         relayed: false,
+        stacked_with: None,
     }
 }
 

@@ -145,6 +145,20 @@ pub struct Config {
     /// Learned speeds are put to use (a new road hierarchy, about a second
     /// for a city, built off the request path) after every this many legs.
     pub speed_relearn_legs: usize,
+    /// Stacking: a courier carrying one order that is not yet picked up
+    /// may be offered a second order from the same restaurant (a stacked
+    /// offer, `Offer::stacked_with`), when the first customer's added delay
+    /// ([`crate::stack::may_stack`] on the first order's expected ready
+    /// time, the courier's arrival and the second's ready time) stays
+    /// within `stack_delay_bound_s`. Such a courier is preferred to a free
+    /// one (that is the point: a free courier stays free). The store's
+    /// accept then allows the second order (see the README). Off by
+    /// default: the simulator measured it costing the second customers
+    /// time (docs/DISPATCH.md, "Stacking").
+    pub stacking: bool,
+    /// Stacking: the first customer's added delay bound, seconds. 300:
+    /// about the spread of a kitchen's preparation time.
+    pub stack_delay_bound_s: u64,
 }
 
 impl Config {
@@ -199,6 +213,8 @@ impl Default for Config {
             quote_courier_default_s: 300,
             learn_speeds: true,
             speed_relearn_legs: 200,
+            stacking: false,
+            stack_delay_bound_s: crate::stack::DEFAULT_MAX_DELAY_S,
         }
     }
 }
@@ -241,6 +257,9 @@ pub enum DispatchError {
 /// Candidates fetched per nearest query before filtering out drivers who
 /// declined or hold another offer; doubled while all are filtered out.
 const FIRST_CANDIDATES: usize = 16;
+/// Stacking: busy couriers of the same kitchen looked at per order (the
+/// nearest first); each costs a travel-time query.
+const STACK_CANDIDATES: usize = 8;
 /// Upper bound on candidates per query: beyond this many unusable drivers
 /// at one radius, widen the radius instead.
 const MAX_CANDIDATES: usize = 4_096;
@@ -646,10 +665,22 @@ impl Matcher {
         now_ms: i64,
     ) -> Result<(OrderTrack, Option<Fence>), OfferError> {
         let mut book = self.inner.book.lock();
-        let order_id = book.pending_for(offer_id, driver_id)?.order_id;
+        let offer = book.pending_for(offer_id, driver_id)?;
+        let (order_id, stacked) = (offer.order_id, offer.stacked_with.is_some());
         let fence = book.dispatches.get(&order_id).and_then(|d| d.fence);
         let now = Instant::now();
-        match self.inner.engine.assign(order_id, driver_id, now_ms) {
+        // A stacked offer takes the driver's second slot (the engine checks
+        // the first is still at the same kitchen); a plain one needs a free
+        // driver. Either way the order gets one driver, under the engine's
+        // lock.
+        let assigned = if stacked {
+            self.inner
+                .engine
+                .assign_stacked(order_id, driver_id, now_ms)
+        } else {
+            self.inner.engine.assign(order_id, driver_id, now_ms)
+        };
+        match assigned {
             Ok(track) => {
                 if let (Some(roads), Some(fix)) = (
                     &self.inner.roads,
@@ -834,7 +865,18 @@ impl Matcher {
                     {
                         self.inner.ready_times.lock().remove(&track.order_id);
                         if let Some(roads) = &self.inner.roads {
-                            if track.status == engine::OrderStatus::PickedUp {
+                            // A stacking courier's drive to a door may
+                            // pass the other door first: not a leg to
+                            // learn speeds from.
+                            let stacked = track.driver_id.is_some_and(|d| {
+                                self.inner
+                                    .engine
+                                    .driver(d)
+                                    .is_some_and(|v| v.stacked_order.is_some())
+                            });
+                            if track.status == engine::OrderStatus::PickedUp && stacked {
+                                roads.order_closed(track.order_id);
+                            } else if track.status == engine::OrderStatus::PickedUp {
                                 roads.leg_started(
                                     track.order_id,
                                     track.pickup,
@@ -944,7 +986,7 @@ impl Matcher {
         let mut drivers: Vec<Free> = Vec::new();
         let mut candidates: Vec<Vec<DriverIdx>> = Vec::new();
         {
-            let book = self.inner.book.lock();
+            let mut book = self.inner.book.lock();
             let mut waiting: Vec<(Instant, OrderId)> = book
                 .dispatches
                 .iter()
@@ -953,6 +995,28 @@ impl Matcher {
                 .collect();
             // Oldest first, so ties in the solver favour them and runs repeat.
             waiting.sort_unstable();
+            // Stacking first, as greedy does: an order a courier bound for
+            // its kitchen can take along gets that courier's offer and
+            // leaves the solve (such couriers are busy, so no candidate of
+            // it either).
+            if self.inner.config.stacking {
+                waiting.retain(|&(_, order_id)| {
+                    match self.find_stacker(&book, order_id, now, now_ms) {
+                        Some((driver_id, first)) => {
+                            self.open_offer(
+                                &mut book,
+                                order_id,
+                                driver_id,
+                                Some(first),
+                                now_ms,
+                                now,
+                            );
+                            false
+                        }
+                        None => true,
+                    }
+                });
+            }
             let mut index: rustc_hash::FxHashMap<DriverId, DriverIdx> = Default::default();
             for (started_at, order_id) in waiting {
                 let Some(d) = book.dispatches.get(&order_id) else {
@@ -1012,7 +1076,7 @@ impl Matcher {
                     .driver(driver_id)
                     .is_some_and(|v| v.status == DriverStatus::Available);
             if still_free {
-                self.open_offer(&mut book, order_id, driver_id, now_ms, now);
+                self.open_offer(&mut book, order_id, driver_id, None, now_ms, now);
             }
         }
         let left = book.waiting_up_to(usize::MAX);
@@ -1121,6 +1185,12 @@ impl Matcher {
         let cooled = dispatch.next_cooldown_end(now);
         let hold_ms = self.hold_ms(dispatch, now);
         let pickup = dispatch.pickup;
+        // Stacking first: a courier already bound for this kitchen takes
+        // the order along (no hold: they are on their way anyway).
+        if let Some((driver_id, first)) = self.find_stacker(book, order_id, now, now_ms) {
+            self.open_offer(book, order_id, driver_id, Some(first), now_ms, now);
+            return;
+        }
         let nearest = self.find_drivers(book, order_id, now, 1).first().copied();
         if let Some(n) = nearest
             && hold_ms > 0
@@ -1155,16 +1225,18 @@ impl Matcher {
             book.schedule_retry(order_id, at);
             return;
         };
-        self.open_offer(book, order_id, driver_id, now_ms, now);
+        self.open_offer(book, order_id, driver_id, None, now_ms, now);
     }
 
     /// Offers `order_id` (waiting, no pending offer) to `driver_id` (free,
-    /// holding no offer): the one place offers are made, for every policy.
+    /// or with `stacked_with` the one order it carries, holding no offer):
+    /// the one place offers are made, for every policy.
     fn open_offer(
         &self,
         book: &mut Book<Instant>,
         order_id: OrderId,
         driver_id: DriverId,
+        stacked_with: Option<OrderId>,
         now_ms: i64,
         now: Instant,
     ) {
@@ -1185,6 +1257,7 @@ impl Matcher {
             expires_at_ms: now_ms
                 .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
             relayed: false,
+            stacked_with,
         });
         book.open_offer(offer.clone(), deadline(now, timeout));
         metrics::counter!(OFFERS_TOTAL, "outcome" => "made").increment(1);
@@ -1227,6 +1300,59 @@ impl Matcher {
         } else {
             u64::from(t)
         }
+    }
+
+    /// Stacking: the courier `order_id` should ride along with, and the
+    /// order it carries: the nearest busy courier within `max_radius_m`
+    /// whose one order, not yet picked up, is from the same restaurant, who holds no offer and is
+    /// not cooling down for this order, and for whom
+    /// [`crate::stack::may_stack`] holds (the first order's expected ready
+    /// time, the courier's arrival by travel time, this order's ready
+    /// time; a ready time not known counts as ready now). `None` with
+    /// stacking off.
+    fn find_stacker(
+        &self,
+        book: &Book<Instant>,
+        order_id: OrderId,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<(DriverId, OrderId)> {
+        let config = &self.inner.config;
+        if !config.stacking {
+            return None;
+        }
+        let dispatch = book.dispatches.get(&order_id)?;
+        let track = self.inner.engine.order(order_id)?;
+        // From the kitchen's orders on the board (a handful), within the
+        // widest search radius.
+        let candidates = self.inner.engine.nearest_stackable(
+            dispatch.pickup,
+            track.restaurant_id,
+            config.max_radius_m,
+            STACK_CANDIDATES,
+        );
+        if candidates.is_empty() {
+            return None;
+        }
+        let ready = |id: OrderId| {
+            let at = self.inner.ready_times.lock().get(&id).copied();
+            u64::try_from(at.unwrap_or(now_ms).max(now_ms)).unwrap_or(0)
+        };
+        let second_ready = ready(order_id);
+        let bound_ms = config.stack_delay_bound_s.saturating_mul(1000);
+        candidates.into_iter().find_map(|(n, first)| {
+            if !dispatch.may_offer(n.driver_id, now) || book.held_by.contains_key(&n.driver_id) {
+                return None;
+            }
+            let travel_ms = self.travel_ms(n.position, dispatch.pickup);
+            if travel_ms == u64::MAX {
+                // No road there: no arrival to bound the delay by.
+                return None;
+            }
+            let arrival = u64::try_from(now_ms).unwrap_or(0).saturating_add(travel_ms);
+            crate::stack::may_stack(ready(first.order_id), arrival, second_ready, bound_ms)
+                .then_some((n.driver_id, first.order_id))
+        })
     }
 
     /// Up to `k` nearest drivers `order_id` may be offered to now, nearest
@@ -1307,3 +1433,6 @@ mod batch_tests;
 
 #[cfg(test)]
 mod timing_tests;
+
+#[cfg(test)]
+mod stack_tests;

@@ -17,7 +17,9 @@
 //!   pickup time, courier wait, food wait, click-to-door, busy time,
 //!   utilisation).
 //! - [`stack`]: stacking's rule (a second order from the same restaurant
-//!   while the first customer's added delay stays within a bound).
+//!   while the first customer's added delay stays within a bound): the
+//!   matcher's own (`matcher::stack`), re-exported, so the simulator and
+//!   the live matcher decide by one function.
 //! - [`plot`]: PNG bar charts of a set of reports.
 //!
 //! No network, no database, no wall clock: a run's report depends only on
@@ -28,7 +30,7 @@ pub mod config;
 pub mod demand;
 pub mod plot;
 pub mod report;
-pub mod stack;
+pub use matcher::stack;
 mod world;
 
 // The charts' font and text drawing are loadtest's own files, included

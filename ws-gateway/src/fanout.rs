@@ -136,9 +136,11 @@ pub(crate) fn on_moves(shared: &Shared, batch: &[Moved]) {
     // lock was the gateway's largest cost).
     let mut area_pushes: Vec<(ClientId, &Mailbox, AreaDriver)> = Vec::new();
     for m in batch {
-        if let Some(order_id) = m.order_id
-            && let Some(watch) = hub.order(order_id)
-        {
+        // A stacking courier carries two orders: both customers see them.
+        for order_id in m.order_id.into_iter().chain(m.stacked_order) {
+            let Some(watch) = hub.order(order_id) else {
+                continue;
+            };
             let eta = shared.etas.order_eta(&watch.track, m.position);
             let msg = protocol::location_from_move(m, Some(order_id), eta);
             for w in &watch.watchers {

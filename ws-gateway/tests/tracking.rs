@@ -424,3 +424,40 @@ async fn an_arrival_is_a_status_message_with_arrival() {
                "driver_id": driver, "at": T0 + 7, "arrival": "arrived_at_restaurant"})
     );
 }
+
+/// A stacking courier carries two orders of one kitchen: both customers
+/// see the courier move on their own order's channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_customers_of_a_stacking_courier_see_it_move() {
+    let app = spawn_app(Config::default()).await;
+    let (first_customer, second_customer) = (UserId::new(), UserId::new());
+    let driver = DriverId::new();
+    let first = app.order(first_customer, PICKUP, DROPOFF);
+    let second = engine::OrderTrack {
+        restaurant_id: first.restaurant_id,
+        ..app.order(second_customer, PICKUP, (57.730, 11.990))
+    };
+    app.engine.track_order(second.clone());
+    app.ping(driver, 57.690, 11.960, T0);
+    app.engine.assign(first.order_id, driver, T0 + 1).unwrap();
+    app.engine
+        .assign_stacked(second.order_id, driver, T0 + 2)
+        .unwrap();
+
+    let mut clients = Vec::new();
+    for (customer, order) in [(first_customer, &first), (second_customer, &second)] {
+        let mut c = app.connect(customer, Role::Customer).await;
+        c.subscribe_order(order.order_id).await;
+        c.expect("subscribed").await;
+        c.expect("status").await;
+        c.expect("location").await;
+        clients.push((c, order.order_id));
+    }
+    app.ping(driver, 57.6901, 11.960, T0 + 1_000);
+    for (c, order_id) in &mut clients {
+        let loc = c.expect("location").await;
+        assert_eq!(loc["order_id"], json!(order_id));
+        assert_eq!(loc["driver_id"], json!(driver));
+        assert_eq!(loc["ts"], T0 + 1_000);
+    }
+}

@@ -126,8 +126,15 @@ pub struct DriverResponse {
     /// Metres per second.
     pub speed: Option<f32>,
     pub updated_at: Option<i64>,
+    /// The first open order the driver carries (the one taken first).
     #[schema(value_type = Option<String>, format = Uuid)]
     pub current_order: Option<OrderId>,
+    /// Every open order the driver carries, first taken first: none, one
+    /// (the same as `current_order`), or with `matcher.stacking` two (the
+    /// second from the same restaurant, taken before the first's pickup).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub orders: Vec<OrderId>,
 }
 
 // ---- handlers ----
@@ -214,6 +221,7 @@ async fn get_driver(
             speed: view.fix.and_then(|f| f.speed_mps),
             updated_at: view.fix.map(|f| f.recorded_at_ms),
             current_order: view.current_order,
+            orders: view.orders().collect(),
         },
         // A driver account the engine has not heard from since it started.
         None => DriverResponse {
@@ -225,6 +233,7 @@ async fn get_driver(
             speed: None,
             updated_at: None,
             current_order: None,
+            orders: Vec::new(),
         },
     };
     Ok(Json(response))

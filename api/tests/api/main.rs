@@ -24,6 +24,7 @@ mod role_matrix;
 mod search;
 mod server;
 mod shapes;
+mod stacking;
 mod store;
 mod stuck;
 mod time;

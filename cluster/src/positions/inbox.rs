@@ -30,6 +30,10 @@ pub enum DriverMessage {
         pickup: [f64; 2],
         dropoff: [f64; 2],
         expires_at_ms: i64,
+        /// Stacking: the order the driver already holds that this one
+        /// rides along with (absent from a node that does not stack).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stacked_with: Option<OrderId>,
     },
     /// That offer can no longer be answered.
     OfferEnded {
@@ -61,6 +65,7 @@ impl DriverMessage {
             pickup: [offer.pickup.lat, offer.pickup.lng],
             dropoff: [offer.dropoff.lat, offer.dropoff.lng],
             expires_at_ms: offer.expires_at_ms,
+            stacked_with: offer.stacked_with,
         }
     }
 
@@ -106,6 +111,7 @@ impl DriverMessage {
             pickup,
             dropoff,
             expires_at_ms,
+            stacked_with,
         } = self
         else {
             return None;
@@ -118,6 +124,7 @@ impl DriverMessage {
             dropoff: LatLng::new(dropoff[0], dropoff[1]).ok()?,
             expires_at_ms: *expires_at_ms,
             relayed: true,
+            stacked_with: *stacked_with,
         })
     }
 }
@@ -158,12 +165,22 @@ mod tests {
             dropoff: LatLng::new(57.71, 11.95).unwrap(),
             expires_at_ms: 42,
             relayed: true,
+            stacked_with: None,
         };
         let msg = DriverMessage::offer(&offer);
         let text = serde_json::to_string(&msg).unwrap();
         assert!(text.starts_with(r#"{"t":"offer""#), "{text}");
+        assert!(!text.contains("stacked_with"), "{text}");
         let back: DriverMessage = serde_json::from_str(&text).unwrap();
         assert_eq!(back.to_offer().as_ref(), Some(&offer));
+        // A stacked offer keeps the order it rides along with.
+        let stacked = engine::Offer {
+            stacked_with: Some(OrderId::new()),
+            ..offer.clone()
+        };
+        let text = serde_json::to_string(&DriverMessage::offer(&stacked)).unwrap();
+        let back: DriverMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.to_offer().as_ref(), Some(&stacked));
         assert_eq!(back.driver(), offer.driver_id);
         let ended = DriverMessage::offer_ended(offer.offer_id, offer.driver_id, OfferEnd::Expired);
         assert!(

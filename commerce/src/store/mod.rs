@@ -850,6 +850,21 @@ pub trait OrderStore: Send + Sync {
     async fn bump_lease_epoch(&self, name: &str, holder: &str, at_ms: i64) -> Result<i64>;
     /// The epoch of the lease `name`; `None` when nobody ever took it.
     async fn lease_epoch(&self, name: &str) -> Result<Option<i64>>;
+    /// Stacking (`matcher.stacking`): gives an open, driverless order to
+    /// `driver_id` as a second order and appends `order.assigned`, in one
+    /// transaction, only if the driver holds at most one other open order
+    /// and that one is not picked up and from the same restaurant; refused
+    /// otherwise (the guard is one conditional `UPDATE`, with the driver's
+    /// accepts serialised on PostgreSQL by its row lock). With a `fence`,
+    /// refused ([`AssignOutcome::Fenced`]) as in
+    /// [`OrderStore::assign_driver_fenced`] unless its epoch is current.
+    async fn assign_stacked_driver(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+        fence: Option<Fence>,
+    ) -> Result<AssignOutcome>;
     /// In one transaction: cancels the order from whatever open status it
     /// is in (an admin's force-cancel), gives the stock back, records (as
     /// pending) the refund of whatever was charged and not yet refunded,

@@ -1,6 +1,8 @@
 //! A driver's answer to an offer. Accepting is two writes that must agree:
 //! the matcher (through [`Offers`]) binds the driver, then the store
-//! records the assignment. If the store refuses (the order closed, or is
+//! records the assignment (a stacked offer's under the stacking guard:
+//! at most one other open order, same restaurant, not picked up). If the
+//! store refuses (the order closed, or is
 //! another driver's) or fails, the compensation undoes the matcher's side
 //! and puts the order back as the store has it.
 
@@ -28,10 +30,18 @@ pub async fn accept(
     now_ms: i64,
 ) -> Result<OrderId> {
     let (order_id, fence) = offers.accept(offer_id, driver_id, now_ms)?;
-    match store
-        .assign_driver_fenced(order_id, driver_id, now_ms, fence)
-        .await
-    {
+    // A stacked offer (the driver's second order) is recorded under the
+    // stacking guard; any other under the one-driver-per-order guard.
+    let assigned = if offers.stacked(order_id, driver_id) {
+        store
+            .assign_stacked_driver(order_id, driver_id, now_ms, fence)
+            .await
+    } else {
+        store
+            .assign_driver_fenced(order_id, driver_id, now_ms, fence)
+            .await
+    };
+    match assigned {
         Ok(AssignOutcome::Applied(_)) => {
             metrics::counter!(OFFER_ANSWERS_TOTAL, "answer" => "accept", "outcome" => "assigned")
                 .increment(1);

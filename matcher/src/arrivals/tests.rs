@@ -49,6 +49,7 @@ fn moved(driver_id: DriverId, order_id: Option<OrderId>, position: LatLng, at_ms
         speed_mps: None,
         status: engine::DriverStatus::Busy,
         order_id,
+        stacked_order: None,
     }
 }
 
@@ -247,4 +248,52 @@ async fn a_courier_inside_when_the_fence_goes_up_arrives_without_another_ping() 
     );
     shutdown.cancel();
     task.await.unwrap();
+}
+
+/// A stacking courier with two orders of one restaurant: the restaurant's
+/// fence fires once for each order, then each door's once, in the order
+/// the courier reaches them (the second door beyond the first).
+#[test]
+fn a_stacked_courier_arrives_for_each_order() {
+    let mut tracker = Tracker::new(50.0);
+    let driver = DriverId::new();
+    let (first, second) = (OrderId::new(), OrderId::new());
+    let far_door = north(800.0);
+    let second_track = |status| OrderTrack {
+        dropoff: far_door,
+        ..track(second, Some(driver), status)
+    };
+    tracker.on_order(&track(first, Some(driver), OrderStatus::Preparing));
+    tracker.on_order(&second_track(OrderStatus::Accepted));
+    assert_eq!(tracker.len(), 2);
+    let at = |tracker: &mut Tracker, m: f64, t: i64| -> Vec<(OrderId, Arrival)> {
+        tracker
+            .on_move(&moved(driver, Some(first), north(m), T0 + t))
+            .into_iter()
+            .map(|a| (a.order_id, a.arrival))
+            .collect()
+    };
+    let mut got = at(&mut tracker, 0.0, 1);
+    got.sort_by_key(|&(o, _)| o == second);
+    assert_eq!(
+        got,
+        [
+            (first, Arrival::ArrivedAtRestaurant),
+            (second, Arrival::ArrivedAtRestaurant)
+        ]
+    );
+    tracker.on_order(&track(first, Some(driver), OrderStatus::PickedUp));
+    tracker.on_order(&second_track(OrderStatus::PickedUp));
+    assert!(at(&mut tracker, 200.0, 2).is_empty());
+    assert_eq!(
+        at(&mut tracker, 400.0, 3),
+        [(first, Arrival::ArrivedAtCustomer)]
+    );
+    tracker.on_order(&track(first, Some(driver), OrderStatus::Delivered));
+    assert_eq!(tracker.len(), 1, "the second door's fence stays");
+    assert!(at(&mut tracker, 600.0, 4).is_empty());
+    assert_eq!(
+        at(&mut tracker, 800.0, 5),
+        [(second, Arrival::ArrivedAtCustomer)]
+    );
 }

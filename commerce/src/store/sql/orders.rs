@@ -339,22 +339,9 @@ impl OrderStore for SqlStore {
     ) -> Result<AssignOutcome> {
         let (_gate, mut tx) = self.begin_write().await?;
         if let Some(fence) = fence {
-            // A shared lock on PostgreSQL: assignments of one region do not
-            // wait for each other, a takeover's bump waits for them (and
-            // they for it). SQLite's single writer orders them anyway.
-            let sql = match self.backend {
-                super::Backend::Postgres => {
-                    "SELECT epoch FROM lease_epochs WHERE name = $1 FOR SHARE"
-                }
-                super::Backend::Sqlite => "SELECT epoch FROM lease_epochs WHERE name = $1",
-            };
-            let current: Option<i64> = sqlx::query_scalar(sql)
-                .bind(fence.region.lease_name())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if current != Some(fence.epoch) {
+            if let Some(refused) = stale_fence(&mut tx, self.backend, fence).await? {
                 tx.rollback().await?;
-                return Ok(AssignOutcome::Fenced { current });
+                return Ok(refused);
             }
             // One open order per driver across leaders: the leaders of two
             // regions may offer one driver an order each. The driver's row
@@ -435,6 +422,68 @@ impl OrderStore for SqlStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    async fn assign_stacked_driver(
+        &self,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+        fence: Option<Fence>,
+    ) -> Result<AssignOutcome> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        if let Some(fence) = fence
+            && let Some(refused) = stale_fence(&mut tx, self.backend, fence).await?
+        {
+            tx.rollback().await?;
+            return Ok(refused);
+        }
+        if self.backend == super::Backend::Postgres {
+            // The driver's accepts queue on its row (as fenced ones do), so
+            // two of them cannot both count the driver's other orders
+            // before either commits (SQLite has one writer already).
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(driver_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        // The stacking guard, one statement: the order is open and has no
+        // driver (as `assign_driver`), and the driver holds at most one
+        // other open order, not picked up, from the same restaurant.
+        let done = sqlx::query(concat!(
+            "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
+            "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
+            terminal_statuses!(),
+            " AND (SELECT COUNT(*) FROM orders held WHERE held.driver_id = $1 ",
+            "AND held.status NOT IN ",
+            terminal_statuses!(),
+            ") <= 1 AND NOT EXISTS (SELECT 1 FROM orders held WHERE held.driver_id = $1 ",
+            "AND held.status NOT IN ",
+            terminal_statuses!(),
+            " AND (held.status = 'picked_up' OR held.restaurant_id <> orders.restaurant_id))"
+        ))
+        .bind(driver_id.to_string())
+        .bind(at_ms)
+        .bind(order_id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            tx.rollback().await?;
+            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
+        }
+        let mut order = order_in(&mut tx, order_id).await?;
+        let assigned = event::new_event(
+            events::EventType::OrderAssigned,
+            order_id,
+            events::Actor::User(driver_id.as_uuid()),
+            at_ms,
+            &OrderChanged::of(&order, Some(order.status), at_ms),
+        )?;
+        order.version = append(&mut tx, &assigned).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(AssignOutcome::Applied(order))
     }
 
     async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
@@ -774,4 +823,25 @@ fn line_from_row(row: &AnyRow) -> Result<OrderLine> {
         unit_price_cents: row.try_get("unit_price_cents")?,
         quantity: row.try_get("quantity")?,
     })
+}
+
+/// [`AssignOutcome::Fenced`] when `fence`'s epoch is no longer its
+/// region's current one in `lease_epochs`, else `None`. A shared lock on
+/// PostgreSQL: assignments of one region do not wait for each other, a
+/// takeover's bump waits for them (and they for it). SQLite's single
+/// writer orders them anyway.
+async fn stale_fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: super::Backend,
+    fence: Fence,
+) -> Result<Option<AssignOutcome>> {
+    let sql = match backend {
+        super::Backend::Postgres => "SELECT epoch FROM lease_epochs WHERE name = $1 FOR SHARE",
+        super::Backend::Sqlite => "SELECT epoch FROM lease_epochs WHERE name = $1",
+    };
+    let current: Option<i64> = sqlx::query_scalar(sql)
+        .bind(fence.region.lease_name())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok((current != Some(fence.epoch)).then_some(AssignOutcome::Fenced { current }))
 }

@@ -5,13 +5,17 @@
 //! only with the wait for the second order's food; [`added_delay_ms`] is
 //! that price and [`may_stack`] the rule: the price within the bound.
 //!
-//! Pure arithmetic on expected instants (ms of the run): the simulator
-//! passes the matcher's expectations (the ready times the dispatch used:
-//! the restaurant's estimate, or its quote with `+quoted`) and the
-//! courier's arrival (known exactly once the courier drives).
+//! Pure arithmetic on expected instants (ms; any common origin): the live
+//! matcher (`Config::stacking`) passes the ready times its dispatches
+//! expect (the restaurant's estimate or quote) and the courier's arrival
+//! from its travel time to the restaurant; the simulator (`+stack`,
+//! which re-exports this module) passes the same expectations and the
+//! courier's arrival (known exactly once the courier drives). One rule for
+//! both.
 
-/// The first customer's added delay bound when `+stack` names none: 5
-/// minutes, about the spread of a kitchen's preparation time.
+/// The first customer's added delay bound when `+stack` names none, and
+/// `matcher.stack_delay_bound_s`'s default: 5 minutes, about the spread of
+/// a kitchen's preparation time.
 pub const DEFAULT_MAX_DELAY_S: u64 = 300;
 
 /// How much later the courier leaves the restaurant with a second order
