@@ -13,11 +13,14 @@
 #   REDIS_URL          redis://127.0.0.1:6379
 #   KEY_PREFIX         hexdash-local:   (the nodes' Redis keys)
 #   BASE_HTTP_PORT     8181             (nodes on 8181, 8182, 8183)
-#   BASE_MQTT_PORT     18831            (node a's broker; 1883 is Mosquitto's)
+#   BASE_MQTT_PORT     18831            (nodes' brokers on 18831-18833; 1883 is Mosquitto's)
 #   RUN_DIR            ./data/cluster
 #
-# Node a runs every role; b and c are tracking-socket nodes (`gateway`),
-# which is what can be split off today (ARCHITECTURE.md, "Scale-out").
+# Three identical nodes with every role, each with its own embedded MQTT
+# broker (drivers may connect to any): one node at a time dispatches each
+# region and runs the relay (leases in Redis, fencing tokens in
+# PostgreSQL); positions travel between them by region through Redis
+# (ARCHITECTURE.md, "Scale-out").
 set -euo pipefail
 
 BIN=${HEXDASH_BIN:-target/debug/hexdash}
@@ -68,9 +71,10 @@ start() {
     echo "node $name ($roles): http://127.0.0.1:$port  log $RUN_DIR/$name.log"
 }
 
-start a api,ingest,gateway,matcher,relay "$BASE_HTTP_PORT" --mqtt-addr "127.0.0.1:$BASE_MQTT_PORT"
-start b gateway "$((BASE_HTTP_PORT + 1))"
-start c gateway "$((BASE_HTTP_PORT + 2))"
+ALL=api,ingest,gateway,matcher,relay
+start a "$ALL" "$BASE_HTTP_PORT" --mqtt-addr "127.0.0.1:$BASE_MQTT_PORT"
+start b "$ALL" "$((BASE_HTTP_PORT + 1))" --mqtt-addr "127.0.0.1:$((BASE_MQTT_PORT + 1))"
+start c "$ALL" "$((BASE_HTTP_PORT + 2))" --mqtt-addr "127.0.0.1:$((BASE_MQTT_PORT + 2))"
 
 # Ready when every node says so.
 for port in "$BASE_HTTP_PORT" "$((BASE_HTTP_PORT + 1))" "$((BASE_HTTP_PORT + 2))"; do

@@ -11,8 +11,8 @@
 # $LT_DIR/node<i>.log and runs the roles in ROLES_<i> (default: every
 # role). `start` recreates the database (DATABASE_URL's last path
 # segment, dropped and created) and deletes the Redis keys under
-# KEY_PREFIX, so every run starts empty. Without REDIS_URL="" the nodes
-# share Redis; NODES=1 with REDIS_URL="" is the one-node baseline.
+# KEY_PREFIX, so every run starts empty. The nodes share Redis unless
+# REDIS_URL="" (no Redis: NODES=1 is then the one-node baseline).
 LT_DIR=${LT_DIR:-/tmp/lt-cluster}
 HEXDASH_BIN=${HEXDASH_BIN:-target/release/hexdash}
 NODES=${NODES:-3}
@@ -57,9 +57,9 @@ start_node() {
   HEXDASH_API__MAX_CONCURRENT_HASHES=8 HEXDASH_API__LOGIN_ATTEMPTS_PER_ADDRESS=0 \
   HEXDASH_API__SIGNUP_ATTEMPTS_PER_ADDRESS=0 HEXDASH_HTTP__MAX_CONNECTIONS_PER_ADDRESS=0 \
   HEXDASH_ACCESS_TOKEN_TTL_S=86400 HEXDASH_ENGINE__PRESENCE_TIMEOUT_S=600 HEXDASH_LOG=warn \
-  HEXDASH_DATABASE_URL=$DATABASE_URL HEXDASH_REDIS_URL=$REDIS_URL \
+  HEXDASH_DATABASE_URL=$DATABASE_URL \
   HEXDASH_CLUSTER__KEY_PREFIX=$KEY_PREFIX HEXDASH_CLUSTER__NODE_ID=node$i \
-    setsid sh -c 'echo $$ > "$0"; exec "$@"' "$LT_DIR/node$i.pid" \
+    env ${REDIS_URL:+HEXDASH_REDIS_URL=$REDIS_URL} setsid sh -c 'echo $$ > "$0"; exec "$@"' "$LT_DIR/node$i.pid" \
       "$HEXDASH_BIN" serve --roles "$roles" --http-addr "$http" --mqtt-addr "$mqtt" \
     > "$LT_DIR/node$i.log" 2>&1 &
   for _ in $(seq 100); do curl -sf "http://$http/readyz" > /dev/null && return 0; sleep 0.2; done

@@ -36,6 +36,12 @@ pub struct Cli {
     #[arg(long)]
     pub mqtt_addr: Option<String>,
 
+    /// HTTP base URLs (comma-separated) whose `/metrics` ping counters are
+    /// summed for what the server received [default: --http-url]: with
+    /// drivers spread over several nodes' brokers, list every node.
+    #[arg(long, value_delimiter = ',')]
+    pub metrics_url: Vec<String>,
+
     /// HTTP base URL of the node the watchers and customers open their
     /// WebSocket on [default: --http-url]: with several nodes, pings go in
     /// through one node's broker and come out on another node's socket.
@@ -314,6 +320,19 @@ impl Cli {
         ws_form(self.watch_url.as_deref().unwrap_or(&self.http_url))
     }
 
+    /// Where ping counters are read: `--metrics-url`, else the HTTP base
+    /// URL.
+    pub fn metrics_bases(&self) -> Vec<String> {
+        if self.metrics_url.is_empty() {
+            vec![self.http_base().to_owned()]
+        } else {
+            self.metrics_url
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect()
+        }
+    }
+
     pub fn http_base(&self) -> &str {
         self.http_url.trim_end_matches('/')
     }
@@ -469,5 +488,8 @@ mod tests {
         let one = parse(&["track"]);
         assert_eq!(one.mqtt_addrs(), ["127.0.0.1:1884"]);
         assert_eq!(one.watch_ws_url(), one.ws_url());
+        assert_eq!(one.metrics_bases(), ["http://127.0.0.1:8080"]);
+        let many = parse(&["ingest", "--metrics-url", "http://a:1/,http://b:2"]);
+        assert_eq!(many.metrics_bases(), ["http://a:1", "http://b:2"]);
     }
 }

@@ -20,6 +20,16 @@ impl PingCounts {
         self.applied + self.stale + self.duplicate + self.rejected
     }
 
+    /// `self + other`, per outcome (several nodes' counters).
+    pub fn plus(&self, other: &PingCounts) -> PingCounts {
+        PingCounts {
+            applied: self.applied + other.applied,
+            stale: self.stale + other.stale,
+            duplicate: self.duplicate + other.duplicate,
+            rejected: self.rejected + other.rejected,
+        }
+    }
+
     /// `self - earlier`, per outcome.
     pub fn since(&self, earlier: &PingCounts) -> PingCounts {
         PingCounts {

@@ -259,13 +259,14 @@ async fn scrape(cli: &Cli, http: &reqwest::Client, notes: &mut Vec<String>) -> P
         Transport::Mqtt => "mqtt",
         Transport::Ws => "ws",
     };
-    match server_metrics::scrape(http, cli.http_base(), path).await {
-        Ok(c) => c,
-        Err(e) => {
-            notes.push(format!("could not read {}/metrics: {e:#}", cli.http_base()));
-            PingCounts::default()
+    let mut total = PingCounts::default();
+    for base in cli.metrics_bases() {
+        match server_metrics::scrape(http, &base, path).await {
+            Ok(c) => total = total.plus(&c),
+            Err(e) => notes.push(format!("could not read {base}/metrics: {e:#}")),
         }
     }
+    total
 }
 
 pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
