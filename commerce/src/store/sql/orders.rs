@@ -378,22 +378,8 @@ impl OrderStore for SqlStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if done == 0 {
-            tx.rollback().await?;
-            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
-        }
-        let mut order = order_in(&mut tx, order_id).await?;
-        let assigned = event::new_event(
-            events::EventType::OrderAssigned,
-            order_id,
-            events::Actor::User(driver_id.as_uuid()),
-            at_ms,
-            &OrderChanged::of(&order, Some(order.status), at_ms),
-        )?;
-        order.version = append(&mut tx, &assigned).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(AssignOutcome::Applied(order))
+        self.finish_assignment(tx, done, order_id, driver_id, at_ms)
+            .await
     }
 
     async fn bump_lease_epoch(&self, name: &str, holder: &str, at_ms: i64) -> Result<i64> {
@@ -468,22 +454,8 @@ impl OrderStore for SqlStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if done == 0 {
-            tx.rollback().await?;
-            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
-        }
-        let mut order = order_in(&mut tx, order_id).await?;
-        let assigned = event::new_event(
-            events::EventType::OrderAssigned,
-            order_id,
-            events::Actor::User(driver_id.as_uuid()),
-            at_ms,
-            &OrderChanged::of(&order, Some(order.status), at_ms),
-        )?;
-        order.version = append(&mut tx, &assigned).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(AssignOutcome::Applied(order))
+        self.finish_assignment(tx, done, order_id, driver_id, at_ms)
+            .await
     }
 
     async fn force_cancel_order(&self, c: &ForceCancel) -> Result<ForceCancelOutcome> {
@@ -823,6 +795,39 @@ fn line_from_row(row: &AnyRow) -> Result<OrderLine> {
         unit_price_cents: row.try_get("unit_price_cents")?,
         quantity: row.try_get("quantity")?,
     })
+}
+
+impl SqlStore {
+    /// The end of an assignment: refused (rolled back, the order as it
+    /// stands) when its conditional update changed no row, else
+    /// `order.assigned` appended and committed, one transaction with the
+    /// update (`assign_driver_fenced` and `assign_stacked_driver` differ
+    /// only in their guards).
+    async fn finish_assignment(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        updated: u64,
+        order_id: OrderId,
+        driver_id: DriverId,
+        at_ms: i64,
+    ) -> Result<AssignOutcome> {
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(AssignOutcome::Refused(self.order(order_id).await?));
+        }
+        let mut order = order_in(&mut tx, order_id).await?;
+        let assigned = event::new_event(
+            events::EventType::OrderAssigned,
+            order_id,
+            events::Actor::User(driver_id.as_uuid()),
+            at_ms,
+            &OrderChanged::of(&order, Some(order.status), at_ms),
+        )?;
+        order.version = append(&mut tx, &assigned).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(AssignOutcome::Applied(order))
+    }
 }
 
 /// [`AssignOutcome::Fenced`] when `fence`'s epoch is no longer its
