@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-
+use common::process::PrivateRedis;
 use common::*;
 use serde_json::json;
 
@@ -256,45 +255,6 @@ async fn a_ban_on_one_node_closes_the_sessions_on_another() {
     .await;
     drop((a, b));
     redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
-}
-
-/// A Redis server of the test's own (to kill and restart), without
-/// persistence: a restart comes back empty, the hardest case.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    async fn start(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        let url = format!("redis://127.0.0.1:{port}");
-        eventually(async || {
-            let client = redis::Client::open(url.as_str()).ok()?;
-            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-            let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
-            (pong == "PONG").then_some(())
-        })
-        .await;
-        PrivateRedis { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Whether `api`'s node reports Redis as `up` (and its readiness with it).

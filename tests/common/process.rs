@@ -1,6 +1,7 @@
 //! [`ServerProcess`]: the real `hexdash` binary started as its own process
 //! (what a crash or a second node needs: a `SIGKILL`, another process's
-//! memory), on free ports, killed when dropped.
+//! memory), on free ports, killed when dropped; [`PrivateRedis`]: a
+//! Redis of a test's own, to kill and restart.
 
 use std::process::{Child, Command, Stdio};
 
@@ -68,6 +69,47 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         // Gone already after `kill`: nothing to do then.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Redis server of the test's own (to kill and restart), without
+/// persistence: a restart comes back empty, the hardest case.
+pub struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` on `port` and waits until it answers.
+    pub async fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let url = format!("redis://127.0.0.1:{port}");
+        eventually(async || {
+            let client = redis::Client::open(url.as_str()).ok()?;
+            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
+            (pong == "PONG").then_some(())
+        })
+        .await;
+        PrivateRedis { child, port }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
