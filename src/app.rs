@@ -67,7 +67,7 @@ struct ClusterParts {
     /// Opens the once-per-cluster consumers while the relay lease is held.
     relay_gate: tokio::sync::watch::Sender<bool>,
     /// `cluster.region_resolution`.
-    region_resolution: u8,
+    region_resolution: engine::cells::CellResolution,
     /// Records the owner of each offer this node's matcher makes (matcher
     /// nodes), with this node's advertised URL.
     offer_owners: Option<(cluster::OfferOwners, String)>,
@@ -253,7 +253,7 @@ impl App {
         let matcher = match &leases {
             Some(leases) => matcher.with_gate(Arc::new(crate::leases::RegionGate {
                 leases: leases.clone(),
-                resolution: config.cluster.region_resolution,
+                resolution: config.cluster.region_resolution(),
                 takes_regions: config.roles.has(Role::Matcher),
             })),
             None => matcher,
@@ -288,11 +288,17 @@ impl App {
         )
         .with_shutdown(shutdown.clone())
         .with_breadcrumbs(breadcrumbs.clone());
+        // In a cluster: answers reach the offer's node, and login and
+        // signup limits count every node's attempts.
         let api_state = match &node.redis {
-            Some(redis) => api_state.with_answers(Arc::new(crate::answers::Forwarder::new(
-                cluster::OfferOwners::new(redis.clone(), &config.cluster.key_prefix),
-                advertised.clone(),
-            ))),
+            Some(redis) => api_state
+                .with_answers(Arc::new(crate::answers::Forwarder::new(
+                    cluster::OfferOwners::new(redis.clone(), &config.cluster.key_prefix),
+                    advertised.clone(),
+                )))
+                .with_shared_limits(Arc::new(crate::limits::RedisWindows(
+                    cluster::Windows::new(redis.clone(), &config.cluster.key_prefix),
+                ))),
             None => api_state,
         };
         // The same ETA source as the api's, so REST and the socket agree;
@@ -340,8 +346,9 @@ impl App {
                 clock.clone(),
                 config.roles.has(Role::Matcher),
             )
-            .with_deliver(Arc::new(regions::IngestDeliver {
+            .with_deliver(Arc::new(regions::LocalDeliver {
                 ingest: ingest.clone(),
+                gateway: config.roles.has(Role::Gateway).then(|| gateway.clone()),
             }))
         });
         let api_state = api_state
@@ -351,6 +358,12 @@ impl App {
                 positions: positions.clone(),
             }))
             .with_senders(senders);
+        let api_state = match &positions {
+            Some(positions) => api_state.with_regions_on_demand(Arc::new(regions::NearbyHolds {
+                positions: positions.clone(),
+            })),
+            None => api_state,
+        };
         // The consumers of the event stream (see ARCHITECTURE.md, "Who
         // consumes where"): the per-node ones read the log here on one
         // node, the Redis stream with Redis; the once-per-cluster ones and
@@ -555,7 +568,7 @@ impl App {
         let cluster = leases.map(|leases| ClusterParts {
             leases,
             relay_gate,
-            region_resolution: config.cluster.region_resolution,
+            region_resolution: config.cluster.region_resolution(),
             offer_owners: match (&node.redis, roles.has(Role::Matcher)) {
                 (Some(redis), true) => Some((
                     cluster::OfferOwners::new(redis.clone(), &config.cluster.key_prefix),

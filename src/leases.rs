@@ -45,7 +45,7 @@ impl cluster::lease::Fencing for StoreFencing {
 pub struct RegionGate {
     pub leases: cluster::Leases,
     /// `cluster.region_resolution`.
-    pub resolution: u8,
+    pub resolution: engine::cells::CellResolution,
     /// Whether this node tries to take regions it sees work in (matcher
     /// nodes); an api-only node's matcher dispatches nothing.
     pub takes_regions: bool,
@@ -53,7 +53,7 @@ pub struct RegionGate {
 
 impl matcher::fence::Gate for RegionGate {
     fn fence_for(&self, pickup: LatLng) -> Option<Fence> {
-        let region = Region::of(pickup, self.resolution);
+        let region = Region::of_point(pickup, self.resolution);
         let name = region.lease_name();
         match self.leases.token(&name) {
             Some(epoch) => Some(Fence { region, epoch }),
@@ -76,7 +76,7 @@ pub struct NodeListener {
     /// For takeovers (the store and the live side).
     pub api_state: api::AppState,
     /// `cluster.region_resolution`.
-    pub resolution: u8,
+    pub resolution: engine::cells::CellResolution,
     /// Opens the once-per-cluster consumers' gate.
     pub relay_gate: watch::Sender<bool>,
     /// Stops the takeovers with the node.
@@ -106,7 +106,7 @@ impl cluster::lease::Listener for NodeListener {
         let resolution = self.resolution;
         self.tracker.spawn(async move {
             let now_ms = state.clock.now_ms();
-            let in_region = |o: &api::store::Order| Region::of(o.pickup, resolution) == region;
+            let in_region = |o: &api::store::Order| Region::of_point(o.pickup, resolution) == region;
             match api::live::take_over(&state, in_region, now_ms).await {
                 Ok(dispatched) => {
                     tracing::info!(%region, token, dispatched, "took over a region's dispatch")

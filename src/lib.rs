@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod http_server;
 mod leases;
+mod limits;
 mod node;
 mod notify;
 mod ops;

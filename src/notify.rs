@@ -17,7 +17,8 @@ pub struct LivePush {
     pub gateway: ws_gateway::Gateway,
     /// Drivers' streams and MQTT.
     pub ingest: ingest::Ingest,
-    /// With Redis: a driver pinging another node is sent it there.
+    /// With Redis: a driver pinging another node is sent it there, and
+    /// every other node pushes it to the user's `me` subscriptions there.
     pub positions: Option<cluster::Positions>,
 }
 
@@ -28,7 +29,8 @@ impl api::consumers::notify::Push for LivePush {
         if let Some(positions) = &self.positions
             && let Ok(value) = serde_json::to_value(notification)
         {
-            positions.forward_notify(user.into(), value);
+            positions.forward_notify(user.into(), value.clone());
+            positions.broadcast_notify(user, value);
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The adapters between this node's parts and `cluster::positions`
 //! (ARCHITECTURE.md, "Scale-out"): which regions the node's watchers need
 //! ([`WatchedRegions`], over the gateway's subscriptions and the engine's
-//! board) and where a driver's notification from another node goes out
-//! ([`IngestDeliver`]). Wiring only.
+//! board), the regions a `nearby` needs ([`NearbyHolds`]) and where a
+//! notification from another node goes out ([`LocalDeliver`]).
+//! Wiring only.
 
 use cluster::positions::{Deliver, Interest, Region, Wanted};
 use engine::cells::CellResolution;
@@ -54,19 +55,63 @@ impl Interest for WatchedRegions {
     }
 }
 
-/// Notifications for drivers connected here, sent by another node.
-pub struct IngestDeliver {
-    /// Drivers' streams and MQTT.
-    pub ingest: ingest::Ingest,
+/// How long a region stays held after the last `nearby` that needed it:
+/// a dispatcher's console asks again every few seconds, and re-loading a
+/// snapshot per query would cost more than holding the region.
+const NEARBY_LINGER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a `nearby` waits for a region this node did not hold to be
+/// subscribed and loaded (one refresh and a snapshot read: tens of
+/// milliseconds) before it answers from what the node holds.
+const NEARBY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The regions around a `nearby`, held through the positions feed.
+pub struct NearbyHolds {
+    /// The node's share of positions.
+    pub positions: cluster::Positions,
 }
 
-impl Deliver for IngestDeliver {
+#[async_trait::async_trait]
+impl api::regions::RegionsOnDemand for NearbyHolds {
+    async fn hold_around(&self, center: engine::LatLng, radius_m: f64) -> bool {
+        self.positions
+            .hold_around(center, radius_m, NEARBY_LINGER, NEARBY_WAIT)
+            .await
+    }
+}
+
+/// Notifications sent by another node for drivers and users connected
+/// here.
+pub struct LocalDeliver {
+    /// Drivers' streams and MQTT.
+    pub ingest: ingest::Ingest,
+    /// The tracking socket's `me` channel, on gateway nodes.
+    pub gateway: Option<ws_gateway::Gateway>,
+}
+
+/// The contract's notification in `value`, or `None` (logged).
+fn readable(value: &serde_json::Value) -> Option<contract::Notification> {
+    match serde_json::from_value::<contract::Notification>(value.clone()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable notification from another node");
+            None
+        }
+    }
+}
+
+impl Deliver for LocalDeliver {
     fn notify(&self, driver: engine::DriverId, notification: &serde_json::Value) {
-        match serde_json::from_value::<contract::Notification>(notification.clone()) {
-            Ok(n) => self.ingest.notify(driver, &n),
-            Err(e) => {
-                tracing::warn!(%driver, error = %e, "unreadable notification from another node")
-            }
+        if let Some(n) = readable(notification) {
+            self.ingest.notify(driver, &n);
+        }
+    }
+
+    fn notify_user(&self, user: engine::UserId, notification: &serde_json::Value) {
+        if let Some(gateway) = &self.gateway
+            && let Some(n) = readable(notification)
+        {
+            gateway.notify(user, &n);
         }
     }
 }

@@ -257,6 +257,79 @@ async fn a_ban_on_one_node_closes_the_sessions_on_another() {
     redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
 }
 
+/// A customer's phones on two nodes both get the customer's notification
+/// live, whichever node runs the once-per-cluster notification consumer
+/// (the other gets it broadcast through Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_reaches_the_users_devices_on_every_node() {
+    let Some((a, b, redis_url, prefix)) = two_nodes().await else {
+        return;
+    };
+    let at = (57.7089, 11.9746);
+    let (_, restaurant, item) = a.api.open_soup_kitchen("Notis", at).await;
+    let customer = a.api.signup("two-phones", "customer").await;
+    let mut phones = Vec::new();
+    for node in [&a, &b] {
+        let mut phone = Watcher::connect_to(&node.api, &customer.token).await;
+        phone
+            .send(json!({"op": "subscribe", "channel": "me"}))
+            .await;
+        assert_eq!(
+            phone.next().await,
+            json!({"type": "subscribed", "channel": "me"})
+        );
+        phones.push(phone);
+    }
+    let (status, order) = b
+        .api
+        .post(
+            "/v1/orders",
+            Some(&customer.token),
+            json!({"restaurant_id": restaurant,
+                   "items": [{"menu_item_id": item, "quantity": 1}],
+                   "delivery": {"lat": at.0 - 0.01, "lng": at.1, "address": "Avenyn 10"},
+                   "payment": {"method": "card", "token": "tok_ok"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    for phone in &mut phones {
+        let note = phone.next().await;
+        assert_eq!(note["type"], "notification", "{note}");
+        assert_eq!(note["event_type"], "order.paid", "{note}");
+        assert_eq!(note["id"], 1, "{note}");
+    }
+    drop((a, b));
+    redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
+}
+
+/// Failed logins counted on either node limit the account on both (the
+/// windows live in Redis): five wrong passwords on A and five on B use up
+/// the default ten, so the next attempt is refused on A, where only five
+/// were seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_on_one_node_count_on_another() {
+    let Some((a, b, redis_url, prefix)) = two_nodes().await else {
+        return;
+    };
+    let email = format!("guessed-at-{}@hexdash.test", uuid::Uuid::new_v4().simple());
+    let signup = json!({"email": email, "password": "a-long-password", "name": "Guessed At", "role": "customer"});
+    let (status, body) = a.api.post("/v1/auth/signup", None, signup).await;
+    assert_eq!(status, 201, "{body}");
+    let wrong = json!({"email": email, "password": "not-the-password"});
+    for node in [&a, &b, &a, &b, &a, &b, &a, &b, &a, &b] {
+        let (status, body) = node.api.post("/v1/auth/login", None, wrong.clone()).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = a.api.post("/v1/auth/login", None, wrong).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    drop((a, b));
+    redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
+}
+
 /// Whether `api`'s node reports Redis as `up` (and its readiness with it).
 async fn redis_ready(api: &Api, up: bool) -> Option<()> {
     let (status, body) = api.get("/readyz", None).await;

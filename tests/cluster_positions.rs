@@ -369,6 +369,49 @@ async fn nearby_answers_for_drivers_pinging_another_node() {
     cleanup(&redis_url, &prefix).await;
 }
 
+/// A node serving only the api holds no region for a watcher or a
+/// matcher; its `nearby` holds the regions around the query on demand,
+/// so it answers for a driver pinging another node, and follows the
+/// driver's moves while the region stays held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nearby_on_an_api_node_holds_the_regions_it_asks_about() {
+    let Some((database_url, redis_url, prefix)) = services().await else {
+        return;
+    };
+    let all = "api,ingest,gateway,matcher,relay";
+    let a = Node::start(&database_url, &redis_url, &prefix, "node-a", all).await;
+    let api_only = Node::start(&database_url, &redis_url, &prefix, "node-api", "api").await;
+    let admin = api_only.api.admin_token().await;
+    let driver = a.api.signup("held-on-demand", "driver").await;
+    // The driver pings as an app does, every poll: a region held after the
+    // driver's last ping and before its snapshot was written sees the
+    // driver with its next ping.
+    let listed = eventually(async || {
+        http_ping(&a.api, &driver, north(100.0), now_ms()).await;
+        let listed = nearby(&api_only.api, &admin).await;
+        (listed.len() == 1).then_some(listed)
+    })
+    .await;
+    assert_eq!(listed[0].0, driver.id);
+    assert!(
+        api_only
+            .metric("hexdash_cluster_on_demand_holds_total")
+            .await
+            >= 1.0
+    );
+
+    // The region stays held: a move on A shows in the next answers.
+    let moved = north(700.0);
+    eventually(async || {
+        http_ping(&a.api, &driver, moved, now_ms()).await;
+        let listed = nearby(&api_only.api, &admin).await;
+        (listed.len() == 1 && (listed[0].1 - moved.0).abs() < 1e-6).then_some(())
+    })
+    .await;
+    drop((a, api_only));
+    cleanup(&redis_url, &prefix).await;
+}
+
 /// Redis killed and started again, empty, mid-run: the ingest node keeps
 /// applying its driver's pings and counts what it could not publish; both
 /// nodes reconnect and resubscribe by themselves, and positions flow again.

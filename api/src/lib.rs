@@ -31,7 +31,10 @@
 //!   the routes delivered orders keep.
 //! - [`stuck`]: the sweep that rejects and refunds paid orders no
 //!   restaurant accepted in time.
-//! - [`limiter`]: login and signup rate limits.
+//! - [`limiter`]: login and signup rate limits (shared by the nodes of a
+//!   cluster).
+//! - [`regions`]: regions held on demand for `nearby` on a node of a
+//!   cluster that does not hold every region.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
 //! - [`error`]: [`ApiError`], the one error type, rendered as the contract's
 //!   JSON error body (and the one mapping of `commerce::Error` to HTTP); [`extract`]: `ApiJson`/`ApiPath`/`ApiQuery`, whose
@@ -60,6 +63,7 @@ pub mod limiter;
 pub mod live;
 mod metrics;
 pub mod openapi;
+pub mod regions;
 pub mod routes;
 pub mod search;
 pub mod stuck;
@@ -254,6 +258,9 @@ pub struct AppState {
     /// In a cluster: forwards a driver's answer to the node whose matcher
     /// made the offer ([`AppState::with_answers`]); `None` on one node.
     pub answers: Option<Arc<dyn answers::AnswerRouting>>,
+    /// In a cluster: holds the regions a `nearby` needs before it is
+    /// answered ([`AppState::with_regions_on_demand`]); `None` on one node.
+    pub regions: Option<Arc<dyn regions::RegionsOnDemand>>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -262,9 +269,39 @@ pub struct AppState {
 /// Failed logins per account, attempts per client address; signups per
 /// client address.
 struct LoginLimits {
-    per_account: limiter::RateLimiter<String>,
-    per_address: limiter::RateLimiter<std::net::IpAddr>,
-    signups_per_address: limiter::RateLimiter<std::net::IpAddr>,
+    per_account: limiter::Limit,
+    per_address: limiter::Limit,
+    signups_per_address: limiter::Limit,
+}
+
+impl LoginLimits {
+    fn new(config: &Config) -> Self {
+        Self {
+            per_account: limiter::Limit::new(
+                "login:account",
+                config.login_failures_per_account,
+                config.login_window_s,
+            ),
+            per_address: limiter::Limit::new(
+                "login:address",
+                config.login_attempts_per_address,
+                config.login_window_s,
+            ),
+            signups_per_address: limiter::Limit::new(
+                "signup:address",
+                config.signup_attempts_per_address,
+                config.signup_window_s,
+            ),
+        }
+    }
+
+    fn shared(self, shared: &Arc<dyn limiter::SharedWindows>) -> Self {
+        Self {
+            per_account: self.per_account.shared(shared.clone()),
+            per_address: self.per_address.shared(shared.clone()),
+            signups_per_address: self.signups_per_address.shared(shared.clone()),
+        }
+    }
 }
 
 impl AppState {
@@ -285,20 +322,7 @@ impl AppState {
         ));
         let ids = Arc::new(clock::Ids::new(clock.clone()));
         let hashing = Arc::new(Semaphore::new(config.hash_concurrency()));
-        let login_limits = Arc::new(LoginLimits {
-            per_account: limiter::RateLimiter::new(
-                config.login_failures_per_account,
-                config.login_window_s,
-            ),
-            per_address: limiter::RateLimiter::new(
-                config.login_attempts_per_address,
-                config.login_window_s,
-            ),
-            signups_per_address: limiter::RateLimiter::new(
-                config.signup_attempts_per_address,
-                config.signup_window_s,
-            ),
-        });
+        let login_limits = Arc::new(LoginLimits::new(&config));
         let etas: Arc<dyn engine::eta::EtaSource> = matcher.etas();
         Self {
             etas,
@@ -320,6 +344,7 @@ impl AppState {
             breadcrumbs: Arc::new(breadcrumbs::Breadcrumbs::new(breadcrumbs::Config::default())),
             reports: None,
             answers: None,
+            regions: None,
             hashing,
             login_limits,
         }
@@ -329,6 +354,20 @@ impl AppState {
     /// the offer (a cluster; see [`answers`]).
     pub fn with_answers(mut self, answers: Arc<dyn answers::AnswerRouting>) -> Self {
         self.answers = Some(answers);
+        self
+    }
+
+    /// The same state holding the regions each `nearby` needs (a node of a
+    /// cluster; see [`regions`]).
+    pub fn with_regions_on_demand(mut self, regions: Arc<dyn regions::RegionsOnDemand>) -> Self {
+        self.regions = Some(regions);
+        self
+    }
+
+    /// The same state with login and signup limits counted in windows
+    /// every node shares (a cluster; see [`limiter`]).
+    pub fn with_shared_limits(mut self, shared: Arc<dyn limiter::SharedWindows>) -> Self {
+        self.login_limits = Arc::new(LoginLimits::new(&self.config).shared(&shared));
         self
     }
 

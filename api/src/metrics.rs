@@ -15,6 +15,14 @@ pub fn describe_metrics() {
         crate::routes::auth::SIGNUPS_RATE_LIMITED,
         "Signups refused with 429: too many from one client address"
     );
+    describe_counter!(
+        crate::limiter::SHARED_FAILURES_TOTAL,
+        "Login and signup limit checks that could not reach the cluster's shared windows (this node's own count decided)"
+    );
+    describe_counter!(
+        crate::regions::NEARBY_PARTIAL_TOTAL,
+        "Nearby answers given without every region around the query held (a cluster node's hold timed out or the circle was too wide)"
+    );
     crate::breadcrumbs::describe();
     crate::stuck::describe();
     // Signups, bans, orders, steps, offer answers, charges and refunds:

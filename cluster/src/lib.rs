@@ -27,6 +27,8 @@
 //!   database hands out ([`lease::Fencing`]).
 //! - [`OfferOwners`]: which node holds each offer (its advertised URL),
 //!   so a driver's answer is forwarded to the node whose matcher made it.
+//! - [`Windows`]: fixed-window hit counters every node shares (login and
+//!   signup limits that hold across the cluster).
 //! - [`describe_metrics`]: HELP text of the metrics recorded here.
 //!
 //! **Architecture Invariant:** the redis crate is used here and nowhere
@@ -43,6 +45,7 @@ pub mod positions;
 mod publish;
 mod read;
 mod redis_conn;
+mod windows;
 
 pub use config::Config;
 pub use lease::{HeldLease, LeaseConfig, Leases};
@@ -52,3 +55,4 @@ pub use positions::Positions;
 pub use publish::StreamPublisher;
 pub use read::{ReadConfig, StreamReader};
 pub use redis_conn::{Error, Redis};
+pub use windows::{Window, Windows};

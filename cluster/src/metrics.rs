@@ -41,12 +41,19 @@ pub const POSITIONS_DROPPED: &str = "hexdash_cluster_positions_dropped_total";
 pub const POSITIONS_UNREADABLE: &str = "hexdash_cluster_positions_unreadable_total";
 /// Regions this node holds (subscribed, snapshot loaded).
 pub const REGIONS_HELD: &str = "hexdash_cluster_regions_held";
+/// Counter: on-demand holds (a `nearby` on a node not holding every
+/// region), by `outcome`: held (already), loaded (waited for a load),
+/// timed_out, too_wide.
+pub const ON_DEMAND_HOLDS: &str = "hexdash_cluster_on_demand_holds_total";
 /// Region snapshots this node loaded (on holding a region, after a
 /// reconnect).
 pub const SNAPSHOT_LOADS: &str = "hexdash_cluster_snapshot_loads_total";
 /// Driver-bound messages between nodes, by outcome (`sent`, `received`,
 /// `dropped`, `no_node`).
 pub const DRIVER_MESSAGES: &str = "hexdash_cluster_driver_messages_total";
+/// Users' notifications broadcast between nodes, by outcome (`sent`,
+/// `received`, `dropped`).
+pub const USER_NOTICES: &str = "hexdash_cluster_user_notices_total";
 
 /// Registers HELP text for every metric above; call once after installing
 /// the recorder.
@@ -101,6 +108,14 @@ pub fn describe_metrics() {
         "Position batches, records or driver messages that could not be read"
     );
     describe_gauge!(REGIONS_HELD, "Regions this node holds");
+    describe_counter!(
+        USER_NOTICES,
+        "Users' notifications broadcast to the other nodes' me channels, by outcome (sent, received, dropped)"
+    );
+    describe_counter!(
+        ON_DEMAND_HOLDS,
+        "Regions held on demand for a nearby query, by outcome (held, loaded, timed_out, too_wide)"
+    );
     describe_counter!(SNAPSHOT_LOADS, "Region snapshots loaded");
     describe_counter!(
         DRIVER_MESSAGES,

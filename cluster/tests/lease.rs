@@ -10,26 +10,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cluster::lease::{Fencing, Lease, Listener};
-use cluster::{LeaseConfig, Leases, Redis};
+use cluster::{LeaseConfig, Leases};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// Overall limit for anything a test waits for.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Redis and a key prefix of this test's own, or `None` (skipped).
-async fn redis() -> Option<(Redis, String)> {
-    let Ok(url) = std::env::var("HEXDASH_TEST_REDIS_URL") else {
-        eprintln!("HEXDASH_TEST_REDIS_URL is unset: skipped");
-        return None;
-    };
-    let redis = Redis::open(&url).expect("HEXDASH_TEST_REDIS_URL is a redis url");
-    assert!(
-        redis.ping().await,
-        "HEXDASH_TEST_REDIS_URL {url} is unreachable"
-    );
-    Some((redis, format!("test:{}:", uuid::Uuid::new_v4().simple())))
-}
+mod common;
+use common::redis;
 
 /// Epochs as the database would hand them out: one counter per test.
 #[derive(Default)]

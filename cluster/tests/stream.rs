@@ -16,19 +16,12 @@ use tokio_util::sync::CancellationToken;
 /// Overall limit for anything a test waits for.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Redis and a stream key of this test's own, or `None` (skipped).
+mod common;
+
+/// The test Redis and a stream key of this test's own.
 async fn redis() -> Option<(Redis, String)> {
-    let Ok(url) = std::env::var("HEXDASH_TEST_REDIS_URL") else {
-        eprintln!("HEXDASH_TEST_REDIS_URL is unset: skipped");
-        return None;
-    };
-    let redis = Redis::open(&url).expect("HEXDASH_TEST_REDIS_URL is a redis url");
-    assert!(
-        redis.ping().await,
-        "HEXDASH_TEST_REDIS_URL {url} is unreachable"
-    );
-    let key = format!("test:{}:events", uuid::Uuid::new_v4().simple());
-    Some((redis, key))
+    let (redis, prefix) = common::redis().await?;
+    Some((redis, format!("{prefix}events")))
 }
 
 fn event(id: i64) -> Event {

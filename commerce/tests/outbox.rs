@@ -851,7 +851,7 @@ async fn fenced_assignments_need_the_current_epoch() {
         let driver = DriverId::from(w.driver.as_uuid());
         let (first, _) = place(&s, &w).await;
         let (second, _) = place(&s, &w).await;
-        let region = Region::of(w.restaurant.location, 5);
+        let region = Region::of_point(w.restaurant.location, engine::cells::CellResolution::Five);
         let name = region.lease_name();
         assert_eq!(s.lease_epoch(&name).await.unwrap(), None, "{db}");
         let nobody = Fence { region, epoch: 1 };

@@ -42,6 +42,12 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',')]
     pub metrics_url: Vec<String>,
 
+    /// HTTP base URLs (comma-separated) the orders scenario places its
+    /// orders on, round-robin (order `i` on the `i mod n`-th)
+    /// [default: --http-url]: with several nodes, list every node's.
+    #[arg(long, value_delimiter = ',')]
+    pub order_url: Vec<String>,
+
     /// HTTP base URL of the node the watchers and customers open their
     /// WebSocket on [default: --http-url]: with several nodes, pings go in
     /// through one node's broker and come out on another node's socket.
@@ -333,6 +339,19 @@ impl Cli {
         }
     }
 
+    /// Where orders are placed (`--order-url`, else `--http-url`), without
+    /// trailing slashes.
+    pub fn order_bases(&self) -> Vec<String> {
+        if self.order_url.is_empty() {
+            vec![self.http_base().to_owned()]
+        } else {
+            self.order_url
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect()
+        }
+    }
+
     pub fn http_base(&self) -> &str {
         self.http_url.trim_end_matches('/')
     }
@@ -491,5 +510,8 @@ mod tests {
         assert_eq!(one.metrics_bases(), ["http://127.0.0.1:8080"]);
         let many = parse(&["ingest", "--metrics-url", "http://a:1/,http://b:2"]);
         assert_eq!(many.metrics_bases(), ["http://a:1", "http://b:2"]);
+        assert_eq!(one.order_bases(), ["http://127.0.0.1:8080"]);
+        let spread = parse(&["orders", "--order-url", "http://a:1/,http://b:2"]);
+        assert_eq!(spread.order_bases(), ["http://a:1", "http://b:2"]);
     }
 }

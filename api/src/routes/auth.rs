@@ -164,14 +164,16 @@ async fn create_account(
     if let Some(addr) = addr {
         let now = state.clock.now_ms();
         let limit = &state.login_limits.signups_per_address;
-        limit.check(&addr, now).map_err(|retry_after_s| {
-            metrics::counter!(SIGNUPS_RATE_LIMITED).increment(1);
-            ApiError::TooManyRequests {
-                message: "too many signups from this address; try again later".to_owned(),
-                retry_after_s,
-            }
-        })?;
-        limit.hit(addr, now);
+        limit
+            .attempt(&addr.to_string(), now)
+            .await
+            .map_err(|retry_after_s| {
+                metrics::counter!(SIGNUPS_RATE_LIMITED).increment(1);
+                ApiError::TooManyRequests {
+                    message: "too many signups from this address; try again later".to_owned(),
+                    retry_after_s,
+                }
+            })?;
     }
     let email = normalise_email(&req.email)?;
     check_password(&req.password)?;
@@ -238,10 +240,17 @@ async fn create_session(
         }
     };
     if let Some(addr) = addr {
-        limits.per_address.check(&addr, now).map_err(limited)?;
-        limits.per_address.hit(addr, now);
+        limits
+            .per_address
+            .attempt(&addr.to_string(), now)
+            .await
+            .map_err(limited)?;
     }
-    limits.per_account.check(&email, now).map_err(limited)?;
+    limits
+        .per_account
+        .check(&email, now)
+        .await
+        .map_err(limited)?;
     let user = if email.chars().count() <= MAX_EMAIL_CHARS {
         session::account(state.store.as_ref(), &email).await?
     } else {
@@ -256,7 +265,7 @@ async fn create_session(
         _ => {
             metrics::counter!("hexdash_logins_total", "outcome" => "refused").increment(1);
             if email.chars().count() <= MAX_EMAIL_CHARS {
-                limits.per_account.hit(email, now);
+                limits.per_account.hit(&email, now).await;
             }
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
@@ -264,7 +273,7 @@ async fn create_session(
             ));
         }
     };
-    limits.per_account.reset(&email);
+    limits.per_account.reset(&email).await;
     let (refresh_token, refresh) = new_refresh(&state);
     let access = session::open(state.store.as_ref(), &state.tokens, &user, refresh, now).await?;
     metrics::counter!("hexdash_logins_total", "outcome" => "ok").increment(1);

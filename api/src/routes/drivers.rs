@@ -292,6 +292,11 @@ async fn list_nearby_drivers(
             ));
         }
     };
+    if let Some(regions) = &state.regions
+        && !regions.hold_around(center, radius_m).await
+    {
+        metrics::counter!(crate::regions::NEARBY_PARTIAL_TOTAL).increment(1);
+    }
     let drivers = state
         .engine
         .nearest(center, radius_m, limit, filter)

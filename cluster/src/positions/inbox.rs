@@ -7,15 +7,34 @@
 //! (the engine's change stream for offers, [`Deliver`] for
 //! notifications). JSON: these are rare, and readable in `MONITOR`.
 
-use engine::{Availability, DriverId, LatLng, OfferEnd, OfferId, OrderId};
+use engine::{Availability, DriverId, LatLng, OfferEnd, OfferId, OrderId, UserId};
 use serde::{Deserialize, Serialize};
 
-/// Where a node hands a driver's notification that came from another
-/// node (the binary: ingest's driver stream and MQTT inbox).
+/// Where a node hands a notification that came from another node (the
+/// binary: ingest's driver stream and MQTT inbox, the tracking socket's
+/// `me` channel).
 pub trait Deliver: Send + Sync + 'static {
     /// Sends `notification` (the contract's JSON) to `driver`'s
     /// connections on this node.
     fn notify(&self, driver: DriverId, notification: &serde_json::Value);
+
+    /// Sends `notification` to `user`'s `me` subscriptions on this node
+    /// (a customer's or an owner's phone on another node than the one that
+    /// stored it).
+    fn notify_user(&self, user: UserId, notification: &serde_json::Value);
+}
+
+/// A stored notification for a user, broadcast to every node
+/// (`{prefix}notify:users`): whichever node holds the user's `me`
+/// subscription pushes it. The origin skips its own (it pushed locally).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserNotice {
+    /// The node that stored the notification and pushed it locally.
+    pub node: String,
+    /// Whose notification it is.
+    pub user_id: UserId,
+    /// The contract's JSON of the notification.
+    pub notification: serde_json::Value,
 }
 
 /// One driver-bound message.

@@ -32,9 +32,8 @@ pub mod codec;
 pub mod holds;
 pub mod inbox;
 mod outbox;
-mod region;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -48,10 +47,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::metrics as m;
 use crate::redis_conn::Redis;
+pub use engine::Region;
+pub use engine::region::MAX_AREA_REGIONS;
 pub use holds::Holds;
-pub use inbox::{Deliver, DriverMessage};
+pub use inbox::{Deliver, DriverMessage, UserNotice};
 use outbox::Outbox;
-pub use region::{MAX_AREA_REGIONS, Region};
 
 /// Driver-bound messages waiting to be routed: a burst of offers and
 /// notifications; each takes one directory read and one `PUBLISH`. When
@@ -121,9 +121,19 @@ struct Shared {
     hold_all: bool,
     /// What the feed holds now (subscribed and loaded).
     held: Mutex<BTreeSet<Region>>,
+    /// Regions held on demand ([`Positions::hold_around`]), each until its
+    /// instant.
+    on_demand: Mutex<BTreeMap<Region, tokio::time::Instant>>,
+    /// Wakes the feed for a refresh now (an on-demand hold).
+    wake: tokio::sync::Notify,
+    /// Told after every refresh (on-demand holders wait for theirs).
+    refreshed: tokio::sync::Notify,
     deliver: OnceLock<Arc<dyn Deliver>>,
     outgoing: mpsc::Sender<DriverMessage>,
     outgoing_rx: Mutex<Option<mpsc::Receiver<DriverMessage>>>,
+    /// Users' notifications to broadcast ([`Positions::broadcast_notify`]).
+    notices: mpsc::Sender<UserNotice>,
+    notices_rx: Mutex<Option<mpsc::Receiver<UserNotice>>>,
 }
 
 impl Positions {
@@ -150,6 +160,7 @@ impl Positions {
             tracing::error!("the engine already had a tap; this node's pings are not shared");
         }
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (notices, notices_rx) = mpsc::channel(OUTGOING_QUEUE);
         Positions {
             shared: Arc::new(Shared {
                 redis,
@@ -163,9 +174,14 @@ impl Positions {
                 outbox,
                 holds: Mutex::new(Holds::default()),
                 held: Mutex::new(BTreeSet::new()),
+                on_demand: Mutex::new(BTreeMap::new()),
+                wake: tokio::sync::Notify::new(),
+                refreshed: tokio::sync::Notify::new(),
                 deliver: OnceLock::new(),
                 outgoing,
                 outgoing_rx: Mutex::new(Some(outgoing_rx)),
+                notices,
+                notices_rx: Mutex::new(Some(notices_rx)),
             }),
         }
     }
@@ -193,6 +209,59 @@ impl Positions {
         self.shared.holds.lock().release(region)
     }
 
+    /// Makes the feed hold every region within `radius_m` of `center` for
+    /// `linger` from now (a `nearby` on a node that does not hold every
+    /// region), and waits up to `wait` for a region it did not hold yet to
+    /// be subscribed and loaded. Whether all of them are held now: `false`
+    /// after the wait, or when the circle spans more than
+    /// [`MAX_AREA_REGIONS`] regions (the node answers from what it holds).
+    /// On nodes holding every active region this returns at once: a
+    /// region without drivers has nothing to load.
+    pub async fn hold_around(
+        &self,
+        center: engine::LatLng,
+        radius_m: f64,
+        linger: Duration,
+        wait: Duration,
+    ) -> bool {
+        let shared = &self.shared;
+        if shared.hold_all {
+            return true;
+        }
+        let Some(regions) = Region::around(center, radius_m, shared.resolution) else {
+            metrics::counter!(m::ON_DEMAND_HOLDS, "outcome" => "too_wide").increment(1);
+            return false;
+        };
+        let until = tokio::time::Instant::now() + linger;
+        {
+            let mut on_demand = shared.on_demand.lock();
+            for r in &regions {
+                let entry = on_demand.entry(*r).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut woke = false;
+        loop {
+            // Registered before the check, so a refresh in between is not
+            // missed.
+            let refreshed = shared.refreshed.notified();
+            if regions.iter().all(|r| shared.held.lock().contains(r)) {
+                let outcome = if woke { "loaded" } else { "held" };
+                metrics::counter!(m::ON_DEMAND_HOLDS, "outcome" => outcome).increment(1);
+                return true;
+            }
+            if !woke {
+                shared.wake.notify_one();
+                woke = true;
+            }
+            if tokio::time::timeout_at(deadline, refreshed).await.is_err() {
+                metrics::counter!(m::ON_DEMAND_HOLDS, "outcome" => "timed_out").increment(1);
+                return false;
+            }
+        }
+    }
+
     /// The regions the feed holds now.
     pub fn held(&self) -> Vec<Region> {
         self.shared.held.lock().iter().copied().collect()
@@ -211,6 +280,21 @@ impl Positions {
         });
     }
 
+    /// Sends `user`'s stored notification to every other node, whose
+    /// `me` subscribers of the user get it there (this node pushed it to
+    /// its own). Never waits: a full queue drops it (counted; the user's
+    /// devices catch up from the stored feed when they resubscribe).
+    pub fn broadcast_notify(&self, user: engine::UserId, notification: serde_json::Value) {
+        let notice = UserNotice {
+            node: self.shared.node.clone(),
+            user_id: user,
+            notification,
+        };
+        if self.shared.notices.try_send(notice).is_err() {
+            metrics::counter!(m::USER_NOTICES, "outcome" => "dropped").increment(1);
+        }
+    }
+
     /// Runs the flusher, the feed and the router of driver-bound messages
     /// until `shutdown`. With `forward_offers` (matcher nodes), offers and
     /// offer ends made here for drivers pinging elsewhere go to their
@@ -225,6 +309,7 @@ impl Positions {
         let board = self.shared.engine.subscribe_changes();
         let shared = self.shared.clone();
         let outgoing = shared.outgoing_rx.lock().take();
+        let notices = shared.notices_rx.lock().take();
         // The publisher runs on a thread of its own: under full ingest load
         // the runtime's workers are busy with thousands of connection
         // tasks, and a flusher queued behind them would gather seconds of
@@ -261,6 +346,7 @@ impl Positions {
                 },
                 feed_loop(&shared, interest, board, &shutdown),
                 route_loop(&shared, changes, outgoing, &shutdown),
+                notice_loop(&shared, notices, &shutdown),
             );
         }
     }
@@ -289,6 +375,10 @@ impl Shared {
 
     fn node_channel(&self, node: &str) -> String {
         format!("{}node:{node}", self.config.key_prefix)
+    }
+
+    fn users_channel(&self) -> String {
+        format!("{}notify:users", self.config.key_prefix)
     }
 
     fn queue(&self, msg: DriverMessage) {
@@ -488,6 +578,7 @@ async fn feed_loop(
 ) {
     let mut backoff = Duration::from_millis(100);
     let node_channel = shared.node_channel(&shared.node);
+    let users_channel = shared.users_channel();
     loop {
         shared.held.lock().clear();
         metrics::gauge!(m::REGIONS_HELD).set(0.0);
@@ -499,7 +590,7 @@ async fn feed_loop(
             Ok(pubsub) => {
                 backoff = Duration::from_millis(100);
                 let (mut sink, mut stream) = pubsub.split();
-                match sink.subscribe(&node_channel).await {
+                match sink.subscribe(&[&node_channel, &users_channel]).await {
                     Ok(()) => {
                         run_feed(
                             shared,
@@ -562,8 +653,12 @@ async fn run_feed(
                 // A lag loses nothing here: the next tick recomputes.
                 _ => {}
             },
+            () = shared.wake.notified() => {
+                next = tokio::time::Instant::now();
+            }
             () = tokio::time::sleep_until(next) => {
                 refresh(shared, interest, sink).await?;
+                shared.refreshed.notify_waiters();
                 next = tokio::time::Instant::now() + every;
             }
         }
@@ -586,6 +681,12 @@ async fn refresh(
     }
     if !wanted.drivers.is_empty() {
         regions.extend(directory_regions(shared, &wanted.drivers).await);
+    }
+    {
+        let now = tokio::time::Instant::now();
+        let mut on_demand = shared.on_demand.lock();
+        on_demand.retain(|_, until| *until > now);
+        regions.extend(on_demand.keys().copied());
     }
     let current = shared.held.lock().clone();
     let (_, plan) = shared.holds.lock().plan(regions, &current);
@@ -691,6 +792,19 @@ fn on_message(shared: &Shared, msg: &redis::Msg) {
             Ok(message) => {
                 metrics::counter!(m::DRIVER_MESSAGES, "outcome" => "received").increment(1);
                 deliver(shared, message);
+            }
+            Err(_) => metrics::counter!(m::POSITIONS_UNREADABLE).increment(1),
+        }
+        return;
+    }
+    if msg.get_channel_name() == shared.users_channel() {
+        match serde_json::from_slice::<UserNotice>(payload) {
+            Ok(notice) if notice.node == shared.node => {}
+            Ok(notice) => {
+                metrics::counter!(m::USER_NOTICES, "outcome" => "received").increment(1);
+                if let Some(deliver) = shared.deliver.get() {
+                    deliver.notify_user(notice.user_id, &notice.notification);
+                }
             }
             Err(_) => metrics::counter!(m::POSITIONS_UNREADABLE).increment(1),
         }
@@ -815,6 +929,40 @@ async fn route_loop(
             continue;
         }
         route(shared, &message).await;
+    }
+}
+
+/// Publishes users' notifications to every node until `shutdown`.
+async fn notice_loop(
+    shared: &Shared,
+    mut notices: Option<mpsc::Receiver<UserNotice>>,
+    shutdown: &CancellationToken,
+) {
+    let Some(notices) = notices.as_mut() else {
+        return;
+    };
+    loop {
+        let notice = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            n = notices.recv() => match n {
+                Some(n) => n,
+                None => return,
+            },
+        };
+        let Ok(payload) = serde_json::to_vec(&notice) else {
+            continue;
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(shared.users_channel()).arg(payload);
+        match shared.redis.query::<i64>(&publish).await {
+            Ok(_) => metrics::counter!(m::USER_NOTICES, "outcome" => "sent").increment(1),
+            Err(e) => {
+                metrics::counter!(m::REDIS_ERRORS, "op" => "user_notices").increment(1);
+                metrics::counter!(m::USER_NOTICES, "outcome" => "dropped").increment(1);
+                tracing::debug!(error = %e, user = %notice.user_id, "cannot broadcast a notification");
+            }
+        }
     }
 }
 

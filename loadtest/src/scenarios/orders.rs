@@ -229,7 +229,11 @@ pub fn start(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let rate = cli.order_rate.max(0.001);
-    let url = format!("{}/v1/orders", cli.http_base());
+    let urls: Vec<String> = cli
+        .order_bases()
+        .iter()
+        .map(|base| format!("{base}/v1/orders"))
+        .collect();
     let slots = Arc::new(Semaphore::new(cli.order_conns.max(1)));
     let seed = cli.seed ^ ORDER_SEED;
     tokio::spawn(async move {
@@ -255,8 +259,10 @@ pub fn start(
                     stats.dropped.add(1);
                     continue;
                 };
+                // Round-robin over the nodes (`--order-url`).
+                let url = &urls[(issued as usize - 1) % urls.len()];
                 let request = http
-                    .post(&url)
+                    .post(url)
                     .bearer_auth(&customer.access_token)
                     .header("idempotency-key", uuid::Uuid::new_v4().to_string())
                     .json(&body);

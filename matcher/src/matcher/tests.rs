@@ -693,7 +693,7 @@ struct TestGate {
 
 impl crate::fence::Gate for TestGate {
     fn fence_for(&self, pickup: LatLng) -> Option<Fence> {
-        let region = engine::Region::of(pickup, 5);
+        let region = engine::Region::of_point(pickup, engine::cells::CellResolution::Five);
         match *self.token.lock() {
             Some(epoch) => Some(Fence { region, epoch }),
             None => {
@@ -715,7 +715,8 @@ fn a_clustered_matcher_offers_only_under_a_current_token() {
     let matcher = matcher.with_gate(gate.clone());
     let near = driver_at(&engine, 100.0);
     let far = driver_at(&engine, 400.0);
-    let region = engine::Region::of(ll(PICKUP.0, PICKUP.1), 5);
+    let region =
+        engine::Region::of_point(ll(PICKUP.0, PICKUP.1), engine::cells::CellResolution::Five);
 
     // Not led here: nothing dispatched, the region noted.
     let order = tracked_order(&engine);
