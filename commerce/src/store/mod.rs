@@ -796,6 +796,11 @@ pub trait OrderStore: Send + Sync {
     /// consumers, which want its parties, status and places for every
     /// event, never its items.
     async fn order_head(&self, id: OrderId) -> Result<Option<Order>>;
+    /// [`OrderStore::order_head`] of each of `ids` in one read (a
+    /// consumer's batch of events asks about many orders at once; one
+    /// statement instead of one per event). Orders the store does not
+    /// have are left out; the order of the result is unspecified.
+    async fn order_heads(&self, ids: &[OrderId]) -> Result<Vec<Order>>;
     /// Newest first, strictly after `cursor`, at most `limit`; without lines.
     async fn list_orders(
         &self,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use engine::{OrderId, UserId};
 use events::{Actor, Event, EventType};
+use serde::Deserialize;
 
 use crate::event::{CourierArrived, DispatchStalled, OrderChanged, RefundSettled};
 use crate::notify::{self, Language, Party};
@@ -34,10 +35,12 @@ struct Told {
 /// backfilled event (not news) or a body that is not the type's shape
 /// (never written by hexdash: skipped, not retried).
 fn told(event: &Event) -> Option<Told> {
-    let body = event.payload.body.clone();
+    // Read in place (`&Value` is a deserializer): no copy of the payload
+    // per consumer and event.
+    let body = &event.payload.body;
     match event.event_type {
         EventType::RefundSucceeded | EventType::RefundFailed => {
-            let r: RefundSettled = serde_json::from_value(body).ok()?;
+            let r: RefundSettled = Deserialize::deserialize(body).ok()?;
             Some(Told {
                 status: None,
                 driver: None,
@@ -46,7 +49,7 @@ fn told(event: &Event) -> Option<Told> {
             })
         }
         EventType::OrderArrivedAtRestaurant | EventType::OrderArrivedAtCustomer => {
-            let a: CourierArrived = serde_json::from_value(body).ok()?;
+            let a: CourierArrived = Deserialize::deserialize(body).ok()?;
             Some(Told {
                 status: None,
                 driver: Some(a.driver_id.into()),
@@ -55,7 +58,7 @@ fn told(event: &Event) -> Option<Told> {
             })
         }
         EventType::OrderDispatchStalled => {
-            let _: DispatchStalled = serde_json::from_value(body).ok()?;
+            let _: DispatchStalled = Deserialize::deserialize(body).ok()?;
             Some(Told {
                 status: None,
                 driver: None,
@@ -64,7 +67,7 @@ fn told(event: &Event) -> Option<Told> {
             })
         }
         _ => {
-            let c: OrderChanged = serde_json::from_value(body).ok()?;
+            let c: OrderChanged = Deserialize::deserialize(body).ok()?;
             if c.backfilled {
                 return None;
             }
@@ -91,25 +94,25 @@ pub(crate) struct Recipients {
     pub list: Vec<(UserId, Party)>,
 }
 
-/// Who `event` tells (see [`crate::notify`]); `None` for events about no
-/// order, about an order the store does not have, or backfilled. The
-/// outside channels (`usecase::channels`) tell the same people.
-pub(crate) async fn recipients(
+/// The order `event` is about, if it is news to anyone (see
+/// [`crate::notify`]): `None` for events nobody is told of, about no
+/// order, or backfilled.
+fn told_about(event: &Event) -> Option<(OrderId, Told)> {
+    if !notify::wanted(event.event_type) {
+        return None;
+    }
+    let order_id = event.aggregate.id.parse::<OrderId>().ok()?;
+    Some((order_id, told(event)?))
+}
+
+/// Who `event` tells, given what it says (`told`) and its order as read
+/// now (`order`).
+async fn recipients(
     store: &(impl OrderStore + NotificationStore + ?Sized),
     event: &Event,
-) -> Result<Option<Recipients>> {
-    if !notify::wanted(event.event_type) {
-        return Ok(None);
-    }
-    let Ok(order_id) = event.aggregate.id.parse::<OrderId>() else {
-        return Ok(None);
-    };
-    let Some(told) = told(event) else {
-        return Ok(None);
-    };
-    let Some(order) = store.order_head(order_id).await? else {
-        return Ok(None);
-    };
+    told: Told,
+    order: &Order,
+) -> Result<Recipients> {
     let actor = match &event.actor {
         Actor::User(id) => Some(UserId::from(*id)),
         Actor::System(_) => None,
@@ -144,25 +147,44 @@ pub(crate) async fn recipients(
             }
         }
     }
-    Ok(Some(Recipients {
+    Ok(Recipients {
         amount_cents: told.amount_cents.unwrap_or(order.total_cents),
         status: told.status,
-        order,
+        order: order.clone(),
         list,
-    }))
+    })
 }
 
 /// The recipients of each of `events` that tells anyone (in order), and
 /// every person among them once (sorted): what a batch's bulk reads ask
-/// about.
+/// about. The events' orders are read in one statement
+/// ([`OrderStore::order_heads`]), not one per event: this runs for the
+/// feed and each outside channel on every read of the stream. Events
+/// about an order the store does not have tell no one.
 pub(crate) async fn recipients_of_batch<'a>(
     store: &(impl OrderStore + NotificationStore + ?Sized),
     events: &[&'a Event],
 ) -> Result<(Vec<(&'a Event, Recipients)>, Vec<UserId>)> {
-    let mut told = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(to) = recipients(store, event).await? {
-            told.push((*event, to));
+    let about: Vec<(&'a Event, OrderId, Told)> = events
+        .iter()
+        .filter_map(|event| told_about(event).map(|(id, told)| (*event, id, told)))
+        .collect();
+    if about.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut ids: Vec<OrderId> = about.iter().map(|(_, id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let orders: HashMap<OrderId, Order> = store
+        .order_heads(&ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let mut told = Vec::with_capacity(about.len());
+    for (event, id, what) in about {
+        if let Some(order) = orders.get(&id) {
+            told.push((event, recipients(store, event, what, order).await?));
         }
     }
     let mut users: Vec<UserId> = told

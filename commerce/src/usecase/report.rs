@@ -83,7 +83,8 @@ pub async fn apply_many(store: &dyn ReportStore, events: &[&Event]) -> Result<us
 }
 
 fn body<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T> {
-    serde_json::from_value(event.payload.body.clone()).map_err(|e| {
+    // Read in place (`&Value` is a deserializer), no copy of the payload.
+    T::deserialize(&event.payload.body).map_err(|e| {
         Error::Store(StoreError::Corrupt(format!(
             "{} payload of event {}: {e}",
             event.event_type, event.id

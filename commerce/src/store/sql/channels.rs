@@ -22,6 +22,34 @@ const COLUMNS: &str = "id, user_id, event_id, channel, event_type, party, order_
                        to_address, subject, body, status, attempts, last_error, provider_id, \
                        created_at_ms, last_attempt_at_ms, sent_at_ms";
 
+/// Parameters of one row of [`ChannelStore::record_sends`]'s insert.
+const SEND_PARAMS: usize = 16;
+/// The most rows one statement of `record_sends` writes (bounded
+/// parameters: 16 a row, far under either database's limit).
+const SENDS_PER_STATEMENT: usize = 64;
+
+/// `attempts` in order, cut into runs of at most [`SENDS_PER_STATEMENT`]
+/// in which no (recipient, event, channel) comes twice: one multi-row
+/// upsert may not touch a row twice (PostgreSQL refuses it), and a later
+/// try of the same send must land after the earlier one.
+fn send_chunks(attempts: &[SendAttempt]) -> Vec<&[SendAttempt]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut keys = std::collections::HashSet::new();
+    for (i, a) in attempts.iter().enumerate() {
+        if i - start == SENDS_PER_STATEMENT || !keys.insert((a.user_id, a.event_id, a.channel)) {
+            chunks.push(&attempts[start..i]);
+            start = i;
+            keys.clear();
+            keys.insert((a.user_id, a.event_id, a.channel));
+        }
+    }
+    if start < attempts.len() {
+        chunks.push(&attempts[start..]);
+    }
+    chunks
+}
+
 /// The stored `event_type` of a setting for a whole channel.
 const WHOLE_CHANNEL: &str = "*";
 
@@ -215,39 +243,52 @@ impl ChannelStore for SqlStore {
             return Ok(());
         }
         let (_gate, mut tx) = self.begin_write().await?;
-        for a in attempts {
-            let tried = i64::from(a.status != SendStatus::Skipped);
-            let sent_at = (a.status == SendStatus::Sent).then_some(a.at_ms);
-            sqlx::query(
+        for chunk in send_chunks(attempts) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let n = i * SEND_PARAMS;
+                    let p: Vec<String> = (1..=SEND_PARAMS).map(|k| format!("${}", n + k)).collect();
+                    // `last_attempt_at_ms` is `created_at_ms` (the 15th).
+                    format!("({}, {}, {})", p[..15].join(", "), p[14], p[15])
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
                 "INSERT INTO channel_sends (user_id, event_id, channel, event_type, party, \
                  order_id, language, to_address, subject, body, status, attempts, last_error, \
                  provider_id, created_at_ms, last_attempt_at_ms, sent_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
+                 VALUES {values} \
                  ON CONFLICT (user_id, event_id, channel) DO UPDATE SET \
                  language = excluded.language, to_address = excluded.to_address, \
                  subject = excluded.subject, body = excluded.body, status = excluded.status, \
                  attempts = channel_sends.attempts + excluded.attempts, \
                  last_error = excluded.last_error, provider_id = excluded.provider_id, \
-                 last_attempt_at_ms = excluded.last_attempt_at_ms, sent_at_ms = excluded.sent_at_ms",
-            )
-            .bind(a.user_id.to_string())
-            .bind(a.event_id)
-            .bind(a.channel.as_str())
-            .bind(&a.event_type)
-            .bind(&a.party)
-            .bind(a.order_id.map(|id| id.to_string()))
-            .bind(a.language.code())
-            .bind(a.to.as_deref())
-            .bind(a.subject.as_deref())
-            .bind(&a.body)
-            .bind(a.status.as_str())
-            .bind(tried)
-            .bind(a.error.as_deref())
-            .bind(a.provider_id.as_deref())
-            .bind(a.at_ms)
-            .bind(sent_at)
-            .execute(&mut *tx)
-            .await?;
+                 last_attempt_at_ms = excluded.last_attempt_at_ms, sent_at_ms = excluded.sent_at_ms"
+            );
+            // Not kept prepared: its text varies with the batch's size.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for a in chunk {
+                let tried = i64::from(a.status != SendStatus::Skipped);
+                let sent_at = (a.status == SendStatus::Sent).then_some(a.at_ms);
+                q = q
+                    .bind(a.user_id.to_string())
+                    .bind(a.event_id)
+                    .bind(a.channel.as_str())
+                    .bind(&a.event_type)
+                    .bind(&a.party)
+                    .bind(a.order_id.map(|id| id.to_string()))
+                    .bind(a.language.code())
+                    .bind(a.to.as_deref())
+                    .bind(a.subject.as_deref())
+                    .bind(&a.body)
+                    .bind(a.status.as_str())
+                    .bind(tried)
+                    .bind(a.error.as_deref())
+                    .bind(a.provider_id.as_deref())
+                    .bind(a.at_ms)
+                    .bind(sent_at);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -291,5 +332,53 @@ impl ChannelStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(send).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(user: u128, event_id: i64, channel: Channel) -> SendAttempt {
+        SendAttempt {
+            user_id: UserId::from(uuid::Uuid::from_u128(user)),
+            event_id,
+            channel,
+            event_type: "order.paid".into(),
+            party: "customer".into(),
+            order_id: None,
+            language: Language::default(),
+            to: None,
+            subject: None,
+            body: String::new(),
+            status: SendStatus::Skipped,
+            error: None,
+            provider_id: None,
+            at_ms: 0,
+        }
+    }
+
+    /// The chunks' lengths for `attempts`; every attempt lands in order.
+    fn check(attempts: &[SendAttempt], expected: &[usize]) {
+        let chunks = send_chunks(attempts);
+        let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(lens, expected);
+        let flat: Vec<&SendAttempt> = chunks.iter().flat_map(|c| c.iter()).collect();
+        assert!(flat.iter().zip(attempts).all(|(a, b)| std::ptr::eq(*a, b)));
+    }
+
+    #[test]
+    fn sends_are_cut_at_the_limit_and_at_a_repeated_key() {
+        check(&[], &[]);
+        let distinct: Vec<SendAttempt> = (0..150).map(|i| attempt(1, i, Channel::Push)).collect();
+        check(&distinct, &[64, 64, 22]);
+        let repeated = [
+            attempt(1, 7, Channel::Push),
+            attempt(2, 7, Channel::Push),
+            attempt(1, 7, Channel::Email),
+            attempt(1, 7, Channel::Push),
+            attempt(3, 8, Channel::Push),
+        ];
+        check(&repeated, &[3, 2]);
     }
 }

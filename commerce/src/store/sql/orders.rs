@@ -25,6 +25,11 @@ use crate::store::{
 /// dozen events in its whole life; the bound only guards the read.
 const MAX_HISTORY_EVENTS: i64 = 1_000;
 
+/// The most orders one statement of `order_heads` asks for (the
+/// databases' parameter limits are far above it; a consumer's batch of
+/// events, `events.consumer_batch`, is below it).
+const ORDER_HEADS_PER_READ: usize = 500;
+
 /// Keyset pagination, newest first: `$2`/`$3` are the cursor, `$4` the limit.
 macro_rules! page_newest_first {
     () => {
@@ -177,6 +182,31 @@ impl OrderStore for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(rows::order).transpose()
+    }
+
+    async fn order_heads(&self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        let mut heads = Vec::with_capacity(ids.len());
+        // Bounded statements: SQLite allows 32,766 parameters, PostgreSQL
+        // 65,535; a consumer's batch is far smaller, this only caps a
+        // caller that passes more.
+        for chunk in ids.chunks(ORDER_HEADS_PER_READ) {
+            let placeholders = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(concat!(select_order!(), "WHERE o.id IN ({})"), placeholders);
+            // Not kept prepared: its text varies with the batch, and each
+            // length would take a slot of the connection's statement cache.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            for row in &rows {
+                heads.push(rows::order(row)?);
+            }
+        }
+        Ok(heads)
     }
 
     async fn list_orders(

@@ -8,6 +8,8 @@
 //! every row spilled to disk: the funnel 6-8× faster over a month of a
 //! million orders, docs/BENCHMARKS.md).
 
+use std::collections::{BTreeMap, HashSet};
+
 use async_trait::async_trait;
 use engine::OrderStatus;
 use sqlx::any::AnyRow;
@@ -17,8 +19,12 @@ use super::SqlStore;
 use super::rows::{corrupt, parse_col};
 use crate::store::{
     Cohort, CohortCounts, DriverFigures, DriverSession, Percentiles, ReportChange, ReportOrder,
-    ReportStore, ReportUpdate, RestaurantFigures, Result, SeriesKey, SeriesRow, Stage,
+    ReportStore, ReportUpdate, RestaurantFigures, Result, SeriesKey, SeriesRow, SeriesStep, Stage,
 };
+
+/// The most event ids one statement records as applied (bounded
+/// parameters; a consumer's batch, `events.consumer_batch`, is below it).
+const APPLIED_PER_STATEMENT: usize = 500;
 
 /// The time column an order's entering `status` stamps; `None` for
 /// statuses only the series counts (`preparing`).
@@ -153,21 +159,10 @@ impl SqlStore {
             .collect()
     }
 
-    /// Writes what an order event says of its order.
-    /// Applies `update` inside `tx` with its event id; false (and nothing
-    /// changed) when that event was applied already.
-    async fn apply_in(tx: &mut Transaction<'static, Any>, update: &ReportUpdate) -> Result<bool> {
-        let fresh = sqlx::query(
-            "INSERT INTO report_applied (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(update.event_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(false);
-        }
+    /// Applies `update`'s change (not its series: [`SqlStore::add_series`]
+    /// adds up a batch's) inside `tx`; the caller has recorded its event
+    /// as applied in the same transaction.
+    async fn apply_in(tx: &mut Transaction<'static, Any>, update: &ReportUpdate) -> Result<()> {
         match &update.change {
             ReportChange::Order(o) => Self::apply_order(tx, o).await?,
             ReportChange::Refund {
@@ -241,20 +236,63 @@ impl SqlStore {
                 .await?;
             }
         }
-        for step in &update.series {
+        Ok(())
+    }
+
+    /// Records each of `event_ids` as applied in `tx`, a statement per
+    /// [`APPLIED_PER_STATEMENT`]; those that were not before (the others
+    /// were applied by an earlier delivery and must not count again).
+    async fn claim_applied(
+        tx: &mut Transaction<'static, Any>,
+        event_ids: &[i64],
+    ) -> Result<HashSet<i64>> {
+        let mut fresh = HashSet::with_capacity(event_ids.len());
+        for chunk in event_ids.chunks(APPLIED_PER_STATEMENT) {
+            let values = (1..=chunk.len())
+                .map(|n| format!("(${n})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO report_applied (event_id) VALUES {values} \
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            );
+            // Not kept prepared: its text varies with the batch's size.
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            fresh.extend(q.fetch_all(&mut **tx).await?);
+        }
+        Ok(fresh)
+    }
+
+    /// Adds `steps` to the series in `tx`: summed per quarter and key
+    /// first (the increments commute), so a batch writes each of its
+    /// series rows once, not once per event.
+    async fn add_series(tx: &mut Transaction<'static, Any>, steps: &[SeriesStep]) -> Result<()> {
+        let mut sums: BTreeMap<(i64, &'static str), (i64, i64)> = BTreeMap::new();
+        for step in steps {
+            let sum = sums
+                .entry((step.quarter_ms, step.key.as_str()))
+                .or_default();
+            sum.0 += 1;
+            sum.1 += step.amount_cents;
+        }
+        for ((quarter_ms, key), (orders, amount_cents)) in sums {
             sqlx::query(
                 "INSERT INTO report_series (quarter_ms, status, orders, amount_cents) \
-                 VALUES ($1, $2, 1, $3) ON CONFLICT (quarter_ms, status) DO UPDATE SET \
-                 orders = report_series.orders + 1, \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (quarter_ms, status) DO UPDATE SET \
+                 orders = report_series.orders + excluded.orders, \
                  amount_cents = report_series.amount_cents + excluded.amount_cents",
             )
-            .bind(step.quarter_ms)
-            .bind(step.key.as_str())
-            .bind(step.amount_cents)
+            .bind(quarter_ms)
+            .bind(key)
+            .bind(orders)
+            .bind(amount_cents)
             .execute(&mut **tx)
             .await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     async fn apply_order(tx: &mut Transaction<'static, Any>, o: &ReportOrder) -> Result<()> {
@@ -306,11 +344,23 @@ impl SqlStore {
 #[async_trait]
 impl ReportStore for SqlStore {
     async fn apply_reports(&self, updates: &[ReportUpdate]) -> Result<usize> {
-        let (_gate, mut tx) = self.begin_write().await?;
-        let mut applied = 0;
-        for update in updates {
-            applied += usize::from(Self::apply_in(&mut tx, update).await?);
+        if updates.is_empty() {
+            return Ok(0);
         }
+        let (_gate, mut tx) = self.begin_write().await?;
+        let ids: Vec<i64> = updates.iter().map(|u| u.event_id).collect();
+        let mut fresh = Self::claim_applied(&mut tx, &ids).await?;
+        let mut applied = 0;
+        let mut series = Vec::new();
+        for update in updates {
+            // `remove`: an event twice in one batch counts once.
+            if fresh.remove(&update.event_id) {
+                Self::apply_in(&mut tx, update).await?;
+                series.extend_from_slice(&update.series);
+                applied += 1;
+            }
+        }
+        Self::add_series(&mut tx, &series).await?;
         tx.commit().await?;
         Ok(applied)
     }
