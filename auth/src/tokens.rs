@@ -19,10 +19,19 @@ pub struct Principal {
     pub role: Role,
 }
 
+/// The issuer every access token names (`iss`), checked on verify.
+pub const ISSUER: &str = "hexdash";
+
+/// The audience every access token is for (`aud`), checked on verify: a
+/// token minted with the same secret for another purpose is refused.
+pub const AUDIENCE: &str = "hexdash-api";
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: UserId,
     role: Role,
+    iss: String,
+    aud: String,
     iat: u64,
     exp: u64,
 }
@@ -89,11 +98,15 @@ impl Tokens {
     /// `secret` signs and verifies tokens (HS256); `access_ttl_s` is how long
     /// an access token lives.
     pub fn new(secret: &[u8], access_ttl_s: u64) -> Self {
+        // The algorithm is pinned: a token whose header names another
+        // (`none`, RS256 with the secret as a public key …) is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_S;
         // Expiry is checked in `verify` against the injected clock.
         validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         Self {
             inner: Arc::new(Inner {
                 encoding: EncodingKey::from_secret(secret),
@@ -129,6 +142,8 @@ impl Tokens {
         let claims = Claims {
             sub: principal.user_id,
             role: principal.role,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
             iat: now_s,
             exp: now_s + self.inner.access_ttl_s,
         };
@@ -147,7 +162,8 @@ impl Tokens {
         }
     }
 
-    /// Checks signature, expiry and the ban list.
+    /// Checks the algorithm (HS256 only), signature, issuer, audience,
+    /// expiry and the ban list.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
@@ -231,6 +247,60 @@ mod tests {
         assert_eq!(tokens.verify(&t.token), Err(AuthError::Banned));
         tokens.unban(p.user_id);
         assert_eq!(tokens.verify(&t.token), Ok(p));
+    }
+
+    /// Same secret, but the wrong issuer or audience, one missing, or
+    /// another algorithm in the header (HS512, `none`): all refused.
+    #[test]
+    fn pins_algorithm_issuer_and_audience() {
+        let secret = b"secret";
+        let tokens = Tokens::new(secret, 60);
+        let user = UserId::new();
+        let sign = |alg: Algorithm, claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(alg),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        let claims = |iss: Option<&str>, aud: Option<&str>| {
+            let mut c = serde_json::json!({"sub": user, "role": "admin", "iat": now_s(), "exp": now_s() + 60});
+            if let Some(iss) = iss {
+                c["iss"] = iss.into();
+            }
+            if let Some(aud) = aud {
+                c["aud"] = aud.into();
+            }
+            c
+        };
+        let good = sign(Algorithm::HS256, claims(Some(ISSUER), Some(AUDIENCE)));
+        assert!(tokens.verify(&good).is_ok(), "the control token verifies");
+        for refused in [
+            sign(
+                Algorithm::HS256,
+                claims(Some("someone-else"), Some(AUDIENCE)),
+            ),
+            sign(
+                Algorithm::HS256,
+                claims(Some(ISSUER), Some("another-service")),
+            ),
+            sign(Algorithm::HS256, claims(None, Some(AUDIENCE))),
+            sign(Algorithm::HS256, claims(Some(ISSUER), None)),
+            sign(Algorithm::HS512, claims(Some(ISSUER), Some(AUDIENCE))),
+        ] {
+            assert_eq!(
+                tokens.verify(&refused),
+                Err(AuthError::Invalid),
+                "{refused}"
+            );
+        }
+        // `alg: none`, unsigned: the good token's claims with its header
+        // swapped and the signature dropped.
+        let payload = good.split('.').nth(1).unwrap();
+        let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+        let unsigned = format!("{none_header}.{payload}.");
+        assert_eq!(tokens.verify(&unsigned), Err(AuthError::Invalid));
     }
 
     #[test]
