@@ -741,7 +741,9 @@ impl<'a> World<'a> {
                 let plan_j = self.demand.orders[j];
                 let r1 = self.demand.restaurants[plan_j.restaurant];
                 let (r1_at, d1_at) = (self.city.position(r1), self.city.position(plan_j.door));
-                let same_place = r1 == r2;
+                // One stop only for one restaurant: two at the same place
+                // are two stops (two handovers).
+                let same_place = plan_j.restaurant == plan_i.restaurant;
                 let courier_first_ms = courier.arrival_ms.saturating_sub(at_ms);
                 let first_door_ms = t(r1_at, d1_at);
                 // The extra stop's handover rides on the drive between the
