@@ -205,9 +205,11 @@ pub struct OfferMessage {
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub trip_distance_m: Option<u32>,
     /// Present on a stacked offer (`matcher.stacking`): the order the
-    /// driver already carries, from the same restaurant and not yet picked
-    /// up, that this one rides along with (collect both, then deliver
-    /// each). Absent on a plain offer to a free driver.
+    /// driver already carries, not yet picked up, that this one rides
+    /// along with. Its pickup is this offer's restaurant: the same as the
+    /// carried order's, or another one on the way (collect both, then
+    /// deliver the carried order's customer first, then this one's).
+    /// Absent on a plain offer to a free driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",

@@ -649,11 +649,12 @@ impl Engine {
 
     /// Gives `order_id` to `driver_id` as a second order (stacking),
     /// atomically: the order must have no driver, and the driver exactly
-    /// one open order, not yet picked up, from the same restaurant
-    /// ([`Error::DriverBusy`] otherwise, as for a busy driver). The rule on
-    /// the first customer's delay is the matcher's; the engine keeps the
-    /// structure: never more than two orders, the second only beside a
-    /// first still at its kitchen.
+    /// one open order, not yet picked up ([`Error::DriverBusy`] otherwise,
+    /// as for a busy driver). The second may come from the first's
+    /// restaurant or another one on the way: which restaurants, and the
+    /// customers' delays, are the matcher's rule (`matcher::stack`); the
+    /// engine keeps the structure: never more than two orders, the second
+    /// only beside a first still at its kitchen.
     pub fn assign_stacked(
         &mut self,
         order_id: OrderId,
@@ -668,7 +669,6 @@ impl Engine {
         if let Some(holder) = track.driver_id {
             return Err(Error::OrderTaken(holder));
         }
-        let restaurant = track.restaurant_id;
         let rec = &self.drivers[slot as usize];
         let Some(first) = rec.current_order else {
             // Free now (the first closed meanwhile): a plain assignment.
@@ -678,7 +678,7 @@ impl Engine {
             && self
                 .orders
                 .get(first)
-                .is_some_and(|f| may_ride_along(f.status) && f.restaurant_id == restaurant);
+                .is_some_and(|f| may_ride_along(f.status));
         if !stackable {
             return Err(Error::DriverBusy(first));
         }
@@ -705,6 +705,31 @@ impl Engine {
         }
         let first = self.orders.get(rec.current_order?)?;
         may_ride_along(first.status).then(|| first.clone())
+    }
+
+    /// Busy drivers within `radius_m` of `center` (a restaurant) who may
+    /// take a second order along from it, whatever their first order's
+    /// restaurant (stacking on the way): each holds one order, not picked
+    /// up ([`Engine::stack_base`]), returned with it, nearest first, at
+    /// most `limit`. The index is searched for `limit` × [`STACK_SCAN`]
+    /// busy drivers: those with two orders or one picked up are skipped,
+    /// and the search is bounded so a busy downtown costs no more.
+    pub fn nearest_stack_bases(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+    ) -> Vec<(NearbyDriver, OrderTrack)> {
+        self.nearest(
+            center,
+            radius_m,
+            limit.saturating_mul(STACK_SCAN),
+            StatusFilter::Only(DriverStatus::Busy),
+        )
+        .into_iter()
+        .filter_map(|n| self.stack_base(n.driver_id).map(|first| (n, first)))
+        .take(limit)
+        .collect()
     }
 
     /// Busy drivers within `radius_m` of `center` holding one order from
@@ -930,6 +955,12 @@ impl Engine {
         });
     }
 }
+
+/// [`Engine::nearest_stack_bases`] looks at this many busy drivers per one
+/// it returns: most busy couriers are carrying food (picked up) and cannot
+/// take a second; four is enough when about a third are still on their way
+/// to a kitchen.
+const STACK_SCAN: usize = 4;
 
 /// Whether a second order may ride along with a first in `status`: the
 /// first is still at its kitchen (not picked up, not closed).

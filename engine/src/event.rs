@@ -47,9 +47,10 @@ pub struct Offer {
     /// Made by another node's matcher and relayed here because the
     /// driver's connection is here: delivered, never recorded again.
     pub relayed: bool,
-    /// Stacking: the order the driver already holds, from the same
-    /// restaurant and not yet picked up, that this one rides along with;
-    /// `None` for a plain offer to a free driver.
+    /// Stacking: the order the driver already holds, not yet picked up,
+    /// that this one rides along with (from the same restaurant, or from
+    /// `pickup`, another restaurant on the way); `None` for a plain offer
+    /// to a free driver.
     pub stacked_with: Option<OrderId>,
 }
 

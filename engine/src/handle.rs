@@ -192,6 +192,26 @@ impl Handle {
             .assign_stacked(order_id, driver_id, now_ms)
     }
 
+    /// [`Engine::stack_base`]: the one order, not yet picked up, a second
+    /// may ride along with; `None` for a free driver or one with two.
+    pub fn stack_base(&self, driver_id: DriverId) -> Option<OrderTrack> {
+        self.engine.lock().stack_base(driver_id)
+    }
+
+    /// [`Engine::nearest_stack_bases`]: busy couriers near `center` (a
+    /// restaurant) whose one order is not yet picked up, whatever its
+    /// restaurant, with that order.
+    pub fn nearest_stack_bases(
+        &self,
+        center: LatLng,
+        radius_m: f64,
+        limit: usize,
+    ) -> Vec<(NearbyDriver, OrderTrack)> {
+        self.engine
+            .lock()
+            .nearest_stack_bases(center, radius_m, limit)
+    }
+
     /// [`Engine::nearest_stackable`]: busy couriers near `center` whose one
     /// order, not yet picked up, is from `restaurant`, with that order.
     pub fn nearest_stackable(

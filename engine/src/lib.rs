@@ -2,7 +2,7 @@
 //!
 //! - [`Engine`]: the driver table (position, heading, speed, last ping,
 //!   status, current order and, stacking, a second from the same
-//!   restaurant), an exact lat/lng grid for nearest and bbox
+//!   restaurant or one on the way), an exact lat/lng grid for nearest and bbox
 //!   queries ([`grid`]), each driver's H3 cell ([`cells`]), presence expiry,
 //!   and the live order board ([`orders`]) the tracking side authorises by.
 //! - [`census`]: supply (available couriers) and demand (orders waiting

@@ -43,20 +43,22 @@
 //! - [`speeds`]: the road router with each road class's speed learned
 //!   from driven legs (ended by the arrival fences), rebuilt and swapped
 //!   in every `speed_relearn_legs` legs.
-//! - [`stack`]: stacking's rule ([`stack::may_stack`]: a second order of
-//!   the same restaurant rides along while the first customer's added
-//!   delay stays within `stack_delay_bound_s`); with `Config::stacking`
-//!   busy couriers whose one order is still at that kitchen are offered
-//!   it (a stacked offer, `engine::Offer::stacked_with`), under both
-//!   policies. The simulator calls the same function.
+//! - [`stack`]: stacking's rule ([`stack::plan`]: a second order of the
+//!   same restaurant or of one on the way rides along while the first
+//!   customer's added delay, and the second's against a fresh courier,
+//!   stay within `stack_delay_bound_s`); with `Config::stacking` busy
+//!   couriers whose one order is still at its kitchen are offered it (a
+//!   stacked offer, `engine::Offer::stacked_with`), under both policies.
+//!   The simulator calls the same function.
 //! - [`eta`]: customer ETAs on the road graph (courier → restaurant →
-//!   door, waiting for the food before pickup), recomputed at most every
+//!   door, waiting for the food before pickup; a stacking courier's
+//!   second customer after the first's door), recomputed at most every
 //!   `eta_interval_s` per order ([`Matcher::etas`]).
 //!
 //! Guarantees: a driver holds at most one pending offer; an order has at most
 //! one pending offer; assignment happens inside the engine's lock, so an order
 //! is assigned at most once and a driver holds at most one order (two with
-//! `stacking`, the second from the first's restaurant before its pickup),
+//! `stacking`, the second taken before the first's pickup),
 //! also under concurrent accepts.
 
 pub mod arrivals;

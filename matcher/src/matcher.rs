@@ -146,18 +146,22 @@ pub struct Config {
     /// for a city, built off the request path) after every this many legs.
     pub speed_relearn_legs: usize,
     /// Stacking: a courier carrying one order that is not yet picked up
-    /// may be offered a second order from the same restaurant (a stacked
-    /// offer, `Offer::stacked_with`), when the first customer's added delay
-    /// ([`crate::stack::may_stack`] on the first order's expected ready
-    /// time, the courier's arrival and the second's ready time) stays
-    /// within `stack_delay_bound_s`. Such a courier is preferred to a free
-    /// one (that is the point: a free courier stays free). The store's
-    /// accept then allows the second order (see the README). Off by
-    /// default: the simulator measured it costing the second customers
-    /// time (docs/DISPATCH.md, "Stacking").
+    /// may be offered a second order (a stacked offer,
+    /// `Offer::stacked_with`) from the same restaurant or from one on its
+    /// way (picked up before or after the first, the first customer
+    /// delivered first), when [`crate::stack::plan`] allows it: on road
+    /// travel times, the expected ready times and the nearest free
+    /// courier's arrival, the first customer's added delay stays within
+    /// `stack_delay_bound_s`, and so does the second customer's against
+    /// that free courier. Such a courier is preferred to a free one (that
+    /// is the point: a free courier stays free). The store's accept then
+    /// allows the second order (see the README). Off by default: the
+    /// simulator measured it costing the second customers time
+    /// (docs/DISPATCH.md, "Stacking").
     pub stacking: bool,
-    /// Stacking: the first customer's added delay bound, seconds. 300:
-    /// about the spread of a kitchen's preparation time.
+    /// Stacking: the bound on each customer's added delay, seconds (the
+    /// first's against the courier alone, the second's against a fresh
+    /// courier). 300: about the spread of a kitchen's preparation time.
     pub stack_delay_bound_s: u64,
 }
 
@@ -257,8 +261,9 @@ pub enum DispatchError {
 /// Candidates fetched per nearest query before filtering out drivers who
 /// declined or hold another offer; doubled while all are filtered out.
 const FIRST_CANDIDATES: usize = 16;
-/// Stacking: busy couriers of the same kitchen looked at per order (the
-/// nearest first); each costs a travel-time query.
+/// Stacking: busy couriers looked at per order, of the same kitchen and
+/// again of others on the way (the nearest first); each costs up to seven
+/// travel-time queries.
 const STACK_CANDIDATES: usize = 8;
 /// Upper bound on candidates per query: beyond this many unusable drivers
 /// at one radius, widen the radius instead.
@@ -372,6 +377,10 @@ pub(crate) struct Inner {
     /// When each open order's food is expected ready, for the customer
     /// ETAs (`crate::eta`); dropped once it is ready, picked up or closed.
     ready_times: ReadyTimes,
+    /// The customer ETA source, made by the first [`Matcher::etas`]: a
+    /// stacked accept drops both orders' cached ETAs from it (their round
+    /// changed).
+    etas: std::sync::OnceLock<Arc<RoadEta>>,
 }
 
 impl Matcher {
@@ -410,6 +419,7 @@ impl Matcher {
                 roads,
                 prep,
                 ready_times: ReadyTimes::default(),
+                etas: std::sync::OnceLock::new(),
             }),
             clock: Arc::new(SystemClock),
             ids: Arc::new(Ids::new(Arc::new(SystemClock))),
@@ -617,16 +627,24 @@ impl Matcher {
     }
 
     /// Customer ETAs on this matcher's roads and ready times, on its clock
-    /// (see [`crate::eta`]; call after [`Matcher::with_clock`]); share the
-    /// one source between its users, so they share its cache.
+    /// (see [`crate::eta`]; call after [`Matcher::with_clock`]): one source
+    /// per matcher, the same on every call, so its users share its cache.
     pub fn etas(&self) -> Arc<RoadEta> {
-        let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
-        Arc::new(RoadEta::new(
-            self.inner.roads.clone(),
-            self.clock.clone(),
-            self.inner.ready_times.clone(),
-            i64::try_from(interval_ms).unwrap_or(i64::MAX),
-        ))
+        self.inner
+            .etas
+            .get_or_init(|| {
+                let interval_ms = self.inner.config.eta_interval_s.saturating_mul(1000);
+                Arc::new(
+                    RoadEta::new(
+                        self.inner.roads.clone(),
+                        self.clock.clone(),
+                        self.inner.ready_times.clone(),
+                        i64::try_from(interval_ms).unwrap_or(i64::MAX),
+                    )
+                    .with_engine(self.inner.engine.clone()),
+                )
+            })
+            .clone()
     }
 
     /// The food of `order_id` is ready: a held order is offered now.
@@ -666,11 +684,12 @@ impl Matcher {
     ) -> Result<(OrderTrack, Option<Fence>), OfferError> {
         let mut book = self.inner.book.lock();
         let offer = book.pending_for(offer_id, driver_id)?;
-        let (order_id, stacked) = (offer.order_id, offer.stacked_with.is_some());
+        let (order_id, stacked_with) = (offer.order_id, offer.stacked_with);
+        let stacked = stacked_with.is_some();
         let fence = book.dispatches.get(&order_id).and_then(|d| d.fence);
         let now = Instant::now();
         // A stacked offer takes the driver's second slot (the engine checks
-        // the first is still at the same kitchen); a plain one needs a free
+        // the first is still at its kitchen); a plain one needs a free
         // driver. Either way the order gets one driver, under the engine's
         // lock.
         let assigned = if stacked {
@@ -682,7 +701,16 @@ impl Matcher {
         };
         match assigned {
             Ok(track) => {
-                if let (Some(roads), Some(fix)) = (
+                if let (Some(first), Some(etas)) = (stacked_with, self.inner.etas.get()) {
+                    // One round for both now: their ETAs change at once.
+                    etas.forget(first);
+                    etas.forget(order_id);
+                }
+                if let (Some(roads), Some(first)) = (&self.inner.roads, stacked_with) {
+                    // A stacking courier's drives pass the other stop: not
+                    // legs to learn speeds from (the first's included).
+                    roads.order_closed(first);
+                } else if let (Some(roads), Some(fix)) = (
                     &self.inner.roads,
                     self.inner.engine.driver(driver_id).and_then(|v| v.fix),
                 ) {
@@ -1303,13 +1331,16 @@ impl Matcher {
     }
 
     /// Stacking: the courier `order_id` should ride along with, and the
-    /// order it carries: the nearest busy courier within `max_radius_m`
-    /// whose one order, not yet picked up, is from the same restaurant, who holds no offer and is
-    /// not cooling down for this order, and for whom
-    /// [`crate::stack::may_stack`] holds (the first order's expected ready
-    /// time, the courier's arrival by travel time, this order's ready
-    /// time; a ready time not known counts as ready now). `None` with
-    /// stacking off.
+    /// order it carries. Candidates: busy couriers whose one order, not
+    /// yet picked up, is from the same restaurant (within `max_radius_m`),
+    /// then those near this order's restaurant whose order is from
+    /// another (within `initial_radius_m`: on the way), nearest first, who
+    /// hold no offer and are not cooling down for this order. The first
+    /// for whom [`crate::stack::plan`] allows the stack (expected ready
+    /// times, a ready time not known counting as ready now; travel times
+    /// on the roads; the nearest free courier's arrival at the
+    /// restaurant, or `quote_courier_default_s` from now without one).
+    /// `None` with stacking off.
     fn find_stacker(
         &self,
         book: &Book<Instant>,
@@ -1324,34 +1355,99 @@ impl Matcher {
         let dispatch = book.dispatches.get(&order_id)?;
         let track = self.inner.engine.order(order_id)?;
         // From the kitchen's orders on the board (a handful), within the
-        // widest search radius.
-        let candidates = self.inner.engine.nearest_stackable(
+        // widest search radius; then busy couriers near the kitchen.
+        let mut candidates = self.inner.engine.nearest_stackable(
             dispatch.pickup,
             track.restaurant_id,
             config.max_radius_m,
             STACK_CANDIDATES,
         );
+        for c in self.inner.engine.nearest_stack_bases(
+            dispatch.pickup,
+            config.initial_radius_m.min(config.max_radius_m),
+            STACK_CANDIDATES,
+        ) {
+            if !candidates.iter().any(|(n, _)| n.driver_id == c.0.driver_id) {
+                candidates.push(c);
+            }
+        }
+        candidates.retain(|(n, _)| {
+            dispatch.may_offer(n.driver_id, now) && !book.held_by.contains_key(&n.driver_id)
+        });
         if candidates.is_empty() {
             return None;
         }
+        let now_u = u64::try_from(now_ms).unwrap_or(0);
         let ready = |id: OrderId| {
             let at = self.inner.ready_times.lock().get(&id).copied();
             u64::try_from(at.unwrap_or(now_ms).max(now_ms)).unwrap_or(0)
         };
         let second_ready = ready(order_id);
         let bound_ms = config.stack_delay_bound_s.saturating_mul(1000);
+        let fresh_ms = self
+            .find_drivers(book, order_id, now, 1)
+            .first()
+            .map(|n| self.travel_ms(n.position, dispatch.pickup))
+            .filter(|&t| t != u64::MAX)
+            .unwrap_or(config.quote_courier_default_s.saturating_mul(1000));
+        let second_door_ms = self.travel_ms(dispatch.pickup, dispatch.dropoff);
+        if second_door_ms == u64::MAX {
+            return None;
+        }
         candidates.into_iter().find_map(|(n, first)| {
-            if !dispatch.may_offer(n.driver_id, now) || book.held_by.contains_key(&n.driver_id) {
+            let same_place = first.pickup == dispatch.pickup;
+            let t = |from, to| self.travel_ms(from, to);
+            let courier_first_ms = t(n.position, first.pickup);
+            let first_door_ms = t(first.pickup, first.dropoff);
+            let legs = crate::stack::Legs {
+                courier_first_ms,
+                courier_second_ms: if same_place {
+                    courier_first_ms
+                } else {
+                    t(n.position, dispatch.pickup)
+                },
+                first_second_ms: if same_place {
+                    0
+                } else {
+                    t(first.pickup, dispatch.pickup)
+                },
+                second_first_ms: if same_place {
+                    0
+                } else {
+                    t(dispatch.pickup, first.pickup)
+                },
+                first_door_ms,
+                second_first_door_ms: if same_place {
+                    first_door_ms
+                } else {
+                    t(dispatch.pickup, first.dropoff)
+                },
+                doors_ms: t(first.dropoff, dispatch.dropoff),
+                second_door_ms,
+            };
+            let l = &legs;
+            let unreachable = [
+                l.courier_first_ms,
+                l.courier_second_ms,
+                l.first_second_ms,
+                l.second_first_ms,
+                l.first_door_ms,
+                l.second_first_door_ms,
+                l.doors_ms,
+            ]
+            .contains(&u64::MAX);
+            if unreachable {
+                // No road there: no route to bound the delays by.
                 return None;
             }
-            let travel_ms = self.travel_ms(n.position, dispatch.pickup);
-            if travel_ms == u64::MAX {
-                // No road there: no arrival to bound the delay by.
-                return None;
-            }
-            let arrival = u64::try_from(now_ms).unwrap_or(0).saturating_add(travel_ms);
-            crate::stack::may_stack(ready(first.order_id), arrival, second_ready, bound_ms)
-                .then_some((n.driver_id, first.order_id))
+            let stack = crate::stack::Stack {
+                now_ms: now_u,
+                first_ready_ms: ready(first.order_id),
+                second_ready_ms: second_ready,
+                fresh_arrival_ms: now_u.saturating_add(fresh_ms),
+                legs,
+            };
+            crate::stack::plan(&stack, bound_ms).map(|_| (n.driver_id, first.order_id))
         })
     }
 

@@ -132,6 +132,29 @@ impl Drive {
         self.nodes.last().copied().unwrap_or(0)
     }
 
+    /// The drive cut at the first node reached at or after `elapsed_ms`
+    /// (where a courier changing its plan can turn).
+    pub fn until(&self, elapsed_ms: u64) -> Drive {
+        let i = self
+            .at_ms
+            .partition_point(|&t| t < elapsed_ms)
+            .min(self.nodes.len().saturating_sub(1));
+        Drive {
+            nodes: self.nodes[..=i].to_vec(),
+            at_ms: self.at_ms[..=i].to_vec(),
+        }
+    }
+
+    /// This drive, then `next` (which starts where this one ends).
+    pub fn join(mut self, next: &Drive) -> Drive {
+        let offset = self.duration_ms();
+        for (&node, &t) in next.nodes.iter().zip(&next.at_ms).skip(1) {
+            self.nodes.push(node);
+            self.at_ms.push(offset + t);
+        }
+        self
+    }
+
     /// Position `elapsed_ms` after the start: on the straight line between
     /// the two nodes the courier is between (the graph keeps every shape
     /// point as a node), at the end once there.
@@ -304,5 +327,22 @@ mod tests {
         assert!((100_000..140_000).contains(&d.duration_ms()), "{d:?}");
         let slow = Paths::new(&g, 0.5).drive(&g, a.1, c.1);
         assert!(slow.duration_ms() > d.duration_ms() * 19 / 10);
+
+        // A turn mid-drive (stacking on the way): cut at the next node,
+        // then on to elsewhere; the positions before the cut are kept.
+        let head = d.until(d.duration_ms() / 4);
+        assert_eq!(head.nodes(), &d.nodes()[..head.nodes().len()]);
+        assert!(head.duration_ms() >= d.duration_ms() / 4);
+        let back = paths.drive(&g, head.end(), a.1);
+        let turned = head.clone().join(&back);
+        assert_eq!(turned.end(), a.1);
+        assert_eq!(
+            turned.duration_ms(),
+            head.duration_ms() + back.duration_ms()
+        );
+        let early = d.duration_ms() / 8;
+        assert_eq!(turned.position(&g, early), d.position(&g, early));
+        assert_eq!(d.until(0).nodes(), &d.nodes()[..1]);
+        assert_eq!(d.until(u64::MAX).nodes(), d.nodes());
     }
 }

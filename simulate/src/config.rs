@@ -126,8 +126,9 @@ pub struct PolicySpec {
     pub ready_quoted: bool,
     /// Stacking (`+stack`, `+stack=<s>`): a courier on the way to (or
     /// waiting at) a restaurant with one order takes a second order from
-    /// the same restaurant when the first customer's added delay stays
-    /// within this many seconds (`crate::stack`). `None`: off.
+    /// the same restaurant or from one on its way when the first
+    /// customer's added delay, and the second's against a fresh courier,
+    /// stay within this many seconds (`crate::stack::plan`). `None`: off.
     #[serde(default)]
     pub stack_max_delay_s: Option<u64>,
 }

@@ -17,7 +17,8 @@
 //!   pickup time, courier wait, food wait, click-to-door, busy time,
 //!   utilisation).
 //! - [`stack`]: stacking's rule (a second order from the same restaurant
-//!   while the first customer's added delay stays within a bound): the
+//!   or one on the way while both customers' added delays stay within a
+//!   bound, [`stack::plan`]): the
 //!   matcher's own (`matcher::stack`), re-exported, so the simulator and
 //!   the live matcher decide by one function.
 //! - [`plot`]: PNG bar charts of a set of reports.
@@ -107,6 +108,7 @@ fn run_drawn(
         violations: world.violations + world.missed_changes,
         ended_ms: world.ended_ms(),
         stacked: world.stacked,
+        stacked_on_the_way: world.stacked_on_the_way,
         stack_delays_ms: world.stack_delays_ms.clone(),
     };
     let mut report = report::Report::build(scenario, policy, demand, &world.log, tallies);

@@ -244,9 +244,13 @@ pub struct Report {
     pub busy_s: Stat,
     /// Orders stacked onto a courier's first one (stacking runs).
     pub orders_stacked: u64,
-    /// Per stack, how much later the courier left the restaurant than the
-    /// first order alone would have let it: the first customer's added
-    /// delay, seconds (all zero without stacking).
+    /// Of them, from another restaurant than the first order's (stacked
+    /// on the way).
+    pub orders_stacked_on_the_way: u64,
+    /// Per stack, how much later the first customer's door was reached
+    /// than with the first order alone (the detour's driving and the wait
+    /// for the second food): the first customer's added delay, seconds
+    /// (none without stacking).
     pub stack_added_delay_s: Stat,
     /// Measured fleet utilisation, 0–1.
     pub utilisation: f64,
@@ -272,6 +276,8 @@ pub(crate) struct Tallies {
     pub ended_ms: u64,
     /// Orders stacked.
     pub stacked: u64,
+    /// Orders stacked from another restaurant.
+    pub stacked_on_the_way: u64,
     /// Per stack, the first customer's added delay, ms.
     pub stack_delays_ms: Vec<u64>,
 }
@@ -358,6 +364,7 @@ impl Report {
             click_to_door_s: figure(&|o| Some(o.delivered_ms? - o.placed_ms)),
             busy_s: figure(&|o| Some(o.delivered_ms? - o.busy_from_ms.or(o.accepted_ms)?)),
             orders_stacked: tallies.stacked,
+            orders_stacked_on_the_way: tallies.stacked_on_the_way,
             stack_added_delay_s: Stat::of(
                 tallies.stack_delays_ms.iter().map(|&ms| secs(ms)).collect(),
             ),

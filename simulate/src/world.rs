@@ -47,6 +47,10 @@ use crate::report::{EtaLeg, OrderLog};
 /// The Unix time the run starts at, ms (2027-01-15 08:00 UTC); only the
 /// engine's timestamps see it.
 const EPOCH_MS: i64 = 1_800_000_000_000;
+/// Stacking: couriers bound for other restaurants looked at per order
+/// (the nearest to its restaurant), as the live matcher's
+/// `STACK_CANDIDATES`.
+const STACK_CANDIDATES: usize = 8;
 /// Sub-seed of the couriers' answers (see `demand::stream`).
 const ANSWERS_STREAM: u64 = 0x27d4_eb2f_1656_67c5;
 /// Yields while waiting for the matcher to read the engine's changes; the
@@ -107,15 +111,24 @@ struct Courier {
     /// The current drive's predicted time on the nominal map and on the
     /// learned speeds, ms (measured runs only).
     predicted: Option<(u64, u64)>,
-    /// Stacking: a second order from the same restaurant, delivered after
-    /// `order`.
+    /// Stacking: a second order, from the same restaurant or one on the
+    /// way, delivered after `order`.
     second: Option<usize>,
-    /// When the courier reaches (or reached) the restaurant of `order`,
-    /// ms of the run.
+    /// Orders still to pick up, in the order of the round: the courier
+    /// drives to the restaurant of the first and picks up there every
+    /// order of that restaurant (one stop for one kitchen).
+    stops: Vec<usize>,
+    /// When the courier reaches (or reached) the restaurant it drives to
+    /// (of `stops[0]`), ms of the run; an arrival event at another instant
+    /// is stale (the round changed).
     arrival_ms: u64,
-    /// The pickup is scheduled (the food of every order carried is ready
-    /// and the courier is there).
+    /// The pickup is scheduled (the food of every order of this stop is
+    /// ready and the courier is there).
     pickup_scheduled: bool,
+    /// Stacking: when the first customer would have been served by the
+    /// courier with the first order alone, ms of the run (the stack's
+    /// true cost is measured against it at the first delivery).
+    alone_door_ms: Option<u64>,
     /// An order delivered while a stacked one is still carried: the
     /// engine hears of its delivery with the last one (it would free the
     /// courier otherwise).
@@ -150,9 +163,15 @@ pub(crate) struct World<'a> {
     expected_ready_ms: Vec<u64>,
     /// Orders stacked onto a courier's first one.
     pub stacked: u64,
+    /// Of them, from another restaurant than the first order's (on the
+    /// way).
+    pub stacked_on_the_way: u64,
     /// Per stack, what it really cost the first customer: how much later
-    /// the courier left the restaurant than with the first order alone.
+    /// the first door was reached than with the first order alone.
     pub stack_delays_ms: Vec<u64>,
+    /// The fresh courier's arrival assumed when none is idle
+    /// (`matcher.quote_courier_default_s`), ms.
+    no_courier_ms: u64,
     paths: Paths,
     answers: StdRng,
     couriers: Vec<Courier>,
@@ -233,7 +252,9 @@ impl<'a> World<'a> {
             stack_max_delay_ms: policy.stack_max_delay_s.map(|s| s.saturating_mul(1000)),
             expected_ready_ms: vec![0; demand.orders.len()],
             stacked: 0,
+            stacked_on_the_way: 0,
             stack_delays_ms: Vec::new(),
+            no_courier_ms: policy.matcher.quote_courier_default_s.saturating_mul(1000),
             paths: Paths::with_class_factors(
                 city.graph(),
                 scenario.speed_factor,
@@ -252,8 +273,10 @@ impl<'a> World<'a> {
                     order: None,
                     predicted: None,
                     second: None,
+                    stops: Vec::new(),
                     arrival_ms: 0,
                     pickup_scheduled: false,
+                    alone_door_ms: None,
                     delivered_held: None,
                 })
                 .collect(),
@@ -426,8 +449,8 @@ impl<'a> World<'a> {
                     )))
                 };
                 self.expected_ready_ms[i] = at_ms + estimate_ms;
-                if let Some(c) = self.stack_candidate(i) {
-                    self.stack(c, i, at_ms);
+                if let Some((c, plan)) = self.stack_candidate(i, at_ms) {
+                    self.stack(c, i, plan, at_ms);
                     return;
                 }
                 // As `api` does when a restaurant accepts; a restaurant
@@ -465,12 +488,17 @@ impl<'a> World<'a> {
                 accept,
             } => self.answer(courier, offer_id, accept, at_ms),
             Event::AtRestaurant(c) => {
-                let Some(i) = self.couriers[c].order else {
+                let courier = &self.couriers[c];
+                if courier.leg != Leg::ToRestaurant || courier.arrival_ms != at_ms {
+                    // Stale: the round changed (a stack on the way sent
+                    // the courier elsewhere first).
+                    return;
+                }
+                let Some(&i) = courier.stops.first() else {
                     return;
                 };
                 self.couriers[c].leg = Leg::AtRestaurant;
-                self.log[i].arrived_ms = Some(at_ms);
-                if let Some(k) = self.couriers[c].second {
+                for k in self.stop_orders(c) {
                     self.log[k].arrived_ms = Some(at_ms);
                 }
                 self.drive_ended(c, i);
@@ -481,23 +509,17 @@ impl<'a> World<'a> {
                     return;
                 };
                 self.couriers[c].pickup_scheduled = false;
-                self.log[i].picked_ms = Some(at_ms);
-                let _ = self
-                    .engine
-                    .set_order_status(order_id(i), OrderStatus::PickedUp, now);
-                if let Some(k) = self.couriers[c].second {
+                for k in self.stop_orders(c) {
                     self.log[k].picked_ms = Some(at_ms);
                     let _ = self
                         .engine
                         .set_order_status(order_id(k), OrderStatus::PickedUp, now);
-                    // What the stack cost the first customer: the courier
-                    // left later than the first order alone would have let.
-                    let handover = self.scenario.pickup_handover_s * 1000;
-                    let alone = self.log[i]
-                        .ready_ms
-                        .max(self.log[i].arrived_ms.unwrap_or(0))
-                        + handover;
-                    self.stack_delays_ms.push(at_ms.saturating_sub(alone));
+                    self.couriers[c].stops.retain(|&o| o != k);
+                }
+                if let Some(&next) = self.couriers[c].stops.first() {
+                    // On to the other restaurant of a stack on the way.
+                    self.drive_to_restaurant(c, next, at_ms);
+                    return;
                 }
                 let from = self.couriers[c].drive.end();
                 let drive = self
@@ -517,6 +539,10 @@ impl<'a> World<'a> {
                     return;
                 };
                 self.log[i].delivered_ms = Some(at_ms);
+                if let Some(alone) = self.couriers[c].alone_door_ms.take() {
+                    // What the stack cost the first customer.
+                    self.stack_delays_ms.push(at_ms.saturating_sub(alone));
+                }
                 self.open -= 1;
                 self.drive_ended(c, i);
                 if let Some(k) = self.couriers[c].second.take() {
@@ -586,19 +612,42 @@ impl<'a> World<'a> {
         }
         self.log[i].courier = Some(c);
         self.log[i].accepted_ms = Some(at_ms);
+        let courier = &mut self.couriers[c];
+        courier.order = Some(i);
+        courier.stops = vec![i];
+        self.drive_to_restaurant(c, i, at_ms);
+    }
+
+    /// Sends courier `c` from where its drive ends to order `i`'s
+    /// restaurant.
+    fn drive_to_restaurant(&mut self, c: usize, i: usize, at_ms: u64) {
         let restaurant = self.demand.restaurants[self.demand.orders[i].restaurant];
         let from = self.couriers[c].drive.end();
         let drive = self.paths.drive(self.city.graph(), from, restaurant);
         let arrive = at_ms + drive.duration_ms();
         let predicted = self.predict(from, restaurant);
         let courier = &mut self.couriers[c];
-        courier.order = Some(i);
         courier.leg = Leg::ToRestaurant;
         courier.drive = drive;
         courier.drive_start_ms = at_ms;
         courier.predicted = predicted;
         courier.arrival_ms = arrive;
         self.schedule(arrive, Event::AtRestaurant(c));
+    }
+
+    /// The orders courier `c` picks up at its current stop: those of its
+    /// stops from the same restaurant as the first.
+    fn stop_orders(&self, c: usize) -> Vec<usize> {
+        let stops = &self.couriers[c].stops;
+        let Some(&first) = stops.first() else {
+            return Vec::new();
+        };
+        let here = self.demand.orders[first].restaurant;
+        stops
+            .iter()
+            .copied()
+            .filter(|&o| self.demand.orders[o].restaurant == here)
+            .collect()
     }
 
     /// Every courier's position at `at_ms`, applied as the ingest applies
@@ -623,59 +672,207 @@ impl<'a> World<'a> {
         self.engine.apply_pings(&pings, EPOCH_MS + at_ms as i64);
     }
 
-    /// Stacking: the courier order `i` may ride along with, if any: one
-    /// carrying a single order of the same restaurant, not yet picked up
-    /// (driving there or waiting), whose first customer's added delay
-    /// ([`crate::stack::added_delay_ms`] on the expected ready times and
-    /// the courier's arrival) stays within the bound; the one whose
-    /// customer it delays least (then the lowest index).
-    fn stack_candidate(&self, i: usize) -> Option<usize> {
+    /// Stacking: the courier order `i` may ride along with, if any, and
+    /// its route: of the couriers carrying a single order not yet picked
+    /// up (driving to its restaurant or waiting there) of the same
+    /// restaurant, or within `matcher.initial_radius_m` of this order's
+    /// (on the way; the [`STACK_CANDIDATES`] nearest), those for whom
+    /// [`crate::stack::plan`] allows the stack (the expected ready times;
+    /// the courier's arrival at its restaurant as driven, other legs on
+    /// the map's travel times, as the live matcher measures them; a fresh
+    /// courier: the nearest idle one, or `quote_courier_default_s` away),
+    /// the one delaying its first customer least (then the earliest second
+    /// door, then the lowest index).
+    fn stack_candidate(&self, i: usize, at_ms: u64) -> Option<(usize, crate::stack::Plan)> {
         let bound = self.stack_max_delay_ms?;
-        let restaurant = self.demand.orders[i].restaurant;
-        self.couriers
+        let graph = self.city.graph();
+        let plan_i = self.demand.orders[i];
+        let r2 = self.demand.restaurants[plan_i.restaurant];
+        let (r2_at, d2_at) = (self.city.position(r2), self.city.position(plan_i.door));
+        let radius_m = self.matcher.config().initial_radius_m;
+        let here = |c: &Courier| {
+            c.drive
+                .position(graph, at_ms.saturating_sub(c.drive_start_ms))
+        };
+        let mut near: Vec<(f64, usize)> = Vec::new();
+        let mut same: Vec<usize> = Vec::new();
+        for (c, courier) in self.couriers.iter().enumerate() {
+            let Some(j) = courier.order else {
+                continue;
+            };
+            let eligible = courier.second.is_none()
+                && !courier.pickup_scheduled
+                && matches!(courier.leg, Leg::ToRestaurant | Leg::AtRestaurant);
+            if !eligible {
+                continue;
+            }
+            if self.demand.orders[j].restaurant == plan_i.restaurant {
+                same.push(c);
+            } else {
+                let d = here(courier).distance_m(r2_at);
+                if d <= radius_m {
+                    near.push((d, c));
+                }
+            }
+        }
+        if same.is_empty() && near.is_empty() {
+            return None;
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        near.truncate(STACK_CANDIDATES);
+        let router = self.city.router();
+        let t = |a: routing::LatLng, b: routing::LatLng| {
+            u64::from(router.travel_time_or_crow_fly_ms(a, b))
+        };
+        // A fresh courier: the nearest idle one (crow-fly), by road.
+        let fresh_ms = self
+            .couriers
             .iter()
-            .enumerate()
-            .filter_map(|(c, courier)| {
+            .filter(|c| c.leg == Leg::Idle)
+            .map(here)
+            .min_by(|a, b| a.distance_m(r2_at).total_cmp(&b.distance_m(r2_at)))
+            .map_or(self.no_courier_ms, |p| t(p, r2_at));
+        let second_door_ms = t(r2_at, d2_at);
+        same.into_iter()
+            .chain(near.into_iter().map(|(_, c)| c))
+            .filter_map(|c| {
+                let courier = &self.couriers[c];
                 let j = courier.order?;
-                let eligible = courier.second.is_none()
-                    && !courier.pickup_scheduled
-                    && matches!(courier.leg, Leg::ToRestaurant | Leg::AtRestaurant)
-                    && self.demand.orders[j].restaurant == restaurant;
-                let (first, second) = (self.expected_ready_ms[j], self.expected_ready_ms[i]);
-                (eligible && crate::stack::may_stack(first, courier.arrival_ms, second, bound))
-                    .then(|| {
-                        (
-                            crate::stack::added_delay_ms(first, courier.arrival_ms, second),
-                            c,
-                        )
-                    })
+                let plan_j = self.demand.orders[j];
+                let r1 = self.demand.restaurants[plan_j.restaurant];
+                let (r1_at, d1_at) = (self.city.position(r1), self.city.position(plan_j.door));
+                // One stop only for one restaurant: two at the same place
+                // are two stops (two handovers).
+                let same_place = plan_j.restaurant == plan_i.restaurant;
+                let courier_first_ms = courier.arrival_ms.saturating_sub(at_ms);
+                let first_door_ms = t(r1_at, d1_at);
+                // The extra stop's handover rides on the drive between the
+                // restaurants, so the rule prices what really happens.
+                let handover = self.scenario.pickup_handover_s * 1000;
+                let courier_second_ms = if same_place {
+                    courier_first_ms
+                } else if courier.leg == Leg::ToRestaurant {
+                    // On to the next junction, where it can turn (as
+                    // `World::stack` drives it), then by road.
+                    let elapsed = at_ms.saturating_sub(courier.drive_start_ms);
+                    let head = courier.drive.until(elapsed);
+                    head.duration_ms().saturating_sub(elapsed)
+                        + t(self.city.position(head.end()), r2_at)
+                } else {
+                    t(self.city.position(courier.drive.end()), r2_at)
+                };
+                let legs = crate::stack::Legs {
+                    courier_first_ms,
+                    courier_second_ms,
+                    first_second_ms: if same_place {
+                        0
+                    } else {
+                        t(r1_at, r2_at) + handover
+                    },
+                    second_first_ms: if same_place {
+                        0
+                    } else {
+                        t(r2_at, r1_at) + handover
+                    },
+                    first_door_ms,
+                    second_first_door_ms: if same_place {
+                        first_door_ms
+                    } else {
+                        t(r2_at, d1_at)
+                    },
+                    doors_ms: t(d1_at, d2_at),
+                    second_door_ms,
+                };
+                let stack = crate::stack::Stack {
+                    now_ms: at_ms,
+                    first_ready_ms: self.expected_ready_ms[j],
+                    second_ready_ms: self.expected_ready_ms[i],
+                    fresh_arrival_ms: at_ms.saturating_add(fresh_ms),
+                    legs,
+                };
+                let plan = crate::stack::plan(&stack, bound)?;
+                Some(((plan.first_delay_ms, plan.second_door_ms, c), plan))
             })
-            .min()
-            .map(|(_, c)| c)
+            .min_by_key(|&(key, _)| key)
+            .map(|((_, _, c), plan)| (c, plan))
     }
 
-    /// Gives order `i` to courier `c` as its second (see [`World::stack_candidate`]).
-    fn stack(&mut self, c: usize, i: usize, at_ms: u64) {
+    /// Gives order `i` to courier `c` as its second (see
+    /// [`World::stack_candidate`]), on `plan`'s route: the same stop, the
+    /// second restaurant after the first, or before it (the courier turns
+    /// there at the next junction of its drive, or leaves the first
+    /// restaurant for it).
+    fn stack(&mut self, c: usize, i: usize, plan: crate::stack::Plan, at_ms: u64) {
         self.stacked += 1;
-        let courier = &mut self.couriers[c];
-        courier.second = Some(i);
+        let j = self.couriers[c].order.unwrap_or(i);
+        let (r1, r2) = (
+            self.demand.orders[j].restaurant,
+            self.demand.orders[i].restaurant,
+        );
+        // The first customer alone, at the true times: the courier's
+        // arrival and the food, the handover, the drive to the door.
+        let arrived = match self.couriers[c].leg {
+            Leg::AtRestaurant => self.log[j].arrived_ms.unwrap_or(at_ms),
+            _ => self.couriers[c].arrival_ms,
+        };
+        let r1_node = self.demand.restaurants[r1];
+        let to_door = self
+            .paths
+            .drive(self.city.graph(), r1_node, self.demand.orders[j].door)
+            .duration_ms();
+        self.couriers[c].alone_door_ms = Some(
+            self.log[j].ready_ms.max(arrived)
+                + self.scenario.pickup_handover_s * 1000
+                + to_door
+                + self.scenario.dropoff_handover_s * 1000,
+        );
         self.log[i].courier = Some(c);
         self.log[i].accepted_ms = Some(at_ms);
-        if courier.leg == Leg::AtRestaurant {
-            self.log[i].arrived_ms = Some(at_ms);
+        self.couriers[c].second = Some(i);
+        if r1 == r2 {
+            self.couriers[c].stops.push(i);
+            if self.couriers[c].leg == Leg::AtRestaurant {
+                self.log[i].arrived_ms = Some(at_ms);
+            }
+            return;
+        }
+        self.stacked_on_the_way += 1;
+        match plan.pickups {
+            crate::stack::Pickups::FirstThenSecond => self.couriers[c].stops.push(i),
+            crate::stack::Pickups::SecondThenFirst => {
+                self.couriers[c].stops.insert(0, i);
+                let courier = &mut self.couriers[c];
+                if courier.leg == Leg::ToRestaurant {
+                    // Drive on to the next junction, then to R2.
+                    let elapsed = at_ms.saturating_sub(courier.drive_start_ms);
+                    let head = courier.drive.until(elapsed);
+                    let start = courier.drive_start_ms;
+                    let r2_node = self.demand.restaurants[r2];
+                    let tail = self.paths.drive(self.city.graph(), head.end(), r2_node);
+                    let courier = &mut self.couriers[c];
+                    courier.drive = head.join(&tail);
+                    // Not a leg whose prediction can be checked.
+                    courier.predicted = None;
+                    courier.arrival_ms = start + courier.drive.duration_ms();
+                    let arrive = courier.arrival_ms;
+                    self.schedule(arrive, Event::AtRestaurant(c));
+                } else {
+                    self.drive_to_restaurant(c, i, at_ms);
+                }
+            }
         }
     }
 
     /// Schedules courier `c`'s pickup once it is at the restaurant and the
-    /// food of every order it carries is ready.
+    /// food of every order to pick up there is ready.
     fn try_pickup(&mut self, c: usize, at_ms: u64) {
         let courier = &self.couriers[c];
         if courier.leg != Leg::AtRestaurant || courier.pickup_scheduled {
             return;
         }
-        let ready = [courier.order, courier.second]
+        let ready = self
+            .stop_orders(c)
             .into_iter()
-            .flatten()
             .all(|o| self.log[o].ready_ms <= at_ms);
         if ready {
             self.couriers[c].pickup_scheduled = true;

@@ -131,7 +131,8 @@ pub struct DriverResponse {
     pub current_order: Option<OrderId>,
     /// Every open order the driver carries, first taken first: none, one
     /// (the same as `current_order`), or with `matcher.stacking` two (the
-    /// second from the same restaurant, taken before the first's pickup).
+    /// second from the same restaurant or one on the way, taken before the
+    /// first's pickup; the first's customer is delivered first).
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub orders: Vec<OrderId>,

@@ -1,7 +1,9 @@
 //! Stacking on the live path (`matcher.stacking`): a courier on the way to
 //! a kitchen with one order is offered a second from it, carries both
 //! through pickup and delivery over REST; off, the second order goes to
-//! another courier. The store's stacking guard on both databases.
+//! another courier. The store's stacking guard on both databases (a
+//! second order of any kitchen, beside one not picked up; `tests/stacking.rs`
+//! runs a stack on the way on a real server).
 
 use std::sync::Arc;
 
@@ -124,7 +126,7 @@ dual_test! {
 }
 
 dual_test! {
-    async fn the_store_allows_a_second_order_of_the_same_kitchen_only() {
+    async fn the_store_allows_one_second_order_beside_one_not_picked_up() {
         let app = TestApp::new().await;
         let owner = app.user(Role::Restaurant).await;
         let kitchen = app.restaurant(&owner).await;
@@ -142,13 +144,20 @@ dual_test! {
         let store = &app.state.store;
         let applied = |o: AssignOutcome| matches!(o, AssignOutcome::Applied(_));
 
+        // Another kitchen's order rides along too (one on the way: the
+        // matcher's rule chose it), here beside another driver's order.
+        let other_driver = app.user(Role::Driver).await;
+        let od = other_driver.driver_id();
+        let base = app.place_order(&customer, other_kitchen).await;
+        assert!(applied(store.assign_driver(base, od, now_ms()).await.unwrap()));
+        assert!(applied(store.assign_stacked_driver(same[3], od, now_ms(), None).await.unwrap()));
+
         assert!(applied(store.assign_driver(same[0], d, now_ms()).await.unwrap()));
-        // Another kitchen's order does not ride along.
-        assert!(!applied(store.assign_stacked_driver(elsewhere, d, now_ms(), None).await.unwrap()));
-        // Racing stacked accepts of the same kitchen's orders: exactly one
-        // applies, and never a third order.
+        // Racing stacked accepts, of the same kitchen's orders and
+        // another's: exactly one applies, and never a third order.
         let store: Arc<dyn api::Store> = store.clone();
-        let races: Vec<_> = same[1..]
+        let candidates = [same[1], same[2], elsewhere];
+        let races: Vec<_> = candidates
             .iter()
             .map(|&o| {
                 let store = store.clone();
@@ -158,23 +167,28 @@ dual_test! {
         let mut won = Vec::new();
         for (i, race) in races.into_iter().enumerate() {
             if applied(race.await.unwrap().unwrap()) {
-                won.push(same[1 + i]);
+                won.push(candidates[i]);
             }
         }
         assert_eq!(won.len(), 1, "{won:?}");
-        for &o in &same[1..] {
+        for &o in &candidates {
             let holder = store.order(o).await.unwrap().unwrap().driver_id;
             assert_eq!(holder == Some(d), won.contains(&o), "{o}");
         }
         // Once the driver holds one order picked up, nothing rides along.
         let second = won[0];
+        let second_owner = if second == elsewhere {
+            app.owner_token(other_kitchen)
+        } else {
+            app.owner_token(kitchen)
+        };
         let owner_token = app.owner_token(kitchen);
-        step(&app, second, &owner_token, "ready_for_pickup").await;
+        step(&app, second, &second_owner, "ready_for_pickup").await;
         step(&app, second, &driver.token, "picked_up").await;
         step(&app, same[0], &owner_token, "ready_for_pickup").await;
         step(&app, same[0], &driver.token, "picked_up").await;
         step(&app, same[0], &driver.token, "delivered").await;
-        let free = same[1..].iter().copied().find(|o| *o != second).unwrap();
+        let free = candidates.iter().copied().find(|o| *o != second).unwrap();
         assert!(!applied(store.assign_stacked_driver(free, d, now_ms(), None).await.unwrap()));
         // Delivered: free again, a stacked accept is a first order.
         step(&app, second, &driver.token, "delivered").await;

@@ -858,7 +858,8 @@ pub trait OrderStore: Send + Sync {
     /// Stacking (`matcher.stacking`): gives an open, driverless order to
     /// `driver_id` as a second order and appends `order.assigned`, in one
     /// transaction, only if the driver holds at most one other open order
-    /// and that one is not picked up and from the same restaurant; refused
+    /// and that one is not picked up (from the same restaurant or another
+    /// on the way: the matcher's rule, `matcher::stack`, chose); refused
     /// otherwise (the guard is one conditional `UPDATE`, with the driver's
     /// accepts serialised on PostgreSQL by its row lock). With a `fence`,
     /// refused ([`AssignOutcome::Fenced`]) as in

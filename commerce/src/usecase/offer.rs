@@ -1,7 +1,7 @@
 //! A driver's answer to an offer. Accepting is two writes that must agree:
 //! the matcher (through [`Offers`]) binds the driver, then the store
 //! records the assignment (a stacked offer's under the stacking guard:
-//! at most one other open order, same restaurant, not picked up). If the
+//! at most one other open order, not picked up). If the
 //! store refuses (the order closed, or is
 //! another driver's) or fails, the compensation undoes the matcher's side
 //! and puts the order back as the store has it.

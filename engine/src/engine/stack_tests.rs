@@ -1,7 +1,7 @@
 //! Stacking: the second slot's rules, its release, and a random walk
 //! holding the invariants (never more than two orders per driver, never
-//! two drivers per order, a second only beside a first of the same
-//! kitchen still there).
+//! two drivers per order, a second only beside a first still at its
+//! kitchen, which may be another one: stacking on the way).
 
 use std::collections::HashMap;
 
@@ -51,7 +51,7 @@ fn order_from(e: &mut Engine, restaurant: RestaurantId) -> OrderId {
 }
 
 #[test]
-fn a_second_order_rides_along_from_the_same_kitchen_only() {
+fn a_second_order_rides_along_from_any_kitchen() {
     let mut e = Engine::new(Config::default());
     let (kitchen, other_kitchen) = (RestaurantId::new(), RestaurantId::new());
     let d = courier(&mut e, 57.70);
@@ -66,10 +66,18 @@ fn a_second_order_rides_along_from_the_same_kitchen_only() {
     assert_eq!(e.stack_base(d).map(|t| t.order_id), Some(o1));
     // The plain assignment still refuses a busy driver.
     assert_eq!(e.assign(o2, d, T0), Err(Error::DriverBusy(o1)));
-    // Another kitchen's order does not ride along.
+    // Another kitchen's order rides along (one on the way: whether it is
+    // is the matcher's rule), on another driver like this one.
+    let e2 = courier(&mut e, 57.705);
+    let o4 = order_from(&mut e, kitchen);
+    e.assign(o4, e2, T0).unwrap();
     assert_eq!(
-        e.assign_stacked(elsewhere, d, T0),
-        Err(Error::DriverBusy(o1))
+        e.assign_stacked(elsewhere, e2, T0).unwrap().driver_id,
+        Some(e2)
+    );
+    assert_eq!(
+        e.driver(e2).unwrap().orders().collect::<Vec<_>>(),
+        [o4, elsewhere]
     );
     // The same kitchen's does.
     assert_eq!(e.assign_stacked(o2, d, T0).unwrap().driver_id, Some(d));
@@ -186,6 +194,42 @@ fn nearest_stackable_finds_busy_couriers_of_the_kitchen() {
     );
 }
 
+/// On the way: busy couriers near a restaurant who hold one order not
+/// picked up, from any kitchen, nearest first; not those with two orders,
+/// one picked up, or farther than the radius.
+#[test]
+fn nearest_stack_bases_finds_couriers_of_any_kitchen() {
+    let mut e = Engine::new(Config::default());
+    let (kitchen, other_kitchen) = (RestaurantId::new(), RestaurantId::new());
+    let near = courier(&mut e, 57.701);
+    let other = courier(&mut e, 57.703);
+    let two = courier(&mut e, 57.7005);
+    let picked = courier(&mut e, 57.7002);
+    let far = courier(&mut e, 57.80);
+    let free = courier(&mut e, 57.7001);
+    let o_near = order_from(&mut e, kitchen);
+    let o_other = order_from(&mut e, other_kitchen);
+    let (o_two, o_two2) = (order_from(&mut e, kitchen), order_from(&mut e, kitchen));
+    let o_picked = order_from(&mut e, kitchen);
+    let o_far = order_from(&mut e, kitchen);
+    e.assign(o_near, near, T0).unwrap();
+    e.assign(o_other, other, T0).unwrap();
+    e.assign(o_two, two, T0).unwrap();
+    e.assign_stacked(o_two2, two, T0).unwrap();
+    e.assign(o_picked, picked, T0).unwrap();
+    e.set_order_status(o_picked, OrderStatus::PickedUp, T0)
+        .unwrap();
+    e.assign(o_far, far, T0).unwrap();
+    let found: Vec<(DriverId, OrderId)> = e
+        .nearest_stack_bases(ll(57.70, 11.97), 5_000.0, 10)
+        .into_iter()
+        .map(|(n, first)| (n.driver_id, first.order_id))
+        .collect();
+    assert_eq!(found, [(near, o_near), (other, o_other)]);
+    let _ = free;
+    assert_eq!(e.nearest_stack_bases(ll(57.70, 11.97), 5_000.0, 1).len(), 1);
+}
+
 /// The board's orders by restaurant follow the board: closed orders
 /// leave the index when they are pruned.
 #[test]
@@ -224,8 +268,8 @@ fn tracking_binds_a_second_order_but_never_a_third() {
 /// drivers), pickups, deliveries, cancellations and unassignments over a
 /// few drivers, orders and kitchens: after every step no driver holds more
 /// than two orders, no order is held by two drivers, the board and the
-/// drivers agree, a second order is always from its first's kitchen, and
-/// a driver is busy exactly while it holds one.
+/// drivers agree, a second order only ever joins a first still at its
+/// kitchen (any kitchen), and a driver is busy exactly while it holds one.
 #[test]
 fn random_walk_keeps_drivers_and_orders_consistent() {
     for seed in 0..200u64 {
@@ -251,7 +295,18 @@ fn random_walk_keeps_drivers_and_orders_consistent() {
             let open = !e.order(o).unwrap().status.is_terminal();
             let _ = match rng.random_range(0..6) {
                 0 => e.assign(o, d, T0).map(|_| ()),
-                1 | 2 => e.assign_stacked(o, d, T0).map(|_| ()),
+                1 | 2 => {
+                    // A second joins only a first still at its kitchen.
+                    let first = e.driver(d).unwrap().current_order;
+                    let first_status = first.map(|f| e.order(f).unwrap().status);
+                    let r = e.assign_stacked(o, d, T0).map(|_| ());
+                    if r.is_ok()
+                        && let Some(status) = first_status
+                    {
+                        assert!(may_ride_along(status), "seed {seed}, step {step}");
+                    }
+                    r
+                }
                 3 | 4 if !open => Ok(()),
                 3 => e.set_order_status(o, OrderStatus::PickedUp, T0).map(|_| ()),
                 4 => e
@@ -289,13 +344,6 @@ fn check(e: &Engine, drivers: &[DriverId], orders: &[OrderId], seed: u64, step: 
             let t = e.order(o).unwrap();
             assert_eq!(t.driver_id, Some(d), "{ctx}: board disagrees on {o}");
             assert!(!t.status.is_terminal(), "{ctx}: {o} closed but held");
-        }
-        if let (Some(first), Some(second)) = (v.current_order, v.stacked_order) {
-            assert_eq!(
-                e.order(first).unwrap().restaurant_id,
-                e.order(second).unwrap().restaurant_id,
-                "{ctx}"
-            );
         }
     }
     for &o in orders {

@@ -116,3 +116,84 @@ fn on_the_roads_with_a_router() {
     assert!(eta.next_stop_s > 0);
     assert_ne!(eta.next_stop_s, engine::eta::eta_s(courier, order.pickup));
 }
+
+/// A stacking courier with orders from two restaurants (the second 200 m
+/// north of the first, the courier 200 m beyond it, both foods in 10
+/// minutes): both ETAs follow one round, R2 (passed first), R1, the first
+/// door, the second. The second customer's door comes after the first's
+/// by the drive between the doors; the first's waits for the food. Once
+/// the first is delivered, the second's ETA is a plain one again.
+#[test]
+fn a_stacking_couriers_second_customer_waits_for_the_first_delivery() {
+    let engine = engine::Handle::new(engine::Config::default());
+    let ready = ReadyTimes::default();
+    let etas = RoadEta::new(None, Arc::new(clock::SystemClock), ready.clone(), 10_000)
+        .with_engine(engine.clone());
+    let (r1, r2) = (ll(57.7000, 11.9700), ll(57.7018, 11.9700));
+    let (d1, d2) = (ll(57.6950, 11.9850), ll(57.6940, 11.9870));
+    let courier = ll(57.7036, 11.9700);
+    let driver = DriverId::new();
+    engine.apply_ping(
+        &engine::Ping {
+            driver_id: driver,
+            position: courier,
+            recorded_at_ms: T0,
+            heading_deg: None,
+            speed_mps: None,
+            accuracy_m: None,
+        },
+        T0,
+    );
+    let order = |pickup: LatLng, dropoff: LatLng| {
+        let t = OrderTrack {
+            pickup,
+            dropoff,
+            driver_id: None,
+            status: OrderStatus::Accepted,
+            ..track(OrderStatus::Accepted)
+        };
+        engine.track_order(t.clone());
+        ready.lock().insert(t.order_id, T0 + 600_000);
+        t.order_id
+    };
+    let (first, second) = (order(r1, d1), order(r2, d2));
+    engine.assign(first, driver, T0).unwrap();
+    engine.assign_stacked(second, driver, T0).unwrap();
+    let s = engine::eta::eta_s;
+    let eta1 = etas
+        .order_eta_at(&engine.order(first).unwrap(), courier, T0)
+        .unwrap();
+    let eta2 = etas
+        .order_eta_at(&engine.order(second).unwrap(), courier, T0)
+        .unwrap();
+    // R2 first: reached from here; R1 after R2's food (600 s) and the
+    // drive back; then the doors.
+    assert_eq!(eta2.next_stop_s, s(courier, r2));
+    assert_eq!(eta1.next_stop_s, 600 + s(r2, r1));
+    assert_eq!(eta1.door_s, 600 + s(r2, r1) + s(r1, d1));
+    assert_eq!(eta2.door_s, eta1.door_s + s(d1, d2));
+    // Without the stack, the second customer's door: its food, then its
+    // restaurant to its door, sooner (D2 lies just beyond D1: little).
+    assert!(eta2.door_s > 600 + s(r2, d2));
+
+    // Both picked up, the courier at D1's side: the second's door after
+    // the first's.
+    for o in [first, second] {
+        engine
+            .set_order_status(o, OrderStatus::PickedUp, T0 + 1)
+            .unwrap();
+    }
+    let eta2 = etas
+        .order_eta_at(&engine.order(second).unwrap(), r1, T0 + 700_000)
+        .unwrap();
+    assert_eq!(eta2.door_s, s(r1, d1) + s(d1, d2));
+    assert_eq!(eta2.next_stop_s, eta2.door_s);
+    // The first delivered: the second's is a plain ETA from here.
+    engine
+        .set_order_status(first, OrderStatus::Delivered, T0 + 2)
+        .unwrap();
+    let eta2 = etas
+        .order_eta_at(&engine.order(second).unwrap(), d1, T0 + 800_000)
+        .unwrap();
+    assert_eq!((eta2.next_stop_s, eta2.door_s), (s(d1, d2), s(d1, d2)));
+}

@@ -465,7 +465,8 @@ impl OrderStore for SqlStore {
         }
         // The stacking guard, one statement: the order is open and has no
         // driver (as `assign_driver`), and the driver holds at most one
-        // other open order, not picked up, from the same restaurant.
+        // other open order, not picked up (from this order's restaurant or
+        // another on the way: the matcher's rule decides which).
         let done = sqlx::query(concat!(
             "UPDATE orders SET driver_id = $1, updated_at_ms = $2 ",
             "WHERE id = $3 AND driver_id IS NULL AND status NOT IN ",
@@ -476,7 +477,7 @@ impl OrderStore for SqlStore {
             ") <= 1 AND NOT EXISTS (SELECT 1 FROM orders held WHERE held.driver_id = $1 ",
             "AND held.status NOT IN ",
             terminal_statuses!(),
-            " AND (held.status = 'picked_up' OR held.restaurant_id <> orders.restaurant_id))"
+            " AND held.status = 'picked_up')"
         ))
         .bind(driver_id.to_string())
         .bind(at_ms)
