@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Data, Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::roles::Roles;
@@ -254,9 +254,24 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 impl Config {
     /// Layers defaults, `file`, `HEXDASH_*` variables and `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+        Self::layered(file.map(Toml::file_exact), overrides)
+    }
+
+    /// [`Config::load`] with the file's text given instead of its path
+    /// (the config fuzzer feeds it; nothing else reads TOML from memory).
+    #[doc(hidden)]
+    pub fn load_toml(text: &str, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+        Self::layered(Some(Toml::string(text)), overrides)
+    }
+
+    /// Defaults, then `file`, then the environment and `overrides`.
+    fn layered(
+        file: Option<Data<Toml>>,
+        overrides: &Overrides,
+    ) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            figment = figment.merge(Toml::file_exact(file));
+            figment = figment.merge(file);
         }
         figment
             .merge(
