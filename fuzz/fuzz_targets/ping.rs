@@ -6,7 +6,8 @@
 //! timestamp window, heading, speed, accuracy finite and within their
 //! bounds) and what the engine stored is in range; a batch element
 //! (`decode_ping_value` on the parsed value) accepts every ping the byte
-//! decoder accepts, with the same result.
+//! decoder accepts, with the same result (where the bytes parse as a
+//! `serde_json::Value` at all).
 #![no_main]
 
 use engine::ping::{MAX_FUTURE_SKEW_MS, MAX_PING_AGE_MS, MAX_PLAUSIBLE_SPEED_MPS};
@@ -18,13 +19,17 @@ fuzz_target!(|data: &[u8]| {
     let driver = harness.driver_id();
     let decoded = ingest::wire::decode_ping(data);
     if let Ok(raw) = &decoded {
-        let value: serde_json::Value =
-            serde_json::from_slice(data).expect("a decoded ping is JSON");
-        assert_eq!(
-            ingest::wire::decode_ping_value(&value).as_ref(),
-            Ok(raw),
-            "a batch element decodes differently from the same bytes alone"
-        );
+        // An unknown field is skipped unread, so a number beyond f64 or a
+        // lone surrogate there passes alone, while the batch path's `Value`
+        // refuses the whole body as not JSON (a 400): compared only where
+        // the bytes are a `Value`.
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+            assert_eq!(
+                ingest::wire::decode_ping_value(&value).as_ref(),
+                Ok(raw),
+                "a batch element decodes differently from the same bytes alone"
+            );
+        }
         if let Ok(ping) = raw.validate(driver, NOW_MS) {
             let p = ping.position;
             assert!(

@@ -54,31 +54,32 @@ pub(crate) async fn post_locations(
     };
     let items = match parse_batch(&shared.config, &bytes) {
         Ok(items) => items,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     Json(apply_batch(shared, driver_id, &items)).into_response()
 }
 
 /// The body's pings, not yet decoded one by one: a body that is not a JSON
-/// array is a 400, one of more than `max_batch_pings` a 413.
+/// array is a 400, one of more than `max_batch_pings` a 413 (boxed: the
+/// refusal is the rare path).
 pub(crate) fn parse_batch(
     config: &crate::Config,
     bytes: &[u8],
-) -> Result<Vec<serde_json::Value>, Response> {
+) -> Result<Vec<serde_json::Value>, Box<Response>> {
     let items: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|_| {
-        error_response(
+        Box::new(error_response(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "the body must be a JSON array of pings",
-        )
+        ))
     })?;
     if items.len() > config.max_batch_pings {
         let message = format!("at most {} pings per batch", config.max_batch_pings);
-        return Err(error_response(
+        return Err(Box::new(error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_pings",
             &message,
-        ));
+        )));
     }
     Ok(items)
 }
