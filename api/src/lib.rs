@@ -58,6 +58,8 @@ pub mod channels;
 pub mod consumers;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod hooks;
 pub mod limiter;
 pub mod live;

@@ -141,9 +141,7 @@ impl RawPing {
             Some(ts) => ts,
         };
         let heading_deg = optional(self.heading, |h| (0.0..360.0).contains(&h))?;
-        let speed_mps = optional(self.speed, |s| {
-            (0.0..=f64::from(MAX_PLAUSIBLE_SPEED_MPS)).contains(&s)
-        })?;
+        let speed_mps = optional(self.speed, |s| (0.0..=MAX_PLAUSIBLE_SPEED_MPS).contains(&s))?;
         let accuracy_m = optional(self.accuracy, |a| a >= 0.0)?;
         Ok(Ping {
             driver_id,
@@ -156,10 +154,13 @@ impl RawPing {
     }
 }
 
-fn optional(v: Option<f64>, ok: impl Fn(f64) -> bool) -> Result<Option<f32>, PingRejection> {
-    match v {
+/// Checks an optional motion field as it is stored, after narrowing to
+/// `f32`: 359.99999999° rounds to 360.0 and 1e300 m to infinity, which a
+/// check on the `f64` would let through (found by `fuzz/`'s `ping` target).
+fn optional(v: Option<f64>, ok: impl Fn(f32) -> bool) -> Result<Option<f32>, PingRejection> {
+    match v.map(|x| x as f32) {
         None => Ok(None),
-        Some(x) if x.is_finite() && ok(x) => Ok(Some(x as f32)),
+        Some(x) if x.is_finite() && ok(x) => Ok(Some(x)),
         Some(_) => Err(PingRejection::BadMotion),
     }
 }
@@ -181,6 +182,25 @@ mod tests {
     fn check(input: RawPing, expected: Result<(), PingRejection>) {
         let got = input.validate(DriverId::new(), NOW).map(|_| ());
         assert_eq!(got, expected, "input {input:?}");
+    }
+
+    #[test]
+    fn motion_is_checked_as_stored() {
+        let with = |heading, speed, accuracy| RawPing {
+            heading,
+            speed,
+            accuracy,
+            ..raw(1.0, 1.0)
+        };
+        // Each rounds to an out-of-range f32 (360.0, infinity).
+        check(
+            with(Some(359.999_999_99), None, None),
+            Err(PingRejection::BadMotion),
+        );
+        check(with(None, None, Some(1e300)), Err(PingRejection::BadMotion));
+        check(with(None, Some(1e300), None), Err(PingRejection::BadMotion));
+        // The largest values that stay in range once narrowed.
+        check(with(Some(359.99), Some(60.0), Some(3e38)), Ok(()));
     }
 
     #[test]

@@ -52,21 +52,36 @@ pub(crate) async fn post_locations(
         Ok(b) => b,
         Err(response) => return response,
     };
-    let items: Vec<serde_json::Value> = match serde_json::from_slice(&bytes) {
+    let items = match parse_batch(&shared.config, &bytes) {
         Ok(items) => items,
-        Err(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "the body must be a JSON array of pings",
-            );
-        }
+        Err(response) => return *response,
     };
-    if items.len() > shared.config.max_batch_pings {
-        let message = format!("at most {} pings per batch", shared.config.max_batch_pings);
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_many_pings", &message);
-    }
     Json(apply_batch(shared, driver_id, &items)).into_response()
+}
+
+/// The body's pings, not yet decoded one by one: a body that is not a JSON
+/// array is a 400, one of more than `max_batch_pings` a 413 (boxed: the
+/// refusal is the rare path).
+pub(crate) fn parse_batch(
+    config: &crate::Config,
+    bytes: &[u8],
+) -> Result<Vec<serde_json::Value>, Box<Response>> {
+    let items: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|_| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON array of pings",
+        ))
+    })?;
+    if items.len() > config.max_batch_pings {
+        let message = format!("at most {} pings per batch", config.max_batch_pings);
+        return Err(Box::new(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_pings",
+            &message,
+        )));
+    }
+    Ok(items)
 }
 
 fn may_post_for(principal: Principal, driver_id: DriverId) -> bool {
@@ -114,7 +129,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
 
 /// Validates every ping, applies the valid ones in `ts` order (stable, so
 /// equal times keep their submitted order) and tallies the outcomes.
-fn apply_batch(shared: &Shared, driver_id: DriverId, items: &[serde_json::Value]) -> BatchResult {
+pub(crate) fn apply_batch(
+    shared: &Shared,
+    driver_id: DriverId,
+    items: &[serde_json::Value],
+) -> BatchResult {
     let now = shared.now_ms();
     let metrics = shared.metrics.path(Path::Http);
     let mut result = BatchResult::default();

@@ -35,6 +35,8 @@
 //! earlier stay no-ops.
 
 mod config;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod http;
 mod metrics;
 pub mod mqtt;

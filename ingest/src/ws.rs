@@ -127,7 +127,11 @@ async fn run_stream(shared: Arc<Shared>, driver_id: DriverId, mut socket: WebSoc
 }
 
 /// Applies one text message as a ping of `driver_id`.
-fn ingest_text(shared: &Shared, driver_id: DriverId, bytes: &[u8]) -> Result<(), PingRejection> {
+pub(crate) fn ingest_text(
+    shared: &Shared,
+    driver_id: DriverId,
+    bytes: &[u8],
+) -> Result<(), PingRejection> {
     let now = shared.now_ms();
     let ping = if bytes.len() > shared.config.max_ping_bytes {
         Err(PingRejection::TooLarge)

@@ -47,6 +47,8 @@
 pub mod bench_support;
 mod connection;
 mod fanout;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod hub;
 mod mailbox;
 pub mod metrics;

@@ -84,7 +84,7 @@ fn report_router_gone(e: &LinkError) {
 
 /// Valid pings waiting to be applied together.
 #[derive(Default)]
-pub(super) struct Batch {
+pub(crate) struct Batch {
     pings: Vec<Ping>,
 }
 
@@ -114,7 +114,7 @@ impl Batch {
     /// names. The broker's ACL (the embedded one's, or an external
     /// broker's) lets a driver publish only to its own location topic, so
     /// that is the authenticated driver.
-    pub(super) fn add_published(
+    pub(crate) fn add_published(
         &mut self,
         shared: &Shared,
         topic: &[u8],
@@ -131,7 +131,7 @@ impl Batch {
     }
 
     /// Applies the waiting pings under one engine lock and counts them.
-    pub(super) fn apply(&mut self, shared: &Shared, now_ms: i64) {
+    pub(crate) fn apply(&mut self, shared: &Shared, now_ms: i64) {
         if self.pings.is_empty() {
             return;
         }

@@ -12,7 +12,7 @@
 //!   same batches, and the same offers publisher.
 
 pub mod acl;
-mod consumer;
+pub(crate) mod consumer;
 mod external;
 mod offers;
 
