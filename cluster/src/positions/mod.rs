@@ -131,6 +131,11 @@ struct Shared {
     deliver: OnceLock<Arc<dyn Deliver>>,
     outgoing: mpsc::Sender<DriverMessage>,
     outgoing_rx: Mutex<Option<mpsc::Receiver<DriverMessage>>>,
+    /// This node's own channel (`{prefix}node:{id}`) and the cluster's
+    /// users' notification channel (`{prefix}notify:users`), named once:
+    /// every pub/sub message is matched against them.
+    own_channel: String,
+    users_channel: String,
     /// Users' notifications to broadcast ([`Positions::broadcast_notify`]).
     notices: mpsc::Sender<UserNotice>,
     notices_rx: Mutex<Option<mpsc::Receiver<UserNotice>>>,
@@ -180,6 +185,8 @@ impl Positions {
                 deliver: OnceLock::new(),
                 outgoing,
                 outgoing_rx: Mutex::new(Some(outgoing_rx)),
+                own_channel: format!("{}node:{node}", config.key_prefix),
+                users_channel: format!("{}notify:users", config.key_prefix),
                 notices,
                 notices_rx: Mutex::new(Some(notices_rx)),
             }),
@@ -375,10 +382,6 @@ impl Shared {
 
     fn node_channel(&self, node: &str) -> String {
         format!("{}node:{node}", self.config.key_prefix)
-    }
-
-    fn users_channel(&self) -> String {
-        format!("{}notify:users", self.config.key_prefix)
     }
 
     fn queue(&self, msg: DriverMessage) {
@@ -577,8 +580,8 @@ async fn feed_loop(
     shutdown: &CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
-    let node_channel = shared.node_channel(&shared.node);
-    let users_channel = shared.users_channel();
+    let node_channel = &shared.own_channel;
+    let users_channel = &shared.users_channel;
     loop {
         shared.held.lock().clear();
         metrics::gauge!(m::REGIONS_HELD).set(0.0);
@@ -787,7 +790,7 @@ async fn load_snapshots(shared: &Shared, regions: &[Region]) -> Result<(), Strin
 
 fn on_message(shared: &Shared, msg: &redis::Msg) {
     let payload = msg.get_payload_bytes();
-    if msg.get_channel_name() == shared.node_channel(&shared.node) {
+    if msg.get_channel_name() == shared.own_channel {
         match serde_json::from_slice::<DriverMessage>(payload) {
             Ok(message) => {
                 metrics::counter!(m::DRIVER_MESSAGES, "outcome" => "received").increment(1);
@@ -797,7 +800,7 @@ fn on_message(shared: &Shared, msg: &redis::Msg) {
         }
         return;
     }
-    if msg.get_channel_name() == shared.users_channel() {
+    if msg.get_channel_name() == shared.users_channel {
         match serde_json::from_slice::<UserNotice>(payload) {
             Ok(notice) if notice.node == shared.node => {}
             Ok(notice) => {
@@ -954,7 +957,7 @@ async fn notice_loop(
             continue;
         };
         let mut publish = redis::cmd("PUBLISH");
-        publish.arg(shared.users_channel()).arg(payload);
+        publish.arg(&shared.users_channel).arg(payload);
         match shared.redis.query::<i64>(&publish).await {
             Ok(_) => metrics::counter!(m::USER_NOTICES, "outcome" => "sent").increment(1),
             Err(e) => {
