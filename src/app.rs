@@ -176,6 +176,9 @@ impl App {
             .validate()
             .map_err(anyhow::Error::msg)
             .context("invalid [cluster] settings")?;
+        let cors = Arc::new(
+            crate::http_policy::Cors::new(&config.http).context("invalid [http] settings")?,
+        );
         let external_broker = config.ingest.broker.mode == ingest::BrokerMode::External;
         if external_broker {
             config
@@ -559,8 +562,17 @@ impl App {
                 redis: node.redis.clone(),
                 node: node.describe(&roles),
                 leases: leases.clone(),
+                payment_breaker: roles
+                    .has(Role::Api)
+                    .then(|| api_state.payment_breaker.clone()),
             }))
             .fallback(api::not_found_fallback)
+            // Security headers and CORS on every answer (preflights are
+            // answered before routing, which has no OPTIONS routes).
+            .layer(axum::middleware::from_fn_with_state(
+                cors,
+                crate::http_policy::apply,
+            ))
             // Outermost, so it sees every answer (the fallback's 404s and
             // the body limit's 413s too) with its matched route.
             .layer(axum::middleware::from_fn(telemetry::http::track));

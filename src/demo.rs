@@ -181,6 +181,13 @@ mod tests {
     fn demo_on() -> Config {
         let mut config = Config::default();
         config.demo.enabled = true;
+        // Absolute: the configuration tests in this binary move the
+        // process's working directory about (`figment::Jail`).
+        config.demo.city = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/gothenburg_roads_2016.hxroads"
+        )
+        .into();
         config
     }
 

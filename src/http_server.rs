@@ -64,6 +64,10 @@ pub struct Config {
     /// cannot take the whole of `max_connections`. Clients behind one NAT
     /// share it. 0: no limit.
     pub max_connections_per_address: usize,
+    /// Origins (`https://shop.example`, `http://localhost:3000`) whose
+    /// pages may call the API from a browser, or `"*"` for any; empty:
+    /// none, the same origin only (`crate::http_policy`).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             max_connections: 100_000,
             max_connections_per_address: 1_000,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod http_policy;
 pub mod http_server;
 mod leases;
 mod limits;

@@ -31,6 +31,8 @@ pub struct OpsState {
     pub node: crate::node::NodeInfo,
     /// The node's leases, with Redis.
     pub leases: Option<cluster::Leases>,
+    /// The payment gateway's circuit breaker, on a node with the REST API.
+    pub payment_breaker: Option<Arc<api::payments::Breaker>>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -66,7 +68,11 @@ async fn get_health() -> Json<serde_json::Value> {
 /// Ready when every dependency this node uses answers. `checks` names
 /// only those: `mqtt_broker` on an ingest node (with an external broker:
 /// on every node, true while connected and, on an ingest node,
-/// subscribed), `redis` with `redis_url`.
+/// subscribed), `redis` with `redis_url`. `payment_gateway` (a node with
+/// the REST API) is the circuit breaker's state, `closed`, `open` or
+/// `half_open`: shown, not a reason to be unready, since everything but
+/// new orders still works and a balancer taking every node out would stop
+/// tracking too.
 async fn get_readiness(State(state): State<OpsState>) -> Response {
     let (database, redis) = tokio::join!(state.store.ping(), async {
         match &state.redis {
@@ -95,6 +101,9 @@ async fn get_readiness(State(state): State<OpsState>) -> Response {
         "checks": checks,
         "node": state.node,
     });
+    if let Some(breaker) = &state.payment_breaker {
+        body["payment_gateway"] = breaker.state().as_str().into();
+    }
     if let Some(leases) = &state.leases {
         // What this node does alone now: the regions it dispatches and
         // the relay, each with its fencing token and time left.

@@ -1,9 +1,16 @@
 //! Clients that misbehave on purpose: half-sent headers, too many
-//! connections from one address, signups in bulk. Each is refused clearly
-//! and counted, and nothing else is disturbed.
+//! connections from one address, signups in bulk, request floods from one
+//! address or one account, a driver flooding pings. Each is refused
+//! clearly and counted, and nothing else is disturbed: where it floods,
+//! a well-behaved client's p99 beside it stays within 2× of its quiet run
+//! (`common::beside`).
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::beside::{self, Attacker};
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,5 +142,219 @@ async fn signups_from_one_address_are_rate_limited() {
         .await;
     assert_eq!(status, 200);
     assert!(metric(&app, "hexdash_signups_rate_limited_total").await >= 1.0);
+    app.stop().await;
+}
+
+/// The attacker's own loopback address: the server sees another client.
+const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// Requests of the well-behaved client per measurement, and its pace.
+const SAMPLES: usize = 200;
+const GAP: Duration = Duration::from_millis(5);
+
+/// The attacker's rate: 20 times the limit the tests set.
+const ATTACK_PER_S: u32 = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_requests_over_an_address_rate_get_429_and_others_are_not_slowed() {
+    let _serial = beside::SERIAL.lock().await;
+    let app = spawn_app_with(|c| {
+        c.api.requests_per_address_per_s = 50;
+        c.api.request_burst_per_address = 50;
+        // The well-behaved client (127.0.0.1) is exempt; the attacker
+        // (127.0.0.2) is not.
+        c.api.rate_limit_exempt = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let search = app.url("/v1/restaurants?lat=57.70&lng=11.97");
+    let quiet_client = reqwest::Client::new();
+    let well_behaved = || async {
+        let r = quiet_client.get(&search).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    let quiet = beside::sample(SAMPLES, GAP, well_behaved).await;
+
+    let target = search.clone();
+    let started = std::time::Instant::now();
+    let attacker = Attacker::start(ATTACKER, ATTACK_PER_S, 4, move |c| c.get(&target));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let attacked = beside::sample(SAMPLES, GAP, well_behaved).await;
+
+    // One refusal read whole: the status, the header, the body.
+    let refused = reqwest::Client::builder()
+        .local_address(ATTACKER)
+        .build()
+        .unwrap()
+        .get(&search)
+        .send()
+        .await
+        .unwrap();
+    let tally = attacker.stop();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        retry_after, 1,
+        "one request's room comes back within a second"
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(body["error"]["retry_after_s"], "1", "{body}");
+
+    // The attacker got its burst and its rate, no more.
+    let allowed = 50.0 + 50.0 * seconds;
+    assert!(
+        (tally.ok as f64) <= allowed + 5.0,
+        "{tally:?} in {seconds:.1} s, allowed {allowed:.0}"
+    );
+    assert!(tally.limited > tally.ok, "{tally:?}");
+    assert_eq!(tally.other, 0, "{tally:?}");
+    assert!(
+        metric(&app, "hexdash_http_rate_limited_total{scope=\"address\"}").await
+            >= tally.limited as f64
+    );
+    beside::assert_within_twice("REST flood from one address", &quiet, &attacked);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_requests_over_an_account_rate_get_429_and_other_accounts_are_not_slowed() {
+    let _serial = beside::SERIAL.lock().await;
+    let app = spawn_app_with(|c| {
+        c.api.requests_per_account_per_s = 20;
+        c.api.request_burst_per_account = 20;
+    })
+    .await;
+    let attacker_account = app.signup("Flooder", "customer").await;
+    let quiet_account = app.signup("Quiet", "customer").await;
+    let orders = app.url("/v1/orders");
+    let quiet_client = reqwest::Client::new();
+    let well_behaved = || async {
+        let r = quiet_client
+            .get(&orders)
+            .bearer_auth(&quiet_account.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    // Paced under this test's account limit (20/s): 100 requests 55 ms
+    // apart.
+    let gap = Duration::from_millis(55);
+    let quiet = beside::sample(SAMPLES / 2, gap, well_behaved).await;
+
+    // The same address as everyone (loopback, exempt from the address
+    // limit): only the account is limited.
+    let (target, token) = (orders.clone(), attacker_account.token.clone());
+    let attacker = Attacker::start(IpAddr::V4(Ipv4Addr::LOCALHOST), ATTACK_PER_S, 4, move |c| {
+        c.get(&target).bearer_auth(&token)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let attacked = beside::sample(SAMPLES / 2, gap, well_behaved).await;
+    let tally = attacker.stop();
+    assert!(tally.limited > tally.ok, "{tally:?}");
+    assert_eq!(tally.other, 0, "{tally:?}");
+
+    // An admin is not limited by account.
+    let admin = app.admin_token().await;
+    for _ in 0..40 {
+        assert_eq!(app.get("/v1/orders", Some(&admin)).await.0, 200);
+    }
+    assert!(metric(&app, "hexdash_http_rate_limited_total{scope=\"account\"}").await >= 1.0);
+    beside::assert_within_twice("REST flood from one account", &quiet, &attacked);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_flooding_pings_is_held_to_its_rate_and_other_drivers_are_not_slowed() {
+    let _serial = beside::SERIAL.lock().await;
+    let app = spawn_app_with(|c| {
+        c.engine.max_pings_per_s = 10;
+        c.engine.ping_burst = 20;
+    })
+    .await;
+    let flooder = app.signup("Flooder", "driver").await;
+    let quiet_driver = app.signup("Quiet", "driver").await;
+    let batch_url = app.url(&format!("/v1/drivers/{}/locations", quiet_driver.id));
+    let quiet_client = reqwest::Client::new();
+    let ts = std::sync::atomic::AtomicI64::new(now_ms());
+    let well_behaved = || async {
+        // One ping per call, 110 ms apart: under 10 a second.
+        let t = ts.fetch_add(110, std::sync::atomic::Ordering::Relaxed);
+        let r = quiet_client
+            .post(&batch_url)
+            .bearer_auth(&quiet_driver.token)
+            .json(&json!([{"lat": 57.70, "lng": 11.97, "ts": t}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["applied"], 1, "{body}");
+    };
+    let gap = Duration::from_millis(110);
+    let quiet = beside::sample(40, gap, well_behaved).await;
+
+    // The flooder: its WebSocket stream, pings every half millisecond,
+    // from a thread and a runtime of its own (another process's work).
+    let url = app.ws_url(&format!("/v1/drivers/stream?token={}", flooder.token));
+    let flood = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(flood(url))
+    });
+    async fn flood(url: String) -> u64 {
+        use futures_util::{SinkExt, StreamExt};
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let start = now_ms();
+        let mut limited = 0u64;
+        for i in 0..2_000i64 {
+            let ping = json!({"lat": 57.70, "lng": 11.97 + i as f64 * 1e-6, "ts": start + i});
+            socket
+                .send(tokio_tungstenite::tungstenite::Message::text(
+                    ping.to_string(),
+                ))
+                .await
+                .unwrap();
+            // Drain the refusals as they come (the server's send queue is
+            // bounded; a flooder that never reads is another test).
+            loop {
+                match tokio::time::timeout(Duration::ZERO, socket.next()).await {
+                    Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        if v["code"] == "rate_limited" {
+                            limited += 1;
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
+                }
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        limited
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attacked = beside::sample(40, gap, well_behaved).await;
+    let limited = tokio::task::spawn_blocking(|| flood.join().unwrap())
+        .await
+        .unwrap();
+    assert!(limited > 0, "no rate_limited error reached the flooder");
+
+    let held = metric(
+        &app,
+        "hexdash_pings_rejected_total{path=\"ws\",reason=\"rate_limited\"}",
+    )
+    .await;
+    let applied = metric(&app, "hexdash_pings_total{path=\"ws\",outcome=\"applied\"}").await;
+    assert!(held > 1_000.0, "rate-limited pings: {held}");
+    assert!(applied < 200.0, "applied flood pings: {applied}");
+    beside::assert_within_twice("ping flood from one driver", &quiet, &attacked);
     app.stop().await;
 }

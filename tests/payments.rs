@@ -140,3 +140,81 @@ async fn a_refund_the_gateway_cannot_take_is_retried_by_itself() {
     assert!(refunds("succeeded") >= 1.0, "{metrics}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_gateway_opens_the_breaker_orders_fail_fast_and_it_closes_by_itself() {
+    let app = spawn_app_with(|c| {
+        c.api.payment_timeout_ms = 200;
+        c.api.payment_backoff_ms = 1;
+        c.api.payment_breaker_failures = 4;
+        c.api.payment_breaker_open_ms = 1_500;
+    })
+    .await;
+    let shop = shop(&app).await;
+    let (restaurant, dish, customer) = &shop;
+    let order = |token: &str| {
+        json!({"restaurant_id": restaurant,
+               "items": [{"menu_item_id": dish, "quantity": 1}],
+               "delivery": {"lat": 57.69, "lng": 11.97, "address": "Avenyn 10"},
+               "payment": {"method": "card", "token": token}})
+    };
+    let search = app.url("/v1/restaurants?lat=57.70&lng=11.97");
+    let well_behaved = || async {
+        let r = app.client.get(&search).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    let gap = std::time::Duration::from_millis(5);
+    let quiet = common::beside::sample(100, gap, well_behaved).await;
+
+    // A gateway that never answers: four calls time out, the order fails
+    // and the breaker opens.
+    let (status, failed) = app
+        .post("/v1/orders", Some(&customer.token), order("tok_hang"))
+        .await;
+    assert_eq!(status, 201, "{failed}");
+    assert_eq!(failed["status"], "payment_failed", "{failed}");
+    let failure = failed["payment"]["failure"].as_str().unwrap();
+    assert!(failure.contains("within 200 ms"), "{failure}");
+    let (_, ready) = app.get("/readyz", None).await;
+    assert_eq!(ready["payment_gateway"], "open", "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+
+    // Open: a new order is refused before anything is written, with the
+    // time to wait; searching and tracking go on as before.
+    let attacked = common::beside::sample(100, gap, well_behaved).await;
+    let (_, before) = app.get("/v1/orders", Some(&customer.token)).await;
+    let resp = app
+        .client
+        .post(app.url("/v1/orders"))
+        .bearer_auth(&customer.token)
+        .json(&order("tok_ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payment_unavailable", "{body}");
+    let (_, after) = app.get("/v1/orders", Some(&customer.token)).await;
+    assert_eq!(before["orders"], after["orders"], "an order was written");
+
+    // After the open time one order is the trial; its charge closes it.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    paid_order(&app, &shop, "tok_ok").await;
+    let (_, ready) = app.get("/readyz", None).await;
+    assert_eq!(ready["payment_gateway"], "closed", "{ready}");
+
+    let metrics = common::prometheus_text::scrape(&app).await;
+    assert_eq!(
+        counter(&metrics, "hexdash_payment_circuit_opened_total"),
+        1.0
+    );
+    assert!(counter(&metrics, "hexdash_payment_circuit_state") == 0.0);
+    common::beside::assert_within_twice("payment gateway down", &quiet, &attacked);
+    app.stop().await;
+}

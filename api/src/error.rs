@@ -72,6 +72,14 @@ pub enum ApiError {
     /// 415: the body is not declared as JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 503: something the request needs is down for now; try again after
+    /// `retry_after_s` (also the `Retry-After` header).
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after_s: u64,
+    },
     /// 500: our failure. The source is logged, never sent.
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
@@ -128,6 +136,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,7 +147,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Unprocessable { code, .. } => code,
+            | Self::Unprocessable { code, .. }
+            | Self::Unavailable { code, .. } => code,
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
@@ -197,6 +207,15 @@ impl From<commerce::Error> for ApiError {
                 code,
                 message: reason,
                 detail,
+            },
+            E::Unavailable {
+                code,
+                reason,
+                retry_after_s,
+            } => Self::Unavailable {
+                code,
+                message: reason,
+                retry_after_s,
             },
             E::Store(e) => Self::internal(e),
         }
@@ -261,7 +280,8 @@ impl IntoResponse for ApiError {
             } => {
                 extra.insert(*name, value.clone());
             }
-            Self::TooManyRequests { retry_after_s, .. } => {
+            Self::TooManyRequests { retry_after_s, .. }
+            | Self::Unavailable { retry_after_s, .. } => {
                 extra.insert("retry_after_s", retry_after_s.to_string());
             }
             _ => {}
@@ -274,7 +294,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Self::TooManyRequests { retry_after_s, .. } = &self {
+        if let Self::TooManyRequests { retry_after_s, .. }
+        | Self::Unavailable { retry_after_s, .. } = &self
+        {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(*retry_after_s),

@@ -32,7 +32,8 @@
 //! - [`stuck`]: the sweep that rejects and refunds paid orders no
 //!   restaurant accepted in time.
 //! - [`limiter`]: login and signup rate limits (shared by the nodes of a
-//!   cluster).
+//!   cluster); [`throttle`]: the request rate limits of every REST route,
+//!   per client address and per account (each node's own).
 //! - [`regions`]: regions held on demand for `nearby` on a node of a
 //!   cluster that does not hold every region.
 //! - [`describe_metrics`]: the HELP text of every metric this crate records.
@@ -69,6 +70,7 @@ pub mod regions;
 pub mod routes;
 pub mod search;
 pub mod stuck;
+pub mod throttle;
 
 pub use commerce::{lifecycle, payments, store};
 
@@ -103,6 +105,15 @@ pub struct Config {
     pub max_concurrent_hashes: usize,
     /// Gateway calls per payment before a transient failure is final.
     pub payment_attempts: u32,
+    /// How long one payment gateway call may take before it counts as a
+    /// transient failure, ms (0: no limit).
+    pub payment_timeout_ms: u64,
+    /// Transient gateway failures in a row that open the payment circuit
+    /// breaker (`payments::breaker`): no calls, new orders refused with
+    /// 503 `payment_unavailable`, until a trial call answers (0: never).
+    pub payment_breaker_failures: u32,
+    /// How long the breaker stays open before a trial call, ms.
+    pub payment_breaker_open_ms: u64,
     /// Wait before the first payment retry; doubles each time.
     pub payment_backoff_ms: u64,
     /// Background rounds (of `payment_attempts` calls each) for a refund
@@ -132,6 +143,23 @@ pub struct Config {
     /// household or an office behind one address signs up a handful.
     pub signup_attempts_per_address: u32,
     pub signup_window_s: u64,
+    /// REST requests one client address may make per second, sustained
+    /// ([`throttle`]; 429 with `Retry-After` beyond; 0: no limit). Clients
+    /// behind one NAT share it.
+    pub requests_per_address_per_s: u32,
+    /// REST requests one address may make at once from a full bucket.
+    pub request_burst_per_address: u32,
+    /// REST requests one account (the access token's subject) may make per
+    /// second, sustained; admins are not limited (0: no limit). An app
+    /// makes a request or two a second at its busiest.
+    pub requests_per_account_per_s: u32,
+    /// REST requests one account may make at once from a full bucket.
+    pub request_burst_per_account: u32,
+    /// Networks the address limit does not apply to (`10.0.0.0/8`; one
+    /// address is `10.1.2.3/32` or `::1/128`): loopback by default, where
+    /// a reverse proxy on the same host or the load generator connects
+    /// from. An IPv4 client on an IPv6 socket is matched as IPv4.
+    pub rate_limit_exempt: Vec<ipnet::IpNet>,
     /// How long after writing it a customer may edit a review, seconds.
     pub review_edit_window_s: u64,
     /// A paid order the restaurant has not accepted this long after its
@@ -161,6 +189,9 @@ impl Default for Config {
             password_passes: 2,
             max_concurrent_hashes: 0,
             payment_attempts: 4,
+            payment_timeout_ms: 10_000,
+            payment_breaker_failures: 8,
+            payment_breaker_open_ms: 30_000,
             payment_backoff_ms: 50,
             refund_retry_rounds: 10,
             refund_retry_backoff_ms: 30_000,
@@ -172,6 +203,20 @@ impl Default for Config {
             login_window_s: 300,
             signup_attempts_per_address: 20,
             signup_window_s: 3600,
+            requests_per_address_per_s: 100,
+            request_burst_per_address: 400,
+            requests_per_account_per_s: 20,
+            request_burst_per_account: 200,
+            rate_limit_exempt: vec![
+                ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+                    std::net::Ipv4Addr::new(127, 0, 0, 0),
+                    8,
+                )),
+                ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+                    std::net::Ipv6Addr::LOCALHOST,
+                    128,
+                )),
+            ],
             review_edit_window_s: 7 * 24 * 3600,
             auto_reject_after_s: 600,
             auto_reject_sweep_ms: 5_000,
@@ -207,6 +252,15 @@ impl Config {
         }
     }
 
+    /// The payment circuit breaker's settings among these.
+    pub fn breaker(&self) -> payments::BreakerConfig {
+        payments::BreakerConfig {
+            call_timeout_ms: self.payment_timeout_ms,
+            failures: self.payment_breaker_failures,
+            open_ms: self.payment_breaker_open_ms,
+        }
+    }
+
     /// The delivery fee these settings describe.
     pub fn delivery_fee(&self) -> commerce::usecase::place::DeliveryFee {
         commerce::usecase::place::DeliveryFee {
@@ -225,7 +279,11 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     pub hasher: auth::password::Hasher,
     pub config: Config,
+    /// The payment gateway behind [`AppState::payment_breaker`].
     pub gateway: Arc<dyn payments::PaymentGateway>,
+    /// The circuit breaker and timeout in front of the gateway (the same
+    /// object as `gateway`), for readiness and tests to read its state.
+    pub payment_breaker: Arc<payments::Breaker>,
     pub catalog: search::SharedCatalog,
     /// Cancelled when the app stops: background work (refund retry timers)
     /// ends with it instead of keeping the state and its pool alive and
@@ -263,6 +321,8 @@ pub struct AppState {
     /// In a cluster: holds the regions a `nearby` needs before it is
     /// answered ([`AppState::with_regions_on_demand`]); `None` on one node.
     pub regions: Option<Arc<dyn regions::RegionsOnDemand>>,
+    /// The request rate limits of the REST routes ([`throttle`]).
+    pub throttle: Arc<throttle::Throttle>,
     /// Bounds concurrent password hashing ([`Config::max_concurrent_hashes`]).
     hashing: Arc<Semaphore>,
     login_limits: Arc<LoginLimits>,
@@ -318,13 +378,23 @@ impl AppState {
     ) -> Self {
         // The simulated gateway keeps its ledger in the app's database
         // (tables of its own), so it remembers charges across restarts.
-        let gateway: Arc<dyn payments::PaymentGateway> = Arc::new(payments::SimulatedGateway::new(
-            store.clone(),
+        let simulated: Arc<dyn payments::PaymentGateway> = Arc::new(
+            payments::SimulatedGateway::new(store.clone(), clock.clone()),
+        );
+        let payment_breaker = Arc::new(payments::Breaker::new(
+            simulated,
+            config.breaker(),
             clock.clone(),
         ));
+        let gateway: Arc<dyn payments::PaymentGateway> = payment_breaker.clone();
         let ids = Arc::new(clock::Ids::new(clock.clone()));
         let hashing = Arc::new(Semaphore::new(config.hash_concurrency()));
         let login_limits = Arc::new(LoginLimits::new(&config));
+        let throttle = Arc::new(throttle::Throttle::new(
+            &config,
+            tokens.clone(),
+            clock.clone(),
+        ));
         let etas: Arc<dyn engine::eta::EtaSource> = matcher.etas();
         Self {
             etas,
@@ -335,6 +405,7 @@ impl AppState {
             hasher,
             config,
             gateway,
+            payment_breaker,
             catalog: search::SharedCatalog::default(),
             // Never cancelled unless the owner passes its own.
             shutdown: CancellationToken::new(),
@@ -347,6 +418,7 @@ impl AppState {
             reports: None,
             answers: None,
             regions: None,
+            throttle,
             hashing,
             login_limits,
         }
@@ -376,7 +448,12 @@ impl AppState {
     /// The same state with another payment gateway (the simulated one is
     /// the default).
     pub fn with_gateway(mut self, gateway: Arc<dyn payments::PaymentGateway>) -> Self {
-        self.gateway = gateway;
+        self.payment_breaker = Arc::new(payments::Breaker::new(
+            gateway,
+            self.config.breaker(),
+            self.clock.clone(),
+        ));
+        self.gateway = self.payment_breaker.clone();
         self
     }
 
@@ -465,8 +542,13 @@ impl FromRef<AppState> for auth::Tokens {
 /// routers and install [`not_found_fallback`] once on the result.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
+    // The rate limits guard the REST routes, not the document and its UI.
+    let rest = routes::router().layer(axum::middleware::from_fn_with_state(
+        state.throttle.clone(),
+        throttle::limit_requests,
+    ));
     Router::new()
-        .merge(routes::router())
+        .merge(rest)
         .merge(openapi::router())
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -478,8 +560,12 @@ pub fn router(state: AppState) -> Router {
 /// forward drivers' answers to the node whose matcher made the offer.
 pub fn offers_router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
+    let answers = routes::offers_router().layer(axum::middleware::from_fn_with_state(
+        state.throttle.clone(),
+        throttle::limit_requests,
+    ));
     Router::new()
-        .merge(routes::offers_router())
+        .merge(answers)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -20,6 +20,10 @@ pub fn describe_metrics() {
         "Login and signup limit checks that could not reach the cluster's shared windows (this node's own count decided)"
     );
     describe_counter!(
+        crate::throttle::RATE_LIMITED_TOTAL,
+        "REST requests refused with 429 by the request rate limits, by scope (address, account)"
+    );
+    describe_counter!(
         crate::regions::NEARBY_PARTIAL_TOTAL,
         "Nearby answers given without every region around the query held (a cluster node's hold timed out or the circle was too wide)"
     );

@@ -31,11 +31,13 @@
 //! on the fields.
 
 use axum::Router;
-use utoipa::openapi::RefOr;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{
     AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -173,7 +175,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         get_docs,
     ),
     components(schemas(ErrorBody, Ping, DriverMessage, OfferMessage, ClientMessage, ServerMessage)),
-    modifiers(&SecuritySchemes, &OneOfBodies),
+    modifiers(&SecuritySchemes, &OneOfBodies, &RateLimited),
     tags(
         (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
         (name = "profile", description = "The caller's profile and saved delivery addresses."),
@@ -264,6 +266,57 @@ impl Modify for OneOfBodies {
                 ))
                 .into(),
         );
+    }
+}
+
+/// Every REST route of [`routes::ROUTES`] may answer `429 rate_limited`
+/// ([`crate::throttle`]): added to each operation that does not describe
+/// a 429 of its own (login and signup do, with their own limits).
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let retry_after = HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .description(Some("Seconds to wait."))
+            .build();
+        let response: RefOr<Response> = ResponseBuilder::new()
+            .description(
+                "`rate_limited`: too many requests from this client address or this \
+                 account; `retry_after_s` in the body.",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .header("Retry-After", retry_after)
+            .build()
+            .into();
+        for route in routes::ROUTES.iter().flat_map(|module| module.iter()) {
+            let Some(item) = openapi.paths.paths.get_mut(route.path) else {
+                continue;
+            };
+            let operation = match route.method {
+                routes::Method::Get => item.get.as_mut(),
+                routes::Method::Post => item.post.as_mut(),
+                routes::Method::Put => item.put.as_mut(),
+                routes::Method::Patch => item.patch.as_mut(),
+                routes::Method::Delete => item.delete.as_mut(),
+            };
+            if let Some(operation) = operation {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| response.clone());
+            }
+        }
     }
 }
 

@@ -13,6 +13,13 @@ use crate::tokens::{AuthError, Principal, Tokens};
 #[derive(Clone, Copy, Debug)]
 pub struct Authenticated(pub Principal);
 
+/// A principal whose token a layer in front of the handler verified
+/// already (the REST API's rate limits read it), carried in the request's
+/// extensions so [`Authenticated`] does not verify the token twice. Only
+/// code that just verified the request's own token may insert one.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified(pub Principal);
+
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         error_response(StatusCode::UNAUTHORIZED, self.code(), &self.to_string())
@@ -27,6 +34,9 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Verified(principal)) = parts.extensions.get::<Verified>() {
+            return Ok(Authenticated(*principal));
+        }
         let tokens = Tokens::from_ref(state);
         let token = bearer_token(parts).ok_or(AuthError::Missing)?;
         tokens.verify(&token).map(Authenticated)

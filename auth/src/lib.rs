@@ -14,6 +14,6 @@ pub mod reply;
 mod role;
 mod tokens;
 
-pub use extract::Authenticated;
+pub use extract::{Authenticated, Verified};
 pub use role::Role;
 pub use tokens::{AuthError, IssuedToken, Principal, Tokens};

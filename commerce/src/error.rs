@@ -64,6 +64,18 @@ pub enum Error {
         /// One more named value for the client (`menu_item_id`).
         detail: Option<(&'static str, String)>,
     },
+    /// Something this needs is down for now (the payment gateway behind
+    /// an open circuit breaker); nothing was written. Try again after
+    /// `retry_after_s`.
+    #[error("{reason}")]
+    Unavailable {
+        /// Stable name of the refusal (`payment_unavailable`).
+        code: &'static str,
+        /// Why, for the client.
+        reason: String,
+        /// Seconds to wait, at least 1.
+        retry_after_s: u64,
+    },
     /// The store failed (never a client's fault).
     #[error(transparent)]
     Store(#[from] StoreError),

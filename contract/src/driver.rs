@@ -142,7 +142,8 @@ pub struct RejectedPing {
     /// Position in the submitted array.
     pub index: u64,
     /// `invalid_json`, `missing_coordinates`, `non_finite`, `out_of_range`,
-    /// `bad_motion`, `bad_timestamp`, `implausible_jump`, ...
+    /// `bad_motion`, `bad_timestamp`, `too_large`, `implausible_jump`,
+    /// `rate_limited` (over the driver's ping budget: send it again later).
     pub code: String,
     /// For people; wording may change.
     pub message: String,

@@ -21,6 +21,14 @@ pub struct Config {
     /// Grid cell size in degrees (lat, lng): about 280 × 240 m at 58°N, so a
     /// city cell holds a handful of drivers and a 3 km search needs few rings.
     pub grid_cell_deg: (f64, f64),
+    /// Pings one driver may send per second, sustained, whichever way
+    /// they come (MQTT, WebSocket, HTTP batch; 0: no limit). Beyond it a
+    /// ping is dropped before it touches the index and counted as
+    /// `rate_limited`. A courier app pings every second or few.
+    pub max_pings_per_s: u32,
+    /// Pings one driver may send at once from a full budget: an HTTP
+    /// batch of pings buffered offline (`ingest.max_batch_pings`) fits.
+    pub ping_burst: u32,
 }
 
 impl Default for Config {
@@ -31,6 +39,8 @@ impl Default for Config {
             moves_capacity: 65_536,
             changes_capacity: 65_536,
             grid_cell_deg: (0.0025, 0.004),
+            max_pings_per_s: 20,
+            ping_burst: 1_000,
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Applied {
     Duplicate,
     /// Farther from the last fix than a vehicle could travel: refused.
     ImplausibleJump,
+    /// Over the driver's ping budget ([`Config::max_pings_per_s`]):
+    /// dropped before anything else is looked at.
+    RateLimited,
 }
 
 /// A caller mistake or a lost race, reported to whoever asked.
@@ -131,6 +134,9 @@ struct DriverRecord {
     stacked_order: Option<OrderId>,
     status: DriverStatus,
     refused_jumps: u8,
+    /// The driver's ping budget as a GCRA timestamp, microseconds
+    /// ([`crate::rate`]; 0: full).
+    ping_budget_us: i64,
     /// Whether the latest fix came from another node ([`Replica`]): its
     /// status changes are that node's to record.
     remote: bool,
@@ -167,6 +173,9 @@ impl DriverRecord {
 
 pub struct Engine {
     config: Config,
+    /// Each driver's ping budget ([`Config::max_pings_per_s`]; `None`: no
+    /// limit).
+    ping_rate: Option<crate::rate::Rate>,
     slots: FxHashMap<DriverId, u32>,
     drivers: Vec<DriverRecord>,
     grid: Grid,
@@ -210,6 +219,7 @@ impl Engine {
         changes.set_await_active(false);
         Self {
             grid: Grid::new(config.grid_cell_deg),
+            ping_rate: crate::rate::Rate::new(config.max_pings_per_s, config.ping_burst),
             config,
             slots: FxHashMap::default(),
             drivers: Vec::new(),
@@ -262,6 +272,14 @@ impl Engine {
     pub fn apply_located(&mut self, ping: &Ping, cell: Cell, now_ms: i64) -> Applied {
         let slot = self.slot_or_insert(ping.driver_id);
         let rec = &mut self.drivers[slot as usize];
+        if let Some(rate) = self.ping_rate {
+            // Every ping received counts, stale and duplicate ones too: the
+            // budget bounds what a driver makes the server do.
+            match rate.take(rec.ping_budget_us, now_ms.saturating_mul(1000)) {
+                Ok(budget) => rec.ping_budget_us = budget,
+                Err(_) => return Applied::RateLimited,
+            }
+        }
         let previous = rec.fix;
         if let Some(last) = previous {
             if ping.recorded_at_ms < last.recorded_at_ms {
@@ -874,6 +892,7 @@ impl Engine {
             stacked_order: None,
             status: DriverStatus::Offline,
             refused_jumps: 0,
+            ping_budget_us: 0,
             remote: false,
             grid_pos: None,
             cell_index: 0,

@@ -16,7 +16,8 @@
 //! - [`eta`]: the customer-facing ETA, one formula for every surface.
 //! - The shared vocabulary: typed ids ([`ids`]), [`LatLng`] and distances
 //!   ([`geo`]), statuses ([`status`]), validated pings ([`ping`]),
-//!   dispatch regions and their fencing tokens ([`region`]).
+//!   dispatch regions and their fencing tokens ([`region`]), token
+//!   buckets ([`rate`]: each driver's ping budget).
 //!
 //! The engine does no I/O and never reads the clock: every mutation takes
 //! `now_ms` (Unix milliseconds) from the caller.
@@ -33,6 +34,7 @@ mod handle;
 pub mod ids;
 pub mod orders;
 pub mod ping;
+pub mod rate;
 pub mod region;
 pub mod replica;
 pub mod status;

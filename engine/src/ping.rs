@@ -54,10 +54,12 @@ pub enum PingRejection {
     WrongDriver,
     #[error("the position jumped faster than a vehicle can move")]
     ImplausibleJump,
+    #[error("pings arrive faster than the driver's allowed rate; slow down")]
+    RateLimited,
 }
 
 impl PingRejection {
-    pub const ALL: [PingRejection; 9] = [
+    pub const ALL: [PingRejection; 10] = [
         Self::InvalidJson,
         Self::MissingCoordinates,
         Self::NonFinite,
@@ -67,6 +69,7 @@ impl PingRejection {
         Self::TooLarge,
         Self::WrongDriver,
         Self::ImplausibleJump,
+        Self::RateLimited,
     ];
 
     pub fn code(self) -> &'static str {
@@ -80,6 +83,7 @@ impl PingRejection {
             Self::TooLarge => "too_large",
             Self::WrongDriver => "wrong_driver",
             Self::ImplausibleJump => "implausible_jump",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

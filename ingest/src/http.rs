@@ -159,6 +159,9 @@ pub(crate) fn apply_batch(
             Applied::ImplausibleJump => result
                 .rejected
                 .push(rejected(*index, PingRejection::ImplausibleJump)),
+            Applied::RateLimited => result
+                .rejected
+                .push(rejected(*index, PingRejection::RateLimited)),
         }
     }
     result.rejected.sort_by_key(|r| r.index);

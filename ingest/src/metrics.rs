@@ -193,6 +193,7 @@ impl PathMetrics {
             Applied::Stale => self.stale.increment(1),
             Applied::Duplicate => self.duplicate.increment(1),
             Applied::ImplausibleJump => self.rejected(PingRejection::ImplausibleJump),
+            Applied::RateLimited => self.rejected(PingRejection::RateLimited),
         }
     }
 }

@@ -141,11 +141,17 @@ pub(crate) fn ingest_text(
     let ping = ping.inspect_err(|&reason| reject(shared, driver_id, reason))?;
     let outcome = shared.engine.apply_ping(&ping, now);
     shared.metrics.path(Path::Ws).outcome(outcome);
-    if outcome == Applied::ImplausibleJump {
-        log(driver_id, PingRejection::ImplausibleJump);
-        return Err(PingRejection::ImplausibleJump);
+    match outcome {
+        Applied::ImplausibleJump => {
+            log(driver_id, PingRejection::ImplausibleJump);
+            Err(PingRejection::ImplausibleJump)
+        }
+        Applied::RateLimited => {
+            log(driver_id, PingRejection::RateLimited);
+            Err(PingRejection::RateLimited)
+        }
+        Applied::Moved | Applied::Stale | Applied::Duplicate => Ok(()),
     }
-    Ok(())
 }
 
 fn reject(shared: &Shared, driver_id: DriverId, reason: PingRejection) {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod beside;
 pub mod process;
 pub mod prometheus_text;
 

@@ -22,6 +22,29 @@ impl ServerProcess {
     /// admin, a cheap password hash, logs at warn and `env` on top of
     /// those; returns once `/readyz` answers 2xx.
     pub async fn start(dir: &TempDir, database_url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        Self::spawn(dir, database_url, env, Stdio::null(), Stdio::inherit()).await
+    }
+
+    /// [`ServerProcess::start`] writing everything the process prints
+    /// (stdout, where the logs go, and stderr) to the file at `log`.
+    pub async fn start_logging_to(
+        dir: &TempDir,
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> ServerProcess {
+        let file = std::fs::File::create(log).unwrap();
+        let err = file.try_clone().unwrap();
+        Self::spawn(dir, database_url, env, file.into(), err.into()).await
+    }
+
+    async fn spawn(
+        dir: &TempDir,
+        database_url: &str,
+        env: &[(&str, &str)],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> ServerProcess {
         let http = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mqtt = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         let child = Command::new(env!("CARGO_BIN_EXE_hexdash"))
@@ -37,8 +60,8 @@ impl ServerProcess {
             .env("HEXDASH_API__PASSWORD_PASSES", "1")
             .env("HEXDASH_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let server = ServerProcess {

@@ -32,6 +32,11 @@ pub enum GatewayError {
     /// Could not get an answer (timeout, 5xx): retry with the same key.
     #[error("transient gateway failure: {0}")]
     Transient(String),
+    /// The call was not made: the gateway has been failing and the
+    /// circuit breaker is open ([`super::breaker`]). Retrying at once will
+    /// not help; the saga does not retry it within a round.
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[async_trait]
@@ -40,4 +45,10 @@ pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, call: &ChargeCall) -> Result<String, GatewayError>;
     /// The gateway's reference for the refund.
     async fn refund(&self, call: &RefundCall) -> Result<String, GatewayError>;
+    /// `Some(milliseconds)` while calls are refused without being made
+    /// (an open circuit breaker): new orders are refused up front rather
+    /// than created to fail. A plain gateway is always available.
+    fn unavailable_for_ms(&self) -> Option<u64> {
+        None
+    }
 }

@@ -53,9 +53,11 @@ use crate::store::{
     self, Order, Payment, PaymentKind, PaymentStatus, SettleOutcome, Settlement, Store, StoreError,
 };
 
+pub mod breaker;
 pub mod gateway;
 pub mod simulated;
 
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use gateway::{ChargeCall, GatewayError, PaymentGateway, RefundCall};
 pub use simulated::{GatewayTotals, SimulatedGateway};
 
@@ -165,6 +167,20 @@ pub fn describe_metrics() {
         metrics::counter!(REFUNDS_TOTAL, "outcome" => label).increment(0);
     }
     metrics::counter!(PAYMENT_RETRIES_TOTAL).increment(0);
+    metrics::describe_gauge!(
+        breaker::STATE,
+        "The payment circuit breaker: 0 closed, 1 open (no gateway calls, new orders refused), 2 half-open (one trial call out)"
+    );
+    metrics::describe_counter!(
+        breaker::OPENED_TOTAL,
+        "Times the payment circuit breaker opened"
+    );
+    metrics::describe_counter!(
+        breaker::REFUSED_TOTAL,
+        "Payment gateway calls not made because the circuit breaker was open"
+    );
+    metrics::counter!(breaker::OPENED_TOTAL).increment(0);
+    metrics::counter!(breaker::REFUSED_TOTAL).increment(0);
 }
 
 /// Runs `work` in its own task and waits for it, so that dropping the
@@ -239,6 +255,7 @@ pub async fn collect(
         Err(GatewayError::Transient(why)) => Settlement::Failed {
             failure: unreachable_failure(attempts, &why),
         },
+        Err(GatewayError::Unavailable(why)) => Settlement::Failed { failure: why },
     };
     let now = state.clock.now_ms();
     let outcome = state
@@ -330,7 +347,7 @@ pub async fn refund(state: Saga, refund: Payment) -> Result<Option<Payment>, Sto
             return Ok(settled);
         }
         Err(GatewayError::Declined(why)) => why,
-        Err(GatewayError::Transient(why)) => {
+        Err(GatewayError::Transient(why) | GatewayError::Unavailable(why)) => {
             let failure = unreachable_failure(attempts, &why);
             let rounds = u32::try_from(refund.retries).unwrap_or(u32::MAX);
             if rounds >= state.config.refund_retry_rounds {

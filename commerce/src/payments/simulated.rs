@@ -10,6 +10,7 @@
 //! | `tok_flaky`        | fails transiently twice per payment, then succeeds | succeed                                          |
 //! | `tok_refund_flaky` | succeeds                                           | each fails transiently 5 times, then succeeds    |
 //! | `tok_refund_error` | succeeds                                           | fail transiently, every time                     |
+//! | `tok_hang`         | never answers (the call times out: `payment_timeout_ms`) | —                                          |
 //! | anything else      | declined as an unknown token                       | —                                                |
 //!
 //! Like a real processor it remembers each idempotency key's final answer,
@@ -112,6 +113,8 @@ impl PaymentGateway for SimulatedGateway {
             "tok_error" => {
                 return Err(GatewayError::Transient("processor unavailable".to_owned()));
             }
+            // A processor that hangs: the breaker's call timeout ends it.
+            "tok_hang" => return std::future::pending().await,
             "tok_flaky" => {
                 // Flaky until answered; a replay of an answered key is
                 // answered.

@@ -132,6 +132,17 @@ pub async fn place(
     p: Placement,
     now_ms: i64,
 ) -> Result<Placed> {
+    if let Some(left_ms) = saga.gateway.unavailable_for_ms() {
+        // Refused before anything is written: no order to fail, no stock
+        // held, no charge to settle later.
+        return Err(Error::Unavailable {
+            code: "payment_unavailable",
+            reason: "payments cannot be taken right now (the payment gateway is failing); \
+                     nothing was ordered or charged"
+                .to_owned(),
+            retry_after_s: left_ms.div_ceil(1000).max(1),
+        });
+    }
     let store = saga.store.as_ref();
     let restaurant = store
         .restaurant(p.restaurant_id)

@@ -139,8 +139,14 @@ impl Batch {
         let metrics = shared.metrics.path(Path::Mqtt);
         for (ping, outcome) in self.pings.iter().zip(outcomes) {
             metrics.outcome(outcome);
-            if outcome == Applied::ImplausibleJump {
-                log(shared, Some(ping.driver_id), PingRejection::ImplausibleJump);
+            match outcome {
+                Applied::ImplausibleJump => {
+                    log(shared, Some(ping.driver_id), PingRejection::ImplausibleJump);
+                }
+                Applied::RateLimited => {
+                    log(shared, Some(ping.driver_id), PingRejection::RateLimited);
+                }
+                Applied::Moved | Applied::Stale | Applied::Duplicate => {}
             }
         }
         self.pings.clear();
