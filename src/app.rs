@@ -21,6 +21,8 @@ pub struct App {
     http_addr: SocketAddr,
     /// The HTTP listener's limits (header-read timeout, connection caps).
     http_config: http_server::Config,
+    /// With `[tls]`: the HTTP listener serves HTTPS.
+    http_tls: Option<tokio_rustls::TlsAcceptor>,
     mqtt_addr: SocketAddr,
     /// Where drivers' MQTT goes, for the start log: the embedded broker's
     /// address, `external …`, or `off`.
@@ -141,8 +143,13 @@ fn bind_error(listener: &ListenerName, addr: SocketAddr, e: &io::Error) -> anyho
 
 /// Where a person finds the API documentation of a server listening on
 /// `addr` (a wildcard address is shown as the local host).
-pub fn docs_url(addr: SocketAddr) -> String {
-    local_url(addr, api::openapi::UI_PATH)
+pub fn docs_url(addr: SocketAddr, tls: bool) -> String {
+    let url = local_url(addr, api::openapi::UI_PATH);
+    if tls {
+        url.replacen("http://", "https://", 1)
+    } else {
+        url
+    }
 }
 
 /// The URL of `path` on a server listening on `addr`, as a person on the
@@ -176,8 +183,20 @@ impl App {
             .validate()
             .map_err(anyhow::Error::msg)
             .context("invalid [cluster] settings")?;
-        let cors = Arc::new(
-            crate::http_policy::Cors::new(&config.http).context("invalid [http] settings")?,
+        let tls_files = config
+            .tls
+            .files()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [tls] settings")?;
+        let http_tls = tls_files
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("cannot load the TLS certificate ([tls])")?;
+        let policy = Arc::new(
+            crate::http_policy::Policy::new(&config.http, http_tls.is_some())
+                .context("invalid [http] settings")?,
         );
         let external_broker = config.ingest.broker.mode == ingest::BrokerMode::External;
         if external_broker {
@@ -317,6 +336,10 @@ impl App {
         }));
         let mut ingest_config = ingest::Config {
             mqtt_addr,
+            mqtt_tls: tls_files.map(|f| ingest::MqttTls {
+                cert_file: f.cert,
+                key_file: f.key,
+            }),
             ..config.ingest.clone()
         };
         // One client id per node at the external broker, stable with
@@ -570,7 +593,7 @@ impl App {
             // Security headers and CORS on every answer (preflights are
             // answered before routing, which has no OPTIONS routes).
             .layer(axum::middleware::from_fn_with_state(
-                cors,
+                policy,
                 crate::http_policy::apply,
             ))
             // Outermost, so it sees every answer (the fallback's 404s and
@@ -595,6 +618,7 @@ impl App {
             http_listener,
             http_addr,
             http_config: config.http.clone(),
+            http_tls,
             mqtt_addr,
             mqtt_shown,
             router,
@@ -654,11 +678,13 @@ impl App {
             AdminStatus::Created(email) => ("created", Some(email.as_str())),
             AdminStatus::AlreadyExisted(email) => ("already existed", Some(email.as_str())),
         };
+        let tls = self.http_tls.is_some();
         tracing::info!(
             http = %self.http_addr,
             mqtt = %self.mqtt_shown,
+            tls,
             roles = %self.roles,
-            docs = %docs_url(self.http_addr),
+            docs = %docs_url(self.http_addr, tls),
             admin,
             admin_email,
             "hexdash started"
@@ -666,6 +692,7 @@ impl App {
         let App {
             http_listener,
             http_config,
+            http_tls,
             router,
             matcher,
             arrivals,
@@ -777,6 +804,7 @@ impl App {
             http_listener,
             router,
             http_config,
+            http_tls,
             shutdown.clone(),
         ));
         tracker.close();
@@ -861,12 +889,16 @@ mod tests {
     #[test]
     fn docs_url_shows_a_wildcard_address_as_the_local_host() {
         let check = |addr: &str, expected: &str| {
-            assert_eq!(docs_url(addr.parse().unwrap()), expected, "{addr}");
+            assert_eq!(docs_url(addr.parse().unwrap(), false), expected, "{addr}");
         };
         check("0.0.0.0:8080", "http://localhost:8080/docs");
         check("[::]:8080", "http://[::1]:8080/docs");
         check("127.0.0.1:9000", "http://127.0.0.1:9000/docs");
         check("[::1]:9000", "http://[::1]:9000/docs");
+        assert_eq!(
+            docs_url("0.0.0.0:8443".parse().unwrap(), true),
+            "https://localhost:8443/docs"
+        );
     }
 
     #[test]

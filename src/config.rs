@@ -56,6 +56,9 @@ pub struct Config {
     pub channels: api::channels::Config,
     /// The HTTP listener's limits: header-read timeout, connection caps.
     pub http: crate::http_server::Config,
+    /// TLS for the HTTP listener and the embedded MQTT broker: the
+    /// certificate chain and key files; unset, both listen in plain TCP.
+    pub tls: crate::tls::Config,
     /// The event stream: relay, consumers' retries, presence queue.
     pub events: EventsConfig,
     /// Drivers' recent paths in memory: window, spacing, forgetting, and
@@ -177,6 +180,7 @@ impl Default for Config {
             gateway: ws_gateway::Config::default(),
             api: api::Config::default(),
             http: crate::http_server::Config::default(),
+            tls: crate::tls::Config::default(),
             events: EventsConfig::default(),
             breadcrumbs: api::breadcrumbs::Config::default(),
             cluster: cluster::Config::default(),

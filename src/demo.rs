@@ -45,6 +45,14 @@ pub fn prepare(config: &mut Config) -> Result<Option<Plan>, demo_city::ConfigErr
     }
     let demo = config.demo.clone();
     demo.validate()?;
+    if config.tls != crate::tls::Config::default() {
+        return Err(demo_city::ConfigError {
+            setting: "enabled",
+            reason:
+                "the demo city talks plain HTTP and MQTT to its own server: run it without [tls]"
+                    .into(),
+        });
+    }
     if !demo.city.is_file() {
         return Err(demo_city::ConfigError {
             setting: "city",

@@ -11,6 +11,8 @@
 //! `Cache-Control: no-store` (answers carry personal data; nothing in
 //! between keeps them).
 //!
+//! With TLS (`[tls]`), `Strict-Transport-Security: max-age=31536000` too.
+//!
 //! **CORS**: none by default. The console is served from the same origin
 //! as the API, so it needs none, and a browser on another site may not
 //! read the API's answers. [`Config::cors_allowed_origins`] lets named
@@ -41,6 +43,10 @@ const EXPOSE_HEADERS: &str = "retry-after, location";
 /// How long a browser may keep a preflight's answer, seconds.
 const PREFLIGHT_MAX_AGE_S: &str = "600";
 
+/// HSTS on a listener that serves TLS: a year, as browsers' preload lists
+/// ask.
+const HSTS: &str = "max-age=31536000";
+
 /// The policy on answers that are not HTML pages.
 const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
@@ -59,6 +65,24 @@ impl std::fmt::Display for BadOrigin {
 }
 
 impl std::error::Error for BadOrigin {}
+
+/// What [`apply`] adds: the CORS policy, and HSTS when the listener
+/// serves TLS.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    cors: Cors,
+    hsts: bool,
+}
+
+impl Policy {
+    /// The policy of a listener with `config`, serving TLS or not.
+    pub fn new(config: &Config, tls: bool) -> Result<Self, BadOrigin> {
+        Ok(Self {
+            cors: Cors::new(config)?,
+            hsts: tls,
+        })
+    }
+}
 
 /// The CORS policy [`Config::cors_allowed_origins`] describes.
 #[derive(Clone, Debug, Default)]
@@ -111,10 +135,11 @@ fn is_origin(s: &str) -> bool {
 /// Middleware: answers CORS preflights, then adds the CORS and security
 /// headers to the answer (module docs).
 pub async fn apply(
-    State(cors): State<std::sync::Arc<Cors>>,
+    State(policy): State<std::sync::Arc<Policy>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let cors = &policy.cors;
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = request.method() == Method::OPTIONS
         && request
@@ -160,6 +185,13 @@ pub async fn apply(
         headers.append(header::VARY, HeaderValue::from_static("origin"));
     }
     security_headers(headers);
+    if policy.hsts {
+        // Served over TLS: browsers keep to https for a year.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     response
 }
 

@@ -12,6 +12,11 @@
 //!   before anything is read, and counted. A connection stays counted after
 //!   a WebSocket upgrade, until its socket closes.
 //!
+//! - **TLS** (`[tls]`, `crate::tls`): the handshake runs in the
+//!   connection's task, within the header-read timeout (10 s when that is
+//!   off); a client that never finishes it is closed and counted
+//!   ([`metric::TLS_FAILURES`]), the accept loop never waits for it.
+//!
 //! Every accepted socket gets TCP_NODELAY, and every request carries
 //! `ConnectInfo<SocketAddr>` (the login limits read the client address).
 //! On shutdown the loop stops accepting, asks each connection to finish its
@@ -93,6 +98,9 @@ pub mod metric {
     /// Counter: connections closed because a request header did not arrive
     /// within the header-read timeout.
     pub const HEADER_TIMEOUTS: &str = "hexdash_http_header_timeouts_total";
+    /// Counter: TLS connections closed before the handshake finished (it
+    /// failed, or did not finish in time).
+    pub const TLS_FAILURES: &str = "hexdash_http_tls_handshake_failures_total";
 
     /// `reason` values of [`REFUSED`].
     pub mod reason {
@@ -114,6 +122,7 @@ struct Metrics {
     refused_total: Counter,
     refused_per_address: Counter,
     header_timeouts: Counter,
+    tls_failures: Counter,
 }
 
 impl Metrics {
@@ -128,24 +137,38 @@ impl Metrics {
             metric::HEADER_TIMEOUTS,
             "HTTP connections closed because a request header did not arrive in time"
         );
+        describe_counter!(
+            metric::TLS_FAILURES,
+            "TLS connections closed before the handshake finished (failed or too slow)"
+        );
         Self {
             open: gauge!(metric::OPEN),
             accepted: counter!(metric::ACCEPTED),
             refused_total: counter!(metric::REFUSED, "reason" => metric::reason::TOTAL),
             refused_per_address: counter!(metric::REFUSED, "reason" => metric::reason::PER_ADDRESS),
             header_timeouts: counter!(metric::HEADER_TIMEOUTS),
+            tls_failures: counter!(metric::TLS_FAILURES),
         }
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then waits
-/// for the open HTTP connections to finish (the caller bounds that wait).
+/// How long a TLS handshake may take when the header-read timeout is off.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` is
+/// cancelled, then waits for the open HTTP connections to finish (the
+/// caller bounds that wait).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
+    let handshake_timeout = match config.header_read_timeout_ms {
+        0 => TLS_HANDSHAKE_TIMEOUT,
+        ms => Duration::from_millis(ms),
+    };
     let metrics = Arc::new(Metrics::register());
     let counts = Arc::new(Counts::new(&config, metrics.clone()));
     let mut http = http1::Builder::new();
@@ -188,19 +211,46 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let io = TokioIo::new(Counted { tcp, _slot: slot });
         let service = router.clone().into_service::<Body>().map_request(
             move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(remote));
                 request.map(Body::new)
             },
         );
-        let conn = http
-            .serve_connection(io, TowerToHyperService::new(service))
-            .with_upgrades();
+        let http = http.clone();
+        let tls = tls.clone();
         let shutdown = shutdown.clone();
         let metrics = metrics.clone();
         connections.spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(tcp),
+                Some(tls) => {
+                    let handshake = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        done = tokio::time::timeout(handshake_timeout, tls.accept(tcp)) => done,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => Stream::Tls(Box::new(stream)),
+                        Ok(Err(e)) => {
+                            metrics.tls_failures.increment(1);
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            metrics.tls_failures.increment(1);
+                            tracing::debug!(%remote, "TLS handshake not finished in time; closed");
+                            return;
+                        }
+                    }
+                }
+            };
+            let io = TokioIo::new(Counted {
+                stream,
+                _slot: slot,
+            });
+            let conn = http
+                .serve_connection(io, TowerToHyperService::new(service))
+                .with_upgrades();
             let mut conn = pin!(conn);
             let result = tokio::select! {
                 result = conn.as_mut() => result,
@@ -313,12 +363,34 @@ impl Drop for Slot {
     }
 }
 
+/// A connection's byte stream: the socket, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 /// A socket that holds its [`Slot`]: hyper hands the socket itself to a
 /// WebSocket after an upgrade, so the slot lives exactly as long as the
 /// connection, whoever ends up owning it.
 struct Counted {
-    tcp: TcpStream,
+    stream: Stream,
     _slot: Slot,
+}
+
+/// Calls `$method` on whichever stream `$self` holds.
+macro_rules! on_stream {
+    ($self:expr, $s:ident => $call:expr) => {
+        match &mut $self.get_mut().stream {
+            Stream::Plain($s) => {
+                let $s = Pin::new($s);
+                $call
+            }
+            Stream::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $call
+            }
+        }
+    };
 }
 
 impl AsyncRead for Counted {
@@ -327,7 +399,7 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+        on_stream!(self, s => s.poll_read(cx, buf))
     }
 }
 
@@ -337,7 +409,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        on_stream!(self, s => s.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -345,19 +417,22 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+        on_stream!(self, s => s.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        on_stream!(self, s => s.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        on_stream!(self, s => s.poll_shutdown(cx))
     }
 }
 
@@ -405,7 +480,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
-        tokio::spawn(serve(listener, router, config, stop));
+        tokio::spawn(serve(listener, router, config, None, stop));
         (addr, shutdown)
     }
 

@@ -20,6 +20,7 @@ mod ops;
 mod regions;
 pub mod roles;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::App;
 pub use config::Config;

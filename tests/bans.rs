@@ -1,6 +1,7 @@
 //! An admin's ban reaches every edge: the banned driver's token is refused
 //! by REST, by the WebSocket stream and by the MQTT broker's login, and the
-//! unban lets it back in.
+//! unban lets it back in. A logout does the same for the tokens the user
+//! held, also after a restart.
 
 mod common;
 
@@ -205,5 +206,46 @@ async fn a_ban_closes_open_mqtt_and_websocket_sessions() {
     })
     .await
     .expect("the bystander's connection still works");
+    app.stop().await;
+}
+
+/// `GET /v1/me` with `token`: the status and the error code, if any.
+async fn me(app: &TestApp, token: &str) -> (u16, Option<String>) {
+    let (status, body) = app.get("/v1/me", Some(token)).await;
+    (status, body["error"]["code"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_replayed_after_logout_is_refused_everywhere_and_after_a_restart() {
+    let dir = TempDir::create();
+    let app = spawn_app_in(&dir.0, |_| {}).await;
+    let driver = app.signup("logged-out-driver", "driver").await;
+    assert!(mqtt_login_accepted(&app, &driver).await);
+    let (status, body) = app
+        .post(
+            "/v1/auth/logout",
+            Some(&driver.token),
+            serde_json::json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        me(&app, &driver.token).await,
+        (401, Some("token_revoked".into()))
+    );
+    assert_eq!(ws_stream_status(&app, &driver.token).await, 401);
+    assert!(
+        !mqtt_login_accepted(&app, &driver).await,
+        "MQTT took a logged-out token"
+    );
+    app.stop().await;
+
+    // The same database, a new process's memory: still refused.
+    let app = spawn_app_in(&dir.0, |_| {}).await;
+    assert_eq!(
+        me(&app, &driver.token).await,
+        (401, Some("token_revoked".into()))
+    );
+    assert!(!mqtt_login_accepted(&app, &driver).await);
     app.stop().await;
 }

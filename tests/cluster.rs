@@ -257,6 +257,33 @@ async fn a_ban_on_one_node_closes_the_sessions_on_another() {
     redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_ends_the_token_on_another() {
+    let Some((a, b, redis_url, prefix)) = two_nodes().await else {
+        return;
+    };
+    let customer = a.api.signup("logs-out-elsewhere", "customer").await;
+    let (status, _) = b.api.get("/v1/me", Some(&customer.token)).await;
+    assert_eq!(status, 200);
+    let (status, body) = a
+        .api
+        .post(
+            "/v1/auth/logout",
+            Some(&customer.token),
+            json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // B hears of it from the event stream.
+    eventually(async || {
+        let (status, body) = b.api.get("/v1/me", Some(&customer.token)).await;
+        (status == 401 && body["error"]["code"] == "token_revoked").then_some(())
+    })
+    .await;
+    drop((a, b));
+    redis_command(&redis_url, &["DEL", &format!("{prefix}events")]).await;
+}
+
 /// A customer's phones on two nodes both get the customer's notification
 /// live, whichever node runs the once-per-cluster notification consumer
 /// (the other gets it broadcast through Redis).

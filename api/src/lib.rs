@@ -585,25 +585,36 @@ pub async fn connect_with_log(
 /// Rebuilds the live state from the store at start-up: every order that is
 /// not closed goes back on the engine's order board (bound to its driver),
 /// and those still without a driver go back to the matcher; the search
-/// catalog is loaded; bans are loaded into the token checker; payments a
+/// catalog is loaded; bans and recent logouts are loaded into the token checker; payments a
 /// crash left pending are resumed. Call before serving.
 pub async fn restore_live_state(state: &AppState) -> Result<Restored, StoreError> {
-    for user in state.store.banned_users().await? {
-        state.tokens.ban(user);
-    }
+    restore_token_checks(state).await?;
     search::load(state).await?;
     let mut restored = live::restore(state, state.clock.now_ms()).await?;
     restored.payments_resumed = payments::resume_pending(&state.saga()).await?;
     Ok(restored)
 }
 
+/// Loads bans and recent logouts (whose cutoffs may still refuse a live
+/// token) into the token checker.
+async fn restore_token_checks(state: &AppState) -> Result<(), StoreError> {
+    for user in state.store.banned_users().await? {
+        state.tokens.ban(user);
+    }
+    let ttl_ms = i64::try_from(state.tokens.access_ttl_s().saturating_mul(1000)).unwrap_or(0);
+    // A minute of margin for clock skew between nodes.
+    let oldest_live = state.clock.now_ms().saturating_sub(ttl_ms + 60_000);
+    for (user, cutoff) in state.store.access_cutoffs(oldest_live).await? {
+        state.tokens.refuse_issued_before(user, cutoff);
+    }
+    Ok(())
+}
+
 /// What a node without the API and the matcher restores: bans, the
 /// catalog and the order board, but no dispatches and no payments (the
 /// nodes that run those resume them).
 pub async fn restore_live_view(state: &AppState) -> Result<Restored, StoreError> {
-    for user in state.store.banned_users().await? {
-        state.tokens.ban(user);
-    }
+    restore_token_checks(state).await?;
     search::load(state).await?;
     live::restore_with(state, state.clock.now_ms(), false).await
 }

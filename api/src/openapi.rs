@@ -539,7 +539,7 @@ pub struct ReadinessNode {
     responses(
         (status = 200, description = "Outcome per ping.", body = BatchResult),
         (status = 400, description = "`invalid_driver_id` (not a UUID), `invalid_json` (not a JSON array), `body_read_error`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: not that driver, nor an admin.", body = ErrorBody),
         (status = 413, description = "`payload_too_large` (bytes) or `too_many_pings` (pings per batch).", body = ErrorBody),
     ),
@@ -562,7 +562,7 @@ fn post_locations() {}
     responses(
         (status = 101, description = "Switching to the WebSocket protocol."),
         (status = 400, description = "`websocket_upgrade_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: only drivers stream pings.", body = ErrorBody),
         (status = 426, description = "`websocket_upgrade_required`: the connection cannot be upgraded.", body = ErrorBody),
     ),
@@ -597,7 +597,7 @@ fn stream_driver() {}
     responses(
         (status = 101, description = "Switching to the WebSocket protocol."),
         (status = 400, description = "`websocket_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 426, description = "`websocket_required`: the connection cannot be upgraded.", body = ErrorBody),
         (status = 503, description = "`too_many_connections` (retry later) or `shutting_down`.", body = ErrorBody),
     ),

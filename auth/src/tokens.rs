@@ -1,6 +1,6 @@
 //! JWT access tokens and the ban list.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use engine::UserId;
@@ -34,6 +34,11 @@ struct Claims {
     aud: String,
     iat: u64,
     exp: u64,
+    /// When it was issued, Unix ms (`iat` in seconds cannot tell a token
+    /// from a logout in the same second). Tokens from before it existed
+    /// count as issued at `iat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ims: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +49,8 @@ pub enum AuthError {
     Invalid,
     #[error("token expired")]
     Expired,
+    #[error("the session was logged out")]
+    Revoked,
     #[error("account is banned")]
     Banned,
 }
@@ -54,6 +61,7 @@ impl AuthError {
             AuthError::Missing => "missing_token",
             AuthError::Invalid => "invalid_token",
             AuthError::Expired => "token_expired",
+            AuthError::Revoked => "token_revoked",
             AuthError::Banned => "banned",
         }
     }
@@ -77,6 +85,11 @@ pub struct Tokens {
 /// Seconds of clock skew an expiry check forgives (as jsonwebtoken's
 /// default leeway does), so a token is not refused at the very edge.
 const LEEWAY_S: u64 = 5;
+/// [`LEEWAY_S`] in milliseconds.
+const LEEWAY_MS: i64 = 5_000;
+
+/// Logout cutoffs held before the expired ones are swept out.
+const CUTOFFS_PRUNE_AT: usize = 10_000;
 
 struct Inner {
     encoding: EncodingKey,
@@ -84,6 +97,9 @@ struct Inner {
     validation: Validation,
     access_ttl_s: u64,
     banned: RwLock<HashSet<UserId>>,
+    /// Per user who logged out: tokens issued before this (Unix ms) are
+    /// refused ([`Tokens::refuse_issued_before`]).
+    cutoffs: RwLock<HashMap<UserId, i64>>,
     /// Every ban, as it is applied: the edges close the banned user's open
     /// sessions ([`Tokens::subscribe_bans`]). Bounded ([`BAN_QUEUE`]); a
     /// listener that lags checks its sessions against the ban list.
@@ -114,6 +130,7 @@ impl Tokens {
                 validation,
                 access_ttl_s,
                 banned: RwLock::new(HashSet::new()),
+                cutoffs: RwLock::new(HashMap::new()),
                 bans: tokio::sync::broadcast::channel(BAN_QUEUE).0,
             }),
             clock: Arc::new(SystemClock),
@@ -139,6 +156,14 @@ impl Tokens {
 
     /// A signed access token for `principal`, valid from `now_s` (Unix seconds).
     pub fn issue(&self, principal: Principal, now_s: u64) -> IssuedToken {
+        let now_ms = i64::try_from(now_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.issue_at_ms(principal, now_ms)
+    }
+
+    /// A signed access token for `principal`, valid from `now_ms` (Unix ms).
+    pub fn issue_at_ms(&self, principal: Principal, now_ms: i64) -> IssuedToken {
+        // Before 1970 counts as 1970 (see `clock::SystemClock`).
+        let now_s = u64::try_from(now_ms.div_euclid(1000)).unwrap_or(0);
         let claims = Claims {
             sub: principal.user_id,
             role: principal.role,
@@ -146,6 +171,7 @@ impl Tokens {
             aud: AUDIENCE.to_owned(),
             iat: now_s,
             exp: now_s + self.inner.access_ttl_s,
+            ims: Some(now_ms),
         };
         let token = match jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -181,7 +207,31 @@ impl Tokens {
         if self.is_banned(principal.user_id) {
             return Err(AuthError::Banned);
         }
+        if let Some(&cutoff) = self.inner.cutoffs.read().get(&principal.user_id) {
+            let issued_ms = data.claims.ims.unwrap_or_else(|| {
+                i64::try_from(data.claims.iat.saturating_mul(1000)).unwrap_or(i64::MAX)
+            });
+            if issued_ms < cutoff {
+                return Err(AuthError::Revoked);
+            }
+        }
         Ok(principal)
+    }
+
+    /// Refuses `user`'s tokens issued before `cutoff_ms` (a logout), here;
+    /// an earlier cutoff than the one held changes nothing. Cutoffs older
+    /// than any live token (the access lifetime ago) are forgotten as new
+    /// ones come, so the map holds the recent logouts only.
+    pub fn refuse_issued_before(&self, user: UserId, cutoff_ms: i64) {
+        let mut cutoffs = self.inner.cutoffs.write();
+        if cutoffs.len() >= CUTOFFS_PRUNE_AT {
+            let ttl_ms =
+                i64::try_from(self.inner.access_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let oldest_live = self.clock.now_ms().saturating_sub(ttl_ms + LEEWAY_MS);
+            cutoffs.retain(|_, cut| *cut > oldest_live);
+        }
+        let held = cutoffs.entry(user).or_insert(cutoff_ms);
+        *held = (*held).max(cutoff_ms);
     }
 
     /// Refuses `user`'s tokens from now on, and tells the listeners of
@@ -247,6 +297,33 @@ mod tests {
         assert_eq!(tokens.verify(&t.token), Err(AuthError::Banned));
         tokens.unban(p.user_id);
         assert_eq!(tokens.verify(&t.token), Ok(p));
+    }
+
+    #[test]
+    fn a_logout_refuses_the_tokens_issued_before_it_only() {
+        let clock = Arc::new(clock::ManualClock::new(1_700_000_000_123));
+        let tokens = Tokens::new(b"secret", 3600).with_clock(clock.clone());
+        let p = Principal {
+            user_id: UserId::new(),
+            role: Role::Customer,
+        };
+        let other = Principal {
+            user_id: UserId::new(),
+            role: Role::Customer,
+        };
+        let before = tokens.issue_at_ms(p, clock.now_ms());
+        let others = tokens.issue_at_ms(other, clock.now_ms());
+        clock.advance(1);
+        tokens.refuse_issued_before(p.user_id, clock.now_ms());
+        assert_eq!(tokens.verify(&before.token), Err(AuthError::Revoked));
+        assert_eq!(tokens.verify(&others.token), Ok(other));
+        // A login in the same millisecond as the logout, after it, works.
+        let after = tokens.issue_at_ms(p, clock.now_ms());
+        assert_eq!(tokens.verify(&after.token), Ok(p));
+        // An older cutoff (a late event from another node) moves nothing.
+        tokens.refuse_issued_before(p.user_id, clock.now_ms() - 10_000);
+        assert_eq!(tokens.verify(&before.token), Err(AuthError::Revoked));
+        assert_eq!(tokens.verify(&after.token), Ok(p));
     }
 
     /// Same secret, but the wrong issuer or audience, one missing, or

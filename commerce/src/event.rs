@@ -17,6 +17,7 @@
 //! | `restaurant.updated` | restaurant | [`RestaurantChanged`] |
 //! | `menu.updated` | restaurant | [`MenuChanged`] |
 //! | `user.banned`, `user.unbanned` | user | [`BanChanged`] |
+//! | `user.logged_out` | user | [`LoggedOut`] |
 //! | `order.arrived_at_restaurant`, `order.arrived_at_customer` | order | [`CourierArrived`] (written by `api`'s feed, outside business transactions) |
 //! | `order.dispatch_stalled` | order | [`DispatchStalled`] (written by `api`'s feed, outside business transactions) |
 //!
@@ -199,6 +200,20 @@ pub struct BanChanged {
     pub banned_at_ms: Option<i64>,
     /// When the change was made, Unix ms.
     pub at_ms: i64,
+}
+
+/// `user.logged_out`: the user's access tokens issued before
+/// `tokens_valid_from_ms` are refused from now on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoggedOut {
+    /// The user.
+    pub user_id: UserId,
+    /// Every session (`true`), or the one whose refresh token was given.
+    pub all: bool,
+    /// Refresh tokens revoked by it.
+    pub revoked: u64,
+    /// Access tokens issued before this time (Unix ms) are refused.
+    pub tokens_valid_from_ms: i64,
 }
 
 /// `order.arrived_at_restaurant` / `order.arrived_at_customer`: the

@@ -137,6 +137,10 @@ event_types! {
     UserBanned = "user.banned" on User,
     /// An admin lifted a user's ban.
     UserUnbanned = "user.unbanned" on User,
+    /// The user logged out: their access tokens issued before it are
+    /// refused on every node (one session's refresh token, or every one,
+    /// revoked with it).
+    UserLoggedOut = "user.logged_out" on User,
     /// A driver went online (available).
     DriverOnline = "driver.online" on Driver,
     /// A driver went offline.

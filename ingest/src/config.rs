@@ -4,6 +4,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+/// The certificate chain and private key (PEM files) the embedded broker
+/// serves MQTT over TLS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MqttTls {
+    /// The certificate chain, the server's certificate first.
+    pub cert_file: std::path::PathBuf,
+    /// Its private key.
+    pub key_file: std::path::PathBuf,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -13,6 +23,11 @@ pub struct Config {
     /// so there is one way to set it.
     #[serde(skip)]
     pub mqtt_addr: SocketAddr,
+    /// TLS on the embedded broker's listener (MQTT over TLS), `None`: plain
+    /// TCP. Not a setting of its own either: the binary copies the
+    /// top-level `[tls]` files here, one certificate for HTTP and MQTT.
+    #[serde(skip)]
+    pub mqtt_tls: Option<MqttTls>,
     /// Broker connection slots (drivers plus the two in-process links). The
     /// router preallocates tables of this size (virtual memory, touched as
     /// used), and refuses connections beyond it.
@@ -53,6 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             mqtt_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1883)),
+            mqtt_tls: None,
             max_connections: 200_000,
             presence_sweep_ms: 1_000,
             max_ping_bytes: 1024,

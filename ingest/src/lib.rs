@@ -54,7 +54,7 @@ use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{BrokerConfig, BrokerEndpoint, BrokerMode, Config};
+pub use config::{BrokerConfig, BrokerEndpoint, BrokerMode, Config, MqttTls};
 pub use mqtt::BrokerHandle;
 
 /// Why the broker could not start.

@@ -64,6 +64,8 @@ pub(crate) enum ConnectRefusal {
     InvalidToken,
     /// The token has expired.
     TokenExpired,
+    /// The token was issued before its user logged out.
+    TokenRevoked,
     /// The token is another user's than the username.
     TokenOfAnotherUser,
     /// A valid token of a customer, restaurant or admin: only drivers publish
@@ -80,11 +82,12 @@ pub(crate) enum ConnectRefusal {
 }
 
 impl ConnectRefusal {
-    pub(crate) const ALL: [ConnectRefusal; 10] = [
+    pub(crate) const ALL: [ConnectRefusal; 11] = [
         ConnectRefusal::MissingCredentials,
         ConnectRefusal::BadUsername,
         ConnectRefusal::InvalidToken,
         ConnectRefusal::TokenExpired,
+        ConnectRefusal::TokenRevoked,
         ConnectRefusal::TokenOfAnotherUser,
         ConnectRefusal::NotADriver,
         ConnectRefusal::Banned,
@@ -99,6 +102,7 @@ impl ConnectRefusal {
             ConnectRefusal::BadUsername => "bad_username",
             ConnectRefusal::InvalidToken => "invalid_token",
             ConnectRefusal::TokenExpired => "token_expired",
+            ConnectRefusal::TokenRevoked => "token_revoked",
             ConnectRefusal::TokenOfAnotherUser => "token_of_another_user",
             ConnectRefusal::NotADriver => "not_a_driver",
             ConnectRefusal::Banned => "banned",

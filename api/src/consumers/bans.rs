@@ -1,5 +1,5 @@
-//! [`BanSync`]: bans reach every node's token checker from the event
-//! stream.
+//! [`BanSync`]: bans and logouts reach every node's token checker from
+//! the event stream.
 //!
 //! The node that stores a ban applies it to its own checker at once
 //! (`commerce::usecase::ban`); the others learn of it here, from
@@ -8,6 +8,9 @@
 //! node: the driver stream, the tracking socket, the MQTT connection).
 //! Each event reloads the user and applies what is stored, not what the
 //! event says, so a late or repeated delivery cannot undo a newer change.
+//! `user.logged_out` applies the user's stored cutoff: their access tokens
+//! issued before it are refused here too (`auth::Tokens::refuse_issued_before`
+//! keeps the latest cutoff, so order does not matter).
 
 use std::sync::Arc;
 
@@ -20,7 +23,7 @@ use super::failed;
 use crate::AppState;
 use crate::store::Store;
 
-/// Applies stored bans to this node's [`auth::Tokens`].
+/// Applies stored bans and logouts to this node's [`auth::Tokens`].
 pub struct BanSync {
     store: Arc<dyn Store>,
     tokens: auth::Tokens,
@@ -48,7 +51,10 @@ impl events::Consumer for BanSync {
     }
 
     fn wants(&self, event_type: EventType) -> bool {
-        matches!(event_type, EventType::UserBanned | EventType::UserUnbanned)
+        matches!(
+            event_type,
+            EventType::UserBanned | EventType::UserUnbanned | EventType::UserLoggedOut
+        )
     }
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
@@ -56,7 +62,13 @@ impl events::Consumer for BanSync {
             return Ok(());
         }
         // An id that is not a user's is never written by hexdash: skipped.
-        if let Ok(user_id) = event.aggregate.id.parse::<UserId>() {
+        if let Ok(user_id) = event.aggregate.id.parse::<UserId>()
+            && event.event_type == EventType::UserLoggedOut
+        {
+            if let Some(cutoff) = self.store.access_cutoff(user_id).await.map_err(failed)? {
+                self.tokens.refuse_issued_before(user_id, cutoff);
+            }
+        } else if let Ok(user_id) = event.aggregate.id.parse::<UserId>() {
             match self.store.user(user_id).await.map_err(failed)? {
                 Some(user) if user.banned_at_ms.is_some() => self.tokens.ban(user_id),
                 Some(_) => self.tokens.unban(user_id),

@@ -11,7 +11,8 @@
 //!   reload the restaurant and its menu into the search catalog.
 //! - [`bans::BanSync`]: `user.banned` / `user.unbanned` apply the stored
 //!   ban to this node's token checker (closing the user's sessions here),
-//!   so a ban stored through another node holds on this one too.
+//!   so a ban stored through another node holds on this one too;
+//!   `user.logged_out` applies the user's logout cutoff the same way.
 //! - [`notify::Notifications`]: order, payment and refund events become
 //!   stored notifications for the people they concern, then go live
 //!   through the [`notify::Push`] port (the binary's gateway and ingest).

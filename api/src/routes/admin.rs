@@ -47,7 +47,7 @@ pub struct BanResponse {
     responses(
         (status = 200, description = "Banned (banning again keeps the first ban time). Every token of the user stops working at once, on REST, WebSocket and MQTT; refresh tokens are revoked.", body = BanResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin, or the target is an admin (admins cannot be banned).", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
     ),
@@ -83,7 +83,7 @@ async fn ban(
     responses(
         (status = 200, description = "Not banned (any more).", body = BanResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
     ),

@@ -314,8 +314,9 @@ async fn refresh_session(
 }
 
 /// Revokes the given refresh token (it must be the caller's), or all of
-/// them with `all: true`. The access token in hand stays valid until it
-/// expires (it is short-lived and not stored); clients drop it.
+/// them with `all: true`, and ends every access token the caller holds
+/// (`401 token_revoked` from then on, on every node); a device whose
+/// refresh token was not revoked gets a new one with it.
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
@@ -323,9 +324,9 @@ async fn refresh_session(
     summary = "Log out (revoke refresh tokens)",
     request_body = LogoutRequest,
     responses(
-        (status = 200, description = "The number of refresh tokens revoked. The access token stays valid until it expires.", body = LogoutResponse),
+        (status = 200, description = "The number of refresh tokens revoked. Every access token the caller held before now is refused from now on (`token_revoked`); refresh to get a new one where the refresh token was not revoked.", body = LogoutResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), or `invalid_body` when neither `refresh_token` nor `all: true` is given.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.", body = ErrorBody),
+        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
     ),
@@ -338,14 +339,14 @@ async fn end_session(
 ) -> ApiResult<Json<LogoutResponse>> {
     let now = state.clock.now_ms();
     let store = state.store.as_ref();
-    let revoked = match (req.all, req.refresh_token.as_deref()) {
-        (true, _) => session::close(store, principal.user_id, Revoke::All, now).await?,
+    let hash = match (req.all, req.refresh_token.as_deref()) {
+        (true, _) => None,
         (false, Some(token)) if !token.is_empty() && token.len() <= MAX_REFRESH_TOKEN_BYTES => {
-            let hash = sha256_hex(token);
-            session::close(store, principal.user_id, Revoke::One(&hash), now).await?
+            Some(sha256_hex(token))
         }
-        // Not one of ours: nothing to revoke.
-        (false, Some(_)) => 0,
+        // Not one of ours: no refresh token matches it, the access tokens
+        // still end.
+        (false, Some(_)) => Some(String::new()),
         (false, None) => {
             return Err(ApiError::bad_request(
                 "invalid_body",
@@ -353,6 +354,8 @@ async fn end_session(
             ));
         }
     };
+    let which = hash.as_deref().map_or(Revoke::All, Revoke::One);
+    let revoked = session::close(store, &state.tokens, principal.user_id, which, now).await?;
     Ok(Json(LogoutResponse { revoked }))
 }
 

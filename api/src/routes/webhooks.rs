@@ -183,8 +183,7 @@ fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     }
 }
 
-const AUTH_401: &str =
-    "No valid token: `missing_token`, `invalid_token`, `token_expired`, `banned`.";
+const AUTH_401: &str = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.";
 
 #[utoipa::path(
     post,

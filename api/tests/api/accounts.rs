@@ -81,10 +81,12 @@ dual_test! {
             .assert_error(401, "invalid_refresh_token");
         // Logging out everywhere revokes every session's refresh token.
         let second = app.post("/v1/auth/login", None, json!({"email": user.email, "password": user.password})).await;
-        let second = second.assert_ok(200)["refresh_token"].as_str().unwrap().to_owned();
+        let second = second.assert_ok(200);
+        let access = second["access_token"].as_str().unwrap().to_owned();
+        let second = second["refresh_token"].as_str().unwrap().to_owned();
         let third = app.post("/v1/auth/login", None, json!({"email": user.email, "password": user.password})).await;
         let third = third.assert_ok(200)["refresh_token"].as_str().unwrap().to_owned();
-        let r = app.post("/v1/auth/logout", user.token(), json!({"all": true})).await;
+        let r = app.post("/v1/auth/logout", Some(&access), json!({"all": true})).await;
         assert_eq!(r.assert_ok(200)["revoked"], 2);
         for token in [second, third] {
             app.post("/v1/auth/refresh", None, json!({"refresh_token": token}))
@@ -93,13 +95,56 @@ dual_test! {
         }
         // Someone else's refresh token cannot be revoked by you.
         let other = app.user(Role::Customer).await;
-        let r = app.post("/v1/auth/logout", user.token(), json!({"refresh_token": other.refresh_token})).await;
+        let fourth = app.post("/v1/auth/login", None, json!({"email": user.email, "password": user.password})).await;
+        let access = fourth.assert_ok(200)["access_token"].as_str().unwrap().to_owned();
+        app.post("/v1/auth/logout", Some(&access), json!({})).await.assert_error(400, "invalid_body");
+        let r = app.post("/v1/auth/logout", Some(&access), json!({"refresh_token": other.refresh_token})).await;
         assert_eq!(r.assert_ok(200)["revoked"], 0);
         app.post("/v1/auth/refresh", None, json!({"refresh_token": other.refresh_token}))
             .await
             .assert_ok(200);
-        app.post("/v1/auth/logout", user.token(), json!({})).await.assert_error(400, "invalid_body");
         app.post("/v1/auth/logout", None, json!({"all": true})).await.assert_error(401, "missing_token");
+    }
+}
+
+dual_test! {
+    async fn logout_ends_the_access_tokens_in_hand_and_no_others() {
+        let app = TestApp::new().await;
+        let user = app.user(Role::Customer).await;
+        let other = app.user(Role::Customer).await;
+        // A second device of the same user, logged in before the logout.
+        let phone = app.post("/v1/auth/login", None, json!({"email": user.email, "password": user.password})).await;
+        let phone = phone.assert_ok(200);
+        let phone_access = phone["access_token"].as_str().unwrap().to_owned();
+        let phone_refresh = phone["refresh_token"].as_str().unwrap().to_owned();
+        app.get("/v1/me", user.token()).await.assert_ok(200);
+
+        let r = app.post("/v1/auth/logout", user.token(), json!({"refresh_token": user.refresh_token})).await;
+        assert_eq!(r.assert_ok(200)["revoked"], 1);
+        // Replayed after the logout: refused, on this device and the other.
+        app.get("/v1/me", user.token()).await.assert_error(401, "token_revoked");
+        app.get("/v1/me", Some(&phone_access)).await.assert_error(401, "token_revoked");
+        // Someone else is not touched.
+        app.get("/v1/me", other.token()).await.assert_ok(200);
+        // The phone's refresh token was not revoked: it gets a new access
+        // token, which works.
+        let fresh = app.post("/v1/auth/refresh", None, json!({"refresh_token": phone_refresh})).await;
+        let fresh = fresh.assert_ok(200)["access_token"].as_str().unwrap().to_owned();
+        app.get("/v1/me", Some(&fresh)).await.assert_ok(200);
+        // So does a new login.
+        let again = app.post("/v1/auth/login", None, json!({"email": user.email, "password": user.password})).await;
+        let again = again.assert_ok(200)["access_token"].as_str().unwrap().to_owned();
+        app.get("/v1/me", Some(&again)).await.assert_ok(200);
+
+        // The logout is an event, by the user.
+        let admin = app.admin().await;
+        let uri = format!("/v1/admin/events?type=user.logged_out&aggregate_kind=user&aggregate_id={}", user.id);
+        let listed = app.get(&uri, admin.token()).await;
+        let listed = listed.assert_ok(200);
+        let events = listed["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["payload"]["body"]["all"], false);
+        assert_eq!(events[0]["payload"]["body"]["revoked"], 1);
     }
 }
 

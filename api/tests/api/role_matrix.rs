@@ -302,19 +302,6 @@ fn endpoints() -> Vec<Endpoint> {
             },
         },
         Endpoint {
-            name: "logout",
-            route: "post /v1/auth/logout",
-            allowed: "YYYY",
-            public: false,
-            call: |_, _| {
-                (
-                    M::POST,
-                    "/v1/auth/logout".into(),
-                    Some(json!({"refresh_token": "not-a-live-token"})),
-                )
-            },
-        },
-        Endpoint {
             name: "get me",
             route: "get /v1/me",
             allowed: "YYYY",
@@ -1109,6 +1096,21 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: "NNYN",
             public: false,
             call: |w, _| (M::POST, format!("/v1/offers/{}/accept", w.offer), None),
+        },
+        // Last: a logout ends the caller's access token for every call
+        // after it.
+        Endpoint {
+            name: "logout",
+            route: "post /v1/auth/logout",
+            allowed: "YYYY",
+            public: false,
+            call: |_, _| {
+                (
+                    M::POST,
+                    "/v1/auth/logout".into(),
+                    Some(json!({"refresh_token": "not-a-live-token"})),
+                )
+            },
         },
     ]
 }

@@ -221,10 +221,18 @@ pub trait AccountStore: Send + Sync {
         new_expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<UserId>>;
-    /// Revokes the token `hash` if it is `user_id`'s and live. Whether it was.
-    async fn revoke_refresh_token(&self, user_id: UserId, hash: &str, now_ms: i64) -> Result<bool>;
-    /// Revokes every live refresh token of the user; how many there were.
-    async fn revoke_all_refresh_tokens(&self, user_id: UserId, now_ms: i64) -> Result<u64>;
+    /// A logout, in one transaction: revokes the user's live refresh token
+    /// `only` (if it is theirs), or every live one with `None`; refuses
+    /// their access tokens issued before `now_ms` from now on
+    /// (`tokens_valid_from_ms`); appends `user.logged_out`. How many
+    /// refresh tokens it revoked.
+    async fn log_out(&self, user_id: UserId, only: Option<&str>, now_ms: i64) -> Result<u64>;
+    /// Users whose access tokens issued before a time are refused, with
+    /// that time, where it is after `after_ms` (loaded into the token
+    /// checker at start-up: older cutoffs outlived every token they cut).
+    async fn access_cutoffs(&self, after_ms: i64) -> Result<Vec<(UserId, i64)>>;
+    /// The user's cutoff, if they ever logged out.
+    async fn access_cutoff(&self, user_id: UserId) -> Result<Option<i64>>;
 
     async fn insert_address(&self, address: &Address) -> Result<()>;
     /// The user's addresses, oldest first.

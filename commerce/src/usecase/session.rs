@@ -85,19 +85,25 @@ pub async fn refresh(
     Ok(issue(tokens, &user, now_ms))
 }
 
-/// Closes sessions of `user_id`: revokes `which` of its refresh tokens;
-/// how many were live. The access tokens in hand stay valid until they
-/// expire (short-lived and not stored).
+/// Closes sessions of `user_id` (a logout): revokes `which` of its
+/// refresh tokens, and refuses every access token the user holds from now
+/// on, on this node at once and on the others through `user.logged_out`
+/// (a device whose refresh token was not revoked gets a new access token
+/// with it). How many refresh tokens were live.
 pub async fn close(
     store: &(impl AccountStore + ?Sized),
+    tokens: &Tokens,
     user_id: UserId,
     which: Revoke<'_>,
     now_ms: i64,
 ) -> Result<u64> {
-    Ok(match which {
-        Revoke::All => store.revoke_all_refresh_tokens(user_id, now_ms).await?,
-        Revoke::One(hash) => u64::from(store.revoke_refresh_token(user_id, hash, now_ms).await?),
-    })
+    let only = match which {
+        Revoke::All => None,
+        Revoke::One(hash) => Some(hash),
+    };
+    let revoked = store.log_out(user_id, only, now_ms).await?;
+    tokens.refuse_issued_before(user_id, now_ms);
+    Ok(revoked)
 }
 
 fn refuse_banned(tokens: &Tokens, user: &User) -> Result<()> {
@@ -120,13 +126,11 @@ fn invalid_refresh_token() -> Error {
 
 /// An access token for `user` issued now.
 fn issue(tokens: &Tokens, user: &User, now_ms: i64) -> IssuedToken {
-    // Before 1970 counts as 1970 (see `clock::SystemClock`).
-    let now_s = u64::try_from(now_ms / 1000).unwrap_or(0);
-    tokens.issue(
+    tokens.issue_at_ms(
         Principal {
             user_id: user.id,
             role: user.role,
         },
-        now_s,
+        now_ms,
     )
 }

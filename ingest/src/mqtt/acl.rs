@@ -97,6 +97,7 @@ fn return_code(refusal: ConnectRefusal) -> ConnectReturnCode {
         | ConnectRefusal::BadUsername
         | ConnectRefusal::InvalidToken
         | ConnectRefusal::TokenExpired
+        | ConnectRefusal::TokenRevoked
         | ConnectRefusal::TokenOfAnotherUser => ConnectReturnCode::BadUserNamePassword,
         ConnectRefusal::NotADriver | ConnectRefusal::Banned => ConnectReturnCode::NotAuthorized,
         ConnectRefusal::UnsupportedProtocol => ConnectReturnCode::RefusedProtocolVersion,
@@ -135,6 +136,7 @@ impl From<AuthFailure> for ConnectRefusal {
                 ConnectRefusal::InvalidToken
             }
             AuthFailure::Token(AuthError::Expired) => ConnectRefusal::TokenExpired,
+            AuthFailure::Token(AuthError::Revoked) => ConnectRefusal::TokenRevoked,
             AuthFailure::Token(AuthError::Banned) => ConnectRefusal::Banned,
             AuthFailure::NotThisUser => ConnectRefusal::TokenOfAnotherUser,
             AuthFailure::NotADriver => ConnectRefusal::NotADriver,

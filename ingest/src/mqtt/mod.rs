@@ -279,7 +279,17 @@ fn server_settings(
     ServerSettings {
         name: "hexdash-mqtt".to_owned(),
         listen,
-        tls: None,
+        // rumqttd reads the files once at start and does each handshake in
+        // the connection's task under `connection_timeout_ms` (a patch:
+        // vendor/README.md).
+        tls: config
+            .mqtt_tls
+            .as_ref()
+            .map(|t| rumqttd::TlsConfig::Rustls {
+                capath: None,
+                certpath: t.cert_file.display().to_string(),
+                keypath: t.key_file.display().to_string(),
+            }),
         // rumqttd sleeps this long after every accept: 0 leaves accepts
         // unthrottled (1 ms would cap them at 1,000/s).
         next_connection_delay_ms: 0,

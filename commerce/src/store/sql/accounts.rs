@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use engine::{AddressId, UserId};
+use sqlx::Row;
 
 use super::rows::{self, parse_col, select_user};
 use super::tx::append;
 use super::{SqlStore, is_unique_violation};
-use crate::event::{self, BanChanged};
+use crate::event::{self, BanChanged, LoggedOut};
 use crate::notify::Language;
 use crate::store::{
     AccountStore, Address, BanOutcome, Inserted, PageAfter, RefreshToken, Result, User, UserFilter,
@@ -218,31 +219,80 @@ impl AccountStore for SqlStore {
         Ok(Some(user_id))
     }
 
-    async fn revoke_refresh_token(&self, user_id: UserId, hash: &str, now_ms: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at_ms = $1 \
-             WHERE hash = $2 AND user_id = $3 AND revoked_at_ms IS NULL AND expires_at_ms > $1",
+    async fn log_out(&self, user_id: UserId, only: Option<&str>, now_ms: i64) -> Result<u64> {
+        let (_gate, mut tx) = self.begin_write().await?;
+        let revoked = match only {
+            Some(hash) => sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at_ms = $1 \
+                 WHERE hash = $2 AND user_id = $3 AND revoked_at_ms IS NULL AND expires_at_ms > $1",
+            )
+            .bind(now_ms)
+            .bind(hash)
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at_ms = $1 \
+                 WHERE user_id = $2 AND revoked_at_ms IS NULL AND expires_at_ms > $1",
+            )
+            .bind(now_ms)
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
+        // A later logout moves the cutoff on, never back.
+        let found = sqlx::query(
+            "UPDATE users SET tokens_valid_from_ms = $1 \
+             WHERE id = $2 AND (tokens_valid_from_ms IS NULL OR tokens_valid_from_ms < $1)",
         )
         .bind(now_ms)
-        .bind(hash)
         .bind(user_id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(done > 0)
+        let e = event::new_event(
+            events::EventType::UserLoggedOut,
+            user_id,
+            events::Actor::User(user_id.as_uuid()),
+            now_ms,
+            &LoggedOut {
+                user_id,
+                all: only.is_none(),
+                revoked,
+                tokens_valid_from_ms: now_ms,
+            },
+        )?;
+        if found > 0 {
+            append(&mut tx, &e).await?;
+        }
+        tx.commit().await?;
+        self.committed();
+        Ok(revoked)
     }
 
-    async fn revoke_all_refresh_tokens(&self, user_id: UserId, now_ms: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at_ms = $1 \
-             WHERE user_id = $2 AND revoked_at_ms IS NULL AND expires_at_ms > $1",
+    async fn access_cutoffs(&self, after_ms: i64) -> Result<Vec<(UserId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, tokens_valid_from_ms FROM users WHERE tokens_valid_from_ms > $1",
         )
-        .bind(now_ms)
-        .bind(user_id.to_string())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(done)
+        .bind(after_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((parse_col(row, "id")?, row.try_get("tokens_valid_from_ms")?)))
+            .collect()
+    }
+
+    async fn access_cutoff(&self, user_id: UserId) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT tokens_valid_from_ms FROM users WHERE id = $1")
+            .bind(user_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("tokens_valid_from_ms")?,
+            None => None,
+        })
     }
 
     async fn insert_address(&self, a: &Address) -> Result<()> {

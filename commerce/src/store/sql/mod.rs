@@ -157,6 +157,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "lease epochs",
         include_str!("../../../migrations/sqlite/0016_lease_epochs.sql"),
     ),
+    (
+        17,
+        "access cutoffs",
+        include_str!("../../../migrations/sqlite/0017_access_cutoffs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -238,6 +243,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "lease epochs",
         include_str!("../../../migrations/postgres/0016_lease_epochs.sql"),
+    ),
+    (
+        17,
+        "access cutoffs",
+        include_str!("../../../migrations/postgres/0017_access_cutoffs.sql"),
     ),
 ];
 

@@ -365,24 +365,22 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
         }
     }
 
-    // Depending on TLS or not create a new Network
-    async fn tls_accept(&self, stream: TcpStream) -> Result<(Box<dyn N>, Option<String>), Error> {
-        #[cfg(any(feature = "use-rustls", feature = "use-native-tls"))]
-        match &self.config.tls {
-            Some(c) => {
-                let (tenant_id, network) = TLSAcceptor::new(c)?.accept(stream).await?;
-                Ok((network, tenant_id))
-            }
-            None => Ok((Box::new(stream), None)),
-        }
-        #[cfg(not(any(feature = "use-rustls", feature = "use-native-tls")))]
-        Ok((Box::new(stream), None))
-    }
-
     pub async fn start(&mut self, link_type: LinkType) -> Result<(), Error> {
         let listener = TcpListener::bind(&self.config.listen).await?;
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
+
+        // hexdash patch: the TLS acceptor is built once, here (a missing or
+        // bad certificate fails the start instead of every connection), and
+        // each handshake runs in its connection's task under the connection
+        // timeout. The loop used to read the files and finish each
+        // handshake inline, so one client that never sent its ClientHello
+        // stopped every other accept.
+        #[cfg(any(feature = "use-rustls", feature = "use-native-tls"))]
+        let tls = match &self.config.tls {
+            Some(c) => Some(Arc::new(TLSAcceptor::new(c)?)),
+            None => None,
+        };
 
         let config = Arc::new(self.config.connections.clone());
         info!(
@@ -399,67 +397,72 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
                     continue;
                 }
             };
-
-            let (network, tenant_id) = match self.tls_accept(stream).await {
-                Ok(o) => o,
-                Err(e) => {
-                    error!(error=?e, "Tls accept error");
-                    continue;
-                }
-            };
-
-            info!(
-                name=?self.config.name, ?addr, count, tenant=?tenant_id, "accept"
-            );
+            count += 1;
 
             let config = config.clone();
             let router_tx = self.router_tx.clone();
-            count += 1;
-
             let protocol = self.protocol.clone();
-            match link_type {
-                #[cfg(feature = "websocket")]
-                LinkType::Websocket => {
-                    let stream = match accept_hdr_async(network, WSCallback).await {
-                        Ok(s) => Box::new(WsStream::new(s)),
-                        Err(e) => {
-                            error!(error=?e, "Websocket failed handshake");
-                            continue;
+            let will_handlers = self.awaiting_will_handler.clone();
+            let name = self.config.name.clone();
+            #[cfg(any(feature = "use-rustls", feature = "use-native-tls"))]
+            let tls = tls.clone();
+            task::spawn(async move {
+                #[cfg(any(feature = "use-rustls", feature = "use-native-tls"))]
+                let accepted: Result<(Box<dyn N>, Option<String>), String> = match tls {
+                    Some(tls) => {
+                        let timeout = Duration::from_millis(config.connection_timeout_ms.into());
+                        match time::timeout(timeout, tls.accept(stream)).await {
+                            Ok(Ok((tenant_id, network))) => Ok((network, tenant_id)),
+                            Ok(Err(e)) => Err(format!("{e}")),
+                            Err(_) => Err("TLS handshake not finished in time".to_owned()),
                         }
-                    };
-                    task::spawn(
-                        remote(
-                            config,
-                            tenant_id.clone(),
-                            router_tx,
-                            stream,
-                            protocol,
-                            self.awaiting_will_handler.clone(),
-                        )
-                        .instrument(tracing::info_span!(
-                            "websocket_link",
-                            client_id = field::Empty,
-                            connection_id = field::Empty
-                        )),
-                    )
+                    }
+                    None => Ok((Box::new(stream), None)),
+                };
+                #[cfg(not(any(feature = "use-rustls", feature = "use-native-tls")))]
+                let accepted: Result<(Box<dyn N>, Option<String>), String> =
+                    Ok((Box::new(stream), None));
+                let (network, tenant_id) = match accepted {
+                    Ok(o) => o,
+                    Err(e) => {
+                        // debug: a scanner must not fill the log.
+                        tracing::debug!(?addr, error = e, "TLS accept failed");
+                        return;
+                    }
+                };
+
+                info!(name=?name, ?addr, count, tenant=?tenant_id, "accept");
+
+                match link_type {
+                    #[cfg(feature = "websocket")]
+                    LinkType::Websocket => {
+                        let stream = match accept_hdr_async(network, WSCallback).await {
+                            Ok(s) => Box::new(WsStream::new(s)),
+                            Err(e) => {
+                                error!(error=?e, "Websocket failed handshake");
+                                return;
+                            }
+                        };
+                        remote(config, tenant_id.clone(), router_tx, stream, protocol, will_handlers)
+                            .instrument(tracing::info_span!(
+                                "websocket_link",
+                                client_id = field::Empty,
+                                connection_id = field::Empty
+                            ))
+                            .await
+                    }
+                    LinkType::Remote => {
+                        remote(config, tenant_id.clone(), router_tx, network, protocol, will_handlers)
+                            .instrument(tracing::error_span!(
+                                "remote_link",
+                                ?tenant_id,
+                                client_id = field::Empty,
+                                connection_id = field::Empty,
+                            ))
+                            .await
+                    }
                 }
-                LinkType::Remote => task::spawn(
-                    remote(
-                        config,
-                        tenant_id.clone(),
-                        router_tx,
-                        network,
-                        protocol,
-                        self.awaiting_will_handler.clone(),
-                    )
-                    .instrument(tracing::error_span!(
-                        "remote_link",
-                        ?tenant_id,
-                        client_id = field::Empty,
-                        connection_id = field::Empty,
-                    )),
-                ),
-            };
+            });
 
             // hexdash patch: tokio rounds every sleep up to the next
             // millisecond tick, so even a zero delay capped accepts at
