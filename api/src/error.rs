@@ -163,9 +163,26 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        if e.is_unavailable() {
+            // Logged: the operator wants to know, the client only to wait.
+            tracing::warn!(error = %error_chain(&e), "database unavailable; answered 503");
+            Self::Unavailable {
+                code: "database_unavailable",
+                message: "the database cannot be reached right now and the request may not \
+                          have been done: retry it (with the same Idempotency-Key where \
+                          the route takes one)"
+                    .to_owned(),
+                retry_after_s: DATABASE_RETRY_AFTER_S,
+            }
+        } else {
+            Self::internal(e)
+        }
     }
 }
+
+/// `Retry-After` of a 503 `database_unavailable`: a restart of the
+/// database takes seconds.
+const DATABASE_RETRY_AFTER_S: u64 = 2;
 
 /// The one place a use-case's refusal becomes HTTP: not found 404,
 /// credentials that open no session 401, forbidden 403, a conflict or an
@@ -217,7 +234,7 @@ impl From<commerce::Error> for ApiError {
                 message: reason,
                 retry_after_s,
             },
-            E::Store(e) => Self::internal(e),
+            E::Store(e) => Self::from(e),
         }
     }
 }

@@ -175,7 +175,7 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
         get_docs,
     ),
     components(schemas(ErrorBody, Ping, DriverMessage, OfferMessage, ClientMessage, ServerMessage)),
-    modifiers(&SecuritySchemes, &OneOfBodies, &RateLimited),
+    modifiers(&SecuritySchemes, &OneOfBodies, &EdgeRefusals),
     tags(
         (name = "auth", description = "Accounts and sessions: signup, login, refresh, logout."),
         (name = "profile", description = "The caller's profile and saved delivery addresses."),
@@ -269,13 +269,16 @@ impl Modify for OneOfBodies {
     }
 }
 
-/// Every REST route of [`routes::ROUTES`] may answer `429 rate_limited`
-/// ([`crate::throttle`]): added to each operation that does not describe
-/// a 429 of its own (login and signup do, with their own limits).
-struct RateLimited;
+/// What every REST route of [`routes::ROUTES`] may answer whatever it
+/// does: `429 rate_limited` ([`crate::throttle`]) and `503
+/// database_unavailable` (the database away for now). Added to each
+/// operation that does not describe that status itself (login and signup
+/// their own 429s, placing an order its own 503).
+struct EdgeRefusals;
 
-impl Modify for RateLimited {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+impl EdgeRefusals {
+    /// An error answer with `Retry-After`.
+    fn retry_later(description: &str) -> RefOr<Response> {
         let retry_after = HeaderBuilder::new()
             .schema(
                 ObjectBuilder::new()
@@ -284,11 +287,8 @@ impl Modify for RateLimited {
             )
             .description(Some("Seconds to wait."))
             .build();
-        let response: RefOr<Response> = ResponseBuilder::new()
-            .description(
-                "`rate_limited`: too many requests from this client address or this \
-                 account; `retry_after_s` in the body.",
-            )
+        ResponseBuilder::new()
+            .description(description)
             .content(
                 "application/json",
                 ContentBuilder::new()
@@ -297,7 +297,21 @@ impl Modify for RateLimited {
             )
             .header("Retry-After", retry_after)
             .build()
-            .into();
+            .into()
+    }
+}
+
+impl Modify for EdgeRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let limited = Self::retry_later(
+            "`rate_limited`: too many requests from this client address or this account; \
+             `retry_after_s` in the body.",
+        );
+        let unavailable = Self::retry_later(
+            "`database_unavailable`: the database cannot be reached right now and the request \
+             may not have been done; retry it (with the same `Idempotency-Key` where the \
+             operation takes one). `retry_after_s` in the body.",
+        );
         for route in routes::ROUTES.iter().flat_map(|module| module.iter()) {
             let Some(item) = openapi.paths.paths.get_mut(route.path) else {
                 continue;
@@ -310,11 +324,13 @@ impl Modify for RateLimited {
                 routes::Method::Delete => item.delete.as_mut(),
             };
             if let Some(operation) = operation {
-                operation
-                    .responses
-                    .responses
+                let responses = &mut operation.responses.responses;
+                responses
                     .entry("429".to_owned())
-                    .or_insert_with(|| response.clone());
+                    .or_insert_with(|| limited.clone());
+                responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| unavailable.clone());
             }
         }
     }

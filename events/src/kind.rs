@@ -185,7 +185,7 @@ mod tests {
             let (noun, verb) = t.as_str().split_once('.').expect("noun.past_verb");
             assert!(!noun.is_empty() && !verb.is_empty());
         }
-        assert_eq!(EventType::ALL.len(), 28);
+        assert_eq!(EventType::ALL.len(), 29);
         assert_eq!(EventType::parse("order.teleported"), None);
         for k in AggregateKind::ALL {
             assert_eq!(AggregateKind::parse(k.as_str()), Some(k));

@@ -41,16 +41,15 @@ pub fn p99(sorted: &[Duration]) -> Duration {
     sorted[rank - 1]
 }
 
-/// Asserts the attacked p99 is within 2× of the quiet one (floored at
-/// [`P99_FLOOR`]), and prints both for the record.
-pub fn assert_within_twice(case: &str, quiet: &[Duration], attacked: &[Duration]) {
-    let (quiet, attacked) = (p99(quiet), p99(attacked));
-    eprintln!(
-        "{case}: well-behaved client's p99 quiet {quiet:?}, beside the attacker {attacked:?}"
-    );
+/// Asserts the p99 under the case (an attacker beside, or a fault) is
+/// within 2× of the quiet one (floored at [`P99_FLOOR`]), and prints both
+/// for the record.
+pub fn assert_within_twice(case: &str, quiet: &[Duration], under: &[Duration]) {
+    let (quiet, under) = (p99(quiet), p99(under));
+    eprintln!("{case}: well-behaved client's p99 quiet {quiet:?}, under it {under:?}");
     assert!(
-        attacked <= 2 * quiet.max(P99_FLOOR),
-        "{case}: p99 {attacked:?} beside the attacker, {quiet:?} quiet"
+        under <= 2 * quiet.max(P99_FLOOR),
+        "{case}: p99 {under:?} under it, {quiet:?} quiet"
     );
 }
 

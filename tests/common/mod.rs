@@ -5,6 +5,7 @@
 pub mod beside;
 pub mod process;
 pub mod prometheus_text;
+pub mod proxy;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;

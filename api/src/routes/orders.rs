@@ -321,7 +321,7 @@ pub struct OrderHistory {
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
         (status = 422, description = "`not_accepting_orders`, `restaurant_closed`, `outside_delivery_area`, `unknown_item` and `item_unavailable` (with `menu_item_id`), `invalid_items` (lines of one item add up to more than 99), `idempotency_key_reused` (the key was used for a different request).", body = ErrorBody),
-        (status = 503, description = "`payment_unavailable`: the payment gateway has been failing and its circuit breaker is open; nothing was ordered or charged. `retry_after_s` in the body.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`payment_unavailable`: the payment gateway has been failing and its circuit breaker is open; nothing was ordered or charged. `database_unavailable`: the database cannot be reached right now and the order may not have been placed; retry with the same `Idempotency-Key`. `retry_after_s` in the body.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
     security(("bearer" = []))
 )]

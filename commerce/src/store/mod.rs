@@ -59,6 +59,37 @@ pub enum StoreError {
     Events(#[from] events::Error),
 }
 
+impl StoreError {
+    /// Whether the database is away for now rather than refusing this
+    /// request: no connection could be had in time, a connection broke, or
+    /// the disk is full (SQLite's `SQLITE_FULL`, PostgreSQL's class 53,
+    /// insufficient resources). A retry later may succeed; the edges
+    /// answer 503 with `Retry-After`, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+                // SQLite: 13 SQLITE_FULL, 10 SQLITE_IOERR (what a write
+                // into a full disk may also say; the extended codes keep
+                // the primary in the low byte); PostgreSQL: 53xxx,
+                // 57P01-57P03 (the server shutting down or starting).
+                code.parse::<u32>()
+                    .is_ok_and(|n| matches!(n & 0xff, 10 | 13))
+                    || code.starts_with("53")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Opens the database named by `database_url` and brings its schema up to
