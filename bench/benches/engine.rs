@@ -11,31 +11,46 @@ const SEED: u64 = 20_261_121;
 const FLEET: usize = 100_000;
 
 fn loaded_engine(fleet: &Fleet) -> Engine {
-    let mut engine = Engine::new(Config::default());
+    loaded_engine_with(fleet, Config::default())
+}
+
+fn loaded_engine_with(fleet: &Fleet, config: Config) -> Engine {
+    let mut engine = Engine::new(config);
     for p in fleet.initial_pings() {
         engine.apply_ping(&p, p.recorded_at_ms);
     }
     engine
 }
 
-/// Pings applied per second on one core, including each ping's H3 cell.
+/// Pings applied per second on one core, including each ping's H3 cell
+/// and each driver's ping budget (`drivers=100k`), and without the budget
+/// (`drivers=100k/no_ping_budget`): what the flood limit costs a ping.
 fn update(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine/update");
     let batch = 10_000;
     group.throughput(Throughput::Elements(batch as u64));
-    let mut fleet = Fleet::uniform(SEED, FLEET, City::gothenburg_30km());
-    let mut engine = loaded_engine(&fleet);
-    group.bench_function(BenchmarkId::new("city_30km", "drivers=100k"), |b| {
-        b.iter_batched(
-            || fleet.next_pings(batch),
-            |pings| {
-                for p in &pings {
-                    black_box(engine.apply_ping(p, p.recorded_at_ms));
-                }
-            },
-            criterion::BatchSize::LargeInput,
-        )
-    });
+    let unlimited = Config {
+        max_pings_per_s: 0,
+        ..Config::default()
+    };
+    for (name, config) in [
+        ("drivers=100k", Config::default()),
+        ("drivers=100k/no_ping_budget", unlimited),
+    ] {
+        let mut fleet = Fleet::uniform(SEED, FLEET, City::gothenburg_30km());
+        let mut engine = loaded_engine_with(&fleet, config);
+        group.bench_function(BenchmarkId::new("city_30km", name), |b| {
+            b.iter_batched(
+                || fleet.next_pings(batch),
+                |pings| {
+                    for p in &pings {
+                        black_box(engine.apply_ping(p, p.recorded_at_ms));
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 

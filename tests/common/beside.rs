@@ -17,13 +17,22 @@ pub const P99_FLOOR: Duration = Duration::from_millis(3);
 /// process would measure each other.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Calls before each measurement, not counted: the first calls of a run
+/// open connections and warm caches, which is no property of the case.
+const WARM_UP: usize = 10;
+
 /// The latencies of `n` calls of `request` made one after another, `gap`
-/// apart (a client at its own pace), sorted.
+/// apart (a client at its own pace), sorted, after [`WARM_UP`] uncounted
+/// ones.
 pub async fn sample<F, Fut>(n: usize, gap: Duration, mut request: F) -> Vec<Duration>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
+    for _ in 0..WARM_UP {
+        request().await;
+        tokio::time::sleep(gap).await;
+    }
     let mut taken = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
