@@ -32,6 +32,8 @@ struct Placed {
     status: u16,
     order: Option<String>,
     code: Option<String>,
+    /// The error's message, for a failure's report.
+    message: String,
 }
 
 async fn place(app: &TestApp, customer: &User, restaurant: &str, dish: &str, key: &str) -> Placed {
@@ -58,6 +60,7 @@ async fn place(app: &TestApp, customer: &User, restaurant: &str, dish: &str, key
         status,
         order: body["order_id"].as_str().map(str::to_owned),
         code: body["error"]["code"].as_str().map(str::to_owned),
+        message: body["error"]["message"].to_string(),
     }
 }
 
@@ -275,7 +278,7 @@ async fn a_full_disk_under_sqlite_is_a_503_and_recovered_from_when_space_returns
                 refused.push(key);
                 break;
             }
-            other => panic!("{key}: {other} {:?}", placed.code),
+            other => panic!("{key}: {other} {:?} {}", placed.code, placed.message),
         }
     }
     assert!(!refused.is_empty(), "no write failed on a full disk");
