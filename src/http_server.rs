@@ -377,7 +377,8 @@ struct Counted {
     _slot: Slot,
 }
 
-/// Calls `$method` on whichever stream `$self` holds.
+/// Evaluates `$call` with `$s` bound to whichever stream `$self` holds,
+/// pinned.
 macro_rules! on_stream {
     ($self:expr, $s:ident => $call:expr) => {
         match &mut $self.get_mut().stream {

@@ -138,12 +138,8 @@ impl Throttle {
         }
     }
 
+    /// `addr` is canonical (an IPv4 client on a dual-stack socket as IPv4).
     fn is_exempt(&self, addr: IpAddr) -> bool {
-        let addr = match addr {
-            // An IPv4 client on a dual-stack socket: judged as IPv4.
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-            v4 => v4,
-        };
         self.exempt.iter().any(|net| net.contains(&addr))
     }
 }
@@ -163,7 +159,9 @@ pub async fn limit_requests(
         let addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+            // An IPv4 client on a dual-stack socket is the same client (one
+            // bucket, the IPv4 exemptions).
+            .map(|info| info.0.ip().to_canonical());
         if let Some(addr) = addr.filter(|a| !throttle.is_exempt(*a))
             && let Err(wait_ms) = buckets.take(addr, now_ms)
         {
