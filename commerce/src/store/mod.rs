@@ -66,27 +66,52 @@ impl StoreError {
     /// insufficient resources). A retry later may succeed; the edges
     /// answer 503 with `Retry-After`, not 500.
     pub fn is_unavailable(&self) -> bool {
-        let Self::Database(e) = self else {
-            return false;
-        };
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(d) => d.code().is_some_and(|code| {
-                // SQLite: 13 SQLITE_FULL, 10 SQLITE_IOERR (what a write
-                // into a full disk may also say; the extended codes keep
-                // the primary in the low byte); PostgreSQL: 53xxx,
-                // 57P01-57P03 (the server shutting down or starting).
-                code.parse::<u32>()
-                    .is_ok_and(|n| matches!(n & 0xff, 10 | 13))
-                    || code.starts_with("53")
-                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
-            }),
+        match self {
+            // An event appended in the same transaction fails the same way
+            // (often first: it is the transaction's last write).
+            Self::Database(e) | Self::Events(events::Error::Database(e)) => unavailable(e),
             _ => false,
         }
+    }
+}
+
+/// [`StoreError::is_unavailable`] for one database error.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            // SQLite: 13 SQLITE_FULL, 10 SQLITE_IOERR (what a write into a
+            // full disk may also say; the extended codes keep the primary
+            // in the low byte); PostgreSQL: 53xxx, 57P01-57P03 (the server
+            // shutting down or starting).
+            code.parse::<u32>()
+                .is_ok_and(|n| matches!(n & 0xff, 10 | 13))
+                || code.starts_with("53")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_database_is_unavailable_whichever_write_met_it() {
+        let broken = || sqlx::Error::Io(std::io::Error::other("connection reset"));
+        assert!(StoreError::Database(broken()).is_unavailable());
+        // The event appended in the transaction met it first.
+        assert!(StoreError::Events(events::Error::Database(broken())).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        // A refusal of this request, not an outage.
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::Events(events::Error::Corrupt("x".into())).is_unavailable());
     }
 }
 
