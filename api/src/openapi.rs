@@ -197,6 +197,10 @@ cannot set headers). Times are Unix milliseconds, money integer cents."
 )]
 struct ApiDoc;
 
+/// The 401 of every operation that needs a token: the codes
+/// `auth::AuthError` answers with (a test keeps the two in step).
+pub(crate) const AUTH_401: &str = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.";
+
 /// Names of the security schemes operations refer to.
 pub const BEARER: &str = "bearer";
 pub const QUERY_TOKEN: &str = "query_token";
@@ -555,7 +559,7 @@ pub struct ReadinessNode {
     responses(
         (status = 200, description = "Outcome per ping.", body = BatchResult),
         (status = 400, description = "`invalid_driver_id` (not a UUID), `invalid_json` (not a JSON array), `body_read_error`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not that driver, nor an admin.", body = ErrorBody),
         (status = 413, description = "`payload_too_large` (bytes) or `too_many_pings` (pings per batch).", body = ErrorBody),
     ),
@@ -578,7 +582,7 @@ fn post_locations() {}
     responses(
         (status = 101, description = "Switching to the WebSocket protocol."),
         (status = 400, description = "`websocket_upgrade_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only drivers stream pings.", body = ErrorBody),
         (status = 426, description = "`websocket_upgrade_required`: the connection cannot be upgraded.", body = ErrorBody),
     ),
@@ -613,7 +617,7 @@ fn stream_driver() {}
     responses(
         (status = 101, description = "Switching to the WebSocket protocol."),
         (status = 400, description = "`websocket_required`: not a valid WebSocket upgrade request.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 426, description = "`websocket_required`: the connection cannot be upgraded.", body = ErrorBody),
         (status = 503, description = "`too_many_connections` (retry later) or `shutting_down`.", body = ErrorBody),
     ),
@@ -709,6 +713,24 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    /// The 401 every token-taking operation documents names every code a
+    /// token can be refused with (the match breaks the build when
+    /// `auth::AuthError` gains a variant).
+    #[test]
+    fn the_401_names_every_refusal_of_a_token() {
+        use auth::AuthError as E;
+        for e in [E::Missing, E::Invalid, E::Expired, E::Revoked, E::Banned] {
+            match e {
+                E::Missing | E::Invalid | E::Expired | E::Revoked | E::Banned => {}
+            }
+            assert!(
+                AUTH_401.contains(&format!("`{}`", e.code())),
+                "{}",
+                e.code()
+            );
+        }
+    }
 
     /// Every (method, path) `crate::router` serves: the registry it is
     /// built from.

@@ -20,6 +20,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
@@ -47,7 +48,7 @@ pub struct BanResponse {
     responses(
         (status = 200, description = "Banned (banning again keeps the first ban time). Every token of the user stops working at once, on REST, WebSocket and MQTT; refresh tokens are revoked.", body = BanResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin, or the target is an admin (admins cannot be banned).", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
     ),
@@ -83,7 +84,7 @@ async fn ban(
     responses(
         (status = 200, description = "Not banned (any more).", body = BanResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user.", body = ErrorBody),
     ),

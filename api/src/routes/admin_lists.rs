@@ -28,6 +28,7 @@ use super::restaurants::{RestaurantResponse, restaurant_response};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{OrderFilter, PageAfter, RestaurantFilter, UserFilter};
 
@@ -222,7 +223,7 @@ pub struct AdminDriverList {
     responses(
         (status = 200, description = "Users, newest first.", body = AdminUserList),
         (status = 400, description = "`invalid_role`, `invalid_text` (`q` over 100 characters), `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -271,7 +272,7 @@ async fn list_users(
     responses(
         (status = 200, description = "Restaurants, newest first.", body = AdminRestaurantList),
         (status = 400, description = "`invalid_text` (`q` over 100 characters), `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -311,7 +312,7 @@ async fn list_restaurants(
     responses(
         (status = 200, description = "Driver accounts, newest first, each with its live status, position and current order from the engine.", body = AdminDriverList),
         (status = 400, description = "`invalid_status` (`available`, `busy` or `offline`), `invalid_text` (`q` over 100 characters), `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -381,7 +382,7 @@ async fn list_drivers(
     responses(
         (status = 200, description = "Orders, newest first (`items` empty and `payment` absent, as in every listing).", body = OrderList),
         (status = 400, description = "`invalid_status` (an order status), `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type, a negative time).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 422, description = "`invalid_range`: `until_ms` is not after `from_ms`.", body = ErrorBody),
     ),

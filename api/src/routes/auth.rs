@@ -33,6 +33,7 @@ use super::{MAX_NAME_CHARS, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientAddr};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// Shortest accepted password, in characters.
@@ -326,7 +327,7 @@ async fn refresh_session(
     responses(
         (status = 200, description = "The number of refresh tokens revoked. Every access token the caller held before now is refused from now on (`token_revoked`); refresh to get a new one where the refresh token was not revoked.", body = LogoutResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), or `invalid_body` when neither `refresh_token` nor `all: true` is given.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
     ),

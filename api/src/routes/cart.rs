@@ -36,6 +36,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{Cart, IdempotencyKey};
 
@@ -173,7 +174,7 @@ pub(crate) fn quote_body(q: commerce::usecase::quote::Quote) -> contract::Quote 
         (status = 200, description = "The caller's cart (empty if none); with `lat` and `lng`, quoted for that delivery point (`quote`, `deliverable`).", body = CartResponse),
         (status = 400, description = "`invalid_location`: `lat` or `lng` out of range; `invalid_query`: a parameter of the wrong type.", body = ErrorBody),
         (status = 422, description = "`invalid_location`: only one of `lat`/`lng` (they go together).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -223,7 +224,7 @@ async fn get_cart(
     responses(
         (status = 200, description = "The cart, with the quantity added to the item's line.", body = CartResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (1 to 99).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
@@ -257,7 +258,7 @@ async fn add_item(
     responses(
         (status = 200, description = "The cart; quantity 0 removes the line.", body = CartResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_quantity` (0 to 99).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such menu item.", body = ErrorBody),
         (status = 409, description = "`cart_has_other_restaurant`: the cart holds another restaurant's items (with `restaurant_id`); clear it first.", body = ErrorBody),
@@ -291,7 +292,7 @@ async fn set_quantity(
     responses(
         (status = 200, description = "The cart without that line (unchanged if it had none).", body = CartResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -312,7 +313,7 @@ async fn remove_item(
     summary = "Clear my cart",
     responses(
         (status = 200, description = "The emptied cart.", body = CartResponse),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -335,7 +336,7 @@ async fn clear_cart(
     responses(
         (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 100 distinct items, quantities 1 to 99), `invalid_location` (delivery point), `invalid_address`, `invalid_payment` (method `card`, token 1 to 255 bytes), `invalid_idempotency_key`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the cart is for customers only.", body = ErrorBody),
         (status = 404, description = "`not_found`: the cart's restaurant no longer exists.", body = ErrorBody),
         (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),

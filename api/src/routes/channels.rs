@@ -33,6 +33,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{ChannelSend, SendFilter};
 
@@ -233,7 +234,7 @@ async fn sent_page(
     description = "Which event types come on which outside channel (push, email, SMS), every channel and event type spelt out. Defaults where the caller chose nothing: push for every event type, email for paid, payment failed, rejected, cancelled, delivered and refunds, SMS when the courier is at the door (to the profile's phone). The in-app feed always has everything.",
     responses(
         (status = 200, description = "The caller's preferences.", body = NotificationPreferences),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -255,7 +256,7 @@ async fn get_notification_preferences(
     responses(
         (status = 200, description = "The preferences as stored now.", body = NotificationPreferences),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape: an unknown channel or field, a value not a boolean).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
         (status = 422, description = "`unknown_event_type`: an `events` key is not an event type one is told of (the keys `GET` lists).", body = ErrorBody),
@@ -302,7 +303,7 @@ async fn set_notification_preferences(
     responses(
         (status = 200, description = "A page of the caller's messages.", body = SentMessageList),
         (status = 400, description = "`invalid_channel`, `invalid_status`, `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -331,7 +332,7 @@ async fn list_my_sent(
     responses(
         (status = 200, description = "A page of messages.", body = SentMessageList),
         (status = 400, description = "`invalid_channel`, `invalid_status`, `invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query` (a parameter of the wrong type, a `user_id` not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -380,7 +381,7 @@ fn wire_rules(r: FailureRules) -> SimulatorRules {
     summary = "Get the simulated provider's failure rules",
     responses(
         (status = 200, description = "The rules in force on this node.", body = SimulatorRules),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 409, description = "`not_simulated`: real providers serve the channels.", body = ErrorBody),
     ),
@@ -404,7 +405,7 @@ async fn get_simulator(
     responses(
         (status = 200, description = "The rules in force now.", body = SimulatorRules),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape), `invalid_rules` (a rate outside 0 to 1, over 100 addresses).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 409, description = "`not_simulated`: real providers serve the channels.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),

@@ -32,6 +32,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`]).
@@ -69,7 +70,7 @@ pub struct HexQuery {
     description = "The road graph the matcher measures travel times on (`matcher.roads`), as compact arrays for drawing: node positions as integers in `1/scale` degree and segments as `a, b, rank` triples. Without a graph the arrays are empty and `bbox` is null. The same for the life of the process, so clients may cache it.",
     responses(
         (status = 200, description = "The road map.", body = contract::console::RoadMap),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -152,7 +153,7 @@ fn rank(class: RoadClass) -> u32 {
     responses(
         (status = 200, description = "The cells.", body = contract::console::HexMap),
         (status = 400, description = "`invalid_resolution` (5 to 9), `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -202,7 +203,7 @@ async fn get_hex_map(
     description = "Open orders from the engine's live board (paid and not yet closed; at most 500, the longest in their status first) with each courier's live status, the customer ETA and the matcher's search; alerts: orders searching for a courier for 2 minutes or raised as unassigned (`order_waiting`), couriers holding an order who went offline (`courier_offline`); counters: pings applied and orders opened since start (take two readings for rates) and drivers by status.",
     responses(
         (status = 200, description = "The board.", body = contract::console::Board),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -24,6 +24,7 @@ use super::{explicit_null, require_role, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
@@ -118,7 +119,7 @@ pub struct DriverOfflineResponse {
     responses(
         (status = 200, description = "Cancelled from whatever open status it was in (its driver freed, stock given back), with the refund of everything paid and not yet refunded. Retrying answers the cancelled order with `already_cancelled: true` and refunds nothing more.", body = ForceCancelResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order.", body = ErrorBody),
         (status = 409, description = "`illegal_transition`: the order is closed otherwise (`delivered`, `rejected`, `payment_failed`; with `current_status`); refund it with `POST /v1/orders/{order_id}/refund`.", body = ErrorBody),
@@ -163,7 +164,7 @@ async fn force_cancel_order(
     responses(
         (status = 200, description = "Reassigned: the old driver (if any) is freed and its offer or assignment ends, `order.reassigned` is written (`driver_from` the old driver); the new driver has the order at once, or the matcher looks for one again (other drivers before the old one). Never two drivers on one order: of a reassignment and a racing accept, one wins and the other is refused.", body = ReassignResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_driver` (`driver_id` missing: write `null` to send the order back to the matcher).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or no driver account with that id.", body = ErrorBody),
         (status = 409, description = "`not_reassignable` (only accepted, preparing or ready-for-pickup orders; with `current_status`), `already_assigned` (the order is that driver's), `not_assigned` (no driver to take it from and none given), `driver_busy` (the new driver holds another order; with `held_order_id`), `driver_offline`, `driver_banned`, `driver_changed` (a driver accepted it or another dispatcher moved it meanwhile; with `current_driver_id`): read the order and try again.", body = ErrorBody),
@@ -213,7 +214,7 @@ async fn reassign_order(
     responses(
         (status = 200, description = "Declared offline (until the driver declares itself available again); its pending offer, if any, is withdrawn and the order offered to another driver. An order it holds stays its own: reassign it to take it away.", body = DriverOfflineResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no driver account with this id.", body = ErrorBody),
     ),

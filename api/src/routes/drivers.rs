@@ -20,6 +20,7 @@ use super::{Point, require_role};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// Search radius when none is given, metres.
@@ -150,7 +151,7 @@ pub struct DriverResponse {
     responses(
         (status = 200, description = "What was declared, the driver's live status, and why they differ when they do (a driver is `available` only while it pings).", body = AvailabilityResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields) (status must be `available` or `offline`).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
@@ -200,7 +201,7 @@ async fn set_availability(
     responses(
         (status = 200, description = "Last known position, status and current order (`offline` with no position if the engine has not heard from the driver).", body = DriverResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
     ),
@@ -249,7 +250,7 @@ async fn get_driver(
     responses(
         (status = 200, description = "Drivers within the radius, nearest first, exact distances.", body = NearbyResponse),
         (status = 400, description = "`missing_coordinates`, `invalid_location` (out of range), `invalid_radius` (above 0, at most 50000), `invalid_limit` (1 to 100), `invalid_status`, `invalid_query` (a parameter of the wrong type).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins (dispatchers) only.", body = ErrorBody),
     ),
     security(("bearer" = []))

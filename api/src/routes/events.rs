@@ -15,6 +15,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`]).
@@ -295,7 +296,7 @@ fn filter(query: EventsQuery) -> ApiResult<(events::EventFilter, Option<i64>, u3
     responses(
         (status = 200, description = "A page of events.", body = EventList),
         (status = 400, description = "`invalid_limit` (1 to 500), `invalid_query` (a value of the wrong type, out of range or too long).", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
         (status = 422, description = "`unknown_event_type`, `unknown_aggregate_kind`, `aggregate_kind_required`, `aggregate_id_required` (the two go together).", body = ErrorBody),
     ),
@@ -330,7 +331,7 @@ async fn list_events(
     responses(
         (status = 200, description = "A page of dead letters.", body = DeadLetterList),
         (status = 400, description = "`invalid_limit` (1 to 500), `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -368,7 +369,7 @@ async fn list_dead_letters(
     responses(
         (status = 202, description = "Requested: its consumer delivers it once.", body = ReplayResponse),
         (status = 400, description = "`invalid_path` (the id is not an integer).", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is not an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such dead letter.", body = ErrorBody),
         (status = 409, description = "`already_replayed`: replayed and handled before; not delivered again.", body = ErrorBody),

@@ -26,6 +26,7 @@ use super::{MAX_NAME_CHARS, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::MenuItem;
 
@@ -209,7 +210,7 @@ pub struct MenuCategory {
     responses(
         (status = 201, description = "The whole menu after the change, as `GET` answers it, with the items this request added in `items`.", body = MenuResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 200 per request), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
         (status = 409, description = "`menu_full`: a menu holds at most 1000 items.", body = ErrorBody),
@@ -290,7 +291,7 @@ async fn get_menu(
     responses(
         (status = 200, description = "The updated item.", body = MenuItemResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_price` (0 to 10000000 cents), `invalid_stock` (0 to 1000000, or null), `invalid_category`, `invalid_description` (at most 1000 characters), `invalid_position` (0 to 1000000000).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant, or no such item on its menu.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),

@@ -26,6 +26,7 @@ use super::events::at_least;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`]).
@@ -79,7 +80,7 @@ pub fn wire(n: &commerce::store::Notification) -> Notification {
     responses(
         (status = 200, description = "A page of notifications.", body = NotificationList),
         (status = 400, description = "`invalid_limit` (1 to 200), `invalid_query` (`after` negative or not an integer).", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -115,7 +116,7 @@ async fn list_notifications(
     summary = "Count my unread notifications",
     responses(
         (status = 200, description = "The unread count and the newest id.", body = UnreadCount),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -140,7 +141,7 @@ async fn unread_count(
     responses(
         (status = 200, description = "The notification, read.", body = Notification),
         (status = 400, description = "`invalid_path` (the id is not an integer).", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: the caller has no notification with this id.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -165,7 +166,7 @@ async fn mark_read(
     responses(
         (status = 200, description = "How many were marked.", body = MarkedRead),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (not the shape), `invalid_up_to` (negative).", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: no body declared as `application/json` (send `{}` to mark everything).", body = ErrorBody),
     ),

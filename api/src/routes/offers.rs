@@ -34,6 +34,7 @@ use utoipa::ToSchema;
 use super::require_role;
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::{AppState, answers};
 
@@ -71,7 +72,7 @@ pub struct DeclineResponse {
     responses(
         (status = 200, description = "Accepted: the order is the driver's (its `driver_id` is set).", body = AcceptResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
         (status = 409, description = "`offer_not_pending` (with `offer_state`), `driver_busy` (the driver already holds an order), `order_unavailable` (taken or closed meanwhile), `lease_lost` (in a cluster: the node that made the offer no longer dispatches the order's region; the order is offered again).", body = ErrorBody),
@@ -117,7 +118,7 @@ async fn accept_offer(
     responses(
         (status = 200, description = "Declined; the order goes to another driver.", body = DeclineResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not a driver, or the offer was made to another driver.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such offer.", body = ErrorBody),
         (status = 409, description = "`offer_not_pending` (with `offer_state`).", body = ErrorBody),

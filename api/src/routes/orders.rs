@@ -42,6 +42,7 @@ use super::{MAX_ADDRESS_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyHeader};
 use crate::lifecycle::{self, Action, Party};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{IdempotencyKey, Order, OrderCursor, Payment};
 use crate::{AppState, live};
@@ -314,7 +315,7 @@ pub struct OrderHistory {
     responses(
         (status = 201, description = "Placed and charged: the order comes back `paid` or `payment_failed` (see `payment.failure`). A replayed request answers with the first order.", body = OrderResponse, headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry of an earlier request with the same `Idempotency-Key`."))),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_items` (1 to 100 distinct items, quantities 1 to 99), `invalid_location` (delivery point), `invalid_address`, `invalid_payment` (method `card`, token 1 to 255 bytes), `invalid_idempotency_key`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only customers place orders.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
         (status = 409, description = "`out_of_stock`: an item has too few left (with `menu_item_id`); nothing was taken.", body = ErrorBody),
@@ -366,7 +367,7 @@ async fn create_order(
     responses(
         (status = 200, description = "The order, with its lines and charge.", body = OrderResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -390,7 +391,7 @@ async fn get_order(
     responses(
         (status = 200, description = "Every transition and assignment, oldest first, timestamped.", body = OrderHistory),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -425,7 +426,7 @@ async fn order_history(
     responses(
         (status = 200, description = "The caller's orders, newest first (an admin sees all; a restaurant its restaurants' orders; a driver those it carried). `items` is empty and `payment` absent in listings.", body = OrderList),
         (status = 400, description = "`invalid_limit` (1 to 100), `invalid_cursor` (not one this server issued), `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -469,7 +470,7 @@ async fn list_orders(
     responses(
         (status = 200, description = "The order after the step.", body = OrderResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_status` (not a settable status; to cancel use `/cancel`).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: a party to the order, but this step is not theirs (restaurant: `accepted`, `rejected`, `preparing`, `ready_for_pickup`; assigned driver: `picked_up`, `delivered`).", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
         (status = 409, description = "`illegal_transition`: the order cannot take this step from where it is (with `current_status`).", body = ErrorBody),
@@ -523,7 +524,7 @@ async fn update_order_status(
     responses(
         (status = 200, description = "The cancelled order; a paid charge is refunded automatically and stock given back.", body = OrderResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the customer (before acceptance) or an admin may cancel.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
         (status = 409, description = "`illegal_transition`: too late to cancel (with `current_status`).", body = ErrorBody),
@@ -762,7 +763,7 @@ pub(crate) fn order_response(
     responses(
         (status = 200, description = "A page of orders.", body = OrderList),
         (status = 400, description = "`invalid_path` (not a UUID), `invalid_limit` (1 to 100), `invalid_cursor`, `invalid_status` (not an order status), `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller neither owns the restaurant nor is an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
     ),

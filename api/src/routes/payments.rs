@@ -22,6 +22,7 @@ use super::{require_role, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::Payment;
 
@@ -118,7 +119,7 @@ pub struct PaymentList {
     responses(
         (status = 200, description = "The order's charge and refunds, oldest first.", body = PaymentList),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist).", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -145,7 +146,7 @@ async fn list_payments(
     responses(
         (status = 201, description = "The refund, after the gateway answered: `succeeded`; `failed` (declined: its amount is refundable again); or `pending` (the gateway could not be reached: retried in the background until it goes through or the retries run out, `retry_at` says when next; its amount stays owed).", body = PaymentResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_reason` (1 to 500 characters), `invalid_amount` (1 to 100000000000).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),

@@ -20,6 +20,7 @@ use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{Address, User};
 
@@ -156,7 +157,7 @@ pub struct AddressList {
     summary = "Get my profile",
     responses(
         (status = 200, description = "The caller's profile.", body = ProfileResponse),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -178,7 +179,7 @@ async fn get_profile(
     responses(
         (status = 200, description = "The updated profile.", body = ProfileResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_phone` (5 to 15 digits, optional leading `+` and separators), `invalid_language` (`en` or `sv`).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
@@ -247,7 +248,7 @@ fn check_phone(phone: &str) -> ApiResult<String> {
     summary = "List my saved addresses",
     responses(
         (status = 200, description = "The caller's saved addresses.", body = AddressList),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -270,7 +271,7 @@ async fn list_addresses(
     responses(
         (status = 201, description = "Address saved.", body = AddressResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_label`, `invalid_address`, `invalid_location`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 409, description = "`too_many_addresses`: at most 20; delete one first.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
@@ -312,7 +313,7 @@ async fn add_address(
     responses(
         (status = 204, description = "Deleted."),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such address of the caller's.", body = ErrorBody),
     ),
     security(("bearer" = []))

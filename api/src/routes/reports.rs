@@ -31,6 +31,7 @@ use super::require_role;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`] builds the router
@@ -470,7 +471,7 @@ fn figure_cells(f: &OrderFigures) -> Vec<String> {
             (String = "text/csv")
         )),
         (status = 400, description = "`invalid_period` (`from`/`to` not shaped as a date, local date-time or RFC 3339 instant), `invalid_bucket`, `invalid_query` (`from` or `to` missing).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 422, description = "`invalid_tz` (not an IANA zone), `invalid_period` (no such date or time, e.g. 2026-02-30), `empty_period` (`to` not after `from`), `unaligned_period` (not a whole hour; for days not a midnight, in the zone), `period_too_long` (over 366 days, or 744 hourly buckets).", body = ErrorBody),
     ),
@@ -557,7 +558,7 @@ async fn orders_report(
             (String = "text/csv")
         )),
         (status = 400, description = "`invalid_period`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins and restaurant owners only.", body = ErrorBody),
         (status = 422, description = "`invalid_tz`, `invalid_period`, `empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
     ),
@@ -651,7 +652,7 @@ async fn restaurants_report(
             (String = "text/csv")
         )),
         (status = 400, description = "`invalid_period`, `invalid_bucket`, `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 422, description = "`invalid_tz`, `invalid_period`, `empty_period`, `unaligned_period`, `period_too_long`.", body = ErrorBody),
     ),
@@ -729,7 +730,7 @@ async fn drivers_report(
     description = "Stops the reports consumer, clears its tables and replays every event from the first. Reports read while it replays show what was replayed so far.",
     responses(
         (status = 202, description = "The replay started.", body = RebuildResponse),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -27,6 +27,7 @@ use super::reviews::{MAX_STARS, MIN_STARS, RatingSummary, summary};
 use super::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS, Point, require_role, required_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{RatingTotals, Restaurant};
 use crate::{AppState, search};
@@ -275,7 +276,7 @@ pub struct MatchedDish {
     responses(
         (status = 201, description = "Created; the caller owns it.", body = RestaurantResponse),
         (status = 400, description = "`invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the restaurant and admin roles create restaurants.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not declared as `application/json`.", body = ErrorBody),
@@ -350,7 +351,7 @@ async fn get_restaurant(
     responses(
         (status = 200, description = "The updated restaurant.", body = RestaurantResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_json` (not JSON), `invalid_body` (wrong shape, types or unknown fields), `invalid_name`, `invalid_location`, `invalid_address`, `invalid_cuisines` (at most 10, each at most 40 characters), `invalid_radius` (100 to 50000 m), `invalid_prep_time` (at most 7200 s).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not the restaurant's owner nor an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such restaurant.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),

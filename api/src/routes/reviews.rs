@@ -29,6 +29,7 @@ use super::{require_role, required_text};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 use crate::store::{PageAfter, RatingTotals, Review, ReviewsOf};
 
@@ -158,7 +159,7 @@ pub struct ReviewsQuery {
     responses(
         (status = 201, description = "The review: it counts in the restaurant's (and the driver's) rating at once.", body = ReviewResponse),
         (status = 400, description = "`invalid_path`, `invalid_json`, `invalid_body` (wrong shape, types or unknown fields), `invalid_rating` (stars 1 to 5), `invalid_text` (at most 1000 characters).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: a party to the order but not its customer.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it.", body = ErrorBody),
         (status = 409, description = "`not_delivered` (with `current_status`), `already_reviewed` (once per order: edit it with PUT).", body = ErrorBody),
@@ -200,7 +201,7 @@ async fn create_review(
     responses(
         (status = 200, description = "The review as edited (every field replaced; a driver rating left out is removed).", body = ReviewResponse),
         (status = 400, description = "`invalid_path`, `invalid_json`, `invalid_body` (wrong shape, types or unknown fields), `invalid_rating` (stars 1 to 5), `invalid_text` (at most 1000 characters).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: a party to the order but not its customer.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such order (or not a party to it), or no review yet (POST one).", body = ErrorBody),
         (status = 409, description = "`not_delivered`, `edit_window_closed` (with `editable_until`; `api.review_edit_window_s` after writing).", body = ErrorBody),
@@ -238,7 +239,7 @@ async fn edit_review(
     responses(
         (status = 200, description = "The order's review.", body = ReviewResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such order (or not a party to it), or no review.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -290,7 +291,7 @@ async fn list_restaurant_reviews(
     responses(
         (status = 200, description = "The rating (visible reviews that rate the driver) and a page of them, newest first; admins also see hidden ones (marked).", body = ReviewList),
         (status = 400, description = "`invalid_path`, `invalid_limit` (1 to 100), `invalid_cursor`, `invalid_query`.", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
     ),
@@ -318,7 +319,7 @@ async fn list_driver_reviews(
     responses(
         (status = 200, description = "Hidden: it no longer counts in averages and is listed to admins only. Hiding it again keeps the first reason.", body = ReviewResponse),
         (status = 400, description = "`invalid_path`, `invalid_json`, `invalid_body`, `invalid_reason` (1 to 500 characters).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such review.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the size limit.", body = ErrorBody),
@@ -354,7 +355,7 @@ async fn hide_review(
     responses(
         (status = 200, description = "Shown: it counts again.", body = ReviewResponse),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: admins only.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such review.", body = ErrorBody),
     ),

@@ -30,6 +30,7 @@ use super::events::at_least;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves ([`super::ROUTES`]).
@@ -61,7 +62,7 @@ pub struct TrackQuery {
     responses(
         (status = 200, description = "The driver's path since `since`.", body = DriverTrack),
         (status = 400, description = "`invalid_path` (an id is not a UUID), `invalid_query` (`since` negative or not an integer).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 403, description = "`forbidden`: only the driver itself or an admin.", body = ErrorBody),
         (status = 404, description = "`not_found`: (admin) no driver account with this id.", body = ErrorBody),
     ),
@@ -107,7 +108,7 @@ async fn get_driver_track(
     responses(
         (status = 200, description = "The order's route.", body = RouteFeature),
         (status = 400, description = "`invalid_path` (an id is not a UUID).", body = ErrorBody),
-        (status = 401, description = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.", body = ErrorBody),
+        (status = 401, description = AUTH_401, body = ErrorBody),
         (status = 404, description = "`not_found`: no such order, or the caller is not a party to it (ids do not reveal which orders exist); or, just after delivery, its route is still being recorded.", body = ErrorBody),
         (status = 409, description = "`not_delivered`: a route is kept once the order is delivered (`current_status` says where it is).", body = ErrorBody),
     ),

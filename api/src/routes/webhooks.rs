@@ -28,6 +28,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::hooks::Webhooks;
+use crate::openapi::AUTH_401;
 use crate::openapi::ErrorBody;
 
 /// The operations this module serves.
@@ -182,8 +183,6 @@ fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
         ))
     }
 }
-
-const AUTH_401: &str = "No valid token: `missing_token`, `invalid_token`, `token_expired`, `token_revoked` (after a logout), `banned`.";
 
 #[utoipa::path(
     post,
