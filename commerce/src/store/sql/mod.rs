@@ -385,6 +385,17 @@ async fn connect_sqlite(url: &str) -> Result<AnyPool> {
         .max_connections(SQLITE_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+        // A connection that comes back still counted as inside a
+        // transaction is closed, not reused: when a write meets a full disk
+        // (SQLITE_FULL, SQLITE_IOERR) SQLite rolls the transaction back by
+        // itself, so the ROLLBACK sqlx sends for the dropped transaction
+        // fails and sqlx's count of open transactions on that connection
+        // never returns to zero: every later BEGIN on it would be refused
+        // ("begin_with at non-zero transaction depth") long after the disk
+        // has room again. Only connections whose transaction was dropped
+        // rather than committed or rolled back (error paths) are counted
+        // so at release; the pool opens a fresh one in their place.
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options)
         .await?)
 }
